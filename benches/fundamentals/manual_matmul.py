@@ -1,0 +1,111 @@
+"""1.01 Matrix multiplication without torch.mm / matmul / @.
+
+Compared: three hand-written matmuls against ``torch.matmul`` (the baseline):
+
+* ``loop``: the textbook triple loop, vectorised over the inner dimension only (one
+  dot product per output element in Python), so its cost is M*N interpreter trips.
+* ``broadcast_sum``: ``(a[..., :, :, None] * b[..., None, :, :]).sum(-2)``: no Python
+  loop, but it materialises an (M, K, N) product tensor, K times the output's bytes.
+* ``blocked``: tiles of BLOCK x BLOCK, each tile product done as a broadcast-sum over a
+  K-tile, accumulating into the output; memory stays O(BLOCK^3) per step.
+
+Lesson: the Python loop is 4-5 orders of magnitude slower than BLAS; the broadcast-sum
+removes the interpreter but moves K times more bytes than it must; blocking bounds the
+memory but still does no register/cache tiling, so torch.matmul (a tuned BLAS GEMM)
+stays one to two orders of magnitude ahead.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from harness import Operator, impl, task
+
+
+@dataclasses.dataclass(frozen=True)
+class MatmulConfig:
+    """C (batch, m, n) = A (batch, m, k) @ B (batch, k, n)."""
+
+    m: int
+    """rows of A and C"""
+    k: int
+    """inner dimension"""
+    n: int
+    """columns of B and C"""
+    batch: int = 0
+    """leading batch dimension; 0 means plain 2-D matrices"""
+
+
+def _loop(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype, device=a.device)
+    flat_a = a.reshape(-1, *a.shape[-2:])  # (B, M, K)
+    flat_b = b.reshape(-1, *b.shape[-2:])  # (B, K, N)
+    flat_o = out.reshape(-1, *out.shape[-2:])  # (B, M, N), a view of out
+    for p in range(flat_a.shape[0]):
+        for i in range(flat_a.shape[1]):
+            for j in range(flat_b.shape[2]):
+                flat_o[p, i, j] = (flat_a[p, i, :] * flat_b[p, :, j]).sum()
+    return out
+
+
+def _broadcast_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # (..., M, K, 1) * (..., 1, K, N) -> (..., M, K, N), summed over K
+    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
+
+
+def _blocked(a: torch.Tensor, b: torch.Tensor, block: int = 32) -> torch.Tensor:
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    out = torch.zeros(*a.shape[:-1], n, dtype=a.dtype, device=a.device)
+    for i0 in range(0, m, block):
+        for j0 in range(0, n, block):
+            acc = out[..., i0:i0 + block, j0:j0 + block]  # view: accumulate in place
+            for k0 in range(0, k, block):
+                # (..., bm, bk, 1) * (..., 1, bk, bn) summed over bk -> (..., bm, bn)
+                acc += (a[..., i0:i0 + block, k0:k0 + block].unsqueeze(-1)
+                        * b[..., k0:k0 + block, j0:j0 + block].unsqueeze(-3)).sum(-2)
+    return out
+
+
+@task("fundamentals.manual_matmul", seed="1.01", title="matrix multiplication without torch.mm/matmul/@")
+class ManualMatmul(Operator):
+    __doc__ = __doc__
+    sizes = {
+        # odd shapes and a batched case: tails of every block size get exercised
+        "tiny": [MatmulConfig(7, 13, 5), MatmulConfig(33, 70, 41), MatmulConfig(5, 9, 11, batch=3)],
+        "cpu": [MatmulConfig(s, s, s) for s in (32, 64, 128, 256)],
+        "gpu": [MatmulConfig(s, s, s) for s in (32, 64, 128, 256)],
+    }
+
+    def inputs(self, config, device, dtype, seed):
+        g = torch.Generator().manual_seed(seed)
+        lead = (config.batch,) if config.batch else ()
+        a = torch.randn(*lead, config.m, config.k, generator=g, dtype=dtype)
+        b = torch.randn(*lead, config.k, config.n, generator=g, dtype=dtype)
+        return a.to(device), b.to(device)
+
+    def reference(self, a, b):
+        return torch.matmul(a, b)
+
+    def flops(self, config):
+        return 2 * max(config.batch, 1) * config.m * config.n * config.k
+
+    def bytes(self, config, dtype):
+        el = torch.empty((), dtype=dtype).element_size()
+        return el * max(config.batch, 1) * (config.m * config.k + config.k * config.n + config.m * config.n)
+
+    @impl(baseline=True)
+    def torch_matmul(self, a, b):
+        return lambda: torch.matmul(a, b)
+
+    @impl
+    def loop(self, a, b):
+        return lambda: _loop(a, b)
+
+    @impl
+    def broadcast_sum(self, a, b):
+        return lambda: _broadcast_sum(a, b)
+
+    @impl
+    def blocked(self, a, b):
+        return lambda: _blocked(a, b)

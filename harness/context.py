@@ -1,0 +1,257 @@
+"""The context a task runs in: device, dtype, seed, size, and what it records.
+
+A task never picks its device, dtype or seed: the harness passes them here. Everything
+the task measures goes through the context into a JSON-ready :class:`TaskRecord`, so
+the runner, pytest and asv front ends share one path.
+
+Units live in metric names: ``median_ms``, ``gflops`` (GFLOP/s), ``gbps`` (GB/s,
+10**9 bytes per second), ``pct_peak_flops``, ``<unit>_per_s``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from harness import capabilities
+from harness.checks import CheckFailed, Comparison, compare
+from harness.task import ImplSpec, Prepared, Task, config_label
+from harness.timing import Measurement, measure
+
+
+@dataclasses.dataclass
+class TaskRecord:
+    """What one task run produced; ``to_json`` is its entry in the run record."""
+
+    id: str
+    status: str = "pass"  # pass | fail | skip | error
+    reason: str = ""
+    checks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    curves: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tables: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    skipped_parts: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["checks"] = list(self.checks.values())
+        return {k: v for k, v in d.items() if v not in ("", [], {}) or k in ("status", "id")}
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else x
+
+
+def _sig(x: float, digits: int = 4) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+class Context:
+    """What a task gets from the harness.
+
+    Attributes:
+        mode: ``check`` or ``bench``.
+        device: torch device the task must use.
+        dtype: the dtype of this run (one of the task's check or bench dtypes).
+        size: size preset name; ``configs`` are its configs.
+        rng_seed: base RNG seed; trials use ``rng_seed + i``.
+        peak: measured peaks of this device (``matmul_gflops``, ``copy_gbps``) or {}.
+        min_run_time_s: seconds of timing per measurement.
+        timing_mode: ``auto``, ``cold``, ``warm`` or ``graph`` (CUDA).
+    """
+
+    def __init__(self, task: Task | type[Task], *, mode: str, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, size: str = "tiny", rng_seed: int = 0,
+                 peak: dict[str, float] | None = None, min_run_time_s: float = 0.5,
+                 timing_mode: str = "auto", record: TaskRecord | None = None, workdir: Path | None = None):
+        self.task_cls = task if isinstance(task, type) else type(task)
+        self.mode = mode
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.size = size
+        self.configs = self.task_cls.configs(size)
+        self.rng_seed = rng_seed
+        self.peak = peak or {}
+        self.min_run_time_s = min_run_time_s
+        self.timing_mode = timing_mode
+        self.record = record or TaskRecord(id=self.task_cls.id)
+        self._workdir = workdir
+
+    # -- environment ----------------------------------------------------------------
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def sync(self) -> None:
+        """Wait for queued device work (a no-op on CPU)."""
+        if self.is_cuda:
+            torch.cuda.synchronize(self.device)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded with ``rng_seed + offset`` (create data on CPU, then move)."""
+        return torch.Generator().manual_seed(self.rng_seed + offset)
+
+    @property
+    def workdir(self) -> Path:
+        """A scratch folder for this task's files (traces, checkpoints, event files)."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"drills-{self.task_cls.id}-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        return self._workdir
+
+    def has(self, *caps: str) -> bool:
+        """True when every capability is present (no record is made)."""
+        return not capabilities.missing(list(caps))
+
+    def require(self, *caps: str, part: str) -> bool:
+        """True when every capability is present; else record ``part`` as skipped.
+
+        Use for the parts of a task that need more than the rest::
+
+            if ctx.require("cuda", part="H2D GB/s pinned vs pageable"):
+                ...
+        """
+        miss = capabilities.missing(list(caps))
+        if miss:
+            self.skip_part(part, capabilities.skip_reason(miss))
+            return False
+        return True
+
+    def skip_part(self, part: str, reason: str) -> None:
+        entry = {"part": part, "reason": reason}
+        if entry not in self.record.skipped_parts:
+            self.record.skipped_parts.append(entry)
+
+    def implementations(self, task: Task | type[Task], *, bench: bool = False) -> list[ImplSpec]:
+        """Implementations runnable here; the others are recorded as skipped parts."""
+        out = []
+        for spec in task.implementations():
+            need = list(spec.requires) + (list(spec.bench_requires) if bench else [])
+            miss = capabilities.missing(need)
+            if miss:
+                what = "timing of" if bench and not capabilities.missing(list(spec.requires)) else "implementation"
+                self.skip_part(f"{what} {spec.name}", capabilities.skip_reason(miss))
+                continue
+            out.append(spec)
+        return out
+
+    # -- checks ---------------------------------------------------------------------
+    def assert_close(self, actual: Any, expected: Any, *, name: str = "output", where: str | None = None,
+                     rtol: float | None = None, atol: float | None = None, equal_nan: bool = False) -> Comparison:
+        """Compare and record; raise :class:`CheckFailed` on mismatch.
+
+        Comparisons with the same ``name`` merge into one entry of the record (max error
+        over trials and configs, count of comparisons). Tolerance defaults to the task's
+        ``tolerances`` override for the expected dtype, else the harness table.
+        """
+        if rtol is None and atol is None:
+            leaves = [x for x in torch.utils._pytree.tree_flatten(expected)[0] if isinstance(x, torch.Tensor)]
+            if leaves and leaves[0].dtype in self.task_cls.tolerances:
+                tol = self.task_cls.tolerances[leaves[0].dtype]
+                rtol, atol = tol.rtol, tol.atol
+        c = compare(actual, expected, name=name, rtol=rtol, atol=atol, equal_nan=equal_nan)
+        entry = self.record.checks.get(name)
+        if entry is None:
+            entry = self.record.checks[name] = {"name": name, "passed": True, "n": 0, "max_abs_err": 0.0,
+                                                "max_rel_err": 0.0, "rtol": c.rtol, "atol": c.atol}
+        entry["n"] += 1
+        for k in ("max_abs_err", "max_rel_err"):
+            v = getattr(c, k)
+            entry[k] = None if (entry[k] is None or not math.isfinite(v)) else max(entry[k], _sig(v))
+        if not c.passed:
+            entry["passed"] = False
+            entry["message"] = (f"{where}: " if where else "") + c.message
+            raise CheckFailed(entry["message"])
+        return c
+
+    def expect(self, condition: bool, message: str, *, name: str | None = None) -> None:
+        """Record a property check; raise :class:`CheckFailed` with ``message`` when false."""
+        key = name or message[:60]
+        entry = self.record.checks.setdefault(key, {"name": key, "passed": True, "n": 0})
+        entry["n"] += 1
+        if not condition:
+            entry["passed"] = False
+            entry["message"] = message
+            raise CheckFailed(message)
+
+    def expect_raises(self, exc: type[BaseException] | tuple[type[BaseException], ...], fn: Callable[[], Any], *,
+                      match: str | None = None, name: str) -> BaseException:
+        """Check that ``fn()`` raises ``exc`` (whose message contains ``match``)."""
+        try:
+            fn()
+        except exc as e:  # noqa: PERF203 - the point is the exception
+            ok = match is None or match.lower() in str(e).lower()
+            self.expect(ok, f"{name}: raised {type(e).__name__} but the message {str(e)!r} lacks {match!r}",
+                        name=name)
+            return e
+        except Exception as e:
+            self.expect(False, f"{name}: expected {exc}, got {type(e).__name__}: {e}", name=name)
+        self.expect(False, f"{name}: expected {exc} to be raised, nothing was", name=name)
+        raise AssertionError("unreachable")
+
+    # -- measurements -----------------------------------------------------------------
+    def measure(self, impl: str, prepared: Prepared | Callable[[], Any], *, config: Any = None,
+                mode: str | None = None, min_run_time_s: float | None = None, **extra: float) -> Measurement:
+        """Time ``prepared.fn`` and record it with derived GFLOP/s, GB/s, % of peak, throughput.
+
+        ``extra`` adds metrics to the same row (e.g. ``peak_mem_mb=...``).
+        """
+        if not isinstance(prepared, Prepared):
+            prepared = Prepared(fn=prepared)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = measure(prepared.fn, self.device, mode=mode or self.timing_mode,
+                        min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s)
+        row: dict[str, Any] = {"impl": impl, "config": config_label(config) if config is not None else "",
+                               "dtype": str(self.dtype).replace("torch.", ""), **m.to_json()}
+        sec = m.median_ms / 1e3
+        if prepared.flops:
+            row["gflops"] = _sig(prepared.flops / sec / 1e9)
+            if self.peak.get("matmul_gflops"):
+                row["pct_peak_flops"] = _sig(100 * row["gflops"] / self.peak["matmul_gflops"])
+        if prepared.bytes:
+            row["gbps"] = _sig(prepared.bytes / sec / 1e9)
+            if self.peak.get("copy_gbps"):
+                row["pct_peak_bw"] = _sig(100 * row["gbps"] / self.peak["copy_gbps"])
+        if prepared.items:
+            row[f"{prepared.item_unit or 'items'}_per_s"] = _sig(prepared.items / sec)
+        for k, v in extra.items():
+            row[k] = _finite(v)
+        for w in caught:
+            msg = f"{impl} [{row['config']}]: {w.message}"
+            if msg not in self.record.warnings:
+                self.record.warnings.append(msg)
+        self.record.measurements.append(row)
+        return m
+
+    def metric(self, name: str, value: float) -> None:
+        """Record a scalar; put the unit in the name (``final_loss``, ``peak_rss_mb``)."""
+        v = float(value)
+        self.record.metrics[name] = _finite(_sig(v, 6))
+
+    def curve(self, name: str, x: Sequence[float], y: Sequence[float], *, x_label: str = "step",
+              y_label: str | None = None, series: str | None = None, log_x: bool = False,
+              log_y: bool = False) -> None:
+        """Record a curve; curves sharing ``name`` are drawn in one chart, one line per ``series``."""
+        if len(x) != len(y):
+            raise ValueError(f"curve {name!r}: x has {len(x)} points, y has {len(y)}")
+        self.record.curves.append({
+            "name": name, "series": series or name, "x_label": x_label, "y_label": y_label or name,
+            "x": [_finite(_sig(float(v), 6)) for v in x], "y": [_finite(_sig(float(v), 6)) for v in y],
+            "log_x": log_x, "log_y": log_y,
+        })
+
+    def table(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Record a table (list of flat dicts with the same keys) for the report."""
+        self.record.tables.append({"name": name, "rows": rows})
+
+    def note(self, text: str) -> None:
+        self.record.notes.append(text)

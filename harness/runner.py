@@ -1,0 +1,240 @@
+"""Running tasks: in-process (pytest, asv, debugging) or isolated in a worker process.
+
+:func:`run_task` runs one task in this process and returns its record entry; it never
+raises for a task's own failure: a failed check becomes ``fail``, any other exception
+``error`` with the traceback's tail, a missing capability ``skip`` naming it.
+
+:class:`Runner` runs many tasks in a spawned worker process (spawn, because CUDA does
+not survive ``fork``), one at a time, under a wall-clock limit per task. A task that
+hangs past its limit, or kills the worker (segfault, OOM killer, ``os._exit``), is
+recorded as ``error`` with the reason; a fresh worker takes the remaining tasks. The
+run record is rewritten after every task, and Ctrl-C stops the run with every finished
+task kept and the record marked ``interrupted``.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+from typing import Any, Callable
+
+import torch
+
+from harness import capabilities
+from harness.checks import CheckFailed
+from harness.context import Context, TaskRecord
+from harness.registry import REGISTRY
+from harness.task import Task
+
+#: Default wall-clock limit per task and mode, in seconds.
+DEFAULT_TIME_LIMIT_S = {"check": 180.0, "bench": 600.0, "run": 780.0}
+MODES = ("check", "bench", "run")
+
+
+def default_size(mode: str, device: torch.device) -> str:
+    """``tiny`` for checks; ``gpu`` on CUDA and ``cpu`` otherwise for benchmarks."""
+    if mode == "check":
+        return "tiny"
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """Parse ``--device``: ``auto`` (cuda if present, else cpu), ``cpu``, ``cuda``, ``cuda:N``.
+
+    Raises:
+        ValueError: an unknown device string, or cuda asked for where none exists.
+    """
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if d.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; valid: auto, cpu, cuda, cuda:N")
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return d
+
+
+def _tail(tb: str, lines: int = 25) -> str:
+    return "\n".join(tb.rstrip().splitlines()[-lines:])
+
+
+def run_task(task_cls: type[Task], *, mode: str = "check", device: str | torch.device = "cpu",
+             size: str | None = None, rng_seed: int = 0, peak: dict[str, float] | None = None,
+             min_run_time_s: float = 0.5, timing_mode: str = "auto") -> dict[str, Any]:
+    """Run one task in this process; return its run-record entry (JSON-ready dict)."""
+    device = torch.device(device)
+    rec = TaskRecord(id=task_cls.id)
+    meta = {"area": task_cls.area, "seed": task_cls.seed, "title": task_cls.title, "kind": task_cls.kind,
+            "device": str(device), "mode": mode}
+    t0 = time.perf_counter()
+    miss = capabilities.missing(list(task_cls.requires))
+    if miss:
+        rec.status, rec.reason = "skip", capabilities.skip_reason(miss)
+        return {**rec.to_json(), **meta, "duration_s": 0.0}
+    task = task_cls()
+    # check runs on the given size only in check mode; `run` always checks on tiny.
+    phases: list[tuple[str, str, torch.dtype]] = []
+    if mode in ("check", "run"):
+        check_size = (size or "tiny") if mode == "check" else "tiny"
+        phases += [("check", check_size, dt) for dt in task_cls.check_dtypes]
+    if mode in ("bench", "run"):
+        bdt = task_cls.bench_dtypes.get(device.type, torch.float32)
+        phases.append(("bench", size or default_size("bench", device), bdt))
+    meta["size"] = phases[-1][1]
+    meta["dtype"] = str(phases[-1][2]).replace("torch.", "")
+    try:
+        for phase, psize, dtype in phases:
+            ctx = Context(task, mode=phase, device=device, dtype=dtype, size=psize, rng_seed=rng_seed, peak=peak,
+                          min_run_time_s=min_run_time_s, timing_mode=timing_mode, record=rec)
+            torch.manual_seed(rng_seed)
+            if phase == "check":
+                task.check(ctx)
+            else:
+                task.bench(ctx)
+                _add_speedups(rec, task_cls.baseline())
+    except CheckFailed as e:
+        rec.status, rec.reason = "fail", str(e)[:2000]
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        rec.status = "error"
+        rec.reason = f"{type(e).__name__}: {e}"[:2000]
+        meta["error"] = _tail(traceback.format_exc())
+    out = {**rec.to_json(), **meta, "duration_s": round(time.perf_counter() - t0, 3)}
+    return out
+
+
+def _add_speedups(rec: TaskRecord, baseline: str | None) -> None:
+    """speedup_vs_baseline = baseline median / implementation median, per config and dtype."""
+    if not baseline:
+        return
+    base = {(m["config"], m["dtype"]): m["median_ms"] for m in rec.measurements if m["impl"] == baseline}
+    for m in rec.measurements:
+        b = base.get((m["config"], m["dtype"]))
+        if b and m.get("median_ms"):
+            m["speedup_vs_baseline"] = float(f"{b / m['median_ms']:.4g}")
+
+
+# -- isolation ------------------------------------------------------------------------------
+
+def _worker_main(conn, env: dict[str, str]) -> None:
+    """Worker loop: receive (task_id, kwargs), send back the record entry; None ends it."""
+    os.environ.update(env)
+    capabilities.setup_triton_interpreter()
+    REGISTRY.load()
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        task_id, kwargs = msg
+        try:
+            entry = run_task(REGISTRY.get(task_id), **kwargs)
+        except KeyboardInterrupt:
+            return
+        except BaseException as e:  # registry errors and the like: report, keep serving
+            entry = {"id": task_id, "status": "error", "reason": f"{type(e).__name__}: {e}",
+                     "error": _tail(traceback.format_exc())}
+        conn.send(entry)
+
+
+class _Worker:
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        env = {k: v for k, v in os.environ.items() if k.startswith(("DRILLS_", "TRITON_"))}
+        self.proc = ctx.Process(target=_worker_main, args=(child, env), daemon=True, name="drills-worker")
+        self.proc.start()
+        child.close()
+
+    def run(self, task_id: str, kwargs: dict[str, Any], limit_s: float) -> dict[str, Any] | str:
+        """The entry, or a string saying why none came (timeout / process death)."""
+        try:
+            self.conn.send((task_id, kwargs))
+        except (BrokenPipeError, OSError):
+            return f"worker process died before the task started (exit code {self.proc.exitcode})"
+        deadline = time.monotonic() + limit_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                return f"timed out after {limit_s:.0f} s (time limit); the worker was killed"
+            try:
+                if self.conn.poll(min(remaining, 0.5)):
+                    return self.conn.recv()
+            except (EOFError, OSError):
+                pass
+            if not self.proc.is_alive():
+                self.proc.join(1)
+                code = self.proc.exitcode
+                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                return f"the task's process died ({how}): crash, out of memory or os._exit"
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+
+    def close(self) -> None:
+        try:
+            if self.proc.is_alive():
+                self.conn.send(None)
+                self.proc.join(10)
+        except (BrokenPipeError, OSError):
+            pass
+        self.kill()
+
+
+class Runner:
+    """Run tasks one after another, isolated, and hand each entry to ``on_result``.
+
+    Args:
+        isolate: run each task in a worker process (True) or in this process (False).
+        time_limit_s: override of the per-task wall-clock limit.
+    """
+
+    def __init__(self, *, mode: str, device: torch.device, size: str | None, rng_seed: int = 0,
+                 peak: dict[str, float] | None = None, min_run_time_s: float = 0.5, timing_mode: str = "auto",
+                 isolate: bool = True, time_limit_s: float | None = None):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        self.mode, self.isolate, self.time_limit_s = mode, isolate, time_limit_s
+        self.kwargs = dict(mode=mode, device=str(device), size=size, rng_seed=rng_seed, peak=peak,
+                           min_run_time_s=min_run_time_s, timing_mode=timing_mode)
+        self._worker: _Worker | None = None
+
+    def limit_for(self, task_cls: type[Task]) -> float:
+        if self.time_limit_s is not None:
+            return self.time_limit_s
+        return (task_cls.time_limit_s or {}).get(self.mode, DEFAULT_TIME_LIMIT_S[self.mode])
+
+    def run(self, tasks: list[type[Task]], on_result: Callable[[dict[str, Any]], None],
+            on_start: Callable[[type[Task]], None] | None = None) -> None:
+        try:
+            for cls in tasks:
+                if on_start:
+                    on_start(cls)
+                on_result(self._one(cls))
+        finally:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+    def _one(self, cls: type[Task]) -> dict[str, Any]:
+        if not self.isolate:
+            return run_task(cls, **self.kwargs)
+        if self._worker is None or not self._worker.proc.is_alive():
+            self._worker = _Worker()
+        t0 = time.perf_counter()
+        res = self._worker.run(cls.id, self.kwargs, self.limit_for(cls))
+        if isinstance(res, str):  # no entry came back: record why and start afresh
+            self._worker.kill()
+            self._worker = None
+            res = {"id": cls.id, "status": "error", "reason": res, "area": cls.area, "seed": cls.seed,
+                   "title": cls.title, "kind": cls.kind, "duration_s": round(time.perf_counter() - t0, 3)}
+        return res

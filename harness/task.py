@@ -1,0 +1,338 @@
+"""The task contract: four kinds of task share one interface.
+
+Every task class has ``id``, ``seed``, ``title``, ``area`` (set by
+:func:`harness.registry.task`), ``requires`` (capabilities), ``sizes`` (named presets
+``tiny``/``cpu``/``gpu``, each one config or a list of configs for a sweep) and a
+docstring: what is compared, why it matters, the lesson and the figures measured.
+The harness passes device, dtype and the RNG seed; a task never picks them itself.
+
+Two methods carry the work, both given a :class:`harness.context.Context`:
+
+* ``check(ctx)``: correctness. Fails by raising ``CheckFailed`` (through
+  ``ctx.assert_close``/``ctx.expect``), skips by ``ctx.require``.
+* ``prepare(ctx, impl, config)``: builds inputs and returns a :class:`Prepared` whose
+  zero-argument ``fn`` is what gets timed, so allocation and compilation stay outside
+  the timed region. The default ``bench(ctx)`` times every implementation on every
+  config of the size preset; the pytest and asv front ends call ``prepare`` directly.
+
+The kinds:
+
+1. :class:`Operator`: ``inputs``/``reference``/implementations marked with :func:`impl`
+   (exactly one ``baseline=True``), ``flops``/``bytes``. ``check`` is generic: 3 seeded
+   trials per config, every implementation against the reference with the guards.
+2. :class:`TrainingRun`: trains a model; the task writes ``check`` (loss falls,
+   accuracy threshold, ...) and ``bench`` (throughput, curves).
+3. :class:`Comparison`: ``variants`` run on the same seed and budget, plotted together.
+4. :class:`System`: a real server, exporter or process group started and stopped by
+   the task itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+import torch
+
+from harness.checks import Tolerance
+from harness.registry import RegistryError
+
+if TYPE_CHECKING:
+    from harness.context import Context
+
+SIZE_PRESETS: tuple[str, ...] = ("tiny", "cpu", "gpu")
+KINDS: tuple[str, ...] = ("operator", "training", "comparison", "system")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImplSpec:
+    """One implementation (operator tasks) or variant (other kinds) of a task.
+
+    Attributes:
+        name: shown in results, reports, pytest ids and asv params.
+        baseline: the implementation others are compared against (speedup = baseline / this).
+        requires: capabilities needed to run it at all (check and bench).
+        bench_requires: extra capabilities needed to *time* it meaningfully (e.g. a
+            Triton kernel is checked in the interpreter on CPU but timed only on cuda).
+        method: attribute name on the task class (operator tasks), else None.
+    """
+
+    name: str
+    baseline: bool = False
+    requires: tuple[str, ...] = ()
+    bench_requires: tuple[str, ...] = ()
+    method: str | None = None
+
+
+def impl(fn: Callable | None = None, *, baseline: bool = False, requires: Sequence[str] = (),
+         bench_requires: Sequence[str] = (), name: str | None = None):
+    """Mark an operator-task method as an implementation.
+
+    The method takes the inputs (as returned by ``inputs``) and returns a
+    zero-argument closure computing the output: set-up work goes before the closure.
+    """
+
+    def mark(f: Callable) -> Callable:
+        f._drills_impl = ImplSpec(name=name or f.__name__, baseline=baseline, requires=tuple(requires),
+                                  bench_requires=tuple(bench_requires), method=f.__name__)
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What the timer runs for one (implementation, config).
+
+    Attributes:
+        fn: zero-argument callable; the timed region.
+        flops: floating-point operations of one call (for GFLOP/s), if meaningful.
+        bytes: minimum bytes moved through memory by one call (each input read once,
+            each output written once) for GB/s, if meaningful.
+        items: work items per call (samples, tokens, images, rows) for a throughput.
+        item_unit: plural noun for ``items``; the metric is named ``<item_unit>_per_s``.
+        teardown: called once after timing (stop a server, free a process group).
+    """
+
+    fn: Callable[[], Any]
+    flops: float | None = None
+    bytes: float | None = None
+    items: float | None = None
+    item_unit: str | None = None
+    teardown: Callable[[], None] | None = None
+
+
+def config_label(config: Any) -> str:
+    """Short label for a config: its ``label`` attribute or ``k=v`` of its fields."""
+    if hasattr(config, "label"):
+        lab = config.label
+        return lab() if callable(lab) else str(lab)
+    if dataclasses.is_dataclass(config):
+        return ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)
+                        if f.repr)
+    return str(config)
+
+
+class Task:
+    """Base of every task. See the module docstring for the contract."""
+
+    id: ClassVar[str]
+    seed: ClassVar[str]
+    title: ClassVar[str]
+    area: ClassVar[str]
+    kind: ClassVar[str] = ""
+    #: Capabilities needed by the whole task (``harness.capabilities.DESCRIPTIONS``).
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Size presets: name -> config or list of configs (a sweep). ``tiny`` is required.
+    sizes: ClassVar[dict[str, Any]] = {}
+    #: dtypes the check runs in (each one a full check).
+    check_dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)
+    #: dtype the benchmark runs in, by device type.
+    bench_dtypes: ClassVar[dict[str, torch.dtype]] = {"cpu": torch.float32, "cuda": torch.float32}
+    #: Per-dtype tolerance overrides; loosening one needs a comment saying why.
+    tolerances: ClassVar[dict[torch.dtype, Tolerance]] = {}
+    #: Wall-clock limit per mode in seconds; None takes the runner's default.
+    time_limit_s: ClassVar[dict[str, float] | None] = None
+    #: Variant names for non-operator kinds (first is the baseline unless ``baseline_variant``).
+    variants: ClassVar[tuple[str, ...]] = ()
+    baseline_variant: ClassVar[str | None] = None
+
+    # -- static description -------------------------------------------------------
+    @classmethod
+    def implementations(cls) -> list[ImplSpec]:
+        """Implementations marked with :func:`impl`, else one per entry of ``variants``."""
+        specs = []
+        for _, member in inspect.getmembers(cls):
+            spec = getattr(member, "_drills_impl", None)
+            if isinstance(spec, ImplSpec):
+                specs.append(spec)
+        if specs:
+            # definition order, not alphabetical: the file's order is the reading order
+            order = {name: i for i, name in enumerate(_definition_order(cls))}
+            return sorted(specs, key=lambda s: order.get(s.method, 1 << 30))
+        base = cls.baseline_variant or (cls.variants[0] if cls.variants else None)
+        return [ImplSpec(name=v, baseline=(v == base)) for v in cls.variants]
+
+    @classmethod
+    def baseline(cls) -> str | None:
+        for s in cls.implementations():
+            if s.baseline:
+                return s.name
+        return None
+
+    @classmethod
+    def lesson(cls) -> str:
+        """The task's docstring: what is compared, why, the lesson and its figures."""
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def seed_sort_key(cls) -> tuple:
+        s = cls.seed
+        if s.startswith("m"):
+            return (100 + int(s[1:]), 0)
+        a, b = s.split(".")
+        return (int(a), int(b))
+
+    @classmethod
+    def configs(cls, size: str) -> list[Any]:
+        """Configs of a size preset; ``gpu`` falls back to ``cpu``, ``cpu`` to ``tiny``."""
+        if size not in SIZE_PRESETS:
+            raise ValueError(f"unknown size {size!r}; valid sizes: {', '.join(SIZE_PRESETS)}")
+        for name in SIZE_PRESETS[SIZE_PRESETS.index(size)::-1]:
+            if name in cls.sizes:
+                v = cls.sizes[name]
+                return list(v) if isinstance(v, (list, tuple)) else [v]
+        raise ValueError(f"{cls.id} has no size preset {size!r} nor a smaller one")
+
+    @classmethod
+    def validate(cls) -> None:
+        """Static contract checks, run at registration.
+
+        Raises:
+            RegistryError: what is missing or inconsistent, naming the task.
+        """
+        where = f"task {cls.id} ({cls.__module__}.{cls.__qualname__})"
+        if cls.kind not in KINDS:
+            raise RegistryError(f"{where}: kind {cls.kind!r} is not one of {KINDS}; subclass Operator, "
+                                "TrainingRun, Comparison or System")
+        if "tiny" not in cls.sizes:
+            raise RegistryError(f"{where}: sizes needs a 'tiny' preset (check mode runs it)")
+        bad = [k for k in cls.sizes if k not in SIZE_PRESETS]
+        if bad:
+            raise RegistryError(f"{where}: unknown size presets {bad}; use {SIZE_PRESETS}")
+        if not cls.lesson():
+            raise RegistryError(f"{where}: needs a docstring (what is compared and the lesson)")
+        from harness import capabilities
+
+        for r in cls.requires:
+            capabilities.missing([r])  # raises ValueError on an unknown name
+        specs = cls.implementations()
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise RegistryError(f"{where}: implementation names repeat: {names}")
+        if cls.kind == "operator":
+            n_base = sum(s.baseline for s in specs)
+            if n_base != 1:
+                raise RegistryError(f"{where}: an operator task needs exactly one baseline implementation, "
+                                    f"found {n_base} among {names}")
+        for s in specs:
+            for r in s.requires + s.bench_requires:
+                capabilities.missing([r])
+
+    # -- the work -----------------------------------------------------------------
+    def check(self, ctx: Context) -> None:
+        raise NotImplementedError(f"{self.id} defines no check")
+
+    def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
+        raise NotImplementedError(f"{self.id} defines no prepare(); override bench() or add it")
+
+    def bench(self, ctx: Context) -> None:
+        """Time every available implementation on every config of the preset."""
+        for config in ctx.configs:
+            for spec in ctx.implementations(self, bench=True):
+                prepared = self.prepare(ctx, spec.name, config)
+                try:
+                    ctx.measure(spec.name, prepared, config=config)
+                finally:
+                    if prepared.teardown is not None:
+                        prepared.teardown()
+
+
+def _definition_order(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for n in vars(klass):
+            if n not in names:
+                names.append(n)
+    return names
+
+
+class Operator(Task):
+    """An operator: a reference and implementations that must equal it.
+
+    Subclasses define ``inputs(config, device, dtype, seed) -> tuple``,
+    ``reference(*inputs)``, implementation methods marked :func:`impl`, and optionally
+    ``flops(config)`` / ``bytes(config, dtype)`` and ``extra_checks(ctx)`` for
+    properties beyond equality (rejects bad input, no NaN on constant input, ...).
+    """
+
+    kind = "operator"
+    #: Seeded trials per config in the check (DESIGN.md: at least 3).
+    trials: ClassVar[int] = 3
+    #: Set True only where returning a view of an input is the point of the task.
+    allow_alias: ClassVar[bool] = False
+    #: Set True where a constant output is legitimate even for a varying reference.
+    allow_constant: ClassVar[bool] = False
+
+    def inputs(self, config: Any, device: torch.device, dtype: torch.dtype, seed: int) -> tuple:
+        raise NotImplementedError
+
+    def reference(self, *inputs: Any) -> Any:
+        raise NotImplementedError
+
+    def flops(self, config: Any) -> float | None:
+        return None
+
+    def bytes(self, config: Any, dtype: torch.dtype) -> float | None:
+        return None
+
+    def items(self, config: Any) -> tuple[float, str] | None:
+        """(work items per call, unit) for a throughput metric such as rows/s."""
+        return None
+
+    def extra_checks(self, ctx: Context) -> None:
+        """Properties beyond equality with the reference; default none."""
+
+    def check(self, ctx: Context) -> None:
+        from harness.checks import guard_no_alias, guard_not_constant, guard_not_mutated, snapshot
+
+        for config in ctx.configs:
+            for trial in range(self.trials):
+                seed = ctx.rng_seed + trial
+                inputs = self.inputs(config, ctx.device, ctx.dtype, seed)
+                expected = self.reference(*inputs)
+                for spec in ctx.implementations(self):
+                    before = snapshot(inputs)
+                    out = getattr(self, spec.method)(*inputs)()
+                    ctx.sync()
+                    label = f"{spec.name} [{config_label(config)}, seed {seed}]"
+                    guard_not_mutated(inputs, before, name=label)
+                    if not self.allow_alias:
+                        guard_no_alias(out, inputs, name=label)
+                    if not self.allow_constant:
+                        guard_not_constant(out, expected, name=label)
+                    ctx.assert_close(out, expected, name=spec.name, where=label)
+        self.extra_checks(ctx)
+
+    def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
+        spec = next(s for s in self.implementations() if s.name == impl)
+        inputs = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
+        fn = getattr(self, spec.method)(*inputs)
+        items = self.items(config)
+        return Prepared(fn=fn, flops=self.flops(config), bytes=self.bytes(config, ctx.dtype),
+                        items=items[0] if items else None, item_unit=items[1] if items else None)
+
+
+class TrainingRun(Task):
+    """Trains a model from ``models/`` on data from ``harness.data``.
+
+    ``check`` asserts properties (loss falls, an accuracy threshold on the embedded
+    data, equality with a torch reference trajectory) on the ``tiny`` preset;
+    ``bench`` records throughput, time-to-accuracy and curves (``ctx.curve``).
+    ``prepare(ctx, "train_step", config)`` returns one training step for the timers.
+    """
+
+    kind = "training"
+    variants = ("train_step",)
+
+
+class Comparison(Task):
+    """Variants run on the same seed and budget; the report plots them together."""
+
+    kind = "comparison"
+
+
+class System(Task):
+    """A real server, exporter or process group, started and stopped by the task."""
+
+    kind = "system"
