@@ -1,0 +1,65 @@
+"""Helpers for tests that show a task's check can fail.
+
+Every check gets a test that feeds it a wrong implementation (DESIGN.md: "a check that
+cannot fail is a defect")::
+
+    from harness.testing import expect_check_fails, planted, run_check
+
+    def test_loop_matmul_off_by_one_is_caught():
+        Wrong = planted(ManualMatmul, "loop", lambda self, a, b: (lambda: a @ b + 1e-3))
+        expect_check_fails(Wrong, match="loop")
+
+:func:`planted` returns an unregistered subclass whose implementation ``name`` is
+replaced (operator tasks: a method taking the inputs and returning a closure). For
+other kinds, subclass the task in the test and override the method you want to break.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from harness.checks import CheckFailed
+from harness.context import Context, TaskRecord
+from harness.task import Task, impl
+
+
+def run_check(task_cls: type[Task], *, size: str = "tiny", device: str = "cpu", dtype: torch.dtype | None = None,
+              rng_seed: int = 0) -> TaskRecord:
+    """Run ``task_cls``'s check in this process; raises CheckFailed on failure."""
+    task = task_cls()
+    rec = TaskRecord(id=task_cls.id)
+    for dt in ([dtype] if dtype else list(task_cls.check_dtypes)):
+        ctx = Context(task, mode="check", device=device, dtype=dt, size=size, rng_seed=rng_seed, record=rec)
+        torch.manual_seed(rng_seed)
+        task.check(ctx)
+    return rec
+
+
+def expect_check_fails(task_cls: type[Task], *, match: str | None = None, **kwargs: Any) -> CheckFailed:
+    """Assert that the check of ``task_cls`` raises CheckFailed (message containing ``match``)."""
+    with pytest.raises(CheckFailed) as info:
+        run_check(task_cls, **kwargs)
+    if match is not None:
+        assert match in str(info.value), f"check failed, but not for {match!r}: {info.value}"
+    return info.value
+
+
+def planted(task_cls: type[Task], name: str, wrong: Callable[..., Callable[[], Any]]) -> type[Task]:
+    """An unregistered subclass of operator ``task_cls`` with implementation ``name`` replaced.
+
+    ``wrong(self, *inputs)`` must return a zero-argument closure, like any implementation.
+    """
+    specs = {s.name: s for s in task_cls.implementations()}
+    if name not in specs:
+        raise ValueError(f"{task_cls.id} has no implementation {name!r}; it has {sorted(specs)}")
+    spec = specs[name]
+
+    def method(self, *inputs):
+        return wrong(self, *inputs)
+
+    method.__name__ = spec.method
+    method = impl(method, baseline=spec.baseline, requires=spec.requires, bench_requires=spec.bench_requires,
+                  name=spec.name)
+    return type(f"Planted_{task_cls.__name__}_{name}", (task_cls,), {spec.method: method, "__doc__": task_cls.__doc__})
