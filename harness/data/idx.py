@@ -21,6 +21,7 @@ its magic bytes 0x1F 0x8B, never by the file name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -97,7 +98,7 @@ def _parse(path: Path, data: bytes) -> tuple[int, tuple[int, ...], np.ndarray]:
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     np_dtype, _, name = IDX_TYPES[code]
     itemsize = np.dtype(np_dtype).itemsize
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    count = math.prod(dims)  # Python ints: a garbage header cannot overflow
     want = header_len + count * itemsize
     if len(data) != want:
         what = "truncated file" if len(data) < want else "extra bytes after the data"
