@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p = sub.add_parser("gpu-check", help="on a GPU machine: every task with a GPU part, at GPU sizes, in a time budget")
+    p.add_argument("--results-dir", type=Path, default=None, help="where the run record goes (e.g. $OUT on a lent GPU)")
+    p.add_argument("--budget", type=float, default=480.0, metavar="S",
+                   help="total seconds for the tasks; tasks that no longer fit are skipped (default 480)")
+    p.add_argument("--task", action="append", metavar="ID", help="restrict to these ids/globs")
+    p.add_argument("--min-run-time", type=float, default=0.3, metavar="S")
     p = sub.add_parser("env", help="machine fingerprint, capabilities and measured peaks")
     p.add_argument("--measure-peak", action="store_true", help="measure (or re-measure) peak GFLOP/s and GB/s")
     p.add_argument("--device", default="auto")
@@ -227,6 +233,54 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def cmd_gpu_check(args) -> int:
+    """Run every task with a GPU part at the gpu size, inside a wall-clock budget.
+
+    Made for a lent GPU machine with a fixed allowance (15 minutes a session here): it
+    measures the peaks, then runs tasks one by one, each under the time that is left,
+    writing the run record after every task so that what finished comes back even if
+    the machine is taken away.
+    """
+    import time
+
+    from harness import fingerprint as fpmod
+    from harness.peak import load_or_measure
+    from harness.results import RunWriter
+    from harness.runner import Runner, resolve_device
+
+    try:
+        device = resolve_device("cuda")
+    except ValueError as e:
+        raise UsageError(f"gpu-check needs a CUDA GPU: {e}") from None
+    try:
+        tasks = [c for c in REGISTRY.select(tasks=args.task) if c.uses_gpu()]
+    except RegistryError as e:
+        raise UsageError(str(e)) from None
+    t_start = time.monotonic()
+    peak = load_or_measure(device, peaks_dir=args.results_dir)
+    console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")
+    writer = RunWriter(mode="run", device=str(device), size="gpu", argv=sys.argv[1:], fingerprint=fpmod.fingerprint(),
+                       peak=peak, runs_dir=args.results_dir)
+    runner = Runner(mode="run", device=device, size="gpu", peak=peak, min_run_time_s=args.min_run_time)
+    bad = 0
+    for cls in tasks:
+        left = args.budget - (time.monotonic() - t_start)
+        if left < 20:
+            writer.add({"id": cls.id, "status": "skip", "reason": f"gpu-check budget of {args.budget:.0f} s spent",
+                        "area": cls.area, "seed": cls.seed, "title": cls.title, "kind": cls.kind})
+            continue
+        runner.time_limit_s = min(left, runner.limit_for(cls))
+        entry = runner.run_one(cls)
+        writer.add(entry)
+        bad += entry["status"] in ("fail", "error")
+        console.print(f"{_MARK[entry['status']]:>22} {cls.id:<42} {entry.get('duration_s', 0):6.1f}s "
+                      f"{entry.get('reason', '')[:100]}")
+    runner.close()
+    writer.finish()
+    console.print(f"gpu-check: {len(tasks)} tasks, {bad} failed or errored; record: {writer.path}")
+    return EXIT_FAIL if bad else EXIT_OK
+
+
 def cmd_env(args) -> int:
     from harness import capabilities
     from harness.fingerprint import fingerprint
@@ -261,7 +315,8 @@ def cmd_env(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "check": lambda a: _run(a, "check"), "bench": lambda a: _run(a, "bench"),
-            "run": lambda a: _run(a, "run"), "report": cmd_report, "compare": cmd_compare, "env": cmd_env}
+            "run": lambda a: _run(a, "run"), "report": cmd_report, "compare": cmd_compare, "env": cmd_env,
+            "gpu-check": cmd_gpu_check}
 
 
 def main(argv: list[str] | None = None) -> int:

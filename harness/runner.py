@@ -219,13 +219,18 @@ class Runner:
             for cls in tasks:
                 if on_start:
                     on_start(cls)
-                on_result(self._one(cls))
+                on_result(self.run_one(cls))
         finally:
-            if self._worker is not None:
-                self._worker.close()
-                self._worker = None
+            self.close()
 
-    def _one(self, cls: type[Task]) -> dict[str, Any]:
+    def close(self) -> None:
+        """Stop the worker process, if one is running."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def run_one(self, cls: type[Task]) -> dict[str, Any]:
+        """Run one task (isolated unless disabled) and return its record entry."""
         if not self.isolate:
             return run_task(cls, **self.kwargs)
         if self._worker is None or not self._worker.proc.is_alive():

@@ -136,6 +136,10 @@ class Task:
     #: Variant names for non-operator kinds (first is the baseline unless ``baseline_variant``).
     variants: ClassVar[tuple[str, ...]] = ()
     baseline_variant: ClassVar[str | None] = None
+    #: Whether ``drills gpu-check`` runs this task; None derives it from the capabilities
+    #: the task and its implementations need. Set True for tasks whose GPU part sits
+    #: behind ``ctx.require("cuda", ...)`` inside check/bench.
+    gpu_check: ClassVar[bool | None] = None
 
     # -- static description -------------------------------------------------------
     @classmethod
@@ -159,6 +163,17 @@ class Task:
             if s.baseline:
                 return s.name
         return None
+
+    @classmethod
+    def uses_gpu(cls) -> bool:
+        """True when some part of the task needs a GPU (what ``drills gpu-check`` runs)."""
+        if cls.gpu_check is not None:
+            return cls.gpu_check
+        gpu_caps = {"cuda", "triton_gpu", "nccl", "tensorrt"}
+        needs = set(cls.requires)
+        for s in cls.implementations():
+            needs |= set(s.requires) | set(s.bench_requires)
+        return bool(needs & gpu_caps)
 
     @classmethod
     def lesson(cls) -> str:

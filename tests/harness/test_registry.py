@@ -90,3 +90,13 @@ def test_task_modules_are_importable_by_name_for_pickling():
     mod = importlib.import_module(cls.__module__)
     assert mod.__name__.startswith("drills_tasks.fundamentals")
     assert pickle.loads(pickle.dumps(cls)) is cls
+
+
+def test_uses_gpu_is_derived_from_capabilities():
+    plain = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"))
+    assert not plain.uses_gpu()
+    gpu_timed = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"),
+                    b=impl(lambda self, x: (lambda: x), name="b", requires=("triton",), bench_requires=("cuda",)))
+    assert gpu_timed.uses_gpu()
+    flagged = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"), gpu_check=True)
+    assert flagged.uses_gpu()
