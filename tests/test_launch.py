@@ -1,0 +1,94 @@
+"""harness.launch: torchrun-style environment, results per rank, loud failures naming the rank."""
+import os
+import pickle
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from harness.launch import LaunchError, LaunchTimeout, free_port, launch, resolve_backend
+
+
+# -- rank functions: module level, so the ranks import them by reference -------------------
+
+def env_and_all_reduce(offset):
+    keys = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS")
+    t = torch.tensor([float(dist.get_rank() + offset)])
+    dist.all_reduce(t)  # SUM over ranks
+    return {k: os.environ.get(k) for k in keys} | {
+        "pid": os.getpid(), "threads": torch.get_num_threads(), "rank": dist.get_rank(),
+        "world": dist.get_world_size(), "backend": dist.get_backend(), "sum": t.item()}
+
+
+def fail_on_rank_1():
+    if int(os.environ["RANK"]) == 1:
+        raise ZeroDivisionError("planted failure in rank 1")
+    dist.barrier()  # rank 0 would wait here forever for the dead rank
+    return "unreachable"
+
+
+def die_on_rank_1():
+    if int(os.environ["RANK"]) == 1:
+        os._exit(7)
+    return "ok"
+
+
+def sleep_forever():
+    time.sleep(600)
+
+
+# -- tests ------------------------------------------------------------------------------
+
+def test_env_matches_torchrun_gloo_works_and_values_come_back_in_rank_order():
+    out = launch(env_and_all_reduce, 2, args=(10,), backend="gloo", timeout_s=60)
+    assert [o["RANK"] for o in out] == ["0", "1"] and [o["LOCAL_RANK"] for o in out] == ["0", "1"]
+    assert {o["WORLD_SIZE"] for o in out} == {"2"} and {o["LOCAL_WORLD_SIZE"] for o in out} == {"2"}
+    assert {o["MASTER_ADDR"] for o in out} == {"127.0.0.1"} and len({o["MASTER_PORT"] for o in out}) == 1
+    assert {o["OMP_NUM_THREADS"] for o in out} == {"1"} and {o["threads"] for o in out} == {1}
+    assert out[0]["pid"] != out[1]["pid"] != os.getpid()
+    assert [o["rank"] for o in out] == [0, 1]
+    assert all(o["world"] == 2 and o["backend"] == "gloo" and o["sum"] == 10 + 11 for o in out)
+
+
+def test_exception_names_the_rank_and_carries_its_traceback():
+    t0 = time.monotonic()
+    with pytest.raises(LaunchError, match=r"rank 1 of 2 failed") as info:
+        launch(fail_on_rank_1, 2, backend="gloo", timeout_s=60)
+    assert info.value.rank == 1
+    assert "ZeroDivisionError: planted failure in rank 1" in str(info.value)
+    assert time.monotonic() - t0 < 30, "rank 0, stuck in a barrier, must be killed soon after rank 1 died"
+
+
+def test_a_rank_that_dies_without_traceback_is_named():
+    with pytest.raises(LaunchError, match=r"rank 1 of 2 failed \(exit code 7\)") as info:
+        launch(die_on_rank_1, 2, backend=None, timeout_s=60)
+    assert info.value.rank == 1 and not isinstance(info.value, LaunchTimeout)
+
+
+def test_timeout_kills_every_rank():
+    t0 = time.monotonic()
+    with pytest.raises(LaunchTimeout, match=r"timed out after 3 s with rank\(s\) \[0\]"):
+        launch(sleep_forever, 1, backend=None, timeout_s=3)
+    assert time.monotonic() - t0 < 15
+
+
+def test_bad_arguments_are_rejected_before_any_process_starts():
+    with pytest.raises(ValueError, match="pickled"):
+        launch(lambda: 1, 2)
+    with pytest.raises(ValueError, match="world_size"):
+        launch(env_and_all_reduce, 0)
+    with pytest.raises(ValueError, match="unknown backend"):
+        launch(env_and_all_reduce, 1, backend="mpi")
+    with pytest.raises(ValueError, match="timeout_s"):
+        launch(env_and_all_reduce, 1, timeout_s=0)
+
+
+def test_backend_resolution_and_free_port():
+    want = "nccl" if torch.cuda.device_count() >= 2 and dist.is_nccl_available() else "gloo"
+    assert resolve_backend("auto", 2) == want
+    if torch.cuda.device_count() < 64:
+        with pytest.raises(ValueError, match="one GPU per rank"):
+            resolve_backend("nccl", 64)
+    assert 0 < free_port() < 65536
+    pickle.dumps(env_and_all_reduce)  # by reference
