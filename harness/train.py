@@ -20,8 +20,12 @@ same row format as ``ctx.measure``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import sys
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -252,6 +256,35 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
     return log
 
 
+#: stderr lines the CPU profiler writes on every start/stop, and c10's note that a block
+#: freed during the profile was allocated before it (such frees are left out, see below)
+_PROFILER_NOISE = ("USDT:", "Memory block of unknown size was allocated before the profiling started")
+
+
+@contextlib.contextmanager
+def _quiet_profiler_stderr():
+    """Capture file descriptor 2 (C++ code writes there directly) and pass on all but
+    the profiler's own noise once the block ends."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): leave it alone
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                    if not any(n in line for n in _PROFILER_NOISE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float:
     """Peak tensor memory (MB, 10**6 bytes) that ``fn()`` holds above what was live before it.
 
@@ -259,6 +292,11 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float:
     bytes allocated at the start. CPU: a running sum over the allocation (+) and free (-)
     events that ``torch.profiler`` records with ``profile_memory=True``, in time order;
     its maximum is the peak. Both count the allocator's tensor bytes, not process RSS.
+
+    On CPU the profiler sees no free of a block allocated before it started (a ``.grad``
+    released by ``zero_grad(set_to_none=True)``, say), so the CPU figure is the peak of the
+    bytes *allocated during* ``fn`` and alive together, never reduced by older tensors that
+    ``fn`` frees; on CUDA such frees do lower the figure.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -270,7 +308,7 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float:
         return (torch.cuda.max_memory_allocated(device) - start) / 1e6
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_profiler_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     # "[memory]" events carry the signed byte count of one allocation or free
     events = [e for e in prof.profiler.kineto_results.events()
