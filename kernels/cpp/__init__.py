@@ -13,7 +13,7 @@ by ``functools.cache``.
 
 Supported: CPU tensors, float32 and float64, contiguous. Sources: PyTorch's CPU layer_norm
 kernel (aten/src/ATen/native/cpu/layer_norm_kernel.cpp) for the row-wise math, Triton
-tutorial 03 for the Philox dropout mask, Mark Harris' reduction whitepaper for the reduction
+tutorial 04 for the Philox dropout mask, Mark Harris' reduction whitepaper for the reduction
 decomposition. Accumulation: double everywhere; float64 whole-tensor sums add chunk sums with
 Kahan compensation (see reduction.cpp).
 """
