@@ -105,7 +105,8 @@ _CUDA_FP32 = _ops("""
 _CUDA_FP32_SET_OPT_DTYPE = _ops("""
     prod softmax log_softmax cumprod cumsum linalg_vector_norm linalg_matrix_norm sum""")
 _CUDA_FP32_APPEND_DTYPE = _ops("norm")
-_CUDA_PROMOTE = _ops("addcdiv addcmul atan2 bilinear cross dot vdot grid_sampler index_put tensordot scatter_add")
+_CUDA_PROMOTE = _ops("""
+    addcdiv addcmul atan2 bilinear cross dot vdot grid_sampler index_put tensordot scatter_add""")
 _CUDA_BANNED = _ops("binary_cross_entropy")
 
 # Python-level names -> the op name used in the tables.

@@ -115,7 +115,8 @@ class DynamicLossScaler:
             return
         st = self._state(optimizer)
         if st["stage"] is _Stage.UNSCALED:
-            raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
+            raise RuntimeError("unscale_() has already been called on this optimizer since the "
+                               "last update().")
         if st["stage"] is _Stage.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = _to_f32(1.0 / self._scale)  # float32(1 / float64(S)), like GradScaler

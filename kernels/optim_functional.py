@@ -14,7 +14,6 @@ All functions run under the caller's ``torch.no_grad()``; tensors in each list a
 """
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import torch

@@ -1,9 +1,9 @@
-"""kernels/mini_autograd.py: vjp / jvp / grad equal torch.func on composite functions."""
+"""kernels/mini_autograd.py (+ _ops): vjp / jvp / grad equal torch.func on composite functions."""
 import pytest
 import torch
 
 import kernels.mini_autograd as ma
-from kernels.mini_autograd import _Primitive, _unbroadcast
+from kernels.mini_autograd_ops import _Primitive, _unbroadcast
 
 D = torch.float64
 
