@@ -1,0 +1,82 @@
+"""3.02 mnist_no_torchvision: IDX round trip and accuracy threshold; planted bugs are caught."""
+import dataclasses
+
+import torch
+
+from harness import REGISTRY, Context
+from harness.data import idx
+from harness.testing import expect_check_fails, run_check
+
+Task = REGISTRY.get("nn_basics.mnist_no_torchvision")
+
+
+def test_check_passes():
+    rec = run_check(Task)
+    assert all(c["passed"] for c in rec.checks.values())
+    assert {"IDX round trip: images", "IDX round trip: labels", "training loss falls"} <= set(rec.checks)
+    assert rec.metrics["check_test_accuracy"] >= Task.sizes["tiny"].target_accuracy
+
+
+class NeverSteps(Task):
+    """Computes gradients but forgets optimizer.step(): the model never changes."""
+
+    def train_step(self, model, optimizer, x, y, loss_fn):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss.detach()
+
+
+class NeverStepsLowBar(NeverSteps):
+    """The same bug with an accuracy bar it clears (chance is 10%): the loss check catches it."""
+
+    sizes = {**Task.sizes, "tiny": dataclasses.replace(Task.sizes["tiny"], target_accuracy=0.01)}
+
+
+class ReaderDropsLastImage(Task):
+    """An off-by-one reader: the last image of each split is lost."""
+
+    def read_split(self, root, split):
+        x, y = super().read_split(root, split)
+        return x[:-1], y[:-1]
+
+
+class ReaderTransposes(Task):
+    """Reads the row-major pixels column-major: every image comes out transposed."""
+
+    def read_split(self, root, split):
+        x, y = super().read_split(root, split)
+        return x.transpose(1, 2).contiguous(), y
+
+
+def test_optimizer_that_never_steps_fails_the_accuracy_threshold():
+    expect_check_fails(NeverSteps, match="test accuracy")
+
+
+def test_loss_that_does_not_fall_is_caught():
+    expect_check_fails(NeverStepsLowBar, match="training loss did not halve")
+
+
+def test_reader_bugs_fail_the_round_trip():
+    expect_check_fails(ReaderDropsLastImage, match="IDX round trip: images")
+    expect_check_fails(ReaderTransposes, match="IDX round trip: images")
+
+
+def test_bench_data_comes_from_real_idx_files_when_the_data_dir_has_them(tmp_path, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 12), ("test", 5)):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
+        idx.write_mnist(tmp_path / "mnist", split, images, torch.arange(n) % 10)
+    monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
+    train, test, source, epochs = Task().load(Context(Task, mode="bench", size="tiny"))
+    assert train[0].shape == (12, 28, 28) and test[0].shape == (5, 28, 28)
+    assert 0.0 <= float(train[0].min()) and float(train[0].max()) <= 1.0
+    assert torch.equal(test[1], torch.arange(5))
+    assert "real files" in source and epochs == Task.sizes["tiny"].real_epochs
+
+
+def test_bench_falls_back_to_the_embedded_digits(monkeypatch):
+    monkeypatch.delenv("DRILLS_DATA_DIR", raising=False)
+    train, test, source, _ = Task().load(Context(Task, mode="bench", size="tiny"))
+    assert train[0].shape[1:] == (8, 8) and train[0].shape[0] + test[0].shape[0] == 1797
+    assert "digits" in source and "IDX" in source
