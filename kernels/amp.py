@@ -16,10 +16,11 @@ Where this torch version differs from the docs pages:
   _native_multi_head_attention to bfloat16; composite ops that *decompose* into listed ops
   (einsum, tensordot, inner, linalg.multi_dot/chain_matmul -> mm/bmm) come out in
   bfloat16 too, which no list mentions.
-- CUDA: the registered lists add einsum, linalg_vecdot, linalg_multi_dot, RNN cells and
-  flash attention (float16); rms_norm, logsumexp, huber_loss, upsample_* (float32);
-  vdot (promote). cross_entropy is not registered on CUDA: it decomposes into log_softmax
-  and nll_loss, both float32 ops, so the result is float32 as the docs say.
+- CUDA: beyond the docs page, float16 also covers einsum, linalg_vecdot and
+  scaled_dot_product_attention; float32 also covers rms_norm, logsumexp, huber_loss and
+  upsample_*; promote also covers vdot. cross_entropy (listed as float32 in the docs) is
+  not registered on CUDA: it decomposes into log_softmax and nll_loss, both float32 ops,
+  so the result is float32 all the same (``composites`` below).
 
 Cast rules (autocast_mode.h): only *eligible* tensors are cast: floating point, on the
 policy's device, and not float64 (doubles are never touched).

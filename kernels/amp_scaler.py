@@ -120,7 +120,7 @@ class DynamicLossScaler:
         if st["stage"] is _Stage.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = _to_f32(1.0 / self._scale)  # float32(1 / float64(S)), like GradScaler
-        found = False
+        grads = []
         for group in optimizer.param_groups:
             for p in group["params"]:
                 g = p.grad
@@ -130,12 +130,18 @@ class DynamicLossScaler:
                     raise ValueError("Attempting to unscale FP16 gradients.")
                 if g.is_sparse:
                     raise RuntimeError("DynamicLossScaler does not handle sparse gradients")
-                # check *before* unscaling, as ATen's non_finite_check_and_unscale does
-                if not found and not bool(torch.isfinite(g).all()):
-                    found = True
-                g.mul_(torch.full((), inv, dtype=torch.float32, device=g.device))
-                if self.check_unscaled and not found and not bool(torch.isfinite(g).all()):
-                    found = True
+                grads.append(g)
+        # One "all finite?" flag per tensor, reduced on its device, so there is one host
+        # sync per device. Checked *before* unscaling, as ATen's
+        # _amp_foreach_non_finite_check_and_unscale_ does.
+        finite: dict[torch.device, list[Tensor]] = {}
+        for g in grads:
+            finite.setdefault(g.device, []).append(torch.isfinite(g).all())
+        for g in grads:
+            g.mul_(torch.full((), inv, dtype=torch.float32, device=g.device))
+            if self.check_unscaled:
+                finite[g.device].append(torch.isfinite(g).all())
+        found = any(not bool(torch.stack(flags).all()) for flags in finite.values())
         st["found_inf"] = found
         st["stage"] = _Stage.UNSCALED
 

@@ -123,6 +123,8 @@ class StridedTensor:
         strides = contiguous_strides(shape) if strides is None else _as_shape((strides,))
         if len(strides) != len(shape):
             raise ValueError(f"shape {shape} and strides {strides} differ in length")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be an int >= 0, got {offset!r}")
         if math.prod(shape) > 0:
             lo = offset + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
             hi = offset + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides))

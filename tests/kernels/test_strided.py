@@ -279,6 +279,8 @@ def test_bad_construction_and_shapes():
         StridedTensor(torch.arange(10), (3, 4))
     with pytest.raises(ValueError, match="1-D"):
         StridedTensor(torch.zeros(2, 2), (4,))
+    with pytest.raises(ValueError, match="offset"):
+        StridedTensor(torch.arange(10), (2,), (1,), -1)
     with pytest.raises(ValueError, match="differ in length"):
         StridedTensor(torch.arange(10), (2, 5), (5,))
     s = StridedTensor(torch.arange(12), (3, 4))
