@@ -29,6 +29,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from harness import capabilities  # noqa: E402
 from harness.registry import REGISTRY, RegistryError  # noqa: E402
 from harness.results import ResultsError  # noqa: E402
 from harness.task import SIZE_PRESETS  # noqa: E402
@@ -159,7 +160,8 @@ def _run(args, mode: str) -> int:
         console.print(f"{peak['matmul_gflops']:.0f} GFLOP/s matmul, {peak['copy_gbps']:.1f} GB/s copy")
     save = args.save if mode == "check" else not args.no_save
     writer = RunWriter(mode=mode, device=str(device), size=args.size, argv=sys.argv[1:],
-                       fingerprint=fpmod.fingerprint(), peak=peak, runs_dir=args.results_dir, save=save)
+                       fingerprint=fpmod.fingerprint(), peak=peak, runs_dir=args.results_dir, save=save,
+                       capabilities=capabilities.detect())
     runner = Runner(mode=mode, device=device, size=args.size, rng_seed=args.seed, peak=peak,
                     min_run_time_s=getattr(args, "min_run_time", 0.5), timing_mode=getattr(args, "timing_mode", "auto"),
                     isolate=not args.no_isolate, time_limit_s=args.time_limit)
@@ -260,7 +262,7 @@ def cmd_gpu_check(args) -> int:
     peak = load_or_measure(device, peaks_dir=args.results_dir)
     console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")
     writer = RunWriter(mode="run", device=str(device), size="gpu", argv=sys.argv[1:], fingerprint=fpmod.fingerprint(),
-                       peak=peak, runs_dir=args.results_dir)
+                       peak=peak, runs_dir=args.results_dir, capabilities=capabilities.detect())
     runner = Runner(mode="run", device=device, size="gpu", peak=peak, min_run_time_s=args.min_run_time)
     bad = 0
     for cls in tasks:
@@ -282,7 +284,6 @@ def cmd_gpu_check(args) -> int:
 
 
 def cmd_env(args) -> int:
-    from harness import capabilities
     from harness.fingerprint import fingerprint
     from harness.peak import load_or_measure, peak_path
     from harness.runner import resolve_device

@@ -8,7 +8,7 @@ Schema (``schema: 1``)::
 
     {"schema": 1, "kind": "torchdrills.run", "run_id", "started_utc", "finished_utc",
      "status": "running" | "complete" | "interrupted", "mode": "check" | "bench" | "run",
-     "argv", "device", "size", "fingerprint": {...}, "peak": {...},
+     "argv", "device", "size", "fingerprint": {...}, "peak": {...}, "capabilities": {...},
      "tasks": {id: {"id", "status", "reason", "area", "seed", "title", "kind",
                     "duration_s", "size", "dtype", "checks": [...], "measurements": [...],
                     "metrics": {...}, "curves": [...], "tables": [...],
@@ -45,17 +45,24 @@ def default_runs_dir() -> Path:
 def atomic_write_json(path: Path, data: Any, *, indent: int | None = None) -> None:
     """Write ``data`` as JSON to ``path`` so that readers see the old or the new file, never half.
 
-    The temp file sits in the same folder (``os.replace`` is atomic only within one
-    filesystem) and is fsync'ed before the rename.
+    Serialisation happens before anything touches the disk, so an unserialisable value
+    (NaN, a tensor) leaves the old file as it was.
+    """
+    text = json.dumps(data, indent=indent, separators=(",", ":") if indent is None else None, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``.
+
+    ``os.replace`` is atomic only within one filesystem, hence the temp file beside the target.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=indent, separators=(",", ":") if indent is None else None,
-                      allow_nan=False, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -78,7 +85,8 @@ class RunWriter:
     """Holds one run record and rewrites its file after every task."""
 
     def __init__(self, *, mode: str, device: str, size: str | None, argv: list[str], fingerprint: dict[str, Any],
-                 peak: dict[str, Any] | None, runs_dir: Path | None = None, save: bool = True):
+                 peak: dict[str, Any] | None, runs_dir: Path | None = None, save: bool = True,
+                 capabilities: dict[str, bool] | None = None):
         now = _dt.datetime.now(_dt.timezone.utc)
         commit = (fingerprint.get("git") or {}).get("short") or "nogit"
         self.run_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}_{commit}"
@@ -88,6 +96,7 @@ class RunWriter:
             "schema": SCHEMA_VERSION, "kind": RECORD_KIND, "run_id": self.run_id,
             "started_utc": utc_now(), "finished_utc": None, "status": "running", "mode": mode,
             "argv": argv, "device": device, "size": size, "fingerprint": fingerprint, "peak": peak or {},
+            "capabilities": capabilities or {},
             "tasks": {},
         }
         self._flush()

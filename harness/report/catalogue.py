@@ -7,42 +7,9 @@ last word of that match.
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 from pathlib import Path
 
-from harness.fingerprint import REPO_ROOT
-
-ROW_RE = re.compile(r"^\| (m[1-6]\.[a-z0-9_]+|[0-9]+\.[0-9]+ [a-z_]+\.[a-z0-9_]+)")
-TASKS_MD_ENV = "DRILLS_TASKS_MD"
-
-
-def candidates() -> list[Path]:
-    """Where TASKS.md is looked for, in order: ``$DRILLS_TASKS_MD``, ``<repo>/../shared``, ``<repo>``."""
-    out = []
-    env = os.environ.get(TASKS_MD_ENV)
-    if env:
-        out.append(Path(env).expanduser())
-    out += [REPO_ROOT.parent / "shared" / "TASKS.md", REPO_ROOT / "TASKS.md"]
-    return out
-
-
-def find_tasks_md() -> Path | None:
-    for p in candidates():
-        if p.is_file():
-            return p
-    return None
-
-
-def parse(text: str) -> list[str]:
-    """Catalogue ids in file order, each once."""
-    ids: dict[str, None] = {}
-    for line in text.splitlines():
-        m = ROW_RE.match(line)
-        if m:
-            ids[m.group(1).split()[-1]] = None
-    return list(ids)
-
+from harness.catalogue import candidates, find_tasks_md, parse  # noqa: F401 - re-exported
 
 @dataclasses.dataclass
 class Coverage:

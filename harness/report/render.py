@@ -13,8 +13,6 @@ every run of its machine: the other given files of that machine plus
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,7 +25,7 @@ from harness.report.figures import Figures
 from harness.report.history import history_section
 from harness.report.html import STATUS_ORDER, esc, para, slug
 from harness.report.sections import coverage_html, environment_section, summary_section
-from harness.results import ResultsError, default_runs_dir, find_runs, load_run
+from harness.results import ResultsError, atomic_write_text, default_runs_dir, find_runs, load_run
 
 #: Most runs the history reads (the newest ones); keeps rendering fast on a long history.
 MAX_HISTORY = 30
@@ -136,24 +134,8 @@ def no_runs_page(runs_dir: Path | None) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Readers see the old page or the new one, never half (temp file + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Readers see the old page or the new one, never half."""
+    atomic_write_text(path, text)
 
 
 def render_report(runs: Sequence[str | Path], out: str | Path | None = None,

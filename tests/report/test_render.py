@@ -151,7 +151,7 @@ def test_catalogue_coverage_from_env(tmp_path, monkeypatch):
 
 
 def test_catalogue_missing_is_said(tmp_path, monkeypatch):
-    import harness.report.catalogue as cat
+    import harness.catalogue as cat
 
     monkeypatch.delenv("DRILLS_TASKS_MD", raising=False)
     monkeypatch.setattr(cat, "REPO_ROOT", tmp_path / "nowhere" / "repo")
