@@ -1,0 +1,156 @@
+"""1.04 Element-wise ops without built-ins: add, sub, mul, div, maximum, neg, exp, sigmoid.
+
+Compared, against the torch op (``torch.add`` ... ``torch.sigmoid``, the baseline):
+
+* ``loop``: :func:`kernels.fundamentals.elementwise_loop`: pure Python over the raw
+  storage. An odometer walks the output index; each operand keeps a storage offset
+  that moves by its strides, a broadcast dimension having stride 0. Arithmetic on
+  Python floats (float64, rounded to float32 at the end), exp by Cody-Waite range
+  reduction and a Taylor polynomial, IEEE division and NaN-propagating maximum by hand
+  (Python raises on x / 0.0 and its max() drops NaN).
+* ``strided``: :func:`kernels.fundamentals.elementwise_strided`: the same addressing
+  vectorised: the storage offset of every output element is built from the strides
+  (repeat_interleave + repeat, one dimension at a time, no broadcasting), the operands
+  are fetched with ``torch.take`` from the flat storage, then the arithmetic runs on
+  aligned 1-D tensors (exp again by range reduction: about 1.5 ulp in float32 where
+  torch.exp is within 1).
+
+Inputs include broadcasting (missing and size-1 dims, a 0-d operand) and strided
+operands (a permuted view; a step-2 slice with a storage offset). Special values
+(+-inf, nan, exp overflow and underflow, division by +-0) are checked separately.
+
+Lesson: TensorIterator does the same stride arithmetic, but once per block in C++
+with SIMD over the inner dimension. Measured on this shared 2-core CPU VM, one thread
+(OMP_NUM_THREADS=1), float32, 64x64 op 64 (4096 outputs; recorded as
+``slowdown_<impl>_<op>``), medians: torch 1.6-6 us (add, mul, div), 11-17 us (sigmoid,
+exp); loop 11.3-11.7 ms for add/mul/div (2.8 us per element: the interpreter, not the
+arithmetic) and 27-28 ms for exp/sigmoid (the 14-term polynomial in Python), a
+slowdown of 1,700-7,000x; strided 0.14-0.52 ms (add/mul/div) and 0.24-1.1 ms
+(exp/sigmoid), 15-100x: building int64 offsets and gathering move 3-4 times the bytes
+of the op itself, and each polynomial step is a separate full pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from harness import Operator, impl, task
+from kernels.fundamentals import SCALAR_OPS, elementwise_loop, elementwise_strided
+
+TORCH_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "maximum": torch.maximum,
+             "neg": torch.neg, "exp": torch.exp, "sigmoid": torch.sigmoid}
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementwiseConfig:
+    """out = op(a[, b]) with broadcasting."""
+
+    op: str
+    """a key of kernels.fundamentals.SCALAR_OPS"""
+    a_shape: tuple[int, ...]
+    """shape of a (elements)"""
+    b_shape: tuple[int, ...] | None = None
+    """shape of b for binary ops (elements)"""
+    strided: bool = False
+    """a is a permuted view and b a step-2 slice with storage offset 1 (non-contiguous)"""
+
+    @property
+    def label(self) -> str:
+        shapes = "x".join(map(str, self.a_shape)) + ("" if self.b_shape is None else
+                                                     "," + "x".join(map(str, self.b_shape)))
+        return f"{self.op} ({shapes}){' strided' if self.strided else ''}"
+
+
+def _make(shape, g, dtype, strided: bool, role: str) -> torch.Tensor:
+    if not strided or not shape:
+        return torch.randn(shape, generator=g, dtype=dtype) * 3
+    if role == "a":  # a permuted view: its strides run in reverse order
+        t = torch.randn(shape[::-1], generator=g, dtype=dtype).mul_(3)  # (s_n-1, ..., s_0)
+        return t.permute(*range(len(shape) - 1, -1, -1))  # (s_0, ..., s_n-1), non-contiguous
+    # every other element of the last dim, starting at storage offset 1
+    full = torch.randn(*shape[:-1], 2 * shape[-1] + 1, generator=g, dtype=dtype).mul_(3)
+    return full[..., 1::2]
+
+
+@task("fundamentals.elementwise_manual", seed="1.04", title="element-wise ops without built-ins")
+class ElementwiseManual(Operator):
+    __doc__ = __doc__
+    sizes = {
+        "tiny": [ElementwiseConfig("add", (7, 13, 5), (13, 1)), ElementwiseConfig("sub", (3, 1, 4), (5, 1), True),
+                 ElementwiseConfig("mul", (6, 5), ()), ElementwiseConfig("div", (4, 6), (4, 6), True),
+                 ElementwiseConfig("maximum", (2, 3, 4), (3, 1)), ElementwiseConfig("neg", (0, 3)),
+                 ElementwiseConfig("exp", (7, 13), strided=True), ElementwiseConfig("sigmoid", (5, 4, 3))],
+        # the Python loop (~1-5 us per element) bounds the size: 4096 elements per call
+        "cpu": [ElementwiseConfig(op, (64, 64), (64,)) for op in ("add", "mul", "div")]
+        + [ElementwiseConfig(op, (64, 64)) for op in ("exp", "sigmoid")],
+        "gpu": [ElementwiseConfig(op, (128, 128), (128,)) for op in ("add", "mul", "div")]
+        + [ElementwiseConfig(op, (128, 128)) for op in ("exp", "sigmoid")],
+    }
+
+    def inputs(self, config, device, dtype, seed):
+        g = torch.Generator().manual_seed(seed)
+        a = _make(config.a_shape, g, dtype, config.strided, "a").to(device)
+        if config.b_shape is None:
+            return config.op, a
+        return config.op, a, _make(config.b_shape, g, dtype, config.strided, "b").to(device)
+
+    def reference(self, op, *tensors):
+        return TORCH_OPS[op](*tensors)
+
+    def bytes(self, config, dtype):
+        el = torch.empty((), dtype=dtype).element_size()
+        shapes = [config.a_shape] + ([] if config.b_shape is None else [config.b_shape])
+        out = math.prod(torch.broadcast_shapes(*shapes))
+        return el * (sum(math.prod(s) for s in shapes) + out)
+
+    @impl(baseline=True)
+    def torch_op(self, op, *tensors):
+        fn = TORCH_OPS[op]
+        return lambda: fn(*tensors)
+
+    @impl
+    def loop(self, op, *tensors):
+        return lambda: elementwise_loop(op, *tensors)
+
+    @impl
+    def strided(self, op, *tensors):
+        return lambda: elementwise_strided(op, *tensors)
+
+    def extra_checks(self, ctx):
+        dev, dt = ctx.device, ctx.dtype
+        special = torch.tensor([-math.inf, -200.0, -104.0, -88.0, -1e-8, -0.0, 0.0, 1e-8, 1.0, 88.0, 88.7, 89.0,
+                                200.0, math.inf, math.nan], dtype=dt, device=dev)
+        other = torch.tensor([0.0, -0.0, 0.0, 1.0, 0.0, 0.0, -0.0, math.nan, -1.0, math.inf, 2.0, -math.inf, 0.0,
+                              1.0, 3.0], dtype=dt, device=dev)
+        cases = [("exp", (special,)), ("sigmoid", (special,)), ("neg", (special,)), ("div", (special, other)),
+                 ("maximum", (special, other)), ("add", (special, other)), ("mul", (special, other)),
+                 # an expanded operand (stride 0 already) and a 0-d operand
+                 ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), torch.tensor(0.5, dtype=dt, device=dev)))]
+        for spec in ctx.implementations(self):
+            for op, tensors in cases:
+                ctx.assert_close(getattr(self, spec.method)(op, *tensors)(), TORCH_OPS[op](*tensors), equal_nan=True,
+                                 name=f"special values: {op}", where=spec.name)
+            # float64 end to end (the loop rounds nothing then; the polynomial has degree 14)
+            x = torch.randn(5, 3, dtype=torch.float64, device=dev) * 5
+            y = torch.randn(3, dtype=torch.float64, device=dev)
+            for op in ("div", "exp", "sigmoid"):
+                args = (x, y) if SCALAR_OPS[op][0] == 2 else (x,)
+                ctx.assert_close(getattr(self, spec.method)(op, *args)(), TORCH_OPS[op](*args), name="float64",
+                                 where=f"{spec.name} {op}")
+        for engine in (elementwise_loop, elementwise_strided):
+            a = torch.randn(3, 4, dtype=dt, device=dev)
+            ctx.expect_raises(ValueError, lambda: engine("add", a, torch.randn(3, dtype=dt, device=dev)),
+                              match="not broadcastable", name="incompatible shapes raise ValueError")
+            ctx.expect_raises(TypeError, lambda: engine("add", a, a.double()), match="dtype",
+                              name="mixed dtypes raise TypeError")
+            ctx.expect_raises(ValueError, lambda: engine("pow", a, a), match="unknown op", name="unknown op raises")
+
+    def bench(self, ctx):
+        super().bench(ctx)
+        # slowdown per op = own time / torch time, same config
+        base = {m["config"]: m["median_ms"] for m in ctx.record.measurements if m["impl"] == "torch_op"}
+        for m in ctx.record.measurements:
+            if m["impl"] != "torch_op" and m["config"] in base:
+                ctx.metric(f"slowdown_{m['impl']}_{m['config'].split()[0]}", m["median_ms"] / base[m["config"]])
