@@ -11,7 +11,7 @@ For task ``fundamentals.manual_matmul`` this module holds the class
 
 ``setup`` builds the inputs (``task.prepare``) on the device (``cuda`` when present,
 ``DRILLS_ASV_DEVICE`` to override) at the FIRST config of the ``gpu`` or ``cpu`` size
-(``DRILLS_ASV_SIZE=tiny|cpu|gpu`` to override). It raises ``NotImplementedError``, which
+(``DRILLS_ASV_SIZE=tiny|cpu|gpu`` to override), then makes one untimed warm-up call. It raises ``NotImplementedError``, which
 asv records as skipped (n/a) rather than failed, when the task or implementation does
 not exist at the commit being measured, when a capability it needs is missing, or when
 the task has no ``prepare`` (it times itself in ``bench``; use ``drills bench``).
@@ -185,6 +185,10 @@ class _TaskBenchmark:
         torch.manual_seed(0)
         # NotImplementedError (no prepare()) propagates: asv records the benchmark as skipped
         self._prepared = task.prepare(self._ctx, impl, self._ctx.configs[0])
+        # One untimed call: first-call work (lazy init, thread pool start, compilation) is
+        # not what is measured, and `asv run --quick` times a single call with no warm-up.
+        self._prepared.fn()
+        self._ctx.sync()
         if os.environ.get(VERBOSE_ENV):
             import harness
 
