@@ -28,9 +28,9 @@ float32); the two devices then agree within twice that bound. A GPU matmul in TF
 (allow_tf32=True) exceeds it, and the check says so.
 
 Lesson: a GPU pays off only once the work per call outgrows the fixed cost of
-launching and synchronising (and, for host data, of the transfer, which an add never
-repays: it moves as many bytes over PCIe as the op reads from memory). So the
-crossover sits at small sizes for matmul (O(n^3) work on O(n^2) data) and much later
+launching and synchronising (and, for host data, of the transfer, which an add can
+hardly repay: it moves as many bytes over PCIe as the op reads from memory). So the
+crossover should sit at small sizes for matmul (O(n^3) work on O(n^2) data) and much later
 for add and sum. CPU side, measured on this shared 2-core CPU VM, one thread
 (OMP_NUM_THREADS=1), float32, medians: add 1e3: 1.5 us, 1e5: 40 us (30 GB/s), 1e7:
 85 ms (1.4 GB/s: a fresh 40 MB output page-faults here); sum 1e3: 7 us, 1e5: 14 us
