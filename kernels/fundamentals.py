@@ -261,7 +261,7 @@ def elementwise_loop(op: str, *tensors: Tensor) -> Tensor:
                 offs[k] -= strides[k][d] * (shape[d] - 1)
             index[d] = 0
             d -= 1
-    return torch.tensor(out, dtype=tensors[0].dtype).view(shape).to(tensors[0].device)
+    return torch.tensor(out, dtype=tensors[0].dtype).view(shape).to(tensors[0].device)  # (numel,) -> shape
 
 
 def storage_offsets(t: Tensor, shape: Sequence[int]) -> Tensor:
@@ -287,9 +287,10 @@ def elementwise_strided(op: str, *tensors: Tensor) -> Tensor:
     fn, shape = _operands(op, tensors, VECTOR_OPS)
     flat = []
     for t in tensors:
-        storage = t.detach().as_strided((t.untyped_storage().nbytes() // t.element_size(),), (1,), 0)  # whole storage, 1-D
+        n_storage = t.untyped_storage().nbytes() // t.element_size()
+        storage = t.detach().as_strided((n_storage,), (1,), 0)  # the whole storage as 1-D (n_storage,)
         flat.append(torch.take(storage, storage_offsets(t, shape)))  # (numel,), aligned across operands
-    return fn(*flat).view(shape)
+    return fn(*flat).view(shape)  # (numel,) -> shape, row-major like the offsets
 
 
 # -- views -------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def random_shapes(rng: random.Random) -> list[tuple[int, ...]]:
     """1-4 shapes that drop leading dims of a common target and set some sizes to 1
     (broadcastable); in 40% of draws the full target joins them and one size of another
     shape becomes 4 or 7, which the target (sizes 0, 2, 3, 5) cannot broadcast with."""
-    target = [rng.choice([0, 2, 3, 5]) if rng.random() < 0.1 else rng.choice([2, 3, 5]) for _ in range(rng.randint(0, 5))]
+    target = [rng.choice([0, 2, 3, 5]) if rng.random() < 0.1 else rng.choice([2, 3, 5])
+              for _ in range(rng.randint(0, 5))]
     shapes = []
     for _ in range(rng.randint(1, 3)):
         s = [1 if rng.random() < 0.4 else n for n in target[rng.randint(0, len(target)):]]

@@ -115,6 +115,7 @@ class CosineSimilarity(Operator):
 
     def reference(self, x1, x2, dim, pairwise, eps):
         if pairwise:  # (..., N, 1, D) vs (..., 1, M, D) -> (..., N, M)
+            # (..., N, 1, D) vs (..., 1, M, D) broadcast to (..., N, M, D), reduced to (..., N, M)
             return F.cosine_similarity(x1.unsqueeze(-2), x2.unsqueeze(-3), dim=-1, eps=eps)
         return F.cosine_similarity(x1, x2, dim=dim, eps=eps)
 
@@ -162,5 +163,5 @@ class CosineSimilarity(Operator):
                 for pairwise in (False, True):
                     out = getattr(self, spec.method)(x1, x2, -1, pairwise, eps)()
                     ctx.expect(not bool(out.isnan().any()), f"{spec.name}: {name} gives NaN", name="no NaN")
-                    ctx.assert_close(out.reshape(()), torch.tensor(want, dtype=dt, device=dev),
+                    ctx.assert_close(out.reshape(()), torch.tensor(want, dtype=dt, device=dev),  # (1,) or (1, 1) -> ()
                                      name=f"eps rule: {name}", where=f"{spec.name} pairwise={pairwise}")

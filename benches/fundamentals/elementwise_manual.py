@@ -127,7 +127,8 @@ class ElementwiseManual(Operator):
         cases = [("exp", (special,)), ("sigmoid", (special,)), ("neg", (special,)), ("div", (special, other)),
                  ("maximum", (special, other)), ("add", (special, other)), ("mul", (special, other)),
                  # an expanded operand (stride 0 already) and a 0-d operand
-                 ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), torch.tensor(0.5, dtype=dt, device=dev)))]
+                 ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4),
+                         torch.tensor(0.5, dtype=dt, device=dev)))]
         for spec in ctx.implementations(self):
             for op, tensors in cases:
                 ctx.assert_close(getattr(self, spec.method)(op, *tensors)(), TORCH_OPS[op](*tensors), equal_nan=True,

@@ -106,6 +106,7 @@ class ReshapeConfig:
 
 def make_input(shape, layout, g, dtype) -> torch.Tensor:
     if layout == "permuted":
+        # (s_n-1, ..., s_0) contiguous, permuted to (s_0, ..., s_n-1): strides ascending
         return torch.randn(shape[::-1], generator=g, dtype=dtype).permute(*range(len(shape) - 1, -1, -1))
     if layout == "sliced":
         return torch.randn(*shape[:-1], 2 * shape[-1], generator=g, dtype=dtype)[..., ::2]  # stride 2 in the last dim
@@ -121,11 +122,15 @@ class ReshapeFlatten(Operator):
     __doc__ = __doc__
     allow_alias = True  # views are the point; sharing is checked against torch's choice instead
     sizes = {
+        # each layout with a target that can be a view and one that cannot (or can only in part)
         "tiny": [ReshapeConfig((4, 6, 5), new_shape=(24, 5)), ReshapeConfig((4, 6, 5), new_shape=(2, -1, 3, 5)),
-                 ReshapeConfig((4, 6, 5), "permuted", new_shape=(-1,)), ReshapeConfig((4, 6, 5), "permuted", new_shape=(5, 24)),
-                 ReshapeConfig((4, 6, 5), "sliced", new_shape=(24, 5)), ReshapeConfig((4, 6, 5), "sliced", new_shape=(4, 30)),
+                 ReshapeConfig((4, 6, 5), "permuted", new_shape=(-1,)),
+                 ReshapeConfig((4, 6, 5), "permuted", new_shape=(5, 24)),
+                 ReshapeConfig((4, 6, 5), "sliced", new_shape=(24, 5)),
+                 ReshapeConfig((4, 6, 5), "sliced", new_shape=(4, 30)),
                  ReshapeConfig((3, 1, 4, 2), flatten=(1, 2)), ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(0, -1)),
-                 ReshapeConfig((3, 1, 4, 2), "sliced", flatten=(0, 2)), ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(-2, -1))],
+                 ReshapeConfig((3, 1, 4, 2), "sliced", flatten=(0, 2)),
+                 ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(-2, -1))],
         "cpu": [ReshapeConfig((256, 256, 16), flatten=(0, 1)), ReshapeConfig((1024, 1024, 16), flatten=(0, 1)),
                 ReshapeConfig((1024, 1024, 16), "permuted", flatten=(0, 1))],
         "gpu": [ReshapeConfig((1024, 1024, 16), flatten=(0, 1)), ReshapeConfig((4096, 4096, 16), flatten=(0, 1)),
@@ -185,6 +190,7 @@ class ReshapeFlatten(Operator):
         rng = random.Random(ctx.rng_seed)
         for _ in range(n):
             shape = [rng.choice([1, 2, 3, 4]) for _ in range(rng.randint(0, 4))]
+            # (numel,) -> shape, distinct values so a wrong view shows; then maybe permuted and narrowed
             x = torch.arange(math.prod(shape) * 2, dtype=ctx.dtype, device=ctx.device)[: math.prod(shape)].view(shape)
             if rng.random() < 0.5:
                 perm = list(range(len(shape)))
@@ -209,10 +215,12 @@ class ReshapeFlatten(Operator):
                 got = own_view(x, target)
             except ValueError as e:
                 got = None
-                ctx.expect("use reshape" in str(e), f"own_view error does not say what to do: {e}", name="clear view error")
+                ctx.expect("use reshape" in str(e), f"own_view error does not say what to do: {e}",
+                           name="clear view error")
             where = f"{tuple(x.shape)} strides {x.stride()} -> {tuple(target)}"
             ctx.expect((got is None) == (want is None), f"own_view {where}: {'refused' if got is None else 'allowed'}, "
-                       f"Tensor.view {'refused' if want is None else 'allowed'}", name="view rule agrees with Tensor.view")
+                       f"Tensor.view {'refused' if want is None else 'allowed'}",
+                       name="view rule agrees with Tensor.view")
             if got is not None and want is not None:
                 ctx.expect(got.stride() == want.stride() and torch.equal(got, want),
                            f"own_view {where}: strides {got.stride()}, Tensor.view {want.stride()}",
@@ -233,7 +241,8 @@ class ReshapeFlatten(Operator):
                     ctx.expect(_shares(out, x) == _shares(ref, x), f"flatten {layout} ({s}, {e}): storage sharing "
                                "differs from torch.flatten", name="view where legal, copy where not")
         x = torch.randn(2, 3, device=ctx.device, dtype=ctx.dtype)
-        ctx.expect_raises(IndexError, lambda: own_flatten(x, 0, 2), match="out of range", name="flatten dim out of range")
+        ctx.expect_raises(IndexError, lambda: own_flatten(x, 0, 2), match="out of range",
+                          name="flatten dim out of range")
         ctx.assert_close(own_flatten(torch.tensor(5.0)), torch.flatten(torch.tensor(5.0)), name="flatten 0-d")
         ctx.expect_raises(ValueError, lambda: own_reshape(x, (-1, -1)), match="only one", name="two -1 raise")
         ctx.expect_raises(ValueError, lambda: own_reshape(x, (4, 2)), match="invalid", name="wrong numel raises")

@@ -76,7 +76,7 @@ def parse(spec: str, shape, g: torch.Generator, device) -> tuple:
         else:
             out.append(int(p))
             continue
-        m.view(-1)[0] = True
+        m.view(-1)[0] = True  # (numel,) view: at least one element selected
         out.append(m.to(device))
     return tuple(out)
 
@@ -110,7 +110,8 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
     if len(index) == 1 and isinstance(index[0], torch.Tensor) and index[0].dtype == torch.bool \
             and index[0].ndim == len(shape):  # a whole-tensor mask: one array per dim
         if tuple(index[0].shape) != tuple(shape):
-            raise IndexError(f"boolean mask of shape {tuple(index[0].shape)} does not match tensor shape {tuple(shape)}")
+            raise IndexError(f"boolean mask of shape {tuple(index[0].shape)} does not match tensor shape "
+                             f"{tuple(shape)}")
         return [None] * len(shape), list(range(len(shape))), list(index[0].nonzero().unbind(1)), True
     if len(index) > len(shape):
         raise IndexError(f"too many indices: {len(index)} for a {len(shape)}-d tensor")
@@ -144,7 +145,8 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
     if adv:
         k = max(a.numel() if isinstance(a, torch.Tensor) else 1 for a in adv)
         dev = next(a.device for a in adv if isinstance(a, torch.Tensor))
-        adv = [a.long() if isinstance(a, torch.Tensor) else torch.full((k,), a, dtype=torch.long, device=dev) for a in adv]
+        adv = [a.long() if isinstance(a, torch.Tensor) else torch.full((k,), a, dtype=torch.long, device=dev)
+               for a in adv]  # ints broadcast to (k,)
     adjacent = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims))) if adv_dims else True
     return basic, adv_dims, adv, adjacent
 
@@ -173,7 +175,7 @@ def index_slice(x: torch.Tensor, index: tuple) -> torch.Tensor:
     sizes = y.shape[:len(group)]
     lin = sum(a * math.prod(sizes[j + 1:]) for j, a in enumerate(adv))  # row-major position in the group
     y = y.flatten(0, len(group) - 1).index_select(0, lin)  # (k, rest...)
-    return y.movedim(0, group[0]) if adjacent else y
+    return y.movedim(0, group[0]) if adjacent else y  # (..., k, ...) where the group was, else (k, rest...)
 
 
 def index_gather(x: torch.Tensor, index: tuple) -> torch.Tensor:

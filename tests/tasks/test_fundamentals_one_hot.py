@@ -10,7 +10,8 @@ mod = __import__(Task.__module__, fromlist=["x"])
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {"scatter", "compare", "eye_index", "negative label rejected", "label >= num_classes rejected"} <= set(rec.checks)
+    assert {"scatter", "compare", "eye_index", "negative label rejected",
+            "label >= num_classes rejected"} <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
 
 

@@ -28,7 +28,8 @@ def test_flatten_that_always_copies_is_caught():
 def test_copy_that_is_a_view_is_caught():
     # x.contiguous() returns x itself when x is contiguous: no copy at all
     def contiguous_only(self, x, new_shape, flatten):
-        return lambda: x.contiguous().view(new_shape) if new_shape is not None else torch.flatten(x.contiguous(), *flatten)
+        c = x.contiguous()
+        return lambda: c.view(new_shape) if new_shape is not None else torch.flatten(c, *flatten)
     expect_check_fails(planted(Task, "copy", contiguous_only), match="where it should copy")
 
 
