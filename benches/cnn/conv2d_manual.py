@@ -1,0 +1,133 @@
+"""4.02 Convolution without nn.Conv2d.
+
+Compared: three hand-written 2-D convolutions (``kernels/conv.py``) against
+``F.conv2d`` (the baseline, oneDNN/MKL-DNN on this CPU), forward and backward:
+
+* ``direct``: a loop over the kh*kw kernel taps; each tap multiplies the strided window
+  of the padded input it touches by its (Cout/G, Cin/G) weight slice (kh*kw small GEMMs);
+  gradients by autograd.
+* ``unfold``: the textbook im2col, ``F.unfold`` + a batched matmul per image (NCHW
+  patches, Cin*kh*kw x Ho*Wo per image); gradients by autograd.
+* ``im2col``: patches gathered by hand from an ``as_strided`` view of the channels-last
+  padded input into one (N*Ho*Wo, kh*kw*Cin/G) matrix per group, so a single GEMM does
+  the batch; hand-written backward (grad_w = cols^T @ grad_out, grad_x = col2im of
+  grad_out @ w^T, a scatter-add over taps).
+
+Checked: every implementation equals ``F.conv2d`` on stride, padding, dilation, groups
+(incl. depthwise), rectangular kernels and odd sizes, 3 seeds each; gradients of input,
+weight and bias equal autograd of ``F.conv2d``; ``gradcheck`` in float64 on the
+hand-written backward; the hand im2col equals ``F.unfold``; bad arguments raise.
+GFLOP/s counts 2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw per call.
+
+Lesson: turning convolution into one big GEMM is most of the way to a library
+convolution: the GEMM runs near the machine's matmul rate, and what is left is the cost
+of materialising kh*kw copies of the input (75 MB for a 32x64x32x32 batch) and the
+layout shuffles around it. The tap loop's small GEMMs are efficient only when channels
+are wide; the per-image ``unfold`` matmul (K x L with an NCHW output) is the slowest of
+the GEMM forms. oneDNN avoids the patch matrix entirely (direct convolution on blocked
+channels-last data), which is why it stays ahead.
+
+Measured (``drills bench --task cnn.conv2d_manual --no-save``, 2-core AMD EPYC, torch
+2.13 CPU, float32, machine shared with other jobs so +-20%): FIGURES
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from harness import Operator, Prepared, impl, task
+from kernels.conv import (ConvShape, conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d,
+                          im2col)
+
+
+C = ConvShape
+
+
+@task("cnn.conv2d_manual", seed="4.02", title="convolution without nn.Conv2d")
+class Conv2dManual(Operator):
+    __doc__ = __doc__
+    #: implementation name -> function(x, w, b, stride, padding, dilation, groups); the
+    #: gradient check differentiates these (tests swap in wrong ones)
+    FUNCTIONS = {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": conv2d_im2col}
+    sizes = {
+        "tiny": [C(2, 3, 4, 7, 9), C(2, 4, 6, 9, 8, stride=(2, 2), padding=(2, 1)),
+                 C(1, 4, 4, 11, 10, kh=3, kw=2, dilation=(2, 3), padding=(2, 0), bias=False),
+                 C(2, 6, 4, 8, 8, groups=2, stride=(1, 2)), C(2, 4, 4, 6, 7, groups=4),  # depthwise
+                 C(3, 5, 3, 5, 5, kh=1, kw=1, padding=(0, 0))],
+        "cpu": [C(32, 64, 64, 32, 32), C(32, 3, 32, 32, 32), C(8, 64, 128, 56, 56, stride=(2, 2)), C(32, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)),
+                C(32, 64, 64, 32, 32, groups=8)],
+        "gpu": [C(128, 64, 64, 32, 32), C(128, 3, 32, 32, 32), C(64, 128, 128, 16, 16),
+                C(64, 64, 128, 56, 56, stride=(2, 2)), C(128, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)),
+                C(128, 64, 64, 32, 32, groups=8)],
+    }
+
+    def inputs(self, config, device, dtype, seed):
+        return config.inputs(device, dtype, seed)
+
+    def reference(self, x, w, b, kw):
+        return F.conv2d(x, w, b, **kw)
+
+    def flops(self, c):
+        return c.flops()
+
+    def bytes(self, c, dtype):
+        return c.bytes(dtype)
+
+    def items(self, c):
+        return c.n, "images"
+
+    @impl(baseline=True, name="F.conv2d")
+    def torch_conv2d(self, x, w, b, kw):
+        return lambda: F.conv2d(x, w, b, **kw)
+
+    @impl
+    def direct(self, x, w, b, kw):
+        return lambda: self.FUNCTIONS["direct"](x, w, b, **kw)
+
+    @impl
+    def unfold(self, x, w, b, kw):
+        return lambda: self.FUNCTIONS["unfold"](x, w, b, **kw)
+
+    @impl
+    def im2col(self, x, w, b, kw):
+        return lambda: self.FUNCTIONS["im2col"](x, w, b, **kw)
+
+    def extra_checks(self, ctx):
+        for config in ctx.configs:
+            for name, (got, want) in grads_vs_conv2d(self.FUNCTIONS, config, ctx.device, ctx.dtype,
+                                                     ctx.rng_seed).items():
+                ctx.assert_close(got, want, name=f"{name} grad (x, w, b)", where=config.label())
+            x = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)[0]
+            cols = im2col(x, (config.kh, config.kw), config.stride, config.padding, config.dilation)
+            ctx.assert_close(cols, F.unfold(x, (config.kh, config.kw), config.dilation, config.padding,
+                                            config.stride), name="im2col layout == F.unfold", where=config.label())
+        # float64 gradcheck of the hand-written backward, on a grouped, strided, dilated case
+        c = C(1, 4, 4, 5, 6, kh=3, kw=2, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+        x, w, b, kw = c.inputs(ctx.device, torch.float64, ctx.rng_seed)
+        fn = self.FUNCTIONS["im2col"]
+        ok = torch.autograd.gradcheck(lambda x_, w_, b_: fn(x_, w_, b_, **kw),
+                                      (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()), fast_mode=True,
+                                      raise_exception=False)
+        ctx.expect(ok, "im2col hand-written backward fails torch.autograd.gradcheck (float64)", name="im2col gradcheck")
+        x = torch.randn(1, 6, 5, 5)
+        for name, fn in self.FUNCTIONS.items():
+            ctx.expect_raises(ValueError, lambda: fn(x, torch.randn(4, 3, 3, 3), None, groups=4), match="divisible",
+                              name=f"{name} rejects channels not divisible by groups")
+            ctx.expect_raises(ValueError, lambda: fn(x, torch.randn(4, 6, 7, 7), None), match="output would be",
+                              name=f"{name} rejects a kernel larger than the padded input")
+
+    def bench(self, ctx):
+        super().bench(ctx)
+        # training cost of the headline config: forward + backward, autograd vs hand-written
+        c = ctx.configs[0]
+        x, w, b, kw = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)
+        grad_out = torch.randn_like(F.conv2d(x, w, b, **kw))
+        for name, fn in (("F.conv2d", F.conv2d), ("im2col", self.FUNCTIONS["im2col"])):
+            ctx.measure(name, Prepared(lambda fn=fn: conv_grads(fn, x, w, b, grad_out, **kw),
+                                       flops=3 * self.flops(c), items=c.n, item_unit="images"),
+                        config=f"{c.label()} fwd+bwd")
+        rows = {(m["impl"], m["config"]): m for m in ctx.record.measurements}
+        head = c.label()
+        ratio = rows[("im2col", head)]["gflops"] / rows[("F.conv2d", head)]["gflops"]
+        ctx.metric("im2col_over_conv2d_gflops_ratio", ratio)
+

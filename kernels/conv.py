@@ -1,0 +1,353 @@
+"""2-D convolution by hand: a direct tap loop, im2col + matmul (with a hand-written
+backward), and a dilated version built from a zero-inserted kernel.
+
+All three compute what ``torch.nn.functional.conv2d`` computes (PyTorch docs,
+``torch.nn.Conv2d``: cross-correlation, zero padding, stride, dilation, groups)::
+
+    out[n, o, y, x] = bias[o] + sum_{c in group(o)} sum_{i, j}
+        w[o, c, i, j] * xpad[n, g*Cg + c, y*sh + i*dh, x*sw + j*dw]
+
+    Ho = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1     (same for Wo)
+
+Shape legend: N batch, C = Cin input channels, G groups, Cg = C/G channels per group,
+O = Cout output channels, Og = O/G, kh/kw kernel, H/W input, Hp/Wp padded input,
+Ho/Wo output, L = Ho*Wo output positions, K = kh*kw*Cg the patch length of one group.
+
+* :func:`conv2d_direct`: one strided slice of the padded input per kernel tap (i, j),
+  contracted with that tap's weights; kh*kw small GEMMs, gradients by autograd.
+* :func:`im2col` / :func:`conv2d_im2col`: patches gathered once into a (G, N*L, K)
+  matrix (channels-last, so one GEMM per group does all the work), then one matmul.
+  The backward is hand-written (:class:`Conv2dIm2col`): grad_w = cols^T @ grad_out and
+  grad_x = col2im(grad_out @ w^T), the scatter-add that undoes the gather.
+* :func:`dilate_kernel` / :func:`conv2d_zero_inserted`: dilation d is the same as an
+  undilated convolution with a kernel of size d*(k-1)+1 that holds zeros between taps
+  (Yu & Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016);
+  correct, but it multiplies by the zeros.
+
+Errors: each function raises ValueError/TypeError naming the argument, as torch would
+(bad rank, channels not divisible by groups, weight shape, output smaller than 1x1).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+IntPair = int | Sequence[int]
+
+
+def _pair(v: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(v, str):
+        raise TypeError(f"conv2d: {name}={v!r}: only int or (int, int) is supported here, not strings")
+    t = (v, v) if isinstance(v, int) else tuple(v)
+    if len(t) != 2 or not all(isinstance(a, int) for a in t):
+        raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}")
+    return t  # type: ignore[return-value]
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of one spatial dim (formula in the module docstring)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv2d_flops(n: int, cin: int, cout: int, hout: int, wout: int, kh: int, kw: int, groups: int = 1) -> int:
+    """Multiply-adds counted as 2 FLOPs: 2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw (bias not counted)."""
+    return 2 * n * cout * hout * wout * (cin // groups) * kh * kw
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvShape:
+    """One convolution problem: out (n, cout, Ho, Wo) = conv2d(x (n, cin, h, w),
+    weight (cout, cin/groups, kh, kw)); the config of the convolution benchmarks."""
+
+    n: int
+    """batch (images)"""
+    cin: int
+    """input channels"""
+    cout: int
+    """output channels"""
+    h: int
+    """input height (pixels)"""
+    w: int
+    """input width (pixels)"""
+    kh: int = 3
+    """kernel height (taps)"""
+    kw: int = 3
+    """kernel width (taps)"""
+    stride: tuple[int, int] = (1, 1)
+    """step between output positions (rows, cols), pixels"""
+    padding: tuple[int, int] = (1, 1)
+    """zeros added on each side (rows, cols), pixels"""
+    dilation: tuple[int, int] = (1, 1)
+    """spacing between kernel taps (rows, cols), pixels"""
+    groups: int = 1
+    """channel groups (cin and cout divisible by it; groups = cin is depthwise)"""
+    bias: bool = True
+    """add a per-output-channel bias"""
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return (conv_output_size(self.h, self.kh, self.stride[0], self.padding[0], self.dilation[0]),
+                conv_output_size(self.w, self.kw, self.stride[1], self.padding[1], self.dilation[1]))
+
+    def label(self) -> str:
+        extra = "".join(f",{k}={v}" for k, v, d in (("s", self.stride, (1, 1)), ("p", self.padding, (1, 1)),
+                                                   ("d", self.dilation, (1, 1)), ("g", self.groups, 1)) if v != d)
+        return f"{self.n}x{self.cin}x{self.h}x{self.w}->{self.cout},k{self.kh}x{self.kw}{extra}"
+
+    def kwargs(self) -> dict:
+        """stride/padding/dilation/groups as ``F.conv2d`` keyword arguments."""
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def flops(self) -> int:
+        return conv2d_flops(self.n, self.cin, self.cout, *self.out_hw, self.kh, self.kw, self.groups)
+
+    def bytes(self, dtype: torch.dtype) -> int:
+        """Input, weight and output, each moved once."""
+        el = torch.empty((), dtype=dtype).element_size()
+        ho, wo = self.out_hw
+        return el * (self.n * self.cin * self.h * self.w + self.cout * self.cin // self.groups * self.kh * self.kw
+                     + self.n * self.cout * ho * wo)
+
+    def inputs(self, device, dtype, seed: int):
+        """(x, weight, bias or None, kwargs), seeded; weights scaled by 1/sqrt(fan_in) as
+        nn.Conv2d's init does, so outputs stay O(1) and a float32 tolerance means the same
+        at every size."""
+        g = torch.Generator().manual_seed(seed)
+        fan_in = self.cin // self.groups * self.kh * self.kw
+        x = torch.randn(self.n, self.cin, self.h, self.w, generator=g, dtype=dtype)
+        w = torch.randn(self.cout, self.cin // self.groups, self.kh, self.kw, generator=g, dtype=dtype) / fan_in ** 0.5
+        b = torch.randn(self.cout, generator=g, dtype=dtype) if self.bias else None
+        return x.to(device), w.to(device), None if b is None else b.to(device), self.kwargs()
+
+
+def check_conv_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: IntPair,
+                    padding: IntPair, dilation: IntPair, groups: int):
+    """Validate conv2d arguments; return ((sh, sw), (ph, pw), (dh, dw), (Ho, Wo)).
+
+    Raises:
+        ValueError: x not (N, C, H, W), weight not (O, C/groups, kh, kw), C or O not
+            divisible by groups, bias not (O,), stride/dilation < 1, padding < 0, or an
+            output smaller than 1x1.
+        TypeError: non-int stride/padding/dilation, or dtypes that differ.
+    """
+    s, p, d = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if x.dim() != 4:
+        raise ValueError(f"conv2d: input must be (N, C, H, W), got shape {tuple(x.shape)}")
+    if weight.dim() != 4:
+        raise ValueError(f"conv2d: weight must be (Cout, Cin/groups, kh, kw), got shape {tuple(weight.shape)}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    c, o = x.shape[1], weight.shape[0]
+    if c % groups or o % groups:
+        raise ValueError(f"conv2d: in_channels ({c}) and out_channels ({o}) must both be divisible by "
+                         f"groups ({groups})")
+    if weight.shape[1] != c // groups:
+        raise ValueError(f"conv2d: weight {tuple(weight.shape)} expects {weight.shape[1] * groups} input "
+                         f"channels with groups={groups}, but input has {c}")
+    if bias is not None and tuple(bias.shape) != (o,):
+        raise ValueError(f"conv2d: bias must have shape ({o},), got {tuple(bias.shape)}")
+    if min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"conv2d: need stride >= 1, dilation >= 1, padding >= 0; got stride={s}, "
+                         f"dilation={d}, padding={p}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"conv2d: input {x.dtype} and weight {weight.dtype} (bias "
+                        f"{None if bias is None else bias.dtype}) must share a dtype")
+    kh, kw = weight.shape[2:]
+    ho = conv_output_size(x.shape[2], kh, s[0], p[0], d[0])
+    wo = conv_output_size(x.shape[3], kw, s[1], p[1], d[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"conv2d: output would be {ho}x{wo}: input {tuple(x.shape[2:])} padded by {p} is "
+                         f"smaller than the dilated kernel ({d[0] * (kh - 1) + 1}x{d[1] * (kw - 1) + 1})")
+    return s, p, d, (ho, wo)
+
+
+# -- direct: one GEMM per kernel tap ---------------------------------------------------------
+def conv2d_direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
+                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+    """Direct convolution: for each tap (i, j), the strided window of the padded input it
+    touches times that tap's (Og, Cg) weight slice, accumulated. Gradients by autograd.
+
+    Args/returns as ``F.conv2d``: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,)
+    or None -> (N, O, Ho, Wo) in x's dtype.
+    """
+    (sh, sw), (ph, pw), (dh, dw), (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
+    n, c = x.shape[:2]
+    o, cg, kh, kw = weight.shape
+    g = groups
+    xp = F.pad(x, (pw, pw, ph, ph))  # (N, C, Hp, Wp)
+    xg = xp.view(n, g, cg, *xp.shape[2:])  # (N, G, Cg, Hp, Wp)
+    wg = weight.view(g, o // g, cg, kh, kw)  # (G, Og, Cg, kh, kw)
+    out = x.new_zeros(n, g, o // g, ho, wo)  # (N, G, Og, Ho, Wo)
+    for i in range(kh):
+        for j in range(kw):
+            # the input pixels tap (i, j) sees for every output position: (N, G, Cg, Ho, Wo)
+            win = xg[..., i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            out = out + torch.einsum("ngchw,goc->ngohw", win, wg[..., i, j])
+    out = out.reshape(n, o, ho, wo)  # (N, O, Ho, Wo)
+    return out if bias is None else out + bias.view(1, o, 1, 1)
+
+
+# -- im2col + matmul -----------------------------------------------------------------------------
+def im2col(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+           dilation: IntPair = 1) -> torch.Tensor:
+    """Patches of x as columns, the layout of ``F.unfold``: (N, C*kh*kw, L), L = Ho*Wo.
+
+    Built by hand from a strided view of the padded input (``as_strided``: no data moves
+    until the final reshape copies the patches out). Row index = c*kh*kw + i*kw + j.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
+                                              _pair(padding, "padding"), _pair(dilation, "dilation"))
+    if x.dim() != 4:
+        raise ValueError(f"im2col: input must be (N, C, H, W), got shape {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    ho, wo = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"im2col: output would be {ho}x{wo} for input {h}x{w}, kernel {kh}x{kw}")
+    xp = F.pad(x, (pw, pw, ph, ph)).contiguous()  # (N, C, Hp, Wp)
+    s_n, s_c, s_h, s_w = xp.stride()
+    view = xp.as_strided((n, c, kh, kw, ho, wo), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w))
+    return view.reshape(n, c * kh * kw, ho * wo)  # (N, C*kh*kw, L), a copy
+
+
+def _patches_nhwc(x: torch.Tensor, kh: int, kw: int, s: tuple[int, int], p: tuple[int, int],
+                  d: tuple[int, int], ho: int, wo: int, groups: int) -> torch.Tensor:
+    """Patch matrix (G, N*L, K), K ordered (i, j, c): channels-last so each patch row is
+    contiguous runs of Cg channels and one GEMM per group covers the whole batch."""
+    n, c = x.shape[:2]
+    cg = c // groups
+    xp = F.pad(x, (p[1], p[1], p[0], p[0])).permute(0, 2, 3, 1).contiguous()  # (N, Hp, Wp, C)
+    s_n, s_h, s_w, s_c = xp.stride()
+    view = xp.as_strided((n, ho, wo, kh, kw, groups, cg),
+                         (s_n, s[0] * s_h, s[1] * s_w, d[0] * s_h, d[1] * s_w, cg * s_c, s_c))
+    # (N, Ho, Wo, kh, kw, G, Cg) -> (G, N, Ho, Wo, kh, kw, Cg) -> (G, N*L, K); G == 1 moves nothing
+    return view.permute(5, 0, 1, 2, 3, 4, 6).reshape(groups, n * ho * wo, kh * kw * cg)
+
+
+def _col2im_nhwc(cols: torch.Tensor, n: int, c: int, h: int, w: int, kh: int, kw: int, s: tuple[int, int],
+                 p: tuple[int, int], d: tuple[int, int], ho: int, wo: int, groups: int) -> torch.Tensor:
+    """Adjoint of :func:`_patches_nhwc`: scatter-add (G, N*L, K) patch gradients back to
+    the input (N, C, H, W). Overlapping windows add, padding is cut away."""
+    cg = c // groups
+    g6 = cols.view(groups, n, ho, wo, kh, kw, cg).permute(1, 2, 3, 4, 5, 0, 6)  # (N, Ho, Wo, kh, kw, G, Cg)
+    g6 = g6.reshape(n, ho, wo, kh, kw, c)  # (N, Ho, Wo, kh, kw, C)
+    gp = cols.new_zeros(n, h + 2 * p[0], w + 2 * p[1], c)  # (N, Hp, Wp, C)
+    for i in range(kh):
+        for j in range(kw):
+            gp[:, i * d[0]: i * d[0] + s[0] * (ho - 1) + 1: s[0],
+               j * d[1]: j * d[1] + s[1] * (wo - 1) + 1: s[1], :] += g6[:, :, :, i, j, :]
+    return gp[:, p[0]: p[0] + h, p[1]: p[1] + w, :].permute(0, 3, 1, 2)  # (N, C, H, W)
+
+
+class Conv2dIm2col(torch.autograd.Function):
+    """im2col + GEMM forward with a hand-written backward (cols are saved, as cuDNN's
+    and oneDNN's GEMM-based algorithms keep their workspace)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        s, p, d, (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        cols = _patches_nhwc(x, kh, kw, s, p, d, ho, wo, groups)  # (G, N*L, K)
+        # (O, Cg, kh, kw) -> (G, Og, kh, kw, Cg) -> (G, K, Og), K ordered (i, j, c) like cols
+        wm = weight.view(groups, o // groups, cg, kh, kw).permute(0, 3, 4, 2, 1).reshape(groups, kh * kw * cg, -1)
+        out = torch.bmm(cols, wm)  # (G, N*L, Og)
+        out = out.view(groups, n, ho, wo, o // groups).permute(1, 2, 3, 0, 4).reshape(n, ho, wo, o)  # (N, Ho, Wo, O)
+        if bias is not None:
+            out = out + bias
+        ctx.save_for_backward(cols, wm)
+        ctx.geom = (n, c, h, w, o, cg, kh, kw, s, p, d, ho, wo, groups)
+        ctx.has_bias = bias is not None
+        # NCHW order, contiguous, as F.conv2d returns for contiguous input
+        return out.permute(0, 3, 1, 2).contiguous()  # (N, O, Ho, Wo)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        cols, wm = ctx.saved_tensors
+        n, c, h, w, o, cg, kh, kw, s, p, d, ho, wo, groups = ctx.geom
+        og = o // groups
+        # (N, O, Ho, Wo) -> (N, Ho, Wo, G, Og) -> (G, N*L, Og)
+        go = grad_out.permute(0, 2, 3, 1).reshape(n * ho * wo, groups, og).transpose(0, 1)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_cols = torch.bmm(go, wm.transpose(1, 2))  # (G, N*L, K)
+            grad_x = _col2im_nhwc(grad_cols, n, c, h, w, kh, kw, s, p, d, ho, wo, groups).contiguous()
+        if ctx.needs_input_grad[1]:
+            gw = torch.bmm(cols.transpose(1, 2), go)  # (G, K, Og)
+            # (G, kh, kw, Cg, Og) -> (G, Og, Cg, kh, kw) -> (O, Cg, kh, kw)
+            grad_w = gw.view(groups, kh, kw, cg, og).permute(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
+                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+    """im2col + matmul convolution with a hand-written backward; arguments as ``F.conv2d``.
+
+    Returns (N, O, Ho, Wo), contiguous. Memory: the patch matrix holds kh*kw times the
+    input's elements (divided by stride**2), the price of turning convolution into GEMM.
+    """
+    return Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
+                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+    """``F.unfold`` + matmul (NCHW patch layout, batched per image); gradients by autograd.
+    The textbook version of im2col; arguments and result as ``F.conv2d``."""
+    s, p, d, (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
+    n = x.shape[0]
+    o, cg, kh, kw = weight.shape
+    cols = F.unfold(x, (kh, kw), dilation=d, padding=p, stride=s)  # (N, C*kh*kw, L)
+    cols = cols.view(n, groups, cg * kh * kw, ho * wo)  # (N, G, Cg*kh*kw, L)
+    out = weight.view(groups, o // groups, cg * kh * kw) @ cols  # (N, G, Og, L)
+    out = out.view(n, o, ho, wo)  # (N, O, Ho, Wo)
+    return out if bias is None else out + bias.view(1, o, 1, 1)
+
+
+# -- dilation by zero insertion ---------------------------------------------------------------
+def dilate_kernel(weight: torch.Tensor, dilation: IntPair) -> torch.Tensor:
+    """(O, Cg, kh, kw) -> (O, Cg, dh*(kh-1)+1, dw*(kw-1)+1) with d-1 zeros between taps."""
+    dh, dw = _pair(dilation, "dilation")
+    o, cg, kh, kw = weight.shape
+    out = weight.new_zeros(o, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    out[:, :, ::dh, ::dw] = weight
+    return out
+
+
+def conv2d_zero_inserted(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1,
+                         groups: int = 1) -> torch.Tensor:
+    """Dilated convolution as an undilated im2col convolution with :func:`dilate_kernel`.
+
+    Costs ((d*(k-1)+1)/k)**2 times the FLOPs of the dilated one: 25/9 for k=3, d=2.
+    Arguments and result as ``F.conv2d``; gradients flow through the zero insertion.
+    """
+    check_conv_args(x, weight, bias, stride, padding, dilation, groups)
+    return conv2d_im2col(x, dilate_kernel(weight, dilation), bias, stride, padding, 1, groups)
+
+
+def conv_grads(fn, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, grad_out: torch.Tensor,
+               **kwargs) -> tuple[torch.Tensor, ...]:
+    """(grad_x, grad_w[, grad_b]) of ``(fn(x, weight, bias, **kwargs) * grad_out).sum()``.
+
+    Works on detached copies, so the caller's tensors and their ``.grad`` stay untouched.
+    """
+    xs = x.detach().clone().requires_grad_(True)
+    ws = weight.detach().clone().requires_grad_(True)
+    bs = None if bias is None else bias.detach().clone().requires_grad_(True)
+    out = fn(xs, ws, bs, **kwargs)
+    leaves = [xs, ws] + ([bs] if bs is not None else [])
+    return torch.autograd.grad(out, leaves, grad_out)
+
+
+def grads_vs_conv2d(functions: dict, shape: ConvShape, device, dtype, seed: int) -> dict[str, tuple]:
+    """For each name -> conv function: (its grads, F.conv2d's grads) of input, weight and
+    bias on ``shape``'s seeded inputs under one seeded upstream gradient."""
+    x, w, b, kw = shape.inputs(device, dtype, seed)
+    g = torch.Generator().manual_seed(seed + 99)
+    grad_out = torch.randn(shape.n, shape.cout, *shape.out_hw, generator=g, dtype=dtype).to(device)
+    expected = conv_grads(F.conv2d, x, w, b, grad_out, **kw)
+    return {name: (conv_grads(fn, x, w, b, grad_out, **kw), expected) for name, fn in functions.items()}
