@@ -272,13 +272,13 @@ class ResNet(nn.Module):
     """stem -> layer1..layerK -> global average pool -> fc; torchvision's module names.
 
     (N, in_channels, H, W) -> (N, num_classes). ``config`` is a :class:`ResNetConfig` or
-    a preset name.
+    a preset name; ``block`` replaces the block class (same constructor as BasicBlock).
     """
 
-    def __init__(self, config: ResNetConfig | str = "tiny"):
+    def __init__(self, config: ResNetConfig | str = "tiny", block: type[nn.Module] | None = None):
         super().__init__()
         c = self.config = resnet_preset(config) if isinstance(config, str) else config
-        block = BLOCKS[c.block]
+        block = block or BLOCKS[c.block]
         width = c.stem_width or c.widths[0]
         if c.stem == "imagenet":
             self.conv1 = nn.Conv2d(c.in_channels, width, 7, 2, 3, bias=False)

@@ -1,0 +1,184 @@
+"""4.03 ResNet-like skip connections.
+
+Compared: a CIFAR ResNet (``models/convnets.py``: 3x3 stem, stages of basic blocks, global
+average pool, fc; He et al., CVPR 2016) against the "plain" net of the same depth and
+widths, i.e. the same blocks with the shortcut removed (He et al. Sec. 4.1 compare the
+two the same way), trained on the same seed and data.
+
+Checked:
+* block shapes: basic and bottleneck blocks, stride 1 and 2, channel changes, odd sizes:
+  (N, Cin, H, W) -> (N, width*expansion, ceil(H/s), ceil(W/s));
+* identity at zero init: with the last BN gamma of the residual branch set to zero
+  (``zero_init_residual``, Goyal et al. 2017 Sec. 5.1) a block computes exactly
+  relu(x) (identity shortcut) or relu(downsample(x)), in train and eval mode;
+* the gradient reaches the first conv of a 14-layer net (finite, non-zero norm) for both
+  variants; the ratio of first-conv gradient norms residual/plain is recorded;
+* both variants train: loss falls on the synthetic CIFAR stand-in (curves per variant).
+
+Bench: training and evaluation images/s of both at the same depth; first-conv gradient
+norm at init against depth (8 to 56 layers) for both; loss/accuracy curves after an
+equal budget (synthetic stand-in data, labelled so in the notes).
+
+Lesson: the shortcut costs almost nothing (one add per block; the plain net is no faster)
+and changes what the net computes at init: with zero-init each residual stage starts as
+the identity, so a deep net starts as a shallow one and every layer sees the loss
+gradient through the shortcut. With BN in every block, the plain net's gradient does not
+vanish at these depths (He et al. say the same), yet it trains more slowly: the gain of
+skip connections is in optimisation, not only in gradient magnitude.
+
+Measured (``drills bench --task cnn.resnet_skip --no-save``, 2-core AMD EPYC, torch 2.13
+CPU; machine shared with other jobs): FIGURES
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from harness import Comparison, Prepared, task
+from harness.data import synthetic_cifar
+from harness.train import fit, standard_step
+from models.convnets import BasicBlock, Bottleneck, ResNet, ResNetConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SkipConfig:
+    """Net shape and training budget for the residual-vs-plain comparison."""
+
+    widths: tuple[int, ...] = (8, 16, 32)
+    """block width per stage (channels)"""
+    layers: tuple[int, ...] = (3, 3, 3)
+    """basic blocks per stage; depth = 2 * sum(layers) + 2"""
+    image_size: int = 16
+    """input side in pixels (synthetic CIFAR-style images)"""
+    n_train: int = 512
+    """training images"""
+    batch_size: int = 32
+    """images per optimizer step"""
+    steps: int = 20
+    """optimizer steps per variant"""
+    lr: float = 0.05
+    """SGD learning rate (momentum 0.9)"""
+    grad_depths: tuple[int, ...] = ()
+    """depths (layers) at which the bench measures the first-conv gradient norm at init"""
+
+    @property
+    def depth(self) -> int:
+        return 2 * sum(self.layers) + 2
+
+    def label(self) -> str:
+        return f"depth={self.depth},widths={self.widths},{self.image_size}px,batch={self.batch_size}"
+
+
+def _depth_layers(depth: int) -> tuple[int, int, int]:
+    n = (depth - 2) // 6  # CIFAR ResNet-(6n+2)
+    return (n, n, n)
+
+
+@task("cnn.resnet_skip", seed="4.03", title="ResNet-like skip connections")
+class ResNetSkip(Comparison):
+    __doc__ = __doc__
+    variants = ("plain", "resnet")
+    sizes = {
+        "tiny": SkipConfig(layers=(2, 2, 2), steps=16),
+        "cpu": SkipConfig(widths=(16, 32, 64), image_size=32, n_train=2048, batch_size=64, steps=60,
+                          grad_depths=(8, 14, 20, 32, 56)),
+        "gpu": SkipConfig(widths=(16, 32, 64), layers=(9, 9, 9), image_size=32, n_train=20000, batch_size=128,
+                          steps=1000, grad_depths=(8, 20, 56, 110)),
+    }
+    #: block classes under test (tests swap in broken ones)
+    blocks = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+    def model(self, ctx, config, variant, layers=None, seed_offset=0):
+        cfg = ResNetConfig(layers=layers or config.layers, widths=config.widths, residual=variant == "resnet",
+                           zero_init_residual=variant == "resnet")
+        torch.manual_seed(ctx.rng_seed + seed_offset)
+        return ResNet(cfg, block=self.blocks["basic"]).to(ctx.device, ctx.dtype)
+
+    def check(self, ctx):
+        g = ctx.generator()
+        x = torch.randn(2, 8, 9, 7, generator=g).to(ctx.device, ctx.dtype)  # odd sizes: ceil(H/2)
+        for kind, cin, width, stride in (("basic", 8, 8, 1), ("basic", 8, 16, 2), ("bottleneck", 8, 2, 1),
+                                         ("bottleneck", 8, 4, 2)):
+            block = self.blocks[kind](cin, width, stride).to(ctx.device, ctx.dtype)
+            name = f"{kind}({cin}->{width * block.expansion}, stride {stride})"
+            want = (2, width * block.expansion, -(-9 // stride), -(-7 // stride))
+            out = block(x)
+            ctx.expect(tuple(out.shape) == want, f"{name}: output {tuple(out.shape)}, designed {want}",
+                       name=f"{name} shape")
+            torch.nn.init.zeros_(block.last_bn().weight)
+            for mode in ("train", "eval"):
+                block.train(mode == "train")
+                with torch.no_grad():
+                    short = x if block.downsample is None else block.downsample(x)
+                    ctx.assert_close(block(x), torch.relu(short), name=f"{name} == relu(shortcut) at zero init",
+                                     where=mode)
+
+        batch = synthetic_cifar(16, seed=ctx.rng_seed, image_size=16)
+        xb = (batch.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)
+        norms = {}
+        for variant in self.variants:
+            net = self.model(ctx, ctx.configs[0], variant)
+            F.cross_entropy(net(xb), batch.labels.to(ctx.device)).backward()
+            grad = net.conv1.weight.grad  # None when no path from the loss reaches it
+            norms[variant] = 0.0 if grad is None else float(grad.norm())
+            ctx.expect(0 < norms[variant] < float("inf"),
+                       f"{variant}: first conv gradient norm {norms[variant]} (must be finite and > 0)",
+                       name=f"{variant}: gradient reaches the first conv")
+        ctx.metric("first_conv_grad_norm_ratio_resnet_over_plain", norms["resnet"] / norms["plain"])
+        self.train_variants(ctx, ctx.configs[0], check=True)
+
+    def train_variants(self, ctx, config, check=False):
+        data = synthetic_cifar(config.n_train + 512, seed=ctx.rng_seed, image_size=config.image_size)
+        x = (data.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)  # (N, 3, S, S)
+        y = data.labels.to(ctx.device)
+        train, test = (x[:config.n_train], y[:config.n_train]), (x[config.n_train:], y[config.n_train:])
+        ctx.note(f"data: {data.description}")
+        logs = {}
+        for variant in self.variants:
+            net = self.model(ctx, config, variant)
+            opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
+            logs[variant] = log = fit(net, opt, train, batch_size=config.batch_size, max_steps=config.steps,
+                                      epochs=10 ** 6, eval_data=test, eval_every=max(1, config.steps // 5),
+                                      seed=ctx.rng_seed)
+            log.record(ctx, series=variant, prefix=f"{variant}.")
+            if check:
+                first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
+                ctx.expect(last < first, f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over "
+                           f"{config.steps} steps)", name=f"{variant} trains")
+        return logs
+
+    def prepare(self, ctx, impl, config):
+        net = self.model(ctx, config, impl)
+        opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
+        g = ctx.generator(3)
+        x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=g)
+        y = torch.randint(0, 10, (config.batch_size,), generator=g)
+        x, y = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
+        return Prepared(fn=lambda: standard_step(net, opt, x, y), items=config.batch_size, item_unit="images")
+
+    def bench(self, ctx):
+        config = ctx.configs[0]
+        for variant in self.variants:
+            ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
+            net = self.model(ctx, config, variant).eval()
+            xe = torch.randn(256, 3, config.image_size, config.image_size, generator=ctx.generator(4))
+            xe = xe.to(ctx.device, ctx.dtype)
+            ctx.measure(variant, Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=256, item_unit="images"),
+                        config=f"eval depth={config.depth} batch 256")
+        xb = torch.randn(32, 3, config.image_size, config.image_size, generator=ctx.generator(5))
+        yb = torch.randint(0, 10, (32,), generator=ctx.generator(5))
+        xb, yb = xb.to(ctx.device, ctx.dtype), yb.to(ctx.device)
+        for variant in self.variants:
+            norms = []
+            for depth in config.grad_depths:
+                net = self.model(ctx, config, variant, layers=_depth_layers(depth))
+                F.cross_entropy(net(xb), yb).backward()
+                norms.append(float(net.conv1.weight.grad.norm()))
+            ctx.curve("first-conv gradient norm at init", list(config.grad_depths), norms, x_label="depth (layers)",
+                      y_label="||dL/dW conv1||", series=variant, log_y=True)
+        logs = self.train_variants(ctx, config)
+        ctx.table("after an equal budget", [
+            {"variant": v, "depth": config.depth, "steps": config.steps, "final_loss": round(log.losses[-1], 4),
+             "test_accuracy": round(log.final_accuracy, 4)} for v, log in logs.items()])
