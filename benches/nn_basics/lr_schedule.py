@@ -144,8 +144,8 @@ class LRSchedule(Comparison):
                                  rtol=1e-12, atol=1e-15)
 
     # -- bench ---------------------------------------------------------------------------
-    def prepare(self, ctx, impl: str, config) -> Prepared:
-        variant, kind = impl.split(":")
+    def stepper(self, variant: str, kind: str):
+        """``scheduler.step`` of a fresh (variant, kind) pair, advanced past the warmup."""
         cfg = LRConfig()
         opt = _optimizer(cfg)
         sched = (self.torch_scheduler if variant == "torch" else self.hand_scheduler)(kind, opt, cfg)
@@ -154,13 +154,17 @@ class LRSchedule(Comparison):
             warnings.simplefilter("ignore")
             for _ in range(cfg.warmup + 1):
                 sched.step()
-        return Prepared(fn=sched.step)
+        return sched.step
+
+    def prepare(self, ctx, impl: str, config) -> Prepared:
+        """One ``step()`` of each of the three schedules of ``impl`` (pytest/asv front ends)."""
+        steps = [self.stepper(impl, kind) for kind in SCHEDULES]
+        return Prepared(fn=lambda: [s() for s in steps])
 
     def bench(self, ctx) -> None:
         for kind in SCHEDULES:
             for variant in self.variants:
-                # impl names carry the schedule so each (variant, schedule) is its own row
-                ctx.measure(variant, self.prepare(ctx, f"{variant}:{kind}", None), config=kind)
+                ctx.measure(variant, self.stepper(variant, kind), config=kind)
         torch.manual_seed(ctx.rng_seed)
         model = MLP(MLPConfig(in_features=64, hidden=(128,), out_features=10)).to(ctx.device, ctx.dtype)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -69,3 +69,10 @@ def test_warmup_from_zero_is_caught():
 
 def test_unscheduled_param_group_is_caught():
     expect_check_fails(OnlyFirstGroup, match="lr per step")
+
+
+def test_prepare_times_every_variant():
+    from harness.context import Context
+    ctx = Context(Task, mode="bench")
+    for v in Task.variants:
+        Task().prepare(ctx, v, ctx.configs[0]).fn()
