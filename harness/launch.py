@@ -274,7 +274,8 @@ def _child_main(workdir_str: str) -> int:
         # task modules (drills_tasks.<area>.<slug>) resolve through the registry's finder
         from harness import registry
 
-        registry._install_finder()
+        install = getattr(registry, "_install_finder", None)
+        install() if install is not None else registry.REGISTRY.load()
         fn, args, kwargs, backend, timeout_s = pickle.loads((workdir / "job.pkl").read_bytes())
         if backend is not None:
             if backend == "nccl":
