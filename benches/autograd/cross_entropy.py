@@ -1,0 +1,174 @@
+"""2.07 Cross-entropy by hand.
+
+Cross-entropy from logits x with class dim 1 (or 0 for a single (C,) sample):
+loss_i = -sum_c q_ic w_c log_softmax(x_i)_c, where q is the one-hot target, or with label
+smoothing eps (Szegedy et al. 2016) q = (1 - eps) one_hot + eps / C; ``ignore_index``
+positions contribute nothing, and ``mean`` divides by the summed weight w_{y_i} of the
+targets that are not ignored (ATen, aten/src/ATen/native/LossNLL.cpp), not by N.
+
+Compared, each timed as forward *and* backward (fresh leaf for the logits, the loss,
+``torch.autograd.grad`` with a fixed upstream gradient; returns (loss, dL/dlogits)), against
+``F.cross_entropy`` (the baseline):
+
+* ``own``: ``kernels.losses.cross_entropy``: a max-shifted log-softmax, ``gather`` of the
+  target log-probabilities, weights and the ignore mask as multiplications, the smoothing
+  term as a class-sum; autograd derives the backward.
+
+Check (float32 table, 3 seeds per config): loss and gradient equal F.cross_entropy's on
+(C,), (N, C), (N, C, d1) and (N, C, d1, d2) inputs, every reduction, ignore_index (-100, and
+a real class id used as padding), label smoothing with ignored targets present, class
+weights, and class-probability targets; ``gradcheck`` and ``gradgradcheck`` in float64 with
+weights, smoothing and ignored targets; an all-ignored batch gives NaN for mean as torch
+does; mismatched shapes raise ValueError with both shapes in the message; a class index out
+of range raises IndexError naming it.
+
+Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
+autograd.cross_entropy --no-save``; medians on a VM loaded by other jobs, IQR up to 100%):
+4096x1000 mean: F.cross_entropy 22 ms, own 63 ms; 256x32768 with ignore_index and smoothing
+0.1: 329 / 522 ms; 8x21x128x128 (segmentation, ignore 255): 33 / 89 ms. The hand version
+is 1.6-3x slower: its log-softmax, gather, masks, weights and smoothing sum are separate
+passes whose backward autograd assembles op by op, where ATen fuses log_softmax and
+nll_loss forward and backward. The gap narrows with label smoothing, where ATen too falls
+back to composite ops (the smoothing sum over classes).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from harness import Operator, impl, task
+from kernels.autograd_extras import gradcheck_verdict
+from kernels.losses import cross_entropy
+
+
+@dataclasses.dataclass(frozen=True)
+class CEConfig:
+    """Cross-entropy of logits of ``shape`` (class dim 1, or 0 for a 1-D shape)."""
+
+    shape: tuple[int, ...]
+    """logits shape: (C,), (N, C) or (N, C, d1, ..., dk)"""
+    reduction: str = "mean"
+    """none, mean or sum"""
+    ignore_index: int | None = None
+    """targets equal to this are ignored (about 1 in 4 set so); None: none ignored (torch's -100 passed)"""
+    label_smoothing: float = 0.0
+    """eps in [0, 1]"""
+    weighted: bool = False
+    """pass per-class weights drawn from U(0.5, 1.5)"""
+    probs: bool = False
+    """class-probability targets (softmax of random logits) instead of class indices"""
+
+    def label(self) -> str:
+        parts = ["x".join(map(str, self.shape)), self.reduction]
+        if self.ignore_index is not None:
+            parts.append(f"ignore={self.ignore_index}")
+        if self.label_smoothing:
+            parts.append(f"ls={self.label_smoothing}")
+        if self.weighted:
+            parts.append("weighted")
+        if self.probs:
+            parts.append("probs")
+        return ",".join(parts)
+
+
+def _fwd_bwd(loss_fn, x: torch.Tensor, g: torch.Tensor):
+    """(loss, dL/dx) for L = sum(loss * g), through autograd on a fresh leaf sharing x's storage."""
+    leaf = x.detach().requires_grad_()
+    loss = loss_fn(leaf)
+    (dx,) = torch.autograd.grad(loss, leaf, g)
+    return loss.detach(), dx
+
+
+def make_inputs(config: CEConfig, device, dtype, seed: int):
+    """(logits, target, weight or None, upstream gradient g, kwargs for the loss)."""
+    gen = torch.Generator().manual_seed(seed)
+    cdim = 0 if len(config.shape) == 1 else 1
+    c = config.shape[cdim]
+    x = torch.randn(config.shape, generator=gen, dtype=dtype) * 2
+    tshape = config.shape[:cdim] + config.shape[cdim + 1:]  # the logits' shape without the class dim
+    if config.probs:
+        target = torch.softmax(torch.randn(config.shape, generator=gen) * 2, cdim).to(dtype)
+    else:
+        target = torch.randint(0, c, tshape, generator=gen)
+        if config.ignore_index is not None:
+            drop = torch.rand(tshape, generator=gen) < 0.25
+            target = torch.where(drop, torch.tensor(config.ignore_index), target)
+    weight = (torch.rand(c, generator=gen, dtype=dtype) + 0.5) if config.weighted else None
+    g = torch.randn(tshape if config.reduction == "none" else (), generator=gen, dtype=dtype)
+    kwargs = dict(reduction=config.reduction, label_smoothing=config.label_smoothing,
+                  ignore_index=-100 if config.ignore_index is None else config.ignore_index)
+    return (x.to(device), target.to(device), None if weight is None else weight.to(device), g.to(device), kwargs)
+
+
+@task("autograd.cross_entropy", seed="2.07", title="cross-entropy by hand")
+class CrossEntropyTask(Operator):
+    __doc__ = __doc__
+    sizes = {
+        "tiny": [
+            CEConfig((8, 5)),
+            CEConfig((8, 5), "sum", weighted=True),
+            CEConfig((6, 4, 3, 2), "none", ignore_index=-100, label_smoothing=0.1, weighted=True),
+            CEConfig((6, 4, 3, 2), "mean", ignore_index=-100, label_smoothing=0.2, weighted=True),
+            CEConfig((10, 7), "sum", ignore_index=0, label_smoothing=0.1),
+            CEConfig((10, 7), "mean", ignore_index=0, label_smoothing=0.3),
+            CEConfig((7,), "mean", label_smoothing=0.1, weighted=True),
+            CEConfig((5, 6), "mean", label_smoothing=0.1, weighted=True, probs=True),
+            CEConfig((5, 6, 3), "none", probs=True),
+        ],
+        "cpu": [
+            CEConfig((4096, 1000)),  # ImageNet-sized classifier head
+            CEConfig((256, 32768), ignore_index=-100, label_smoothing=0.1),  # LM tokens over a vocabulary
+            CEConfig((8, 21, 128, 128), ignore_index=255),  # segmentation, 255 = unlabelled pixel
+        ],
+        "gpu": [
+            CEConfig((65536, 1000)),
+            CEConfig((8192, 131072), ignore_index=-100, label_smoothing=0.1),
+            CEConfig((32, 21, 512, 512), ignore_index=255),
+        ],
+    }
+
+    def inputs(self, config, device, dtype, seed):
+        return make_inputs(config, device, dtype, seed)
+
+    def reference(self, x, target, weight, g, kwargs):
+        return _fwd_bwd(lambda t: F.cross_entropy(t, target, weight, **kwargs), x, g)
+
+    def bytes(self, config, dtype):
+        n = 1
+        for s in config.shape:
+            n *= s
+        return 2 * n * torch.empty((), dtype=dtype).element_size()  # read the logits, write their gradient
+
+    @impl(baseline=True)
+    def torch_ce(self, x, target, weight, g, kwargs):
+        return lambda: _fwd_bwd(lambda t: F.cross_entropy(t, target, weight, **kwargs), x, g)
+
+    @impl
+    def own(self, x, target, weight, g, kwargs):
+        return lambda: _fwd_bwd(lambda t: cross_entropy(t, target, weight, **kwargs), x, g)
+
+    def extra_checks(self, ctx):
+        cfg = CEConfig((5, 4, 3), "mean", ignore_index=1, label_smoothing=0.2, weighted=True)
+        for reduction in ("none", "mean"):
+            x, target, weight, _, kw = make_inputs(dataclasses.replace(cfg, reduction=reduction),
+                                                   ctx.device, torch.float64, ctx.rng_seed)
+            ok, why = gradcheck_verdict(lambda t: cross_entropy(t, target, weight, **kw), (x.requires_grad_(),))
+            ctx.expect(ok, f"cross_entropy, {cfg.label()}, reduction={reduction}: {why}",
+                       name="gradcheck + gradgradcheck float64")
+        x = torch.randn(4, 5, dtype=ctx.dtype, device=ctx.device)
+        all_ignored = torch.full((4,), -100, device=ctx.device)
+        own, ref = cross_entropy(x, all_ignored), F.cross_entropy(x, all_ignored)
+        ctx.expect(bool(torch.isnan(own) and torch.isnan(ref)),
+                   f"mean over an all-ignored batch: own {own.item()}, torch {ref.item()} (both should be NaN: 0/0)",
+                   name="all-ignored mean is NaN")
+        e = ctx.expect_raises(ValueError, lambda: cross_entropy(x, torch.zeros(3, dtype=torch.long)),
+                              match="(4, 5)", name="mismatched shapes rejected")
+        ctx.expect("(3,)" in str(e), f"the shape error names only one shape: {e}", name="mismatched shapes rejected")
+        e = ctx.expect_raises(ValueError, lambda: cross_entropy(x, torch.zeros(4, 6)), match="(4, 5)",
+                              name="mismatched probability target rejected")
+        ctx.expect("(4, 6)" in str(e), f"the shape error names only one shape: {e}",
+                   name="mismatched probability target rejected")
+        ctx.expect_raises(IndexError, lambda: cross_entropy(x, torch.tensor([0, 1, 5, 2])), match="target 5",
+                          name="class index out of range rejected")
