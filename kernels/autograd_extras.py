@@ -4,8 +4,11 @@
   ``linreg_loss_and_grads`` (the mean squared error and its hand-derived gradients).
 - ``GradFlowRecorder`` (2.08): per-parameter gradient norms recorded by tensor hooks during
   ``backward``, kept on the device until read.
+- ``gradcheck_verdict`` (2.01, 2.03, 2.06, 2.07): gradcheck + gradgradcheck as (passed, reason).
 - ``bench_parameters`` (2.04, 2.05, 2.09): a list of about 10M parameters in 100+ tensors
   with gradients, the shape of the optimizer benchmarks of issue 3.
+- ``optimizer_trajectory`` (2.04, 2.09): the flat parameters after every step of a seeded
+  mini-batch run, to compare a hand-written optimizer with ``torch.optim`` step by step.
 - Weight decay by hand (2.09): ``l2_decay_`` (decay into the gradient, i.e. L2
   regularisation), ``decoupled_decay_`` (shrink the weights, Loshchilov & Hutter 2019,
   "Decoupled Weight Decay Regularization") and ``l2_penalty`` (the same L2 written as a loss).
@@ -23,6 +26,7 @@ from torch import Tensor
 __all__ = [
     "make_regression", "linreg_predict", "linreg_loss_and_grads", "GradFlowRecorder",
     "bench_parameters", "l2_decay_", "decoupled_decay_", "l2_penalty", "gradcheck_verdict",
+    "optimizer_trajectory",
 ]
 
 
@@ -171,6 +175,38 @@ def bench_parameters(n_layers: int, width: int, *, device: torch.device | str = 
             p.grad = (torch.randn(*shape, generator=g) * 1e-2).to(device=device, dtype=dtype)
             params.append(p)
     return params
+
+
+def optimizer_trajectory(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, *,
+                         steps: int, batch: int, seed: int,
+                         loss_fn: Callable[[torch.nn.Module, Tensor, Tensor], Tensor] | None = None,
+                         before_step: Callable[[], None] | None = None) -> Tensor:
+    """Train ``model`` with ``optimizer`` for ``steps`` mini-batch steps; return the trajectory.
+
+    x (N, F) features and y (N,) class labels; each step draws ``batch`` row indices from a
+    CPU generator seeded with ``seed`` (the same batches for every optimizer given the same
+    seed), computes ``loss_fn(model, xb, yb)`` (default: cross-entropy of ``model(xb)``),
+    zeroes the gradients, runs backward, calls ``before_step()`` if given (e.g. a weight decay
+    applied by hand) and ``optimizer.step()``.
+
+    Returns a (steps, P) tensor: row t holds all P parameters, flattened and concatenated in
+    ``model.parameters()`` order, after step t + 1.
+    """
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch,), generator=gen).to(x.device)
+        xb, yb = x[idx], y[idx]  # (batch, F), (batch,)
+        loss = loss_fn(model, xb, yb) if loss_fn is not None else F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if before_step is not None:
+            before_step()
+        optimizer.step()
+        rows.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    return torch.stack(rows)  # (steps, P)
 
 
 # --------------------------------------------------------------------------- weight decay by hand
