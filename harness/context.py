@@ -21,7 +21,7 @@ import torch
 from harness import capabilities
 from harness.checks import CheckFailed, Comparison, compare
 from harness.task import ImplSpec, Prepared, Task, config_label
-from harness.timing import Measurement, measure
+from harness.timing import NOISE_THRESHOLD, Measurement, NoisyMeasurementWarning, measure
 
 
 @dataclasses.dataclass
@@ -157,6 +157,8 @@ class Context:
             if leaves and leaves[0].dtype in self.task_cls.tolerances:
                 tol = self.task_cls.tolerances[leaves[0].dtype]
                 rtol, atol = tol.rtol, tol.atol
+        if len(self.task_cls.check_dtypes) > 1:  # keep each dtype's errors and tolerance apart
+            name = f"{name} ({str(self.dtype).replace('torch.', '')})"
         c = compare(actual, expected, name=name, rtol=rtol, atol=atol, equal_nan=equal_nan)
         entry = self.record.checks.get(name)
         if entry is None:
@@ -206,31 +208,46 @@ class Context:
         """
         if not isinstance(prepared, Prepared):
             prepared = Prepared(fn=prepared)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            # the noise warning is recorded per row by record_measurement instead
+            warnings.simplefilter("ignore", NoisyMeasurementWarning)
             m = measure(prepared.fn, self.device, mode=mode or self.timing_mode,
                         min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s)
+        self.record_measurement(impl, m, config=config, flops=prepared.flops, bytes=prepared.bytes,
+                                items=prepared.items, item_unit=prepared.item_unit, **extra)
+        return m
+
+    def record_measurement(self, impl: str, m: Measurement, *, config: Any = None, flops: float | None = None,
+                           bytes: float | None = None, items: float | None = None, item_unit: str | None = None,
+                           **extra: float) -> dict[str, Any]:
+        """Record a measurement taken by :meth:`measure` or elsewhere (e.g. inside worker
+        processes: build a :class:`harness.timing.Measurement` from their per-call times).
+
+        Adds GFLOP/s and GB/s (with % of this device's measured peak) when ``flops`` /
+        ``bytes`` per call are given, and ``<item_unit>_per_s`` for ``items`` per call.
+        """
         row: dict[str, Any] = {"impl": impl, "config": config_label(config) if config is not None else "",
                                "dtype": str(self.dtype).replace("torch.", ""), **m.to_json()}
         sec = m.median_ms / 1e3
-        if prepared.flops:
-            row["gflops"] = _sig(prepared.flops / sec / 1e9)
+        if flops and sec > 0:
+            row["gflops"] = _sig(flops / sec / 1e9)
             if self.peak.get("matmul_gflops"):
                 row["pct_peak_flops"] = _sig(100 * row["gflops"] / self.peak["matmul_gflops"])
-        if prepared.bytes:
-            row["gbps"] = _sig(prepared.bytes / sec / 1e9)
+        if bytes and sec > 0:
+            row["gbps"] = _sig(bytes / sec / 1e9)
             if self.peak.get("copy_gbps"):
                 row["pct_peak_bw"] = _sig(100 * row["gbps"] / self.peak["copy_gbps"])
-        if prepared.items:
-            row[f"{prepared.item_unit or 'items'}_per_s"] = _sig(prepared.items / sec)
+        if items and sec > 0:
+            row[f"{item_unit or 'items'}_per_s"] = _sig(items / sec)
         for k, v in extra.items():
             row[k] = _finite(v)
-        for w in caught:
-            msg = f"{impl} [{row['config']}]: {w.message}"
+        if m.noisy:
+            msg = (f"{impl} [{row['config']}]: noisy measurement: IQR/median = {m.noise:.0%} "
+                   f"(> {NOISE_THRESHOLD:.0%}); differences below this spread are noise")
             if msg not in self.record.warnings:
                 self.record.warnings.append(msg)
         self.record.measurements.append(row)
-        return m
+        return row
 
     def metric(self, name: str, value: float) -> None:
         """Record a scalar; put the unit in the name (``final_loss``, ``peak_rss_mb``)."""

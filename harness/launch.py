@@ -271,11 +271,8 @@ def _child_main(workdir_str: str) -> int:
     dist = torch.distributed
     backend = None
     try:
-        # task modules (drills_tasks.<area>.<slug>) resolve through the registry's finder
-        from harness import registry
-
-        install = getattr(registry, "_install_finder", None)
-        install() if install is not None else registry.REGISTRY.load()
+        # importing the registry installs the finder for task modules (drills_tasks.<area>.<slug>)
+        import harness.registry  # noqa: F401
         fn, args, kwargs, backend, timeout_s = pickle.loads((workdir / "job.pkl").read_bytes())
         if backend is not None:
             if backend == "nccl":

@@ -95,7 +95,7 @@ class _TaskFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, f)
 
 
-def _install_finder() -> None:
+def install_finder() -> None:
     if not any(isinstance(f, _TaskFinder) for f in sys.meta_path):
         sys.meta_path.append(_TaskFinder())
 
@@ -127,7 +127,7 @@ class Registry:
         if self._loaded:
             return self
         self._loaded = True
-        _install_finder()
+        install_finder()
         for modname, path in _task_files().items():
             if modname in sys.modules:
                 continue
@@ -205,6 +205,10 @@ class Registry:
 #: The process-wide registry that :func:`task` registers into.
 REGISTRY = Registry()
 
+# Task modules must be importable by name wherever harness.registry is (spawned ranks,
+# unpickling), before and without a full load().
+install_finder()
+
 
 def task(task_id: str, *, seed: str, title: str, registry: Registry | None = None):
     """Class decorator: register a task under its TASKS.md id.
@@ -228,6 +232,6 @@ def task(task_id: str, *, seed: str, title: str, registry: Registry | None = Non
         cls.title = title
         cls.area = task_id.split(".", 1)[0]
         cls.validate()
-        return (registry or REGISTRY).add(cls)
+        return (registry if registry is not None else REGISTRY).add(cls)
 
     return deco

@@ -13,6 +13,7 @@ task kept and the record marked ``interrupted``.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -60,6 +61,24 @@ def resolve_device(device: str | None) -> torch.device:
     return d
 
 
+@contextlib.contextmanager
+def check_threads():
+    """Run checks on ``$DRILLS_CHECK_THREADS`` intra-op threads (default 1).
+
+    Checks are about values, not speed, and use tiny tensors. On a small shared machine
+    two OpenMP threads contending with other work made tiny ops 30-80x slower (a digits
+    MLP check: 54 s with 2 threads, 7 s with 1, load average 9 on 2 cores).
+    Benchmarks keep torch's default thread count, which the fingerprint records.
+    """
+    n = int(os.environ.get("DRILLS_CHECK_THREADS", "1"))
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def _tail(tb: str, lines: int = 25) -> str:
     return "\n".join(tb.rstrip().splitlines()[-lines:])
 
@@ -94,7 +113,8 @@ def run_task(task_cls: type[Task], *, mode: str = "check", device: str | torch.d
                           min_run_time_s=min_run_time_s, timing_mode=timing_mode, record=rec)
             torch.manual_seed(rng_seed)
             if phase == "check":
-                task.check(ctx)
+                with check_threads():
+                    task.check(ctx)
             else:
                 task.bench(ctx)
                 _add_speedups(rec, task_cls.baseline())

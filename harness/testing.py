@@ -22,6 +22,7 @@ import torch
 
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
+from harness.runner import check_threads
 from harness.task import Task, impl
 
 
@@ -33,7 +34,8 @@ def run_check(task_cls: type[Task], *, size: str = "tiny", device: str = "cpu", 
     for dt in ([dtype] if dtype else list(task_cls.check_dtypes)):
         ctx = Context(task, mode="check", device=device, dtype=dt, size=size, rng_seed=rng_seed, record=rec)
         torch.manual_seed(rng_seed)
-        task.check(ctx)
+        with check_threads():
+            task.check(ctx)
     return rec
 
 

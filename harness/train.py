@@ -332,20 +332,8 @@ def record_samples(ctx: Context, impl: str, samples_ms: Sequence[float], *, conf
     Raises:
         ValueError: no samples.
     """
-    from harness.task import config_label
-
     if not samples_ms:
         raise ValueError(f"record_samples: no samples for {impl!r}")
     m = Measurement(samples_ms=[float(s) for s in samples_ms], number_per_sample=1, mode=mode)
-    row: dict[str, Any] = {"impl": impl, "config": config_label(config) if config is not None else "",
-                           "dtype": str(ctx.dtype).replace("torch.", ""), **m.to_json()}
-    if items:
-        row[f"{item_unit}_per_s"] = float(f"{items / (m.median_ms / 1e3):.4g}")
-    for k, v in extra.items():
-        row[k] = None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
-    if m.noisy:
-        msg = f"{impl} [{row['config']}]: noisy measurement: IQR/median = {m.noise:.0%}"
-        if msg not in ctx.record.warnings:
-            ctx.record.warnings.append(msg)
-    ctx.record.measurements.append(row)
+    ctx.record_measurement(impl, m, config=config, items=items, item_unit=item_unit, **extra)
     return m
