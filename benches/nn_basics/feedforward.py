@@ -27,10 +27,12 @@ GFLOP/s counts 2 * batch * parameters for a forward and three times that for a t
 step (the backward does two matmuls per forward one).
 
 Lesson (``OMP_NUM_THREADS=1 drills bench --task nn_basics.feedforward --no-save``, shared
-2-core VM, one thread, medians): a training step of 4-256-256-3 at batch 1024 takes
-27.9 ms (36.7k samples/s, 14.9 GFLOP/s); the eval forward 6.4 ms (160k samples/s, 21.7
-GFLOP/s). Training costs 4.4x inference: 3x from the FLOPs of the backward, the rest from
-autograd bookkeeping, the saved activations and Adam's per-parameter update. The module
+2-core VM under a load average of ~8, one thread; medians, spread across three runs in
+brackets): a training step of 4-256-256-3 at batch 1024 takes 26 ms (16-28; fastest single
+step 6 ms), ~40k samples/s; the eval forward 2.3 ms (1.6-6.4), ~450k samples/s, 60 GFLOP/s.
+Training costs ~10x inference where the FLOPs say 3x: at this size the step is not bound
+by its matmuls but by what surrounds them (autograd saving activations and allocating
+gradients, the optimizer's per-parameter work), which ``torch.no_grad`` and eval skip. The module
 itself is bookkeeping: a layer kept in a Python list instead of an ``nn.Module`` attribute
 or container is invisible to ``parameters()`` (the planted test), so it is neither trained
 nor counted nor moved by ``.to()``.
