@@ -8,7 +8,9 @@
 - ``bench_parameters`` (2.04, 2.05, 2.09): a list of about 10M parameters in 100+ tensors
   with gradients, the shape of the optimizer benchmarks of issue 3.
 - ``optimizer_trajectory`` (2.04, 2.09): the flat parameters after every step of a seeded
-  mini-batch run, to compare a hand-written optimizer with ``torch.optim`` step by step.
+  mini-batch run, to compare a hand-written optimizer with ``torch.optim`` step by step;
+  ``first_deviation`` names the first step where two trajectories part; ``time_ratios``
+  turns a task's timing rows into time / baseline-time ratios.
 - Weight decay by hand (2.09): ``l2_decay_`` (decay into the gradient, i.e. L2
   regularisation), ``decoupled_decay_`` (shrink the weights, Loshchilov & Hutter 2019,
   "Decoupled Weight Decay Regularization") and ``l2_penalty`` (the same L2 written as a loss).
@@ -26,7 +28,7 @@ from torch import Tensor
 __all__ = [
     "make_regression", "linreg_predict", "linreg_loss_and_grads", "GradFlowRecorder",
     "bench_parameters", "l2_decay_", "decoupled_decay_", "l2_penalty", "gradcheck_verdict",
-    "optimizer_trajectory",
+    "optimizer_trajectory", "first_deviation", "time_ratios",
 ]
 
 
@@ -207,6 +209,29 @@ def optimizer_trajectory(model: torch.nn.Module, optimizer: torch.optim.Optimize
         optimizer.step()
         rows.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
     return torch.stack(rows)  # (steps, P)
+
+
+def first_deviation(traj: Tensor, ref: Tensor, *, rtol: float, atol: float) -> str:
+    """Where two (steps, P) trajectories first differ beyond rtol/atol, as text for a message."""
+    ok = torch.isclose(traj, ref, rtol=rtol, atol=atol).all(dim=1)  # (steps,)
+    bad = (~ok).nonzero()
+    return f"first deviating step {int(bad[0]) + 1}" if len(bad) else f"no step deviates beyond rtol={rtol}, atol={atol}"
+
+
+def time_ratios(measurements: list[dict], labels: list[str], baseline: str) -> dict[str, float]:
+    """{``time_ratio_<impl>_over_<baseline>_config<i>``: median time / baseline's} from timing rows.
+
+    measurements: rows with ``impl``, ``config`` and ``median_ms`` (a task record's
+    measurements); labels: the config labels in preset order (i indexes them). A ratio below
+    1 means faster than the baseline (the inverse of the harness's speedup_vs_baseline).
+    """
+    out = {}
+    for i, label in enumerate(labels):
+        rows = {m["impl"]: m["median_ms"] for m in measurements if m["config"] == label}
+        for impl, ms in rows.items():
+            if impl != baseline and rows.get(baseline):
+                out[f"time_ratio_{impl}_over_{baseline}_config{i}"] = ms / rows[baseline]
+    return out
 
 
 # --------------------------------------------------------------------------- weight decay by hand

@@ -54,7 +54,9 @@ import torch
 
 from harness import Comparison, Prepared, Tolerance, task
 from kernels import optim as hand_optim
-from kernels.autograd_extras import bench_parameters, optimizer_trajectory
+from harness.checks import tolerance_for
+from harness.task import config_label
+from kernels.autograd_extras import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
 from models.mlp import MLP, MLPConfig
 
 
@@ -102,16 +104,6 @@ def small_mlp(seed: int, device, dtype) -> MLP:
     return MLP(MLPConfig(in_features=64, hidden=(32, 16), out_features=10, activation="tanh")).to(device, dtype)
 
 
-def first_deviation(traj: torch.Tensor, ref: torch.Tensor) -> str:
-    """Where two (steps, P) trajectories first differ beyond the dtype table, for messages."""
-    from harness.checks import tolerance_for
-
-    tol = tolerance_for(ref.dtype)
-    ok = torch.isclose(traj, ref, rtol=tol.rtol, atol=tol.atol).all(dim=1)  # (steps,)
-    bad = (~ok).nonzero()
-    return f"first deviating step {int(bad[0]) + 1}" if len(bad) else "no step deviates beyond the dtype table"
-
-
 @task("autograd.sgd_momentum", seed="2.04", title="SGD with momentum (and Nesterov) optimizer")
 class SGDMomentum(Comparison):
     __doc__ = __doc__
@@ -141,12 +133,14 @@ class SGDMomentum(Comparison):
 
     def check(self, ctx) -> None:
         rows = []
+        tl = self.tolerances.get(ctx.dtype) or tolerance_for(ctx.dtype)
+        tol = dict(rtol=tl.rtol, atol=tl.atol)
         for case_name, case in CASES.items():
             ref = self._trajectory("torch_loop", case, ctx, ctx.rng_seed)  # (STEPS, P)
             for variant in ("loop", "foreach"):
                 traj = self._trajectory(variant, case, ctx, ctx.rng_seed)
                 ctx.assert_close(traj, ref, name=f"{variant} trajectory = torch.optim.SGD",
-                                 where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref)}")
+                                 where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref, **tol)}")
                 rows.append({"case": case_name, "variant": variant, "dtype": str(ctx.dtype).replace("torch.", ""),
                              "steps": STEPS, "max_abs_dev": float((traj - ref).abs().max())})
         ctx.table(f"largest parameter deviation from torch.optim.SGD over {STEPS} steps "
@@ -172,15 +166,6 @@ class SGDMomentum(Comparison):
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        time_ratios(ctx, "torch_foreach")
-
-
-def time_ratios(ctx, baseline: str) -> None:
-    """Metrics ``time_ratio_<impl>_over_<baseline>_<config>`` (time / baseline time; < 1 is faster)."""
-    from harness.task import config_label
-
-    for i, config in enumerate(ctx.configs):
-        rows = {m["impl"]: m["median_ms"] for m in ctx.record.measurements if m["config"] == config_label(config)}
-        for impl, ms in rows.items():
-            if impl != baseline and baseline in rows:
-                ctx.metric(f"time_ratio_{impl}_over_{baseline}_config{i}", ms / rows[baseline])
+        for name, value in time_ratios(ctx.record.measurements, [config_label(c) for c in ctx.configs],
+                                       "torch_foreach").items():
+            ctx.metric(name, value)
