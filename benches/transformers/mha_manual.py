@@ -1,0 +1,170 @@
+"""6.07 Multi-head attention by hand.
+
+Compared: ``kernels.attention.MultiheadAttention`` (``manual``): the input projection
+split into W_q, W_k, W_v, the heads separated by reshapes, softmax(Q K^T / sqrt(D) + masks) V
+per head, heads concatenated and projected, against ``nn.MultiheadAttention`` (the
+reference and baseline, ``torch_mha``) holding the same weights (``load_state_dict``: the
+parameter names are torch's: ``in_proj_weight`` (3E, E), ``in_proj_bias``,
+``out_proj.weight``/``bias``). Dropout off, module in eval mode.
+
+Check (tiny, float32 and float64, 3 seeded trials per case): the output and the attention
+weights over cases covering self- and cross-attention (L != S), ``batch_first`` both ways
+and unbatched (L, E) input, ``key_padding_mask`` as booleans and as additive floats,
+``attn_mask`` as a 2-D causal boolean, a 2-D float bias and a 3-D (B*H, L, S) boolean,
+both masks at once, ``need_weights=False`` (no weights returned), and
+``average_attn_weights`` True ((B, L, S), the mean over heads) and False ((B, H, L, S)).
+Note the polarity: nn.MultiheadAttention's boolean masks mark what is *blocked*, the
+opposite of ``F.scaled_dot_product_attention``'s. Wrong mask shapes raise ValueError.
+
+Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, need_weights=False): time
+of a forward of each.
+
+Lesson: FIGURES
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from harness import Operator, impl, task
+from kernels.attention import MultiheadAttention
+
+
+@dataclasses.dataclass(frozen=True)
+class MhaConfig:
+    """One nn.MultiheadAttention call."""
+
+    batch: int
+    """B: sequences (0: unbatched (L, E) input)"""
+    tgt_len: int
+    """L: query positions"""
+    src_len: int
+    """S: key/value positions (== L with ``cross=False``)"""
+    embed_dim: int
+    """E: model width"""
+    heads: int
+    """H: heads (E divisible by H)"""
+    batch_first: bool = False
+    """(B, L, E) instead of (L, B, E)"""
+    cross: bool = False
+    """key/value from a second sequence instead of the query's"""
+    key_padding: str = "none"
+    """"none", "bool" (True = padding) or "float" (-inf at padding)"""
+    attn_mask: str = "none"
+    """"none", "causal" (2-D bool), "bias" (2-D float) or "per_head" (3-D (B*H, L, S) bool)"""
+    need_weights: bool = True
+    """return the attention weights too"""
+    average: bool = True
+    """average_attn_weights: mean over heads (True) or per head (False)"""
+
+    def label(self) -> str:
+        parts = [f"B={self.batch},L={self.tgt_len},S={self.src_len},E={self.embed_dim},H={self.heads}"]
+        parts += [n for n, on in (("batch_first", self.batch_first), ("cross", self.cross)) if on]
+        parts += [f"kpm={self.key_padding}"] if self.key_padding != "none" else []
+        parts += [f"mask={self.attn_mask}"] if self.attn_mask != "none" else []
+        parts += ["no_weights" if not self.need_weights else ("avg" if self.average else "per_head")]
+        return ",".join(parts)
+
+
+def _inputs(config: MhaConfig, g: torch.Generator, dtype: torch.dtype):
+    B, L, E, H = config.batch, config.tgt_len, config.embed_dim, config.heads
+    S = config.src_len if config.cross else L
+    lead = (B,) if B else ()
+
+    def seq(n):
+        x = torch.randn(*lead, n, E, generator=g, dtype=dtype)  # (B, n, E)
+        return x.transpose(0, 1) if B and not config.batch_first else x  # (n, B, E) time-major
+
+    q = seq(L)
+    k = seq(S) if config.cross else q
+    v = seq(S) if config.cross else q
+    kpm = None
+    if config.key_padding != "none":
+        lengths = torch.randint(max(1, S // 2), S + 1, (max(B, 1),), generator=g)
+        pad = torch.arange(S)[None, :] >= lengths[:, None]  # (B, S), True = padding
+        pad = pad[0] if not B else pad
+        kpm = pad if config.key_padding == "bool" else torch.zeros(pad.shape, dtype=dtype).masked_fill(pad, -math.inf)
+    mask = None
+    if config.attn_mask == "causal":
+        mask = torch.ones(L, S, dtype=torch.bool).triu(1)  # True = blocked: keys after the query
+    elif config.attn_mask == "bias":
+        mask = torch.randn(L, S, generator=g, dtype=dtype)
+    elif config.attn_mask == "per_head":
+        mask = torch.rand(max(B, 1) * H, L, S, generator=g) < 0.3
+        mask[..., 0] = False  # every query keeps key 0: no fully masked row (torch gives NaN there)
+    return q, k, v, kpm, mask
+
+
+def _call(m, q, k, v, kpm, mask, need_weights, average):
+    """(output, weights), or output alone with need_weights=False (the weights are None then:
+    ``extra_checks`` asserts that separately)."""
+    out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=mask, need_weights=need_weights,
+               average_attn_weights=average)
+    return (out, w) if need_weights else out
+
+
+@task("transformers.mha_manual", seed="6.07", title="multi-head attention by hand")
+class MhaManual(Operator):
+    __doc__ = __doc__
+    check_dtypes = (torch.float32, torch.float64)
+    #: the module under test (tests plant broken subclasses)
+    manual_cls = MultiheadAttention
+    sizes = {
+        "tiny": [
+            MhaConfig(2, 5, 5, 12, 3),
+            MhaConfig(3, 6, 6, 16, 4, batch_first=True, key_padding="bool", attn_mask="causal"),
+            MhaConfig(2, 4, 7, 16, 2, cross=True, key_padding="float", attn_mask="bias", average=False),
+            MhaConfig(2, 5, 8, 12, 4, batch_first=True, cross=True, attn_mask="per_head", average=False),
+            MhaConfig(2, 6, 6, 8, 2, key_padding="bool", need_weights=False),
+            MhaConfig(0, 5, 5, 8, 2, key_padding="bool", attn_mask="causal"),
+        ],
+        "cpu": [MhaConfig(8, t, t, 512, 8, batch_first=True, need_weights=False) for t in (64, 256, 1024)],
+        "gpu": [MhaConfig(16, t, t, 1024, 16, batch_first=True, need_weights=False) for t in (256, 1024, 4096)],
+    }
+
+    def inputs(self, config, device, dtype, seed):
+        g = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # nn.MultiheadAttention's own initialisation
+        module = nn.MultiheadAttention(config.embed_dim, config.heads, batch_first=config.batch_first)
+        with torch.no_grad():  # torch zeroes the biases at init: make them count
+            module.in_proj_bias.normal_(0, 0.1)
+            module.out_proj.bias.normal_(0, 0.1)
+        module = module.to(device, dtype).eval()
+        q, k, v, kpm, mask = (t if t is None else t.to(device) for t in _inputs(config, g, dtype))
+        return q, k, v, kpm, mask, config.need_weights, config.average, module
+
+    def reference(self, q, k, v, kpm, mask, need_weights, average, module):
+        return _call(module, q, k, v, kpm, mask, need_weights, average)
+
+    def flops(self, config):
+        L, E = config.tgt_len, config.embed_dim
+        S = config.src_len if config.cross else L
+        # projections (q: L, k and v: S, out: L rows of E x E) + QK^T and PV
+        return 2 * max(config.batch, 1) * ((2 * L + 2 * S) * E * E + 2 * L * S * E)
+
+    def items(self, config):
+        return max(config.batch, 1) * config.tgt_len, "tokens"
+
+    @impl(baseline=True)
+    def torch_mha(self, q, k, v, kpm, mask, need_weights, average, module):
+        return lambda: _call(module, q, k, v, kpm, mask, need_weights, average)
+
+    @impl
+    def manual(self, q, k, v, kpm, mask, need_weights, average, module):
+        mine = self.manual_cls.from_torch(module)
+        return lambda: _call(mine, q, k, v, kpm, mask, need_weights, average)
+
+    def extra_checks(self, ctx):
+        module = nn.MultiheadAttention(8, 2)
+        mine = self.manual_cls.from_torch(module)
+        x = torch.randn(5, 3, 8)
+        ctx.expect_raises(ValueError, lambda: mine(x, x, x, key_padding_mask=torch.zeros(5, 3, dtype=torch.bool)),
+                          match="key_padding_mask", name="key_padding_mask of the wrong shape refused")
+        ctx.expect_raises(ValueError, lambda: mine(x, x, x, attn_mask=torch.zeros(4, 5, dtype=torch.bool)),
+                          match="attn_mask", name="attn_mask of the wrong shape refused")
+        ctx.expect_raises(ValueError, lambda: self.manual_cls(10, 3), match="divisible", name="E not divisible by H refused")
+        ctx.expect(mine(x, x, x, need_weights=False)[1] is None, "need_weights=False should return None weights",
+                   name="need_weights=False returns no weights")
