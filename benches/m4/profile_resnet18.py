@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -114,9 +115,12 @@ def activities(device: torch.device) -> list:
     return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
 
 
+_RUNTIME_API = re.compile(r"^cu(da)?[A-Z]")  # cudaLaunchKernel, cuLaunchKernelEx, cudaMemcpyAsync, ...
+
+
 def is_operator(name: str) -> bool:
-    """An operator or kernel, not a range of ours or of torch's wrappers."""
-    return bool(name) and name not in RANGES and not name.startswith(_NOT_OPS)
+    """An operator or kernel: not a range of ours, torch's wrappers or a CUDA runtime/driver call."""
+    return bool(name) and name not in RANGES and not name.startswith(_NOT_OPS) and not _RUNTIME_API.match(name)
 
 
 def _self_us(e, device_time: bool) -> float:
@@ -128,11 +132,15 @@ def _self_us(e, device_time: bool) -> float:
 def top_ops(averages, k: int = 3, *, device_time: bool = False) -> list[dict]:
     """The ``k`` operators with the largest self time in ``prof.key_averages()``, descending.
 
-    Rows: ``op``, ``self_ms`` (total over the profiled steps), ``calls``. Our ranges and
-    torch's wrappers are excluded (:func:`is_operator`).
+    Rows: ``op``, ``self_ms`` (total over the profiled steps), ``calls``. Our ranges,
+    torch's wrappers and runtime calls are excluded (:func:`is_operator`). ``device_time``
+    ranks GPU kernels (rows whose device is CUDA) by self device time; otherwise CPU-side
+    operators by self CPU time (on a GPU that is their host cost: dispatch and launch).
     """
+    cuda_type = torch.autograd.DeviceType.CUDA
     rows = [{"op": e.key, "self_ms": _self_us(e, device_time) / 1e3, "calls": int(e.count)}
-            for e in averages if is_operator(e.key)]
+            for e in averages if is_operator(e.key)
+            and ((getattr(e, "device_type", None) == cuda_type) == device_time)]
     rows.sort(key=lambda r: r["self_ms"], reverse=True)
     return rows[:k]
 

@@ -66,5 +66,6 @@ def test_second_best_dropped_is_caught():
 
 def test_is_operator():
     assert mod.is_operator("aten::convolution_backward")
-    for name in ("forward", "ProfilerStep#3", "Optimizer.step#SGD.step", "", "[memory]"):
+    for name in ("forward", "ProfilerStep#3", "Optimizer.step#SGD.step", "", "[memory]", "cudaLaunchKernel",
+                 "cuLaunchKernelEx"):
         assert not mod.is_operator(name)
