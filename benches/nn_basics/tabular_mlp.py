@@ -1,0 +1,163 @@
+"""3.07 MLP for tabular data.
+
+Compared: an MLP on real tabular data shipped with scikit-learn (Breast Cancer Wisconsin
+(Diagnostic): 569 tumours x 30 features, 2 classes; Wine: 178 wines x 13, 3 classes)
+against the majority-class baseline, which predicts the most common training label.
+
+Pipeline: stratified 75/25 split (seeded), then standardisation z = (x - mean) / std with
+mean and population std fitted on the *training rows only* (``harness.data.tabular``), then
+Adam on cross-entropy, full batch.
+
+Check (tiny: breast cancer):
+
+* standardisation fitted on train only: the fitted mean and std equal the training rows'
+  own statistics (recomputed here in float64), differ from the full data set's (the check
+  first makes sure the two differ at all: max |train mean - full mean| / std > 1e-3), and
+  stay identical when every test row is shifted by +1000 (no test statistic can leak in);
+  the standardised training features then have mean 0 and std 1 per column;
+* the MLP (30-32-2, 200 full-batch Adam steps) beats the majority baseline on the test rows
+  by at least 25 points (measured: 95.1% vs 62.7% on the 142 test tumours), and its loss
+  falls.
+
+Bench: both data sets: training curves, final test accuracy against the majority baseline,
+and samples/s of one training step and of an eval forward on the full training set.
+
+Lesson (cpu preset: MLP 64-64, 300 full-batch Adam steps; ``OMP_NUM_THREADS=1 drills
+bench --task nn_basics.tabular_mlp --no-save``, shared 2-core VM, medians): breast cancer
+97.2% test accuracy against a 62.7% majority baseline; wine 95.6% against 40.0% (45 test
+wines: one error is 2.2 points). Both training losses go to ~1e-5: full-batch Adam
+memorises a few hundred rows, and test accuracy stops moving long before the loss does.
+Throughput: a full-batch training step over 427 rows takes 2.9 ms (146k samples/s), an
+eval forward 0.33 ms (1.3M samples/s); on wine (133 rows) 1.8 ms and 0.14 ms. At these
+sizes every call is fixed overhead, not arithmetic: 3x fewer rows makes the step only
+1.6x faster. The data handling is the part that can be wrong without any error: a
+standardiser fitted before the split leaks the test rows' mean and spread into training.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from harness import Prepared, TrainingRun, task
+from harness.data.tabular import fit_standardizer, load_tabular, standardize, stratified_split
+from harness.train import fit, standard_step
+from models.mlp import MLP, MLPConfig
+
+MARGIN = 0.25
+"""test-accuracy points the MLP must gain over the majority-class baseline"""
+
+
+@dataclasses.dataclass(frozen=True)
+class TabularConfig:
+    """One data set and its model."""
+
+    dataset: str
+    """``harness.data.load_tabular`` name: breast_cancer or wine"""
+    hidden: tuple[int, ...] = (32,)
+    """MLP hidden widths (inputs and classes come from the data)"""
+    steps: int = 200
+    """full-batch Adam steps"""
+    lr: float = 1e-2
+    """Adam learning rate"""
+
+    def label(self) -> str:
+        return f"{self.dataset},mlp={'-'.join(map(str, self.hidden))}"
+
+
+@task("nn_basics.tabular_mlp", seed="3.07", title="MLP for tabular data")
+class TabularMLP(TrainingRun):
+    __doc__ = __doc__
+    variants = ("train_step", "eval_forward")
+    sizes = {
+        "tiny": TabularConfig("breast_cancer"),
+        "cpu": [TabularConfig("breast_cancer", (64, 64), steps=300), TabularConfig("wine", (64, 64), steps=300)],
+        "gpu": [TabularConfig("breast_cancer", (64, 64), steps=300), TabularConfig("wine", (64, 64), steps=300)],
+    }
+
+    def standardizer(self, x_train: torch.Tensor, x_all: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (F,), std (F,)) for the pipeline: fitted on the training rows only.
+
+        ``x_all`` (every row, test included) is passed so that a planted bug can misuse it.
+        """
+        return fit_standardizer(x_train)
+
+    def split(self, cfg: TabularConfig, seed: int, shift_test: float = 0.0):
+        """Raw x, y, train/test indices, fitted statistics and the standardised splits."""
+        x, y = load_tabular(cfg.dataset)
+        tr, te = stratified_split(y, 0.25, seed=seed)
+        x = x.clone()
+        x[te] += shift_test  # (check) a test-set change that must not reach the statistics
+        mean, std = self.standardizer(x[tr], x)
+        return x, y, tr, te, mean, std, (standardize(x[tr], mean, std), y[tr]), (standardize(x[te], mean, std), y[te])
+
+    def train(self, cfg: TabularConfig, ctx, train, test):
+        torch.manual_seed(ctx.rng_seed)
+        n_classes = int(train[1].max()) + 1
+        model = MLP(MLPConfig(in_features=train[0].shape[1], hidden=cfg.hidden, out_features=n_classes))
+        model = model.to(ctx.device, ctx.dtype)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        dev = [(a.to(ctx.device, ctx.dtype), b.to(ctx.device)) for a, b in (train, test)]
+        log = fit(model, opt, dev[0], batch_size=dev[0][1].shape[0], epochs=cfg.steps, eval_data=dev[1],
+                  eval_every=10, seed=ctx.rng_seed)
+        return model, log
+
+    @staticmethod
+    def majority_accuracy(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
+        """Test accuracy of always predicting the most common training label."""
+        return (y_test == torch.bincount(y_train).argmax()).float().mean().item()
+
+    def check(self, ctx) -> None:
+        cfg = ctx.configs[0]
+        x, y, tr, te, mean, std, train, test = self.split(cfg, ctx.rng_seed)
+        xd = x.double()
+        tmean, tstd = xd[tr].mean(0), xd[tr].std(0, correction=0)
+        ctx.assert_close(mean.double(), tmean, name="fitted mean = train mean", rtol=1e-5, atol=1e-6)
+        ctx.assert_close(std.double(), tstd, name="fitted std = train std (population)", rtol=1e-5, atol=1e-6)
+        gap = ((xd[tr].mean(0) - xd.mean(0)).abs() / tstd).max().item()
+        ctx.expect(gap > 1e-3, f"train and full-data means differ by only {gap:.1e} std: this split cannot show "
+                   "a leak", name="split can reveal a leak")
+        far = (mean.double() - xd.mean(0)).abs().div(tstd).max().item()
+        ctx.expect(far > 1e-4, f"the fitted mean equals the full data's mean (max gap {far:.1e} std): "
+                   "test rows were used", name="fitted mean is not the full-data mean")
+        _, _, _, _, mean2, std2, _, _ = self.split(cfg, ctx.rng_seed, shift_test=1000.0)
+        ctx.expect(torch.equal(mean2, mean) and torch.equal(std2, std), "shifting the test rows by +1000 changed "
+                   "the fitted statistics: the standardiser sees test rows", name="test rows do not move the fit")
+        ctx.assert_close(train[0].double().mean(0), torch.zeros(x.shape[1], dtype=torch.float64),
+                         name="standardised train mean 0", atol=1e-5)
+        ctx.assert_close(train[0].double().std(0, correction=0), torch.ones(x.shape[1], dtype=torch.float64),
+                         name="standardised train std 1", rtol=1e-5)
+        _, log = self.train(cfg, ctx, train, test)
+        log.record(ctx, series=cfg.dataset)
+        base = self.majority_accuracy(train[1], test[1])
+        ctx.metric("majority_baseline_accuracy", base)
+        ctx.expect(log.losses[-1] < 0.5 * log.losses[0], f"loss did not halve: {log.losses[0]:.3f} -> "
+                   f"{log.losses[-1]:.3f}", name="loss falls")
+        ctx.expect(log.final_accuracy >= base + MARGIN, f"{cfg.dataset}: test accuracy {log.final_accuracy:.3f} "
+                   f"does not beat the majority baseline {base:.3f} by {MARGIN:.2f}",
+                   name=f"beats majority baseline by {MARGIN:.2f}")
+
+    # -- bench ---------------------------------------------------------------------------
+    def prepare(self, ctx, impl: str, config: TabularConfig) -> Prepared:
+        *_, train, test = self.split(config, ctx.rng_seed)
+        model, _ = self.train(dataclasses.replace(config, steps=1), ctx, train, test)
+        x, y = train[0].to(ctx.device, ctx.dtype), train[1].to(ctx.device)
+        if impl == "train_step":
+            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+            fn = lambda: standard_step(model, opt, x, y, F.cross_entropy)  # noqa: E731
+        else:
+            model.eval()
+
+            def fn():
+                with torch.no_grad():
+                    return model(x)
+        return Prepared(fn=fn, items=x.shape[0], item_unit="samples")
+
+    def bench(self, ctx) -> None:
+        for cfg in ctx.configs:
+            *_, train, test = self.split(cfg, ctx.rng_seed)
+            _, log = self.train(cfg, ctx, train, test)
+            log.record(ctx, series=cfg.dataset, prefix=f"{cfg.dataset}.")
+            ctx.metric(f"{cfg.dataset}.majority_baseline_accuracy", self.majority_accuracy(train[1], test[1]))
+        super().bench(ctx)
