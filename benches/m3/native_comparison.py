@@ -37,8 +37,13 @@ that can run here (CPU extension natively, Triton in the interpreter) equals its
 op. Bench: the table at cpu/gpu size (on GPU: matmul 4096^3 and LayerNorm/softmax in
 bfloat16, sums in float32), plus ``<kernel>_speedup`` and ``<kernel>_pct_peak`` metrics.
 
-Figures. This CPU: TO BE MEASURED. H200: not measured yet (targets: Triton matmul >= 85%
-of cuBLAS, fused kernels >= 80% of measured copy bandwidth).
+Figures. This CPU (float32, one thread, 2026-11-29, shared cores): C++ ext
+LayerNorm+Dropout 4096 x 1024 50 ms vs F.layer_norm + F.dropout 106 ms (2.1x; 0.67 GB/s,
+2.1% of copy bandwidth: Philox-bound, see m3.fused_ln_dropout); C++ ext sum of 2**24
+float32 11.1 ms vs torch.sum 15.5 ms (1.4x; 6.0 GB/s, 19%). The Triton and CUDA rows read
+"needs cuda"; the check ran the four Triton kernels in the interpreter and found them equal
+to native. H200: not measured yet (targets: Triton matmul >= 85% of cuBLAS, fused kernels
+>= 80% of measured copy bandwidth).
 """
 from __future__ import annotations
 

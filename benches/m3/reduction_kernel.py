@@ -33,7 +33,13 @@ goals are to read each byte once, with wide loads, from enough threads to cover 
 latency, and to finish the tree in registers (shuffles) instead of memory. Small inputs
 are latency-bound: a second launch and a few microseconds dominate 4 KB.
 
-Figures. This CPU (``drills bench --task m3.reduction_kernel --no-save``): TO BE MEASURED.
+Figures. This CPU (float32, one thread: ``OMP_NUM_THREADS=1``, 2026-11-29, other jobs sharing
+the cores; copy bandwidth 32.6 GB/s with 2 threads): 2**20 + 3 elements (4 MB, cache
+resident): torch.sum 0.11 ms (37 GB/s), cpp_sum 0.10 ms (44 GB/s), both above the DRAM copy
+rate because the data sits in cache; 2**24 elements (64 MB): torch.sum 12.1 ms (5.6 GB/s),
+cpp_sum 11.1 ms (6.1 GB/s, 19% of copy bandwidth; ceiling 2.1 ms); 4096 x 4096 last-dim:
+11.8 ms vs 11.1 ms (5.7 and 6.0 GB/s). One core cannot draw DRAM bandwidth alone, and both
+sums run at that core's rate: the custom kernel's double accumulators cost nothing visible.
 H200: not measured yet.
 """
 from __future__ import annotations
