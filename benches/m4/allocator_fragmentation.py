@@ -249,8 +249,9 @@ class AllocatorFragmentation(Comparison):
         config = ctx.configs[0]
         rows = []
         for variant in self.variants:
-            if variant == "expandable_segments" and not _set_expandable(True):
-                ctx.skip_part("expandable_segments variant", "this torch cannot set expandable_segments at run time")
+            why = _set_expandable(True) if variant == "expandable_segments" else None
+            if why:
+                ctx.skip_part("expandable_segments variant", why)
                 continue
             try:
                 for kind in SCHEDULES:
@@ -286,15 +287,15 @@ def _env_expandable() -> bool:
     return "expandable_segments:true" in conf.replace(" ", "").lower()
 
 
-def _set_expandable(on: bool) -> bool:
-    """Switch expandable segments for segments created from now on; False if this torch cannot."""
+def _set_expandable(on: bool) -> str | None:
+    """Switch expandable segments for segments created from now on; None, or why this torch cannot."""
     setter = getattr(getattr(torch.cuda, "memory", None), "_set_allocator_settings", None)
     if setter is None:
-        return False
+        return "torch.cuda.memory._set_allocator_settings is absent in this torch"
     try:
         gc.collect()
         torch.cuda.empty_cache()
         setter(f"expandable_segments:{'True' if on else 'False'}")
-        return True
-    except RuntimeError:
-        return False
+        return None
+    except Exception as e:  # noqa: BLE001 - any refusal means the variant cannot run here
+        return f"setting expandable_segments failed: {type(e).__name__}: {e}"
