@@ -74,7 +74,8 @@ class BNConfig:
     """SGD learning rate (momentum 0.9)"""
 
     def label(self) -> str:
-        return f"mlp=64-{'-'.join(map(str, self.hidden))}-10,{self.activation},bs={self.batch_size},epochs={self.epochs}"
+        widths = "-".join(map(str, self.hidden))
+        return f"mlp=64-{widths}-10,{self.activation},bs={self.batch_size},epochs={self.epochs}"
 
 
 def digits_split(seed: int, device, dtype):

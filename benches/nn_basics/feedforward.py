@@ -32,8 +32,8 @@ brackets): a training step of 4-256-256-3 at batch 1024 takes 26 ms (16-28; fast
 step 6 ms), ~40k samples/s; the eval forward 2.3 ms (1.6-6.4), ~450k samples/s, 60 GFLOP/s.
 Training costs ~10x inference where the FLOPs say 3x: at this size the step is not bound
 by its matmuls but by what surrounds them (autograd saving activations and allocating
-gradients, the optimizer's per-parameter work), which ``torch.no_grad`` and eval skip. The module
-itself is bookkeeping: a layer kept in a Python list instead of an ``nn.Module`` attribute
+gradients, the optimizer's per-parameter work), which ``torch.no_grad`` and eval skip.
+The module itself is bookkeeping: a layer kept in a Python list instead of an ``nn.Module`` attribute
 or container is invisible to ``parameters()`` (the planted test), so it is neither trained
 nor counted nor moved by ``.to()``.
 """
@@ -154,8 +154,9 @@ class FeedForward(TrainingRun):
             def fn():
                 with torch.no_grad():
                     return model(x)
+        fwd_flops = 2 * config.batch * hand_param_count([4, *config.hidden, 3])
         return Prepared(fn=fn, items=config.batch, item_unit="samples",
-                        flops=2 * config.batch * hand_param_count([4, *config.hidden, 3]) * (3 if impl == "train_step" else 1))
+                        flops=fwd_flops * (3 if impl == "train_step" else 1))
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
