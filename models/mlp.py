@@ -112,4 +112,4 @@ class MLP(nn.Module):
         if x.dim() < 1 or math.prod(x.shape[1:]) != self.config.in_features:
             raise ValueError(f"MLP expects (N, ...) with {self.config.in_features} features per sample, "
                              f"got shape {tuple(x.shape)}")
-        return self.net(x.reshape(x.shape[0], -1))  # (N, in_features)
+        return self.net(x.reshape(x.shape[0], self.config.in_features))  # (N, in_features); -1 is ambiguous at N=0
