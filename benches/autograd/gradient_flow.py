@@ -28,10 +28,11 @@ against layer index (one line per network); metric ``first_over_last_<net>`` is 
 norm of the first layer over the last.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.gradient_flow --no-save``; medians on a VM loaded by other jobs, IQR 15-35%):
-depth 16, width 128, batch 256, sigmoid: no_hooks 31.2 ms per step, hooks 31.9, hooks_sync
-32.6: 17 norms of 128x128 gradients are ~2% of a step, under the noise, and on a CPU an
-``.item()`` costs no more than the norm. First-layer over last-layer mean grad norm over 30
+autograd.gradient_flow --no-save``; load average ~8 from other jobs, IQR 15-35%): depth 16,
+width 128, batch 256, sigmoid, two runs: no_hooks 31.2 / 29.5 ms per step, hooks 31.9 / 32.0,
+hooks_sync 32.6 / 24.6: 17 norms of 128x128 gradients cost a few percent of a step at most,
+under the noise, and on a CPU an ``.item()`` costs no more than the norm (on a GPU it is a
+sync per layer inside backward). First-layer over last-layer mean grad norm over 30
 steps: sigmoid 2.8e-14 (each layer ~7x smaller than the next: the first layers do not
 train at all), ReLU with the default init 1.6e-5, ReLU with He init 0.63 (level). The plot
 makes the point the numbers do: the activation and the init decide whether depth works.

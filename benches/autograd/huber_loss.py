@@ -21,9 +21,10 @@ both shapes in the message (no silent broadcast of (N, 1) against (N,)); delta <
 rejected.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.huber_loss --no-save``; medians on a VM loaded by other jobs, IQR 5-100%):
-2^20 elements, mean: F.huber_loss 8.0 ms, own 58 ms, smooth_l1 7.5 ms; 4096x1024 none:
-26 / 261 / 50 ms; 4096x1024 mean (delta 0.5): 26 / 195 / 26 ms. The hand-written loss is
+autograd.huber_loss --no-save``; load average ~8 from other jobs, so each figure is the
+best median of two runs; IQR 5-100%): 2^20 elements, mean: F.huber_loss 8.0 ms, own 58 ms,
+smooth_l1 7.5 ms; 4096x1024 none: 26 / 250 / 47 ms; 4096x1024 mean (delta 0.5): 26 / 195 /
+26 ms. The hand-written loss is
 7-10x slower: about ten elementwise ops forward (sub, abs, compare, two branches, where,
 reduce) and their autograd backward, each a full pass over memory with a temporary, where
 ATen's huber_loss and huber_loss_backward are one fused pass each. SmoothL1 times delta is

@@ -16,7 +16,8 @@ kink (finite differences across x = 0 measure a slope that does not exist); an i
 tensor is rejected with TypeError.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.relu_function --no-save``; medians, on a VM loaded by other jobs, IQR 15-90%):
+autograd.relu_function --no-save``; load average ~8 from other jobs, so each figure is the
+best median of two runs; IQR 15-90%):
 2^16 elements: F.relu 0.05 ms, function 0.19 ms, no_autograd 0.27 ms; 2^20: 1.0 / 9.6 / 8.5 ms;
 4096x1024: 10.6 / 38 / 34 ms. The custom Function costs about what the graph-free formulas
 cost, so autograd's bookkeeping is not where the time goes: the built-in wins because

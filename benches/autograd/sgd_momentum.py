@@ -33,17 +33,22 @@ per-tensor overhead dominates), after one untimed step that creates the momentum
 Metrics ``time_ratio_<variant>_over_torch_foreach_config<i>`` give time / torch-foreach time.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.sgd_momentum --no-save``; medians on a VM loaded by other jobs, IQR 20-60%, so
-differences under ~1.5x are noise): 10M params in 104 tensors: torch_foreach 15.0 ms,
-torch_loop 11.1, loop 15.0, foreach 12.7 (time ratios to torch foreach 0.74 / 1.00 / 0.84);
-Nesterov 17.0 / 14.1 / 20.0 / 22.4 ms; 0.53M params in 1,000 tensors: 5.5 / 9.3 / 17.7 / 9.9 ms
-(ratios 1.7 / 3.2 / 1.8). On 10M parameters a step is memory-bound (reading p, g, b and
-writing b, p is 200 MB, 13-18 GB/s here), so loop and foreach tie: on CPU a foreach op is
-a C++ loop over per-tensor kernels, not one fused kernel, and 104 tensors of Python
-overhead (~1 ms) hide under the traffic. With 1,000 small tensors the per-tensor overhead
-is the cost: torch's foreach is 3x faster than the Python loop, and the hand foreach
-version (whose per-step Python bookkeeping over the tensor list is still O(tensors)) 1.8x.
-On a GPU the foreach path also fuses launches, which is where it earns its default.
+autograd.sgd_momentum --no-save``; load average ~8 from other jobs, so each figure is the best
+median of three runs and differences under ~1.3x are noise): 10M params in 104 tensors:
+torch_foreach 15.0 ms, torch_loop 11.1, loop 15.0, foreach 12.7 (time ratios to torch foreach
+0.74 / 1.00 / 0.84); Nesterov: 17.0 / 14.1 / 20.0 / 22.4 ms; 0.53M params in 1,000 tensors:
+5.5 / 9.3 / 17.7 / 9.9 ms (ratios 1.7 / 3.2 / 1.8). On 10M parameters a heavy-ball step is
+memory-bound (p, g, b read, b, p written: 200 MB, 13-18 GB/s here) and loop and foreach tie:
+on CPU a foreach op is a C++ loop over per-tensor kernels, not one fused kernel. With Nesterov
+the foreach versions (torch's and the hand one) were the slowest in all three runs: the
+look-ahead g + momentum b is computed out of place, and ``_foreach_add`` allocates all 104
+results (40 MB) at once, where the loop allocates one tensor's worth, frees it and reuses it
+warm. Measured alone on this machine: out-of-place ``_foreach_add`` then ``_foreach_add_``
+took 93-105 ms against 18-23 ms for the same arithmetic as a per-tensor loop, and 26-30 ms
+for two in-place foreach ops. With 1,000 small tensors the per-tensor Python overhead is
+the cost: torch's foreach is 3x faster than the Python loop and the hand foreach 1.8x (it
+still walks the list in Python to find first-step buffers). On a GPU the foreach path also
+fuses launches, which is where it earns its default.
 """
 from __future__ import annotations
 

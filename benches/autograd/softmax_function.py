@@ -18,7 +18,8 @@ is not itself differentiable, e.g. one that recomputes y from a detached x); a d
 range raises IndexError as torch does.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.softmax_function --no-save``; medians on a VM loaded by other jobs, IQR 10-70%):
+autograd.softmax_function --no-save``; load average ~8 from other jobs, so each figure is
+the best median of two runs; IQR 10-70%):
 4096x1024: torch 10.7 ms, function 38 ms, composed 131 ms; 256x32768: 24 / 172 / 514 ms;
 65536x16: 5.9 / 11.7 / 23.6 ms. torch's softmax and its backward are one fused pass each
 (max, exp, sum and divide per row in registers); the Function runs each formula as a

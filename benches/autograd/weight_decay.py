@@ -26,17 +26,19 @@ hand optimizer of the same kind), ``no_decay`` (torch foreach without weight dec
 decay itself costs). Metrics ``time_ratio_<variant>_over_torch_config<i>``.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.weight_decay --no-save``; medians on a VM loaded by other jobs, IQR 5-20%):
-SGD+momentum, 10M params / 104 tensors: torch (foreach, weight_decay) 54.6 ms, hand_loop
-40.2, hand_foreach 43.7, no_decay 25.5 (time ratios to torch 0.74 / 0.80 / 0.47); AdamW:
-84.8 / 61.0 / 76.0 / 52.3 ms (0.72 / 0.90 / 0.62). Weight decay is one more full pass over
-the parameters, and on a memory-bound step that pass is a large share (no_decay is 0.5-0.6x
-the time). torch's foreach SGD adds the decay out of place (``_foreach_add`` makes a new
-40 MB gradient list every step), where the hand version adds into ``.grad`` in place, which
-is why the hand SGD path comes out ahead here. The check shows the other lesson: Adam with
-L2 ends up to 0.75 away from AdamW in some weight after 50 steps (wd 0.1, lr 1e-2), while
-the hand decays match torch bit for bit (L2 written into the loss: within 1.5e-16 in
-float64 and 6e-8 in float32, from autograd summing the two gradient terms).
+autograd.weight_decay --no-save``; load average ~8 from other jobs, so each figure is the best
+median of three runs, IQR 5-40%): SGD+momentum, 10M params / 104 tensors: torch (foreach,
+weight_decay) 41.5 ms, hand_loop 36.9, hand_foreach 37.2, no_decay 25.5 (time ratios to torch
+0.89 / 0.90 / 0.61; hand_loop was below torch in all three runs, 0.74-0.89); AdamW: 84.8 /
+61.0 / 76.0 / 52.3 ms, but the AdamW rows reordered from run to run (no_decay even came out
+slowest once), so read only "decay costs a pass" into them. Weight decay is one more full
+pass over the parameters and on a memory-bound step that pass is a large share (no_decay
+0.6x of SGD's time). torch's foreach SGD adds the decay out of place (``_foreach_add``
+allocates a new 40 MB gradient list every step; see 2.04 for what that costs on CPU), where
+the hand version adds into ``.grad`` in place. The check shows the other lesson: Adam with
+L2 ends up to 0.75 away from AdamW in some weight after 50 steps (wd 0.1, lr 1e-2), while the
+hand decays match torch bit for bit (L2 written into the loss: within 1.5e-16 in float64 and
+6e-8 in float32, from autograd summing the two gradient terms).
 """
 from __future__ import annotations
 
