@@ -26,10 +26,11 @@ Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
 autograd.cross_entropy --no-save``; load average ~8 from other jobs, so each figure is the
 best median of two runs; IQR up to 100%): 4096x1000 mean: F.cross_entropy 22 ms, own 62 ms;
 256x32768 with ignore_index and smoothing 0.1: 225 / 394 ms; 8x21x128x128 (segmentation,
-ignore 255): 33 / 72 ms. The hand version is 1.6-3x slower (in both runs): its log-softmax, gather, masks, weights and smoothing sum are separate
-passes whose backward autograd assembles op by op, where ATen fuses log_softmax and
-nll_loss forward and backward. The gap narrows with label smoothing, where ATen too falls
-back to composite ops (the smoothing sum over classes).
+ignore 255): 33 / 72 ms. The hand version is 1.6-3x slower (in both runs): its log-softmax,
+gather, masks, weights and smoothing sum are separate passes whose backward autograd
+assembles op by op, where ATen fuses log_softmax and nll_loss forward and backward. The gap
+narrows with label smoothing, where ATen too falls back to composite ops (the smoothing sum
+over classes).
 """
 from __future__ import annotations
 

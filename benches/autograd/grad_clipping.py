@@ -32,15 +32,16 @@ Bench: one call on the gradients of 10,091,040 parameters in 104 tensors (52 Lin
 440)); by norm the first call scales, later calls recompute the norm and multiply by 1.
 
 Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.grad_clipping --no-save``; load average ~8 from other jobs, so each figure is
-the best median of two runs; IQR 3-60%): by norm, 10M params in 104 tensors: torch 17.4 ms,
+autograd.grad_clipping --no-save``; load average ~8 from other jobs, so each figure is the
+best median of two runs; IQR 3-60%): by norm, 10M params in 104 tensors: torch 17.4 ms,
 torch_loop 16.7, loop 24.3, foreach 32.8 (time ratios to torch 0.96 / 1.40 / 1.89); by
-value: 12.5 / 7.5 / 7.5 / 12.1 ms (0.60 / 0.60 / 0.97). Both runs agree on the ordering. Clipping is memory-bound, so the count of passes over the gradients decides: torch's
-norm is one fused ``linalg.vector_norm`` pass per tensor, the hand version's norm is
-abs, square, sum (three passes and two temporaries), hence 1.4-1.9x. By value, one
-``clamp_(min, max)`` per tensor is a single pass, while the foreach form (torch's default
-too) is ``_foreach_clamp_min_`` then ``_foreach_clamp_max_``: two passes, 1.6x slower; on CPU
-the foreach path saves launches that cost little here, and pays in traffic.
+value: 12.5 / 7.5 / 7.5 / 12.1 ms (0.60 / 0.60 / 0.97). Both runs agree on the ordering.
+Clipping is memory-bound, so the count of passes over the gradients decides: torch's norm is
+one fused ``linalg.vector_norm`` pass per tensor, the hand version's norm is abs, square,
+sum (three passes and two temporaries), hence 1.4-1.9x. By value, one ``clamp_(min, max)``
+per tensor is a single pass, while the foreach form (torch's default too) is
+``_foreach_clamp_min_`` then ``_foreach_clamp_max_``: two passes, 1.6x slower; on CPU the
+foreach path saves launches that cost little here, and pays in traffic.
 """
 from __future__ import annotations
 

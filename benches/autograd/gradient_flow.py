@@ -134,7 +134,8 @@ class GradientFlow(Comparison):
                 rec.end_step()
                 got = rec.last()
                 from_grad = {n: torch.linalg.vector_norm(p.grad) for n, p in _weights(model)}
-                ctx.expect(set(got) == set(from_grad), f"step {step}: recorded layers {sorted(got)} != {sorted(from_grad)}",
+                ctx.expect(set(got) == set(from_grad),
+                           f"step {step}: recorded layers {sorted(got)} != {sorted(from_grad)}",
                            name="every layer recorded once per step")
                 ctx.assert_close([got[n] for n in names], [from_grad[n] for n in names],
                                  name="hook norms = norms of .grad", where=f"seed {seed}, step {step}, layers {names}")

@@ -54,7 +54,8 @@ class LinRegConfig:
     steps: int = 100
     """gradient-descent steps of the check and of the recorded loss curve"""
     lr: float = 0.2
-    """learning rate; the loss Hessian 2 x^T x / N has eigenvalues near 2 here, so 0.2 contracts the error ~0.5x per step"""
+    """learning rate; the loss Hessian 2 x^T x / N has eigenvalues near 2 here, so 0.2 contracts
+    the error ~0.5x per step"""
     noise_std: float = 0.01
     """standard deviation of the label noise, in units of y"""
     recover_tol: float = 5e-3
