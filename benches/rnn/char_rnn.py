@@ -30,8 +30,14 @@ that never trains each fail it (tests/tasks/test_rnn_char_rnn.py).
 Bench: held-out loss curve, tokens/s of one timed training step and of generation (a
 batch of samples, one character per step per row), and a sample of generated text.
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.char_rnn --no-save``):
-FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.char_rnn --no-save``; all 730k characters, LSTM 128, 200 steps of 32 x 64):
+held-out loss 4.59 -> 2.35 (step 50) -> 2.10 nats per character, unigram entropy 3.31;
+one training step 42 ms = 49k characters/s; generation 20k characters/s (16 rows of 200:
+one tiny step per character, so per-step dispatch, not arithmetic, sets the rate). After
+200 steps the samples have word lengths, spaces, line breaks and frequent words right
+("the", "and", "object", "is to file") between invented ones: the first thing a
+character model learns is the spelling statistics, long before meaning.
 """
 from __future__ import annotations
 
@@ -83,7 +89,7 @@ class CharRnn(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": CharConfig(corpus_chars=200_000, emb=32, hidden=64, steps=120),
-        "cpu": CharConfig(corpus_chars=730_000, emb=64, hidden=256, steps=300, lr=5e-3, eval_every=50),
+        "cpu": CharConfig(corpus_chars=730_000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=50),
         "gpu": CharConfig(corpus_chars=730_000, emb=128, hidden=512, num_layers=2, steps=3000, seq_len=128,
                           batch_size=128, lr=2e-3, eval_every=250),
     }

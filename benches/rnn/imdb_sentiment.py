@@ -29,8 +29,12 @@ optimizer that never steps each fail it (tests/tasks/test_rnn_imdb_sentiment.py)
 Bench: loss and test-accuracy curves, samples/s of the run, of one timed training step
 and of classifying the test split.
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.imdb_sentiment
---no-save``): FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.imdb_sentiment --no-save``; no real IMDB on this machine, so 4,000
+synthetic reviews, LSTM 64, 300 steps): test accuracy 0.73 after 50 steps, 0.85 at the
+end; one training step 44 ms = 730 reviews/s (IQR 64%: a busy machine), classifying
+5.4k reviews/s. Packing matters for the ``last`` head: without it the final state would
+be read after the padding of every review shorter than its batch's longest.
 """
 from __future__ import annotations
 

@@ -33,8 +33,13 @@ it (tests/tasks/test_rnn_ner.py).
 Bench: the loss and held-out F1 curves, training tokens/s over the run, one timed
 training step and one timed tagging pass (tokens/s each).
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.ner --no-save``):
-FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.ner --no-save``; 5,000 synthetic sentences, BiLSTM 2 x 64, 400 steps):
+held-out F1 1.0 from the first evaluation (step 50) on; one training step 22 ms = 15k
+tokens/s, tagging 122k tokens/s. The synthetic set is a gazetteer lookup, so its F1
+says the pipeline works, not that the tagger generalises: real CoNLL-2003 (``--data-dir``)
+has unseen names in its test split, where published BiLSTM(-CRF) taggers report F1 of
+about 0.85-0.91 (Huang et al. 2015; Lample et al. 2016).
 """
 from __future__ import annotations
 
@@ -240,7 +245,8 @@ class Ner(TrainingRun):
         back = self.read(path)
         ctx.expect(back.sentences == data.sentences, f"CoNLL round trip: read {len(back)} sentences back, wrote "
                    f"{len(data)}; the tokens differ", name="CoNLL round trip: tokens")
-        ctx.expect(back.tags == data.tags, "CoNLL round trip: tags read back (IOB1 -> BIO) differ from the BIO tags written",
+        ctx.expect(back.tags == data.tags,
+                   "CoNLL round trip: tags read back (IOB1 -> BIO) differ from the BIO tags written",
                    name="CoNLL round trip: tags")
 
     def check_metric(self, ctx) -> None:

@@ -33,8 +33,12 @@ averaging per-batch perplexities, and a model that never trains each fail it
 
 Bench: held-out perplexity curve, tokens/s of one timed training step and of evaluation.
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.next_word --no-save``):
-FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.next_word --no-save``; 400k characters = 77k train words, V = 2,002,
+LSTM 128, 200 steps of 32 x 24 words): perplexity 1,985 -> 148 (step 100) -> 123, against
+a unigram perplexity of 213; one training step 72 ms = 10.7k words/s, evaluation 25.7k
+words/s. The output layer dominates: at V = 5,000 and H = 256 one step took 410 ms
+(2.5k words/s), most of it the (B*T, H) x (H, V) projection and its softmax.
 """
 from __future__ import annotations
 
@@ -89,8 +93,8 @@ class NextWord(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": WordConfig(corpus_chars=200_000, vocab_size=500, emb=32, hidden=48, steps=120),
-        "cpu": WordConfig(corpus_chars=730_000, vocab_size=5000, emb=128, hidden=256, steps=300, lr=5e-3,
-                          seq_len=32),
+        "cpu": WordConfig(corpus_chars=400_000, vocab_size=2000, emb=64, hidden=128, steps=200, lr=5e-3,
+                          eval_every=100),
         "gpu": WordConfig(corpus_chars=730_000, vocab_size=10000, emb=650, hidden=650, num_layers=2, steps=3000,
                           seq_len=35, batch_size=64, lr=2e-3, eval_every=250),
     }

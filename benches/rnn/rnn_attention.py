@@ -28,8 +28,13 @@ the time of one training step of each (the overhead of attention: scores over S 
 positions at every decoder step, plus Bahdanau's step-by-step dependence of the RNN
 input on the context).
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.rnn_attention
---no-save``): FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.rnn_attention --no-save``; 6,000 pairs of 5-9 words, GRU 64, 200 steps
+of 32): exact match none 2.3% (token accuracy 54%), Bahdanau 99.3%, Luong 95.7%; training
+took 4.4 s, 8.9 s (+104%) and 5.6 s (+28%). Without attention the decoder must carry
+the whole source in 64 numbers and reorder it from memory; with it each output word
+looks up its source word. Luong's costs less than Bahdanau's because its RNN input does
+not depend on the context, and its score is one matmul instead of a tanh layer.
 """
 from __future__ import annotations
 
@@ -62,8 +67,8 @@ class AttentionConfig:
 def _reference_attention(scores_fn, query, keys, lengths):
     """Per-row weights and context computed on the real positions only (no mask at all)."""
     B, S, _ = keys.shape
-    weights = torch.zeros(B, S, dtype=keys.dtype)
-    ctx = torch.zeros(B, keys.shape[-1], dtype=keys.dtype)
+    weights = torch.zeros(B, S, dtype=keys.dtype, device=keys.device)
+    ctx = torch.zeros(B, keys.shape[-1], dtype=keys.dtype, device=keys.device)
     for b in range(B):
         n = int(lengths[b])
         w = torch.softmax(scores_fn(query[b:b + 1], keys[b:b + 1, :n])[0], dim=-1)  # (n,)
@@ -78,7 +83,7 @@ class RnnAttention(Comparison):
     variants = ("none", "bahdanau", "luong")
     sizes = {
         "tiny": AttentionConfig(TranslationConfig(n_train=2000, n_test=200, max_adjectives=1, hidden=32, steps=120)),
-        "cpu": AttentionConfig(TranslationConfig(n_train=6000, n_test=300, max_adjectives=2, hidden=64, steps=250,
+        "cpu": AttentionConfig(TranslationConfig(n_train=6000, n_test=300, max_adjectives=2, hidden=64, steps=200,
                                                  lr=5e-3)),
         "gpu": AttentionConfig(TranslationConfig(n_train=50000, n_test=2000, max_adjectives=3, hidden=256,
                                                  steps=3000, lr=1e-3, batch_size=256)),
@@ -100,25 +105,27 @@ class RnnAttention(Comparison):
         for trial in range(3):
             seed = ctx.rng_seed + trial
             g = torch.Generator().manual_seed(seed)
+            dev = ctx.device
             lengths = torch.tensor([S, 1, 4, 7, 2, S - 1])
-            query, keys = torch.randn(B, D, generator=g, dtype=ctx.dtype), torch.randn(B, S, D, generator=g,
-                                                                                      dtype=ctx.dtype)
-            mask = torch.arange(S)[None, :] < lengths[:, None]  # (B, S)
-            garbage = torch.where(mask[..., None], keys, 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype))
+            query = torch.randn(B, D, generator=g, dtype=ctx.dtype).to(dev)
+            keys = torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
+            mask = (torch.arange(S)[None, :] < lengths[:, None]).to(dev)  # (B, S)
+            noise = 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
+            garbage = torch.where(mask[..., None], keys, noise)
             for name, make in self.attention_modules.items():
                 torch.manual_seed(seed)
-                attn = make(D, D).to(ctx.dtype)
+                attn = make(D, D).to(dev, ctx.dtype)
                 where = f"{name}, seed {seed}"
                 with torch.no_grad():
                     context, weights = attn(query, keys, mask)
-                    ctx.assert_close(weights.sum(-1), torch.ones(B, dtype=ctx.dtype), name="weights sum to 1",
-                                     where=where)
+                    ctx.assert_close(weights.sum(-1), torch.ones(B, dtype=ctx.dtype, device=dev),
+                                     name="weights sum to 1", where=where)
                     ctx.expect(bool((weights[~mask] == 0).all()), f"{where}: padded positions get weight "
                                f"{weights[~mask].abs().max().item():.3g}, not exactly 0",
                                name="padded positions get exactly 0")
 
                     def scores_fn(q, k, attn=attn):
-                        return torch.log(attn(q, k, torch.ones(k.shape[:2], dtype=torch.bool))[1])
+                        return torch.log(attn(q, k, torch.ones(k.shape[:2], dtype=torch.bool, device=k.device))[1])
 
                     want_w, want_c = _reference_attention(scores_fn, query, keys, lengths)
                     ctx.assert_close(weights, want_w, name="weights = per-row softmax over real positions",

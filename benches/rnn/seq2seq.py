@@ -26,8 +26,14 @@ Bench: the training run's loss curve and target tokens/s over the run; one timed
 training step (tokens/s by the harness timer); greedy decoding of a batch of held-out
 sources (tokens/s); exact-match and token accuracy on the held-out set.
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.seq2seq --no-save``):
-FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.seq2seq --no-save``; 6,000 synthetic pairs of 5-9 words, GRU 64 with
+Bahdanau attention, 250 steps of 32 pairs, 7.4 s): 100% of 500 held-out sentences
+translated exactly; 8.6k target tokens/s over the run, 8.0k for one timed step; greedy
+decoding 30k tokens/s (64 sources at once). The tiny check's budget (150 steps, GRU 32,
+5-7 words) gave 94.5-100% exact over seeds 0-9. The decoder runs one step per target
+token in Python in training too (attention needs each step's state), so time grows with
+the target length, not only with the FLOPs.
 """
 from __future__ import annotations
 
@@ -111,8 +117,7 @@ class Seq2seqTranslation(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": TranslationConfig(n_train=2000, n_test=200, max_adjectives=1, hidden=32, steps=150),
-        "cpu": TranslationConfig(n_train=8000, n_test=500, max_adjectives=2, hidden=64, steps=600,
-                                 lr=3e-3, batch_size=64),
+        "cpu": TranslationConfig(n_train=6000, n_test=500, max_adjectives=2, hidden=64, steps=250, lr=5e-3),
         "gpu": TranslationConfig(n_train=50000, n_test=2000, max_adjectives=3, hidden=256, steps=3000,
                                  lr=1e-3, batch_size=256),
     }

@@ -26,8 +26,12 @@ a random (not time-ordered) split each fail it (tests/tasks/test_rnn_time_series
 Bench: the training loss curve, test MAE of model and naive forecast, windows/s of one
 timed training step and of forecasting every test window.
 
-Lesson (2-core CPU shared with other jobs, ``drills bench --task rnn.time_series
---no-save``): FIGURES.
+Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
+bench --task rnn.time_series --no-save``; monthly series, L = 48, GRU 32, 400 steps):
+test MAE 13.57 against the naive 14.33, only 5.3% better, where the yearly series gives
+46%: a month's sunspot number is mostly last month's plus noise, so last-value is a
+strong forecast at short steps and the gain shows at the scale of the 11-year cycle.
+Training ran at 1.6k windows/s (one timed step of 32: 1.3k/s), forecasting 20k windows/s.
 """
 from __future__ import annotations
 
