@@ -110,3 +110,15 @@ def test_bio_to_iob1_inverts_iob1_to_bio():
     assert iob1 == ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "I-ORG", "O", "I-MISC"]
     assert iob1_to_bio(iob1) == tags
     assert ner_metrics.conlleval([tags], [tags]).f1 == 1.0
+
+
+def test_bench_reads_real_conll_files_when_present(tmp_path, monkeypatch):
+    from harness.data import synthetic_ner
+
+    (tmp_path / "conll2003").mkdir()
+    ner_module.write_conll(tmp_path / "conll2003" / "eng.train", synthetic_ner(6, seed=1))
+    ner_module.write_conll(tmp_path / "conll2003" / "eng.testb", synthetic_ner(4, seed=2))
+    monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
+    train, test, desc = Task().data(Task.sizes["tiny"], seed=0, real=True)
+    assert "real files" in desc and len(train) == 6 and len(test) == 4
+    assert train.tags == synthetic_ner(6, seed=1).tags  # IOB1 on disk, BIO after reading

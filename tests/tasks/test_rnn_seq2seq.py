@@ -68,3 +68,13 @@ def test_vocab_is_built_on_train_only_and_encodes_bos_eos():
     assert train.tgt_out[0, n - 1] == vocab.eos and bool((train.tgt_out[0, n:] == 0).all())
     assert vocab.decode(train.tgt_out[0, : n - 1].tolist()) == train.pairs.targets[0]
     assert torch.equal(train.tgt_in[0, 1:n], train.tgt_out[0, : n - 1])
+
+
+def test_bench_reads_a_real_parallel_tsv_when_present(tmp_path, monkeypatch):
+    (tmp_path / "translation").mkdir()
+    lines = [f"go {i}.\tva {i} !\tCC-BY 2.0 (France) Attribution: tatoeba.org" for i in range(20)]
+    (tmp_path / "translation" / "fra.tsv").write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
+    vocab, train, test, desc = Task().data(Task.sizes["tiny"], seed=0, real=True)
+    assert "real files" in desc and train.src.shape[0] == 18 and test.src.shape[0] == 2
+    assert not test.pairs.synthetic and test.pairs.targets[0] == "va 0 !"
