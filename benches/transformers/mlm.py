@@ -1,0 +1,242 @@
+"""6.09 Masked language modelling (BERT-style).
+
+Compared / checked: the masking rule of BERT (Devlin et al. 2019, section 3.1 and appendix
+A.1) as implemented here in :func:`mlm_mask`, and the MLM loss :func:`mlm_loss`, then a
+small ``models.transformer.MaskedLM`` (encoder + tied LM head) trained with them.
+
+The rule: each non-padding token is *selected* independently with probability 0.15 (as
+Hugging Face's ``DataCollatorForLanguageModeling`` draws it); a selected token is replaced
+by ``<mask>`` with probability 0.8, by a uniformly random ordinary token with probability
+0.1, and left as it is with probability 0.1. The loss is the cross-entropy of the original
+token at the selected positions only (labels -100 elsewhere, ``ignore_index``).
+
+Data: word-level windows (1,000-word vocabulary fitted on the training part, ``<unk>`` for
+the rest) of the embedded corpus, the Python standard library's docstrings (real text;
+``corpus/*.txt`` under ``$DRILLS_DATA_DIR`` replaces it); last 10% held out.
+
+Check (tiny). Statistics on one seeded draw over 400 x 128 tokens (about 46,000 selectable
+after 10% padding), each test with its false-failure rate for a random seed:
+
+* selection: z = (k - 0.15 n) / sqrt(0.15 * 0.85 * n) for k selected of n; fails if |z| > 5
+  (two-sided normal tail: 5.7e-7);
+* 80/10/10: counts of selected positions that became ``<mask>``, became another token,
+  stayed the same, against expectations 0.8, 0.1 (1 - q_i), 0.1 + 0.1 q_i summed over the
+  selected tokens, where q_i = 1 / (number of ordinary tokens) is the chance that the random
+  replacement equals the original; Pearson X^2 with 2 degrees of freedom; fails if X^2 > 30
+  (3.1e-7);
+* random replacements uniform over the ordinary tokens: X^2 over 10 equal id ranges, 9
+  degrees of freedom; fails if X^2 > 50 (1.1e-7). (All three: < 1e-6 together.)
+* exact properties: padding is never selected; unselected positions keep their token and
+  get label -100; selected positions are labelled with the original token; random
+  replacements never produce ``<pad>``, ``<unk>`` or ``<mask>``.
+
+Loss only on selected positions: the loss equals the cross-entropy over the selected
+positions computed directly; adding large noise to the logits at every unselected position
+leaves it unchanged; changing the logits at one selected position changes it.
+
+Training: the held-out loss on masked tokens falls below the unigram entropy of the
+training words (the model uses context). Bench: training tokens/s and loss curve.
+
+Lesson: FIGURES
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from harness import Prepared, TrainingRun, task
+from harness.data import WordTokenizer, read_text, resolve, stdlib_corpus
+from harness.train import fit
+from models.transformer import MaskedLM, preset
+
+MASK = "<mask>"
+IGNORE = -100
+
+
+def mlm_mask(ids: torch.Tensor, *, mask_id: int, first_ordinary: int, vocab_size: int, pad_id: int = 0,
+             select_p: float = 0.15, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking of ids (B, T) int64: (inputs (B, T), labels (B, T), -100 where not selected).
+
+    Ordinary tokens are ids in [first_ordinary, vocab_size); random replacements come from there.
+    Padding (``pad_id``) is never selected. Randomness from ``generator`` (CPU).
+    """
+    g = generator
+    shape = ids.shape
+    selected = (torch.rand(shape, generator=g) < select_p).to(ids.device) & (ids != pad_id)  # (B, T)
+    u = torch.rand(shape, generator=g).to(ids.device)
+    random_tok = torch.randint(first_ordinary, vocab_size, shape, generator=g).to(ids.device)
+    inputs = torch.where(selected & (u < 0.8), mask_id, ids)
+    inputs = torch.where(selected & (u >= 0.8) & (u < 0.9), random_tok, inputs)  # u >= 0.9: kept
+    labels = torch.where(selected, ids, IGNORE)
+    return inputs, labels
+
+
+def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the selected positions: logits (B, T, V), labels (B, T) with -100 elsewhere."""
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+
+
+@dataclasses.dataclass(frozen=True)
+class MlmConfig:
+    """Model and training budget."""
+
+    model: str = "tiny"
+    """models.transformer preset"""
+    vocab_words: int = 1000
+    """most frequent training words kept (the rest are <unk>: 12% of the words at 1,000)"""
+    seq_len: int = 32
+    """words per window"""
+    batch_size: int = 32
+    """windows per step"""
+    steps: int = 200
+    """optimizer steps (AdamW)"""
+    lr: float = 3e-3
+    """AdamW learning rate"""
+
+    def label(self) -> str:
+        return f"{self.model},V={self.vocab_words},T={self.seq_len},bs={self.batch_size},steps={self.steps}"
+
+
+def load_words(config: MlmConfig):
+    """(tokenizer with <mask>, train ids, held-out ids, description)."""
+    src = resolve("corpus")
+    if src.kind == "files":
+        files = sorted(src.path.glob("*.txt"))
+        text, desc = "\n".join(read_text(f) for f in files), f"{len(files)} real text files at {src.path}"
+    else:
+        c = stdlib_corpus()
+        text, desc = c.text, c.description
+    cut = int(0.9 * len(text))
+    base = WordTokenizer.fit(text[:cut], max_size=config.vocab_words)
+    tok = WordTokenizer([MASK, *base.itos[2:]])  # ids: 0 <pad>, 1 <unk>, 2 <mask>, 3.. words
+    return tok, tok.encode(text[:cut]), tok.encode(text[cut:]), desc
+
+
+@task("transformers.mlm", seed="6.09", title="masked language modelling (BERT-style)")
+class MaskedLanguageModelling(TrainingRun):
+    __doc__ = __doc__
+    sizes = {
+        "tiny": MlmConfig(),
+        "cpu": MlmConfig(seq_len=64, steps=400),
+        "gpu": MlmConfig(model="base", vocab_words=8000, seq_len=256, batch_size=64, steps=3000, lr=5e-4),
+    }
+    #: the functions under test (tests plant broken ones)
+    mask_fn = staticmethod(mlm_mask)
+    loss_fn = staticmethod(mlm_loss)
+
+    def _windows(self, ids, n, T, g):
+        start = torch.randint(0, len(ids) - T, (n,), generator=g)
+        return ids[start[:, None] + torch.arange(T)]  # (n, T)
+
+    def check(self, ctx):
+        config = ctx.configs[0]
+        tok, train_ids, test_ids, desc = load_words(config)
+        ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
+        mask_id, first, V = tok.stoi[MASK], 3, tok.vocab_size
+        self._check_rule(ctx, train_ids, mask_id, first, V)
+        self._check_loss(ctx, train_ids, mask_id, first, V)
+        held_out, unigram = self._train(ctx, config, tok, train_ids, test_ids)
+        ctx.expect(held_out < unigram, f"held-out masked-token loss {held_out:.3f} is not below the unigram entropy "
+                   f"{unigram:.3f}: the model does not use context", name="learns: masked loss below unigram entropy")
+
+    def _check_rule(self, ctx, ids, mask_id, first, V):
+        g = ctx.generator(1)
+        x = self._windows(ids, 400, 128, g)  # (400, 128)
+        x[torch.rand(x.shape, generator=g) < 0.1] = 0  # padding sprinkled in: never selectable
+        inputs, labels = self.mask_fn(x, mask_id=mask_id, first_ordinary=first, vocab_size=V, generator=g)
+        sel = labels != IGNORE
+        ctx.expect(not bool(sel[x == 0].any()), "padding positions were selected", name="mlm: padding never selected")
+        ctx.expect(torch.equal(inputs[~sel], x[~sel]) and bool((labels[sel] == x[sel]).all()),
+                   "unselected tokens must stay as they are, and selected ones be labelled with the original",
+                   name="mlm: unselected kept, selected labelled")
+        n, k = int((x != 0).sum()), int(sel.sum())
+        z = (k - 0.15 * n) / (0.15 * 0.85 * n) ** 0.5
+        ctx.metric("selected_fraction", k / n)
+        ctx.expect(abs(z) <= 5, f"selected {k} of {n} tokens ({k / n:.4f}), z = {z:.1f} against p = 0.15",
+                   name="mlm: 15% selected (|z| <= 5)")
+        orig, new = x[sel], inputs[sel]
+        is_mask, changed = new == mask_id, (new != mask_id) & (new != orig)
+        kept = new == orig
+        q = torch.where(orig >= first, 1.0 / (V - first), 0.0).double()  # P(random draw == original)
+        expected = torch.stack([torch.full_like(q, 0.8), 0.1 * (1 - q), 0.1 + 0.1 * q]).sum(1)
+        observed = torch.tensor([int(is_mask.sum()), int(changed.sum()), int(kept.sum())], dtype=torch.float64)
+        x2 = float(((observed - expected) ** 2 / expected).sum())
+        for name, o in zip(("mask", "random", "kept"), observed.tolist()):
+            ctx.metric(f"{name}_fraction_of_selected", o / k)
+        ctx.expect(x2 <= 30, f"80/10/10 rule: observed (mask, random, kept) = {observed.tolist()}, expected "
+                   f"{[round(e, 1) for e in expected.tolist()]}, X^2 = {x2:.1f} > 30", name="mlm: 80/10/10 (X^2 <= 30)")
+        rand = new[changed]
+        ctx.expect(bool((rand >= first).all()), "random replacements must be ordinary tokens (not pad/unk/mask)",
+                   name="mlm: random replacements are ordinary tokens")
+        tenth = lambda j: j * 10 // (V - first)  # noqa: E731 - id offset -> which tenth of the ordinary range
+        counts = torch.bincount(tenth(rand - first), minlength=10).double()
+        width = torch.bincount(tenth(torch.arange(V - first)), minlength=10).double()  # ids per tenth
+        exp_bins = len(rand) * width / width.sum()
+        x2u = float(((counts - exp_bins) ** 2 / exp_bins).sum())
+        ctx.expect(x2u <= 50, f"random replacements not uniform over ordinary ids: counts per tenth {counts.tolist()}, "
+                   f"X^2 = {x2u:.1f} > 50", name="mlm: random replacements uniform (X^2 <= 50)")
+
+    def _check_loss(self, ctx, ids, mask_id, first, V):
+        g = ctx.generator(2)
+        x = self._windows(ids, 8, 32, g)
+        _, labels = self.mask_fn(x, mask_id=mask_id, first_ordinary=first, vocab_size=V, generator=g)
+        sel = labels != IGNORE
+        logits = torch.randn(8, 32, V, generator=g, dtype=ctx.dtype)
+        loss = self.loss_fn(logits, labels)
+        ctx.assert_close(loss, F.cross_entropy(logits[sel], x[sel]), name="mlm loss = cross-entropy over selected positions")
+        noisy = logits.clone()
+        noisy[~sel] += 50 * torch.randn(int((~sel).sum()), V, generator=g, dtype=ctx.dtype)
+        ctx.assert_close(self.loss_fn(noisy, labels), loss, name="mlm loss ignores logits at unselected positions")
+        poked = logits.clone()
+        b, t = sel.nonzero()[0].tolist()
+        poked[b, t, x[b, t]] += 5.0
+        ctx.expect(not torch.allclose(self.loss_fn(poked, labels), loss), "changing a selected position's logits left "
+                   "the loss unchanged", name="mlm loss sees selected positions")
+
+    def _train(self, ctx, config, tok, train_ids, test_ids):
+        mask_id, V = tok.stoi[MASK], tok.vocab_size
+        g = ctx.generator(3)
+        x = self._windows(train_ids, config.steps * config.batch_size, config.seq_len, g)
+        inputs, labels = self.mask_fn(x, mask_id=mask_id, first_ordinary=3, vocab_size=V, generator=g)
+        torch.manual_seed(ctx.rng_seed)
+        model = MaskedLM(preset(config.model, max_len=config.seq_len), V).to(ctx.device, ctx.dtype)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+        log = fit(model, opt, (inputs.to(ctx.device), labels.to(ctx.device)), batch_size=config.batch_size, epochs=1,
+                  loss_fn=lambda logits, y: self.loss_fn(logits, y), seed=ctx.rng_seed)
+        log.record(ctx)
+        ctx.metric("train_tokens_per_s", log.samples_per_s * config.seq_len)
+        xt = self._windows(test_ids, 128, config.seq_len, g)
+        ti, tl = self.mask_fn(xt, mask_id=mask_id, first_ordinary=3, vocab_size=V, generator=g)
+        model.eval()
+        with torch.no_grad():
+            held_out = float(self.loss_fn(model(ti.to(ctx.device)), tl.to(ctx.device)))
+        counts = torch.bincount(train_ids, minlength=V).double()
+        p = counts[counts > 0] / counts.sum()
+        unigram = float(-(p * p.log()).sum())
+        ctx.metric("held_out_masked_loss_nats", held_out)
+        ctx.metric("unigram_entropy_nats", unigram)
+        return held_out, unigram
+
+    def prepare(self, ctx, impl, config):
+        V = config.vocab_words + 3
+        torch.manual_seed(ctx.rng_seed)
+        model = MaskedLM(preset(config.model, max_len=config.seq_len), V).to(ctx.device, ctx.dtype)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+        g = ctx.generator(4)
+        x = torch.randint(3, V, (config.batch_size, config.seq_len), generator=g)
+        inputs, labels = (t.to(ctx.device) for t in self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g))
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            self.loss_fn(model(inputs), labels).backward()
+            opt.step()
+        return Prepared(fn=step, items=config.batch_size * config.seq_len, item_unit="tokens")
+
+    def bench(self, ctx):
+        config = ctx.configs[0]
+        tok, train_ids, test_ids, desc = load_words(config)
+        ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
+        self._train(ctx, config, tok, train_ids, test_ids)
+        ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
