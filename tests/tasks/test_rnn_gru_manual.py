@@ -12,7 +12,7 @@ Task = REGISTRY.get("rnn.gru_manual")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert rec.checks["manual: weight gradients"]["n"] > 50
+    assert rec.checks["manual: weight gradients (float64)"]["n"] > 50
     assert Task.manual_cls is GRU and Task.id == "rnn.gru_manual" and Task.seed == "5.07"
 
 

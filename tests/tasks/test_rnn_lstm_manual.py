@@ -12,9 +12,10 @@ Task = REGISTRY.get("rnn.lstm_manual")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert {"manual: outputs and final states", "manual: weight gradients",
-            "manual: input and state gradients"} <= set(rec.checks)
-    assert rec.checks["manual: weight gradients"]["n"] > 100
+    for dt in ("float32", "float64"):  # one entry per check dtype
+        assert {f"manual: outputs and final states ({dt})", f"manual: weight gradients ({dt})",
+                f"manual: input and state gradients ({dt})"} <= set(rec.checks)
+    assert rec.checks["manual: weight gradients (float32)"]["n"] > 100
 
 
 class SwappedInputForget(LSTM):
