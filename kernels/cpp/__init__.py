@@ -27,6 +27,7 @@ import torch
 
 from .common import (
     LayerNormDropoutFunction,
+    build_dir,
     build_root,
     check_layer_norm_inputs,
     check_sum_input,
@@ -70,15 +71,14 @@ def load(verbose: bool = False) -> ModuleType:
     from torch.utils.cpp_extension import load as _load
 
     name = f"torchdrills_cpp_{host_tag()}"
-    build_dir = build_root() / name
-    build_dir.mkdir(parents=True, exist_ok=True)
+    bdir = build_dir(name)
     return _load(
         name=name,
         sources=[str(s) for s in SOURCES],
         extra_cflags=list(CFLAGS),
         extra_ldflags=list(LDFLAGS),
         extra_include_paths=[str(HERE), str(CUDA_DIR)],
-        build_directory=str(build_dir),
+        build_directory=str(bdir),
         verbose=verbose,
     )
 

@@ -21,6 +21,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
+import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -42,12 +45,42 @@ def build_root() -> Path:
     """Folder under which compiled extensions are cached, outside the repository.
 
     ``$TORCH_EXTENSIONS_DIR`` when set (the variable torch.utils.cpp_extension itself honours),
-    else ``~/.cache/torchdrills/ext``. Created if missing.
+    else ``~/.cache/torchdrills/ext``, then one sub-folder per environment (a hash of the
+    Python prefix, the torch version and this checkout's path): two checkouts or venvs on one
+    machine never share, and so never rebuild over each other or wait on each other's lock.
+    Created if missing.
     """
     env = os.environ.get("TORCH_EXTENSIONS_DIR")
     root = Path(env) if env else Path.home() / ".cache" / "torchdrills" / "ext"
+    key = f"{sys.prefix}|{torch.__version__}|{Path(__file__).resolve().parent.parent}"
+    root = root / hashlib.sha256(key.encode()).hexdigest()[:10]
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+#: A build lock older than this is left over from a process that died while building.
+STALE_LOCK_S = 20 * 60
+
+
+def build_dir(name: str) -> Path:
+    """``build_root() / name``, created, with a stale build lock removed.
+
+    torch.utils.cpp_extension serialises builds with a ``lock`` file in the build folder
+    and waits for it forever; a build killed mid-way (Ctrl-C, a time limit) leaves it
+    behind. A lock older than :data:`STALE_LOCK_S` (a clean build takes 1-2 minutes) is
+    removed with a warning.
+    """
+    d = build_root() / name
+    d.mkdir(parents=True, exist_ok=True)
+    lock = d / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return d
+    if age > STALE_LOCK_S:
+        warnings.warn(f"removing stale extension build lock {lock} ({age / 60:.0f} min old)", stacklevel=2)
+        lock.unlink(missing_ok=True)
+    return d
 
 
 def host_tag() -> str:

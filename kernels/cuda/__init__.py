@@ -35,6 +35,7 @@ import torch
 
 from ..cpp.common import (
     LayerNormDropoutFunction,
+    build_dir,
     build_root,
     check_layer_norm_inputs,
     check_sum_input,
@@ -117,15 +118,14 @@ def load(arch: str | None = None, verbose: bool = False) -> ModuleType:
     arch = arch or current_arch()
     digits = arch.removeprefix("sm_")
     name = f"torchdrills_cuda_{arch}"
-    build_dir = build_root() / name
-    build_dir.mkdir(parents=True, exist_ok=True)
+    bdir = build_dir(name)
     return _load(
         name=name,
         sources=[str(s) for s in SOURCES],
         extra_cflags=["-O3"],
         extra_cuda_cflags=["-O3", f"-gencode=arch=compute_{digits},code=sm_{digits}"],
         extra_include_paths=[str(HERE)],
-        build_directory=str(build_dir),
+        build_directory=str(bdir),
         verbose=verbose,
     )
 
