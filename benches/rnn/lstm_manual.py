@@ -31,11 +31,28 @@ node by node), while ``nn.LSTM`` runs ATen's fused cell loop and backward.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from harness import Operator, impl, task
 from harness.checks import guard_not_constant, guard_not_mutated, snapshot
 from models.recurrent import LSTM, RecurrentCase, forward_backward
+
+
+@contextlib.contextmanager
+def exact_float32(device: torch.device):
+    """On CUDA, no TF32 while checking: cuDNN's RNN kernels may use it by default
+    (``torch.backends.cudnn.allow_tf32``), which would make the reference ~1e-3 off."""
+    if device.type != "cuda":
+        yield
+        return
+    prev = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
 
 
 def _group(key: str) -> str:
@@ -82,6 +99,10 @@ class LstmManual(Operator):
         return lambda: forward_backward(mine, x, lengths=lengths, enforce_sorted=enforce_sorted, hx=hx)
 
     def check(self, ctx) -> None:
+        with exact_float32(ctx.device):
+            self._check(ctx)
+
+    def _check(self, ctx) -> None:
         for config in ctx.configs:
             for trial in range(self.trials):
                 seed = ctx.rng_seed + trial
