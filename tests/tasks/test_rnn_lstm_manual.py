@@ -61,3 +61,11 @@ def test_missing_bias_is_caught():
 def test_packed_states_in_sorted_order_are_caught():
     err = expect_check_fails(_with(NoPermutationBack), match="manual: outputs and final states")
     assert "packed=unsorted" in str(err)
+
+
+def test_checks_on_cuda_turn_tf32_off_and_restore_it():
+    exact = __import__(Task.__module__, fromlist=["exact_float32"]).exact_float32
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    with exact(torch.device("cuda")):  # flags only: no GPU needed
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
