@@ -27,9 +27,9 @@ vjp 44-50 vs 49-54 ms, jvp 38-40 vs 37-46 ms. On small inputs the ~10 primitive 
 pure-Python engine cost no more than torch.func's own machinery (functorch wraps every
 tensor at each transform level and routes each op through the dispatcher twice), so the
 mini engine is as fast or faster; on large ones both spend their time in the same matmul
-and tanh kernels and are equal within noise. Reverse mode needs the graph and the saved
-values; forward mode needs neither, only one tangent per input, which is why a jvp costs
-about a forward and a half while a vjp costs about three forwards here.
+and tanh kernels and are equal within noise. Reverse mode must record the graph and keep
+the values its rules need until the pullback runs; forward mode carries one tangent per
+value and frees as it goes, and here a jvp cost 0.85-0.9x a vjp at N = D = 512.
 """
 from __future__ import annotations
 
