@@ -38,7 +38,7 @@ loop over the list running the same vectorised kernel per tensor, so with 104 la
 tensors the Python overhead it saves (~1 us x 104 tensors x ~8 ops, about 1 ms) is lost in
 a 50-100 ms step. What wins is fusion: torch's fused kernels do the whole update in one
 pass over memory and are 3-3.5x faster than foreach (11-15 GB/s of minimum traffic, vs
-3-4 GB/s for every unfused version, which makes 7-10 passes over the state). On a GPU,
+3-7 GB/s for the unfused versions, which make 7-10 passes over the state). On a GPU,
 where every op is a kernel launch, foreach's fewer launches are what matters.
 """
 from __future__ import annotations
