@@ -47,7 +47,6 @@ import dataclasses
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 import kernels.optim as own_optim
 from harness import Comparison, Prepared, Tolerance, task

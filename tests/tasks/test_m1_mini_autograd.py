@@ -1,8 +1,6 @@
 """m1.mini_autograd: vjp/jvp/grad equal torch.func; planted rule bugs in the engine are caught."""
 import types
 
-import torch
-
 import kernels.mini_autograd as ma
 import kernels.mini_autograd_ops as ops
 from harness import REGISTRY

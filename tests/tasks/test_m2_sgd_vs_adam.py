@@ -1,6 +1,5 @@
 """m2.sgd_vs_adam: same seed, batches and budget for every variant, curves recorded; planted unfairness is caught."""
 import pytest
-import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check

@@ -1,5 +1,4 @@
 """m2.transformer_clipping: clipped stays finite where unclipped diverges; planted non-clipping is caught."""
-import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
