@@ -1,4 +1,6 @@
 """Registry contract: explicit unique ids, one baseline per operator, catalogue coverage."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from harness import Comparison, Operator, impl
 from harness.registry import REGISTRY, Registry, RegistryError, task
 from harness.catalogue import catalogue_ids
 from harness.task import SIZE_PRESETS
+
 
 def test_every_registered_task_is_well_formed():
     tasks = REGISTRY.all()
@@ -100,3 +103,17 @@ def test_uses_gpu_is_derived_from_capabilities():
     assert gpu_timed.uses_gpu()
     flagged = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"), gpu_check=True)
     assert flagged.uses_gpu()
+
+
+def test_every_task_has_a_test_file_with_a_planted_failure():
+    """Each registered task has tests/tasks/test_<area>_<slug>.py that expects its check to fail."""
+    root = Path(__file__).resolve().parent.parent / "tasks"
+    missing, toothless = [], []
+    for t in REGISTRY.all():
+        f = root / f"test_{t.id.replace('.', '_')}.py"
+        if not f.exists():
+            missing.append(t.id)
+        elif not any(s in f.read_text() for s in ("expect_check_fails", "CheckFailed", "pytest.raises")):
+            toothless.append(t.id)
+    assert not missing, f"tasks without a test file: {missing}"
+    assert not toothless, f"task tests that never show the check failing: {toothless}"
