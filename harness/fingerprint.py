@@ -119,6 +119,8 @@ def fingerprint() -> dict[str, Any]:
         "torchdrills": _version("torchdrills"),
         "gpus": gpus,
         "git": git_state(),
+        # Other work on the machine when the run started: timings under load are noisy.
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     fp["machine_id"] = machine_id(fp)
     return fp
