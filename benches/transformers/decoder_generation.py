@@ -21,13 +21,23 @@ Check (tiny), for learned, sinusoidal and rotary positions, on freshly initialis
 * a short training run (200 steps) brings the held-out loss below the unigram entropy of
   the training text, i.e. the model uses context.
 
-Bench (cpu: ``gen`` preset, d=256, 4 layers, 3.3M parameters; 400 training steps of
-16 x 128 characters): training tokens/s and loss curve, then tokens/s generating 256 new
+Bench (cpu: ``small`` preset, d=128, 3 layers, 0.6M parameters; 100 training steps of
+8 x 128 characters): training tokens/s and loss curve, then tokens/s generating 256 new
 tokens after a 32-token prompt with and without the cache (batch 1), and a sample of the
 generated text in the notes. The target is >= 3x with the cache on this CPU (reported,
 not asserted).
 
-Lesson: FIGURES
+Lesson: without a cache, token t costs a forward over t tokens, so generating N tokens costs
+O(N^2) token-layers; with the cache each token costs one row per layer. Greedy generation of 256
+characters after a 32-character prompt: 641 tokens/s with the KV cache vs 106 tokens/s without,
+a 6.1x speedup (target >= 3x met), and the gap widens with length and width (the ``gen`` preset,
+d=256, measured separately: 7.9x in CPU time). Training ran at 6,900 tokens/s; after 100 steps
+the held-out loss was 2.93 nats/char against a unigram entropy of 3.27: the model uses context,
+but its greedy sample is still mostly spaces and "the the the" (greedy decoding of an
+undertrained model falls into its most likely loop). Measured with ``OMP_NUM_THREADS=1 drills
+bench --task transformers.decoder_generation`` (cpu preset, float32) on the shared 2-core AMD
+EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and
+noisy (the run record flags IQR/median > 10%), ratios and counts are the robust part.
 """
 from __future__ import annotations
 
@@ -97,7 +107,8 @@ class DecoderGeneration(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": GenConfig(),
-        "cpu": GenConfig(model="gen", seq_len=128, batch_size=8, steps=60, lr=1e-3, prompt_len=32, new_tokens=256),
+        "cpu": GenConfig(model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256,
+                         gen_repeats=3),
         "gpu": GenConfig(model="gen", seq_len=256, batch_size=64, steps=3000, lr=1e-3, prompt_len=32, new_tokens=256),
     }
     #: what the checks exercise (tests plant broken ones)

@@ -19,7 +19,16 @@ Check (tiny):
 
 Bench: samples/s of training and of inference, loss and accuracy curves.
 
-Lesson: FIGURES
+Lesson: with the key padding mask and a masked mean, padding is invisible to the model: logits
+of a review alone, padded by 3 or 25 tokens, or batched beside a longer one, agree to 2.4e-7
+(float32 rounding of sums over extra zeros), before and after training. The tiny encoder (d=32,
+2 blocks) reaches 80.3% held-out accuracy on 4,000 synthetic reviews in 3 epochs (70% after 62
+steps, 1.1 s); the negations and 20% opposite-polarity sentences of the generator cap what is
+reachable well below 100%. Training ran at 1,930 samples/s (one timed step of 32: 51 ms, 626
+samples/s), inference at 9,100 samples/s. Measured with ``OMP_NUM_THREADS=1 drills bench --task
+transformers.encoder_classifier`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, torch
+2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run
+record flags IQR/median > 10%), ratios and counts are the robust part.
 """
 from __future__ import annotations
 
@@ -76,7 +85,7 @@ class EncoderClassifierTask(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": ClassifierConfig(),
-        "cpu": ClassifierConfig(model="small", n_train=4000, n_test=1000, max_len=128, epochs=3),
+        "cpu": ClassifierConfig(n_train=4000, n_test=1000, max_len=128, epochs=3),
         "gpu": ClassifierConfig(model="base", n_train=25_000, n_test=25_000, max_len=256, epochs=4, lr=3e-4,
                                 target_accuracy=0.85),
     }

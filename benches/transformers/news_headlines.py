@@ -20,7 +20,15 @@ Check (tiny):
 
 Bench: samples/s of training and of classification, loss and accuracy curves.
 
-Lesson: FIGURES
+Lesson: topic keywords make this easy for attention-plus-mean-pooling: 95.3% held-out accuracy
+on 6 synthetic topics (chance 16.7%) after 2 epochs of 6,000 headlines (60% reached after 93
+steps, 0.9 s). Headlines are short (T=9 after tokenisation), so throughput is high: 3,780
+samples/s training over the run, 31,700 samples/s classifying. The reader's traps are all in the
+file: quoted commas, a TSV next to a CSV, and each file numbering its own sorted class names,
+which the loader renumbers by the training file's. Measured with ``OMP_NUM_THREADS=1 drills
+bench --task transformers.news_headlines`` (cpu preset, float32) on the shared 2-core AMD EPYC
+VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy
+(the run record flags IQR/median > 10%), ratios and counts are the robust part.
 """
 from __future__ import annotations
 
@@ -103,7 +111,7 @@ class NewsHeadlines(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": HeadlineConfig(),
-        "cpu": HeadlineConfig(model="small", n_train=6000, n_test=1000, topics=6, max_len=32, epochs=3),
+        "cpu": HeadlineConfig(n_train=6000, n_test=1000, topics=6, max_len=32, epochs=2),
         "gpu": HeadlineConfig(model="base", n_train=200_000, n_test=10_000, topics=6, max_len=48, epochs=3, lr=3e-4,
                               batch_size=128),
     }

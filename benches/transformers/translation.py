@@ -19,7 +19,17 @@ sentence and word accuracy reached are recorded (``exact_match``, ``word_accurac
 
 Bench: training target-tokens/s, greedy-decoding tokens/s on the held-out set, loss curve.
 
-Lesson: FIGURES
+Lesson: the toy language needs word translation and reordering (adjectives after the noun, verb
+last), which cross-attention learns quickly: the tiny encoder-decoder (d=32, 2+2 blocks) reaches
+100% exact greedy translations of 489 unseen sentences (word accuracy 100%) after 500 steps of
+64 pairs (the check's 250 steps also give 100% on 199). Teacher-forced training ran at 16,000
+target tokens/s; greedy decoding, which re-runs the decoder over the prefix at every step, at
+13,500 tokens/s for a batch of 256 sentences. A wider model is not automatically better: the
+``small`` preset (d=128, 3+3 blocks) at lr 3e-3 learned word choice but not order in 600 steps
+(0% exact, 49% words). Measured with ``OMP_NUM_THREADS=1 drills bench --task
+transformers.translation`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, torch 2.13
+CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record
+flags IQR/median > 10%), ratios and counts are the robust part.
 """
 from __future__ import annotations
 
@@ -100,7 +110,7 @@ class Translation(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": TranslationConfig(),
-        "cpu": TranslationConfig(model="small", n_train=10_000, n_test=500, steps=600),
+        "cpu": TranslationConfig(n_train=10_000, n_test=500, steps=500),
         "gpu": TranslationConfig(model="base", n_train=100_000, n_test=2000, steps=5000, lr=5e-4, batch_size=128),
     }
     #: attention kernel of the model (tests plant broken ones)

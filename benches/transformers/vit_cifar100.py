@@ -25,7 +25,18 @@ batches when ``$DRILLS_DATA_DIR`` holds ``cifar-100-python``, else on the SYNTHE
 pipeline and the images/s carry over); training and evaluation images/s, curves; and
 ViT-B/16 inference images/s at batch 1 (random weights: speed does not depend on them).
 
-Lesson: FIGURES
+Lesson: the patch embedding is a linear layer in disguise (the conv and unfold+matmul agree to
+3.8e-6), and a ViT's size is almost all blocks: of ViT-B/16's 86,567,656 parameters, 85,054,464
+are the 12 blocks (7,087,872 each), 769,000 the head, 590,592 the patch embedding, 151,296 the
+197 position embeddings. Counting them on the meta device costs no memory; allocating them in
+float32 would take 346 MB. ViT-B/16 inference at batch 1 ran at 1.1 images/s (904 ms, ~35 GFLOP,
+21% of the measured matmul peak). The cifar_small model trained at 113 images/s and reached
+65.8% on the 100-class synthetic stand-in after one epoch of 2,000 images (far easier than
+CIFAR-100; chance 1%); the tiny model reaches 82% on upsampled digits in the check (4 epochs). Measured
+with ``OMP_NUM_THREADS=1 drills bench --task transformers.vit_cifar100`` (cpu preset, float32)
+on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock
+figures are inflated and noisy (the run record flags IQR/median > 10%), ratios and counts are
+the robust part.
 """
 from __future__ import annotations
 
@@ -98,7 +109,7 @@ class VitCifar100(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": VitConfig(),
-        "cpu": VitConfig(model="cifar_small", data="cifar100", n_train=5000, n_test=1000, epochs=1),
+        "cpu": VitConfig(model="cifar_small", data="cifar100", n_train=2000, n_test=500, epochs=1, target_accuracy=0.3),
         "gpu": VitConfig(model="cifar", data="cifar100", epochs=30, batch_size=256, lr=1e-3, target_accuracy=0.5),
     }
     #: the hand patch extraction and the model under test (tests plant broken ones)

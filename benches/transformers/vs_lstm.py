@@ -16,11 +16,20 @@ Check (tiny, lengths 8 and 32, 200 steps of 32): both models get the same number
 and samples; both beat chance (25%) clearly at the shortest length (>= 60%); the
 Transformer reaches >= 90% at every length.
 
-Bench (cpu: lengths 8, 32, 128, 300 steps of 32): held-out accuracy and training time of both against
+Bench (cpu: lengths 8, 32, 128, 200 steps of 32): held-out accuracy and training time of both against
 length, plotted together (``accuracy vs length``, ``train time vs length``, series per
 model), plus each run's accuracy curve and a timed training step per model.
 
-Lesson: FIGURES
+Lesson: at equal budget (200 AdamW steps of 32, lr 1e-2) the Transformer solves first-token
+recall at every length (100% at T = 8, 32, 128) while the LSTM solves it only at T=8 (99%) and
+stays at chance beyond (24.8% at T=32, 21.8% at T=128): the gradient has to cross T-1 recurrent
+steps, attention reaches position 0 in one hop. The Transformer pays in time: 1.75, 2.59, 10.6 s
+of training at T = 8, 32, 128 against 0.76, 1.65, 5.08 s for the LSTM (both grow with T; the
+LSTM's steps are sequential, the Transformer's work is parallel but its attention grows as T^2);
+one step at T=128 takes 46 ms vs 23 ms. Measured with ``OMP_NUM_THREADS=1 drills bench --task
+transformers.vs_lstm`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, torch 2.13 CPU,
+load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record flags
+IQR/median > 10%), ratios and counts are the robust part.
 """
 from __future__ import annotations
 
@@ -81,7 +90,7 @@ class VsLstm(Comparison):
     variants = ("transformer", "lstm")
     sizes = {
         "tiny": VsConfig(),
-        "cpu": VsConfig(lengths=(8, 32, 128), steps=300),
+        "cpu": VsConfig(lengths=(8, 32, 128)),
         "gpu": VsConfig(lengths=(8, 32, 128, 512, 1024), steps=1000, batch_size=64, n_train=20000),
     }
 
