@@ -93,7 +93,7 @@ class Augmentation(Comparison):
     variants = ("no_augment", "augment")
     sizes = {
         "tiny": AugConfig(),
-        "cpu": AugConfig(image_size=32, padding=4, n_train=2048, n_test=1000, batch_size=64, steps=96),
+        "cpu": AugConfig(image_size=32, padding=4, n_train=2048, n_test=512, batch_size=64, steps=48),
         "gpu": AugConfig(image_size=32, padding=4, n_train=50000, n_test=10000, batch_size=128, steps=4000),
     }
     #: the augmentation functions under test (kernels/augment.py; tests swap in broken ones)

@@ -93,7 +93,7 @@ class Cifar10CNN(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": CifarConfig(),
-        "cpu": CifarConfig(model="cifar_small", n_train=3000, n_test=1000, epochs=2, target_accuracy=0.9),
+        "cpu": CifarConfig(model="cifar_small", n_train=1536, n_test=512, epochs=2, target_accuracy=0.9),
         "gpu": CifarConfig(model="cifar", n_train=None, n_test=None, epochs=15, batch_size=128, lr=2e-3,
                            target_accuracy=0.75),
     }

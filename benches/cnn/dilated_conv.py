@@ -46,7 +46,7 @@ class DilatedConv(Operator):
                  C(2, 6, 4, 10, 10, dilation=(2, 2), padding=(2, 2), groups=2),
                  C(1, 2, 3, 12, 12, dilation=(4, 4), padding=(4, 4))],
         # same-size dilated 3x3 layers (padding = d) at growing d: the DeepLab / WaveNet shape
-        "cpu": [C(32, 64, 64, 32, 32, dilation=(d, d), padding=(d, d)) for d in (1, 2, 4)],
+        "cpu": [C(16, 64, 64, 32, 32, dilation=(d, d), padding=(d, d)) for d in (1, 2, 4)],
         "gpu": [C(128, 64, 64, 32, 32, dilation=(d, d), padding=(d, d)) for d in (1, 2, 4)],
     }
 

@@ -95,7 +95,7 @@ def make_model(data: Data, device, dtype) -> SmallCNN:
 @task("cnn.fashion_mnist", seed="4.06", title="CNN for Fashion-MNIST")
 class FashionMNIST(TrainingRun):
     __doc__ = __doc__
-    sizes = {"tiny": FashionConfig(), "cpu": FashionConfig(epochs=12), "gpu": FashionConfig(epochs=15, batch_size=128)}
+    sizes = {"tiny": FashionConfig(), "cpu": FashionConfig(epochs=8), "gpu": FashionConfig(epochs=15, batch_size=128)}
     #: the data path under test (tests swap in broken ones)
     loader = staticmethod(load_data)
 
@@ -115,7 +115,7 @@ class FashionMNIST(TrainingRun):
             ctx.assert_close(y, written[split][1], name=f"IDX {split} labels")
         ctx.expect_raises(ValueError, lambda: read_idx_images(root / "train-labels-idx1-ubyte.gz"),
                           match="magic", name="labels file read as images is refused")
-        out = make_model(data, ctx.device, ctx.dtype)(data.train[0].to(ctx.dtype))
+        out = make_model(data, ctx.device, ctx.dtype)(data.train[0].to(ctx.device, ctx.dtype))
         ctx.expect(tuple(out.shape) == (12, 10), f"28x28 model output {tuple(out.shape)} != (12, 10)",
                    name="28x28 forward shape")
 

@@ -114,7 +114,7 @@ class GradCAM(Operator):
     sizes = {
         "tiny": [CamConfig(), CamConfig(net="flatten", image_size=8), CamConfig(net="resnet", image_size=10)],
         "cpu": [CamConfig(n=32, image_size=16, channels=(8, 16)),
-                CamConfig(net="resnet", n=32, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3))],
+                CamConfig(net="resnet", n=16, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3))],
         "gpu": [CamConfig(n=256, image_size=16, channels=(8, 16)),
                 CamConfig(net="resnet", n=256, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3))],
     }

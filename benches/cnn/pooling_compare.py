@@ -75,7 +75,7 @@ def digits(device, dtype):
 class PoolingCompare(Comparison):
     __doc__ = __doc__
     variants = ("maxpool", "avgpool", "strided", "no_pool")
-    sizes = {"tiny": PoolConfig(), "cpu": PoolConfig(channels=(32, 64), epochs=10),
+    sizes = {"tiny": PoolConfig(), "cpu": PoolConfig(channels=(32, 64), epochs=6),
              "gpu": PoolConfig(channels=(32, 64), epochs=20)}
 
     def model(self, ctx, config, variant):

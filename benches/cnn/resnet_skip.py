@@ -82,8 +82,7 @@ class ResNetSkip(Comparison):
     variants = ("plain", "resnet")
     sizes = {
         "tiny": SkipConfig(layers=(2, 2, 2), steps=16),
-        "cpu": SkipConfig(widths=(16, 32, 64), image_size=32, n_train=2048, batch_size=64, steps=60,
-                          grad_depths=(8, 14, 20, 32, 56)),
+        "cpu": SkipConfig(image_size=16, n_train=1024, batch_size=32, steps=40, grad_depths=(8, 14, 20, 32, 56)),
         "gpu": SkipConfig(widths=(16, 32, 64), layers=(9, 9, 9), image_size=32, n_train=20000, batch_size=128,
                           steps=1000, grad_depths=(8, 20, 56, 110)),
     }
@@ -163,12 +162,12 @@ class ResNetSkip(Comparison):
         for variant in self.variants:
             ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
             net = self.model(ctx, config, variant).eval()
-            xe = torch.randn(256, 3, config.image_size, config.image_size, generator=ctx.generator(4))
+            xe = torch.randn(4 * config.batch_size, 3, config.image_size, config.image_size, generator=ctx.generator(4))
             xe = xe.to(ctx.device, ctx.dtype)
-            ctx.measure(variant, Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=256, item_unit="images"),
-                        config=f"eval depth={config.depth} batch 256")
-        xb = torch.randn(32, 3, config.image_size, config.image_size, generator=ctx.generator(5))
-        yb = torch.randint(0, 10, (32,), generator=ctx.generator(5))
+            ctx.measure(variant, Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=xe.shape[0],
+                                          item_unit="images"), config=f"eval depth={config.depth} batch {xe.shape[0]}")
+        xb = torch.randn(16, 3, config.image_size, config.image_size, generator=ctx.generator(5))
+        yb = torch.randint(0, 10, (16,), generator=ctx.generator(5))
         xb, yb = xb.to(ctx.device, ctx.dtype), yb.to(ctx.device)
         for variant in self.variants:
             norms = []

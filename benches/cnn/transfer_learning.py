@@ -142,7 +142,7 @@ def torchvision_resnet_state(layers, widths, num_classes, in_channels=3, seed=0)
 class TransferLearning(Comparison):
     __doc__ = __doc__
     variants = ("scratch", "finetune_head", "finetune_full", "random_frozen")
-    sizes = {"tiny": TransferConfig(), "cpu": TransferConfig(repeats=16), "gpu": TransferConfig(repeats=32)}
+    sizes = {"tiny": TransferConfig(), "cpu": TransferConfig(), "gpu": TransferConfig(repeats=32)}
 
     def new_model(self, ctx, config, seed):
         torch.manual_seed(seed)
