@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ def _add_run_opts(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("--no-isolate", action="store_true",
                    help="run tasks in this process (faster start, but a crash or hang stops the run)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="wall-clock limit per task, seconds")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with real data sets (MNIST, CIFAR, IMDB, ...); sets $DRILLS_DATA_DIR for the tasks")
     if mode == "check":
         p.add_argument("--save", action="store_true", help="also write a run record")
     else:
@@ -150,6 +153,10 @@ def _run(args, mode: str) -> int:
         device = resolve_device(args.device)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.data_dir is not None:
+        if not args.data_dir.is_dir():
+            raise UsageError(f"--data-dir {args.data_dir}: no such folder (create it, or drop the flag to use the embedded data)")
+        os.environ["DRILLS_DATA_DIR"] = str(args.data_dir.resolve())  # workers inherit DRILLS_* variables
     tasks = _select(args)
     if not tasks:
         raise UsageError("no task selected; see `drills list`")
