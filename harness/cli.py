@@ -7,6 +7,8 @@
     drills report  [RUN.json ...] [--out reports/index.html]
     drills compare RUN_A.json RUN_B.json
     drills env     [--measure-peak]
+    drills data    list | fetch NAME --data-dir DIR          (the only command that downloads)
+    drills gpu-check [--results-dir DIR] [--budget S]        (on a GPU machine)
 
 Filters: ``--area`` (repeatable), ``--task`` (repeatable; an id or a glob such as
 ``'fundamentals.*'``). Exit status: 0 all passed or skipped, 1 any check failed or
@@ -96,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p = sub.add_parser("data", help="where each data set comes from; fetch the real ones (the only command that downloads)")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    dsub.required = True
+    q = dsub.add_parser("list", help="each data set and the source a task would use now")
+    q.add_argument("--data-dir", type=Path, default=None)
+    q = dsub.add_parser("fetch", help="download a data set with SHA-256 verification into DIR/<name>/")
+    q.add_argument("name", help="data set name (see `drills data list`)")
+    q.add_argument("--data-dir", type=Path, default=None, help="destination (default: $DRILLS_DATA_DIR)")
     p = sub.add_parser("gpu-check", help="on a GPU machine: every task with a GPU part, at GPU sizes, in a time budget")
     p.add_argument("--results-dir", type=Path, default=None, help="where the run record goes (e.g. $OUT on a lent GPU)")
     p.add_argument("--budget", type=float, default=480.0, metavar="S",
@@ -242,6 +252,24 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def cmd_data(args) -> int:
+    """``drills data list`` / ``drills data fetch NAME``: the one place that may download."""
+    from harness.data import sources
+
+    if args.data_command == "list":
+        for name in sources.DATASETS:
+            console.print(f"{name:<16} {sources.resolve(name, args.data_dir)}")
+        return EXIT_OK
+    if args.name not in sources.REMOTE:
+        raise UsageError(f"cannot fetch {args.name!r}; fetchable: {', '.join(sorted(sources.REMOTE))}")
+    dest = args.data_dir or sources.data_root()
+    if dest is None:
+        raise UsageError("where to? pass --data-dir DIR or set DRILLS_DATA_DIR")
+    path = sources.fetch(args.name, dest)
+    console.print(f"{args.name}: verified files in {path}; tasks use them with --data-dir {dest}")
+    return EXIT_OK
+
+
 def cmd_gpu_check(args) -> int:
     """Run every task with a GPU part at the gpu size, inside a wall-clock budget.
 
@@ -324,7 +352,7 @@ def cmd_env(args) -> int:
 
 COMMANDS = {"list": cmd_list, "check": lambda a: _run(a, "check"), "bench": lambda a: _run(a, "bench"),
             "run": lambda a: _run(a, "run"), "report": cmd_report, "compare": cmd_compare, "env": cmd_env,
-            "gpu-check": cmd_gpu_check}
+            "gpu-check": cmd_gpu_check, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

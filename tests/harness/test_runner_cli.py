@@ -104,3 +104,15 @@ def test_compare_and_report_reject_foreign_files(drills, tmp_path):
     assert r.returncode == 2 and "foreign.json: not a torchdrills run record" in r.stderr
     r = drills("report", str(broken), "--out", str(tmp_path / "r.html"))
     assert r.returncode == 2 and "broken.json: not valid JSON" in r.stderr
+
+
+def test_data_list_and_fetch_usage_without_downloading(drills):
+    r = drills("data", "list")
+    assert r.returncode == 0 and "mnist" in r.stdout and "synthetic" in r.stdout
+    r = drills("data", "fetch", "nothing", "--data-dir", str(drills.runs_dir))
+    assert r.returncode == 2 and "fetchable: cifar10" in r.stderr
+    env_without = {k: v for k, v in drills.env.items() if k != "DRILLS_DATA_DIR"}
+    import subprocess as sp
+    r = sp.run([sys.executable, "-m", "harness.cli", "data", "fetch", "mnist"], env=env_without,
+               capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "pass --data-dir DIR" in r.stderr
