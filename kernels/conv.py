@@ -216,8 +216,9 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, padding: 
 #: Bytes of patch matrix built per chunk of images. The patch matrix of a whole batch is
 #: kh*kw times the input (75 MB for 32x64x32x32 at 3x3); built a few images at a time it
 #: stays in cache between the gather that writes it and the GEMM that reads it. Measured
-#: on the 2-core EPYC (2 MB L2 per core, 32 MB L3), 32x64x32x32 3x3, ratio to F.conv2d:
-#: one 75 MB matrix 0.25-0.29x; chunks of 32/16/8/4 MB 0.37/0.42/0.46/0.59x.
+#: on the 2-core EPYC (2 MB L2 per core, 32 MB L3), 32x64x32x32 3x3, one thread, speed
+#: relative to F.conv2d: chunks of 4 / 16 / 64 / 128 MB ran at 0.65x / 0.48x / 0.32x /
+#: 0.31x (the last two are one batch-wide matrix or close to it).
 CHUNK_BYTES = 4 * 2 ** 20
 
 

@@ -19,14 +19,24 @@ k*k*Cin + Cin*Cout (+ Cin + Cout biases) and k*k*Cin*Cout (+ Cout); FLOP counts
 ``torch.utils.flop_counter.FlopCounterMode`` counts. Both are recorded per shape
 (metrics and a table), with the ratio 1/Cout + 1/k**2 (MobileNets eq. 5).
 
-Lesson: separable convolution cuts parameters and FLOPs by ~k**2 (8-9x for 3x3 at 64+
-channels) but the time saved is much smaller: the depthwise part does ~k*k
-multiply-adds per output element, too few to hide its memory traffic (it is
-bandwidth-bound, not compute-bound), so the measured speedup over the standard
-convolution lags the FLOP ratio, more so on wide, small feature maps.
+Lesson: separable convolution cuts parameters and FLOPs by ~k**2 (8.2-8.7x here) but
+time by less: the depthwise half does only k*k multiply-adds per output element while
+reading and writing a full feature map, so it runs at a fraction of the dense conv's
+FLOP rate. The larger the feature map relative to the channel count, the bigger the
+depthwise share and the further the speedup falls below the FLOP ratio.
 
-Measured (``drills bench --task cnn.depthwise_separable --no-save``, 2-core AMD EPYC, torch
-2.13 CPU; machine shared with other jobs): FIGURES
+Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
+2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
+(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
+``OMP_NUM_THREADS=1 drills bench --task cnn.depthwise_separable --no-save`` (one thread, torch 2.13 CPU,
+float32, AMD EPYC); single runs, +-20% between runs.
+
+* 32x64x32x32 -> 128: separable (grouped conv + 1x1) 60 ms, 9.6 GFLOP/s; standard conv
+  94 ms, 51 GFLOP/s: 1.6x faster for 8.4x fewer FLOPs. The hand im2col version took 26 ms
+  here, faster than oneDNN's depthwise kernel at this shape.
+* 32x128x16x16 -> 128: 8.1 ms vs 29 ms: 3.6x (FLOP ratio 8.4).
+* 32x256x8x8 -> 256: 4.2 ms vs 28.6 ms: 6.8x (FLOP ratio 8.7).
+* Parameters 8,960 vs 73,856 (64 -> 128); FLOP ratio = 1/(1/Cout + 1/k**2). Bench 9 s.
 """
 from __future__ import annotations
 

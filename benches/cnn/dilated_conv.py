@@ -21,8 +21,18 @@ view, not the amount of data or arithmetic, so the dilated im2col runs at the un
 speed while the receptive field grows from 3 to 2d+1. Inserting zeros into the kernel is
 the definition, not an implementation: its cost grows as d**2.
 
-Measured (``drills bench --task cnn.dilated_conv --no-save``, 2-core AMD EPYC, torch 2.13
-CPU, float32; machine shared with other jobs): FIGURES
+Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
+2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
+(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
+``OMP_NUM_THREADS=1 drills bench --task cnn.dilated_conv --no-save`` (one thread, torch 2.13 CPU,
+float32, AMD EPYC); single runs, +-20% between runs.
+
+16x64x32x32 -> 64, 3x3, padding = d (two runs): im2col 46 GFLOP/s (26-30 ms) at d = 1, 2
+and 4 alike; direct 16-18 GFLOP/s at every d; zero_inserted 43-45 GFLOP/s of useful work
+at d = 1 (it is im2col), 13-15 at d = 2 and 4 at d = 4, tracking the 2.8x and 9x work
+ratios. F.conv2d ran at 49-53 GFLOP/s undilated but 77-84 dilated in both runs (oneDNN
+picks another kernel for dilated shapes), so im2col is 0.82-0.89x of it at d = 1 and
+0.47-0.57x at d = 2, 4. Bench time 8 s.
 """
 from __future__ import annotations
 
