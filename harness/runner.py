@@ -31,6 +31,9 @@ from harness.task import Task
 #: Default wall-clock limit per task and mode, in seconds.
 DEFAULT_TIME_LIMIT_S = {"check": 180.0, "bench": 600.0, "run": 780.0}
 MODES = ("check", "bench", "run")
+#: Seconds a worker may take to start (import torch and every task file) before the
+#: run gives up on it; the per-task limit starts only after that.
+STARTUP_LIMIT_S = 600.0
 
 
 def default_size(mode: str, device: torch.device) -> str:
@@ -148,6 +151,7 @@ def _worker_main(conn, env: dict[str, str]) -> None:
     os.environ.update(env)
     capabilities.setup_triton_interpreter()
     REGISTRY.load()
+    conn.send("ready")  # start-up (importing torch and every task file) is not the task's time
     while True:
         msg = conn.recv()
         if msg is None:
@@ -171,9 +175,30 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(child, env), daemon=True, name="drills-worker")
         self.proc.start()
         child.close()
+        self.ready = False
+
+    def wait_ready(self) -> str | None:
+        """Wait for the worker's start-up; None when ready, else why it never came."""
+        deadline = time.monotonic() + STARTUP_LIMIT_S
+        while time.monotonic() < deadline:
+            try:
+                if self.conn.poll(0.5):
+                    if self.conn.recv() == "ready":
+                        self.ready = True
+                        return None
+            except (EOFError, OSError):
+                pass
+            if not self.proc.is_alive():
+                return f"the worker process died while starting (exit code {self.proc.exitcode})"
+        self.kill()
+        return f"the worker process did not start within {STARTUP_LIMIT_S:.0f} s"
 
     def run(self, task_id: str, kwargs: dict[str, Any], limit_s: float) -> dict[str, Any] | str:
         """The entry, or a string saying why none came (timeout / process death)."""
+        if not self.ready:
+            why = self.wait_ready()
+            if why:
+                return why
         try:
             self.conn.send((task_id, kwargs))
         except (BrokenPipeError, OSError):
