@@ -116,7 +116,7 @@ class Registry:
             RegistryError: duplicate id (two files claim one TASKS.md row).
         """
         other = self._tasks.get(cls.id)
-        if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+        if other is not None and other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
             raise RegistryError(f"task id {cls.id!r} registered twice: {other.__module__}.{other.__qualname__} "
                                 f"and {cls.__module__}.{cls.__qualname__}; ids must be unique")
         self._tasks[cls.id] = cls
