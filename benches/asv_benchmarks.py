@@ -11,7 +11,8 @@ For task ``fundamentals.manual_matmul`` this module holds the class
 
 ``setup`` builds the inputs (``task.prepare``) on the device (``cuda`` when present,
 ``DRILLS_ASV_DEVICE`` to override) at the FIRST config of the ``gpu`` or ``cpu`` size
-(``DRILLS_ASV_SIZE=tiny|cpu|gpu`` to override), then makes one untimed warm-up call. It raises ``NotImplementedError``, which
+(``DRILLS_ASV_SIZE=tiny|cpu|gpu`` to override), then makes one untimed warm-up call.
+It raises ``NotImplementedError``, which
 asv records as skipped (n/a) rather than failed, when the task or implementation does
 not exist at the commit being measured, when a capability it needs is missing, or when
 the task has no ``prepare`` (it times itself in ``bench``; use ``drills bench``).
@@ -32,6 +33,7 @@ classes and params are taken from that ``benchmarks.json``; during discovery, an
 outside asv, from the installed registry. Discovery itself only imports task files and
 reads class attributes: no inputs are built at import.
 """
+
 from __future__ import annotations
 
 import ast
@@ -64,6 +66,7 @@ def task_id_of(name: str) -> str:
 
 
 # -- what to generate ---------------------------------------------------------------------
+
 
 def _asv_command() -> str | None:
     """The asv_runner command this process serves (``discover``, ``run``, ...), else None."""
@@ -140,6 +143,7 @@ def _manifest() -> dict[str, dict]:
 
 # -- the benchmark classes -------------------------------------------------------------------
 
+
 def _skip(reason: str) -> NotImplementedError:
     try:  # asv_runner's subclass; raised inside a benchmark it records n/a, not a failure
         from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -192,9 +196,12 @@ class _TaskBenchmark:
         if os.environ.get(VERBOSE_ENV):
             import harness
 
-            print(f"asv_benchmarks: {self.task_id}[{impl}] harness={harness.__file__} "
-                  f"task_file={sys.modules[cls.__module__].__file__} adapter={__file__} "
-                  f"commit={os.environ.get('ASV_COMMIT', '?')} device={device} size={size}", file=sys.stderr)
+            print(
+                f"asv_benchmarks: {self.task_id}[{impl}] harness={harness.__file__} "
+                f"task_file={sys.modules[cls.__module__].__file__} adapter={__file__} "
+                f"commit={os.environ.get('ASV_COMMIT', '?')} device={device} size={size}",
+                file=sys.stderr,
+            )
 
     def teardown(self, impl):
         prepared = getattr(self, "_prepared", None)
@@ -230,8 +237,12 @@ class _TaskBenchmark:
 
 
 def _make_class(name: str, entry: dict) -> type:
-    attrs = {"task_id": entry["id"], "params": list(entry["impls"]), "__module__": __name__,
-             "__doc__": f"asv benchmarks of task {entry['id']} (one param per implementation)."}
+    attrs = {
+        "task_id": entry["id"],
+        "params": list(entry["impls"]),
+        "__module__": __name__,
+        "__doc__": f"asv benchmarks of task {entry['id']} (one param per implementation).",
+    }
     # A task without flops/bytes gets no track_* benchmark (asv would list n/a for ever).
     for track in ("track_gflops", "track_gbps"):
         if track not in entry["tracks"]:

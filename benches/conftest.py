@@ -22,6 +22,7 @@ This module and ``test_tasks.py`` import no pytest at the top level on purpose: 
 benchmark discovery imports every module of ``benches/`` (its benchmark_dir) in an
 environment that has the project's dependencies only, where pytest is absent.
 """
+
 from __future__ import annotations
 
 SIZES = ("tiny", "cpu", "gpu")
@@ -29,10 +30,17 @@ SIZES = ("tiny", "cpu", "gpu")
 
 def pytest_addoption(parser):
     group = parser.getgroup("drills", "torchdrills benchmarks (benches/)")
-    group.addoption("--drills-size", choices=SIZES, default=None,
-                    help="size preset timed by test_bench (its first config); default tiny on CPU, gpu on CUDA")
-    group.addoption("--drills-device", default="auto",
-                    help="device for benches/ tests: auto (cuda if present), cpu, cuda, cuda:N; default auto")
+    group.addoption(
+        "--drills-size",
+        choices=SIZES,
+        default=None,
+        help="size preset timed by test_bench (its first config); default tiny on CPU, gpu on CUDA",
+    )
+    group.addoption(
+        "--drills-device",
+        default="auto",
+        help="device for benches/ tests: auto (cuda if present), cpu, cuda, cuda:N; default auto",
+    )
 
 
 def pytest_configure(config):

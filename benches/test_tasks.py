@@ -19,6 +19,7 @@ GFLOP/s and GB/s of the median round. The harness timer (``drills bench``) remai
 reference measurement; this front end is for pytest-benchmark's tooling (``--benchmark-
 compare``, histograms, JSON).
 """
+
 from __future__ import annotations
 
 import time
@@ -51,8 +52,11 @@ def test_registry_loads():
     """Every task file under benches/<area>/ imports; a broken one would vanish silently."""
     REGISTRY.load()
     if REGISTRY.load_errors:
-        pytest.fail("task files that failed to import:\n" + "\n".join(
-            f"--- {path}\n{tb}" for path, tb in REGISTRY.load_errors.items()), pytrace=False)
+        pytest.fail(
+            "task files that failed to import:\n"
+            + "\n".join(f"--- {path}\n{tb}" for path, tb in REGISTRY.load_errors.items()),
+            pytrace=False,
+        )
 
 
 def test_check(drills_task_id, request):
@@ -64,8 +68,7 @@ def test_check(drills_task_id, request):
         pytest.skip(entry["reason"])
     if status != "pass":
         detail = entry.get("error", "")
-        pytest.fail(f"{drills_task_id}: {status}: {entry['reason']}" + (f"\n{detail}" if detail else ""),
-                    pytrace=False)
+        pytest.fail(f"{drills_task_id}: {status}: {entry['reason']}" + (f"\n{detail}" if detail else ""), pytrace=False)
 
 
 def _plan(run) -> tuple[int, int]:
@@ -119,8 +122,14 @@ def test_bench(drills_task_id, drills_impl, benchmark, request):
         fn()
         sync()  # CUDA launches are asynchronous: time the work, not the launch
 
-    info = {"task_id": drills_task_id, "impl": drills_impl, "config": config_label(config),
-            "device": str(device), "dtype": str(dtype).replace("torch.", ""), "size": size}
+    info = {
+        "task_id": drills_task_id,
+        "impl": drills_impl,
+        "config": config_label(config),
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "size": size,
+    }
     for key in ("flops", "bytes", "items", "item_unit"):
         value = getattr(prepared, key)
         if value is not None:

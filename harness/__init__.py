@@ -4,6 +4,7 @@ Task files import what they need from here::
 
     from harness import Operator, impl, task
 """
+
 from harness.capabilities import setup_triton_interpreter
 
 # Before anything imports triton: use its interpreter when no GPU is present.
@@ -15,6 +16,18 @@ from harness.registry import REGISTRY, task  # noqa: E402
 from harness.task import Comparison, ImplSpec, Operator, Prepared, System, Task, TrainingRun, impl  # noqa: E402
 
 __all__ = [
-    "REGISTRY", "CheckFailed", "Comparison", "Context", "ImplSpec", "Operator", "Prepared", "System", "Task",
-    "Tolerance", "TrainingRun", "compare", "impl", "task",
+    "REGISTRY",
+    "CheckFailed",
+    "Comparison",
+    "Context",
+    "ImplSpec",
+    "Operator",
+    "Prepared",
+    "System",
+    "Task",
+    "Tolerance",
+    "TrainingRun",
+    "compare",
+    "impl",
+    "task",
 ]

@@ -8,6 +8,7 @@ silently absent (the tritonbench rule in DESIGN.md).
 Detection imports nothing heavy except what the capability itself is about, and is
 cached for the life of the process: call :func:`detect` as often as you like.
 """
+
 from __future__ import annotations
 
 import functools
@@ -97,9 +98,7 @@ def missing(requires: tuple[str, ...] | list[str]) -> list[str]:
     caps = detect()
     unknown = [r for r in requires if r not in caps]
     if unknown:
-        raise ValueError(
-            f"unknown capability {unknown}; known: {sorted(caps)} (harness/capabilities.py)"
-        )
+        raise ValueError(f"unknown capability {unknown}; known: {sorted(caps)} (harness/capabilities.py)")
     return [r for r in requires if not caps[r]]
 
 

@@ -5,6 +5,7 @@ way the project's before-stop hook reads them: a table row starting ``| 1.01
 area.slug`` (practice task) or ``| m1.slug`` (roadmap item); the id is the last word
 of that match.
 """
+
 from __future__ import annotations
 
 import os

@@ -16,6 +16,7 @@ The guards catch outputs that pass by accident:
 A check that cannot fail is a defect: tests/test_checks.py feeds each guard a wrong
 implementation and sees it fail.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -101,8 +102,16 @@ def errors(actual: torch.Tensor, expected: torch.Tensor) -> tuple[float, float]:
     """
     if actual.shape != expected.shape or actual.numel() == 0:
         return (0.0, 0.0) if actual.numel() == 0 and actual.shape == expected.shape else (math.nan, math.nan)
-    a = actual.detach().to("cpu", torch.float64) if not actual.is_complex() else actual.detach().cpu().to(torch.complex128)
-    e = expected.detach().to("cpu", torch.float64) if not expected.is_complex() else expected.detach().cpu().to(torch.complex128)
+    a = (
+        actual.detach().to("cpu", torch.float64)
+        if not actual.is_complex()
+        else actual.detach().cpu().to(torch.complex128)
+    )
+    e = (
+        expected.detach().to("cpu", torch.float64)
+        if not expected.is_complex()
+        else expected.detach().cpu().to(torch.complex128)
+    )
     diff = (a - e).abs()
     finite = torch.isfinite(diff)
     both_same_nonfinite = ~torch.isfinite(a) & (a == e)
@@ -150,16 +159,18 @@ def compare(
         ab, rel = errors(a, e)
         max_abs, max_rel = max(max_abs, ab), max(max_rel, rel)
         try:
-            torch.testing.assert_close(a.detach().cpu(), e.detach().cpu(), rtol=r, atol=t,
-                                       equal_nan=equal_nan, check_device=False)
+            torch.testing.assert_close(
+                a.detach().cpu(), e.detach().cpu(), rtol=r, atol=t, equal_nan=equal_nan, check_device=False
+            )
         except AssertionError as err:
             passed = False
             if not first_msg:
                 where = f"{name}[{i}]" if len(e_leaves) > 1 else name
                 first_msg = f"{where}: " + " ".join(str(err).split())[:400]
     r, t = tol_used or (0.0, 0.0)
-    return Comparison(name=name, passed=passed, max_abs_err=max_abs, max_rel_err=max_rel, rtol=r, atol=t,
-                      message=first_msg)
+    return Comparison(
+        name=name, passed=passed, max_abs_err=max_abs, max_rel_err=max_rel, rtol=r, atol=t, message=first_msg
+    )
 
 
 def _is_constant(t: torch.Tensor) -> bool:
@@ -178,7 +189,9 @@ def guard_not_constant(actual: Any, expected: Any, *, name: str = "output") -> N
     for i, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
         if isinstance(a, torch.Tensor) and isinstance(e, torch.Tensor) and _is_constant(a) and not _is_constant(e):
             v = a.reshape(-1)[0].item()
-            raise CheckFailed(f"{name}[{i}] is constant ({v}) where the reference varies: unwritten or broadcast output?")
+            raise CheckFailed(
+                f"{name}[{i}] is constant ({v}) where the reference varies: unwritten or broadcast output?"
+            )
 
 
 def snapshot(inputs: Any) -> list[Any]:

@@ -15,6 +15,7 @@ Filters: ``--area`` (repeatable), ``--task`` (repeatable; an id or a glob such a
 errored, 2 usage errors (unknown task/area/size/device, unreadable results file),
 130 interrupted (finished tasks are kept in the run record).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,39 +57,66 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 def _add_run_opts(p: argparse.ArgumentParser, mode: str) -> None:
     _add_filters(p)
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--size", default=None,
-                   help=f"size preset: {', '.join(SIZE_PRESETS)} (default: tiny for check, else cpu/gpu by device)")
+    p.add_argument(
+        "--size",
+        default=None,
+        help=f"size preset: {', '.join(SIZE_PRESETS)} (default: tiny for check, else cpu/gpu by device)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base RNG seed; trials use seed, seed+1, ... (default 0)")
-    p.add_argument("--results-dir", type=Path, default=None,
-                   help="where run records go (default: results/runs, or $DRILLS_RESULTS_DIR)")
-    p.add_argument("--no-isolate", action="store_true",
-                   help="run tasks in this process (faster start, but a crash or hang stops the run)")
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="where run records go (default: results/runs, or $DRILLS_RESULTS_DIR)",
+    )
+    p.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="run tasks in this process (faster start, but a crash or hang stops the run)",
+    )
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="wall-clock limit per task, seconds")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder with real data sets (MNIST, CIFAR, IMDB, ...); sets $DRILLS_DATA_DIR for the tasks")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with real data sets (MNIST, CIFAR, IMDB, ...); sets $DRILLS_DATA_DIR for the tasks",
+    )
     if mode == "check":
         p.add_argument("--save", action="store_true", help="also write a run record")
     else:
         p.add_argument("--no-save", action="store_true", help="do not write a run record")
-        p.add_argument("--min-run-time", type=float, default=0.5, metavar="S",
-                       help="seconds of timing per measurement (default 0.5)")
-        p.add_argument("--timing-mode", default="auto", choices=["auto", "cold", "warm", "graph"],
-                       help="CUDA: cold-L2 (default via auto), warm-L2, or CUDA-graph replay")
+        p.add_argument(
+            "--min-run-time",
+            type=float,
+            default=0.5,
+            metavar="S",
+            help="seconds of timing per measurement (default 0.5)",
+        )
+        p.add_argument(
+            "--timing-mode",
+            default="auto",
+            choices=["auto", "cold", "warm", "graph"],
+            help="CUDA: cold-L2 (default via auto), warm-L2, or CUDA-graph replay",
+        )
         p.add_argument("--remeasure-peak", action="store_true", help="measure this machine's peaks again")
     if mode == "run":
         p.add_argument("--out", type=Path, default=None, help="report file (default: reports/index.html)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drills", description="torchdrills: PyTorch performance drills — "
-                                     "correctness checks and timed benchmarks.")
+    parser = argparse.ArgumentParser(
+        prog="drills", description="torchdrills: PyTorch performance drills — correctness checks and timed benchmarks."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser("list", help="list registered tasks")
     _add_filters(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    for mode, text in (("check", "run correctness checks (tiny sizes)"), ("bench", "run timed benchmarks"),
-                       ("run", "check + bench + HTML report")):
+    for mode, text in (
+        ("check", "run correctness checks (tiny sizes)"),
+        ("bench", "run timed benchmarks"),
+        ("run", "check + bench + HTML report"),
+    ):
         _add_run_opts(sub.add_parser(mode, help=text), mode)
     p = sub.add_parser("report", help="render the HTML report from run records")
     p.add_argument("runs", nargs="*", type=Path, help="run record files (default: the newest run of this machine)")
@@ -98,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p = sub.add_parser("data", help="where each data set comes from; fetch the real ones (the only command that downloads)")
+    p = sub.add_parser(
+        "data", help="where each data set comes from; fetch the real ones (the only command that downloads)"
+    )
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.required = True
     q = dsub.add_parser("list", help="each data set and the source a task would use now")
@@ -108,8 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-dir", type=Path, default=None, help="destination (default: $DRILLS_DATA_DIR)")
     p = sub.add_parser("gpu-check", help="on a GPU machine: every task with a GPU part, at GPU sizes, in a time budget")
     p.add_argument("--results-dir", type=Path, default=None, help="where the run record goes (e.g. $OUT on a lent GPU)")
-    p.add_argument("--budget", type=float, default=480.0, metavar="S",
-                   help="total seconds for the tasks; tasks that no longer fit are skipped (default 480)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=480.0,
+        metavar="S",
+        help="total seconds for the tasks; tasks that no longer fit are skipped (default 480)",
+    )
     p.add_argument("--task", action="append", metavar="ID", help="restrict to these ids/globs")
     p.add_argument("--min-run-time", type=float, default=0.3, metavar="S")
     p = sub.add_parser("env", help="machine fingerprint, capabilities and measured peaks")
@@ -130,9 +165,17 @@ def _select(args) -> list:
 
 
 def _task_json(cls) -> dict[str, Any]:
-    return {"id": cls.id, "area": cls.area, "seed": cls.seed, "title": cls.title, "kind": cls.kind,
-            "requires": list(cls.requires), "implementations": [s.name for s in cls.implementations()],
-            "baseline": cls.baseline(), "sizes": sorted(cls.sizes)}
+    return {
+        "id": cls.id,
+        "area": cls.area,
+        "seed": cls.seed,
+        "title": cls.title,
+        "kind": cls.kind,
+        "requires": list(cls.requires),
+        "implementations": [s.name for s in cls.implementations()],
+        "baseline": cls.baseline(),
+        "sizes": sorted(cls.sizes),
+    }
 
 
 def cmd_list(args) -> int:
@@ -144,8 +187,13 @@ def cmd_list(args) -> int:
     for col in ("seed", "id", "kind", "requires", "implementations"):
         t.add_column(col, overflow="fold")
     for c in tasks:
-        t.add_row(c.seed, c.id, c.kind, ",".join(c.requires) or "-",
-                  ", ".join(s.name + ("*" if s.baseline else "") for s in c.implementations()))
+        t.add_row(
+            c.seed,
+            c.id,
+            c.kind,
+            ",".join(c.requires) or "-",
+            ", ".join(s.name + ("*" if s.baseline else "") for s in c.implementations()),
+        )
     console.print(t)
     console.print("* baseline")
     return EXIT_OK
@@ -165,7 +213,9 @@ def _run(args, mode: str) -> int:
         raise UsageError(str(e)) from None
     if args.data_dir is not None:
         if not args.data_dir.is_dir():
-            raise UsageError(f"--data-dir {args.data_dir}: no such folder (create it, or drop the flag to use the embedded data)")
+            raise UsageError(
+                f"--data-dir {args.data_dir}: no such folder (create it, or drop the flag to use the embedded data)"
+            )
         os.environ["DRILLS_DATA_DIR"] = str(args.data_dir.resolve())  # workers inherit DRILLS_* variables
     tasks = _select(args)
     if not tasks:
@@ -176,16 +226,38 @@ def _run(args, mode: str) -> int:
         peak = load_or_measure(device, remeasure=args.remeasure_peak)
         console.print(f"{peak['matmul_gflops']:.0f} GFLOP/s matmul, {peak['copy_gbps']:.1f} GB/s copy")
     save = args.save if mode == "check" else not args.no_save
-    writer = RunWriter(mode=mode, device=str(device), size=args.size, argv=sys.argv[1:],
-                       fingerprint=fpmod.fingerprint(), peak=peak, runs_dir=args.results_dir, save=save,
-                       capabilities=capabilities.detect())
-    runner = Runner(mode=mode, device=device, size=args.size, rng_seed=args.seed, peak=peak,
-                    min_run_time_s=getattr(args, "min_run_time", 0.5), timing_mode=getattr(args, "timing_mode", "auto"),
-                    isolate=not args.no_isolate, time_limit_s=args.time_limit)
+    writer = RunWriter(
+        mode=mode,
+        device=str(device),
+        size=args.size,
+        argv=sys.argv[1:],
+        fingerprint=fpmod.fingerprint(),
+        peak=peak,
+        runs_dir=args.results_dir,
+        save=save,
+        capabilities=capabilities.detect(),
+    )
+    runner = Runner(
+        mode=mode,
+        device=device,
+        size=args.size,
+        rng_seed=args.seed,
+        peak=peak,
+        min_run_time_s=getattr(args, "min_run_time", 0.5),
+        timing_mode=getattr(args, "timing_mode", "auto"),
+        isolate=not args.no_isolate,
+        time_limit_s=args.time_limit,
+    )
     counts = {s: 0 for s in ("pass", "fail", "skip", "error")}
     bad: list[dict[str, Any]] = []
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
     def on_result(entry: dict[str, Any]) -> None:
         writer.add(entry)
@@ -226,9 +298,9 @@ def _run(args, mode: str) -> int:
 
 
 def cmd_report(args) -> int:
+    from harness.fingerprint import machine_id
     from harness.report import render_report
     from harness.results import find_runs, load_run
-    from harness.fingerprint import machine_id
 
     runs = list(args.runs)
     for r in runs:
@@ -296,22 +368,41 @@ def cmd_gpu_check(args) -> int:
     t_start = time.monotonic()
     peak = load_or_measure(device, peaks_dir=args.results_dir)
     console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")
-    writer = RunWriter(mode="run", device=str(device), size="gpu", argv=sys.argv[1:], fingerprint=fpmod.fingerprint(),
-                       peak=peak, runs_dir=args.results_dir, capabilities=capabilities.detect())
+    writer = RunWriter(
+        mode="run",
+        device=str(device),
+        size="gpu",
+        argv=sys.argv[1:],
+        fingerprint=fpmod.fingerprint(),
+        peak=peak,
+        runs_dir=args.results_dir,
+        capabilities=capabilities.detect(),
+    )
     runner = Runner(mode="run", device=device, size="gpu", peak=peak, min_run_time_s=args.min_run_time)
     bad = 0
     for cls in tasks:
         left = args.budget - (time.monotonic() - t_start)
         if left < 20:
-            writer.add({"id": cls.id, "status": "skip", "reason": f"gpu-check budget of {args.budget:.0f} s spent",
-                        "area": cls.area, "seed": cls.seed, "title": cls.title, "kind": cls.kind})
+            writer.add(
+                {
+                    "id": cls.id,
+                    "status": "skip",
+                    "reason": f"gpu-check budget of {args.budget:.0f} s spent",
+                    "area": cls.area,
+                    "seed": cls.seed,
+                    "title": cls.title,
+                    "kind": cls.kind,
+                }
+            )
             continue
         runner.time_limit_s = min(left, runner.limit_for(cls))
         entry = runner.run_one(cls)
         writer.add(entry)
         bad += entry["status"] in ("fail", "error")
-        console.print(f"{_MARK[entry['status']]:>22} {cls.id:<42} {entry.get('duration_s', 0):6.1f}s "
-                      f"{entry.get('reason', '')[:100]}")
+        console.print(
+            f"{_MARK[entry['status']]:>22} {cls.id:<42} {entry.get('duration_s', 0):6.1f}s "
+            f"{entry.get('reason', '')[:100]}"
+        )
     runner.close()
     writer.finish()
     console.print(f"gpu-check: {len(tasks)} tasks, {bad} failed or errored; record: {writer.path}")
@@ -330,8 +421,11 @@ def cmd_env(args) -> int:
     fp = fingerprint()
     caps = capabilities.detect()
     path = peak_path(device)
-    peak = load_or_measure(device, remeasure=True) if args.measure_peak else (
-        json.loads(path.read_text()) if path.exists() else None)
+    peak = (
+        load_or_measure(device, remeasure=True)
+        if args.measure_peak
+        else (json.loads(path.read_text()) if path.exists() else None)
+    )
     if args.format == "json":
         print(json.dumps({"fingerprint": fp, "capabilities": caps, "peak": peak}, indent=1))
         return EXIT_OK
@@ -346,13 +440,23 @@ def cmd_env(args) -> int:
     for k, v in caps.items():
         c.add_row(k, "[green]yes[/]" if v else "[yellow]no[/]", capabilities.DESCRIPTIONS[k])
     console.print(c)
-    console.print(f"peak ({device.type}): " + (json.dumps(peak) if peak else "not measured yet; `drills env --measure-peak`"))
+    console.print(
+        f"peak ({device.type}): " + (json.dumps(peak) if peak else "not measured yet; `drills env --measure-peak`")
+    )
     return EXIT_OK
 
 
-COMMANDS = {"list": cmd_list, "check": lambda a: _run(a, "check"), "bench": lambda a: _run(a, "bench"),
-            "run": lambda a: _run(a, "run"), "report": cmd_report, "compare": cmd_compare, "env": cmd_env,
-            "gpu-check": cmd_gpu_check, "data": cmd_data}
+COMMANDS = {
+    "list": cmd_list,
+    "check": lambda a: _run(a, "check"),
+    "bench": lambda a: _run(a, "bench"),
+    "run": lambda a: _run(a, "run"),
+    "report": cmd_report,
+    "compare": cmd_compare,
+    "env": cmd_env,
+    "gpu-check": cmd_gpu_check,
+    "data": cmd_data,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ ratio ``b / a`` of medians is a regression (or improvement) when
 ``|ratio - 1| > max(MIN_CHANGE, NOISE_FACTOR * (iqr_a/median_a + iqr_b/median_b))``.
 With a 2% IQR on each side a change must exceed 5%; with 10% it must exceed 30%.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,10 +63,19 @@ def compare_runs(path_a: str | Path, path_b: str | Path) -> list[dict[str, Any]]
             if prev is None or not prev.get("median_ms") or not m.get("median_ms"):
                 continue
             ratio, v = verdict(prev, m)
-            rows.append({"task": tid, "impl": m["impl"], "config": m.get("config", ""), "dtype": m.get("dtype", ""),
-                         "a_median_ms": prev["median_ms"], "b_median_ms": m["median_ms"],
-                         "ratio": float(f"{ratio:.4g}"), "threshold": float(f"{threshold(prev, m):.3g}"),
-                         "change": v})
+            rows.append(
+                {
+                    "task": tid,
+                    "impl": m["impl"],
+                    "config": m.get("config", ""),
+                    "dtype": m.get("dtype", ""),
+                    "a_median_ms": prev["median_ms"],
+                    "b_median_ms": m["median_ms"],
+                    "ratio": float(f"{ratio:.4g}"),
+                    "threshold": float(f"{threshold(prev, m):.3g}"),
+                    "change": v,
+                }
+            )
     return rows
 
 
@@ -78,8 +88,16 @@ def print_comparison(rows: list[dict[str, Any]], console: Console) -> None:
         if "ratio" not in r:
             t.add_row(r["task"], "", "", "", "", "", "", f"[yellow]{r['change']}[/]")
             continue
-        t.add_row(r["task"], r["impl"], r["config"], f"{r['a_median_ms']:.4g}", f"{r['b_median_ms']:.4g}",
-                  f"{r['ratio']:.3f}", f"±{r['threshold']:.0%}", f"[{style[r['change']]}]{r['change']}[/]")
+        t.add_row(
+            r["task"],
+            r["impl"],
+            r["config"],
+            f"{r['a_median_ms']:.4g}",
+            f"{r['b_median_ms']:.4g}",
+            f"{r['ratio']:.3f}",
+            f"±{r['threshold']:.0%}",
+            f"[{style[r['change']]}]{r['change']}[/]",
+        )
     console.print(t)
     n = {k: sum(r.get("change") == k for r in rows) for k in ("slower", "faster", "same")}
     console.print(f"{n['slower']} slower, {n['faster']} faster, {n['same']} within noise")

@@ -7,14 +7,16 @@ the runner, pytest and asv front ends share one path.
 Units live in metric names: ``median_ms``, ``gflops`` (GFLOP/s), ``gbps`` (GB/s,
 10**9 bytes per second), ``pct_peak_flops``, ``<unit>_per_s``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -68,10 +70,21 @@ class Context:
         timing_mode: ``auto``, ``cold``, ``warm`` or ``graph`` (CUDA).
     """
 
-    def __init__(self, task: Task | type[Task], *, mode: str, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, size: str = "tiny", rng_seed: int = 0,
-                 peak: dict[str, float] | None = None, min_run_time_s: float = 0.5,
-                 timing_mode: str = "auto", record: TaskRecord | None = None, workdir: Path | None = None):
+    def __init__(
+        self,
+        task: Task | type[Task],
+        *,
+        mode: str,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        size: str = "tiny",
+        rng_seed: int = 0,
+        peak: dict[str, float] | None = None,
+        min_run_time_s: float = 0.5,
+        timing_mode: str = "auto",
+        record: TaskRecord | None = None,
+        workdir: Path | None = None,
+    ):
         self.task_cls = task if isinstance(task, type) else type(task)
         self.mode = mode
         self.device = torch.device(device)
@@ -144,8 +157,17 @@ class Context:
         return out
 
     # -- checks ---------------------------------------------------------------------
-    def assert_close(self, actual: Any, expected: Any, *, name: str = "output", where: str | None = None,
-                     rtol: float | None = None, atol: float | None = None, equal_nan: bool = False) -> Comparison:
+    def assert_close(
+        self,
+        actual: Any,
+        expected: Any,
+        *,
+        name: str = "output",
+        where: str | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        equal_nan: bool = False,
+    ) -> Comparison:
         """Compare and record; raise :class:`CheckFailed` on mismatch.
 
         Comparisons with the same ``name`` merge into one entry of the record (max error
@@ -162,8 +184,15 @@ class Context:
         c = compare(actual, expected, name=name, rtol=rtol, atol=atol, equal_nan=equal_nan)
         entry = self.record.checks.get(name)
         if entry is None:
-            entry = self.record.checks[name] = {"name": name, "passed": True, "n": 0, "max_abs_err": 0.0,
-                                                "max_rel_err": 0.0, "rtol": c.rtol, "atol": c.atol}
+            entry = self.record.checks[name] = {
+                "name": name,
+                "passed": True,
+                "n": 0,
+                "max_abs_err": 0.0,
+                "max_rel_err": 0.0,
+                "rtol": c.rtol,
+                "atol": c.atol,
+            }
         entry["n"] += 1
         for k in ("max_abs_err", "max_rel_err"):
             v = getattr(c, k)
@@ -184,15 +213,20 @@ class Context:
             entry["message"] = message
             raise CheckFailed(message)
 
-    def expect_raises(self, exc: type[BaseException] | tuple[type[BaseException], ...], fn: Callable[[], Any], *,
-                      match: str | None = None, name: str) -> BaseException:
+    def expect_raises(
+        self,
+        exc: type[BaseException] | tuple[type[BaseException], ...],
+        fn: Callable[[], Any],
+        *,
+        match: str | None = None,
+        name: str,
+    ) -> BaseException:
         """Check that ``fn()`` raises ``exc`` (whose message contains ``match``)."""
         try:
             fn()
         except exc as e:  # noqa: PERF203 - the point is the exception
             ok = match is None or match.lower() in str(e).lower()
-            self.expect(ok, f"{name}: raised {type(e).__name__} but the message {str(e)!r} lacks {match!r}",
-                        name=name)
+            self.expect(ok, f"{name}: raised {type(e).__name__} but the message {str(e)!r} lacks {match!r}", name=name)
             return e
         except Exception as e:
             self.expect(False, f"{name}: expected {exc}, got {type(e).__name__}: {e}", name=name)
@@ -200,8 +234,16 @@ class Context:
         raise AssertionError("unreachable")
 
     # -- measurements -----------------------------------------------------------------
-    def measure(self, impl: str, prepared: Prepared | Callable[[], Any], *, config: Any = None,
-                mode: str | None = None, min_run_time_s: float | None = None, **extra: float) -> Measurement:
+    def measure(
+        self,
+        impl: str,
+        prepared: Prepared | Callable[[], Any],
+        *,
+        config: Any = None,
+        mode: str | None = None,
+        min_run_time_s: float | None = None,
+        **extra: float,
+    ) -> Measurement:
         """Time ``prepared.fn`` and record it with derived GFLOP/s, GB/s, % of peak, throughput.
 
         ``extra`` adds metrics to the same row (e.g. ``peak_mem_mb=...``).
@@ -211,23 +253,48 @@ class Context:
         with warnings.catch_warnings():
             # the noise warning is recorded per row by record_measurement instead
             warnings.simplefilter("ignore", NoisyMeasurementWarning)
-            m = measure(prepared.fn, self.device, mode=mode or self.timing_mode,
-                        min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s)
-        self.record_measurement(impl, m, config=config, flops=prepared.flops, bytes=prepared.bytes,
-                                items=prepared.items, item_unit=prepared.item_unit, **extra)
+            m = measure(
+                prepared.fn,
+                self.device,
+                mode=mode or self.timing_mode,
+                min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s,
+            )
+        self.record_measurement(
+            impl,
+            m,
+            config=config,
+            flops=prepared.flops,
+            bytes=prepared.bytes,
+            items=prepared.items,
+            item_unit=prepared.item_unit,
+            **extra,
+        )
         return m
 
-    def record_measurement(self, impl: str, m: Measurement, *, config: Any = None, flops: float | None = None,
-                           bytes: float | None = None, items: float | None = None, item_unit: str | None = None,
-                           **extra: float) -> dict[str, Any]:
+    def record_measurement(
+        self,
+        impl: str,
+        m: Measurement,
+        *,
+        config: Any = None,
+        flops: float | None = None,
+        bytes: float | None = None,
+        items: float | None = None,
+        item_unit: str | None = None,
+        **extra: float,
+    ) -> dict[str, Any]:
         """Record a measurement taken by :meth:`measure` or elsewhere (e.g. inside worker
         processes: build a :class:`harness.timing.Measurement` from their per-call times).
 
         Adds GFLOP/s and GB/s (with % of this device's measured peak) when ``flops`` /
         ``bytes`` per call are given, and ``<item_unit>_per_s`` for ``items`` per call.
         """
-        row: dict[str, Any] = {"impl": impl, "config": config_label(config) if config is not None else "",
-                               "dtype": str(self.dtype).replace("torch.", ""), **m.to_json()}
+        row: dict[str, Any] = {
+            "impl": impl,
+            "config": config_label(config) if config is not None else "",
+            "dtype": str(self.dtype).replace("torch.", ""),
+            **m.to_json(),
+        }
         sec = m.median_ms / 1e3
         if flops and sec > 0:
             row["gflops"] = _sig(flops / sec / 1e9)
@@ -242,8 +309,10 @@ class Context:
         for k, v in extra.items():
             row[k] = _finite(v)
         if m.noisy:
-            msg = (f"{impl} [{row['config']}]: noisy measurement: IQR/median = {m.noise:.0%} "
-                   f"(> {NOISE_THRESHOLD:.0%}); differences below this spread are noise")
+            msg = (
+                f"{impl} [{row['config']}]: noisy measurement: IQR/median = {m.noise:.0%} "
+                f"(> {NOISE_THRESHOLD:.0%}); differences below this spread are noise"
+            )
             if msg not in self.record.warnings:
                 self.record.warnings.append(msg)
         self.record.measurements.append(row)
@@ -254,17 +323,33 @@ class Context:
         v = float(value)
         self.record.metrics[name] = _finite(_sig(v, 6))
 
-    def curve(self, name: str, x: Sequence[float], y: Sequence[float], *, x_label: str = "step",
-              y_label: str | None = None, series: str | None = None, log_x: bool = False,
-              log_y: bool = False) -> None:
+    def curve(
+        self,
+        name: str,
+        x: Sequence[float],
+        y: Sequence[float],
+        *,
+        x_label: str = "step",
+        y_label: str | None = None,
+        series: str | None = None,
+        log_x: bool = False,
+        log_y: bool = False,
+    ) -> None:
         """Record a curve; curves sharing ``name`` are drawn in one chart, one line per ``series``."""
         if len(x) != len(y):
             raise ValueError(f"curve {name!r}: x has {len(x)} points, y has {len(y)}")
-        self.record.curves.append({
-            "name": name, "series": series or name, "x_label": x_label, "y_label": y_label or name,
-            "x": [_finite(_sig(float(v), 6)) for v in x], "y": [_finite(_sig(float(v), 6)) for v in y],
-            "log_x": log_x, "log_y": log_y,
-        })
+        self.record.curves.append(
+            {
+                "name": name,
+                "series": series or name,
+                "x_label": x_label,
+                "y_label": y_label or name,
+                "x": [_finite(_sig(float(v), 6)) for v in x],
+                "y": [_finite(_sig(float(v), 6)) for v in y],
+                "log_x": log_x,
+                "log_y": log_y,
+            }
+        )
 
     def table(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Record a table (list of flat dicts with the same keys) for the report."""

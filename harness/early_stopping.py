@@ -18,6 +18,7 @@ are saved and restored with the parameters. The copy stays on the tensors' devic
 
 Epochs are counted from 0: the first :meth:`EarlyStopping.step` call is epoch 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -101,6 +102,7 @@ class EarlyStopping:
                 value was ever an improvement).
         """
         if self.best_state is None:
-            raise RuntimeError("EarlyStopping.restore: no snapshot; pass the model to step() so the best "
-                               "weights are kept")
+            raise RuntimeError(
+                "EarlyStopping.restore: no snapshot; pass the model to step() so the best weights are kept"
+            )
         model.load_state_dict(self.best_state)

@@ -8,6 +8,7 @@ CUDA/cuDNN/torch/triton/python versions, and the git commit with a dirty flag.
 or CPU model plus core count), used as the folder under ``results/runs/``; host names
 are not used because sandboxes get random ones.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,10 +54,12 @@ def _version(dist: str) -> str | None:
 
 def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
     """Commit, short commit and dirty flag of the checkout at ``root`` (None outside git)."""
+
     def run(*args: str) -> str | None:
         try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
@@ -74,8 +77,12 @@ def _gpus() -> list[dict[str, Any]]:
     gpus = []
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
-        g: dict[str, Any] = {"name": p.name, "capability": f"{p.major}.{p.minor}",
-                             "memory_gib": round(p.total_memory / 2**30, 1), "sm_count": p.multi_processor_count}
+        g: dict[str, Any] = {
+            "name": p.name,
+            "capability": f"{p.major}.{p.minor}",
+            "memory_gib": round(p.total_memory / 2**30, 1),
+            "sm_count": p.multi_processor_count,
+        }
         try:
             import pynvml
 

@@ -26,6 +26,7 @@ Device numbering: ``device_index`` is a CUDA device index (as torch numbers them
 ``CUDA_VISIBLE_DEVICES``), mapped to NVML's numbering through torch where torch can; pass
 ``nvml_index`` to address an NVML device directly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,8 +100,14 @@ class GpuMonitor:
         ValueError: ``interval_s <= 0`` or a negative index.
     """
 
-    def __init__(self, device_index: int = 0, *, interval_s: float = 0.05, nvml_index: int | None = None,
-                 nvml: ModuleType | Any | None = None):
+    def __init__(
+        self,
+        device_index: int = 0,
+        *,
+        interval_s: float = 0.05,
+        nvml_index: int | None = None,
+        nvml: ModuleType | Any | None = None,
+    ):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0 seconds, got {interval_s}")
         if device_index < 0 or (nvml_index is not None and nvml_index < 0):
@@ -156,9 +163,14 @@ class GpuMonitor:
         mem = nv.nvmlDeviceGetMemoryInfo(self._handle)
         power_mw = self._optional(nv.nvmlDeviceGetPowerUsage)
         clock = self._optional(nv.nvmlDeviceGetClockInfo, getattr(nv, "NVML_CLOCK_SM", 1))
-        return GpuSample(t_s=time.perf_counter() - self._t0, gpu_util_pct=float(util.gpu),
-                         mem_util_pct=float(util.memory), mem_used_mb=mem.used / 1e6,
-                         power_w=None if power_mw is None else power_mw / 1e3, sm_clock_mhz=clock)
+        return GpuSample(
+            t_s=time.perf_counter() - self._t0,
+            gpu_util_pct=float(util.gpu),
+            mem_util_pct=float(util.memory),
+            mem_used_mb=mem.used / 1e6,
+            power_w=None if power_mw is None else power_mw / 1e3,
+            sm_clock_mhz=clock,
+        )
 
     def _run(self) -> None:
         while True:
@@ -243,9 +255,11 @@ class GpuMonitor:
         sm = self.summary()
         if not sm:
             return f"{self.name}: no samples" + (f" ({self.errors} failed: {self.last_error})" if self.errors else "")
-        text = (f"{self.name}: GPU busy {sm['gpu_util_mean_pct']:.0f}% (mean), {sm['gpu_util_max_pct']:.0f}% (max), "
-                f"memory busy {sm['mem_util_mean_pct']:.0f}%, {sm['mem_used_max_mb']:.0f} MB used (max), "
-                f"{int(sm['n_samples'])} samples over {sm['duration_s']:.2f} s")
+        text = (
+            f"{self.name}: GPU busy {sm['gpu_util_mean_pct']:.0f}% (mean), {sm['gpu_util_max_pct']:.0f}% (max), "
+            f"memory busy {sm['mem_util_mean_pct']:.0f}%, {sm['mem_used_max_mb']:.0f} MB used (max), "
+            f"{int(sm['n_samples'])} samples over {sm['duration_s']:.2f} s"
+        )
         if "power_mean_w" in sm:
             text += f", {sm['power_mean_w']:.0f} W"
         if "sm_clock_mean_mhz" in sm:

@@ -26,6 +26,7 @@ with r's traceback; a rank that dies (signal, ``os._exit``) or a job that outliv
 latter) with the tail of each unfinished rank's output. Workers are spawned as new
 interpreters, never forked, so CUDA state is never inherited.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,14 +37,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 #: Backends :func:`launch` accepts; None means ``fn`` sets up torch.distributed itself.
 BACKENDS = ("auto", "gloo", "nccl", None)
-_CHILD = ("import sys; from harness.launch import _child_main; sys.exit(_child_main(sys.argv[1]))")
+_CHILD = "import sys; from harness.launch import _child_main; sys.exit(_child_main(sys.argv[1]))"
 
 
 class LaunchError(RuntimeError):
@@ -78,8 +80,9 @@ def resolve_backend(backend: str | None, world_size: int) -> str | None:
     if backend == "auto":
         return "nccl" if nccl and gpus >= world_size else "gloo"
     if backend == "nccl" and (not nccl or gpus < world_size):
-        raise ValueError(f"backend nccl needs NCCL and one GPU per rank: world_size={world_size}, GPUs={gpus}; "
-                         "use backend='gloo'")
+        raise ValueError(
+            f"backend nccl needs NCCL and one GPU per rank: world_size={world_size}, GPUs={gpus}; use backend='gloo'"
+        )
     return backend
 
 
@@ -105,9 +108,18 @@ def _tail(path: Path, chars: int = 3000) -> str:
     return text[-chars:].strip()
 
 
-def launch(fn: Callable[..., Any], world_size: int, *, args: tuple = (), kwargs: dict | None = None,
-           backend: str | None = "auto", timeout_s: float = 120.0, env: dict[str, str] | None = None,
-           omp_threads: int = 1, port_retries: int = 2) -> list[Any]:
+def launch(
+    fn: Callable[..., Any],
+    world_size: int,
+    *,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    backend: str | None = "auto",
+    timeout_s: float = 120.0,
+    env: dict[str, str] | None = None,
+    omp_threads: int = 1,
+    port_retries: int = 2,
+) -> list[Any]:
     """Run ``fn(*args, **kwargs)`` on ``world_size`` processes; return each rank's value.
 
     Args:
@@ -142,9 +154,11 @@ def launch(fn: Callable[..., Any], world_size: int, *, args: tuple = (), kwargs:
     try:
         job = pickle.dumps((fn, tuple(args), dict(kwargs or {}), backend, timeout_s))
     except (pickle.PicklingError, AttributeError, TypeError) as e:
-        raise ValueError(f"launch: {getattr(fn, '__qualname__', fn)!r} or its arguments cannot be pickled "
-                         f"({e}); workers import fn by reference, so define it at module level of an "
-                         "importable module") from None
+        raise ValueError(
+            f"launch: {getattr(fn, '__qualname__', fn)!r} or its arguments cannot be pickled "
+            f"({e}); workers import fn by reference, so define it at module level of an "
+            "importable module"
+        ) from None
     for attempt in range(port_retries + 1):
         workdir = Path(tempfile.mkdtemp(prefix="drills-launch-"))
         try:
@@ -160,21 +174,35 @@ def launch(fn: Callable[..., Any], world_size: int, *, args: tuple = (), kwargs:
     raise AssertionError("unreachable")
 
 
-def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, str],
-         omp_threads: int) -> list[Any]:
+def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, str], omp_threads: int) -> list[Any]:
     port = free_port()
     base = {**os.environ, **extra_env, "PYTHONPATH": _pythonpath()}
     procs: list[subprocess.Popen] = []
     logs = []
     try:
         for rank in range(world_size):
-            env = {**base, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                   "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_WORLD_SIZE": str(world_size),
-                   "GROUP_RANK": "0", "OMP_NUM_THREADS": str(omp_threads)}
+            env = {
+                **base,
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "WORLD_SIZE": str(world_size),
+                "LOCAL_WORLD_SIZE": str(world_size),
+                "GROUP_RANK": "0",
+                "OMP_NUM_THREADS": str(omp_threads),
+            }
             log = open(workdir / f"rank{rank}.log", "wb")  # noqa: SIM115 - closed in finally
             logs.append(log)
-            procs.append(subprocess.Popen([sys.executable, "-c", _CHILD, str(workdir)], env=env,
-                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _CHILD, str(workdir)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
         deadline = time.monotonic() + timeout_s
         failed: int | None = None
         seen_dead: dict[int, float] = {}  # rank -> wall time its non-zero exit was seen
@@ -195,9 +223,11 @@ def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, 
                 running = [r for r, c in enumerate(codes) if c is None]
                 _kill(procs)
                 tails = "\n".join(f"--- rank {r} output ---\n{_tail(workdir / f'rank{r}.log')}" for r in running)
-                raise LaunchTimeout(f"launch timed out after {timeout_s:.0f} s with rank(s) {running} still running "
-                                    f"(world_size={world_size}); all ranks were killed\n{tails}",
-                                    rank=running[0])
+                raise LaunchTimeout(
+                    f"launch timed out after {timeout_s:.0f} s with rank(s) {running} still running "
+                    f"(world_size={world_size}); all ranks were killed\n{tails}",
+                    rank=running[0],
+                )
             time.sleep(0.02)
         if failed is not None:
             failed = _first_failure(workdir, seen_dead)
@@ -208,8 +238,11 @@ def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, 
         for rank in range(world_size):
             path = workdir / f"rank{rank}.result.pkl"
             if not path.exists():
-                raise LaunchError(f"rank {rank} exited with code 0 but wrote no result (did fn call sys.exit?)\n"
-                                  f"{_tail(workdir / f'rank{rank}.log')}", rank=rank)
+                raise LaunchError(
+                    f"rank {rank} exited with code 0 but wrote no result (did fn call sys.exit?)\n"
+                    f"{_tail(workdir / f'rank{rank}.log')}",
+                    rank=rank,
+                )
             results.append(pickle.loads(path.read_bytes()))
         return results
     finally:
@@ -224,6 +257,7 @@ def _first_failure(workdir: Path, seen_dead: dict[int, float]) -> int:
     The order matters for the message: when rank 1 raises, rank 0 soon fails too
     ("Connection closed by peer"), and the root cause is rank 1's.
     """
+
     def when(rank: int) -> float:
         try:
             return (workdir / f"rank{rank}.error").stat().st_mtime
@@ -238,8 +272,12 @@ def _describe_failure(workdir: Path, rank: int, procs: list[subprocess.Popen], w
     err = _tail(workdir / f"rank{rank}.error")
     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
     head = f"rank {rank} of {world_size} failed ({how})"
-    body = (f":\n{err}" if err else " without a Python traceback (crash, os._exit or out of memory); its output:\n"
-            + _tail(workdir / f"rank{rank}.log"))
+    body = (
+        f":\n{err}"
+        if err
+        else " without a Python traceback (crash, os._exit or out of memory); its output:\n"
+        + _tail(workdir / f"rank{rank}.log")
+    )
     others = []
     for r, p in enumerate(procs):
         if r != rank and p.poll() not in (None, 0):
@@ -273,6 +311,7 @@ def _child_main(workdir_str: str) -> int:
     try:
         # importing the registry installs the finder for task modules (drills_tasks.<area>.<slug>)
         import harness.registry  # noqa: F401
+
         fn, args, kwargs, backend, timeout_s = pickle.loads((workdir / "job.pkl").read_bytes())
         if backend is not None:
             if backend == "nccl":

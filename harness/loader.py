@@ -34,14 +34,15 @@ Attributes after (or during) an iteration: ``wait_s``, seconds the consumer spen
 waiting for the next batch (a loader that keeps up shows ~0), and ``batches``, batches
 delivered.
 """
+
 from __future__ import annotations
 
 import functools
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 
@@ -111,8 +112,15 @@ class PrefetchLoader:
             device on a machine without one.
     """
 
-    def __init__(self, source: Iterable, device: str | torch.device | None = None, *, depth: int = 2,
-                 pin: bool | None = None, background: bool = True):
+    def __init__(
+        self,
+        source: Iterable,
+        device: str | torch.device | None = None,
+        *,
+        depth: int = 2,
+        pin: bool | None = None,
+        background: bool = True,
+    ):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be an int >= 1 (batches prepared ahead), got {depth!r}")
         self.source = source
@@ -120,8 +128,10 @@ class PrefetchLoader:
         if self.device is not None and self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device} asked for, but torch sees no CUDA GPU; use device='cpu'")
         if pin and not pin_supported():
-            raise ValueError("pin=True needs page-locked memory, which needs a CUDA device; "
-                             "use pin=None (pin where supported) or pin=False")
+            raise ValueError(
+                "pin=True needs page-locked memory, which needs a CUDA device; "
+                "use pin=None (pin where supported) or pin=False"
+            )
         self.pin = (self.device is not None and self.device.type == "cuda" and pin_supported()) if pin is None else pin
         self.depth = depth
         self.background = background

@@ -12,6 +12,7 @@ every task with ``flops``/``bytes`` can report % of peak.
 
 Inputs are random, never zeros (zeros can run faster than real data).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -33,16 +34,21 @@ def _gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, min_run_time_
     a = torch.randn(n, n, generator=g).to(device, dtype)
     b = torch.randn(n, n, generator=g).to(device, dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
-    m = measure(lambda: torch.matmul(a, b, out=out), device, mode="auto" if device.type == "cpu" else "warm",
-                min_run_time_s=min_run_time_s)
+    m = measure(
+        lambda: torch.matmul(a, b, out=out),
+        device,
+        mode="auto" if device.type == "cpu" else "warm",
+        min_run_time_s=min_run_time_s,
+    )
     return 2 * n**3 / (m.median_ms / 1e3) / 1e9
 
 
 def _copy_gbps(nbytes: int, device: torch.device, min_run_time_s: float) -> float:
     src = torch.rand(nbytes // 4, generator=torch.Generator().manual_seed(1)).to(device)
     dst = torch.empty_like(src)
-    m = measure(lambda: dst.copy_(src), device, mode="auto" if device.type == "cpu" else "warm",
-                min_run_time_s=min_run_time_s)
+    m = measure(
+        lambda: dst.copy_(src), device, mode="auto" if device.type == "cpu" else "warm", min_run_time_s=min_run_time_s
+    )
     return 2 * nbytes / (m.median_ms / 1e3) / 1e9
 
 
@@ -54,14 +60,18 @@ def measure_peak(device: str | torch.device = "cpu", *, quick: bool = False) -> 
         prev = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = False
         try:
-            peak = {"matmul_gflops": _gemm_gflops(2048 if quick else 8192, torch.float32, device, t),
-                    "matmul_bf16_gflops": _gemm_gflops(2048 if quick else 8192, torch.bfloat16, device, t),
-                    "copy_gbps": _copy_gbps((256 if quick else 2048) * 2**20, device, t)}
+            peak = {
+                "matmul_gflops": _gemm_gflops(2048 if quick else 8192, torch.float32, device, t),
+                "matmul_bf16_gflops": _gemm_gflops(2048 if quick else 8192, torch.bfloat16, device, t),
+                "copy_gbps": _copy_gbps((256 if quick else 2048) * 2**20, device, t),
+            }
         finally:
             torch.backends.cuda.matmul.allow_tf32 = prev
     else:
-        peak = {"matmul_gflops": _gemm_gflops(512 if quick else 2048, torch.float32, device, t),
-                "copy_gbps": _copy_gbps((32 if quick else 256) * 2**20, device, t)}
+        peak = {
+            "matmul_gflops": _gemm_gflops(512 if quick else 2048, torch.float32, device, t),
+            "copy_gbps": _copy_gbps((32 if quick else 256) * 2**20, device, t),
+        }
     peak = {k: round(v, 1) for k, v in peak.items()}
     peak["device"] = str(device)
     peak["measured_utc"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -75,8 +85,9 @@ def peak_path(device: str | torch.device = "cpu", peaks_dir: Path | None = None)
     return (peaks_dir or PEAKS_DIR) / f"{machine_id(fingerprint())}_{device.type}.json"
 
 
-def load_or_measure(device: str | torch.device = "cpu", *, peaks_dir: Path | None = None, remeasure: bool = False,
-                    quick: bool = False) -> dict[str, Any]:
+def load_or_measure(
+    device: str | torch.device = "cpu", *, peaks_dir: Path | None = None, remeasure: bool = False, quick: bool = False
+) -> dict[str, Any]:
     """The stored peak of this machine and device, measuring (and storing) it the first time.
 
     A corrupt or foreign file is re-measured and replaced.

@@ -19,6 +19,7 @@ Extra task folders (your own drills, or tests' planted tasks) come from the
 ``DRILLS_TASKS_DIR`` environment variable (``os.pathsep``-separated), each laid out
 as ``<dir>/<area>/<slug>.py``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -46,8 +47,22 @@ SEED_RE = re.compile(r"^(?:\d{1,2}\.\d{2}|m[1-6])$")
 
 #: Areas in catalogue order (TASKS.md), used for listing and report order.
 AREAS: tuple[str, ...] = (
-    "fundamentals", "autograd", "nn_basics", "cnn", "rnn", "transformers", "gans", "advanced",
-    "deployment", "research", "m1", "m2", "m3", "m4", "m5", "m6",
+    "fundamentals",
+    "autograd",
+    "nn_basics",
+    "cnn",
+    "rnn",
+    "transformers",
+    "gans",
+    "advanced",
+    "deployment",
+    "research",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
 )
 
 
@@ -116,9 +131,15 @@ class Registry:
             RegistryError: duplicate id (two files claim one TASKS.md row).
         """
         other = self._tasks.get(cls.id)
-        if other is not None and other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise RegistryError(f"task id {cls.id!r} registered twice: {other.__module__}.{other.__qualname__} "
-                                f"and {cls.__module__}.{cls.__qualname__}; ids must be unique")
+        if (
+            other is not None
+            and other is not cls
+            and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__)
+        ):
+            raise RegistryError(
+                f"task id {cls.id!r} registered twice: {other.__module__}.{other.__qualname__} "
+                f"and {cls.__module__}.{cls.__qualname__}; ids must be unique"
+            )
         self._tasks[cls.id] = cls
         return cls
 

@@ -14,6 +14,7 @@ Schema (``schema: 1``)::
                     "metrics": {...}, "curves": [...], "tables": [...],
                     "skipped_parts": [...], "notes": [...], "warnings": [...], "error": str}}}
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -84,18 +85,37 @@ def utc_now() -> str:
 class RunWriter:
     """Holds one run record and rewrites its file after every task."""
 
-    def __init__(self, *, mode: str, device: str, size: str | None, argv: list[str], fingerprint: dict[str, Any],
-                 peak: dict[str, Any] | None, runs_dir: Path | None = None, save: bool = True,
-                 capabilities: dict[str, bool] | None = None):
+    def __init__(
+        self,
+        *,
+        mode: str,
+        device: str,
+        size: str | None,
+        argv: list[str],
+        fingerprint: dict[str, Any],
+        peak: dict[str, Any] | None,
+        runs_dir: Path | None = None,
+        save: bool = True,
+        capabilities: dict[str, bool] | None = None,
+    ):
         now = _dt.datetime.now(_dt.timezone.utc)
         commit = (fingerprint.get("git") or {}).get("short") or "nogit"
         self.run_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}_{commit}"
         self.save = save
         self.path = (runs_dir or default_runs_dir()) / fingerprint["machine_id"] / f"{self.run_id}.json"
         self.data: dict[str, Any] = {
-            "schema": SCHEMA_VERSION, "kind": RECORD_KIND, "run_id": self.run_id,
-            "started_utc": utc_now(), "finished_utc": None, "status": "running", "mode": mode,
-            "argv": argv, "device": device, "size": size, "fingerprint": fingerprint, "peak": peak or {},
+            "schema": SCHEMA_VERSION,
+            "kind": RECORD_KIND,
+            "run_id": self.run_id,
+            "started_utc": utc_now(),
+            "finished_utc": None,
+            "status": "running",
+            "mode": mode,
+            "argv": argv,
+            "device": device,
+            "size": size,
+            "fingerprint": fingerprint,
+            "peak": peak or {},
             "capabilities": capabilities or {},
             "tasks": {},
         }
@@ -134,10 +154,11 @@ def load_run(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
-        raise ResultsError(f"{path}: not a torchdrills run record (expected \"kind\": \"{RECORD_KIND}\")")
+        raise ResultsError(f'{path}: not a torchdrills run record (expected "kind": "{RECORD_KIND}")')
     if data.get("schema") != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema {data.get('schema')!r} is not supported (this torchdrills reads "
-                           f"schema {SCHEMA_VERSION})")
+        raise ResultsError(
+            f"{path}: schema {data.get('schema')!r} is not supported (this torchdrills reads schema {SCHEMA_VERSION})"
+        )
     for key in ("run_id", "fingerprint", "tasks"):
         if key not in data:
             raise ResultsError(f"{path}: run record lacks the field {key!r}")

@@ -11,6 +11,7 @@ recorded as ``error`` with the reason; a fresh worker takes the remaining tasks.
 run record is rewritten after every task, and Ctrl-C stops the run with every finished
 task kept and the record marked ``interrupted``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,8 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -86,14 +88,28 @@ def _tail(tb: str, lines: int = 25) -> str:
     return "\n".join(tb.rstrip().splitlines()[-lines:])
 
 
-def run_task(task_cls: type[Task], *, mode: str = "check", device: str | torch.device = "cpu",
-             size: str | None = None, rng_seed: int = 0, peak: dict[str, float] | None = None,
-             min_run_time_s: float = 0.5, timing_mode: str = "auto") -> dict[str, Any]:
+def run_task(
+    task_cls: type[Task],
+    *,
+    mode: str = "check",
+    device: str | torch.device = "cpu",
+    size: str | None = None,
+    rng_seed: int = 0,
+    peak: dict[str, float] | None = None,
+    min_run_time_s: float = 0.5,
+    timing_mode: str = "auto",
+) -> dict[str, Any]:
     """Run one task in this process; return its run-record entry (JSON-ready dict)."""
     device = torch.device(device)
     rec = TaskRecord(id=task_cls.id)
-    meta = {"area": task_cls.area, "seed": task_cls.seed, "title": task_cls.title, "kind": task_cls.kind,
-            "device": str(device), "mode": mode}
+    meta = {
+        "area": task_cls.area,
+        "seed": task_cls.seed,
+        "title": task_cls.title,
+        "kind": task_cls.kind,
+        "device": str(device),
+        "mode": mode,
+    }
     t0 = time.perf_counter()
     miss = capabilities.missing(list(task_cls.requires))
     if miss:
@@ -112,8 +128,18 @@ def run_task(task_cls: type[Task], *, mode: str = "check", device: str | torch.d
     meta["dtype"] = str(phases[-1][2]).replace("torch.", "")
     try:
         for phase, psize, dtype in phases:
-            ctx = Context(task, mode=phase, device=device, dtype=dtype, size=psize, rng_seed=rng_seed, peak=peak,
-                          min_run_time_s=min_run_time_s, timing_mode=timing_mode, record=rec)
+            ctx = Context(
+                task,
+                mode=phase,
+                device=device,
+                dtype=dtype,
+                size=psize,
+                rng_seed=rng_seed,
+                peak=peak,
+                min_run_time_s=min_run_time_s,
+                timing_mode=timing_mode,
+                record=rec,
+            )
             torch.manual_seed(rng_seed)
             if phase == "check":
                 with check_threads():
@@ -146,6 +172,7 @@ def _add_speedups(rec: TaskRecord, baseline: str | None) -> None:
 
 # -- isolation ------------------------------------------------------------------------------
 
+
 def _worker_main(conn, env: dict[str, str]) -> None:
     """Worker loop: receive (task_id, kwargs), send back the record entry; None ends it."""
     os.environ.update(env)
@@ -162,8 +189,12 @@ def _worker_main(conn, env: dict[str, str]) -> None:
         except KeyboardInterrupt:
             return
         except BaseException as e:  # registry errors and the like: report, keep serving
-            entry = {"id": task_id, "status": "error", "reason": f"{type(e).__name__}: {e}",
-                     "error": _tail(traceback.format_exc())}
+            entry = {
+                "id": task_id,
+                "status": "error",
+                "reason": f"{type(e).__name__}: {e}",
+                "error": _tail(traceback.format_exc()),
+            }
         conn.send(entry)
 
 
@@ -243,14 +274,31 @@ class Runner:
         time_limit_s: override of the per-task wall-clock limit.
     """
 
-    def __init__(self, *, mode: str, device: torch.device, size: str | None, rng_seed: int = 0,
-                 peak: dict[str, float] | None = None, min_run_time_s: float = 0.5, timing_mode: str = "auto",
-                 isolate: bool = True, time_limit_s: float | None = None):
+    def __init__(
+        self,
+        *,
+        mode: str,
+        device: torch.device,
+        size: str | None,
+        rng_seed: int = 0,
+        peak: dict[str, float] | None = None,
+        min_run_time_s: float = 0.5,
+        timing_mode: str = "auto",
+        isolate: bool = True,
+        time_limit_s: float | None = None,
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         self.mode, self.isolate, self.time_limit_s = mode, isolate, time_limit_s
-        self.kwargs = dict(mode=mode, device=str(device), size=size, rng_seed=rng_seed, peak=peak,
-                           min_run_time_s=min_run_time_s, timing_mode=timing_mode)
+        self.kwargs = dict(
+            mode=mode,
+            device=str(device),
+            size=size,
+            rng_seed=rng_seed,
+            peak=peak,
+            min_run_time_s=min_run_time_s,
+            timing_mode=timing_mode,
+        )
         self._worker: _Worker | None = None
 
     def limit_for(self, task_cls: type[Task]) -> float:
@@ -258,8 +306,12 @@ class Runner:
             return self.time_limit_s
         return (task_cls.time_limit_s or {}).get(self.mode, DEFAULT_TIME_LIMIT_S[self.mode])
 
-    def run(self, tasks: list[type[Task]], on_result: Callable[[dict[str, Any]], None],
-            on_start: Callable[[type[Task]], None] | None = None) -> None:
+    def run(
+        self,
+        tasks: list[type[Task]],
+        on_result: Callable[[dict[str, Any]], None],
+        on_start: Callable[[type[Task]], None] | None = None,
+    ) -> None:
         try:
             for cls in tasks:
                 if on_start:
@@ -285,6 +337,14 @@ class Runner:
         if isinstance(res, str):  # no entry came back: record why and start afresh
             self._worker.kill()
             self._worker = None
-            res = {"id": cls.id, "status": "error", "reason": res, "area": cls.area, "seed": cls.seed,
-                   "title": cls.title, "kind": cls.kind, "duration_s": round(time.perf_counter() - t0, 3)}
+            res = {
+                "id": cls.id,
+                "status": "error",
+                "reason": res,
+                "area": cls.area,
+                "seed": cls.seed,
+                "title": cls.title,
+                "kind": cls.kind,
+                "duration_s": round(time.perf_counter() - t0, 3),
+            }
         return res

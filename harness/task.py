@@ -26,11 +26,13 @@ The kinds:
 4. :class:`System`: a real server, exporter or process group started and stopped by
    the task itself.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -64,8 +66,14 @@ class ImplSpec:
     method: str | None = None
 
 
-def impl(fn: Callable | None = None, *, baseline: bool = False, requires: Sequence[str] = (),
-         bench_requires: Sequence[str] = (), name: str | None = None):
+def impl(
+    fn: Callable | None = None,
+    *,
+    baseline: bool = False,
+    requires: Sequence[str] = (),
+    bench_requires: Sequence[str] = (),
+    name: str | None = None,
+):
     """Mark an operator-task method as an implementation.
 
     The method takes the inputs (as returned by ``inputs``) and returns a
@@ -73,8 +81,13 @@ def impl(fn: Callable | None = None, *, baseline: bool = False, requires: Sequen
     """
 
     def mark(f: Callable) -> Callable:
-        f._drills_impl = ImplSpec(name=name or f.__name__, baseline=baseline, requires=tuple(requires),
-                                  bench_requires=tuple(bench_requires), method=f.__name__)
+        f._drills_impl = ImplSpec(
+            name=name or f.__name__,
+            baseline=baseline,
+            requires=tuple(requires),
+            bench_requires=tuple(bench_requires),
+            method=f.__name__,
+        )
         return f
 
     return mark(fn) if fn is not None else mark
@@ -108,8 +121,7 @@ def config_label(config: Any) -> str:
         lab = config.label
         return lab() if callable(lab) else str(lab)
     if dataclasses.is_dataclass(config):
-        return ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)
-                        if f.repr)
+        return ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config) if f.repr)
     return str(config)
 
 
@@ -193,7 +205,7 @@ class Task:
         """Configs of a size preset; ``gpu`` falls back to ``cpu``, ``cpu`` to ``tiny``."""
         if size not in SIZE_PRESETS:
             raise ValueError(f"unknown size {size!r}; valid sizes: {', '.join(SIZE_PRESETS)}")
-        for name in SIZE_PRESETS[SIZE_PRESETS.index(size)::-1]:
+        for name in SIZE_PRESETS[SIZE_PRESETS.index(size) :: -1]:
             if name in cls.sizes:
                 v = cls.sizes[name]
                 return list(v) if isinstance(v, (list, tuple)) else [v]
@@ -208,8 +220,10 @@ class Task:
         """
         where = f"task {cls.id} ({cls.__module__}.{cls.__qualname__})"
         if cls.kind not in KINDS:
-            raise RegistryError(f"{where}: kind {cls.kind!r} is not one of {KINDS}; subclass Operator, "
-                                "TrainingRun, Comparison or System")
+            raise RegistryError(
+                f"{where}: kind {cls.kind!r} is not one of {KINDS}; subclass Operator, "
+                "TrainingRun, Comparison or System"
+            )
         if "tiny" not in cls.sizes:
             raise RegistryError(f"{where}: sizes needs a 'tiny' preset (check mode runs it)")
         bad = [k for k in cls.sizes if k not in SIZE_PRESETS]
@@ -228,8 +242,9 @@ class Task:
         if cls.kind == "operator":
             n_base = sum(s.baseline for s in specs)
             if n_base != 1:
-                raise RegistryError(f"{where}: an operator task needs exactly one baseline implementation, "
-                                    f"found {n_base} among {names}")
+                raise RegistryError(
+                    f"{where}: an operator task needs exactly one baseline implementation, found {n_base} among {names}"
+                )
         for s in specs:
             for r in s.requires + s.bench_requires:
                 capabilities.missing([r])
@@ -324,8 +339,13 @@ class Operator(Task):
         inputs = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
         fn = getattr(self, spec.method)(*inputs)
         items = self.items(config)
-        return Prepared(fn=fn, flops=self.flops(config), bytes=self.bytes(config, ctx.dtype),
-                        items=items[0] if items else None, item_unit=items[1] if items else None)
+        return Prepared(
+            fn=fn,
+            flops=self.flops(config),
+            bytes=self.bytes(config, ctx.dtype),
+            items=items[0] if items else None,
+            item_unit=items[1] if items else None,
+        )
 
 
 class TrainingRun(Task):

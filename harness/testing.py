@@ -13,9 +13,11 @@ cannot fail is a defect")::
 replaced (operator tasks: a method taking the inputs and returning a closure). For
 other kinds, subclass the task in the test and override the method you want to break.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -26,12 +28,18 @@ from harness.runner import check_threads
 from harness.task import Task, impl
 
 
-def run_check(task_cls: type[Task], *, size: str = "tiny", device: str = "cpu", dtype: torch.dtype | None = None,
-              rng_seed: int = 0) -> TaskRecord:
+def run_check(
+    task_cls: type[Task],
+    *,
+    size: str = "tiny",
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    rng_seed: int = 0,
+) -> TaskRecord:
     """Run ``task_cls``'s check in this process; raises CheckFailed on failure."""
     task = task_cls()
     rec = TaskRecord(id=task_cls.id)
-    for dt in ([dtype] if dtype else list(task_cls.check_dtypes)):
+    for dt in [dtype] if dtype else list(task_cls.check_dtypes):
         ctx = Context(task, mode="check", device=device, dtype=dt, size=size, rng_seed=rng_seed, record=rec)
         torch.manual_seed(rng_seed)
         with check_threads():
@@ -62,6 +70,7 @@ def planted(task_cls: type[Task], name: str, wrong: Callable[..., Callable[[], A
         return wrong(self, *inputs)
 
     method.__name__ = spec.method
-    method = impl(method, baseline=spec.baseline, requires=spec.requires, bench_requires=spec.bench_requires,
-                  name=spec.name)
+    method = impl(
+        method, baseline=spec.baseline, requires=spec.requires, bench_requires=spec.bench_requires, name=spec.name
+    )
     return type(f"Planted_{task_cls.__name__}_{name}", (task_cls,), {spec.method: method, "__doc__": task_cls.__doc__})

@@ -16,13 +16,15 @@ A sample set with IQR/median above :data:`NOISE_THRESHOLD` carries ``noisy=True`
 warning, because a difference smaller than that spread is noise (METHOD: "time the
 same version twice").
 """
+
 from __future__ import annotations
 
 import dataclasses
 import statistics
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.utils.benchmark as tbench
@@ -184,8 +186,9 @@ def time_cuda(
     return m
 
 
-def time_cuda_graph(fn: Callable[[], Any], *, device: torch.device | str = "cuda", min_run_time_s: float = 0.5,
-                    warmup: int = 3) -> Measurement:
+def time_cuda_graph(
+    fn: Callable[[], Any], *, device: torch.device | str = "cuda", min_run_time_s: float = 0.5, warmup: int = 3
+) -> Measurement:
     """Capture ``fn`` into a CUDA graph once and time its replays (warm L2).
 
     ``fn`` must be capturable: static shapes, no host synchronisation, no new

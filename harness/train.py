@@ -18,6 +18,7 @@ allocation and free events recorded by ``torch.profiler`` with ``profile_memory=
 :func:`record_samples` stores timings taken elsewhere (inside worker processes) in the
 same row format as ``ctx.measure``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +28,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +44,13 @@ if TYPE_CHECKING:
 StepFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor, Callable], torch.Tensor]
 
 
-def standard_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                  loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
+def standard_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable = F.cross_entropy,
+) -> torch.Tensor:
     """One optimizer step on batch ``x`` (N, ...), ``y`` (N,): zero grads, forward, backward, step."""
     optimizer.zero_grad(set_to_none=True)
     loss = loss_fn(model(x), y)
@@ -53,8 +60,9 @@ def standard_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048,
-             loss_fn: Callable = F.cross_entropy) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048, loss_fn: Callable = F.cross_entropy
+) -> tuple[float, float]:
     """(accuracy in [0, 1], mean loss) of ``model`` on ``x`` (N, ...), labels ``y`` (N,) int64.
 
     The model is put in eval mode and returned to the mode it was in.
@@ -66,8 +74,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in range(0, x.shape[0], batch_size):
-        out = model(x[i:i + batch_size])  # (b, classes)
-        yb = y[i:i + batch_size]
+        out = model(x[i : i + batch_size])  # (b, classes)
+        yb = y[i : i + batch_size]
         correct += (out.argmax(-1) == yb).sum()
         total_loss += loss_fn(out, yb, reduction="sum").double()
     model.train(was_training)
@@ -135,8 +143,14 @@ class TrainLog:
         if self.eval_steps:
             ctx.curve("test accuracy", self.eval_steps, self.eval_accuracy, y_label="accuracy", series=series)
         if self.epoch_samples_per_s:
-            ctx.curve("samples/s per epoch", list(range(1, len(self.epoch_samples_per_s) + 1)),
-                      self.epoch_samples_per_s, x_label="epoch", y_label="samples/s", series=series)
+            ctx.curve(
+                "samples/s per epoch",
+                list(range(1, len(self.epoch_samples_per_s) + 1)),
+                self.epoch_samples_per_s,
+                x_label="epoch",
+                y_label="samples/s",
+                series=series,
+            )
         ctx.metric(f"{prefix}samples_per_s", self.samples_per_s)
         ctx.metric(f"{prefix}train_time_s", self.train_time_s)
         if self.eval_accuracy:
@@ -146,18 +160,35 @@ class TrainLog:
         if self.target_accuracy is not None:
             ctx.metric(f"{prefix}target_accuracy", self.target_accuracy)
             # NaN (recorded as null) when the target was never reached
-            ctx.metric(f"{prefix}time_to_accuracy_s",
-                       self.time_to_accuracy_s if self.time_to_accuracy_s is not None else float("nan"))
-            ctx.metric(f"{prefix}steps_to_accuracy",
-                       self.steps_to_accuracy if self.steps_to_accuracy is not None else float("nan"))
+            ctx.metric(
+                f"{prefix}time_to_accuracy_s",
+                self.time_to_accuracy_s if self.time_to_accuracy_s is not None else float("nan"),
+            )
+            ctx.metric(
+                f"{prefix}steps_to_accuracy",
+                self.steps_to_accuracy if self.steps_to_accuracy is not None else float("nan"),
+            )
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.Tensor, torch.Tensor], *,
-        batch_size: int, epochs: int = 1, max_steps: int | None = None,
-        eval_data: tuple[torch.Tensor, torch.Tensor] | None = None, eval_every: int | None = None,
-        target_accuracy: float | None = None, stop_at_target: bool = False,
-        loss_fn: Callable = F.cross_entropy, scheduler: Any = None, step_fn: StepFn = standard_step,
-        seed: int = 0, shuffle: bool = True, drop_last: bool = True) -> TrainLog:
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: tuple[torch.Tensor, torch.Tensor],
+    *,
+    batch_size: int,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eval_every: int | None = None,
+    target_accuracy: float | None = None,
+    stop_at_target: bool = False,
+    loss_fn: Callable = F.cross_entropy,
+    scheduler: Any = None,
+    step_fn: StepFn = standard_step,
+    seed: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> TrainLog:
     """Train ``model`` with mini-batches of ``train`` = (x (N, ...), y (N,)) on x's device.
 
     Args:
@@ -219,7 +250,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         _sync(device)
         t0 = time.perf_counter()
         for end in ends:
-            idx = order[end - batch_size:min(end, n)]
+            idx = order[end - batch_size : min(end, n)]
             xb, yb = x[idx], y[idx]
             pending.append(step_fn(model, optimizer, xb, yb, loss_fn))
             log.lrs.append(optimizer.param_groups[0]["lr"])
@@ -279,8 +310,11 @@ def _quiet_profiler_stderr():
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            kept = [line for line in tmp.read().decode(errors="replace").splitlines(keepends=True)
-                    if not any(n in line for n in _PROFILER_NOISE)]
+            kept = [
+                line
+                for line in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                if not any(n in line for n in _PROFILER_NOISE)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
 
@@ -311,8 +345,11 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float:
     with _quiet_profiler_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     # "[memory]" events carry the signed byte count of one allocation or free
-    events = [e for e in prof.profiler.kineto_results.events()
-              if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
+    events = [
+        e
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+    ]
     events.sort(key=lambda e: e.start_ns())
     live = peak = 0
     for e in events:
@@ -321,9 +358,17 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float:
     return peak / 1e6
 
 
-def record_samples(ctx: Context, impl: str, samples_ms: Sequence[float], *, config: Any = None,
-                   items: float | None = None, item_unit: str = "samples", mode: str = "external",
-                   **extra: float) -> Measurement:
+def record_samples(
+    ctx: Context,
+    impl: str,
+    samples_ms: Sequence[float],
+    *,
+    config: Any = None,
+    items: float | None = None,
+    item_unit: str = "samples",
+    mode: str = "external",
+    **extra: float,
+) -> Measurement:
     """Record per-call times measured elsewhere (e.g. inside worker processes) as a measurement.
 
     The row has the fields ``ctx.measure`` writes (median_ms, iqr_ms, samples, ...), so

@@ -39,6 +39,7 @@ the function the user calls, not what that function does inside, so a Python-lev
 composite such as nn.MultiheadAttention runs as passthrough (torch.autocast would cast
 the linear layers inside). Known C++ composites are listed in ``composites``.
 """
+
 from __future__ import annotations
 
 import types
@@ -52,8 +53,13 @@ from torch.overrides import TorchFunctionMode
 from kernels.amp_scaler import DynamicLossScaler
 
 __all__ = [
-    "CastPolicy", "CPU_BF16_POLICY", "CUDA_FP16_POLICY", "ManualAutocast",
-    "registered_autocast_ops", "policy_for", "DynamicLossScaler",
+    "CastPolicy",
+    "CPU_BF16_POLICY",
+    "CUDA_FP16_POLICY",
+    "ManualAutocast",
+    "registered_autocast_ops",
+    "policy_for",
+    "DynamicLossScaler",
 ]
 
 
@@ -111,14 +117,22 @@ _CUDA_PROMOTE = _ops("""
 _CUDA_BANNED = _ops("binary_cross_entropy")
 
 # Python-level names -> the op name used in the tables.
-_PY_ALIASES = types.MappingProxyType({
-    "__matmul__": "matmul", "__rmatmul__": "matmul", "concat": "cat", "concatenate": "cat",
-    "__pow__": "pow", "__rpow__": "pow", "__rdiv__": "reciprocal", "__rtruediv__": "reciprocal",
-    "cross_entropy": "cross_entropy_loss", "chain_matmul": "linalg_multi_dot",
-})
+_PY_ALIASES = types.MappingProxyType(
+    {
+        "__matmul__": "matmul",
+        "__rmatmul__": "matmul",
+        "concat": "cat",
+        "concatenate": "cat",
+        "__pow__": "pow",
+        "__rpow__": "pow",
+        "__rdiv__": "reciprocal",
+        "__rtruediv__": "reciprocal",
+        "cross_entropy": "cross_entropy_loss",
+        "chain_matmul": "linalg_multi_dot",
+    }
+)
 
-_CATEGORIES = ("lower_precision_fp", "fp32", "fp32_set_opt_dtype", "fp32_append_dtype",
-               "promote", "banned")
+_CATEGORIES = ("lower_precision_fp", "fp32", "fp32_set_opt_dtype", "fp32_append_dtype", "promote", "banned")
 
 
 @dataclass(frozen=True)
@@ -149,8 +163,14 @@ class CastPolicy:
 
     def registered_ops(self) -> frozenset[str]:
         """Union of the aten lists (what autocast registers for this device)."""
-        return (self.lower_precision_fp | self.fp32 | self.fp32_set_opt_dtype
-                | self.fp32_append_dtype | self.promote | self.banned)
+        return (
+            self.lower_precision_fp
+            | self.fp32
+            | self.fp32_set_opt_dtype
+            | self.fp32_append_dtype
+            | self.promote
+            | self.banned
+        )
 
     def resolve(self, name: str) -> str:
         """Map a Python-level name (``__matmul__``, ``cross_entropy``) to a table name."""
@@ -166,8 +186,12 @@ class CastPolicy:
         return self.composites.get(op, "passthrough")
 
     def _eligible(self, x: Any) -> bool:
-        return (isinstance(x, torch.Tensor) and x.is_floating_point()
-                and x.device.type == self.device_type and x.dtype != torch.float64)
+        return (
+            isinstance(x, torch.Tensor)
+            and x.is_floating_point()
+            and x.device.type == self.device_type
+            and x.dtype != torch.float64
+        )
 
     def _tensors(self, args: tuple, kwargs: dict):
         for a in list(args) + list(kwargs.values()):
@@ -209,7 +233,8 @@ class CastPolicy:
         if cat == "banned":
             raise RuntimeError(
                 f"torch.nn.functional.{name} and torch.nn.BCELoss are unsafe to autocast. Use "
-                "binary_cross_entropy_with_logits / BCEWithLogitsLoss, which are safe to autocast.")
+                "binary_cross_entropy_with_logits / BCEWithLogitsLoss, which are safe to autocast."
+            )
         to = self.compute_dtype(name, args, kwargs)
         if to is None:
             return tuple(args), kwargs
@@ -226,19 +251,37 @@ class CastPolicy:
 
 
 CPU_BF16_POLICY = CastPolicy(
-    "cpu", torch.bfloat16, _CPU_LOWER, _CPU_FP32, promote=_CPU_PROMOTE,
+    "cpu",
+    torch.bfloat16,
+    _CPU_LOWER,
+    _CPU_FP32,
+    promote=_CPU_PROMOTE,
     # einsum -> bmm, tensordot/inner -> mm, multi_dot -> mm: bfloat16 through decomposition
-    composites=types.MappingProxyType({
-        "einsum": "lower_precision_fp", "tensordot": "lower_precision_fp",
-        "inner": "lower_precision_fp", "linalg_multi_dot": "lower_precision_fp"}),
-    strict_composites=_ops("tensordot inner linalg_multi_dot"))
+    composites=types.MappingProxyType(
+        {
+            "einsum": "lower_precision_fp",
+            "tensordot": "lower_precision_fp",
+            "inner": "lower_precision_fp",
+            "linalg_multi_dot": "lower_precision_fp",
+        }
+    ),
+    strict_composites=_ops("tensordot inner linalg_multi_dot"),
+)
 
 CUDA_FP16_POLICY = CastPolicy(
-    "cuda", torch.float16, _CUDA_LOWER, _CUDA_FP32, _CUDA_FP32_SET_OPT_DTYPE,
-    _CUDA_FP32_APPEND_DTYPE, _CUDA_PROMOTE, _CUDA_BANNED,
+    "cuda",
+    torch.float16,
+    _CUDA_LOWER,
+    _CUDA_FP32,
+    _CUDA_FP32_SET_OPT_DTYPE,
+    _CUDA_FP32_APPEND_DTYPE,
+    _CUDA_PROMOTE,
+    _CUDA_BANNED,
     # log_softmax + nll_loss, softmax, norm / div: all float32 on CUDA; inner -> tensordot
-    composites=types.MappingProxyType({
-        "cross_entropy_loss": "fp32", "softmin": "fp32", "normalize": "fp32", "inner": "promote"}))
+    composites=types.MappingProxyType(
+        {"cross_entropy_loss": "fp32", "softmin": "fp32", "normalize": "fp32", "inner": "promote"}
+    ),
+)
 
 
 def policy_for(device_type: str) -> CastPolicy:
@@ -258,7 +301,7 @@ def registered_autocast_ops(device_type: str) -> frozenset[str]:
     names = set()
     for op in torch._C._dispatch_get_all_op_names():
         if op.startswith("aten::") and torch._C._dispatch_has_kernel_for_dispatch_key(op, key):
-            names.add(op[len("aten::"):].split(".")[0])
+            names.add(op[len("aten::") :].split(".")[0])
     return frozenset(names)
 
 
@@ -283,8 +326,14 @@ class ManualAutocast(TorchFunctionMode):
         return super().__exit__(*exc)
 
     def _cached(self, x: Any, to: torch.dtype):
-        if (isinstance(x, torch.Tensor) and to == self.policy.lower_dtype and x.dtype == torch.float32
-                and x.requires_grad and x.is_leaf and x._base is None):
+        if (
+            isinstance(x, torch.Tensor)
+            and to == self.policy.lower_dtype
+            and x.dtype == torch.float32
+            and x.requires_grad
+            and x.is_leaf
+            and x._base is None
+        ):
             hit = self._cache.get(id(x))
             if hit is None or hit[0] is not x:
                 hit = self._cache[id(x)] = (x, x.to(to))  # keep x alive so its id is not reused

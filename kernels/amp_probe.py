@@ -16,11 +16,12 @@ machine with CUDA the same probes run on real tensors.
 Variants (dtype of the first floating input, dtype of the others): "f32" (f32, f32),
 "low" (low, low), "mixed" (f32, low), "f64" (f64, f64: autocast leaves doubles alone).
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -59,8 +60,10 @@ def _probes() -> tuple[OpProbe, ...]:
         P("conv3d", lambda R, I: F.conv3d(R(1, 2, 4, 4, 4, first=True), R(3, 2, 2, 2, 2))),
         P("conv_transpose2d", lambda R, I: F.conv_transpose2d(R(1, 2, 4, 4, first=True), R(2, 3, 3, 3))),
         P("prelu", lambda R, I: F.prelu(R(3, 4, first=True), R(1))),
-        P("scaled_dot_product_attention", lambda R, I: F.scaled_dot_product_attention(
-            R(1, 2, 4, 8, first=True), R(1, 2, 4, 8), R(1, 2, 4, 8))),
+        P(
+            "scaled_dot_product_attention",
+            lambda R, I: F.scaled_dot_product_attention(R(1, 2, 4, 8, first=True), R(1, 2, 4, 8), R(1, 2, 4, 8)),
+        ),
         P("linalg_vecdot", lambda R, I: torch.linalg.vecdot(R(3, 4, first=True), R(3, 4))),
         P("einsum", lambda R, I: torch.einsum("ij,jk->ik", R(3, 4, first=True), R(4, 2))),
         P("tensordot", lambda R, I: torch.tensordot(R(3, 4, first=True), R(4, 2), 1)),
@@ -76,10 +79,14 @@ def _probes() -> tuple[OpProbe, ...]:
         P("kl_div", lambda R, I: F.kl_div(R(3, 4, first=True), R(3, 4).abs(), reduction="batchmean")),
         P("inner", lambda R, I: torch.inner(R(3, 4, first=True), R(2, 4))),
         P("multi_dot", lambda R, I: torch.linalg.multi_dot([R(3, 4, first=True), R(4, 2), R(2, 2)])),
-        P("binary_cross_entropy_with_logits",
-          lambda R, I: F.binary_cross_entropy_with_logits(R(3, 4, first=True), R(3, 4).sigmoid())),
-        P("binary_cross_entropy",
-          lambda R, I: F.binary_cross_entropy(R(3, 4, first=True).sigmoid(), R(3, 4).sigmoid())),
+        P(
+            "binary_cross_entropy_with_logits",
+            lambda R, I: F.binary_cross_entropy_with_logits(R(3, 4, first=True), R(3, 4).sigmoid()),
+        ),
+        P(
+            "binary_cross_entropy",
+            lambda R, I: F.binary_cross_entropy(R(3, 4, first=True).sigmoid(), R(3, 4).sigmoid()),
+        ),
         P("prod", lambda R, I: torch.prod(R(3, 4, first=True))),
         P("cdist", lambda R, I: torch.cdist(R(3, 4, first=True), R(2, 4))),
         P("softmax", lambda R, I: torch.softmax(R(3, 4, first=True), -1)),
@@ -127,6 +134,7 @@ class Mismatch:
 def fake_cuda_mode() -> Iterator[None]:
     """Fake tensors in which device="cuda" works without a GPU (dtype/shape only)."""
     from torch._subclasses.fake_tensor import FakeTensorMode  # private but stable since 2.0
+
     with FakeTensorMode():
         yield
 
@@ -162,7 +170,7 @@ def _run(probe: OpProbe, device: str, dts: tuple[torch.dtype, torch.dtype], seed
         t = torch.randn(*shape, generator=gen, dtype=torch.float32)
         return t.to(device=device, dtype=dt)
 
-    def I(*values):
+    def I(*values):  # noqa: E743 - I for "indices", as in the probes' tables
         return torch.tensor(values, dtype=torch.long, device=device)
 
     try:
@@ -180,8 +188,9 @@ def _describe(r) -> str:
     return type(r).__name__ if isinstance(r, Exception) else str(r.dtype).replace("torch.", "")
 
 
-def compare_policy(policy: CastPolicy, probes: tuple[OpProbe, ...] = PROBES,
-                   variants: tuple[str, ...] = VARIANTS, seed: int = 0) -> list[Mismatch]:
+def compare_policy(
+    policy: CastPolicy, probes: tuple[OpProbe, ...] = PROBES, variants: tuple[str, ...] = VARIANTS, seed: int = 0
+) -> list[Mismatch]:
     """Run every probe in every variant under torch.autocast and under
     ManualAutocast(policy); return the disagreements (empty list = policy verified).
 
@@ -191,8 +200,12 @@ def compare_policy(policy: CastPolicy, probes: tuple[OpProbe, ...] = PROBES,
     device = policy.device_type
     fake = device == "cuda" and not torch.cuda.is_available()
     low = policy.lower_dtype
-    table = {"f32": (torch.float32, torch.float32), "low": (low, low),
-             "mixed": (torch.float32, low), "f64": (torch.float64, torch.float64)}
+    table = {
+        "f32": (torch.float32, torch.float32),
+        "low": (low, low),
+        "mixed": (torch.float32, low),
+        "f64": (torch.float64, torch.float64),
+    }
     out: list[Mismatch] = []
     with fake_cuda_mode() if fake else contextlib.nullcontext():
         for probe in probes:

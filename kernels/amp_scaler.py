@@ -20,6 +20,7 @@ Exactness notes (checked against GradScaler(device="cpu") in tests/kernels/test_
   2.13: grad 1e36 at S = 1e-3 puts -inf into the weights). ``check_unscaled=True`` adds a
   second check after unscaling that skips such steps too (then no longer torch-exact).
 """
+
 from __future__ import annotations
 
 import enum
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["DynamicLossScaler"]
+
 
 def _to_f32(x: float) -> float:
     """Round a Python float (float64) to the nearest float32 value."""
@@ -58,9 +60,16 @@ class DynamicLossScaler:
     and ``skipped_steps`` counts skipped steps so far.
     """
 
-    def __init__(self, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
-                 backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True,
-                 *, check_unscaled: bool = False) -> None:
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+        *,
+        check_unscaled: bool = False,
+    ) -> None:
         if not growth_factor > 1.0:
             raise ValueError(f"growth_factor must be > 1.0, got {growth_factor}")
         if not 0.0 < backoff_factor < 1.0:
@@ -115,8 +124,7 @@ class DynamicLossScaler:
             return
         st = self._state(optimizer)
         if st["stage"] is _Stage.UNSCALED:
-            raise RuntimeError("unscale_() has already been called on this optimizer since the "
-                               "last update().")
+            raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
         if st["stage"] is _Stage.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = _to_f32(1.0 / self._scale)  # float32(1 / float64(S)), like GradScaler
@@ -193,16 +201,21 @@ class DynamicLossScaler:
         """Scale, factors, interval and tracker (GradScaler's keys)."""
         if not self.enabled:
             return {}
-        return {"scale": self._scale, "growth_factor": self.growth_factor,
-                "backoff_factor": self.backoff_factor, "growth_interval": self.growth_interval,
-                "_growth_tracker": self._growth_tracker}
+        return {
+            "scale": self._scale,
+            "growth_factor": self.growth_factor,
+            "backoff_factor": self.backoff_factor,
+            "growth_interval": self.growth_interval,
+            "_growth_tracker": self._growth_tracker,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not self.enabled:
             return
         if not state:
-            raise RuntimeError("The source state dict is empty, possibly because it was saved "
-                               "from a disabled instance of GradScaler.")
+            raise RuntimeError(
+                "The source state dict is empty, possibly because it was saved from a disabled instance of GradScaler."
+            )
         self._scale = _to_f32(float(state["scale"]))
         self.growth_factor = float(state["growth_factor"])
         self.backoff_factor = float(state["backoff_factor"])

@@ -28,6 +28,7 @@ matrix of :func:`sdpa_naive`; the arithmetic is the same.
 Shape legend: B batch, H heads, L query length, S key/value length, D head dim (E = H*D
 model width), Dv value head dim.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,10 @@ from torch import nn
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
-        raise ValueError(f"sdpa: query, key and value need the same rank >= 2 ((..., L, D)), got shapes "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"sdpa: query, key and value need the same rank >= 2 ((..., L, D)), got shapes "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"sdpa: query and key must share the last dim D, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
@@ -53,12 +56,14 @@ def _check_mask(attn_mask: torch.Tensor, L: int, S: int) -> None:
         raise ValueError(f"sdpa: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast to (..., {L}, {S})")
 
 
-def _additive_mask(attn_mask: torch.Tensor | None, is_causal: bool, L: int, S: int,
-                   like: torch.Tensor) -> torch.Tensor | None:
+def _additive_mask(
+    attn_mask: torch.Tensor | None, is_causal: bool, L: int, S: int, like: torch.Tensor
+) -> torch.Tensor | None:
     """The mask as something to add to the scores (0 or -inf for booleans), or None."""
     if attn_mask is not None and is_causal:
-        raise ValueError("sdpa: pass either attn_mask or is_causal=True, not both (fold the causal "
-                         "triangle into attn_mask instead)")
+        raise ValueError(
+            "sdpa: pass either attn_mask or is_causal=True, not both (fold the causal triangle into attn_mask instead)"
+        )
     if is_causal:
         attn_mask = torch.ones(L, S, dtype=torch.bool, device=like.device).tril()  # (L, S)
     if attn_mask is None:
@@ -69,9 +74,16 @@ def _additive_mask(attn_mask: torch.Tensor | None, is_causal: bool, L: int, S: i
     return attn_mask.to(like.dtype)
 
 
-def sdpa_naive(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-               attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
-               scale: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def sdpa_naive(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """softmax(Q K^T * scale + mask) V with the whole (..., L, S) score matrix in memory.
 
     Args:
@@ -102,9 +114,15 @@ def sdpa_naive(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     return weights @ value  # (..., L, Dv)
 
 
-def sdpa_blocked(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                 attn_mask: torch.Tensor | None = None, is_causal: bool = False, scale: float | None = None,
-                 block_size: int = 64) -> torch.Tensor:
+def sdpa_blocked(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    block_size: int = 64,
+) -> torch.Tensor:
     """:func:`sdpa_naive` (dropout off) computed over key blocks with an online softmax.
 
     Same arguments and result as :func:`sdpa_naive`; ``block_size`` keys per step. Peak
@@ -152,8 +170,16 @@ def sdpa_blocked(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
 
 # -- multi-head attention -------------------------------------------------------------------------
 
-def _merge_masks(key_padding_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, B: int, H: int,
-                 L: int, S: int, dtype: torch.dtype) -> torch.Tensor | None:
+
+def _merge_masks(
+    key_padding_mask: torch.Tensor | None,
+    attn_mask: torch.Tensor | None,
+    B: int,
+    H: int,
+    L: int,
+    S: int,
+    dtype: torch.dtype,
+) -> torch.Tensor | None:
     """nn.MultiheadAttention's masks (True / -inf = *blocked*) as one additive (B, H|1, L, S) mask."""
     out = None
     if attn_mask is not None:
@@ -163,30 +189,48 @@ def _merge_masks(key_padding_mask: torch.Tensor | None, attn_mask: torch.Tensor 
             a = attn_mask.view(1, 1, L, S)
         elif attn_mask.dim() == 3:
             if attn_mask.shape != (B * H, L, S):
-                raise ValueError(f"attn_mask (3-D) must be (batch*heads={B * H}, {L}, {S}), got "
-                                 f"{tuple(attn_mask.shape)}")
+                raise ValueError(
+                    f"attn_mask (3-D) must be (batch*heads={B * H}, {L}, {S}), got {tuple(attn_mask.shape)}"
+                )
             a = attn_mask.view(B, H, L, S)
         else:
             raise ValueError(f"attn_mask must be 2-D or 3-D, got {attn_mask.dim()}-D")
-        out = (torch.zeros(a.shape, dtype=dtype, device=a.device).masked_fill(a, -math.inf)
-               if a.dtype == torch.bool else a.to(dtype))
+        out = (
+            torch.zeros(a.shape, dtype=dtype, device=a.device).masked_fill(a, -math.inf)
+            if a.dtype == torch.bool
+            else a.to(dtype)
+        )
     if key_padding_mask is not None:
         if key_padding_mask.shape != (B, S):
-            raise ValueError(f"key_padding_mask must be (batch={B}, source length={S}), got "
-                             f"{tuple(key_padding_mask.shape)}")
+            raise ValueError(
+                f"key_padding_mask must be (batch={B}, source length={S}), got {tuple(key_padding_mask.shape)}"
+            )
         kp = key_padding_mask.view(B, 1, 1, S)
-        kp = (torch.zeros(kp.shape, dtype=dtype, device=kp.device).masked_fill(kp, -math.inf)
-              if kp.dtype == torch.bool else kp.to(dtype))
+        kp = (
+            torch.zeros(kp.shape, dtype=dtype, device=kp.device).masked_fill(kp, -math.inf)
+            if kp.dtype == torch.bool
+            else kp.to(dtype)
+        )
         out = kp if out is None else out + kp
     return out
 
 
-def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int,
-                         in_proj_weight: torch.Tensor, in_proj_bias: torch.Tensor | None,
-                         out_proj_weight: torch.Tensor, out_proj_bias: torch.Tensor | None, *,
-                         key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
-                         attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
-                         batch_first: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def multi_head_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    num_heads: int,
+    in_proj_weight: torch.Tensor,
+    in_proj_bias: torch.Tensor | None,
+    out_proj_weight: torch.Tensor,
+    out_proj_bias: torch.Tensor | None,
+    *,
+    key_padding_mask: torch.Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: torch.Tensor | None = None,
+    average_attn_weights: bool = True,
+    batch_first: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-head attention as ``nn.MultiheadAttention.forward`` computes it (dropout off).
 
     Args:
@@ -250,8 +294,16 @@ class MultiheadAttention(nn.Module):
     key/value dims, ``add_bias_kv`` and ``add_zero_attn`` are not (ValueError).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, kdim: int | None = None, vdim: int | None = None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ):
         super().__init__()
         if dropout != 0.0 or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
             raise ValueError("MultiheadAttention: dropout, kdim != embed_dim and vdim != embed_dim are not supported")
@@ -270,9 +322,21 @@ class MultiheadAttention(nn.Module):
         mine.to(m.in_proj_weight.device, m.in_proj_weight.dtype).load_state_dict(m.state_dict())
         return mine
 
-    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                average_attn_weights=True):
-        return multi_head_attention(query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
-                                    self.out_proj.weight, self.out_proj.bias, key_padding_mask=key_padding_mask,
-                                    need_weights=need_weights, attn_mask=attn_mask,
-                                    average_attn_weights=average_attn_weights, batch_first=self.batch_first)
+    def forward(
+        self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True
+    ):
+        return multi_head_attention(
+            query,
+            key,
+            value,
+            self.num_heads,
+            self.in_proj_weight,
+            self.in_proj_bias,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights,
+            attn_mask=attn_mask,
+            average_attn_weights=average_attn_weights,
+            batch_first=self.batch_first,
+        )

@@ -12,6 +12,7 @@ every machine (draws happen on the CPU generator, then move to the images' devic
 
 Images: float or uint8 (N, C, H, W); outputs have the input's shape, dtype and device.
 """
+
 from __future__ import annotations
 
 import torch
@@ -73,15 +74,23 @@ def crop_with_padding(images: torch.Tensor, offsets: torch.Tensor, padding: int,
     return out.permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
 
 
-def random_crop(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
-                fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def random_crop(
+    images: torch.Tensor, generator: torch.Generator, padding: int = 4, fill: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random crop with padding; returns (images (N, C, H, W), offsets (N, 2))."""
     offsets = crop_offsets(images.shape[0], padding, generator)
     return crop_with_padding(images, offsets, padding, fill), offsets
 
 
-def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
-                  flip_p: float = 0.5, fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_batch(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    padding: int = 4,
+    flip_p: float = 0.5,
+    fill: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop with padding, then flip: the standard CIFAR augmentation of a batch.
 
     Returns (augmented images (N, C, H, W), labels (N,) unchanged). Crops are drawn

@@ -17,25 +17,42 @@
 
 Shapes: x (N, D) features, y (N,) targets, w (D,) weights, b () bias.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "make_regression", "linreg_predict", "linreg_loss_and_grads", "GradFlowRecorder",
-    "bench_parameters", "l2_decay_", "decoupled_decay_", "l2_penalty", "gradcheck_verdict",
-    "optimizer_trajectory", "first_deviation", "time_ratios",
+    "make_regression",
+    "linreg_predict",
+    "linreg_loss_and_grads",
+    "GradFlowRecorder",
+    "bench_parameters",
+    "l2_decay_",
+    "decoupled_decay_",
+    "l2_penalty",
+    "gradcheck_verdict",
+    "optimizer_trajectory",
+    "first_deviation",
+    "time_ratios",
 ]
 
 
 # --------------------------------------------------------------------------- linear regression
 
-def make_regression(n: int, d: int, *, noise_std: float, seed: int, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+
+def make_regression(
+    n: int,
+    d: int,
+    *,
+    noise_std: float,
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Synthetic regression data with known weights (a generator, not a real data set).
 
     x ~ N(0, 1) of shape (n, d); w_true ~ N(0, 1) of shape (d,); b_true ~ N(0, 1) 0-d;
@@ -71,14 +88,17 @@ def linreg_loss_and_grads(x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[T
     Raises ValueError when the shapes do not fit together (all four shown).
     """
     if x.dim() != 2 or y.shape != (x.shape[0],) or w.shape != (x.shape[1],) or b.dim() != 0:
-        raise ValueError(f"linreg_loss_and_grads: need x (N, D), y (N,), w (D,), b (); got x {tuple(x.shape)}, "
-                         f"y {tuple(y.shape)}, w {tuple(w.shape)}, b {tuple(b.shape)}")
+        raise ValueError(
+            f"linreg_loss_and_grads: need x (N, D), y (N,), w (D,), b (); got x {tuple(x.shape)}, "
+            f"y {tuple(y.shape)}, w {tuple(w.shape)}, b {tuple(b.shape)}"
+        )
     r = x @ w + b - y  # (N,)
     dr = r * (2.0 / r.shape[0])  # (N,) dL/dr
     return (r * r).mean(), x.T @ dr, dr.sum()
 
 
 # --------------------------------------------------------------------------- gradient flow
+
 
 class GradFlowRecorder:
     """Records ||dL/dp||_2 of each named parameter during backward, through tensor hooks.
@@ -107,8 +127,9 @@ class GradFlowRecorder:
         self._handles = []
         for name, p in named_parameters:
             if not p.requires_grad:
-                raise ValueError(f"GradFlowRecorder: parameter {name!r} does not require grad; "
-                                 "pass only trainable parameters")
+                raise ValueError(
+                    f"GradFlowRecorder: parameter {name!r} does not require grad; pass only trainable parameters"
+                )
             self.names.append(name)
             self._handles.append(p.register_hook(self._hook_for(name)))
 
@@ -117,6 +138,7 @@ class GradFlowRecorder:
         # (late binding) and file every layer's norm under it.
         def hook(grad: Tensor) -> None:
             self._record(name, grad)
+
         return hook
 
     def _record(self, name: str, grad: Tensor) -> None:
@@ -125,8 +147,9 @@ class GradFlowRecorder:
         # a second gradient for the same leaf in one backward (weight sharing) adds, as .grad does;
         # the norm of a sum is not the sum of norms, so keep that case out of the recorder
         if prev is not None:
-            raise RuntimeError(f"GradFlowRecorder: {name!r} received two gradients in one step; "
-                               "shared parameters are not supported")
+            raise RuntimeError(
+                f"GradFlowRecorder: {name!r} received two gradients in one step; shared parameters are not supported"
+            )
         self._pending[name] = norm
 
     def end_step(self) -> None:
@@ -160,8 +183,10 @@ class GradFlowRecorder:
 
 # --------------------------------------------------------------------------- optimizer benchmarks
 
-def bench_parameters(n_layers: int, width: int, *, device: torch.device | str = "cpu",
-                     dtype: torch.dtype = torch.float32, seed: int = 0) -> list[torch.nn.Parameter]:
+
+def bench_parameters(
+    n_layers: int, width: int, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+) -> list[torch.nn.Parameter]:
     """Parameters of ``n_layers`` Linear(width, width) layers, each with a random ``.grad``.
 
     2 * n_layers tensors: weights (width, width) ~ N(0, 1/width) and biases (width,) ~ 0.
@@ -172,17 +197,25 @@ def bench_parameters(n_layers: int, width: int, *, device: torch.device | str = 
     params = []
     for _ in range(n_layers):
         for shape in ((width, width), (width,)):
-            p = torch.randn(*shape, generator=g) / width ** 0.5 if len(shape) == 2 else torch.zeros(shape)
+            p = torch.randn(*shape, generator=g) / width**0.5 if len(shape) == 2 else torch.zeros(shape)
             p = torch.nn.Parameter(p.to(device=device, dtype=dtype))
             p.grad = (torch.randn(*shape, generator=g) * 1e-2).to(device=device, dtype=dtype)
             params.append(p)
     return params
 
 
-def optimizer_trajectory(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, *,
-                         steps: int, batch: int, seed: int,
-                         loss_fn: Callable[[torch.nn.Module, Tensor, Tensor], Tensor] | None = None,
-                         before_step: Callable[[], None] | None = None) -> Tensor:
+def optimizer_trajectory(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    *,
+    steps: int,
+    batch: int,
+    seed: int,
+    loss_fn: Callable[[torch.nn.Module, Tensor, Tensor], Tensor] | None = None,
+    before_step: Callable[[], None] | None = None,
+) -> Tensor:
     """Train ``model`` with ``optimizer`` for ``steps`` mini-batch steps; return the trajectory.
 
     x (N, F) features and y (N,) class labels; each step draws ``batch`` row indices from a
@@ -215,7 +248,9 @@ def first_deviation(traj: Tensor, ref: Tensor, *, rtol: float, atol: float) -> s
     """Where two (steps, P) trajectories first differ beyond rtol/atol, as text for a message."""
     ok = torch.isclose(traj, ref, rtol=rtol, atol=atol).all(dim=1)  # (steps,)
     bad = (~ok).nonzero()
-    return f"first deviating step {int(bad[0]) + 1}" if len(bad) else f"no step deviates beyond rtol={rtol}, atol={atol}"
+    return (
+        f"first deviating step {int(bad[0]) + 1}" if len(bad) else f"no step deviates beyond rtol={rtol}, atol={atol}"
+    )
 
 
 def time_ratios(measurements: list[dict], labels: list[str], baseline: str) -> dict[str, float]:
@@ -235,6 +270,7 @@ def time_ratios(measurements: list[dict], labels: list[str], baseline: str) -> d
 
 
 # --------------------------------------------------------------------------- weight decay by hand
+
 
 @torch.no_grad()
 def l2_decay_(params: Iterable[Tensor], weight_decay: float, *, foreach: bool = False) -> None:
@@ -289,8 +325,10 @@ def l2_penalty(params: Iterable[Tensor], weight_decay: float) -> Tensor:
 
 # --------------------------------------------------------------------------- gradcheck verdicts
 
-def gradcheck_verdict(fn: Callable[..., Tensor], inputs: tuple, *, second_order: bool = True,
-                      fast_mode: bool = False) -> tuple[bool, str]:
+
+def gradcheck_verdict(
+    fn: Callable[..., Tensor], inputs: tuple, *, second_order: bool = True, fast_mode: bool = False
+) -> tuple[bool, str]:
     """Run ``torch.autograd.gradcheck`` (and ``gradgradcheck``) on ``fn(*inputs)``.
 
     inputs: float64 tensors, those to differentiate with ``requires_grad=True`` (finite

@@ -24,6 +24,7 @@ Shape legend: N batch, C channels, L length (1d), H, W (2d). BatchNorm1d takes (
 ``running_mean``, ``running_var`` (C,) and ``num_batches_tracked`` (int64 scalar), named as
 torch names them, so state dicts load both ways.
 """
+
 from __future__ import annotations
 
 import torch
@@ -84,9 +85,16 @@ class _BatchNorm(nn.Module):
     _dims: tuple[int, ...] = ()
     _shape_doc = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         if num_features < 1:
             raise ValueError(f"{type(self).__name__}: num_features must be >= 1, got {num_features}")
@@ -117,8 +125,10 @@ class _BatchNorm(nn.Module):
         if x.dim() not in self._dims:
             raise ValueError(f"{type(self).__name__}: expected {self._shape_doc} input, got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}): input has {x.shape[1]} channels "
-                             f"(dim 1) in shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}): input has {x.shape[1]} channels "
+                f"(dim 1) in shape {tuple(x.shape)}"
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalize ``x`` per channel; see the module docstring for the formulas.
@@ -147,8 +157,10 @@ class _BatchNorm(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -172,8 +184,15 @@ def replace_batchnorm(module: nn.Module) -> nn.Module:
             replace_batchnorm(child)
             continue
         p = next((t for t in (*child.parameters(), *child.buffers()) if t.is_floating_point()), None)
-        new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats,
-                  device=p.device if p is not None else None, dtype=p.dtype if p is not None else None)
+        new = cls(
+            child.num_features,
+            child.eps,
+            child.momentum,
+            child.affine,
+            child.track_running_stats,
+            device=p.device if p is not None else None,
+            dtype=p.dtype if p is not None else None,
+        )
         new.load_state_dict(child.state_dict())
         new.train(child.training)
         setattr(module, name, new)

@@ -31,10 +31,11 @@ arrive through ``.grad`` accumulation, so ``torch.autograd.grad(loss, params)`` 
 them, and ``fn`` must be deterministic apart from the RNG (no data-dependent side effects).
 ``fn``'s outputs: a tensor or a tuple of tensors.
 """
+
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -82,8 +83,9 @@ class _CheckpointFunction(torch.autograd.Function):
             with torch.enable_grad():
                 outputs = ctx.run_fn(*args)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        pairs = [(o, g) for o, g in zip(outputs, grad_outputs)
-                 if isinstance(o, Tensor) and o.requires_grad and g is not None]
+        pairs = [
+            (o, g) for o, g in zip(outputs, grad_outputs) if isinstance(o, Tensor) and o.requires_grad and g is not None
+        ]
         if pairs:
             torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
         grads = tuple(a.grad if isinstance(a, Tensor) else None for a in args)
@@ -105,8 +107,9 @@ def checkpoint(fn: Callable[..., Any], *args: Any, preserve_rng_state: bool = Tr
     return _CheckpointFunction.apply(fn, preserve_rng_state, anchor, *args)
 
 
-def checkpoint_sequential(layers: nn.Sequential | Sequence[nn.Module], segments: int, x: Tensor, *,
-                          preserve_rng_state: bool = True) -> Tensor:
+def checkpoint_sequential(
+    layers: nn.Sequential | Sequence[nn.Module], segments: int, x: Tensor, *, preserve_rng_state: bool = True
+) -> Tensor:
     """Run ``layers`` on x (N, ...) in ``segments`` contiguous chunks, checkpointing all but the
     last (whose activations backward needs right away), as torch.utils.checkpoint.checkpoint_sequential.
 
@@ -115,8 +118,10 @@ def checkpoint_sequential(layers: nn.Sequential | Sequence[nn.Module], segments:
     """
     layers = list(layers)
     if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= len(layers):
-        raise ValueError(f"checkpoint_sequential: segments must be an int in 1..{len(layers)} "
-                         f"(the number of layers), got {segments!r}")
+        raise ValueError(
+            f"checkpoint_sequential: segments must be an int in 1..{len(layers)} "
+            f"(the number of layers), got {segments!r}"
+        )
     base, extra = divmod(len(layers), segments)
     start = 0
     for s in range(segments):

@@ -14,6 +14,7 @@ equals ``torch.nn.utils.clip_grad_value_`` (torch/nn/utils/clip_grad.py), includ
 Pascanu, Mikolov & Bengio 2013 ("On the difficulty of training recurrent neural networks")
 introduced clipping by norm against exploding gradients.
 """
+
 from __future__ import annotations
 
 import types
@@ -38,8 +39,9 @@ def vector_norm(x: Tensor, p: float) -> Tensor:
     a = x.abs()
     if p in (float("inf"), float("-inf")):
         if a.numel() == 0:
-            raise RuntimeError(f"cannot compute the {p} norm on an empty tensor because the "
-                               "operation does not have an identity")
+            raise RuntimeError(
+                f"cannot compute the {p} norm on an empty tensor because the operation does not have an identity"
+            )
         return a.amax() if p > 0 else a.amin()
     if p == 0:
         return (a != 0).sum().to(x.dtype)
@@ -56,14 +58,12 @@ def _as_list(parameters: Tensor | Iterable[Tensor], fn: str) -> list[Tensor]:
     is_gen = isinstance(parameters, types.GeneratorType)
     params = list(parameters)
     if is_gen and not params:
-        warnings.warn(f"`parameters` is an empty generator, no gradient clipping will occur ({fn}).",
-                      stacklevel=3)
+        warnings.warn(f"`parameters` is an empty generator, no gradient clipping will occur ({fn}).", stacklevel=3)
     return params
 
 
 @torch.no_grad()
-def total_grad_norm(grads: list[Tensor], norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+def total_grad_norm(grads: list[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Norm of a list of tensors viewed as one concatenated vector.
 
     Returns a 0-d tensor on the first tensor's device (``tensor(0.)`` for an empty list).
@@ -119,8 +119,7 @@ def clip_grad_norm_(
 
 
 @torch.no_grad()
-def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
-                     foreach: bool = False) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool = False) -> None:
     """Clamp every gradient entry in place to [-clip_value, clip_value].
 
     parameters: a tensor or iterable of tensors (None gradients skipped). A negative

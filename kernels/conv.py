@@ -28,10 +28,11 @@ Ho/Wo output, L = Ho*Wo output positions, K = kh*kw*Cg the patch length of one g
 Errors: each function raises ValueError/TypeError naming the argument, as torch would
 (bad rank, channels not divisible by groups, weight shape, output smaller than 1x1).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,12 +91,22 @@ class ConvShape:
 
     @property
     def out_hw(self) -> tuple[int, int]:
-        return (conv_output_size(self.h, self.kh, self.stride[0], self.padding[0], self.dilation[0]),
-                conv_output_size(self.w, self.kw, self.stride[1], self.padding[1], self.dilation[1]))
+        return (
+            conv_output_size(self.h, self.kh, self.stride[0], self.padding[0], self.dilation[0]),
+            conv_output_size(self.w, self.kw, self.stride[1], self.padding[1], self.dilation[1]),
+        )
 
     def label(self) -> str:
-        extra = "".join(f",{k}={v}" for k, v, d in (("s", self.stride, (1, 1)), ("p", self.padding, (1, 1)),
-                                                   ("d", self.dilation, (1, 1)), ("g", self.groups, 1)) if v != d)
+        extra = "".join(
+            f",{k}={v}"
+            for k, v, d in (
+                ("s", self.stride, (1, 1)),
+                ("p", self.padding, (1, 1)),
+                ("d", self.dilation, (1, 1)),
+                ("g", self.groups, 1),
+            )
+            if v != d
+        )
         return f"{self.n}x{self.cin}x{self.h}x{self.w}->{self.cout},k{self.kh}x{self.kw}{extra}"
 
     def kwargs(self) -> dict:
@@ -109,8 +120,11 @@ class ConvShape:
         """Input, weight and output, each moved once."""
         el = torch.empty((), dtype=dtype).element_size()
         ho, wo = self.out_hw
-        return el * (self.n * self.cin * self.h * self.w + self.cout * self.cin // self.groups * self.kh * self.kw
-                     + self.n * self.cout * ho * wo)
+        return el * (
+            self.n * self.cin * self.h * self.w
+            + self.cout * self.cin // self.groups * self.kh * self.kw
+            + self.n * self.cout * ho * wo
+        )
 
     def inputs(self, device, dtype, seed: int):
         """(x, weight, bias or None, kwargs), seeded; weights scaled by 1/sqrt(fan_in) as
@@ -119,13 +133,20 @@ class ConvShape:
         g = torch.Generator().manual_seed(seed)
         fan_in = self.cin // self.groups * self.kh * self.kw
         x = torch.randn(self.n, self.cin, self.h, self.w, generator=g, dtype=dtype)
-        w = torch.randn(self.cout, self.cin // self.groups, self.kh, self.kw, generator=g, dtype=dtype) / fan_in ** 0.5
+        w = torch.randn(self.cout, self.cin // self.groups, self.kh, self.kw, generator=g, dtype=dtype) / fan_in**0.5
         b = torch.randn(self.cout, generator=g, dtype=dtype) if self.bias else None
         return x.to(device), w.to(device), None if b is None else b.to(device), self.kwargs()
 
 
-def check_conv_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: IntPair,
-                    padding: IntPair, dilation: IntPair, groups: int):
+def check_conv_args(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: IntPair,
+    padding: IntPair,
+    dilation: IntPair,
+    groups: int,
+):
     """Validate conv2d arguments; return ((sh, sw), (ph, pw), (dh, dw), (Ho, Wo)).
 
     Raises:
@@ -143,31 +164,46 @@ def check_conv_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
         raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     c, o = x.shape[1], weight.shape[0]
     if c % groups or o % groups:
-        raise ValueError(f"conv2d: in_channels ({c}) and out_channels ({o}) must both be divisible by "
-                         f"groups ({groups})")
+        raise ValueError(
+            f"conv2d: in_channels ({c}) and out_channels ({o}) must both be divisible by groups ({groups})"
+        )
     if weight.shape[1] != c // groups:
-        raise ValueError(f"conv2d: weight {tuple(weight.shape)} expects {weight.shape[1] * groups} input "
-                         f"channels with groups={groups}, but input has {c}")
+        raise ValueError(
+            f"conv2d: weight {tuple(weight.shape)} expects {weight.shape[1] * groups} input "
+            f"channels with groups={groups}, but input has {c}"
+        )
     if bias is not None and tuple(bias.shape) != (o,):
         raise ValueError(f"conv2d: bias must have shape ({o},), got {tuple(bias.shape)}")
     if min(s) < 1 or min(d) < 1 or min(p) < 0:
-        raise ValueError(f"conv2d: need stride >= 1, dilation >= 1, padding >= 0; got stride={s}, "
-                         f"dilation={d}, padding={p}")
+        raise ValueError(
+            f"conv2d: need stride >= 1, dilation >= 1, padding >= 0; got stride={s}, dilation={d}, padding={p}"
+        )
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
-        raise TypeError(f"conv2d: input {x.dtype} and weight {weight.dtype} (bias "
-                        f"{None if bias is None else bias.dtype}) must share a dtype")
+        raise TypeError(
+            f"conv2d: input {x.dtype} and weight {weight.dtype} (bias "
+            f"{None if bias is None else bias.dtype}) must share a dtype"
+        )
     kh, kw = weight.shape[2:]
     ho = conv_output_size(x.shape[2], kh, s[0], p[0], d[0])
     wo = conv_output_size(x.shape[3], kw, s[1], p[1], d[1])
     if ho < 1 or wo < 1:
-        raise ValueError(f"conv2d: output would be {ho}x{wo}: input {tuple(x.shape[2:])} padded by {p} is "
-                         f"smaller than the dilated kernel ({d[0] * (kh - 1) + 1}x{d[1] * (kw - 1) + 1})")
+        raise ValueError(
+            f"conv2d: output would be {ho}x{wo}: input {tuple(x.shape[2:])} padded by {p} is "
+            f"smaller than the dilated kernel ({d[0] * (kh - 1) + 1}x{d[1] * (kw - 1) + 1})"
+        )
     return s, p, d, (ho, wo)
 
 
 # -- direct: one GEMM per kernel tap ---------------------------------------------------------
-def conv2d_direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
-                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+def conv2d_direct(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """Direct convolution: for each tap (i, j), the strided window of the padded input it
     touches times that tap's (Og, Cg) weight slice, accumulated. Gradients by autograd.
 
@@ -185,22 +221,27 @@ def conv2d_direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     for i in range(kh):
         for j in range(kw):
             # the input pixels tap (i, j) sees for every output position: (N, G, Cg, Ho, Wo)
-            win = xg[..., i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            win = xg[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw]
             out = out + torch.einsum("ngchw,goc->ngohw", win, wg[..., i, j])
     out = out.reshape(n, o, ho, wo)  # (N, O, Ho, Wo)
     return out if bias is None else out + bias.view(1, o, 1, 1)
 
 
 # -- im2col + matmul -----------------------------------------------------------------------------
-def im2col(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
-           dilation: IntPair = 1) -> torch.Tensor:
+def im2col(
+    x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1
+) -> torch.Tensor:
     """Patches of x as columns, the layout of ``F.unfold``: (N, C*kh*kw, L), L = Ho*Wo.
 
     Built by hand from a strided view of the padded input (``as_strided``: no data moves
     until the final reshape copies the patches out). Row index = c*kh*kw + i*kw + j.
     """
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
-                                              _pair(padding, "padding"), _pair(dilation, "dilation"))
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+        _pair(kernel_size, "kernel_size"),
+        _pair(stride, "stride"),
+        _pair(padding, "padding"),
+        _pair(dilation, "dilation"),
+    )
     if x.dim() != 4:
         raise ValueError(f"im2col: input must be (N, C, H, W), got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
@@ -219,35 +260,47 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, padding: 
 #: on the 2-core EPYC (2 MB L2 per core, 32 MB L3), 32x64x32x32 3x3, one thread, speed
 #: relative to F.conv2d: chunks of 4 / 16 / 64 / 128 MB ran at 0.65x / 0.48x / 0.32x /
 #: 0.31x (the last two are one batch-wide matrix or close to it).
-CHUNK_BYTES = 4 * 2 ** 20
+CHUNK_BYTES = 4 * 2**20
 
 
 def _chunk(n_per_image_bytes: int, n: int) -> int:
     return max(1, min(n, CHUNK_BYTES // max(1, n_per_image_bytes)))
 
 
-def _cols(xp: torch.Tensor, groups: int, kh: int, kw: int, s: tuple[int, int], d: tuple[int, int],
-          ho: int, wo: int) -> torch.Tensor:
+def _cols(
+    xp: torch.Tensor, groups: int, kh: int, kw: int, s: tuple[int, int], d: tuple[int, int], ho: int, wo: int
+) -> torch.Tensor:
     """Patches of a padded chunk xp (n, C, Hp, Wp) as (n, G, K, L), K ordered (c, i, j) as
     ``F.unfold`` orders rows: a strided view, copied once by the reshape."""
     n, c = xp.shape[:2]
     cg = c // groups
     s_n, s_c, s_h, s_w = xp.stride()
-    view = xp.as_strided((n, groups, cg, kh, kw, ho, wo),
-                         (s_n, cg * s_c, s_c, d[0] * s_h, d[1] * s_w, s[0] * s_h, s[1] * s_w))
+    view = xp.as_strided(
+        (n, groups, cg, kh, kw, ho, wo), (s_n, cg * s_c, s_c, d[0] * s_h, d[1] * s_w, s[0] * s_h, s[1] * s_w)
+    )
     return view.reshape(n, groups, cg * kh * kw, ho * wo)  # (n, G, K, L)
 
 
-def _col2im_add(gxp: torch.Tensor, gcols: torch.Tensor, groups: int, kh: int, kw: int, s: tuple[int, int],
-                d: tuple[int, int], ho: int, wo: int) -> None:
+def _col2im_add(
+    gxp: torch.Tensor,
+    gcols: torch.Tensor,
+    groups: int,
+    kh: int,
+    kw: int,
+    s: tuple[int, int],
+    d: tuple[int, int],
+    ho: int,
+    wo: int,
+) -> None:
     """Adjoint of :func:`_cols`: scatter-add patch gradients (n, G, K, L) into the padded
     input gradient gxp (n, C, Hp, Wp), in place. Overlapping windows add up."""
     n, c = gxp.shape[:2]
     g7 = gcols.view(n, groups, c // groups, kh, kw, ho, wo)  # (n, G, Cg, kh, kw, Ho, Wo)
     for i in range(kh):
         for j in range(kw):
-            gxp[:, :, i * d[0]: i * d[0] + s[0] * (ho - 1) + 1: s[0],
-                j * d[1]: j * d[1] + s[1] * (wo - 1) + 1: s[1]] += g7[:, :, :, i, j].reshape(n, c, ho, wo)
+            gxp[
+                :, :, i * d[0] : i * d[0] + s[0] * (ho - 1) + 1 : s[0], j * d[1] : j * d[1] + s[1] * (wo - 1) + 1 : s[1]
+            ] += g7[:, :, :, i, j].reshape(n, c, ho, wo)
 
 
 class Conv2dIm2col(torch.autograd.Function):
@@ -264,8 +317,8 @@ class Conv2dIm2col(torch.autograd.Function):
         out = x.new_empty(n, groups, o // groups, ho * wo)  # (N, G, Og, L): NCHW once viewed
         step = _chunk(x.shape[1] * kh * kw * ho * wo * x.element_size(), n)
         for n0 in range(0, n, step):
-            cols = _cols(xp[n0:n0 + step], groups, kh, kw, s, d, ho, wo)  # (n, G, K, L)
-            torch.matmul(wm, cols, out=out[n0:n0 + step])  # (G, Og, K) @ (n, G, K, L) -> (n, G, Og, L)
+            cols = _cols(xp[n0 : n0 + step], groups, kh, kw, s, d, ho, wo)  # (n, G, K, L)
+            torch.matmul(wm, cols, out=out[n0 : n0 + step])  # (G, Og, K) @ (n, G, K, L) -> (n, G, Og, L)
         out = out.view(n, o, ho, wo)  # (N, O, Ho, Wo)
         if bias is not None:
             out += bias.view(1, o, 1, 1)
@@ -284,20 +337,27 @@ class Conv2dIm2col(torch.autograd.Function):
         gxp = torch.zeros_like(xp) if need_x else None  # (N, C, Hp, Wp)
         gwm = torch.zeros_like(wm) if need_w else None  # (G, Og, K)
         for n0 in range(0, n, step):
-            g = go[n0:n0 + step]  # (n, G, Og, L)
+            g = go[n0 : n0 + step]  # (n, G, Og, L)
             if need_w:
-                cols = _cols(xp[n0:n0 + step], groups, kh, kw, s, d, ho, wo)  # recomputed (n, G, K, L)
+                cols = _cols(xp[n0 : n0 + step], groups, kh, kw, s, d, ho, wo)  # recomputed (n, G, K, L)
                 gwm += (g @ cols.transpose(-1, -2)).sum(0)  # (n, G, Og, K) summed over images
             if need_x:
-                _col2im_add(gxp[n0:n0 + step], wm.transpose(1, 2) @ g, groups, kh, kw, s, d, ho, wo)
-        grad_x = gxp[:, :, p[0]: p[0] + h, p[1]: p[1] + w].contiguous() if need_x else None
+                _col2im_add(gxp[n0 : n0 + step], wm.transpose(1, 2) @ g, groups, kh, kw, s, d, ho, wo)
+        grad_x = gxp[:, :, p[0] : p[0] + h, p[1] : p[1] + w].contiguous() if need_x else None
         grad_w = gwm.view(o, c // groups, kh, kw) if need_w else None
         grad_b = grad_out.sum(dim=(0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
-def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
-                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+def conv2d_im2col(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """im2col + matmul convolution with a hand-written backward; arguments as ``F.conv2d``.
 
     Returns (N, O, Ho, Wo), contiguous. Memory: a patch matrix holds kh*kw times its
@@ -308,8 +368,15 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation, groups)
 
 
-def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
-                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+def conv2d_unfold(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """``F.unfold`` + matmul (NCHW patch layout, batched per image); gradients by autograd.
     The textbook version of im2col; arguments and result as ``F.conv2d``."""
     s, p, d, (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
@@ -332,9 +399,15 @@ def dilate_kernel(weight: torch.Tensor, dilation: IntPair) -> torch.Tensor:
     return out
 
 
-def conv2d_zero_inserted(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1,
-                         groups: int = 1) -> torch.Tensor:
+def conv2d_zero_inserted(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """Dilated convolution as an undilated im2col convolution with :func:`dilate_kernel`.
 
     Costs ((d*(k-1)+1)/k)**2 times the FLOPs of the dilated one: 25/9 for k=3, d=2.
@@ -344,8 +417,9 @@ def conv2d_zero_inserted(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return conv2d_im2col(x, dilate_kernel(weight, dilation), bias, stride, padding, 1, groups)
 
 
-def conv_grads(fn, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, grad_out: torch.Tensor,
-               **kwargs) -> tuple[torch.Tensor, ...]:
+def conv_grads(
+    fn, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, grad_out: torch.Tensor, **kwargs
+) -> tuple[torch.Tensor, ...]:
     """(grad_x, grad_w[, grad_b]) of ``(fn(x, weight, bias, **kwargs) * grad_out).sum()``.
 
     Works on detached copies, so the caller's tensors and their ``.grad`` stay untouched.

@@ -28,11 +28,13 @@ alpha in [0.6, 1.0]. With K = 1 the search is exactly greedy decoding.
 
 Shape legend: B sources, K beam width, V vocabulary, N = B*K rows, S max_len.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,8 +77,10 @@ class Decoded:
 
     def sequences(self) -> list:
         """Token lists without padding: [B][S] for greedy, [B][n_best][S] for beam search."""
+
         def cut(t, n):
             return t[: int(n)].tolist()
+
         if self.tokens.dim() == 2:
             return [cut(t, n) for t, n in zip(self.tokens, self.lengths)]
         return [[cut(t, n) for t, n in zip(ts, ns)] for ts, ns in zip(self.tokens, self.lengths)]
@@ -94,8 +98,17 @@ def _start(bos: int | torch.Tensor, n: int, device: torch.device | str) -> torch
 
 
 @torch.no_grad()
-def greedy(step_fn: StepFn, state: Any, *, batch_size: int, bos: int | torch.Tensor, eos: int, max_len: int,
-           pad_id: int = 0, device: torch.device | str = "cpu") -> Decoded:
+def greedy(
+    step_fn: StepFn,
+    state: Any,
+    *,
+    batch_size: int,
+    bos: int | torch.Tensor,
+    eos: int,
+    max_len: int,
+    pad_id: int = 0,
+    device: torch.device | str = "cpu",
+) -> Decoded:
     """Pick the most probable next token until ``eos`` or ``max_len``, for B sources at once.
 
     ``state`` holds B rows. Ties go to the lowest token id (``argmax``). Returns
@@ -123,9 +136,21 @@ def greedy(step_fn: StepFn, state: Any, *, batch_size: int, bos: int | torch.Ten
 
 
 @torch.no_grad()
-def beam_search(step_fn: StepFn, state: Any, *, batch_size: int, bos: int | torch.Tensor, eos: int,
-                beam_width: int, max_len: int, alpha: float = 0.0, n_best: int = 1, pad_id: int = 0,
-                reorder: Reorder = reorder_state, device: torch.device | str = "cpu") -> Decoded:
+def beam_search(
+    step_fn: StepFn,
+    state: Any,
+    *,
+    batch_size: int,
+    bos: int | torch.Tensor,
+    eos: int,
+    beam_width: int,
+    max_len: int,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    pad_id: int = 0,
+    reorder: Reorder = reorder_state,
+    device: torch.device | str = "cpu",
+) -> Decoded:
     """Beam search with the length penalty of Wu et al. (2016) for B sources at once.
 
     Args:
@@ -192,8 +217,9 @@ def beam_search(step_fn: StepFn, state: Any, *, batch_size: int, bos: int | torc
         src_beam = beam.gather(1, keep_i)  # (B, K)
         new_tok = tok.gather(1, keep_i)  # (B, K)
         scores = keep_s
-        prefix = torch.cat([prefix.gather(1, src_beam[:, :, None].expand(-1, -1, prefix.shape[2])),
-                            new_tok[:, :, None]], dim=2)  # (B, K, t)
+        prefix = torch.cat(
+            [prefix.gather(1, src_beam[:, :, None].expand(-1, -1, prefix.shape[2])), new_tok[:, :, None]], dim=2
+        )  # (B, K, t)
         state = reorder(state, (torch.arange(B, device=device)[:, None] * K + src_beam).reshape(-1))
         last = new_tok.reshape(-1)
         for b in range(B):
@@ -212,14 +238,22 @@ def beam_search(step_fn: StepFn, state: Any, *, batch_size: int, bos: int | torc
     out_sc = torch.full((B, n_best), -math.inf, dtype=torch.float64)
     for b in range(B):
         for r, (sc, lp_, seq) in enumerate(sorted(finished[b], key=lambda h: -h[0])[:n_best]):
-            tokens[b, r, :len(seq)] = torch.tensor(seq)
+            tokens[b, r, : len(seq)] = torch.tensor(seq)
             lengths[b, r], out_lp[b, r], out_sc[b, r] = len(seq), lp_, sc
     return Decoded(tokens.to(device), lengths.to(device), out_lp.to(device), out_sc.to(device))
 
 
 @torch.no_grad()
-def sample(step_fn: StepFn, state: Any, start: torch.Tensor, steps: int, *, generator: torch.Generator,
-           temperature: float = 1.0, banned: Sequence[int] = ()) -> torch.Tensor:
+def sample(
+    step_fn: StepFn,
+    state: Any,
+    start: torch.Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+    banned: Sequence[int] = (),
+) -> torch.Tensor:
     """Draw ``steps`` tokens after ``start`` (int64 (B,)) from softmax(scores / temperature).
 
     Token ids in ``banned`` (padding, unknown) get probability 0. Draws use only

@@ -25,6 +25,7 @@ Philox(seed, offset), regenerable without storing the mask) used by the Triton/C
 Shapes: any; output has x's shape, dtype and device. Errors: ValueError for p outside
 [0, 1] (torch's message), ValueError for an unknown rule.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,9 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def dropout_mask(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None,
-                 rule: str = "rand") -> torch.Tensor:
+def dropout_mask(
+    x: torch.Tensor, p: float, *, generator: torch.Generator | None = None, rule: str = "rand"
+) -> torch.Tensor:
     """Bool keep-mask of x's shape (True = kept), drawn by ``rule`` (see the module docstring).
 
     The generator must live on x's device (``torch.Generator(device=x.device)``).
@@ -53,8 +55,14 @@ def dropout_mask(x: torch.Tensor, p: float, *, generator: torch.Generator | None
     raise ValueError(f"unknown dropout mask rule {rule!r}; choose one of {RULES}")
 
 
-def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True, *,
-            generator: torch.Generator | None = None, rule: str = "rand") -> torch.Tensor:
+def dropout(
+    x: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    generator: torch.Generator | None = None,
+    rule: str = "rand",
+) -> torch.Tensor:
     """Inverted dropout: ``x * keep / (1 - p)`` in training, ``x`` itself otherwise.
 
     Args:

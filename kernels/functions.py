@@ -19,6 +19,7 @@ Functions (autograd.Function subclasses) and their functional wrappers:
 
 All accept any shape and floating dtype; outputs have the input's shape and dtype.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,8 +43,7 @@ def _check_floating(x: Tensor, name: str) -> None:
         raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(
-            f"{name} expects a floating-point tensor, got dtype {x.dtype}; "
-            "convert with x.float() or x.double()"
+            f"{name} expects a floating-point tensor, got dtype {x.dtype}; convert with x.float() or x.double()"
         )
 
 
@@ -187,8 +187,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
         return SoftmaxFunction.apply(x1, 0).reshape(())
     if not -x.dim() <= dim < x.dim():
         raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-x.dim()}, {x.dim() - 1}], "
-            f"but got {dim})"
+            f"Dimension out of range (expected to be in range of [{-x.dim()}, {x.dim() - 1}], but got {dim})"
         )
     return SoftmaxFunction.apply(x, dim % x.dim())
 

@@ -21,21 +21,33 @@ What torch does inside ``TensorIterator`` and ``Tensor.view``, written out:
 Legend: ``shape``/``stride`` are tuples of ints in elements (not bytes); ``offset`` is a
 storage offset in elements. Only non-negative strides occur (torch has no negative ones).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "SCALAR_OPS", "VECTOR_OPS", "broadcast_shape", "broadcast_strides", "expand_to", "elementwise_loop",
-    "elementwise_strided", "exp_scalar", "exp_vector", "infer_shape", "storage_offsets", "view_strides",
+    "SCALAR_OPS",
+    "VECTOR_OPS",
+    "broadcast_shape",
+    "broadcast_strides",
+    "expand_to",
+    "elementwise_loop",
+    "elementwise_strided",
+    "exp_scalar",
+    "exp_vector",
+    "infer_shape",
+    "storage_offsets",
+    "view_strides",
 ]
 
 
 # -- broadcasting ------------------------------------------------------------------------
+
 
 def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
     """The shape that ``shapes`` broadcast to (equals ``torch.broadcast_shapes``).
@@ -60,7 +72,8 @@ def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
         if big and any(n != big[0] for n in big):
             raise ValueError(
                 f"shapes {', '.join(str(tuple(s)) for s in shapes)} are not broadcastable: dimension {d} has sizes "
-                f"{sizes}; in each dimension (aligned from the right) sizes must be equal or 1")
+                f"{sizes}; in each dimension (aligned from the right) sizes must be equal or 1"
+            )
         out.append(big[0] if big else 1)
     return tuple(out)
 
@@ -84,8 +97,10 @@ def broadcast_strides(shape: Sequence[int], stride: Sequence[int], out_shape: Se
         elif n == 1:
             out.append(0)  # every index along this dimension reads the one element
         else:
-            raise ValueError(f"cannot broadcast shape {tuple(shape)} to {tuple(out_shape)}: dimension {d} has "
-                             f"size {n}, target {target}; sizes must match or be 1")
+            raise ValueError(
+                f"cannot broadcast shape {tuple(shape)} to {tuple(out_shape)}: dimension {d} has "
+                f"size {n}, target {target}; sizes must match or be 1"
+            )
     return tuple(out)
 
 
@@ -197,6 +212,7 @@ VECTOR_OPS: dict[str, Callable[..., Tensor]] = {
 
 # -- element-wise engines ----------------------------------------------------------------
 
+
 def _operands(op: str, tensors: Sequence[Tensor], table: dict) -> tuple[Callable, tuple[int, ...]]:
     if op not in table:
         raise ValueError(f"unknown op {op!r}; known: {', '.join(sorted(table))}")
@@ -206,8 +222,10 @@ def _operands(op: str, tensors: Sequence[Tensor], table: dict) -> tuple[Callable
         raise TypeError(f"{op} takes {arity} tensor(s), got {len(tensors)}")
     dtypes = {t.dtype for t in tensors}
     if len(dtypes) != 1:
-        raise TypeError(f"{op}: operands have dtypes {sorted(map(str, dtypes))}; this engine does no type "
-                        "promotion, cast them to one dtype first")
+        raise TypeError(
+            f"{op}: operands have dtypes {sorted(map(str, dtypes))}; this engine does no type "
+            "promotion, cast them to one dtype first"
+        )
     if not tensors[0].dtype.is_floating_point:
         raise TypeError(f"{op}: dtype {tensors[0].dtype} is not floating point")
     return (entry[1] if isinstance(entry, tuple) else entry), broadcast_shape(*(t.shape for t in tensors))
@@ -294,6 +312,7 @@ def elementwise_strided(op: str, *tensors: Tensor) -> Tensor:
 
 
 # -- views -------------------------------------------------------------------------------
+
 
 def infer_shape(shape: Sequence[int], numel: int) -> tuple[int, ...]:
     """``shape`` with at most one -1 replaced so that it holds ``numel`` elements.

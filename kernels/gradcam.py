@@ -18,6 +18,7 @@ batch statistics), so the gradient of sum_n y_n^{c_n} w.r.t. A_n is d y_n / d A_
 Gradients are taken with ``torch.autograd.grad`` w.r.t. the activations only, so no
 parameter's ``.grad`` is touched.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,10 @@ from torch import nn
 def cam_from(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Eq. 1-2: ReLU(sum_k mean_ij(grad_k) * A_k). (N, K, h, w) x2 -> (N, h, w)."""
     if activations.shape != gradients.shape or activations.dim() != 4:
-        raise ValueError(f"cam_from: activations {tuple(activations.shape)} and gradients "
-                         f"{tuple(gradients.shape)} must both be (N, K, h, w)")
+        raise ValueError(
+            f"cam_from: activations {tuple(activations.shape)} and gradients "
+            f"{tuple(gradients.shape)} must both be (N, K, h, w)"
+        )
     alpha = gradients.mean(dim=(2, 3))  # (N, K)
     return torch.relu((alpha[:, :, None, None] * activations).sum(dim=1))  # (N, h, w)
 
@@ -59,8 +62,9 @@ def _scores_and_activations(model: nn.Module, layer: nn.Module, x: torch.Tensor,
     return scores, acts
 
 
-def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = None, *,
-             upsample: bool = False) -> torch.Tensor:
+def grad_cam(
+    model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = None, *, upsample: bool = False
+) -> torch.Tensor:
     """Grad-CAM maps of a batch with one backward pass.
 
     Args:
@@ -81,9 +85,12 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch
     return cam
 
 
-def grad_cam_per_image(model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = None,
-                       *, upsample: bool = False) -> torch.Tensor:
+def grad_cam_per_image(
+    model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = None, *, upsample: bool = False
+) -> torch.Tensor:
     """Same maps as :func:`grad_cam`, one forward + backward per image (N passes)."""
-    maps = [grad_cam(model, layer, x[i:i + 1], None if classes is None else classes[i:i + 1], upsample=upsample)
-            for i in range(x.shape[0])]
+    maps = [
+        grad_cam(model, layer, x[i : i + 1], None if classes is None else classes[i : i + 1], upsample=upsample)
+        for i in range(x.shape[0])
+    ]
     return torch.cat(maps)

@@ -26,10 +26,10 @@ scale 2**-3 gives every upstream parameter exactly 2**-3 times the unhooked grad
 for bit, through any chain of matmuls and sums. Any other factor is exact at the hooked
 tensor but only equal to rounding further upstream ((g s) W != (g W) s in floating point).
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -68,8 +68,10 @@ class GradLogger:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if scale is not None and mode != "tensor":
-            raise ValueError("scale needs mode='tensor': scaling .grad in place after accumulation "
-                             "would rescale earlier backward passes' gradients too")
+            raise ValueError(
+                "scale needs mode='tensor': scaling .grad in place after accumulation "
+                "would rescale earlier backward passes' gradients too"
+            )
         self.keep, self.scale, self.mode = keep, (None if scale is None else float(scale)), mode
         self.log: dict[str, list[Tensor]] = {}
         self._handles: list = []
@@ -86,9 +88,10 @@ class GradLogger:
                 grad = grad * self.scale  # modify first ...
             self._record(name, grad)  # ... then log what is passed on
             return grad if self.scale is not None else None
+
         return hook
 
-    def attach(self, name: str, tensor: Tensor) -> "GradLogger":
+    def attach(self, name: str, tensor: Tensor) -> GradLogger:
         """Hook ``tensor`` (a parameter or an activation) under ``name``."""
         if not tensor.requires_grad:
             raise ValueError(f"{name}: tensor does not require grad; no gradient will reach a hook")
@@ -97,11 +100,12 @@ class GradLogger:
         else:
             if not tensor.is_leaf:
                 raise ValueError(f"{name}: post_accumulate hooks need a leaf tensor (a parameter)")
-            self._handles.append(tensor.register_post_accumulate_grad_hook(
-                lambda p, name=name: self._record(name, p.grad)))
+            self._handles.append(
+                tensor.register_post_accumulate_grad_hook(lambda p, name=name: self._record(name, p.grad))
+            )
         return self
 
-    def attach_params(self, named: nn.Module | Iterable[tuple[str, Tensor]]) -> "GradLogger":
+    def attach_params(self, named: nn.Module | Iterable[tuple[str, Tensor]]) -> GradLogger:
         """Hook every parameter that requires grad (``module.named_parameters()`` or pairs)."""
         pairs = named.named_parameters() if isinstance(named, nn.Module) else named
         for name, p in pairs:
@@ -109,7 +113,7 @@ class GradLogger:
                 self.attach(name, p)
         return self
 
-    def attach_output(self, module: nn.Module, name: str) -> "GradLogger":
+    def attach_output(self, module: nn.Module, name: str) -> GradLogger:
         """Hook the output activation of ``module`` on every forward (tensor mode): a forward
         hook registers a tensor hook on each new output (N, ...) it produces."""
         if self.mode != "tensor":
@@ -133,7 +137,7 @@ class GradLogger:
             h.remove()
         self._handles = []
 
-    def __enter__(self) -> "GradLogger":
+    def __enter__(self) -> GradLogger:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -15,6 +15,7 @@ Bad input raises ValueError (shape mismatch, with both shapes in the message; ba
 reduction, delta or label_smoothing), TypeError (wrong dtypes) or IndexError (a class
 index outside [0, C) that is not ``ignore_index``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -97,7 +98,7 @@ def _check_ce_shapes(input: Tensor, target: Tensor, weight: Tensor | None) -> tu
     else:
         if target.dtype == torch.bool or target.is_complex():
             raise TypeError(f"cross_entropy: class-index targets must be integer, got {target.dtype}")
-        expected = input.shape[:cdim] + input.shape[cdim + 1:]
+        expected = input.shape[:cdim] + input.shape[cdim + 1 :]
         if target.shape != expected:
             raise ValueError(
                 f"cross_entropy: input shape {tuple(input.shape)} needs class-index target "

@@ -28,27 +28,67 @@ and forward boxes cannot meet in one op (no nesting of transforms).
 Rule sources: the derivative formulas of torch's tools/autograd/derivatives.yaml (e.g. pow's
 zero-exponent and 0 ** y masks), so results equal torch.func to rounding.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 # the primitive ops are re-exported: user code writes ma.exp, ma.sum, ... from this module
 from kernels.mini_autograd_ops import (  # noqa: F401
-    _Box, _Dual, _RNode, _unbox, add, cos, div, exp, log, matmul, mean, mul, neg, pow, relu,
-    reshape, sin, sub, sum, tanh, transpose,
+    _Box,
+    _Dual,
+    _RNode,
+    _unbox,
+    add,
+    cos,
+    div,
+    exp,
+    log,
+    matmul,
+    mean,
+    mul,
+    neg,
+    pow,
+    relu,
+    reshape,
+    sin,
+    sub,
+    sum,
+    tanh,
+    transpose,
 )
 
 __all__ = [
-    "vjp", "jvp", "grad", "value_and_grad",
-    "add", "sub", "mul", "div", "neg", "exp", "log", "sin", "cos", "tanh", "pow",
-    "matmul", "sum", "mean", "relu", "reshape", "transpose",
+    "vjp",
+    "jvp",
+    "grad",
+    "value_and_grad",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "pow",
+    "matmul",
+    "sum",
+    "mean",
+    "relu",
+    "reshape",
+    "transpose",
 ]
 
 
 # --------------------------------------------------------------------------- transforms
+
 
 def _primal(x: Any, name: str) -> Tensor:
     if isinstance(x, _Box):
@@ -118,12 +158,13 @@ def vjp(f: Callable, *primals: Tensor):
             raise ValueError(f"vjp_fn: expected {len(values)} cotangents, got {len(cots)}")
         for c, v in zip(cots, values):
             if not isinstance(c, Tensor) or c.shape != v.shape:
-                raise ValueError(f"vjp_fn: cotangent shape {tuple(getattr(c, 'shape', ()))} "
-                                 f"does not match output shape {tuple(v.shape)}")
+                raise ValueError(
+                    f"vjp_fn: cotangent shape {tuple(getattr(c, 'shape', ()))} "
+                    f"does not match output shape {tuple(v.shape)}"
+                )
         pairs = [(o, c) for o, c in zip(outs, cots) if isinstance(o, _RNode)]
         grads = _backprop([o for o, _ in pairs], [c for _, c in pairs]) if pairs else {}
-        return tuple(grads[id(n)].contiguous() if id(n) in grads else torch.zeros_like(n.value)
-                     for n in nodes)
+        return tuple(grads[id(n)].contiguous() if id(n) in grads else torch.zeros_like(n.value) for n in nodes)
 
     return (tuple(values) if multi else values[0]), vjp_fn
 
@@ -142,8 +183,9 @@ def jvp(f: Callable, primals: Sequence[Tensor], tangents: Sequence[Tensor]):
     for p, t in zip(primals, tangents):
         p = _primal(p, "jvp")
         if not isinstance(t, Tensor) or t.shape != p.shape:
-            raise ValueError(f"jvp: tangent shape {tuple(getattr(t, 'shape', ()))} does not match "
-                             f"primal shape {tuple(p.shape)}")
+            raise ValueError(
+                f"jvp: tangent shape {tuple(getattr(t, 'shape', ()))} does not match primal shape {tuple(p.shape)}"
+            )
         duals.append(_Dual(p, t.detach()))
     out = f(*duals)
     multi = isinstance(out, (tuple, list))
@@ -169,6 +211,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     argnums: an int (one gradient) or a tuple of ints (a tuple of gradients).
     Raises ValueError if f's output has more than one element.
     """
+
     def wrapped(*args):
         nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         for n in nums:
@@ -184,8 +227,9 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
         out, fn = vjp(g, *[args[n] for n in nums_n])
         if not isinstance(out, Tensor) or out.numel() != 1:
-            raise ValueError("grad: f must return a tensor with a single element, got shape "
-                             f"{tuple(getattr(out, 'shape', ()))}")
+            raise ValueError(
+                f"grad: f must return a tensor with a single element, got shape {tuple(getattr(out, 'shape', ()))}"
+            )
         grads = fn(torch.ones_like(out))
         return out, (grads[0] if isinstance(argnums, int) else grads)
 

@@ -10,21 +10,39 @@ output) so results equal torch.func to rounding. Broadcasting: reverse rules sum
 gradient back to each input's shape (``_unbroadcast``); forward tangents of broadcast
 inputs are expanded to the output's shape.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "add", "sub", "mul", "div", "neg", "exp", "log", "sin", "cos", "tanh", "pow",
-    "matmul", "sum", "mean", "relu", "reshape", "transpose",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "pow",
+    "matmul",
+    "sum",
+    "mean",
+    "relu",
+    "reshape",
+    "transpose",
 ]
 
 
 # --------------------------------------------------------------------------- boxes
+
 
 class _Box:
     """Operator overloads shared by reverse and forward boxes (``value`` is a Tensor)."""
@@ -39,33 +57,76 @@ class _Box:
     def dim(self) -> int:
         return self.value.dim()
 
-    def __add__(self, o): return add(self, o)
-    def __radd__(self, o): return add(o, self)
-    def __sub__(self, o): return sub(self, o)
-    def __rsub__(self, o): return sub(o, self)
-    def __mul__(self, o): return mul(self, o)
-    def __rmul__(self, o): return mul(o, self)
-    def __truediv__(self, o): return div(self, o)
-    def __rtruediv__(self, o): return div(o, self)
-    def __pow__(self, o): return pow(self, o)
-    def __rpow__(self, o): return pow(o, self)
-    def __matmul__(self, o): return matmul(self, o)
-    def __rmatmul__(self, o): return matmul(o, self)
-    def __neg__(self): return neg(self)
+    def __add__(self, o):
+        return add(self, o)
 
-    def exp(self): return exp(self)
-    def log(self): return log(self)
-    def sin(self): return sin(self)
-    def cos(self): return cos(self)
-    def tanh(self): return tanh(self)
-    def relu(self): return relu(self)
-    def sum(self, dim=None, keepdim=False): return sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return mean(self, dim, keepdim)
+    def __radd__(self, o):
+        return add(o, self)
+
+    def __sub__(self, o):
+        return sub(self, o)
+
+    def __rsub__(self, o):
+        return sub(o, self)
+
+    def __mul__(self, o):
+        return mul(self, o)
+
+    def __rmul__(self, o):
+        return mul(o, self)
+
+    def __truediv__(self, o):
+        return div(self, o)
+
+    def __rtruediv__(self, o):
+        return div(o, self)
+
+    def __pow__(self, o):
+        return pow(self, o)
+
+    def __rpow__(self, o):
+        return pow(o, self)
+
+    def __matmul__(self, o):
+        return matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return matmul(o, self)
+
+    def __neg__(self):
+        return neg(self)
+
+    def exp(self):
+        return exp(self)
+
+    def log(self):
+        return log(self)
+
+    def sin(self):
+        return sin(self)
+
+    def cos(self):
+        return cos(self)
+
+    def tanh(self):
+        return tanh(self)
+
+    def relu(self):
+        return relu(self)
+
+    def sum(self, dim=None, keepdim=False):
+        return sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return mean(self, dim, keepdim)
+
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
             shape = shape[0]  # accept x.reshape((2, 3)) as well as x.reshape(2, 3)
         return reshape(self, shape)
-    def transpose(self, d0, d1): return transpose(self, d0, d1)
+
+    def transpose(self, d0, d1):
+        return transpose(self, d0, d1)
 
     @property
     def T(self):
@@ -100,6 +161,7 @@ def _unbox(x: Any) -> Any:
 
 # --------------------------------------------------------------------------- primitives
 
+
 class _Primitive:
     """An op: ``fwd`` on raw values, and per positional argument a vjp rule
     (g, out, *args, **kw) -> grad of that arg, and a jvp rule (t, out, *args, **kw) ->
@@ -114,8 +176,10 @@ class _Primitive:
         rev = [i for i, a in enumerate(args) if isinstance(a, _RNode)]
         fwd = [i for i, a in enumerate(args) if isinstance(a, _Dual)]
         if rev and fwd:
-            raise TypeError(f"{self.name}: reverse- and forward-mode values met in one op; "
-                            "nested vjp/jvp is not supported by mini_autograd")
+            raise TypeError(
+                f"{self.name}: reverse- and forward-mode values met in one op; "
+                "nested vjp/jvp is not supported by mini_autograd"
+            )
         if rev:
             parents = tuple((args[i], self._vjp_closure(i, out, vals, kw)) for i in rev)
             return _RNode(out, parents)
@@ -165,19 +229,33 @@ def _as_t(x, like: Tensor) -> Tensor:
 
 _binary_shape = lambda g, x: _unbroadcast(g, _shape(x))  # noqa: E731
 
-add = _Primitive("add", lambda x, y: x + y,
-                 [lambda g, o, x, y: _binary_shape(g, x), lambda g, o, x, y: _binary_shape(g, y)],
-                 [lambda t, o, x, y: t, lambda t, o, x, y: t])
-sub = _Primitive("sub", lambda x, y: x - y,
-                 [lambda g, o, x, y: _binary_shape(g, x), lambda g, o, x, y: _binary_shape(-g, y)],
-                 [lambda t, o, x, y: t, lambda t, o, x, y: -t])
-mul = _Primitive("mul", lambda x, y: x * y,
-                 [lambda g, o, x, y: _binary_shape(g * y, x), lambda g, o, x, y: _binary_shape(g * x, y)],
-                 [lambda t, o, x, y: t * y, lambda t, o, x, y: x * t])
-div = _Primitive("div", lambda x, y: x / y,
-                 [lambda g, o, x, y: _binary_shape(g / y, x),
-                  lambda g, o, x, y: _binary_shape(-g * x / (y * y), y)],  # torch's div backward
-                 [lambda t, o, x, y: t / y, lambda t, o, x, y: -t * x / (y * y)])
+add = _Primitive(
+    "add",
+    lambda x, y: x + y,
+    [lambda g, o, x, y: _binary_shape(g, x), lambda g, o, x, y: _binary_shape(g, y)],
+    [lambda t, o, x, y: t, lambda t, o, x, y: t],
+)
+sub = _Primitive(
+    "sub",
+    lambda x, y: x - y,
+    [lambda g, o, x, y: _binary_shape(g, x), lambda g, o, x, y: _binary_shape(-g, y)],
+    [lambda t, o, x, y: t, lambda t, o, x, y: -t],
+)
+mul = _Primitive(
+    "mul",
+    lambda x, y: x * y,
+    [lambda g, o, x, y: _binary_shape(g * y, x), lambda g, o, x, y: _binary_shape(g * x, y)],
+    [lambda t, o, x, y: t * y, lambda t, o, x, y: x * t],
+)
+div = _Primitive(
+    "div",
+    lambda x, y: x / y,
+    [
+        lambda g, o, x, y: _binary_shape(g / y, x),
+        lambda g, o, x, y: _binary_shape(-g * x / (y * y), y),
+    ],  # torch's div backward
+    [lambda t, o, x, y: t / y, lambda t, o, x, y: -t * x / (y * y)],
+)
 neg = _Primitive("neg", torch.neg, [lambda g, o, x: -g], [lambda t, o, x: -t])
 exp = _Primitive("exp", torch.exp, [lambda g, o, x: g * o], [lambda t, o, x: t * o])
 log = _Primitive("log", torch.log, [lambda g, o, x: g / x], [lambda t, o, x: t / x])
@@ -185,8 +263,7 @@ sin = _Primitive("sin", torch.sin, [lambda g, o, x: g * x.cos()], [lambda t, o, 
 cos = _Primitive("cos", torch.cos, [lambda g, o, x: g * -x.sin()], [lambda t, o, x: t * -x.sin()])
 tanh = _Primitive("tanh", torch.tanh, [lambda g, o, x: g * (1 - o * o)], [lambda t, o, x: t * (1 - o * o)])
 # gradient passes where the *output* is > 0 (threshold_backward); NaN outputs pass none
-relu = _Primitive("relu", torch.relu, [lambda g, o, x: _where0(~(o > 0), g)],
-                  [lambda t, o, x: _where0(~(o > 0), t)])
+relu = _Primitive("relu", torch.relu, [lambda g, o, x: _where0(~(o > 0), g)], [lambda t, o, x: _where0(~(o > 0), t)])
 
 
 def _dpow_dx(x, y, o: Tensor) -> Tensor:
@@ -201,10 +278,15 @@ def _dpow_dy(x, y, o: Tensor) -> Tensor:
     return _where0((xt == 0) & (_as_t(y, o) >= 0), o * xt.log())
 
 
-pow = _Primitive("pow", lambda x, y: x ** y,
-                 [lambda g, o, x, y: _unbroadcast(g * _dpow_dx(x, y, o), _shape(x)),
-                  lambda g, o, x, y: _unbroadcast(g * _dpow_dy(x, y, o), _shape(y))],
-                 [lambda t, o, x, y: t * _dpow_dx(x, y, o), lambda t, o, x, y: t * _dpow_dy(x, y, o)])
+pow = _Primitive(
+    "pow",
+    lambda x, y: x**y,
+    [
+        lambda g, o, x, y: _unbroadcast(g * _dpow_dx(x, y, o), _shape(x)),
+        lambda g, o, x, y: _unbroadcast(g * _dpow_dy(x, y, o), _shape(y)),
+    ],
+    [lambda t, o, x, y: t * _dpow_dx(x, y, o), lambda t, o, x, y: t * _dpow_dy(x, y, o)],
+)
 
 
 def _matmul_vjp(which: int):
@@ -220,11 +302,13 @@ def _matmul_vjp(which: int):
             return _unbroadcast(ga, a2.shape).reshape(a.shape)
         gb = a2.transpose(-1, -2) @ g2  # (..., k, n)
         return _unbroadcast(gb, b2.shape).reshape(b.shape)
+
     return rule
 
 
-matmul = _Primitive("matmul", lambda a, b: a @ b, [_matmul_vjp(0), _matmul_vjp(1)],
-                    [lambda t, o, a, b: t @ b, lambda t, o, a, b: a @ t])
+matmul = _Primitive(
+    "matmul", lambda a, b: a @ b, [_matmul_vjp(0), _matmul_vjp(1)], [lambda t, o, a, b: t @ b, lambda t, o, a, b: a @ t]
+)
 
 
 def _reduced_dims(dim, ndim: int) -> tuple[int, ...]:
@@ -248,26 +332,40 @@ def _count(x: Tensor, dim) -> int:
 
 def _reduction(method: str) -> Callable:
     """x.sum / x.mean over ``dim`` (None: all dims), the forward of a reduction primitive."""
+
     def fwd(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
         if dim is None and not keepdim:
             return getattr(x, method)()
         return getattr(x, method)(dim=_reduced_dims(dim, x.dim()), keepdim=keepdim)
+
     return fwd
 
 
 _sum_fwd, _mean_fwd = _reduction("sum"), _reduction("mean")
-_sum = _Primitive("sum", _sum_fwd,
-                  [lambda g, o, x, dim=None, keepdim=False: _expand_back(g, x, dim, keepdim)],
-                  [lambda t, o, x, dim=None, keepdim=False: _sum_fwd(t, dim, keepdim)])
-_mean = _Primitive("mean", _mean_fwd,
-                   [lambda g, o, x, dim=None, keepdim=False: _expand_back(g, x, dim, keepdim) / _count(x, dim)],
-                   [lambda t, o, x, dim=None, keepdim=False: _mean_fwd(t, dim, keepdim)])
-_reshape = _Primitive("reshape", lambda x, shape: x.reshape(shape),
-                      [lambda g, o, x, shape: g.reshape(x.shape)],
-                      [lambda t, o, x, shape: t.reshape(shape)])
-_transpose = _Primitive("transpose", lambda x, d0, d1: x.transpose(d0, d1),
-                        [lambda g, o, x, d0, d1: g.transpose(d0, d1)],
-                        [lambda t, o, x, d0, d1: t.transpose(d0, d1)])
+_sum = _Primitive(
+    "sum",
+    _sum_fwd,
+    [lambda g, o, x, dim=None, keepdim=False: _expand_back(g, x, dim, keepdim)],
+    [lambda t, o, x, dim=None, keepdim=False: _sum_fwd(t, dim, keepdim)],
+)
+_mean = _Primitive(
+    "mean",
+    _mean_fwd,
+    [lambda g, o, x, dim=None, keepdim=False: _expand_back(g, x, dim, keepdim) / _count(x, dim)],
+    [lambda t, o, x, dim=None, keepdim=False: _mean_fwd(t, dim, keepdim)],
+)
+_reshape = _Primitive(
+    "reshape",
+    lambda x, shape: x.reshape(shape),
+    [lambda g, o, x, shape: g.reshape(x.shape)],
+    [lambda t, o, x, shape: t.reshape(shape)],
+)
+_transpose = _Primitive(
+    "transpose",
+    lambda x, d0, d1: x.transpose(d0, d1),
+    [lambda g, o, x, d0, d1: g.transpose(d0, d1)],
+    [lambda t, o, x, d0, d1: t.transpose(d0, d1)],
+)
 
 
 def sum(x, dim=None, keepdim: bool = False):

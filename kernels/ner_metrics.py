@@ -22,10 +22,11 @@ precision = correct / guessed chunks, recall = correct / gold chunks,
 F1 = 2PR / (P + R) (0 when P + R = 0); conlleval prints them in percent, they are
 fractions in [0, 1] here. ``accuracy`` is the token-level share of exactly equal tags.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def split_tag(tag: str) -> tuple[str, str]:
@@ -37,8 +38,7 @@ def split_tag(tag: str) -> tuple[str, str]:
 
 def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
     """Did a chunk end between the previous token and this one? (conlleval ``endOfChunk``)"""
-    end = (prev_tag, tag) in {("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"),
-                              ("E", "E"), ("E", "I"), ("E", "O")}
+    end = (prev_tag, tag) in {("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"), ("E", "E"), ("E", "I"), ("E", "O")}
     if prev_tag not in ("O", ".") and prev_type != type_:
         end = True
     return end or prev_tag in ("]", "[")
@@ -46,8 +46,7 @@ def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
 
 def _start_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
     """Did a chunk start on this token? (conlleval ``startOfChunk``)"""
-    start = (prev_tag, tag) in {("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"),
-                                ("E", "E"), ("E", "I"), ("O", "E")}
+    start = (prev_tag, tag) in {("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"), ("E", "E"), ("E", "I"), ("O", "E")}
     if tag not in ("O", ".") and prev_type != type_:
         start = True
     return start or tag in ("[", "]")
@@ -166,5 +165,6 @@ def conlleval(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> N
         n_correct += 1
         bump(last_ct, 0)
     per_type = {t: _score(*v) for t, v in sorted(by_type.items())}
-    return NERScores(_score(n_correct, n_gold, n_guessed), per_type, n_tokens,
-                     n_tags_ok / n_tokens if n_tokens else 0.0)
+    return NERScores(
+        _score(n_correct, n_gold, n_guessed), per_type, n_tokens, n_tags_ok / n_tokens if n_tokens else 0.0
+    )

@@ -23,11 +23,12 @@ betas outside [0, 1), Nesterov without momentum or with dampening -> ValueError;
 non-leaf parameter or an empty parameter list -> ValueError (raised by the base class);
 sparse gradients -> RuntimeError.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Real
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -81,8 +82,7 @@ class _HandOptimizer(torch.optim.Optimizer):
             for p in params:
                 if p.grad.is_sparse:
                     raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients; "
-                        "use torch.optim.SparseAdam"
+                        f"{type(self).__name__} does not support sparse gradients; use torch.optim.SparseAdam"
                     )
             self._update(group, params)
         return loss
@@ -120,16 +120,31 @@ class SGD(_HandOptimizer):
         _check_number("dampening", dampening, low=float("-inf"))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _update(self, group: dict, params: list[Tensor]) -> None:
         bufs = [self.state[p].get("momentum_buffer") for p in params]
         fn = F_opt.sgd_foreach if group["foreach"] else F_opt.sgd_single
-        fn(params, [p.grad for p in params], bufs, lr=group["lr"], momentum=group["momentum"],
-           dampening=group["dampening"], weight_decay=group["weight_decay"],
-           nesterov=group["nesterov"], maximize=group["maximize"])
+        fn(
+            params,
+            [p.grad for p in params],
+            bufs,
+            lr=group["lr"],
+            momentum=group["momentum"],
+            dampening=group["dampening"],
+            weight_decay=group["weight_decay"],
+            nesterov=group["nesterov"],
+            maximize=group["maximize"],
+        )
         if group["momentum"] != 0:
             for p, b in zip(params, bufs):  # the update functions create buffers on step 1
                 self.state[p]["momentum_buffer"] = b
@@ -168,9 +183,16 @@ class Adam(_HandOptimizer):
         _check_number("epsilon", eps)
         _check_number("weight_decay", weight_decay)
         betas = _check_betas(betas)
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach,
-                        decoupled_weight_decay=decoupled_weight_decay)
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     def _update(self, group: dict, params: list[Tensor]) -> None:
@@ -187,12 +209,21 @@ class Adam(_HandOptimizer):
         sts = [self.state[p] for p in params]
         fn = F_opt.adam_foreach if group["foreach"] else F_opt.adam_single
         beta1, beta2 = group["betas"]
-        fn(params, [p.grad for p in params], [s["exp_avg"] for s in sts],
-           [s["exp_avg_sq"] for s in sts],
-           [s["max_exp_avg_sq"] for s in sts] if amsgrad else None,
-           [s["step"] for s in sts], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-           weight_decay=group["weight_decay"], maximize=group["maximize"],
-           decoupled_weight_decay=group["decoupled_weight_decay"])
+        fn(
+            params,
+            [p.grad for p in params],
+            [s["exp_avg"] for s in sts],
+            [s["exp_avg_sq"] for s in sts],
+            [s["max_exp_avg_sq"] for s in sts] if amsgrad else None,
+            [s["step"] for s in sts],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
 
 
 class AdamW(Adam):
@@ -214,8 +245,17 @@ class AdamW(Adam):
         maximize: bool = False,
         foreach: bool = False,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         foreach=foreach, decoupled_weight_decay=True)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            decoupled_weight_decay=True,
+        )
 
 
 class RMSprop(_HandOptimizer):
@@ -249,8 +289,16 @@ class RMSprop(_HandOptimizer):
         _check_number("momentum", momentum)
         _check_number("weight_decay", weight_decay)
         _check_number("alpha", alpha)
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered, maximize=maximize, foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _update(self, group: dict, params: list[Tensor]) -> None:
@@ -266,12 +314,19 @@ class RMSprop(_HandOptimizer):
             st["step"] += 1
         sts = [self.state[p] for p in params]
         fn = F_opt.rmsprop_foreach if group["foreach"] else F_opt.rmsprop_single
-        fn(params, [p.grad for p in params], [s["square_avg"] for s in sts],
-           [s["grad_avg"] for s in sts] if group["centered"] else None,
-           [s["momentum_buffer"] for s in sts] if group["momentum"] > 0 else None,
-           lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-           weight_decay=group["weight_decay"], momentum=group["momentum"],
-           maximize=group["maximize"])
+        fn(
+            params,
+            [p.grad for p in params],
+            [s["square_avg"] for s in sts],
+            [s["grad_avg"] for s in sts] if group["centered"] else None,
+            [s["momentum_buffer"] for s in sts] if group["momentum"] > 0 else None,
+            lr=group["lr"],
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            maximize=group["maximize"],
+        )
 
 
 #: The spelling used in TASKS.md; torch spells it ``RMSprop``.

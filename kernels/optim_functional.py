@@ -12,6 +12,7 @@ beta1 m + (1 - beta1) g), and Adam's denominator is sqrt(v) / sqrt(1 - beta2^t) 
 Gradients are never modified in place (``p.grad`` is left as the backward pass wrote it).
 All functions run under the caller's ``torch.no_grad()``; tensors in each list are aligned.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -20,8 +21,13 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "sgd_single", "sgd_foreach", "adam_single", "adam_foreach",
-    "rmsprop_single", "rmsprop_foreach", "group_by_device_dtype",
+    "sgd_single",
+    "sgd_foreach",
+    "adam_single",
+    "adam_foreach",
+    "rmsprop_single",
+    "rmsprop_foreach",
+    "group_by_device_dtype",
 ]
 
 
@@ -38,6 +44,7 @@ def _pick(xs: list, idx: list[int]) -> list:
 
 
 # --------------------------------------------------------------------------- SGD
+
 
 def sgd_single(params, grads, bufs, *, lr, momentum, dampening, weight_decay, nesterov, maximize):
     """SGD step per tensor. ``bufs[i]`` is None before the first momentum step and is
@@ -83,8 +90,23 @@ def sgd_foreach(params, grads, bufs, *, lr, momentum, dampening, weight_decay, n
 
 # --------------------------------------------------------------------------- Adam
 
-def adam_single(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1,
-                beta2, eps, weight_decay, maximize, decoupled_weight_decay):
+
+def adam_single(
+    params,
+    grads,
+    exp_avgs,
+    exp_avg_sqs,
+    max_exp_avg_sqs,
+    steps,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    maximize,
+    decoupled_weight_decay,
+):
     """Adam/AdamW step per tensor. ``steps[i]`` is the step count *after* incrementing
     (1 on the first step). ``max_exp_avg_sqs`` is None unless AMSGrad."""
     for i, p in enumerate(params):
@@ -98,18 +120,32 @@ def adam_single(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *,
         m.lerp_(g, 1 - beta1)  # m <- beta1 m + (1 - beta1) g
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v <- beta2 v + (1 - beta2) g^2
         t = steps[i]
-        bias_correction1 = 1 - beta1 ** t
-        bias_correction2 = 1 - beta2 ** t
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
         step_size = lr / bias_correction1
         if max_exp_avg_sqs is not None:
             torch.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
             v = max_exp_avg_sqs[i]
-        denom = (v.sqrt() / bias_correction2 ** 0.5).add_(eps)  # sqrt(v_hat) + eps
+        denom = (v.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(v_hat) + eps
         p.addcdiv_(m, denom, value=-step_size)
 
 
-def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1,
-                 beta2, eps, weight_decay, maximize, decoupled_weight_decay):
+def adam_foreach(
+    params,
+    grads,
+    exp_avgs,
+    exp_avg_sqs,
+    max_exp_avg_sqs,
+    steps,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    maximize,
+    decoupled_weight_decay,
+):
     """Adam/AdamW step with torch._foreach_* ops; same contract as ``adam_single``.
 
     Step counts may differ between tensors (a parameter that had no gradient on some
@@ -131,8 +167,8 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
         torch._foreach_mul_(vs, beta2)
         torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
         ts = _pick(steps, idx)
-        step_sizes = [-(lr / (1 - beta1 ** t)) for t in ts]
-        bc2_sqrt = [(1 - beta2 ** t) ** 0.5 for t in ts]
+        step_sizes = [-(lr / (1 - beta1**t)) for t in ts]
+        bc2_sqrt = [(1 - beta2**t) ** 0.5 for t in ts]
         if max_exp_avg_sqs is not None:
             mx = _pick(max_exp_avg_sqs, idx)
             torch._foreach_maximum_(mx, vs)
@@ -145,8 +181,10 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
 
 # --------------------------------------------------------------------------- RMSprop
 
-def rmsprop_single(params, grads, square_avgs, grad_avgs, momentum_bufs, *, lr, alpha, eps,
-                   weight_decay, momentum, maximize):
+
+def rmsprop_single(
+    params, grads, square_avgs, grad_avgs, momentum_bufs, *, lr, alpha, eps, weight_decay, momentum, maximize
+):
     """RMSprop step per tensor. ``grad_avgs`` is None unless centered; ``momentum_bufs``
     is None unless momentum > 0."""
     for i, p in enumerate(params):
@@ -170,8 +208,9 @@ def rmsprop_single(params, grads, square_avgs, grad_avgs, momentum_bufs, *, lr, 
             p.addcdiv_(g, avg, value=-lr)
 
 
-def rmsprop_foreach(params, grads, square_avgs, grad_avgs, momentum_bufs, *, lr, alpha, eps,
-                    weight_decay, momentum, maximize):
+def rmsprop_foreach(
+    params, grads, square_avgs, grad_avgs, momentum_bufs, *, lr, alpha, eps, weight_decay, momentum, maximize
+):
     """RMSprop step with torch._foreach_* ops; same contract as ``rmsprop_single``."""
     for idx in group_by_device_dtype(params):
         ps = _pick(params, idx)

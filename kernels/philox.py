@@ -44,6 +44,7 @@ Shapes and dtypes: ``offsets`` is any-shaped integer tensor on any device; resul
 its shape and device.  Cost: about 10 * 12 int64 elementwise ops per element, meant for
 checks, not speed.
 """
+
 from __future__ import annotations
 
 import torch

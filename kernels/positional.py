@@ -25,6 +25,7 @@ out to match.)
 Angles are computed in float64 and cast, so long tables stay accurate in float32.
 Shape legend: T positions, d (or D) features, B batch, H heads.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,13 @@ def _even(d: int, what: str) -> None:
         raise ValueError(f"{what}: the feature width must be even and >= 2 (features come in pairs), got {d}")
 
 
-def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0,
-                     dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+def sinusoidal_table(
+    max_len: int,
+    d_model: int,
+    base: float = 10000.0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """PE (max_len, d_model): the sinusoidal table of Vaswani et al. (2017).
 
     Raises ValueError for an odd d_model or max_len < 1.
@@ -68,8 +74,10 @@ class SinusoidalPositionalEncoding(nn.Module):
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         T = x.shape[-2]
         if offset + T > self.max_len:
-            raise IndexError(f"positions {offset}..{offset + T - 1} exceed max_len {self.max_len}; build a longer table")
-        return x + self.pe[offset:offset + T].to(x.dtype)
+            raise IndexError(
+                f"positions {offset}..{offset + T - 1} exceed max_len {self.max_len}; build a longer table"
+            )
+        return x + self.pe[offset : offset + T].to(x.dtype)
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -88,11 +96,12 @@ class LearnedPositionalEmbedding(nn.Module):
         T = x.shape[-2]
         if offset + T > self.max_len:
             raise IndexError(f"positions {offset}..{offset + T - 1} exceed the {self.max_len} learned positions")
-        return x + self.weight[offset:offset + T]
+        return x + self.weight[offset : offset + T]
 
 
-def rope_angles(positions: torch.Tensor | int, head_dim: int, base: float = 10000.0,
-                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_angles(
+    positions: torch.Tensor | int, head_dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(cos, sin), each (T, head_dim/2), of the angles positions[t] * theta_i, theta_i = base^(-2i/D).
 
     ``positions``: int T (positions 0..T-1) or an int64 (T,) tensor. Raises ValueError for an odd head_dim.
@@ -112,8 +121,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     """
     T, D = x.shape[-2], x.shape[-1]
     if cos.shape != (T, D // 2) or sin.shape != cos.shape or D % 2:
-        raise ValueError(f"apply_rope: x (..., {T}, {D}) needs even D and cos/sin of shape ({T}, {D // 2}), got "
-                         f"{tuple(cos.shape)} and {tuple(sin.shape)}")
+        raise ValueError(
+            f"apply_rope: x (..., {T}, {D}) needs even D and cos/sin of shape ({T}, {D // 2}), got "
+            f"{tuple(cos.shape)} and {tuple(sin.shape)}"
+        )
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     xe, xo = x[..., 0::2], x[..., 1::2]  # (..., T, D/2) each: the two members of every pair
     out = torch.stack((xe * cos - xo * sin, xe * sin + xo * cos), dim=-1)  # (..., T, D/2, 2)
@@ -137,7 +148,7 @@ class RotaryEmbedding(nn.Module):
         T = x.shape[-2]
         if offset + T > self.max_len:
             raise IndexError(f"positions {offset}..{offset + T - 1} exceed max_len {self.max_len}")
-        return apply_rope(x, self.cos[offset:offset + T], self.sin[offset:offset + T])
+        return apply_rope(x, self.cos[offset : offset + T], self.sin[offset : offset + T])
 
 
 def rope_reference(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
@@ -149,8 +160,9 @@ def rope_reference(x: torch.Tensor, positions: torch.Tensor, base: float = 10000
     _even(D, "rope_reference")
     z = torch.view_as_complex(x.to(torch.float64).reshape(*x.shape[:-1], D // 2, 2).contiguous())  # (..., T, D/2)
     theta = torch.tensor([base ** (-2 * i / D) for i in range(D // 2)], dtype=torch.float64)
-    rot = torch.polar(torch.ones(len(positions), D // 2, dtype=torch.float64),
-                      positions.to(torch.float64)[:, None] * theta)  # (T, D/2) unit complex numbers
+    rot = torch.polar(
+        torch.ones(len(positions), D // 2, dtype=torch.float64), positions.to(torch.float64)[:, None] * theta
+    )  # (T, D/2) unit complex numbers
     return torch.view_as_real(z * rot).reshape(x.shape).to(x.dtype)
 
 

@@ -21,16 +21,23 @@ group (and stores ``initial_lr`` as torch does), ``step()`` advances t and sets 
 ``get_last_lr()`` returns the current lrs. They work with any torch.optim.Optimizer,
 including the ones in kernels/optim.py.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 __all__ = [
-    "step_lr", "cosine_annealing_lr", "linear_warmup_lr", "warmup_cosine_lr",
-    "LRSchedule", "StepLR", "CosineAnnealingLR", "WarmupCosineLR",
+    "step_lr",
+    "cosine_annealing_lr",
+    "linear_warmup_lr",
+    "warmup_cosine_lr",
+    "LRSchedule",
+    "StepLR",
+    "CosineAnnealingLR",
+    "WarmupCosineLR",
 ]
 
 
@@ -59,8 +66,9 @@ def linear_warmup_lr(t: int, base_lr: float, warmup_steps: int, start_factor: fl
     return base_lr * (start_factor + (1 - start_factor) * min(t, warmup_steps) / warmup_steps)
 
 
-def warmup_cosine_lr(t: int, base_lr: float, warmup_steps: int, total_steps: int,
-                     start_factor: float = 0.1, eta_min: float = 0.0) -> float:
+def warmup_cosine_lr(
+    t: int, base_lr: float, warmup_steps: int, total_steps: int, start_factor: float = 0.1, eta_min: float = 0.0
+) -> float:
     """Linear warmup over ``warmup_steps``, cosine to ``eta_min`` at ``total_steps``, then
     held at eta_min. Needs 0 <= warmup_steps < total_steps and 0 < start_factor <= 1."""
     _check_int("warmup_steps", warmup_steps, 0)
@@ -138,8 +146,8 @@ class WarmupCosineLR(LRSchedule):
     CosineAnnealingLR(T_max=total-W, eta_min), milestones=[W]).
     """
 
-    def __init__(self, optimizer, warmup_steps: int, total_steps: int,
-                 start_factor: float = 0.1, eta_min: float = 0.0):
+    def __init__(self, optimizer, warmup_steps: int, total_steps: int, start_factor: float = 0.1, eta_min: float = 0.0):
         warmup_cosine_lr(0, 1.0, warmup_steps, total_steps, start_factor, eta_min)  # validate
-        super().__init__(optimizer, lambda t, base: warmup_cosine_lr(
-            t, base, warmup_steps, total_steps, start_factor, eta_min))
+        super().__init__(
+            optimizer, lambda t, base: warmup_cosine_lr(t, base, warmup_steps, total_steps, start_factor, eta_min)
+        )

@@ -27,11 +27,13 @@ otherwise it raises RuntimeError like ``torch.Tensor.view``. ``reshape`` returns
 when it exists and otherwise a contiguous copy (``torch.Tensor.reshape``'s contract);
 ``is_view_of`` says which happened.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -46,8 +48,9 @@ def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(strides)
 
 
-def view_strides(old_shape: Sequence[int], old_strides: Sequence[int],
-                 new_shape: Sequence[int]) -> tuple[int, ...] | None:
+def view_strides(
+    old_shape: Sequence[int], old_strides: Sequence[int], new_shape: Sequence[int]
+) -> tuple[int, ...] | None:
     """Strides that let ``new_shape`` view memory laid out as (old_shape, old_strides),
     or None when no view exists. A port of ATen's computeStride (TensorUtils.cpp).
 
@@ -72,8 +75,8 @@ def view_strides(old_shape: Sequence[int], old_strides: Sequence[int],
     for tensor_d in range(len(old_shape) - 1, -1, -1):
         tensor_numel *= old_shape[tensor_d]
         chunk_ends = tensor_d == 0 or (
-            old_shape[tensor_d - 1] != 1
-            and old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride)
+            old_shape[tensor_d - 1] != 1 and old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride
+        )
         if chunk_ends:
             while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
                 new_strides[view_d] = view_numel * chunk_base_stride
@@ -110,8 +113,9 @@ class StridedTensor:
 
     __slots__ = ("storage", "shape", "strides", "offset")
 
-    def __init__(self, storage: torch.Tensor | list, shape: Sequence[int],
-                 strides: Sequence[int] | None = None, offset: int = 0):
+    def __init__(
+        self, storage: torch.Tensor | list, shape: Sequence[int], strides: Sequence[int] | None = None, offset: int = 0
+    ):
         if isinstance(storage, torch.Tensor):
             if storage.dim() != 1:
                 raise ValueError(f"storage must be 1-D, got shape {tuple(storage.shape)}")
@@ -131,7 +135,8 @@ class StridedTensor:
             if lo < 0 or hi >= len(storage):
                 raise ValueError(
                     f"shape {shape}, strides {strides}, offset {offset} reach storage indices "
-                    f"[{lo}, {hi}] outside a storage of {len(storage)} elements")
+                    f"[{lo}, {hi}] outside a storage of {len(storage)} elements"
+                )
         self.storage = storage
         self.shape = shape
         self.strides = strides
@@ -139,7 +144,7 @@ class StridedTensor:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_torch(cls, t: torch.Tensor) -> "StridedTensor":
+    def from_torch(cls, t: torch.Tensor) -> StridedTensor:
         """Wrap a torch tensor's layout over a 1-D view of its whole storage (shared memory)."""
         n = t.untyped_storage().nbytes() // t.element_size()
         flat = torch.as_strided(t, (n,), (1,), 0)  # (n,) every element of the storage
@@ -169,14 +174,15 @@ class StridedTensor:
 
     def __repr__(self) -> str:
         kind = "tensor" if isinstance(self.storage, torch.Tensor) else "list"
-        return (f"StridedTensor(shape={self.shape}, strides={self.strides}, "
-                f"offset={self.offset}, storage={kind}[{len(self.storage)}])")
+        return (
+            f"StridedTensor(shape={self.shape}, strides={self.strides}, "
+            f"offset={self.offset}, storage={kind}[{len(self.storage)}])"
+        )
 
     def _dim(self, d: int) -> int:
         n = max(self.ndim, 1)
         if isinstance(d, bool) or not isinstance(d, int) or not -n <= d < n:
-            raise IndexError(f"Dimension out of range (expected to be in range of "
-                             f"[{-n}, {n - 1}], but got {d})")
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
         return d % n
 
     def is_contiguous(self) -> bool:
@@ -191,17 +197,19 @@ class StridedTensor:
                 expected *= n
         return True
 
-    def is_view_of(self, other: "StridedTensor") -> bool:
+    def is_view_of(self, other: StridedTensor) -> bool:
         """True if both use the very same storage object (a view, not a copy)."""
         return self.storage is other.storage
 
     # ------------------------------------------------------------------ indexing
-    def __getitem__(self, index: Any) -> "StridedTensor":
+    def __getitem__(self, index: Any) -> StridedTensor:
         items = index if isinstance(index, tuple) else (index,)
         for it in items:
             if isinstance(it, bool) or not (isinstance(it, (int, slice)) or it is None or it is Ellipsis):
-                raise TypeError(f"StridedTensor indices must be int, slice, None or Ellipsis, "
-                                f"got {type(it).__name__} (no advanced/boolean indexing)")
+                raise TypeError(
+                    f"StridedTensor indices must be int, slice, None or Ellipsis, "
+                    f"got {type(it).__name__} (no advanced/boolean indexing)"
+                )
         if sum(it is Ellipsis for it in items) > 1:
             raise IndexError("an index can only have a single ellipsis ('...')")
         consumed = sum(isinstance(it, (int, slice)) for it in items)
@@ -209,7 +217,7 @@ class StridedTensor:
             raise IndexError(f"too many indices for tensor of dimension {self.ndim}")
         if Ellipsis in items:
             k = items.index(Ellipsis)
-            items = items[:k] + (slice(None),) * (self.ndim - consumed) + items[k + 1:]
+            items = items[:k] + (slice(None),) * (self.ndim - consumed) + items[k + 1 :]
         shape, strides, offset = [], [], self.offset
         d = 0  # next source dim
         for it in items:
@@ -237,7 +245,7 @@ class StridedTensor:
         return StridedTensor(self.storage, tuple(shape), tuple(strides), offset)
 
     # ------------------------------------------------------------------ views
-    def transpose(self, d0: int, d1: int) -> "StridedTensor":
+    def transpose(self, d0: int, d1: int) -> StridedTensor:
         """Swap two dims (a view)."""
         if self.ndim == 0:
             return self
@@ -247,11 +255,11 @@ class StridedTensor:
         return self.permute(*perm)
 
     @property
-    def T(self) -> "StridedTensor":
+    def T(self) -> StridedTensor:
         """All dims reversed (torch's .T; for 2-D the matrix transpose)."""
         return self.permute(*range(self.ndim - 1, -1, -1))
 
-    def permute(self, *dims) -> "StridedTensor":
+    def permute(self, *dims) -> StridedTensor:
         """Reorder dims (a view). dims: a permutation of range(ndim), negatives allowed."""
         dims = _as_shape(dims)
         if len(dims) != self.ndim:
@@ -259,10 +267,11 @@ class StridedTensor:
         dims = tuple(self._dim(d) for d in dims)
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of range({self.ndim})")
-        return StridedTensor(self.storage, tuple(self.shape[d] for d in dims),
-                             tuple(self.strides[d] for d in dims), self.offset)
+        return StridedTensor(
+            self.storage, tuple(self.shape[d] for d in dims), tuple(self.strides[d] for d in dims), self.offset
+        )
 
-    def flip(self, *dims) -> "StridedTensor":
+    def flip(self, *dims) -> StridedTensor:
         """Reverse the order along dims as a *view* with negative strides (torch.flip
         copies instead, since torch strides cannot be negative)."""
         st, offset = list(self.strides), self.offset
@@ -286,7 +295,7 @@ class StridedTensor:
             raise ValueError(f"shape {list(shape)} is invalid for input of size {self.numel()}")
         return shape
 
-    def view(self, *shape) -> "StridedTensor":
+    def view(self, *shape) -> StridedTensor:
         """A view with a new shape (-1 inferred). Raises RuntimeError where
         torch.Tensor.view does (no strides exist), ValueError for a wrong element count."""
         shape = self._infer_shape(_as_shape(shape))
@@ -294,10 +303,11 @@ class StridedTensor:
         if st is None:
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+            )
         return StridedTensor(self.storage, shape, st, self.offset)
 
-    def reshape(self, *shape) -> "StridedTensor":
+    def reshape(self, *shape) -> StridedTensor:
         """``view`` when possible, else a contiguous copy (new storage), as torch.reshape."""
         shape = self._infer_shape(_as_shape(shape))
         st = view_strides(self.shape, self.strides, shape)
@@ -309,17 +319,16 @@ class StridedTensor:
     def flat_indices(self) -> list[int]:
         """Storage index of every element, in row-major order of this view."""
         ranges = [range(n) for n in self.shape]
-        return [self.offset + sum(i * s for i, s in zip(idx, self.strides))
-                for idx in itertools.product(*ranges)]
+        return [self.offset + sum(i * s for i, s in zip(idx, self.strides)) for idx in itertools.product(*ranges)]
 
     def _flat_indices_tensor(self) -> torch.Tensor:
         idx = torch.full((), self.offset, dtype=torch.long)
-        for d, (n, s) in enumerate(zip(self.shape, self.strides)):
+        for n, s in zip(self.shape, self.strides):
             ar = torch.arange(n, dtype=torch.long) * s
             idx = idx.unsqueeze(-1) + ar  # (n0, ..., nd) by broadcasting one dim at a time
         return idx.reshape(-1)
 
-    def contiguous(self) -> "StridedTensor":
+    def contiguous(self) -> StridedTensor:
         """self if already contiguous, else a row-major copy into a new storage of the same
         kind (torch tensor -> gathered tensor, list -> list)."""
         if self.is_contiguous():  # implies no negative stride on a dim of size > 1
@@ -351,7 +360,7 @@ class StridedTensor:
             if len(shape) == 1:
                 return list(flat)
             step = math.prod(shape[1:])
-            return [build(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+            return [build(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
         return build(vals, self.shape)
 

@@ -39,6 +39,7 @@ How each is vectorized, and what it costs:
 Errors: every function raises ValueError for shapes that do not fit (naming the shape), for
 ``window`` outside ``[1, T]``, ``bins < 1``, ``hi <= lo`` and ``alpha`` outside ``(0, 1]``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -60,10 +61,12 @@ __all__ = [
 
 # -- argument checks ------------------------------------------------------------------------
 
+
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"pairwise distances take x (N, D) and y (M, D) with one D; got {tuple(x.shape)} "
-                         f"and {tuple(y.shape)}")
+        raise ValueError(
+            f"pairwise distances take x (N, D) and y (M, D) with one D; got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
 
 
 def _check_window(x: torch.Tensor, window: int) -> None:
@@ -94,6 +97,7 @@ def _check_alpha(x: torch.Tensor, alpha: float) -> None:
 
 # -- pairwise distances ---------------------------------------------------------------------
 
+
 def pairwise_distances_loop(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(N, D), (M, D) -> (N, M) Euclidean distances, one Python trip per output element."""
     _check_pair(x, y)
@@ -114,12 +118,13 @@ def pairwise_distances_vec(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # -- running mean ---------------------------------------------------------------------------
 
+
 def running_mean_loop(x: torch.Tensor, window: int) -> torch.Tensor:
     """(T, ...) -> (T - w + 1, ...) means of ``window`` consecutive rows, one trip per output row."""
     _check_window(x, window)
     out = torch.empty(x.shape[0] - window + 1, *x.shape[1:], dtype=x.dtype, device=x.device)
     for t in range(out.shape[0]):
-        out[t] = x[t:t + window].mean(0)
+        out[t] = x[t : t + window].mean(0)
     return out
 
 
@@ -132,6 +137,7 @@ def running_mean_vec(x: torch.Tensor, window: int) -> torch.Tensor:
 
 
 # -- histogram ------------------------------------------------------------------------------
+
 
 def histogram_loop(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
     """(any) -> (bins,) int64 counts over [lo, hi] (hi in the last bin), one trip per element."""
@@ -157,6 +163,7 @@ def histogram_vec(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Ten
 
 # -- Gram matrix ----------------------------------------------------------------------------
 
+
 def gram_loop(x: torch.Tensor) -> torch.Tensor:
     """(N, D) -> (N, N) inner products, one dot product per upper-triangle element (mirrored)."""
     _check_gram(x)
@@ -175,6 +182,7 @@ def gram_vec(x: torch.Tensor) -> torch.Tensor:
 
 
 # -- exponential moving average -------------------------------------------------------------
+
 
 def ema_loop(x: torch.Tensor, alpha: float) -> torch.Tensor:
     """(T, ...) -> (T, ...): ``y[t] = alpha x[t] + (1 - alpha) y[t-1]``, ``y[0] = x[0]``; one trip per step."""

@@ -17,6 +17,7 @@ Sources:
 * Module names follow torchvision.models.resnet (conv1, bn1, layer1.0.conv1, ...,
   downsample.0/1, fc), so a torchvision state_dict loads with :func:`load_torchvision_weights`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,11 +62,14 @@ class SmallCNNConfig:
         if self.head not in ("flatten", "gap"):
             raise ValueError(f"SmallCNNConfig: head must be 'flatten' or 'gap', got {self.head!r}")
         if not self.channels or min(self.channels) < 1 or self.num_classes < 1:
-            raise ValueError(f"SmallCNNConfig: channels and num_classes must be >= 1, got {self.channels}, "
-                             f"{self.num_classes}")
+            raise ValueError(
+                f"SmallCNNConfig: channels and num_classes must be >= 1, got {self.channels}, {self.num_classes}"
+            )
         if self.feature_shape()[1] < 1:
-            raise ValueError(f"SmallCNNConfig: {len(self.channels)} downsampling stages shrink a "
-                             f"{self.image_size}px image to nothing; use fewer stages or pool='none'")
+            raise ValueError(
+                f"SmallCNNConfig: {len(self.channels)} downsampling stages shrink a "
+                f"{self.image_size}px image to nothing; use fewer stages or pool='none'"
+            )
 
     def stage_shapes(self) -> list[tuple[int, int, int]]:
         """(C, H, W) after each stage, computed from the config alone (the designed shapes)."""
@@ -114,8 +118,9 @@ class SmallCNN(nn.Module):
         stages, cin = [], c.in_channels
         for cout in c.channels:
             stride = 2 if c.pool == "stride" else 1
-            layers: list[nn.Module] = [nn.Conv2d(cin, cout, c.kernel_size, stride, c.kernel_size // 2,
-                                                 bias=not c.batch_norm)]
+            layers: list[nn.Module] = [
+                nn.Conv2d(cin, cout, c.kernel_size, stride, c.kernel_size // 2, bias=not c.batch_norm)
+            ]
             if c.batch_norm:
                 layers.append(nn.BatchNorm2d(cout))
             layers.append(nn.ReLU(inplace=True))
@@ -141,8 +146,9 @@ class SmallCNN(nn.Module):
         """
         c = self.config
         if x.dim() != 4 or tuple(x.shape[1:]) != (c.in_channels, c.image_size, c.image_size):
-            raise ValueError(f"SmallCNN expects (N, {c.in_channels}, {c.image_size}, {c.image_size}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"SmallCNN expects (N, {c.in_channels}, {c.image_size}, {c.image_size}), got {tuple(x.shape)}"
+            )
         return self.head(self.features(x))
 
 
@@ -247,8 +253,10 @@ class ResNetConfig:
         if self.stem not in ("cifar", "imagenet"):
             raise ValueError(f"ResNetConfig: stem must be 'cifar' or 'imagenet', got {self.stem!r}")
         if len(self.layers) != len(self.widths) or not self.layers or min(self.layers) < 1:
-            raise ValueError(f"ResNetConfig: layers {self.layers} and widths {self.widths} need the same "
-                             f"length >= 1 and >= 1 block per stage")
+            raise ValueError(
+                f"ResNetConfig: layers {self.layers} and widths {self.widths} need the same "
+                f"length >= 1 and >= 1 block per stage"
+            )
 
 
 RESNET_PRESETS: dict[str, ResNetConfig] = {
@@ -256,8 +264,9 @@ RESNET_PRESETS: dict[str, ResNetConfig] = {
     "cifar_resnet20": ResNetConfig(layers=(3, 3, 3), widths=(16, 32, 64)),
     "cifar_resnet56": ResNetConfig(layers=(9, 9, 9), widths=(16, 32, 64)),
     "resnet18": ResNetConfig(layers=(2, 2, 2, 2), widths=(64, 128, 256, 512), stem="imagenet", num_classes=1000),
-    "resnet50": ResNetConfig(block="bottleneck", layers=(3, 4, 6, 3), widths=(64, 128, 256, 512),
-                             stem="imagenet", num_classes=1000),
+    "resnet50": ResNetConfig(
+        block="bottleneck", layers=(3, 4, 6, 3), widths=(64, 128, 256, 512), stem="imagenet", num_classes=1000
+    ),
 }
 
 
@@ -327,8 +336,16 @@ class DepthwiseSeparableConv(nn.Module):
     equal to the grouped-conv + 1x1 composition the task checks against).
     """
 
-    def __init__(self, cin: int, cout: int, kernel_size: int = 3, stride: int = 1, padding: int = 1,
-                 dilation: int = 1, bias: bool = True):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        dilation: int = 1,
+        bias: bool = True,
+    ):
         super().__init__()
         self.depthwise = nn.Conv2d(cin, cin, kernel_size, stride, padding, dilation, groups=cin, bias=bias)
         self.pointwise = nn.Conv2d(cin, cout, 1, bias=bias)
@@ -353,8 +370,9 @@ def count_params(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 # -- torchvision-format weights -------------------------------------------------------------
-def load_torchvision_weights(model: nn.Module, source: str | os.PathLike | dict[str, torch.Tensor], *,
-                             skip_head: bool | None = None) -> dict[str, list[str]]:
+def load_torchvision_weights(
+    model: nn.Module, source: str | os.PathLike | dict[str, torch.Tensor], *, skip_head: bool | None = None
+) -> dict[str, list[str]]:
     """Load a torchvision-format state_dict (keys ``conv1.weight``, ``bn1.running_mean``,
     ``layer1.0.conv1.weight``, ``layer2.0.downsample.0.weight``, ``fc.weight``, ...) into
     ``model`` (a :class:`ResNet` or any module with the same names).
@@ -388,12 +406,16 @@ def load_torchvision_weights(model: nn.Module, source: str | os.PathLike | dict[
     missing = [k for k in own if k not in wanted and not (skip_head and k.startswith("fc."))]
     unexpected = [k for k in wanted if k not in own]
     if missing or unexpected:
-        raise KeyError(f"load_torchvision_weights: state_dict does not match the model: missing {missing[:8]}"
-                       f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}"
-                       f"{' ...' if len(unexpected) > 8 else ''}; is the model config the same architecture?")
+        raise KeyError(
+            f"load_torchvision_weights: state_dict does not match the model: missing {missing[:8]}"
+            f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}"
+            f"{' ...' if len(unexpected) > 8 else ''}; is the model config the same architecture?"
+        )
     for k, v in wanted.items():
         if own[k].shape != v.shape:
-            raise ValueError(f"load_torchvision_weights: {k} has shape {tuple(v.shape)} in the file but "
-                             f"{tuple(own[k].shape)} in the model; check widths/layers of the config")
+            raise ValueError(
+                f"load_torchvision_weights: {k} has shape {tuple(v.shape)} in the file but "
+                f"{tuple(own[k].shape)} in the model; check widths/layers of the config"
+            )
     model.load_state_dict(wanted, strict=False)
     return {"loaded": sorted(wanted), "skipped": sorted(skipped)}

@@ -16,6 +16,7 @@ Presets:
   learning applied to document recognition", Proc. IEEE 1998 (Table/Fig. 9, "3-layer NN,
   300+100 hidden units", 3.05% test error).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,10 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         if self.in_features < 1 or self.out_features < 1 or any(h < 1 for h in self.hidden):
-            raise ValueError(f"MLPConfig: every width must be >= 1, got in={self.in_features}, "
-                             f"hidden={self.hidden}, out={self.out_features}")
+            raise ValueError(
+                f"MLPConfig: every width must be >= 1, got in={self.in_features}, "
+                f"hidden={self.hidden}, out={self.out_features}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"MLPConfig: unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -110,6 +113,7 @@ class MLP(nn.Module):
             ValueError: when the trailing dims do not multiply to ``in_features``.
         """
         if x.dim() < 1 or math.prod(x.shape[1:]) != self.config.in_features:
-            raise ValueError(f"MLP expects (N, ...) with {self.config.in_features} features per sample, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"MLP expects (N, ...) with {self.config.in_features} features per sample, got shape {tuple(x.shape)}"
+            )
         return self.net(x.reshape(x.shape[0], self.config.in_features))  # (N, in_features); -1 is ambiguous at N=0

@@ -33,6 +33,7 @@ Shape legend: T time steps, B batch, C input features, H hidden, L layers, G gat
 Not supported (raise ``ValueError``): bidirectional layers and LSTM projections
 (``proj_size``); :class:`SequenceModel` uses torch's modules for bidirectional ones.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,16 +67,19 @@ class RecurrentConfig:
 
     def __post_init__(self) -> None:
         if self.input_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError(f"RecurrentConfig: input_size, hidden_size and num_layers must be >= 1, got "
-                             f"{self.input_size}, {self.hidden_size}, {self.num_layers}")
+            raise ValueError(
+                f"RecurrentConfig: input_size, hidden_size and num_layers must be >= 1, got "
+                f"{self.input_size}, {self.hidden_size}, {self.num_layers}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"RecurrentConfig: dropout must be in [0, 1), got {self.dropout}")
 
     def n_params(self, gates: int) -> int:
         """Parameter count for ``gates`` gates per layer (4: LSTM, 3: GRU)."""
         g, h = gates * self.hidden_size, self.hidden_size
-        per = [g * (self.input_size if k == 0 else h) + g * h + (2 * g if self.bias else 0)
-               for k in range(self.num_layers)]
+        per = [
+            g * (self.input_size if k == 0 else h) + g * h + (2 * g if self.bias else 0) for k in range(self.num_layers)
+        ]
         return sum(per)
 
 
@@ -130,8 +134,14 @@ class _Recurrent(nn.Module):
             raise TypeError(f"{cls.__name__}.from_torch needs an nn.{cls.TORCH.__name__}, got {type(module).__name__}")
         if module.bidirectional or getattr(module, "proj_size", 0):
             raise ValueError(f"{cls.__name__}: bidirectional layers and proj_size are not supported")
-        cfg = RecurrentConfig(module.input_size, module.hidden_size, module.num_layers, module.bias,
-                              module.batch_first, float(module.dropout))
+        cfg = RecurrentConfig(
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            module.bias,
+            module.batch_first,
+            float(module.dropout),
+        )
         ref = next(module.parameters())
         mine = cls(cfg).to(ref.device, ref.dtype)
         mine.load_state_dict(module.state_dict())
@@ -170,8 +180,9 @@ class _Recurrent(nn.Module):
         for s in parts:
             if not isinstance(s, torch.Tensor) or tuple(s.shape) != want:
                 got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-                raise ValueError(f"{type(self).__name__}: initial state must be (num_layers, batch, hidden) = {want}, "
-                                 f"got {got}")
+                raise ValueError(
+                    f"{type(self).__name__}: initial state must be (num_layers, batch, hidden) = {want}, got {got}"
+                )
         return tuple(s.unsqueeze(1) if unbatched else s for s in parts)  # each (L, B, H)
 
     # -- the loops --------------------------------------------------------------------------------
@@ -182,8 +193,9 @@ class _Recurrent(nn.Module):
             outs.append(state[0])
         return torch.stack(outs), state  # (T, B, H)
 
-    def _run_packed(self, xw: torch.Tensor, batch_sizes: list[int], state: State, w_hh, b_hh
-                    ) -> tuple[torch.Tensor, State]:
+    def _run_packed(
+        self, xw: torch.Tensor, batch_sizes: list[int], state: State, w_hh, b_hh
+    ) -> tuple[torch.Tensor, State]:
         # A packed batch is sorted by length, longest first: at step t only the first
         # batch_sizes[t] sequences are active. Rows that drop out are final; keep them aside.
         outs, finished, off, rows = [], [], 0, batch_sizes[0]
@@ -192,7 +204,7 @@ class _Recurrent(nn.Module):
                 finished.append(tuple(s[b:rows] for s in state))
                 state = tuple(s[:b] for s in state)
                 rows = b
-            state = self.cell(xw[off:off + b], state, w_hh, b_hh)  # xw (N, G*H) -> rows (b, G*H)
+            state = self.cell(xw[off : off + b], state, w_hh, b_hh)  # xw (N, G*H) -> rows (b, G*H)
             outs.append(state[0])
             off += b
         final = tuple(torch.cat([state[i]] + [f[i] for f in reversed(finished)]) for i in range(self.N_STATE))
@@ -221,14 +233,17 @@ class _Recurrent(nn.Module):
             batch, unbatched = batch_sizes[0], False
         else:
             if input.dim() not in (2, 3):
-                raise ValueError(f"{type(self).__name__}: input must be 3-D (batched) or 2-D (unbatched), "
-                                 f"got shape {tuple(input.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__}: input must be 3-D (batched) or 2-D (unbatched), "
+                    f"got shape {tuple(input.shape)}"
+                )
             unbatched = input.dim() == 2
             x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if cfg.batch_first else input)  # (T, B, C)
             batch = x.shape[1]
         if x.shape[-1] != cfg.input_size:
-            raise ValueError(f"{type(self).__name__}: input has {x.shape[-1]} features per step, "
-                             f"input_size is {cfg.input_size}")
+            raise ValueError(
+                f"{type(self).__name__}: input has {x.shape[-1]} features per step, input_size is {cfg.input_size}"
+            )
         states = self._initial(hx, batch, unbatched, x)
         if packed and sorted_idx is not None:
             states = tuple(s.index_select(1, sorted_idx) for s in states)  # caller's order -> sorted
@@ -324,8 +339,15 @@ def make_rnn(cell: str, config: RecurrentConfig, impl: str = "torch", bidirectio
     raise ValueError(f"unknown impl {impl!r}; choose 'torch' or 'manual'")
 
 
-def forward_backward(module: nn.Module, x: torch.Tensor, *, lengths: torch.Tensor | None = None,
-                     enforce_sorted: bool = True, hx: Any = None, seed: int = 0) -> dict[str, torch.Tensor]:
+def forward_backward(
+    module: nn.Module,
+    x: torch.Tensor,
+    *,
+    lengths: torch.Tensor | None = None,
+    enforce_sorted: bool = True,
+    hx: Any = None,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Outputs, final states and every gradient of one forward/backward, by name.
 
     Runs ``module`` (an ``nn.LSTM``/``nn.GRU`` or this module's, batch layout from its
@@ -360,9 +382,11 @@ def forward_backward(module: nn.Module, x: torch.Tensor, *, lengths: torch.Tenso
     params = dict(module.named_parameters())
     wrt = [x, *states, *params.values()]
     # a parameter the module never used gets a zero gradient (a wrong one, if torch's is not)
-    grads = [torch.zeros_like(w) if gr is None else gr
-             for w, gr in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))]
-    names = ["grad input"] + [f"grad {n}_0" for n in ("h", "c")[:len(states)]] + [f"grad {n}" for n in params]
+    grads = [
+        torch.zeros_like(w) if gr is None else gr
+        for w, gr in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))
+    ]
+    names = ["grad input"] + [f"grad {n}_0" for n in ("h", "c")[: len(states)]] + [f"grad {n}" for n in params]
     result = {k: v.detach() for k, v in result.items()}
     result.update(zip(names, grads))
     return result
@@ -390,8 +414,10 @@ class RecurrentCase:
     """pass random h_0 (and c_0) instead of zeros"""
 
     def label(self) -> str:
-        return (f"T={self.seq_len},B={self.batch},C={self.input_size},H={self.hidden_size},L={self.num_layers},"
-                f"batch_first={self.batch_first},packed={self.packed},h0={self.initial_state}")
+        return (
+            f"T={self.seq_len},B={self.batch},C={self.input_size},H={self.hidden_size},L={self.num_layers},"
+            f"batch_first={self.batch_first},packed={self.packed},h0={self.initial_state}"
+        )
 
     def inputs(self, cell: str, device, dtype, seed: int) -> tuple:
         """(x, lengths or None, enforce_sorted, hx or None, torch module), all seeded."""
@@ -399,8 +425,9 @@ class RecurrentCase:
         torch_cls = RECURRENT[cell][1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = torch_cls(self.input_size, self.hidden_size, self.num_layers,
-                               batch_first=self.batch_first).to(device, dtype)
+            module = torch_cls(self.input_size, self.hidden_size, self.num_layers, batch_first=self.batch_first).to(
+                device, dtype
+            )
         shape = (self.batch, self.seq_len) if self.batch_first else (self.seq_len, self.batch)
         x = torch.randn(*shape, self.input_size, generator=g, dtype=dtype).to(device)
         lengths = None
@@ -413,7 +440,9 @@ class RecurrentCase:
                 lengths = lengths[torch.randperm(self.batch, generator=g)]
         hx = None
         if self.initial_state:
-            st = [torch.randn(self.num_layers, self.batch, self.hidden_size, generator=g, dtype=dtype).to(device)
-                  for _ in range(RECURRENT[cell][0].N_STATE)]
+            st = [
+                torch.randn(self.num_layers, self.batch, self.hidden_size, generator=g, dtype=dtype).to(device)
+                for _ in range(RECURRENT[cell][0].N_STATE)
+            ]
             hx = st[0] if len(st) == 1 else tuple(st)
         return x, lengths, self.packed != "unsorted", hx, module

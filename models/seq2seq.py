@@ -24,6 +24,7 @@ targets, cannot change it.
 Shapes: B batch, S source steps, T target steps, E embedding, H hidden, A attention
 width, V vocabulary.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -123,8 +124,9 @@ class Seq2SeqConfig:
 PRESETS = {
     "tiny": Seq2SeqConfig(src_vocab=40, tgt_vocab=40, emb=32, hidden=64),
     # Luong et al. 2015 used 4-layer 1000-unit LSTMs; this is the laptop-sized cousin
-    "small": Seq2SeqConfig(src_vocab=8000, tgt_vocab=8000, emb=256, hidden=512, num_layers=2, cell="lstm",
-                           attention="luong"),
+    "small": Seq2SeqConfig(
+        src_vocab=8000, tgt_vocab=8000, emb=256, hidden=512, num_layers=2, cell="lstm", attention="luong"
+    ),
 }
 
 
@@ -168,8 +170,9 @@ class Seq2Seq(nn.Module):
     def _top(self, state: Any) -> torch.Tensor:
         return (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H) top layer's h
 
-    def decode_step(self, y_prev: torch.Tensor, state: Any, enc: torch.Tensor, mask: torch.Tensor,
-                    keys_proj: Any = None) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    def decode_step(
+        self, y_prev: torch.Tensor, state: Any, enc: torch.Tensor, mask: torch.Tensor, keys_proj: Any = None
+    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
         """One decoder step: y_prev (B,) -> (logits (B, V), new state, attention weights (B, S) or None)."""
         e = self.tgt_embed(y_prev)  # (B, E)
         weights = None

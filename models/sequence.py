@@ -14,6 +14,7 @@ Variable lengths: with ``lengths`` (B,) the batch is packed
 padding, ``head="last"`` takes each sequence's state after its own last token, and
 per-step outputs past a sequence's length are zero.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,7 @@ class SequenceModelConfig:
 PRESETS: dict[str, SequenceModelConfig] = {
     "tiny": SequenceModelConfig(vocab_size=64, input_size=16, hidden_size=32, output_size=64),
     # a character LM of the size Karpathy's char-rnn post trains on small corpora
-    "char_small": SequenceModelConfig(vocab_size=100, input_size=64, hidden_size=256, output_size=100,
-                                      num_layers=2),
+    "char_small": SequenceModelConfig(vocab_size=100, input_size=64, hidden_size=256, output_size=100, num_layers=2),
 }
 
 
@@ -82,10 +82,12 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.embed = (nn.Embedding(c.vocab_size, c.input_size, padding_idx=c.pad_id)
-                      if c.vocab_size is not None else None)
-        rc = RecurrentConfig(c.input_size, c.hidden_size, c.num_layers, batch_first=True,
-                             dropout=c.dropout if c.num_layers > 1 else 0.0)
+        self.embed = (
+            nn.Embedding(c.vocab_size, c.input_size, padding_idx=c.pad_id) if c.vocab_size is not None else None
+        )
+        rc = RecurrentConfig(
+            c.input_size, c.hidden_size, c.num_layers, batch_first=True, dropout=c.dropout if c.num_layers > 1 else 0.0
+        )
         self.rnn = make_rnn(c.cell, rc, c.impl, bidirectional=c.bidirectional)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), c.output_size)
@@ -100,8 +102,7 @@ class SequenceModel(nn.Module):
             raise ValueError(f"SequenceModel: float input must be (B, T, {c.input_size}), got {tuple(x.shape)}")
         return x
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, hx: Any = None,
-                return_state: bool = False):
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, hx: Any = None, return_state: bool = False):
         """Outputs for ``x``: int64 ids (B, T) or floats (B, T, E).
 
         Args:

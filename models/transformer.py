@@ -25,10 +25,12 @@ layer instead of a forward pass over the whole prefix.
 Shape legend: B batch, T (L) sequence (query) length, S key length, V vocabulary,
 E = d_model, H heads, D = E / H head dim, C classes.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -93,8 +95,17 @@ class KVCache:
     ``length`` once per forward.
     """
 
-    def __init__(self, n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int, *,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        n_layers: int,
+        batch: int,
+        n_heads: int,
+        max_len: int,
+        head_dim: int,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         self.k = torch.zeros(n_layers, batch, n_heads, max_len, head_dim, device=device, dtype=dtype)
         self.v = torch.zeros_like(self.k)
         self.max_len, self.length = max_len, 0
@@ -119,8 +130,17 @@ class Attention(nn.Module):
         self.rope = rope
         self.sdpa = sdpa or F.scaled_dot_product_attention
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *, key_pad: torch.Tensor | None = None,
-                causal: bool = False, cache: KVCache | None = None, layer: int = 0, offset: int = 0) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        *,
+        key_pad: torch.Tensor | None = None,
+        causal: bool = False,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        offset: int = 0,
+    ) -> torch.Tensor:
         """x (B, L, E); memory (B, S, E) or None (self-attention); key_pad (B, S) True at padding keys."""
         B, L, E = x.shape
         src = x if memory is None else memory
@@ -148,8 +168,13 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-LN block: self-attention, optional cross-attention, MLP; each with a residual."""
 
-    def __init__(self, config: TransformerConfig, cross: bool = False, rope: RotaryEmbedding | None = None,
-                 sdpa: Sdpa | None = None):
+    def __init__(
+        self,
+        config: TransformerConfig,
+        cross: bool = False,
+        rope: RotaryEmbedding | None = None,
+        sdpa: Sdpa | None = None,
+    ):
         super().__init__()
         E = config.d_model
         self.ln1, self.attn = nn.LayerNorm(E), Attention(config, rope, sdpa)
@@ -159,7 +184,9 @@ class Block(nn.Module):
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x, *, key_pad=None, causal=False, memory=None, memory_pad=None, cache=None, layer=0, offset=0):
-        x = x + self.drop(self.attn(self.ln1(x), key_pad=key_pad, causal=causal, cache=cache, layer=layer, offset=offset))
+        x = x + self.drop(
+            self.attn(self.ln1(x), key_pad=key_pad, causal=causal, cache=cache, layer=layer, offset=offset)
+        )
         if self.cross is not None:
             x = x + self.drop(self.cross(self.ln_x(x), memory, key_pad=memory_pad))
         return x + self.drop(self.mlp(self.ln2(x)))
@@ -168,23 +195,40 @@ class Block(nn.Module):
 class Stack(nn.Module):
     """Token embedding + positions + blocks + final LayerNorm: ids (B, T) -> features (B, T, E)."""
 
-    def __init__(self, config: TransformerConfig, vocab_size: int, *, cross: bool = False, pad_id: int | None = 0,
-                 sdpa: Sdpa | None = None):
+    def __init__(
+        self,
+        config: TransformerConfig,
+        vocab_size: int,
+        *,
+        cross: bool = False,
+        pad_id: int | None = 0,
+        sdpa: Sdpa | None = None,
+    ):
         super().__init__()
         E, c = config.d_model, config
         self.config, self.pad_id = config, pad_id
         self.tok = nn.Embedding(vocab_size, E)
         nn.init.normal_(self.tok.weight, std=0.02)
-        self.pos = {"sinusoidal": lambda: SinusoidalPositionalEncoding(c.max_len, E),
-                    "learned": lambda: LearnedPositionalEmbedding(c.max_len, E), "rope": lambda: None}[c.positional]()
+        self.pos = {
+            "sinusoidal": lambda: SinusoidalPositionalEncoding(c.max_len, E),
+            "learned": lambda: LearnedPositionalEmbedding(c.max_len, E),
+            "rope": lambda: None,
+        }[c.positional]()
         rope = RotaryEmbedding(E // c.n_heads, c.max_len) if c.positional == "rope" else None
         self.blocks = nn.ModuleList(Block(c, cross, rope, sdpa) for _ in range(c.n_layers))
         self.ln_f = nn.LayerNorm(E)
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, ids: torch.Tensor, *, causal: bool = False, key_pad: torch.Tensor | None = None,
-                memory: torch.Tensor | None = None, memory_pad: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        ids: torch.Tensor,
+        *,
+        causal: bool = False,
+        key_pad: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_pad: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
         offset = cache.length if cache is not None else 0
         if offset + ids.shape[1] > self.config.max_len:
             raise IndexError(f"positions up to {offset + ids.shape[1] - 1} exceed max_len {self.config.max_len}")
@@ -193,8 +237,16 @@ class Stack(nn.Module):
             x = self.pos(x, offset)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, key_pad=key_pad, causal=causal, memory=memory, memory_pad=memory_pad, cache=cache,
-                      layer=i, offset=offset)
+            x = block(
+                x,
+                key_pad=key_pad,
+                causal=causal,
+                memory=memory,
+                memory_pad=memory_pad,
+                cache=cache,
+                layer=i,
+                offset=offset,
+            )
         if cache is not None:
             cache.length = offset + ids.shape[1]
         return self.ln_f(x)
@@ -207,8 +259,9 @@ class EncoderClassifier(nn.Module):
     so appending padding does not change a sequence's logits.
     """
 
-    def __init__(self, config: TransformerConfig, vocab_size: int, num_classes: int, pad_id: int = 0,
-                 sdpa: Sdpa | None = None):
+    def __init__(
+        self, config: TransformerConfig, vocab_size: int, num_classes: int, pad_id: int = 0, sdpa: Sdpa | None = None
+    ):
         super().__init__()
         self.encoder = Stack(config, vocab_size, pad_id=pad_id, sdpa=sdpa)
         self.head = nn.Linear(config.d_model, num_classes)
@@ -255,11 +308,14 @@ class GPT(nn.Module):
 
     def new_cache(self, batch: int, cache_cls: type[KVCache] = KVCache) -> KVCache:
         c, w = self.config, self.lm_head.weight
-        return cache_cls(c.n_layers, batch, c.n_heads, c.max_len, c.d_model // c.n_heads, device=w.device, dtype=w.dtype)
+        return cache_cls(
+            c.n_layers, batch, c.n_heads, c.max_len, c.d_model // c.n_heads, device=w.device, dtype=w.dtype
+        )
 
     @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, new_tokens: int, *, use_cache: bool = True,
-                 cache_cls: type[KVCache] = KVCache) -> tuple[torch.Tensor, torch.Tensor]:
+    def generate(
+        self, prompt: torch.Tensor, new_tokens: int, *, use_cache: bool = True, cache_cls: type[KVCache] = KVCache
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy continuation of prompt (B, T0): (tokens (B, new_tokens), logits (B, new_tokens, V)).
 
         Without the cache every step runs the model over the whole prefix. Raises IndexError
@@ -281,8 +337,9 @@ class GPT(nn.Module):
 class Seq2SeqTransformer(nn.Module):
     """Encoder-decoder (Vaswani et al. 2017): (src (B, S), tgt_in (B, T)) -> logits (B, T, V_tgt)."""
 
-    def __init__(self, config: TransformerConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0,
-                 sdpa: Sdpa | None = None):
+    def __init__(
+        self, config: TransformerConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, sdpa: Sdpa | None = None
+    ):
         super().__init__()
         self.encoder = Stack(config, src_vocab, pad_id=pad_id, sdpa=sdpa)
         self.decoder = Stack(config, tgt_vocab, cross=True, pad_id=pad_id, sdpa=sdpa)

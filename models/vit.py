@@ -15,6 +15,7 @@ to it.
 Shape legend: B batch, C channels, H/W image height/width (pixels), P patch side, N
 patches, E width, K classes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,7 +53,9 @@ class ViTConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
-            raise ValueError(f"ViTConfig: image_size {self.image_size} must be divisible by patch_size {self.patch_size}")
+            raise ValueError(
+                f"ViTConfig: image_size {self.image_size} must be divisible by patch_size {self.patch_size}"
+            )
         if self.d_model % self.n_heads:
             raise ValueError(f"ViTConfig: d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
 
@@ -64,10 +67,13 @@ class ViTConfig:
 PRESETS: dict[str, ViTConfig] = {
     "b16": ViTConfig(),  # ViT-B/16, Dosovitskiy et al. Table 1
     # 8x8 digits upsampled to 16x16, 4x4 patches: 16 tokens
-    "tiny": ViTConfig(image_size=16, patch_size=4, in_channels=1, num_classes=10, d_model=64, depth=2, n_heads=4,
-                      mlp_dim=128),
+    "tiny": ViTConfig(
+        image_size=16, patch_size=4, in_channels=1, num_classes=10, d_model=64, depth=2, n_heads=4, mlp_dim=128
+    ),
     # CIFAR-100 at 32x32 with 4x4 patches (64 tokens), a small width for CPU runs
-    "cifar_small": ViTConfig(image_size=32, patch_size=4, num_classes=100, d_model=128, depth=4, n_heads=4, mlp_dim=256),
+    "cifar_small": ViTConfig(
+        image_size=32, patch_size=4, num_classes=100, d_model=128, depth=4, n_heads=4, mlp_dim=256
+    ),
     # ViT-Tiny width (Touvron et al. 2021, DeiT-Ti) at 32x32
     "cifar": ViTConfig(image_size=32, patch_size=4, num_classes=100, d_model=192, depth=12, n_heads=3, mlp_dim=768),
 }
@@ -108,8 +114,9 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(c.in_channels, E, c.patch_size, stride=c.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, E))
         self.pos_embed = nn.Parameter(torch.randn(1, c.n_patches + 1, E) * 0.02)
-        block_cfg = TransformerConfig(d_model=E, n_heads=c.n_heads, n_layers=c.depth, d_ff=c.mlp_dim,
-                                      max_len=c.n_patches + 1, dropout=c.dropout)
+        block_cfg = TransformerConfig(
+            d_model=E, n_heads=c.n_heads, n_layers=c.depth, d_ff=c.mlp_dim, max_len=c.n_patches + 1, dropout=c.dropout
+        )
         self.blocks = nn.ModuleList(Block(block_cfg) for _ in range(c.depth))
         self.norm = nn.LayerNorm(E)
         self.head = nn.Linear(E, c.num_classes)
@@ -119,8 +126,9 @@ class ViT(nn.Module):
         """Patch tokens with the class token and positions: (B, N + 1, E)."""
         c = self.config
         if x.dim() != 4 or x.shape[1:] != (c.in_channels, c.image_size, c.image_size):
-            raise ValueError(f"ViT: expected images (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"ViT: expected images (B, {c.in_channels}, {c.image_size}, {c.image_size}), got {tuple(x.shape)}"
+            )
         p = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, E, H/P, W/P) -> (B, N, E)
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, E)
         return self.drop(torch.cat([cls, p], 1) + self.pos_embed)  # (B, N + 1, E)

@@ -4,6 +4,7 @@ Triton reads TRITON_INTERPRET when it is first imported, so it is set here, befo
 test module can import triton, whenever no CUDA device is present: the kernels then run
 in Triton's interpreter on CPU tensors.
 """
+
 import os
 
 import torch

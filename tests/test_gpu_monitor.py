@@ -1,4 +1,5 @@
 """harness.gpu_monitor: the no-GPU path, and sampling/summary logic against a fake NVML."""
+
 import threading
 import time
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """harness.launch: torchrun-style environment, results per rank, loud failures naming the rank."""
+
 import os
 import pickle
 import time
@@ -9,16 +10,21 @@ import torch.distributed as dist
 
 from harness.launch import LaunchError, LaunchTimeout, free_port, launch, resolve_backend
 
-
 # -- rank functions: module level, so the ranks import them by reference -------------------
+
 
 def env_and_all_reduce(offset):
     keys = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS")
     t = torch.tensor([float(dist.get_rank() + offset)])
     dist.all_reduce(t)  # SUM over ranks
     return {k: os.environ.get(k) for k in keys} | {
-        "pid": os.getpid(), "threads": torch.get_num_threads(), "rank": dist.get_rank(),
-        "world": dist.get_world_size(), "backend": dist.get_backend(), "sum": t.item()}
+        "pid": os.getpid(),
+        "threads": torch.get_num_threads(),
+        "rank": dist.get_rank(),
+        "world": dist.get_world_size(),
+        "backend": dist.get_backend(),
+        "sum": t.item(),
+    }
 
 
 def fail_on_rank_1():
@@ -39,6 +45,7 @@ def sleep_forever():
 
 
 # -- tests ------------------------------------------------------------------------------
+
 
 def test_env_matches_torchrun_gloo_works_and_values_come_back_in_rank_order():
     out = launch(env_and_all_reduce, 2, args=(10,), backend="gloo", timeout_s=60)

@@ -1,4 +1,5 @@
 """harness.loader.PrefetchLoader: order, integrity, nesting, errors, early exit, real prefetch."""
+
 import collections
 import threading
 

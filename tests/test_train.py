@@ -1,4 +1,5 @@
 """harness.train (training loop, records, peak memory) and models.mlp (config, presets)."""
+
 import dataclasses
 import math
 
@@ -40,8 +41,15 @@ class _Probe(TrainingRun):
 def test_fit_learns_and_reports_time_to_accuracy():
     x, y = blobs()
     model = small_model()
-    log = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x[:300], y[:300]), batch_size=30, epochs=3,
-              eval_data=(x[300:], y[300:]), target_accuracy=0.95)
+    log = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x[:300], y[:300]),
+        batch_size=30,
+        epochs=3,
+        eval_data=(x[300:], y[300:]),
+        target_accuracy=0.95,
+    )
     assert log.steps == list(range(1, 31)) and len(log.losses) == 30 and len(log.lrs) == 30
     assert log.eval_steps == [10, 20, 30] and log.final_accuracy >= 0.95
     assert log.losses[-1] < log.losses[0]
@@ -52,12 +60,29 @@ def test_fit_learns_and_reports_time_to_accuracy():
 def test_max_steps_eval_every_and_stop_at_target():
     x, y = blobs()
     model = small_model()
-    log = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=40, epochs=50, max_steps=7,
-              eval_data=(x, y), eval_every=3)
+    log = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=40,
+        epochs=50,
+        max_steps=7,
+        eval_data=(x, y),
+        eval_every=3,
+    )
     assert log.steps[-1] == 7 and log.eval_steps == [3, 6, 7]  # a final evaluation after the last step
     model = small_model()
-    log = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=40, epochs=50,
-              eval_data=(x, y), eval_every=2, target_accuracy=0.9, stop_at_target=True)
+    log = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=40,
+        epochs=50,
+        eval_data=(x, y),
+        eval_every=2,
+        target_accuracy=0.9,
+        stop_at_target=True,
+    )
     assert log.steps[-1] == log.steps_to_accuracy < 100
 
 
@@ -71,8 +96,16 @@ def test_a_model_that_never_steps_does_not_reach_the_target():
         loss.backward()  # gradients computed, optimizer.step() forgotten
         return loss.detach()
 
-    log = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=40, epochs=2, eval_data=(x, y),
-              target_accuracy=0.95, step_fn=no_step)
+    log = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=40,
+        epochs=2,
+        eval_data=(x, y),
+        target_accuracy=0.95,
+        step_fn=no_step,
+    )
     assert log.final_accuracy == acc0 and log.time_to_accuracy_s is None
 
 
@@ -100,13 +133,24 @@ def test_bad_arguments_raise_clear_errors():
 def test_record_writes_curves_and_metrics():
     x, y = blobs()
     model = small_model()
-    log = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=50, epochs=2,
-              eval_data=(x, y), target_accuracy=0.999999)
+    log = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=50,
+        epochs=2,
+        eval_data=(x, y),
+        target_accuracy=0.999999,
+    )
     ctx = Context(_Probe, mode="bench")
     log.record(ctx, series="sgd", prefix="sgd.")
     names = {(c["name"], c["series"]) for c in ctx.record.curves}
-    assert {("train loss", "sgd"), ("learning rate", "sgd"), ("test accuracy", "sgd"),
-            ("samples/s per epoch", "sgd")} <= names
+    assert {
+        ("train loss", "sgd"),
+        ("learning rate", "sgd"),
+        ("test accuracy", "sgd"),
+        ("samples/s per epoch", "sgd"),
+    } <= names
     m = ctx.record.metrics
     assert m["sgd.samples_per_s"] > 0 and "sgd.final_accuracy" in m and "sgd.time_to_accuracy_s" in m
 
@@ -137,7 +181,9 @@ def test_standard_step_and_evaluate():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     before = [p.detach().clone() for p in model.parameters()]
     loss = standard_step(model, opt, x, y, F.cross_entropy)
-    assert loss.requires_grad is False and math.isclose(loss.item(), F.cross_entropy(MLP.forward(small_model(), x), y).item(), rel_tol=1e-6)
+    assert loss.requires_grad is False and math.isclose(
+        loss.item(), F.cross_entropy(MLP.forward(small_model(), x), y).item(), rel_tol=1e-6
+    )
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     acc, mean_loss = evaluate(model, x, y, batch_size=10)
     assert 0 <= acc <= 1 and mean_loss > 0 and model.training

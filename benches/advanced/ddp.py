@@ -32,6 +32,7 @@ loopback comes on top. Data parallelism pays only when each rank has a core (or 
 its own; and the averaging is part of the algorithm, not a detail: without the 1/W the
 step is W times too large.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,6 +72,7 @@ class DDPConfig:
 
 # -- what runs in every rank (module level: ranks import these by reference) ------------------
 
+
 def _model(cfg: DDPConfig) -> MLP:
     return MLP(MLPConfig(in_features=cfg.in_features, hidden=cfg.hidden, out_features=10))
 
@@ -84,7 +86,7 @@ def global_batch(cfg: DDPConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]
 def shard(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     """Rank ``rank``'s contiguous 1/world of the rows of ``t``."""
     per = t.shape[0] // world
-    return t[rank * per:(rank + 1) * per]
+    return t[rank * per : (rank + 1) * per]
 
 
 def allreduce_mean(model: torch.nn.Module) -> None:
@@ -120,8 +122,11 @@ def grads_rank(cfg: DDPConfig, seed: int, grad_sync, comm_hook) -> dict:
     init = {n: p.detach().cpu().clone() for n, p in ddp.module.named_parameters()}
     loss = F.cross_entropy(ddp(xs), ys)
     loss.backward()
-    out = {"ddp_init": init, "ddp_grads": {n: p.grad.cpu() for n, p in ddp.module.named_parameters()},
-           "local_loss": loss.item()}
+    out = {
+        "ddp_init": init,
+        "ddp_grads": {n: p.grad.cpu() for n, p in ddp.module.named_parameters()},
+        "local_loss": loss.item(),
+    }
     torch.manual_seed(seed)  # by hand nothing broadcasts: the ranks must start equal
     model = _model(cfg).to(device)
     F.cross_entropy(model(xs), ys).backward()
@@ -158,6 +163,7 @@ def step_times_rank(cfg: DDPConfig, seed: int) -> list[float]:
 
 # -- the task -------------------------------------------------------------------------------
 
+
 @task("advanced.ddp", seed="8.02", title="distributed data parallel")
 class DistributedDataParallelTask(System):
     __doc__ = __doc__
@@ -166,8 +172,9 @@ class DistributedDataParallelTask(System):
     sizes = {
         "tiny": DDPConfig(batch=16, in_features=24, hidden=(32,), steps=5, warmup=2),
         "cpu": DDPConfig(batch=256, in_features=512, hidden=(1024, 1024)),
-        "gpu": DDPConfig(batch=8192, in_features=1024, hidden=(4096, 4096), world_sizes=(1, 2, 4, 8), steps=20,
-                         warmup=5),
+        "gpu": DDPConfig(
+            batch=8192, in_features=1024, hidden=(4096, 4096), world_sizes=(1, 2, 4, 8), steps=20, warmup=5
+        ),
     }
     #: how the by-hand path averages; a staticmethod so ranks import it by reference
     grad_sync = staticmethod(allreduce_mean)
@@ -185,8 +192,9 @@ class DistributedDataParallelTask(System):
         backend = self._backend(ctx, world) or "gloo"  # one GPU: check the math on CPU with gloo
         if ctx.is_cuda and backend == "gloo":
             ctx.note("fewer than 2 GPUs: the gradient check ran on CPU processes with gloo")
-        outs = launch(grads_rank, world, args=(cfg, ctx.rng_seed, self.grad_sync, self.comm_hook),
-                      backend=backend, timeout_s=120)
+        outs = launch(
+            grads_rank, world, args=(cfg, ctx.rng_seed, self.grad_sync, self.comm_hook), backend=backend, timeout_s=120
+        )
         torch.manual_seed(ctx.rng_seed)
         single = _model(cfg)
         init = {n: p.detach().clone() for n, p in single.named_parameters()}
@@ -196,15 +204,30 @@ class DistributedDataParallelTask(System):
             shard_loss = [F.cross_entropy(single(shard(x, r, world)), shard(y, r, world)) for r in range(world)]
         for rank, out in enumerate(outs):
             where = f"rank {rank} of {world}, {backend}"
-            ctx.assert_close(torch.tensor(out["local_loss"]), shard_loss[rank],
-                             name="each rank's loss is that of its own shard", where=where)
+            ctx.assert_close(
+                torch.tensor(out["local_loss"]),
+                shard_loss[rank],
+                name="each rank's loss is that of its own shard",
+                where=where,
+            )
             for n, p in single.named_parameters():
-                ctx.assert_close(out["ddp_init"][n], init[n], name="DDP broadcasts rank 0's parameters",
-                                 where=f"{where}, {n}", rtol=0, atol=0)
-                ctx.assert_close(out["ddp_grads"][n], p.grad, name="DDP gradients = single-process gradients",
-                                 where=f"{where}, {n}")
-                ctx.assert_close(out["manual_grads"][n], p.grad,
-                                 name="all_reduce mean gradients = single-process gradients", where=f"{where}, {n}")
+                ctx.assert_close(
+                    out["ddp_init"][n],
+                    init[n],
+                    name="DDP broadcasts rank 0's parameters",
+                    where=f"{where}, {n}",
+                    rtol=0,
+                    atol=0,
+                )
+                ctx.assert_close(
+                    out["ddp_grads"][n], p.grad, name="DDP gradients = single-process gradients", where=f"{where}, {n}"
+                )
+                ctx.assert_close(
+                    out["manual_grads"][n],
+                    p.grad,
+                    name="all_reduce mean gradients = single-process gradients",
+                    where=f"{where}, {n}",
+                )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -212,15 +235,20 @@ class DistributedDataParallelTask(System):
         for world in cfg.world_sizes:
             backend = self._backend(ctx, world)
             if backend is None:
-                ctx.skip_part(f"world size {world}", f"needs {world} GPUs for NCCL, found "
-                                                     f"{torch.cuda.device_count()}")
+                ctx.skip_part(f"world size {world}", f"needs {world} GPUs for NCCL, found {torch.cuda.device_count()}")
                 continue
             if cfg.batch % world:
                 raise ValueError(f"{cfg.label()}: world size {world} does not divide the global batch")
             per_rank = launch(step_times_rank, world, args=(cfg, ctx.rng_seed), backend=backend, timeout_s=300)
             step_ms = [max(t) for t in zip(*per_rank)]  # a step ends when its slowest rank does
-            record_samples(ctx, "ddp", step_ms, config=f"W={world},{backend},{cfg.label()}", items=cfg.batch,
-                           mode=f"wall-clock in rank, {backend}")
+            record_samples(
+                ctx,
+                "ddp",
+                step_ms,
+                config=f"W={world},{backend},{cfg.label()}",
+                items=cfg.batch,
+                mode=f"wall-clock in rank, {backend}",
+            )
             xs.append(world)
             ys.append(statistics.median(step_ms))
             ctx.metric(f"step_ms_w{world}", ys[-1])

@@ -32,6 +32,7 @@ assembles op by op, where ATen fuses log_softmax and nll_loss forward and backwa
 narrows with label smoothing, where ATen too falls back to composite ops (the smoothing sum
 over classes).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,7 +89,7 @@ def make_inputs(config: CEConfig, device, dtype, seed: int):
     cdim = 0 if len(config.shape) == 1 else 1
     c = config.shape[cdim]
     x = torch.randn(config.shape, generator=gen, dtype=dtype) * 2
-    tshape = config.shape[:cdim] + config.shape[cdim + 1:]  # the logits' shape without the class dim
+    tshape = config.shape[:cdim] + config.shape[cdim + 1 :]  # the logits' shape without the class dim
     if config.probs:
         target = torch.softmax(torch.randn(config.shape, generator=gen) * 2, cdim).to(dtype)
     else:
@@ -98,8 +99,11 @@ def make_inputs(config: CEConfig, device, dtype, seed: int):
             target = torch.where(drop, torch.tensor(config.ignore_index), target)
     weight = (torch.rand(c, generator=gen, dtype=dtype) + 0.5) if config.weighted else None
     g = torch.randn(tshape if config.reduction == "none" else (), generator=gen, dtype=dtype)
-    kwargs = dict(reduction=config.reduction, label_smoothing=config.label_smoothing,
-                  ignore_index=-100 if config.ignore_index is None else config.ignore_index)
+    kwargs = dict(
+        reduction=config.reduction,
+        label_smoothing=config.label_smoothing,
+        ignore_index=-100 if config.ignore_index is None else config.ignore_index,
+    )
     return (x.to(device), target.to(device), None if weight is None else weight.to(device), g.to(device), kwargs)
 
 
@@ -153,23 +157,44 @@ class CrossEntropyTask(Operator):
     def extra_checks(self, ctx):
         cfg = CEConfig((5, 4, 3), "mean", ignore_index=1, label_smoothing=0.2, weighted=True)
         for reduction in ("none", "mean"):
-            x, target, weight, _, kw = make_inputs(dataclasses.replace(cfg, reduction=reduction),
-                                                   ctx.device, torch.float64, ctx.rng_seed)
+            x, target, weight, _, kw = make_inputs(
+                dataclasses.replace(cfg, reduction=reduction), ctx.device, torch.float64, ctx.rng_seed
+            )
             ok, why = gradcheck_verdict(lambda t: cross_entropy(t, target, weight, **kw), (x.requires_grad_(),))
-            ctx.expect(ok, f"cross_entropy, {cfg.label()}, reduction={reduction}: {why}",
-                       name="gradcheck + gradgradcheck float64")
+            ctx.expect(
+                ok,
+                f"cross_entropy, {cfg.label()}, reduction={reduction}: {why}",
+                name="gradcheck + gradgradcheck float64",
+            )
         x = torch.randn(4, 5, dtype=ctx.dtype, device=ctx.device)
         all_ignored = torch.full((4,), -100, device=ctx.device)
         own, ref = cross_entropy(x, all_ignored), F.cross_entropy(x, all_ignored)
-        ctx.expect(bool(torch.isnan(own) and torch.isnan(ref)),
-                   f"mean over an all-ignored batch: own {own.item()}, torch {ref.item()} (both should be NaN: 0/0)",
-                   name="all-ignored mean is NaN")
-        e = ctx.expect_raises(ValueError, lambda: cross_entropy(x, torch.zeros(3, dtype=torch.long)),
-                              match="(4, 5)", name="mismatched shapes rejected")
+        ctx.expect(
+            bool(torch.isnan(own) and torch.isnan(ref)),
+            f"mean over an all-ignored batch: own {own.item()}, torch {ref.item()} (both should be NaN: 0/0)",
+            name="all-ignored mean is NaN",
+        )
+        e = ctx.expect_raises(
+            ValueError,
+            lambda: cross_entropy(x, torch.zeros(3, dtype=torch.long)),
+            match="(4, 5)",
+            name="mismatched shapes rejected",
+        )
         ctx.expect("(3,)" in str(e), f"the shape error names only one shape: {e}", name="mismatched shapes rejected")
-        e = ctx.expect_raises(ValueError, lambda: cross_entropy(x, torch.zeros(4, 6)), match="(4, 5)",
-                              name="mismatched probability target rejected")
-        ctx.expect("(4, 6)" in str(e), f"the shape error names only one shape: {e}",
-                   name="mismatched probability target rejected")
-        ctx.expect_raises(IndexError, lambda: cross_entropy(x, torch.tensor([0, 1, 5, 2])), match="target 5",
-                          name="class index out of range rejected")
+        e = ctx.expect_raises(
+            ValueError,
+            lambda: cross_entropy(x, torch.zeros(4, 6)),
+            match="(4, 5)",
+            name="mismatched probability target rejected",
+        )
+        ctx.expect(
+            "(4, 6)" in str(e),
+            f"the shape error names only one shape: {e}",
+            name="mismatched probability target rejected",
+        )
+        ctx.expect_raises(
+            IndexError,
+            lambda: cross_entropy(x, torch.tensor([0, 1, 5, 2])),
+            match="target 5",
+            name="class index out of range rejected",
+        )

@@ -33,6 +33,7 @@ to 4.8e-7 over 40 steps. Accumulation buys memory, not speed: activations shrink
 parameters, gradients and optimizer state do not (the floor: ~1.2 MB of gradients here),
 and k small matmuls plus k Python-level forward/backward passes cost more than one big one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,8 +83,9 @@ def _batch(config: AccumConfig, device, dtype, seed: int) -> tuple[torch.Tensor,
 
 def _model(config: AccumConfig, device, dtype, seed: int, batch_norm: bool = False) -> nn.Module:
     torch.manual_seed(seed)
-    return MLP(MLPConfig(in_features=64, hidden=config.hidden, out_features=10,
-                         batch_norm=batch_norm)).to(device, dtype)
+    return MLP(MLPConfig(in_features=64, hidden=config.hidden, out_features=10, batch_norm=batch_norm)).to(
+        device, dtype
+    )
 
 
 def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -135,8 +137,10 @@ class GradAccumulation(Comparison):
             model = _model(cfg, ctx.device, ctx.dtype, seed)
             self.full_batch_backward(model, x, y, 1)
             full = _grads(model)
-            for k, name in ((cfg.micro_batches, "accumulated (even micro-batches)"),
-                            (uneven, "accumulated (uneven micro-batches)")):
+            for k, name in (
+                (cfg.micro_batches, "accumulated (even micro-batches)"),
+                (uneven, "accumulated (uneven micro-batches)"),
+            ):
                 self.accumulated_backward(model, x, y, k)
                 for pname, g in _grads(model).items():
                     ctx.assert_close(g, full[pname], name=name, where=f"{pname}, k={k}, seed {seed}")
@@ -151,9 +155,12 @@ class GradAccumulation(Comparison):
         full = _grads(model)
         self.accumulated_backward(model, x, y, cfg.micro_batches)
         rel = max(((g - full[n]).norm() / full[n].norm()).item() for n, g in _grads(model).items())
-        ctx.expect(rel > 1e-3, f"with BatchNorm the accumulated gradient should differ from the full-batch one "
-                               f"(relative difference {rel:.2e}); is the BN model in train mode?",
-                   name="BatchNorm breaks the equivalence")
+        ctx.expect(
+            rel > 1e-3,
+            f"with BatchNorm the accumulated gradient should differ from the full-batch one "
+            f"(relative difference {rel:.2e}); is the BN model in train mode?",
+            name="BatchNorm breaks the equivalence",
+        )
 
     def _train(self, cfg: AccumConfig, variant: str, device, dtype, seed: int, steps: int):
         """(final parameters, per-step losses) after ``steps`` momentum-SGD steps."""
@@ -192,6 +199,5 @@ class GradAccumulation(Comparison):
         curves = {}
         for v in self.variants:
             _, curves[v] = self._train(cfg, v, ctx.device, ctx.dtype, ctx.rng_seed, steps=cfg.curve_steps)
-            ctx.curve("train loss", list(range(1, cfg.curve_steps + 1)), curves[v], y_label="cross-entropy",
-                      series=v)
+            ctx.curve("train loss", list(range(1, cfg.curve_steps + 1)), curves[v], y_label="cross-entropy", series=v)
         ctx.metric("loss_curves_max_abs_diff", max(abs(a - b) for a, b in zip(*curves.values())))

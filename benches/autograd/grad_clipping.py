@@ -43,6 +43,7 @@ per tensor is a single pass, while the foreach form (torch's default too) is
 ``_foreach_clamp_min_`` then ``_foreach_clamp_max_``: two passes, 1.6x slower; on CPU the
 foreach path saves launches that cost little here, and pays in traffic.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -142,11 +143,13 @@ class GradClipping(Comparison):
     }
 
     # -- the clipping functions per variant; a test swaps in a wrong one ------------------------------
-    def clip_norm(self, variant: str, params, max_norm: float, norm_type: float = 2.0,
-                  error_if_nonfinite: bool = False):
+    def clip_norm(
+        self, variant: str, params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+    ):
         if variant in ("torch", "torch_loop"):
-            return torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type, error_if_nonfinite,
-                                                  foreach=None if variant == "torch" else False)
+            return torch.nn.utils.clip_grad_norm_(
+                params, max_norm, norm_type, error_if_nonfinite, foreach=None if variant == "torch" else False
+            )
         return clipping.clip_grad_norm_(params, max_norm, norm_type, error_if_nonfinite, foreach=variant == "foreach")
 
     def clip_value(self, variant: str, params, clip_value: float):
@@ -164,6 +167,7 @@ class GradClipping(Comparison):
             # where an absolute 1e-5 would hide any error, so atol scales with their magnitude
             scale = max([float(g.abs().max()) for g in grads if g.numel()] + [0.0])
             return dict(rtol=table.rtol, atol=table.atol * scale)
+
         for name, kind, max_norm, p in NORM_CASES:
             base = grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
             ref_params = _copy(base)
@@ -172,27 +176,53 @@ class GradClipping(Comparison):
                 params = _copy(base)
                 total = self.clip_norm(v, params, max_norm, p)
                 where = f"{name}, max_norm={max_norm}, norm_type={p}"
-                ctx.expect(_none_pattern(params) == _none_pattern(ref_params),
-                           f"clip_grad_norm_ {v}: {where}: a None gradient was created or dropped",
-                           name="None gradients stay None")
-                ctx.assert_close((total, _grads(params)), (ref_total, _grads(ref_params)),
-                                 name=f"clip_grad_norm_ {v}", where=where, **tol(_grads(ref_params)))
-            ctx.expect(all(torch.isfinite(g).all() for g in _grads(ref_params) if g is not None),
-                       f"{name}: torch's own result is not finite", name="reference finite")
+                ctx.expect(
+                    _none_pattern(params) == _none_pattern(ref_params),
+                    f"clip_grad_norm_ {v}: {where}: a None gradient was created or dropped",
+                    name="None gradients stay None",
+                )
+                ctx.assert_close(
+                    (total, _grads(params)),
+                    (ref_total, _grads(ref_params)),
+                    name=f"clip_grad_norm_ {v}",
+                    where=where,
+                    **tol(_grads(ref_params)),
+                )
+            ctx.expect(
+                all(torch.isfinite(g).all() for g in _grads(ref_params) if g is not None),
+                f"{name}: torch's own result is not finite",
+                name="reference finite",
+            )
         for v in own:
             with_empty = grad_set("with_none_and_empty", ctx.dtype, ctx.device, ctx.rng_seed)
-            ctx.expect_raises(RuntimeError, lambda: self.clip_norm(v, with_empty, 1.0, float("inf")),
-                              match="identity", name="inf norm of a zero-element gradient raises")
+            ctx.expect_raises(
+                RuntimeError,
+                lambda: self.clip_norm(v, with_empty, 1.0, float("inf")),
+                match="identity",
+                name="inf norm of a zero-element gradient raises",
+            )
             bad = grad_set("mixed", ctx.dtype, ctx.device, ctx.rng_seed)
             bad[1].grad[0] = float("inf")
-            ctx.expect_raises(RuntimeError, lambda: self.clip_norm(v, _copy(bad), 1.0, 2.0, True),
-                              match="non-finite", name="error_if_nonfinite raises")
+            ctx.expect_raises(
+                RuntimeError,
+                lambda: self.clip_norm(v, _copy(bad), 1.0, 2.0, True),
+                match="non-finite",
+                name="error_if_nonfinite raises",
+            )
             ref_params, params = _copy(bad), _copy(bad)
             torch.nn.utils.clip_grad_norm_(ref_params, 1.0)
-            ctx.assert_close(self.clip_norm(v, params, 1.0), torch.tensor(float("inf"), dtype=ctx.dtype),
-                             name="inf total returned", where=v)
-            ctx.assert_close(_grads(params), _grads(ref_params), equal_nan=True,
-                             name=f"clip_grad_norm_ {v} with an inf gradient (NaN as torch)")
+            ctx.assert_close(
+                self.clip_norm(v, params, 1.0),
+                torch.tensor(float("inf"), dtype=ctx.dtype),
+                name="inf total returned",
+                where=v,
+            )
+            ctx.assert_close(
+                _grads(params),
+                _grads(ref_params),
+                equal_nan=True,
+                name=f"clip_grad_norm_ {v} with an inf gradient (NaN as torch)",
+            )
         for kind in ("mixed", "with_none_and_empty"):
             base = grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
             ref_params = _copy(base)
@@ -200,20 +230,32 @@ class GradClipping(Comparison):
             for v in own:
                 params = _copy(base)
                 self.clip_value(v, params, 0.05)
-                ctx.expect(_none_pattern(params) == _none_pattern(ref_params),
-                           f"clip_grad_value_ {v}: gradient set {kind}: a None gradient was created or dropped",
-                           name="None gradients stay None")
-                ctx.assert_close(_grads(params), _grads(ref_params), name=f"clip_grad_value_ {v}",
-                                 where=f"gradient set {kind}, clip_value=0.05", **tol(_grads(ref_params)))
+                ctx.expect(
+                    _none_pattern(params) == _none_pattern(ref_params),
+                    f"clip_grad_value_ {v}: gradient set {kind}: a None gradient was created or dropped",
+                    name="None gradients stay None",
+                )
+                ctx.assert_close(
+                    _grads(params),
+                    _grads(ref_params),
+                    name=f"clip_grad_value_ {v}",
+                    where=f"gradient set {kind}, clip_value=0.05",
+                    **tol(_grads(ref_params)),
+                )
         # torch 2.13's clip_grad_value_ raises RuntimeError ("Expected !nested_tensorlist[0].empty()")
         # when no parameter has a gradient; the hand version does nothing, as clip_grad_norm_ does
         for v in own:
             for params in ([], [torch.nn.Parameter(torch.ones(2, dtype=ctx.dtype, device=ctx.device))]):
                 self.clip_value(v, params, 0.05)
-                ctx.expect(all(p.grad is None for p in params), f"clip_grad_value_ {v} created a gradient",
-                           name="clip_grad_value_ without gradients is a no-op")
-        ctx.note("torch.nn.utils.clip_grad_value_ raises RuntimeError when no parameter has a gradient "
-                 "(torch 2.13); kernels.clipping.clip_grad_value_ returns without doing anything")
+                ctx.expect(
+                    all(p.grad is None for p in params),
+                    f"clip_grad_value_ {v} created a gradient",
+                    name="clip_grad_value_ without gradients is a no-op",
+                )
+        ctx.note(
+            "torch.nn.utils.clip_grad_value_ raises RuntimeError when no parameter has a gradient "
+            "(torch 2.13); kernels.clipping.clip_grad_value_ returns without doing anything"
+        )
 
     # -- bench -------------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ClipBenchConfig) -> Prepared:
@@ -221,18 +263,23 @@ class GradClipping(Comparison):
         n = sum(p.numel() for p in params)
         el = torch.empty((), dtype=ctx.dtype).element_size()
         if config.mode == "norm":
+
             def fn():
                 return self.clip_norm(impl, params, config.threshold)
+
             traffic = 3 * n * el  # read every gradient for the norm, then read and write it to scale
         else:
+
             def fn():
                 return self.clip_value(impl, params, config.threshold)
+
             traffic = 2 * n * el
         fn()
         return Prepared(fn=fn, bytes=traffic)
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        for name, value in time_ratios(ctx.record.measurements, [config_label(c) for c in ctx.configs],
-                                       "torch").items():
+        for name, value in time_ratios(
+            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch"
+        ).items():
             ctx.metric(name, value)

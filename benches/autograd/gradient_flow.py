@@ -37,6 +37,7 @@ steps: sigmoid 2.8e-14 (each layer ~7x smaller than the next: the first layers d
 train at all), ReLU with the default init 1.6e-5, ReLU with He init 0.63 (level). The plot
 makes the point the numbers do: the activation and the init decide whether depth works.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -125,8 +126,11 @@ class GradientFlow(Comparison):
             opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
             rec = self.make_recorder(model)
             names = [n for n, _ in _weights(model)]
-            ctx.expect(rec.names == names, f"recorder layers {rec.names} != the model's weights {names}",
-                       name="recorded layers are the weights in order")
+            ctx.expect(
+                rec.names == names,
+                f"recorder layers {rec.names} != the model's weights {names}",
+                name="recorded layers are the weights in order",
+            )
             for step in range(5):
                 x, y = self._batch(cfg, step, ctx.device, ctx.dtype, seed)
                 opt.zero_grad(set_to_none=True)
@@ -134,23 +138,34 @@ class GradientFlow(Comparison):
                 rec.end_step()
                 got = rec.last()
                 from_grad = {n: torch.linalg.vector_norm(p.grad) for n, p in _weights(model)}
-                ctx.expect(set(got) == set(from_grad),
-                           f"step {step}: recorded layers {sorted(got)} != {sorted(from_grad)}",
-                           name="every layer recorded once per step")
-                ctx.assert_close([got[n] for n in names], [from_grad[n] for n in names],
-                                 name="hook norms = norms of .grad", where=f"seed {seed}, step {step}, layers {names}")
+                ctx.expect(
+                    set(got) == set(from_grad),
+                    f"step {step}: recorded layers {sorted(got)} != {sorted(from_grad)}",
+                    name="every layer recorded once per step",
+                )
+                ctx.assert_close(
+                    [got[n] for n in names],
+                    [from_grad[n] for n in names],
+                    name="hook norms = norms of .grad",
+                    where=f"seed {seed}, step {step}, layers {names}",
+                )
                 opt.step()
             vals = torch.stack([from_grad[n] for n in names])
-            ctx.expect(bool((vals[1:] - vals[:-1]).abs().min() > 1e-6 * vals.max()),
-                       f"two layers have the same gradient norm {vals.tolist()}: a mixed-up layer could not be seen",
-                       name="layers' norms are distinct")
+            ctx.expect(
+                bool((vals[1:] - vals[:-1]).abs().min() > 1e-6 * vals.max()),
+                f"two layers have the same gradient norm {vals.tolist()}: a mixed-up layer could not be seen",
+                name="layers' norms are distinct",
+            )
             rec.remove()
             n_before = len(rec.history()[names[0]])
             x, y = self._batch(cfg, 99, ctx.device, ctx.dtype, seed)
             F.cross_entropy(model(x), y).backward()
             rec.end_step()
-            ctx.expect(all(v != v for v in (h[n_before] for h in rec.history().values())),
-                       "hooks still recorded after remove()", name="remove() unhooks")
+            ctx.expect(
+                all(v != v for v in (h[n_before] for h in rec.history().values())),
+                "hooks still recorded after remove()",
+                name="remove() unhooks",
+            )
 
     # -- bench -----------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: FlowConfig) -> Prepared:
@@ -172,8 +187,9 @@ class GradientFlow(Comparison):
             opt.step()
 
         step()
-        return Prepared(fn=step, items=config.batch, item_unit="samples",
-                        teardown=rec.remove if rec is not None else None)
+        return Prepared(
+            fn=step, items=config.batch, item_unit="samples", teardown=rec.remove if rec is not None else None
+        )
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
@@ -199,9 +215,22 @@ class GradientFlow(Comparison):
             hist = rec.history()
             steps = list(range(1, cfg.curve_steps + 1))
             for i, (name, norms) in enumerate(hist.items()):
-                ctx.curve(f"grad norm per layer ({act})", steps, norms, y_label="||dL/dW||_2",
-                          series=f"layer {i} ({name})", log_y=True)
+                ctx.curve(
+                    f"grad norm per layer ({act})",
+                    steps,
+                    norms,
+                    y_label="||dL/dW||_2",
+                    series=f"layer {i} ({name})",
+                    log_y=True,
+                )
             means = [sum(v) / len(v) for v in hist.values()]
-            ctx.curve("mean grad norm by depth", list(range(len(means))), means, x_label="layer index",
-                      y_label="mean ||dL/dW||_2 over the steps", series=act, log_y=True)
+            ctx.curve(
+                "mean grad norm by depth",
+                list(range(len(means))),
+                means,
+                x_label="layer index",
+                y_label="mean ||dL/dW||_2 over the steps",
+                series=act,
+                log_y=True,
+            )
             ctx.metric(f"first_over_last_{act}", means[0] / means[-1])

@@ -31,6 +31,7 @@ ATen's huber_loss and huber_loss_backward are one fused pass each. SmoothL1 time
 the same loss at the built-in's speed (one extra scalar multiply; on the unreduced loss
 that multiply and its backward are two more full passes, hence 2x there).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,11 @@ def _fwd_bwd(loss_fn, inp: torch.Tensor, tgt: torch.Tensor, g: torch.Tensor):
 class HuberLossTask(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [HuberConfig(shape, r, delta) for r in ("none", "mean", "sum")
-                 for shape, delta in (((4, 5), 1.0), ((13,), 0.5), ((2, 3, 4), 2.5))],
+        "tiny": [
+            HuberConfig(shape, r, delta)
+            for r in ("none", "mean", "sum")
+            for shape, delta in (((4, 5), 1.0), ((13,), 0.5), ((2, 3, 4), 2.5))
+        ],
         "cpu": [HuberConfig((1 << 20,)), HuberConfig((4096, 1024), "none"), HuberConfig((4096, 1024), "mean", 0.5)],
         "gpu": [HuberConfig((1 << 24,)), HuberConfig((16384, 4096), "none"), HuberConfig((16384, 4096), "mean", 0.5)],
     }
@@ -110,8 +114,9 @@ class HuberLossTask(Operator):
 
     @impl
     def smooth_l1(self, inp, tgt, g, reduction, delta):
-        return lambda: _fwd_bwd(lambda a, b: delta * F.smooth_l1_loss(a, b, reduction=reduction, beta=delta),
-                                inp, tgt, g)
+        return lambda: _fwd_bwd(
+            lambda a, b: delta * F.smooth_l1_loss(a, b, reduction=reduction, beta=delta), inp, tgt, g
+        )
 
     def extra_checks(self, ctx):
         gen = torch.Generator().manual_seed(ctx.rng_seed)
@@ -127,7 +132,9 @@ class HuberLossTask(Operator):
         e = ctx.expect_raises(ValueError, lambda: huber_loss(x, y), match="(4, 3)", name="mismatched shapes rejected")
         ctx.expect("(3, 4)" in str(e), f"the shape error names only one shape: {e}", name="mismatched shapes rejected")
         col = torch.zeros(5, 1)
-        ctx.expect_raises(ValueError, lambda: huber_loss(col, torch.zeros(5)), match="(5,)",
-                          name="(N, 1) vs (N,) not broadcast")
-        ctx.expect_raises(ValueError, lambda: huber_loss(x, x, delta=0.0), match="delta > 0",
-                          name="delta <= 0 rejected")
+        ctx.expect_raises(
+            ValueError, lambda: huber_loss(col, torch.zeros(5)), match="(5,)", name="(N, 1) vs (N,) not broadcast"
+        )
+        ctx.expect_raises(
+            ValueError, lambda: huber_loss(x, x, delta=0.0), match="delta > 0", name="delta <= 0 rejected"
+        )

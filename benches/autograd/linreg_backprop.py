@@ -33,6 +33,7 @@ that. Autograd's bookkeeping (graph nodes, the engine, ``.grad`` accumulation) c
 microseconds per step: it shows only when the data is small, where the hand gradient is
 about twice as fast.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -102,11 +103,13 @@ class LinRegBackprop(TrainingRun):
                 w.grad = b.grad = None
                 return loss.detach()
         else:
+
             def step():
                 loss, dw, db = self.hand_grads(x, y, w, b)
                 w.sub_(dw, alpha=lr)
                 b.sub_(db, alpha=lr)
                 return loss
+
         return step
 
     def train(self, variant: str, config: LinRegConfig, x, y):
@@ -128,51 +131,79 @@ class LinRegBackprop(TrainingRun):
         worst = 0.0
         for trial in range(3):
             seed = ctx.rng_seed + trial
-            x, y, w_true, b_true = make_regression(cfg.n, cfg.d, noise_std=cfg.noise_std, seed=seed,
-                                                   dtype=ctx.dtype, device=ctx.device)
+            x, y, w_true, b_true = make_regression(
+                cfg.n, cfg.d, noise_std=cfg.noise_std, seed=seed, dtype=ctx.dtype, device=ctx.device
+            )
             gen = torch.Generator().manual_seed(seed)
             w0 = torch.randn(cfg.d, generator=gen, dtype=ctx.dtype).to(ctx.device)
             b0 = torch.randn((), generator=gen, dtype=ctx.dtype).to(ctx.device)
-            ctx.assert_close(self.hand_grads(x, y, w0, b0), self.autograd_grads(x, y, w0, b0),
-                             name="hand gradients = autograd", where=f"seed {seed}")
+            ctx.assert_close(
+                self.hand_grads(x, y, w0, b0),
+                self.autograd_grads(x, y, w0, b0),
+                name="hand gradients = autograd",
+                where=f"seed {seed}",
+            )
             runs = {v: self.train(v, cfg, x, y) for v in self.variants}
             for i, (wb_m, wb_a) in enumerate(zip(runs["manual"][3], runs["autograd"][3])):
-                ctx.assert_close(wb_m, wb_a, name="manual trajectory = autograd trajectory",
-                                 where=f"step {i + 1}, seed {seed}")
+                ctx.assert_close(
+                    wb_m, wb_a, name="manual trajectory = autograd trajectory", where=f"step {i + 1}, seed {seed}"
+                )
             w, b, losses, _ = runs["manual"]
-            ctx.expect(bool(losses[-1] < losses[0]), f"loss did not fall: {losses[0]:.4g} -> {losses[-1]:.4g}",
-                       name="loss falls")
+            ctx.expect(
+                bool(losses[-1] < losses[0]),
+                f"loss did not fall: {losses[0]:.4g} -> {losses[-1]:.4g}",
+                name="loss falls",
+            )
             design = torch.cat([x, torch.ones(cfg.n, 1, dtype=x.dtype, device=x.device)], 1)  # (N, D + 1)
             sol = torch.linalg.lstsq(design.cpu(), y.cpu().unsqueeze(1)).solution.squeeze(1).to(x.device)  # (D + 1,)
             tol = 1e-9 if tight else 1e-4
-            ctx.assert_close((w, b), (sol[:-1], sol[-1]), rtol=0.0, atol=tol, name="converged to least squares",
-                             where=f"after {cfg.steps} steps, seed {seed}")
+            ctx.assert_close(
+                (w, b),
+                (sol[:-1], sol[-1]),
+                rtol=0.0,
+                atol=tol,
+                name="converged to least squares",
+                where=f"after {cfg.steps} steps, seed {seed}",
+            )
             err = max((w - w_true).abs().max().item(), (b - b_true).abs().item())
-            ctx.expect(err <= cfg.recover_tol,
-                       f"known weights not recovered (seed {seed}): max error {err:.3g} > {cfg.recover_tol} "
-                       f"after {cfg.steps} steps at lr {cfg.lr}", name="recovers the known weights")
+            ctx.expect(
+                err <= cfg.recover_tol,
+                f"known weights not recovered (seed {seed}): max error {err:.3g} > {cfg.recover_tol} "
+                f"after {cfg.steps} steps at lr {cfg.lr}",
+                name="recovers the known weights",
+            )
             worst = max(worst, err)
         ctx.metric(f"recovery_max_abs_err_{str(ctx.dtype).replace('torch.', '')}", worst)
-        ctx.expect_raises(ValueError, lambda: linreg_loss_and_grads(x, y[:-1], w, b), match="y (",
-                          name="bad shapes rejected")
+        ctx.expect_raises(
+            ValueError, lambda: linreg_loss_and_grads(x, y[:-1], w, b), match="y (", name="bad shapes rejected"
+        )
 
     # -- bench ----------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: LinRegConfig) -> Prepared:
-        x, y, _, _ = make_regression(config.n, config.d, noise_std=config.noise_std, seed=ctx.rng_seed,
-                                     dtype=ctx.dtype, device=ctx.device)
+        x, y, _, _ = make_regression(
+            config.n, config.d, noise_std=config.noise_std, seed=ctx.rng_seed, dtype=ctx.dtype, device=ctx.device
+        )
         w = torch.zeros(config.d, dtype=ctx.dtype, device=ctx.device)
         b = torch.zeros((), dtype=ctx.dtype, device=ctx.device)
-        return Prepared(fn=self.step_fn(impl, x, y, w, b, config.lr), items=1, item_unit="steps",
-                        flops=4 * config.n * config.d)  # forward x w and backward x^T r: 2 N D each
+        return Prepared(
+            fn=self.step_fn(impl, x, y, w, b, config.lr), items=1, item_unit="steps", flops=4 * config.n * config.d
+        )  # forward x w and backward x^T r: 2 N D each
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
         ctx.note("data: synthetic (make_regression), not a real set")
         cfg = ctx.configs[0]
-        x, y, w_true, b_true = make_regression(cfg.n, cfg.d, noise_std=cfg.noise_std, seed=ctx.rng_seed,
-                                               dtype=ctx.dtype, device=ctx.device)
+        x, y, w_true, b_true = make_regression(
+            cfg.n, cfg.d, noise_std=cfg.noise_std, seed=ctx.rng_seed, dtype=ctx.dtype, device=ctx.device
+        )
         for v in self.variants:
             w, b, losses, _ = self.train(v, cfg, x, y)
-            ctx.curve("training loss (synthetic data)", list(range(1, cfg.steps + 1)), losses.tolist(),
-                      y_label="mean squared error", series=v, log_y=True)
+            ctx.curve(
+                "training loss (synthetic data)",
+                list(range(1, cfg.steps + 1)),
+                losses.tolist(),
+                y_label="mean squared error",
+                series=v,
+                log_y=True,
+            )
         ctx.metric("max_weight_error_after_training", max((w - w_true).abs().max().item(), (b - b_true).abs().item()))

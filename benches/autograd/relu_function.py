@@ -25,6 +25,7 @@ cost, so autograd's bookkeeping is not where the time goes: the built-in wins be
 clamp + compare + where, allocating a mask and a temporary on the way (3x the memory
 traffic). Writing a Function buys control of the backward, not speed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,19 +98,27 @@ class ReLUFunctionTask(Operator):
         def run():
             y = x.clamp_min(0)
             return y, torch.where(x > 0, g, torch.zeros((), dtype=g.dtype, device=g.device))
+
         return run
 
     def extra_checks(self, ctx):
-        special = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 2.5, -2.5],
-                               dtype=ctx.dtype, device=ctx.device)
-        ctx.assert_close(self.function_cls.apply(special), torch.relu(special), equal_nan=True,
-                         name="forward on NaN / inf / signed zeros")
+        special = torch.tensor(
+            [float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 2.5, -2.5], dtype=ctx.dtype, device=ctx.device
+        )
+        ctx.assert_close(
+            self.function_cls.apply(special),
+            torch.relu(special),
+            equal_nan=True,
+            name="forward on NaN / inf / signed zeros",
+        )
         gen = torch.Generator().manual_seed(ctx.rng_seed)
         for shape in ((6,), (3, 4)):
             x = torch.randn(shape, generator=gen, dtype=torch.float64)
             x = (x.sign() * (x.abs() + 0.1)).to(ctx.device).requires_grad_()  # |x| >= 0.1: off the kink
             ok, why = gradcheck_verdict(self.function_cls.apply, (x,))
-            ctx.expect(ok, f"{self.function_cls.__name__}, shape {shape}: {why}",
-                       name="gradcheck + gradgradcheck float64")
-        ctx.expect_raises(TypeError, lambda: relu(torch.arange(3)), match="floating-point",
-                          name="integer input rejected")
+            ctx.expect(
+                ok, f"{self.function_cls.__name__}, shape {shape}: {why}", name="gradcheck + gradgradcheck float64"
+            )
+        ctx.expect_raises(
+            TypeError, lambda: relu(torch.arange(3)), match="floating-point", name="integer input rejected"
+        )

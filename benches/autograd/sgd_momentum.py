@@ -50,6 +50,7 @@ the cost: torch's foreach is 3x faster than the Python loop and the hand foreach
 still walks the list in Python to find first-step buffers). On a GPU the foreach path also
 fuses launches, which is where it earns its default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,9 +59,9 @@ import functools
 import torch
 
 from harness import Comparison, Prepared, Tolerance, task
-from kernels import optim as hand_optim
 from harness.checks import tolerance_for
 from harness.task import config_label
+from kernels import optim as hand_optim
 from kernels.autograd_extras import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
 from models.mlp import MLP, MLPConfig
 
@@ -133,8 +134,9 @@ class SGDMomentum(Comparison):
         x, y = _digits()
         model = small_mlp(seed, ctx.device, ctx.dtype)
         opt = self.make_optimizer(variant, model.parameters(), lr=LR, **case)
-        return optimizer_trajectory(model, opt, x.to(ctx.device, ctx.dtype), y.to(ctx.device), steps=STEPS,
-                                    batch=32, seed=seed)
+        return optimizer_trajectory(
+            model, opt, x.to(ctx.device, ctx.dtype), y.to(ctx.device), steps=STEPS, batch=32, seed=seed
+        )
 
     def check(self, ctx) -> None:
         rows = []
@@ -144,24 +146,46 @@ class SGDMomentum(Comparison):
             ref = self._trajectory("torch_loop", case, ctx, ctx.rng_seed)  # (STEPS, P)
             for variant in ("loop", "foreach"):
                 traj = self._trajectory(variant, case, ctx, ctx.rng_seed)
-                ctx.assert_close(traj, ref, name=f"{variant} trajectory = torch.optim.SGD",
-                                 where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref, **tol)}")
-                rows.append({"case": case_name, "variant": variant, "dtype": str(ctx.dtype).replace("torch.", ""),
-                             "steps": STEPS, "max_abs_dev": float((traj - ref).abs().max())})
-        ctx.table(f"largest parameter deviation from torch.optim.SGD over {STEPS} steps "
-                  f"({str(ctx.dtype).replace('torch.', '')})", rows)
+                ctx.assert_close(
+                    traj,
+                    ref,
+                    name=f"{variant} trajectory = torch.optim.SGD",
+                    where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref, **tol)}",
+                )
+                rows.append(
+                    {
+                        "case": case_name,
+                        "variant": variant,
+                        "dtype": str(ctx.dtype).replace("torch.", ""),
+                        "steps": STEPS,
+                        "max_abs_dev": float((traj - ref).abs().max()),
+                    }
+                )
+        ctx.table(
+            f"largest parameter deviation from torch.optim.SGD over {STEPS} steps "
+            f"({str(ctx.dtype).replace('torch.', '')})",
+            rows,
+        )
         p = [torch.nn.Parameter(torch.zeros(3))]
-        ctx.expect_raises(ValueError, lambda: hand_optim.SGD(p, lr=-0.1), match="learning rate",
-                          name="negative lr rejected")
-        ctx.expect_raises(ValueError, lambda: hand_optim.SGD(p, lr=0.1, nesterov=True), match="Nesterov",
-                          name="Nesterov without momentum rejected")
-        ctx.expect_raises(ValueError, lambda: hand_optim.SGD([torch.zeros(3, requires_grad=True) * 2], lr=0.1),
-                          match="leaf", name="non-leaf parameter rejected")
+        ctx.expect_raises(
+            ValueError, lambda: hand_optim.SGD(p, lr=-0.1), match="learning rate", name="negative lr rejected"
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: hand_optim.SGD(p, lr=0.1, nesterov=True),
+            match="Nesterov",
+            name="Nesterov without momentum rejected",
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: hand_optim.SGD([torch.zeros(3, requires_grad=True) * 2], lr=0.1),
+            match="leaf",
+            name="non-leaf parameter rejected",
+        )
 
     # -- bench ----------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: SGDBenchConfig) -> Prepared:
-        params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype,
-                                  seed=ctx.rng_seed)
+        params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype, seed=ctx.rng_seed)
         opt = self.make_optimizer(impl, params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
         opt.step()  # creates the momentum buffers: time the steady state
         n = sum(p.numel() for p in params)
@@ -171,6 +195,7 @@ class SGDMomentum(Comparison):
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        for name, value in time_ratios(ctx.record.measurements, [config_label(c) for c in ctx.configs],
-                                       "torch_foreach").items():
+        for name, value in time_ratios(
+            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch_foreach"
+        ).items():
             ctx.metric(name, value)

@@ -27,6 +27,7 @@ separate full-tensor op (4-6 passes over memory, temporaries included) and is 2-
 the composed version adds autograd's per-op backward and saved intermediates on top, another
 2-3x. Max subtraction is free at this level: it is one of the passes anyway.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -112,14 +113,24 @@ class SoftmaxFunctionTask(Operator):
         g = torch.randn(4, 9, generator=gen).to(ctx.device, ctx.dtype)
         y, dx = _fwd_bwd(lambda t: self.function_cls.apply(t, 1), big, g)
         finite = bool(torch.isfinite(y).all() and torch.isfinite(dx).all())
-        ctx.expect(finite, f"{self.function_cls.__name__} on logits of +-1e4: output or gradient not finite "
-                           f"({int((~torch.isfinite(y)).sum())} of {y.numel()} outputs); subtract the row max",
-                   name="finite for logits +-1e4")
+        ctx.expect(
+            finite,
+            f"{self.function_cls.__name__} on logits of +-1e4: output or gradient not finite "
+            f"({int((~torch.isfinite(y)).sum())} of {y.numel()} outputs); subtract the row max",
+            name="finite for logits +-1e4",
+        )
         ctx.assert_close((y, dx), self.reference(big, g, 1), name="equals torch.softmax at +-1e4")
         for shape, dim in (((3, 5), 1), ((2, 3, 4), 1)):
             x = torch.randn(shape, generator=gen, dtype=torch.float64).to(ctx.device).requires_grad_()
             ok, why = gradcheck_verdict(lambda t, dim=dim: self.function_cls.apply(t, dim), (x,))
-            ctx.expect(ok, f"{self.function_cls.__name__}, shape {shape}, dim {dim}: {why}",
-                       name="gradcheck + gradgradcheck float64")
-        ctx.expect_raises(IndexError, lambda: softmax(torch.zeros(2, 3), dim=2), match="out of range",
-                          name="dim out of range rejected")
+            ctx.expect(
+                ok,
+                f"{self.function_cls.__name__}, shape {shape}, dim {dim}: {why}",
+                name="gradcheck + gradgradcheck float64",
+            )
+        ctx.expect_raises(
+            IndexError,
+            lambda: softmax(torch.zeros(2, 3), dim=2),
+            match="out of range",
+            name="dim out of range rejected",
+        )

@@ -40,6 +40,7 @@ L2 ends up to 0.75 away from AdamW in some weight after 50 steps (wd 0.1, lr 1e-
 hand decays match torch bit for bit (L2 written into the loss: within 1.5e-16 in float64 and
 6e-8 in float32, from autograd summing the two gradient terms).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,8 +52,15 @@ from harness import Comparison, Prepared, Tolerance, task
 from harness.checks import tolerance_for
 from harness.task import config_label
 from kernels import optim as hand_optim
-from kernels.autograd_extras import (bench_parameters, decoupled_decay_, first_deviation, l2_decay_, l2_penalty,
-                                     optimizer_trajectory, time_ratios)
+from kernels.autograd_extras import (
+    bench_parameters,
+    decoupled_decay_,
+    first_deviation,
+    l2_decay_,
+    l2_penalty,
+    optimizer_trajectory,
+    time_ratios,
+)
 from models.mlp import MLP, MLPConfig
 
 STEPS = 50
@@ -123,9 +131,17 @@ class WeightDecay(Comparison):
         loss_fn = None
         if loss_extra is not None:
             loss_fn = lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb) + loss_extra(params)  # noqa: E731
-        return optimizer_trajectory(model, opt, x.to(ctx.device, ctx.dtype), y.to(ctx.device), steps=STEPS,
-                                    batch=32, seed=ctx.rng_seed, loss_fn=loss_fn,
-                                    before_step=(lambda: before_step(params)) if before_step else None)
+        return optimizer_trajectory(
+            model,
+            opt,
+            x.to(ctx.device, ctx.dtype),
+            y.to(ctx.device),
+            steps=STEPS,
+            batch=32,
+            seed=ctx.rng_seed,
+            loss_fn=loss_fn,
+            before_step=(lambda: before_step(params)) if before_step else None,
+        )
 
     def check(self, ctx) -> None:
         tl = self.tolerances.get(ctx.dtype) or tolerance_for(ctx.dtype)
@@ -135,31 +151,44 @@ class WeightDecay(Comparison):
 
         def compare(name, traj, ref, ref_name):
             ctx.assert_close(traj, ref, name=f"{name} = {ref_name}", where=f"{dt}, {first_deviation(traj, ref, **tol)}")
-            rows.append({"variant": name, "reference": ref_name, "dtype": dt,
-                         "max_abs_dev": float((traj - ref).abs().max())})
+            rows.append(
+                {"variant": name, "reference": ref_name, "dtype": dt, "max_abs_dev": float((traj - ref).abs().max())}
+            )
 
         sgd_ref = self._run(ctx, lambda p: torch.optim.SGD(p, weight_decay=SGD_WD, **SGD_HP))
         for foreach in (False, True):
-            traj = self._run(ctx, lambda p, fe=foreach: hand_optim.SGD(p, foreach=fe, **SGD_HP),
-                             before_step=lambda p, fe=foreach: self.hand_decay(
-                                 "l2", p, lr=SGD_HP["lr"], weight_decay=SGD_WD, foreach=fe))
+            traj = self._run(
+                ctx,
+                lambda p, fe=foreach: hand_optim.SGD(p, foreach=fe, **SGD_HP),
+                before_step=lambda p, fe=foreach: self.hand_decay(
+                    "l2", p, lr=SGD_HP["lr"], weight_decay=SGD_WD, foreach=fe
+                ),
+            )
             compare(f"L2 by hand ({'foreach' if foreach else 'loop'}) + SGD", traj, sgd_ref, "torch SGD(weight_decay)")
         traj = self._run(ctx, lambda p: hand_optim.SGD(p, **SGD_HP), loss_extra=lambda p: l2_penalty(p, SGD_WD))
         compare("L2 in the loss + SGD", traj, sgd_ref, "torch SGD(weight_decay)")
 
         adamw_ref = self._run(ctx, lambda p: torch.optim.AdamW(p, weight_decay=ADAM_WD, **ADAM_HP))
         for foreach in (False, True):
-            traj = self._run(ctx, lambda p, fe=foreach: hand_optim.Adam(p, foreach=fe, **ADAM_HP),
-                             before_step=lambda p, fe=foreach: self.hand_decay(
-                                 "decoupled", p, lr=ADAM_HP["lr"], weight_decay=ADAM_WD, foreach=fe))
+            traj = self._run(
+                ctx,
+                lambda p, fe=foreach: hand_optim.Adam(p, foreach=fe, **ADAM_HP),
+                before_step=lambda p, fe=foreach: self.hand_decay(
+                    "decoupled", p, lr=ADAM_HP["lr"], weight_decay=ADAM_WD, foreach=fe
+                ),
+            )
             compare(f"decoupled by hand ({'foreach' if foreach else 'loop'}) + Adam", traj, adamw_ref, "torch AdamW")
         ctx.table(f"largest parameter deviation over {STEPS} steps ({dt})", rows)
 
         adam_l2 = self._run(ctx, lambda p: torch.optim.Adam(p, weight_decay=ADAM_WD, **ADAM_HP))
         gap = float((adam_l2 - adamw_ref).abs().max())
         ctx.metric(f"adam_l2_vs_adamw_max_abs_gap_{dt}", gap)
-        ctx.expect(gap > 1e-3, f"Adam with L2 decay should part from AdamW (decoupled), but the largest gap over "
-                               f"{STEPS} steps is {gap:.2e} ({dt})", name="Adam+L2 differs from AdamW")
+        ctx.expect(
+            gap > 1e-3,
+            f"Adam with L2 decay should part from AdamW (decoupled), but the largest gap over "
+            f"{STEPS} steps is {gap:.2e} ({dt})",
+            name="Adam+L2 differs from AdamW",
+        )
 
     # -- bench ----------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: DecayBenchConfig) -> Prepared:
@@ -168,13 +197,19 @@ class WeightDecay(Comparison):
         sgd = config.optimizer == "sgd"
         if impl in ("torch", "no_decay"):
             decay = wd if impl == "torch" else 0.0
-            opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay, foreach=True) if sgd
-                   else torch.optim.AdamW(params, lr=lr, weight_decay=decay, foreach=True))
+            opt = (
+                torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay, foreach=True)
+                if sgd
+                else torch.optim.AdamW(params, lr=lr, weight_decay=decay, foreach=True)
+            )
             fn = opt.step
         else:
             foreach = impl == "hand_foreach"
-            opt = (hand_optim.SGD(params, lr=lr, momentum=0.9, foreach=foreach) if sgd
-                   else hand_optim.Adam(params, lr=lr, foreach=foreach))
+            opt = (
+                hand_optim.SGD(params, lr=lr, momentum=0.9, foreach=foreach)
+                if sgd
+                else hand_optim.Adam(params, lr=lr, foreach=foreach)
+            )
             kind = "l2" if sgd else "decoupled"
 
             def fn():
@@ -182,11 +217,13 @@ class WeightDecay(Comparison):
                 # values change, the work per step does not
                 self.hand_decay(kind, params, lr=lr, weight_decay=wd, foreach=foreach)
                 opt.step()
+
         fn()  # optimizer state exists from here on: time the steady state
         return Prepared(fn=fn)
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        for name, value in time_ratios(ctx.record.measurements, [config_label(c) for c in ctx.configs],
-                                       "torch").items():
+        for name, value in time_ratios(
+            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch"
+        ).items():
             ctx.metric(name, value)

@@ -35,6 +35,7 @@ Synthetic stand-in, ``cifar_small`` (16/32/64 channels, BN), batch 64: a trainin
 (batch 256); 90% test accuracy after 12 steps (0.55 s), 100% after 2 epochs of 1,536
 images (the stand-in is easy). Tiny check: 100% after 2 epochs of 800 images. Bench 7 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -91,8 +92,10 @@ def to_tensors(train, test, device, dtype):
     """Scale to [0, 1] and normalise each channel by the training set's mean and std."""
     x = train.images.to(dtype) / 255  # (N, 3, 32, 32)
     mean, std = x.mean(dim=(0, 2, 3), keepdim=True), x.std(dim=(0, 2, 3), keepdim=True)
+
     def norm(s):
         return ((s.images.to(dtype) / 255 - mean) / std).to(device), s.labels.to(device)
+
     return norm(train), norm(test)
 
 
@@ -102,8 +105,9 @@ class Cifar10CNN(TrainingRun):
     sizes = {
         "tiny": CifarConfig(),
         "cpu": CifarConfig(model="cifar_small", n_train=1536, n_test=512, epochs=2, target_accuracy=0.9),
-        "gpu": CifarConfig(model="cifar", n_train=None, n_test=None, epochs=15, batch_size=128, lr=2e-3,
-                           target_accuracy=0.75),
+        "gpu": CifarConfig(
+            model="cifar", n_train=None, n_test=None, epochs=15, batch_size=128, lr=2e-3, target_accuracy=0.75
+        ),
     }
     #: the loading path under test (tests swap in broken ones)
     loader = staticmethod(load_images)
@@ -116,22 +120,34 @@ class Cifar10CNN(TrainingRun):
         classes = tuple(f"written_{i}" for i in range(10))
         folder = write_cifar10(ctx.workdir / "cifar10", train, test, classes)
         tr, te, desc = self.loader(config, ctx.workdir)
-        ctx.expect("real python batches" in desc, f"written batches in {folder} not used: {desc}",
-                   name="CIFAR batches found")
+        ctx.expect(
+            "real python batches" in desc, f"written batches in {folder} not used: {desc}", name="CIFAR batches found"
+        )
         for got, want, split in ((tr, train, "train"), (te, test, "test")):
-            ctx.expect(torch.equal(got.images, want[0]), f"CIFAR {split} pixels differ from those written",
-                       name=f"CIFAR {split} pixels")
+            ctx.expect(
+                torch.equal(got.images, want[0]),
+                f"CIFAR {split} pixels differ from those written",
+                name=f"CIFAR {split} pixels",
+            )
             ctx.expect(torch.equal(got.labels, want[1]), f"CIFAR {split} labels differ", name=f"CIFAR {split} labels")
-        ctx.expect(tr.classes == classes, f"class names {tr.classes} != {classes}",
-                   name="class names from batches.meta")
+        ctx.expect(
+            tr.classes == classes, f"class names {tr.classes} != {classes}", name="class names from batches.meta"
+        )
         (folder / "data_batch_3").write_bytes((folder / "data_batch_3").read_bytes()[:500])
-        ctx.expect_raises(DataFormatError, lambda: self.loader(config, ctx.workdir), match="data_batch_3",
-                          name="truncated batch refused, naming the file")
+        ctx.expect_raises(
+            DataFormatError,
+            lambda: self.loader(config, ctx.workdir),
+            match="data_batch_3",
+            name="truncated batch refused, naming the file",
+        )
 
         log, desc = self._train(ctx, config)
-        ctx.expect(log.final_accuracy >= config.target_accuracy,
-                   f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) after "
-                   f"{log.steps[-1]} steps on {desc}", name="trains above chance")
+        ctx.expect(
+            log.final_accuracy >= config.target_accuracy,
+            f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) after "
+            f"{log.steps[-1]} steps on {desc}",
+            name="trains above chance",
+        )
 
     def _data(self, ctx, config):
         tr, te, desc = self.loader(config)
@@ -146,9 +162,17 @@ class Cifar10CNN(TrainingRun):
         train, test, desc = self._data(ctx, config)
         model = self._model(ctx, config)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                  eval_every=max(1, len(train[1]) // config.batch_size // 4), target_accuracy=config.target_accuracy,
-                  seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            eval_data=test,
+            eval_every=max(1, len(train[1]) // config.batch_size // 4),
+            target_accuracy=config.target_accuracy,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         self._trained = (model, test)
         return log, desc
@@ -166,7 +190,10 @@ class Cifar10CNN(TrainingRun):
         self._train(ctx, config)
         model, test = self._trained
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        xe = test[0][:config.eval_batch]
+        xe = test[0][: config.eval_batch]
         model.eval()
-        ctx.measure("eval", Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
-                    config=f"eval batch {xe.shape[0]}")
+        ctx.measure(
+            "eval",
+            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
+            config=f"eval batch {xe.shape[0]}",
+        )

@@ -44,15 +44,14 @@ float32, AMD EPYC); single runs, +-20% between runs.
 * 16x64x32x32 -> 64, groups 8: im2col 0.29x, unfold and direct 0.06x.
 * Bench time 14 s (one thread); 36 s with 2 threads under the load above.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 from harness import Operator, Prepared, impl, task
-from kernels.conv import (ConvShape, conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d,
-                          im2col)
-
+from kernels.conv import ConvShape, conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d, im2col
 
 C = ConvShape
 
@@ -64,16 +63,30 @@ class Conv2dManual(Operator):
     #: gradient check differentiates these (tests swap in wrong ones)
     FUNCTIONS = {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": conv2d_im2col}
     sizes = {
-        "tiny": [C(2, 3, 4, 7, 9), C(2, 4, 6, 9, 8, stride=(2, 2), padding=(2, 1)),
-                 C(1, 4, 4, 11, 10, kh=3, kw=2, dilation=(2, 3), padding=(2, 0), bias=False),
-                 C(2, 6, 4, 8, 8, groups=2, stride=(1, 2)), C(2, 4, 4, 6, 7, groups=4),  # depthwise
-                 C(3, 5, 3, 5, 5, kh=1, kw=1, padding=(0, 0))],
+        "tiny": [
+            C(2, 3, 4, 7, 9),
+            C(2, 4, 6, 9, 8, stride=(2, 2), padding=(2, 1)),
+            C(1, 4, 4, 11, 10, kh=3, kw=2, dilation=(2, 3), padding=(2, 0), bias=False),
+            C(2, 6, 4, 8, 8, groups=2, stride=(1, 2)),
+            C(2, 4, 4, 6, 7, groups=4),  # depthwise
+            C(3, 5, 3, 5, 5, kh=1, kw=1, padding=(0, 0)),
+        ],
         # the first config is the headline one (the im2col / F.conv2d ratio metric)
-        "cpu": [C(32, 64, 64, 32, 32), C(32, 3, 32, 32, 32), C(8, 64, 128, 56, 56, stride=(2, 2)),
-                C(32, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)), C(16, 64, 64, 32, 32, groups=8)],
-        "gpu": [C(128, 64, 64, 32, 32), C(128, 3, 32, 32, 32), C(64, 128, 128, 16, 16),
-                C(64, 64, 128, 56, 56, stride=(2, 2)), C(128, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)),
-                C(128, 64, 64, 32, 32, groups=8)],
+        "cpu": [
+            C(32, 64, 64, 32, 32),
+            C(32, 3, 32, 32, 32),
+            C(8, 64, 128, 56, 56, stride=(2, 2)),
+            C(32, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)),
+            C(16, 64, 64, 32, 32, groups=8),
+        ],
+        "gpu": [
+            C(128, 64, 64, 32, 32),
+            C(128, 3, 32, 32, 32),
+            C(64, 128, 128, 16, 16),
+            C(64, 64, 128, 56, 56, stride=(2, 2)),
+            C(128, 64, 256, 16, 16, kh=1, kw=1, padding=(0, 0)),
+            C(128, 64, 64, 32, 32, groups=8),
+        ],
     }
 
     def inputs(self, config, device, dtype, seed):
@@ -109,27 +122,43 @@ class Conv2dManual(Operator):
 
     def extra_checks(self, ctx):
         for config in ctx.configs:
-            for name, (got, want) in grads_vs_conv2d(self.FUNCTIONS, config, ctx.device, ctx.dtype,
-                                                     ctx.rng_seed).items():
+            for name, (got, want) in grads_vs_conv2d(
+                self.FUNCTIONS, config, ctx.device, ctx.dtype, ctx.rng_seed
+            ).items():
                 ctx.assert_close(got, want, name=f"{name} grad (x, w, b)", where=config.label())
             x = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)[0]
             cols = im2col(x, (config.kh, config.kw), config.stride, config.padding, config.dilation)
-            ctx.assert_close(cols, F.unfold(x, (config.kh, config.kw), config.dilation, config.padding,
-                                            config.stride), name="im2col layout == F.unfold", where=config.label())
+            ctx.assert_close(
+                cols,
+                F.unfold(x, (config.kh, config.kw), config.dilation, config.padding, config.stride),
+                name="im2col layout == F.unfold",
+                where=config.label(),
+            )
         # float64 gradcheck of the hand-written backward, on a grouped, strided, dilated case
         c = C(1, 4, 4, 5, 6, kh=3, kw=2, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
         x, w, b, kw = c.inputs(ctx.device, torch.float64, ctx.rng_seed)
         fn = self.FUNCTIONS["im2col"]
-        ok = torch.autograd.gradcheck(lambda x_, w_, b_: fn(x_, w_, b_, **kw),
-                                      (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()), fast_mode=True,
-                                      raise_exception=False)
+        ok = torch.autograd.gradcheck(
+            lambda x_, w_, b_: fn(x_, w_, b_, **kw),
+            (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()),
+            fast_mode=True,
+            raise_exception=False,
+        )
         ctx.expect(ok, "im2col hand-written backward fails torch.autograd.gradcheck (float64)", name="im2col gradcheck")
         x = torch.randn(1, 6, 5, 5)
         for name, fn in self.FUNCTIONS.items():
-            ctx.expect_raises(ValueError, lambda: fn(x, torch.randn(4, 3, 3, 3), None, groups=4), match="divisible",
-                              name=f"{name} rejects channels not divisible by groups")
-            ctx.expect_raises(ValueError, lambda: fn(x, torch.randn(4, 6, 7, 7), None), match="output would be",
-                              name=f"{name} rejects a kernel larger than the padded input")
+            ctx.expect_raises(
+                ValueError,
+                lambda: fn(x, torch.randn(4, 3, 3, 3), None, groups=4),
+                match="divisible",
+                name=f"{name} rejects channels not divisible by groups",
+            )
+            ctx.expect_raises(
+                ValueError,
+                lambda: fn(x, torch.randn(4, 6, 7, 7), None),
+                match="output would be",
+                name=f"{name} rejects a kernel larger than the padded input",
+            )
 
     def bench(self, ctx):
         super().bench(ctx)
@@ -138,11 +167,17 @@ class Conv2dManual(Operator):
         x, w, b, kw = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)
         grad_out = torch.randn_like(F.conv2d(x, w, b, **kw))
         for name, fn in (("F.conv2d", F.conv2d), ("im2col", self.FUNCTIONS["im2col"])):
-            ctx.measure(name, Prepared(lambda fn=fn: conv_grads(fn, x, w, b, grad_out, **kw),
-                                       flops=3 * self.flops(c), items=c.n, item_unit="images"),
-                        config=f"{c.label()} fwd+bwd")
+            ctx.measure(
+                name,
+                Prepared(
+                    lambda fn=fn: conv_grads(fn, x, w, b, grad_out, **kw),
+                    flops=3 * self.flops(c),
+                    items=c.n,
+                    item_unit="images",
+                ),
+                config=f"{c.label()} fwd+bwd",
+            )
         rows = {(m["impl"], m["config"]): m for m in ctx.record.measurements}
         head = c.label()
         ratio = rows[("im2col", head)]["gflops"] / rows[("F.conv2d", head)]["gflops"]
         ctx.metric("im2col_over_conv2d_gflops_ratio", ratio)
-

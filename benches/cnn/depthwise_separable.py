@@ -38,6 +38,7 @@ float32, AMD EPYC); single runs, +-20% between runs.
 * 32x256x8x8 -> 256: 4.2 ms vs 28.6 ms: 6.8x (FLOP ratio 8.7).
 * Parameters 8,960 vs 73,856 (64 -> 128); FLOP ratio = 1/(1/Cout + 1/k**2). Bench 9 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -76,8 +77,10 @@ class SepConfig:
 
     @property
     def out_hw(self) -> tuple[int, int]:
-        return (conv_output_size(self.h, self.k, self.stride, self.padding),
-                conv_output_size(self.w, self.k, self.stride, self.padding))
+        return (
+            conv_output_size(self.h, self.k, self.stride, self.padding),
+            conv_output_size(self.w, self.k, self.stride, self.padding),
+        )
 
     def label(self) -> str:
         return f"{self.n}x{self.cin}x{self.h}x{self.w}->{self.cout},k{self.k},s{self.stride}"
@@ -109,7 +112,7 @@ class DepthwiseSeparable(Operator):
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(c.n, c.cin, c.h, c.w, generator=g, dtype=dtype)
         w_dw = torch.randn(c.cin, 1, c.k, c.k, generator=g, dtype=dtype) / c.k  # fan_in k*k
-        w_pw = torch.randn(c.cout, c.cin, 1, 1, generator=g, dtype=dtype) / c.cin ** 0.5
+        w_pw = torch.randn(c.cout, c.cin, 1, 1, generator=g, dtype=dtype) / c.cin**0.5
         b_dw = torch.randn(c.cin, generator=g, dtype=dtype) if c.bias else None
         b_pw = torch.randn(c.cout, generator=g, dtype=dtype) if c.bias else None
         to = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -154,29 +157,48 @@ class DepthwiseSeparable(Operator):
         for c in ctx.configs:
             x, w_dw, b_dw, w_pw, b_pw, sp = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)
             m = self.make_module(w_dw, b_dw, w_pw, b_pw, sp)
-            ctx.expect(m.depthwise.groups == c.cin, f"{c.label()}: depthwise conv has groups={m.depthwise.groups}, "
-                       f"must be Cin={c.cin}", name="depthwise groups = Cin")
+            ctx.expect(
+                m.depthwise.groups == c.cin,
+                f"{c.label()}: depthwise conv has groups={m.depthwise.groups}, must be Cin={c.cin}",
+                name="depthwise groups = Cin",
+            )
             standard = torch.nn.Conv2d(c.cin, c.cout, c.k, c.stride, c.padding, bias=c.bias).to(ctx.device, ctx.dtype)
             p_sep, p_std = count_params(m), count_params(standard)
-            ctx.expect(p_sep == separable_params(c.cin, c.cout, c.k, c.bias),
-                       f"{c.label()}: separable module has {p_sep} parameters, formula says "
-                       f"{separable_params(c.cin, c.cout, c.k, c.bias)}", name="separable parameter count")
-            ctx.expect(p_std == conv_params(c.cin, c.cout, c.k, 1, c.bias),
-                       f"{c.label()}: nn.Conv2d has {p_std} parameters, formula says "
-                       f"{conv_params(c.cin, c.cout, c.k, 1, c.bias)}", name="standard parameter count")
+            ctx.expect(
+                p_sep == separable_params(c.cin, c.cout, c.k, c.bias),
+                f"{c.label()}: separable module has {p_sep} parameters, formula says "
+                f"{separable_params(c.cin, c.cout, c.k, c.bias)}",
+                name="separable parameter count",
+            )
+            ctx.expect(
+                p_std == conv_params(c.cin, c.cout, c.k, 1, c.bias),
+                f"{c.label()}: nn.Conv2d has {p_std} parameters, formula says "
+                f"{conv_params(c.cin, c.cout, c.k, 1, c.bias)}",
+                name="standard parameter count",
+            )
             counted = {}
             for name, fn in (("separable", m), ("standard", standard)):
                 with torch.no_grad(), FlopCounterMode(display=False) as fc:
                     fn(x)
                 counted[name] = fc.get_total_flops()
-            ctx.expect(counted["separable"] == c.flops_separable() and counted["standard"] == c.flops_standard(),
-                       f"{c.label()}: FLOPs counted {counted}, formulas say separable {c.flops_separable()}, "
-                       f"standard {c.flops_standard()}", name="FLOP formulas == FlopCounterMode")
-            rows.append({"config": c.label(), "params_separable": p_sep, "params_standard": p_std,
-                         "param_ratio": round(p_std / p_sep, 3), "gflop_separable": c.flops_separable() / 1e9,
-                         "gflop_standard": c.flops_standard() / 1e9,
-                         "flop_ratio": round(c.flops_standard() / c.flops_separable(), 3),
-                         "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k ** 2, 4)})
+            ctx.expect(
+                counted["separable"] == c.flops_separable() and counted["standard"] == c.flops_standard(),
+                f"{c.label()}: FLOPs counted {counted}, formulas say separable {c.flops_separable()}, "
+                f"standard {c.flops_standard()}",
+                name="FLOP formulas == FlopCounterMode",
+            )
+            rows.append(
+                {
+                    "config": c.label(),
+                    "params_separable": p_sep,
+                    "params_standard": p_std,
+                    "param_ratio": round(p_std / p_sep, 3),
+                    "gflop_separable": c.flops_separable() / 1e9,
+                    "gflop_standard": c.flops_standard() / 1e9,
+                    "flop_ratio": round(c.flops_standard() / c.flops_separable(), 3),
+                    "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k**2, 4),
+                }
+            )
         ctx.table(f"parameters and FLOPs, standard vs separable ({ctx.size})", rows)
         ctx.metric("flop_ratio_standard_over_separable", rows[0]["flop_ratio"])
         ctx.metric("param_ratio_standard_over_separable", rows[0]["param_ratio"])
@@ -187,5 +209,13 @@ class DepthwiseSeparable(Operator):
         for c in ctx.configs:
             x = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)[0]
             w = torch.randn(c.cout, c.cin, c.k, c.k, generator=ctx.generator(1)).to(ctx.device, ctx.dtype)
-            ctx.measure("standard conv", Prepared(fn=lambda x=x, w=w, c=c: F.conv2d(x, w, None, c.stride, c.padding),
-                                                  flops=c.flops_standard(), items=c.n, item_unit="images"), config=c)
+            ctx.measure(
+                "standard conv",
+                Prepared(
+                    fn=lambda x=x, w=w, c=c: F.conv2d(x, w, None, c.stride, c.padding),
+                    flops=c.flops_standard(),
+                    items=c.n,
+                    item_unit="images",
+                ),
+                config=c,
+            )

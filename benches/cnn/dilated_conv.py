@@ -34,6 +34,7 @@ ratios. F.conv2d ran at 49-53 GFLOP/s undilated but 77-84 dilated in both runs (
 picks another kernel for dilated shapes), so im2col is 0.82-0.89x of it at d = 1 and
 0.47-0.57x at d = 2, 4. Bench time 8 s.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -50,11 +51,13 @@ class DilatedConv(Operator):
     #: implementation name -> conv function; the gradient check differentiates these
     FUNCTIONS = {"direct": conv2d_direct, "im2col": conv2d_im2col, "zero_inserted": conv2d_zero_inserted}
     sizes = {
-        "tiny": [C(2, 3, 4, 9, 9, dilation=(2, 2), padding=(2, 2)),
-                 C(2, 4, 6, 12, 11, dilation=(3, 3), padding=(1, 1), stride=(2, 2)),
-                 C(1, 4, 4, 11, 13, kh=3, kw=2, dilation=(2, 3), padding=(0, 2), bias=False),
-                 C(2, 6, 4, 10, 10, dilation=(2, 2), padding=(2, 2), groups=2),
-                 C(1, 2, 3, 12, 12, dilation=(4, 4), padding=(4, 4))],
+        "tiny": [
+            C(2, 3, 4, 9, 9, dilation=(2, 2), padding=(2, 2)),
+            C(2, 4, 6, 12, 11, dilation=(3, 3), padding=(1, 1), stride=(2, 2)),
+            C(1, 4, 4, 11, 13, kh=3, kw=2, dilation=(2, 3), padding=(0, 2), bias=False),
+            C(2, 6, 4, 10, 10, dilation=(2, 2), padding=(2, 2), groups=2),
+            C(1, 2, 3, 12, 12, dilation=(4, 4), padding=(4, 4)),
+        ],
         # same-size dilated 3x3 layers (padding = d) at growing d: the DeepLab / WaveNet shape
         "cpu": [C(16, 64, 64, 32, 32, dilation=(d, d), padding=(d, d)) for d in (1, 2, 4)],
         "gpu": [C(128, 64, 64, 32, 32, dilation=(d, d), padding=(d, d)) for d in (1, 2, 4)],
@@ -90,12 +93,22 @@ class DilatedConv(Operator):
 
     def extra_checks(self, ctx):
         for config in ctx.configs:
-            for name, (got, want) in grads_vs_conv2d(self.FUNCTIONS, config, ctx.device, ctx.dtype,
-                                                     ctx.rng_seed).items():
+            for name, (got, want) in grads_vs_conv2d(
+                self.FUNCTIONS, config, ctx.device, ctx.dtype, ctx.rng_seed
+            ).items():
                 ctx.assert_close(got, want, name=f"{name} grad (x, w, b)", where=config.label())
 
     def bench(self, ctx):
         super().bench(ctx)
-        ctx.table("zero-inserted kernel: multiply-adds done per useful one", [
-            {"config": c.label(), "dilation": c.dilation[0], "receptive_field_px": c.dilation[0] * (c.kh - 1) + 1,
-             "work_ratio": round(((c.dilation[0] * (c.kh - 1) + 1) / c.kh) ** 2, 3)} for c in ctx.configs])
+        ctx.table(
+            "zero-inserted kernel: multiply-adds done per useful one",
+            [
+                {
+                    "config": c.label(),
+                    "dilation": c.dilation[0],
+                    "receptive_field_px": c.dilation[0] * (c.kh - 1) + 1,
+                    "work_ratio": round(((c.dilation[0] * (c.kh - 1) + 1) / c.kh) ** 2, 3),
+                }
+                for c in ctx.configs
+            ],
+        )

@@ -33,6 +33,7 @@ training step 9.3 ms = 6,851 images/s (8,749 images/s over the run), evaluation 
 images/s (batch 256); 98% test accuracy after 63 steps (3 epochs, 0.45 s of training),
 99.3% after 8 epochs. Check (6 epochs), seeds 0-4: 98.9-99.8%. Bench 6 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,7 @@ import dataclasses
 import torch
 
 from harness import Prepared, TrainingRun, task
-from harness.data import (load_digits_images, load_mnist, read_idx_images, resolve, stratified_split,
-                          write_mnist)
+from harness.data import load_digits_images, load_mnist, read_idx_images, resolve, stratified_split, write_mnist
 from harness.train import fit, standard_step
 from models.convnets import SmallCNN, small_cnn_preset
 
@@ -90,8 +90,10 @@ def load_data(data_dir=None, device="cpu") -> Data:
         scale, preset = 16.0, "digits"  # digits hold 0..16
         desc = f"{ds.description}; standing in for Fashion-MNIST ({src})"
         (xtr, ytr), (xte, yte) = ds.take(itr), ds.take(ite)
+
     def prep(x):
         return (x.float() / scale).unsqueeze(1).to(device)  # (N, H, W) -> (N, 1, H, W)
+
     return Data((prep(xtr), ytr.to(device)), (prep(xte), yte.to(device)), desc, preset)
 
 
@@ -110,29 +112,46 @@ class FashionMNIST(TrainingRun):
     def check(self, ctx):
         # the IDX path: tiny files in the real layout, read back through load_data
         g = ctx.generator(1)
-        written = {s: (torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8),
-                       torch.randint(0, 10, (n,), generator=g)) for s, n in (("train", 12), ("test", 5))}
+        written = {
+            s: (
+                torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8),
+                torch.randint(0, 10, (n,), generator=g),
+            )
+            for s, n in (("train", 12), ("test", 5))
+        }
         root = ctx.workdir / "fashion_mnist"
         for split, (imgs, labels) in written.items():
             write_mnist(root, split, imgs, labels)
         data = self.loader(ctx.workdir)
-        ctx.expect(data.model_preset == "fashion" and "Fashion-MNIST" in data.description,
-                   f"IDX files in {root} were not picked up: {data.description}", name="IDX files found")
+        ctx.expect(
+            data.model_preset == "fashion" and "Fashion-MNIST" in data.description,
+            f"IDX files in {root} were not picked up: {data.description}",
+            name="IDX files found",
+        )
         for (x, y), split in ((data.train, "train"), (data.test, "test")):
             ctx.assert_close(x, written[split][0].float().div(255).unsqueeze(1), name=f"IDX {split} pixels")
             ctx.assert_close(y, written[split][1], name=f"IDX {split} labels")
-        ctx.expect_raises(ValueError, lambda: read_idx_images(root / "train-labels-idx1-ubyte.gz"),
-                          match="magic", name="labels file read as images is refused")
+        ctx.expect_raises(
+            ValueError,
+            lambda: read_idx_images(root / "train-labels-idx1-ubyte.gz"),
+            match="magic",
+            name="labels file read as images is refused",
+        )
         out = make_model(data, ctx.device, ctx.dtype)(data.train[0].to(ctx.device, ctx.dtype))
-        ctx.expect(tuple(out.shape) == (12, 10), f"28x28 model output {tuple(out.shape)} != (12, 10)",
-                   name="28x28 forward shape")
+        ctx.expect(
+            tuple(out.shape) == (12, 10),
+            f"28x28 model output {tuple(out.shape)} != (12, 10)",
+            name="28x28 forward shape",
+        )
 
         log, data = self._train(ctx, ctx.configs[0])
         ctx.note(f"trained on {data.description}")
         acc = log.final_accuracy
-        ctx.expect(acc >= ctx.configs[0].target_accuracy,
-                   f"test accuracy {acc:.3f} < {ctx.configs[0].target_accuracy} after {log.steps[-1]} steps",
-                   name="trains to the target accuracy")
+        ctx.expect(
+            acc >= ctx.configs[0].target_accuracy,
+            f"test accuracy {acc:.3f} < {ctx.configs[0].target_accuracy} after {log.steps[-1]} steps",
+            name="trains to the target accuracy",
+        )
 
     def _train(self, ctx, config):
         data = self.loader(device=ctx.device)
@@ -141,8 +160,16 @@ class FashionMNIST(TrainingRun):
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         train = (data.train[0].to(ctx.dtype), data.train[1])
         test = (data.test[0].to(ctx.dtype), data.test[1])
-        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                  target_accuracy=config.target_accuracy, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            eval_data=test,
+            target_accuracy=config.target_accuracy,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         self._last = (model, opt, data)
         return log, data
@@ -152,7 +179,7 @@ class FashionMNIST(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         model = make_model(data, ctx.device, ctx.dtype)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        x, y = data.train[0][:config.batch_size].to(ctx.dtype), data.train[1][:config.batch_size]
+        x, y = data.train[0][: config.batch_size].to(ctx.dtype), data.train[1][: config.batch_size]
         return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
 
     def bench(self, ctx):
@@ -161,7 +188,10 @@ class FashionMNIST(TrainingRun):
         ctx.note(f"trained on {data.description}")
         model, opt, _ = self._last
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        xe = data.test[0][:config.eval_batch].to(ctx.dtype)
+        xe = data.test[0][: config.eval_batch].to(ctx.dtype)
         model.eval()
-        ctx.measure("eval", Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
-                    config=f"eval batch {xe.shape[0]}")
+        ctx.measure(
+            "eval",
+            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
+            config=f"eval batch {xe.shape[0]}",
+        )

@@ -38,6 +38,7 @@ float32, AMD EPYC); single runs, +-20% between runs.
 * planted patch (check, seed 0): argmax inside the patch for 100% of held-out class-1
   images (seeds 0-7 all 100%), mean map inside / outside 24-43x. Bench 2.5 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,8 +75,11 @@ def build(config: CamConfig):
     if config.net == "resnet":
         m = ResNet(ResNetConfig(layers=config.layers, widths=config.channels))
         return m.eval(), m.stages()[-1]
-    m = SmallCNN(SmallCNNConfig(in_channels=3, image_size=config.image_size, channels=config.channels,
-                                head=config.net, batch_norm=True))
+    m = SmallCNN(
+        SmallCNNConfig(
+            in_channels=3, image_size=config.image_size, channels=config.channels, head=config.net, batch_norm=True
+        )
+    )
     return m.eval(), m.features
 
 
@@ -112,7 +116,7 @@ def planted_patch_images(n: int, size: int, patch: int, g: torch.Generator):
     corners = torch.randint(0, size - patch + 1, (n, 2), generator=g)
     for i in torch.nonzero(y).flatten().tolist():
         r, c = corners[i].tolist()
-        x[i, 0, r:r + patch, c:c + patch] = 1.0
+        x[i, 0, r : r + patch, c : c + patch] = 1.0
     return x, y, corners
 
 
@@ -121,11 +125,16 @@ class GradCAM(Operator):
     __doc__ = __doc__
     sizes = {
         "tiny": [CamConfig(), CamConfig(net="flatten", image_size=8), CamConfig(net="resnet", image_size=10)],
-        "cpu": [CamConfig(n=32, image_size=16, channels=(8, 16)),
-                CamConfig(net="resnet", n=16, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3))],
-        "gpu": [CamConfig(n=256, image_size=16, channels=(8, 16)),
-                CamConfig(net="resnet", n=256, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3))],
+        "cpu": [
+            CamConfig(n=32, image_size=16, channels=(8, 16)),
+            CamConfig(net="resnet", n=16, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3)),
+        ],
+        "gpu": [
+            CamConfig(n=256, image_size=16, channels=(8, 16)),
+            CamConfig(net="resnet", n=256, image_size=32, channels=(16, 32, 64), layers=(3, 3, 3)),
+        ],
     }
+
     def inputs(self, config, device, dtype, seed):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -160,27 +169,42 @@ class GradCAM(Operator):
         x, y = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
         with torch.random.fork_rng():
             torch.manual_seed(ctx.rng_seed)
-            model = SmallCNN(SmallCNNConfig(in_channels=1, image_size=size, channels=(8, 8), pool="none",
-                                            head="gap", num_classes=2)).to(ctx.device, ctx.dtype)
-        log = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), (x[:512], y[:512]), batch_size=32,
-                  epochs=5, eval_data=(x[512:], y[512:]), seed=ctx.rng_seed)
+            model = SmallCNN(
+                SmallCNNConfig(in_channels=1, image_size=size, channels=(8, 8), pool="none", head="gap", num_classes=2)
+            ).to(ctx.device, ctx.dtype)
+        log = fit(
+            model,
+            torch.optim.Adam(model.parameters(), lr=1e-2),
+            (x[:512], y[:512]),
+            batch_size=32,
+            epochs=5,
+            eval_data=(x[512:], y[512:]),
+            seed=ctx.rng_seed,
+        )
         log.record(ctx, series="planted-patch net")
-        ctx.expect(log.final_accuracy >= 0.9, f"planted-patch net reached only {log.final_accuracy:.3f} test "
-                   "accuracy (needs 0.9 before its maps mean anything)", name="planted-patch net learns")
+        ctx.expect(
+            log.final_accuracy >= 0.9,
+            f"planted-patch net reached only {log.final_accuracy:.3f} test "
+            "accuracy (needs 0.9 before its maps mean anything)",
+            name="planted-patch net learns",
+        )
         model.eval()
         test = torch.nonzero(y[512:] == 1).flatten() + 512
         cams = self.batched(model, model.features, x[test], y[test])()  # (M, 16, 16): no downsampling
         inside = torch.zeros(len(test), size, size, dtype=torch.bool, device=cams.device)
         for j, i in enumerate(test.tolist()):
             r, c = corners[i].tolist()
-            inside[j, r:r + patch, c:c + patch] = True
+            inside[j, r : r + patch, c : c + patch] = True
         peak = cams.flatten(1).argmax(dim=1)  # (M,)
         hit = inside.flatten(1).gather(1, peak[:, None]).float().mean().item()
         ratio = ((cams * inside).sum() / inside.sum() / ((cams * ~inside).sum() / (~inside).sum())).item()
         ctx.metric("planted_patch_argmax_hit_rate", hit)
         ctx.metric("planted_patch_mean_inside_over_outside", ratio)
-        ctx.expect(hit >= 0.9, f"the map's argmax lies inside the planted patch for only {hit:.0%} of "
-                   f"{len(test)} images (needs 90%)", name="highlights the planted region")
+        ctx.expect(
+            hit >= 0.9,
+            f"the map's argmax lies inside the planted patch for only {hit:.0%} of {len(test)} images (needs 90%)",
+            name="highlights the planted region",
+        )
 
     def bench(self, ctx):
         for config in ctx.configs:

@@ -36,6 +36,7 @@ Channels 32/64, 6 epochs, batch 64: test accuracy maxpool 0.993, avgpool 0.993, 
 0.993, no_pool 0.991; parameters 21,482 (each pooled variant) vs 59,882 (no_pool); time
 per step 5.3, 5.1, 2.7 and 11.3 ms. Bench 8.5 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,8 +50,12 @@ from models.convnets import SmallCNN, SmallCNNConfig, count_params
 
 POOL_OF = {"maxpool": "max", "avgpool": "avg", "strided": "stride", "no_pool": "none"}
 #: stage output shapes (C, H, W) designed for an 8x8 digit and channels (8, 16)
-DESIGNED_8PX = {"maxpool": [(8, 4, 4), (16, 2, 2)], "avgpool": [(8, 4, 4), (16, 2, 2)],
-                "strided": [(8, 4, 4), (16, 2, 2)], "no_pool": [(8, 8, 8), (16, 8, 8)]}
+DESIGNED_8PX = {
+    "maxpool": [(8, 4, 4), (16, 2, 2)],
+    "avgpool": [(8, 4, 4), (16, 2, 2)],
+    "strided": [(8, 4, 4), (16, 2, 2)],
+    "no_pool": [(8, 8, 8), (16, 8, 8)],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +89,11 @@ def digits(device, dtype):
 class PoolingCompare(Comparison):
     __doc__ = __doc__
     variants = ("maxpool", "avgpool", "strided", "no_pool")
-    sizes = {"tiny": PoolConfig(), "cpu": PoolConfig(channels=(32, 64), epochs=6),
-             "gpu": PoolConfig(channels=(32, 64), epochs=20)}
+    sizes = {
+        "tiny": PoolConfig(),
+        "cpu": PoolConfig(channels=(32, 64), epochs=6),
+        "gpu": PoolConfig(channels=(32, 64), epochs=20),
+    }
 
     def model(self, ctx, config, variant):
         torch.manual_seed(ctx.rng_seed)
@@ -98,24 +106,37 @@ class PoolingCompare(Comparison):
         for variant in self.variants:
             net = self.model(ctx, config, variant)
             shapes = []
-            hooks = [stage.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-                     for stage in net.features]
+            hooks = [
+                stage.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+                for stage in net.features
+            ]
             feats = net.features(x)  # shapes first: a head sized for other shapes would only raise
             for h in hooks:
                 h.remove()
-            ctx.expect(shapes == net.config.stage_shapes(), f"{variant}: stage outputs {shapes}, the config's "
-                       f"arithmetic says {net.config.stage_shapes()}", name=f"{variant}: shapes follow the config")
+            ctx.expect(
+                shapes == net.config.stage_shapes(),
+                f"{variant}: stage outputs {shapes}, the config's arithmetic says {net.config.stage_shapes()}",
+                name=f"{variant}: shapes follow the config",
+            )
             if config.channels == (8, 16):
-                ctx.expect(shapes == DESIGNED_8PX[variant], f"{variant}: stage outputs {shapes}, designed "
-                           f"{DESIGNED_8PX[variant]}", name=f"{variant}: shapes as designed")
+                ctx.expect(
+                    shapes == DESIGNED_8PX[variant],
+                    f"{variant}: stage outputs {shapes}, designed {DESIGNED_8PX[variant]}",
+                    name=f"{variant}: shapes as designed",
+                )
             logits = net.head(feats)
-            ctx.expect(tuple(logits.shape) == (5, 10), f"{variant}: logits {tuple(logits.shape)} != (5, 10)",
-                       name=f"{variant}: logits shape")
+            ctx.expect(
+                tuple(logits.shape) == (5, 10),
+                f"{variant}: logits {tuple(logits.shape)} != (5, 10)",
+                name=f"{variant}: logits shape",
+            )
         rows = self.train_variants(ctx, config)
         for row in rows:
-            ctx.expect(row["test_accuracy"] >= config.min_accuracy,
-                       f"{row['variant']}: test accuracy {row['test_accuracy']:.3f} < {config.min_accuracy}",
-                       name=f"{row['variant']} trains")
+            ctx.expect(
+                row["test_accuracy"] >= config.min_accuracy,
+                f"{row['variant']}: test accuracy {row['test_accuracy']:.3f} < {config.min_accuracy}",
+                name=f"{row['variant']} trains",
+            )
 
     def train_variants(self, ctx, config):
         train, test, desc = digits(ctx.device, ctx.dtype)
@@ -124,13 +145,19 @@ class PoolingCompare(Comparison):
         for variant in self.variants:
             net = self.model(ctx, config, variant)
             opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-            log = fit(net, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                      seed=ctx.rng_seed)
+            log = fit(
+                net, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test, seed=ctx.rng_seed
+            )
             log.record(ctx, series=variant, prefix=f"{variant}.")
-            rows.append({"variant": variant, "params": count_params(net),
-                         "feature_shape": "x".join(map(str, net.config.feature_shape())),
-                         "test_accuracy": round(log.final_accuracy, 4),
-                         "ms_per_step": round(1e3 * log.train_time_s / len(log.steps), 3)})
+            rows.append(
+                {
+                    "variant": variant,
+                    "params": count_params(net),
+                    "feature_shape": "x".join(map(str, net.config.feature_shape())),
+                    "test_accuracy": round(log.final_accuracy, 4),
+                    "ms_per_step": round(1e3 * log.train_time_s / len(log.steps), 3),
+                }
+            )
             ctx.metric(f"{variant}.params", rows[-1]["params"])
         ctx.table(f"accuracy, parameters and time per step after {config.epochs} epochs", rows)
         return rows

@@ -40,6 +40,7 @@ were noisy), evaluation 4,074 vs 3,741 images/s; after 40 steps test accuracy 0.
 0.391, loss 0.21 vs 0.96. Tiny check (depth 14): first-conv gradient norm ratio
 ResNet/plain 0.2. Bench 10 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,36 +95,53 @@ class ResNetSkip(Comparison):
     sizes = {
         "tiny": SkipConfig(layers=(2, 2, 2), steps=16),
         "cpu": SkipConfig(image_size=16, n_train=1024, batch_size=32, steps=40, grad_depths=(8, 14, 20, 32, 56)),
-        "gpu": SkipConfig(widths=(16, 32, 64), layers=(9, 9, 9), image_size=32, n_train=20000, batch_size=128,
-                          steps=1000, grad_depths=(8, 20, 56, 110)),
+        "gpu": SkipConfig(
+            widths=(16, 32, 64),
+            layers=(9, 9, 9),
+            image_size=32,
+            n_train=20000,
+            batch_size=128,
+            steps=1000,
+            grad_depths=(8, 20, 56, 110),
+        ),
     }
     #: block classes under test (tests swap in broken ones)
     blocks = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
     def model(self, ctx, config, variant, layers=None, seed_offset=0):
-        cfg = ResNetConfig(layers=layers or config.layers, widths=config.widths, residual=variant == "resnet",
-                           zero_init_residual=variant == "resnet")
+        cfg = ResNetConfig(
+            layers=layers or config.layers,
+            widths=config.widths,
+            residual=variant == "resnet",
+            zero_init_residual=variant == "resnet",
+        )
         torch.manual_seed(ctx.rng_seed + seed_offset)
         return ResNet(cfg, block=self.blocks["basic"]).to(ctx.device, ctx.dtype)
 
     def check(self, ctx):
         g = ctx.generator()
         x = torch.randn(2, 8, 9, 7, generator=g).to(ctx.device, ctx.dtype)  # odd sizes: ceil(H/2)
-        for kind, cin, width, stride in (("basic", 8, 8, 1), ("basic", 8, 16, 2), ("bottleneck", 8, 2, 1),
-                                         ("bottleneck", 8, 4, 2)):
+        for kind, cin, width, stride in (
+            ("basic", 8, 8, 1),
+            ("basic", 8, 16, 2),
+            ("bottleneck", 8, 2, 1),
+            ("bottleneck", 8, 4, 2),
+        ):
             block = self.blocks[kind](cin, width, stride).to(ctx.device, ctx.dtype)
             name = f"{kind}({cin}->{width * block.expansion}, stride {stride})"
             want = (2, width * block.expansion, -(-9 // stride), -(-7 // stride))
             out = block(x)
-            ctx.expect(tuple(out.shape) == want, f"{name}: output {tuple(out.shape)}, designed {want}",
-                       name=f"{name} shape")
+            ctx.expect(
+                tuple(out.shape) == want, f"{name}: output {tuple(out.shape)}, designed {want}", name=f"{name} shape"
+            )
             torch.nn.init.zeros_(block.last_bn().weight)
             for mode in ("train", "eval"):
                 block.train(mode == "train")
                 with torch.no_grad():
                     short = x if block.downsample is None else block.downsample(x)
-                    ctx.assert_close(block(x), torch.relu(short), name=f"{name} == relu(shortcut) at zero init",
-                                     where=mode)
+                    ctx.assert_close(
+                        block(x), torch.relu(short), name=f"{name} == relu(shortcut) at zero init", where=mode
+                    )
 
         batch = synthetic_cifar(16, seed=ctx.rng_seed, image_size=16)
         xb = (batch.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)
@@ -133,9 +151,11 @@ class ResNetSkip(Comparison):
             F.cross_entropy(net(xb), batch.labels.to(ctx.device)).backward()
             grad = net.conv1.weight.grad  # None when no path from the loss reaches it
             norms[variant] = 0.0 if grad is None else float(grad.norm())
-            ctx.expect(0 < norms[variant] < float("inf"),
-                       f"{variant}: first conv gradient norm {norms[variant]} (must be finite and > 0)",
-                       name=f"{variant}: gradient reaches the first conv")
+            ctx.expect(
+                0 < norms[variant] < float("inf"),
+                f"{variant}: first conv gradient norm {norms[variant]} (must be finite and > 0)",
+                name=f"{variant}: gradient reaches the first conv",
+            )
         ctx.metric("first_conv_grad_norm_ratio_resnet_over_plain", norms["resnet"] / norms["plain"])
         self.train_variants(ctx, ctx.configs[0], check=True)
 
@@ -143,20 +163,31 @@ class ResNetSkip(Comparison):
         data = synthetic_cifar(config.n_train + 512, seed=ctx.rng_seed, image_size=config.image_size)
         x = (data.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)  # (N, 3, S, S)
         y = data.labels.to(ctx.device)
-        train, test = (x[:config.n_train], y[:config.n_train]), (x[config.n_train:], y[config.n_train:])
+        train, test = (x[: config.n_train], y[: config.n_train]), (x[config.n_train :], y[config.n_train :])
         ctx.note(f"data: {data.description}")
         logs = {}
         for variant in self.variants:
             net = self.model(ctx, config, variant)
             opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
-            logs[variant] = log = fit(net, opt, train, batch_size=config.batch_size, max_steps=config.steps,
-                                      epochs=10 ** 6, eval_data=test, eval_every=max(1, config.steps // 5),
-                                      seed=ctx.rng_seed)
+            logs[variant] = log = fit(
+                net,
+                opt,
+                train,
+                batch_size=config.batch_size,
+                max_steps=config.steps,
+                epochs=10**6,
+                eval_data=test,
+                eval_every=max(1, config.steps // 5),
+                seed=ctx.rng_seed,
+            )
             log.record(ctx, series=variant, prefix=f"{variant}.")
             if check:
                 first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
-                ctx.expect(last < first, f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over "
-                           f"{config.steps} steps)", name=f"{variant} trains")
+                ctx.expect(
+                    last < first,
+                    f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over {config.steps} steps)",
+                    name=f"{variant} trains",
+                )
         return logs
 
     def prepare(self, ctx, impl, config):
@@ -175,8 +206,11 @@ class ResNetSkip(Comparison):
             net = self.model(ctx, config, variant).eval()
             xe = torch.randn(4 * config.batch_size, 3, config.image_size, config.image_size, generator=ctx.generator(4))
             xe = xe.to(ctx.device, ctx.dtype)
-            ctx.measure(variant, Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=xe.shape[0],
-                                          item_unit="images"), config=f"eval depth={config.depth} batch {xe.shape[0]}")
+            ctx.measure(
+                variant,
+                Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=xe.shape[0], item_unit="images"),
+                config=f"eval depth={config.depth} batch {xe.shape[0]}",
+            )
         xb = torch.randn(16, 3, config.image_size, config.image_size, generator=ctx.generator(5))
         yb = torch.randint(0, 10, (16,), generator=ctx.generator(5))
         xb, yb = xb.to(ctx.device, ctx.dtype), yb.to(ctx.device)
@@ -186,9 +220,26 @@ class ResNetSkip(Comparison):
                 net = self.model(ctx, config, variant, layers=_depth_layers(depth))
                 F.cross_entropy(net(xb), yb).backward()
                 norms.append(float(net.conv1.weight.grad.norm()))
-            ctx.curve("first-conv gradient norm at init", list(config.grad_depths), norms, x_label="depth (layers)",
-                      y_label="||dL/dW conv1||", series=variant, log_y=True)
+            ctx.curve(
+                "first-conv gradient norm at init",
+                list(config.grad_depths),
+                norms,
+                x_label="depth (layers)",
+                y_label="||dL/dW conv1||",
+                series=variant,
+                log_y=True,
+            )
         logs = self.train_variants(ctx, config)
-        ctx.table("after an equal budget", [
-            {"variant": v, "depth": config.depth, "steps": config.steps, "final_loss": round(log.losses[-1], 4),
-             "test_accuracy": round(log.final_accuracy, 4)} for v, log in logs.items()])
+        ctx.table(
+            "after an equal budget",
+            [
+                {
+                    "variant": v,
+                    "depth": config.depth,
+                    "steps": config.steps,
+                    "final_loss": round(log.losses[-1], 4),
+                    "test_accuracy": round(log.final_accuracy, 4),
+                }
+                for v, log in logs.items()
+            ],
+        )

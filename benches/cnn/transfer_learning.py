@@ -57,6 +57,7 @@ Training throughput over the runs: frozen backbone 7,930 images/s vs full 5,548 
 scratch 5,323 (a frozen step ~1.45x cheaper; single-step timings of 1.5-3.8 ms were
 noisy). Pretraining: 5 epochs, 100% on held-out digits 0-4. Bench 9 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -113,8 +114,9 @@ def few_shot(train, shots: int, seed: int):
     """``shots`` seeded images per class of ``train``."""
     g = torch.Generator().manual_seed(seed)
     y = train[1].cpu()
-    idx = torch.cat([torch.nonzero(y == c).flatten()[torch.randperm(int((y == c).sum()), generator=g)[:shots]]
-                     for c in range(5)])
+    idx = torch.cat(
+        [torch.nonzero(y == c).flatten()[torch.randperm(int((y == c).sum()), generator=g)[:shots]] for c in range(5)]
+    )
     return train[0][idx.to(train[0].device)], train[1][idx.to(train[1].device)]
 
 
@@ -128,10 +130,15 @@ def torchvision_resnet_state(layers, widths, num_classes, in_channels=3, seed=0)
         sd[f"{name}.weight"] = torch.randn(cout, cin, k, k, generator=g)
 
     def bn(name, c):
-        sd.update({f"{name}.weight": torch.rand(c, generator=g) + 0.5, f"{name}.bias": torch.randn(c, generator=g),
-                   f"{name}.running_mean": torch.randn(c, generator=g),
-                   f"{name}.running_var": torch.rand(c, generator=g) + 0.5,
-                   f"{name}.num_batches_tracked": torch.tensor(int(torch.randint(1, 10 ** 6, (1,), generator=g)))})
+        sd.update(
+            {
+                f"{name}.weight": torch.rand(c, generator=g) + 0.5,
+                f"{name}.bias": torch.randn(c, generator=g),
+                f"{name}.running_mean": torch.randn(c, generator=g),
+                f"{name}.running_var": torch.rand(c, generator=g) + 0.5,
+                f"{name}.num_batches_tracked": torch.tensor(int(torch.randint(1, 10**6, (1,), generator=g))),
+            }
+        )
 
     conv("conv1", widths[0], in_channels, 3)  # the CIFAR stem: 3x3 (torchvision's is 7x7)
     bn("bn1", widths[0])
@@ -155,8 +162,9 @@ class TransferLearning(Comparison):
 
     def new_model(self, ctx, config, seed):
         torch.manual_seed(seed)
-        return SmallCNN(SmallCNNConfig(channels=config.channels, batch_norm=True, num_classes=5)).to(ctx.device,
-                                                                                                    ctx.dtype)
+        return SmallCNN(SmallCNNConfig(channels=config.channels, batch_norm=True, num_classes=5)).to(
+            ctx.device, ctx.dtype
+        )
 
     def freeze(self, model):
         """Freeze the backbone: no gradients, and BN running statistics kept (eval mode)."""
@@ -177,8 +185,15 @@ class TransferLearning(Comparison):
 
     def pretrain(self, ctx, config, source):
         model = self.new_model(ctx, config, ctx.rng_seed)
-        log = fit(model, torch.optim.Adam(model.parameters(), lr=3e-3), source[0], batch_size=64,
-                  epochs=config.pretrain_epochs, eval_data=source[1], seed=ctx.rng_seed)
+        log = fit(
+            model,
+            torch.optim.Adam(model.parameters(), lr=3e-3),
+            source[0],
+            batch_size=64,
+            epochs=config.pretrain_epochs,
+            eval_data=source[1],
+            seed=ctx.rng_seed,
+        )
         log.record(ctx, series="pretrain (digits 0-4)", prefix="pretrain.")
         path = ctx.workdir / CHECKPOINT
         torch.save(model.state_dict(), path)
@@ -192,15 +207,26 @@ class TransferLearning(Comparison):
         if variant in ("finetune_head", "random_frozen"):
             self.freeze(model)
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-        log = fit(model, opt, train, batch_size=train[1].shape[0], epochs=10 ** 6, max_steps=config.steps,
-                  eval_data=test, eval_every=1, seed=seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=train[1].shape[0],
+            epochs=10**6,
+            max_steps=config.steps,
+            eval_data=test,
+            eval_every=1,
+            seed=seed,
+        )
         return model, log
 
     def compare(self, ctx, config):
         """Pretrain, then every variant on each repeat; returns per-variant accuracies."""
         source, target = digit_tasks(ctx.device, ctx.dtype)
-        ctx.note("data: scikit-learn digits (real 8x8); source task digits 0-4, target digits 5-9, "
-                 f"{config.shots} training images per target class")
+        ctx.note(
+            "data: scikit-learn digits (real 8x8); source task digits 0-4, target digits 5-9, "
+            f"{config.shots} training images per target class"
+        )
         path, src_acc = self.pretrain(ctx, config, source)
         ctx.expect(src_acc >= 0.9, f"pretraining reached only {src_acc:.3f} on digits 0-4", name="pretraining learns")
         accs: dict[str, list[float]] = {v: [] for v in self.variants}
@@ -222,28 +248,49 @@ class TransferLearning(Comparison):
         ctx.metric("margin_head_over_scratch", margin)
         ctx.metric("margin_full_over_scratch", mean["finetune_full"] - mean["scratch"])
         ctx.metric("margin_head_over_random_frozen", mean["finetune_head"] - mean["random_frozen"])
-        ctx.table(f"test accuracy on digits 5-9 after {config.steps} steps ({config.shots}-shot)",
-                  [{"variant": v, **{f"repeat_{i}": round(x, 4) for i, x in enumerate(a)},
-                    "mean": round(statistics.mean(a), 4)} for v, a in accs.items()])
+        ctx.table(
+            f"test accuracy on digits 5-9 after {config.steps} steps ({config.shots}-shot)",
+            [
+                {
+                    "variant": v,
+                    **{f"repeat_{i}": round(x, 4) for i, x in enumerate(a)},
+                    "mean": round(statistics.mean(a), 4),
+                }
+                for v, a in accs.items()
+            ],
+        )
         return accs, margin
 
     def check_frozen(self, ctx, model, saved, seed):
         state = model.state_dict()
         changed = [k for k, v in saved.items() if not k.startswith("head.") and not torch.equal(state[k], v)]
-        ctx.expect(not changed, f"frozen backbone changed during fine-tuning: {changed[:6]}",
-                   name="frozen weights unchanged (bitwise, buffers included)")
+        ctx.expect(
+            not changed,
+            f"frozen backbone changed during fine-tuning: {changed[:6]}",
+            name="frozen weights unchanged (bitwise, buffers included)",
+        )
         init_head = self.new_model(ctx, ctx.configs[0], seed).head.state_dict()
-        ctx.expect(any(not torch.equal(v, model.head.state_dict()[k]) for k, v in init_head.items()),
-                   "the head did not change during fine-tuning", name="head trained")
+        ctx.expect(
+            any(not torch.equal(v, model.head.state_dict()[k]) for k, v in init_head.items()),
+            "the head did not change during fine-tuning",
+            name="head trained",
+        )
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-        ctx.expect(all(n.startswith("head.") for n in trainable) and trainable,
-                   f"trainable parameters outside the head: {sorted(trainable)[:6]}", name="only the head trainable")
+        ctx.expect(
+            all(n.startswith("head.") for n in trainable) and trainable,
+            f"trainable parameters outside the head: {sorted(trainable)[:6]}",
+            name="only the head trainable",
+        )
 
     def check(self, ctx):
         config = ctx.configs[0]
         _, margin = self.compare(ctx, config)
-        ctx.expect(margin >= config.min_margin, f"fine-tuned head beats scratch by only {margin:+.3f} mean accuracy "
-                   f"(needs {config.min_margin}) at {config.steps} equal steps", name="fine-tuned head beats scratch")
+        ctx.expect(
+            margin >= config.min_margin,
+            f"fine-tuned head beats scratch by only {margin:+.3f} mean accuracy "
+            f"(needs {config.min_margin}) at {config.steps} equal steps",
+            name="fine-tuned head beats scratch",
+        )
         self.check_torchvision_format(ctx)
 
     def check_torchvision_format(self, ctx):
@@ -255,17 +302,30 @@ class TransferLearning(Comparison):
         report = load_torchvision_weights(model, path)
         own = model.state_dict()
         wrong = [k for k, v in sd.items() if not k.startswith("fc.") and not torch.equal(own[k], v)]
-        ctx.expect(not wrong and len(report["loaded"]) == len(sd) - 2,
-                   f"torchvision-format weights not loaded tensor for tensor: differ {wrong[:6]}, loaded "
-                   f"{len(report['loaded'])} of {len(sd) - 2}", name="torchvision-format weights load")
-        ctx.expect(report["skipped"] == ["fc.bias", "fc.weight"], f"head of 1000 classes not skipped: {report}",
-                   name="torchvision head of another size skipped")
+        ctx.expect(
+            not wrong and len(report["loaded"]) == len(sd) - 2,
+            f"torchvision-format weights not loaded tensor for tensor: differ {wrong[:6]}, loaded "
+            f"{len(report['loaded'])} of {len(sd) - 2}",
+            name="torchvision-format weights load",
+        )
+        ctx.expect(
+            report["skipped"] == ["fc.bias", "fc.weight"],
+            f"head of 1000 classes not skipped: {report}",
+            name="torchvision head of another size skipped",
+        )
         bad = dict(sd, **{"layer1.0.conv1.weight": torch.zeros(4, 4, 5, 5)})
-        ctx.expect_raises(ValueError, lambda: load_torchvision_weights(model, bad), match="layer1.0.conv1.weight",
-                          name="wrong shape names the key")
-        ctx.expect_raises(KeyError, lambda: load_torchvision_weights(model, {k: v for k, v in sd.items()
-                                                                              if k != "bn1.running_var"}),
-                          match="bn1.running_var", name="missing key named")
+        ctx.expect_raises(
+            ValueError,
+            lambda: load_torchvision_weights(model, bad),
+            match="layer1.0.conv1.weight",
+            name="wrong shape names the key",
+        )
+        ctx.expect_raises(
+            KeyError,
+            lambda: load_torchvision_weights(model, {k: v for k, v in sd.items() if k != "bn1.running_var"}),
+            match="bn1.running_var",
+            name="missing key named",
+        )
         x = torch.randn(2, 3, 8, 8)
         ctx.expect(tuple(model(x).shape) == (2, 5), "loaded ResNet does not run", name="loaded ResNet runs")
 
@@ -285,4 +345,3 @@ class TransferLearning(Comparison):
         for variant in self.variants:
             ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
         self.compare(ctx, config)
-

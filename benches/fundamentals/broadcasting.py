@@ -28,6 +28,7 @@ materialised 16-56 ms (0.3-1 GB/s); 1024x1024x16 (64 MB): implicit 70-117 ms, ex
 50-127 ms, materialised 175-380 ms. Beyond the caches, materialising costs 3-30x; the
 large sizes are dominated by page faults on freshly allocated output (~1 GB/s here).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,11 +64,12 @@ def random_shapes(rng: random.Random) -> list[tuple[int, ...]]:
     """1-4 shapes that drop leading dims of a common target and set some sizes to 1
     (broadcastable); in 40% of draws the full target joins them and one size of another
     shape becomes 4 or 7, which the target (sizes 0, 2, 3, 5) cannot broadcast with."""
-    target = [rng.choice([0, 2, 3, 5]) if rng.random() < 0.1 else rng.choice([2, 3, 5])
-              for _ in range(rng.randint(0, 5))]
+    target = [
+        rng.choice([0, 2, 3, 5]) if rng.random() < 0.1 else rng.choice([2, 3, 5]) for _ in range(rng.randint(0, 5))
+    ]
     shapes = []
     for _ in range(rng.randint(1, 3)):
-        s = [1 if rng.random() < 0.4 else n for n in target[rng.randint(0, len(target)):]]
+        s = [1 if rng.random() < 0.4 else n for n in target[rng.randint(0, len(target)) :]]
         shapes.append(s)
     if target and rng.random() < 0.4:
         s = rng.choice(shapes)
@@ -82,9 +84,14 @@ class Broadcasting(Operator):
     __doc__ = __doc__
     sizes = {
         # missing leading dims, both sides expanded, a 0-d operand, a size-0 dim
-        "tiny": [pairwise(7, 4, 5), BroadcastConfig((3, 1, 6), (6,)), BroadcastConfig((2, 3, 4), ()),
-                 BroadcastConfig((1,), (5, 4, 1)), BroadcastConfig((0, 3), (1, 3)),
-                 BroadcastConfig((4, 1, 1, 3), (2, 1, 1))],
+        "tiny": [
+            pairwise(7, 4, 5),
+            BroadcastConfig((3, 1, 6), (6,)),
+            BroadcastConfig((2, 3, 4), ()),
+            BroadcastConfig((1,), (5, 4, 1)),
+            BroadcastConfig((0, 3), (1, 3)),
+            BroadcastConfig((4, 1, 1, 3), (2, 1, 1)),
+        ],
         "cpu": [pairwise(64, 64, 64), pairwise(256, 256, 64), pairwise(1024, 1024, 16)],
         "gpu": [pairwise(256, 256, 64), pairwise(1024, 1024, 64), pairwise(4096, 4096, 16)],
     }
@@ -114,6 +121,7 @@ class Broadcasting(Operator):
         def run():
             shape = self.shape_rule(a.shape, b.shape)
             return torch.sub(expand_to(a, shape), expand_to(b, shape))  # stride-0 views, no copies
+
         return run
 
     @impl
@@ -122,6 +130,7 @@ class Broadcasting(Operator):
             shape = self.shape_rule(a.shape, b.shape)
             # full-size copies of both operands, as repeat()/tile() would make
             return torch.sub(expand_to(a, shape).contiguous(), expand_to(b, shape).contiguous())
+
         return run
 
     def check(self, ctx):
@@ -142,17 +151,31 @@ class Broadcasting(Operator):
                 got = tuple(self.shape_rule(*shapes))
             except ValueError as e:
                 got = None
-                ctx.expect("not broadcastable" in str(e), f"rule on {shapes}: unclear error {e!r}",
-                           name="incompatible: clear error")
+                ctx.expect(
+                    "not broadcastable" in str(e),
+                    f"rule on {shapes}: unclear error {e!r}",
+                    name="incompatible: clear error",
+                )
             n_bad += want is None
-            ctx.expect(got == want, f"rule on {shapes}: gives {got}, torch.broadcast_shapes gives "
-                       f"{'an error' if want is None else want}", name="rule agrees with torch.broadcast_shapes")
-        ctx.expect(n_bad >= 100, f"only {n_bad} incompatible draws in 1000: the generator tests rejection too "
-                   "little", name="random shapes include incompatible ones")
-        ctx.expect_raises(ValueError, lambda: self.shape_rule((3,), (4,)), match="not broadcastable",
-                          name="rejects (3,) vs (4,)")
-        ctx.expect_raises(ValueError, lambda: self.shape_rule((2, 1, 3), (2, 5, 4)), match="dimension -1",
-                          name="error names the dimension")
+            ctx.expect(
+                got == want,
+                f"rule on {shapes}: gives {got}, torch.broadcast_shapes gives {'an error' if want is None else want}",
+                name="rule agrees with torch.broadcast_shapes",
+            )
+        ctx.expect(
+            n_bad >= 100,
+            f"only {n_bad} incompatible draws in 1000: the generator tests rejection too little",
+            name="random shapes include incompatible ones",
+        )
+        ctx.expect_raises(
+            ValueError, lambda: self.shape_rule((3,), (4,)), match="not broadcastable", name="rejects (3,) vs (4,)"
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.shape_rule((2, 1, 3), (2, 5, 4)),
+            match="dimension -1",
+            name="error names the dimension",
+        )
 
     def extra_checks(self, ctx):
         # expand_to: a stride-0 view of the same storage, equal to torch.broadcast_to
@@ -162,8 +185,14 @@ class Broadcasting(Operator):
             for t in (a, b):
                 v = expand_to(t, shape)
                 ctx.assert_close(v, torch.broadcast_to(t, shape), name="expand_to equals broadcast_to")
-                ctx.expect(t.numel() == 0 or v.untyped_storage().data_ptr() == t.untyped_storage().data_ptr(),
-                           f"expand_to {tuple(t.shape)} -> {tuple(shape)} copied; it must be a view",
-                           name="expand_to is a view")
-        ctx.expect_raises(ValueError, lambda: expand_to(torch.zeros(3), (4,)), match="cannot broadcast",
-                          name="expand_to rejects (3,) -> (4,)")
+                ctx.expect(
+                    t.numel() == 0 or v.untyped_storage().data_ptr() == t.untyped_storage().data_ptr(),
+                    f"expand_to {tuple(t.shape)} -> {tuple(shape)} copied; it must be a view",
+                    name="expand_to is a view",
+                )
+        ctx.expect_raises(
+            ValueError,
+            lambda: expand_to(torch.zeros(3), (4,)),
+            match="cannot broadcast",
+            name="expand_to rejects (3,) -> (4,)",
+        )

@@ -33,6 +33,7 @@ Measured on this shared 2-core CPU VM, one thread (OMP_NUM_THREADS=1), float32, 
 the dot product, so it allocates several full-size temporaries; on this VM fresh large
 buffers page-fault, which makes it the slowest of the three even row by row.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,8 +98,12 @@ def cosine_pairwise_matmul(x1, x2, eps=EPS):
 class CosineSimilarity(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [CosineConfig((7, 13)), CosineConfig((4, 6, 5), dim=1), CosineConfig((2, 5, 8), m=3),
-                 CosineConfig((1, 9, 4), m=6)],
+        "tiny": [
+            CosineConfig((7, 13)),
+            CosineConfig((4, 6, 5), dim=1),
+            CosineConfig((2, 5, 8), m=3),
+            CosineConfig((1, 9, 4), m=6),
+        ],
         "cpu": [CosineConfig((16384, 256)), CosineConfig((256, 16384), dim=0), CosineConfig((1, 256, 128), m=256)],
         "gpu": [CosineConfig((262144, 256)), CosineConfig((256, 262144), dim=0), CosineConfig((8, 1024, 256), m=1024)],
     }
@@ -121,10 +126,12 @@ class CosineSimilarity(Operator):
 
     def bytes(self, config, dtype):
         el = torch.empty((), dtype=dtype).element_size()
-        n_out = math.prod(config.shape[:-1]) * config.m if config.m else \
-            math.prod(config.shape) // config.shape[config.dim]
-        n_in = math.prod(config.shape) + (math.prod(config.shape[:-2]) * config.m * config.shape[-1]
-                                          if config.m else math.prod(config.shape))
+        n_out = (
+            math.prod(config.shape[:-1]) * config.m if config.m else math.prod(config.shape) // config.shape[config.dim]
+        )
+        n_in = math.prod(config.shape) + (
+            math.prod(config.shape[:-2]) * config.m * config.shape[-1] if config.m else math.prod(config.shape)
+        )
         return el * (n_in + n_out)
 
     def flops(self, config):
@@ -163,5 +170,9 @@ class CosineSimilarity(Operator):
                 for pairwise in (False, True):
                     out = getattr(self, spec.method)(x1, x2, -1, pairwise, eps)()
                     ctx.expect(not bool(out.isnan().any()), f"{spec.name}: {name} gives NaN", name="no NaN")
-                    ctx.assert_close(out.reshape(()), torch.tensor(want, dtype=dt, device=dev),  # (1,) or (1, 1) -> ()
-                                     name=f"eps rule: {name}", where=f"{spec.name} pairwise={pairwise}")
+                    ctx.assert_close(
+                        out.reshape(()),
+                        torch.tensor(want, dtype=dt, device=dev),  # (1,) or (1, 1) -> ()
+                        name=f"eps rule: {name}",
+                        where=f"{spec.name} pairwise={pairwise}",
+                    )

@@ -39,6 +39,7 @@ for add and sum. CPU side, measured on this shared 2-core CPU VM, one thread
 the crossover sizes have not been measured yet (``drills bench --task
 fundamentals.cpu_vs_gpu_speed`` on a GPU machine records them).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,8 +70,9 @@ class SpeedConfig:
         return f"{self.op} n={self.n}"
 
 
-def error_bound(op: str, inputs: tuple[torch.Tensor, ...], ref: torch.Tensor, dtype: torch.dtype,
-                lam: float = 10.0) -> torch.Tensor:
+def error_bound(
+    op: str, inputs: tuple[torch.Tensor, ...], ref: torch.Tensor, dtype: torch.dtype, lam: float = 10.0
+) -> torch.Tensor:
     """Elementwise bound on |computed - exact| for ``op`` in ``dtype`` (float64 tensor).
 
     add: one correctly rounded operation, u |exact|. sum and matmul (n terms per
@@ -120,8 +122,12 @@ def _gpu() -> torch.device:
 class CpuVsGpuSpeed(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [SpeedConfig("add", 1000), SpeedConfig("sum", 4097), SpeedConfig("matmul", 33),
-                 SpeedConfig("matmul", 64)],
+        "tiny": [
+            SpeedConfig("add", 1000),
+            SpeedConfig("sum", 4097),
+            SpeedConfig("matmul", 33),
+            SpeedConfig("matmul", 64),
+        ],
         "cpu": [SpeedConfig(op, n) for op in ("add", "sum") for n in (10**3, 10**5, 10**7)]
         + [SpeedConfig("matmul", n) for n in (16, 128, 512)],
         "gpu": [SpeedConfig(op, n) for op in ("add", "sum") for n in (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)]
@@ -139,11 +145,11 @@ class CpuVsGpuSpeed(Operator):
         return OPS[op](*(t.double() for t in tensors))
 
     def flops(self, config):
-        return 2 * config.n ** 3 if config.op == "matmul" else config.n
+        return 2 * config.n**3 if config.op == "matmul" else config.n
 
     def bytes(self, config, dtype):
         el = torch.empty((), dtype=dtype).element_size()
-        return el * {"add": 3 * config.n, "sum": config.n, "matmul": 3 * config.n ** 2}[config.op]
+        return el * {"add": 3 * config.n, "sum": config.n, "matmul": 3 * config.n**2}[config.op]
 
     @impl(baseline=True)
     def cpu(self, op, *tensors):
@@ -159,6 +165,7 @@ class CpuVsGpuSpeed(Operator):
             out = fn(*on_gpu)
             torch.cuda.synchronize(dev)  # the result is ready, not just queued
             return out
+
         return run
 
     @impl(requires=("cuda",))
@@ -182,18 +189,38 @@ class CpuVsGpuSpeed(Operator):
                     out = getattr(self, spec.method)(*inputs)()
                     guard_not_mutated(inputs, before, name=spec.name)
                     guard_not_constant(out, ref, name=f"{spec.name} {where}")
-                    ctx.assert_close(out.double(), ref, rtol=0.0, atol=atol, name=f"{spec.name} vs float64: {op}",
-                                     where=f"{spec.name} {where}")
+                    ctx.assert_close(
+                        out.double(),
+                        ref,
+                        rtol=0.0,
+                        atol=atol,
+                        name=f"{spec.name} vs float64: {op}",
+                        where=f"{spec.name} {where}",
+                    )
                     outs[spec.name] = out
                 if gpu_ok:
-                    ctx.assert_close(outs["cuda"].double(), outs["cpu"].double(), rtol=0.0, atol=2 * atol,
-                                     name=f"cuda vs cpu: {op}", where=where)
+                    ctx.assert_close(
+                        outs["cuda"].double(),
+                        outs["cpu"].double(),
+                        rtol=0.0,
+                        atol=2 * atol,
+                        name=f"cuda vs cpu: {op}",
+                        where=where,
+                    )
 
     def bench(self, ctx):
         has_gpu = ctx.require("cuda", part="GPU timing and the CPU/GPU crossover")
         # one wall clock for every variant: the CPU timer (each GPU call synchronises itself)
-        wall = Context(self, mode="bench", device="cpu", dtype=ctx.dtype, size=ctx.size, rng_seed=ctx.rng_seed,
-                       min_run_time_s=ctx.min_run_time_s, record=ctx.record)
+        wall = Context(
+            self,
+            mode="bench",
+            device="cpu",
+            dtype=ctx.dtype,
+            size=ctx.size,
+            rng_seed=ctx.rng_seed,
+            min_run_time_s=ctx.min_run_time_s,
+            record=ctx.record,
+        )
         variants = ctx.implementations(self, bench=True)
         times: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for config in ctx.configs:
@@ -202,8 +229,16 @@ class CpuVsGpuSpeed(Operator):
                 times.setdefault((config.op, spec.name), []).append((config.n, m.median_ms))
         for (op, variant), pts in times.items():
             pts.sort()
-            ctx.curve(f"{op}: time per call", [n for n, _ in pts], [t for _, t in pts], series=variant,
-                      x_label=UNITS[op], y_label="ms", log_x=True, log_y=True)
+            ctx.curve(
+                f"{op}: time per call",
+                [n for n, _ in pts],
+                [t for _, t in pts],
+                series=variant,
+                x_label=UNITS[op],
+                y_label="ms",
+                log_x=True,
+                log_y=True,
+            )
             if not has_gpu or variant == "cpu":
                 continue
             cpu_pts = dict(times[(op, "cpu")])

@@ -29,6 +29,7 @@ slowdown of 1,700-7,000x; strided 0.14-0.52 ms (add/mul/div) and 0.24-1.1 ms
 (exp/sigmoid), 15-100x: building int64 offsets and gathering move 3-4 times the bytes
 of the op itself, and each polynomial step is a separate full pass.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,16 @@ import torch
 from harness import Operator, impl, task
 from kernels.fundamentals import SCALAR_OPS, elementwise_loop, elementwise_strided
 
-TORCH_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "maximum": torch.maximum,
-             "neg": torch.neg, "exp": torch.exp, "sigmoid": torch.sigmoid}
+TORCH_OPS = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+    "maximum": torch.maximum,
+    "neg": torch.neg,
+    "exp": torch.exp,
+    "sigmoid": torch.sigmoid,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +67,9 @@ class ElementwiseConfig:
 
     @property
     def label(self) -> str:
-        shapes = "x".join(map(str, self.a_shape)) + ("" if self.b_shape is None else
-                                                     "," + "x".join(map(str, self.b_shape)))
+        shapes = "x".join(map(str, self.a_shape)) + (
+            "" if self.b_shape is None else "," + "x".join(map(str, self.b_shape))
+        )
         return f"{self.op} ({shapes}){' strided' if self.strided else ''}"
 
 
@@ -78,10 +88,16 @@ def _make(shape, g, dtype, strided: bool, role: str) -> torch.Tensor:
 class ElementwiseManual(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [ElementwiseConfig("add", (7, 13, 5), (13, 1)), ElementwiseConfig("sub", (3, 1, 4), (5, 1), True),
-                 ElementwiseConfig("mul", (6, 5), ()), ElementwiseConfig("div", (4, 6), (4, 6), True),
-                 ElementwiseConfig("maximum", (2, 3, 4), (3, 1)), ElementwiseConfig("neg", (0, 3)),
-                 ElementwiseConfig("exp", (7, 13), strided=True), ElementwiseConfig("sigmoid", (5, 4, 3))],
+        "tiny": [
+            ElementwiseConfig("add", (7, 13, 5), (13, 1)),
+            ElementwiseConfig("sub", (3, 1, 4), (5, 1), True),
+            ElementwiseConfig("mul", (6, 5), ()),
+            ElementwiseConfig("div", (4, 6), (4, 6), True),
+            ElementwiseConfig("maximum", (2, 3, 4), (3, 1)),
+            ElementwiseConfig("neg", (0, 3)),
+            ElementwiseConfig("exp", (7, 13), strided=True),
+            ElementwiseConfig("sigmoid", (5, 4, 3)),
+        ],
         # the Python loop (~1-5 us per element) bounds the size: 4096 elements per call
         "cpu": [ElementwiseConfig(op, (64, 64), (64,)) for op in ("add", "mul", "div")]
         + [ElementwiseConfig(op, (64, 64)) for op in ("exp", "sigmoid")],
@@ -120,32 +136,74 @@ class ElementwiseManual(Operator):
 
     def extra_checks(self, ctx):
         dev, dt = ctx.device, ctx.dtype
-        special = torch.tensor([-math.inf, -200.0, -104.0, -88.0, -1e-8, -0.0, 0.0, 1e-8, 1.0, 88.0, 88.7, 89.0,
-                                200.0, math.inf, math.nan], dtype=dt, device=dev)
-        other = torch.tensor([0.0, -0.0, 0.0, 1.0, 0.0, 0.0, -0.0, math.nan, -1.0, math.inf, 2.0, -math.inf, 0.0,
-                              1.0, 3.0], dtype=dt, device=dev)
-        cases = [("exp", (special,)), ("sigmoid", (special,)), ("neg", (special,)), ("div", (special, other)),
-                 ("maximum", (special, other)), ("add", (special, other)), ("mul", (special, other)),
-                 # an expanded operand (stride 0 already) and a 0-d operand
-                 ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4),
-                         torch.tensor(0.5, dtype=dt, device=dev)))]
+        special = torch.tensor(
+            [
+                -math.inf,
+                -200.0,
+                -104.0,
+                -88.0,
+                -1e-8,
+                -0.0,
+                0.0,
+                1e-8,
+                1.0,
+                88.0,
+                88.7,
+                89.0,
+                200.0,
+                math.inf,
+                math.nan,
+            ],
+            dtype=dt,
+            device=dev,
+        )
+        other = torch.tensor(
+            [0.0, -0.0, 0.0, 1.0, 0.0, 0.0, -0.0, math.nan, -1.0, math.inf, 2.0, -math.inf, 0.0, 1.0, 3.0],
+            dtype=dt,
+            device=dev,
+        )
+        cases = [
+            ("exp", (special,)),
+            ("sigmoid", (special,)),
+            ("neg", (special,)),
+            ("div", (special, other)),
+            ("maximum", (special, other)),
+            ("add", (special, other)),
+            ("mul", (special, other)),
+            # an expanded operand (stride 0 already) and a 0-d operand
+            ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), torch.tensor(0.5, dtype=dt, device=dev))),
+        ]
         for spec in ctx.implementations(self):
             for op, tensors in cases:
-                ctx.assert_close(getattr(self, spec.method)(op, *tensors)(), TORCH_OPS[op](*tensors), equal_nan=True,
-                                 name=f"special values: {op}", where=spec.name)
+                ctx.assert_close(
+                    getattr(self, spec.method)(op, *tensors)(),
+                    TORCH_OPS[op](*tensors),
+                    equal_nan=True,
+                    name=f"special values: {op}",
+                    where=spec.name,
+                )
             # float64 end to end (the loop rounds nothing then; the polynomial has degree 14)
             x = torch.randn(5, 3, dtype=torch.float64, device=dev) * 5
             y = torch.randn(3, dtype=torch.float64, device=dev)
             for op in ("div", "exp", "sigmoid"):
                 args = (x, y) if SCALAR_OPS[op][0] == 2 else (x,)
-                ctx.assert_close(getattr(self, spec.method)(op, *args)(), TORCH_OPS[op](*args), name="float64",
-                                 where=f"{spec.name} {op}")
+                ctx.assert_close(
+                    getattr(self, spec.method)(op, *args)(),
+                    TORCH_OPS[op](*args),
+                    name="float64",
+                    where=f"{spec.name} {op}",
+                )
         for engine in (elementwise_loop, elementwise_strided):
             a = torch.randn(3, 4, dtype=dt, device=dev)
-            ctx.expect_raises(ValueError, lambda: engine("add", a, torch.randn(3, dtype=dt, device=dev)),
-                              match="not broadcastable", name="incompatible shapes raise ValueError")
-            ctx.expect_raises(TypeError, lambda: engine("add", a, a.double()), match="dtype",
-                              name="mixed dtypes raise TypeError")
+            ctx.expect_raises(
+                ValueError,
+                lambda: engine("add", a, torch.randn(3, dtype=dt, device=dev)),
+                match="not broadcastable",
+                name="incompatible shapes raise ValueError",
+            )
+            ctx.expect_raises(
+                TypeError, lambda: engine("add", a, a.double()), match="dtype", name="mixed dtypes raise TypeError"
+            )
             ctx.expect_raises(ValueError, lambda: engine("pow", a, a), match="unknown op", name="unknown op raises")
 
     def bench(self, ctx):

@@ -29,6 +29,7 @@ backward's matmuls ran faster than the forward's here). The hand-written backwar
 5-20% faster than autograd where the noise allows a verdict; both need the same two
 matmuls, so no gradient trick beats the arithmetic.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,7 +100,7 @@ class ManualGradients(Operator):
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(config.n, config.d, generator=g, dtype=dtype)
-        w = torch.randn(config.d, config.m, generator=g, dtype=dtype) / config.d ** 0.5  # keeps tanh off saturation
+        w = torch.randn(config.d, config.m, generator=g, dtype=dtype) / config.d**0.5  # keeps tanh off saturation
         b = torch.randn(config.m, generator=g, dtype=dtype) * 0.1
         y = torch.rand(config.n, config.m, generator=g, dtype=dtype) * 2 - 1
         return tuple(t.to(device) for t in (x, w, b, y))
@@ -118,6 +119,7 @@ class ManualGradients(Operator):
             leaves = _leaves(x, w, b)
             loss = forward(*leaves, y)
             return (loss.detach(), *torch.autograd.grad(loss, leaves))
+
         return run
 
     @impl
@@ -130,14 +132,19 @@ class ManualGradients(Operator):
             leaves = _leaves(x, w, b)
             loss = self.function_cls.apply(*leaves, y)
             return (loss.detach(), *torch.autograd.grad(loss, leaves))
+
         return run
 
     def extra_checks(self, ctx):
         for i, config in enumerate(ctx.configs):
             x, w, b, y = self.inputs(config, ctx.device, torch.float64, ctx.rng_seed)
             # float64: the hand formulas to 1e-7, not just to float32's tolerance
-            ctx.assert_close(grads_by_hand(x, w, b, y), self.reference(x, w, b, y), name="manual float64",
-                             where=f"n={config.n},d={config.d},m={config.m}")
+            ctx.assert_close(
+                grads_by_hand(x, w, b, y),
+                self.reference(x, w, b, y),
+                name="manual float64",
+                where=f"n={config.n},d={config.d},m={config.m}",
+            )
             leaves = _leaves(x, w, b)
             try:
                 # full Jacobian by finite differences on the first config; random projections
@@ -146,8 +153,11 @@ class ManualGradients(Operator):
                 ok, why = True, ""
             except GradcheckError as e:
                 ok, why = False, " ".join(str(e).split())[:400]
-            ctx.expect(ok, f"gradcheck of {self.function_cls.__name__} (float64, n={config.n},d={config.d},"
-                       f"m={config.m}): {why}", name="gradcheck float64")
+            ctx.expect(
+                ok,
+                f"gradcheck of {self.function_cls.__name__} (float64, n={config.n},d={config.d},m={config.m}): {why}",
+                name="gradcheck float64",
+            )
 
     def bench(self, ctx):
         super().bench(ctx)
@@ -157,6 +167,7 @@ class ManualGradients(Operator):
             def fwd():
                 with torch.no_grad():
                     return forward(x, w, b, y)
+
             t_fwd = ctx.measure("forward", Prepared(fn=fwd, flops=2 * config.n * config.d * config.m), config=config)
             label = f"n{config.n}_d{config.d}_m{config.m}"
             for m in ctx.record.measurements:

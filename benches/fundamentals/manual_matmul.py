@@ -14,6 +14,7 @@ removes the interpreter but moves K times more bytes than it must; blocking boun
 memory but still does no register/cache tiling, so torch.matmul (a tuned BLAS GEMM)
 stays one to two orders of magnitude ahead.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,11 +60,13 @@ def _blocked(a: torch.Tensor, b: torch.Tensor, block: int = 32) -> torch.Tensor:
     out = torch.zeros(*a.shape[:-1], n, dtype=a.dtype, device=a.device)
     for i0 in range(0, m, block):
         for j0 in range(0, n, block):
-            acc = out[..., i0:i0 + block, j0:j0 + block]  # view: accumulate in place
+            acc = out[..., i0 : i0 + block, j0 : j0 + block]  # view: accumulate in place
             for k0 in range(0, k, block):
                 # (..., bm, bk, 1) * (..., 1, bk, bn) summed over bk -> (..., bm, bn)
-                acc += (a[..., i0:i0 + block, k0:k0 + block].unsqueeze(-1)
-                        * b[..., k0:k0 + block, j0:j0 + block].unsqueeze(-3)).sum(-2)
+                acc += (
+                    a[..., i0 : i0 + block, k0 : k0 + block].unsqueeze(-1)
+                    * b[..., k0 : k0 + block, j0 : j0 + block].unsqueeze(-3)
+                ).sum(-2)
     return out
 
 

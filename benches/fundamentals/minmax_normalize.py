@@ -30,6 +30,7 @@ takes 0.2 ms: a second live 4 MB temporary is fresh memory from the OS on every 
 and its page faults cost 30x the arithmetic. Multiplying by the reciprocal costs up to
 1 ulp (a slice maximum may come out 1 - 2**-24 rather than exactly 1).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -114,12 +115,25 @@ class MinMaxNormalize(Operator):
     __doc__ = __doc__
     sizes = {
         # odd shapes; one, two (unordered, negative) and all dims
-        "tiny": [MinMaxConfig((7, 13)), MinMaxConfig((7, 13, 5), 1), MinMaxConfig((6, 5, 4), (-1, 0)),
-                 MinMaxConfig((5, 4), None), MinMaxConfig((9,), 0)],
-        "cpu": [MinMaxConfig((1024, 1024)), MinMaxConfig((4096, 1024)), MinMaxConfig((4096, 1024), 0),
-                MinMaxConfig((64, 256, 256), (1, 2))],
-        "gpu": [MinMaxConfig((4096, 4096)), MinMaxConfig((16384, 4096)), MinMaxConfig((16384, 4096), 0),
-                MinMaxConfig((256, 512, 512), (1, 2))],
+        "tiny": [
+            MinMaxConfig((7, 13)),
+            MinMaxConfig((7, 13, 5), 1),
+            MinMaxConfig((6, 5, 4), (-1, 0)),
+            MinMaxConfig((5, 4), None),
+            MinMaxConfig((9,), 0),
+        ],
+        "cpu": [
+            MinMaxConfig((1024, 1024)),
+            MinMaxConfig((4096, 1024)),
+            MinMaxConfig((4096, 1024), 0),
+            MinMaxConfig((64, 256, 256), (1, 2)),
+        ],
+        "gpu": [
+            MinMaxConfig((4096, 4096)),
+            MinMaxConfig((16384, 4096)),
+            MinMaxConfig((16384, 4096), 0),
+            MinMaxConfig((256, 512, 512), (1, 2)),
+        ],
     }
     #: statistics function checked for keepdim; a test swaps in a wrong one
     stats = staticmethod(minmax_stats)
@@ -165,21 +179,32 @@ class MinMaxNormalize(Operator):
             for spec in impls:
                 for name, data in (("constant input", const), ("constant slice", mixed)):
                     out = getattr(self, spec.method)(data, dim)()
-                    ctx.expect(not bool(out.isnan().any()), f"{spec.name} [{config.label}]: {name} gives NaN "
-                               "(0/0 where max == min); map constant slices to 0", name=f"{name}: no NaN")
-                    ctx.assert_close(out, self.reference(data, dim), name=f"{name} vs NumPy",
-                                     where=f"{spec.name} [{config.label}]")
+                    ctx.expect(
+                        not bool(out.isnan().any()),
+                        f"{spec.name} [{config.label}]: {name} gives NaN "
+                        "(0/0 where max == min); map constant slices to 0",
+                        name=f"{name}: no NaN",
+                    )
+                    ctx.assert_close(
+                        out, self.reference(data, dim), name=f"{name} vs NumPy", where=f"{spec.name} [{config.label}]"
+                    )
                 # dims honoured: every reduced slice spans exactly [0, 1]
                 out = getattr(self, spec.method)(x, dim)()
-                ctx.assert_close((out.amin(dims), out.amax(dims)),
-                                 (torch.zeros_like(x.amin(dims)), torch.ones_like(x.amin(dims))),
-                                 name="each slice spans [0, 1]", where=f"{spec.name} [{config.label}]")
+                ctx.assert_close(
+                    (out.amin(dims), out.amax(dims)),
+                    (torch.zeros_like(x.amin(dims)), torch.ones_like(x.amin(dims))),
+                    name="each slice spans [0, 1]",
+                    where=f"{spec.name} [{config.label}]",
+                )
             for keepdim in (False, True):
                 lo, span = self.stats(x, dim, keepdim)
                 ref = (torch.amin(x, dims, keepdim=keepdim), torch.amax(x, dims, keepdim=keepdim))
-                ctx.expect(lo.shape == ref[0].shape and span.shape == ref[0].shape,
-                           f"minmax_stats(keepdim={keepdim}) [{config.label}]: shape {tuple(lo.shape)}, "
-                           f"torch.amin gives {tuple(ref[0].shape)}", name="stats keepdim shape")
+                ctx.expect(
+                    lo.shape == ref[0].shape and span.shape == ref[0].shape,
+                    f"minmax_stats(keepdim={keepdim}) [{config.label}]: shape {tuple(lo.shape)}, "
+                    f"torch.amin gives {tuple(ref[0].shape)}",
+                    name="stats keepdim shape",
+                )
                 ctx.assert_close((lo, span), (ref[0], ref[1] - ref[0]), name="stats values")
         x = torch.randn(3, 4, device=ctx.device, dtype=ctx.dtype)
         for spec in impls:

@@ -28,6 +28,7 @@ medians: 65536 labels, C=10 (5 MB out): torch_one_hot 1.7 ms (39 M rows/s), scat
 101 ms (0.6-0.76 M rows/s); 8192 labels, C=1000 (65 MB): 96 / 105 / 110 / 160 ms (51-85 k
 rows/s, 0.4-0.7 GB/s: fresh large outputs page-fault on this VM).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,10 @@ def validate(labels: torch.Tensor, num_classes: int) -> int:
             with labels present, or -1 with empty labels.
     """
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"one_hot: labels must be an integer tensor of class indices, got {labels.dtype}; "
-                        "convert with labels.long()")
+        raise TypeError(
+            f"one_hot: labels must be an integer tensor of class indices, got {labels.dtype}; "
+            "convert with labels.long()"
+        )
     if num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be positive, or -1 to infer it; got {num_classes}")
     if labels.numel() == 0:
@@ -103,8 +106,13 @@ def one_hot_eye(labels: torch.Tensor, num_classes: int = -1, eye: torch.Tensor |
 class OneHot(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [OneHotConfig((10,), 4), OneHotConfig((2, 7), 5), OneHotConfig((13,), -1), OneHotConfig((0,), 3),
-                 OneHotConfig((3, 4, 2), 1)],
+        "tiny": [
+            OneHotConfig((10,), 4),
+            OneHotConfig((2, 7), 5),
+            OneHotConfig((13,), -1),
+            OneHotConfig((0,), 3),
+            OneHotConfig((3, 4, 2), 1),
+        ],
         "cpu": [OneHotConfig((65536,), 10), OneHotConfig((65536,), 100), OneHotConfig((8192,), 1000)],
         "gpu": [OneHotConfig((1 << 20,), 10), OneHotConfig((1 << 20,), 100), OneHotConfig((131072,), 1000)],
     }
@@ -150,14 +158,26 @@ class OneHot(Operator):
                 continue  # F.one_hot raises RuntimeError; the clear errors are the own encoders' job
             enc = getattr(self, spec.method)
             where = f"{spec.name}: "
-            ctx.expect_raises(ValueError, enc(torch.tensor([0, -1, 2], device=dev), 4), match=">= 0",
-                              name="negative label rejected")
-            ctx.expect_raises(ValueError, enc(torch.tensor([[0, 1], [4, 2]], device=dev), 4), match="out of range",
-                              name="label >= num_classes rejected")
-            ctx.expect_raises(ValueError, enc(torch.tensor([-3], device=dev), -1), match=">= 0",
-                              name="negative label rejected (inferred C)")
+            ctx.expect_raises(
+                ValueError, enc(torch.tensor([0, -1, 2], device=dev), 4), match=">= 0", name="negative label rejected"
+            )
+            ctx.expect_raises(
+                ValueError,
+                enc(torch.tensor([[0, 1], [4, 2]], device=dev), 4),
+                match="out of range",
+                name="label >= num_classes rejected",
+            )
+            ctx.expect_raises(
+                ValueError,
+                enc(torch.tensor([-3], device=dev), -1),
+                match=">= 0",
+                name="negative label rejected (inferred C)",
+            )
             ctx.expect_raises(TypeError, enc(ok.float(), 4), match="integer", name="float labels rejected")
             ctx.expect_raises(ValueError, enc(ok[:0], -1), match="infer", name="empty labels, C=-1 rejected")
             out = enc(ok, 6)()
-            ctx.expect(out.dtype == torch.int64 and out.shape == (4, 6), where + f"dtype {out.dtype}, shape "
-                       f"{tuple(out.shape)}; F.one_hot gives int64 (4, 6)", name="int64 (..., C) like F.one_hot")
+            ctx.expect(
+                out.dtype == torch.int64 and out.shape == (4, 6),
+                where + f"dtype {out.dtype}, shape {tuple(out.shape)}; F.one_hot gives int64 (4, 6)",
+                name="int64 (..., C) like F.one_hot",
+            )

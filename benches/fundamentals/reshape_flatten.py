@@ -30,6 +30,7 @@ logic), copy 0.42 ms (20 GB/s); 1024x1024x16 contiguous (64 MB): 1.2 us, 32 us,
 111 ms (1.2 GB/s: fresh 64 MB buffers page-fault here); 1024x1024x16 permuted (no view
 exists, all three copy): 434 / 348 / 460 ms (0.3-0.4 GB/s).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,10 @@ def own_view(x: torch.Tensor, shape) -> torch.Tensor:
     shape = infer_shape(shape, x.numel())
     strides = view_strides(x.shape, x.stride(), shape)
     if strides is None:
-        raise ValueError(f"view of shape {tuple(x.shape)} with strides {x.stride()} as {shape} is impossible: a new "
-                         "dimension would span non-contiguous memory; use reshape (it copies) or .contiguous() first")
+        raise ValueError(
+            f"view of shape {tuple(x.shape)} with strides {x.stride()} as {shape} is impossible: a new "
+            "dimension would span non-contiguous memory; use reshape (it copies) or .contiguous() first"
+        )
     return x.as_strided(shape, strides, x.storage_offset())
 
 
@@ -81,8 +84,8 @@ def own_flatten(x: torch.Tensor, start_dim: int = 0, end_dim: int = -1) -> torch
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if start == end:
         return x  # nothing to merge; torch returns the input itself
-    merged = math.prod(x.shape[start:end + 1])
-    return own_reshape(x, (*x.shape[:start], merged, *x.shape[end + 1:]))  # (..., s_start*...*s_end, ...)
+    merged = math.prod(x.shape[start : end + 1])
+    return own_reshape(x, (*x.shape[:start], merged, *x.shape[end + 1 :]))  # (..., s_start*...*s_end, ...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,18 +126,28 @@ class ReshapeFlatten(Operator):
     allow_alias = True  # views are the point; sharing is checked against torch's choice instead
     sizes = {
         # each layout with a target that can be a view and one that cannot (or can only in part)
-        "tiny": [ReshapeConfig((4, 6, 5), new_shape=(24, 5)), ReshapeConfig((4, 6, 5), new_shape=(2, -1, 3, 5)),
-                 ReshapeConfig((4, 6, 5), "permuted", new_shape=(-1,)),
-                 ReshapeConfig((4, 6, 5), "permuted", new_shape=(5, 24)),
-                 ReshapeConfig((4, 6, 5), "sliced", new_shape=(24, 5)),
-                 ReshapeConfig((4, 6, 5), "sliced", new_shape=(4, 30)),
-                 ReshapeConfig((3, 1, 4, 2), flatten=(1, 2)), ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(0, -1)),
-                 ReshapeConfig((3, 1, 4, 2), "sliced", flatten=(0, 2)),
-                 ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(-2, -1))],
-        "cpu": [ReshapeConfig((256, 256, 16), flatten=(0, 1)), ReshapeConfig((1024, 1024, 16), flatten=(0, 1)),
-                ReshapeConfig((1024, 1024, 16), "permuted", flatten=(0, 1))],
-        "gpu": [ReshapeConfig((1024, 1024, 16), flatten=(0, 1)), ReshapeConfig((4096, 4096, 16), flatten=(0, 1)),
-                ReshapeConfig((4096, 4096, 16), "permuted", flatten=(0, 1))],
+        "tiny": [
+            ReshapeConfig((4, 6, 5), new_shape=(24, 5)),
+            ReshapeConfig((4, 6, 5), new_shape=(2, -1, 3, 5)),
+            ReshapeConfig((4, 6, 5), "permuted", new_shape=(-1,)),
+            ReshapeConfig((4, 6, 5), "permuted", new_shape=(5, 24)),
+            ReshapeConfig((4, 6, 5), "sliced", new_shape=(24, 5)),
+            ReshapeConfig((4, 6, 5), "sliced", new_shape=(4, 30)),
+            ReshapeConfig((3, 1, 4, 2), flatten=(1, 2)),
+            ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(0, -1)),
+            ReshapeConfig((3, 1, 4, 2), "sliced", flatten=(0, 2)),
+            ReshapeConfig((3, 1, 4, 2), "permuted", flatten=(-2, -1)),
+        ],
+        "cpu": [
+            ReshapeConfig((256, 256, 16), flatten=(0, 1)),
+            ReshapeConfig((1024, 1024, 16), flatten=(0, 1)),
+            ReshapeConfig((1024, 1024, 16), "permuted", flatten=(0, 1)),
+        ],
+        "gpu": [
+            ReshapeConfig((1024, 1024, 16), flatten=(0, 1)),
+            ReshapeConfig((4096, 4096, 16), flatten=(0, 1)),
+            ReshapeConfig((4096, 4096, 16), "permuted", flatten=(0, 1)),
+        ],
     }
 
     def inputs(self, config, device, dtype, seed):
@@ -167,6 +180,7 @@ class ReshapeFlatten(Operator):
         def run():
             c = x.clone(memory_format=torch.contiguous_format)  # always a new buffer
             return c.view(new_shape) if new_shape is not None else torch.flatten(c, *flatten)
+
         return run
 
     def extra_checks(self, ctx):
@@ -176,12 +190,19 @@ class ReshapeFlatten(Operator):
             for spec in ctx.implementations(self):
                 out = getattr(self, spec.method)(x, new_shape, flatten)()
                 want = False if spec.name == "copy" else _shares(ref, x)
-                ctx.expect(_shares(out, x) == want, f"{spec.name} [{config.label}]: "
-                           f"{'shares storage with' if _shares(out, x) else 'copies'} the input where it should "
-                           f"{'be a view' if want else 'copy'}", name="view where legal, copy where not")
+                ctx.expect(
+                    _shares(out, x) == want,
+                    f"{spec.name} [{config.label}]: "
+                    f"{'shares storage with' if _shares(out, x) else 'copies'} the input where it should "
+                    f"{'be a view' if want else 'copy'}",
+                    name="view where legal, copy where not",
+                )
                 if want:
-                    ctx.expect(out.stride() == ref.stride(), f"{spec.name} [{config.label}]: strides {out.stride()}, "
-                               f"torch's view has {ref.stride()}", name="view strides equal torch's")
+                    ctx.expect(
+                        out.stride() == ref.stride(),
+                        f"{spec.name} [{config.label}]: strides {out.stride()}, torch's view has {ref.stride()}",
+                        name="view strides equal torch's",
+                    )
         self._check_view_rule(ctx)
         self._check_flatten(ctx)
 
@@ -215,16 +236,22 @@ class ReshapeFlatten(Operator):
                 got = own_view(x, target)
             except ValueError as e:
                 got = None
-                ctx.expect("use reshape" in str(e), f"own_view error does not say what to do: {e}",
-                           name="clear view error")
+                ctx.expect(
+                    "use reshape" in str(e), f"own_view error does not say what to do: {e}", name="clear view error"
+                )
             where = f"{tuple(x.shape)} strides {x.stride()} -> {tuple(target)}"
-            ctx.expect((got is None) == (want is None), f"own_view {where}: {'refused' if got is None else 'allowed'}, "
-                       f"Tensor.view {'refused' if want is None else 'allowed'}",
-                       name="view rule agrees with Tensor.view")
+            ctx.expect(
+                (got is None) == (want is None),
+                f"own_view {where}: {'refused' if got is None else 'allowed'}, "
+                f"Tensor.view {'refused' if want is None else 'allowed'}",
+                name="view rule agrees with Tensor.view",
+            )
             if got is not None and want is not None:
-                ctx.expect(got.stride() == want.stride() and torch.equal(got, want),
-                           f"own_view {where}: strides {got.stride()}, Tensor.view {want.stride()}",
-                           name="view rule agrees with Tensor.view")
+                ctx.expect(
+                    got.stride() == want.stride() and torch.equal(got, want),
+                    f"own_view {where}: strides {got.stride()}, Tensor.view {want.stride()}",
+                    name="view rule agrees with Tensor.view",
+                )
 
     def _check_flatten(self, ctx):
         g = torch.Generator().manual_seed(ctx.rng_seed)
@@ -233,16 +260,24 @@ class ReshapeFlatten(Operator):
             for s in range(-4, 4):
                 for e in range(-4, 4):
                     if s % 4 > e % 4:
-                        ctx.expect_raises(ValueError, lambda: own_flatten(x, s, e), match="after",
-                                          name="flatten start after end raises")
+                        ctx.expect_raises(
+                            ValueError,
+                            lambda: own_flatten(x, s, e),
+                            match="after",
+                            name="flatten start after end raises",
+                        )
                         continue
                     out, ref = own_flatten(x, s, e), torch.flatten(x, s, e)
                     ctx.assert_close(out, ref, name="flatten(start, end) equals torch", where=f"{layout} ({s}, {e})")
-                    ctx.expect(_shares(out, x) == _shares(ref, x), f"flatten {layout} ({s}, {e}): storage sharing "
-                               "differs from torch.flatten", name="view where legal, copy where not")
+                    ctx.expect(
+                        _shares(out, x) == _shares(ref, x),
+                        f"flatten {layout} ({s}, {e}): storage sharing differs from torch.flatten",
+                        name="view where legal, copy where not",
+                    )
         x = torch.randn(2, 3, device=ctx.device, dtype=ctx.dtype)
-        ctx.expect_raises(IndexError, lambda: own_flatten(x, 0, 2), match="out of range",
-                          name="flatten dim out of range")
+        ctx.expect_raises(
+            IndexError, lambda: own_flatten(x, 0, 2), match="out of range", name="flatten dim out of range"
+        )
         ctx.assert_close(own_flatten(torch.tensor(5.0)), torch.flatten(torch.tensor(5.0)), name="flatten 0-d")
         ctx.expect_raises(ValueError, lambda: own_reshape(x, (-1, -1)), match="only one", name="two -1 raise")
         ctx.expect_raises(ValueError, lambda: own_reshape(x, (4, 2)), match="invalid", name="wrong numel raises")

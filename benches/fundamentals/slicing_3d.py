@@ -30,6 +30,7 @@ slicing 13 us, gather 0.56 ms, slice_contiguous 0.13 ms; 256x256x256[::2,::2,::2
 out): 36 us, 34 ms, 18 ms; 256x256x256[mask,:,::-1] (~32 MB out, both parts copy):
 220 ms, 279 ms, 217 ms.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,7 +61,7 @@ def parse(spec: str, shape, g: torch.Generator, device) -> tuple:
     parts = _split(spec)
     if "..." in parts:  # expand to the missing full slices
         i = parts.index("...")
-        parts[i:i + 1] = [":"] * (len(shape) - len(parts) + 1)
+        parts[i : i + 1] = [":"] * (len(shape) - len(parts) + 1)
     out = []
     for d, p in enumerate(parts):
         if p == "mask3d":
@@ -107,11 +108,16 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
         IndexError: too many indices, an index out of bounds, a mask of the wrong length.
         ValueError: a slice step of zero.
     """
-    if len(index) == 1 and isinstance(index[0], torch.Tensor) and index[0].dtype == torch.bool \
-            and index[0].ndim == len(shape):  # a whole-tensor mask: one array per dim
+    if (
+        len(index) == 1
+        and isinstance(index[0], torch.Tensor)
+        and index[0].dtype == torch.bool
+        and index[0].ndim == len(shape)
+    ):  # a whole-tensor mask: one array per dim
         if tuple(index[0].shape) != tuple(shape):
-            raise IndexError(f"boolean mask of shape {tuple(index[0].shape)} does not match tensor shape "
-                             f"{tuple(shape)}")
+            raise IndexError(
+                f"boolean mask of shape {tuple(index[0].shape)} does not match tensor shape {tuple(shape)}"
+            )
         return [None] * len(shape), list(range(len(shape))), list(index[0].nonzero().unbind(1)), True
     if len(index) > len(shape):
         raise IndexError(f"too many indices: {len(index)} for a {len(shape)}-d tensor")
@@ -145,8 +151,9 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
     if adv:
         k = max(a.numel() if isinstance(a, torch.Tensor) else 1 for a in adv)
         dev = next(a.device for a in adv if isinstance(a, torch.Tensor))
-        adv = [a.long() if isinstance(a, torch.Tensor) else torch.full((k,), a, dtype=torch.long, device=dev)
-               for a in adv]  # ints broadcast to (k,)
+        adv = [
+            a.long() if isinstance(a, torch.Tensor) else torch.full((k,), a, dtype=torch.long, device=dev) for a in adv
+        ]  # ints broadcast to (k,)
     adjacent = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims))) if adv_dims else True
     return basic, adv_dims, adv, adjacent
 
@@ -172,8 +179,8 @@ def index_slice(x: torch.Tensor, index: tuple) -> torch.Tensor:
         return y
     group = [dims.index(d) for d in adv_dims]
     y = y.movedim(group, list(range(len(group))))  # (g0, g1, ..., rest)
-    sizes = y.shape[:len(group)]
-    lin = sum(a * math.prod(sizes[j + 1:]) for j, a in enumerate(adv))  # row-major position in the group
+    sizes = y.shape[: len(group)]
+    lin = sum(a * math.prod(sizes[j + 1 :]) for j, a in enumerate(adv))  # row-major position in the group
     y = y.flatten(0, len(group) - 1).index_select(0, lin)  # (k, rest...)
     return y.movedim(0, group[0]) if adjacent else y  # (..., k, ...) where the group was, else (k, rest...)
 
@@ -203,13 +210,33 @@ class Slicing3D(Operator):
     __doc__ = __doc__
     allow_alias = True  # basic slices are views, as NumPy's; checked explicitly below
     sizes = {
-        "tiny": [SliceConfig((7, 9, 11), s) for s in (
-            "1:-1:2, ::-1, -4:", "-2, :, ::3", "::-2, 5:1:-1, -1", "mask, 1:, ::-1", ":, mask, -1", "[0,2,-1], :, ::-2",
-            "1, :, [0,-1,3]", ":, 2, [4,1]", "..., 3:3", "mask3d", "-7, -9:, 10:-100:-3", "-2, ...")],
-        "cpu": [SliceConfig((64, 64, 64), "::2, ::2, ::2"), SliceConfig((256, 256, 256), "::2, ::2, ::2"),
-                SliceConfig((256, 256, 256), "mask, :, ::-1")],
-        "gpu": [SliceConfig((256, 256, 256), "::2, ::2, ::2"), SliceConfig((1024, 1024, 256), "::2, ::2, ::2"),
-                SliceConfig((1024, 1024, 256), "mask, :, ::-1")],
+        "tiny": [
+            SliceConfig((7, 9, 11), s)
+            for s in (
+                "1:-1:2, ::-1, -4:",
+                "-2, :, ::3",
+                "::-2, 5:1:-1, -1",
+                "mask, 1:, ::-1",
+                ":, mask, -1",
+                "[0,2,-1], :, ::-2",
+                "1, :, [0,-1,3]",
+                ":, 2, [4,1]",
+                "..., 3:3",
+                "mask3d",
+                "-7, -9:, 10:-100:-3",
+                "-2, ...",
+            )
+        ],
+        "cpu": [
+            SliceConfig((64, 64, 64), "::2, ::2, ::2"),
+            SliceConfig((256, 256, 256), "::2, ::2, ::2"),
+            SliceConfig((256, 256, 256), "mask, :, ::-1"),
+        ],
+        "gpu": [
+            SliceConfig((256, 256, 256), "::2, ::2, ::2"),
+            SliceConfig((1024, 1024, 256), "::2, ::2, ::2"),
+            SliceConfig((1024, 1024, 256), "mask, :, ::-1"),
+        ],
     }
 
     def inputs(self, config, device, dtype, seed):
@@ -252,17 +279,30 @@ class Slicing3D(Operator):
             for spec in ctx.implementations(self):
                 out = getattr(self, spec.method)(x, index)()
                 # .contiguous() of a view that is contiguous already returns the view itself
-                want = view and out.numel() > 0 and (spec.name == "slicing" or (
-                    spec.name == "slice_contiguous" and index_slice(x, index).is_contiguous()))
+                want = (
+                    view
+                    and out.numel() > 0
+                    and (
+                        spec.name == "slicing"
+                        or (spec.name == "slice_contiguous" and index_slice(x, index).is_contiguous())
+                    )
+                )
                 shares = out.numel() > 0 and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
-                ctx.expect(shares == want, f"{spec.name} [{config.label}]: {'a view' if shares else 'a copy'} where "
-                           f"NumPy semantics and torch allow {'a view' if want else 'only a copy'}",
-                           name="basic slices are views, the rest copies")
+                ctx.expect(
+                    shares == want,
+                    f"{spec.name} [{config.label}]: {'a view' if shares else 'a copy'} where "
+                    f"NumPy semantics and torch allow {'a view' if want else 'only a copy'}",
+                    name="basic slices are views, the rest copies",
+                )
         x = torch.randn(3, 4, 5, device=ctx.device, dtype=ctx.dtype)
         for spec in ctx.implementations(self):
             fn = getattr(self, spec.method)
             ctx.expect_raises(ValueError, fn(x, (slice(None, None, 0),)), match="step", name="step 0 raises")
             ctx.expect_raises(IndexError, fn(x, (0, 4)), match="out of bounds", name="index out of range raises")
             ctx.expect_raises(IndexError, fn(x, (0, 0, 0, 0)), match="too many", name="too many indices raise")
-            ctx.expect_raises(IndexError, fn(x, (torch.ones(4, dtype=torch.bool, device=ctx.device),)),
-                              match="does not match", name="wrong mask length raises")
+            ctx.expect_raises(
+                IndexError,
+                fn(x, (torch.ones(4, dtype=torch.bool, device=ctx.device),)),
+                match="does not match",
+                name="wrong mask length raises",
+            )

@@ -33,6 +33,7 @@ element once and are 3-5x faster than either composed version. A custom Function
 worth it for memory (activation storage) or for a derivative autograd gets wrong or slow,
 and double backward needs a backward that is itself differentiable (here a second Function).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,20 +125,31 @@ class CustomActivation(Operator):
             for shape in ((6,), (3, 4)):
                 x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 2).to(ctx.device).requires_grad_()
                 ok, why = gradcheck_verdict(lambda t: self.function_cls.apply(t, beta), (x,))
-                ctx.expect(ok, f"{self.function_cls.__name__}, beta {beta}, shape {shape}: {why}",
-                           name="gradcheck + gradgradcheck float64")
-                ctx.assert_close(self._second_derivative(lambda t: self.function_cls.apply(t, beta), x),
-                                 self._second_derivative(lambda t: swish_reference(t, beta), x),
-                                 name="second derivative equals autograd's (float64)", where=f"beta {beta}")
+                ctx.expect(
+                    ok,
+                    f"{self.function_cls.__name__}, beta {beta}, shape {shape}: {why}",
+                    name="gradcheck + gradgradcheck float64",
+                )
+                ctx.assert_close(
+                    self._second_derivative(lambda t: self.function_cls.apply(t, beta), x),
+                    self._second_derivative(lambda t: swish_reference(t, beta), x),
+                    name="second derivative equals autograd's (float64)",
+                    where=f"beta {beta}",
+                )
         x = torch.randn(64, generator=gen, dtype=ctx.dtype).to(ctx.device)
         n_fn, b_fn = _saved_bytes(lambda t: self.function_cls.apply(t, 1.0), x)
         n_ref, b_ref = _saved_bytes(lambda t: swish_reference(t, 1.0), x)
         ctx.metric("saved_tensors_custom", n_fn)
         ctx.metric("saved_tensors_autograd_derived", n_ref)
-        ctx.expect(b_fn < b_ref, f"the Function saves {n_fn} tensors ({b_fn} B), autograd {n_ref} ({b_ref} B): "
-                                 "a hand backward should need only x", name="Function saves less for backward")
-        ctx.expect_raises(TypeError, lambda: swish(torch.arange(3)), match="floating-point",
-                          name="integer input rejected")
+        ctx.expect(
+            b_fn < b_ref,
+            f"the Function saves {n_fn} tensors ({b_fn} B), autograd {n_ref} ({b_ref} B): "
+            "a hand backward should need only x",
+            name="Function saves less for backward",
+        )
+        ctx.expect_raises(
+            TypeError, lambda: swish(torch.arange(3)), match="floating-point", name="integer input rejected"
+        )
 
     @staticmethod
     def _second_derivative(fn, x: torch.Tensor) -> torch.Tensor:

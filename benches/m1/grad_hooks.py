@@ -35,6 +35,7 @@ matmuls. Hooks are the cheap way to watch or rescale gradients; the trap is orde
 after modifying, or the log lies) and accumulation (a tensor hook sees one backward pass,
 not ``.grad``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,21 +106,26 @@ class GradHooks(Comparison):
             _backward(model, x, y)
             ref = _grads(model)
             # logging only
-            with self.logger_cls(keep="value").attach_params(model) as log, \
-                    self.logger_cls(keep="norm").attach_params(model) as norms:
+            with (
+                self.logger_cls(keep="value").attach_params(model) as log,
+                self.logger_cls(keep="norm").attach_params(model) as norms,
+            ):
                 _backward(model, x, y)
             for n, p in model.named_parameters():
                 ctx.assert_close(log.log[n][-1], p.grad, name="logged value equals .grad", where=n, **EXACT)
-                ctx.assert_close(norms.log[n][-1], torch.linalg.vector_norm(p.grad.double()),
-                                 name="logged norm equals norm of .grad", where=n)
+                ctx.assert_close(
+                    norms.log[n][-1],
+                    torch.linalg.vector_norm(p.grad.double()),
+                    name="logged norm equals norm of .grad",
+                    where=n,
+                )
                 ctx.assert_close(p.grad, ref[n], name="logging changes nothing", where=n, **EXACT)
             # scaling parameter gradients
             with self.logger_cls(keep="value", scale=0.37).attach_params(model) as log:
                 _backward(model, x, y)
             for n, p in model.named_parameters():
                 ctx.assert_close(p.grad, ref[n] * 0.37, name="parameter hook scales exactly", where=n, **EXACT)
-                ctx.assert_close(log.log[n][-1], p.grad, name="scaled: logged value equals .grad", where=n,
-                                 **EXACT)
+                ctx.assert_close(log.log[n][-1], p.grad, name="scaled: logged value equals .grad", where=n, **EXACT)
             self._check_activation_hook(ctx, model, x, y, ref, seed)
             self._check_accumulation(ctx, model, x, y)
         model, x, y = _setup(cfg, ctx.device, ctx.dtype, ctx.rng_seed)
@@ -127,10 +133,18 @@ class GradHooks(Comparison):
         log.remove()
         _backward(model, x, y)
         ctx.expect(not log.log, f"removed hooks still logged {sorted(log.log)}", name="remove() stops logging")
-        ctx.expect_raises(ValueError, lambda: self.logger_cls(scale=2.0, mode="post_accumulate"), match="scale",
-                          name="scale in post_accumulate mode rejected")
-        ctx.expect_raises(ValueError, lambda: self.logger_cls().attach("x", torch.ones(3)), match="require",
-                          name="tensor without requires_grad rejected")
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.logger_cls(scale=2.0, mode="post_accumulate"),
+            match="scale",
+            name="scale in post_accumulate mode rejected",
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.logger_cls().attach("x", torch.ones(3)),
+            match="require",
+            name="tensor without requires_grad rejected",
+        )
 
     def _check_activation_hook(self, ctx, model, x, y, ref, seed) -> None:
         """Scale the gradient reaching the 2nd hidden activation: layers before it see the
@@ -138,38 +152,57 @@ class GradHooks(Comparison):
         act = model.net[3]  # Linear, ReLU, Linear, ReLU(<- here), ...
         upstream = {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
         bitwise = []
-        for scale in (2.0 ** -3, 0.3):
+        for scale in (2.0**-3, 0.3):
             with self.logger_cls(keep="value", scale=scale).attach_output(act, "act") as log:
                 _backward(model, x, y)
-            ctx.expect(len(log.log.get("act", [])) == 1, "activation hook did not run exactly once",
-                       name="activation hook runs once per backward")
+            ctx.expect(
+                len(log.log.get("act", [])) == 1,
+                "activation hook did not run exactly once",
+                name="activation hook runs once per backward",
+            )
             for n, p in model.named_parameters():
                 want = ref[n] * scale if n in upstream else ref[n]
-                if scale == 2.0 ** -3 or n not in upstream:
-                    ctx.assert_close(p.grad, want, name="activation hook: power-of-two scale exact upstream",
-                                     where=f"{n}, seed {seed}", **EXACT)
+                if scale == 2.0**-3 or n not in upstream:
+                    ctx.assert_close(
+                        p.grad,
+                        want,
+                        name="activation hook: power-of-two scale exact upstream",
+                        where=f"{n}, seed {seed}",
+                        **EXACT,
+                    )
                 else:
-                    ctx.assert_close(p.grad, want, name="activation hook: scale 0.3 to rounding upstream",
-                                     where=f"{n}, seed {seed}")
+                    ctx.assert_close(
+                        p.grad, want, name="activation hook: scale 0.3 to rounding upstream", where=f"{n}, seed {seed}"
+                    )
                     bitwise.append(torch.equal(p.grad, want))
         ctx.metric("scale_0.3_upstream_bitwise_equal_fraction", sum(bitwise) / len(bitwise))
 
     def _check_accumulation(self, ctx, model, x, y) -> None:
-        with self.logger_cls(keep="value").attach_params(model) as per_pass, \
-                self.logger_cls(keep="value", mode="post_accumulate").attach_params(model) as acc:
+        with (
+            self.logger_cls(keep="value").attach_params(model) as per_pass,
+            self.logger_cls(keep="value", mode="post_accumulate").attach_params(model) as acc,
+        ):
             _backward(model, x, y)
             _backward(model, x[: len(x) // 2], y[: len(y) // 2], zero=False)  # accumulate a 2nd pass
         for n, p in model.named_parameters():
             ctx.assert_close(acc.log[n][-1], p.grad, name="post-accumulate hook logs .grad", where=n, **EXACT)
-            ctx.assert_close(per_pass.log[n][0] + per_pass.log[n][1], p.grad,
-                             name="tensor-hook logs of two passes sum to .grad", where=n, **EXACT)
+            ctx.assert_close(
+                per_pass.log[n][0] + per_pass.log[n][1],
+                p.grad,
+                name="tensor-hook logs of two passes sum to .grad",
+                where=n,
+                **EXACT,
+            )
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: HookConfig) -> Prepared:
         model, x, y = _setup(config, ctx.device, ctx.dtype, ctx.rng_seed)
-        logger = {"no_hooks": None, "log_norms": self.logger_cls(keep="norm"),
-                  "log_values": self.logger_cls(keep="value"),
-                  "scale_and_log": self.logger_cls(keep="value", scale=0.5)}[impl]
+        logger = {
+            "no_hooks": None,
+            "log_norms": self.logger_cls(keep="norm"),
+            "log_values": self.logger_cls(keep="value"),
+            "scale_and_log": self.logger_cls(keep="value", scale=0.5),
+        }[impl]
         if logger is not None:
             logger.attach_params(model)
 
@@ -178,5 +211,6 @@ class GradHooks(Comparison):
             if logger is not None:
                 logger.clear()  # keep memory flat across timed calls
 
-        return Prepared(fn=step, items=config.batch, item_unit="samples",
-                        teardown=logger.remove if logger is not None else None)
+        return Prepared(
+            fn=step, items=config.batch, item_unit="samples", teardown=logger.remove if logger is not None else None
+        )

@@ -40,6 +40,7 @@ expensive: strided_gather builds an int64 offset per output element per operand 
 of index traffic for every 4-byte result, plus repeat/repeat_interleave passes) and then
 gathers, 100-500x slower than letting the iterator walk strides.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,15 +89,22 @@ def enumerate_shapes(sizes=ENUM_SIZES, max_rank: int = ENUM_MAX_RANK) -> list[tu
 class ManualBroadcast(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [BroadcastOpConfig("add", (5, 1, 7), (3, 1)), BroadcastOpConfig("div", (2, 1, 4, 1), (3, 1, 6)),
-                 BroadcastOpConfig("maximum", (), (4, 3))],
+        "tiny": [
+            BroadcastOpConfig("add", (5, 1, 7), (3, 1)),
+            BroadcastOpConfig("div", (2, 1, 4, 1), (3, 1, 6)),
+            BroadcastOpConfig("maximum", (), (4, 3)),
+        ],
         # bias add over an NCHW batch, an outer product, a row-wise add
-        "cpu": [BroadcastOpConfig("add", (32, 64, 32, 32), (64, 1, 1)),
-                BroadcastOpConfig("mul", (1024, 1), (1, 1024)),
-                BroadcastOpConfig("sub", (2048, 512), (512,))],
-        "gpu": [BroadcastOpConfig("add", (128, 256, 32, 32), (256, 1, 1)),
-                BroadcastOpConfig("mul", (8192, 1), (1, 8192)),
-                BroadcastOpConfig("sub", (16384, 4096), (4096,))],
+        "cpu": [
+            BroadcastOpConfig("add", (32, 64, 32, 32), (64, 1, 1)),
+            BroadcastOpConfig("mul", (1024, 1), (1, 1024)),
+            BroadcastOpConfig("sub", (2048, 512), (512,)),
+        ],
+        "gpu": [
+            BroadcastOpConfig("add", (128, 256, 32, 32), (256, 1, 1)),
+            BroadcastOpConfig("mul", (8192, 1), (1, 8192)),
+            BroadcastOpConfig("sub", (16384, 4096), (4096,)),
+        ],
     }
     #: the hand-written shape rule under test; tests swap in wrong ones
     shape_rule = staticmethod(broadcast_shape)
@@ -162,21 +170,33 @@ class ManualBroadcast(Operator):
                 if "dimension" not in str(e):
                     unclear.append(f"{sa}, {sb}: {e}")
             if own != ref:
-                wrong.append(f"{sa} and {sb}: rule gives {'an error' if own is None else own}, torch "
-                             f"{'an error' if ref is None else ref}")
+                wrong.append(
+                    f"{sa} and {sb}: rule gives {'an error' if own is None else own}, torch "
+                    f"{'an error' if ref is None else ref}"
+                )
             (ok_pairs if ref is not None else bad_pairs).append((sa, sb))
         ctx.metric("enumerated_pairs", len(shapes) ** 2)
         ctx.metric("broadcastable_pairs", len(ok_pairs))
         ctx.metric("incompatible_pairs", len(bad_pairs))
-        ctx.expect(len(ok_pairs) > 1000 and len(bad_pairs) > 1000,
-                   f"{len(ok_pairs)} broadcastable and {len(bad_pairs)} incompatible pairs: both kinds must be "
-                   "well represented", name="enumeration covers both kinds")
-        ctx.expect(not wrong, f"{len(wrong)} of {len(shapes) ** 2} pairs disagree with torch, e.g. "
-                              + "; ".join(wrong[:3]), name="rule equals torch on all 14,641 pairs")
-        ctx.expect(not unclear, "errors that do not name the dimension: " + "; ".join(unclear[:3]),
-                   name="incompatible: error names the dimension")
-        ctx.expect_raises(ValueError, lambda: self.shape_rule((3,), (4,)), match="not broadcastable",
-                          name="rule rejects (3,) vs (4,)")
+        ctx.expect(
+            len(ok_pairs) > 1000 and len(bad_pairs) > 1000,
+            f"{len(ok_pairs)} broadcastable and {len(bad_pairs)} incompatible pairs: both kinds must be "
+            "well represented",
+            name="enumeration covers both kinds",
+        )
+        ctx.expect(
+            not wrong,
+            f"{len(wrong)} of {len(shapes) ** 2} pairs disagree with torch, e.g. " + "; ".join(wrong[:3]),
+            name="rule equals torch on all 14,641 pairs",
+        )
+        ctx.expect(
+            not unclear,
+            "errors that do not name the dimension: " + "; ".join(unclear[:3]),
+            name="incompatible: error names the dimension",
+        )
+        ctx.expect_raises(
+            ValueError, lambda: self.shape_rule((3,), (4,)), match="not broadcastable", name="rule rejects (3,) vs (4,)"
+        )
         # values: every broadcast pattern of rank <= 4 (sizes 1 and 3: each dim equal, 1 vs n,
         # n vs 1, missing on either side), plus every 7th broadcastable pair with sizes 1, 3, 4
         patterns = enumerate_shapes(sizes=(1, 3))
@@ -184,15 +204,21 @@ class ManualBroadcast(Operator):
         self._check_values(ctx, value_pairs)
         accepted = []
         for sa, sb in bad_pairs[::8]:
-            a, b = torch.ones(sa, device=ctx.device, dtype=ctx.dtype), torch.ones(sb, device=ctx.device, dtype=ctx.dtype)
+            a, b = (
+                torch.ones(sa, device=ctx.device, dtype=ctx.dtype),
+                torch.ones(sb, device=ctx.device, dtype=ctx.dtype),
+            )
             for name in ("expand_views", "strided_gather"):
                 try:
                     getattr(self, name)("add", a, b)
                     accepted.append(f"{name}: add of {sa} and {sb}")
                 except ValueError:
                     pass
-        ctx.expect(not accepted, "engines returned on shapes torch refuses: " + "; ".join(accepted[:3]),
-                   name="engines reject incompatible pairs (every 8th)")
+        ctx.expect(
+            not accepted,
+            "engines returned on shapes torch refuses: " + "; ".join(accepted[:3]),
+            name="engines reject incompatible pairs (every 8th)",
+        )
 
     def _check_values(self, ctx, pairs) -> None:
         g = ctx.generator()
@@ -215,8 +241,9 @@ class ManualBroadcast(Operator):
                     bad_shape.append(f"{name}: {op} of {sa} and {sb} raised {type(e).__name__}: {e}")
                     out = torch.full(ref.shape, float("nan"), dtype=ref.dtype, device=ref.device)
                 if out.shape != ref.shape:
-                    bad_shape.append(f"{name}: {op} of {sa} and {sb} has shape {tuple(out.shape)}, torch "
-                                     f"{tuple(ref.shape)}")
+                    bad_shape.append(
+                        f"{name}: {op} of {sa} and {sb} has shape {tuple(out.shape)}, torch {tuple(ref.shape)}"
+                    )
                 outs.append(out.reshape(-1))
         ctx.metric("value_checked_pairs", len(pairs))
         ctx.expect(not bad_shape, "; ".join(bad_shape[:3]), name="engines: output shapes equal torch's")

@@ -31,6 +31,7 @@ and tanh kernels and are equal within noise. Reverse mode must record the graph 
 the values its rules need until the pullback runs; forward mode carries one tangent per
 value and frees as it goes, and here a jvp cost 0.85-0.9x a vjp at N = D = 512.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,7 @@ FUNCTIONS = {
     "sin_mul_broadcast": (lambda x, y: (x * y + x.sin()).sum(-1), [(3, 4), (4,)], ()),
     "mlp_tanh": (_mlp, [(5, 3), (3, 6), (6,), (6, 2)], ()),
     "softplus": (lambda x: (1 + x.exp()).log(), [(7,)], ()),
-    "rational": (lambda x, y: x ** 3 / (1 + y * y), [(4, 3), (3,)], ()),
+    "rational": (lambda x, y: x**3 / (1 + y * y), [(4, 3), (3,)], ()),
     "center_scale": (lambda x: (x - x.mean(-1, keepdim=True)) * 2.5, [(3, 5)], ()),
     "relu_matmul": (lambda x, w: (x @ w).relu().sum(0), [(6, 4), (4, 3)], ()),
     "reshape_transpose": (lambda x, y: x.reshape(3, 4).transpose(0, 1) * y, [(12,), (4, 1)], ()),
@@ -110,8 +111,12 @@ class MiniAutograd(Operator):
     check_dtypes = (torch.float64, torch.float32)
     sizes = {
         "tiny": [MLPConfig("vjp", 4, 8), MLPConfig("jvp", 4, 8)],
-        "cpu": [MLPConfig("vjp", 8, 16), MLPConfig("jvp", 8, 16), MLPConfig("vjp", 512, 512),
-                MLPConfig("jvp", 512, 512)],
+        "cpu": [
+            MLPConfig("vjp", 8, 16),
+            MLPConfig("jvp", 8, 16),
+            MLPConfig("vjp", 512, 512),
+            MLPConfig("jvp", 512, 512),
+        ],
         "gpu": [MLPConfig("vjp", 8, 16), MLPConfig("vjp", 4096, 4096), MLPConfig("jvp", 4096, 4096)],
     }
     #: the engine under test (a module with vjp, jvp, grad, value_and_grad); tests swap it
@@ -121,10 +126,15 @@ class MiniAutograd(Operator):
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
         n, d = config.batch, config.width
-        primals = [torch.randn(s, generator=g, dtype=dtype).to(device) / (s[0] ** 0.5 if len(s) == 2 else 1)
-                   for s in ((n, d), (d, d), (d,), (d, 10))]
-        seeds = [torch.randn(n, 10, generator=g, dtype=dtype).to(device)] if config.mode == "vjp" else \
-            [torch.randn(p.shape, generator=g, dtype=dtype).to(device) for p in primals]
+        primals = [
+            torch.randn(s, generator=g, dtype=dtype).to(device) / (s[0] ** 0.5 if len(s) == 2 else 1)
+            for s in ((n, d), (d, d), (d,), (d, 10))
+        ]
+        seeds = (
+            [torch.randn(n, 10, generator=g, dtype=dtype).to(device)]
+            if config.mode == "vjp"
+            else [torch.randn(p.shape, generator=g, dtype=dtype).to(device) for p in primals]
+        )
         return config.mode, primals, seeds
 
     def reference(self, mode, primals, seeds):
@@ -138,24 +148,30 @@ class MiniAutograd(Operator):
     @impl(baseline=True)
     def torch_func(self, mode, primals, seeds):
         if mode == "vjp":
+
             def run():
                 out, fn = torch.func.vjp(_mlp, *primals)
                 return out, fn(seeds[0])
         else:
+
             def run():
                 return torch.func.jvp(_mlp, tuple(primals), tuple(seeds))
+
         return run
 
     @impl
     def mini(self, mode, primals, seeds):
         eng = self.engine
         if mode == "vjp":
+
             def run():
                 out, fn = eng.vjp(_mlp, *primals)
                 return out, fn(seeds[0])
         else:
+
             def run():
                 return eng.jvp(_mlp, tuple(primals), tuple(seeds))
+
         return run
 
     # -- check ----------------------------------------------------------------------------------
@@ -172,18 +188,34 @@ class MiniAutograd(Operator):
                 ctx.assert_close(out, out_ref, name="vjp: outputs", where=where)
                 ctx.assert_close(pull(cot), pull_ref(cot), name="vjp: gradients", where=where)
                 tangents = tuple(_like(p, g) for p in primals)
-                ctx.assert_close(eng.jvp(fn, tuple(primals), tangents), torch.func.jvp(fn, tuple(primals), tangents),
-                                 name="jvp: output and tangent", where=where)
+                ctx.assert_close(
+                    eng.jvp(fn, tuple(primals), tangents),
+                    torch.func.jvp(fn, tuple(primals), tangents),
+                    name="jvp: output and tangent",
+                    where=where,
+                )
         ctx.metric("composite_functions", len(FUNCTIONS))
         for name, (fn, shapes, argnums) in SCALAR_FUNCTIONS.items():
             args = _primals(shapes, (), g, ctx.dtype, ctx.device)
-            ctx.assert_close(eng.grad(fn, argnums=argnums)(*args), torch.func.grad(fn, argnums=argnums)(*args),
-                             name="grad of a scalar function", where=name)
+            ctx.assert_close(
+                eng.grad(fn, argnums=argnums)(*args),
+                torch.func.grad(fn, argnums=argnums)(*args),
+                name="grad of a scalar function",
+                where=name,
+            )
             val, grads = eng.value_and_grad(fn, argnums=argnums)(*args)
-            ctx.assert_close((val, grads), torch.func.grad_and_value(fn, argnums=argnums)(*args)[::-1],
-                             name="value_and_grad", where=name)
+            ctx.assert_close(
+                (val, grads),
+                torch.func.grad_and_value(fn, argnums=argnums)(*args)[::-1],
+                name="value_and_grad",
+                where=name,
+            )
         x = torch.randn(3, 4, generator=g, dtype=ctx.dtype).to(ctx.device)
         _, pull = eng.vjp(lambda t: t.sin(), x)
-        ctx.expect_raises(ValueError, lambda: pull(torch.ones(4, 3, dtype=ctx.dtype, device=ctx.device)),
-                          match="shape", name="cotangent of the wrong shape rejected")
+        ctx.expect_raises(
+            ValueError,
+            lambda: pull(torch.ones(4, 3, dtype=ctx.dtype, device=ctx.device)),
+            match="shape",
+            name="cotangent of the wrong shape rejected",
+        )
         super().check(ctx)

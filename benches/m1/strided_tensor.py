@@ -41,6 +41,7 @@ an unsqueezed dim takes stride size*stride of the next dim, out-of-range slice b
 clamp while out-of-range ints raise, and negative steps are just negative strides (NumPy
 has them; torch does not, so ``flip`` copies there).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,7 +106,7 @@ def torch_values(t: torch.Tensor, index: tuple) -> torch.Tensor:
     if Ellipsis in items:
         k = items.index(Ellipsis)
         consumed = sum(isinstance(it, (int, slice)) for it in items)
-        items[k:k + 1] = [slice(None)] * (t.dim() - consumed)
+        items[k : k + 1] = [slice(None)] * (t.dim() - consumed)
     d = 0
     for it in items:
         if it is None:
@@ -153,7 +154,7 @@ class StridedTensorTask(Operator):
     def inputs(self, config, device, dtype, seed):
         rng = random.Random(seed)
         shape = (config.size,) * config.rank
-        n = config.size ** config.rank
+        n = config.size**config.rank
         storage = torch.arange(n + 3, dtype=dtype, device=device)
         base = torch.as_strided(storage, shape, StridedTensor(storage, shape).strides, 3)  # offset 3
         own = self.tensor_cls(storage, shape, None, 3)
@@ -186,8 +187,14 @@ class StridedTensorTask(Operator):
     # -- random chains --------------------------------------------------------------------------------
     def check_random_chains(self, ctx) -> None:
         rng = random.Random(ctx.rng_seed)
-        mismatch: dict[str, list[str]] = {"raises nothing on valid chains": [], "layout vs torch": [], "values vs torch": [], "layout vs NumPy": [],
-                                          "view(-1) vs torch": [], "shares the storage": []}
+        mismatch: dict[str, list[str]] = {
+            "raises nothing on valid chains": [],
+            "layout vs torch": [],
+            "values vs torch": [],
+            "layout vs NumPy": [],
+            "view(-1) vs torch": [],
+            "shares the storage": [],
+        }
         n_neg = 0
         for _ in range(self.n_random_chains):
             shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 4)))
@@ -231,9 +238,11 @@ class StridedTensorTask(Operator):
                 tv = tv.transpose(*swap)
             if layout != (tuple(tv.shape), tuple(tv.stride()), tv.storage_offset()):
                 mismatch["layout vs torch"].append(
-                    f"{where}: own {layout}, torch {(tuple(tv.shape), tv.stride(), tv.storage_offset())}")
-            if not st_v.is_view_of(st) or (got.numel() and got.untyped_storage().data_ptr()
-                                           != storage.untyped_storage().data_ptr()):
+                    f"{where}: own {layout}, torch {(tuple(tv.shape), tv.stride(), tv.storage_offset())}"
+                )
+            if not st_v.is_view_of(st) or (
+                got.numel() and got.untyped_storage().data_ptr() != storage.untyped_storage().data_ptr()
+            ):
                 mismatch["shares the storage"].append(where)
             try:
                 want_v = tv.view(-1).stride()
@@ -247,27 +256,41 @@ class StridedTensorTask(Operator):
                 mismatch["view(-1) vs torch"].append(f"{where}: own {got_v}, torch {want_v}")
         ctx.metric("random_chains", self.n_random_chains)
         ctx.metric("random_chains_with_negative_steps", n_neg)
-        ctx.expect(n_neg > self.n_random_chains // 10 and self.n_random_chains - n_neg > self.n_random_chains // 3,
-                   f"{n_neg} of {self.n_random_chains} chains step backwards: both kinds must be well represented",
-                   name="random chains cover positive and negative steps")
+        ctx.expect(
+            n_neg > self.n_random_chains // 10 and self.n_random_chains - n_neg > self.n_random_chains // 3,
+            f"{n_neg} of {self.n_random_chains} chains step backwards: both kinds must be well represented",
+            name="random chains cover positive and negative steps",
+        )
         for what, bad in mismatch.items():
-            ctx.expect(not bad, f"random chains: {what}: {len(bad)} of {self.n_random_chains} fail, e.g. {bad[0][:400] if bad else ''}",
-                       name=f"random chains: {what}")
+            ctx.expect(
+                not bad,
+                f"random chains: {what}: {len(bad)} of {self.n_random_chains} fail, e.g. {bad[0][:400] if bad else ''}",
+                name=f"random chains: {what}",
+            )
 
     def check_errors(self, ctx) -> None:
         t = torch.arange(12, dtype=ctx.dtype, device=ctx.device).reshape(3, 4)
         st = self.tensor_cls(t.reshape(-1), (3, 4))
-        ctx.expect_raises(ValueError, lambda: t[::-1], match="step must be greater than zero",
-                          name="torch refuses negative steps")
+        ctx.expect_raises(
+            ValueError, lambda: t[::-1], match="step must be greater than zero", name="torch refuses negative steps"
+        )
         for index in ((5,), (slice(None), -5), (1, 4), (-4,)):
             try:
                 t[index]
                 raise AssertionError(f"torch accepted {index}")
             except IndexError as e:
                 want = str(e)
-            e = ctx.expect_raises(IndexError, lambda: st[index], match=f"index {index[-1]} ",
-                                  name="out-of-range index raises IndexError naming it")
-            ctx.expect(str(e) == want, f"message for {index}: own {str(e)!r}, torch {want!r}",
-                       name="out-of-range message equals torch's")
-        ctx.expect_raises(IndexError, lambda: st[1, 2, 3], match="too many indices",
-                          name="too many indices raise IndexError")
+            e = ctx.expect_raises(
+                IndexError,
+                lambda: st[index],
+                match=f"index {index[-1]} ",
+                name="out-of-range index raises IndexError naming it",
+            )
+            ctx.expect(
+                str(e) == want,
+                f"message for {index}: own {str(e)!r}, torch {want!r}",
+                name="out-of-range message equals torch's",
+            )
+        ctx.expect_raises(
+            IndexError, lambda: st[1, 2, 3], match="too many indices", name="too many indices raise IndexError"
+        )

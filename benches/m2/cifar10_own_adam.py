@@ -39,6 +39,7 @@ touches 34k parameters while the convolutions' forward and backward on 64 images
 nearly all of the step. All three reach 100% test accuracy on the stand-in, which is far
 easier than CIFAR-10; point ``--data-dir`` at the real batches for a meaningful accuracy.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -142,19 +143,26 @@ class Cifar10OwnAdam(Comparison):
         cfg = ctx.configs[0]
         self.check_reader(ctx, cfg)
         tr, te, desc = self.loader(cfg)  # real batches if DRILLS_DATA_DIR has them, else the stand-in
-        ctx.expect(not tr.synthetic or "SYNTHETIC" in desc, f"the stand-in must say it is synthetic: {desc}",
-                   name="stand-in labelled synthetic")
+        ctx.expect(
+            not tr.synthetic or "SYNTHETIC" in desc,
+            f"the stand-in must say it is synthetic: {desc}",
+            name="stand-in labelled synthetic",
+        )
         ctx.note(f"data: {desc}")
         data = to_tensors(tr, te, ctx.device, ctx.dtype)
         ref_losses, ref_model = self.train("torch_adam", cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
         for v in self.variants[1:]:
             losses, model = self.train(v, cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
             ctx.assert_close(losses, ref_losses, name=f"{v}: loss curve = torch Adam's", where=f"{cfg.steps} steps")
-            ctx.assert_close(list(model.parameters()), list(ref_model.parameters()),
-                             name=f"{v}: final parameters = torch Adam's")
+            ctx.assert_close(
+                list(model.parameters()), list(ref_model.parameters()), name=f"{v}: final parameters = torch Adam's"
+            )
         first, last = ref_losses[:5].mean().item(), ref_losses[-5:].mean().item()
-        ctx.expect(last < 0.8 * first, f"loss {first:.3f} -> {last:.3f} in {cfg.steps} steps: not learning",
-                   name="the CNN learns")
+        ctx.expect(
+            last < 0.8 * first,
+            f"loss {first:.3f} -> {last:.3f} in {cfg.steps} steps: not learning",
+            name="the CNN learns",
+        )
 
     def check_reader(self, ctx, cfg: AdamCnnConfig) -> None:
         g = ctx.generator(1)
@@ -163,14 +171,25 @@ class Cifar10OwnAdam(Comparison):
         classes = tuple(f"written_{i}" for i in range(10))
         folder = write_cifar10(ctx.workdir / "cifar10", train, test, classes)
         tr, te, desc = self.loader(cfg, ctx.workdir)
-        ctx.expect("real python batches" in desc and not tr.synthetic,
-                   f"the batches written in {folder} were not used: {desc}", name="CIFAR batches found and used")
+        ctx.expect(
+            "real python batches" in desc and not tr.synthetic,
+            f"the batches written in {folder} were not used: {desc}",
+            name="CIFAR batches found and used",
+        )
         for got, want, split in ((tr, train, "train"), (te, test, "test")):
-            ctx.expect(got.images.shape == want[0].shape and torch.equal(got.images, want[0]),
-                       f"CIFAR {split} pixels differ from those written", name=f"CIFAR {split} pixels read back")
-            ctx.expect(torch.equal(got.labels, want[1]), f"CIFAR {split} labels differ: {got.labels.tolist()}",
-                       name=f"CIFAR {split} labels read back")
-        ctx.expect(tr.classes == classes, f"class names {tr.classes} != {classes}", name="class names from batches.meta")
+            ctx.expect(
+                got.images.shape == want[0].shape and torch.equal(got.images, want[0]),
+                f"CIFAR {split} pixels differ from those written",
+                name=f"CIFAR {split} pixels read back",
+            )
+            ctx.expect(
+                torch.equal(got.labels, want[1]),
+                f"CIFAR {split} labels differ: {got.labels.tolist()}",
+                name=f"CIFAR {split} labels read back",
+            )
+        ctx.expect(
+            tr.classes == classes, f"class names {tr.classes} != {classes}", name="class names from batches.meta"
+        )
 
     # -- bench ---------------------------------------------------------------------------------
     def _data(self, ctx, config):
@@ -205,8 +224,9 @@ class Cifar10OwnAdam(Comparison):
         curves = {}
         for v in self.variants:
             curves[v], model = self.train(v, cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
-            ctx.curve("train loss", list(range(1, cfg.steps + 1)), curves[v].tolist(), y_label="cross-entropy",
-                      series=v)
+            ctx.curve(
+                "train loss", list(range(1, cfg.steps + 1)), curves[v].tolist(), y_label="cross-entropy", series=v
+            )
             ctx.metric(f"{v}.test_accuracy", evaluate(model, *data[1])[0])
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
         for v in self.variants[1:]:

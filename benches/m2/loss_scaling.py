@@ -43,6 +43,7 @@ growth 1.7 / backoff 0.3 matches GradScaler bit for bit only because of that. Me
 the check: a ~1e-7 float16 loss leaves 100% of the weight gradients at 0 without scaling
 and 0% with S = 2^16.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,9 +58,32 @@ from kernels.clipping import clip_grad_norm_
 
 #: the scripted sequence: what each iteration's scaled gradients contain, and whether it
 #: unscales + clips before the step ("finite+clip")
-SCRIPT = ("finite", "finite", "finite", "finite", "inf", "finite", "nan", "finite", "finite", "finite+clip",
-          "finite", "finite", "finite", "inf", "inf", "finite", "finite+clip", "nan", "finite", "finite",
-          "finite", "finite", "inf", "finite")
+SCRIPT = (
+    "finite",
+    "finite",
+    "finite",
+    "finite",
+    "inf",
+    "finite",
+    "nan",
+    "finite",
+    "finite",
+    "finite+clip",
+    "finite",
+    "finite",
+    "finite",
+    "inf",
+    "inf",
+    "finite",
+    "finite+clip",
+    "nan",
+    "finite",
+    "finite",
+    "finite",
+    "finite",
+    "inf",
+    "finite",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +164,10 @@ class LossScaling(Comparison):
         own = self.scaler_cls(**st.kwargs())
         ref = torch.amp.GradScaler(ctx.device.type, **st.kwargs())
         expect_scale, clean = _f32(st.init_scale), 0
-        tag = f"S0={st.init_scale:g}, growth {st.growth_factor}, backoff {st.backoff_factor}, interval {st.growth_interval}"
+        tag = (
+            f"S0={st.init_scale:g}, growth {st.growth_factor}, backoff {st.backoff_factor}, "
+            f"interval {st.growth_interval}"
+        )
         for i, event in enumerate(SCRIPT):
             before = [p.detach().clone() for p in models[0].parameters()]
             for model, opt, scaler in ((models[0], opts[0], own), (models[1], opts[1], ref)):
@@ -159,23 +186,38 @@ class LossScaling(Comparison):
             if clean == st.growth_interval:
                 expect_scale, clean = _f32(expect_scale * st.growth_factor), 0
             where = f"{tag}, iteration {i} ({event})"
-            ctx.expect(own.get_scale() == ref.get_scale(), f"{where}: scale {own.get_scale()!r}, GradScaler "
-                                                           f"{ref.get_scale()!r}", name="scale equals GradScaler's")
-            ctx.expect(own.get_growth_tracker() == ref._get_growth_tracker(),
-                       f"{where}: growth tracker {own.get_growth_tracker()}, GradScaler {ref._get_growth_tracker()}",
-                       name="growth tracker equals GradScaler's")
-            ctx.expect(own.get_scale() == expect_scale,
-                       f"{where}: scale {own.get_scale()!r}, the script predicts {expect_scale!r} (grow after "
-                       f"{st.growth_interval} clean steps, back off on inf/NaN)", name="scale follows the rule")
-            ctx.expect(own.last_step_skipped == bad, f"{where}: last_step_skipped={own.last_step_skipped}",
-                       name="skips exactly the inf/NaN steps")
+            ctx.expect(
+                own.get_scale() == ref.get_scale(),
+                f"{where}: scale {own.get_scale()!r}, GradScaler {ref.get_scale()!r}",
+                name="scale equals GradScaler's",
+            )
+            ctx.expect(
+                own.get_growth_tracker() == ref._get_growth_tracker(),
+                f"{where}: growth tracker {own.get_growth_tracker()}, GradScaler {ref._get_growth_tracker()}",
+                name="growth tracker equals GradScaler's",
+            )
+            ctx.expect(
+                own.get_scale() == expect_scale,
+                f"{where}: scale {own.get_scale()!r}, the script predicts {expect_scale!r} (grow after "
+                f"{st.growth_interval} clean steps, back off on inf/NaN)",
+                name="scale follows the rule",
+            )
+            ctx.expect(
+                own.last_step_skipped == bad,
+                f"{where}: last_step_skipped={own.last_step_skipped}",
+                name="skips exactly the inf/NaN steps",
+            )
             for p, q, b in zip(models[0].parameters(), models[1].parameters(), before):
-                ctx.expect(bool(torch.isfinite(p).all()), f"{where}: a weight became inf/NaN",
-                           name="no NaN/inf reaches the weights")
+                ctx.expect(
+                    bool(torch.isfinite(p).all()),
+                    f"{where}: a weight became inf/NaN",
+                    name="no NaN/inf reaches the weights",
+                )
                 ctx.assert_close(p, q, name="weights equal GradScaler's run", where=where, rtol=0.0, atol=0.0)
                 if bad:
-                    ctx.assert_close(p, b, name="skipped step leaves weights untouched", where=where,
-                                     rtol=0.0, atol=0.0)
+                    ctx.assert_close(
+                        p, b, name="skipped step leaves weights untouched", where=where, rtol=0.0, atol=0.0
+                    )
         ctx.metric(f"final_scale.S0={st.init_scale:g}", own.get_scale())
         ctx.metric(f"skipped_steps.S0={st.init_scale:g}", own.skipped_steps)
 
@@ -185,17 +227,19 @@ class LossScaling(Comparison):
         lin = nn.Linear(32, 8).to(ctx.device, torch.float16)
         x = torch.randn(64, 32, generator=ctx.generator(3)).to(ctx.device, torch.float16)
         zeros = {}
-        for scale in (1.0, 2.0 ** 16):
+        for scale in (1.0, 2.0**16):
             lin.zero_grad(set_to_none=True)
             # a loss around 1e-7 (a mean of small squares, as late in training); float16 math
             loss = (lin(x) * 1e-4).pow(2).mean() * 1e-1
             (loss * scale).backward()
             zeros[scale] = (lin.weight.grad == 0).float().mean().item()
         ctx.metric("fp16_zero_grad_fraction.unscaled", zeros[1.0])
-        ctx.metric("fp16_zero_grad_fraction.scaled_2^16", zeros[2.0 ** 16])
-        ctx.expect(zeros[1.0] > 0.5 and zeros[2.0 ** 16] < 0.05,
-                   f"float16 gradients: {zeros[1.0]:.0%} zero without scaling, {zeros[2.0 ** 16]:.0%} with S=2^16",
-                   name="scaling rescues float16 gradients from underflow")
+        ctx.metric("fp16_zero_grad_fraction.scaled_2^16", zeros[2.0**16])
+        ctx.expect(
+            zeros[1.0] > 0.5 and zeros[2.0**16] < 0.05,
+            f"float16 gradients: {zeros[1.0]:.0%} zero without scaling, {zeros[2.0**16]:.0%} with S=2^16",
+            name="scaling rescues float16 gradients from underflow",
+        )
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: StepConfig) -> Prepared:
@@ -204,8 +248,11 @@ class LossScaling(Comparison):
         g = ctx.generator(1)
         x = torch.randn(config.batch, config.width, generator=g, dtype=ctx.dtype).to(ctx.device)
         y = torch.randint(0, 10, (config.batch,), generator=g).to(ctx.device)
-        scaler = {"no_scaler": None, "torch_grad_scaler": torch.amp.GradScaler(ctx.device.type),
-                  "own_scaler": self.scaler_cls()}[impl]
+        scaler = {
+            "no_scaler": None,
+            "torch_grad_scaler": torch.amp.GradScaler(ctx.device.type),
+            "own_scaler": self.scaler_cls(),
+        }[impl]
 
         def step():
             opt.zero_grad(set_to_none=True)

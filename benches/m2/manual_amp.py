@@ -38,6 +38,7 @@ differ from the CUDA ones (softmax, layer_norm, exp, sum are not autocast ops on
 a bfloat16 input stays bfloat16 there), which is why the policy is per device and
 checked against this torch build rather than the docs page.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -100,8 +101,12 @@ class OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         outs = out if isinstance(out, (tuple, list)) else [out]
-        self.ops.append((func.overloadpacket.__name__,
-                         tuple(str(o.dtype).replace("torch.", "") for o in outs if isinstance(o, torch.Tensor))))
+        self.ops.append(
+            (
+                func.overloadpacket.__name__,
+                tuple(str(o.dtype).replace("torch.", "") for o in outs if isinstance(o, torch.Tensor)),
+            )
+        )
         return out
 
 
@@ -157,14 +162,23 @@ class ManualAmp(Comparison):
         what = f"{device_type} {low}" + (" (fake tensors, dtypes)" if fake else "")
         bad = compare_policy(policy)
         ctx.metric(f"probes.{device_type}", len(PROBES))
-        ctx.expect(not bad, f"{what}: {len(bad)} probe results differ from torch.autocast, e.g. "
-                            + "; ".join(f"{m.op} [{m.variant}]: autocast {m.reference}, policy {m.manual} {m.detail}"
-                                        for m in bad[:4]),
-                   name=f"policy = autocast op by op ({what})")
+        ctx.expect(
+            not bad,
+            f"{what}: {len(bad)} probe results differ from torch.autocast, e.g. "
+            + "; ".join(f"{m.op} [{m.variant}]: autocast {m.reference}, policy {m.manual} {m.detail}" for m in bad[:4]),
+            name=f"policy = autocast op by op ({what})",
+        )
         if not fake:
-            rows = [{"op": p.name, "category": policy.category(p.name),
-                     "float32 input runs in": str(policy.compute_dtype(p.name, (torch.ones(1, device=device_type),))
-                                                  or "(unchanged)").replace("torch.", "")} for p in PROBES]
+            rows = [
+                {
+                    "op": p.name,
+                    "category": policy.category(p.name),
+                    "float32 input runs in": str(
+                        policy.compute_dtype(p.name, (torch.ones(1, device=device_type),)) or "(unchanged)"
+                    ).replace("torch.", ""),
+                }
+                for p in PROBES
+            ]
             ctx.table(f"cast policy ({device_type}, {low})", rows)
 
     def check_model(self, ctx, device: torch.device) -> None:
@@ -181,15 +195,26 @@ class ManualAmp(Comparison):
             results[v] = (loss.detach(), [p.grad for p in model.parameters()])
         ref, own = traces["torch_autocast"], traces["manual_autocast"]
         first = next((i for i, (a, b) in enumerate(zip(ref, own)) if a != b), min(len(ref), len(own)))
-        ctx.expect(ref == own, f"{device.type}: op {first} differs: autocast {ref[first:first + 2]}, policy "
-                               f"{own[first:first + 2]} ({len(ref)} vs {len(own)} ops)",
-                   name=f"model trace: same ops in the same dtypes ({device.type})")
+        ctx.expect(
+            ref == own,
+            f"{device.type}: op {first} differs: autocast {ref[first : first + 2]}, policy "
+            f"{own[first : first + 2]} ({len(ref)} vs {len(own)} ops)",
+            name=f"model trace: same ops in the same dtypes ({device.type})",
+        )
         low = str(self.policies[device.type].lower_dtype).replace("torch.", "")
-        ctx.expect(any(low in dts for _, dts in ref) and any("float32" in dts for _, dts in ref),
-                   f"{device.type}: the autocast trace should mix {low} and float32 ops", name="the trace is mixed")
+        ctx.expect(
+            any(low in dts for _, dts in ref) and any("float32" in dts for _, dts in ref),
+            f"{device.type}: the autocast trace should mix {low} and float32 ops",
+            name="the trace is mixed",
+        )
         ctx.metric(f"model_trace_ops.{device.type}", len(ref))
-        ctx.assert_close(results["manual_autocast"], results["torch_autocast"], rtol=0.0, atol=0.0,
-                         name=f"model loss and gradients bit-identical ({device.type})")
+        ctx.assert_close(
+            results["manual_autocast"],
+            results["torch_autocast"],
+            rtol=0.0,
+            atol=0.0,
+            name=f"model loss and gradients bit-identical ({device.type})",
+        )
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: BlockConfig) -> Prepared:

@@ -41,6 +41,7 @@ pass over memory and are 3-3.5x faster than foreach (11-15 GB/s of minimum traff
 3-7 GB/s for the unfused versions, which make 7-10 passes over the state). On a GPU,
 where every op is a kernel launch, foreach's fewer launches are what matters.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,8 +67,16 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 #: bytes per parameter element moved by one step at the minimum (state read + written once)
-_TRAFFIC = {"sgd": 3, "momentum": 5, "nesterov": 5, "adam": 7, "adam_amsgrad": 9, "adamw": 7, "rmsprop": 5,
-            "rmsprop_centered": 9}
+_TRAFFIC = {
+    "sgd": 3,
+    "momentum": 5,
+    "nesterov": 5,
+    "adam": 7,
+    "adam_amsgrad": 9,
+    "adamw": 7,
+    "rmsprop": 5,
+    "rmsprop_centered": 9,
+}
 _FUSED = {"SGD", "Adam", "AdamW"}  # torch 2.13 CPU: fused=True exists for these only
 
 
@@ -109,8 +118,12 @@ class Optimizers(Comparison):
         "gpu": [StepConfig(s, n_layers=104, width=1024) for s in ("momentum", "adam", "adamw", "rmsprop")],
     }
     #: optimizer name -> own class; tests swap in broken ones
-    own_classes: dict[str, type] = {"SGD": own_optim.SGD, "Adam": own_optim.Adam, "AdamW": own_optim.AdamW,
-                                    "RMSprop": own_optim.RMSprop}
+    own_classes: dict[str, type] = {
+        "SGD": own_optim.SGD,
+        "Adam": own_optim.Adam,
+        "AdamW": own_optim.AdamW,
+        "RMSprop": own_optim.RMSprop,
+    }
     steps = 50
 
     def make(self, variant: str, setting: str, params) -> torch.optim.Optimizer:
@@ -118,8 +131,11 @@ class Optimizers(Comparison):
         name, kwargs = SETTINGS[setting]
         if variant.startswith("own"):
             return self.own_classes[name](params, **kwargs, foreach=variant == "own_foreach")
-        extra = {"torch_foreach": dict(foreach=True), "torch_loop": dict(foreach=False),
-                 "torch_fused": dict(fused=True)}[variant]
+        extra = {
+            "torch_foreach": dict(foreach=True),
+            "torch_loop": dict(foreach=False),
+            "torch_fused": dict(fused=True),
+        }[variant]
         if variant == "torch_fused" and name not in _FUSED:
             raise NotImplementedError(f"torch {name} has no fused implementation in this torch version")
         return getattr(torch.optim, name)(params, **kwargs, **extra)
@@ -130,8 +146,9 @@ class Optimizers(Comparison):
         torch.manual_seed(seed)
         model = MLP(MLPConfig(in_features=64, hidden=(32,), out_features=10)).to(device, dtype)
         x, y = _data(dtype, device)
-        return optimizer_trajectory(model, self.make(variant, setting, model.parameters()), x, y,
-                                    steps=self.steps, batch=32, seed=seed)
+        return optimizer_trajectory(
+            model, self.make(variant, setting, model.parameters()), x, y, steps=self.steps, batch=32, seed=seed
+        )
 
     def check(self, ctx) -> None:
         dt = str(ctx.dtype).replace("torch.", "")
@@ -141,44 +158,57 @@ class Optimizers(Comparison):
                 want = self.trajectory(ref, setting, ctx.device, ctx.dtype, ctx.rng_seed)
                 got = self.trajectory(own, setting, ctx.device, ctx.dtype, ctx.rng_seed)
                 err = (got - want).abs().max().item()
-                rows.append({"setting": setting, "version": own, "reference": ref, "dtype": dt, "steps": self.steps,
-                             "max_abs_err": float(f"{err:.3g}"),
-                             "max_rel_err": float(f"{((got - want).abs() / want.abs().clamp_min(1e-12)).max().item():.3g}")})
-                ctx.assert_close(got, want, name=f"{own} trajectory = torch.optim",
-                                 where=f"{setting}, {self.steps} steps")
-            ctx.expect(not torch.equal(want[0], want[-1]), f"{setting}: parameters did not move",
-                       name="the trajectories move")
+                rows.append(
+                    {
+                        "setting": setting,
+                        "version": own,
+                        "reference": ref,
+                        "dtype": dt,
+                        "steps": self.steps,
+                        "max_abs_err": float(f"{err:.3g}"),
+                        "max_rel_err": float(f"{((got - want).abs() / want.abs().clamp_min(1e-12)).max().item():.3g}"),
+                    }
+                )
+                ctx.assert_close(
+                    got, want, name=f"{own} trajectory = torch.optim", where=f"{setting}, {self.steps} steps"
+                )
+            ctx.expect(
+                not torch.equal(want[0], want[-1]), f"{setting}: parameters did not move", name="the trajectories move"
+            )
         ctx.table(f"trajectory errors ({dt})", rows)
         self.check_bad_input(ctx)
 
     def check_bad_input(self, ctx) -> None:
         p = torch.nn.Parameter(torch.ones(3, dtype=ctx.dtype, device=ctx.device))
         non_leaf = torch.ones(3, dtype=ctx.dtype, device=ctx.device, requires_grad=True) * 2
-        cases = [("negative learning rate", "SGD", dict(params=[p], lr=-0.1)),
-                 ("negative learning rate", "Adam", dict(params=[p], lr=-1e-3)),
-                 ("negative learning rate", "RMSprop", dict(params=[p], lr=-1e-3)),
-                 ("beta1 = 1.0", "Adam", dict(params=[p], betas=(1.0, 0.999))),
-                 ("beta2 = -0.1", "AdamW", dict(params=[p], betas=(0.9, -0.1))),
-                 ("non-leaf parameter", "Adam", dict(params=[non_leaf])),
-                 ("non-leaf parameter", "SGD", dict(params=[non_leaf], lr=0.1))]
+        cases = [
+            ("negative learning rate", "SGD", dict(params=[p], lr=-0.1)),
+            ("negative learning rate", "Adam", dict(params=[p], lr=-1e-3)),
+            ("negative learning rate", "RMSprop", dict(params=[p], lr=-1e-3)),
+            ("beta1 = 1.0", "Adam", dict(params=[p], betas=(1.0, 0.999))),
+            ("beta2 = -0.1", "AdamW", dict(params=[p], betas=(0.9, -0.1))),
+            ("non-leaf parameter", "Adam", dict(params=[non_leaf])),
+            ("non-leaf parameter", "SGD", dict(params=[non_leaf], lr=0.1)),
+        ]
         for what, name, kwargs in cases:
             try:
                 getattr(torch.optim, name)(**kwargs)
                 raise AssertionError(f"torch {name} accepted {what}")
             except (ValueError, TypeError, RuntimeError) as e:
                 kind = type(e)
-            ctx.expect_raises(kind, lambda: self.own_classes[name](**kwargs),
-                              name=f"{what} raises {kind.__name__} like torch")
+            ctx.expect_raises(
+                kind, lambda: self.own_classes[name](**kwargs), name=f"{what} raises {kind.__name__} like torch"
+            )
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: StepConfig) -> Prepared:
-        params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype,
-                                  seed=ctx.rng_seed)
+        params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype, seed=ctx.rng_seed)
         opt = self.make(impl, config.setting, params)
         opt.step()  # state (moments, buffers) exists from here on, as in steady-state training
         n = sum(p.numel() for p in params)
-        return Prepared(fn=opt.step, items=n, item_unit="params",
-                        bytes=n * _TRAFFIC[config.setting] * params[0].element_size())
+        return Prepared(
+            fn=opt.step, items=n, item_unit="params", bytes=n * _TRAFFIC[config.setting] * params[0].element_size()
+        )
 
     def bench(self, ctx) -> None:
         for config in ctx.configs:

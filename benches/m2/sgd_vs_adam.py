@@ -35,6 +35,7 @@ default to reach for first; a tuned SGD with momentum is as good here. Per step 
 difference is small: SGD 0.57 ms, momentum 0.82 ms, Adam 0.90 ms (medians, noisy):
 Adam's two moment buffers cost three extra passes over the 17k parameters.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -148,21 +149,32 @@ class SgdVsAdam(Comparison):
         runs = {v: self.run(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed) for v in self.variants}
         base = runs[self.variants[0]]
         for v, r in runs.items():
-            ctx.expect(torch.equal(r.init, base.init), f"{v}: initial parameters differ from "
-                                                       f"{self.variants[0]}'s: not the same seed",
-                       name="same initial parameters")
-            ctx.expect(len(r.batches) == len(base.batches) and all(torch.equal(a, b) for a, b in zip(r.batches, base.batches)),
-                       f"{v}: {len(r.batches)} batches, not the same sequence as {self.variants[0]}'s "
-                       f"{len(base.batches)}", name="same batches in the same order")
-            ctx.expect(len(r.losses) == cfg.steps, f"{v}: {len(r.losses)} steps, budget {cfg.steps}",
-                       name="same budget")
+            ctx.expect(
+                torch.equal(r.init, base.init),
+                f"{v}: initial parameters differ from {self.variants[0]}'s: not the same seed",
+                name="same initial parameters",
+            )
+            ctx.expect(
+                len(r.batches) == len(base.batches) and all(torch.equal(a, b) for a, b in zip(r.batches, base.batches)),
+                f"{v}: {len(r.batches)} batches, not the same sequence as {self.variants[0]}'s {len(base.batches)}",
+                name="same batches in the same order",
+            )
+            ctx.expect(
+                len(r.losses) == cfg.steps, f"{v}: {len(r.losses)} steps, budget {cfg.steps}", name="same budget"
+            )
             first, last = sum(r.losses[:10]) / 10, sum(r.losses[-10:]) / 10
-            ctx.expect(last < 0.7 * first, f"{v}: loss {first:.3f} -> {last:.3f} over {cfg.steps} steps does not fall",
-                       name="every run learns")
+            ctx.expect(
+                last < 0.7 * first,
+                f"{v}: loss {first:.3f} -> {last:.3f} over {cfg.steps} steps does not fall",
+                name="every run learns",
+            )
             self.record(ctx, v, r)
         curves = [tuple(r.losses) for r in runs.values()]
-        ctx.expect(len(set(curves)) == len(curves), "two variants produced the same loss curve: is the optimizer "
-                                                    "actually switched?", name="the optimizers differ")
+        ctx.expect(
+            len(set(curves)) == len(curves),
+            "two variants produced the same loss curve: is the optimizer actually switched?",
+            name="the optimizers differ",
+        )
 
     def record(self, ctx, variant: str, r: Run) -> None:
         ctx.curve("train loss", list(range(1, len(r.losses) + 1)), r.losses, y_label="cross-entropy", series=variant)
@@ -193,9 +205,15 @@ class SgdVsAdam(Comparison):
             for mult in cfg.sweep:
                 lr = cfg.lr(v) * mult
                 r = self.run(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed, lr=lr)
-                rows.append({"variant": v, "lr": float(f"{lr:.3g}"), "steps": cfg.steps,
-                             "final_loss_mean10": float(f"{sum(r.losses[-10:]) / 10:.4g}"),
-                             "final_accuracy": float(f"{r.accuracy[-1]:.4g}")})
+                rows.append(
+                    {
+                        "variant": v,
+                        "lr": float(f"{lr:.3g}"),
+                        "steps": cfg.steps,
+                        "final_loss_mean10": float(f"{sum(r.losses[-10:]) / 10:.4g}"),
+                        "final_accuracy": float(f"{r.accuracy[-1]:.4g}"),
+                    }
+                )
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
         if rows:
             ctx.table("lr sweep", rows)

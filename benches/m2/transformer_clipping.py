@@ -41,6 +41,7 @@ still, and the run feeds on itself. Clipping bounds every step to lr x max_norm 
 changing its direction, which is enough to get through those steps; it costs one norm per
 gradient tensor, 72 vs 77 ms per step here (+7%, inside the measurement noise).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -175,25 +176,41 @@ class TransformerClipping(Comparison):
         cfg = ctx.configs[0]
         runs = {v: self.train(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed) for v in self.variants}
         un, cl = runs["unclipped"], runs["clipped"]
-        ctx.expect(un.diverged_at is not None,
-                   f"the unclipped run did not diverge at lr {cfg.lr} in {cfg.steps} steps (max loss "
-                   f"{max(un.losses):.3g}, first {un.losses[0]:.3g}): raise the learning rate",
-                   name="unclipped run diverges at the chosen lr")
-        ctx.expect(all(math.isfinite(v) for v in cl.losses) and len(cl.losses) == cfg.steps,
-                   f"the clipped run went non-finite at step {len(cl.losses)} (loss {cl.losses[-1]:.3g})",
-                   name="clipped run stays finite")
-        ctx.expect(cl.diverged_at is None, f"the clipped run exploded at step {cl.diverged_at} "
-                                           f"(loss {cl.losses[cl.diverged_at - 1]:.3g})" if cl.diverged_at else "",
-                   name="clipped run does not explode")
+        ctx.expect(
+            un.diverged_at is not None,
+            f"the unclipped run did not diverge at lr {cfg.lr} in {cfg.steps} steps (max loss "
+            f"{max(un.losses):.3g}, first {un.losses[0]:.3g}): raise the learning rate",
+            name="unclipped run diverges at the chosen lr",
+        )
+        ctx.expect(
+            all(math.isfinite(v) for v in cl.losses) and len(cl.losses) == cfg.steps,
+            f"the clipped run went non-finite at step {len(cl.losses)} (loss {cl.losses[-1]:.3g})",
+            name="clipped run stays finite",
+        )
+        ctx.expect(
+            cl.diverged_at is None,
+            f"the clipped run exploded at step {cl.diverged_at} (loss {cl.losses[cl.diverged_at - 1]:.3g})"
+            if cl.diverged_at
+            else "",
+            name="clipped run does not explode",
+        )
         last = sum(cl.losses[-5:]) / 5
-        ctx.expect(last < cl.losses[0], f"the clipped run does not learn: loss {cl.losses[0]:.3f} -> {last:.3f}",
-                   name="clipped run learns")
+        ctx.expect(
+            last < cl.losses[0],
+            f"the clipped run does not learn: loss {cl.losses[0]:.3f} -> {last:.3f}",
+            name="clipped run learns",
+        )
         over = max(a / cfg.max_norm for a in cl.norms_after)
-        ctx.expect(over <= 1 + 1e-4, f"after clipping a global norm was {over:.4g} x max_norm: not clipped",
-                   name="post-clip norm <= max_norm")
-        ctx.expect(max(cl.norms_before) > cfg.max_norm,
-                   f"no pre-clip norm exceeded max_norm {cfg.max_norm}: clipping was never active",
-                   name="clipping was active")
+        ctx.expect(
+            over <= 1 + 1e-4,
+            f"after clipping a global norm was {over:.4g} x max_norm: not clipped",
+            name="post-clip norm <= max_norm",
+        )
+        ctx.expect(
+            max(cl.norms_before) > cfg.max_norm,
+            f"no pre-clip norm exceeded max_norm {cfg.max_norm}: clipping was never active",
+            name="clipping was active",
+        )
         ctx.metric("unclipped.diverged_at_step", un.diverged_at or float("nan"))
         ctx.metric("clipped.final_loss_mean5", last)
         self.record(ctx, runs)
@@ -201,11 +218,23 @@ class TransformerClipping(Comparison):
     def record(self, ctx, runs: dict[str, Run]) -> None:
         for v, r in runs.items():
             finite = [x for x in r.losses if math.isfinite(x)]
-            ctx.curve("train loss", list(range(1, len(finite) + 1)), finite, y_label="cross-entropy (nats/byte)",
-                      series=v, log_y=True)
+            ctx.curve(
+                "train loss",
+                list(range(1, len(finite) + 1)),
+                finite,
+                y_label="cross-entropy (nats/byte)",
+                series=v,
+                log_y=True,
+            )
             norms = [x for x in r.norms_before if math.isfinite(x)]
-            ctx.curve("gradient norm before clipping", list(range(1, len(norms) + 1)), norms, y_label="global L2 norm",
-                      series=v, log_y=True)
+            ctx.curve(
+                "gradient norm before clipping",
+                list(range(1, len(norms) + 1)),
+                norms,
+                y_label="global L2 norm",
+                series=v,
+                log_y=True,
+            )
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ClipConfig) -> Prepared:
@@ -214,8 +243,10 @@ class TransformerClipping(Comparison):
         model = TinyLM(config).to(ctx.device, ctx.dtype)
         opt = torch.optim.SGD(model.parameters(), lr=1e-3)  # small: timing, not training
         g = torch.Generator().manual_seed(ctx.rng_seed)
-        idx = (torch.randint(0, len(data) - config.context - 1, (config.batch, 1), generator=g)
-               + torch.arange(config.context)).to(ctx.device)  # (B, T)
+        idx = (
+            torch.randint(0, len(data) - config.context - 1, (config.batch, 1), generator=g)
+            + torch.arange(config.context)
+        ).to(ctx.device)  # (B, T)
         x, y = data[idx], data[idx + 1]
 
         def step():
@@ -237,10 +268,17 @@ class TransformerClipping(Comparison):
                 if lr == cfg.lr:
                     chosen[v] = r
                 finite = [x for x in r.losses if math.isfinite(x)]
-                rows.append({"lr": lr, "variant": v, "diverged": r.diverged_at is not None,
-                             "diverged_at_step": r.diverged_at, "max_loss": float(f"{max(r.losses):.4g}"),
-                             "final_loss": float(f"{finite[-1]:.4g}") if r.diverged_at is None else None,
-                             "max_grad_norm": float(f"{max(r.norms_before):.4g}")})
+                rows.append(
+                    {
+                        "lr": lr,
+                        "variant": v,
+                        "diverged": r.diverged_at is not None,
+                        "diverged_at_step": r.diverged_at,
+                        "max_loss": float(f"{max(r.losses):.4g}"),
+                        "final_loss": float(f"{finite[-1]:.4g}") if r.diverged_at is None else None,
+                        "max_grad_norm": float(f"{max(r.norms_before):.4g}"),
+                    }
+                )
         ctx.table("learning-rate sweep", rows)
         self.record(ctx, chosen)
         ctx.metric("unclipped.diverged_at_step", chosen["unclipped"].diverged_at or float("nan"))

@@ -57,6 +57,7 @@ ahead, which leaves the RNG out of the timed region. H200 (bfloat16): not measur
 there ten Philox rounds per element are cheap next to HBM bandwidth, so the target is >= 80%
 of measured copy bandwidth.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -95,7 +96,9 @@ def reference(x, w, b, p: float, seed: int, eps: float = 1e-5) -> torch.Tensor:
     if p == 0.0:
         return y
     keep = philox.dropout_mask(seed, x.numel(), p, device=x.device).view(x.shape)
-    return torch.where(keep, y * (0.0 if p == 1.0 else 1.0 / (1.0 - p)), torch.zeros((), dtype=y.dtype, device=y.device))
+    return torch.where(
+        keep, y * (0.0 if p == 1.0 else 1.0 / (1.0 - p)), torch.zeros((), dtype=y.dtype, device=y.device)
+    )
 
 
 def record_compile(ctx, source_name: str) -> None:
@@ -107,13 +110,28 @@ def record_compile(ctx, source_name: str) -> None:
     src = next(s for s in cuda.KERNEL_SOURCES if s.name == source_name)
     rep = cuda.compile_check(src, arch="sm_90")
     tail = "\n".join(rep.log.splitlines()[-15:])
-    ctx.expect(rep.success, f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
-               name=f"{source_name} compiles for sm_90")
-    ctx.expect(len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found")
-    ctx.table(f"ptxas resources, {source_name}, sm_90", [
-        {"kernel": k.short_name, "registers": k.registers, "smem_bytes": k.shared_bytes,
-         "stack_bytes": k.stack_frame_bytes, "spill_store_bytes": k.spill_store_bytes,
-         "spill_load_bytes": k.spill_load_bytes} for k in sorted(rep.kernels, key=lambda k: k.short_name)])
+    ctx.expect(
+        rep.success,
+        f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
+        name=f"{source_name} compiles for sm_90",
+    )
+    ctx.expect(
+        len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found"
+    )
+    ctx.table(
+        f"ptxas resources, {source_name}, sm_90",
+        [
+            {
+                "kernel": k.short_name,
+                "registers": k.registers,
+                "smem_bytes": k.shared_bytes,
+                "stack_bytes": k.stack_frame_bytes,
+                "spill_store_bytes": k.spill_store_bytes,
+                "spill_load_bytes": k.spill_load_bytes,
+            }
+            for k in sorted(rep.kernels, key=lambda k: k.short_name)
+        ],
+    )
     ctx.metric("nvcc_compile_s", rep.seconds)
     ctx.metric("nvcc_max_registers", max(k.registers for k in rep.kernels))
     ctx.metric("nvcc_max_smem_bytes", max(k.shared_bytes for k in rep.kernels))
@@ -222,8 +240,11 @@ class FusedLNDropout(Operator):
                 label = f"[{config_label(config)}, seed {ctx.rng_seed + trial}]"
                 kept = philox.dropout_mask(seed, x.numel(), p, device=x.device)
                 ok, frac, tol = drop_rate_ok(kept, p)
-                ctx.expect(ok, f"Philox mask drops {frac:.4f} of {kept.numel()} elements, p = {p} (+-{tol:.4f}) {label}",
-                           name="Philox mask drops a fraction p")
+                ctx.expect(
+                    ok,
+                    f"Philox mask drops {frac:.4f} of {kept.numel()} elements, p = {p} (+-{tol:.4f}) {label}",
+                    name="Philox mask drops a fraction p",
+                )
                 for spec in specs:
                     before = snapshot(inputs)
                     out = getattr(self, spec.method)(*inputs)()
@@ -247,8 +268,7 @@ class FusedLNDropout(Operator):
         """F.dropout draws its own mask: zeros where dropped, LN / (1 - p) where kept, rate p."""
         scaled = F.layer_norm(x.double(), (x.shape[-1],), w.double(), b.double()) * (1.0 / (1.0 - p))
         kept = out != 0
-        ctx.assert_close(out[kept], scaled[kept].to(out.dtype), name="eager: kept values are LN / (1 - p)",
-                         where=where)
+        ctx.assert_close(out[kept], scaled[kept].to(out.dtype), name="eager: kept values are LN / (1 - p)", where=where)
         ok, frac, tol = drop_rate_ok(kept, p)
         ctx.expect(ok, f"{where}: F.dropout dropped {frac:.4f}, p = {p} (+-{tol:.4f})", name="eager: drop rate p")
 
@@ -277,7 +297,13 @@ class FusedLNDropout(Operator):
                 prepared = self.prepare(ctx, spec.name, config)
                 if spec.name not in ("eager",):  # verify on the timed inputs before timing them
                     expected = self.reference(*inputs) if expected is None else expected
-                    ctx.assert_close(prepared.fn(), expected, name=f"bench inputs: {spec.name}",
-                                     where=config_label(config), rtol=tol.rtol, atol=tol.atol)
+                    ctx.assert_close(
+                        prepared.fn(),
+                        expected,
+                        name=f"bench inputs: {spec.name}",
+                        where=config_label(config),
+                        rtol=tol.rtol,
+                        atol=tol.atol,
+                    )
                 ctx.measure(spec.name, prepared, config=config)
             del expected

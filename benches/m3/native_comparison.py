@@ -45,12 +45,14 @@ float32 11.1 ms vs torch.sum 15.5 ms (1.4x; 6.0 GB/s, 19%). The Triton and CUDA 
 to native. H200: not measured yet (targets: Triton matmul >= 85% of cuBLAS, fused kernels
 >= 80% of measured copy bandwidth).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import re
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -109,22 +111,45 @@ class Kernel:
 
 
 KERNELS: tuple[Kernel, ...] = (
-    Kernel("C++ ext LayerNorm+Dropout", "kernels.cpp", "layer_norm_dropout", "cpu", "F.layer_norm + F.dropout",
-           ("cpp_ext",)),
+    Kernel(
+        "C++ ext LayerNorm+Dropout",
+        "kernels.cpp",
+        "layer_norm_dropout",
+        "cpu",
+        "F.layer_norm + F.dropout",
+        ("cpp_ext",),
+    ),
     Kernel("C++ ext sum", "kernels.cpp", "sum", "cpu", "torch.sum", ("cpp_ext",)),
     Kernel("Triton matmul", "kernels.triton", "matmul", "cuda", "torch.matmul (cuBLAS)", ("cuda", "triton"), True),
-    Kernel("Triton LayerNorm+Dropout", "kernels.triton", "layer_norm_dropout", "cuda", "F.layer_norm + F.dropout",
-           ("cuda", "triton"), True),
+    Kernel(
+        "Triton LayerNorm+Dropout",
+        "kernels.triton",
+        "layer_norm_dropout",
+        "cuda",
+        "F.layer_norm + F.dropout",
+        ("cuda", "triton"),
+        True,
+    ),
     Kernel("Triton sum", "kernels.triton", "sum", "cuda", "torch.sum", ("cuda", "triton"), True),
     Kernel("Triton softmax", "kernels.triton", "softmax", "cuda", "torch.softmax", ("cuda", "triton"), True),
-    Kernel("CUDA LayerNorm+Dropout", "kernels.cuda", "layer_norm_dropout", "cuda", "F.layer_norm + F.dropout",
-           ("cuda", "nvcc")),
+    Kernel(
+        "CUDA LayerNorm+Dropout",
+        "kernels.cuda",
+        "layer_norm_dropout",
+        "cuda",
+        "F.layer_norm + F.dropout",
+        ("cuda", "nvcc"),
+    ),
     Kernel("CUDA sum", "kernels.cuda", "sum", "cuda", "torch.sum", ("cuda", "nvcc")),
 )
 
 #: op families and the substrings that mark them in a kernel package's __all__
-OP_FAMILIES = {"layer_norm_dropout": ("layer_norm_dropout", "layernorm_dropout"), "sum": ("sum",),
-               "matmul": ("matmul",), "softmax": ("softmax",)}
+OP_FAMILIES = {
+    "layer_norm_dropout": ("layer_norm_dropout", "layernorm_dropout"),
+    "sum": ("sum",),
+    "matmul": ("matmul",),
+    "softmax": ("softmax",),
+}
 _HELPER_SUFFIXES = ("_flops", "_bytes", "_reference", "_bwd", "_backward", "CONFIGS", "Config")
 
 
@@ -146,6 +171,7 @@ def exported_ops(backend: str) -> set[str]:
 
 
 # -- the work of each row ----------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Work:
@@ -188,11 +214,14 @@ def _ln_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
 
         cuda.load()
         custom = lambda: cuda.layer_norm_dropout_forward(x, w, b, p=P_DROP, seed=SEED)[0]  # noqa: E731
-    return Work(custom=custom,
-                native=lambda: F.dropout(F.layer_norm(x, (n,), w, b), P_DROP, training=True),
-                native_for_equality=lambda: torch.where(keep, F.layer_norm(x, (n,), w, b) / (1 - P_DROP), 0.0),
-                shape=f"{m}x{n}", dtype=dtype,
-                bytes=layer_norm_dropout_bytes(m, n, x.element_size(), stat_itemsize=4))
+    return Work(
+        custom=custom,
+        native=lambda: F.dropout(F.layer_norm(x, (n,), w, b), P_DROP, training=True),
+        native_for_equality=lambda: torch.where(keep, F.layer_norm(x, (n,), w, b) / (1 - P_DROP), 0.0),
+        shape=f"{m}x{n}",
+        dtype=dtype,
+        bytes=layer_norm_dropout_bytes(m, n, x.element_size(), stat_itemsize=4),
+    )
 
 
 def _sum_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
@@ -213,9 +242,15 @@ def _sum_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
         custom = lambda: cuda.sum_all(x)  # noqa: E731
     # both sums round differently: the float32 error of a sum of n normals grows like sqrt(n)
     # (m3.reduction_kernel measures it; 2e-6 sqrt(n) has ~7x headroom)
-    return Work(custom=custom, native=lambda: x.sum(), native_for_equality=lambda: x.sum(),
-                shape=str(s.sum_n), dtype=dtype, bytes=(s.sum_n + 1) * x.element_size(),
-                tol=Tolerance(rtol=1.3e-6, atol=2e-6 * s.sum_n**0.5))
+    return Work(
+        custom=custom,
+        native=lambda: x.sum(),
+        native_for_equality=lambda: x.sum(),
+        shape=str(s.sum_n),
+        dtype=dtype,
+        bytes=(s.sum_n + 1) * x.element_size(),
+        tol=Tolerance(rtol=1.3e-6, atol=2e-6 * s.sum_n**0.5),
+    )
 
 
 def _matmul_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
@@ -224,25 +259,50 @@ def _matmul_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
     g = _gen(seed)
     a = torch.randn(s.mm, s.mm, generator=g).to(device, dtype)
     b = torch.randn(s.mm, s.mm, generator=g).to(device, dtype)
-    return Work(custom=lambda: matmul(a, b), native=lambda: torch.matmul(a, b),
-                native_for_equality=lambda: torch.matmul(a, b), shape=f"{s.mm}^3", dtype=dtype,
-                flops=2.0 * s.mm**3)
+    return Work(
+        custom=lambda: matmul(a, b),
+        native=lambda: torch.matmul(a, b),
+        native_for_equality=lambda: torch.matmul(a, b),
+        shape=f"{s.mm}^3",
+        dtype=dtype,
+        flops=2.0 * s.mm**3,
+    )
 
 
 def _softmax_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
     from kernels.triton import softmax_fwd
 
     x = torch.randn(*s.softmax, generator=_gen(seed)).to(device, dtype)
-    return Work(custom=lambda: softmax_fwd(x), native=lambda: torch.softmax(x, -1),
-                native_for_equality=lambda: torch.softmax(x, -1), shape=f"{s.softmax[0]}x{s.softmax[1]}",
-                dtype=dtype, bytes=2 * x.numel() * x.element_size())
+    return Work(
+        custom=lambda: softmax_fwd(x),
+        native=lambda: torch.softmax(x, -1),
+        native_for_equality=lambda: torch.softmax(x, -1),
+        shape=f"{s.softmax[0]}x{s.softmax[1]}",
+        dtype=dtype,
+        bytes=2 * x.numel() * x.element_size(),
+    )
 
 
 _WORK = {"layer_norm_dropout": _ln_work, "sum": _sum_work, "matmul": _matmul_work, "softmax": _softmax_work}
 
-_COLUMNS = ("kernel", "backend", "device", "native", "shape", "dtype", "custom_ms", "native_ms", "unit",
-            "custom_rate", "native_rate", "custom_pct_peak", "native_pct_peak", "speedup_vs_native",
-            "equal_to_native", "status")
+_COLUMNS = (
+    "kernel",
+    "backend",
+    "device",
+    "native",
+    "shape",
+    "dtype",
+    "custom_ms",
+    "native_ms",
+    "unit",
+    "custom_rate",
+    "native_rate",
+    "custom_pct_peak",
+    "native_pct_peak",
+    "speedup_vs_native",
+    "equal_to_native",
+    "status",
+)
 
 
 def _sig(x: float | None, digits: int = 4) -> float | None:
@@ -257,8 +317,9 @@ class NativeComparison(Comparison):
     sizes = {
         "tiny": TableSizes(ln=(7, 33), sum_n=1003, mm=33, softmax=(5, 37), min_run_time_s=0.02),
         "cpu": TableSizes(ln=(4096, 1024), sum_n=2**24, mm=1024, softmax=(4096, 1024)),
-        "gpu": TableSizes(ln=(16384, 4096), sum_n=2**28, mm=4096, softmax=(16384, 4096), low_precision=True,
-                          cpu_rows="cpu"),
+        "gpu": TableSizes(
+            ln=(16384, 4096), sum_n=2**28, mm=4096, softmax=(16384, 4096), low_precision=True, cpu_rows="cpu"
+        ),
     }
 
     def kernels(self) -> tuple[Kernel, ...]:
@@ -285,16 +346,25 @@ class NativeComparison(Comparison):
                 rows.append(row)
                 continue
             # a CUDA row runs on the run's GPU, or on cuda:0 when the run itself is on the CPU
-            device = torch.device("cpu") if (interp or k.device == "cpu") else (
-                ctx.device if ctx.is_cuda else torch.device("cuda"))
+            device = (
+                torch.device("cpu")
+                if (interp or k.device == "cpu")
+                else (ctx.device if ctx.is_cuda else torch.device("cuda"))
+            )
             sz = self.sizes[s.cpu_rows] if (k.device == "cpu" and s.cpu_rows) else s
             dtype = self._dtype(k, sz)
             w = self.work(k, sz, device, dtype, ctx.rng_seed if seed is None else seed)
             row.update(shape=w.shape, dtype=str(dtype).removeprefix("torch."))
             out, ref = w.custom(), w.native_for_equality()
             tol = w.tol or tolerance_for(dtype)
-            c = ctx.assert_close(out, ref, name=f"{k.name} == native", where=f"{w.shape} {row['dtype']} on {device.type}",
-                                 rtol=tol.rtol, atol=tol.atol)
+            c = ctx.assert_close(
+                out,
+                ref,
+                name=f"{k.name} == native",
+                where=f"{w.shape} {row['dtype']} on {device.type}",
+                rtol=tol.rtol,
+                atol=tol.atol,
+            )
             row["equal_to_native"] = f"yes (max abs err {c.max_abs_err:.2g})"
             if interp:
                 row["status"] = "checked in the Triton interpreter; timing " + capabilities.skip_reason(["cuda"])
@@ -316,17 +386,25 @@ class NativeComparison(Comparison):
         peak = self._peak(ctx, device)
         if w.flops:
             unit, work, scale = "TFLOP/s", w.flops, 1e12
-            key = "matmul_bf16_gflops" if w.dtype == torch.bfloat16 and "matmul_bf16_gflops" in peak else "matmul_gflops"
+            key = (
+                "matmul_bf16_gflops" if w.dtype == torch.bfloat16 and "matmul_bf16_gflops" in peak else "matmul_gflops"
+            )
             ceiling = peak.get(key)
         else:
             unit, work, scale = "GB/s", w.bytes, 1e9
             ceiling = peak.get("copy_gbps")
         rate_c, rate_n = work / (t_custom / 1e3) / scale, work / (t_native / 1e3) / scale
         ceil = None if not ceiling else ceiling * 1e9 / scale  # peaks are stored in GFLOP/s and GB/s
-        row.update(custom_ms=_sig(t_custom), native_ms=_sig(t_native), unit=unit, custom_rate=_sig(rate_c),
-                   native_rate=_sig(rate_n), custom_pct_peak=_sig(100 * rate_c / ceil) if ceil else None,
-                   native_pct_peak=_sig(100 * rate_n / ceil) if ceil else None,
-                   speedup_vs_native=_sig(t_native / t_custom))
+        row.update(
+            custom_ms=_sig(t_custom),
+            native_ms=_sig(t_native),
+            unit=unit,
+            custom_rate=_sig(rate_c),
+            native_rate=_sig(rate_n),
+            custom_pct_peak=_sig(100 * rate_c / ceil) if ceil else None,
+            native_pct_peak=_sig(100 * rate_n / ceil) if ceil else None,
+            speedup_vs_native=_sig(t_native / t_custom),
+        )
         slug = re.sub(r"[^a-z0-9]+", "_", k.name.lower()).strip("_")  # "C++ ext sum" -> "c_ext_sum"
         ctx.metric(f"{slug}_speedup", t_native / t_custom)
         if ceil:
@@ -354,12 +432,18 @@ class NativeComparison(Comparison):
                 ctx.skip_part("coverage of kernels.triton", capabilities.skip_reason(["triton"]))
                 continue
             for op in sorted(exported_ops(backend)):
-                ctx.expect((backend, op) in covered, f"{backend} exports a {op} kernel that the table lacks",
-                           name="the table covers every custom kernel")
+                ctx.expect(
+                    (backend, op) in covered,
+                    f"{backend} exports a {op} kernel that the table lacks",
+                    name="the table covers every custom kernel",
+                )
         for r in rows:
             ok = r["equal_to_native"] is not None or (r["status"] or "").startswith("needs ")
-            ctx.expect(ok, f"row {r['kernel']!r} is neither checked nor skipped with a reason: {r['status']}",
-                       name="every row checked or skipped with a reason")
+            ctx.expect(
+                ok,
+                f"row {r['kernel']!r} is neither checked nor skipped with a reason: {r['status']}",
+                name="every row checked or skipped with a reason",
+            )
 
     def bench(self, ctx) -> None:
         s = ctx.configs[0]

@@ -38,6 +38,7 @@ H200 (gpu size): not measured yet; the prediction is pinned H2D near the PCIe Ge
 rate (~50 GB/s) against a quarter to a half of that from pageable memory, and the
 prefetching loader near max(copy, compute) per batch instead of their sum.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,10 @@ class LoaderConfig:
     """distinct host rows; sample i is row i % table_rows (bounds host RAM at large sizes)"""
 
     def label(self) -> str:
-        return (f"n={self.samples},f={self.features},B={self.batch},workers={self.workers},"
-                f"depth={self.depth},iters={self.compute_iters}")
+        return (
+            f"n={self.samples},f={self.features},B={self.batch},workers={self.workers},"
+            f"depth={self.depth},iters={self.compute_iters}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +112,7 @@ class TableSet(Dataset):
         rows = self.table.shape[0]
         start = idx[0] % rows
         if start + len(idx) <= rows and idx[-1] - idx[0] == len(idx) - 1:
-            return ids, self.table[start:start + len(idx)]  # (B, F) view: no copy
+            return ids, self.table[start : start + len(idx)]  # (B, F) view: no copy
         return ids, self.table.index_select(0, ids % rows)  # (B, F)
 
 
@@ -159,8 +162,7 @@ class PinnedLoader(Comparison):
         "tiny": [LoaderConfig(50, 256, 8, workers=0, table_rows=16), LoaderConfig(50, 512, 8, workers=2, depth=1)],
         "cpu": [LoaderConfig(4096, 1024, 512, compute_iters=1)],
         # 32 MiB batches; a 4096-row table (64 MiB) serves every batch as a contiguous view
-        "gpu": [LoaderConfig(16 * 2048, 4096, 2048, compute_iters=8),
-                CopyConfig(1), CopyConfig(16), CopyConfig(256)],
+        "gpu": [LoaderConfig(16 * 2048, 4096, 2048, compute_iters=8), CopyConfig(1), CopyConfig(16), CopyConfig(256)],
     }
 
     def loader(self, variant: str, config: LoaderConfig, device, seed: int):
@@ -178,9 +180,11 @@ class PinnedLoader(Comparison):
     def check(self, ctx) -> None:
         ctx.require("cuda", part="pinned host memory and side-stream H2D copies")
         if any(isinstance(c, LoaderConfig) and c.workers != usable_workers(c) for c in ctx.configs):
-            ctx.skip_part("DataLoader worker processes (those configs run with workers=0)",
-                          "this task runs in a daemonic process (the harness's isolated worker), which may not "
-                          "start children; tests/test_loader.py covers workers")
+            ctx.skip_part(
+                "DataLoader worker processes (those configs run with workers=0)",
+                "this task runs in a daemonic process (the harness's isolated worker), which may not "
+                "start children; tests/test_loader.py covers workers",
+            )
         for config in [c for c in ctx.configs if isinstance(c, LoaderConfig)]:
             table = make_table(config, ctx.rng_seed, pin=False)
             w = position_weights(config.features, ctx.device)
@@ -190,18 +194,28 @@ class PinnedLoader(Comparison):
                 seen = 0
                 for b, (ids, x) in enumerate(self.loader(v, config, ctx.device, ctx.rng_seed)):
                     n = min(config.batch, config.samples - seen)
-                    ctx.expect(torch.equal(ids.cpu(), torch.arange(seen, seen + n)),
-                               f"{where}: batch {b} carries samples {ids.tolist()[:4]}..., expected "
-                               f"{seen}..{seen + n - 1} in order", name=f"{v}: batches in order")
-                    ctx.expect(x.device.type == ctx.device.type, f"{where}: batch on {x.device}, not {ctx.device}",
-                               name=f"{v}: batches on the device")
+                    ctx.expect(
+                        torch.equal(ids.cpu(), torch.arange(seen, seen + n)),
+                        f"{where}: batch {b} carries samples {ids.tolist()[:4]}..., expected "
+                        f"{seen}..{seen + n - 1} in order",
+                        name=f"{v}: batches in order",
+                    )
+                    ctx.expect(
+                        x.device.type == ctx.device.type,
+                        f"{where}: batch on {x.device}, not {ctx.device}",
+                        name=f"{v}: batches on the device",
+                    )
                     expected = checksum(table[torch.arange(seen, seen + n) % table.shape[0]], w.cpu())
-                    ctx.assert_close(checksum(x, w).cpu(), expected, name=f"{v}: batch checksums",
-                                     where=f"{where}, batch {b}")
+                    ctx.assert_close(
+                        checksum(x, w).cpu(), expected, name=f"{v}: batch checksums", where=f"{where}, batch {b}"
+                    )
                     seen += n
                     batches += 1
-                ctx.expect(seen == config.samples, f"{where}: {seen} samples arrived, expected {config.samples}",
-                           name=f"{v}: every sample arrives")
+                ctx.expect(
+                    seen == config.samples,
+                    f"{where}: {seen} samples arrived, expected {config.samples}",
+                    name=f"{v}: every sample arrives",
+                )
 
     # -- bench ---------------------------------------------------------------------------------
     def _epoch(self, ctx, impl: str, config: LoaderConfig):
@@ -228,8 +242,10 @@ class PinnedLoader(Comparison):
 
     def bench(self, ctx) -> None:
         if not pin_supported():
-            ctx.note("pin_memory is unsupported here (no accelerator): pinned_prefetch prefetches on a "
-                     "background thread without pinning; copies to the CPU device are no-ops.")
+            ctx.note(
+                "pin_memory is unsupported here (no accelerator): pinned_prefetch prefetches on a "
+                "background thread without pinning; copies to the CPU device are no-ops."
+            )
         mode = "warm" if ctx.is_cuda else None
         has_cuda = ctx.require("cuda", part="H2D GB/s pinned vs pageable (1 MiB .. 256 MiB)")
         for config in ctx.configs:
@@ -246,7 +262,9 @@ class PinnedLoader(Comparison):
                 epoch, loader = self._epoch(ctx, v, config)
                 epoch()  # one warm epoch: worker start-up, BLAS/cuBLAS handles, allocator, pinning
                 ctx.sync()
-                extra = {"consumer_wait_ms_per_epoch": loader.wait_s * 1e3} if isinstance(loader, PrefetchLoader) else {}
+                extra = (
+                    {"consumer_wait_ms_per_epoch": loader.wait_s * 1e3} if isinstance(loader, PrefetchLoader) else {}
+                )
                 prepared = Prepared(fn=epoch, items=config.samples, item_unit="samples")
                 medians[v] = ctx.measure(v, prepared, config=config, mode=mode, **extra).median_ms
             ctx.metric("epoch_speedup_pinned_prefetch", medians["pageable"] / medians["pinned_prefetch"])

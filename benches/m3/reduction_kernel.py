@@ -42,6 +42,7 @@ cpp_sum 11.1 ms (6.1 GB/s, 19% of copy bandwidth; ceiling 2.1 ms); 4096 x 4096 l
 sums run at that core's rate: the custom kernel's double accumulators cost nothing visible.
 H200: not measured yet.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,13 +89,28 @@ def record_compile(ctx, source_name: str) -> None:
     src = next(s for s in cuda.KERNEL_SOURCES if s.name == source_name)
     rep = cuda.compile_check(src, arch="sm_90")
     tail = "\n".join(rep.log.splitlines()[-15:])
-    ctx.expect(rep.success, f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
-               name=f"{source_name} compiles for sm_90")
-    ctx.expect(len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found")
-    ctx.table(f"ptxas resources, {source_name}, sm_90", [
-        {"kernel": k.short_name, "registers": k.registers, "smem_bytes": k.shared_bytes,
-         "stack_bytes": k.stack_frame_bytes, "spill_store_bytes": k.spill_store_bytes,
-         "spill_load_bytes": k.spill_load_bytes} for k in sorted(rep.kernels, key=lambda k: k.short_name)])
+    ctx.expect(
+        rep.success,
+        f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
+        name=f"{source_name} compiles for sm_90",
+    )
+    ctx.expect(
+        len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found"
+    )
+    ctx.table(
+        f"ptxas resources, {source_name}, sm_90",
+        [
+            {
+                "kernel": k.short_name,
+                "registers": k.registers,
+                "smem_bytes": k.shared_bytes,
+                "stack_bytes": k.stack_frame_bytes,
+                "spill_store_bytes": k.spill_store_bytes,
+                "spill_load_bytes": k.spill_load_bytes,
+            }
+            for k in sorted(rep.kernels, key=lambda k: k.short_name)
+        ],
+    )
     ctx.metric("nvcc_compile_s", rep.seconds)
     ctx.metric("nvcc_max_registers", max(k.registers for k in rep.kernels))
     ctx.metric("nvcc_max_smem_bytes", max(k.shared_bytes for k in rep.kernels))
@@ -117,8 +133,15 @@ class ReductionKernel(Operator):
     gpu_check = True
     sizes = {
         # the large size last: planted bugs fail on the small ones before the interpreter's 2**20
-        "tiny": [SumConfig((1,)), SumConfig((7,)), SumConfig((33, 1000), -1), SumConfig((7, 1), -1),
-                 SumConfig((1000,)), SumConfig((5, 4099)), SumConfig((2**20 + 3,))],
+        "tiny": [
+            SumConfig((1,)),
+            SumConfig((7,)),
+            SumConfig((33, 1000), -1),
+            SumConfig((7, 1), -1),
+            SumConfig((1000,)),
+            SumConfig((5, 4099)),
+            SumConfig((2**20 + 3,)),
+        ],
         "cpu": [SumConfig((2**20 + 3,)), SumConfig((2**24,)), SumConfig((4096, 4096), -1)],
         "gpu": [SumConfig((2**20 + 3,)), SumConfig((2**24,)), SumConfig((2**28,)), SumConfig((32768, 8192), -1)],
     }
@@ -190,9 +213,12 @@ class ReductionKernel(Operator):
                     where = f"{spec.name} [{config_label(config)}, seed {seed}, {kind}]"
                     guard_not_mutated(inputs, before, name=where)
                     guard_no_alias(out, inputs, name=where)
-                    ctx.expect(out.shape == expected.shape and out.dtype == expected.dtype,
-                               f"{where}: result {tuple(out.shape)} {out.dtype}, expected "
-                               f"{tuple(expected.shape)} {expected.dtype}", name=f"{spec.name}: shape and dtype")
+                    ctx.expect(
+                        out.shape == expected.shape and out.dtype == expected.dtype,
+                        f"{where}: result {tuple(out.shape)} {out.dtype}, expected "
+                        f"{tuple(expected.shape)} {expected.dtype}",
+                        name=f"{spec.name}: shape and dtype",
+                    )
                     ctx.assert_close(out, expected, name=f"{spec.name} ({kind.split(',')[0]})", where=where, **tol)
         self.compile_report(ctx)
 
@@ -208,9 +234,12 @@ class ReductionKernel(Operator):
             tol = {"rtol": 1.3e-6, "atol": 2e-6 * math.sqrt(config.reduced)}
             for spec in self.runnable(ctx, bench=True):
                 prepared = self.prepare(ctx, spec.name, config)
-                ctx.assert_close(prepared.fn(), expected, name=f"bench inputs: {spec.name}",
-                                 where=config_label(config), **tol)
+                ctx.assert_close(
+                    prepared.fn(), expected, name=f"bench inputs: {spec.name}", where=config_label(config), **tol
+                )
                 ctx.measure(spec.name, prepared, config=config)
             if copy:
-                ctx.metric(f"ceiling_ms_n{config.numel}{'_lastdim' if config.dim is not None else ''}",
-                           self.bytes(config, ctx.dtype) / (copy * 1e9) * 1e3)
+                ctx.metric(
+                    f"ceiling_ms_n{config.numel}{'_lastdim' if config.dim is not None else ''}",
+                    self.bytes(config, ctx.dtype) / (copy * 1e9) * 1e3,
+                )

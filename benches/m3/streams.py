@@ -34,6 +34,7 @@ pieces large enough that launch costs stay small.
 
 Figures. CPU: nothing to overlap (check only). H200 (gpu size): not measured yet.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -72,8 +73,9 @@ def compute(x: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
     return x
 
 
-def run_pipeline(x_host: torch.Tensor, w: torch.Tensor, out_host: torch.Tensor, *, chunks: int, iters: int,
-                 streams: list | None) -> None:
+def run_pipeline(
+    x_host: torch.Tensor, w: torch.Tensor, out_host: torch.Tensor, *, chunks: int, iters: int, streams: list | None
+) -> None:
     """Copy in, compute and copy out ``x_host`` piece by piece into ``out_host``.
 
     Args:
@@ -152,8 +154,7 @@ class Streams(Comparison):
                     out.fill_(float("nan"))  # poison: every element must be written
                     self.run(v, config, job, streams)
                     ctx.sync()
-                    ctx.assert_close(out, expected, name=f"{v} == unchunked",
-                                     where=f"{config.label()}, run {rep + 1}")
+                    ctx.assert_close(out, expected, name=f"{v} == unchunked", where=f"{config.label()}, run {rep + 1}")
 
     def prepare(self, ctx, impl: str, config: StreamsConfig) -> Prepared:
         job = make_job(config, ctx.device, ctx.rng_seed)
@@ -181,11 +182,15 @@ class Streams(Comparison):
         x, w, out = make_job(config, ctx.device, ctx.rng_seed)
         xd = x.to(ctx.device)
         yd = compute(xd, w, config.iters)
-        fns = {"h2d": lambda: xd.copy_(x, non_blocking=True),
-               "compute": lambda: compute(xd, w, config.iters),
-               "d2h": lambda: out.copy_(yd, non_blocking=True)}
-        return {k: measure(f, ctx.device, mode="warm", min_run_time_s=ctx.min_run_time_s / 2).median_ms
-                for k, f in fns.items()}
+        fns = {
+            "h2d": lambda: xd.copy_(x, non_blocking=True),
+            "compute": lambda: compute(xd, w, config.iters),
+            "d2h": lambda: out.copy_(yd, non_blocking=True),
+        }
+        return {
+            k: measure(f, ctx.device, mode="warm", min_run_time_s=ctx.min_run_time_s / 2).median_ms
+            for k, f in fns.items()
+        }
 
     def _utilization(self, ctx, variant: str, config: StreamsConfig, fn, median_ms: float) -> None:
         """NVML GPU-busy % while ``fn`` runs back-to-back (queued without host syncs) for ~1 s."""

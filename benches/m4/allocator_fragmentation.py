@@ -35,6 +35,7 @@ Bench (CUDA): a table and curves of free-in-reserved per schedule and variant.
 
 Figures. CPU: check only. H200 (gpu size): not measured yet.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,8 @@ import gc
 import os
 import random
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,9 +103,13 @@ def fragmentation(stats: Mapping[str, Any]) -> dict[str, float]:
     if allocated > reserved:
         raise ValueError(f"allocated ({allocated:.0f} B) exceeds reserved ({reserved:.0f} B): inconsistent stats")
     free = reserved - allocated
-    return {"reserved_mb": reserved / _MB, "allocated_mb": allocated / _MB, "free_in_reserved_mb": free / _MB,
-            "frag_ratio": free / reserved if reserved else 0.0,
-            "inactive_split_mb": float(stats.get("inactive_split_bytes.all.current", 0)) / _MB}
+    return {
+        "reserved_mb": reserved / _MB,
+        "allocated_mb": allocated / _MB,
+        "free_in_reserved_mb": free / _MB,
+        "frag_ratio": free / reserved if reserved else 0.0,
+        "inactive_split_mb": float(stats.get("inactive_split_bytes.all.current", 0)) / _MB,
+    }
 
 
 def summarize(trace: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -115,10 +121,14 @@ def summarize(trace: Sequence[Mapping[str, float]]) -> dict[str, float]:
     if not trace:
         raise ValueError("an empty trace has no summary")
     free = [t["free_in_reserved_mb"] for t in trace]
-    return {"peak_reserved_mb": max(t["reserved_mb"] for t in trace),
-            "peak_allocated_mb": max(t["allocated_mb"] for t in trace),
-            "peak_free_mb": max(free), "mean_free_mb": statistics.fmean(free), "final_free_mb": free[-1],
-            "mean_frag_ratio": statistics.fmean(t["frag_ratio"] for t in trace)}
+    return {
+        "peak_reserved_mb": max(t["reserved_mb"] for t in trace),
+        "peak_allocated_mb": max(t["allocated_mb"] for t in trace),
+        "peak_free_mb": max(free),
+        "mean_free_mb": statistics.fmean(free),
+        "final_free_mb": free[-1],
+        "mean_frag_ratio": statistics.fmean(t["frag_ratio"] for t in trace),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +145,9 @@ class FragConfig:
     """times each batch size occurs in a schedule"""
 
     def label(self) -> str:
-        return f"{len(self.batches)}x{self.repeats} batches {min(self.batches)}..{max(self.batches)}, width={self.width}"
+        return (
+            f"{len(self.batches)}x{self.repeats} batches {min(self.batches)}..{max(self.batches)}, width={self.width}"
+        )
 
 
 class Step:
@@ -144,8 +156,9 @@ class Step:
     def __init__(self, config: FragConfig, device, seed: int):
         g = torch.Generator().manual_seed(seed)
         w = config.width
-        self.weights = [(torch.randn(w, w, generator=g) / w**0.5).to(device).requires_grad_()
-                        for _ in range(config.layers)]
+        self.weights = [
+            (torch.randn(w, w, generator=g) / w**0.5).to(device).requires_grad_() for _ in range(config.layers)
+        ]
         self.device, self.width, self.seed = device, w, seed
 
     def __call__(self, batch: int) -> None:
@@ -162,10 +175,15 @@ class Step:
 # A stats dict in torch.cuda.memory_stats()'s format with hand-picked numbers (fabricated,
 # not read from a GPU): 512 MiB reserved, 300 MiB allocated.
 FABRICATED_STATS = {
-    "allocated_bytes.all.current": 300 * 2**20, "allocated_bytes.all.peak": 450 * 2**20,
-    "reserved_bytes.all.current": 512 * 2**20, "reserved_bytes.all.peak": 512 * 2**20,
-    "active_bytes.all.current": 310 * 2**20, "inactive_split_bytes.all.current": 42 * 2**20,
-    "num_alloc_retries": 0, "num_ooms": 0, "segment.all.current": 9,
+    "allocated_bytes.all.current": 300 * 2**20,
+    "allocated_bytes.all.peak": 450 * 2**20,
+    "reserved_bytes.all.current": 512 * 2**20,
+    "reserved_bytes.all.peak": 512 * 2**20,
+    "active_bytes.all.current": 310 * 2**20,
+    "inactive_split_bytes.all.current": 42 * 2**20,
+    "num_alloc_retries": 0,
+    "num_ooms": 0,
+    "segment.all.current": 9,
 }
 
 
@@ -193,16 +211,28 @@ class AllocatorFragmentation(Comparison):
         base = sorted(list(config.batches) * config.repeats)
         for kind in SCHEDULES:
             s = self.schedule(kind, config, ctx.rng_seed)
-            ctx.expect(sorted(s) == base, f"{kind} schedule {s} is not a permutation of the batch sizes {base}",
-                       name="schedules share one multiset")
-        ctx.expect(self.schedule("increasing", config, 0) == base, "increasing schedule is not sorted ascending",
-                   name="increasing is sorted")
-        ctx.expect(self.schedule("decreasing", config, 0) == base[::-1], "decreasing schedule is not sorted descending",
-                   name="decreasing is sorted")
+            ctx.expect(
+                sorted(s) == base,
+                f"{kind} schedule {s} is not a permutation of the batch sizes {base}",
+                name="schedules share one multiset",
+            )
+        ctx.expect(
+            self.schedule("increasing", config, 0) == base,
+            "increasing schedule is not sorted ascending",
+            name="increasing is sorted",
+        )
+        ctx.expect(
+            self.schedule("decreasing", config, 0) == base[::-1],
+            "decreasing schedule is not sorted descending",
+            name="decreasing is sorted",
+        )
         r1, r2 = self.schedule("random", config, 1), self.schedule("random", config, 1)
         ctx.expect(r1 == r2, "random schedule differs for the same seed", name="random is reproducible")
-        ctx.expect(r1 not in (base, base[::-1]) and r1 != self.schedule("random", config, 2),
-                   "random schedule is sorted or ignores its seed", name="random is shuffled by its seed")
+        ctx.expect(
+            r1 not in (base, base[::-1]) and r1 != self.schedule("random", config, 2),
+            "random schedule is sorted or ignores its seed",
+            name="random is shuffled by its seed",
+        )
         self._check_arithmetic(ctx)
         if ctx.require("cuda", part="fragmentation read from torch.cuda.memory_stats on a real schedule"):
             self._check_live(ctx, config)
@@ -210,26 +240,50 @@ class AllocatorFragmentation(Comparison):
     def _check_arithmetic(self, ctx) -> None:
         f = self.fragmentation(FABRICATED_STATS)
         mib = 2**20 / _MB
-        want = {"reserved_mb": 512 * mib, "allocated_mb": 300 * mib, "free_in_reserved_mb": 212 * mib,
-                "frag_ratio": 212 / 512, "inactive_split_mb": 42 * mib}
+        want = {
+            "reserved_mb": 512 * mib,
+            "allocated_mb": 300 * mib,
+            "free_in_reserved_mb": 212 * mib,
+            "frag_ratio": 212 / 512,
+            "inactive_split_mb": 42 * mib,
+        }
         for k, v in want.items():
-            ctx.expect(k in f and abs(f[k] - v) <= 1e-9 * max(1.0, abs(v)),
-                       f"fragmentation({k}) = {f.get(k)}, expected {v}", name="stats arithmetic (fabricated dict)")
+            ctx.expect(
+                k in f and abs(f[k] - v) <= 1e-9 * max(1.0, abs(v)),
+                f"fragmentation({k}) = {f.get(k)}, expected {v}",
+                name="stats arithmetic (fabricated dict)",
+            )
         empty = self.fragmentation({"reserved_bytes.all.current": 0, "allocated_bytes.all.current": 0})
-        ctx.expect(empty["frag_ratio"] == 0.0 and empty["free_in_reserved_mb"] == 0.0,
-                   f"nothing reserved should give 0 fragmentation, got {empty}", name="empty allocator")
-        ctx.expect_raises(ValueError, lambda: self.fragmentation({"allocated_bytes.all.current": 1}),
-                          match="reserved_bytes.all.current", name="missing key raises")
-        ctx.expect_raises(ValueError, lambda: self.fragmentation({"reserved_bytes.all.current": 1,
-                                                                   "allocated_bytes.all.current": 2}),
-                          match="inconsistent", name="inconsistent stats raise")
-        trace = [self.fragmentation({"reserved_bytes.all.current": r * 2**20, "allocated_bytes.all.current": a * 2**20})
-                 for r, a in ((100, 40), (300, 280), (300, 100))]
+        ctx.expect(
+            empty["frag_ratio"] == 0.0 and empty["free_in_reserved_mb"] == 0.0,
+            f"nothing reserved should give 0 fragmentation, got {empty}",
+            name="empty allocator",
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.fragmentation({"allocated_bytes.all.current": 1}),
+            match="reserved_bytes.all.current",
+            name="missing key raises",
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.fragmentation({"reserved_bytes.all.current": 1, "allocated_bytes.all.current": 2}),
+            match="inconsistent",
+            name="inconsistent stats raise",
+        )
+        trace = [
+            self.fragmentation({"reserved_bytes.all.current": r * 2**20, "allocated_bytes.all.current": a * 2**20})
+            for r, a in ((100, 40), (300, 280), (300, 100))
+        ]
         sm = summarize(trace)
-        ctx.expect(abs(sm["peak_free_mb"] - 200 * mib) < 1e-9 and abs(sm["final_free_mb"] - 200 * mib) < 1e-9
-                   and abs(sm["mean_free_mb"] - (60 + 20 + 200) / 3 * mib) < 1e-9
-                   and abs(sm["peak_reserved_mb"] - 300 * mib) < 1e-9,
-                   f"summary of a known trace is wrong: {sm}", name="summary arithmetic")
+        ctx.expect(
+            abs(sm["peak_free_mb"] - 200 * mib) < 1e-9
+            and abs(sm["final_free_mb"] - 200 * mib) < 1e-9
+            and abs(sm["mean_free_mb"] - (60 + 20 + 200) / 3 * mib) < 1e-9
+            and abs(sm["peak_reserved_mb"] - 300 * mib) < 1e-9,
+            f"summary of a known trace is wrong: {sm}",
+            name="summary arithmetic",
+        )
 
     def _check_live(self, ctx, config: FragConfig) -> None:
         step = Step(config, ctx.device, ctx.rng_seed)
@@ -238,9 +292,12 @@ class AllocatorFragmentation(Comparison):
             ctx.sync()
             f = self.fragmentation(torch.cuda.memory_stats(ctx.device))
             direct = (torch.cuda.memory_reserved(ctx.device) - torch.cuda.memory_allocated(ctx.device)) / _MB
-            ctx.expect(abs(f["free_in_reserved_mb"] - direct) < 1e-6 and f["free_in_reserved_mb"] >= 0,
-                       f"batch {b}: memory_stats gives {f['free_in_reserved_mb']} MB free in reserved, "
-                       f"memory_reserved - memory_allocated gives {direct} MB", name="stats agree with the allocator")
+            ctx.expect(
+                abs(f["free_in_reserved_mb"] - direct) < 1e-6 and f["free_in_reserved_mb"] >= 0,
+                f"batch {b}: memory_stats gives {f['free_in_reserved_mb']} MB free in reserved, "
+                f"memory_reserved - memory_allocated gives {direct} MB",
+                name="stats agree with the allocator",
+            )
 
     # -- bench -------------------------------------------------------------------------------
     def bench(self, ctx) -> None:
@@ -260,8 +317,14 @@ class AllocatorFragmentation(Comparison):
                     rows.append({"variant": variant, "schedule": kind, **{k: round(v, 3) for k, v in sm.items()}})
                     for k in ("peak_free_mb", "mean_free_mb", "peak_reserved_mb"):
                         ctx.metric(f"{k}_{kind}_{variant}", sm[k])
-                    ctx.curve(f"free in reserved ({variant})", list(range(1, len(trace) + 1)),
-                              [t["free_in_reserved_mb"] for t in trace], x_label="step", y_label="MB", series=kind)
+                    ctx.curve(
+                        f"free in reserved ({variant})",
+                        list(range(1, len(trace) + 1)),
+                        [t["free_in_reserved_mb"] for t in trace],
+                        x_label="step",
+                        y_label="MB",
+                        series=kind,
+                    )
             finally:
                 if variant == "expandable_segments":
                     _set_expandable(_env_expandable())

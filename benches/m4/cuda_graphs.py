@@ -33,10 +33,11 @@ enough to hide their launches.
 
 Figures. CPU: check only. H200 (gpu size): not measured yet.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +45,8 @@ from torch import nn
 
 from harness import Comparison, Prepared, task
 
-
 # -- the wrapper ---------------------------------------------------------------------------
+
 
 def _flat(out) -> list[torch.Tensor]:
     """A tensor or a tuple/list of tensors -> list of tensors (TypeError otherwise)."""
@@ -82,14 +83,21 @@ class GraphedCallable:
             non-CUDA tensors.
     """
 
-    def __init__(self, fn: Callable[..., torch.Tensor | Sequence[torch.Tensor]], *sample_inputs: torch.Tensor,
-                 warmup: int = 3, emulate: bool | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., torch.Tensor | Sequence[torch.Tensor]],
+        *sample_inputs: torch.Tensor,
+        warmup: int = 3,
+        emulate: bool | None = None,
+    ):
         if not sample_inputs:
             raise ValueError("GraphedCallable needs at least one sample input tensor")
         for i, t in enumerate(sample_inputs):
             if not isinstance(t, torch.Tensor):
-                raise TypeError(f"sample input {i} is a {type(t).__name__}, not a tensor; pass tensors only "
-                                "(close over other arguments in fn)")
+                raise TypeError(
+                    f"sample input {i} is a {type(t).__name__}, not a tensor; pass tensors only "
+                    "(close over other arguments in fn)"
+                )
         devices = {t.device for t in sample_inputs}
         if len(devices) != 1:
             raise ValueError(f"sample inputs are on several devices {sorted(map(str, devices))}; use one")
@@ -129,8 +137,10 @@ class GraphedCallable:
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"input {i} is a {type(x).__name__}, the graph takes tensors")
             if x.shape != s.shape:
-                raise ValueError(f"input {i} has shape {tuple(x.shape)} but the graph was captured for "
-                                 f"{tuple(s.shape)}; capture one graph per shape (e.g. per batch size)")
+                raise ValueError(
+                    f"input {i} has shape {tuple(x.shape)} but the graph was captured for "
+                    f"{tuple(s.shape)}; capture one graph per shape (e.g. per batch size)"
+                )
             if x.dtype != s.dtype:
                 raise TypeError(f"input {i} has dtype {x.dtype} but the graph was captured for {s.dtype}")
             if x.device != s.device:
@@ -158,13 +168,21 @@ class GraphedCallable:
 
 # -- the models ----------------------------------------------------------------------------
 
+
 class MLP(nn.Module):
     """(B, d) -> (B, d): Linear d->h, GELU, Linear h->h, GELU, Linear h->h, GELU, Linear h->d."""
 
     def __init__(self, d: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
-                                 nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, d))
+        self.net = nn.Sequential(
+            nn.Linear(d, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, d),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -258,11 +276,17 @@ class CudaGraphs(Comparison):
                 out = g(x)
                 ctx.sync()
                 ctx.assert_close(out, expected, name="graph replay == eager", where=f"{config.label()}, input {trial}")
-                ctx.expect(torch.equal(x, x_before), f"{config.label()}: the call modified its input",
-                           name="input left unchanged")
+                ctx.expect(
+                    torch.equal(x, x_before),
+                    f"{config.label()}: the call modified its input",
+                    name="input left unchanged",
+                )
                 first = out if first is None else first
-                ctx.expect(out is first, f"{config.label()}: each call should return the same static output tensor",
-                           name="static output buffer reused")
+                ctx.expect(
+                    out is first,
+                    f"{config.label()}: each call should return the same static output tensor",
+                    name="static output buffer reused",
+                )
             self._argument_checks(ctx, g, config)
 
     def _argument_checks(self, ctx, g: GraphedCallable, config: GraphConfig) -> None:
@@ -291,18 +315,28 @@ class CudaGraphs(Comparison):
         if not ctx.require("cuda", part="latency eager vs graphed across batch sizes 1..64"):
             return
         for config in ctx.configs:
-            med = {v: ctx.measure(v, self.prepare(ctx, v, config), config=config, mode="warm").median_ms
-                   for v in self.variants}
+            med = {
+                v: ctx.measure(v, self.prepare(ctx, v, config), config=config, mode="warm").median_ms
+                for v in self.variants
+            }
             speedup = med["eager"] / med["graphed"]
             ctx.metric(f"graph_speedup_b{config.batch}_{config.model}", speedup)
             if config.batch == 1:
-                ctx.note(f"{config.label()}: eager {med['eager'] * 1e3:.0f} us, graphed {med['graphed'] * 1e3:.0f} us, "
-                         f"{speedup:.2f}x (target >= 2x on an H200)")
+                ctx.note(
+                    f"{config.label()}: eager {med['eager'] * 1e3:.0f} us, graphed {med['graphed'] * 1e3:.0f} us, "
+                    f"{speedup:.2f}x (target >= 2x on an H200)"
+                )
         for model in dict.fromkeys(c.model for c in ctx.configs):
             rows = [m for m in ctx.record.measurements if m["config"].startswith(model)]
             for v in self.variants:
                 pts = [(int(m["config"].rsplit("B=", 1)[1]), m["median_ms"] * 1e3) for m in rows if m["impl"] == v]
                 if pts:
-                    ctx.curve(f"{model}: latency vs batch", [p[0] for p in pts], [p[1] for p in pts],
-                              x_label="batch", y_label="latency (us)", series=v, log_x=True)
-
+                    ctx.curve(
+                        f"{model}: latency vs batch",
+                        [p[0] for p in pts],
+                        [p[1] for p in pts],
+                        x_label="batch",
+                        y_label="latency (us)",
+                        series=v,
+                        log_x=True,
+                    )

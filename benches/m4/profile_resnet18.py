@@ -43,6 +43,7 @@ here: two timings of the plain step differed by 17-27%, more than any difference
 plain and profiled (the task records both and says so in a note). H200 (batch 64 at
 224x224): not measured yet.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -149,9 +150,11 @@ def top_ops(averages, k: int = 3, *, device_time: bool = False) -> list[dict]:
     operators by self CPU time (on a GPU that is their host cost: dispatch and launch).
     """
     cuda_type = torch.autograd.DeviceType.CUDA
-    rows = [{"op": e.key, "self_ms": _self_us(e, device_time) / 1e3, "calls": int(e.count)}
-            for e in averages if is_operator(e.key)
-            and ((getattr(e, "device_type", None) == cuda_type) == device_time)]
+    rows = [
+        {"op": e.key, "self_ms": _self_us(e, device_time) / 1e3, "calls": int(e.count)}
+        for e in averages
+        if is_operator(e.key) and ((getattr(e, "device_type", None) == cuda_type) == device_time)
+    ]
     rows.sort(key=lambda r: r["self_ms"], reverse=True)
     return rows[:k]
 
@@ -199,8 +202,10 @@ class ProfileResNet18(Comparison):
         prof = profile_steps(step, config, ctx.device, trace)
         ctx.note(f"Chrome trace ({config.label()}, {config.steps} steps, {ctx.device.type}): {trace}")
         if not (ctx.is_cuda or ctx.has("cuda")):
-            ctx.note("NVTX ranges are no-ops here (no GPU, no NVTX tool attached); the forward/backward/"
-                     "optimizer ranges in the trace come from torch.profiler.record_function.")
+            ctx.note(
+                "NVTX ranges are no-ops here (no GPU, no NVTX tool attached); the forward/backward/"
+                "optimizer ranges in the trace come from torch.profiler.record_function."
+            )
         return prof, trace
 
     def check(self, ctx) -> None:
@@ -213,27 +218,41 @@ class ProfileResNet18(Comparison):
             ctx.expect(False, f"{trace} does not parse as JSON: {e}", name="trace is JSON")
             return
         events = data.get("traceEvents") if isinstance(data, dict) else None
-        ctx.expect(isinstance(events, list) and len(events) > 0, f"{trace} has no traceEvents list",
-                   name="trace is JSON with traceEvents")
+        ctx.expect(
+            isinstance(events, list) and len(events) > 0,
+            f"{trace} has no traceEvents list",
+            name="trace is JSON with traceEvents",
+        )
         names = {e.get("name") for e in events if isinstance(e, dict)}
-        ctx.expect(set(RANGES) <= names, f"trace lacks the ranges {sorted(set(RANGES) - names)}",
-                   name="forward/backward/optimizer ranges in the trace")
+        ctx.expect(
+            set(RANGES) <= names,
+            f"trace lacks the ranges {sorted(set(RANGES) - names)}",
+            name="forward/backward/optimizer ranges in the trace",
+        )
         top = self.top_ops(prof.key_averages())
         ctx.expect(len(top) == 3, f"expected 3 operators, got {top}", name="top 3 extracted")
         ms = [r["self_ms"] for r in top]
-        ctx.expect(all(is_operator(r["op"]) and r["op"] in names for r in top),
-                   f"top 3 {[r['op'] for r in top]} are not operator names seen in the trace",
-                   name="top 3 are real operators")
+        ctx.expect(
+            all(is_operator(r["op"]) and r["op"] in names for r in top),
+            f"top 3 {[r['op'] for r in top]} are not operator names seen in the trace",
+            name="top 3 are real operators",
+        )
         ctx.expect(all(m > 0 for m in ms), f"non-positive self times {ms}", name="self times positive")
-        ctx.expect(ms == sorted(ms, reverse=True), f"top 3 not sorted by self time, descending: {ms}",
-                   name="top 3 sorted descending")
+        ctx.expect(
+            ms == sorted(ms, reverse=True),
+            f"top 3 not sorted by self time, descending: {ms}",
+            name="top 3 sorted descending",
+        )
         raw = self_ms_by_name(prof.events())
         rest = {k: v for k, v in raw.items() if k not in {r["op"] for r in top}}
         worst = max(rest.items(), key=lambda kv: kv[1]) if rest else ("-", 0.0)
         third = raw.get(top[-1]["op"], 0.0)
-        ctx.expect(worst[1] <= third * (1 + 1e-6) + 1e-6,
-                   f"{worst[0]} has {worst[1]:.3f} ms self time, more than the third extracted op "
-                   f"{top[-1]['op']} ({third:.3f} ms)", name="top 3 are the largest")
+        ctx.expect(
+            worst[1] <= third * (1 + 1e-6) + 1e-6,
+            f"{worst[0]} has {worst[1]:.3f} ms self time, more than the third extracted op "
+            f"{top[-1]['op']} ({third:.3f} ms)",
+            name="top 3 are the largest",
+        )
 
     # -- bench -------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ProfileConfig) -> Prepared:
@@ -243,8 +262,9 @@ class ProfileResNet18(Comparison):
             return Prepared(fn=step, items=config.batch, item_unit="images")
         prof = profile(activities=activities(ctx.device))
         prof.__enter__()  # the profiler records every timed step
-        return Prepared(fn=step, items=config.batch, item_unit="images",
-                        teardown=lambda: prof.__exit__(None, None, None))
+        return Prepared(
+            fn=step, items=config.batch, item_unit="images", teardown=lambda: prof.__exit__(None, None, None)
+        )
 
     def bench(self, ctx) -> None:
         config = ctx.configs[0]
@@ -266,16 +286,27 @@ class ProfileResNet18(Comparison):
         ctx.metric("profiler_overhead_pct", overhead)
         ctx.metric("plain_rerun_spread_pct", spread)
         if abs(overhead) <= spread:
-            ctx.note(f"profiler overhead {overhead:+.1f}% is within this run's noise ({spread:.1f}% between two "
-                     "timings of the plain step): not resolved here")
+            ctx.note(
+                f"profiler overhead {overhead:+.1f}% is within this run's noise ({spread:.1f}% between two "
+                "timings of the plain step): not resolved here"
+            )
         prof, _ = self._profile(ctx, config)
         averages = prof.key_averages()
         rankings = [("self CPU time", False)] + ([("self GPU time (kernels)", True)] if ctx.is_cuda else [])
         for what, device_time in rankings:
             top = self.top_ops(averages, device_time=device_time)
-            ctx.table(f"top 3 operators by {what} ({config.label()}, per step)",
-                      [{"rank": i + 1, "op": r["op"], "self_ms_per_step": round(r["self_ms"] / config.steps, 3),
-                        "calls_per_step": r["calls"] // config.steps} for i, r in enumerate(top)])
+            ctx.table(
+                f"top 3 operators by {what} ({config.label()}, per step)",
+                [
+                    {
+                        "rank": i + 1,
+                        "op": r["op"],
+                        "self_ms_per_step": round(r["self_ms"] / config.steps, 3),
+                        "calls_per_step": r["calls"] // config.steps,
+                    }
+                    for i, r in enumerate(top)
+                ],
+            )
             prefix = "top" if not device_time else "gpu_top"
             for i, r in enumerate(top):
                 ctx.metric(f"{prefix}{i + 1}_self_ms_per_step", r["self_ms"] / config.steps)

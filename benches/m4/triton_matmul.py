@@ -26,6 +26,7 @@ and 39-45 GFLOP/s at 1024^3-2048^3 while other jobs shared the cores; the interp
 check takes about 3 s of kernel time per seed. GPU figures (bf16 TFLOP/s and % of peak
 at 4096^3 vs cuBLAS) are still to be measured on a CUDA machine.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,8 +60,12 @@ _SWEEP = [MatmulShape(s, s, s) for s in (512, 1024, 2048, 8192)]
 class TritonMatmul(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [MatmulShape(100, 70, 90), MatmulShape(1, 1, 1), MatmulShape(129, 257, 63),
-                 MatmulShape(17, 40, 33, batch=2)],
+        "tiny": [
+            MatmulShape(100, 70, 90),
+            MatmulShape(1, 1, 1),
+            MatmulShape(129, 257, 63),
+            MatmulShape(17, 40, 33, batch=2),
+        ],
         "cpu": [MatmulShape(s, s, s) for s in (256, 512, 1024, 2048)],
         # 4096^3 first: the pytest front end times the first config of a preset
         "gpu": [MatmulShape(4096, 4096, 4096)] + _SWEEP,
@@ -108,7 +113,15 @@ class TritonMatmul(Operator):
         from kernels.triton.matmul import matmul
 
         a = torch.randn(4, 5, device=ctx.device)
-        ctx.expect_raises(ValueError, lambda: matmul(a, torch.randn(6, 3, device=ctx.device)),
-                          match="inner dimensions", name="rejects mismatched inner dimensions")
-        ctx.expect_raises(TypeError, lambda: matmul(a, torch.randn(5, 3, device=ctx.device, dtype=torch.float64)),
-                          match="dtype", name="rejects mixed dtypes")
+        ctx.expect_raises(
+            ValueError,
+            lambda: matmul(a, torch.randn(6, 3, device=ctx.device)),
+            match="inner dimensions",
+            name="rejects mismatched inner dimensions",
+        )
+        ctx.expect_raises(
+            TypeError,
+            lambda: matmul(a, torch.randn(5, 3, device=ctx.device, dtype=torch.float64)),
+            match="dtype",
+            name="rejects mixed dtypes",
+        )

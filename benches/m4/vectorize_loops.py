@@ -40,6 +40,7 @@ one thread.
 GPU: not timed (the lesson is the interpreter's per-trip cost; on a GPU each trip also
 pays a kernel launch, so the loops only get worse).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,8 +81,10 @@ def make_inputs(config: VecConfig, device, dtype, seed: int) -> tuple:
     k, n, d = config.kernel, config.n, config.d
     if k == "pairwise_distances":
         # M = N + 3 rows on the right so a transposed result cannot pass
-        return (torch.randn(n, d, generator=g, dtype=dtype).to(device),
-                torch.randn(n + 3, d, generator=g, dtype=dtype).to(device))
+        return (
+            torch.randn(n, d, generator=g, dtype=dtype).to(device),
+            torch.randn(n + 3, d, generator=g, dtype=dtype).to(device),
+        )
     if k == "running_mean":
         return torch.randn(n, d, generator=g, dtype=dtype).to(device), int(config.param)
     if k == "histogram":
@@ -123,12 +126,21 @@ class VectorizeLoops(Comparison):
     __doc__ = __doc__
     variants = ("loop", "vectorized")
     sizes = {
-        "tiny": [VecConfig("pairwise_distances", 9, 5), VecConfig("running_mean", 50, 3, 7),
-                 VecConfig("histogram", 500, param=13), VecConfig("gram", 11, 6),
-                 VecConfig("ema", 64, 3, 0.1), VecConfig("ema", 37, 2, 0.9)],
-        "cpu": [VecConfig("pairwise_distances", 64, 32), VecConfig("running_mean", 4096, 16, 64),
-                VecConfig("histogram", 100_000, param=64), VecConfig("gram", 96, 64),
-                VecConfig("ema", 4096, 16, 0.05)],
+        "tiny": [
+            VecConfig("pairwise_distances", 9, 5),
+            VecConfig("running_mean", 50, 3, 7),
+            VecConfig("histogram", 500, param=13),
+            VecConfig("gram", 11, 6),
+            VecConfig("ema", 64, 3, 0.1),
+            VecConfig("ema", 37, 2, 0.9),
+        ],
+        "cpu": [
+            VecConfig("pairwise_distances", 64, 32),
+            VecConfig("running_mean", 4096, 16, 64),
+            VecConfig("histogram", 100_000, param=64),
+            VecConfig("gram", 96, 64),
+            VecConfig("ema", 4096, 16, 0.05),
+        ],
     }
 
     def kernel(self, variant: str, name: str):
@@ -138,8 +150,11 @@ class VectorizeLoops(Comparison):
 
     def check(self, ctx) -> None:
         covered = {c.kernel for c in ctx.configs}
-        ctx.expect(covered >= set(KERNELS), f"tiny sizes miss kernels {sorted(set(KERNELS) - covered)}",
-                   name="every kernel checked")
+        ctx.expect(
+            covered >= set(KERNELS),
+            f"tiny sizes miss kernels {sorted(set(KERNELS) - covered)}",
+            name="every kernel checked",
+        )
         for config in ctx.configs:
             for trial in range(3):
                 seed = ctx.rng_seed + trial

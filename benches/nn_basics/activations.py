@@ -27,6 +27,7 @@ training step costs the same for all three: medians 1.0-1.2 ms, fastest steps 0.
 (ReLU), 0.81 ms (Tanh), 0.75 ms (Sigmoid); the activation is a few microseconds of a
 millisecond step, so the choice is about trainability, not speed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,7 +73,8 @@ class Activations(Comparison):
         """The network of one variant (tests replace it with planted bugs)."""
         torch.manual_seed(ctx.rng_seed)
         return MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10, activation=activation)).to(
-            ctx.device, ctx.dtype)
+            ctx.device, ctx.dtype
+        )
 
     def data(self, ctx):
         images, labels = load_digits_images()
@@ -84,8 +86,9 @@ class Activations(Comparison):
         model = self.model(activation, cfg, ctx)
         init = [p.detach().clone() for p in model.parameters()]
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        log = fit(model, opt, data[0], batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=data[1],
-                  seed=ctx.rng_seed)
+        log = fit(
+            model, opt, data[0], batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=data[1], seed=ctx.rng_seed
+        )
         return init, log
 
     def check(self, ctx) -> None:
@@ -95,15 +98,27 @@ class Activations(Comparison):
         runs = {a: self.run(a, cfg, ctx, data) for a in self.variants}
         ref_init = runs["relu"][0]
         for act, (init, log) in runs.items():
-            ctx.expect(len(init) == len(ref_init) and all(torch.equal(a, b) for a, b in zip(init, ref_init)),
-                       f"{act}: initial weights differ from relu's (not the same seed)", name="same initial weights")
-            ctx.expect(len(log.losses) == cfg.epochs * steps_per_epoch,
-                       f"{act}: {len(log.losses)} steps, budget {cfg.epochs * steps_per_epoch}", name="same budget")
+            ctx.expect(
+                len(init) == len(ref_init) and all(torch.equal(a, b) for a, b in zip(init, ref_init)),
+                f"{act}: initial weights differ from relu's (not the same seed)",
+                name="same initial weights",
+            )
+            ctx.expect(
+                len(log.losses) == cfg.epochs * steps_per_epoch,
+                f"{act}: {len(log.losses)} steps, budget {cfg.epochs * steps_per_epoch}",
+                name="same budget",
+            )
             last = sum(log.losses[-steps_per_epoch:]) / steps_per_epoch
-            ctx.expect(last < 0.75 * log.losses[0], f"{act}: last-epoch loss {last:.3f} is not below 3/4 of the "
-                       f"first {log.losses[0]:.3f}", name="each activation trains (loss)")
-            ctx.expect(log.final_accuracy >= 0.5, f"{act}: test accuracy {log.final_accuracy:.3f} < 0.5",
-                       name="each activation trains (accuracy)")
+            ctx.expect(
+                last < 0.75 * log.losses[0],
+                f"{act}: last-epoch loss {last:.3f} is not below 3/4 of the first {log.losses[0]:.3f}",
+                name="each activation trains (loss)",
+            )
+            ctx.expect(
+                log.final_accuracy >= 0.5,
+                f"{act}: test accuracy {log.final_accuracy:.3f} < 0.5",
+                name="each activation trains (accuracy)",
+            )
             log.record(ctx, series=act, prefix=f"{act}.")
 
     # -- bench ---------------------------------------------------------------------------
@@ -112,8 +127,9 @@ class Activations(Comparison):
         xb, yb = x[: config.batch_size], y[: config.batch_size]
         model = self.model(impl, config, ctx)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        return Prepared(fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size,
-                        item_unit="samples")
+        return Prepared(
+            fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size, item_unit="samples"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -122,7 +138,13 @@ class Activations(Comparison):
         for act in self.variants:
             _, log = self.run(act, cfg, ctx, data)
             log.record(ctx, series=act, prefix=f"{act}.")
-            rows.append({"activation": act, "final_loss": round(log.losses[-1], 4),
-                         "test_accuracy": round(log.final_accuracy, 4), "train_time_s": round(log.train_time_s, 3)})
+            rows.append(
+                {
+                    "activation": act,
+                    "final_loss": round(log.losses[-1], 4),
+                    "test_accuracy": round(log.final_accuracy, 4),
+                    "train_time_s": round(log.train_time_s, 3),
+                }
+            )
         ctx.table("final loss and accuracy per activation", rows)
         super().bench(ctx)

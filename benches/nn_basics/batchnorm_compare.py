@@ -34,6 +34,7 @@ them in the sigmoid's steep range. BN costs ~1.5x per step in this overhead-boun
 and the hand version 3x more (a Python autograd.Function, unfused: several extra passes
 and kernel calls per layer), but buys a network that trains.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,7 +46,7 @@ from torch import nn
 from harness import Comparison, Prepared, task
 from harness.data.tabular import load_digits_images, stratified_split
 from harness.train import fit, standard_step
-from kernels.batchnorm import BatchNorm1d, BatchNorm2d, replace_batchnorm
+from kernels.batchnorm import BatchNorm1d, BatchNorm2d
 from models.mlp import MLP, MLPConfig
 
 #: (module pair, input shape, constructor kwargs) of the equality check
@@ -99,8 +100,15 @@ class BatchNormCompare(Comparison):
 
     def model(self, variant: str, cfg: BNConfig, ctx, seed: int) -> nn.Module:
         torch.manual_seed(seed)  # BN layers draw nothing: all variants get the same Linear weights
-        m = MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10, activation=cfg.activation,
-                          batch_norm=variant != "no_bn"))
+        m = MLP(
+            MLPConfig(
+                in_features=64,
+                hidden=cfg.hidden,
+                out_features=10,
+                activation=cfg.activation,
+                batch_norm=variant != "no_bn",
+            )
+        )
         if variant == "own_bn":
             for name, child in m.net.named_children():
                 if isinstance(child, nn.BatchNorm1d):
@@ -110,8 +118,9 @@ class BatchNormCompare(Comparison):
     def train(self, variant: str, cfg: BNConfig, ctx, data):
         model = self.model(variant, cfg, ctx, ctx.rng_seed)
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
-        return fit(model, opt, data[0], batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=data[1],
-                   seed=ctx.rng_seed)
+        return fit(
+            model, opt, data[0], batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=data[1], seed=ctx.rng_seed
+        )
 
     # -- check ---------------------------------------------------------------------------
     def check_equal(self, ctx, kind: str, shape, kw: dict, seed: int) -> None:
@@ -144,27 +153,39 @@ class BatchNormCompare(Comparison):
                 ref.zero_grad()
             if ref.track_running_stats:
                 ctx.assert_close(own.running_mean, ref.running_mean, name="running_mean", where=where)
-                ctx.assert_close(own.running_var, ref.running_var, name="running_var (unbiased update)",
-                                 where=where)
-                ctx.assert_close(own.num_batches_tracked, ref.num_batches_tracked, name="num_batches_tracked",
-                                 where=where)
+                ctx.assert_close(own.running_var, ref.running_var, name="running_var (unbiased update)", where=where)
+                ctx.assert_close(
+                    own.num_batches_tracked, ref.num_batches_tracked, name="num_batches_tracked", where=where
+                )
 
     def check(self, ctx) -> None:
         for i, (kind, shape, kw) in enumerate(EQUALITY_CASES):
             self.check_equal(ctx, kind, shape, kw, ctx.rng_seed + i)
-        for bad, cls, shape in (("rank", self.bn1d, (2, 4, 3, 3)), ("rank", self.bn2d, (2, 4, 3)),
-                                ("channels", self.bn1d, (2, 5)), ("one value per channel", self.bn1d, (1, 4))):
+        for bad, cls, shape in (
+            ("rank", self.bn1d, (2, 4, 3, 3)),
+            ("rank", self.bn2d, (2, 4, 3)),
+            ("channels", self.bn1d, (2, 5)),
+            ("one value per channel", self.bn1d, (1, 4)),
+        ):
             x = torch.randn(shape, device=ctx.device, dtype=ctx.dtype)
             ctx.expect_raises(ValueError, lambda: cls(4).to(ctx.device, ctx.dtype)(x), name=f"rejects wrong {bad}")
         cfg = ctx.configs[0]
         data = digits_split(ctx.rng_seed, ctx.device, ctx.dtype)
         logs = {v: self.train(v, cfg, ctx, data) for v in self.variants}
         for v, log in logs.items():
-            ctx.expect(log.losses[-1] < 0.5 * log.losses[0], f"{v}: loss did not halve "
-                       f"({log.losses[0]:.3f} -> {log.losses[-1]:.3f})", name=f"{v} trains")
+            ctx.expect(
+                log.losses[-1] < 0.5 * log.losses[0],
+                f"{v}: loss did not halve ({log.losses[0]:.3f} -> {log.losses[-1]:.3f})",
+                name=f"{v} trains",
+            )
             log.record(ctx, series=v, prefix=f"{v}.")
-        ctx.assert_close(torch.tensor(logs["own_bn"].losses), torch.tensor(logs["torch_bn"].losses),
-                         name="own_bn loss curve = torch_bn loss curve", rtol=1e-4, atol=1e-5)
+        ctx.assert_close(
+            torch.tensor(logs["own_bn"].losses),
+            torch.tensor(logs["torch_bn"].losses),
+            name="own_bn loss curve = torch_bn loss curve",
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: BNConfig) -> Prepared:
@@ -172,8 +193,9 @@ class BatchNormCompare(Comparison):
         xb, yb = x[: config.batch_size], y[: config.batch_size]
         model = self.model(impl, config, ctx, ctx.rng_seed)
         opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
-        return Prepared(fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size,
-                        item_unit="samples")
+        return Prepared(
+            fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size, item_unit="samples"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -182,7 +204,8 @@ class BatchNormCompare(Comparison):
             log = self.train(v, cfg, ctx, data)
             log.record(ctx, series=v, prefix=f"{v}.")
             epoch_s = [len(data[0][1]) // cfg.batch_size * cfg.batch_size / r for r in log.epoch_samples_per_s]
-            ctx.curve("time per epoch", list(range(1, len(epoch_s) + 1)), epoch_s, x_label="epoch",
-                      y_label="s", series=v)
+            ctx.curve(
+                "time per epoch", list(range(1, len(epoch_s) + 1)), epoch_s, x_label="epoch", y_label="s", series=v
+            )
             ctx.metric(f"{v}.median_epoch_s", sorted(epoch_s)[len(epoch_s) // 2])
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)

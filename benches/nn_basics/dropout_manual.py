@@ -42,6 +42,7 @@ memory. MKL's Bernoulli stream (what ``F.dropout`` uses here) is slower than
 ``native_dropout`` kernel draws Philox numbers in registers and the op is memory-bound;
 that is what the counter-based rule in ``kernels.philox`` reproduces.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -121,8 +122,11 @@ class DropoutManual(Operator):
 
     # -- check ---------------------------------------------------------------------------
     def z_test(self, ctx, name: str, z: float, where: str) -> None:
-        ctx.expect(abs(z) <= Z_CRIT, f"{name} [{where}]: |z| = {abs(z):.2f} > {Z_CRIT:.2f} "
-                   f"(two-sided test at alpha = {ALPHA:g})", name=name)
+        ctx.expect(
+            abs(z) <= Z_CRIT,
+            f"{name} [{where}]: |z| = {abs(z):.2f} > {Z_CRIT:.2f} (two-sided test at alpha = {ALPHA:g})",
+            name=name,
+        )
 
     def check(self, ctx) -> None:
         dev = ctx.device
@@ -135,21 +139,34 @@ class DropoutManual(Operator):
             kept = out != 0  # (rows, cols) bool
             self.z_test(ctx, "keep rate (binomial z-test)", z_binomial(int(kept.sum()), n, q), where)
             pairs = kept[:, 0::2] & kept[:, 1::2]  # (rows, cols/2) disjoint adjacent pairs
-            self.z_test(ctx, "adjacent pairs kept independently (z-test)",
-                        z_binomial(int(pairs.sum()), pairs.numel(), q * q), where)
+            self.z_test(
+                ctx,
+                "adjacent pairs kept independently (z-test)",
+                z_binomial(int(pairs.sum()), pairs.numel(), q * q),
+                where,
+            )
             ctx.assert_close(out[kept], x[kept] / q, name="kept values scaled by 1/(1-p)", where=where)
             ctx.metric(f"mean_out_over_x_p{p}", (out / x).mean().item())
             # the rule: same seed -> torch.rand(...) >= p, bit for bit
             rule = torch.rand(x.shape, generator=torch.Generator(device=dev).manual_seed(seed), device=dev) >= p
-            ctx.expect(torch.equal(kept, rule), f"[{where}] mask differs from torch.rand(seed {seed}) >= p",
-                       name="mask = torch.rand(generator seeded s) >= p")
+            ctx.expect(
+                torch.equal(kept, rule),
+                f"[{where}] mask differs from torch.rand(seed {seed}) >= p",
+                name="mask = torch.rand(generator seeded s) >= p",
+            )
             torch.manual_seed(seed)
             again = self.drop(x, p) != 0
             fresh = self.drop(x, p) != 0
-            ctx.expect(torch.equal(again, rule), f"[{where}] after torch.manual_seed({seed}) the mask differs "
-                       "from the seeded generator's", name="global seed gives the same mask")
-            ctx.expect(not torch.equal(again, fresh), f"[{where}] two calls drew the same mask",
-                       name="each call draws a fresh mask")
+            ctx.expect(
+                torch.equal(again, rule),
+                f"[{where}] after torch.manual_seed({seed}) the mask differs from the seeded generator's",
+                name="global seed gives the same mask",
+            )
+            ctx.expect(
+                not torch.equal(again, fresh),
+                f"[{where}] two calls drew the same mask",
+                name="each call draws a fresh mask",
+            )
             # gradient: upstream * keep / (1 - p)
             xg = x.clone().requires_grad_(True)
             gy = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(dev, ctx.dtype)
@@ -160,22 +177,34 @@ class DropoutManual(Operator):
                 torch.manual_seed(seed)
                 ours = self.drop(x, p, rule="bernoulli")
                 torch.manual_seed(seed)
-                ctx.assert_close(ours, F.dropout(x, p), name="bernoulli rule = F.dropout (same seed, CPU)",
-                                 where=where)
+                ctx.assert_close(ours, F.dropout(x, p), name="bernoulli rule = F.dropout (same seed, CPU)", where=where)
             else:
-                ctx.skip_part("bit-exact mask vs F.dropout", "on CUDA F.dropout is the fused native_dropout "
-                              "kernel (Philox draw order), not bernoulli_")
+                ctx.skip_part(
+                    "bit-exact mask vs F.dropout",
+                    "on CUDA F.dropout is the fused native_dropout kernel (Philox draw order), not bernoulli_",
+                )
             k_ref = int((F.dropout(x, p) != 0).sum())
             pooled = (int(kept.sum()) + k_ref) / (2 * n)
-            self.z_test(ctx, "keep rate equals F.dropout's (two-proportion z-test)",
-                        (int(kept.sum()) - k_ref) / math.sqrt(2 * n * pooled * (1 - pooled)), where)
+            self.z_test(
+                ctx,
+                "keep rate equals F.dropout's (two-proportion z-test)",
+                (int(kept.sum()) - k_ref) / math.sqrt(2 * n * pooled * (1 - pooled)),
+                where,
+            )
             # eval and the edges
-            ctx.expect(torch.equal(self.drop(x, p, training=False), x), f"[{where}] eval mode changed x",
-                       name="identity in eval mode")
-            ctx.expect(torch.equal(Dropout(p).eval()(x), x), "Dropout module in eval mode changed x",
-                       name="identity in eval mode")
+            ctx.expect(
+                torch.equal(self.drop(x, p, training=False), x),
+                f"[{where}] eval mode changed x",
+                name="identity in eval mode",
+            )
+            ctx.expect(
+                torch.equal(Dropout(p).eval()(x), x),
+                "Dropout module in eval mode changed x",
+                name="identity in eval mode",
+            )
         x, _ = self.inputs(ctx.configs[0], dev, ctx.dtype, ctx.rng_seed)
         ctx.expect(torch.equal(self.drop(x, 0.0), x), "p = 0 changed x", name="p = 0 is the identity")
-        ctx.expect(torch.equal(self.drop(x, 1.0), F.dropout(x, 1.0)), "p = 1 does not give zeros",
-                   name="p = 1 gives zeros")
+        ctx.expect(
+            torch.equal(self.drop(x, 1.0), F.dropout(x, 1.0)), "p = 1 does not give zeros", name="p = 1 gives zeros"
+        )
         ctx.expect_raises(ValueError, lambda: self.drop(x, 1.5), match="between 0 and 1", name="p > 1 rejected")

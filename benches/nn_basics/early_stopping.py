@@ -34,6 +34,7 @@ a step with an improvement clones the state dict (~86k parameters plus BN buffer
 ~0.2% of the run; what it needs is the clone: a snapshot that keeps ``state_dict()``
 itself holds the live tensors and silently "restores" the latest weights.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -110,7 +111,8 @@ class EarlyStoppingTask(TrainingRun):
     def model(self, cfg: ESConfig, ctx) -> nn.Module:
         torch.manual_seed(ctx.rng_seed)
         return MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10, batch_norm=True)).to(
-            ctx.device, ctx.dtype)
+            ctx.device, ctx.dtype
+        )
 
     def train_epoch(self, model, opt, train, cfg: ESConfig, epoch: int, seed: int):
         return fit(model, opt, train, batch_size=cfg.batch_size, epochs=1, seed=seed + epoch)
@@ -120,12 +122,25 @@ class EarlyStoppingTask(TrainingRun):
         for name, values, patience, delta, mode, want_stop, want_best in SCRIPTED:
             es = self.stopper(patience, delta, mode)
             stop = next((e for e, v in enumerate(values) if es.step(v)), None)
-            ctx.expect(stop == want_stop, f"{name}: stopped at epoch {stop}, expected {want_stop} "
-                       f"(patience {patience}, min_delta {delta}, mode {mode}, values {values})", name="stop epoch")
-            ctx.expect(es.best_epoch == want_best, f"{name}: best epoch {es.best_epoch}, expected {want_best}",
-                       name="best epoch")
-        ctx.curve("scripted validation loss", list(range(len(SCRIPTED[0][1]))), SCRIPTED[0][1], x_label="epoch",
-                  y_label="loss", series="scripted")
+            ctx.expect(
+                stop == want_stop,
+                f"{name}: stopped at epoch {stop}, expected {want_stop} "
+                f"(patience {patience}, min_delta {delta}, mode {mode}, values {values})",
+                name="stop epoch",
+            )
+            ctx.expect(
+                es.best_epoch == want_best,
+                f"{name}: best epoch {es.best_epoch}, expected {want_best}",
+                name="best epoch",
+            )
+        ctx.curve(
+            "scripted validation loss",
+            list(range(len(SCRIPTED[0][1]))),
+            SCRIPTED[0][1],
+            x_label="epoch",
+            y_label="loss",
+            series="scripted",
+        )
         # restore: train for real, validation values scripted, every epoch's weights kept independently
         cfg = ctx.configs[0]
         name, values, patience, delta, mode, want_stop, want_best = SCRIPTED[0]
@@ -139,23 +154,36 @@ class EarlyStoppingTask(TrainingRun):
             snapshots.append(_clone_state(model))
             if es.step(v, model):
                 break
-        ctx.curve("train loss per epoch", list(range(len(losses))), losses, x_label="epoch", y_label="loss",
-                  series="scripted-validation run")
+        ctx.curve(
+            "train loss per epoch",
+            list(range(len(losses))),
+            losses,
+            x_label="epoch",
+            y_label="loss",
+            series="scripted-validation run",
+        )
         last, best = snapshots[-1], snapshots[want_best]
         es.restore(model)
         restored = model.state_dict()
         ctx.expect(set(restored) == set(best), "restored state has other keys", name="restores best weights")
         for k in best:
-            ctx.expect(torch.equal(restored[k], best[k]), f"{k}: restored tensor differs from the snapshot of "
-                       f"best epoch {want_best}", name="restores best weights")
+            ctx.expect(
+                torch.equal(restored[k], best[k]),
+                f"{k}: restored tensor differs from the snapshot of best epoch {want_best}",
+                name="restores best weights",
+            )
         moved = [k for k in best if not torch.equal(last[k], best[k])]
-        ctx.expect(bool(moved), f"no weight moved between epoch {want_best} and the stop, so restoring cannot be "
-                   "told from not restoring", name="weights moved after the best epoch")
+        ctx.expect(
+            bool(moved),
+            f"no weight moved between epoch {want_best} and the stop, so restoring cannot be told from not restoring",
+            name="weights moved after the best epoch",
+        )
         ctx.expect_raises(ValueError, lambda: self.stopper(0), match="patience", name="rejects patience 0")
         ctx.expect_raises(ValueError, lambda: self.stopper(3, -0.1), match="min_delta", name="rejects min_delta < 0")
         ctx.expect_raises(ValueError, lambda: self.stopper(3, 0.0, "up"), match="mode", name="rejects unknown mode")
-        ctx.expect_raises(RuntimeError, lambda: self.stopper(3).restore(model), match="snapshot",
-                          name="restore without a snapshot")
+        ctx.expect_raises(
+            RuntimeError, lambda: self.stopper(3).restore(model), match="snapshot", name="restore without a snapshot"
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ESConfig) -> Prepared:
@@ -163,12 +191,15 @@ class EarlyStoppingTask(TrainingRun):
         model = self.model(config, ctx)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         if impl == "train_epoch":
-            return Prepared(fn=lambda: self.train_epoch(model, opt, train, config, 0, ctx.rng_seed),
-                            items=train[1].shape[0] // config.batch_size * config.batch_size, item_unit="samples")
-        es = self.stopper(10 ** 9)
+            return Prepared(
+                fn=lambda: self.train_epoch(model, opt, train, config, 0, ctx.rng_seed),
+                items=train[1].shape[0] // config.batch_size * config.batch_size,
+                item_unit="samples",
+            )
+        es = self.stopper(10**9)
         es.step(1.0, model)
         if impl == "step_improvement":  # every value a new best: a snapshot each call
-            counter = iter(range(10 ** 12))
+            counter = iter(range(10**12))
             return Prepared(fn=lambda: es.step(-float(next(counter)), model))
         return Prepared(fn=lambda: es.step(2.0, model))
 

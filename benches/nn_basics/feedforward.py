@@ -37,6 +37,7 @@ The module itself is bookkeeping: a layer kept in a Python list instead of an ``
 or container is invisible to ``parameters()`` (the planted test), so it is neither trained
 nor counted nor moved by ``.to()``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,16 @@ class FeedForward(TrainingRun):
         train, test = iris_split(ctx.rng_seed, ctx.device, ctx.dtype)
         model = self.model(cfg, ctx)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        log = fit(model, opt, train, batch_size=train[1].shape[0], epochs=cfg.steps, eval_data=test,
-                  eval_every=10, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=train[1].shape[0],
+            epochs=cfg.steps,
+            eval_data=test,
+            eval_every=10,
+            seed=ctx.rng_seed,
+        )
         return model, log, train
 
     def check(self, ctx) -> None:
@@ -114,30 +123,46 @@ class FeedForward(TrainingRun):
         dev, dt = ctx.device, ctx.dtype
         for n in (1, 7):
             out = model(torch.randn(n, 4, device=dev, dtype=dt))
-            ctx.expect(tuple(out.shape) == (n, 3), f"(N={n}, 4) gave {tuple(out.shape)}, expected ({n}, 3)",
-                       name="output shape (N, 3)")
+            ctx.expect(
+                tuple(out.shape) == (n, 3),
+                f"(N={n}, 4) gave {tuple(out.shape)}, expected ({n}, 3)",
+                name="output shape (N, 3)",
+            )
         x = torch.randn(5, 2, 2, device=dev, dtype=dt)
         ctx.assert_close(model(x), model(x.reshape(5, 4)), name="(N, 2, 2) is flattened to (N, 4)")
-        ctx.expect_raises(ValueError, lambda: model(torch.randn(5, 3, device=dev, dtype=dt)), match="features",
-                          name="wrong feature count rejected")
+        ctx.expect_raises(
+            ValueError,
+            lambda: model(torch.randn(5, 3, device=dev, dtype=dt)),
+            match="features",
+            name="wrong feature count rejected",
+        )
         widths = [4, *cfg.hidden, 3]
         want = [s for a, b in zip(widths[:-1], widths[1:]) for s in ((b, a), (b,))]
         got = [tuple(p.shape) for p in model.parameters()]
         ctx.expect(got == want, f"registered parameter shapes {got}, expected {want}", name="registered parameters")
         total = sum(p.numel() for p in model.parameters())
-        ctx.expect(total == hand_param_count(widths) == MLPConfig(4, cfg.hidden, 3).n_params(),
-                   f"{total} parameters, hand formula {hand_param_count(widths)}", name="parameter count = formula")
+        ctx.expect(
+            total == hand_param_count(widths) == MLPConfig(4, cfg.hidden, 3).n_params(),
+            f"{total} parameters, hand formula {hand_param_count(widths)}",
+            name="parameter count = formula",
+        )
         ctx.metric("n_params", total)
         model.zero_grad()
         F.cross_entropy(model(torch.randn(8, 4, device=dev, dtype=dt)), torch.arange(8, device=dev) % 3).backward()
-        ctx.expect(all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()),
-                   "a parameter got no gradient", name="every parameter gets a gradient")
+        ctx.expect(
+            all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()),
+            "a parameter got no gradient",
+            name="every parameter gets a gradient",
+        )
         model, log, train = self.train(cfg, ctx)
         log.record(ctx, series="iris")
         train_acc = (model(train[0]).argmax(-1) == train[1]).float().mean().item()
         ctx.metric("train_accuracy", train_acc)
-        ctx.expect(log.final_accuracy >= 0.9 and train_acc >= 0.95, f"iris: test accuracy {log.final_accuracy:.3f} "
-                   f"(need 0.90), train {train_acc:.3f} (need 0.95)", name="learns iris")
+        ctx.expect(
+            log.final_accuracy >= 0.9 and train_acc >= 0.95,
+            f"iris: test accuracy {log.final_accuracy:.3f} (need 0.90), train {train_acc:.3f} (need 0.95)",
+            name="learns iris",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: FFConfig) -> Prepared:
@@ -154,9 +179,11 @@ class FeedForward(TrainingRun):
             def fn():
                 with torch.no_grad():
                     return model(x)
+
         fwd_flops = 2 * config.batch * hand_param_count([4, *config.hidden, 3])
-        return Prepared(fn=fn, items=config.batch, item_unit="samples",
-                        flops=fwd_flops * (3 if impl == "train_step" else 1))
+        return Prepared(
+            fn=fn, items=config.batch, item_unit="samples", flops=fwd_flops * (3 if impl == "train_step" else 1)
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]

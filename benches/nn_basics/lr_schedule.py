@@ -32,6 +32,7 @@ relative; the bugs that matter are off-by-one ones (stepping before ``optimizer.
 decaying at t = step_size - 1, a period of T_max - 1), which move every value after the
 first boundary and which the value-by-value check catches.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,9 +91,14 @@ class LRSchedule(Comparison):
             return tls.StepLR(opt, cfg.step_size, cfg.gamma)
         if kind == "cosine":
             return tls.CosineAnnealingLR(opt, cfg.t_max, cfg.eta_min)
-        return tls.SequentialLR(opt, [tls.LinearLR(opt, start_factor=cfg.start_factor, total_iters=cfg.warmup),
-                                      tls.CosineAnnealingLR(opt, T_max=cfg.steps - cfg.warmup, eta_min=cfg.eta_min)],
-                                milestones=[cfg.warmup])
+        return tls.SequentialLR(
+            opt,
+            [
+                tls.LinearLR(opt, start_factor=cfg.start_factor, total_iters=cfg.warmup),
+                tls.CosineAnnealingLR(opt, T_max=cfg.steps - cfg.warmup, eta_min=cfg.eta_min),
+            ],
+            milestones=[cfg.warmup],
+        )
 
     def hand_scheduler(self, kind: str, opt, cfg: LRConfig):
         """The implementation under test (tests replace it with planted bugs)."""
@@ -120,29 +126,49 @@ class LRSchedule(Comparison):
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
         for kind in SCHEDULES:
-            (ref, ref_last), (own, own_last) = self.trace("torch", kind, cfg), self.trace("hand", kind, cfg)
+            (ref, _), (own, own_last) = self.trace("torch", kind, cfg), self.trace("hand", kind, cfg)
             ctx.expect(len(own) == len(ref), f"{kind}: {len(own)} values vs torch's {len(ref)}", name="length")
             # float64 tensors (T, groups): one comparison names the worst step
-            ctx.assert_close(torch.tensor(own, dtype=torch.float64), torch.tensor(ref, dtype=torch.float64),
-                             name=f"{kind}: lr per step and group = torch", rtol=1e-12, atol=1e-15)
-            ctx.assert_close(torch.tensor(own_last, dtype=torch.float64), torch.tensor(own, dtype=torch.float64),
-                             name=f"{kind}: get_last_lr() = group lr", rtol=0, atol=0)
+            ctx.assert_close(
+                torch.tensor(own, dtype=torch.float64),
+                torch.tensor(ref, dtype=torch.float64),
+                name=f"{kind}: lr per step and group = torch",
+                rtol=1e-12,
+                atol=1e-15,
+            )
+            ctx.assert_close(
+                torch.tensor(own_last, dtype=torch.float64),
+                torch.tensor(own, dtype=torch.float64),
+                name=f"{kind}: get_last_lr() = group lr",
+                rtol=0,
+                atol=0,
+            )
             for variant, vals in (("torch", ref), ("hand", own)):
-                ctx.curve(f"lr: {kind}", list(range(len(vals))), [v[0] for v in vals], y_label="lr (group 0)",
-                          series=variant)
+                ctx.curve(
+                    f"lr: {kind}", list(range(len(vals))), [v[0] for v in vals], y_label="lr (group 0)", series=variant
+                )
             own_t = {t: v[0] for t, v in enumerate(own)}
             base, s, tm, w = cfg.base_lrs[0], cfg.step_size, cfg.t_max, cfg.warmup
             expected = {
-                "step": {0: base, s - 1: base, s: base * cfg.gamma, 2 * s: base * cfg.gamma ** 2},
+                "step": {0: base, s - 1: base, s: base * cfg.gamma, 2 * s: base * cfg.gamma**2},
                 # cos(pi/2) = 0 at the half period: the midpoint of base and eta_min (T_max even)
-                "cosine": {0: base, tm: cfg.eta_min, 2 * tm: base, **({tm // 2: (base + cfg.eta_min) / 2}
-                                                                      if tm % 2 == 0 else {})},
+                "cosine": {
+                    0: base,
+                    tm: cfg.eta_min,
+                    2 * tm: base,
+                    **({tm // 2: (base + cfg.eta_min) / 2} if tm % 2 == 0 else {}),
+                },
                 "warmup_cosine": {0: cfg.start_factor * base, w: base, cfg.steps: cfg.eta_min},
             }[kind]
             for t, v in expected.items():
-                ctx.assert_close(torch.tensor(own_t[t], dtype=torch.float64), torch.tensor(v, dtype=torch.float64),
-                                 name=f"{kind}: value from the written-out formula", where=f"t={t}",
-                                 rtol=1e-12, atol=1e-15)
+                ctx.assert_close(
+                    torch.tensor(own_t[t], dtype=torch.float64),
+                    torch.tensor(v, dtype=torch.float64),
+                    name=f"{kind}: value from the written-out formula",
+                    where=f"t={t}",
+                    rtol=1e-12,
+                    atol=1e-15,
+                )
 
     # -- bench ---------------------------------------------------------------------------
     def stepper(self, variant: str, kind: str):
@@ -171,5 +197,8 @@ class LRSchedule(Comparison):
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         x = torch.rand(64, 64, generator=ctx.generator()).to(ctx.device, ctx.dtype)
         y = torch.randint(0, 10, (64,), generator=ctx.generator(1)).to(ctx.device)
-        ctx.measure("sgd_step (for scale)", lambda: standard_step(model, opt, x, y, F.cross_entropy),
-                    config="mlp=64-128-10,bs=64")
+        ctx.measure(
+            "sgd_step (for scale)",
+            lambda: standard_step(model, opt, x, y, F.cross_entropy),
+            config="mlp=64-128-10,bs=64",
+        )

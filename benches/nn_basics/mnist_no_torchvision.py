@@ -31,6 +31,7 @@ MNIST needs no torchvision: the format is a 4-byte magic, the dimension sizes an
 bytes. At this size the loop is bound by per-step Python and dispatch overhead, not by
 arithmetic (a step is ~0.3 MFLOP).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,7 @@ class MnistNoTorchvision(TrainingRun):
     sizes = {
         "tiny": MnistConfig(hidden=(32,), epochs=20, real_epochs=1, target_accuracy=0.94),
         "cpu": MnistConfig(hidden=(128, 64), epochs=30, real_epochs=3, target_accuracy=0.97),
-        "gpu": MnistConfig(hidden=(512, 256), epochs=30, real_epochs=10, batch_size=256, lr=3e-3,
-                           target_accuracy=0.97),
+        "gpu": MnistConfig(hidden=(512, 256), epochs=30, real_epochs=10, batch_size=256, lr=3e-3, target_accuracy=0.97),
     }
 
     # -- data ----------------------------------------------------------------------------
@@ -94,20 +94,25 @@ class MnistNoTorchvision(TrainingRun):
         train_idx, test_idx = stratified_split(labels, 0.25, seed=seed)
         idx.write_mnist(root, "train", images[train_idx], labels[train_idx], compress=True)
         idx.write_mnist(root, "test", images[test_idx], labels[test_idx], compress=False)
-        return ((images[train_idx].float() / 255.0, labels[train_idx]),
-                (images[test_idx].float() / 255.0, labels[test_idx]))
+        return (
+            (images[train_idx].float() / 255.0, labels[train_idx]),
+            (images[test_idx].float() / 255.0, labels[test_idx]),
+        )
 
     def load(self, ctx) -> tuple[Split, Split, str, int]:
         """(train, test, source description, epochs) for the bench: real MNIST if present."""
         source = resolve("mnist")
         cfg = ctx.configs[0]
         if source.kind == "files":
-            return (self.read_split(source.path, "train"), self.read_split(source.path, "test"), str(source),
-                    cfg.real_epochs)
+            return (
+                self.read_split(source.path, "train"),
+                self.read_split(source.path, "test"),
+                str(source),
+                cfg.real_epochs,
+            )
         root = ctx.workdir / "digits-idx"
         self.write_digits_as_idx(root, ctx.rng_seed)
-        return (self.read_split(root, "train"), self.read_split(root, "test"), f"{source}, via IDX files",
-                cfg.epochs)
+        return (self.read_split(root, "train"), self.read_split(root, "test"), f"{source}, via IDX files", cfg.epochs)
 
     # -- training ------------------------------------------------------------------------
     def train_step(self, model, optimizer, x, y, loss_fn):
@@ -118,30 +123,46 @@ class MnistNoTorchvision(TrainingRun):
         (x, y), (xt, yt) = [(im.to(ctx.device, ctx.dtype), lab.to(ctx.device)) for im, lab in (train, test)]
         model = MLP(MLPConfig(in_features=x[0].numel(), hidden=cfg.hidden, out_features=10)).to(ctx.device, ctx.dtype)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        return fit(model, opt, (x, y), batch_size=cfg.batch_size, epochs=epochs, eval_data=(xt, yt),
-                   target_accuracy=cfg.target_accuracy, loss_fn=F.cross_entropy, step_fn=self.train_step,
-                   seed=ctx.rng_seed)
+        return fit(
+            model,
+            opt,
+            (x, y),
+            batch_size=cfg.batch_size,
+            epochs=epochs,
+            eval_data=(xt, yt),
+            target_accuracy=cfg.target_accuracy,
+            loss_fn=F.cross_entropy,
+            step_fn=self.train_step,
+            seed=ctx.rng_seed,
+        )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
         root = ctx.workdir / "digits-idx"
         written = self.write_digits_as_idx(root, ctx.rng_seed)
-        ctx.expect((root / "train-images-idx3-ubyte.gz").read_bytes()[:2] == b"\x1f\x8b"
-                   and (root / "t10k-images-idx3-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x03",
-                   "the IDX files were not written as MNIST's (gzip train, raw test with magic 0x00000803)",
-                   name="IDX files written in MNIST format")
+        ctx.expect(
+            (root / "train-images-idx3-ubyte.gz").read_bytes()[:2] == b"\x1f\x8b"
+            and (root / "t10k-images-idx3-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x03",
+            "the IDX files were not written as MNIST's (gzip train, raw test with magic 0x00000803)",
+            name="IDX files written in MNIST format",
+        )
         loaded = [self.read_split(root, s) for s in ("train", "test")]
         for split, (xw, yw), (xl, yl) in zip(("train", "test"), written, loaded):
             ctx.assert_close(xl, xw, name="IDX round trip: images", where=split, rtol=0, atol=0)
             ctx.assert_close(yl, yw, name="IDX round trip: labels", where=split)
         log = self.run(ctx, cfg, loaded[0], loaded[1], cfg.epochs)
         ctx.metric("check_test_accuracy", log.final_accuracy)
-        ctx.expect(log.final_accuracy >= cfg.target_accuracy,
-                   f"test accuracy {log.final_accuracy:.3f} after {cfg.epochs} epochs is below the "
-                   f"{cfg.target_accuracy:.2f} threshold", name=f"test accuracy >= {cfg.target_accuracy}")
-        ctx.expect(log.losses[-1] < 0.5 * log.losses[0],
-                   f"training loss did not halve: first step {log.losses[0]:.3f}, last {log.losses[-1]:.3f}",
-                   name="training loss falls")
+        ctx.expect(
+            log.final_accuracy >= cfg.target_accuracy,
+            f"test accuracy {log.final_accuracy:.3f} after {cfg.epochs} epochs is below the "
+            f"{cfg.target_accuracy:.2f} threshold",
+            name=f"test accuracy >= {cfg.target_accuracy}",
+        )
+        ctx.expect(
+            log.losses[-1] < 0.5 * log.losses[0],
+            f"training loss did not halve: first step {log.losses[0]:.3f}, last {log.losses[-1]:.3f}",
+            name="training loss falls",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: MnistConfig) -> Prepared:
@@ -150,14 +171,16 @@ class MnistNoTorchvision(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         model = MLP(MLPConfig(in_features=x[0].numel(), hidden=config.hidden)).to(ctx.device, ctx.dtype)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        return Prepared(fn=lambda: self.train_step(model, opt, x, y, F.cross_entropy), items=config.batch_size,
-                        item_unit="samples")
+        return Prepared(
+            fn=lambda: self.train_step(model, opt, x, y, F.cross_entropy), items=config.batch_size, item_unit="samples"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
         train, test, source, epochs = self.load(ctx)
-        ctx.note(f"data: {source}; {train[0].shape[0]} train / {test[0].shape[0]} test images of "
-                 f"{tuple(train[0].shape[1:])}")
+        ctx.note(
+            f"data: {source}; {train[0].shape[0]} train / {test[0].shape[0]} test images of {tuple(train[0].shape[1:])}"
+        )
         log = self.run(ctx, cfg, train, test, epochs)
         log.record(ctx, series="adam")
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)

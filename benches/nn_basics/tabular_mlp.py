@@ -33,6 +33,7 @@ sizes every call is fixed overhead, not arithmetic: 3x fewer rows makes the step
 1.6x faster. The data handling is the part that can be wrong without any error: a
 standardiser fitted before the split leaks the test rows' mean and spread into training.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,8 +100,16 @@ class TabularMLP(TrainingRun):
         model = model.to(ctx.device, ctx.dtype)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         dev = [(a.to(ctx.device, ctx.dtype), b.to(ctx.device)) for a, b in (train, test)]
-        log = fit(model, opt, dev[0], batch_size=dev[0][1].shape[0], epochs=cfg.steps, eval_data=dev[1],
-                  eval_every=10, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            dev[0],
+            batch_size=dev[0][1].shape[0],
+            epochs=cfg.steps,
+            eval_data=dev[1],
+            eval_every=10,
+            seed=ctx.rng_seed,
+        )
         return model, log
 
     @staticmethod
@@ -116,27 +125,50 @@ class TabularMLP(TrainingRun):
         ctx.assert_close(mean.double(), tmean, name="fitted mean = train mean", rtol=1e-5, atol=1e-6)
         ctx.assert_close(std.double(), tstd, name="fitted std = train std (population)", rtol=1e-5, atol=1e-6)
         gap = ((xd[tr].mean(0) - xd.mean(0)).abs() / tstd).max().item()
-        ctx.expect(gap > 1e-3, f"train and full-data means differ by only {gap:.1e} std: this split cannot show "
-                   "a leak", name="split can reveal a leak")
+        ctx.expect(
+            gap > 1e-3,
+            f"train and full-data means differ by only {gap:.1e} std: this split cannot show a leak",
+            name="split can reveal a leak",
+        )
         far = (mean.double() - xd.mean(0)).abs().div(tstd).max().item()
-        ctx.expect(far > 1e-4, f"the fitted mean equals the full data's mean (max gap {far:.1e} std): "
-                   "test rows were used", name="fitted mean is not the full-data mean")
+        ctx.expect(
+            far > 1e-4,
+            f"the fitted mean equals the full data's mean (max gap {far:.1e} std): test rows were used",
+            name="fitted mean is not the full-data mean",
+        )
         _, _, _, _, mean2, std2, _, _ = self.split(cfg, ctx.rng_seed, shift_test=1000.0)
-        ctx.expect(torch.equal(mean2, mean) and torch.equal(std2, std), "shifting the test rows by +1000 changed "
-                   "the fitted statistics: the standardiser sees test rows", name="test rows do not move the fit")
-        ctx.assert_close(train[0].double().mean(0), torch.zeros(x.shape[1], dtype=torch.float64),
-                         name="standardised train mean 0", atol=1e-5)
-        ctx.assert_close(train[0].double().std(0, correction=0), torch.ones(x.shape[1], dtype=torch.float64),
-                         name="standardised train std 1", rtol=1e-5)
+        ctx.expect(
+            torch.equal(mean2, mean) and torch.equal(std2, std),
+            "shifting the test rows by +1000 changed the fitted statistics: the standardiser sees test rows",
+            name="test rows do not move the fit",
+        )
+        ctx.assert_close(
+            train[0].double().mean(0),
+            torch.zeros(x.shape[1], dtype=torch.float64),
+            name="standardised train mean 0",
+            atol=1e-5,
+        )
+        ctx.assert_close(
+            train[0].double().std(0, correction=0),
+            torch.ones(x.shape[1], dtype=torch.float64),
+            name="standardised train std 1",
+            rtol=1e-5,
+        )
         _, log = self.train(cfg, ctx, train, test)
         log.record(ctx, series=cfg.dataset)
         base = self.majority_accuracy(train[1], test[1])
         ctx.metric("majority_baseline_accuracy", base)
-        ctx.expect(log.losses[-1] < 0.5 * log.losses[0], f"loss did not halve: {log.losses[0]:.3f} -> "
-                   f"{log.losses[-1]:.3f}", name="loss falls")
-        ctx.expect(log.final_accuracy >= base + MARGIN, f"{cfg.dataset}: test accuracy {log.final_accuracy:.3f} "
-                   f"does not beat the majority baseline {base:.3f} by {MARGIN:.2f}",
-                   name=f"beats majority baseline by {MARGIN:.2f}")
+        ctx.expect(
+            log.losses[-1] < 0.5 * log.losses[0],
+            f"loss did not halve: {log.losses[0]:.3f} -> {log.losses[-1]:.3f}",
+            name="loss falls",
+        )
+        ctx.expect(
+            log.final_accuracy >= base + MARGIN,
+            f"{cfg.dataset}: test accuracy {log.final_accuracy:.3f} "
+            f"does not beat the majority baseline {base:.3f} by {MARGIN:.2f}",
+            name=f"beats majority baseline by {MARGIN:.2f}",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: TabularConfig) -> Prepared:
@@ -152,6 +184,7 @@ class TabularMLP(TrainingRun):
             def fn():
                 with torch.no_grad():
                     return model(x)
+
         return Prepared(fn=fn, items=x.shape[0], item_unit="samples")
 
     def bench(self, ctx) -> None:

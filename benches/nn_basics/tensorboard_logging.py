@@ -36,6 +36,7 @@ close, a burst of 50 scalars came back as 39 here; in a slow training loop the t
 usually keeps up, so the loss is a race, and the planted tests use a deterministic
 stand-in (a batching writer that never flushes its last batch).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -130,33 +131,61 @@ class TensorBoardLogging(Comparison):
             add("train/loss", loss.item(), step)
             return loss
 
-        log = fit(model, opt, train, batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=test,
-                  step_fn=logged_step, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=cfg.batch_size,
+            epochs=cfg.epochs,
+            eval_data=test,
+            step_fn=logged_step,
+            seed=ctx.rng_seed,
+        )
         for step, acc in zip(log.eval_steps, log.eval_accuracy):
             add("test/accuracy", acc, step)
         self.close_writer(writer)
 
         files = sorted(log_dir.glob("events.out.tfevents.*"))
-        ctx.expect(len(files) == 1, f"expected one event file in {log_dir}, found {[f.name for f in files]}",
-                   name="one event file written")
+        ctx.expect(
+            len(files) == 1,
+            f"expected one event file in {log_dir}, found {[f.name for f in files]}",
+            name="one event file written",
+        )
         got = read_scalars(log_dir)
-        ctx.expect(sorted(got) == sorted(sent), f"tags read back {sorted(got)} != tags written {sorted(sent)}",
-                   name="same tags")
+        ctx.expect(
+            sorted(got) == sorted(sent),
+            f"tags read back {sorted(got)} != tags written {sorted(sent)}",
+            name="same tags",
+        )
         for tag, pairs in sent.items():
             events = got[tag]
-            ctx.expect(len(events) == len(pairs), f"{tag}: {len(events)} scalars read back, {len(pairs)} written "
-                       f"(last written step {pairs[-1][0]}, last read {events[-1].step if events else None})",
-                       name="same number of scalars per tag")
-            ctx.expect([e.step for e in events] == [s for s, _ in pairs], f"{tag}: steps differ",
-                       name="same steps in order")
+            ctx.expect(
+                len(events) == len(pairs),
+                f"{tag}: {len(events)} scalars read back, {len(pairs)} written "
+                f"(last written step {pairs[-1][0]}, last read {events[-1].step if events else None})",
+                name="same number of scalars per tag",
+            )
+            ctx.expect(
+                [e.step for e in events] == [s for s, _ in pairs], f"{tag}: steps differ", name="same steps in order"
+            )
             # simple_value is float32: compare with the float32 rounding of what was sent, exactly
-            ctx.assert_close(torch.tensor([e.value for e in events], dtype=torch.float32),
-                             torch.tensor([v for _, v in pairs], dtype=torch.float32),
-                             name="same values (float32, exact)", where=tag, rtol=0, atol=0)
+            ctx.assert_close(
+                torch.tensor([e.value for e in events], dtype=torch.float32),
+                torch.tensor([v for _, v in pairs], dtype=torch.float32),
+                name="same values (float32, exact)",
+                where=tag,
+                rtol=0,
+                atol=0,
+            )
             walls = [e.wall_time for e in events]
             ctx.expect(walls == sorted(walls), f"{tag}: wall times go backwards", name="wall times non-decreasing")
-            ctx.curve(tag, [e.step for e in events], [e.value for e in events], y_label=tag,
-                      series="read back from the event file")
+            ctx.curve(
+                tag,
+                [e.step for e in events],
+                [e.value for e in events],
+                y_label=tag,
+                series="read back from the event file",
+            )
         ctx.expect(log.losses[-1] < 0.5 * log.losses[0], "the logged run did not train", name="run trains")
 
     # -- bench ---------------------------------------------------------------------------
@@ -166,8 +195,11 @@ class TensorBoardLogging(Comparison):
         model = self.model(config, ctx)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         if impl == "no_logging":
-            return Prepared(fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size,
-                            item_unit="samples")
+            return Prepared(
+                fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy),
+                items=config.batch_size,
+                item_unit="samples",
+            )
         writer = self.open_writer(ctx.workdir / f"tb-{impl}")
         every = 1 if impl == "every_step" else config.every
         counter = itertools.count()
@@ -179,8 +211,9 @@ class TensorBoardLogging(Comparison):
                 writer.add_scalar("train/loss", loss.item(), i)  # .item() waits for the device
             return loss
 
-        return Prepared(fn=step, items=config.batch_size, item_unit="samples",
-                        teardown=lambda: self.close_writer(writer))
+        return Prepared(
+            fn=step, items=config.batch_size, item_unit="samples", teardown=lambda: self.close_writer(writer)
+        )
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
@@ -208,7 +241,6 @@ class TensorBoardLogging(Comparison):
         writer = self.open_writer(ctx.workdir / "tb-add-scalar")
         counter = itertools.count()
         try:
-            ctx.measure("add_scalar_only", lambda: writer.add_scalar("x", 0.5, next(counter)),
-                        config=ctx.configs[0])
+            ctx.measure("add_scalar_only", lambda: writer.add_scalar("x", 0.5, next(counter)), config=ctx.configs[0])
         finally:
             self.close_writer(writer)

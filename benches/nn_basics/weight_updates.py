@@ -32,6 +32,7 @@ tracked weights); the ``.item()`` recorder costs the same on CPU, where ``.item(
 wait for anything; on CUDA each of its 2 x layers ``.item()`` calls is a device sync per
 step, which is why the tracker keeps the ratios on the device until the end.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,8 +87,9 @@ class ItemTracker(UpdateRatioTracker):
 
     @torch.no_grad()
     def after_step(self) -> None:
-        self.pending.append(torch.tensor([(p - q).norm().item() / q.norm().item()
-                                          for p, q in zip(self.params, self.prev)]))
+        self.pending.append(
+            torch.tensor([(p - q).norm().item() / q.norm().item() for p, q in zip(self.params, self.prev)])
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,7 @@ class WeightUpdates(Comparison):
     @staticmethod
     def step_with(tracker, hook=None):
         """A ``harness.train`` step that wraps ``optimizer.step()`` in the tracker's calls."""
+
         def step(model, opt, x, y, loss_fn):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
@@ -153,6 +156,7 @@ class WeightUpdates(Comparison):
             if hook is not None:
                 hook("after")
             return loss.detach()
+
         return step
 
     def check(self, ctx) -> None:
@@ -160,8 +164,11 @@ class WeightUpdates(Comparison):
         x, y = digits_train(ctx.rng_seed, ctx.device, ctx.dtype)
         for opt_name in ("adam", "sgd"):
             model = self.model(cfg, ctx)
-            opt = (torch.optim.Adam(model.parameters(), lr=cfg.adam_lr) if opt_name == "adam"
-                   else torch.optim.SGD(model.parameters(), lr=cfg.sgd_lr))
+            opt = (
+                torch.optim.Adam(model.parameters(), lr=cfg.adam_lr)
+                if opt_name == "adam"
+                else torch.optim.SGD(model.parameters(), lr=cfg.sgd_lr)
+            )
             tracker = self.make_tracker(model)
             weights = {n: p for n, p in model.named_parameters() if p.dim() >= 2}
             before, after, grads = [], [], []
@@ -172,27 +179,53 @@ class WeightUpdates(Comparison):
                 if when == "before":
                     grads.append({n: p.grad.detach().double().clone() for n, p in weights.items()})
 
-            fit(model, opt, (x, y), batch_size=cfg.batch_size, max_steps=cfg.check_steps, epochs=10 ** 6,
-                step_fn=self.step_with(tracker, hook), seed=ctx.rng_seed)
+            fit(
+                model,
+                opt,
+                (x, y),
+                batch_size=cfg.batch_size,
+                max_steps=cfg.check_steps,
+                epochs=10**6,
+                step_fn=self.step_with(tracker, hook),
+                seed=ctx.rng_seed,
+            )
             got = tracker.ratios()
-            ctx.expect(sorted(got) == sorted(weights), f"tracked layers {sorted(got)}, expected {sorted(weights)}",
-                       name="one series per weight matrix")
+            ctx.expect(
+                sorted(got) == sorted(weights),
+                f"tracked layers {sorted(got)}, expected {sorted(weights)}",
+                name="one series per weight matrix",
+            )
             for n in weights:
-                ref = torch.tensor([(a[n] - b[n]).norm().item() / b[n].norm().item() for b, a in zip(before, after)],
-                                   dtype=torch.float64)
+                ref = torch.tensor(
+                    [(a[n] - b[n]).norm().item() / b[n].norm().item() for b, a in zip(before, after)],
+                    dtype=torch.float64,
+                )
                 mine = torch.tensor(got[n], dtype=torch.float64)
-                ctx.expect(mine.shape == ref.shape, f"{n}: {mine.numel()} ratios for {ref.numel()} steps",
-                           name="one ratio per step")
+                ctx.expect(
+                    mine.shape == ref.shape,
+                    f"{n}: {mine.numel()} ratios for {ref.numel()} steps",
+                    name="one ratio per step",
+                )
                 if opt_name == "adam":
-                    ctx.assert_close(mine, ref, name="ratios = independent parameter deltas (Adam)", where=n,
-                                     rtol=1e-5, atol=0)
-                    ctx.curve("update/weight ratio", list(range(1, len(got[n]) + 1)), got[n], y_label="||dW|| / ||W||",
-                              series=n, log_y=True)
+                    ctx.assert_close(
+                        mine, ref, name="ratios = independent parameter deltas (Adam)", where=n, rtol=1e-5, atol=0
+                    )
+                    ctx.curve(
+                        "update/weight ratio",
+                        list(range(1, len(got[n]) + 1)),
+                        got[n],
+                        y_label="||dW|| / ||W||",
+                        series=n,
+                        log_y=True,
+                    )
                 else:
-                    lr_grad = torch.tensor([cfg.sgd_lr * g[n].norm().item() / b[n].norm().item()
-                                            for g, b in zip(grads, before)], dtype=torch.float64)
-                    ctx.assert_close(mine, lr_grad, name="SGD ratios = lr * ||grad|| / ||W||", where=n,
-                                     rtol=1e-3, atol=0)
+                    lr_grad = torch.tensor(
+                        [cfg.sgd_lr * g[n].norm().item() / b[n].norm().item() for g, b in zip(grads, before)],
+                        dtype=torch.float64,
+                    )
+                    ctx.assert_close(
+                        mine, lr_grad, name="SGD ratios = lr * ||grad|| / ||W||", where=n, rtol=1e-3, atol=0
+                    )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: WUConfig) -> Prepared:
@@ -202,8 +235,9 @@ class WeightUpdates(Comparison):
         opt = torch.optim.Adam(model.parameters(), lr=config.adam_lr)
         tracker = {"no_tracking": None, "tracker": self.make_tracker(model), "item_per_step": ItemTracker(model)}[impl]
         step = self.step_with(tracker)
-        return Prepared(fn=lambda: step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size,
-                        item_unit="samples")
+        return Prepared(
+            fn=lambda: step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size, item_unit="samples"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -211,12 +245,20 @@ class WeightUpdates(Comparison):
         model = self.model(cfg, ctx)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.adam_lr)
         tracker = self.make_tracker(model)
-        log = fit(model, opt, (x, y), batch_size=cfg.batch_size, epochs=cfg.epochs, step_fn=self.step_with(tracker),
-                  seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            (x, y),
+            batch_size=cfg.batch_size,
+            epochs=cfg.epochs,
+            step_fn=self.step_with(tracker),
+            seed=ctx.rng_seed,
+        )
         log.record(ctx, series="adam")
         for n, r in tracker.ratios().items():
-            ctx.curve("update/weight ratio", list(range(1, len(r) + 1)), r, y_label="||dW|| / ||W||", series=n,
-                      log_y=True)
+            ctx.curve(
+                "update/weight ratio", list(range(1, len(r) + 1)), r, y_label="||dW|| / ||W||", series=n, log_y=True
+            )
             ctx.metric(f"{n}.median_ratio", sorted(r)[len(r) // 2])
             ctx.metric(f"{n}.first_ratio", r[0])
         super().bench(ctx)

@@ -37,6 +37,7 @@ top-k over K x V, gathers, the state reorder and the Python loop over sources th
 finished hypotheses, so K = 1 is ~2x slower than greedy for the same output and widths
 up to 8 cost about the same.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -109,7 +110,7 @@ def brute_force(step, state0, *, batch: int, vocab: int, max_len: int, alpha: fl
         length = torch.full((M,), max_len)
         for t in range(max_len):
             logits, state = step(last, state)
-            logp = torch.log_softmax(logits.float(), -1).double().gather(1, seqs[:, t:t + 1])[:, 0]
+            logp = torch.log_softmax(logits.float(), -1).double().gather(1, seqs[:, t : t + 1])[:, 0]
             total += torch.where(alive, logp, 0.0)
             ended = alive & (seqs[:, t] == eos)
             length = torch.where(ended, t + 1, length)
@@ -160,23 +161,48 @@ class BeamSearch(Comparison):
             model, src, src_len = self.model(cfg, ctx.device, ctx.dtype, seed)
             with torch.no_grad():
                 g_step, g_state, _ = model.decoding_fns(src, src_len)
-                want = self.greedy(g_step, g_state, batch_size=cfg.batch, bos=0, eos=EOS, max_len=cfg.max_len,
-                                   device=ctx.device)
+                want = self.greedy(
+                    g_step, g_state, batch_size=cfg.batch, bos=0, eos=EOS, max_len=cfg.max_len, device=ctx.device
+                )
                 cases = [("seq2seq", model.decoding_fns(src, src_len), want, ctx.device)]
-            table = torch.randn(cfg.batch, cfg.max_len, cfg.vocab, cfg.vocab, cfg.vocab,
-                                generator=torch.Generator().manual_seed(seed))
+            table = torch.randn(
+                cfg.batch, cfg.max_len, cfg.vocab, cfg.vocab, cfg.vocab, generator=torch.Generator().manual_seed(seed)
+            )
             step = lattice_step(table)
-            cases.append(("lattice", (step, lattice_state(cfg.batch), decoding.reorder_state),
-                          self.greedy(step, lattice_state(cfg.batch), batch_size=cfg.batch, bos=0, eos=EOS,
-                                      max_len=cfg.max_len), "cpu"))  # lattices are CPU tables
+            cases.append(
+                (
+                    "lattice",
+                    (step, lattice_state(cfg.batch), decoding.reorder_state),
+                    self.greedy(
+                        step, lattice_state(cfg.batch), batch_size=cfg.batch, bos=0, eos=EOS, max_len=cfg.max_len
+                    ),
+                    "cpu",
+                )
+            )  # lattices are CPU tables
             for what, (step_fn, state, reorder), ref, device in cases:
                 for alpha in self.alphas:
-                    got = self.beam_search(step_fn, state, batch_size=cfg.batch, bos=0, eos=EOS, beam_width=1,
-                                           max_len=cfg.max_len, alpha=alpha, reorder=reorder, device=device)
+                    got = self.beam_search(
+                        step_fn,
+                        state,
+                        batch_size=cfg.batch,
+                        bos=0,
+                        eos=EOS,
+                        beam_width=1,
+                        max_len=cfg.max_len,
+                        alpha=alpha,
+                        reorder=reorder,
+                        device=device,
+                    )
                     where = f"{what}, alpha={alpha}, seed {seed}"
                     ctx.assert_close(got.tokens[:, 0], ref.tokens, name="beam width 1 = greedy: tokens", where=where)
-                    ctx.assert_close(got.log_probs[:, 0], ref.log_probs, name="beam width 1 = greedy: log P",
-                                     where=where, rtol=1e-6, atol=1e-6)
+                    ctx.assert_close(
+                        got.log_probs[:, 0],
+                        ref.log_probs,
+                        name="beam width 1 = greedy: log P",
+                        where=where,
+                        rtol=1e-6,
+                        atol=1e-6,
+                    )
 
     def check_exhaustive(self, ctx) -> None:
         B, V, S = 3, 4, 5
@@ -187,36 +213,66 @@ class BeamSearch(Comparison):
             step = lattice_step(table)
             for alpha in self.alphas:
                 best = brute_force(step, lattice_state(B), batch=B, vocab=V, max_len=S, alpha=alpha)
-                got = self.beam_search(step, lattice_state(B), batch_size=B, bos=0, eos=EOS, beam_width=V ** S,
-                                       max_len=S, alpha=alpha)
+                got = self.beam_search(
+                    step, lattice_state(B), batch_size=B, bos=0, eos=EOS, beam_width=V**S, max_len=S, alpha=alpha
+                )
                 seqs = got.sequences()
                 for b in range(B):
                     where = f"source {b}, alpha={alpha}, seed {seed}: brute force {best[b][2]}, beam {seqs[b][0]}"
-                    ctx.expect(seqs[b][0] == best[b][2], f"unpruned beam search missed the best sequence: {where}",
-                               name="unpruned beam = brute-force best sequence")
-                    ctx.assert_close(got.scores[b, 0], torch.tensor(best[b][0], dtype=torch.float64),
-                                     name="unpruned beam = brute-force best score", where=where, rtol=1e-9, atol=1e-9)
+                    ctx.expect(
+                        seqs[b][0] == best[b][2],
+                        f"unpruned beam search missed the best sequence: {where}",
+                        name="unpruned beam = brute-force best sequence",
+                    )
+                    ctx.assert_close(
+                        got.scores[b, 0],
+                        torch.tensor(best[b][0], dtype=torch.float64),
+                        name="unpruned beam = brute-force best score",
+                        where=where,
+                        rtol=1e-9,
+                        atol=1e-9,
+                    )
 
     def check_planted_lattice(self, ctx) -> None:
         # tokens: 0 bos, 1 eos, 2 "a", 3 "b"; step 0: a 0.6, b 0.4; after a: eos 0.34, a/b 0.33;
         # after b: eos 0.9. Greedy: a then eos -> 0.204; best: b eos = 0.36.
         V, S = 4, 3
-        step = _table_step({(0, 0): [1e-9, 1e-9, 0.6, 0.4], (1, 2): [1e-9, 0.34, 0.33, 0.33],
-                            (1, 3): [1e-9, 0.9, 0.05, 0.05], (2, 2): [1e-9, 0.98, 0.01, 0.01],
-                            (2, 3): [1e-9, 0.98, 0.01, 0.01]}, V, S)
+        step = _table_step(
+            {
+                (0, 0): [1e-9, 1e-9, 0.6, 0.4],
+                (1, 2): [1e-9, 0.34, 0.33, 0.33],
+                (1, 3): [1e-9, 0.9, 0.05, 0.05],
+                (2, 2): [1e-9, 0.98, 0.01, 0.01],
+                (2, 3): [1e-9, 0.98, 0.01, 0.01],
+            },
+            V,
+            S,
+        )
         best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=0.0)[0]
         g = self.greedy(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, max_len=S)
         b2 = self.beam_search(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, beam_width=2, max_len=S)
-        ctx.expect(best[2] == [3, EOS] and abs(best[1] - math.log(0.36)) < 1e-6,
-                   f"the planted lattice's optimum should be [b, eos] with log 0.36, brute force says {best}",
-                   name="planted lattice optimum")
-        ctx.expect(g.sequences()[0][0] == 2 and float(g.log_probs[0]) < best[1] - 0.5,
-                   f"greedy should take 'a' and end worse: {g.sequences()[0]} log P {float(g.log_probs[0]):.3f}",
-                   name="greedy misses the planted optimum")
-        ctx.expect(b2.sequences()[0][0] == best[2], f"beam width 2 returned {b2.sequences()[0][0]}, the best "
-                   f"sequence is {best[2]}", name="beam width 2 finds the planted optimum")
-        ctx.assert_close(b2.log_probs[0, 0], torch.tensor(math.log(0.36), dtype=torch.float64),
-                         name="planted optimum log P", rtol=1e-6, atol=1e-6)
+        ctx.expect(
+            best[2] == [3, EOS] and abs(best[1] - math.log(0.36)) < 1e-6,
+            f"the planted lattice's optimum should be [b, eos] with log 0.36, brute force says {best}",
+            name="planted lattice optimum",
+        )
+        ctx.expect(
+            g.sequences()[0][0] == 2 and float(g.log_probs[0]) < best[1] - 0.5,
+            f"greedy should take 'a' and end worse: {g.sequences()[0]} log P {float(g.log_probs[0]):.3f}",
+            name="greedy misses the planted optimum",
+        )
+        ctx.expect(
+            b2.sequences()[0][0] == best[2],
+            f"beam width 2 returned {b2.sequences()[0][0]}, the best sequence is {best[2]}",
+            name="beam width 2 finds the planted optimum",
+        )
+        ctx.assert_close(
+            b2.log_probs[0, 0],
+            torch.tensor(math.log(0.36), dtype=torch.float64),
+            name="planted optimum log P",
+            rtol=1e-6,
+            atol=1e-6,
+        )
 
     def check_length_penalty(self, ctx) -> None:
         # tokens 0 bos, 1 eos, 2 "a", 3-5 others. "<eos>" first: log P = -2.0; "a a <eos>":
@@ -226,21 +282,33 @@ class BeamSearch(Comparison):
         p_eos = math.exp(-2.0)
         x = (1 - p_eos - 0.5) / 4
         r = math.exp(-2.5 - 2 * math.log(0.5))
-        rows = {(0, 0): [x, p_eos, 0.5, x, x, x], (1, 2): [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
-                (2, 2): [(1 - r) / 5, r] + [(1 - r) / 5] * 4}
+        rows = {
+            (0, 0): [x, p_eos, 0.5, x, x, x],
+            (1, 2): [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
+            (2, 2): [(1 - r) / 5, r] + [(1 - r) / 5] * 4,
+        }
         step = _table_step(rows, V, S)
         for alpha, want in ((0.0, [EOS]), (1.0, [2, 2, EOS])):
             best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=alpha)[0]
-            got = self.beam_search(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, beam_width=4,
-                                   max_len=S, alpha=alpha, n_best=4)
-            ctx.expect(best[2] == want and got.sequences()[0][0] == want,
-                       f"alpha={alpha}: expected the winner {want}; brute force {best[2]}, beam "
-                       f"{got.sequences()[0][0]}", name="length penalty flips the winner")
+            got = self.beam_search(
+                step, lattice_state(1), batch_size=1, bos=0, eos=EOS, beam_width=4, max_len=S, alpha=alpha, n_best=4
+            )
+            ctx.expect(
+                best[2] == want and got.sequences()[0][0] == want,
+                f"alpha={alpha}: expected the winner {want}; brute force {best[2]}, beam {got.sequences()[0][0]}",
+                name="length penalty flips the winner",
+            )
             lengths = got.lengths[0].double()
             expected = got.log_probs[0] / ((5.0 + lengths) / 6.0) ** alpha  # Wu et al. 2016, eq. 14
             ok = torch.isfinite(got.log_probs[0])
-            ctx.assert_close(got.scores[0][ok], expected[ok], name="score = log P / ((5 + |Y|) / 6)^alpha",
-                             where=f"alpha={alpha}", rtol=1e-12, atol=1e-12)
+            ctx.assert_close(
+                got.scores[0][ok],
+                expected[ok],
+                name="score = log P / ((5 + |Y|) / 6)^alpha",
+                where=f"alpha={alpha}",
+                rtol=1e-12,
+                atol=1e-12,
+            )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -249,9 +317,12 @@ class BeamSearch(Comparison):
         self.check_planted_lattice(ctx)
         self.check_length_penalty(ctx)
         step = lattice_step(torch.zeros(1, 2, 3, 3, 3))
-        ctx.expect_raises(ValueError, lambda: decoding.beam_search(step, lattice_state(1), batch_size=1, bos=0,
-                                                                   eos=EOS, beam_width=0, max_len=2),
-                          match="beam_width", name="rejects beam width 0")
+        ctx.expect_raises(
+            ValueError,
+            lambda: decoding.beam_search(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, beam_width=0, max_len=2),
+            match="beam_width",
+            name="rejects beam width 0",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: BeamConfig) -> Prepared:
@@ -261,10 +332,20 @@ class BeamSearch(Comparison):
             with torch.no_grad():
                 step, state, reorder = model.decoding_fns(src, src_len)
                 if impl == "greedy":
-                    return self.greedy(step, state, batch_size=config.batch, bos=0, eos=EOS, max_len=config.max_len,
-                                       device=ctx.device)
-                return self.beam_search(step, state, batch_size=config.batch, bos=0, eos=EOS,
-                                        beam_width=config.beam_width, max_len=config.max_len, alpha=config.alpha,
-                                        reorder=reorder, device=ctx.device)
+                    return self.greedy(
+                        step, state, batch_size=config.batch, bos=0, eos=EOS, max_len=config.max_len, device=ctx.device
+                    )
+                return self.beam_search(
+                    step,
+                    state,
+                    batch_size=config.batch,
+                    bos=0,
+                    eos=EOS,
+                    beam_width=config.beam_width,
+                    max_len=config.max_len,
+                    alpha=config.alpha,
+                    reorder=reorder,
+                    device=ctx.device,
+                )
 
         return Prepared(fn=run, items=config.batch, item_unit="sequences")

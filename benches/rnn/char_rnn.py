@@ -39,6 +39,7 @@ one tiny step per character, so per-step dispatch, not arithmetic, sets the rate
 ("the", "and", "object", "is to file") between invented ones: the first thing a
 character model learns is the spelling statistics, long before meaning.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,8 +91,17 @@ class CharRnn(TrainingRun):
     sizes = {
         "tiny": CharConfig(corpus_chars=200_000, emb=32, hidden=64, steps=120),
         "cpu": CharConfig(corpus_chars=730_000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=50),
-        "gpu": CharConfig(corpus_chars=730_000, emb=128, hidden=512, num_layers=2, steps=3000, seq_len=128,
-                          batch_size=128, lr=2e-3, eval_every=250),
+        "gpu": CharConfig(
+            corpus_chars=730_000,
+            emb=128,
+            hidden=512,
+            num_layers=2,
+            steps=3000,
+            seq_len=128,
+            batch_size=128,
+            lr=2e-3,
+            eval_every=250,
+        ),
     }
 
     #: the sampler under test (tests plant broken ones)
@@ -115,8 +125,9 @@ class CharRnn(TrainingRun):
 
     def model(self, cfg: CharConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
-        mc = SequenceModelConfig(vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=vocab,
-                                 num_layers=cfg.num_layers)
+        mc = SequenceModelConfig(
+            vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=vocab, num_layers=cfg.num_layers
+        )
         return SequenceModel(mc).to(device, dtype)
 
     # -- training and evaluation ----------------------------------------------------------
@@ -137,7 +148,7 @@ class CharRnn(TrainingRun):
         """Mean NLL (nats per character) over non-overlapping windows of the held-out text."""
         n = (len(ids) - 1) // cfg.seq_len
         x = ids[: n * cfg.seq_len].view(n, cfg.seq_len).to(device)  # (n, T)
-        y = ids[1: n * cfg.seq_len + 1].view(n, cfg.seq_len).to(device)
+        y = ids[1 : n * cfg.seq_len + 1].view(n, cfg.seq_len).to(device)
         model.eval()
         loss = F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
         model.train()
@@ -186,20 +197,35 @@ class CharRnn(TrainingRun):
         a = self.generate(model, tok, 4, 200, ctx.rng_seed, ctx.device)
         b = self.generate(model, tok, 4, 200, ctx.rng_seed, ctx.device)
         c = self.generate(model, tok, 4, 200, ctx.rng_seed + 1, ctx.device)
-        ctx.expect(torch.equal(a, b), f"{what}: two samples with generator seed {ctx.rng_seed} differ",
-                   name="sampling is seeded")
-        ctx.expect(not torch.equal(a, c), f"{what}: generator seeds {ctx.rng_seed} and {ctx.rng_seed + 1} gave the "
-                   "same text", name="another seed, another text")
-        ctx.expect(torch.equal(before, torch.random.get_rng_state()), f"{what}: sampling changed the global RNG",
-                   name="global RNG untouched")
+        ctx.expect(
+            torch.equal(a, b),
+            f"{what}: two samples with generator seed {ctx.rng_seed} differ",
+            name="sampling is seeded",
+        )
+        ctx.expect(
+            not torch.equal(a, c),
+            f"{what}: generator seeds {ctx.rng_seed} and {ctx.rng_seed + 1} gave the same text",
+            name="another seed, another text",
+        )
+        ctx.expect(
+            torch.equal(before, torch.random.get_rng_state()),
+            f"{what}: sampling changed the global RNG",
+            name="global RNG untouched",
+        )
         ids = torch.cat([a, c])
         specials = int(((ids == tok.pad_id) | (ids == tok.unk_id)).sum())
-        ctx.expect(specials == 0 and int(ids.min()) >= 0 and int(ids.max()) < len(tok),
-                   f"{what}: sampled {specials} <pad>/<unk> ids (ids range {int(ids.min())}..{int(ids.max())}, "
-                   f"vocabulary {len(tok)})", name="samples only the vocabulary")
+        ctx.expect(
+            specials == 0 and int(ids.min()) >= 0 and int(ids.max()) < len(tok),
+            f"{what}: sampled {specials} <pad>/<unk> ids (ids range {int(ids.min())}..{int(ids.max())}, "
+            f"vocabulary {len(tok)})",
+            name="samples only the vocabulary",
+        )
         stray = sorted({ch for row in ids for ch in tok.decode(row)} - set(train_text))
-        ctx.expect(not stray, f"{what}: sampled characters never seen in training: {stray[:10]!r}",
-                   name="samples only the vocabulary")
+        ctx.expect(
+            not stray,
+            f"{what}: sampled characters never seen in training: {stray[:10]!r}",
+            name="samples only the vocabulary",
+        )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -213,9 +239,12 @@ class CharRnn(TrainingRun):
         ctx.metric("check_final_loss", losses[-1])
         ctx.metric("check_unigram_entropy", unigram)
         ctx.metric("check_train_tokens_per_s", tokens / seconds)
-        ctx.expect(losses[0] > math.log(len(tok)) - 0.5 and losses[-1] < unigram,
-                   f"held-out loss {losses[0]:.3f} -> {losses[-1]:.3f} nats/char after {cfg.steps} steps; it must "
-                   f"fall below the unigram entropy {unigram:.3f}", name="held-out loss falls below unigram entropy")
+        ctx.expect(
+            losses[0] > math.log(len(tok)) - 0.5 and losses[-1] < unigram,
+            f"held-out loss {losses[0]:.3f} -> {losses[-1]:.3f} nats/char after {cfg.steps} steps; it must "
+            f"fall below the unigram entropy {unigram:.3f}",
+            name="held-out loss falls below unigram entropy",
+        )
         self.check_sampling(ctx, model, tok, train_text, "trained model")
 
     # -- bench ------------------------------------------------------------------------------
@@ -224,8 +253,9 @@ class CharRnn(TrainingRun):
         model = self.model(config, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         window = self.batch(train, config, torch.Generator().manual_seed(ctx.rng_seed)).to(ctx.device)
-        return Prepared(fn=lambda: self.train_step(model, opt, window),
-                        items=config.batch_size * config.seq_len, item_unit="tokens")
+        return Prepared(
+            fn=lambda: self.train_step(model, opt, window), items=config.batch_size * config.seq_len, item_unit="tokens"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -240,6 +270,12 @@ class CharRnn(TrainingRun):
         ctx.note("sample: " + tok.decode(self.generate(model, tok, 1, cfg.sample_chars, ctx.rng_seed, ctx.device)[0]))
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         rows = 16
-        ctx.measure("generate", Prepared(fn=lambda: self.generate(model, tok, rows, cfg.sample_chars, ctx.rng_seed,
-                                                                  ctx.device),
-                                         items=rows * cfg.sample_chars, item_unit="tokens"), config=cfg)
+        ctx.measure(
+            "generate",
+            Prepared(
+                fn=lambda: self.generate(model, tok, rows, cfg.sample_chars, ctx.rng_seed, ctx.device),
+                items=rows * cfg.sample_chars,
+                item_unit="tokens",
+            ),
+            config=cfg,
+        )

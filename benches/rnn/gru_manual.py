@@ -26,6 +26,7 @@ step's matmul work, yet at this size the two torch modules take about the same t
 (per-step overhead, not FLOPs); the hand-written loop's overhead is what grows with T,
 as for the LSTM.
 """
+
 from __future__ import annotations
 
 import importlib

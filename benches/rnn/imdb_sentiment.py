@@ -36,6 +36,7 @@ end; one training step 44 ms = 730 reviews/s (IQR 64%: a busy machine), classify
 5.4k reviews/s. Packing matters for the ``last`` head: without it the final state would
 be read after the padding of every review shorter than its batch's longest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,8 +95,9 @@ def write_imdb(root: Path, split: str, data: TextClassificationSet, seed: int) -
     for cls in IMDB_CLASSES:
         (root / split / cls).mkdir(parents=True, exist_ok=True)
     for i, (text, label) in enumerate(zip(data.texts, data.labels.tolist())):
-        rating = int(torch.randint(7, 11, (1,), generator=g)) if label == 1 else int(torch.randint(1, 5, (1,),
-                                                                                                    generator=g))
+        rating = (
+            int(torch.randint(7, 11, (1,), generator=g)) if label == 1 else int(torch.randint(1, 5, (1,), generator=g))
+        )
         body = re.sub(r"([.!]) ", r"\1<br /><br />", text)  # reviews carry HTML line breaks
         (root / split / IMDB_CLASSES[label] / f"{i}_{rating}.txt").write_text(body, encoding="utf-8")
 
@@ -105,17 +107,29 @@ class ImdbSentiment(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": SentimentConfig(n_train=1000, n_test=400, emb=32, hidden=32, steps=150, lr=1e-2, min_accuracy=0.7),
-        "cpu": SentimentConfig(n_train=4000, n_test=1000, emb=64, hidden=64, steps=300, real_per_class=1000,
-                               max_len=150),
-        "gpu": SentimentConfig(n_train=25000, n_test=25000, emb=128, hidden=256, steps=3000, batch_size=128,
-                               lr=2e-3, real_per_class=12500, max_len=400, eval_every=250),
+        "cpu": SentimentConfig(
+            n_train=4000, n_test=1000, emb=64, hidden=64, steps=300, real_per_class=1000, max_len=150
+        ),
+        "gpu": SentimentConfig(
+            n_train=25000,
+            n_test=25000,
+            emb=128,
+            hidden=256,
+            steps=3000,
+            batch_size=128,
+            lr=2e-3,
+            real_per_class=12500,
+            max_len=400,
+            eval_every=250,
+        ),
     }
 
     #: reader and tokenizer fitting under test (tests plant broken ones)
     read_fn = staticmethod(read_imdb)
 
-    def fit_tokenizer(self, train: TextClassificationSet, test: TextClassificationSet,
-                      cfg: SentimentConfig) -> WordTokenizer:
+    def fit_tokenizer(
+        self, train: TextClassificationSet, test: TextClassificationSet, cfg: SentimentConfig
+    ) -> WordTokenizer:
         return WordTokenizer.fit(train.texts, max_size=cfg.vocab_size)
 
     # -- data -------------------------------------------------------------------------------
@@ -134,8 +148,11 @@ class ImdbSentiment(TrainingRun):
         """(train, test, description): real IMDB if asked and present, else synthetic files read back."""
         source = resolve("imdb")
         if real and source.kind == "files":
-            return (self.read_fn(source.path, "train", max_per_class=cfg.real_per_class),
-                    self.read_fn(source.path, "test", max_per_class=cfg.real_per_class), str(source))
+            return (
+                self.read_fn(source.path, "train", max_per_class=cfg.real_per_class),
+                self.read_fn(source.path, "test", max_per_class=cfg.real_per_class),
+                str(source),
+            )
         root = ctx.workdir / "aclImdb"
         if not (root / "train").is_dir():
             self.synthetic_files(root, cfg, ctx.rng_seed)
@@ -148,8 +165,9 @@ class ImdbSentiment(TrainingRun):
 
     def model(self, cfg: SentimentConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
-        mc = SequenceModelConfig(vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=2,
-                                 head="last")
+        mc = SequenceModelConfig(
+            vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=2, head="last"
+        )
         return SequenceModel(mc).to(device, dtype)
 
     # -- training ---------------------------------------------------------------------------
@@ -167,9 +185,9 @@ class ImdbSentiment(TrainingRun):
         model.eval()
         correct = 0
         for i in range(0, ids.shape[0], batch):
-            n = int(lengths[i:i + batch].max())
-            pred = model(ids[i:i + batch, :n].to(device), lengths[i:i + batch]).argmax(-1).cpu()
-            correct += int((pred == y[i:i + batch]).sum())
+            n = int(lengths[i : i + batch].max())
+            pred = model(ids[i : i + batch, :n].to(device), lengths[i : i + batch]).argmax(-1).cpu()
+            correct += int((pred == y[i : i + batch]).sum())
         model.train()
         return correct / ids.shape[0]
 
@@ -200,28 +218,44 @@ class ImdbSentiment(TrainingRun):
         cfg = ctx.configs[0]
         root = ctx.workdir / "aclImdb"
         written = self.synthetic_files(root, cfg, ctx.rng_seed)
-        ctx.expect(any((root / "train" / "pos").glob("*_10.txt")) or any((root / "train" / "pos").glob("*_7.txt")),
-                   "no <id>_<rating>.txt files were written", name="IMDB layout written")
+        ctx.expect(
+            any((root / "train" / "pos").glob("*_10.txt")) or any((root / "train" / "pos").glob("*_7.txt")),
+            "no <id>_<rating>.txt files were written",
+            name="IMDB layout written",
+        )
         train, test, _ = self.load(ctx, cfg, real=False)
         for split, w, r in (("train", written[0], train), ("test", written[1], test)):
             want = sorted(zip(w.labels.tolist(), w.texts))
             got = sorted(zip(r.labels.tolist(), (" ".join(t.split()) for t in r.texts)))
-            ctx.expect(got == want, f"IMDB round trip ({split}): {sum(a != b for a, b in zip(got, want))} of "
-                       f"{len(want)} (label, text) pairs differ from what was written", name="IMDB round trip")
+            ctx.expect(
+                got == want,
+                f"IMDB round trip ({split}): {sum(a != b for a, b in zip(got, want))} of "
+                f"{len(want)} (label, text) pairs differ from what was written",
+                name="IMDB round trip",
+            )
         tok = self.fit_tokenizer(train, test, cfg)
         train_words = {w for t in train.texts for w in tok.split(t)}
         extra = sorted(set(tok.itos[2:]) - train_words)
-        ctx.expect(not extra, f"vocabulary holds words absent from the training texts: {extra[:5]}",
-                   name="vocabulary from train only")
+        ctx.expect(
+            not extra,
+            f"vocabulary holds words absent from the training texts: {extra[:5]}",
+            name="vocabulary from train only",
+        )
         unseen = next(t for t in test.texts if UNSEEN in t)
-        ctx.expect(tok.unk_id in tok.encode(unseen).tolist(), f"the test-only word {UNSEEN!r} did not encode as "
-                   "<unk>", name="test-only words are <unk>")
+        ctx.expect(
+            tok.unk_id in tok.encode(unseen).tolist(),
+            f"the test-only word {UNSEEN!r} did not encode as <unk>",
+            name="test-only words are <unk>",
+        )
         tr, te = self.encode(tok, train, cfg), self.encode(tok, test, cfg)
         _, losses, _, acc, seconds = self.run(ctx, cfg, tok, tr, te)
         ctx.metric("check_test_accuracy", acc[-1])
         ctx.metric("check_train_samples_per_s", cfg.steps * cfg.batch_size / seconds)
-        ctx.expect(acc[-1] >= cfg.min_accuracy, f"test accuracy {acc[-1]:.3f} after {cfg.steps} steps is below "
-                   f"{cfg.min_accuracy}", name=f"test accuracy >= {cfg.min_accuracy}")
+        ctx.expect(
+            acc[-1] >= cfg.min_accuracy,
+            f"test accuracy {acc[-1]:.3f} after {cfg.steps} steps is below {cfg.min_accuracy}",
+            name=f"test accuracy >= {cfg.min_accuracy}",
+        )
 
     # -- bench ------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: SentimentConfig) -> Prepared:
@@ -238,13 +272,18 @@ class ImdbSentiment(TrainingRun):
         train, test, desc = self.load(ctx, cfg, real=True)
         tok = self.fit_tokenizer(train, test, cfg)
         tr, te = self.encode(tok, train, cfg), self.encode(tok, test, cfg)
-        ctx.note(f"data: {desc}; {len(train)} train / {len(test)} test reviews, vocabulary {len(tok)}, "
-                 f"mean length {float(tr[1].float().mean()):.0f} words (max {cfg.max_len})")
+        ctx.note(
+            f"data: {desc}; {len(train)} train / {len(test)} test reviews, vocabulary {len(tok)}, "
+            f"mean length {float(tr[1].float().mean()):.0f} words (max {cfg.max_len})"
+        )
         model, losses, ev_steps, ev_acc, seconds = self.run(ctx, cfg, tok, tr, te, curve=True)
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="cross-entropy", series="lstm")
         ctx.curve("test accuracy", ev_steps, ev_acc, y_label="accuracy", series="lstm")
         ctx.metric("final_accuracy", ev_acc[-1])
         ctx.metric("train_samples_per_s", cfg.steps * cfg.batch_size / seconds)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
-        ctx.measure("classify", Prepared(fn=lambda: self.accuracy(model, te, ctx.device), items=te[0].shape[0],
-                                         item_unit="samples"), config=cfg)
+        ctx.measure(
+            "classify",
+            Prepared(fn=lambda: self.accuracy(model, te, ctx.device), items=te[0].shape[0], item_unit="samples"),
+            config=cfg,
+        )

@@ -29,6 +29,7 @@ small kernels per step and layer forward and about twice that backward, each pay
 dispatch and autograd-graph bookkeeping (the graph grows with T, and backward walks it
 node by node), while ``nn.LSTM`` runs ATen's fused cell loop and backward.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -116,8 +117,11 @@ class LstmManual(Operator):
                     label = f"{spec.name} [{config.label()}, {ctx.dtype}, seed {seed}]"
                     guard_not_mutated(inputs, before, name=label)
                     guard_not_constant(out, expected, name=label)
-                    ctx.expect(out.keys() == expected.keys(), f"{label}: returned {sorted(out)}, expected "
-                               f"{sorted(expected)}", name=f"{spec.name}: same outputs and gradients")
+                    ctx.expect(
+                        out.keys() == expected.keys(),
+                        f"{label}: returned {sorted(out)}, expected {sorted(expected)}",
+                        name=f"{spec.name}: same outputs and gradients",
+                    )
                     for key, want in expected.items():
                         ctx.assert_close(out[key], want, name=f"{spec.name}: {_group(key)}", where=f"{key} {label}")
         self.extra_checks(ctx)
@@ -127,5 +131,9 @@ class LstmManual(Operator):
         mine = self.manual_cls.from_torch(module)
         ctx.expect_raises(ValueError, lambda: mine(x[..., :3]), match="features", name="rejects a wrong input size")
         bad = torch.zeros(1, 2, 6, dtype=ctx.dtype, device=ctx.device)  # (1, B, H): one layer short
-        ctx.expect_raises(ValueError, lambda: mine(x, (bad, bad) if self.cell == "lstm" else bad),
-                          match="initial state", name="rejects a wrong h_0 shape")
+        ctx.expect_raises(
+            ValueError,
+            lambda: mine(x, (bad, bad) if self.cell == "lstm" else bad),
+            match="initial state",
+            name="rejects a wrong h_0 shape",
+        )

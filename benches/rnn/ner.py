@@ -41,6 +41,7 @@ says the pipeline works, not that the tagger generalises: real CoNLL-2003 (``--d
 has unseen names in its test split, where published BiLSTM(-CRF) taggers report F1 of
 about 0.85-0.91 (Huang et al. 2015; Lample et al. 2016).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,23 +90,54 @@ class NerConfig:
 # (name, gold, predicted, (correct, gold chunks, guessed chunks, P, R, F1, token accuracy)),
 # derived by hand from conlleval's rules (see kernels/ner_metrics.py)
 WORKED_EXAMPLES = [
-    ("seqeval README example", [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]],
-     [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]],
-     (1, 2, 2, 0.5, 0.5, 0.5, 0.8)),
-    ("I- without B- opens a chunk", [["B-PER", "I-PER", "O"]], [["I-PER", "I-PER", "O"]],
-     (1, 1, 1, 1.0, 1.0, 1.0, 2 / 3)),
-    ("type change inside a chunk", [["B-PER", "I-PER", "O"]], [["B-PER", "I-LOC", "O"]],
-     (0, 1, 2, 0.0, 0.0, 0.0, 2 / 3)),
-    ("adjacent entities of one type", [["B-PER", "B-PER", "O"]], [["B-PER", "I-PER", "O"]],
-     (0, 2, 1, 0.0, 0.0, 0.0, 2 / 3)),
-    ("adjacent entities of two types", [["B-PER", "B-LOC", "I-LOC"]], [["B-PER", "B-LOC", "I-LOC"]],
-     (2, 2, 2, 1.0, 1.0, 1.0, 1.0)),
-    ("sentence break ends a chunk", [["O", "B-LOC"], ["I-LOC", "O"]], [["O", "B-LOC"], ["B-LOC", "O"]],
-     (2, 2, 2, 1.0, 1.0, 1.0, 0.75)),
-    ("partial overlap", [["B-ORG", "I-ORG", "I-ORG", "O"]], [["B-ORG", "I-ORG", "O", "O"]],
-     (0, 1, 1, 0.0, 0.0, 0.0, 0.75)),
-    ("precision != recall", [["B-PER", "O", "B-LOC", "O", "B-ORG"]], [["B-PER", "O", "B-LOC", "O", "O"]],
-     (2, 3, 2, 1.0, 2 / 3, 0.8, 0.8)),
+    (
+        "seqeval README example",
+        [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]],
+        [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]],
+        (1, 2, 2, 0.5, 0.5, 0.5, 0.8),
+    ),
+    (
+        "I- without B- opens a chunk",
+        [["B-PER", "I-PER", "O"]],
+        [["I-PER", "I-PER", "O"]],
+        (1, 1, 1, 1.0, 1.0, 1.0, 2 / 3),
+    ),
+    (
+        "type change inside a chunk",
+        [["B-PER", "I-PER", "O"]],
+        [["B-PER", "I-LOC", "O"]],
+        (0, 1, 2, 0.0, 0.0, 0.0, 2 / 3),
+    ),
+    (
+        "adjacent entities of one type",
+        [["B-PER", "B-PER", "O"]],
+        [["B-PER", "I-PER", "O"]],
+        (0, 2, 1, 0.0, 0.0, 0.0, 2 / 3),
+    ),
+    (
+        "adjacent entities of two types",
+        [["B-PER", "B-LOC", "I-LOC"]],
+        [["B-PER", "B-LOC", "I-LOC"]],
+        (2, 2, 2, 1.0, 1.0, 1.0, 1.0),
+    ),
+    (
+        "sentence break ends a chunk",
+        [["O", "B-LOC"], ["I-LOC", "O"]],
+        [["O", "B-LOC"], ["B-LOC", "O"]],
+        (2, 2, 2, 1.0, 1.0, 1.0, 0.75),
+    ),
+    (
+        "partial overlap",
+        [["B-ORG", "I-ORG", "I-ORG", "O"]],
+        [["B-ORG", "I-ORG", "O", "O"]],
+        (0, 1, 1, 0.0, 0.0, 0.0, 0.75),
+    ),
+    (
+        "precision != recall",
+        [["B-PER", "O", "B-LOC", "O", "B-ORG"]],
+        [["B-PER", "O", "B-LOC", "O", "O"]],
+        (2, 3, 2, 1.0, 2 / 3, 0.8, 0.8),
+    ),
 ]
 #: per-type scores of the last example: type -> (P, R, F1)
 PER_TYPE = {"PER": (1.0, 1.0, 1.0), "LOC": (1.0, 1.0, 1.0), "ORG": (0.0, 0.0, 0.0)}
@@ -182,8 +214,14 @@ class Ner(TrainingRun):
 
     def model(self, cfg: NerConfig, vocab: int, n_tags: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
-        mc = SequenceModelConfig(vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=n_tags,
-                                 bidirectional=True, head="per_step")
+        mc = SequenceModelConfig(
+            vocab_size=vocab,
+            input_size=cfg.emb,
+            hidden_size=cfg.hidden,
+            output_size=n_tags,
+            bidirectional=True,
+            head="per_step",
+        )
         return SequenceModel(mc).to(device, dtype)
 
     # -- training ------------------------------------------------------------------------
@@ -240,24 +278,39 @@ class Ner(TrainingRun):
         path = ctx.workdir / "eng.train"
         write_conll(path, data)
         text = path.read_text(encoding="utf-8")
-        ctx.expect(text.startswith("-DOCSTART- -X- -X- O") and "\n\n" in text and " I-PER" in text,
-                   "the file written is not in CoNLL-2003 layout", name="CoNLL file written")
+        ctx.expect(
+            text.startswith("-DOCSTART- -X- -X- O") and "\n\n" in text and " I-PER" in text,
+            "the file written is not in CoNLL-2003 layout",
+            name="CoNLL file written",
+        )
         back = self.read(path)
-        ctx.expect(back.sentences == data.sentences, f"CoNLL round trip: read {len(back)} sentences back, wrote "
-                   f"{len(data)}; the tokens differ", name="CoNLL round trip: tokens")
-        ctx.expect(back.tags == data.tags,
-                   "CoNLL round trip: tags read back (IOB1 -> BIO) differ from the BIO tags written",
-                   name="CoNLL round trip: tags")
+        ctx.expect(
+            back.sentences == data.sentences,
+            f"CoNLL round trip: read {len(back)} sentences back, wrote {len(data)}; the tokens differ",
+            name="CoNLL round trip: tokens",
+        )
+        ctx.expect(
+            back.tags == data.tags,
+            "CoNLL round trip: tags read back (IOB1 -> BIO) differ from the BIO tags written",
+            name="CoNLL round trip: tags",
+        )
 
     def check_metric(self, ctx) -> None:
         for name, gold, pred, (correct, n_gold, n_guess, p, r, f1, acc) in WORKED_EXAMPLES:
             s = self.score_fn(gold, pred)
             got = (s.overall.correct, s.overall.gold, s.overall.guessed)
-            ctx.expect(got == (correct, n_gold, n_guess), f"worked example {name!r}: (correct, gold, guessed) = {got}, "
-                       f"conlleval counts {(correct, n_gold, n_guess)}", name="worked examples: chunk counts")
-            ctx.assert_close(torch.tensor([s.precision, s.recall, s.f1, s.accuracy], dtype=torch.float64),
-                             torch.tensor([p, r, f1, acc], dtype=torch.float64), name="worked examples: P/R/F1",
-                             where=name)
+            ctx.expect(
+                got == (correct, n_gold, n_guess),
+                f"worked example {name!r}: (correct, gold, guessed) = {got}, "
+                f"conlleval counts {(correct, n_gold, n_guess)}",
+                name="worked examples: chunk counts",
+            )
+            ctx.assert_close(
+                torch.tensor([s.precision, s.recall, s.f1, s.accuracy], dtype=torch.float64),
+                torch.tensor([p, r, f1, acc], dtype=torch.float64),
+                name="worked examples: P/R/F1",
+                where=name,
+            )
         s = self.score_fn(WORKED_EXAMPLES[-1][1], WORKED_EXAMPLES[-1][2])
         got = {t: (v.precision, v.recall, v.f1) for t, v in s.per_type.items()}
         ctx.expect(got == PER_TYPE, f"per-type scores {got}, expected {PER_TYPE}", name="worked examples: per type")
@@ -270,28 +323,44 @@ class Ner(TrainingRun):
         scores, losses, seconds, tokens, *_ = self.run(ctx, cfg, train, test)
         ctx.metric("check_entity_f1", scores.f1)
         ctx.metric("check_train_tokens_per_s", tokens / seconds)
-        ctx.expect(scores.f1 >= cfg.min_f1, f"held-out entity F1 {scores.f1:.3f} below {cfg.min_f1} after "
-                   f"{cfg.steps} steps", name=f"entity F1 >= {cfg.min_f1}")
+        ctx.expect(
+            scores.f1 >= cfg.min_f1,
+            f"held-out entity F1 {scores.f1:.3f} below {cfg.min_f1} after {cfg.steps} steps",
+            name=f"entity F1 >= {cfg.min_f1}",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
         train, test, desc = self.data(cfg, ctx.rng_seed, real=True)
         ctx.note(f"data: {desc}; {len(train)} train / {len(test)} held-out sentences")
-        scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags) = self.run(ctx, cfg, train, test,
-                                                                                           curve=True)
+        scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags) = self.run(
+            ctx, cfg, train, test, curve=True
+        )
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="cross-entropy", series="bilstm")
         ctx.curve("held-out entity F1", ev_steps, ev_f1, y_label="F1 (conlleval)", series="bilstm")
         ctx.metric("entity_f1", scores.f1)
         ctx.metric("entity_precision", scores.precision)
         ctx.metric("entity_recall", scores.recall)
         ctx.metric("train_tokens_per_s", tokens / seconds)
-        ctx.table("per-type scores", [{"type": t, "precision": round(v.precision, 4), "recall": round(v.recall, 4),
-                                       "f1": round(v.f1, 4), "gold": v.gold} for t, v in scores.per_type.items()])
+        ctx.table(
+            "per-type scores",
+            [
+                {
+                    "type": t,
+                    "precision": round(v.precision, 4),
+                    "recall": round(v.recall, 4),
+                    "f1": round(v.f1, 4),
+                    "gold": v.gold,
+                }
+                for t, v in scores.per_type.items()
+            ],
+        )
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         n_tok = int(nt.sum())
-        ctx.measure("tag", Prepared(fn=lambda: self.tag(model, xt, nt, tags), items=n_tok, item_unit="tokens"),
-                    config=cfg)
+        ctx.measure(
+            "tag", Prepared(fn=lambda: self.tag(model, xt, nt, tags), items=n_tok, item_unit="tokens"), config=cfg
+        )
 
     def prepare(self, ctx, impl: str, config: NerConfig) -> Prepared:
         train, _, _ = self.data(config, ctx.rng_seed, real=True)

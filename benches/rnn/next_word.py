@@ -40,6 +40,7 @@ a unigram perplexity of 213; one training step 72 ms = 10.7k words/s, evaluation
 words/s. The output layer dominates: at V = 5,000 and H = 256 one step took 410 ms
 (2.5k words/s), most of it the (B*T, H) x (H, V) projection and its softmax.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,10 +94,21 @@ class NextWord(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": WordConfig(corpus_chars=200_000, vocab_size=500, emb=32, hidden=48, steps=120),
-        "cpu": WordConfig(corpus_chars=400_000, vocab_size=2000, emb=64, hidden=128, steps=200, lr=5e-3,
-                          eval_every=100),
-        "gpu": WordConfig(corpus_chars=730_000, vocab_size=10000, emb=650, hidden=650, num_layers=2, steps=3000,
-                          seq_len=35, batch_size=64, lr=2e-3, eval_every=250),
+        "cpu": WordConfig(
+            corpus_chars=400_000, vocab_size=2000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=100
+        ),
+        "gpu": WordConfig(
+            corpus_chars=730_000,
+            vocab_size=10000,
+            emb=650,
+            hidden=650,
+            num_layers=2,
+            steps=3000,
+            seq_len=35,
+            batch_size=64,
+            lr=2e-3,
+            eval_every=250,
+        ),
     }
 
     def __init__(self) -> None:
@@ -111,15 +123,16 @@ class NextWord(TrainingRun):
 
     def model(self, cfg: WordConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
-        mc = SequenceModelConfig(vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=vocab,
-                                 num_layers=cfg.num_layers)
+        mc = SequenceModelConfig(
+            vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=vocab, num_layers=cfg.num_layers
+        )
         return SequenceModel(mc).to(device, dtype)
 
     @staticmethod
     def windows(ids: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Non-overlapping (inputs, targets), each (n, seq_len): targets are inputs shifted by one word."""
         n = (len(ids) - 1) // seq_len
-        return ids[: n * seq_len].view(n, seq_len), ids[1: n * seq_len + 1].view(n, seq_len)
+        return ids[: n * seq_len].view(n, seq_len), ids[1 : n * seq_len + 1].view(n, seq_len)
 
     @torch.no_grad()
     def perplexity(self, model, x: torch.Tensor, y: torch.Tensor, batch: int, device) -> float:
@@ -127,7 +140,7 @@ class NextWord(TrainingRun):
         model.eval()
         total, count = 0.0, 0
         for i in range(0, x.shape[0], batch):
-            xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
+            xb, yb = x[i : i + batch].to(device), y[i : i + batch].to(device)
             total += float(F.cross_entropy(model(xb).flatten(0, 1).float(), yb.flatten(), reduction="sum"))
             count += yb.numel()
         model.train()
@@ -173,29 +186,53 @@ class NextWord(TrainingRun):
         data = self.data(cfg)
         tok, train, held, _ = data
         model, _, ppl, seconds, tokens, (x, y) = self.run(ctx, cfg, data)
-        ctx.expect(x.shape[0] % cfg.eval_batch != 0, f"{x.shape[0]} held-out windows split evenly into batches of "
-                   f"{cfg.eval_batch}: the check needs a smaller last batch", name="uneven last evaluation batch")
-        for state, m in (("trained", model), ("untrained", self.model(cfg, len(tok), ctx.device, ctx.dtype,
-                                                                       ctx.rng_seed))):
+        ctx.expect(
+            x.shape[0] % cfg.eval_batch != 0,
+            f"{x.shape[0]} held-out windows split evenly into batches of "
+            f"{cfg.eval_batch}: the check needs a smaller last batch",
+            name="uneven last evaluation batch",
+        )
+        for state, m in (
+            ("trained", model),
+            ("untrained", self.model(cfg, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)),
+        ):
             got = self.perplexity(m, x, y, cfg.eval_batch, ctx.device)
-            ctx.assert_close(torch.tensor(got), torch.tensor(self.reference_perplexity(m, x, y, ctx.device)),
-                             rtol=1e-5, atol=0, name="perplexity = exp(mean NLL)", where=state)
+            ctx.assert_close(
+                torch.tensor(got),
+                torch.tensor(self.reference_perplexity(m, x, y, ctx.device)),
+                rtol=1e-5,
+                atol=0,
+                name="perplexity = exp(mean NLL)",
+                where=state,
+            )
         unigram = self.unigram_perplexity(train, held, len(tok))
-        for k, v in (("initial_perplexity", ppl[0]), ("final_perplexity", ppl[-1]), ("unigram_perplexity", unigram),
-                     ("train_tokens_per_s", tokens / seconds)):
+        for k, v in (
+            ("initial_perplexity", ppl[0]),
+            ("final_perplexity", ppl[-1]),
+            ("unigram_perplexity", unigram),
+            ("train_tokens_per_s", tokens / seconds),
+        ):
             ctx.metric(f"check_{k}", v)
-        ctx.expect(0.5 * len(tok) < ppl[0] < 2 * len(tok), f"initial perplexity {ppl[0]:.1f} is far from the "
-                   f"vocabulary size {len(tok)} (a near-uniform model's)", name="initial perplexity ~ vocabulary size")
-        ctx.expect(ppl[-1] < unigram, f"perplexity {ppl[0]:.1f} -> {ppl[-1]:.1f} after {cfg.steps} steps; it must "
-                   f"fall below the unigram perplexity {unigram:.1f}", name="perplexity falls below unigram")
+        ctx.expect(
+            0.5 * len(tok) < ppl[0] < 2 * len(tok),
+            f"initial perplexity {ppl[0]:.1f} is far from the vocabulary size {len(tok)} (a near-uniform model's)",
+            name="initial perplexity ~ vocabulary size",
+        )
+        ctx.expect(
+            ppl[-1] < unigram,
+            f"perplexity {ppl[0]:.1f} -> {ppl[-1]:.1f} after {cfg.steps} steps; it must "
+            f"fall below the unigram perplexity {unigram:.1f}",
+            name="perplexity falls below unigram",
+        )
 
     def prepare(self, ctx, impl: str, config: WordConfig) -> Prepared:
         tok, train, _, _ = self.data(config, real=True)
         model = self.model(config, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         window = self.char.batch(train, config, torch.Generator().manual_seed(ctx.rng_seed)).to(ctx.device)
-        return Prepared(fn=lambda: self.train_step(model, opt, window), items=config.batch_size * config.seq_len,
-                        item_unit="tokens")
+        return Prepared(
+            fn=lambda: self.train_step(model, opt, window), items=config.batch_size * config.seq_len, item_unit="tokens"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -208,5 +245,10 @@ class NextWord(TrainingRun):
         ctx.metric("unigram_perplexity", self.unigram_perplexity(train, held, len(tok)))
         ctx.metric("train_tokens_per_s", tokens / seconds)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
-        ctx.measure("evaluate", Prepared(fn=lambda: self.perplexity(model, x, y, cfg.eval_batch, ctx.device),
-                                         items=y.numel(), item_unit="tokens"), config=cfg)
+        ctx.measure(
+            "evaluate",
+            Prepared(
+                fn=lambda: self.perplexity(model, x, y, cfg.eval_batch, ctx.device), items=y.numel(), item_unit="tokens"
+            ),
+            config=cfg,
+        )

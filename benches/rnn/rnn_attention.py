@@ -36,6 +36,7 @@ the whole source in 64 numbers and reorder it from memory; with it each output w
 looks up its source word. Luong's costs less than Bahdanau's because its RNN input does
 not depend on the context, and its score is one matmul instead of a tanh layer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,7 +72,7 @@ def _reference_attention(scores_fn, query, keys, lengths):
     ctx = torch.zeros(B, keys.shape[-1], dtype=keys.dtype, device=keys.device)
     for b in range(B):
         n = int(lengths[b])
-        w = torch.softmax(scores_fn(query[b:b + 1], keys[b:b + 1, :n])[0], dim=-1)  # (n,)
+        w = torch.softmax(scores_fn(query[b : b + 1], keys[b : b + 1, :n])[0], dim=-1)  # (n,)
         weights[b, :n] = w
         ctx[b] = w @ keys[b, :n]
     return weights, ctx
@@ -83,10 +84,14 @@ class RnnAttention(Comparison):
     variants = ("none", "bahdanau", "luong")
     sizes = {
         "tiny": AttentionConfig(TranslationConfig(n_train=2000, n_test=200, max_adjectives=1, hidden=32, steps=120)),
-        "cpu": AttentionConfig(TranslationConfig(n_train=6000, n_test=300, max_adjectives=2, hidden=64, steps=200,
-                                                 lr=5e-3)),
-        "gpu": AttentionConfig(TranslationConfig(n_train=50000, n_test=2000, max_adjectives=3, hidden=256,
-                                                 steps=3000, lr=1e-3, batch_size=256)),
+        "cpu": AttentionConfig(
+            TranslationConfig(n_train=6000, n_test=300, max_adjectives=2, hidden=64, steps=200, lr=5e-3)
+        ),
+        "gpu": AttentionConfig(
+            TranslationConfig(
+                n_train=50000, n_test=2000, max_adjectives=3, hidden=256, steps=3000, lr=1e-3, batch_size=256
+            )
+        ),
     }
 
     #: attention modules under test: name -> factory(query_dim, key_dim) (tests plant broken ones)
@@ -118,21 +123,32 @@ class RnnAttention(Comparison):
                 where = f"{name}, seed {seed}"
                 with torch.no_grad():
                     context, weights = attn(query, keys, mask)
-                    ctx.assert_close(weights.sum(-1), torch.ones(B, dtype=ctx.dtype, device=dev),
-                                     name="weights sum to 1", where=where)
-                    ctx.expect(bool((weights[~mask] == 0).all()), f"{where}: padded positions get weight "
-                               f"{weights[~mask].abs().max().item():.3g}, not exactly 0",
-                               name="padded positions get exactly 0")
+                    ctx.assert_close(
+                        weights.sum(-1),
+                        torch.ones(B, dtype=ctx.dtype, device=dev),
+                        name="weights sum to 1",
+                        where=where,
+                    )
+                    ctx.expect(
+                        bool((weights[~mask] == 0).all()),
+                        f"{where}: padded positions get weight {weights[~mask].abs().max().item():.3g}, not exactly 0",
+                        name="padded positions get exactly 0",
+                    )
 
                     def scores_fn(q, k, attn=attn):
                         return torch.log(attn(q, k, torch.ones(k.shape[:2], dtype=torch.bool, device=k.device))[1])
 
                     want_w, want_c = _reference_attention(scores_fn, query, keys, lengths)
-                    ctx.assert_close(weights, want_w, name="weights = per-row softmax over real positions",
-                                     where=where)
+                    ctx.assert_close(weights, want_w, name="weights = per-row softmax over real positions", where=where)
                     ctx.assert_close(context, want_c, name="context = weights @ values", where=where)
-                    ctx.assert_close(attn(query, garbage, mask), (context, weights), rtol=0, atol=0,
-                                     name="padded keys change nothing", where=where)
+                    ctx.assert_close(
+                        attn(query, garbage, mask),
+                        (context, weights),
+                        rtol=0,
+                        atol=0,
+                        name="padded keys change nothing",
+                        where=where,
+                    )
 
     # -- check: attention improves translation ---------------------------------------------------
     def run_variant(self, ctx, cfg: AttentionConfig, variant: str, seed: int, data=None):
@@ -152,10 +168,12 @@ class RnnAttention(Comparison):
         for v, e in exact.items():
             ctx.metric(f"check_exact_match.{v}", e)
         for v in ("bahdanau", "luong"):
-            ctx.expect(exact[v] - exact["none"] >= cfg.min_margin,
-                       f"{v} attention translated {exact[v]:.1%} exactly, no attention {exact['none']:.1%}: margin "
-                       f"below {cfg.min_margin:.0%} at an equal budget of {cfg.translation.steps} steps",
-                       name=f"{v} beats no attention by >= {cfg.min_margin}")
+            ctx.expect(
+                exact[v] - exact["none"] >= cfg.min_margin,
+                f"{v} attention translated {exact[v]:.1%} exactly, no attention {exact['none']:.1%}: margin "
+                f"below {cfg.min_margin:.0%} at an equal budget of {cfg.translation.steps} steps",
+                name=f"{v} beats no attention by >= {cfg.min_margin}",
+            )
 
     # -- bench -------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: AttentionConfig) -> Prepared:
@@ -167,12 +185,25 @@ class RnnAttention(Comparison):
         rows = []
         for v in self.variants:
             exact, tok, losses, seconds, tokens, _ = self.run_variant(ctx, cfg, v, ctx.rng_seed, data)
-            ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="masked cross-entropy",
-                      series=v, log_y=True)
+            ctx.curve(
+                "train loss",
+                list(range(1, len(losses) + 1)),
+                losses,
+                y_label="masked cross-entropy",
+                series=v,
+                log_y=True,
+            )
             ctx.metric(f"{v}.exact_match", exact)
             ctx.metric(f"{v}.token_accuracy", tok)
             ctx.metric(f"{v}.train_tokens_per_s", tokens / seconds)
-            rows.append({"variant": v, "exact_match": round(exact, 4), "token_accuracy": round(tok, 4),
-                         "train_s": round(seconds, 2), "final_loss": round(sum(losses[-10:]) / 10, 4)})
+            rows.append(
+                {
+                    "variant": v,
+                    "exact_match": round(exact, 4),
+                    "token_accuracy": round(tok, 4),
+                    "train_s": round(seconds, 2),
+                    "final_loss": round(sum(losses[-10:]) / 10, 4),
+                }
+            )
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
         ctx.table("equal budget: accuracy and time per variant", rows)

@@ -35,6 +35,7 @@ decoding 30k tokens/s (64 sources at once). The tiny check's budget (150 steps, 
 token in Python in training too (attention needs each step's state), so time grows with
 the target length, not only with the FLOPs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -118,8 +119,9 @@ class Seq2seqTranslation(TrainingRun):
     sizes = {
         "tiny": TranslationConfig(n_train=2000, n_test=200, max_adjectives=1, hidden=32, steps=150),
         "cpu": TranslationConfig(n_train=6000, n_test=500, max_adjectives=2, hidden=64, steps=250, lr=5e-3),
-        "gpu": TranslationConfig(n_train=50000, n_test=2000, max_adjectives=3, hidden=256, steps=3000,
-                                 lr=1e-3, batch_size=256),
+        "gpu": TranslationConfig(
+            n_train=50000, n_test=2000, max_adjectives=3, hidden=256, steps=3000, lr=1e-3, batch_size=256
+        ),
     }
 
     #: the loss the task trains with (tests plant wrong ones here)
@@ -145,16 +147,24 @@ class Seq2seqTranslation(TrainingRun):
 
     def model(self, cfg: TranslationConfig, vocab: Vocab, attention: str, device, dtype, seed: int) -> Seq2Seq:
         torch.manual_seed(seed)
-        mc = Seq2SeqConfig(src_vocab=len(vocab.src), tgt_vocab=vocab.tgt_size, emb=cfg.hidden // 2,
-                           hidden=cfg.hidden, attention=attention, attn_dim=cfg.hidden)
+        mc = Seq2SeqConfig(
+            src_vocab=len(vocab.src),
+            tgt_vocab=vocab.tgt_size,
+            emb=cfg.hidden // 2,
+            hidden=cfg.hidden,
+            attention=attention,
+            attn_dim=cfg.hidden,
+        )
         return Seq2Seq(mc).to(device, dtype)
 
     # -- training ------------------------------------------------------------------------
     def batch(self, enc: Encoded, idx: torch.Tensor, device) -> tuple[torch.Tensor, ...]:
         t = int(enc.tgt_len[idx].max())  # trim the padding columns no row of this batch needs
         s = int(enc.src_len[idx].max())
-        return tuple(x.to(device) for x in (enc.src[idx, :s], enc.src_len[idx], enc.tgt_in[idx, :t],
-                                             enc.tgt_out[idx, :t], enc.tgt_len[idx]))
+        return tuple(
+            x.to(device)
+            for x in (enc.src[idx, :s], enc.src_len[idx], enc.tgt_in[idx, :t], enc.tgt_out[idx, :t], enc.tgt_len[idx])
+        )
 
     def train_step(self, model, opt, batch) -> torch.Tensor:
         src, src_len, tgt_in, tgt_out, tgt_len = batch
@@ -187,8 +197,15 @@ class Seq2seqTranslation(TrainingRun):
         model.eval()
         src, src_len = enc.src.to(device), enc.src_len.to(device)
         step, state, _ = model.decoding_fns(src, src_len)
-        out = greedy(step, state, batch_size=src.shape[0], bos=vocab.bos, eos=vocab.eos,
-                     max_len=enc.tgt_in.shape[1] + 2, device=device)
+        out = greedy(
+            step,
+            state,
+            batch_size=src.shape[0],
+            bos=vocab.bos,
+            eos=vocab.eos,
+            max_len=enc.tgt_in.shape[1] + 2,
+            device=device,
+        )
         model.train()
         return [vocab.decode(s) for s in out.sequences()]
 
@@ -211,18 +228,35 @@ class Seq2seqTranslation(TrainingRun):
         lengths = torch.tensor([7, 3, 1, 5, 6], device=ctx.device)
         pad = torch.arange(T, device=ctx.device)[None, :] >= lengths[:, None]  # (B, T)
         loss = self.loss_fn(logits, targets, lengths)
-        noisy_logits = torch.where(pad[..., None], 100 * torch.randn(B, T, V, generator=g, dtype=ctx.dtype)
-                                   .to(ctx.device), logits.detach())
+        noisy_logits = torch.where(
+            pad[..., None], 100 * torch.randn(B, T, V, generator=g, dtype=ctx.dtype).to(ctx.device), logits.detach()
+        )
         noisy_targets = torch.where(pad, torch.randint(-5, 3 * V, (B, T), generator=g).to(ctx.device), targets)
-        ctx.assert_close(self.loss_fn(noisy_logits, noisy_targets, lengths), loss.detach(), rtol=0, atol=0,
-                         name="loss unchanged by padded logits and targets")
-        want = sum(F.cross_entropy(logits[b, :n].double(), targets[b, :n], reduction="sum")
-                   for b, n in enumerate(lengths.tolist())) / lengths.sum()
-        ctx.assert_close(loss.double(), want.detach(), name="loss = mean NLL over real tokens",
-                         rtol=1e-6 if ctx.dtype == torch.float32 else 1e-12, atol=0)
+        ctx.assert_close(
+            self.loss_fn(noisy_logits, noisy_targets, lengths),
+            loss.detach(),
+            rtol=0,
+            atol=0,
+            name="loss unchanged by padded logits and targets",
+        )
+        want = (
+            sum(
+                F.cross_entropy(logits[b, :n].double(), targets[b, :n], reduction="sum")
+                for b, n in enumerate(lengths.tolist())
+            )
+            / lengths.sum()
+        )
+        ctx.assert_close(
+            loss.double(),
+            want.detach(),
+            name="loss = mean NLL over real tokens",
+            rtol=1e-6 if ctx.dtype == torch.float32 else 1e-12,
+            atol=0,
+        )
         (grad,) = torch.autograd.grad(loss, logits)
-        ctx.expect(bool((grad[pad] == 0).all()), "padded positions receive a nonzero gradient",
-                   name="no gradient into padding")
+        ctx.expect(
+            bool((grad[pad] == 0).all()), "padded positions receive a nonzero gradient", name="no gradient into padding"
+        )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -231,14 +265,20 @@ class Seq2seqTranslation(TrainingRun):
         model, losses, seconds, tokens = self.train(ctx, cfg, vocab, train, cfg.attention, ctx.rng_seed)
         ctx.metric("check_train_tokens_per_s", tokens / seconds)
         first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
-        ctx.expect(last < 0.25 * first, f"training loss fell from {first:.3f} only to {last:.3f} "
-                   f"(needs < 1/4) in {cfg.steps} steps", name="training loss falls")
+        ctx.expect(
+            last < 0.25 * first,
+            f"training loss fell from {first:.3f} only to {last:.3f} (needs < 1/4) in {cfg.steps} steps",
+            name="training loss falls",
+        )
         hyps = self.translate(model, vocab, test, ctx.device)
         exact, tok_acc = self.score(hyps, [toy_translate(s) for s in test.pairs.sources])
         ctx.metric("check_exact_match", exact)
         ctx.metric("check_token_accuracy", tok_acc)
-        ctx.expect(exact >= cfg.min_exact, f"{exact:.1%} of held-out sentences translated exactly, "
-                   f"below the {cfg.min_exact:.0%} threshold", name=f"exact match >= {cfg.min_exact}")
+        ctx.expect(
+            exact >= cfg.min_exact,
+            f"{exact:.1%} of held-out sentences translated exactly, below the {cfg.min_exact:.0%} threshold",
+            name=f"exact match >= {cfg.min_exact}",
+        )
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: TranslationConfig) -> Prepared:
@@ -247,16 +287,18 @@ class Seq2seqTranslation(TrainingRun):
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         idx = torch.arange(config.batch_size)
         batch = self.batch(train, idx, ctx.device)
-        return Prepared(fn=lambda: self.train_step(model, opt, batch), items=int(train.tgt_len[idx].sum()),
-                        item_unit="tokens")
+        return Prepared(
+            fn=lambda: self.train_step(model, opt, batch), items=int(train.tgt_len[idx].sum()), item_unit="tokens"
+        )
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
         vocab, train, test, desc = self.data(cfg, ctx.rng_seed, real=True)
         ctx.note(f"data: {desc}; {train.src.shape[0]} train / {test.src.shape[0]} held-out pairs")
         model, losses, seconds, tokens = self.train(ctx, cfg, vocab, train, cfg.attention, ctx.rng_seed)
-        ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="masked cross-entropy",
-                  series=cfg.attention)
+        ctx.curve(
+            "train loss", list(range(1, len(losses) + 1)), losses, y_label="masked cross-entropy", series=cfg.attention
+        )
         ctx.metric("train_tokens_per_s", tokens / seconds)
         ctx.metric("train_time_s", seconds)
         ctx.metric("final_loss", sum(losses[-10:]) / 10)
@@ -266,11 +308,17 @@ class Seq2seqTranslation(TrainingRun):
         exact, tok_acc = self.score(hyps, refs)
         ctx.metric("exact_match", exact)
         ctx.metric("token_accuracy", tok_acc)
-        ctx.table("sample translations", [{"source": s, "reference": r, "greedy": h}
-                                          for s, r, h in list(zip(test.pairs.sources, refs, hyps))[:5]])
+        ctx.table(
+            "sample translations",
+            [{"source": s, "reference": r, "greedy": h} for s, r, h in list(zip(test.pairs.sources, refs, hyps))[:5]],
+        )
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
-        sub = Encoded(*(x[:64] for x in (test.src, test.src_len, test.tgt_in, test.tgt_out, test.tgt_len)),
-                      pairs=test.pairs)
+        sub = Encoded(
+            *(x[:64] for x in (test.src, test.src_len, test.tgt_in, test.tgt_out, test.tgt_len)), pairs=test.pairs
+        )
         n_tok = int(sub.tgt_len.sum())
-        ctx.measure("greedy_decode", Prepared(fn=lambda: self.translate(model, vocab, sub, ctx.device),
-                                              items=n_tok, item_unit="tokens"), config=cfg)
+        ctx.measure(
+            "greedy_decode",
+            Prepared(fn=lambda: self.translate(model, vocab, sub, ctx.device), items=n_tok, item_unit="tokens"),
+            config=cfg,
+        )

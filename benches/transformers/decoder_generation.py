@@ -39,6 +39,7 @@ bench --task transformers.decoder_generation`` (cpu preset, float32) on the shar
 EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and
 noisy (the run record flags IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +51,7 @@ import torch.nn.functional as F
 from harness import Prepared, TrainingRun, task
 from harness.data import CharTokenizer, read_text, resolve, stdlib_corpus
 from harness.train import fit, record_samples, standard_step
-from models.transformer import POSITIONALS, GPT, KVCache, preset
+from models.transformer import GPT, POSITIONALS, KVCache, preset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +111,9 @@ class DecoderGeneration(TrainingRun):
     variants = ("train_step", "generate_kv_cache", "generate_no_cache")
     sizes = {
         "tiny": GenConfig(),
-        "cpu": GenConfig(model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256,
-                         gen_repeats=3),
+        "cpu": GenConfig(
+            model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256, gen_repeats=3
+        ),
         "gpu": GenConfig(model="gen", seq_len=256, batch_size=64, steps=3000, lr=1e-3, prompt_len=32, new_tokens=256),
     }
     #: what the checks exercise (tests plant broken ones)
@@ -120,8 +122,11 @@ class DecoderGeneration(TrainingRun):
 
     def _model(self, ctx, config, vocab, positional=None, max_len=None):
         torch.manual_seed(ctx.rng_seed)
-        cfg = preset(config.model, positional=positional or config.positional,
-                     max_len=max_len or max(config.seq_len, config.prompt_len + config.new_tokens))
+        cfg = preset(
+            config.model,
+            positional=positional or config.positional,
+            max_len=max_len or max(config.seq_len, config.prompt_len + config.new_tokens),
+        )
         return GPT(cfg, vocab, sdpa=self.sdpa).to(ctx.device, ctx.dtype)
 
     def check(self, ctx):
@@ -130,12 +135,19 @@ class DecoderGeneration(TrainingRun):
             model = self._model(ctx, config, 40, positional, max_len=40).eval()
             self._check_causal(ctx, model, positional)
             self._check_cache(ctx, model, positional)
-        ctx.expect_raises(IndexError, lambda: model.generate(torch.zeros(1, 30, dtype=torch.long, device=ctx.device), 11),
-                          match="max_len", name="generation past max_len refused")
+        ctx.expect_raises(
+            IndexError,
+            lambda: model.generate(torch.zeros(1, 30, dtype=torch.long, device=ctx.device), 11),
+            match="max_len",
+            name="generation past max_len refused",
+        )
         log, unigram, held_out = self._train(ctx, config)
-        ctx.expect(held_out < unigram, f"held-out loss {held_out:.3f} nats/char after {config.steps} steps is not below "
-                   f"the unigram entropy {unigram:.3f} of the training text: the model does not use context",
-                   name="learns: held-out loss below unigram entropy")
+        ctx.expect(
+            held_out < unigram,
+            f"held-out loss {held_out:.3f} nats/char after {config.steps} steps is not below "
+            f"the unigram entropy {unigram:.3f} of the training text: the model does not use context",
+            name="learns: held-out loss below unigram entropy",
+        )
 
     @torch.no_grad()
     def _check_causal(self, ctx, model, positional):
@@ -145,12 +157,19 @@ class DecoderGeneration(TrainingRun):
         base = model(x)  # (3, T, V)
         for t in (0, T // 2, T - 2):
             y = x.clone()
-            y[:, t + 1:] = (x[:, t + 1:] + torch.randint(1, 40, (3, T - t - 1), generator=g).to(ctx.device)) % 40
+            y[:, t + 1 :] = (x[:, t + 1 :] + torch.randint(1, 40, (3, T - t - 1), generator=g).to(ctx.device)) % 40
             out = model(y)
-            ctx.assert_close(out[:, :t + 1], base[:, :t + 1], name=f"causal: logits up to t ignore later tokens",
-                             where=f"{positional}, t={t}")
-            ctx.expect(not torch.allclose(out[:, t + 1:], base[:, t + 1:]), f"{positional}: changing tokens after "
-                       f"t={t} changed no later logit: the probe is blind", name="causal probe sees later changes")
+            ctx.assert_close(
+                out[:, : t + 1],
+                base[:, : t + 1],
+                name="causal: logits up to t ignore later tokens",
+                where=f"{positional}, t={t}",
+            )
+            ctx.expect(
+                not torch.allclose(out[:, t + 1 :], base[:, t + 1 :]),
+                f"{positional}: changing tokens after t={t} changed no later logit: the probe is blind",
+                name="causal probe sees later changes",
+            )
 
     @torch.no_grad()
     def _check_cache(self, ctx, model, positional):
@@ -158,12 +177,19 @@ class DecoderGeneration(TrainingRun):
         t_cache, l_cache = model.generate(prompt, 24, use_cache=True, cache_cls=self.cache_cls)
         t_full, l_full = model.generate(prompt, 24, use_cache=False)
         where = f"{positional}, prompt 9, 24 new tokens"
-        ctx.expect(torch.equal(t_cache, t_full), f"{where}: greedy tokens with the KV cache {t_cache.tolist()} differ "
-                   f"from those without {t_full.tolist()}", name="kv cache: same greedy tokens")
+        ctx.expect(
+            torch.equal(t_cache, t_full),
+            f"{where}: greedy tokens with the KV cache {t_cache.tolist()} differ from those without {t_full.tolist()}",
+            name="kv cache: same greedy tokens",
+        )
         ctx.assert_close(l_cache, l_full, name="kv cache: step logits = no-cache logits", where=where)
         seq = torch.cat([prompt, t_cache], 1)
-        ctx.assert_close(l_cache, model(seq)[:, prompt.shape[1] - 1:-1], name="kv cache: step logits = one full forward",
-                         where=where)
+        ctx.assert_close(
+            l_cache,
+            model(seq)[:, prompt.shape[1] - 1 : -1],
+            name="kv cache: step logits = one full forward",
+            where=where,
+        )
 
     def _train(self, ctx, config):
         text, desc = load_corpus()
@@ -177,8 +203,15 @@ class DecoderGeneration(TrainingRun):
         x, y = windows(train_ids, config.steps * config.batch_size, config.seq_len, ctx.generator(3))
         model = self._model(ctx, config, tok.vocab_size)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(model, opt, (x.to(ctx.device), y.to(ctx.device)), batch_size=config.batch_size, epochs=1,
-                  loss_fn=lm_loss, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            (x.to(ctx.device), y.to(ctx.device)),
+            batch_size=config.batch_size,
+            epochs=1,
+            loss_fn=lm_loss,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         xt, yt = windows(test_ids, 64, config.seq_len, ctx.generator(4))
         model.eval()
@@ -196,20 +229,30 @@ class DecoderGeneration(TrainingRun):
             model.eval()
             prompt = torch.randint(0, 100, (1, config.prompt_len), generator=ctx.generator(5)).to(ctx.device)
             use_cache = impl == "generate_kv_cache"
-            return Prepared(fn=lambda: model.generate(prompt, config.new_tokens, use_cache=use_cache),
-                            items=config.new_tokens, item_unit="tokens")
+            return Prepared(
+                fn=lambda: model.generate(prompt, config.new_tokens, use_cache=use_cache),
+                items=config.new_tokens,
+                item_unit="tokens",
+            )
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        x, y = windows(torch.randint(0, 100, (10_000,), generator=ctx.generator(5)), config.batch_size, config.seq_len,
-                       ctx.generator(6))
+        x, y = windows(
+            torch.randint(0, 100, (10_000,), generator=ctx.generator(5)),
+            config.batch_size,
+            config.seq_len,
+            ctx.generator(6),
+        )
         x, y = x.to(ctx.device), y.to(ctx.device)
-        return Prepared(fn=lambda: standard_step(model, opt, x, y, lm_loss), items=config.batch_size * config.seq_len,
-                        item_unit="tokens")
+        return Prepared(
+            fn=lambda: standard_step(model, opt, x, y, lm_loss),
+            items=config.batch_size * config.seq_len,
+            item_unit="tokens",
+        )
 
     def bench(self, ctx):
         config = ctx.configs[0]
         self._train(ctx, config)
         model, tok, test_ids = self._trained
-        prompt = test_ids[:config.prompt_len][None].to(ctx.device)  # (1, prompt_len)
+        prompt = test_ids[: config.prompt_len][None].to(ctx.device)  # (1, prompt_len)
         rates = {}
         for name, use_cache in (("generate_kv_cache", True), ("generate_no_cache", False)):
             times = []
@@ -219,8 +262,15 @@ class DecoderGeneration(TrainingRun):
                 out, _ = model.generate(prompt, config.new_tokens, use_cache=use_cache)
                 ctx.sync()
                 times.append((time.perf_counter() - t0) * 1e3)
-            m = record_samples(ctx, name, times, config=f"prompt {config.prompt_len}, {config.new_tokens} new tokens",
-                               items=config.new_tokens, item_unit="tokens", mode="wall")
+            m = record_samples(
+                ctx,
+                name,
+                times,
+                config=f"prompt {config.prompt_len}, {config.new_tokens} new tokens",
+                items=config.new_tokens,
+                item_unit="tokens",
+                mode="wall",
+            )
             rates[name] = config.new_tokens / (m.median_ms / 1e3)
         ctx.metric("kv_cache_speedup", rates["generate_kv_cache"] / rates["generate_no_cache"])
         ctx.note(f"sample (greedy, {config.new_tokens} chars after {tok.decode(prompt[0])!r}): {tok.decode(out[0])!r}")

@@ -30,6 +30,7 @@ transformers.encoder_classifier`` (cpu preset, float32) on the shared 2-core AMD
 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run
 record flags IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -73,8 +74,8 @@ def load_reviews(config: ClassifierConfig):
     if src.kind == "files":
         tr, te = read_imdb(src.path, "train"), read_imdb(src.path, "test")
         g = torch.Generator().manual_seed(0)  # the files come sorted by class: shuffle before capping
-        tr = tr.take(torch.randperm(len(tr), generator=g)[:config.n_train])
-        te = te.take(torch.randperm(len(te), generator=g)[:config.n_test])
+        tr = tr.take(torch.randperm(len(tr), generator=g)[: config.n_train])
+        te = te.take(torch.randperm(len(te), generator=g)[: config.n_test])
         return tr, te, tr.description
     tr, te = synthetic_reviews(config.n_train, seed=0), synthetic_reviews(config.n_test, seed=1)
     return tr, te, f"SYNTHETIC stand-in for IMDB (no aclImdb folders found): {tr.description}"
@@ -86,8 +87,9 @@ class EncoderClassifierTask(TrainingRun):
     sizes = {
         "tiny": ClassifierConfig(),
         "cpu": ClassifierConfig(n_train=4000, n_test=1000, max_len=128, epochs=3),
-        "gpu": ClassifierConfig(model="base", n_train=25_000, n_test=25_000, max_len=256, epochs=4, lr=3e-4,
-                                target_accuracy=0.85),
+        "gpu": ClassifierConfig(
+            model="base", n_train=25_000, n_test=25_000, max_len=256, epochs=4, lr=3e-4, target_accuracy=0.85
+        ),
     }
     #: the model class under test (tests plant broken ones)
     model_cls = EncoderClassifier
@@ -97,13 +99,17 @@ class EncoderClassifierTask(TrainingRun):
         tok = WordTokenizer.fit(tr.texts)
         x, _ = tok.encode_batch(tr.texts, config.max_len)
         xt, _ = tok.encode_batch(te.texts, config.max_len)
-        ctx.note(f"data: {desc}; {len(tr)} train / {len(te)} test, vocabulary {tok.vocab_size}, "
-                 f"up to {config.max_len} tokens")
+        ctx.note(
+            f"data: {desc}; {len(tr)} train / {len(te)} test, vocabulary {tok.vocab_size}, "
+            f"up to {config.max_len} tokens"
+        )
         return tok, (x.to(ctx.device), tr.labels.to(ctx.device)), (xt.to(ctx.device), te.labels.to(ctx.device)), te
 
     def _model(self, ctx, config, vocab, num_classes):
         torch.manual_seed(ctx.rng_seed)
-        return self.model_cls(preset(config.model, max_len=config.max_len + 32), vocab, num_classes).to(ctx.device, ctx.dtype)
+        return self.model_cls(preset(config.model, max_len=config.max_len + 32), vocab, num_classes).to(
+            ctx.device, ctx.dtype
+        )
 
     def check(self, ctx):
         config = ctx.configs[0]
@@ -112,9 +118,12 @@ class EncoderClassifierTask(TrainingRun):
         self._check_padding(ctx, model, tok, te.texts[:6], config.max_len, "initialised")
         log = self._fit(ctx, config, model, train, test)
         self._check_padding(ctx, model, tok, te.texts[:6], config.max_len, "trained")
-        ctx.expect(log.final_accuracy >= config.target_accuracy,
-                   f"held-out accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.5) after "
-                   f"{log.steps[-1]} steps", name="trains above chance")
+        ctx.expect(
+            log.final_accuracy >= config.target_accuracy,
+            f"held-out accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.5) after "
+            f"{log.steps[-1]} steps",
+            name="trains above chance",
+        )
 
     @torch.no_grad()
     def _check_padding(self, ctx, model, tok, texts, max_len, when):
@@ -126,21 +135,38 @@ class EncoderClassifierTask(TrainingRun):
             alone = model(ids)
             for extra in (3, 25):
                 padded = torch.cat([ids, torch.full((1, extra), pad, device=ctx.device)], 1)  # (1, T + extra)
-                ctx.assert_close(model(padded), alone, name="padding does not change the logits",
-                                 where=f"{when} model, review {i} + {extra} pad tokens")
-            other = tok.encode(texts[(i + 1) % len(texts)] + " " + texts[(i + 2) % len(texts)])[:longest + 20]
+                ctx.assert_close(
+                    model(padded),
+                    alone,
+                    name="padding does not change the logits",
+                    where=f"{when} model, review {i} + {extra} pad tokens",
+                )
+            other = tok.encode(texts[(i + 1) % len(texts)] + " " + texts[(i + 2) % len(texts)])[: longest + 20]
             batch = torch.full((2, max(ids.shape[1], len(other))), pad)  # (2, T_max)
-            batch[0, :ids.shape[1]] = ids[0].cpu()
-            batch[1, :len(other)] = other
-            ctx.assert_close(model(batch.to(ctx.device))[:1], alone, name="padding does not change the logits",
-                             where=f"{when} model, review {i} batched with a longer one")
+            batch[0, : ids.shape[1]] = ids[0].cpu()
+            batch[1, : len(other)] = other
+            ctx.assert_close(
+                model(batch.to(ctx.device))[:1],
+                alone,
+                name="padding does not change the logits",
+                where=f"{when} model, review {i} batched with a longer one",
+            )
         model.train()
 
     def _fit(self, ctx, config, model, train, test):
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         steps_per_epoch = len(train[1]) // config.batch_size
-        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                  eval_every=max(1, steps_per_epoch // 2), target_accuracy=config.target_accuracy, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            eval_data=test,
+            eval_every=max(1, steps_per_epoch // 2),
+            target_accuracy=config.target_accuracy,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         return log
 
@@ -160,5 +186,8 @@ class EncoderClassifierTask(TrainingRun):
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         model.eval()
         xe = test[0][:256]
-        ctx.measure("classify", Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
-                    config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}")
+        ctx.measure(
+            "classify",
+            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
+            config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}",
+        )

@@ -31,6 +31,7 @@ shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall
 are inflated and noisy (the run record flags IQR/median > 10%), ratios and counts are the robust
 part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -111,8 +112,7 @@ def _inputs(config: MhaConfig, g: torch.Generator, dtype: torch.dtype):
 def _call(m, q, k, v, kpm, mask, need_weights, average):
     """(output, weights), or output alone with need_weights=False (the weights are None then:
     ``extra_checks`` asserts that separately)."""
-    out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=mask, need_weights=need_weights,
-               average_attn_weights=average)
+    out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=mask, need_weights=need_weights, average_attn_weights=average)
     return (out, w) if need_weights else out
 
 
@@ -171,10 +171,23 @@ class MhaManual(Operator):
         module = nn.MultiheadAttention(8, 2)
         mine = self.manual_cls.from_torch(module)
         x = torch.randn(5, 3, 8)
-        ctx.expect_raises(ValueError, lambda: mine(x, x, x, key_padding_mask=torch.zeros(5, 3, dtype=torch.bool)),
-                          match="key_padding_mask", name="key_padding_mask of the wrong shape refused")
-        ctx.expect_raises(ValueError, lambda: mine(x, x, x, attn_mask=torch.zeros(4, 5, dtype=torch.bool)),
-                          match="attn_mask", name="attn_mask of the wrong shape refused")
-        ctx.expect_raises(ValueError, lambda: self.manual_cls(10, 3), match="divisible", name="E not divisible by H refused")
-        ctx.expect(mine(x, x, x, need_weights=False)[1] is None, "need_weights=False should return None weights",
-                   name="need_weights=False returns no weights")
+        ctx.expect_raises(
+            ValueError,
+            lambda: mine(x, x, x, key_padding_mask=torch.zeros(5, 3, dtype=torch.bool)),
+            match="key_padding_mask",
+            name="key_padding_mask of the wrong shape refused",
+        )
+        ctx.expect_raises(
+            ValueError,
+            lambda: mine(x, x, x, attn_mask=torch.zeros(4, 5, dtype=torch.bool)),
+            match="attn_mask",
+            name="attn_mask of the wrong shape refused",
+        )
+        ctx.expect_raises(
+            ValueError, lambda: self.manual_cls(10, 3), match="divisible", name="E not divisible by H refused"
+        )
+        ctx.expect(
+            mine(x, x, x, need_weights=False)[1] is None,
+            "need_weights=False should return None weights",
+            name="need_weights=False returns no weights",
+        )

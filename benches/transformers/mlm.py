@@ -48,6 +48,7 @@ float32) on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from 
 wall-clock figures are inflated and noisy (the run record flags IQR/median > 10%), ratios and
 counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,8 +65,16 @@ MASK = "<mask>"
 IGNORE = -100
 
 
-def mlm_mask(ids: torch.Tensor, *, mask_id: int, first_ordinary: int, vocab_size: int, pad_id: int = 0,
-             select_p: float = 0.15, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mlm_mask(
+    ids: torch.Tensor,
+    *,
+    mask_id: int,
+    first_ordinary: int,
+    vocab_size: int,
+    pad_id: int = 0,
+    select_p: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masking of ids (B, T) int64: (inputs (B, T), labels (B, T), -100 where not selected).
 
     Ordinary tokens are ids in [first_ordinary, vocab_size); random replacements come from there.
@@ -147,8 +156,12 @@ class MaskedLanguageModelling(TrainingRun):
         self._check_rule(ctx, train_ids, mask_id, first, V)
         self._check_loss(ctx, train_ids, mask_id, first, V)
         held_out, unigram = self._train(ctx, config, tok, train_ids, test_ids)
-        ctx.expect(held_out < unigram, f"held-out masked-token loss {held_out:.3f} is not below the unigram entropy "
-                   f"{unigram:.3f}: the model does not use context", name="learns: masked loss below unigram entropy")
+        ctx.expect(
+            held_out < unigram,
+            f"held-out masked-token loss {held_out:.3f} is not below the unigram entropy "
+            f"{unigram:.3f}: the model does not use context",
+            name="learns: masked loss below unigram entropy",
+        )
 
     def _check_rule(self, ctx, ids, mask_id, first, V):
         g = ctx.generator(1)
@@ -157,14 +170,19 @@ class MaskedLanguageModelling(TrainingRun):
         inputs, labels = self.mask_fn(x, mask_id=mask_id, first_ordinary=first, vocab_size=V, generator=g)
         sel = labels != IGNORE
         ctx.expect(not bool(sel[x == 0].any()), "padding positions were selected", name="mlm: padding never selected")
-        ctx.expect(torch.equal(inputs[~sel], x[~sel]) and bool((labels[sel] == x[sel]).all()),
-                   "unselected tokens must stay as they are, and selected ones be labelled with the original",
-                   name="mlm: unselected kept, selected labelled")
+        ctx.expect(
+            torch.equal(inputs[~sel], x[~sel]) and bool((labels[sel] == x[sel]).all()),
+            "unselected tokens must stay as they are, and selected ones be labelled with the original",
+            name="mlm: unselected kept, selected labelled",
+        )
         n, k = int((x != 0).sum()), int(sel.sum())
         z = (k - 0.15 * n) / (0.15 * 0.85 * n) ** 0.5
         ctx.metric("selected_fraction", k / n)
-        ctx.expect(abs(z) <= 5, f"selected {k} of {n} tokens ({k / n:.4f}), z = {z:.1f} against p = 0.15",
-                   name="mlm: 15% selected (|z| <= 5)")
+        ctx.expect(
+            abs(z) <= 5,
+            f"selected {k} of {n} tokens ({k / n:.4f}), z = {z:.1f} against p = 0.15",
+            name="mlm: 15% selected (|z| <= 5)",
+        )
         orig, new = x[sel], inputs[sel]
         is_mask, changed = new == mask_id, (new != mask_id) & (new != orig)
         kept = new == orig
@@ -174,18 +192,29 @@ class MaskedLanguageModelling(TrainingRun):
         x2 = float(((observed - expected) ** 2 / expected).sum())
         for name, o in zip(("mask", "random", "kept"), observed.tolist()):
             ctx.metric(f"{name}_fraction_of_selected", o / k)
-        ctx.expect(x2 <= 30, f"80/10/10 rule: observed (mask, random, kept) = {observed.tolist()}, expected "
-                   f"{[round(e, 1) for e in expected.tolist()]}, X^2 = {x2:.1f} > 30", name="mlm: 80/10/10 (X^2 <= 30)")
+        ctx.expect(
+            x2 <= 30,
+            f"80/10/10 rule: observed (mask, random, kept) = {observed.tolist()}, expected "
+            f"{[round(e, 1) for e in expected.tolist()]}, X^2 = {x2:.1f} > 30",
+            name="mlm: 80/10/10 (X^2 <= 30)",
+        )
         rand = new[changed]
-        ctx.expect(bool((rand >= first).all()), "random replacements must be ordinary tokens (not pad/unk/mask)",
-                   name="mlm: random replacements are ordinary tokens")
+        ctx.expect(
+            bool((rand >= first).all()),
+            "random replacements must be ordinary tokens (not pad/unk/mask)",
+            name="mlm: random replacements are ordinary tokens",
+        )
         tenth = lambda j: j * 10 // (V - first)  # noqa: E731 - id offset -> which tenth of the ordinary range
         counts = torch.bincount(tenth(rand - first), minlength=10).double()
         width = torch.bincount(tenth(torch.arange(V - first)), minlength=10).double()  # ids per tenth
         exp_bins = len(rand) * width / width.sum()
         x2u = float(((counts - exp_bins) ** 2 / exp_bins).sum())
-        ctx.expect(x2u <= 50, f"random replacements not uniform over ordinary ids: counts per tenth {counts.tolist()}, "
-                   f"X^2 = {x2u:.1f} > 50", name="mlm: random replacements uniform (X^2 <= 50)")
+        ctx.expect(
+            x2u <= 50,
+            f"random replacements not uniform over ordinary ids: counts per tenth {counts.tolist()}, "
+            f"X^2 = {x2u:.1f} > 50",
+            name="mlm: random replacements uniform (X^2 <= 50)",
+        )
 
     def _check_loss(self, ctx, ids, mask_id, first, V):
         g = ctx.generator(2)
@@ -194,15 +223,20 @@ class MaskedLanguageModelling(TrainingRun):
         sel = labels != IGNORE
         logits = torch.randn(8, 32, V, generator=g, dtype=ctx.dtype)
         loss = self.loss_fn(logits, labels)
-        ctx.assert_close(loss, F.cross_entropy(logits[sel], x[sel]), name="mlm loss = cross-entropy over selected positions")
+        ctx.assert_close(
+            loss, F.cross_entropy(logits[sel], x[sel]), name="mlm loss = cross-entropy over selected positions"
+        )
         noisy = logits.clone()
         noisy[~sel] += 50 * torch.randn(int((~sel).sum()), V, generator=g, dtype=ctx.dtype)
         ctx.assert_close(self.loss_fn(noisy, labels), loss, name="mlm loss ignores logits at unselected positions")
         poked = logits.clone()
         b, t = sel.nonzero()[0].tolist()
         poked[b, t, x[b, t]] += 5.0
-        ctx.expect(not torch.allclose(self.loss_fn(poked, labels), loss), "changing a selected position's logits left "
-                   "the loss unchanged", name="mlm loss sees selected positions")
+        ctx.expect(
+            not torch.allclose(self.loss_fn(poked, labels), loss),
+            "changing a selected position's logits left the loss unchanged",
+            name="mlm loss sees selected positions",
+        )
 
     def _train(self, ctx, config, tok, train_ids, test_ids):
         mask_id, V = tok.stoi[MASK], tok.vocab_size
@@ -212,8 +246,15 @@ class MaskedLanguageModelling(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         model = MaskedLM(preset(config.model, max_len=config.seq_len), V).to(ctx.device, ctx.dtype)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(model, opt, (inputs.to(ctx.device), labels.to(ctx.device)), batch_size=config.batch_size, epochs=1,
-                  loss_fn=lambda logits, y: self.loss_fn(logits, y), seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            (inputs.to(ctx.device), labels.to(ctx.device)),
+            batch_size=config.batch_size,
+            epochs=1,
+            loss_fn=lambda logits, y: self.loss_fn(logits, y),
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         ctx.metric("train_tokens_per_s", log.samples_per_s * config.seq_len)
         xt = self._windows(test_ids, 128, config.seq_len, g)
@@ -235,12 +276,15 @@ class MaskedLanguageModelling(TrainingRun):
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         g = ctx.generator(4)
         x = torch.randint(3, V, (config.batch_size, config.seq_len), generator=g)
-        inputs, labels = (t.to(ctx.device) for t in self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g))
+        inputs, labels = (
+            t.to(ctx.device) for t in self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g)
+        )
 
         def step():
             opt.zero_grad(set_to_none=True)
             self.loss_fn(model(inputs), labels).backward()
             opt.step()
+
         return Prepared(fn=step, items=config.batch_size * config.seq_len, item_unit="tokens")
 
     def bench(self, ctx):

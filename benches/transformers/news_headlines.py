@@ -30,6 +30,7 @@ bench --task transformers.news_headlines`` (cpu preset, float32) on the shared 2
 VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy
 (the run record flags IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import csv
@@ -100,9 +101,13 @@ def load_headlines(config: HeadlineConfig, data_dir=None):
 
 
 #: rows the check writes: (headline, category); quoting and a doubled quote on purpose
-WRITTEN_TRAIN = [("Stocks rally as rates hold", "business"), ('Coach says "we will win, again"', "sports"),
-                 ("Parliament passes budget", "world"), ("Telescope finds water, maybe", "science"),
-                 ("Merger talks stall", "business")]
+WRITTEN_TRAIN = [
+    ("Stocks rally as rates hold", "business"),
+    ('Coach says "we will win, again"', "sports"),
+    ("Parliament passes budget", "world"),
+    ("Telescope finds water, maybe", "science"),
+    ("Merger talks stall", "business"),
+]
 WRITTEN_TEST = [("Striker injured before final", "sports"), ("Summit ends without deal", "world")]
 
 
@@ -112,8 +117,9 @@ class NewsHeadlines(TrainingRun):
     sizes = {
         "tiny": HeadlineConfig(),
         "cpu": HeadlineConfig(n_train=6000, n_test=1000, topics=6, max_len=32, epochs=2),
-        "gpu": HeadlineConfig(model="base", n_train=200_000, n_test=10_000, topics=6, max_len=48, epochs=3, lr=3e-4,
-                              batch_size=128),
+        "gpu": HeadlineConfig(
+            model="base", n_train=200_000, n_test=10_000, topics=6, max_len=48, epochs=3, lr=3e-4, batch_size=128
+        ),
     }
     #: the loading path under test (tests plant broken ones)
     loader = staticmethod(load_headlines)
@@ -132,23 +138,38 @@ class NewsHeadlines(TrainingRun):
             ctx.expect(False, f"the written headline files were refused: {e}", name="written files read")
         classes = tuple(sorted({c for _, c in WRITTEN_TRAIN}))
         for got, rows, split in ((tr, WRITTEN_TRAIN, "train.csv"), (te, WRITTEN_TEST, "test.tsv")):
-            ctx.expect(got.texts == [h for h, _ in rows], f"{split}: headlines read {got.texts} != written",
-                       name=f"headline texts ({split})")
+            ctx.expect(
+                got.texts == [h for h, _ in rows],
+                f"{split}: headlines read {got.texts} != written",
+                name=f"headline texts ({split})",
+            )
             want = [classes.index(c) for _, c in rows]
-            ctx.expect(got.labels.tolist() == want and got.classes == classes,
-                       f"{split}: labels {got.labels.tolist()} / classes {got.classes} != written {want} / {classes}",
-                       name=f"headline labels ({split})")
+            ctx.expect(
+                got.labels.tolist() == want and got.classes == classes,
+                f"{split}: labels {got.labels.tolist()} / classes {got.classes} != written {want} / {classes}",
+                name=f"headline labels ({split})",
+            )
         (folder / "test.tsv").write_text("headline\tcategory\nA row without its label\n", encoding="utf-8")
-        ctx.expect_raises(DataFormatError, lambda: self.loader(config, ctx.workdir), match="test.tsv",
-                          name="short row refused, naming the file")
+        ctx.expect_raises(
+            DataFormatError,
+            lambda: self.loader(config, ctx.workdir),
+            match="test.tsv",
+            name="short row refused, naming the file",
+        )
 
         log = self._train(ctx, config)
         first, last = sum(log.losses[:10]) / 10, sum(log.losses[-10:]) / 10
-        ctx.expect(last < 0.7 * first, f"training loss went from {first:.3f} to {last:.3f}: it does not fall",
-                   name="loss falls")
-        ctx.expect(log.final_accuracy >= config.target_accuracy,
-                   f"held-out topic accuracy {log.final_accuracy:.3f} < {config.target_accuracy} "
-                   f"(chance {1 / config.topics:.2f})", name="topic accuracy above chance")
+        ctx.expect(
+            last < 0.7 * first,
+            f"training loss went from {first:.3f} to {last:.3f}: it does not fall",
+            name="loss falls",
+        )
+        ctx.expect(
+            log.final_accuracy >= config.target_accuracy,
+            f"held-out topic accuracy {log.final_accuracy:.3f} < {config.target_accuracy} "
+            f"(chance {1 / config.topics:.2f})",
+            name="topic accuracy above chance",
+        )
 
     def _train(self, ctx, config):
         tr, te, desc = self.loader(config)
@@ -159,9 +180,17 @@ class NewsHeadlines(TrainingRun):
         model = self._model(ctx, config, tok.vocab_size, len(tr.classes))
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         test = (xt.to(ctx.device), te.labels.to(ctx.device))
-        log = fit(model, opt, (x.to(ctx.device), tr.labels.to(ctx.device)), batch_size=config.batch_size,
-                  epochs=config.epochs, eval_data=test, eval_every=max(1, len(tr) // config.batch_size // 2),
-                  target_accuracy=config.target_accuracy, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            (x.to(ctx.device), tr.labels.to(ctx.device)),
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            eval_data=test,
+            eval_every=max(1, len(tr) // config.batch_size // 2),
+            target_accuracy=config.target_accuracy,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         self._trained = (model, test)
         return log
@@ -185,5 +214,8 @@ class NewsHeadlines(TrainingRun):
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         model.eval()
         xe = test[0][:512]
-        ctx.measure("classify", Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
-                    config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}")
+        ctx.measure(
+            "classify",
+            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
+            config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}",
+        )

@@ -41,6 +41,7 @@ for offsets up to 250 at positions up to 1,250. Measured with ``OMP_NUM_THREADS=
 VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy
 (the run record flags IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,8 +50,16 @@ import time
 import torch
 
 from harness import Comparison, Prepared, task
-from kernels.positional import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
-                                apply_rope, rope_angles, rope_reference, sinusoidal_reference, sinusoidal_table)
+from kernels.positional import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    apply_rope,
+    rope_angles,
+    rope_reference,
+    sinusoidal_reference,
+    sinusoidal_table,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +105,24 @@ class PositionalEncoding(Comparison):
                 got = self.table_fn(max_len, d, dtype=dtype)
                 # float64: the two differ only by rounding of pow/sin (~1e-14 at position 300)
                 tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {}
-                ctx.assert_close(got.cpu(), want.to(dtype), name=f"sinusoidal table = formula ({dtype})",
-                                 where=f"max_len={max_len}, d={d}", **tol)
+                ctx.assert_close(
+                    got.cpu(),
+                    want.to(dtype),
+                    name=f"sinusoidal table = formula ({dtype})",
+                    where=f"max_len={max_len}, d={d}",
+                    **tol,
+                )
         pe = SinusoidalPositionalEncoding(64, 8).to(ctx.device)
         x = torch.randn(3, 10, 8, generator=ctx.generator(1)).to(ctx.device)
-        ctx.assert_close(pe(x, offset=5), x + sinusoidal_reference(64, 8)[5:15].float().to(ctx.device),
-                         name="sinusoidal module adds rows offset..offset+T-1")
+        ctx.assert_close(
+            pe(x, offset=5),
+            x + sinusoidal_reference(64, 8)[5:15].float().to(ctx.device),
+            name="sinusoidal module adds rows offset..offset+T-1",
+        )
         ctx.expect_raises(ValueError, lambda: self.table_fn(10, 7), match="even", name="odd width refused")
-        ctx.expect_raises(IndexError, lambda: pe(x, offset=60), match="max_len", name="sinusoidal: past the table refused")
+        ctx.expect_raises(
+            IndexError, lambda: pe(x, offset=60), match="max_len", name="sinusoidal: past the table refused"
+        )
 
     def _check_learned(self, ctx):
         torch.manual_seed(ctx.rng_seed)
@@ -115,12 +134,19 @@ class PositionalEncoding(Comparison):
         used = torch.zeros(20, dtype=torch.bool)
         used[3:9] = True
         g = emb.weight.grad.cpu()
-        ctx.expect(bool((g[used] == 2.0).all()) and bool((g[~used] == 0).all()),
-                   "learned table: the gradient should reach exactly the rows of the positions used (2 sequences each)",
-                   name="learned: gradient reaches the used rows only")
-        ctx.expect(sum(p.numel() for p in emb.parameters()) == 20 * 8, "learned table should hold max_len * d parameters",
-                   name="learned: max_len * d parameters")
-        ctx.expect_raises(IndexError, lambda: emb(x, offset=15), match="learned positions", name="learned: past max_len refused")
+        ctx.expect(
+            bool((g[used] == 2.0).all()) and bool((g[~used] == 0).all()),
+            "learned table: the gradient should reach exactly the rows of the positions used (2 sequences each)",
+            name="learned: gradient reaches the used rows only",
+        )
+        ctx.expect(
+            sum(p.numel() for p in emb.parameters()) == 20 * 8,
+            "learned table should hold max_len * d parameters",
+            name="learned: max_len * d parameters",
+        )
+        ctx.expect_raises(
+            IndexError, lambda: emb(x, offset=15), match="learned positions", name="learned: past max_len refused"
+        )
 
     def _check_rope_formula(self, ctx):
         g = ctx.generator(3)
@@ -130,13 +156,21 @@ class PositionalEncoding(Comparison):
             pos = torch.arange(offset, offset + 40)
             cos, sin = rope_angles(pos, D, dtype=torch.float64)
             got = self.rope_fn(x, cos, sin)
-            ctx.assert_close(got, rope_reference(x, pos), name="rope = complex-number formula", where=f"offset {offset}")
+            ctx.assert_close(
+                got, rope_reference(x, pos), name="rope = complex-number formula", where=f"offset {offset}"
+            )
             ctx.assert_close(got.norm(dim=-1), x.norm(dim=-1), name="rope keeps norms")
         cos0, sin0 = rope_angles(torch.zeros(1, dtype=torch.int64), D, dtype=torch.float64)
-        ctx.assert_close(self.rope_fn(x[..., :1, :], cos0, sin0), x[..., :1, :], name="rope at position 0 is the identity")
+        ctx.assert_close(
+            self.rope_fn(x[..., :1, :], cos0, sin0), x[..., :1, :], name="rope at position 0 is the identity"
+        )
         rot = RotaryEmbedding(D, 32)
-        ctx.expect_raises(IndexError, lambda: rot(x[..., :8, :].float(), offset=30), match="max_len",
-                          name="rope: past max_len refused")
+        ctx.expect_raises(
+            IndexError,
+            lambda: rot(x[..., :8, :].float(), offset=30),
+            match="max_len",
+            name="rope: past max_len refused",
+        )
         ctx.expect_raises(ValueError, lambda: rope_angles(4, 7), match="even", name="rope: odd head dim refused")
 
     def _check_rope_relative(self, ctx):
@@ -153,12 +187,18 @@ class PositionalEncoding(Comparison):
             scores = [score(base + max(shift, 0), base + max(-shift, 0)) for base in (0, 5, 64, 1000)]
             by_shift[shift] = scores[0]
             spread = max(scores) - min(scores)
-            ctx.expect(spread <= 1e-9 * max(1.0, abs(scores[0])),
-                       f"rope: <RoPE(q, m), RoPE(k, n)> should depend only on m - n = {shift}, got {scores} at base "
-                       "positions 0, 5, 64, 1000", name="rope: score depends only on m - n")
+            ctx.expect(
+                spread <= 1e-9 * max(1.0, abs(scores[0])),
+                f"rope: <RoPE(q, m), RoPE(k, n)> should depend only on m - n = {shift}, got {scores} at base "
+                "positions 0, 5, 64, 1000",
+                name="rope: score depends only on m - n",
+            )
         distinct = len({round(v, 6) for v in by_shift.values()})
-        ctx.expect(distinct == len(by_shift), f"rope: different offsets should give different scores, got {by_shift}",
-                   name="rope: score changes with m - n")
+        ctx.expect(
+            distinct == len(by_shift),
+            f"rope: different offsets should give different scores, got {by_shift}",
+            name="rope: score changes with m - n",
+        )
 
     # -- cost ----------------------------------------------------------------------------------
     def prepare(self, ctx, impl, config):
@@ -169,13 +209,18 @@ class PositionalEncoding(Comparison):
             q = torch.randn(B, H, T, d // H, generator=g).to(ctx.device, ctx.dtype)  # (B, H, T, D)
             k = torch.randn(B, H, T, d // H, generator=g).to(ctx.device, ctx.dtype)
             rot = RotaryEmbedding(d // H, T).to(ctx.device)
-            return Prepared(fn=lambda: (rot(q), rot(k)), items=items, item_unit="tokens",
-                            bytes=4 * q.numel() * q.element_size())
+            return Prepared(
+                fn=lambda: (rot(q), rot(k)), items=items, item_unit="tokens", bytes=4 * q.numel() * q.element_size()
+            )
         x = torch.randn(B, T, d, generator=g).to(ctx.device, ctx.dtype)  # (B, T, d)
-        module = (SinusoidalPositionalEncoding(T, d) if impl == "sinusoidal" else LearnedPositionalEmbedding(T, d))
+        module = SinusoidalPositionalEncoding(T, d) if impl == "sinusoidal" else LearnedPositionalEmbedding(T, d)
         module = module.to(ctx.device, ctx.dtype)
-        return Prepared(fn=torch.no_grad()(lambda: module(x)), items=items, item_unit="tokens",
-                        bytes=(2 * x.numel() + T * d) * x.element_size())
+        return Prepared(
+            fn=torch.no_grad()(lambda: module(x)),
+            items=items,
+            item_unit="tokens",
+            bytes=(2 * x.numel() + T * d) * x.element_size(),
+        )
 
     def bench(self, ctx):
         pts = {v: [] for v in self.variants}
@@ -184,8 +229,16 @@ class PositionalEncoding(Comparison):
                 m = ctx.measure(v, self.prepare(ctx, v, config), config=config)
                 pts[v].append((config.seq_len, m.median_ms))
         for v, xy in pts.items():
-            ctx.curve("time per call vs length", [p[0] for p in xy], [p[1] for p in xy], x_label="T (positions)",
-                      y_label="ms", series=v, log_x=True, log_y=True)
+            ctx.curve(
+                "time per call vs length",
+                [p[0] for p in xy],
+                [p[1] for p in xy],
+                x_label="T (positions)",
+                y_label="ms",
+                series=v,
+                log_x=True,
+                log_y=True,
+            )
         last = ctx.configs[-1]
         d, T = last.d_model, last.seq_len
         ctx.metric("learned.params", T * d)
@@ -198,5 +251,7 @@ class PositionalEncoding(Comparison):
         t0 = time.perf_counter()
         sinusoidal_reference(min(T, 256), d)
         ctx.metric("sinusoidal.python_formula_ms_per_256_rows", (time.perf_counter() - t0) * 1e3)
-        ctx.note(f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; "
-                 f"attention at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer")
+        ctx.note(
+            f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; "
+            f"attention at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer"
+        )

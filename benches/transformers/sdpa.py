@@ -42,6 +42,7 @@ transformers.sdpa`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, torc
 average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record flags
 IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -113,7 +114,7 @@ class Sdpa(Operator):
     check_dtypes = (torch.float32, torch.float64)
     sizes = {
         "tiny": [SdpaConfig(2, 3, 21, 21, 16, m, block_size=8) for m in MASKS]
-                + [SdpaConfig(2, 2, 5, 70, 8, "is_causal", 32), SdpaConfig(1, 2, 70, 23, 8, "padding_bool", 8)],
+        + [SdpaConfig(2, 2, 5, 70, 8, "is_causal", 32), SdpaConfig(1, 2, 70, 23, 8, "padding_bool", 8)],
         "cpu": [SdpaConfig(1, 4, t, t, 64) for t in (256, 512, 1024, 2048)],
         "gpu": [SdpaConfig(4, 16, t, t, 64, block_size=256) for t in (512, 1024, 2048, 4096, 8192)],
     }
@@ -156,12 +157,20 @@ class Sdpa(Operator):
     # -- beyond equality of outputs ------------------------------------------------------
     def extra_checks(self, ctx):
         self._check_gradients(ctx)
-        ctx.expect_raises(ValueError, lambda: sdpa_naive(*self._qkv(ctx, 4, 4), attn_mask=torch.ones(4, 4, dtype=torch.bool),
-                                                         is_causal=True), match="not both", name="mask and is_causal refused")
+        ctx.expect_raises(
+            ValueError,
+            lambda: sdpa_naive(*self._qkv(ctx, 4, 4), attn_mask=torch.ones(4, 4, dtype=torch.bool), is_causal=True),
+            match="not both",
+            name="mask and is_causal refused",
+        )
         q, k, v = self._qkv(ctx, 4, 4)
         for fn in (sdpa_naive, sdpa_blocked):
-            ctx.expect_raises(ValueError, lambda: fn(q, k[..., :3], v), match="last dim",
-                              name=f"{fn.__name__}: mismatched head dim refused")
+            ctx.expect_raises(
+                ValueError,
+                lambda: fn(q, k[..., :3], v),
+                match="last dim",
+                name=f"{fn.__name__}: mismatched head dim refused",
+            )
         if ctx.dtype == torch.float32:
             self._check_memory_scaling(ctx)
 
@@ -182,8 +191,9 @@ class Sdpa(Operator):
 
             want = grads(self.torch_sdpa)
             for name in ("naive", "blocked"):
-                ctx.assert_close(grads(getattr(self, name)), want, name=f"{name}: dQ, dK, dV",
-                                 where=f"{name} [{config.label()}]")
+                ctx.assert_close(
+                    grads(getattr(self, name)), want, name=f"{name}: dQ, dK, dV", where=f"{name} [{config.label()}]"
+                )
 
     def _check_memory_scaling(self, ctx):
         peaks = {}
@@ -194,13 +204,21 @@ class Sdpa(Operator):
                 fn = getattr(self, name)(*self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed))
                 peaks[name].append(peak_memory_mb(fn, ctx.device))
         slope = {name: _loglog_slope(self.memory_lengths, p) for name, p in peaks.items()}
-        detail = ", ".join(f"{name}: {[round(p, 3) for p in ps]} MB (slope {slope[name]:.2f})" for name, ps in peaks.items())
+        detail = ", ".join(
+            f"{name}: {[round(p, 3) for p in ps]} MB (slope {slope[name]:.2f})" for name, ps in peaks.items()
+        )
         ctx.note(f"peak memory at L = S = {list(self.memory_lengths)}: {detail}")
-        ctx.expect(slope["naive"] >= 1.7, f"naive attention's peak memory should grow as length^2, slope "
-                   f"{slope['naive']:.2f}: the instrument is not seeing the score matrix ({detail})",
-                   name="naive peak memory is quadratic")
-        ctx.expect(slope["blocked"] <= 1.3, f"blocked attention's peak memory grows as length^{slope['blocked']:.2f}, "
-                   f"not linearly ({detail})", name="blocked peak memory is linear")
+        ctx.expect(
+            slope["naive"] >= 1.7,
+            f"naive attention's peak memory should grow as length^2, slope "
+            f"{slope['naive']:.2f}: the instrument is not seeing the score matrix ({detail})",
+            name="naive peak memory is quadratic",
+        )
+        ctx.expect(
+            slope["blocked"] <= 1.3,
+            f"blocked attention's peak memory grows as length^{slope['blocked']:.2f}, not linearly ({detail})",
+            name="blocked peak memory is linear",
+        )
 
     # -- bench ------------------------------------------------------------------------------
     def bench(self, ctx):
@@ -215,10 +233,26 @@ class Sdpa(Operator):
                 ts.append(m.median_ms)
                 ps.append(peak)
         for name, (xs, ts, ps) in series.items():
-            ctx.curve("peak memory vs length", xs, ps, x_label="L = S (tokens)", y_label="peak MB",
-                      series=name, log_x=True, log_y=True)
-            ctx.curve("time vs length", xs, ts, x_label="L = S (tokens)", y_label="ms per call",
-                      series=name, log_x=True, log_y=True)
+            ctx.curve(
+                "peak memory vs length",
+                xs,
+                ps,
+                x_label="L = S (tokens)",
+                y_label="peak MB",
+                series=name,
+                log_x=True,
+                log_y=True,
+            )
+            ctx.curve(
+                "time vs length",
+                xs,
+                ts,
+                x_label="L = S (tokens)",
+                y_label="ms per call",
+                series=name,
+                log_x=True,
+                log_y=True,
+            )
             if len(xs) > 1:
                 ctx.metric(f"{name}.memory_loglog_slope", _loglog_slope(xs, ps))
 

@@ -31,6 +31,7 @@ transformers.translation`` (cpu preset, float32) on the shared 2-core AMD EPYC V
 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record
 flags IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,8 @@ def load_pairs(config: TranslationConfig) -> tuple[ParallelSet, ParallelSet, boo
     if src.kind == "files":
         full = read_parallel_tsv(sorted(src.path.glob("*.tsv"))[0])
         cut = int(0.9 * len(full))
-        tr = ParallelSet(full.sources[:cut][:config.n_train], full.targets[:cut][:config.n_train], full.description)
-        te = ParallelSet(full.sources[cut:][:config.n_test], full.targets[cut:][:config.n_test], full.description)
+        tr = ParallelSet(full.sources[:cut][: config.n_train], full.targets[:cut][: config.n_train], full.description)
+        te = ParallelSet(full.sources[cut:][: config.n_test], full.targets[cut:][: config.n_test], full.description)
         return tr, te, False, full.description
     tr, te = synthetic_translation(config.n_train, seed=0), synthetic_translation(config.n_test, seed=1)
     return tr, te, True, f"SYNTHETIC toy language: {tr.description}"
@@ -100,8 +101,8 @@ class Vocab:
         tin = torch.zeros(len(ys), T, dtype=torch.long)
         tout = torch.zeros(len(ys), T, dtype=torch.long)
         for i, y in enumerate(ys):
-            tin[i, 0], tin[i, 1:len(y) + 1] = self.bos, y
-            tout[i, :len(y)], tout[i, len(y)] = y, self.eos
+            tin[i, 0], tin[i, 1 : len(y) + 1] = self.bos, y
+            tout[i, : len(y)], tout[i, len(y)] = y, self.eos
         return src, tin, tout
 
 
@@ -118,8 +119,9 @@ class Translation(TrainingRun):
 
     def _model(self, ctx, config, vocab):
         torch.manual_seed(ctx.rng_seed)
-        return Seq2SeqTransformer(preset(config.model, max_len=64), vocab.src.vocab_size, vocab.tgt.vocab_size,
-                                  sdpa=self.sdpa).to(ctx.device, ctx.dtype)
+        return Seq2SeqTransformer(
+            preset(config.model, max_len=64), vocab.src.vocab_size, vocab.tgt.vocab_size, sdpa=self.sdpa
+        ).to(ctx.device, ctx.dtype)
 
     def _train(self, ctx, config):
         train, test, synthetic, desc = load_pairs(config)
@@ -142,8 +144,16 @@ class Translation(TrainingRun):
             return loss.detach()
 
         epochs = -(-config.steps * config.batch_size // len(train))
-        log = fit(model, opt, (torch.cat([src, tin], 1), tout), batch_size=config.batch_size, epochs=epochs,
-                  max_steps=config.steps, step_fn=step, seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            (torch.cat([src, tin], 1), tout),
+            batch_size=config.batch_size,
+            epochs=epochs,
+            max_steps=config.steps,
+            step_fn=step,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         tokens = int((tout != 0).sum()) / len(train) * log.samples
         ctx.metric("train_target_tokens_per_s", tokens / log.train_time_s)
@@ -156,8 +166,9 @@ class Translation(TrainingRun):
         src, _ = vocab.src.encode_batch(sources)
         fn, state = model.step_fn(src.to(device))
         t0 = time.perf_counter()
-        out = greedy(fn, state, batch_size=len(sources), bos=vocab.bos, eos=vocab.eos, max_len=src.shape[1] + 8,
-                     device=device)
+        out = greedy(
+            fn, state, batch_size=len(sources), bos=vocab.bos, eos=vocab.eos, max_len=src.shape[1] + 8, device=device
+        )
         seconds = time.perf_counter() - t0
         model.train()
         seqs = out.sequences()
@@ -165,8 +176,11 @@ class Translation(TrainingRun):
 
     def _evaluate(self, ctx, model, vocab, test, synthetic):
         hyps, n_tokens, seconds = self.translate(model, vocab, test.sources, ctx.device)
-        refs = [toy_translate(s) for s in test.sources] if synthetic else [vocab.tgt.decode(vocab.tgt.encode(t))
-                                                                         for t in test.targets]
+        refs = (
+            [toy_translate(s) for s in test.sources]
+            if synthetic
+            else [vocab.tgt.decode(vocab.tgt.encode(t)) for t in test.targets]
+        )
         exact = sum(h == r for h, r in zip(hyps, refs)) / len(refs)
         words = sum(sum(a == b for a, b in zip(h.split(), r.split())) for h, r in zip(hyps, refs))
         word_acc = words / sum(len(r.split()) for r in refs)
@@ -174,31 +188,41 @@ class Translation(TrainingRun):
         ctx.metric("word_accuracy", word_acc)
         ctx.metric("decode_tokens_per_s", n_tokens / seconds)
         wrong = [(s, h, r) for s, h, r in zip(test.sources, hyps, refs) if h != r][:3]
-        ctx.note(f"greedy decoding: {exact:.1%} of {len(refs)} unseen sentences exactly right, word accuracy "
-                 f"{word_acc:.1%}" + (f"; e.g. wrong: {wrong}" if wrong else ""))
+        ctx.note(
+            f"greedy decoding: {exact:.1%} of {len(refs)} unseen sentences exactly right, word accuracy "
+            f"{word_acc:.1%}" + (f"; e.g. wrong: {wrong}" if wrong else "")
+        )
         return exact
 
     def check(self, ctx):
         config = ctx.configs[0]
         model, vocab, test, synthetic, log = self._train(ctx, config)
         first, last = sum(log.losses[:10]) / 10, sum(log.losses[-10:]) / 10
-        ctx.expect(last < 0.1 * first, f"training loss went from {first:.3f} to {last:.3f} (needs < a tenth)",
-                   name="loss falls")
+        ctx.expect(
+            last < 0.1 * first,
+            f"training loss went from {first:.3f} to {last:.3f} (needs < a tenth)",
+            name="loss falls",
+        )
         exact = self._evaluate(ctx, model, vocab, test, synthetic)
-        ctx.expect(exact >= config.target_exact, f"greedy decoding got {exact:.1%} of {len(test)} unseen sentences "
-                   f"exactly right, below {config.target_exact:.0%}", name="greedy decode right on held-out sentences")
+        ctx.expect(
+            exact >= config.target_exact,
+            f"greedy decoding got {exact:.1%} of {len(test)} unseen sentences "
+            f"exactly right, below {config.target_exact:.0%}",
+            name="greedy decode right on held-out sentences",
+        )
 
     def prepare(self, ctx, impl, config):
         train, _, _, _ = load_pairs(config)
         vocab = Vocab(train)
         model = self._model(ctx, config, vocab)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        src, tin, tout = (t[:config.batch_size].to(ctx.device) for t in vocab.encode(train))
+        src, tin, tout = (t[: config.batch_size].to(ctx.device) for t in vocab.encode(train))
 
         def step():
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(src, tin).flatten(0, 1), tout.flatten(), ignore_index=0).backward()
             opt.step()
+
         return Prepared(fn=step, items=int((tout != 0).sum()), item_unit="tokens")
 
     def bench(self, ctx):
@@ -207,7 +231,9 @@ class Translation(TrainingRun):
         self._evaluate(ctx, model, vocab, test, synthetic)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         sources = test.sources[:256]
-        prepared = Prepared(fn=lambda: self.translate(model, vocab, sources, ctx.device),
-                            items=sum(len(toy_translate(s).split()) + 1 for s in sources) if synthetic else None,
-                            item_unit="tokens")
+        prepared = Prepared(
+            fn=lambda: self.translate(model, vocab, sources, ctx.device),
+            items=sum(len(toy_translate(s).split()) + 1 for s in sources) if synthetic else None,
+            item_unit="tokens",
+        )
         ctx.measure("greedy_decode", prepared, config=f"{len(sources)} sentences")

@@ -38,6 +38,7 @@ on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other job
 figures are inflated and noisy (the run record flags IQR/median > 10%), ratios and counts are
 the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -83,8 +84,9 @@ def load_images(config: VitConfig, image_size: int, device, dtype):
     """((x, y) train, (x, y) test, description); images normalised by the training set's statistics."""
     if config.data == "digits":
         d = load_digits_images()
-        x = F.interpolate(d.images.to(torch.float32)[:, None] / 16, size=image_size, mode="bilinear",
-                          align_corners=False)  # (1797, 1, S, S)
+        x = F.interpolate(
+            d.images.to(torch.float32)[:, None] / 16, size=image_size, mode="bilinear", align_corners=False
+        )  # (1797, 1, S, S)
         tr, te = stratified_split(d.labels, 0.25, seed=0)
         (xtr, ytr), (xte, yte) = (x[tr], d.labels[tr]), (x[te], d.labels[te])
         desc = f"{d.description}, bilinearly upsampled to {image_size}x{image_size}"
@@ -94,7 +96,10 @@ def load_images(config: VitConfig, image_size: int, device, dtype):
             a, b = load_cifar100(src.path, "train"), load_cifar100(src.path, "test")
             desc = a.description
         else:
-            a, b = synthetic_cifar(config.n_train or 50_000, 100, seed=0), synthetic_cifar(config.n_test or 10_000, 100, seed=1)
+            a, b = (
+                synthetic_cifar(config.n_train or 50_000, 100, seed=0),
+                synthetic_cifar(config.n_test or 10_000, 100, seed=1),
+            )
             desc = f"SYNTHETIC stand-in for CIFAR-100 (no cifar-100-python found): {a.description}"
         a = a.take(torch.arange(min(config.n_train or len(a), len(a))))
         b = b.take(torch.arange(min(config.n_test or len(b), len(b))))
@@ -121,9 +126,11 @@ class VitCifar100(TrainingRun):
         self._check_b16_count(ctx)
         config = ctx.configs[0]
         log = self._train(ctx, config)
-        ctx.expect(log.final_accuracy >= config.target_accuracy,
-                   f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) on digits",
-                   name="tiny ViT trains above chance")
+        ctx.expect(
+            log.final_accuracy >= config.target_accuracy,
+            f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) on digits",
+            name="tiny ViT trains above chance",
+        )
 
     def _check_patch_embedding(self, ctx):
         for C, S, P, E in ((3, 32, 4, 24), (1, 16, 4, 16), (3, 224, 16, 8)):
@@ -140,10 +147,19 @@ class VitCifar100(TrainingRun):
                 # float32: up to C*P*P = 768 products summed in another order than the conv kernel's, so
                 # rounding reaches a few 1e-6 relative; a wrong patch layout is off by O(1)
                 tol = {"rtol": 1e-5, "atol": 1e-5} if ctx.dtype == torch.float32 else {}
-                ctx.assert_close(got, want, name="patch embedding = unfold + linear with the conv's weights",
-                                 where=f"C={C}, {S}x{S}, P={P}, E={E}, trial {trial}", **tol)
-        ctx.expect_raises(ValueError, lambda: self.patchify(torch.zeros(1, 3, 30, 32), 4), match="patches",
-                          name="image not a whole number of patches refused")
+                ctx.assert_close(
+                    got,
+                    want,
+                    name="patch embedding = unfold + linear with the conv's weights",
+                    where=f"C={C}, {S}x{S}, P={P}, E={E}, trial {trial}",
+                    **tol,
+                )
+        ctx.expect_raises(
+            ValueError,
+            lambda: self.patchify(torch.zeros(1, 3, 30, 32), 4),
+            match="patches",
+            name="image not a whole number of patches refused",
+        )
 
     def _check_b16_count(self, ctx):
         config = preset("b16")
@@ -158,11 +174,16 @@ class VitCifar100(TrainingRun):
             groups[name.split(".")[0]] = groups.get(name.split(".")[0], 0) + p.numel()
         rows = [{"component": k, "parameters": v} for k, v in groups.items()]
         ctx.table("ViT-B/16 parameters", rows + [{"component": "total", "parameters": n}])
-        ctx.expect(n == VIT_B16_PARAMS, f"ViT-B/16 has {n:,} parameters, expected {VIT_B16_PARAMS:,}",
-                   name="ViT-B/16 parameter count = 86,567,656")
-        ctx.expect(tuple(logits.shape) == (2, 1000) and tokens == 197,
-                   f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197",
-                   name="ViT-B/16 shapes")
+        ctx.expect(
+            n == VIT_B16_PARAMS,
+            f"ViT-B/16 has {n:,} parameters, expected {VIT_B16_PARAMS:,}",
+            name="ViT-B/16 parameter count = 86,567,656",
+        )
+        ctx.expect(
+            tuple(logits.shape) == (2, 1000) and tokens == 197,
+            f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197",
+            name="ViT-B/16 shapes",
+        )
 
     def _model(self, ctx, config):
         torch.manual_seed(ctx.rng_seed)
@@ -173,9 +194,17 @@ class VitCifar100(TrainingRun):
         train, test, desc = load_images(config, model.config.image_size, ctx.device, ctx.dtype)
         ctx.note(f"data: {desc}; {len(train[1])} train / {len(test[1])} test")
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                  eval_every=max(1, len(train[1]) // config.batch_size // 2), target_accuracy=config.target_accuracy,
-                  seed=ctx.rng_seed)
+        log = fit(
+            model,
+            opt,
+            train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            eval_data=test,
+            eval_every=max(1, len(train[1]) // config.batch_size // 2),
+            target_accuracy=config.target_accuracy,
+            seed=ctx.rng_seed,
+        )
         log.record(ctx)
         self._trained = (model, test)
         return log
@@ -185,7 +214,9 @@ class VitCifar100(TrainingRun):
         c = model.config
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         g = ctx.generator(5)
-        x = torch.randn(config.batch_size, c.in_channels, c.image_size, c.image_size, generator=g).to(ctx.device, ctx.dtype)
+        x = torch.randn(config.batch_size, c.in_channels, c.image_size, c.image_size, generator=g).to(
+            ctx.device, ctx.dtype
+        )
         y = torch.randint(0, c.num_classes, (config.batch_size,), generator=g).to(ctx.device)
         return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
 
@@ -196,11 +227,21 @@ class VitCifar100(TrainingRun):
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         model.eval()
         xe = test[0][:256]
-        ctx.measure("classify", Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
-                    config=f"{config.model}, eval batch {xe.shape[0]}")
+        ctx.measure(
+            "classify",
+            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
+            config=f"{config.model}, eval batch {xe.shape[0]}",
+        )
         torch.manual_seed(ctx.rng_seed)
         b16 = ViT(preset("b16")).to(ctx.device, ctx.dtype).eval()
         x1 = torch.randn(1, 3, 224, 224, generator=ctx.generator(6)).to(ctx.device, ctx.dtype)
-        ctx.measure("vit_b16_inference", Prepared(fn=torch.no_grad()(lambda: b16(x1)), items=1, item_unit="images",
-                                                  flops=2 * 197 * (12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 197 * 768 * 12)),
-                    config="ViT-B/16, batch 1, 224x224")
+        ctx.measure(
+            "vit_b16_inference",
+            Prepared(
+                fn=torch.no_grad()(lambda: b16(x1)),
+                items=1,
+                item_unit="images",
+                flops=2 * 197 * (12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 197 * 768 * 12),
+            ),
+            config="ViT-B/16, batch 1, 224x224",
+        )

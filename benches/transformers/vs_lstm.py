@@ -31,6 +31,7 @@ transformers.vs_lstm`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, t
 load average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record flags
 IQR/median > 10%), ratios and counts are the robust part.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,8 +98,15 @@ class VsLstm(Comparison):
     def make_model(self, variant, config, T):
         if variant == "transformer":
             return EncoderClassifier(preset("tiny", max_len=T), config.vocab, config.keys)
-        return SequenceModel(SequenceModelConfig(vocab_size=config.vocab, input_size=32, hidden_size=config.lstm_hidden,
-                                                 output_size=config.keys, head="last"))
+        return SequenceModel(
+            SequenceModelConfig(
+                vocab_size=config.vocab,
+                input_size=32,
+                hidden_size=config.lstm_hidden,
+                output_size=config.keys,
+                head="last",
+            )
+        )
 
     def _run(self, ctx, config, T):
         train = [t.to(ctx.device) for t in first_token_recall(config.n_train, T, config, ctx.rng_seed)]
@@ -109,8 +117,17 @@ class VsLstm(Comparison):
             model = self.make_model(v, config, T).to(ctx.device, ctx.dtype)
             opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
             epochs = -(-config.steps * config.batch_size // config.n_train)
-            logs[v] = fit(model, opt, tuple(train), batch_size=config.batch_size, epochs=epochs, max_steps=config.steps,
-                          eval_data=tuple(test), eval_every=max(1, config.steps // 4), seed=ctx.rng_seed)
+            logs[v] = fit(
+                model,
+                opt,
+                tuple(train),
+                batch_size=config.batch_size,
+                epochs=epochs,
+                max_steps=config.steps,
+                eval_data=tuple(test),
+                eval_every=max(1, config.steps // 4),
+                seed=ctx.rng_seed,
+            )
             logs[v].params = sum(p.numel() for p in model.parameters())
             ctx.curve(f"test accuracy (T={T})", logs[v].eval_steps, logs[v].eval_accuracy, y_label="accuracy", series=v)
         return logs
@@ -125,14 +142,37 @@ class VsLstm(Comparison):
                 ctx.metric(f"{v}.T{T}.train_time_s", log.train_time_s)
         for v, pts in results.items():
             xs = [T for T, _ in pts]
-            ctx.curve("accuracy vs length", xs, [log.final_accuracy for _, log in pts], x_label="T (tokens)",
-                      y_label="held-out accuracy", series=v, log_x=True)
-            ctx.curve("train time vs length", xs, [log.train_time_s for _, log in pts], x_label="T (tokens)",
-                      y_label=f"seconds for {config.steps} steps", series=v, log_x=True, log_y=True)
+            ctx.curve(
+                "accuracy vs length",
+                xs,
+                [log.final_accuracy for _, log in pts],
+                x_label="T (tokens)",
+                y_label="held-out accuracy",
+                series=v,
+                log_x=True,
+            )
+            ctx.curve(
+                "train time vs length",
+                xs,
+                [log.train_time_s for _, log in pts],
+                x_label="T (tokens)",
+                y_label=f"seconds for {config.steps} steps",
+                series=v,
+                log_x=True,
+                log_y=True,
+            )
             ctx.metric(f"{v}.params_at_T{xs[-1]}", pts[-1][1].params)
-        ctx.table("accuracy and time per length", [
-            {"T": T, **{f"{v} acc": round(dict(results[v])[T].final_accuracy, 3) for v in self.variants},
-             **{f"{v} s": round(dict(results[v])[T].train_time_s, 2) for v in self.variants}} for T in config.lengths])
+        ctx.table(
+            "accuracy and time per length",
+            [
+                {
+                    "T": T,
+                    **{f"{v} acc": round(dict(results[v])[T].final_accuracy, 3) for v in self.variants},
+                    **{f"{v} s": round(dict(results[v])[T].train_time_s, 2) for v in self.variants},
+                }
+                for T in config.lengths
+            ],
+        )
         return results
 
     def check(self, ctx):
@@ -141,16 +181,26 @@ class VsLstm(Comparison):
         chance = 1 / config.keys
         for i, T in enumerate(config.lengths):
             t_log, l_log = results["transformer"][i][1], results["lstm"][i][1]
-            ctx.expect(t_log.steps[-1] == l_log.steps[-1] == config.steps and t_log.samples == l_log.samples,
-                       f"T={T}: budgets differ: transformer {t_log.steps[-1]} steps / {t_log.samples} samples, "
-                       f"lstm {l_log.steps[-1]} / {l_log.samples}", name="same budget for both")
-            ctx.expect(t_log.final_accuracy >= 0.9, f"T={T}: the Transformer reached only {t_log.final_accuracy:.3f} "
-                       f"(chance {chance}) on first-token recall", name="transformer learns at every length")
+            ctx.expect(
+                t_log.steps[-1] == l_log.steps[-1] == config.steps and t_log.samples == l_log.samples,
+                f"T={T}: budgets differ: transformer {t_log.steps[-1]} steps / {t_log.samples} samples, "
+                f"lstm {l_log.steps[-1]} / {l_log.samples}",
+                name="same budget for both",
+            )
+            ctx.expect(
+                t_log.final_accuracy >= 0.9,
+                f"T={T}: the Transformer reached only {t_log.final_accuracy:.3f} "
+                f"(chance {chance}) on first-token recall",
+                name="transformer learns at every length",
+            )
         T0 = config.lengths[0]
         for v in self.variants:
             acc = results[v][0][1].final_accuracy
-            ctx.expect(acc >= 0.6, f"{v} reached only {acc:.3f} at T={T0} (chance {chance})",
-                       name="both beat chance at the shortest length")
+            ctx.expect(
+                acc >= 0.6,
+                f"{v} reached only {acc:.3f} at T={T0} (chance {chance})",
+                name="both beat chance at the shortest length",
+            )
 
     def prepare(self, ctx, impl, config):
         T = config.lengths[-1]

@@ -23,6 +23,7 @@ Pickles can run code when loaded, so the reader unpickles with an allow-list tha
 only what these files contain (numpy array reconstruction and ``_codecs.encode``); any
 other global in the file is reported as a format error instead of being imported.
 """
+
 from __future__ import annotations
 
 import io
@@ -38,16 +39,19 @@ import torch
 from .errors import DataFormatError, DataNotFoundError
 from .sets import ImageSet
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_DIR = "cifar-10-batches-py"
 CIFAR100_DIR = "cifar-100-python"
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
@@ -59,9 +63,12 @@ class _BatchUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise DataFormatError(self._path, "a CIFAR batch pickle (numpy arrays, lists, "
-                                  "strings)", f"a reference to {module}.{name}",
-                                  "Refusing to import it; is this really a CIFAR batch?")
+            raise DataFormatError(
+                self._path,
+                "a CIFAR batch pickle (numpy arrays, lists, strings)",
+                f"a reference to {module}.{name}",
+                "Refusing to import it; is this really a CIFAR batch?",
+            )
         if module == "numpy.core.multiarray":
             # numpy 2 moved numpy.core to numpy._core and warns on the old name
             module = "numpy._core.multiarray" if hasattr(np, "_core") else module
@@ -77,8 +84,12 @@ def _unpickle(path: Path) -> dict[str, Any]:
     except DataFormatError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise DataFormatError(path, "a complete pickled dict", f"unreadable data ({e!r})",
-                              "The file may be truncated or not a CIFAR python batch") from None
+        raise DataFormatError(
+            path,
+            "a complete pickled dict",
+            f"unreadable data ({e!r})",
+            "The file may be truncated or not a CIFAR python batch",
+        ) from None
     if not isinstance(obj, dict):
         raise DataFormatError(path, "a pickled dict", f"a pickled {type(obj).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -88,8 +99,9 @@ def _names(values: Any) -> tuple[str, ...]:
     return tuple(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values)
 
 
-def read_cifar_batch(path: str | os.PathLike, label_key: str = "labels",
-                     num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def read_cifar_batch(
+    path: str | os.PathLike, label_key: str = "labels", num_classes: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Read one CIFAR python batch file.
 
     Args:
@@ -105,24 +117,23 @@ def read_cifar_batch(path: str | os.PathLike, label_key: str = "labels",
     d = _unpickle(path)
     missing = [k for k in ("data", label_key) if k not in d]
     if missing:
-        raise DataFormatError(path, f"keys 'data' and {label_key!r}",
-                              f"keys {sorted(d)}",
-                              "CIFAR-100 uses label_key='fine_labels' or 'coarse_labels'"
-                              if label_key == "labels" else "")
+        raise DataFormatError(
+            path,
+            f"keys 'data' and {label_key!r}",
+            f"keys {sorted(d)}",
+            "CIFAR-100 uses label_key='fine_labels' or 'coarse_labels'" if label_key == "labels" else "",
+        )
     data = d["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072:
-        found = (f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray)
-                 else type(data).__name__)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        found = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataFormatError(path, "'data' as a uint8 array of shape (N, 3072)", found)
     labels = torch.as_tensor(np.asarray(d[label_key], dtype=np.int64))
     if labels.dim() != 1 or labels.shape[0] != data.shape[0]:
-        raise DataFormatError(path, f"{data.shape[0]} {label_key} (one per image)",
-                              f"shape {tuple(labels.shape)}")
-    if num_classes is not None and labels.numel() and (
-            int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise DataFormatError(path, f"{label_key} in 0..{num_classes - 1}",
-                              f"values {int(labels.min())}..{int(labels.max())}")
+        raise DataFormatError(path, f"{data.shape[0]} {label_key} (one per image)", f"shape {tuple(labels.shape)}")
+    if num_classes is not None and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise DataFormatError(
+            path, f"{label_key} in 0..{num_classes - 1}", f"values {int(labels.min())}..{int(labels.max())}"
+        )
     # (N, 3072) -> (N, 3, 32, 32): channel planes, each row-major
     images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
     return images, labels
@@ -132,11 +143,13 @@ def _dataset_dir(root: Path, dirname: str, marker: str) -> Path:
     for d in (root, root / dirname):
         if (d / marker).is_file():
             return d
-    raise DataNotFoundError(f"{dirname} ({marker})", [str(root / marker),
-                            str(root / dirname / marker)],
-                            f"Extract {dirname.replace('-batches-py', '-python')}.tar.gz "
-                            f"under {root} or run `drills data fetch "
-                            f"{'cifar10' if '10-' in dirname else 'cifar100'}`")
+    raise DataNotFoundError(
+        f"{dirname} ({marker})",
+        [str(root / marker), str(root / dirname / marker)],
+        f"Extract {dirname.replace('-batches-py', '-python')}.tar.gz "
+        f"under {root} or run `drills data fetch "
+        f"{'cifar10' if '10-' in dirname else 'cifar100'}`",
+    )
 
 
 def load_cifar10(root: str | os.PathLike, split: str = "train") -> ImageSet:
@@ -159,12 +172,15 @@ def load_cifar10(root: str | os.PathLike, split: str = "train") -> ImageSet:
         if "label_names" not in meta:
             raise DataFormatError(d / "batches.meta", "key 'label_names'", f"keys {sorted(meta)}")
         classes = _names(meta["label_names"])
-    return ImageSet(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
-                    classes, f"CIFAR-10 {split} split, real python batches at {d}")
+    return ImageSet(
+        torch.cat([p[0] for p in parts]),
+        torch.cat([p[1] for p in parts]),
+        classes,
+        f"CIFAR-10 {split} split, real python batches at {d}",
+    )
 
 
-def load_cifar100(root: str | os.PathLike, split: str = "train",
-                  label: str = "fine") -> ImageSet:
+def load_cifar100(root: str | os.PathLike, split: str = "train", label: str = "fine") -> ImageSet:
     """Load CIFAR-100 from ``root`` (the ``cifar-100-python`` folder or its parent).
 
     Args:
@@ -187,8 +203,7 @@ def load_cifar100(root: str | os.PathLike, split: str = "train",
         if key not in meta:
             raise DataFormatError(d / "meta", f"key {key!r}", f"keys {sorted(meta)}")
         classes = _names(meta[key])
-    return ImageSet(images, labels, classes,
-                    f"CIFAR-100 {split} split ({label} labels), real python batches at {d}")
+    return ImageSet(images, labels, classes, f"CIFAR-100 {split} split ({label} labels), real python batches at {d}")
 
 
 class _Py2Pickler(pickle._Pickler):
@@ -221,9 +236,12 @@ def _dump_py2(obj: dict[bytes, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def write_cifar_batch(path: str | os.PathLike, images: torch.Tensor,
-                      labels: dict[str, torch.Tensor] | torch.Tensor,
-                      batch_label: str = "written by harness.data") -> Path:
+def write_cifar_batch(
+    path: str | os.PathLike,
+    images: torch.Tensor,
+    labels: dict[str, torch.Tensor] | torch.Tensor,
+    batch_label: str = "written by harness.data",
+) -> Path:
     """Write a batch in the real layout: Python 2 string keys, uint8 (N, 3072) numpy data,
     lists of int labels, pickle protocol 2, as the distributed files are.
 
@@ -234,8 +252,9 @@ def write_cifar_batch(path: str | os.PathLike, images: torch.Tensor,
     Returns the path written.
     """
     if images.dtype != torch.uint8 or tuple(images.shape[1:]) not in ((3, 32, 32), (3072,)):
-        raise TypeError(f"write_cifar_batch: images must be uint8 (N, 3, 32, 32), got "
-                        f"{images.dtype} {tuple(images.shape)}")
+        raise TypeError(
+            f"write_cifar_batch: images must be uint8 (N, 3, 32, 32), got {images.dtype} {tuple(images.shape)}"
+        )
     if isinstance(labels, torch.Tensor):
         labels = {"labels": labels}
     n = images.shape[0]
@@ -255,32 +274,37 @@ def write_cifar_meta(path: str | os.PathLike, **names: list[str]) -> Path:
     return _dump_py2({k.encode(): [n.encode() for n in v] for k, v in names.items()}, path)
 
 
-def write_cifar10(root: str | os.PathLike, train: tuple[torch.Tensor, torch.Tensor],
-                  test: tuple[torch.Tensor, torch.Tensor],
-                  classes: tuple[str, ...] = CIFAR10_CLASSES) -> Path:
+def write_cifar10(
+    root: str | os.PathLike,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    classes: tuple[str, ...] = CIFAR10_CLASSES,
+) -> Path:
     """Write a complete ``root/cifar-10-batches-py`` tree: the train pair split into
     ``data_batch_1..5`` (as evenly as possible), ``test_batch`` and ``batches.meta``.
     Pairs are (images uint8 (N, 3, 32, 32), labels int (N,)). Returns the folder."""
     d = Path(root) / CIFAR10_DIR
     images, labels = train
-    for name, idx in zip(CIFAR10_TRAIN_BATCHES,
-                         torch.tensor_split(torch.arange(images.shape[0]), 5)):
+    for name, idx in zip(CIFAR10_TRAIN_BATCHES, torch.tensor_split(torch.arange(images.shape[0]), 5)):
         write_cifar_batch(d / name, images[idx], labels[idx], f"training batch {name[-1]} of 5")
     write_cifar_batch(d / "test_batch", test[0], test[1], "testing batch 1 of 1")
     write_cifar_meta(d / "batches.meta", label_names=list(classes))
     return d
 
 
-def write_cifar100(root: str | os.PathLike, split: str, images: torch.Tensor,
-                   fine_labels: torch.Tensor, coarse_labels: torch.Tensor,
-                   fine_names: list[str] | None = None,
-                   coarse_names: list[str] | None = None) -> Path:
+def write_cifar100(
+    root: str | os.PathLike,
+    split: str,
+    images: torch.Tensor,
+    fine_labels: torch.Tensor,
+    coarse_labels: torch.Tensor,
+    fine_names: list[str] | None = None,
+    coarse_names: list[str] | None = None,
+) -> Path:
     """Write ``root/cifar-100-python/<split>`` (and ``meta`` when names are given).
     Returns the folder."""
     d = Path(root) / CIFAR100_DIR
-    write_cifar_batch(d / split, images, {"fine_labels": fine_labels,
-                                          "coarse_labels": coarse_labels}, split)
+    write_cifar_batch(d / split, images, {"fine_labels": fine_labels, "coarse_labels": coarse_labels}, split)
     if fine_names is not None and coarse_names is not None:
-        write_cifar_meta(d / "meta", fine_label_names=fine_names,
-                         coarse_label_names=coarse_names)
+        write_cifar_meta(d / "meta", fine_label_names=fine_names, coarse_label_names=coarse_names)
     return d

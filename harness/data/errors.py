@@ -4,6 +4,7 @@ Every reader in ``harness.data`` reports a malformed file with :class:`DataForma
 and a missing file with :class:`DataNotFoundError`, so a caller can catch one type per
 failure and the message always names the file, what was expected and what was found.
 """
+
 from __future__ import annotations
 
 import os

@@ -18,6 +18,7 @@ so MNIST images carry magic 0x00000803 (uint8, 3 dims: N, 28, 28) and labels 0x0
 (uint8, 1 dim: N). The distributed files are gzip-compressed; the reader detects gzip by
 its magic bytes 0x1F 0x8B, never by the file name.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -47,8 +48,18 @@ MNIST_IMAGES_MAGIC = 0x00000803
 MNIST_LABELS_MAGIC = 0x00000801
 
 #: Fashion-MNIST class names, from the data set's README (label k names class k).
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 
 #: split -> (images file, labels file), the canonical names of the four files.
@@ -71,31 +82,37 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except EOFError:
-        raise DataFormatError(path, "a complete gzip stream",
-                              "a gzip stream that ends early (truncated download?)",
-                              "Delete the file and fetch it again") from None
+        raise DataFormatError(
+            path,
+            "a complete gzip stream",
+            "a gzip stream that ends early (truncated download?)",
+            "Delete the file and fetch it again",
+        ) from None
     except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataFormatError(path, "a valid gzip stream", f"corrupt gzip data ({e})",
-                              "Delete the file and fetch it again") from None
+        raise DataFormatError(
+            path, "a valid gzip stream", f"corrupt gzip data ({e})", "Delete the file and fetch it again"
+        ) from None
 
 
 def _parse(path: Path, data: bytes) -> tuple[int, tuple[int, ...], np.ndarray]:
     """(magic, dims, values) of one IDX file whose bytes are ``data``."""
     if len(data) < 4:
-        raise DataFormatError(path, "an IDX header of at least 4 bytes",
-                              f"a file of {len(data)} bytes")
+        raise DataFormatError(path, "an IDX header of at least 4 bytes", f"a file of {len(data)} bytes")
     magic = int.from_bytes(data[:4], "big")
     code, ndim = data[2], data[3]
     if data[0] != 0 or data[1] != 0 or code not in IDX_TYPES:
         raise DataFormatError(
-            path, "an IDX magic number 0x0000TTDD with type code TT in "
-            + "/".join(f"0x{c:02X}" for c in IDX_TYPES),
-            f"0x{magic:08X}", "Is this an IDX file (for example train-images-idx3-ubyte)?")
+            path,
+            "an IDX magic number 0x0000TTDD with type code TT in " + "/".join(f"0x{c:02X}" for c in IDX_TYPES),
+            f"0x{magic:08X}",
+            "Is this an IDX file (for example train-images-idx3-ubyte)?",
+        )
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise DataFormatError(path, f"{ndim} dimension sizes ({header_len} header bytes)",
-                              f"only {len(data)} bytes (truncated file)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DataFormatError(
+            path, f"{ndim} dimension sizes ({header_len} header bytes)", f"only {len(data)} bytes (truncated file)"
+        )
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     np_dtype, _, name = IDX_TYPES[code]
     itemsize = np.dtype(np_dtype).itemsize
     count = math.prod(dims)  # Python ints: a garbage header cannot overflow
@@ -103,9 +120,11 @@ def _parse(path: Path, data: bytes) -> tuple[int, tuple[int, ...], np.ndarray]:
     if len(data) != want:
         what = "truncated file" if len(data) < want else "extra bytes after the data"
         raise DataFormatError(
-            path, f"{want} bytes for a {name} array of shape {dims}",
+            path,
+            f"{want} bytes for a {name} array of shape {dims}",
             f"{len(data)} bytes ({what})",
-            "Delete the file and fetch it again" if len(data) < want else "")
+            "Delete the file and fetch it again" if len(data) < want else "",
+        )
     values = np.frombuffer(data, dtype=np_dtype, count=count, offset=header_len)
     return magic, dims, values.reshape(dims)
 
@@ -127,8 +146,9 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 def _read_expecting(path: Path, magic_want: int, what: str) -> np.ndarray:
     magic, dims, values = _parse(path, _read_bytes(path))
     if magic != magic_want:
-        raise DataFormatError(path, f"magic 0x{magic_want:08X} ({what})", f"0x{magic:08X}",
-                              "Are the images and labels files swapped?")
+        raise DataFormatError(
+            path, f"magic 0x{magic_want:08X} ({what})", f"0x{magic:08X}", "Are the images and labels files swapped?"
+        )
     return values
 
 
@@ -154,8 +174,9 @@ def read_idx_labels(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(values.astype(np.int64))
 
 
-def write_idx(path: str | os.PathLike, tensor: torch.Tensor, *, compress: bool | None = None,
-              dtype: torch.dtype | None = None) -> Path:
+def write_idx(
+    path: str | os.PathLike, tensor: torch.Tensor, *, compress: bool | None = None, dtype: torch.dtype | None = None
+) -> Path:
     """Write ``tensor`` as an IDX file (big-endian, header per the module docstring).
 
     Args:
@@ -171,8 +192,10 @@ def write_idx(path: str | os.PathLike, tensor: torch.Tensor, *, compress: bool |
     t = tensor.detach().cpu()
     dtype = dtype or t.dtype
     if dtype not in _TORCH_TO_CODE:
-        raise TypeError(f"write_idx: IDX stores {[v[2] for v in IDX_TYPES.values()]}, not "
-                        f"{dtype}; pass dtype=torch.uint8 (for labels) or cast the tensor")
+        raise TypeError(
+            f"write_idx: IDX stores {[v[2] for v in IDX_TYPES.values()]}, not "
+            f"{dtype}; pass dtype=torch.uint8 (for labels) or cast the tensor"
+        )
     if not 1 <= t.dim() <= 255:
         raise ValueError(f"write_idx: IDX needs 1..255 dims, got shape {tuple(t.shape)}")
     if dtype != t.dtype and not dtype.is_floating_point and t.numel():
@@ -181,8 +204,7 @@ def write_idx(path: str | os.PathLike, tensor: torch.Tensor, *, compress: bool |
         if lo < info.min or hi > info.max:
             raise ValueError(f"write_idx: values {lo}..{hi} do not fit {dtype}")
     code = _TORCH_TO_CODE[dtype]
-    header = bytes([0, 0, code, t.dim()]) + b"".join(
-        int(d).to_bytes(4, "big") for d in t.shape)
+    header = bytes([0, 0, code, t.dim()]) + b"".join(int(d).to_bytes(4, "big") for d in t.shape)
     body = t.to(dtype).numpy().astype(IDX_TYPES[code][0]).tobytes()
     data = header + body
     if compress if compress is not None else path.suffix == ".gz":
@@ -234,36 +256,39 @@ def load_mnist(root: str | os.PathLike, split: str = "train", kind: str = "mnist
         p, tried = _find(root, name, kind)
         if p is None:
             raise DataNotFoundError(
-                f"{kind} {split} file {name}", tried,
+                f"{kind} {split} file {name}",
+                tried,
                 f"Put the IDX files in {root} or run `drills data fetch "
-                f"{'mnist' if kind == 'mnist' else 'fashion_mnist'}`")
+                f"{'mnist' if kind == 'mnist' else 'fashion_mnist'}`",
+            )
         found.append(p)
     images = read_idx_images(found[0])
     labels = read_idx_labels(found[1])
     if images.shape[0] != labels.shape[0]:
-        raise DataFormatError(found[1], f"{images.shape[0]} labels (one per image in "
-                              f"{found[0].name})", f"{labels.shape[0]}")
+        raise DataFormatError(
+            found[1], f"{images.shape[0]} labels (one per image in {found[0].name})", f"{labels.shape[0]}"
+        )
     if labels.numel() and int(labels.max()) > 9:
         raise DataFormatError(found[1], "labels 0..9", f"label {int(labels.max())}")
     classes = MNIST_CLASSES if kind == "mnist" else FASHION_MNIST_CLASSES
     name = "MNIST" if kind == "mnist" else "Fashion-MNIST"
-    return ImageSet(images, labels, classes,
-                    f"{name} {split} split, real IDX files at {found[0].parent}")
+    return ImageSet(images, labels, classes, f"{name} {split} split, real IDX files at {found[0].parent}")
 
 
-def write_mnist(root: str | os.PathLike, split: str, images: torch.Tensor,
-                labels: torch.Tensor, *, compress: bool = True) -> tuple[Path, Path]:
+def write_mnist(
+    root: str | os.PathLike, split: str, images: torch.Tensor, labels: torch.Tensor, *, compress: bool = True
+) -> tuple[Path, Path]:
     """Write images uint8 (N, H, W) and labels (N,) in 0..255 as the two canonical files
     of ``split`` under ``root`` (``.gz`` when ``compress``). For tests and conversions.
     Returns (images path, labels path)."""
     if split not in MNIST_FILES:
         raise ValueError(f"write_mnist: split must be 'train' or 'test', got {split!r}")
     if images.dtype != torch.uint8 or images.dim() != 3:
-        raise TypeError(f"write_mnist: images must be uint8 (N, H, W), got {images.dtype} "
-                        f"{tuple(images.shape)}")
+        raise TypeError(f"write_mnist: images must be uint8 (N, H, W), got {images.dtype} {tuple(images.shape)}")
     suffix = ".gz" if compress else ""
     img_name, lab_name = MNIST_FILES[split]
     root = Path(root)
-    return (write_idx(root / (img_name + suffix), images, compress=compress),
-            write_idx(root / (lab_name + suffix), labels, compress=compress,
-                      dtype=torch.uint8))
+    return (
+        write_idx(root / (img_name + suffix), images, compress=compress),
+        write_idx(root / (lab_name + suffix), labels, compress=compress, dtype=torch.uint8),
+    )

@@ -21,6 +21,7 @@ Leakage rules (what :func:`make_windows`, :func:`time_split` and :class:`Scaler`
 * normalisation statistics come from the train period only (:meth:`Scaler.fit` on
   ``values[:split]``); shuffling happens only within the train windows.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,7 @@ from .errors import DataNotFoundError
 
 SERIES = {
     "sunspots_yearly": "yearly mean sunspot number 1700-2008 (NOAA NGDC, via statsmodels' sunspots.csv)",
-    "sunspots_monthly": "monthly mean sunspot number 1749-2008 (NOAA NGDC, via statsmodels' "
-                        "src/sunspots_monthly.dat)",
+    "sunspots_monthly": "monthly mean sunspot number 1749-2008 (NOAA NGDC, via statsmodels' src/sunspots_monthly.dat)",
 }
 
 
@@ -67,12 +67,18 @@ class TimeSeries:
 def _sunspots_dir() -> Path:
     spec = importlib.util.find_spec("statsmodels")
     if spec is None or not spec.submodule_search_locations:
-        raise DataNotFoundError("statsmodels' bundled sunspot data", ["statsmodels/datasets/sunspots"],
-                                "Install it: pip install statsmodels (the project's 'data' extra)")
+        raise DataNotFoundError(
+            "statsmodels' bundled sunspot data",
+            ["statsmodels/datasets/sunspots"],
+            "Install it: pip install statsmodels (the project's 'data' extra)",
+        )
     d = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "sunspots"
     if not (d / "sunspots.csv").is_file():
-        raise DataNotFoundError("statsmodels' bundled sunspot data", [str(d / "sunspots.csv")],
-                                "Reinstall statsmodels: its datasets folder is incomplete")
+        raise DataNotFoundError(
+            "statsmodels' bundled sunspot data",
+            [str(d / "sunspots.csv")],
+            "Reinstall statsmodels: its datasets folder is incomplete",
+        )
     return d
 
 
@@ -101,8 +107,13 @@ def load_series(name: str = "sunspots_yearly") -> TimeSeries:
             for k, v in enumerate(m.group(2).split()):
                 times.append(int(m.group(1)) + k / 12)
                 values.append(float(v))
-    return TimeSeries(torch.tensor(values, dtype=torch.float64), torch.tensor(times, dtype=torch.float64),
-                      name, "sunspot number", f"real: {SERIES[name]}, {len(values)} values")
+    return TimeSeries(
+        torch.tensor(values, dtype=torch.float64),
+        torch.tensor(times, dtype=torch.float64),
+        name,
+        "sunspot number",
+        f"real: {SERIES[name]}, {len(values)} values",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,8 +173,9 @@ def time_split(n: int, train_frac: float) -> int:
     return split
 
 
-def make_windows(values: torch.Tensor, input_len: int, horizon: int = 1, *, first_target: int = 0,
-                 end: int | None = None) -> Windows:
+def make_windows(
+    values: torch.Tensor, input_len: int, horizon: int = 1, *, first_target: int = 0, end: int | None = None
+) -> Windows:
     """Every window whose H targets lie in ``[first_target, end)``, in time order.
 
     Window i has targets ``values[t : t + H]`` and inputs ``values[t - L : t]`` for each t
@@ -179,8 +191,10 @@ def make_windows(values: torch.Tensor, input_len: int, horizon: int = 1, *, firs
     start = max(first_target, input_len)
     ts = torch.arange(start, end - horizon + 1)  # (M,) first target index of each window
     if ts.numel() == 0:
-        raise ValueError(f"make_windows: no window of {input_len} inputs + {horizon} targets has its targets "
-                         f"in [{first_target}, {end}) of {n} values")
+        raise ValueError(
+            f"make_windows: no window of {input_len} inputs + {horizon} targets has its targets "
+            f"in [{first_target}, {end}) of {n} values"
+        )
     in_idx = ts[:, None] + torch.arange(-input_len, 0)[None, :]  # (M, L)
     tg_idx = ts[:, None] + torch.arange(horizon)[None, :]  # (M, H)
     return Windows(values[in_idx], values[tg_idx], in_idx, tg_idx)

@@ -6,6 +6,7 @@ shown in reports) and whether it is synthetic (``synthetic=True`` for generated 
 ``images, labels = load_mnist(root, "train")`` works, and ``take(indices)`` selects rows
 (for example the two halves of :func:`harness.data.tabular.stratified_split`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -17,8 +18,9 @@ import torch
 
 def _check_pair(n_items: int, labels: torch.Tensor, what: str) -> None:
     if labels.dtype != torch.int64 or labels.dim() != 1:
-        raise TypeError(f"{what}: labels must be an int64 tensor of shape (N,), "
-                        f"got {labels.dtype} of shape {tuple(labels.shape)}")
+        raise TypeError(
+            f"{what}: labels must be an int64 tensor of shape (N,), got {labels.dtype} of shape {tuple(labels.shape)}"
+        )
     if labels.shape[0] != n_items:
         raise ValueError(f"{what}: {n_items} items but {labels.shape[0]} labels")
 
@@ -156,12 +158,10 @@ class TaggedSentences:
 
     def __post_init__(self) -> None:
         if len(self.sentences) != len(self.tags):
-            raise ValueError(f"TaggedSentences: {len(self.sentences)} sentences but "
-                             f"{len(self.tags)} tag lists")
+            raise ValueError(f"TaggedSentences: {len(self.sentences)} sentences but {len(self.tags)} tag lists")
         for i, (s, t) in enumerate(zip(self.sentences, self.tags)):
             if len(s) != len(t):
-                raise ValueError(f"TaggedSentences: sentence {i} has {len(s)} tokens but "
-                                 f"{len(t)} tags")
+                raise ValueError(f"TaggedSentences: sentence {i} has {len(s)} tokens but {len(t)} tags")
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.sentences, self.tags))
@@ -190,8 +190,7 @@ class ParallelSet:
 
     def __post_init__(self) -> None:
         if len(self.sources) != len(self.targets):
-            raise ValueError(f"ParallelSet: {len(self.sources)} sources but "
-                             f"{len(self.targets)} targets")
+            raise ValueError(f"ParallelSet: {len(self.sources)} sources but {len(self.targets)} targets")
 
     def __iter__(self) -> Iterator[list[str]]:
         return iter((self.sources, self.targets))

@@ -12,6 +12,7 @@ nanoGPT's ``data/*/prepare.py`` writes the same uint16 tokens with no header
 each rank a disjoint slice, next shard when one runs out) and nanoGPT's ``get_batch``
 (random windows).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,13 @@ LLMC_FORMATS: dict[int, tuple[int, type, str]] = {
 _BY_NAME = {v[2]: (magic, v[0], v[1]) for magic, v in LLMC_FORMATS.items()}
 
 
-def write_shard(path: str | os.PathLike, tokens: torch.Tensor | np.ndarray | Sequence[int], *,
-                model: str = "gpt-2", header: bool = True) -> Path:
+def write_shard(
+    path: str | os.PathLike,
+    tokens: torch.Tensor | np.ndarray | Sequence[int],
+    *,
+    model: str = "gpt-2",
+    header: bool = True,
+) -> Path:
     """Write tokens as an llm.c shard (or a bare nanoGPT uint16 file with ``header=False``).
 
     Args:
@@ -52,8 +58,7 @@ def write_shard(path: str | os.PathLike, tokens: torch.Tensor | np.ndarray | Seq
         raise ValueError(f"write_shard: tokens must be 1-D, got shape {arr.shape}")
     hi = np.iinfo(dtype).max
     if arr.size and (arr.min() < 0 or arr.max() > hi):
-        raise ValueError(f"write_shard: token ids {arr.min()}..{arr.max()} do not fit "
-                         f"{np.dtype(dtype).name} (0..{hi})")
+        raise ValueError(f"write_shard: token ids {arr.min()}..{arr.max()} do not fit {np.dtype(dtype).name} (0..{hi})")
     if arr.size >= 2**31:
         raise ValueError("write_shard: llm.c stores the count as int32; split the shard")
     path = Path(path)
@@ -82,45 +87,53 @@ def read_shard(path: str | os.PathLike, *, headerless: bool = False) -> np.ndarr
     size = path.stat().st_size
     if headerless:
         if size % 2:
-            raise DataFormatError(path, "an even number of bytes (uint16 tokens)",
-                                  f"{size} bytes")
+            raise DataFormatError(path, "an even number of bytes (uint16 tokens)", f"{size} bytes")
         return np.memmap(path, dtype="<u2", mode="r") if size else np.empty(0, np.uint16)
     if size < HEADER_BYTES:
-        raise DataFormatError(path, f"a {HEADER_BYTES}-byte llm.c header", f"{size} bytes",
-                              "Headerless nanoGPT files need headerless=True")
+        raise DataFormatError(
+            path,
+            f"a {HEADER_BYTES}-byte llm.c header",
+            f"{size} bytes",
+            "Headerless nanoGPT files need headerless=True",
+        )
     h = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
     magic, version, count = int(h[0]), int(h[1]), int(h[2])
     if magic not in LLMC_FORMATS:
-        raise DataFormatError(path, "llm.c magic " + " or ".join(
-            f"{m} ({v[2]})" for m, v in LLMC_FORMATS.items()), str(magic),
-            "Headerless nanoGPT files need headerless=True")
+        raise DataFormatError(
+            path,
+            "llm.c magic " + " or ".join(f"{m} ({v[2]})" for m, v in LLMC_FORMATS.items()),
+            str(magic),
+            "Headerless nanoGPT files need headerless=True",
+        )
     want_version, dtype, name = LLMC_FORMATS[magic]
     if version != want_version:
         raise DataFormatError(path, f"version {want_version} for {name} shards", str(version))
     itemsize = np.dtype(dtype).itemsize
     want = HEADER_BYTES + count * itemsize
     if size != want:
-        raise DataFormatError(path, f"{want} bytes for {count} {name} tokens",
-                              f"{size} bytes" + (" (truncated shard)" if size < want else ""))
+        raise DataFormatError(
+            path,
+            f"{want} bytes for {count} {name} tokens",
+            f"{size} bytes" + (" (truncated shard)" if size < want else ""),
+        )
     if count == 0:
         return np.empty(0, dtype)
-    return np.memmap(path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r",
-                     offset=HEADER_BYTES, shape=(count,))
+    return np.memmap(path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r", offset=HEADER_BYTES, shape=(count,))
 
 
-def random_batch(tokens: np.ndarray, batch_size: int, seq_len: int,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    tokens: np.ndarray, batch_size: int, seq_len: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """nanoGPT's ``get_batch``: ``batch_size`` windows at random offsets.
 
     Returns (x, y), int64 (B, T) each, with ``y[:, t] == x[:, t + 1]`` shifted by one
     token in the source. Raises ValueError when the data is shorter than seq_len + 1.
     """
     if len(tokens) < seq_len + 1:
-        raise ValueError(f"random_batch: {len(tokens)} tokens cannot give a window of "
-                         f"{seq_len} + 1")
+        raise ValueError(f"random_batch: {len(tokens)} tokens cannot give a window of {seq_len} + 1")
     starts = torch.randint(len(tokens) - seq_len, (batch_size,), generator=generator)
-    x = np.stack([tokens[i: i + seq_len] for i in starts.tolist()]).astype(np.int64)
-    y = np.stack([tokens[i + 1: i + 1 + seq_len] for i in starts.tolist()]).astype(np.int64)
+    x = np.stack([tokens[i : i + seq_len] for i in starts.tolist()]).astype(np.int64)
+    y = np.stack([tokens[i + 1 : i + 1 + seq_len] for i in starts.tolist()]).astype(np.int64)
     return torch.from_numpy(x), torch.from_numpy(y)  # (B, T) each
 
 
@@ -140,9 +153,16 @@ class TokenShardLoader:
     ``B*T*world_size + 1`` tokens (it could never yield a batch).
     """
 
-    def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike],
-                 batch_size: int, seq_len: int, *, rank: int = 0, world_size: int = 1,
-                 headerless: bool = False):
+    def __init__(
+        self,
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
+        batch_size: int,
+        seq_len: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        headerless: bool = False,
+    ):
         if isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir():
             files = sorted(Path(paths).glob("*.bin"))
         elif isinstance(paths, (str, os.PathLike)):
@@ -160,8 +180,9 @@ class TokenShardLoader:
         for f in files:
             n = len(read_shard(f, headerless=headerless))
             if n < need:
-                raise ValueError(f"{f}: {n} tokens, but one step of B={batch_size}, "
-                                 f"T={seq_len} on {world_size} rank(s) needs {need}")
+                raise ValueError(
+                    f"{f}: {n} tokens, but one step of B={batch_size}, T={seq_len} on {world_size} rank(s) needs {need}"
+                )
         self.reset()
 
     def reset(self) -> None:
@@ -173,7 +194,7 @@ class TokenShardLoader:
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) int64 (B, T) each; y is x shifted one token ahead."""
         B, T = self.B, self.T
-        buf = np.asarray(self.tokens[self.position: self.position + B * T + 1], dtype=np.int64)
+        buf = np.asarray(self.tokens[self.position : self.position + B * T + 1], dtype=np.int64)
         x = torch.from_numpy(buf[:-1].copy()).view(B, T)  # (B, T)
         y = torch.from_numpy(buf[1:].copy()).view(B, T)  # (B, T)
         self.position += B * T * self.world_size

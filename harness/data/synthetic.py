@@ -9,6 +9,7 @@ not depend on ``seed``; ``seed`` only draws the samples. So a train set from see
 test set from seed 1 describe the same task. Same seed -> same data on every machine
 (``torch.Generator`` and ``random.Random`` with a fixed seed are stable across platforms).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,15 +22,13 @@ from .sets import ImageSet, ParallelSet, TaggedSentences, TextClassificationSet
 #: name -> one-line description of each generator (shown by sources.resolve).
 GENERATORS = {
     "cifar": "class-dependent two-colour sinusoidal stripes (orientation, frequency) with "
-             "per-image phase, jitter and noise, 3x32x32",
+    "per-image phase, jitter and noise, 3x32x32",
     "reviews": "sentiment reviews from positive/negative word lists in templates, with "
-               "negations and 20% opposite-polarity sentences",
-    "ner": "NER sentences from templates filled with gazetteer names, BIO tags "
-           "(PER, ORG, LOC, MISC)",
+    "negations and 20% opposite-polarity sentences",
+    "ner": "NER sentences from templates filled with gazetteer names, BIO tags (PER, ORG, LOC, MISC)",
     "translation": "a toy language: fixed word-for-word dictionary, adjectives after the "
-                   "noun and the verb moved to the end (SVO -> SOV)",
-    "headlines": "headlines from per-topic keyword lists with shared filler words and 10% "
-                 "off-topic keywords",
+    "noun and the verb moved to the end (SVO -> SOV)",
+    "headlines": "headlines from per-topic keyword lists with shared filler words and 10% off-topic keywords",
 }
 
 
@@ -41,8 +40,7 @@ def _balanced_labels(n: int, k: int, g: torch.Generator) -> torch.Tensor:
     return (torch.arange(n) % k)[torch.randperm(n, generator=g)]
 
 
-def synthetic_cifar(n: int, num_classes: int = 10, seed: int = 0,
-                    image_size: int = 32) -> ImageSet:
+def synthetic_cifar(n: int, num_classes: int = 10, seed: int = 0, image_size: int = 32) -> ImageSet:
     """CIFAR-shaped images whose class sets two colours and a stripe pattern.
 
     Class k has fixed colours a_k, b_k in [0, 1]^3, orientation theta_k and frequency f_k
@@ -69,8 +67,9 @@ def synthetic_cifar(n: int, num_classes: int = 10, seed: int = 0,
     t = theta[labels] + (torch.rand(n, generator=g) - 0.5) * 0.3  # (n,)
     f = freq[labels] * (1 + (torch.rand(n, generator=g) - 0.5) * 0.2)  # (n,)
     phi = torch.rand(n, generator=g) * 2 * math.pi  # (n,)
-    ys, xs = torch.meshgrid(torch.arange(image_size) / image_size,
-                            torch.arange(image_size) / image_size, indexing="ij")  # (S, S)
+    ys, xs = torch.meshgrid(
+        torch.arange(image_size) / image_size, torch.arange(image_size) / image_size, indexing="ij"
+    )  # (S, S)
     proj = xs[None] * torch.cos(t)[:, None, None] + ys[None] * torch.sin(t)[:, None, None]
     mix = (1 + torch.sin(2 * math.pi * f[:, None, None] * proj + phi[:, None, None])) / 2
     a = col_a[labels] + (torch.rand(n, 3, generator=g) - 0.5) * 0.16  # (n, 3)
@@ -78,19 +77,34 @@ def synthetic_cifar(n: int, num_classes: int = 10, seed: int = 0,
     img = a[:, :, None, None] + (b - a)[:, :, None, None] * mix[:, None]  # (n, 3, S, S)
     img = img + 0.08 * torch.randn(img.shape, generator=g)
     images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
-    return ImageSet(images, labels, tuple(f"class_{k}" for k in range(num_classes)),
-                    _describe("cifar", seed, f", {num_classes} classes"), synthetic=True)
+    return ImageSet(
+        images,
+        labels,
+        tuple(f"class_{k}" for k in range(num_classes)),
+        _describe("cifar", seed, f", {num_classes} classes"),
+        synthetic=True,
+    )
 
 
-_POS = ("good great excellent wonderful superb brilliant delightful moving charming "
-        "memorable clever beautiful enjoyable fun touching stunning gripping witty").split()
-_NEG = ("bad awful terrible boring dull poor weak tedious clumsy forgettable silly ugly "
-        "painful bland messy lifeless predictable annoying").split()
-_NOUNS = ("movie film plot story acting cast script ending soundtrack director "
-          "dialogue pacing cinematography performance characters scenes").split()
+_POS = (
+    "good great excellent wonderful superb brilliant delightful moving charming "
+    "memorable clever beautiful enjoyable fun touching stunning gripping witty"
+).split()
+_NEG = (
+    "bad awful terrible boring dull poor weak tedious clumsy forgettable silly ugly "
+    "painful bland messy lifeless predictable annoying"
+).split()
+_NOUNS = (
+    "movie film plot story acting cast script ending soundtrack director "
+    "dialogue pacing cinematography performance characters scenes"
+).split()
 _REVIEW_TEMPLATES = (
-    "the {noun} was {adj} .", "i thought the {noun} was {adj} .", "a {adj} {noun} .",
-    "honestly the {noun} felt {adj} .", "what a {adj} {noun} !", "the {noun} is {adj} overall .",
+    "the {noun} was {adj} .",
+    "i thought the {noun} was {adj} .",
+    "a {adj} {noun} .",
+    "honestly the {noun} felt {adj} .",
+    "what a {adj} {noun} !",
+    "the {noun} is {adj} overall .",
 )
 _NEGATED_TEMPLATES = ("the {noun} was not {adj} .", "i would not call the {noun} {adj} .")
 
@@ -120,20 +134,49 @@ def synthetic_reviews(n: int, seed: int = 0) -> TextClassificationSet:
                 adj = rng.choice(_POS if positive else _NEG)
                 sents.append(rng.choice(_REVIEW_TEMPLATES).format(noun=noun, adj=adj))
         texts.append(" ".join(sents))
-    return TextClassificationSet(texts, labels, ("neg", "pos"), _describe("reviews", seed),
-                                 synthetic=True)
+    return TextClassificationSet(texts, labels, ("neg", "pos"), _describe("reviews", seed), synthetic=True)
 
 
 _GAZETTEER = {
-    "PER": ("John Smith", "Maria Garcia", "Wei Chen", "Anna Kowalski", "Ahmed Hassan",
-            "Laura Rossi", "Peter Novak", "Yuki Tanaka", "Olga Petrova", "Samuel Okafor",
-            "Clinton", "Merkel"),
-    "ORG": ("Acme Corp", "United Nations", "Reuters", "Bundesbank", "European Commission",
-            "Toyota", "Red Cross", "World Bank", "Ajax Amsterdam", "Nasdaq"),
-    "LOC": ("Paris", "New York", "Berlin", "Tokyo", "Nairobi", "Buenos Aires", "Lake Geneva",
-            "Moscow", "Sydney", "South Africa"),
-    "MISC": ("German", "Olympic", "French", "Euro 2004", "Japanese", "World Cup", "Dutch",
-             "Nobel Prize"),
+    "PER": (
+        "John Smith",
+        "Maria Garcia",
+        "Wei Chen",
+        "Anna Kowalski",
+        "Ahmed Hassan",
+        "Laura Rossi",
+        "Peter Novak",
+        "Yuki Tanaka",
+        "Olga Petrova",
+        "Samuel Okafor",
+        "Clinton",
+        "Merkel",
+    ),
+    "ORG": (
+        "Acme Corp",
+        "United Nations",
+        "Reuters",
+        "Bundesbank",
+        "European Commission",
+        "Toyota",
+        "Red Cross",
+        "World Bank",
+        "Ajax Amsterdam",
+        "Nasdaq",
+    ),
+    "LOC": (
+        "Paris",
+        "New York",
+        "Berlin",
+        "Tokyo",
+        "Nairobi",
+        "Buenos Aires",
+        "Lake Geneva",
+        "Moscow",
+        "Sydney",
+        "South Africa",
+    ),
+    "MISC": ("German", "Olympic", "French", "Euro 2004", "Japanese", "World Cup", "Dutch", "Nobel Prize"),
 }
 _NER_TEMPLATES = (
     "{PER} visited {LOC} on Monday .",
@@ -174,13 +217,36 @@ def synthetic_ner(n: int, seed: int = 0) -> TaggedSentences:
 
 # The toy language: word-for-word dictionary (English-like source -> invented target).
 TOY_DETERMINERS = {"the": "le", "a": "un", "this": "ce", "my": "mon"}
-TOY_ADJECTIVES = {"big": "grando", "small": "peto", "red": "roso", "old": "vieko",
-                  "young": "juno", "happy": "felo", "quiet": "kalmo", "fast": "rapo"}
-TOY_NOUNS = {"cat": "gato", "dog": "hundo", "bird": "avo", "house": "domo", "tree": "arbo",
-             "child": "info", "book": "libro", "river": "rivo", "car": "auto",
-             "teacher": "docento"}
-TOY_VERBS = {"sees": "vidas", "likes": "amas", "finds": "trovas", "follows": "sekvas",
-             "carries": "portas", "hears": "audas"}
+TOY_ADJECTIVES = {
+    "big": "grando",
+    "small": "peto",
+    "red": "roso",
+    "old": "vieko",
+    "young": "juno",
+    "happy": "felo",
+    "quiet": "kalmo",
+    "fast": "rapo",
+}
+TOY_NOUNS = {
+    "cat": "gato",
+    "dog": "hundo",
+    "bird": "avo",
+    "house": "domo",
+    "tree": "arbo",
+    "child": "info",
+    "book": "libro",
+    "river": "rivo",
+    "car": "auto",
+    "teacher": "docento",
+}
+TOY_VERBS = {
+    "sees": "vidas",
+    "likes": "amas",
+    "finds": "trovas",
+    "follows": "sekvas",
+    "carries": "portas",
+    "hears": "audas",
+}
 
 
 def toy_translate(source: str) -> str:
@@ -234,23 +300,22 @@ def synthetic_translation(n: int, seed: int = 0, max_adjectives: int = 2) -> Par
         return [rng.choice(dets), *rng.sample(adjs, k), rng.choice(nouns)]
 
     sources = [" ".join(np_() + [rng.choice(verbs)] + np_()) for _ in range(n)]
-    return ParallelSet(sources, [toy_translate(s) for s in sources],
-                       _describe("translation", seed), synthetic=True)
+    return ParallelSet(sources, [toy_translate(s) for s in sources], _describe("translation", seed), synthetic=True)
 
 
 _TOPICS = {
     "world": "president minister election border troops talks embassy summit refugees "
-             "ceasefire parliament treaty protest sanctions diplomat",
+    "ceasefire parliament treaty protest sanctions diplomat",
     "sports": "match coach season striker goal league champions tournament injury final "
-              "victory team referee medal stadium",
+    "victory team referee medal stadium",
     "business": "shares profit market bank earnings investors merger stocks quarter "
-                "prices trade economy revenue startup tariffs",
+    "prices trade economy revenue startup tariffs",
     "science": "researchers study space telescope species climate genome physics "
-               "vaccine robot quantum fossil satellite data experiment",
+    "vaccine robot quantum fossil satellite data experiment",
     "health": "hospital patients doctors disease diet cancer surgery virus nurses "
-              "clinic therapy sleep obesity drug trial",
+    "clinic therapy sleep obesity drug trial",
     "entertainment": "film actor album concert festival premiere singer series award "
-                     "director box office band streaming celebrity",
+    "director box office band streaming celebrity",
 }
 _FILLER = "new says after amid over as report could first why how more".split()
 
@@ -264,8 +329,7 @@ def synthetic_headlines(n: int, num_topics: int = 4, seed: int = 0) -> TextClass
     Returns TextClassificationSet(synthetic=True).
     """
     if not 2 <= num_topics <= len(_TOPICS):
-        raise ValueError(f"synthetic_headlines: num_topics must be in 2..{len(_TOPICS)}, "
-                         f"got {num_topics}")
+        raise ValueError(f"synthetic_headlines: num_topics must be in 2..{len(_TOPICS)}, got {num_topics}")
     topics = list(_TOPICS)[:num_topics]
     words = {t: _TOPICS[t].split() for t in topics}
     rng = random.Random(seed)
@@ -279,6 +343,6 @@ def synthetic_headlines(n: int, num_topics: int = 4, seed: int = 0) -> TextClass
         ws = kws + rng.sample(_FILLER, rng.randint(3, 5))
         rng.shuffle(ws)
         texts.append(" ".join(ws))
-    return TextClassificationSet(texts, labels, tuple(topics),
-                                 _describe("headlines", seed, f", {num_topics} topics"),
-                                 synthetic=True)
+    return TextClassificationSet(
+        texts, labels, tuple(topics), _describe("headlines", seed, f", {num_topics} topics"), synthetic=True
+    )

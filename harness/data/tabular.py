@@ -11,6 +11,7 @@ Sources:
   ``sklearn.preprocessing.StandardScaler`` computes it; fitted on the training rows only
   so no statistic of the test rows leaks into training.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,9 +37,9 @@ def _label_classes(values: list[str]) -> tuple[str, ...]:
         return tuple(sorted(distinct))
 
 
-def read_csv_table(path: str | os.PathLike, label: str, *,
-                   features: list[str] | None = None,
-                   delimiter: str | None = None) -> TabularSet:
+def read_csv_table(
+    path: str | os.PathLike, label: str, *, features: list[str] | None = None, delimiter: str | None = None
+) -> TabularSet:
     """Read a CSV/TSV file with a header row into numeric features and class labels.
 
     Args:
@@ -78,28 +79,35 @@ def read_csv_table(path: str | os.PathLike, label: str, *,
     for i, row in enumerate(rows[1:]):
         line = i + 2  # 1-based, after the header
         if len(row) != len(header):
-            raise DataFormatError(path, f"{len(header)} fields on line {line}",
-                                  f"{len(row)}", "Quote fields that contain the delimiter")
+            raise DataFormatError(
+                path, f"{len(header)} fields on line {line}", f"{len(row)}", "Quote fields that contain the delimiter"
+            )
         for j, c in enumerate(cols):
             cell = row[c].strip()
             if cell.lower() in _MISSING:
-                raise DataFormatError(path, f"a number in column {wanted[j]!r} on line {line}",
-                                      f"a missing value {cell!r}",
-                                      "Fill or drop missing values before loading")
+                raise DataFormatError(
+                    path,
+                    f"a number in column {wanted[j]!r} on line {line}",
+                    f"a missing value {cell!r}",
+                    "Fill or drop missing values before loading",
+                )
             try:
                 x[i, j] = float(cell)
             except ValueError:
-                raise DataFormatError(path, f"a number in column {wanted[j]!r} on line "
-                                      f"{line}", repr(cell)) from None
+                raise DataFormatError(path, f"a number in column {wanted[j]!r} on line {line}", repr(cell)) from None
         labels.append(row[li].strip())
     if not labels:
         raise DataFormatError(path, "at least one data row", "only a header")
     classes = _label_classes(labels)
     index = {c: k for k, c in enumerate(classes)}
     y = torch.tensor([index[v] for v in labels], dtype=torch.int64)
-    return TabularSet(torch.from_numpy(x), y, tuple(wanted), classes,
-                      f"CSV table {path.name} ({len(labels)} rows, {len(cols)} features), "
-                      f"real file at {path}")
+    return TabularSet(
+        torch.from_numpy(x),
+        y,
+        tuple(wanted),
+        classes,
+        f"CSV table {path.name} ({len(labels)} rows, {len(cols)} features), real file at {path}",
+    )
 
 
 def fit_standardizer(train: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,13 +133,13 @@ def fit_standardizer(train: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Ten
 def standardize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(x - mean) / std, broadcasting (N, F) against (F,). Returns a new tensor."""
     if x.shape[-1] != mean.shape[-1]:
-        raise ValueError(f"standardize: x has {x.shape[-1]} features, the statistics "
-                         f"{mean.shape[-1]}")
+        raise ValueError(f"standardize: x has {x.shape[-1]} features, the statistics {mean.shape[-1]}")
     return (x - mean) / std
 
 
-def stratified_split(labels: torch.Tensor, test_fraction: float = 0.25,
-                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(
+    labels: torch.Tensor, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded stratified train/test split.
 
     Each class keeps round(n_c * test_fraction) of its n_c rows for the test side, at
@@ -170,9 +178,13 @@ def load_digits_images() -> ImageSet:
     d = load_digits()
     images = torch.from_numpy(d.images.astype(np.uint8))  # (1797, 8, 8), exact: values are ints
     labels = torch.from_numpy(d.target.astype(np.int64))
-    return ImageSet(images, labels, tuple(str(i) for i in range(10)),
-                    "scikit-learn digits: 1,797 real 8x8 handwritten digits (UCI optdigits), "
-                    "values 0..16, embedded in sklearn.datasets")
+    return ImageSet(
+        images,
+        labels,
+        tuple(str(i) for i in range(10)),
+        "scikit-learn digits: 1,797 real 8x8 handwritten digits (UCI optdigits), "
+        "values 0..16, embedded in sklearn.datasets",
+    )
 
 
 def load_tabular(name: str) -> TabularSet:
@@ -186,14 +198,17 @@ def load_tabular(name: str) -> TabularSet:
     """
     import sklearn.datasets as skd  # lazy: sklearn import takes ~1 s
 
-    loaders = {"breast_cancer": skd.load_breast_cancer, "wine": skd.load_wine,
-               "iris": skd.load_iris}
+    loaders = {"breast_cancer": skd.load_breast_cancer, "wine": skd.load_wine, "iris": skd.load_iris}
     if name not in loaders:
         raise ValueError(f"load_tabular: unknown set {name!r}; choose one of {TABULAR_SETS}")
     d = loaders[name]()
     x = torch.from_numpy(d.data.astype(np.float32))
     y = torch.from_numpy(d.target.astype(np.int64))
-    return TabularSet(x, y, tuple(str(f) for f in d.feature_names),
-                      tuple(str(c) for c in d.target_names),
-                      f"scikit-learn {name}: {x.shape[0]} real samples x {x.shape[1]} features, "
-                      f"embedded in sklearn.datasets.load_{name}")
+    return TabularSet(
+        x,
+        y,
+        tuple(str(f) for f in d.feature_names),
+        tuple(str(c) for c in d.target_names),
+        f"scikit-learn {name}: {x.shape[0]} real samples x {x.shape[1]} features, "
+        f"embedded in sklearn.datasets.load_{name}",
+    )

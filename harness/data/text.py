@@ -13,6 +13,7 @@
 The labelled-text readers (IMDB, CoNLL, parallel TSV, headlines) are in
 :mod:`harness.data.text_sets`, the llm.c token shards in :mod:`harness.data.shards`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,7 +37,9 @@ UNK = "<unk>"
 
 #: Modules whose docstrings make the default corpus, sorted; all pure Python and present
 #: from Python 3.10 on. Changing this list changes the corpus: do it only on purpose.
-STDLIB_CORPUS_MODULES = tuple(sorted("""
+STDLIB_CORPUS_MODULES = tuple(
+    sorted(
+        """
 argparse ast base64 bisect calendar cmd codecs collections configparser contextlib copy
 csv dataclasses difflib doctest email.message email.utils enum fileinput fnmatch fractions
 ftplib functools getopt gettext glob gzip heapq hmac html.parser http.client
@@ -47,7 +50,9 @@ smtplib socket socketserver ssl statistics string struct subprocess tarfile temp
 textwrap threading timeit tokenize trace traceback types typing unittest.case
 unittest.mock urllib.parse urllib.request uuid warnings weakref xml.dom.minidom
 xml.etree.ElementTree zipfile
-""".split()))
+""".split()
+    )
+)
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
@@ -64,8 +69,12 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"{encoding} text", f"an undecodable byte at offset "
-                              f"{e.start}", "Pass the file's encoding, e.g. 'latin-1'") from None
+        raise DataFormatError(
+            path,
+            f"{encoding} text",
+            f"an undecodable byte at offset {e.start}",
+            "Pass the file's encoding, e.g. 'latin-1'",
+        ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -116,9 +125,11 @@ def stdlib_corpus() -> TextCorpus:
         parts.extend(_docstrings(tree))
         used.append(module)
     if not used:
-        raise DataNotFoundError("Python standard-library sources",
-                                [str(stdlib / "argparse.py")],
-                                "Install the interpreter's .py sources or use read_text()")
+        raise DataNotFoundError(
+            "Python standard-library sources",
+            [str(stdlib / "argparse.py")],
+            "Install the interpreter's .py sources or use read_text()",
+        )
     text = "\n\n".join(parts) + "\n"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     note = f"; {len(missing)} listed modules absent: {missing}" if missing else ""
@@ -127,7 +138,8 @@ def stdlib_corpus() -> TextCorpus:
         f"docstrings of {len(used)} Python {version} standard-library modules (fixed sorted "
         f"list, parsed with ast): real human-written text, identical on every machine with "
         f"Python {version}{note}",
-        hashlib.sha256(text.encode("utf-8")).hexdigest())
+        hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
 
 
 class _Tokenizer:
@@ -139,8 +151,9 @@ class _Tokenizer:
 
     def __init__(self, tokens: Sequence[str]):
         if PAD in tokens or UNK in tokens:
-            raise ValueError(f"{type(self).__name__}: {PAD!r} and {UNK!r} are added "
-                             "automatically; remove them from the token list")
+            raise ValueError(
+                f"{type(self).__name__}: {PAD!r} and {UNK!r} are added automatically; remove them from the token list"
+            )
         self.itos: list[str] = [PAD, UNK, *tokens]
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
@@ -151,8 +164,7 @@ class _Tokenizer:
         if min_freq < 1:
             raise ValueError(f"min_freq must be >= 1, got {min_freq}")
         # most frequent first, ties alphabetical: the same vocabulary on every run
-        kept = sorted((t for t, c in counts.items() if c >= min_freq),
-                      key=lambda t: (-counts[t], t))
+        kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return kept[:max_size] if max_size is not None else kept
 
     @property
@@ -178,7 +190,7 @@ class _Tokenizer:
         """Text for ``ids`` (1-D); ``<pad>`` is dropped unless ``skip_pad=False``; ``<unk>``
         shows as ``unk_text``. Raises IndexError for an id outside the vocabulary."""
         out = []
-        for i in (ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)):
+        for i in ids.tolist() if isinstance(ids, torch.Tensor) else list(ids):
             if not 0 <= i < len(self.itos):
                 raise IndexError(f"decode: id {i} outside the vocabulary of {len(self.itos)}")
             if i == self.pad_id and skip_pad:
@@ -186,8 +198,7 @@ class _Tokenizer:
             out.append(self.unk_text if i == self.unk_id else self.itos[i])
         return self._join(out)
 
-    def encode_batch(self, texts: Sequence[str], max_len: int | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode, truncate to ``max_len`` and right-pad with ``pad_id``.
 
         Returns (ids int64 (B, T), lengths int64 (B,)), T = longest kept length; mask the
@@ -214,8 +225,7 @@ class CharTokenizer(_Tokenizer):
     unk_text = "\ufffd"
 
     @classmethod
-    def fit(cls, train: str | Iterable[str], min_freq: int = 1,
-            max_size: int | None = None) -> CharTokenizer:
+    def fit(cls, train: str | Iterable[str], min_freq: int = 1, max_size: int | None = None) -> CharTokenizer:
         """Vocabulary of the characters in the training text (a string or strings) seen
         at least ``min_freq`` times, at most ``max_size`` of them (most frequent kept)."""
         counts: Counter = Counter()
@@ -241,8 +251,9 @@ class WordTokenizer(_Tokenizer):
         self.lowercase = lowercase
 
     @classmethod
-    def fit(cls, train: str | Iterable[str], min_freq: int = 1,
-            max_size: int | None = None, lowercase: bool = True) -> WordTokenizer:
+    def fit(
+        cls, train: str | Iterable[str], min_freq: int = 1, max_size: int | None = None, lowercase: bool = True
+    ) -> WordTokenizer:
         """Vocabulary of the words in the training texts seen at least ``min_freq``
         times, at most ``max_size`` (most frequent kept). Words only in test data then
         encode as ``<unk>``, as they would for a model in use."""

@@ -16,6 +16,7 @@ Format sources:
 * Headlines: a CSV/TSV with a header naming a text column and a label column (as the
   Kaggle "News Category" and AG News CSV exports).
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,14 +36,16 @@ def _imdb_dir(root: Path, split: str) -> Path:
     for d in (root, root / "aclImdb"):
         if (d / split / "pos").is_dir() and (d / split / "neg").is_dir():
             return d / split
-    raise DataNotFoundError(f"IMDB {split} split", [str(root / split / "pos"),
-                            str(root / "aclImdb" / split / "pos")],
-                            f"Extract aclImdb_v1.tar.gz under {root} or run "
-                            "`drills data fetch imdb`")
+    raise DataNotFoundError(
+        f"IMDB {split} split",
+        [str(root / split / "pos"), str(root / "aclImdb" / split / "pos")],
+        f"Extract aclImdb_v1.tar.gz under {root} or run `drills data fetch imdb`",
+    )
 
 
-def read_imdb(root: str | os.PathLike, split: str = "train", *, clean_html: bool = True,
-              max_per_class: int | None = None) -> TextClassificationSet:
+def read_imdb(
+    root: str | os.PathLike, split: str = "train", *, clean_html: bool = True, max_per_class: int | None = None
+) -> TextClassificationSet:
     """Read the IMDB review folders of one split.
 
     Args:
@@ -69,9 +72,12 @@ def read_imdb(root: str | os.PathLike, split: str = "train", *, clean_html: bool
                 t = t.replace("<br />", " ").replace("<br/>", " ")
             texts.append(t)
             labels.append(label)
-    return TextClassificationSet(texts, torch.tensor(labels, dtype=torch.int64), IMDB_CLASSES,
-                                 f"IMDB reviews (Maas et al. 2011), {split} split, "
-                                 f"{len(texts)} real reviews at {d}")
+    return TextClassificationSet(
+        texts,
+        torch.tensor(labels, dtype=torch.int64),
+        IMDB_CLASSES,
+        f"IMDB reviews (Maas et al. 2011), {split} split, {len(texts)} real reviews at {d}",
+    )
 
 
 def _tag_names(tags: list[list[str]]) -> tuple[str, ...]:
@@ -79,8 +85,9 @@ def _tag_names(tags: list[list[str]]) -> tuple[str, ...]:
     return (("O",) if "O" in seen else ()) + tuple(sorted(seen - {"O"}))
 
 
-def read_conll(path: str | os.PathLike, *, token_col: int = 0, tag_col: int = -1,
-               sep: str | None = None) -> TaggedSentences:
+def read_conll(
+    path: str | os.PathLike, *, token_col: int = 0, tag_col: int = -1, sep: str | None = None
+) -> TaggedSentences:
     """Read a CoNLL-2003-style file into sentences of (token, tag).
 
     Args:
@@ -95,8 +102,7 @@ def read_conll(path: str | os.PathLike, *, token_col: int = 0, tag_col: int = -1
     with too few columns.
     """
     path = Path(path)
-    need = max(token_col if token_col >= 0 else -token_col - 1,
-               tag_col if tag_col >= 0 else -tag_col - 1) + 1
+    need = max(token_col if token_col >= 0 else -token_col - 1, tag_col if tag_col >= 0 else -tag_col - 1) + 1
     sentences: list[list[str]] = []
     tags: list[list[str]] = []
     toks: list[str] = []
@@ -112,16 +118,20 @@ def read_conll(path: str | os.PathLike, *, token_col: int = 0, tag_col: int = -1
             continue
         cols = line.split(sep) if sep is not None else line.split()
         if len(cols) < max(need, 2):
-            raise DataFormatError(path, f"at least {max(need, 2)} columns (token ... tag) on "
-                                  f"line {n}", f"{len(cols)}: {line!r}")
+            raise DataFormatError(
+                path, f"at least {max(need, 2)} columns (token ... tag) on line {n}", f"{len(cols)}: {line!r}"
+            )
         toks.append(cols[token_col])
         tgs.append(cols[tag_col])
     if toks:  # file without a final blank line
         sentences.append(toks)
         tags.append(tgs)
-    return TaggedSentences(sentences, tags, _tag_names(tags),
-                           f"CoNLL-format NER file {path.name}: {len(sentences)} real "
-                           f"sentences at {path}")
+    return TaggedSentences(
+        sentences,
+        tags,
+        _tag_names(tags),
+        f"CoNLL-format NER file {path.name}: {len(sentences)} real sentences at {path}",
+    )
 
 
 def iob1_to_bio(tags: list[str]) -> list[str]:
@@ -139,8 +149,7 @@ def iob1_to_bio(tags: list[str]) -> list[str]:
     return out
 
 
-def read_parallel_tsv(path: str | os.PathLike, *, src_col: int = 0,
-                      tgt_col: int = 1) -> ParallelSet:
+def read_parallel_tsv(path: str | os.PathLike, *, src_col: int = 0, tgt_col: int = 1) -> ParallelSet:
     """Read ``source<TAB>target`` lines (extra columns, e.g. attribution, are ignored).
 
     Blank lines are skipped. Returns ParallelSet. Raises DataFormatError naming the file
@@ -155,18 +164,25 @@ def read_parallel_tsv(path: str | os.PathLike, *, src_col: int = 0,
             continue
         cols = line.split("\t")
         if len(cols) < need:
-            raise DataFormatError(path, f"{need} tab-separated columns on line {n}",
-                                  f"{len(cols)}: {line[:60]!r}",
-                                  "Separate source and target with a tab character")
+            raise DataFormatError(
+                path,
+                f"{need} tab-separated columns on line {n}",
+                f"{len(cols)}: {line[:60]!r}",
+                "Separate source and target with a tab character",
+            )
         src.append(cols[src_col].strip())
         tgt.append(cols[tgt_col].strip())
-    return ParallelSet(src, tgt, f"parallel corpus {path.name}: {len(src)} real sentence "
-                                 f"pairs at {path}")
+    return ParallelSet(src, tgt, f"parallel corpus {path.name}: {len(src)} real sentence pairs at {path}")
 
 
-def read_headlines(path: str | os.PathLike, *, text_col: str | int = "headline",
-                   label_col: str | int = "category", delimiter: str | None = None,
-                   header: bool = True) -> TextClassificationSet:
+def read_headlines(
+    path: str | os.PathLike,
+    *,
+    text_col: str | int = "headline",
+    label_col: str | int = "category",
+    delimiter: str | None = None,
+    header: bool = True,
+) -> TextClassificationSet:
     """Read headlines with a topic label from a CSV or TSV file.
 
     Args:
@@ -200,14 +216,17 @@ def read_headlines(path: str | os.PathLike, *, text_col: str | int = "headline",
                 raise DataFormatError(path, f"a column named {c!r}", f"columns {names}")
     else:
         if not (isinstance(text_col, int) and isinstance(label_col, int)):
-            raise TypeError("read_headlines: without a header, text_col and label_col must "
-                            "be column indexes")
+            raise TypeError("read_headlines: without a header, text_col and label_col must be column indexes")
         cols = [text_col, label_col]
     texts, raw = [], []
     for n, row in enumerate(rows[first:], start=first + 1):
         if len(row) <= max(cols):
-            raise DataFormatError(path, f"at least {max(cols) + 1} fields on row {n}",
-                                  f"{len(row)}", "Quote fields that contain the delimiter")
+            raise DataFormatError(
+                path,
+                f"at least {max(cols) + 1} fields on row {n}",
+                f"{len(row)}",
+                "Quote fields that contain the delimiter",
+            )
         texts.append(row[cols[0]].strip())
         raw.append(row[cols[1]].strip())
     distinct = set(raw)
@@ -216,6 +235,9 @@ def read_headlines(path: str | os.PathLike, *, text_col: str | int = "headline",
     except ValueError:
         classes = tuple(sorted(distinct))
     index = {c: k for k, c in enumerate(classes)}
-    return TextClassificationSet(texts, torch.tensor([index[r] for r in raw], dtype=torch.int64),
-                                 classes, f"headlines {path.name}: {len(texts)} real rows, "
-                                 f"{len(classes)} classes, at {path}")
+    return TextClassificationSet(
+        texts,
+        torch.tensor([index[r] for r in raw], dtype=torch.int64),
+        classes,
+        f"headlines {path.name}: {len(texts)} real rows, {len(classes)} classes, at {path}",
+    )

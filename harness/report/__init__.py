@@ -5,4 +5,5 @@ environment), ``cards`` (one card per task), ``history`` (medians over runs,
 regressions), ``figures`` (plotly figure specs), ``catalogue`` (TASKS.md coverage),
 ``html`` (escaping builders), ``assets`` (inline CSS and JS).
 """
+
 from harness.report.render import render_report  # noqa: F401

@@ -15,8 +15,7 @@ no trace. The browser test reads it from Chromium's ``--dump-dom``.
 """
 
 #: Nothing may be fetched: a request to the network is blocked and counted as an error.
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-       "img-src data: blob:; font-src data:")
+CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
 
 CSS = """
 :root{--fg:#1d2329;--muted:#66707a;--line:#d9dee3;--bg:#f5f7f9;--pass:#2e7d32;--fail:#c62828;--skip:#757575;
@@ -30,7 +29,8 @@ nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid var
 display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;font-size:13px}
 nav a{color:#0b5cad;text-decoration:none}
 nav .sep{color:var(--line)}
-nav button{font:inherit;padding:2px 8px;border:1px solid var(--line);background:#f3f5f7;border-radius:4px;cursor:pointer}
+nav button{font:inherit;padding:2px 8px;border:1px solid var(--line);\
+background:#f3f5f7;border-radius:4px;cursor:pointer}
 nav label{white-space:nowrap}
 main{max-width:1280px;margin:0 auto;padding:8px 24px 40px}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:4px 20px 16px;margin:16px 0}

@@ -5,6 +5,7 @@ status and reason, the lesson (the task's docstring, from the registry), check r
 with their tolerances, skipped parts, measurements (implementations vs baseline,
 scaling across configs, % of peak), metrics, curves, tables, notes and warnings.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,21 @@ from harness.report import figures as F
 from harness.report.html import badge, details, esc, fmt, kv_table, para, slug, table, ul
 
 #: Measurement columns in display order; any other column follows these.
-MEAS_COLS = ("impl", "config", "dtype", "median_ms", "iqr_ms", "min_ms", "n_samples", "noisy",
-             "speedup_vs_baseline", "gflops", "pct_peak_flops", "gbps", "pct_peak_bw")
+MEAS_COLS = (
+    "impl",
+    "config",
+    "dtype",
+    "median_ms",
+    "iqr_ms",
+    "min_ms",
+    "n_samples",
+    "noisy",
+    "speedup_vs_baseline",
+    "gflops",
+    "pct_peak_flops",
+    "gbps",
+    "pct_peak_bw",
+)
 #: Columns kept out of the table: raw samples stay in the JSON record.
 MEAS_HIDDEN = ("samples_ms", "number_per_sample", "mode")
 #: Rows of a ctx.table shown before "N more rows" (keeps the page light).
@@ -107,8 +121,15 @@ def checks_html(checks: list[dict[str, Any]]) -> str:
     rows, classes = [], []
     for c in checks:
         ok = c.get("passed", False)
-        row = [esc(c.get("name", "")), f'<span class="{"ok" if ok else "bad"}">{"yes" if ok else "NO"}</span>',
-               c.get("max_abs_err"), c.get("max_rel_err"), c.get("rtol"), c.get("atol"), c.get("n")]
+        row = [
+            esc(c.get("name", "")),
+            f'<span class="{"ok" if ok else "bad"}">{"yes" if ok else "NO"}</span>',
+            c.get("max_abs_err"),
+            c.get("max_rel_err"),
+            c.get("rtol"),
+            c.get("atol"),
+            c.get("n"),
+        ]
         if has_msg:
             row.append(esc(c.get("message", "")))
         rows.append(row)
@@ -124,8 +145,9 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
         return "", ""
     df = measurement_frame(rows)
     baseline = infer_baseline(tid, df)
-    cols = [c for c in MEAS_COLS if c in df] + [c for c in df.columns
-                                                 if c not in MEAS_COLS and c not in MEAS_HIDDEN and c != "series"]
+    cols = [c for c in MEAS_COLS if c in df] + [
+        c for c in df.columns if c not in MEAS_COLS and c not in MEAS_HIDDEN and c != "series"
+    ]
     body = []
     for rec in df[cols].to_dict("records"):
         cells = []
@@ -150,8 +172,12 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
         out.append(para("% of peak: no measured peak was recorded for this run (see the environment).", "muted"))
     out.append(table(cols, body, cls="meas", row_classes=["noisyrow" if r.get("noisy") else "" for r in rows]))
     if noisy:
-        out.append(para(f"{noisy} of {len(df)} measurements are noisy (IQR above 10% of the median): "
-                        "compare them with care.", "warn"))
+        out.append(
+            para(
+                f"{noisy} of {len(df)} measurements are noisy (IQR above 10% of the median): compare them with care.",
+                "warn",
+            )
+        )
     return "".join(out), headline(df, baseline)
 
 
@@ -197,8 +223,10 @@ def card(t: dict[str, Any], figs: F.Figures, *, open_: bool) -> str:
         body.append('<p class="facts">' + " · ".join(f"{esc(k)}: <b>{esc(fmt(v))}</b>" for k, v in facts) + "</p>")
     body.append(checks_html(t.get("checks") or []))
     if t.get("skipped_parts"):
-        body.append("<h4>skipped parts</h4>" + ul([f"<b>{esc(p.get('part', ''))}</b>: {esc(p.get('reason', ''))}"
-                                                  for p in t["skipped_parts"]], raw=True))
+        body.append(
+            "<h4>skipped parts</h4>"
+            + ul([f"<b>{esc(p.get('part', ''))}</b>: {esc(p.get('reason', ''))}" for p in t["skipped_parts"]], raw=True)
+        )
     meas, head = measurements_html(tid, t.get("measurements") or [], figs)
     body.append(meas)
     if t.get("metrics"):
@@ -208,15 +236,22 @@ def card(t: dict[str, Any], figs: F.Figures, *, open_: bool) -> str:
     if t.get("notes"):
         body.append("<h4>notes</h4>" + ul(t["notes"]))
     if t.get("warnings"):
-        body.append('<h4>warnings</h4>' + ul(t["warnings"], cls="warn"))
+        body.append("<h4>warnings</h4>" + ul(t["warnings"], cls="warn"))
     if t.get("error"):
         body.append(details("traceback", f'<pre class="tb">{esc(t["error"])}</pre>', open_=True))
-    summary = (f'{badge(status)} <span class="seed">{esc(t.get("seed") or "")}</span> '
-               f'<span class="tid">{esc(tid)}</span> <span class="title">{esc(t.get("title") or "")}</span>'
-               + (f' <span class="kind">{esc(t["kind"])}</span>' if t.get("kind") else "")
-               + (f' <span class="head">{esc(head)}</span>' if head else ""))
-    return details(summary, f'<div class="cardbody">{"".join(body)}</div>', open_=open_, cls="card",
-                   attrs=f' id="task-{slug(tid)}" data-status="{esc(status)}"')
+    summary = (
+        f'{badge(status)} <span class="seed">{esc(t.get("seed") or "")}</span> '
+        f'<span class="tid">{esc(tid)}</span> <span class="title">{esc(t.get("title") or "")}</span>'
+        + (f' <span class="kind">{esc(t["kind"])}</span>' if t.get("kind") else "")
+        + (f' <span class="head">{esc(head)}</span>' if head else "")
+    )
+    return details(
+        summary,
+        f'<div class="cardbody">{"".join(body)}</div>',
+        open_=open_,
+        cls="card",
+        attrs=f' id="task-{slug(tid)}" data-status="{esc(status)}"',
+    )
 
 
 def task_cards(run: dict[str, Any], figs: F.Figures) -> str:

@@ -4,12 +4,14 @@ Rows are read the way ``shared/hooks/before-stop`` reads them: a line starting
 ``| 1.01 area.slug`` (numbered task) or ``| m1.slug`` (roadmap item); the id is the
 last word of that match.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
 from harness.catalogue import candidates, find_tasks_md, parse  # noqa: F401 - re-exported
+
 
 @dataclasses.dataclass
 class Coverage:
@@ -42,6 +44,12 @@ def coverage(run_ids: list[str]) -> Coverage:
     path = find_tasks_md()
     cat = parse(path.read_text(errors="replace")) if path else []
     regset, ranset = set(reg), set(run_ids)
-    return Coverage(path=path, catalogue=cat, registered=[i for i in cat if i in regset],
-                    ran=[i for i in cat if i in ranset], missing=[i for i in cat if i not in regset],
-                    extra=[i for i in reg if path and i not in set(cat)], load_errors=dict(REGISTRY.load_errors))
+    return Coverage(
+        path=path,
+        catalogue=cat,
+        registered=[i for i in cat if i in regset],
+        ran=[i for i in cat if i in ranset],
+        missing=[i for i in cat if i not in regset],
+        extra=[i for i in reg if path and i not in set(cat)],
+        load_errors=dict(REGISTRY.load_errors),
+    )

@@ -19,11 +19,13 @@ tests validate every embedded spec through ``go.Figure`` instead.
 Text that plotly draws (titles, trace names, category labels) is HTML-escaped too:
 plotly.js reads a subset of HTML tags in those strings and decodes entities.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.io as pio
@@ -31,18 +33,38 @@ import plotly.io as pio
 from harness.report.html import esc, para
 
 STATUS_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "skip": "#9e9e9e", "error": "#ef6c00"}
-COLORWAY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf"]
+COLORWAY = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 #: Ratio of largest to smallest value above which an axis goes logarithmic.
 LOG_SPAN = 30.0
 
 
 def base_layout(title: str, *, height: int = 340, **kw: Any) -> dict[str, Any]:
     axis = dict(gridcolor="#e6e6e6", zeroline=False, automargin=True, linecolor="#999", showline=True)
-    lay = dict(template="none", title=dict(text=esc(title), x=0.01, font=dict(size=14)), height=height,
-               margin=dict(l=64, r=16, t=44, b=48), font=dict(family="system-ui, sans-serif", size=12),
-               colorway=COLORWAY, paper_bgcolor="white", plot_bgcolor="white",
-               legend=dict(font=dict(size=11)), xaxis=dict(axis), yaxis=dict(axis), hovermode="closest")
+    lay = dict(
+        template="none",
+        title=dict(text=esc(title), x=0.01, font=dict(size=14)),
+        height=height,
+        margin=dict(l=64, r=16, t=44, b=48),
+        font=dict(family="system-ui, sans-serif", size=12),
+        colorway=COLORWAY,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        legend=dict(font=dict(size=11)),
+        xaxis=dict(axis),
+        yaxis=dict(axis),
+        hovermode="closest",
+    )
     for k, v in kw.items():
         if k in ("xaxis", "yaxis"):
             lay[k] = {**lay[k], **v}
@@ -88,8 +110,7 @@ class Figures:
         # Inside <script>, "</script>" or "<!--" in a string would end the element early;
         # \u003c is the same character to JSON.parse.
         spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        return (f'<div class="plot" id="{fid}"></div>'
-                f'<script type="application/json" id="{fid}-spec">{spec}</script>')
+        return f'<div class="plot" id="{fid}"></div><script type="application/json" id="{fid}-spec">{spec}</script>'
 
 
 def _bargap(n_categories: int) -> float:
@@ -104,24 +125,31 @@ def _log_axis(values: Sequence[float]) -> bool:
 
 # -- summary -------------------------------------------------------------------------------
 
+
 def status_by_area(counts: pd.DataFrame) -> Figure | None:
     """Stacked bars: one per area (rows of ``counts``), one segment per status (columns)."""
     if counts.empty or counts.to_numpy().sum() == 0:
         return None
     areas = [esc(a) for a in counts.index]
-    traces = [dict(type="bar", x=areas, y=[int(v) for v in counts[s]], name=s,
-                   marker=dict(color=STATUS_COLORS.get(s))) for s in counts.columns if counts[s].sum() > 0]
+    traces = [
+        dict(type="bar", x=areas, y=[int(v) for v in counts[s]], name=s, marker=dict(color=STATUS_COLORS.get(s)))
+        for s in counts.columns
+        if counts[s].sum() > 0
+    ]
     yaxis: dict[str, Any] = dict(title=dict(text="tasks"))
     if counts.sum(axis=1).max() <= 12:
         yaxis["dtick"] = 1
-    return figure(traces, base_layout("tasks by area and status", height=320, barmode="stack",
-                                      bargap=_bargap(len(areas)), yaxis=yaxis))
+    return figure(
+        traces,
+        base_layout("tasks by area and status", height=320, barmode="stack", bargap=_bargap(len(areas)), yaxis=yaxis),
+    )
 
 
 # -- measurements ---------------------------------------------------------------------------
 # The builders take the frame of cards.measurement_frame: one row per measurement with
 # the columns impl, config, dtype, series (impl, plus the dtype when a task has several),
 # median_ms and whatever rates the task recorded.
+
 
 def _col(df: pd.DataFrame, col: str) -> list[Any]:
     return [None if isinstance(v, float) and math.isnan(v) else v for v in df[col]] if col in df else [None] * len(df)
@@ -140,22 +168,47 @@ def impl_bars(df: pd.DataFrame, baseline: str | None) -> Figure | None:
     half_iqr = [(v or 0) / 2 for v in _col(df, "iqr_ms")]
     if len(configs) == 1:
         speed = _col(df, "speedup_vs_baseline")
-        traces = [dict(type="bar", x=[esc(n) for n in df["series"]], y=list(df["median_ms"]), name="median ms",
-                       marker=dict(color=["#9e9e9e" if i == baseline else COLORWAY[0] for i in df["impl"]]),
-                       text=[f"{s:.3g}×" if finite(s) else "" for s in speed], textposition="outside",
-                       error_y=dict(type="data", array=half_iqr), showlegend=False)]
+        traces = [
+            dict(
+                type="bar",
+                x=[esc(n) for n in df["series"]],
+                y=list(df["median_ms"]),
+                name="median ms",
+                marker=dict(color=["#9e9e9e" if i == baseline else COLORWAY[0] for i in df["impl"]]),
+                text=[f"{s:.3g}×" if finite(s) else "" for s in speed],
+                textposition="outside",
+                error_y=dict(type="data", array=half_iqr),
+                showlegend=False,
+            )
+        ]
         xtitle = f"implementation ({esc(configs[0])})" if configs[0] else "implementation"
     else:
         df = df.assign(_half_iqr=half_iqr)
-        traces = [dict(type="bar", x=[esc(c) for c in g["config"]], y=list(g["median_ms"]), name=esc(name),
-                       error_y=dict(type="data", array=list(g["_half_iqr"])))
-                  for name, g in df.groupby("series", sort=False)]
+        traces = [
+            dict(
+                type="bar",
+                x=[esc(c) for c in g["config"]],
+                y=list(g["median_ms"]),
+                name=esc(name),
+                error_y=dict(type="data", array=list(g["_half_iqr"])),
+            )
+            for name, g in df.groupby("series", sort=False)
+        ]
         xtitle = "config"
     title = "implementations" + (f" vs baseline {baseline}" if baseline else "") + ": median time"
-    return figure(traces, base_layout(title, barmode="group", bargap=_bargap(len(traces[0]["x"])),
-                                      xaxis=dict(title=dict(text=xtitle), type="category"),
-                                      yaxis=dict(title=dict(text="median ms (bars: ±IQR/2)"),
-                                                 type="log" if _log_axis(list(df["median_ms"])) else "linear")))
+    return figure(
+        traces,
+        base_layout(
+            title,
+            barmode="group",
+            bargap=_bargap(len(traces[0]["x"])),
+            xaxis=dict(title=dict(text=xtitle), type="category"),
+            yaxis=dict(
+                title=dict(text="median ms (bars: ±IQR/2)"),
+                type="log" if _log_axis(list(df["median_ms"])) else "linear",
+            ),
+        ),
+    )
 
 
 _NUM = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -227,16 +280,31 @@ def scaling(df: pd.DataFrame) -> Figure | None:
     traces = []
     for name, g in df.groupby("series", sort=False):
         g = g.sort_values("_x")
-        traces.append(dict(type="scatter", x=list(g["_x"]), y=list(g[metric]), mode="lines+markers", name=esc(name),
-                           text=[esc(c) for c in g["config"]], hovertemplate="%{text}<br>%{y:.4g}"))
+        traces.append(
+            dict(
+                type="scatter",
+                x=list(g["_x"]),
+                y=list(g[metric]),
+                mode="lines+markers",
+                name=esc(name),
+                text=[esc(c) for c in g["config"]],
+                hovertemplate="%{text}<br>%{y:.4g}",
+            )
+        )
     xaxis: dict[str, Any] = dict(title=dict(text=esc(xtitle)))
     if numeric:
         xaxis["type"] = "log"
     else:
         xaxis.update(tickmode="array", tickvals=xs, ticktext=[esc(c) for c in configs])
     ylog = all(v > 0 for v in df[metric])
-    return figure(traces, base_layout(f"scaling across configs: {metric}", xaxis=xaxis,
-                                      yaxis=dict(title=dict(text=metric), type="log" if ylog else "linear")))
+    return figure(
+        traces,
+        base_layout(
+            f"scaling across configs: {metric}",
+            xaxis=xaxis,
+            yaxis=dict(title=dict(text=metric), type="log" if ylog else "linear"),
+        ),
+    )
 
 
 def pct_peak(df: pd.DataFrame) -> Figure | None:
@@ -248,21 +316,38 @@ def pct_peak(df: pd.DataFrame) -> Figure | None:
     df = df[[finite(v) for v in df[col]]]
     configs = list(dict.fromkeys(df["config"]))
     if len(configs) == 1:
-        traces = [dict(type="bar", x=[esc(s) for s in df["series"]], y=list(df[col]), name=col, showlegend=False,
-                       marker=dict(color=COLORWAY[2]))]
+        traces = [
+            dict(
+                type="bar",
+                x=[esc(s) for s in df["series"]],
+                y=list(df[col]),
+                name=col,
+                showlegend=False,
+                marker=dict(color=COLORWAY[2]),
+            )
+        ]
         xtitle = "implementation"
     else:
-        traces = [dict(type="bar", x=[esc(c) for c in g["config"]], y=list(g[col]), name=esc(name))
-                  for name, g in df.groupby("series", sort=False)]
+        traces = [
+            dict(type="bar", x=[esc(c) for c in g["config"]], y=list(g[col]), name=esc(name))
+            for name, g in df.groupby("series", sort=False)
+        ]
         xtitle = "config"
     what = "peak matmul FLOP/s" if col == "pct_peak_flops" else "peak copy bandwidth"
-    return figure(traces, base_layout(f"% of {what}", barmode="group", bargap=_bargap(len(traces[0]["x"])),
-                                      xaxis=dict(title=dict(text=xtitle), type="category"),
-                                      yaxis=dict(title=dict(text=f"{col} (%)"),
-                                                 type="log" if _log_axis(list(df[col])) else "linear")))
+    return figure(
+        traces,
+        base_layout(
+            f"% of {what}",
+            barmode="group",
+            bargap=_bargap(len(traces[0]["x"])),
+            xaxis=dict(title=dict(text=xtitle), type="category"),
+            yaxis=dict(title=dict(text=f"{col} (%)"), type="log" if _log_axis(list(df[col])) else "linear"),
+        ),
+    )
 
 
 # -- curves and history -----------------------------------------------------------------------
+
 
 def curve_chart(name: str, curves: list[dict[str, Any]]) -> Figure | None:
     """Curves sharing ``name``: one line per series (``ctx.curve``)."""
@@ -270,18 +355,32 @@ def curve_chart(name: str, curves: list[dict[str, Any]]) -> Figure | None:
     log_x, log_y = bool(first.get("log_x")), bool(first.get("log_y"))
     traces = []
     for c in curves:
-        pts = [(x, y) for x, y in zip(c.get("x") or [], c.get("y") or [])
-               if finite(x) and finite(y) and (not log_x or x > 0) and (not log_y or y > 0)]
+        pts = [
+            (x, y)
+            for x, y in zip(c.get("x") or [], c.get("y") or [])
+            if finite(x) and finite(y) and (not log_x or x > 0) and (not log_y or y > 0)
+        ]
         if pts:
-            traces.append(dict(type="scatter", x=[p[0] for p in pts], y=[p[1] for p in pts],
-                               name=esc(c.get("series") or name), mode="lines+markers" if len(pts) <= 30 else "lines"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=[p[0] for p in pts],
+                    y=[p[1] for p in pts],
+                    name=esc(c.get("series") or name),
+                    mode="lines+markers" if len(pts) <= 30 else "lines",
+                )
+            )
     if not traces:
         return None
-    return figure(traces, base_layout(name, showlegend=len(traces) > 1,
-                                      xaxis=dict(title=dict(text=esc(first.get("x_label", "step"))),
-                                                 type="log" if log_x else "linear"),
-                                      yaxis=dict(title=dict(text=esc(first.get("y_label") or name)),
-                                                 type="log" if log_y else "linear")))
+    return figure(
+        traces,
+        base_layout(
+            name,
+            showlegend=len(traces) > 1,
+            xaxis=dict(title=dict(text=esc(first.get("x_label", "step"))), type="log" if log_x else "linear"),
+            yaxis=dict(title=dict(text=esc(first.get("y_label") or name)), type="log" if log_y else "linear"),
+        ),
+    )
 
 
 def history_chart(title: str, run_labels: list[str], series: dict[str, dict[int, float]]) -> Figure | None:
@@ -291,12 +390,29 @@ def history_chart(title: str, run_labels: list[str], series: dict[str, dict[int,
         idx = sorted(i for i, v in pts.items() if finite(v))
         if idx:
             values += [pts[i] for i in idx]
-            traces.append(dict(type="scatter", x=[esc(run_labels[i]) for i in idx], y=[pts[i] for i in idx],
-                               name=esc(name), mode="lines+markers"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=[esc(run_labels[i]) for i in idx],
+                    y=[pts[i] for i in idx],
+                    name=esc(name),
+                    mode="lines+markers",
+                )
+            )
     if not traces:
         return None
-    return figure(traces, base_layout(title, height=360, showlegend=len(traces) > 1,
-                                      xaxis=dict(title=dict(text="run (oldest to newest)"), type="category",
-                                                 categoryorder="array", categoryarray=[esc(x) for x in run_labels]),
-                                      yaxis=dict(title=dict(text="median ms"),
-                                                 type="log" if _log_axis(values) else "linear")))
+    return figure(
+        traces,
+        base_layout(
+            title,
+            height=360,
+            showlegend=len(traces) > 1,
+            xaxis=dict(
+                title=dict(text="run (oldest to newest)"),
+                type="category",
+                categoryorder="array",
+                categoryarray=[esc(x) for x in run_labels],
+            ),
+            yaxis=dict(title=dict(text="median ms"), type="log" if _log_axis(values) else "linear"),
+        ),
+    )

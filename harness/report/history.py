@@ -4,6 +4,7 @@ A measurement of the newest run is compared with the same (task, impl, config, d
 in the most recent earlier run that has it, through :func:`harness.compare.verdict`:
 a change counts only when it exceeds both runs' own spread (IQR/median).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,9 +52,20 @@ def regressions(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if p is None:
                 continue
             ratio, v = verdict(p, m)
-            rows.append({"task": tid, "impl": key[0], "config": key[1], "dtype": key[2], "prev_run": run_label(r),
-                         "prev_ms": p["median_ms"], "new_ms": m["median_ms"], "ratio": ratio,
-                         "needs": threshold(p, m), "change": v})
+            rows.append(
+                {
+                    "task": tid,
+                    "impl": key[0],
+                    "config": key[1],
+                    "dtype": key[2],
+                    "prev_run": run_label(r),
+                    "prev_ms": p["median_ms"],
+                    "new_ms": m["median_ms"],
+                    "ratio": ratio,
+                    "needs": threshold(p, m),
+                    "change": v,
+                }
+            )
     return rows
 
 
@@ -65,8 +77,20 @@ def _reg_table(rows: list[dict[str, Any]]) -> str:
             body.append([r["task"], "", "", "", "", None, None, None, None, r["change"]])
             classes.append("statusrow")
             continue
-        body.append([r["task"], r["impl"], r["config"], r["dtype"], r["prev_run"], r["prev_ms"], r["new_ms"],
-                     round(r["ratio"], 3), f"±{r['needs']:.0%}", r["change"]])
+        body.append(
+            [
+                r["task"],
+                r["impl"],
+                r["config"],
+                r["dtype"],
+                r["prev_run"],
+                r["prev_ms"],
+                r["new_ms"],
+                round(r["ratio"], 3),
+                f"±{r['needs']:.0%}",
+                r["change"],
+            ]
+        )
         classes.append(f"ch-{r['change']}")
     return table(cols, body, row_classes=classes, cls="reg")
 
@@ -76,8 +100,13 @@ def history_section(runs: list[dict[str, Any]], figs: F.Figures, *, machine: str
     out = [para(f"{len(runs)} run(s) of machine {machine}, from {run_label(runs[0])} to {run_label(runs[-1])}.")]
     out += [para(n, "warn") for n in notes]
     if len(runs) < 2:
-        out.append(para("History needs at least two runs of this machine; this is the only one. "
-                        "Run `drills run` again after a change to see medians over runs and regressions.", "nodata"))
+        out.append(
+            para(
+                "History needs at least two runs of this machine; this is the only one. "
+                "Run `drills run` again after a change to see medians over runs and regressions.",
+                "nodata",
+            )
+        )
         return "".join(out)
     rows = regressions(runs)
     changed = [r for r in rows if r.get("change") != "same"]
@@ -85,9 +114,13 @@ def history_section(runs: list[dict[str, Any]], figs: F.Figures, *, machine: str
     changed.sort(key=lambda r: ({"slower": 0, "faster": 2}.get(r["change"], 1), -r.get("ratio", 0)))
     n = {k: sum(r.get("change") == k for r in rows) for k in ("slower", "faster", "same")}
     out.append("<h3>regressions</h3>")
-    out.append(para(f"Newest run against the latest earlier run that has each measurement: {n['slower']} slower, "
-                    f"{n['faster']} faster, {n['same']} within noise. A change counts when the ratio of medians "
-                    "exceeds max(5%, 1.5 × the sum of both runs' IQR/median) (harness.compare)."))
+    out.append(
+        para(
+            f"Newest run against the latest earlier run that has each measurement: {n['slower']} slower, "
+            f"{n['faster']} faster, {n['same']} within noise. A change counts when the ratio of medians "
+            "exceeds max(5%, 1.5 × the sum of both runs' IQR/median) (harness.compare)."
+        )
+    )
     if changed:
         out.append(_reg_table(changed))
     elif rows:
@@ -117,12 +150,19 @@ def history_section(runs: list[dict[str, Any]], figs: F.Figures, *, machine: str
         series = {k: v for k, v in series.items() if len(v) >= 2}
         if not series:
             continue
-        chart = figs.embed(F.history_chart(f"{tid}: median ms over runs", labels, series),
-                           empty=f"{tid}: no finite medians over runs.")
+        chart = figs.embed(
+            F.history_chart(f"{tid}: median ms over runs", labels, series), empty=f"{tid}: no finite medians over runs."
+        )
         area = t.get("area") or tid.split(".", 1)[0]
         mark = ' <span class="badge st-fail">slower</span>' if tid in slower_tasks else ""
-        areas.setdefault(area, []).append(details(f'<span class="tid">{esc(tid)}</span>{mark}', chart,
-                                                  open_=tid in slower_tasks, attrs=f' id="hist-{slug(tid)}"'))
+        areas.setdefault(area, []).append(
+            details(
+                f'<span class="tid">{esc(tid)}</span>{mark}',
+                chart,
+                open_=tid in slower_tasks,
+                attrs=f' id="hist-{slug(tid)}"',
+            )
+        )
     if not areas:
         out.append(para("No measurement appears in two or more runs yet.", "nodata"))
     for area, blocks in areas.items():

@@ -4,12 +4,14 @@ Task docstrings, check messages and tracebacks contain ``<``, ``>`` and ``&``
 (``x < 0``, ``List[int]``, ``a & b``), so nothing from a run record reaches the page
 unescaped. The builders return strings; the page is assembled by joining them.
 """
+
 from __future__ import annotations
 
 import html
 import math
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 STATUS_ORDER = ("pass", "fail", "skip", "error")
 
@@ -45,8 +47,15 @@ def badge(status: str) -> str:
     return f'<span class="badge st-{esc(status)}">{esc(status)}</span>'
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "", raw_cols: Sequence[int] = (),
-          headers: Sequence[str] | None = None, row_classes: Sequence[str] | None = None) -> str:
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    cls: str = "",
+    raw_cols: Sequence[int] = (),
+    headers: Sequence[str] | None = None,
+    row_classes: Sequence[str] | None = None,
+) -> str:
     """An HTML table. Cells are escaped and formatted with :func:`fmt`, except the
     column indices in ``raw_cols`` whose cells are HTML built by this module."""
     head = "".join(f"<th>{esc(h)}</th>" for h in (headers or columns))
@@ -60,7 +69,9 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "
         rc = f' class="{esc(row_classes[i])}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{rc}>{''.join(cells)}</tr>")
     c = f' class="{esc(cls)}"' if cls else ""
-    return f'<div class="tablewrap"><table{c}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    return (
+        f'<div class="tablewrap"><table{c}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
 
 
 def kv_table(items: Iterable[tuple[str, Any]]) -> str:

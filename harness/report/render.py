@@ -10,12 +10,14 @@ The newest of the given runs (by start time, then run id) is the main one. Histo
 every run of its machine: the other given files of that machine plus
 ``<runs_dir>/<machine_id>/*.json``, oldest first, up to and including the main run.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.fingerprint import REPO_ROOT
 from harness.report import assets
@@ -39,8 +41,9 @@ def run_order(run: dict[str, Any]) -> tuple[str, str]:
     return (str(run.get("started_utc") or ""), str(run["run_id"]))
 
 
-def collect_history(main: dict[str, Any], given: list[dict[str, Any]],
-                    runs_dir: Path | None) -> tuple[list[dict[str, Any]], list[str]]:
+def collect_history(
+    main: dict[str, Any], given: list[dict[str, Any]], runs_dir: Path | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Runs of ``main``'s machine up to ``main`` (oldest first), and notes on what was left out."""
     machine = (main.get("fingerprint") or {}).get("machine_id")
     notes: list[str] = []
@@ -49,15 +52,19 @@ def collect_history(main: dict[str, Any], given: list[dict[str, Any]],
         if (r.get("fingerprint") or {}).get("machine_id") == machine:
             by_id.setdefault(r["run_id"], r)
         else:
-            notes.append(f"{r['_path']}: left out of the history, it was measured on another machine "
-                         f"({(r.get('fingerprint') or {}).get('machine_id')}).")
+            notes.append(
+                f"{r['_path']}: left out of the history, it was measured on another machine "
+                f"({(r.get('fingerprint') or {}).get('machine_id')})."
+            )
     root = runs_dir or default_runs_dir()
     # file names are run ids, which start with the UTC start time: read only what is shown
     every = find_runs(root, machine) if machine else []
     files = [p for p in every if p.stem <= main["run_id"]]
     if len(every) > len(files):
-        notes.append(f"{len(every) - len(files)} file(s) newer than the main run are left out "
-                     "(render the newest run to see them).")
+        notes.append(
+            f"{len(every) - len(files)} file(s) newer than the main run are left out "
+            "(render the newest run to see them)."
+        )
     if len(files) > MAX_HISTORY:
         notes.append(f"the history reads the newest {MAX_HISTORY} of {len(files)} run files.")
     for p in files[-MAX_HISTORY:]:
@@ -74,19 +81,27 @@ def collect_history(main: dict[str, Any], given: list[dict[str, Any]],
 
 
 def _nav(run: dict[str, Any] | None) -> str:
-    links = ['<a href="#summary">summary</a>', '<a href="#tasks">tasks</a>', '<a href="#history">history</a>',
-             '<a href="#environment">environment</a>']
+    links = [
+        '<a href="#summary">summary</a>',
+        '<a href="#tasks">tasks</a>',
+        '<a href="#history">history</a>',
+        '<a href="#environment">environment</a>',
+    ]
     if run is None:
-        return f'<nav>{" ".join(links)}</nav>'
-    areas = sorted({t.get("area") or tid.split(".", 1)[0] for tid, t in run["tasks"].items()},
-                   key=lambda a: (area_order(a), a))
+        return f"<nav>{' '.join(links)}</nav>"
+    areas = sorted(
+        {t.get("area") or tid.split(".", 1)[0] for tid, t in run["tasks"].items()}, key=lambda a: (area_order(a), a)
+    )
     area_links = " ".join(f'<a href="#area-{slug(a)}">{esc(a)}</a>' for a in areas)
-    filters = " ".join(f'<label><input type="checkbox" class="status-filter" value="{s}" checked> {s}</label>'
-                       for s in STATUS_ORDER)
-    return (f'<nav>{" ".join(links)} <span class="sep">|</span> {area_links} <span class="sep">|</span> '
-            '<button id="expand-all" type="button">expand all</button>'
-            '<button id="collapse-all" type="button">collapse all</button> '
-            f'<span class="sep">|</span> show: {filters}</nav>')
+    filters = " ".join(
+        f'<label><input type="checkbox" class="status-filter" value="{s}" checked> {s}</label>' for s in STATUS_ORDER
+    )
+    return (
+        f'<nav>{" ".join(links)} <span class="sep">|</span> {area_links} <span class="sep">|</span> '
+        '<button id="expand-all" type="button">expand all</button>'
+        '<button id="collapse-all" type="button">collapse all</button> '
+        f'<span class="sep">|</span> show: {filters}</nav>'
+    )
 
 
 def page(title: str, subtitle: str, nav: str, body: str, *, plotly: bool, footer: str) -> str:
@@ -95,12 +110,14 @@ def page(title: str, subtitle: str, nav: str, body: str, *, plotly: bool, footer
         from plotly.offline import get_plotlyjs
 
         js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{assets.CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{assets.CSS}</style><script>{assets.ERRORS_JS}</script>{js}</head><body>"
-            f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>{nav}<main>{body}</main>"
-            f"<footer>{esc(footer)}</footer><script>{assets.JS}</script></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{assets.CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{assets.CSS}</style><script>{assets.ERRORS_JS}</script>{js}</head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>{nav}<main>{body}</main>"
+        f"<footer>{esc(footer)}</footer><script>{assets.JS}</script></body></html>\n"
+    )
 
 
 def build_page(main: dict[str, Any], history: list[dict[str, Any]], notes: list[str], started: float) -> str:
@@ -109,27 +126,30 @@ def build_page(main: dict[str, Any], history: list[dict[str, Any]], notes: list[
     fp = main.get("fingerprint") or {}
     machine = fp.get("machine_id") or "unknown machine"
     sections = [
-        ('summary', 'Summary by area', summary_section(main, cov, figs)),
-        ('tasks', f'Tasks ({len(main["tasks"])})', task_cards(main, figs)),
-        ('history', f'History on {machine}', history_section(history, figs, machine=machine, notes=notes)),
-        ('environment', 'Environment', environment_section(main)),
+        ("summary", "Summary by area", summary_section(main, cov, figs)),
+        ("tasks", f"Tasks ({len(main['tasks'])})", task_cards(main, figs)),
+        ("history", f"History on {machine}", history_section(history, figs, machine=machine, notes=notes)),
+        ("environment", "Environment", environment_section(main)),
     ]
     body = "".join(f'<section id="{sid}"><h2>{esc(h)}</h2>{html}</section>' for sid, h, html in sections)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    footer = (f"rendered {now} from {main.get('_path', main['run_id'])} in {time.perf_counter() - started:.1f} s; "
-              f"{figs.count} charts")
+    footer = (
+        f"rendered {now} from {main.get('_path', main['run_id'])} in {time.perf_counter() - started:.1f} s; "
+        f"{figs.count} charts"
+    )
     sub = f"run {main['run_id']} on {machine} ({main.get('device') or '?'}), {main.get('status', '?')}"
     return page("torchdrills report", sub, _nav(main), body, plotly=figs.count > 0, footer=footer)
 
 
 def no_runs_page(runs_dir: Path | None) -> str:
     root = runs_dir or default_runs_dir()
-    body = ('<section id="summary"><h2>No runs found</h2>'
-            + para(f"No run records were given and none was found under {root} for this machine.")
-            + "<p>Make one with <code>drills run</code> (checks, benchmarks and this report), or "
-              "<code>drills check</code> / <code>drills bench</code> and then <code>drills report</code>. "
-              "Run records go to <code>results/runs/&lt;machine&gt;/</code>.</p>"
-            + coverage_html(coverage([])) + "</section>")
+    body = (
+        '<section id="summary"><h2>No runs found</h2>'
+        + para(f"No run records were given and none was found under {root} for this machine.")
+        + "<p>Make one with <code>drills run</code> (checks, benchmarks and this report), or "
+        "<code>drills check</code> / <code>drills bench</code> and then <code>drills report</code>. "
+        "Run records go to <code>results/runs/&lt;machine&gt;/</code>.</p>" + coverage_html(coverage([])) + "</section>"
+    )
     return page("torchdrills report", "no runs", _nav(None), body, plotly=False, footer="no run records")
 
 
@@ -138,8 +158,9 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def render_report(runs: Sequence[str | Path], out: str | Path | None = None,
-                  runs_dir: str | Path | None = None) -> Path:
+def render_report(
+    runs: Sequence[str | Path], out: str | Path | None = None, runs_dir: str | Path | None = None
+) -> Path:
     """Render the report of ``runs`` to ``out`` (default ``<repo>/reports/index.html``).
 
     Args:

@@ -1,4 +1,5 @@
 """The summary (counts by area, catalogue coverage) and environment sections."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,10 +16,18 @@ def run_facts(run: dict[str, Any]) -> str:
     fp = run.get("fingerprint") or {}
     git = fp.get("git") or {}
     commit = (git.get("short") or "no git") + (" (dirty)" if git.get("dirty") else "")
-    items = [("run", run.get("run_id")), ("status", run.get("status")), ("mode", run.get("mode")),
-             ("device", run.get("device")), ("size", run.get("size") or "default"),
-             ("started", run.get("started_utc")), ("finished", run.get("finished_utc") or "not finished"),
-             ("commit", commit), ("machine", fp.get("machine_id")), ("tasks", len(run["tasks"]))]
+    items = [
+        ("run", run.get("run_id")),
+        ("status", run.get("status")),
+        ("mode", run.get("mode")),
+        ("device", run.get("device")),
+        ("size", run.get("size") or "default"),
+        ("started", run.get("started_utc")),
+        ("finished", run.get("finished_utc") or "not finished"),
+        ("commit", commit),
+        ("machine", fp.get("machine_id")),
+        ("tasks", len(run["tasks"])),
+    ]
     return '<p class="facts">' + " · ".join(f"{esc(k)}: <b>{esc(fmt(v))}</b>" for k, v in items) + "</p>"
 
 
@@ -35,21 +44,27 @@ def status_counts(run: dict[str, Any]) -> pd.DataFrame:
 def coverage_html(cov: Coverage) -> str:
     if cov.path is None:
         where = ", ".join(str(p) for p in candidates())
-        return para(f"Catalogue coverage unknown: no TASKS.md found (looked at {where}; set $DRILLS_TASKS_MD "
-                    "to point at it).", "warn")
-    out = [f'<p class="coverage"><b>{len(cov.registered)} of {len(cov.catalogue)}</b> catalogue tasks registered; '
-           f'<b>{len(cov.ran)}</b> ran in this run. <span class="muted">(catalogue: {esc(cov.path)})</span></p>']
+        return para(
+            f"Catalogue coverage unknown: no TASKS.md found (looked at {where}; set $DRILLS_TASKS_MD to point at it).",
+            "warn",
+        )
+    out = [
+        f'<p class="coverage"><b>{len(cov.registered)} of {len(cov.catalogue)}</b> catalogue tasks registered; '
+        f'<b>{len(cov.ran)}</b> ran in this run. <span class="muted">(catalogue: {esc(cov.path)})</span></p>'
+    ]
     if cov.missing:
         by_area: dict[str, list[str]] = {}
         for i in cov.missing:
             by_area.setdefault(i.split(".", 1)[0], []).append(i)
-        body = "".join(f"<p><b>{esc(a)}</b> ({len(ids)}): {esc(', '.join(ids))}</p>"
-                       for a, ids in sorted(by_area.items(), key=lambda kv: area_order(kv[0])))
+        body = "".join(
+            f"<p><b>{esc(a)}</b> ({len(ids)}): {esc(', '.join(ids))}</p>"
+            for a, ids in sorted(by_area.items(), key=lambda kv: area_order(kv[0]))
+        )
         out.append(details(f"{len(cov.missing)} catalogue ids not registered yet", body, cls="missing"))
     if cov.extra:
         out.append(para(f"Registered ids not in TASKS.md (rename or explain): {', '.join(cov.extra)}", "warn"))
     if cov.load_errors:
-        body = "".join(f"<p><b>{esc(p)}</b></p><pre class=\"tb\">{esc(tb)}</pre>" for p, tb in cov.load_errors.items())
+        body = "".join(f'<p><b>{esc(p)}</b></p><pre class="tb">{esc(tb)}</pre>' for p, tb in cov.load_errors.items())
         out.append(details(f'<span class="bad">{len(cov.load_errors)} task file(s) failed to import</span>', body))
     return "".join(out)
 
@@ -63,8 +78,12 @@ def summary_section(run: dict[str, Any], cov: Coverage, figs: F.Figures) -> str:
         out.append(para("This run had not finished when the report was rendered.", "warn"))
     out.append(figs.embed(F.status_by_area(counts), empty="No task ran in this run, so there is nothing to count."))
     if not counts.empty:
-        rows = [[f'<a href="#area-{slug(a)}">{esc(a)}</a>'] + [int(counts.loc[a, s]) for s in STATUS_ORDER]
-                + [int(counts.loc[a].sum())] for a in counts.index]
+        rows = [
+            [f'<a href="#area-{slug(a)}">{esc(a)}</a>']
+            + [int(counts.loc[a, s]) for s in STATUS_ORDER]
+            + [int(counts.loc[a].sum())]
+            for a in counts.index
+        ]
         rows.append(["<b>all</b>"] + [int(counts[s].sum()) for s in STATUS_ORDER] + [int(counts.to_numpy().sum())])
         out.append(table(["area", *STATUS_ORDER, "total"], rows, raw_cols=(0,), cls="counts"))
     out.append(coverage_html(cov))
@@ -90,9 +109,13 @@ def environment_section(run: dict[str, Any]) -> str:
         out += ["<h3>GPUs</h3>", table(cols, ([g.get(c) for c in cols] for g in gpus))]
     peak = run.get("peak") or {}
     out.append("<h3>measured peak</h3>")
-    out.append(kv_table(peak.items()) if peak else
-               para("No peak was recorded, so no task shows % of peak. `drills run` measures it once per machine.",
-                    "muted"))
+    out.append(
+        kv_table(peak.items())
+        if peak
+        else para(
+            "No peak was recorded, so no task shows % of peak. `drills run` measures it once per machine.", "muted"
+        )
+    )
     caps = run.get("capabilities")
     if caps:
         try:

@@ -17,6 +17,7 @@ tutorial 04 for the Philox dropout mask, Mark Harris' reduction whitepaper for t
 decomposition. Accumulation: double everywhere; float64 whole-tensor sums add chunk sums with
 Kahan compensation (see reduction.cpp).
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,6 +38,7 @@ from .common import (
 )
 
 __all__ = [
+    "build_root",
     "DTYPES",
     "SOURCES",
     "load",
@@ -145,15 +147,23 @@ def layer_norm_dropout_backward(
         mean/rstd not of shape x.shape[:-1].
     """
     check_layer_norm_inputs(x, weight, None, p, seed, 0.0, device_type="cpu", dtypes=DTYPES)
-    for name, t, shape in (("grad_out", grad_out, x.shape), ("mean", mean, x.shape[:-1]),
-                           ("rstd", rstd, x.shape[:-1])):
+    for name, t, shape in (("grad_out", grad_out, x.shape), ("mean", mean, x.shape[:-1]), ("rstd", rstd, x.shape[:-1])):
         check_sum_input(t, device_type="cpu", dtypes=(x.dtype,), lastdim=False)
         if t.shape != shape:
             raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
-    return tuple(load().layer_norm_dropout_backward(
-        grad_out, x, weight, mean, rstd, float(p), seed,
-        bool(need_weight_grad and weight is not None), bool(need_bias_grad),
-    ))
+    return tuple(
+        load().layer_norm_dropout_backward(
+            grad_out,
+            x,
+            weight,
+            mean,
+            rstd,
+            float(p),
+            seed,
+            bool(need_weight_grad and weight is not None),
+            bool(need_bias_grad),
+        )
+    )
 
 
 def layer_norm_dropout(

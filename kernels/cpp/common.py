@@ -16,6 +16,7 @@ with row-major index ``k`` of ``x`` is kept iff ``tl.rand(seed, k) > p`` (Philox
 kernels/cuda/philox.cuh); kept values are scaled by ``1 / (1 - p)``. ``p == 0`` keeps every
 element without drawing, ``p == 1`` drops all (output zeros).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -162,9 +163,7 @@ def check_layer_norm_inputs(
         raise ValueError(f"eps must be >= 0, got {eps}")
 
 
-def check_sum_input(
-    x: torch.Tensor, *, device_type: str, dtypes: tuple[torch.dtype, ...], lastdim: bool
-) -> None:
+def check_sum_input(x: torch.Tensor, *, device_type: str, dtypes: tuple[torch.dtype, ...], lastdim: bool) -> None:
     """Validate the input of sum_all / sum_lastdim.
 
     Raises:
@@ -198,15 +197,28 @@ class LayerNormDropoutFunction(torch.autograd.Function):
         x, weight, mean, rstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx, gw, gb = ctx.ext.layer_norm_dropout_backward(
-            grad_out.contiguous(), x, weight, mean, rstd, ctx.p, ctx.seed,
-            bool(need_w and weight is not None), bool(need_b and ctx.has_bias),
+            grad_out.contiguous(),
+            x,
+            weight,
+            mean,
+            rstd,
+            ctx.p,
+            ctx.seed,
+            bool(need_w and weight is not None),
+            bool(need_b and ctx.has_bias),
         )
         return (gx if need_x else None), gw, gb, None, None, None, None
 
 
 def layer_norm_dropout_bytes(
-    m: int, n: int, itemsize: int, stat_itemsize: int, *, has_weight: bool = True,
-    has_bias: bool = True, backward: bool = False,
+    m: int,
+    n: int,
+    itemsize: int,
+    stat_itemsize: int,
+    *,
+    has_weight: bool = True,
+    has_bias: bool = True,
+    backward: bool = False,
 ) -> int:
     """Minimum bytes one call must move (for effective GB/s = bytes / seconds / 1e9).
 

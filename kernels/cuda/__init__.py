@@ -25,6 +25,7 @@ Dtypes: float32, float16, bfloat16, float64; accumulation in float32 (float64 fo
 Sources: Apex and PyTorch layer_norm CUDA kernels, Triton tutorials 04/05, Mark Harris'
 "Optimizing Parallel Reduction in CUDA".
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,6 +53,7 @@ from .nvcc import (
 )
 
 __all__ = [
+    "build_root",
     "DTYPES",
     "KERNEL_SOURCES",
     "SOURCES",
@@ -189,16 +191,28 @@ def layer_norm_dropout_backward(
     Raises: TypeError / ValueError for bad shapes, dtypes, devices.
     """
     check_layer_norm_inputs(x, weight, None, p, seed, 0.0, device_type="cuda", dtypes=DTYPES)
-    checks = (("grad_out", grad_out, x.shape, x.dtype), ("mean", mean, x.shape[:-1], _stat_dtype(x)),
-              ("rstd", rstd, x.shape[:-1], _stat_dtype(x)))
+    checks = (
+        ("grad_out", grad_out, x.shape, x.dtype),
+        ("mean", mean, x.shape[:-1], _stat_dtype(x)),
+        ("rstd", rstd, x.shape[:-1], _stat_dtype(x)),
+    )
     for name, t, shape, dtype in checks:
         check_sum_input(t, device_type="cuda", dtypes=(dtype,), lastdim=False)
         if t.shape != shape:
             raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
-    return tuple(load().layer_norm_dropout_backward(
-        grad_out, x, weight, mean, rstd, float(p), seed,
-        bool(need_weight_grad and weight is not None), bool(need_bias_grad),
-    ))
+    return tuple(
+        load().layer_norm_dropout_backward(
+            grad_out,
+            x,
+            weight,
+            mean,
+            rstd,
+            float(p),
+            seed,
+            bool(need_weight_grad and weight is not None),
+            bool(need_bias_grad),
+        )
+    )
 
 
 def layer_norm_dropout(

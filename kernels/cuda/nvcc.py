@@ -15,6 +15,7 @@ per SM (227 KiB per block, 48 KiB static); any spill store/load goes to local me
 HBM) and usually means the register cap of __launch_bounds__ or the code's live state is too
 high; a stack frame appears with spills, recursion, or arrays indexed at run time.
 """
+
 from __future__ import annotations
 
 import os
@@ -85,7 +86,7 @@ class KernelResources:
         """
         text = self.name.replace("(anonymous namespace)::", "")
         if text.startswith("void "):
-            text = text[len("void "):]
+            text = text[len("void ") :]
         depth, cut = 0, len(text)
         for i, ch in enumerate(text):  # parameter list = first '(' outside template brackets
             if ch == "<":
@@ -102,7 +103,7 @@ class KernelResources:
                 depth += 1
             elif ch == ">":
                 depth -= 1
-            elif ch == ":" and depth == 0 and text[i: i + 2] == "::":
+            elif ch == ":" and depth == 0 and text[i : i + 2] == "::":
                 start = i + 2
         return text[start:]
 
@@ -145,7 +146,7 @@ class CompileReport:
             )
         return "\n".join(rows)
 
-    def raise_for_status(self) -> "CompileReport":
+    def raise_for_status(self) -> CompileReport:
         """Return self when the compile succeeded, else raise RuntimeError with the log tail."""
         if not self.success:
             tail = "\n".join(self.log.splitlines()[-40:])
@@ -249,10 +250,16 @@ def parse_ptxas(log: str) -> tuple[KernelResources, ...]:
         stack, st, ld = props.get(e["mangled"], (0, 0, 0))
         kernels.append(
             KernelResources(
-                name=names[e["mangled"]], mangled=e["mangled"], arch=e["arch"],
-                registers=e.get("registers", 0), shared_bytes=e.get("shared_bytes", 0),
-                stack_frame_bytes=stack, spill_store_bytes=st, spill_load_bytes=ld,
-                barriers=e.get("barriers", 0), constant_bytes=e.get("constant_bytes", 0),
+                name=names[e["mangled"]],
+                mangled=e["mangled"],
+                arch=e["arch"],
+                registers=e.get("registers", 0),
+                shared_bytes=e.get("shared_bytes", 0),
+                stack_frame_bytes=stack,
+                spill_store_bytes=st,
+                spill_load_bytes=ld,
+                barriers=e.get("barriers", 0),
+                constant_bytes=e.get("constant_bytes", 0),
             )
         )
     return tuple(kernels)
@@ -299,6 +306,12 @@ def compile_check(
         seconds = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     return CompileReport(
-        source=src, arch=arch, success=proc.returncode == 0, returncode=proc.returncode,
-        command=tuple(cmd), seconds=seconds, kernels=parse_ptxas(log), log=log,
+        source=src,
+        arch=arch,
+        success=proc.returncode == 0,
+        returncode=proc.returncode,
+        command=tuple(cmd),
+        seconds=seconds,
+        kernels=parse_ptxas(log),
+        log=log,
     )

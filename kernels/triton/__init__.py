@@ -7,6 +7,7 @@ bfloat16 arithmetic, so every kernel converts loaded values to fp32 first.
 
 Requires the optional ``triton`` package: ``pip install torchdrills[triton]``.
 """
+
 try:
     import triton  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test

@@ -3,6 +3,7 @@ row-tile heuristics and device facts.
 
 Not a public module; the launchers in this package import from it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,7 +72,7 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sm_count(index: int) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
 

@@ -28,6 +28,7 @@ registers without spilling; from N = 16384 the backward, which keeps two (N,) fp
 accumulators live across its row loop, spills (~400 B a thread): still correct, below
 bandwidth.
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,10 +60,24 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 @triton.jit
 def _ln_dropout_fwd_kernel(
-    X, Y, W, B, MEAN, RSTD,
-    M, N, stride_xm, stride_ym,
-    eps, p, scale, seed,
-    HAS_DROPOUT: tl.constexpr, ACC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    X,
+    Y,
+    W,
+    B,
+    MEAN,
+    RSTD,
+    M,
+    N,
+    stride_xm,
+    stride_ym,
+    eps,
+    p,
+    scale,
+    seed,
+    HAS_DROPOUT: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     """BLOCK_M whole rows per program: one read of x, one write of y."""
     rows_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -94,10 +109,26 @@ def _ln_dropout_fwd_kernel(
 
 @triton.jit
 def _ln_dropout_bwd_kernel(
-    X, DY, DX, W, MEAN, RSTD, DW_PART, DB_PART,
-    M, N, stride_xm, stride_dym, stride_dxm,
-    p, scale, seed,
-    HAS_DROPOUT: tl.constexpr, ACC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    X,
+    DY,
+    DX,
+    W,
+    MEAN,
+    RSTD,
+    DW_PART,
+    DB_PART,
+    M,
+    N,
+    stride_xm,
+    stride_dym,
+    stride_dxm,
+    p,
+    scale,
+    seed,
+    HAS_DROPOUT: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     """Persistent over row tiles pid, pid + P, ...: dx per row, dw/db partial sums per
     program written to DW_PART[pid], DB_PART[pid] (reduced by _ln_dwdb_kernel)."""
@@ -229,10 +260,24 @@ def layernorm_dropout_fwd(
     has_dropout, scale = _dropout_args(p)
     with device_guard(x):
         _ln_dropout_fwd_kernel[(triton.cdiv(m, block_m),)](
-            x2, y2, weight, bias, mean, rstd,
-            m, n, x2.stride(0), y2.stride(0),
-            float(eps), p, scale, seed,
-            HAS_DROPOUT=has_dropout, ACC=_acc_dtype(x.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
+            x2,
+            y2,
+            weight,
+            bias,
+            mean,
+            rstd,
+            m,
+            n,
+            x2.stride(0),
+            y2.stride(0),
+            float(eps),
+            p,
+            scale,
+            seed,
+            HAS_DROPOUT=has_dropout,
+            ACC=_acc_dtype(x.dtype),
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
             num_warps=num_warps,
         )
     return y2.view(x.shape), mean, rstd
@@ -291,15 +336,39 @@ def layernorm_dropout_bwd(
     has_dropout, scale = _dropout_args(p)
     with device_guard(x):
         _ln_dropout_bwd_kernel[(progs,)](
-            x2, dy2, dx2, weight, mean, rstd, dw_part, db_part,
-            m, n, x2.stride(0), dy2.stride(0), dx2.stride(0),
-            p, scale, seed,
-            HAS_DROPOUT=has_dropout, ACC=acc, BLOCK_M=block_m, BLOCK_N=block_n,
+            x2,
+            dy2,
+            dx2,
+            weight,
+            mean,
+            rstd,
+            dw_part,
+            db_part,
+            m,
+            n,
+            x2.stride(0),
+            dy2.stride(0),
+            dx2.stride(0),
+            p,
+            scale,
+            seed,
+            HAS_DROPOUT=has_dropout,
+            ACC=acc,
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
             num_warps=num_warps,
         )
         block_p, block_nr = 32, min(128, triton.next_power_of_2(n))
         _ln_dwdb_kernel[(triton.cdiv(n, block_nr),)](
-            dw_part, db_part, dw, db, progs, n, BLOCK_P=block_p, BLOCK_N=block_nr, num_warps=4,
+            dw_part,
+            db_part,
+            dw,
+            db,
+            progs,
+            n,
+            BLOCK_P=block_p,
+            BLOCK_N=block_nr,
+            num_warps=4,
         )
     return dx2.view(x.shape), dw, db
 

@@ -16,6 +16,7 @@ row-major launch order would stream all of B once per row of tiles.
 Work: ``2 * B * M * N * K`` FLOP; at least ``(B*M*K + B*K*N + B*M*N) * itemsize`` bytes
 of DRAM traffic (:func:`matmul_flops`, :func:`matmul_bytes`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,13 +104,27 @@ def _prune_configs(configs, named_args, **kwargs):
 
 @triton.jit
 def _matmul_kernel(
-    a_ptr, b_ptr, c_ptr,
-    M, N, K,
-    stride_ab, stride_am, stride_ak,
-    stride_bb, stride_bk, stride_bn,
-    stride_cb, stride_cm, stride_cn,
-    INPUT_PRECISION: tl.constexpr, DOT_IN_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    stride_ab,
+    stride_am,
+    stride_ak,
+    stride_bb,
+    stride_bk,
+    stride_bn,
+    stride_cb,
+    stride_cm,
+    stride_cn,
+    INPUT_PRECISION: tl.constexpr,
+    DOT_IN_FP32: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
     """One (BLOCK_M, BLOCK_N) tile of C[b] = A[b] @ B[b]; grid = (tiles, batch)."""
     pid = tl.program_id(0)

@@ -19,6 +19,7 @@ Work: n - 1 additions for n elements; bytes ~ n * itemsize read (+ 4 bytes per
 partial, written and read once).  Bandwidth-bound: on an H200 (4.8 TB/s HBM3e) the
 ceiling is n * itemsize / 4.8e12 seconds.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,16 @@ _TILE_INTERP = 1024
 
 @triton.jit
 def _sum_rows_kernel(
-    X, OUT, M, N, stride_xm, stride_xn, stride_om, chunk,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    X,
+    OUT,
+    M,
+    N,
+    stride_xm,
+    stride_xn,
+    stride_om,
+    chunk,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     """OUT[m, c] = sum(X[m, c*chunk : (c+1)*chunk]) in fp32; grid (cdiv(M, BLOCK_M), C)."""
     rows_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -78,8 +87,17 @@ def _launch(x2: torch.Tensor, chunks: int) -> torch.Tensor:
     grid = (triton.cdiv(m, block_m), n_chunks)
     with device_guard(x2):
         _sum_rows_kernel[grid](
-            x2, out, m, n, x2.stride(0), x2.stride(1), out.stride(0), chunk,
-            BLOCK_M=block_m, BLOCK_N=block_n, num_warps=8 if block_m * block_n >= 4096 else 4,
+            x2,
+            out,
+            m,
+            n,
+            x2.stride(0),
+            x2.stride(1),
+            out.stride(0),
+            chunk,
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
+            num_warps=8 if block_m * block_n >= 4096 else 4,
         )
     return out
 

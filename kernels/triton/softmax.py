@@ -16,6 +16,7 @@ Shape-suffix legend: ``_m`` over BLOCK_M rows, ``_n`` over BLOCK_N columns, ``_m
 Work: forward reads N and writes N elements a row (2 * itemsize bytes/elem), ~4 FLOP +
 one exp per element; backward reads y and dy, writes dx (3 * itemsize bytes/elem).
 """
+
 from __future__ import annotations
 
 import torch
@@ -126,8 +127,17 @@ def softmax_bwd(y: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
         block_m, block_n, num_warps = row_tile(n, MAX_N)
         with device_guard(y):
             _softmax_bwd_kernel[(triton.cdiv(m, block_m),)](
-                y2, dy2, dx2, m, n, y2.stride(0), dy2.stride(0), dx2.stride(0),
-                BLOCK_M=block_m, BLOCK_N=block_n, num_warps=num_warps,
+                y2,
+                dy2,
+                dx2,
+                m,
+                n,
+                y2.stride(0),
+                dy2.stride(0),
+                dx2.stride(0),
+                BLOCK_M=block_m,
+                BLOCK_N=block_n,
+                num_warps=num_warps,
             )
     return dx2.view(y.shape)
 

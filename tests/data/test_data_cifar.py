@@ -1,13 +1,22 @@
 """CIFAR-10/100 python-batch reader, on files written in the distributed layout."""
+
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
-from harness.data import (CIFAR10_CLASSES, DataFormatError, DataNotFoundError, load_cifar10,
-                          load_cifar100, read_cifar_batch, write_cifar10, write_cifar100,
-                          write_cifar_batch)
+from harness.data import (
+    CIFAR10_CLASSES,
+    DataFormatError,
+    DataNotFoundError,
+    load_cifar10,
+    load_cifar100,
+    read_cifar_batch,
+    write_cifar10,
+    write_cifar100,
+    write_cifar_batch,
+)
 
 
 def _images(n, seed=0):
@@ -50,8 +59,7 @@ def test_cifar10_round_trip_with_meta(tmp_path):
 def test_cifar100_fine_and_coarse(tmp_path):
     x = _images(5)
     fine, coarse = torch.tensor([0, 99, 5, 7, 42]), torch.tensor([0, 19, 1, 2, 3])
-    write_cifar100(tmp_path, "train", x, fine, coarse, [f"f{i}" for i in range(100)],
-                   [f"c{i}" for i in range(20)])
+    write_cifar100(tmp_path, "train", x, fine, coarse, [f"f{i}" for i in range(100)], [f"c{i}" for i in range(20)])
     s = load_cifar100(tmp_path, "train")
     assert torch.equal(s.images, x) and torch.equal(s.labels, fine) and s.classes[99] == "f99"
     c = load_cifar100(tmp_path, "train", label="coarse")
@@ -68,17 +76,21 @@ def test_missing_files(tmp_path):
 
 
 def test_wrong_keys_name_file_and_keys(tmp_path):
-    p = write_cifar_batch(tmp_path / "train", _images(2),
-                          {"fine_labels": torch.tensor([1, 2]), "coarse_labels": torch.tensor([0, 1])})
+    p = write_cifar_batch(
+        tmp_path / "train", _images(2), {"fine_labels": torch.tensor([1, 2]), "coarse_labels": torch.tensor([0, 1])}
+    )
     with pytest.raises(DataFormatError) as e:
         read_cifar_batch(p, "labels")  # CIFAR-100 batch read as CIFAR-10
     assert str(p) in str(e.value) and "fine_labels" in str(e.value)
 
 
-@pytest.mark.parametrize("data, found", [
-    (np.zeros((2, 3072), np.float32), "float32"),
-    (np.zeros((2, 1024), np.uint8), "(2, 1024)"),
-])
+@pytest.mark.parametrize(
+    "data, found",
+    [
+        (np.zeros((2, 3072), np.float32), "float32"),
+        (np.zeros((2, 1024), np.uint8), "(2, 1024)"),
+    ],
+)
 def test_wrong_shapes(tmp_path, data, found):
     p = tmp_path / "data_batch_1"
     with open(p, "wb") as f:

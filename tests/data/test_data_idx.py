@@ -1,12 +1,21 @@
 """IDX (MNIST / Fashion-MNIST) reader and writer, on files written in the real format."""
+
 import gzip
 import struct
 
 import pytest
 import torch
 
-from harness.data import (DataFormatError, DataNotFoundError, load_mnist, read_idx,
-                          read_idx_images, read_idx_labels, write_idx, write_mnist)
+from harness.data import (
+    DataFormatError,
+    DataNotFoundError,
+    load_mnist,
+    read_idx,
+    read_idx_images,
+    read_idx_labels,
+    write_idx,
+    write_mnist,
+)
 
 
 def _spec_bytes(images: torch.Tensor, labels: torch.Tensor) -> tuple[bytes, bytes]:
@@ -20,8 +29,7 @@ def _spec_bytes(images: torch.Tensor, labels: torch.Tensor) -> tuple[bytes, byte
 @pytest.fixture
 def sample():
     g = torch.Generator().manual_seed(0)
-    return (torch.randint(0, 256, (7, 28, 28), dtype=torch.uint8, generator=g),
-            torch.randint(0, 10, (7,), generator=g))
+    return (torch.randint(0, 256, (7, 28, 28), dtype=torch.uint8, generator=g), torch.randint(0, 10, (7,), generator=g))
 
 
 def test_reads_hand_built_spec_files_raw_and_gzip(tmp_path, sample):
@@ -38,8 +46,7 @@ def test_reads_hand_built_spec_files_raw_and_gzip(tmp_path, sample):
     assert got.dtype == torch.int64 and torch.equal(got, labels)
 
 
-@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32,
-                                   torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.float32, torch.float64])
 def test_general_idx_round_trip_every_type_code(tmp_path, dtype):
     t = (torch.arange(24) - 5).reshape(2, 3, 4)
     t = t.abs().to(dtype) if dtype == torch.uint8 else t.to(dtype) * (1.5 if dtype.is_floating_point else 1)
@@ -51,8 +58,7 @@ def test_general_idx_round_trip_every_type_code(tmp_path, dtype):
 
 def test_write_idx_is_big_endian(tmp_path):
     write_idx(tmp_path / "x", torch.tensor([1, 256], dtype=torch.int32), compress=False)
-    assert (tmp_path / "x").read_bytes() == bytes([0, 0, 0x0C, 1, 0, 0, 0, 2,
-                                                   0, 0, 0, 1, 0, 0, 1, 0])
+    assert (tmp_path / "x").read_bytes() == bytes([0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 1, 0])
 
 
 def test_load_mnist_finds_canonical_names(tmp_path, sample):
@@ -135,7 +141,6 @@ def test_planted_little_endian_file_is_caught(tmp_path, sample):
     with pytest.raises(DataFormatError, match="le: expected an IDX magic"):
         read_idx_images(p)
     q = tmp_path / "le-dims"
-    q.write_bytes(struct.pack(">I", 0x00000803) + struct.pack("<III", n, h, w)
-                  + images.numpy().tobytes())
+    q.write_bytes(struct.pack(">I", 0x00000803) + struct.pack("<III", n, h, w) + images.numpy().tobytes())
     with pytest.raises(DataFormatError, match="le-dims: expected .* bytes"):
         read_idx_images(q)

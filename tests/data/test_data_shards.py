@@ -1,10 +1,10 @@
 """llm.c / nanoGPT token shards: format, memmap reading, batching."""
+
 import numpy as np
 import pytest
 import torch
 
-from harness.data import (DataFormatError, TokenShardLoader, random_batch, read_shard,
-                          write_shard)
+from harness.data import DataFormatError, TokenShardLoader, random_batch, read_shard, write_shard
 
 
 def _llmc_bytes(tokens, magic=20240520, version=1, count=None, dtype=np.uint16):

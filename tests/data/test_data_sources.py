@@ -1,4 +1,5 @@
 """Data-dir resolution, and download/fetch logic on local file:// URLs (no network)."""
+
 import hashlib
 import io
 import os
@@ -7,8 +8,19 @@ import tarfile
 import pytest
 import torch
 
-from harness.data import (ENV_VAR, REMOTE, ChecksumError, DataFormatError, DataNotFoundError,
-                          data_root, download, fetch, load_mnist, resolve, write_mnist)
+from harness.data import (
+    ENV_VAR,
+    REMOTE,
+    ChecksumError,
+    DataFormatError,
+    DataNotFoundError,
+    data_root,
+    download,
+    fetch,
+    load_mnist,
+    resolve,
+    write_mnist,
+)
 from harness.data import sources as sources_mod
 
 
@@ -81,8 +93,7 @@ def test_download_verifies_and_writes_atomically(tmp_path):
     assert dest.read_bytes() == b"old good file"
     assert sorted(p.name for p in dest.parent.iterdir()) == ["file.bin"]
     with pytest.raises(ChecksumError, match="3000 bytes"):
-        download(_file_url(src), tmp_path / "out" / "sized.bin",
-                 hashlib.sha256(src.read_bytes()).hexdigest(), 3000)
+        download(_file_url(src), tmp_path / "out" / "sized.bin", hashlib.sha256(src.read_bytes()).hexdigest(), 3000)
     assert not (tmp_path / "out" / "sized.bin").exists()
     assert issubclass(ChecksumError, DataFormatError)
 
@@ -115,16 +126,18 @@ def test_fetch_success_path_with_patched_checksums(tmp_path, monkeypatch):
     mirror.mkdir()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for rel, text in [("aclImdb/train/pos/0_9.txt", b"good"), ("aclImdb/train/neg/1_1.txt",
-                          b"bad"), ("aclImdb/test/pos/2_8.txt", b"fine"),
-                          ("aclImdb/test/neg/3_2.txt", b"meh")]:
+        for rel, text in [
+            ("aclImdb/train/pos/0_9.txt", b"good"),
+            ("aclImdb/train/neg/1_1.txt", b"bad"),
+            ("aclImdb/test/pos/2_8.txt", b"fine"),
+            ("aclImdb/test/neg/3_2.txt", b"meh"),
+        ]:
             info = tarfile.TarInfo(rel)
             info.size = len(text)
             tar.addfile(info, io.BytesIO(text))
     data = buf.getvalue()
     (mirror / "aclImdb_v1.tar.gz").write_bytes(data)
-    rf = sources_mod.RemoteFile("aclImdb_v1.tar.gz", hashlib.sha256(data).hexdigest(),
-                                len(data), extract=True)
+    rf = sources_mod.RemoteFile("aclImdb_v1.tar.gz", hashlib.sha256(data).hexdigest(), len(data), extract=True)
     monkeypatch.setitem(sources_mod.REMOTE, "imdb", (("unused",), (rf,)))
     folder = fetch("imdb", tmp_path / "data", mirrors=(_file_url(mirror),))
     assert (folder / "aclImdb" / "train" / "pos" / "0_9.txt").read_text() == "good"

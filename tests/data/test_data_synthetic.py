@@ -1,10 +1,18 @@
 """Synthetic generators: seeded, labelled synthetic, and learnable in the way documented."""
+
 import pytest
 import torch
 
+from harness.data import (
+    GENERATORS,
+    synthetic_cifar,
+    synthetic_headlines,
+    synthetic_ner,
+    synthetic_reviews,
+    synthetic_translation,
+    toy_translate,
+)
 from harness.data import synthetic as synthetic_mod
-from harness.data import (GENERATORS, synthetic_cifar, synthetic_headlines, synthetic_ner,
-                          synthetic_reviews, synthetic_translation, toy_translate)
 
 GEN = {
     "cifar": lambda seed: synthetic_cifar(60, 10, seed=seed),
@@ -36,8 +44,12 @@ def test_cifar_shapes_balance_and_class_signal():
     # classes are defined independently of the seed: per-class mean colours of two
     # seeds agree, and a nearest-mean classifier on colour alone beats chance by far
     t = synthetic_cifar(400, 10, seed=1)
-    mean = lambda d: torch.stack([d.images[d.labels == k].float().mean((0, 2, 3))  # noqa: E731
-                                  for k in range(10)])
+    mean = lambda d: torch.stack(
+        [
+            d.images[d.labels == k].float().mean((0, 2, 3))  # noqa: E731
+            for k in range(10)
+        ]
+    )
     ma, mb = mean(s), mean(t)
     assert (ma - mb).abs().max() < 20
     feats = t.images.float().mean((2, 3))  # (N, 3)
@@ -61,8 +73,12 @@ def test_reviews_words_carry_label():
     pred = torch.tensor([int(polarity(t) > 0) for t in s.texts])
     acc = (pred == s.labels).float().mean().item()
     assert 0.8 < acc < 1.0  # mostly readable from words and negation, but noisy
-    naive = torch.tensor([int(sum(w in synthetic_mod._POS for w in t.split())
-                              > sum(w in synthetic_mod._NEG for w in t.split())) for t in s.texts])
+    naive = torch.tensor(
+        [
+            int(sum(w in synthetic_mod._POS for w in t.split()) > sum(w in synthetic_mod._NEG for w in t.split()))
+            for t in s.texts
+        ]
+    )
     assert (naive == s.labels).float().mean().item() < acc  # negation matters
 
 

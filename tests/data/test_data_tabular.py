@@ -1,9 +1,17 @@
 """CSV reader, standardisation fitted on train only, stratified split, sklearn sets."""
+
 import pytest
 import torch
 
-from harness.data import (DataFormatError, fit_standardizer, load_digits_images,
-                          load_tabular, read_csv_table, standardize, stratified_split)
+from harness.data import (
+    DataFormatError,
+    fit_standardizer,
+    load_digits_images,
+    load_tabular,
+    read_csv_table,
+    standardize,
+    stratified_split,
+)
 
 CSV = """sepal_len,sepal_wid,species,petal_len
 5.1,3.5,setosa,1.4
@@ -34,13 +42,16 @@ def test_tsv_and_integer_labels_sort_numerically(tmp_path):
     assert t.classes == ("9", "10") and t.labels.tolist() == [1, 0, 1]
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("a,b\n1,2\n", r"label column named 'y'.*\['a', 'b'\]"),
-    ("a,y\n1,x\nfoo,x\n", r"number in column 'a' on line 3.*'foo'"),
-    ("a,y\n1,x\n,x\n", r"line 3.*missing value"),
-    ("a,y\n1,x\n1,2,3\n", r"2 fields on line 3.*3"),
-    ("", "empty file"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("a,b\n1,2\n", r"label column named 'y'.*\['a', 'b'\]"),
+        ("a,y\n1,x\nfoo,x\n", r"number in column 'a' on line 3.*'foo'"),
+        ("a,y\n1,x\n,x\n", r"line 3.*missing value"),
+        ("a,y\n1,x\n1,2,3\n", r"2 fields on line 3.*3"),
+        ("", "empty file"),
+    ],
+)
 def test_csv_errors_name_file_and_place(tmp_path, text, pattern):
     p = tmp_path / "bad.csv"
     p.write_text(text)
@@ -81,8 +92,7 @@ def test_embedded_sklearn_sets():
     assert d.images.shape == (1797, 8, 8) and d.images.dtype == torch.uint8
     assert int(d.images.max()) == 16 and d.labels.dtype == torch.int64
     assert torch.bincount(d.labels).min() > 170 and not d.synthetic
-    for name, shape, k in [("breast_cancer", (569, 30), 2), ("wine", (178, 13), 3),
-                           ("iris", (150, 4), 3)]:
+    for name, shape, k in [("breast_cancer", (569, 30), 2), ("wine", (178, 13), 3), ("iris", (150, 4), 3)]:
         t = load_tabular(name)
         assert t.features.shape == shape and t.features.dtype == torch.float32
         assert len(t.classes) == k and len(t.feature_names) == shape[1]

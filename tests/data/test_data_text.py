@@ -1,12 +1,12 @@
 """Plain-text corpus (stdlib docstrings) and the char/word tokenizers."""
+
 import hashlib
 import sys
 
 import pytest
 import torch
 
-from harness.data import (PAD, UNK, CharTokenizer, DataFormatError, WordTokenizer, read_text,
-                          stdlib_corpus)
+from harness.data import PAD, UNK, CharTokenizer, DataFormatError, WordTokenizer, read_text, stdlib_corpus
 from harness.data import text as text_mod
 
 

@@ -1,9 +1,17 @@
 """IMDB folders, CoNLL NER files, parallel TSV and headline CSV readers."""
+
 import pytest
 import torch
 
-from harness.data import (DataFormatError, DataNotFoundError, iob1_to_bio, read_conll,
-                          read_headlines, read_imdb, read_parallel_tsv)
+from harness.data import (
+    DataFormatError,
+    DataNotFoundError,
+    iob1_to_bio,
+    read_conll,
+    read_headlines,
+    read_imdb,
+    read_parallel_tsv,
+)
 
 
 def _imdb(root):
@@ -71,8 +79,7 @@ def test_conll_worked_example(tmp_path):
     p.write_text(CONLL)
     s = read_conll(p)
     assert len(s) == 3  # DOCSTART lines make no sentence; no final blank line needed
-    assert s.sentences[0] == ["EU", "rejects", "German", "call", "to", "boycott", "British",
-                              "lamb", "."]
+    assert s.sentences[0] == ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."]
     assert s.tags[0] == ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"]
     assert s.sentences[1] == ["Peter", "Blackburn"] and s.tags[1] == ["B-PER", "I-PER"]
     assert s.sentences[2] == ["BRUSSELS", "1996-08-22"] and s.tags[2] == ["B-LOC", "O"]
@@ -86,14 +93,19 @@ def test_conll_bad_line_and_iob1(tmp_path):
     p.write_text("EU B-ORG\nrejects\n")
     with pytest.raises(DataFormatError, match="bad.conll.*line 2"):
         read_conll(p)
-    assert iob1_to_bio(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == \
-        ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"]
+    assert iob1_to_bio(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == [
+        "B-PER",
+        "I-PER",
+        "O",
+        "B-LOC",
+        "B-LOC",
+        "B-ORG",
+    ]
 
 
 def test_parallel_tsv(tmp_path):
     p = tmp_path / "fra.txt"
-    p.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\n\nHi.\tSalut !\n",
-                 encoding="utf-8")
+    p.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\n\nHi.\tSalut !\n", encoding="utf-8")
     src, tgt = read_parallel_tsv(p)
     assert src == ["Go.", "Hi."] and tgt == ["Va !", "Salut !"]
     p.write_text("Go. Va !\n")
@@ -103,8 +115,7 @@ def test_parallel_tsv(tmp_path):
 
 def test_headlines_csv_and_tsv(tmp_path):
     p = tmp_path / "news.csv"
-    p.write_text('category,headline\nSPORTS,"Team wins, again"\nWORLD,Summit ends\n'
-                 'SPORTS,Coach resigns\n')
+    p.write_text('category,headline\nSPORTS,"Team wins, again"\nWORLD,Summit ends\nSPORTS,Coach resigns\n')
     h = read_headlines(p)
     assert h.texts == ["Team wins, again", "Summit ends", "Coach resigns"]
     assert h.classes == ("SPORTS", "WORLD") and h.labels.tolist() == [0, 1, 0]

@@ -4,6 +4,7 @@ The adapter is imported in-process by path (fresh each time, so a test can pose 
 benchmark runner); ``test_asv_run_quick_in_a_clone`` (slow) builds the project in a
 virtualenv as asv does and times one task.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -83,13 +84,14 @@ def test_default_size_is_cpu_first_config(adapter, monkeypatch):
     monkeypatch.setenv(adapter.DEVICE_ENV, "cpu")
     b = adapter.fundamentals__manual_matmul()
     b.setup("torch_matmul")
-    assert b._ctx.size == "cpu" and b._prepared.flops == 2 * 32 ** 3
+    assert b._ctx.size == "cpu" and b._prepared.flops == 2 * 32**3
 
 
 def test_absent_task_or_impl_is_not_implemented(adapter, monkeypatch):
     monkeypatch.setenv(adapter.SIZE_ENV, "tiny")
-    gone = adapter._make_class("fundamentals__no_such_task",
-                               {"id": "fundamentals.no_such_task", "impls": ["x"], "tracks": []})
+    gone = adapter._make_class(
+        "fundamentals__no_such_task", {"id": "fundamentals.no_such_task", "impls": ["x"], "tracks": []}
+    )
     with pytest.raises(NotImplementedError, match="does not exist at this commit"):
         gone().setup("x")
     with pytest.raises(NotImplementedError, match="no implementation 'nope'"):
@@ -114,9 +116,12 @@ def _pose_as_asv(monkeypatch, tmp_path, command: str) -> None:
     (tmp_path / "asv.conf.json").write_text(json.dumps({"results_dir": "res"}))
     (tmp_path / "res").mkdir()
     saved = {  # as discovery at a newer commit wrote it: another order, a task unknown here
-        f"asv_benchmarks.fundamentals__manual_matmul.{m}": {"params": [["'blocked'", "'loop'"]],
-                                                            "param_names": ["impl"]}
-        for m in ("time_run", "track_gbps")}
+        f"asv_benchmarks.fundamentals__manual_matmul.{m}": {
+            "params": [["'blocked'", "'loop'"]],
+            "param_names": ["impl"],
+        }
+        for m in ("time_run", "track_gbps")
+    }
     saved["asv_benchmarks.fundamentals__added_later.time_run"] = {"params": [["'a'", "'b'"]]}
     saved["version"] = 2
     (tmp_path / "res" / "benchmarks.json").write_text(json.dumps(saved))
@@ -184,19 +189,23 @@ def test_asv_run_quick_in_a_clone(tmp_path):
         pytest.skip("git is not on PATH")
     clone = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
-    env = dict(os.environ, HOME=str(tmp_path / "home"), DRILLS_ASV_VERBOSE="1",
-               PATH=f"{asv.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        HOME=str(tmp_path / "home"),
+        DRILLS_ASV_VERBOSE="1",
+        PATH=f"{asv.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     env.pop("PYTHONPATH", None)
 
     def asv_cmd(*args: str, timeout: float) -> str:
-        res = subprocess.run([str(asv), *args], cwd=clone, env=env, capture_output=True, text=True,
-                             timeout=timeout)
+        res = subprocess.run([str(asv), *args], cwd=clone, env=env, capture_output=True, text=True, timeout=timeout)
         assert res.returncode == 0, f"asv {' '.join(args)} failed:\n{res.stdout[-5000:]}\n{res.stderr[-3000:]}"
         return res.stdout + res.stderr
 
     asv_cmd("machine", "--yes", "--machine", "drills-test", timeout=60)
-    out = asv_cmd("run", "--quick", "--show-stderr", "--machine", "drills-test", "--bench", "manual_matmul",
-                  "HEAD^!", timeout=840)  # under pytest-timeout's 900 s
+    out = asv_cmd(
+        "run", "--quick", "--show-stderr", "--machine", "drills-test", "--bench", "manual_matmul", "HEAD^!", timeout=840
+    )  # under pytest-timeout's 900 s
     assert "failed" not in out.lower(), out[-5000:]
     # timed: the harness installed in asv's environment, the adapter of the working tree
     assert "/site-packages/harness/__init__.py" in out and f"adapter={clone}/benches/asv_benchmarks.py" in out
@@ -208,7 +217,8 @@ def test_asv_run_quick_in_a_clone(tmp_path):
     assert data["commit_hash"] == head
     impls = [s.name for s in REGISTRY.get(MATMUL).implementations()]
     for bench in ("time_run", "peakmem_run", "track_gflops", "track_gbps"):
-        values = data["result_columns"] and dict(zip(data["result_columns"],
-                                                     data["results"][f"asv_benchmarks.fundamentals__manual_matmul.{bench}"]))
+        values = data["result_columns"] and dict(
+            zip(data["result_columns"], data["results"][f"asv_benchmarks.fundamentals__manual_matmul.{bench}"])
+        )
         assert len(values["result"]) == len(impls) and all(v is not None and v > 0 for v in values["result"]), values
     assert (clone / "results" / "asv" / "benchmarks.json").is_file()

@@ -4,6 +4,7 @@ Each test runs pytest on ``benches/`` in a subprocess (the registry is loaded on
 process, and planted tasks come in through ``DRILLS_TASKS_DIR``), filtered with ``-k``
 so that it stays within seconds however many tasks the registry holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,8 @@ def planted_dir(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("planted_tasks")
     cap = _missing_capability()
     (root / "fundamentals").mkdir()
-    (root / "fundamentals" / "frontend_probe.py").write_text(textwrap.dedent(f'''
+    (root / "fundamentals" / "frontend_probe.py").write_text(
+        textwrap.dedent(f'''
         """Planted tasks for tests/frontends: not part of the catalogue."""
         import torch
 
@@ -88,7 +90,8 @@ def planted_dir(tmp_path_factory) -> tuple[Path, str]:
             @impl(bench_requires=("{cap}",))
             def later(self, x):
                 return lambda: x * 2
-    '''))
+    ''')
+    )
     return root, cap
 
 

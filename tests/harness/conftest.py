@@ -1,4 +1,5 @@
 """Planted task files for runner/CLI tests, loaded through DRILLS_TASKS_DIR in subprocesses."""
+
 import os
 import subprocess
 import sys
@@ -120,12 +121,17 @@ def planted_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def drills(planted_dir, tmp_path):
     """Run the drills CLI in a subprocess with the planted tasks and a private results dir."""
-    env = {**os.environ, "DRILLS_TASKS_DIR": str(planted_dir), "DRILLS_RESULTS_DIR": str(tmp_path / "runs"),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DRILLS_TASKS_DIR": str(planted_dir),
+        "DRILLS_RESULTS_DIR": str(tmp_path / "runs"),
+        "PYTHONUNBUFFERED": "1",
+    }
 
     def run(*args, timeout=120, **kw):
-        return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=timeout, **kw)
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, **kw
+        )
 
     run.env = env
     run.runs_dir = tmp_path / "runs"

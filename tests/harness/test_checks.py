@@ -1,11 +1,20 @@
 """The checks can fail: every guard and the comparison catch a planted wrong implementation."""
+
 import math
 
 import pytest
 import torch
 
-from harness.checks import (CheckFailed, compare, errors, guard_no_alias, guard_not_constant, guard_not_mutated,
-                            snapshot, tolerance_for)
+from harness.checks import (
+    CheckFailed,
+    compare,
+    errors,
+    guard_no_alias,
+    guard_not_constant,
+    guard_not_mutated,
+    snapshot,
+    tolerance_for,
+)
 
 
 def test_tolerance_table_covers_float_dtypes_and_ints_are_exact():

@@ -1,12 +1,13 @@
 """Registry contract: explicit unique ids, one baseline per operator, catalogue coverage."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
 from harness import Comparison, Operator, impl
-from harness.registry import REGISTRY, Registry, RegistryError, task
 from harness.catalogue import catalogue_ids
+from harness.registry import REGISTRY, Registry, RegistryError, task
 from harness.task import SIZE_PRESETS
 
 
@@ -37,26 +38,33 @@ def test_registered_ids_are_catalogue_ids_and_coverage_is_known():
 
 
 def _op(**attrs):
-    base = {"__doc__": "doc", "sizes": {"tiny": None},
-            "inputs": lambda self, c, d, t, s: (torch.ones(2),), "reference": lambda self, x: x}
+    base = {
+        "__doc__": "doc",
+        "sizes": {"tiny": None},
+        "inputs": lambda self, c, d, t, s: (torch.ones(2),),
+        "reference": lambda self, x: x,
+    }
     return type("T", (Operator,), {**base, **attrs})
 
 
 def test_operator_needs_exactly_one_baseline():
     reg = Registry()
     with pytest.raises(RegistryError, match="exactly one baseline"):
-        task("zz.none", seed="1.01", title="t", registry=reg)(_op(a=impl(lambda self, x: (lambda: x))))
+        task("zz.none", seed="1.01", title="t", registry=reg)(_op(a=impl(lambda self, x: lambda: x)))
     with pytest.raises(RegistryError, match="found 2"):
         task("zz.two", seed="1.01", title="t", registry=reg)(
-            _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"),
-                b=impl(lambda self, x: (lambda: x), baseline=True, name="b")))
+            _op(
+                a=impl(lambda self, x: lambda: x, baseline=True, name="a"),
+                b=impl(lambda self, x: lambda: x, baseline=True, name="b"),
+            )
+        )
 
 
 def test_duplicate_ids_and_bad_ids_are_rejected():
     reg = Registry()
-    good = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"))
+    good = _op(a=impl(lambda self, x: lambda: x, baseline=True, name="a"))
     task("zz.dup", seed="1.01", title="t", registry=reg)(good)
-    other = _op(b=impl(lambda self, x: (lambda: x), baseline=True, name="b"))
+    other = _op(b=impl(lambda self, x: lambda: x, baseline=True, name="b"))
     other.__qualname__ = "Other"
     with pytest.raises(RegistryError, match="registered twice"):
         task("zz.dup", seed="1.01", title="t", registry=reg)(other)
@@ -74,7 +82,8 @@ def test_missing_docstring_tiny_size_or_unknown_capability_is_rejected():
         task("zz.b", seed="1.01", title="t", registry=reg)(type("B", (Comparison,), {"sizes": {"tiny": None}}))
     with pytest.raises(ValueError, match="unknown capability"):
         task("zz.c", seed="1.01", title="t", registry=reg)(
-            type("C", (Comparison,), {"__doc__": "d", "sizes": {"tiny": None}, "requires": ("tpu",)}))
+            type("C", (Comparison,), {"__doc__": "d", "sizes": {"tiny": None}, "requires": ("tpu",)})
+        )
 
 
 def test_select_by_glob_and_area():
@@ -96,12 +105,14 @@ def test_task_modules_are_importable_by_name_for_pickling():
 
 
 def test_uses_gpu_is_derived_from_capabilities():
-    plain = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"))
+    plain = _op(a=impl(lambda self, x: lambda: x, baseline=True, name="a"))
     assert not plain.uses_gpu()
-    gpu_timed = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"),
-                    b=impl(lambda self, x: (lambda: x), name="b", requires=("triton",), bench_requires=("cuda",)))
+    gpu_timed = _op(
+        a=impl(lambda self, x: lambda: x, baseline=True, name="a"),
+        b=impl(lambda self, x: lambda: x, name="b", requires=("triton",), bench_requires=("cuda",)),
+    )
     assert gpu_timed.uses_gpu()
-    flagged = _op(a=impl(lambda self, x: (lambda: x), baseline=True, name="a"), gpu_check=True)
+    flagged = _op(a=impl(lambda self, x: lambda: x, baseline=True, name="a"), gpu_check=True)
     assert flagged.uses_gpu()
 
 

@@ -1,4 +1,5 @@
 """Run records: atomic writes, validation naming the file, and noise-judged comparison."""
+
 import json
 import os
 
@@ -34,14 +35,20 @@ def test_writer_rewrites_after_every_task_and_validates(tmp_path):
     assert w.path.parent.name == "testbox-2c" and w.path.name.endswith("_abc12345.json")
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("{", "not valid JSON"),
-    ('{"kind": "other"}', "not a torchdrills run record"),
-    ('{"kind": "torchdrills.run", "schema": 99}', "schema 99 is not supported"),
-    ('{"kind": "torchdrills.run", "schema": 1, "run_id": "x", "fingerprint": {}}', "lacks the field 'tasks'"),
-    ('{"kind": "torchdrills.run", "schema": 1, "run_id": "x", "fingerprint": {}, "tasks": {"a": {"status": "meh"}}}',
-     "task 'a' has no valid status"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("{", "not valid JSON"),
+        ('{"kind": "other"}', "not a torchdrills run record"),
+        ('{"kind": "torchdrills.run", "schema": 99}', "schema 99 is not supported"),
+        ('{"kind": "torchdrills.run", "schema": 1, "run_id": "x", "fingerprint": {}}', "lacks the field 'tasks'"),
+        (
+            '{"kind": "torchdrills.run", "schema": 1, "run_id": "x", "fingerprint": {}, '
+            '"tasks": {"a": {"status": "meh"}}}',
+            "task 'a' has no valid status",
+        ),
+    ],
+)
 def test_load_run_names_the_file_and_the_problem(tmp_path, content, needle):
     p = tmp_path / "bad.json"
     p.write_text(content)
@@ -70,4 +77,6 @@ def test_compare_runs(tmp_path):
     b.add({"id": "t.new", "status": "pass"})
     rows = compare_runs(a.path, b.path)
     changes = {(r["task"], r["change"]) for r in rows}
-    assert ("t.x", "slower") in changes and ("t.x", "status pass -> fail") in changes and ("t.new", "only in B") in changes
+    assert (
+        ("t.x", "slower") in changes and ("t.x", "status pass -> fail") in changes and ("t.new", "only in B") in changes
+    )

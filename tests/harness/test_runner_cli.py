@@ -1,4 +1,5 @@
 """Runner isolation and the CLI, end to end in subprocesses with planted tasks."""
+
 import json
 import signal
 import subprocess
@@ -22,7 +23,9 @@ def test_failures_hangs_and_crashes_are_recorded_and_the_run_goes_on(drills):
     t = rec["tasks"]
     assert t["zz_planted.ok"]["status"] == "pass"
     assert t["zz_planted.wrong"]["status"] == "fail" and "off" in t["zz_planted.wrong"]["reason"]
-    assert t["zz_planted.raises"]["status"] == "error" and "boom from a planted task" in t["zz_planted.raises"]["reason"]
+    assert (
+        t["zz_planted.raises"]["status"] == "error" and "boom from a planted task" in t["zz_planted.raises"]["reason"]
+    )
     assert "RuntimeError" in t["zz_planted.raises"]["error"]
     # --time-limit (10 s) overrides the task's own 3 s limit
     assert t["zz_planted.hangs"]["status"] == "error" and "timed out" in t["zz_planted.hangs"]["reason"]
@@ -45,9 +48,25 @@ def test_task_time_limit_from_the_task(drills):
 
 
 def test_ctrl_c_keeps_finished_tasks(drills):
-    p = subprocess.Popen([sys.executable, "-m", "harness.cli", "check", "--task", "zz_planted.ok", "--task",
-                          "zz_planted.hangs", "--save", "--time-limit", "300"], env=drills.env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "check",
+            "--task",
+            "zz_planted.ok",
+            "--task",
+            "zz_planted.hangs",
+            "--save",
+            "--time-limit",
+            "300",
+        ],
+        env=drills.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         runs = find_runs(drills.runs_dir)
@@ -84,11 +103,13 @@ def test_list_json_has_the_contract_fields(drills):
 
 
 def test_usage_errors_exit_2_with_one_line(drills):
-    for args, needle in ((("check", "--task", "zz_planted.okk"), "did you mean zz_planted.ok"),
-                         (("check", "--area", "zz_plantd"), "did you mean zz_planted"),
-                         (("check", "--size", "huge"), "valid sizes: tiny, cpu, gpu"),
-                         (("bench", "--device", "tpu"), "valid: auto, cpu, cuda"),
-                         (("list", "--task", "nothing.*"), "no task matches")):
+    for args, needle in (
+        (("check", "--task", "zz_planted.okk"), "did you mean zz_planted.ok"),
+        (("check", "--area", "zz_plantd"), "did you mean zz_planted"),
+        (("check", "--size", "huge"), "valid sizes: tiny, cpu, gpu"),
+        (("bench", "--device", "tpu"), "valid: auto, cpu, cuda"),
+        (("list", "--task", "nothing.*"), "no task matches"),
+    ):
         r = drills(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert needle in r.stderr, (args, r.stderr)
@@ -113,6 +134,12 @@ def test_data_list_and_fetch_usage_without_downloading(drills):
     assert r.returncode == 2 and "fetchable: cifar10" in r.stderr
     env_without = {k: v for k, v in drills.env.items() if k != "DRILLS_DATA_DIR"}
     import subprocess as sp
-    r = sp.run([sys.executable, "-m", "harness.cli", "data", "fetch", "mnist"], env=env_without,
-               capture_output=True, text=True, timeout=120)
+
+    r = sp.run(
+        [sys.executable, "-m", "harness.cli", "data", "fetch", "mnist"],
+        env=env_without,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "pass --data-dir DIR" in r.stderr

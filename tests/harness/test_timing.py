@@ -1,4 +1,5 @@
 """The timer: raw samples, median/IQR, noise flag, agreement with torch.utils.benchmark."""
+
 import warnings
 
 import pytest
@@ -46,7 +47,12 @@ def test_agrees_with_torch_utils_benchmark():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoisyMeasurementWarning)
             ours = measure(fn, "cpu", min_run_time_s=0.2).median_ms
-        ref = tbench.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=0.2).median * 1e3
+        ref = (
+            tbench.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            .blocked_autorange(min_run_time=0.2)
+            .median
+            * 1e3
+        )
         ratios.append(ours / ref)
     best = min(ratios, key=lambda r: abs(r - 1))
     print(f"harness/torch.utils.benchmark median ratio: {best:.3f} (all: {[round(r, 3) for r in ratios]})")

@@ -1,5 +1,6 @@
 """kernels/amp.py, amp_probe.py, amp_scaler.py: cast policy vs torch.autocast, and the
 dynamic loss scaler vs torch.amp.GradScaler(device="cpu"), step by step."""
+
 import dataclasses
 import math
 
@@ -8,7 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from kernels.amp import (
-    CPU_BF16_POLICY, CUDA_FP16_POLICY, DynamicLossScaler, ManualAutocast, policy_for,
+    CPU_BF16_POLICY,
+    CUDA_FP16_POLICY,
+    DynamicLossScaler,
+    ManualAutocast,
+    policy_for,
     registered_autocast_ops,
 )
 from kernels.amp_probe import PROBES, compare_policy
@@ -20,8 +25,10 @@ THIS_TORCH = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2
 
 # ================================================================ cast policy
 
-@pytest.mark.skipif(not THIS_TORCH, reason="the tables are those of torch 2.13; "
-                    f"torch {torch.__version__} may register other ops")
+
+@pytest.mark.skipif(
+    not THIS_TORCH, reason=f"the tables are those of torch 2.13; torch {torch.__version__} may register other ops"
+)
 @pytest.mark.parametrize("policy", [CPU_BF16_POLICY, CUDA_FP16_POLICY], ids=["cpu", "cuda"])
 def test_tables_equal_this_torch_registrations(policy):
     live = registered_autocast_ops(policy.device_type)
@@ -50,8 +57,18 @@ def test_documented_cpu_vs_cuda_differences():
     assert CPU_BF16_POLICY.category("cross_entropy") == "fp32"  # registered as cross_entropy_loss
     assert CPU_BF16_POLICY.category("einsum") == "lower_precision_fp"  # via bmm
     assert CUDA_FP16_POLICY.category("binary_cross_entropy") == "banned"
-    assert {p.name for p in PROBES} >= {"linear", "matmul", "conv2d", "bmm", "baddbmm", "addmm",
-                                        "softmax", "log_softmax", "layer_norm", "mse_loss"}
+    assert {p.name for p in PROBES} >= {
+        "linear",
+        "matmul",
+        "conv2d",
+        "bmm",
+        "baddbmm",
+        "addmm",
+        "softmax",
+        "log_softmax",
+        "layer_norm",
+        "mse_loss",
+    }
 
 
 def test_compute_dtype_rules():
@@ -111,6 +128,7 @@ def test_manual_autocast_training_step_equals_torch_autocast():
 def test_probe_that_never_runs_is_reported_not_silently_equal():
     # a comparison of error with error must not count as agreement
     from kernels.amp_probe import OpProbe
+
     broken = OpProbe("linear", lambda R, I: F.linear(R(3, 4, first=True), R(5, 3)))  # bad shapes
     assert [m.detail for m in compare_policy(CPU_BF16_POLICY, (broken,))] == ["the reference never ran"]
     assert [m.detail for m in compare_policy(CUDA_FP16_POLICY, (broken,))] == ["the reference never ran"]
@@ -125,18 +143,19 @@ def test_manual_autocast_refuses_to_nest_in_torch_autocast():
 
 def test_planted_policy_bugs_are_caught():
     # the CUDA rule (softmax/layer_norm in float32) applied on CPU is wrong on this torch
-    gpu_rules_on_cpu = dataclasses.replace(
-        CPU_BF16_POLICY, fp32=CPU_BF16_POLICY.fp32 | {"softmax", "layer_norm"})
+    gpu_rules_on_cpu = dataclasses.replace(CPU_BF16_POLICY, fp32=CPU_BF16_POLICY.fp32 | {"softmax", "layer_norm"})
     bad = {m.op for m in compare_policy(gpu_rules_on_cpu, variants=("low",))}
     assert {"softmax", "layer_norm"} <= bad
     forgot_linear = dataclasses.replace(
-        CPU_BF16_POLICY, lower_precision_fp=CPU_BF16_POLICY.lower_precision_fp - {"linear"})
+        CPU_BF16_POLICY, lower_precision_fp=CPU_BF16_POLICY.lower_precision_fp - {"linear"}
+    )
     assert "linear" in {m.op for m in compare_policy(forgot_linear, variants=("f32",))}
     no_fp32_losses_on_gpu = dataclasses.replace(CUDA_FP16_POLICY, fp32=frozenset())
     assert "mse_loss" in {m.op for m in compare_policy(no_fp32_losses_on_gpu, variants=("low",))}
 
 
 # ================================================================ loss scaler
+
 
 def _model():
     torch.manual_seed(0)
@@ -181,13 +200,15 @@ def assert_same_records(mine, ref):
 SCRIPTS = {
     "grow_then_backoff": ["ok"] * 7 + ["inf"] + ["ok"] * 3 + ["nan", "nan"] + ["ok"] * 7,
     "alternating": ["ok", "inf", "ok", "ok", "-inf", "ok", "ok", "ok", "nan", "ok", "ok", "ok", "ok"],
-    "random": [["ok", "ok", "ok", "inf", "nan"][i] for i in
-               torch.randint(0, 5, (40,), generator=torch.Generator().manual_seed(3)).tolist()],
+    "random": [
+        ["ok", "ok", "ok", "inf", "nan"][i]
+        for i in torch.randint(0, 5, (40,), generator=torch.Generator().manual_seed(3)).tolist()
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-@pytest.mark.parametrize("factors", [(2.0 ** 10, 2.0, 0.5, 3), (3.0, 1.7, 0.3, 2)], ids=["pow2", "odd"])
+@pytest.mark.parametrize("factors", [(2.0**10, 2.0, 0.5, 3), (3.0, 1.7, 0.3, 2)], ids=["pow2", "odd"])
 def test_scaler_equals_grad_scaler_step_by_step(name, factors):
     init, growth, backoff, interval = factors
     kw = dict(init_scale=init, growth_factor=growth, backoff_factor=backoff, growth_interval=interval)
@@ -201,14 +222,19 @@ def test_scaler_equals_grad_scaler_step_by_step(name, factors):
 
 def test_scaler_with_unscale_clip_and_own_optimizer():
     from kernels.optim import Adam
+
     script = SCRIPTS["alternating"]
     kw = dict(init_scale=256.0, growth_interval=2)
     # the same clip on both sides: kernels.clipping's float32 norm differs from torch's in
     # the last bit (tests/kernels/test_clipping.py), which this bitwise check would see
-    mine = run_script(script, DynamicLossScaler(**kw), opt_cls=Adam,
-                      clip=torch.nn.utils.clip_grad_norm_, lr=0.01)
-    ref = run_script(script, torch.amp.GradScaler("cpu", **kw), opt_cls=torch.optim.Adam,
-                     clip=torch.nn.utils.clip_grad_norm_, lr=0.01)
+    mine = run_script(script, DynamicLossScaler(**kw), opt_cls=Adam, clip=torch.nn.utils.clip_grad_norm_, lr=0.01)
+    ref = run_script(
+        script,
+        torch.amp.GradScaler("cpu", **kw),
+        opt_cls=torch.optim.Adam,
+        clip=torch.nn.utils.clip_grad_norm_,
+        lr=0.01,
+    )
     assert_same_records(mine, ref)
     own_clip = run_script(script, DynamicLossScaler(**kw), opt_cls=Adam, clip=clip_grad_norm_, lr=0.01)
     assert [r[:3] for r in own_clip] == [r[:3] for r in ref]
@@ -283,8 +309,13 @@ def test_planted_scaler_bugs_are_caught(bad):
 
 
 def test_scaler_bad_input_and_misuse():
-    for kw in [dict(growth_factor=1.0), dict(backoff_factor=1.0), dict(backoff_factor=0.0),
-               dict(growth_interval=0), dict(init_scale=-1.0)]:
+    for kw in [
+        dict(growth_factor=1.0),
+        dict(backoff_factor=1.0),
+        dict(backoff_factor=0.0),
+        dict(growth_interval=0),
+        dict(init_scale=-1.0),
+    ]:
         with pytest.raises(ValueError):
             DynamicLossScaler(**kw)
     p = torch.nn.Parameter(torch.ones(2))

@@ -1,6 +1,7 @@
 """kernels/attention.py: naive and blocked SDPA equal F.scaled_dot_product_attention (values and
 gradients, every mask kind, block tails), refuse bad input, and the hand MHA equals
 nn.MultiheadAttention."""
+
 import math
 
 import pytest
@@ -15,8 +16,11 @@ D64 = torch.float64
 
 def _qkv(B=2, H=3, L=9, S=13, D=8, Dv=None, dtype=D64, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, L, D, generator=g, dtype=dtype), torch.randn(B, H, S, D, generator=g, dtype=dtype),
-            torch.randn(B, H, S, Dv or D, generator=g, dtype=dtype))
+    return (
+        torch.randn(B, H, L, D, generator=g, dtype=dtype),
+        torch.randn(B, H, S, D, generator=g, dtype=dtype),
+        torch.randn(B, H, S, Dv or D, generator=g, dtype=dtype),
+    )
 
 
 def _masks(B, H, L, S):
@@ -113,6 +117,7 @@ def test_blocked_refuses_a_zero_block():
 
 
 # -- multi-head attention ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("average", [True, False])

@@ -1,4 +1,5 @@
 """kernels.batchnorm: hand backward (gradcheck), torch equality, state dicts, errors."""
+
 import pytest
 import torch
 from torch import nn
@@ -14,8 +15,11 @@ def test_hand_backward_passes_gradcheck(shape, affine):
     w = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True) if affine else None
     b = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True) if affine else None
     args = (x, w, b) if affine else (x,)
-    fn = (lambda x, w, b: BatchNormFunction.apply(x, w, b, 1e-5)[0]) if affine else \
-        (lambda x: BatchNormFunction.apply(x, None, None, 1e-5)[0])
+    fn = (
+        (lambda x, w, b: BatchNormFunction.apply(x, w, b, 1e-5)[0])
+        if affine
+        else (lambda x: BatchNormFunction.apply(x, None, None, 1e-5)[0])
+    )
     assert torch.autograd.gradcheck(fn, args)
 
 
@@ -53,10 +57,15 @@ def test_no_running_stats_uses_batch_statistics_in_eval():
     assert own.running_mean is None
 
 
-@pytest.mark.parametrize("cls,shape,match", [
-    (BatchNorm1d, (2, 4, 3, 3), "2D"), (BatchNorm2d, (2, 4, 3), "4D"),
-    (BatchNorm1d, (2, 5), "channels"), (BatchNorm1d, (1, 4), "more than 1 value"),
-])
+@pytest.mark.parametrize(
+    "cls,shape,match",
+    [
+        (BatchNorm1d, (2, 4, 3, 3), "2D"),
+        (BatchNorm2d, (2, 4, 3), "4D"),
+        (BatchNorm1d, (2, 5), "channels"),
+        (BatchNorm1d, (1, 4), "more than 1 value"),
+    ],
+)
 def test_errors_name_the_problem(cls, shape, match):
     with pytest.raises(ValueError, match=match):
         cls(4)(torch.randn(shape))

@@ -1,4 +1,5 @@
 """kernels/clipping.py: clip_grad_norm_ / clip_grad_value_ against torch.nn.utils."""
+
 import pytest
 import torch
 
@@ -134,6 +135,7 @@ def test_vector_norm_equals_linalg():
 
 
 # ---------------------------------------------------------------- planted bugs
+
 
 def _clip_per_tensor(ps, max_norm):
     """Planted bug: clips each tensor to max_norm separately instead of the joint norm."""

@@ -1,10 +1,20 @@
 """kernels/conv.py: every hand-written convolution equals F.conv2d, forward and backward."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.conv import (conv2d_direct, conv2d_flops, conv2d_im2col, conv2d_unfold, conv2d_zero_inserted,
-                          conv_grads, conv_output_size, dilate_kernel, im2col)
+from kernels.conv import (
+    conv2d_direct,
+    conv2d_flops,
+    conv2d_im2col,
+    conv2d_unfold,
+    conv2d_zero_inserted,
+    conv_grads,
+    conv_output_size,
+    dilate_kernel,
+    im2col,
+)
 
 FUNCS = [conv2d_direct, conv2d_im2col, conv2d_unfold, conv2d_zero_inserted]
 CASES = [  # (N, C, H, W, O, kh, kw, stride, padding, dilation, groups)
@@ -40,16 +50,19 @@ def test_forward_and_grads_equal_conv2d(fn, case):
 
 def test_im2col_backward_passes_gradcheck():
     x, w, b, kw = _make((1, 2, 4, 5, 2, 3, 2, (2, 1), (1, 2), (1, 2), 2))
-    assert torch.autograd.gradcheck(lambda *a: conv2d_im2col(*a, **kw),
-                                    (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()))
+    assert torch.autograd.gradcheck(
+        lambda *a: conv2d_im2col(*a, **kw), (x.requires_grad_(), w.requires_grad_(), b.requires_grad_())
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_im2col_matches_unfold_layout(case):
     x, w, _, kw = _make(case, torch.float32)
     ks = tuple(w.shape[2:])
-    assert torch.equal(im2col(x, ks, kw["stride"], kw["padding"], kw["dilation"]),
-                       F.unfold(x, ks, kw["dilation"], kw["padding"], kw["stride"]))
+    assert torch.equal(
+        im2col(x, ks, kw["stride"], kw["padding"], kw["dilation"]),
+        F.unfold(x, ks, kw["dilation"], kw["padding"], kw["stride"]),
+    )
 
 
 def test_im2col_output_is_contiguous_and_does_not_alias():

@@ -6,6 +6,7 @@ input checks, and planted bugs fed into the same comparisons.
 The first run builds the extension (~45 s on 2 cores) into ~/.cache/torchdrills/ext (or
 $TORCH_EXTENSIONS_DIR); later runs load it in about a second.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -75,8 +76,9 @@ def ext_fn(x, w, b, p, seed):
 
 # ---- Philox ----------------------------------------------------------------------------------
 
-OFFSETS = torch.cat([torch.arange(0, 5000), torch.tensor([2**31 - 1, 2**31, 2**32 - 1, 2**32,
-                                                           2**32 + 7, 2**40 + 3, 2**62 + 11])])
+OFFSETS = torch.cat(
+    [torch.arange(0, 5000), torch.tensor([2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 7, 2**40 + 3, 2**62 + 11])]
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 + 5, 2**63 - 1])
@@ -187,8 +189,9 @@ def test_backward_raw_entry_point(cpp_ext):
     """layer_norm_dropout_backward called directly, without weight/bias gradients."""
     x, w, b, dy = _inputs((2, 7, 33))
     _, mean, rstd = cpp.layer_norm_dropout_forward(x, w, b, p=0.3, seed=4)
-    gx, gw, gb = cpp.layer_norm_dropout_backward(dy, x, w, mean, rstd, p=0.3, seed=4,
-                                                 need_weight_grad=False, need_bias_grad=False)
+    gx, gw, gb = cpp.layer_norm_dropout_backward(
+        dy, x, w, mean, rstd, p=0.3, seed=4, need_weight_grad=False, need_bias_grad=False
+    )
     assert gw is None and gb is None
     expected = _fwd_bwd(reference, x.double(), w.double(), b.double(), dy.double(), 0.3, 4)[1]
     assert compare(gx, expected.float()).passed
@@ -197,16 +200,19 @@ def test_backward_raw_entry_point(cpp_ext):
 # ---- input checks ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    (lambda x, w, b: (x.int(), w, b, 0.1), TypeError, "dtype"),
-    (lambda x, w, b: (x.half(), w, b, 0.1), TypeError, "supported: float32, float64"),
-    (lambda x, w, b: (x.t(), w, b, 0.1), ValueError, "contiguous"),
-    (lambda x, w, b: (x, w[:-1], b, 0.1), ValueError, r"shape \(8,\)"),
-    (lambda x, w, b: (x, w.double(), b, 0.1), TypeError, "weight has dtype"),
-    (lambda x, w, b: (x, w, b, 1.5), ValueError, r"\[0, 1\]"),
-    (lambda x, w, b: (x.to("meta"), w, b, 0.1), ValueError, "move it"),
-    (lambda x, w, b: (x[:, :0], None, None, 0.1), ValueError, "non-empty last dim"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (lambda x, w, b: (x.int(), w, b, 0.1), TypeError, "dtype"),
+        (lambda x, w, b: (x.half(), w, b, 0.1), TypeError, "supported: float32, float64"),
+        (lambda x, w, b: (x.t(), w, b, 0.1), ValueError, "contiguous"),
+        (lambda x, w, b: (x, w[:-1], b, 0.1), ValueError, r"shape \(8,\)"),
+        (lambda x, w, b: (x, w.double(), b, 0.1), TypeError, "weight has dtype"),
+        (lambda x, w, b: (x, w, b, 1.5), ValueError, r"\[0, 1\]"),
+        (lambda x, w, b: (x.to("meta"), w, b, 0.1), ValueError, "move it"),
+        (lambda x, w, b: (x[:, :0], None, None, 0.1), ValueError, "non-empty last dim"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(bad, exc, match):
     x, w, b, _ = _inputs((8, 8))
     xx, ww, bb, p = bad(x, w, b)
@@ -279,11 +285,17 @@ class _BackwardIgnoresMask(torch.autograd.Function):
             return (*torch.autograd.grad(y, (xx, ww, bb), g), None, None)
 
 
-@pytest.mark.parametrize("wrong", [
-    _off_by_one_offsets, _missing_scale, _column_major_offsets, _unbiased_variance,
-    lambda x, w, b, p, seed: _BackwardIgnoresMask.apply(x, w, b, p, seed),
-], ids=["off_by_one_offsets", "missing_1/(1-p)", "column_major_offsets", "unbiased_var",
-        "backward_ignores_mask"])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        _off_by_one_offsets,
+        _missing_scale,
+        _column_major_offsets,
+        _unbiased_variance,
+        lambda x, w, b, p, seed: _BackwardIgnoresMask.apply(x, w, b, p, seed),
+    ],
+    ids=["off_by_one_offsets", "missing_1/(1-p)", "column_major_offsets", "unbiased_var", "backward_ignores_mask"],
+)
 def test_planted_bugs_are_caught(cpp_ext, wrong):
     x, w, b, dy = _inputs((3, 5, 33))
     with pytest.raises(AssertionError):

@@ -1,6 +1,7 @@
 """CPU C++ sums (kernels.cpp.sum_all / sum_lastdim) against torch.sum over odd sizes, their
 accumulation accuracy (double; Kahan across chunks for float64), input checks, and planted bugs
 fed into the same comparisons."""
+
 from __future__ import annotations
 
 import math
@@ -78,7 +79,7 @@ def check_compensated(fn):
     double addition of the chunk sums loses every 1.0 (ulp(1e16) = 2), Kahan keeps them."""
     x = torch.zeros(CHUNK * 1002, dtype=torch.float64)
     x[0], x[CHUNK * 1001] = 1e16, -1e16
-    x[CHUNK: CHUNK * 1001: CHUNK] = 1.0
+    x[CHUNK : CHUNK * 1001 : CHUNK] = 1.0
     assert float(fn(x)) == 1000.0
 
 
@@ -108,12 +109,15 @@ def test_input_not_mutated(cpp_ext):
 # ---- planted bugs: the same checks must fail ------------------------------------------------
 
 
-@pytest.mark.parametrize("wrong, n", [
-    (lambda x: cpp.sum_all(x[:-1]), 1023),                    # drops the tail element
-    (lambda x: cpp.sum_all(x[1:]), 7),                        # off by one at the start
-    (lambda x: cpp.sum_all(x[: x.numel() // 4 * 4]), 4097),  # forgets the n % 4 remainder
-    (lambda x: cpp.sum_all(x) * 0, 1000),                     # constant output
-])
+@pytest.mark.parametrize(
+    "wrong, n",
+    [
+        (lambda x: cpp.sum_all(x[:-1]), 1023),  # drops the tail element
+        (lambda x: cpp.sum_all(x[1:]), 7),  # off by one at the start
+        (lambda x: cpp.sum_all(x[: x.numel() // 4 * 4]), 4097),  # forgets the n % 4 remainder
+        (lambda x: cpp.sum_all(x) * 0, 1000),  # constant output
+    ],
+)
 def test_planted_sum_all_bugs_are_caught(cpp_ext, wrong, n):
     with pytest.raises(AssertionError):
         check_sum_all(wrong, n, torch.float32)

@@ -3,6 +3,7 @@
 Skipped with "needs nvcc" only where the CUDA toolkit is absent. The two real sources compile in
 parallel once per session (about 5 s and 2.5 s on 2 idle cores).
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -168,8 +169,16 @@ def test_parse_canned_log():
 def test_planted_truncated_log_fails_the_check():
     """A log cut before the "Used ... registers" line leaves registers at 0: caught."""
     truncated = CANNED.split("ptxas info    : Used 255")[0]
-    report = nvcc.CompileReport(source=Path("x.cu"), arch="sm_90", success=True, returncode=0,
-                                command=(), seconds=0.0, kernels=nvcc.parse_ptxas(truncated), log=truncated)
+    report = nvcc.CompileReport(
+        source=Path("x.cu"),
+        arch="sm_90",
+        success=True,
+        returncode=0,
+        command=(),
+        seconds=0.0,
+        kernels=nvcc.parse_ptxas(truncated),
+        log=truncated,
+    )
     with pytest.raises(AssertionError, match="registers not parsed"):
         check_report(report)
 
@@ -177,6 +186,8 @@ def test_planted_truncated_log_fails_the_check():
 def test_short_name_strips_namespaces_and_parameters():
     k = nvcc.KernelResources(
         name="void td::cuda::(anonymous namespace)::k<float, td::X<2>, 4>(float const*, int (*)[3])",
-        mangled="_Z1k", arch="sm_90", registers=1,
+        mangled="_Z1k",
+        arch="sm_90",
+        registers=1,
     )
     assert k.short_name == "k<float, td::X<2>, 4>"

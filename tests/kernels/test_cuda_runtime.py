@@ -4,6 +4,7 @@ bfloat16, float64; vectorised and unaligned paths), sums vs torch.sum over odd s
 bugs. Every test but one needs a GPU and is skipped with "needs cuda" elsewhere; the first build
 takes 1-2 minutes (cached under ~/.cache/torchdrills/ext afterwards).
 """
+
 from __future__ import annotations
 
 import math
@@ -134,10 +135,14 @@ def test_gradcheck_float64(cuda_ext):
 
 
 @needs_cuda
-@pytest.mark.parametrize("wrong", [
-    lambda x, w, b, p, seed: ext_fn(x, w, b, p, seed) * (1 - p),  # missing 1/(1-p)
-    lambda x, w, b, p, seed: ext_fn(x, w, b, p, seed + 1),        # other seed
-], ids=["missing_scale", "wrong_seed"])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda x, w, b, p, seed: ext_fn(x, w, b, p, seed) * (1 - p),  # missing 1/(1-p)
+        lambda x, w, b, p, seed: ext_fn(x, w, b, p, seed + 1),  # other seed
+    ],
+    ids=["missing_scale", "wrong_seed"],
+)
 def test_planted_bugs_are_caught(cuda_ext, wrong):
     x, w, b, dy = _inputs((3, 64))
     with pytest.raises(AssertionError):

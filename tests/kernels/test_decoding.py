@@ -1,4 +1,5 @@
 """kernels.decoding: greedy, beam search (exact when unpruned, Wu et al. penalty), sampling."""
+
 import itertools
 import math
 
@@ -57,8 +58,9 @@ def test_unpruned_beam_is_exact(seed, alpha):
     B, S, V = 2, 4, 4
     table = 1.5 * torch.randn(B, S, V, V, generator=torch.Generator().manual_seed(seed))
     table[..., EOS] -= 1.0
-    got = beam_search(first_order(table), start(B), batch_size=B, bos=0, eos=EOS, beam_width=V ** S, max_len=S,
-                      alpha=alpha, n_best=3)
+    got = beam_search(
+        first_order(table), start(B), batch_size=B, bos=0, eos=EOS, beam_width=V**S, max_len=S, alpha=alpha, n_best=3
+    )
     for b in range(B):
         score, seq = exhaustive(table, b, alpha)
         assert got.sequences()[b][0] == seq
@@ -71,8 +73,9 @@ def test_beam1_equals_greedy_and_padding_after_the_end():
     table = 2 * torch.randn(B, S, V, V, generator=torch.Generator().manual_seed(0))
     g = greedy(first_order(table), start(B), batch_size=B, bos=0, eos=EOS, max_len=S, pad_id=-1)
     for alpha in (0.0, 1.0):
-        b1 = beam_search(first_order(table), start(B), batch_size=B, bos=0, eos=EOS, beam_width=1, max_len=S,
-                         alpha=alpha, pad_id=-1)
+        b1 = beam_search(
+            first_order(table), start(B), batch_size=B, bos=0, eos=EOS, beam_width=1, max_len=S, alpha=alpha, pad_id=-1
+        )
         assert torch.equal(b1.tokens[:, 0], g.tokens) and torch.equal(b1.lengths[:, 0], g.lengths)
         torch.testing.assert_close(b1.log_probs[:, 0], g.log_probs)
     ended = g.lengths < S
@@ -104,8 +107,14 @@ def test_reorder_helpers():
 
 def test_sampling_is_seeded_and_respects_banned_ids():
     table = torch.randn(2, 50, 6, 6, generator=torch.Generator().manual_seed(0))
-    draw = lambda seed, **kw: sample(first_order(table), start(2), torch.zeros(2, dtype=torch.int64), 40,  # noqa: E731
-                                     generator=torch.Generator().manual_seed(seed), **kw)
+    draw = lambda seed, **kw: sample(
+        first_order(table),
+        start(2),
+        torch.zeros(2, dtype=torch.int64),
+        40,  # noqa: E731
+        generator=torch.Generator().manual_seed(seed),
+        **kw,
+    )
     torch.manual_seed(123)
     a = draw(7, banned=(0, 1))
     torch.manual_seed(456)  # the global RNG plays no part

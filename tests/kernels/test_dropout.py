@@ -1,4 +1,5 @@
 """kernels.dropout: rules, edges, module, errors (statistics are in the 3.03 task check)."""
+
 import pytest
 import torch
 import torch.nn.functional as F

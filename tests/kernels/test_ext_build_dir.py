@@ -1,4 +1,5 @@
 """Extension build folders: one per environment, and a stale build lock does not hang loads."""
+
 import os
 import time
 

@@ -1,11 +1,17 @@
 """kernels/functions.py: custom autograd Functions against torch, gradcheck and gradgradcheck."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
 from kernels.functions import (
-    SoftmaxFunction, relu, softmax, squared_relu, swish, swish_reference,
+    SoftmaxFunction,
+    relu,
+    softmax,
+    squared_relu,
+    swish,
+    swish_reference,
 )
 
 
@@ -90,6 +96,7 @@ def test_relu_inf_upstream_gradient_gives_zero_not_nan():
 
 # ---------------------------------------------------------------- planted bugs
 
+
 class _NaiveSoftmax(torch.autograd.Function):
     """Planted bug: no max subtraction, so exp(1e4) overflows to inf and inf/inf = NaN."""
 
@@ -156,6 +163,7 @@ def test_planted_non_differentiable_backward_fails_gradgradcheck():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize("fn", [relu, lambda x: softmax(x, 0), swish, squared_relu])
 def test_integer_input_raises_type_error(fn):

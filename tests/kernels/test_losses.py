@@ -1,4 +1,5 @@
 """kernels/losses.py: Huber and cross-entropy against torch.nn.functional."""
+
 import itertools
 
 import pytest
@@ -16,6 +17,7 @@ def _gen(seed):
 
 
 # ---------------------------------------------------------------- Huber
+
 
 @pytest.mark.parametrize("reduction,delta", list(itertools.product(REDUCTIONS, [0.1, 1.0, 2.5])))
 def test_huber_equals_torch(reduction, delta):
@@ -59,6 +61,7 @@ def test_planted_huber_with_wrong_linear_branch_is_caught():
 
 # ---------------------------------------------------------------- cross-entropy
 
+
 def _ce_case(shape, seed, ignore_every=3, ignore_index=-100):
     g = _gen(seed)
     x = torch.randn(*shape, generator=g, dtype=torch.float64)
@@ -84,10 +87,8 @@ def test_cross_entropy_class_indices_equal_torch(shape, reduction):
             tt[tt == -100] = 0
             if tt.dim():
                 tt.view(-1)[1::4] = 1
-        a = cross_entropy(x, tt, weight=weight, ignore_index=ign, reduction=reduction,
-                          label_smoothing=smoothing)
-        b = F.cross_entropy(x, tt, weight=weight, ignore_index=ign, reduction=reduction,
-                            label_smoothing=smoothing)
+        a = cross_entropy(x, tt, weight=weight, ignore_index=ign, reduction=reduction, label_smoothing=smoothing)
+        b = F.cross_entropy(x, tt, weight=weight, ignore_index=ign, reduction=reduction, label_smoothing=smoothing)
         # equal_nan: a 'mean' over only ignored targets is 0/0 = NaN in torch too
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
 
@@ -163,6 +164,7 @@ def test_planted_cross_entropy_bugs_are_caught():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_huber_shape_mismatch_message_shows_both_shapes():
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(4, 3\)"):

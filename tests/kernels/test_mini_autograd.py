@@ -1,4 +1,5 @@
 """kernels/mini_autograd.py (+ _ops): vjp / jvp / grad equal torch.func on composite functions."""
+
 import pytest
 import torch
 
@@ -16,37 +17,76 @@ def _r(seed, *shape, positive=False):
 # name -> (mini_autograd version, torch version, primals); both written the same way so
 # the *engine* is what differs
 FUNCS = {
-    "trig_poly": (lambda x: ma.sin(x) * ma.cos(x) + x ** 2 - 3 * x,
-                  lambda x: torch.sin(x) * torch.cos(x) + x ** 2 - 3 * x, [_r(0, 3, 4)]),
-    "mlp_tanh": (lambda x, w1, b1, w2: ma.tanh(x @ w1 + b1) @ w2,
-                 lambda x, w1, b1, w2: torch.tanh(x @ w1 + b1) @ w2,
-                 [_r(1, 5, 3), _r(2, 3, 4), _r(3, 4), _r(4, 4, 2)]),
-    "softmax_by_hand": (lambda x: ma.exp(x) / ma.sum(ma.exp(x), -1, True),
-                        lambda x: torch.exp(x) / torch.exp(x).sum(-1, keepdim=True), [_r(5, 3, 4)]),
-    "mse_linear": (lambda x, w, y: ma.mean((x @ w - y) ** 2), lambda x, w, y: ((x @ w - y) ** 2).mean(),
-                   [_r(6, 6, 3), _r(7, 3), _r(8, 6)]),
-    "relu_layer": (lambda x, w: ma.relu(x @ w).sum(0), lambda x, w: torch.relu(x @ w).sum(0),
-                   [_r(9, 4, 3), _r(10, 3, 5)]),
+    "trig_poly": (
+        lambda x: ma.sin(x) * ma.cos(x) + x**2 - 3 * x,
+        lambda x: torch.sin(x) * torch.cos(x) + x**2 - 3 * x,
+        [_r(0, 3, 4)],
+    ),
+    "mlp_tanh": (
+        lambda x, w1, b1, w2: ma.tanh(x @ w1 + b1) @ w2,
+        lambda x, w1, b1, w2: torch.tanh(x @ w1 + b1) @ w2,
+        [_r(1, 5, 3), _r(2, 3, 4), _r(3, 4), _r(4, 4, 2)],
+    ),
+    "softmax_by_hand": (
+        lambda x: ma.exp(x) / ma.sum(ma.exp(x), -1, True),
+        lambda x: torch.exp(x) / torch.exp(x).sum(-1, keepdim=True),
+        [_r(5, 3, 4)],
+    ),
+    "mse_linear": (
+        lambda x, w, y: ma.mean((x @ w - y) ** 2),
+        lambda x, w, y: ((x @ w - y) ** 2).mean(),
+        [_r(6, 6, 3), _r(7, 3), _r(8, 6)],
+    ),
+    "relu_layer": (
+        lambda x, w: ma.relu(x @ w).sum(0),
+        lambda x, w: torch.relu(x @ w).sum(0),
+        [_r(9, 4, 3), _r(10, 3, 5)],
+    ),
     "swish_rdiv": (lambda x: x / (1 + ma.exp(-x)), lambda x: x / (1 + torch.exp(-x)), [_r(11, 7)]),
     "pow_tensor_exponent": (lambda x, y: ma.exp(x) ** y, lambda x, y: torch.exp(x) ** y, [_r(12, 3, 1), _r(13, 4)]),
-    "rpow_rsub_rdiv": (lambda y: 2.0 ** y - 1 / y + (5 - y), lambda y: 2.0 ** y - 1 / y + (5 - y),
-                       [_r(14, 5, positive=True)]),
-    "broadcast_outer_log": (lambda a, b: ma.log(1 + a.reshape(3, 1) ** 2) * b.reshape(1, 4),
-                            lambda a, b: torch.log(1 + a.reshape(3, 1) ** 2) * b.reshape(1, 4), [_r(15, 3), _r(16, 4)]),
-    "batched_matmul_mean": (lambda a, b: ma.mean(a @ b, dim=(0, 2)), lambda a, b: (a @ b).mean(dim=(0, 2)),
-                            [_r(17, 2, 3, 4), _r(18, 4, 5)]),
-    "vector_matmuls": (lambda a, m, b: (a @ m) @ b + a @ a, lambda a, m, b: (a @ m) @ b + a @ a,
-                       [_r(19, 3), _r(20, 3, 4), _r(21, 4)]),
+    "rpow_rsub_rdiv": (
+        lambda y: 2.0**y - 1 / y + (5 - y),
+        lambda y: 2.0**y - 1 / y + (5 - y),
+        [_r(14, 5, positive=True)],
+    ),
+    "broadcast_outer_log": (
+        lambda a, b: ma.log(1 + a.reshape(3, 1) ** 2) * b.reshape(1, 4),
+        lambda a, b: torch.log(1 + a.reshape(3, 1) ** 2) * b.reshape(1, 4),
+        [_r(15, 3), _r(16, 4)],
+    ),
+    "batched_matmul_mean": (
+        lambda a, b: ma.mean(a @ b, dim=(0, 2)),
+        lambda a, b: (a @ b).mean(dim=(0, 2)),
+        [_r(17, 2, 3, 4), _r(18, 4, 5)],
+    ),
+    "vector_matmuls": (
+        lambda a, m, b: (a @ m) @ b + a @ a,
+        lambda a, m, b: (a @ m) @ b + a @ a,
+        [_r(19, 3), _r(20, 3, 4), _r(21, 4)],
+    ),
     "layer_norm_by_hand": (
         lambda x: (x - ma.mean(x, -1, True)) / (ma.mean((x - ma.mean(x, -1, True)) ** 2, -1, True) + 1e-5) ** 0.5,
-        lambda x: (x - x.mean(-1, keepdim=True)) / (((x - x.mean(-1, keepdim=True)) ** 2).mean(-1, keepdim=True) + 1e-5) ** 0.5,
-        [_r(22, 3, 6)]),
-    "transpose_gram": (lambda x: ma.transpose(x, 0, 1) @ x - ma.neg(x.T @ x) / 2,
-                       lambda x: x.T @ x + (x.T @ x) / 2, [_r(23, 4, 3)]),
-    "scalar_broadcast_sub_div": (lambda s, x: (x - s) / (s * s + 1), lambda s, x: (x - s) / (s * s + 1),
-                                 [_r(24), _r(25, 2, 3)]),
-    "sum_keepdim_chain": (lambda x: ma.sum(ma.sin(x), dim=1, keepdim=True) * ma.cos(x).mean(),
-                          lambda x: torch.sin(x).sum(dim=1, keepdim=True) * torch.cos(x).mean(), [_r(26, 3, 4, 2)]),
+        lambda x: (
+            (x - x.mean(-1, keepdim=True))
+            / (((x - x.mean(-1, keepdim=True)) ** 2).mean(-1, keepdim=True) + 1e-5) ** 0.5
+        ),
+        [_r(22, 3, 6)],
+    ),
+    "transpose_gram": (
+        lambda x: ma.transpose(x, 0, 1) @ x - ma.neg(x.T @ x) / 2,
+        lambda x: x.T @ x + (x.T @ x) / 2,
+        [_r(23, 4, 3)],
+    ),
+    "scalar_broadcast_sub_div": (
+        lambda s, x: (x - s) / (s * s + 1),
+        lambda s, x: (x - s) / (s * s + 1),
+        [_r(24), _r(25, 2, 3)],
+    ),
+    "sum_keepdim_chain": (
+        lambda x: ma.sum(ma.sin(x), dim=1, keepdim=True) * ma.cos(x).mean(),
+        lambda x: torch.sin(x).sum(dim=1, keepdim=True) * torch.cos(x).mean(),
+        [_r(26, 3, 4, 2)],
+    ),
 }
 
 
@@ -124,8 +164,11 @@ def test_tuple_outputs_unused_inputs_and_constants():
 
 def test_pow_edge_cases_match_torch_func():
     x = torch.tensor([0.0, 1.5, 2.0], dtype=D)
-    for f, fr in [(lambda a: a ** 2, lambda a: a ** 2), (lambda a: a ** 0, lambda a: a ** 0),
-                  (lambda a: ma.sum(0.0 ** a), lambda a: (0.0 ** a).sum())]:
+    for f, fr in [
+        (lambda a: a**2, lambda a: a**2),
+        (lambda a: a**0, lambda a: a**0),
+        (lambda a: ma.sum(0.0**a), lambda a: (0.0**a).sum()),
+    ]:
         _, fn = ma.vjp(f, x)
         out, rfn = torch.func.vjp(fr, x)
         c = torch.ones_like(out)
@@ -136,8 +179,14 @@ def test_never_calls_torch_autograd(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("torch.autograd / torch.func was called")
 
-    for mod, name in [(torch.autograd, "grad"), (torch.autograd, "backward"), (torch.Tensor, "backward"),
-                      (torch.func, "vjp"), (torch.func, "jvp"), (torch.func, "grad")]:
+    for mod, name in [
+        (torch.autograd, "grad"),
+        (torch.autograd, "backward"),
+        (torch.Tensor, "backward"),
+        (torch.func, "vjp"),
+        (torch.func, "jvp"),
+        (torch.func, "grad"),
+    ]:
         monkeypatch.setattr(mod, name, boom)
     f, _, primals = FUNCS["mlp_tanh"]
     primals = [p.clone().requires_grad_() for p in primals]  # even when inputs require grad
@@ -155,14 +204,19 @@ def test_deep_chain_does_not_hit_recursion_limit():
         return ma.sum(x)
 
     g = ma.grad(f)(torch.ones(2, dtype=D))
-    torch.testing.assert_close(g, torch.full((2,), 1.0001 ** 3000, dtype=D))
+    torch.testing.assert_close(g, torch.full((2,), 1.0001**3000, dtype=D))
 
 
 # ---------------------------------------------------------------- planted bugs
 
+
 def test_planted_wrong_sin_rule_is_caught():
-    bad_sin = _Primitive("sin", torch.sin, [lambda g, o, x: -g * x.cos()],  # sign error
-                         [lambda t, o, x: -t * x.cos()])
+    bad_sin = _Primitive(
+        "sin",
+        torch.sin,
+        [lambda g, o, x: -g * x.cos()],  # sign error
+        [lambda t, o, x: -t * x.cos()],
+    )
     x = _r(50, 4)
     _, fn = ma.vjp(lambda a: bad_sin(a) * a, x)
     _, rfn = torch.func.vjp(lambda a: torch.sin(a) * a, x)
@@ -177,8 +231,12 @@ def test_planted_wrong_sin_rule_is_caught():
 
 def test_planted_missing_unbroadcast_is_caught():
     # an add whose vjp forgets to sum the gradient back over broadcast dims
-    bad_add = _Primitive("add", lambda x, y: x + y, [lambda g, o, x, y: g, lambda g, o, x, y: g],
-                         [lambda t, o, x, y: t, lambda t, o, x, y: t])
+    bad_add = _Primitive(
+        "add",
+        lambda x, y: x + y,
+        [lambda g, o, x, y: g, lambda g, o, x, y: g],
+        [lambda t, o, x, y: t, lambda t, o, x, y: t],
+    )
     x, b = _r(51, 3, 4), _r(52, 4)
     _, fn = ma.vjp(lambda u, v: bad_add(u, v), x, b)
     _, rfn = torch.func.vjp(lambda u, v: u + v, x, b)
@@ -189,6 +247,7 @@ def test_planted_missing_unbroadcast_is_caught():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_bad_inputs_raise_clear_errors():
     x = _r(60, 3)

@@ -1,4 +1,5 @@
 """kernels.ner_metrics: the conlleval port against span sets, boundary cases and errors."""
+
 import random
 
 import pytest

@@ -5,6 +5,7 @@ groups (different hyper-parameters) and a layer whose gradient is None on every 
 (so per-parameter step counts differ, which the foreach Adam must handle).
 float64: rtol = atol = 1e-12; float32: torch.testing's float32 defaults.
 """
+
 import math
 
 import pytest
@@ -54,7 +55,12 @@ def assert_trajectories_close(a, b, dtype):
 
 CASES = {
     "sgd": ("SGD", "SGD", dict(lr=0.1), {}),
-    "sgd_momentum_dampening_l2": ("SGD", "SGD", dict(lr=0.05, momentum=0.9, dampening=0.2, weight_decay=0.01), {"lr": 0.1}),
+    "sgd_momentum_dampening_l2": (
+        "SGD",
+        "SGD",
+        dict(lr=0.05, momentum=0.9, dampening=0.2, weight_decay=0.01),
+        {"lr": 0.1},
+    ),
     "sgd_nesterov": ("SGD", "SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), {"momentum": 0.5}),
     "sgd_maximize": ("SGD", "SGD", dict(lr=0.01, momentum=0.3, maximize=True), {}),
     "adam": ("Adam", "Adam", dict(lr=0.01), {"betas": (0.8, 0.99)}),
@@ -64,7 +70,12 @@ CASES = {
     "adamw": ("AdamW", "AdamW", dict(lr=0.01, weight_decay=0.05), {"weight_decay": 0.2}),
     "adamw_maximize": ("AdamW", "AdamW", dict(lr=0.005, maximize=True), {}),
     "rmsprop": ("RMSprop", "RMSprop", dict(lr=0.01), {}),
-    "rmsprop_centered_momentum_l2": ("RMSprop", "RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1), {"eps": 1e-4}),
+    "rmsprop_centered_momentum_l2": (
+        "RMSprop",
+        "RMSprop",
+        dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1),
+        {"eps": 1e-4},
+    ),
     "rmsprop_momentum": ("RMSprop", "RMSprop", dict(lr=0.005, momentum=0.9), {"alpha": 0.95}),
 }
 
@@ -88,8 +99,11 @@ def test_trajectory_equals_torch(name, foreach, dtype):
 
 @pytest.mark.parametrize("cls", ["SGD", "Adam", "RMSprop"])
 def test_foreach_equals_loop(cls):
-    kw = {"SGD": dict(lr=0.05, momentum=0.9, nesterov=True), "Adam": dict(lr=0.01, amsgrad=True),
-          "RMSprop": dict(lr=0.01, centered=True, momentum=0.2)}[cls]
+    kw = {
+        "SGD": dict(lr=0.05, momentum=0.9, nesterov=True),
+        "Adam": dict(lr=0.01, amsgrad=True),
+        "RMSprop": dict(lr=0.01, centered=True, momentum=0.2),
+    }[cls]
     a = trajectory(lambda g: getattr(O, cls)(g, foreach=False, **kw), torch.float64)
     b = trajectory(lambda g: getattr(O, cls)(g, foreach=True, **kw), torch.float64)
     torch.testing.assert_close(a, b, **TIGHT)
@@ -104,12 +118,13 @@ def test_mixed_dtypes_foreach_groups_by_dtype():
         opt = cls([p32, p64], lr=0.01)
         for _ in range(10):
             opt.zero_grad()
-            ((p32 ** 2).sum() + (p64.sin()).sum()).backward()
+            ((p32**2).sum() + (p64.sin()).sum()).backward()
             opt.step()
         return p32.detach(), p64.detach()
 
-    for (a32, a64), (b32, b64) in [(run(lambda p, lr: O.Adam(p, lr=lr, foreach=True)),
-                                    run(lambda p, lr: torch.optim.Adam(p, lr=lr, foreach=True)))]:
+    for (a32, a64), (b32, b64) in [
+        (run(lambda p, lr: O.Adam(p, lr=lr, foreach=True)), run(lambda p, lr: torch.optim.Adam(p, lr=lr, foreach=True)))
+    ]:
         torch.testing.assert_close(a32, b32)
         torch.testing.assert_close(a64, b64, **TIGHT)
 
@@ -144,11 +159,13 @@ def test_closure_and_torch_lr_scheduler_drive_own_optimizer():
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
         losses = []
         for _ in range(10):
+
             def closure():
                 opt.zero_grad()
-                loss = (w ** 2).sum() + w.sum()
+                loss = (w**2).sum() + w.sum()
                 loss.backward()
                 return loss
+
             losses.append(opt.step(closure).item())
             sched.step()
         return w.detach(), losses
@@ -159,6 +176,7 @@ def test_closure_and_torch_lr_scheduler_drive_own_optimizer():
 
 
 # ---------------------------------------------------------------- planted bugs
+
 
 class _PlantedAdam(torch.optim.Optimizer):
     """Adam with one deliberate mistake selected by ``bug``."""
@@ -184,7 +202,7 @@ class _PlantedAdam(torch.optim.Optimizer):
                 if self.bug == "no_bias_correction":
                     m_hat, v_hat = m, v
                 else:
-                    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+                    m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
                 if self.bug == "eps_inside_sqrt":
                     denom = (v_hat + group["eps"]).sqrt()
                 else:
@@ -251,17 +269,22 @@ def test_planted_coupled_decay_is_not_adamw():
 
 # ---------------------------------------------------------------- bad input
 
+
 def _p():
     return [torch.nn.Parameter(torch.zeros(2))]
 
 
-@pytest.mark.parametrize("make", [
-    lambda: O.SGD(_p(), lr=-0.1),
-    lambda: O.Adam(_p(), lr=-1e-3),
-    lambda: O.AdamW(_p(), lr=-1e-3),
-    lambda: O.RMSprop(_p(), lr=-0.01),
-    lambda: O.SGD(_p(), lr=float("nan")),
-], ids=["sgd", "adam", "adamw", "rmsprop", "nan"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: O.SGD(_p(), lr=-0.1),
+        lambda: O.Adam(_p(), lr=-1e-3),
+        lambda: O.AdamW(_p(), lr=-1e-3),
+        lambda: O.RMSprop(_p(), lr=-0.01),
+        lambda: O.SGD(_p(), lr=float("nan")),
+    ],
+    ids=["sgd", "adam", "adamw", "rmsprop", "nan"],
+)
 def test_negative_lr_raises_value_error_like_torch(make):
     with pytest.raises(ValueError, match="learning rate"):
         make()

@@ -1,5 +1,6 @@
 """kernels.philox: bit-exact with Triton's tl.randint / tl.rand (run in the interpreter),
 Random123's known answers, the dropout keep rule, and planted wrong generators caught."""
+
 from __future__ import annotations
 
 import importlib
@@ -57,8 +58,11 @@ def test_bit_exact_with_triton(seed, dtype):
     [  # Random123 kat_vectors, philox4x32 with 10 rounds
         ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
         ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-         (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+        (
+            (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+            (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+        ),
     ],
 )
 def test_random123_known_answers(counter, key, expected):

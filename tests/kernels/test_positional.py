@@ -1,12 +1,21 @@
 """kernels/positional.py: the sinusoidal table is the paper's formula, the learned table adds
 its rows, RoPE is the paper's complex rotation with the relative-position property."""
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.positional import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
-                                apply_rope, rope_angles, rope_reference, sinusoidal_reference, sinusoidal_table)
+from kernels.positional import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    apply_rope,
+    rope_angles,
+    rope_reference,
+    sinusoidal_reference,
+    sinusoidal_table,
+)
 
 D64 = torch.float64
 

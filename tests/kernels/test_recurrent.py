@@ -1,4 +1,5 @@
 """models.recurrent: the hand-written LSTM/GRU against nn.LSTM/nn.GRU, directly."""
+
 import dataclasses
 
 import pytest
@@ -13,13 +14,17 @@ CELLS = {"lstm": (LSTM, nn.LSTM), "gru": (GRU, nn.GRU)}
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize("case", [
-    RecurrentCase(5, 3, 4, 6, 1),
-    RecurrentCase(6, 4, 3, 5, 3, batch_first=True, initial_state=True),
-    RecurrentCase(7, 5, 4, 4, 2, packed="sorted", initial_state=True),
-    RecurrentCase(7, 5, 4, 4, 2, batch_first=True, packed="unsorted", initial_state=True),
-    RecurrentCase(1, 1, 2, 3, 2, packed="unsorted"),  # one step, one sequence
-], ids=lambda c: c.label() if isinstance(c, RecurrentCase) else c)
+@pytest.mark.parametrize(
+    "case",
+    [
+        RecurrentCase(5, 3, 4, 6, 1),
+        RecurrentCase(6, 4, 3, 5, 3, batch_first=True, initial_state=True),
+        RecurrentCase(7, 5, 4, 4, 2, packed="sorted", initial_state=True),
+        RecurrentCase(7, 5, 4, 4, 2, batch_first=True, packed="unsorted", initial_state=True),
+        RecurrentCase(1, 1, 2, 3, 2, packed="unsorted"),  # one step, one sequence
+    ],
+    ids=lambda c: c.label() if isinstance(c, RecurrentCase) else c,
+)
 def test_equal_to_torch_in_float64(cell, case):
     x, lengths, enforce, hx, ref = case.inputs(cell, "cpu", torch.float64, seed=3)
     mine = CELLS[cell][0].from_torch(ref)

@@ -1,4 +1,5 @@
 """kernels/schedulers.py: hand LR schedules equal torch.optim.lr_scheduler value by value."""
+
 import math
 import warnings
 
@@ -36,34 +37,38 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("step_size,gamma", [(1, 0.5), (3, 0.1), (7, 0.9)])
 def test_step_lr_equals_torch(step_size, gamma):
     o1, o2 = _opt(), _opt()
-    _assert_same(_values(o1, S.StepLR(o1, step_size, gamma), 40),
-                 _values(o2, tls.StepLR(o2, step_size, gamma), 40))
+    _assert_same(_values(o1, S.StepLR(o1, step_size, gamma), 40), _values(o2, tls.StepLR(o2, step_size, gamma), 40))
 
 
 @pytest.mark.parametrize("T_max,eta_min", [(10, 0.0), (25, 1e-3), (1, 0.01)])
 def test_cosine_annealing_equals_torch_including_past_t_max(T_max, eta_min):
     o1, o2 = _opt(), _opt()
     steps = 2 * T_max + 5  # past T_max both follow the cosine back up
-    _assert_same(_values(o1, S.CosineAnnealingLR(o1, T_max, eta_min), steps),
-                 _values(o2, tls.CosineAnnealingLR(o2, T_max, eta_min), steps))
+    _assert_same(
+        _values(o1, S.CosineAnnealingLR(o1, T_max, eta_min), steps),
+        _values(o2, tls.CosineAnnealingLR(o2, T_max, eta_min), steps),
+    )
 
 
 @pytest.mark.parametrize("warmup,total,f0,eta_min", [(5, 20, 0.1, 1e-3), (1, 10, 0.5, 0.0), (10, 11, 0.01, 0.0)])
 def test_warmup_cosine_equals_sequential_lr(warmup, total, f0, eta_min):
     o1, o2 = _opt(), _opt()
-    ref = tls.SequentialLR(o2, [tls.LinearLR(o2, start_factor=f0, total_iters=warmup),
-                                tls.CosineAnnealingLR(o2, T_max=total - warmup, eta_min=eta_min)],
-                           milestones=[warmup])
-    _assert_same(_values(o1, S.WarmupCosineLR(o1, warmup, total, f0, eta_min), total + 1),
-                 _values(o2, ref, total + 1))
+    ref = tls.SequentialLR(
+        o2,
+        [
+            tls.LinearLR(o2, start_factor=f0, total_iters=warmup),
+            tls.CosineAnnealingLR(o2, T_max=total - warmup, eta_min=eta_min),
+        ],
+        milestones=[warmup],
+    )
+    _assert_same(_values(o1, S.WarmupCosineLR(o1, warmup, total, f0, eta_min), total + 1), _values(o2, ref, total + 1))
 
 
 def test_warmup_cosine_equals_lambda_lr_and_holds_eta_min_after_end():
     warmup, total, f0 = 4, 16, 0.25
     o1, o2 = _opt((0.2,)), _opt((0.2,))
     ref = tls.LambdaLR(o2, lambda t: S.warmup_cosine_lr(t, 1.0, warmup, total, f0, 0.0))
-    _assert_same(_values(o1, S.WarmupCosineLR(o1, warmup, total, f0), total + 10),
-                 _values(o2, ref, total + 10))
+    _assert_same(_values(o1, S.WarmupCosineLR(o1, warmup, total, f0), total + 10), _values(o2, ref, total + 10))
     assert S.warmup_cosine_lr(total + 5, 0.2, warmup, total, f0, 0.01) == 0.01
 
 
@@ -93,6 +98,7 @@ def test_state_dict_resume_and_get_last_lr():
 
 def test_drives_own_optimizer():
     from kernels.optim import AdamW
+
     p = torch.nn.Parameter(torch.zeros(2))
     opt = AdamW([p], lr=0.5)
     sched = S.StepLR(opt, 2, 0.5)
@@ -104,6 +110,7 @@ def test_drives_own_optimizer():
 
 
 # ---------------------------------------------------------------- planted bugs
+
 
 def test_planted_schedule_bugs_are_caught():
     o = _opt((0.1,))
@@ -121,6 +128,7 @@ def test_planted_schedule_bugs_are_caught():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="step_size"):

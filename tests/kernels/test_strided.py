@@ -8,12 +8,14 @@ Negative steps, which torch rejects, are compared with NumPy views of the same s
 empty results are conventions, so they are compared only where they are meaningful) and,
 for values, with ``torch.flip`` of the positive-step equivalent.
 """
+
 import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.strided import StridedTensor, contiguous_strides, view_strides
 
@@ -156,7 +158,7 @@ def test_negative_steps_equal_numpy_views(data):
     t, s = data.draw(base_views(max_ndim=3))
     idx = data.draw(index_exprs(t.dim(), negative=True))
     base = np.arange(N)
-    a = np.lib.stride_tricks.as_strided(base[s.offset:], s.shape, [x * base.itemsize for x in s.strides])
+    a = np.lib.stride_tricks.as_strided(base[s.offset :], s.shape, [x * base.itemsize for x in s.strides])
     try:
         ref = a[idx]
     except IndexError:
@@ -226,6 +228,7 @@ def test_contiguous_copies_only_when_needed():
 
 # ---------------------------------------------------------------- planted bugs
 
+
 def _bad_slice(s, start, stop, step):
     """Planted bug: a stepped slice that forgets to multiply the stride by the step."""
     n = len(range(*slice(start, stop, step).indices(s.shape[0])))
@@ -253,6 +256,7 @@ def test_planted_layout_bugs_are_caught():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_out_of_range_index_names_index_and_dimension():
     s = StridedTensor(STORAGE, (2, 3, 4))

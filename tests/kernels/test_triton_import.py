@@ -1,4 +1,5 @@
 """kernels.triton without triton installed: a clear ImportError naming the extra."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,5 +1,6 @@
 """Fused LayerNorm + Dropout (Triton interpreter) against the eager Philox reference:
 forward, gradients, p = 0 == F.layer_norm, gradcheck in fp64, and planted bugs caught."""
+
 from __future__ import annotations
 
 import importlib

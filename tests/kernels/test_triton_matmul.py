@@ -1,5 +1,6 @@
 """kernels.triton.matmul in the Triton interpreter: odd shapes, tails, dtypes, batches,
 strides, presets, errors, and a planted wrong matmul caught by the same comparison."""
+
 from __future__ import annotations
 
 import importlib
@@ -110,8 +111,9 @@ def test_configs_are_consistent():
     # fp32 doubles the bytes: the 128x256x64 3-stage tile (288 KiB) must go
     fp32 = torch.empty(1, dtype=torch.float32)
     kept = mm_mod._prune_configs(configs, {"a_ptr": fp32})
-    assert all(c.num_stages * (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"] * 4
-               <= 227 * 1024 for c in kept)
+    assert all(
+        c.num_stages * (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"] * 4 <= 227 * 1024 for c in kept
+    )
     assert len(kept) < len(configs)
     with pytest.raises(ValueError, match="power of two"):
         MatmulConfig(24, 32, 32)

@@ -1,5 +1,6 @@
 """kernels.triton.reduction in the Triton interpreter: whole-tensor and per-dim sums on
 odd sizes, one and two stages, dtypes, strides, empties, errors, planted bugs caught."""
+
 from __future__ import annotations
 
 import importlib

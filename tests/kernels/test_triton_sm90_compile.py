@@ -12,6 +12,7 @@ loads, and no kernel spills registers (cuobjdump's STACK is 0).
 It runs this file as a script in a subprocess, because the test process imported
 triton with TRITON_INTERPRET=1 and Triton reads that once.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,8 @@ def _compile_all() -> list[dict]:
         attrs = {
             (i,): [["tt.divisibility", 16]]
             for i, name in enumerate(fn.arg_names)
-            if aligned and name not in consts
+            if aligned
+            and name not in consts
             and (full[name].startswith("*") or name in div16 or name.startswith("stride"))
         }
         k = triton.compile(
@@ -65,58 +67,149 @@ def _compile_all() -> list[dict]:
         usage = subprocess.run([str(_BIN / "cuobjdump"), "-res-usage", f.name], capture_output=True, text=True).stdout
         os.unlink(f.name)
         fields = dict(tok.split(":") for line in usage.splitlines() if "REG:" in line for tok in line.split())
-        records.append({
-            "label": label,
-            "regs": int(fields["REG"]),
-            "stack": int(fields["STACK"]),
-            "shared": k.metadata.shared,
-            "wgmma": "wgmma" in k.asm["ptx"],
-            "v4_loads": k.asm["ptx"].count("ld.global.v4"),
-        })
+        records.append(
+            {
+                "label": label,
+                "regs": int(fields["REG"]),
+                "stack": int(fields["STACK"]),
+                "shared": k.metadata.shared,
+                "wgmma": "wgmma" in k.asm["ptx"],
+                "v4_loads": k.asm["ptx"].count("ld.global.v4"),
+            }
+        )
 
     i32 = "i32"
     mm_sig = {n: i32 for n in mm._matmul_kernel.arg_names}
     for dt in ("fp16",):  # bf16 takes the same wgmma path; one half type keeps this fast
         c = mm.MATMUL_CONFIGS["h_128x256x64_s3"]
-        consts = dict(INPUT_PRECISION="ieee", DOT_IN_FP32=False, BLOCK_M=c.block_m, BLOCK_N=c.block_n,
-                      BLOCK_K=c.block_k, GROUP_M=c.group_m, stride_ak=1, stride_bn=1, stride_cn=1)
+        consts = dict(
+            INPUT_PRECISION="ieee",
+            DOT_IN_FP32=False,
+            BLOCK_M=c.block_m,
+            BLOCK_N=c.block_n,
+            BLOCK_K=c.block_k,
+            GROUP_M=c.group_m,
+            stride_ak=1,
+            stride_bn=1,
+            stride_cn=1,
+        )
         sig = dict(mm_sig, a_ptr="*" + dt, b_ptr="*" + dt, c_ptr="*" + dt)
         build(f"matmul-{dt}-128x256x64", mm._matmul_kernel, sig, consts, c.num_warps, c.num_stages)
     c = mm.MATMUL_CONFIGS["h_64x128x32_s4"]
-    consts = dict(INPUT_PRECISION="tf32", DOT_IN_FP32=False, BLOCK_M=c.block_m, BLOCK_N=c.block_n,
-                  BLOCK_K=c.block_k, GROUP_M=c.group_m, stride_ak=1, stride_bn=1, stride_cn=1)
-    build("matmul-fp32-tf32-64x128x32", mm._matmul_kernel, dict(mm_sig, a_ptr="*fp32", b_ptr="*fp32",
-          c_ptr="*fp32"), consts, c.num_warps, c.num_stages)
+    consts = dict(
+        INPUT_PRECISION="tf32",
+        DOT_IN_FP32=False,
+        BLOCK_M=c.block_m,
+        BLOCK_N=c.block_n,
+        BLOCK_K=c.block_k,
+        GROUP_M=c.group_m,
+        stride_ak=1,
+        stride_bn=1,
+        stride_cn=1,
+    )
+    build(
+        "matmul-fp32-tf32-64x128x32",
+        mm._matmul_kernel,
+        dict(mm_sig, a_ptr="*fp32", b_ptr="*fp32", c_ptr="*fp32"),
+        consts,
+        c.num_warps,
+        c.num_stages,
+    )
 
     block_m, block_n, warps = common.row_tile(4096)
-    sig = dict(X="*fp16", Y="*fp16", W="*fp16", B="*fp16", MEAN="*fp32", RSTD="*fp32", M=i32, N=i32,
-               stride_xm=i32, stride_ym=i32, eps="fp32", p="fp32", scale="fp32", seed="i32")
+    sig = dict(
+        X="*fp16",
+        Y="*fp16",
+        W="*fp16",
+        B="*fp16",
+        MEAN="*fp32",
+        RSTD="*fp32",
+        M=i32,
+        N=i32,
+        stride_xm=i32,
+        stride_ym=i32,
+        eps="fp32",
+        p="fp32",
+        scale="fp32",
+        seed="i32",
+    )
     consts = dict(HAS_DROPOUT=True, ACC=tl.float32, BLOCK_M=block_m, BLOCK_N=block_n)
     build("ln-dropout-fwd-N4096", ln._ln_dropout_fwd_kernel, sig, consts, warps)
-    sig = dict(X="*fp16", DY="*fp16", DX="*fp16", W="*fp16", MEAN="*fp32", RSTD="*fp32", DW_PART="*fp32",
-               DB_PART="*fp32", M=i32, N=i32, stride_xm=i32, stride_dym=i32, stride_dxm=i32, p="fp32",
-               scale="fp32", seed="i32")
+    sig = dict(
+        X="*fp16",
+        DY="*fp16",
+        DX="*fp16",
+        W="*fp16",
+        MEAN="*fp32",
+        RSTD="*fp32",
+        DW_PART="*fp32",
+        DB_PART="*fp32",
+        M=i32,
+        N=i32,
+        stride_xm=i32,
+        stride_dym=i32,
+        stride_dxm=i32,
+        p="fp32",
+        scale="fp32",
+        seed="i32",
+    )
     build("ln-dropout-bwd-N4096", ln._ln_dropout_bwd_kernel, sig, consts, warps)
-    build("ln-dwdb", ln._ln_dwdb_kernel, dict(DW_PART="*fp32", DB_PART="*fp32", DW="*fp16", DB="*fp16", P=i32,
-          N=i32), dict(BLOCK_P=32, BLOCK_N=128), 4)
+    build(
+        "ln-dwdb",
+        ln._ln_dwdb_kernel,
+        dict(DW_PART="*fp32", DB_PART="*fp32", DW="*fp16", DB="*fp16", P=i32, N=i32),
+        dict(BLOCK_P=32, BLOCK_N=128),
+        4,
+    )
 
     sig = dict(X="*bf16", OUT="*fp32", M=i32, N=i32, stride_xm=i32, stride_xn=i32, stride_om=i32, chunk=i32)
     build("sum-rows-1x4096", red._sum_rows_kernel, sig, dict(BLOCK_M=1, BLOCK_N=4096, stride_xn=1), 8)
     # planted: the checks below must see these two fail (no alignment -> scalar loads;
     # a 16k row in the backward -> spills)
-    build("planted-sum-unaligned", red._sum_rows_kernel, sig, dict(BLOCK_M=1, BLOCK_N=4096, stride_xn=1), 8,
-          aligned=False)
+    build(
+        "planted-sum-unaligned", red._sum_rows_kernel, sig, dict(BLOCK_M=1, BLOCK_N=4096, stride_xn=1), 8, aligned=False
+    )
     block_m, block_n, warps = common.row_tile(16384)
-    build("planted-ln-dropout-bwd-N16384", ln._ln_dropout_bwd_kernel, dict(
-        X="*fp16", DY="*fp16", DX="*fp16", W="*fp16", MEAN="*fp32", RSTD="*fp32", DW_PART="*fp32", DB_PART="*fp32",
-        M=i32, N=i32, stride_xm=i32, stride_dym=i32, stride_dxm=i32, p="fp32", scale="fp32", seed="i32"),
-        dict(HAS_DROPOUT=True, ACC=tl.float32, BLOCK_M=block_m, BLOCK_N=block_n), warps)
+    build(
+        "planted-ln-dropout-bwd-N16384",
+        ln._ln_dropout_bwd_kernel,
+        dict(
+            X="*fp16",
+            DY="*fp16",
+            DX="*fp16",
+            W="*fp16",
+            MEAN="*fp32",
+            RSTD="*fp32",
+            DW_PART="*fp32",
+            DB_PART="*fp32",
+            M=i32,
+            N=i32,
+            stride_xm=i32,
+            stride_dym=i32,
+            stride_dxm=i32,
+            p="fp32",
+            scale="fp32",
+            seed="i32",
+        ),
+        dict(HAS_DROPOUT=True, ACC=tl.float32, BLOCK_M=block_m, BLOCK_N=block_n),
+        warps,
+    )
 
     block_m, block_n, warps = common.row_tile(1000)
-    build("softmax-fwd-N1000", sm._softmax_fwd_kernel, dict(X="*fp16", Y="*fp16", M=i32, N=i32, stride_xm=i32,
-          stride_ym=i32), dict(BLOCK_M=block_m, BLOCK_N=block_n), warps)
-    build("softmax-bwd-N1000", sm._softmax_bwd_kernel, dict(Y="*fp16", DY="*fp16", DX="*fp16", M=i32, N=i32,
-          stride_ym=i32, stride_dym=i32, stride_dxm=i32), dict(BLOCK_M=block_m, BLOCK_N=block_n), warps)
+    build(
+        "softmax-fwd-N1000",
+        sm._softmax_fwd_kernel,
+        dict(X="*fp16", Y="*fp16", M=i32, N=i32, stride_xm=i32, stride_ym=i32),
+        dict(BLOCK_M=block_m, BLOCK_N=block_n),
+        warps,
+    )
+    build(
+        "softmax-bwd-N1000",
+        sm._softmax_bwd_kernel,
+        dict(Y="*fp16", DY="*fp16", DX="*fp16", M=i32, N=i32, stride_ym=i32, stride_dym=i32, stride_dxm=i32),
+        dict(BLOCK_M=block_m, BLOCK_N=block_n),
+        warps,
+    )
     return records
 
 
@@ -137,10 +230,18 @@ def _real(records):
 
 
 def test_all_kernels_compile_for_sm90(records):
-    assert sorted(_real(records)) == sorted([
-        "matmul-fp16-128x256x64", "matmul-fp32-tf32-64x128x32", "ln-dropout-fwd-N4096", "ln-dropout-bwd-N4096",
-        "ln-dwdb", "sum-rows-1x4096", "softmax-fwd-N1000", "softmax-bwd-N1000",
-    ])
+    assert sorted(_real(records)) == sorted(
+        [
+            "matmul-fp16-128x256x64",
+            "matmul-fp32-tf32-64x128x32",
+            "ln-dropout-fwd-N4096",
+            "ln-dropout-bwd-N4096",
+            "ln-dwdb",
+            "sum-rows-1x4096",
+            "softmax-fwd-N1000",
+            "softmax-bwd-N1000",
+        ]
+    )
 
 
 def test_matmul_uses_wgmma_and_the_full_pipeline(records):
@@ -154,8 +255,9 @@ def test_matmul_uses_wgmma_and_the_full_pipeline(records):
 def test_bandwidth_bound_kernels_load_16_bytes_at_a_time(records):
     # ld.global.v4.b32: one 16-byte load a thread, what saturates HBM; a lost
     # contiguity/alignment hint would silently fall back to 4-byte loads
-    scalar = {label: rec for label, rec in _real(records).items() if not label.startswith("matmul")
-              and not rec["v4_loads"]}
+    scalar = {
+        label: rec for label, rec in _real(records).items() if not label.startswith("matmul") and not rec["v4_loads"]
+    }
     assert not scalar, scalar
     assert records["planted-sum-unaligned"]["v4_loads"] == 0  # the check can fail
 

@@ -1,5 +1,6 @@
 """kernels.triton.softmax in the Triton interpreter: odd row lengths, stacked rows,
 large magnitudes, -inf, gradients, errors, and a planted naive softmax caught."""
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ can record, two earlier runs of the same machine (the history; the newest run's
 folder. ``EXPECTED_FIGURES`` counts the charts the page must draw for it, one term
 per chart.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,29 +20,57 @@ XSS = "<script>alert('x')</script> & <b>bold</b>"
 MATMUL = "fundamentals.manual_matmul"  # registered: its lesson comes from the registry
 
 EXPECTED_FIGURES = (
-    1      # summary: tasks by area and status
-    + 3    # manual_matmul: implementations, scaling over 3 configs, % of peak
-    + 1    # nn_basics.fake_train: implementations (one config: no scaling; no flops: no % of peak)
-    + 2    # nn_basics.fake_train: curves "loss" (train + val series) and "accuracy"
-    + 1    # fundamentals.cpu_vs_gpu_speed: implementations (one config)
-    + 0    # research.all_nan: NaN medians and an all-NaN curve give sentences, not charts
-    + 1    # history: manual_matmul is in all three runs of the machine
+    1  # summary: tasks by area and status
+    + 3  # manual_matmul: implementations, scaling over 3 configs, % of peak
+    + 1  # nn_basics.fake_train: implementations (one config: no scaling; no flops: no % of peak)
+    + 2  # nn_basics.fake_train: curves "loss" (train + val series) and "accuracy"
+    + 1  # fundamentals.cpu_vs_gpu_speed: implementations (one config)
+    + 0  # research.all_nan: NaN medians and an all-NaN curve give sentences, not charts
+    + 1  # history: manual_matmul is in all three runs of the machine
 )
 
 
 def fingerprint(machine: str = MACHINE, commit: str = "abcdef12", dirty: bool = False) -> dict[str, Any]:
-    return {"cpu_model": "Test CPU <v2>", "cpu_cores": 2, "cpu_affinity": 2, "torch_threads": 2, "ram_gib": 8.0,
-            "python": "3.11.7", "torch": "2.13.0+cpu", "cuda": None, "triton": "3.9.0", "gpus": [],
-            "git": {"commit": commit * 5, "short": commit, "dirty": dirty}, "machine_id": machine}
+    return {
+        "cpu_model": "Test CPU <v2>",
+        "cpu_cores": 2,
+        "cpu_affinity": 2,
+        "torch_threads": 2,
+        "ram_gib": 8.0,
+        "python": "3.11.7",
+        "torch": "2.13.0+cpu",
+        "cuda": None,
+        "triton": "3.9.0",
+        "gpus": [],
+        "git": {"commit": commit * 5, "short": commit, "dirty": dirty},
+        "machine_id": machine,
+    }
 
 
-def meas(impl: str, config: str, median: float | None, *, iqr: float = 0.01, flops: float | None = None,
-         nbytes: float | None = None, **extra: Any) -> dict[str, Any]:
+def meas(
+    impl: str,
+    config: str,
+    median: float | None,
+    *,
+    iqr: float = 0.01,
+    flops: float | None = None,
+    nbytes: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A measurement row as Context.measure writes it (median/IQR in ms, derived rates)."""
-    row: dict[str, Any] = {"impl": impl, "config": config, "dtype": "float32", "median_ms": median,
-                           "iqr_ms": None if median is None else iqr * median, "min_ms": median, "n_samples": 5,
-                           "number_per_sample": 10, "mode": "cpu", "noisy": iqr > 0.1,
-                           "samples_ms": [median] * 5}
+    row: dict[str, Any] = {
+        "impl": impl,
+        "config": config,
+        "dtype": "float32",
+        "median_ms": median,
+        "iqr_ms": None if median is None else iqr * median,
+        "min_ms": median,
+        "n_samples": 5,
+        "number_per_sample": 10,
+        "mode": "cpu",
+        "noisy": iqr > 0.1,
+        "samples_ms": [median] * 5,
+    }
     if flops and median:
         row["gflops"] = flops / (median / 1e3) / 1e9
         row["pct_peak_flops"] = 100 * row["gflops"] / PEAK["matmul_gflops"]
@@ -57,66 +86,196 @@ def matmul_task(loop_factor: float = 1.0) -> dict[str, Any]:
     rows = []
     for n in (32, 64, 128):
         cfg = f"m={n},k={n},n={n},batch=0"
-        flops, nbytes = 2.0 * n ** 3, 12.0 * n * n
-        base = 1e-5 * n ** 2
-        for impl, f, iqr in (("torch_matmul", 1.0, 0.01), ("loop", 500.0 * loop_factor, 0.01),
-                             ("blocked", 4.0, 0.3 if n == 64 else 0.02)):
+        flops, nbytes = 2.0 * n**3, 12.0 * n * n
+        base = 1e-5 * n**2
+        for impl, f, iqr in (
+            ("torch_matmul", 1.0, 0.01),
+            ("loop", 500.0 * loop_factor, 0.01),
+            ("blocked", 4.0, 0.3 if n == 64 else 0.02),
+        ):
             m = meas(impl, cfg, base * f, iqr=iqr, flops=flops, nbytes=nbytes)
             m["speedup_vs_baseline"] = 1.0 / f
             rows.append(m)
-    return {"id": MATMUL, "status": "pass", "area": "fundamentals", "seed": "1.01",
-            "title": "matrix multiplication without torch.mm/matmul/@", "kind": "operator", "duration_s": 4.2,
-            "size": "cpu", "dtype": "float32",
-            "checks": [{"name": n, "passed": True, "n": 9, "max_abs_err": 7.6e-06, "max_rel_err": 2.1e-4,
-                        "rtol": 1.3e-06, "atol": 1e-05} for n in ("torch_matmul", "loop", "blocked")],
-            "measurements": rows,
-            "warnings": ["blocked [m=64,k=64,n=64,batch=0]: noisy measurement: IQR/median = 30% (> 10%)"]}
+    return {
+        "id": MATMUL,
+        "status": "pass",
+        "area": "fundamentals",
+        "seed": "1.01",
+        "title": "matrix multiplication without torch.mm/matmul/@",
+        "kind": "operator",
+        "duration_s": 4.2,
+        "size": "cpu",
+        "dtype": "float32",
+        "checks": [
+            {
+                "name": n,
+                "passed": True,
+                "n": 9,
+                "max_abs_err": 7.6e-06,
+                "max_rel_err": 2.1e-4,
+                "rtol": 1.3e-06,
+                "atol": 1e-05,
+            }
+            for n in ("torch_matmul", "loop", "blocked")
+        ],
+        "measurements": rows,
+        "warnings": ["blocked [m=64,k=64,n=64,batch=0]: noisy measurement: IQR/median = 30% (> 10%)"],
+    }
 
 
 def main_tasks() -> dict[str, dict[str, Any]]:
-    train = {"id": "nn_basics.fake_train", "status": "pass", "area": "nn_basics", "seed": "3.02",
-             "title": "a training run " + XSS, "kind": "training", "duration_s": 12.0,
-             "checks": [{"name": "loss falls", "passed": True, "n": 1}],
-             "measurements": [meas("train_step", "B=32 lr=0.1", 2.5, samples_per_s=12800.0)],
-             "metrics": {"final_loss": 0.12, "test_accuracy": 0.97},
-             "curves": [{"name": "loss", "series": "train", "x_label": "step", "y_label": "loss",
-                         "x": [0, 1, 2, 3], "y": [2.3, 1.1, 0.5, 0.2], "log_x": False, "log_y": True},
-                        {"name": "loss", "series": "val", "x_label": "step", "y_label": "loss",
-                         "x": [0, 2], "y": [2.2, 0.6], "log_x": False, "log_y": True},
-                        {"name": "accuracy", "series": "test", "x_label": "epoch", "y_label": "accuracy",
-                         "x": [1, 2, 3], "y": [0.8, 0.9, 0.97], "log_x": False, "log_y": False}],
-             "tables": [{"name": "confusion (first rows)", "rows": [{"label": 0, "pred_0": 40, "pred_1": 1},
-                                                                     {"label": 1, "pred_0": 2, "pred_1": 37}]}],
-             "notes": ["synthetic data: scikit-learn digits " + XSS]}
-    fail = {"id": "autograd.bad_grad", "status": "fail", "area": "autograd", "seed": "2.02", "title": "a failing check",
-            "kind": "operator", "reason": "manual [n=3, seed 0]: max abs err 0.5 > atol & rtol <tensor>",
-            "checks": [{"name": "manual", "passed": False, "n": 1, "max_abs_err": 0.5, "max_rel_err": 1.0,
-                        "rtol": 1.3e-06, "atol": 1e-05,
-                        "message": "manual [n=3, seed 0]: max abs err 0.5 > atol & rtol <tensor>"}]}
-    error = {"id": "cnn.crashes", "status": "error", "area": "cnn", "seed": "4.01", "title": "a task that raises",
-             "kind": "operator", "reason": "RuntimeError: shape <1, 2> & <3>",
-             "error": 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
-                      "RuntimeError: shape <1, 2> & <3>"}
-    skip = {"id": "m4.triton_matmul", "status": "skip", "area": "m4", "seed": "m4", "title": "a Triton matmul kernel",
-            "kind": "operator", "reason": "needs cuda: a CUDA GPU visible to torch"}
-    partial = {"id": "fundamentals.cpu_vs_gpu_speed", "status": "pass", "area": "fundamentals", "seed": "1.10",
-               "title": "CPU vs GPU speed", "kind": "comparison",
-               "skipped_parts": [{"part": "timing of cuda", "reason": "needs cuda: a CUDA GPU visible to torch"}],
-               "measurements": [meas("cpu", "n=1024", 3.0)]}
-    nan = {"id": "research.all_nan", "status": "pass", "area": "research", "seed": "10.01", "title": "nothing to draw",
-           "kind": "comparison", "measurements": [meas("a", "n=1", None), meas("b", "n=2", None)],
-           "curves": [{"name": "empty", "series": "s", "x_label": "step", "y_label": "v", "x": [0, 1],
-                       "y": [None, None], "log_x": False, "log_y": False}]}
+    train = {
+        "id": "nn_basics.fake_train",
+        "status": "pass",
+        "area": "nn_basics",
+        "seed": "3.02",
+        "title": "a training run " + XSS,
+        "kind": "training",
+        "duration_s": 12.0,
+        "checks": [{"name": "loss falls", "passed": True, "n": 1}],
+        "measurements": [meas("train_step", "B=32 lr=0.1", 2.5, samples_per_s=12800.0)],
+        "metrics": {"final_loss": 0.12, "test_accuracy": 0.97},
+        "curves": [
+            {
+                "name": "loss",
+                "series": "train",
+                "x_label": "step",
+                "y_label": "loss",
+                "x": [0, 1, 2, 3],
+                "y": [2.3, 1.1, 0.5, 0.2],
+                "log_x": False,
+                "log_y": True,
+            },
+            {
+                "name": "loss",
+                "series": "val",
+                "x_label": "step",
+                "y_label": "loss",
+                "x": [0, 2],
+                "y": [2.2, 0.6],
+                "log_x": False,
+                "log_y": True,
+            },
+            {
+                "name": "accuracy",
+                "series": "test",
+                "x_label": "epoch",
+                "y_label": "accuracy",
+                "x": [1, 2, 3],
+                "y": [0.8, 0.9, 0.97],
+                "log_x": False,
+                "log_y": False,
+            },
+        ],
+        "tables": [
+            {
+                "name": "confusion (first rows)",
+                "rows": [{"label": 0, "pred_0": 40, "pred_1": 1}, {"label": 1, "pred_0": 2, "pred_1": 37}],
+            }
+        ],
+        "notes": ["synthetic data: scikit-learn digits " + XSS],
+    }
+    fail = {
+        "id": "autograd.bad_grad",
+        "status": "fail",
+        "area": "autograd",
+        "seed": "2.02",
+        "title": "a failing check",
+        "kind": "operator",
+        "reason": "manual [n=3, seed 0]: max abs err 0.5 > atol & rtol <tensor>",
+        "checks": [
+            {
+                "name": "manual",
+                "passed": False,
+                "n": 1,
+                "max_abs_err": 0.5,
+                "max_rel_err": 1.0,
+                "rtol": 1.3e-06,
+                "atol": 1e-05,
+                "message": "manual [n=3, seed 0]: max abs err 0.5 > atol & rtol <tensor>",
+            }
+        ],
+    }
+    error = {
+        "id": "cnn.crashes",
+        "status": "error",
+        "area": "cnn",
+        "seed": "4.01",
+        "title": "a task that raises",
+        "kind": "operator",
+        "reason": "RuntimeError: shape <1, 2> & <3>",
+        "error": 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        "RuntimeError: shape <1, 2> & <3>",
+    }
+    skip = {
+        "id": "m4.triton_matmul",
+        "status": "skip",
+        "area": "m4",
+        "seed": "m4",
+        "title": "a Triton matmul kernel",
+        "kind": "operator",
+        "reason": "needs cuda: a CUDA GPU visible to torch",
+    }
+    partial = {
+        "id": "fundamentals.cpu_vs_gpu_speed",
+        "status": "pass",
+        "area": "fundamentals",
+        "seed": "1.10",
+        "title": "CPU vs GPU speed",
+        "kind": "comparison",
+        "skipped_parts": [{"part": "timing of cuda", "reason": "needs cuda: a CUDA GPU visible to torch"}],
+        "measurements": [meas("cpu", "n=1024", 3.0)],
+    }
+    nan = {
+        "id": "research.all_nan",
+        "status": "pass",
+        "area": "research",
+        "seed": "10.01",
+        "title": "nothing to draw",
+        "kind": "comparison",
+        "measurements": [meas("a", "n=1", None), meas("b", "n=2", None)],
+        "curves": [
+            {
+                "name": "empty",
+                "series": "s",
+                "x_label": "step",
+                "y_label": "v",
+                "x": [0, 1],
+                "y": [None, None],
+                "log_x": False,
+                "log_y": False,
+            }
+        ],
+    }
     return {t["id"]: t for t in (matmul_task(loop_factor=1.5), train, fail, error, skip, partial, nan)}
 
 
-def write_run(runs_dir: Path, run_id: str, started: str, tasks: dict[str, dict[str, Any]], *,
-              machine: str = MACHINE, commit: str = "abcdef12", **extra: Any) -> Path:
-    data = {"schema": SCHEMA_VERSION, "kind": RECORD_KIND, "run_id": run_id, "started_utc": started,
-            "finished_utc": started, "status": "complete", "mode": "run", "argv": ["run"], "device": "cpu",
-            "size": None, "fingerprint": fingerprint(machine, commit), "peak": PEAK, "tasks": tasks, **extra}
+def write_run(
+    runs_dir: Path,
+    run_id: str,
+    started: str,
+    tasks: dict[str, dict[str, Any]],
+    *,
+    machine: str = MACHINE,
+    commit: str = "abcdef12",
+    **extra: Any,
+) -> Path:
+    data = {
+        "schema": SCHEMA_VERSION,
+        "kind": RECORD_KIND,
+        "run_id": run_id,
+        "started_utc": started,
+        "finished_utc": started,
+        "status": "complete",
+        "mode": "run",
+        "argv": ["run"],
+        "device": "cpu",
+        "size": None,
+        "fingerprint": fingerprint(machine, commit),
+        "peak": PEAK,
+        "tasks": tasks,
+        **extra,
+    }
     path = runs_dir / machine / f"{run_id}.json"
     atomic_write_json(path, data)
     return path
-
-

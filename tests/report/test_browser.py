@@ -5,6 +5,7 @@ Opened with ``?selfcheck``, the page draws every chart and writes
 harness/report/assets.py), which ``--dump-dom`` hands back. Chromium's stderr carries
 every console message as ``CONSOLE``; any such line fails the test too.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from report_records import EXPECTED_FIGURES
 
 from harness.report import render_report
 from harness.report.render import page
-from report_records import EXPECTED_FIGURES
 
 
 def chromium() -> str | None:
@@ -33,10 +34,23 @@ pytestmark = pytest.mark.skipif(chromium() is None, reason="needs chromium (apt-
 def open_headless(path: Path, tmp: Path, query: str = "?selfcheck") -> tuple[dict[str, str], list[str]]:
     """(self-check attributes, console lines) of ``path`` loaded in headless Chromium."""
     profile = tmp / f"chromium-profile-{len(list(tmp.glob('chromium-profile-*')))}"
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
-           "--dump-dom", path.resolve().as_uri() + query]
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        path.resolve().as_uri() + query,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
     m = re.search(r'<div id="report-selfcheck"([^>]*)>', proc.stdout)
@@ -68,8 +82,11 @@ def test_planted_faults_are_caught(tmp_path):
     """An empty chart, a script error and a network request each fail the self-check."""
     empty = {"data": [{"type": "bar", "x": [], "y": []}], "layout": {"title": {"text": "empty"}}}
     good = {"data": [{"type": "bar", "x": ["a"], "y": [1.0]}], "layout": {}}
-    body = "".join(f'<div class="plot" id="fig-{i}"></div><script type="application/json" id="fig-{i}-spec">'
-                   f"{json.dumps(spec)}</script>" for i, spec in ((1, good), (2, empty)))
+    body = "".join(
+        f'<div class="plot" id="fig-{i}"></div><script type="application/json" id="fig-{i}-spec">'
+        f"{json.dumps(spec)}</script>"
+        for i, spec in ((1, good), (2, empty))
+    )
     body += '<img src="https://cdn.example.invalid/x.png" alt=""><script>undefinedFunction();</script>'
     bad = tmp_path / "bad.html"
     bad.write_text(page("planted", "faults", "", body, plotly=True, footer=""))

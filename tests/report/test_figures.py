@@ -1,4 +1,5 @@
 """Figure builders: valid plotly specs, no empty chart, config sizes, catalogue rows."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,14 @@ import plotly.graph_objects as go
 import pytest
 
 from harness.report import figures as F
-from harness.report.catalogue import parse
 from harness.report import render_report
+from harness.report.catalogue import parse
 
 
 def specs(page: str) -> list[dict]:
-    return [json.loads(s) for s in re.findall(r'<script type="application/json" id="fig-\d+-spec">(.*?)</script>', page)]
+    return [
+        json.loads(s) for s in re.findall(r'<script type="application/json" id="fig-\d+-spec">(.*?)</script>', page)
+    ]
 
 
 def test_every_embedded_spec_is_valid_plotly(report_case):
@@ -44,15 +47,18 @@ def test_embedded_json_cannot_end_its_script_element():
     assert spec["data"][0]["x"] == ["</script><b>"]  # \u003c decodes back to "<"
 
 
-@pytest.mark.parametrize("labels, want", [
-    (["m=32,k=32,n=32,batch=0", "m=64,k=64,n=64,batch=0"], ([32.0, 64.0], "m=k=n", True)),
-    (["n=1024", "n=4096", "n=256"], ([1024.0, 4096.0, 256.0], "n", True)),
-    (["B=8 T=128", "B=16 T=256"], ([8.0, 16.0], "B (with T)", True)),
-    (["512", "2048"], ([512.0, 2048.0], "size", True)),
-    (["m=7,k=13,n=5", "m=33,k=70,n=41", "m=5,k=9,n=11"], ([0.0, 1.0, 2.0], "config", False)),  # not monotone
-    (["small", "large"], ([0.0, 1.0], "config", False)),
-    (["n=0", "n=8"], ([0.0, 1.0], "config", False)),  # 0 has no place on a log axis
-])
+@pytest.mark.parametrize(
+    "labels, want",
+    [
+        (["m=32,k=32,n=32,batch=0", "m=64,k=64,n=64,batch=0"], ([32.0, 64.0], "m=k=n", True)),
+        (["n=1024", "n=4096", "n=256"], ([1024.0, 4096.0, 256.0], "n", True)),
+        (["B=8 T=128", "B=16 T=256"], ([8.0, 16.0], "B (with T)", True)),
+        (["512", "2048"], ([512.0, 2048.0], "size", True)),
+        (["m=7,k=13,n=5", "m=33,k=70,n=41", "m=5,k=9,n=11"], ([0.0, 1.0, 2.0], "config", False)),  # not monotone
+        (["small", "large"], ([0.0, 1.0], "config", False)),
+        (["n=0", "n=8"], ([0.0, 1.0], "config", False)),  # 0 has no place on a log axis
+    ],
+)
 def test_size_axis(labels, want):
     assert F.size_axis(labels) == want
 
@@ -62,7 +68,9 @@ def test_log_axis_only_for_wide_positive_ranges():
 
 
 def test_catalogue_rows_like_the_before_stop_hook():
-    text = ("| # | id | task |\n|---|---|---|\n| 1.01 fundamentals.manual_matmul | matmul |\n"
-            "| 10.12 research.byol | x |\n| m4.triton_matmul | kernel |\n| m7.not_an_item | no |\n"
-            "  | 1.02 fundamentals.indented | no |\n| 1.01 fundamentals.manual_matmul | repeated |\n")
+    text = (
+        "| # | id | task |\n|---|---|---|\n| 1.01 fundamentals.manual_matmul | matmul |\n"
+        "| 10.12 research.byol | x |\n| m4.triton_matmul | kernel |\n| m7.not_an_item | no |\n"
+        "  | 1.02 fundamentals.indented | no |\n| 1.01 fundamentals.manual_matmul | repeated |\n"
+    )
     assert parse(text) == ["fundamentals.manual_matmul", "research.byol", "m4.triton_matmul"]

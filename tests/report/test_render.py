@@ -1,4 +1,5 @@
 """The HTML report: sections, cards, escaping, figure count, history, bad input, size."""
+
 from __future__ import annotations
 
 import html
@@ -7,12 +8,12 @@ import time
 
 import pytest
 from plotly.offline import get_plotlyjs
+from report_records import EXPECTED_FIGURES, MATMUL, XSS, main_tasks, matmul_task, meas, write_run
 
 from harness.registry import REGISTRY
 from harness.report import render_report
 from harness.report.render import default_out
 from harness.results import ResultsError
-from report_records import EXPECTED_FIGURES, MATMUL, XSS, main_tasks, matmul_task, meas, write_run
 
 
 def strip_bundle(page: str) -> str:
@@ -41,9 +42,18 @@ def test_sections_cards_and_figure_count(page):
     assert n_figures(page) == EXPECTED_FIGURES
     assert page.count('type="application/json"') == EXPECTED_FIGURES
     # cards in catalogue area order, then seed order within an area
-    order = [page.index(f'id="task-{t.replace(".", "-")}"') for t in
-             (MATMUL, "fundamentals.cpu_vs_gpu_speed", "autograd.bad_grad", "nn_basics.fake_train", "cnn.crashes",
-              "research.all_nan", "m4.triton_matmul")]
+    order = [
+        page.index(f'id="task-{t.replace(".", "-")}"')
+        for t in (
+            MATMUL,
+            "fundamentals.cpu_vs_gpu_speed",
+            "autograd.bad_grad",
+            "nn_basics.fake_train",
+            "cnn.crashes",
+            "research.all_nan",
+            "m4.triton_matmul",
+        )
+    ]
     assert order == sorted(order)
 
 
@@ -80,8 +90,13 @@ def test_card_contents(page):
 
 def test_summary_counts_and_coverage(page):
     counts = re.search(r'<table class="counts">.*?</table>', page).group(0)
-    assert re.search(r"<b>all</b></td>" + r'<td class="num">(\d+)</td>' * 5, counts).groups() == \
-        ("4", "1", "1", "1", "7")
+    assert re.search(r"<b>all</b></td>" + r'<td class="num">(\d+)</td>' * 5, counts).groups() == (
+        "4",
+        "1",
+        "1",
+        "1",
+        "7",
+    )
     from harness.catalogue import find_tasks_md
 
     if find_tasks_md() is None:  # a clone without ../shared: the page must say so instead
@@ -91,7 +106,7 @@ def test_summary_counts_and_coverage(page):
 
 
 def test_history_and_regressions(page, report_case):
-    hist = page[page.index('<section id="history">'):page.index('<section id="environment">')]
+    hist = page[page.index('<section id="history">') : page.index('<section id="environment">')]
     assert "3 run(s) of machine test-cpu-2c" in hist
     # loop got 1.5x slower (IQR 1%: threshold 5%): a regression against the previous run
     row = re.search(r'<tr class="ch-slower"><td>fundamentals.manual_matmul</td><td>loop</td>.*?</tr>', hist)
@@ -104,8 +119,9 @@ def test_history_and_regressions(page, report_case):
 def test_newest_given_run_is_the_main_one(report_case):
     out = render_report([report_case.main, *report_case.older], out=report_case.out, runs_dir=report_case.runs_dir)
     assert "run 20260103T000000Z_cccc3333" in out.read_text()
-    out = render_report(list(reversed([report_case.main, *report_case.older])), out=report_case.out,
-                        runs_dir=report_case.runs_dir)
+    out = render_report(
+        list(reversed([report_case.main, *report_case.older])), out=report_case.out, runs_dir=report_case.runs_dir
+    )
     assert "run 20260103T000000Z_cccc3333" in out.read_text()
 
 
@@ -123,8 +139,14 @@ def test_no_runs_page(tmp_path):
     assert n_figures(page) == 0 and get_plotlyjs()[:200] not in page  # nothing to draw: no 4.8 MB bundle
 
 
-@pytest.mark.parametrize("content, match", [("{oops", "not valid JSON"), ('{"kind": "other"}', "not a torchdrills run"),
-                                            ('{"kind": "torchdrills.run", "schema": 99}', "schema 99")])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{oops", "not valid JSON"),
+        ('{"kind": "other"}', "not a torchdrills run"),
+        ('{"kind": "torchdrills.run", "schema": 99}', "schema 99"),
+    ],
+)
 def test_malformed_or_foreign_file_raises_naming_it(tmp_path, content, match):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
@@ -145,8 +167,10 @@ def test_write_is_atomic_and_overwrites(tmp_path, report_case):
 
 def test_catalogue_coverage_from_env(tmp_path, monkeypatch):
     md = tmp_path / "TASKS.md"
-    md.write_text("| # | task |\n|---|---|\n| 1.01 fundamentals.manual_matmul | x |\n"
-                  "| 1.02 fundamentals.not_yet | y |\n| m1.also_missing | z |\n| not a row |\n")
+    md.write_text(
+        "| # | task |\n|---|---|\n| 1.01 fundamentals.manual_matmul | x |\n"
+        "| 1.02 fundamentals.not_yet | y |\n| m1.also_missing | z |\n| not a row |\n"
+    )
     monkeypatch.setenv("DRILLS_TASKS_MD", str(md))
     p = write_run(tmp_path / "runs", "20260101T000000Z_aaaa1111", "2026-01-01T00:00:00Z", {MATMUL: matmul_task()})
     page = render_report([p], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
@@ -170,10 +194,24 @@ def test_real_runner_record_renders(tmp_path):
     from harness.results import RunWriter
     from harness.runner import run_task
 
-    w = RunWriter(mode="run", device="cpu", size="tiny", argv=["run"], fingerprint=fingerprint(),
-                  peak={"matmul_gflops": 100.0, "copy_gbps": 20.0}, runs_dir=tmp_path / "runs")
-    w.add(run_task(REGISTRY.get(MATMUL), mode="bench", size="tiny", min_run_time_s=0.01,
-                   peak={"matmul_gflops": 100.0, "copy_gbps": 20.0}))
+    w = RunWriter(
+        mode="run",
+        device="cpu",
+        size="tiny",
+        argv=["run"],
+        fingerprint=fingerprint(),
+        peak={"matmul_gflops": 100.0, "copy_gbps": 20.0},
+        runs_dir=tmp_path / "runs",
+    )
+    w.add(
+        run_task(
+            REGISTRY.get(MATMUL),
+            mode="bench",
+            size="tiny",
+            min_run_time_s=0.01,
+            peak={"matmul_gflops": 100.0, "copy_gbps": 20.0},
+        )
+    )
     w.finish()
     page = render_report([w.path], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
     assert f'<span class="tid">{MATMUL}</span>' in page and "torch_matmul (baseline)" in page
@@ -181,22 +219,72 @@ def test_real_runner_record_renders(tmp_path):
 
 
 def big_run(n_tasks: int = 130, n_impls: int = 4, n_configs: int = 5) -> dict:
-    areas = ["fundamentals", "autograd", "nn_basics", "cnn", "rnn", "transformers", "gans", "advanced",
-             "deployment", "research", "m1", "m2", "m3", "m4", "m5", "m6"]
+    areas = [
+        "fundamentals",
+        "autograd",
+        "nn_basics",
+        "cnn",
+        "rnn",
+        "transformers",
+        "gans",
+        "advanced",
+        "deployment",
+        "research",
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+        "m5",
+        "m6",
+    ]
     tasks = {}
     for i in range(n_tasks):
         area = areas[i % len(areas)]
         tid = f"{area}.task_{i:03d}"
-        rows = [meas(f"impl{j}", f"n={2 ** (8 + c)}", 0.01 * (j + 1) * 2 ** c, flops=2.0 * 8 ** (8 + c),
-                     nbytes=4.0 * 2 ** (8 + c)) | {"samples_ms": [0.01] * 30}
-                for c in range(n_configs) for j in range(n_impls)]
-        tasks[tid] = {"id": tid, "status": ("pass", "fail", "skip", "error")[i % 4], "area": area,
-                      "seed": f"{i // 13 + 1}.{i % 13 + 1:02d}", "title": f"task {i}", "kind": "operator",
-                      "reason": "" if i % 4 == 0 else "why " * 10, "measurements": rows,
-                      "checks": [{"name": f"impl{j}", "passed": True, "n": 3, "max_abs_err": 1e-6,
-                                  "max_rel_err": 1e-5, "rtol": 1e-5, "atol": 1e-6} for j in range(n_impls)],
-                      "curves": [{"name": "loss", "series": "train", "x_label": "step", "y_label": "loss",
-                                  "x": list(range(200)), "y": [1.0 / (k + 1) for k in range(200)]}]}
+        rows = [
+            meas(
+                f"impl{j}",
+                f"n={2 ** (8 + c)}",
+                0.01 * (j + 1) * 2**c,
+                flops=2.0 * 8 ** (8 + c),
+                nbytes=4.0 * 2 ** (8 + c),
+            )
+            | {"samples_ms": [0.01] * 30}
+            for c in range(n_configs)
+            for j in range(n_impls)
+        ]
+        tasks[tid] = {
+            "id": tid,
+            "status": ("pass", "fail", "skip", "error")[i % 4],
+            "area": area,
+            "seed": f"{i // 13 + 1}.{i % 13 + 1:02d}",
+            "title": f"task {i}",
+            "kind": "operator",
+            "reason": "" if i % 4 == 0 else "why " * 10,
+            "measurements": rows,
+            "checks": [
+                {
+                    "name": f"impl{j}",
+                    "passed": True,
+                    "n": 3,
+                    "max_abs_err": 1e-6,
+                    "max_rel_err": 1e-5,
+                    "rtol": 1e-5,
+                    "atol": 1e-6,
+                }
+                for j in range(n_impls)
+            ],
+            "curves": [
+                {
+                    "name": "loss",
+                    "series": "train",
+                    "x_label": "step",
+                    "y_label": "loss",
+                    "x": list(range(200)),
+                    "y": [1.0 / (k + 1) for k in range(200)],
+                }
+            ],
+        }
     return tasks
 
 
@@ -212,8 +300,9 @@ def test_many_tasks_render_fast_and_light(tmp_path):
     took = time.perf_counter() - t0
     size_mb = out.stat().st_size / 1e6
     page = out.read_text()
-    print(f"130 tasks x 4 impls x 5 configs, 5 runs of history: {took:.2f} s, {size_mb:.1f} MB, "
-          f"{n_figures(page)} charts")
+    print(
+        f"130 tasks x 4 impls x 5 configs, 5 runs of history: {took:.2f} s, {size_mb:.1f} MB, {n_figures(page)} charts"
+    )
     assert n_figures(page) == 1 + 130 * 4 + 130  # summary; per task impls, scaling, % of peak, curve; history
     assert size_mb < 15
     assert took < 30  # a few seconds on the 2-core CI machine; generous for slower runners

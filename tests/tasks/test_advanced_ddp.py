@@ -3,6 +3,7 @@
 The planted sync functions live at module level here: the ranks are fresh interpreters
 that import them by reference (this folder travels in their PYTHONPATH).
 """
+
 import pickle
 
 import pytest
@@ -39,9 +40,12 @@ class DDPHookSums(Task):
 
 def test_check_passes_with_two_gloo_ranks():
     rec = run_check(Task)
-    assert set(rec.checks) == {"each rank's loss is that of its own shard", "DDP broadcasts rank 0's parameters",
-                               "DDP gradients = single-process gradients",
-                               "all_reduce mean gradients = single-process gradients"}
+    assert set(rec.checks) == {
+        "each rank's loss is that of its own shard",
+        "DDP broadcasts rank 0's parameters",
+        "DDP gradients = single-process gradients",
+        "all_reduce mean gradients = single-process gradients",
+    }
     assert all(c["passed"] for c in rec.checks.values())
     assert rec.checks["DDP gradients = single-process gradients"]["n"] == 2 * 4  # ranks x parameters
 

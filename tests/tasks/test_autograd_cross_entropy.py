@@ -1,4 +1,5 @@
 """2.07 cross_entropy: the check passes and catches smoothing applied to ignored targets."""
+
 import torch
 
 from harness import REGISTRY
@@ -11,9 +12,15 @@ mod = __import__(Task.__module__, fromlist=["x"])
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {"torch_ce", "own", "gradcheck + gradgradcheck float64", "all-ignored mean is NaN",
-            "mismatched shapes rejected", "mismatched probability target rejected",
-            "class index out of range rejected"} <= set(rec.checks)
+    assert {
+        "torch_ce",
+        "own",
+        "gradcheck + gradgradcheck float64",
+        "all-ignored mean is NaN",
+        "mismatched shapes rejected",
+        "mismatched probability target rejected",
+        "class index out of range rejected",
+    } <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
 
 
@@ -46,7 +53,9 @@ def _planted(**bug):
             if target.is_floating_point():
                 return cross_entropy(t, target, weight, **kwargs)
             return _hand_ce(t, target, weight, **kwargs, **bug)
+
         return lambda: mod._fwd_bwd(loss, x, g)
+
     return planted(Task, "own", own)
 
 

@@ -1,4 +1,5 @@
 """2.10 grad_accumulation: accumulated gradients equal the full-batch ones; planted bugs are caught."""
+
 import torch
 import torch.nn.functional as F
 
@@ -10,8 +11,12 @@ Task = REGISTRY.get("autograd.grad_accumulation")
 
 def test_check_passes():
     rec = run_check(Task)
-    assert set(rec.checks) == {"accumulated (even micro-batches)", "accumulated (uneven micro-batches)",
-                               "parameters after 5 SGD steps", "BatchNorm breaks the equivalence"}
+    assert set(rec.checks) == {
+        "accumulated (even micro-batches)",
+        "accumulated (uneven micro-batches)",
+        "parameters after 5 SGD steps",
+        "BatchNorm breaks the equivalence",
+    }
     assert all(c["passed"] for c in rec.checks.values())
 
 

@@ -1,4 +1,5 @@
 """2.05 grad_clipping: equals torch's clip_grad_norm_/clip_grad_value_; planted clipping bugs are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -18,8 +19,9 @@ def test_check_passes():
     assert all(c["passed"] for c in rec.checks.values())
 
 
-def _hand_clip(params, max_norm, norm_type=2.0, error_if_nonfinite=False, *, eps=1e-6, per_tensor=False,
-               always_two=False):
+def _hand_clip(
+    params, max_norm, norm_type=2.0, error_if_nonfinite=False, *, eps=1e-6, per_tensor=False, always_two=False
+):
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
@@ -43,6 +45,7 @@ def _with(**bug):
             if variant == "loop":
                 return _hand_clip(params, max_norm, norm_type, error_if_nonfinite, **bug)
             return super().clip_norm(variant, params, max_norm, norm_type, error_if_nonfinite)
+
     return Wrong
 
 
@@ -73,4 +76,5 @@ def test_value_clipping_one_sided_is_caught():
                         p.grad.clamp_(max=clip_value)
                 return None
             return super().clip_value(variant, params, clip_value)
+
     expect_check_fails(OneSided, match="clip_grad_value_ foreach")

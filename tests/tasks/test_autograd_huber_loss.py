@@ -1,4 +1,5 @@
 """2.03 huber_loss: the check passes and catches a Huber loss with the quadratic branch missing 0.5."""
+
 import torch
 
 from harness import REGISTRY
@@ -10,8 +11,15 @@ mod = __import__(Task.__module__, fromlist=["x"])
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {"torch_huber", "own", "smooth_l1", "gradcheck + gradgradcheck float64", "mismatched shapes rejected",
-            "(N, 1) vs (N,) not broadcast", "delta <= 0 rejected"} <= set(rec.checks)
+    assert {
+        "torch_huber",
+        "own",
+        "smooth_l1",
+        "gradcheck + gradgradcheck float64",
+        "mismatched shapes rejected",
+        "(N, 1) vs (N,) not broadcast",
+        "delta <= 0 rejected",
+    } <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
 
 
@@ -24,7 +32,9 @@ def test_quadratic_branch_without_half_is_caught():
         def loss(a, b):
             d = a - b
             return _reduce(torch.where(d.abs() < delta, d * d, delta * (d.abs() - 0.5 * delta)), reduction)
+
         return lambda: mod._fwd_bwd(loss, inp, tgt, g)
+
     expect_check_fails(planted(Task, "own", no_half), match="own")
 
 
@@ -34,7 +44,9 @@ def test_boundary_in_quadratic_branch_is_harmless_but_wrong_linear_branch_is_cau
         def loss(a, b):
             d = a - b
             return _reduce(torch.where(d.abs() <= delta, 0.5 * d * d, delta * (d.abs() - 0.5 * delta)), reduction)
+
         return lambda: mod._fwd_bwd(loss, inp, tgt, g)
+
     run_check(planted(Task, "own", le))
 
     # ...while a linear branch missing its -0.5 delta offset is caught
@@ -42,7 +54,9 @@ def test_boundary_in_quadratic_branch_is_harmless_but_wrong_linear_branch_is_cau
         def loss(a, b):
             d = a - b
             return _reduce(torch.where(d.abs() < delta, 0.5 * d * d, delta * d.abs()), reduction)
+
         return lambda: mod._fwd_bwd(loss, inp, tgt, g)
+
     expect_check_fails(planted(Task, "own", no_offset), match="own")
 
 
@@ -50,4 +64,5 @@ def test_mean_as_sum_is_caught():
     def mean_is_sum(self, inp, tgt, g, reduction, delta):
         r = "sum" if reduction == "mean" else reduction
         return lambda: mod._fwd_bwd(lambda a, b: mod.huber_loss(a, b, reduction=r, delta=delta), inp, tgt, g)
+
     expect_check_fails(planted(Task, "own", mean_is_sum), match="own")

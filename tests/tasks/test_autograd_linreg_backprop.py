@@ -1,7 +1,6 @@
 """2.02 linreg_backprop: the check passes and catches wrong hand gradients and unconverged training."""
-import dataclasses
 
-import torch
+import dataclasses
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
@@ -14,7 +13,10 @@ def test_check_passes():
     rec = run_check(Task)
     compared = {"hand gradients = autograd", "manual trajectory = autograd trajectory", "converged to least squares"}
     assert set(rec.checks) == {f"{n} ({dt})" for n in compared for dt in ("float32", "float64")} | {
-        "loss falls", "recovers the known weights", "bad shapes rejected"}
+        "loss falls",
+        "recovers the known weights",
+        "bad shapes rejected",
+    }
     assert all(c["passed"] for c in rec.checks.values())
     assert 0 < rec.metrics["recovery_max_abs_err_float32"] < 5e-3
     assert any("synthetic" in n for n in rec.notes)
@@ -54,6 +56,7 @@ def test_unconverged_training_is_caught():
 
 class NoisyData(Task):
     """Training converges, but noise 0.5 leaves the least-squares weights ~0.02 off: recovery must fail."""
+
     sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], noise_std=0.5)}
 
 

@@ -1,4 +1,5 @@
 """2.04 sgd_momentum: trajectories equal torch.optim.SGD; wrong buffer initialisation is caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -10,8 +11,9 @@ Task = REGISTRY.get("autograd.sgd_momentum")
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {f"{v} trajectory = torch.optim.SGD ({dt})" for v in ("loop", "foreach") for dt in ("float32", "float64")} | {
-        "negative lr rejected", "Nesterov without momentum rejected", "non-leaf parameter rejected"} <= set(rec.checks)
+    assert {
+        f"{v} trajectory = torch.optim.SGD ({dt})" for v in ("loop", "foreach") for dt in ("float32", "float64")
+    } | {"negative lr rejected", "Nesterov without momentum rejected", "non-leaf parameter rejected"} <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
     # one table per dtype, one row per case and variant
     assert [len(t["rows"]) for t in rec.tables] == [8, 8]
@@ -56,6 +58,7 @@ def _with(opt_cls):
             if variant == "foreach":
                 return opt_cls(params, **hp)
             return super().make_optimizer(variant, params, **hp)
+
     return Wrong
 
 

@@ -1,4 +1,5 @@
 """2.06 softmax_function: the check passes and catches an unstable and a non-differentiable softmax."""
+
 import torch
 
 from harness import REGISTRY
@@ -10,8 +11,15 @@ Task = REGISTRY.get("autograd.softmax_function")
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {"torch_softmax", "function", "composed", "finite for logits +-1e4", "equals torch.softmax at +-1e4",
-            "gradcheck + gradgradcheck float64", "dim out of range rejected"} <= set(rec.checks)
+    assert {
+        "torch_softmax",
+        "function",
+        "composed",
+        "finite for logits +-1e4",
+        "equals torch.softmax at +-1e4",
+        "gradcheck + gradgradcheck float64",
+        "dim out of range rejected",
+    } <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
 
 
@@ -30,6 +38,7 @@ class _NoMaxSubtraction(SoftmaxFunction):
 def test_softmax_without_max_subtraction_is_caught_at_1e4():
     class Wrong(Task):
         function_cls = _NoMaxSubtraction
+
     err = expect_check_fails(Wrong, match="+-1e4")
     assert "not finite" in str(err)
 
@@ -54,6 +63,7 @@ class _DetachedRecompute(torch.autograd.Function):
 def test_non_differentiable_backward_is_caught_by_gradgradcheck():
     class Wrong(Task):
         function_cls = _DetachedRecompute
+
     err = expect_check_fails(Wrong, match="gradcheck")
     assert "gradgradcheck failed" in str(err)
 
@@ -64,8 +74,10 @@ def test_wrong_backward_sign_is_caught():
         def backward(ctx, g):
             (y,) = ctx.saved_tensors
             return y * ((g * y).sum(ctx.dim, keepdim=True) - g), None
-    expect_check_fails(planted(Task, "function", lambda self, x, g, dim: (
-        lambda: _fwd(FlippedBackward, x, g, dim))), match="function")
+
+    expect_check_fails(
+        planted(Task, "function", lambda self, x, g, dim: lambda: _fwd(FlippedBackward, x, g, dim)), match="function"
+    )
 
 
 def _fwd(fn, x, g, dim):

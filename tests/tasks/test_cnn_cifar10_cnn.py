@@ -1,6 +1,7 @@
 """4.01 cifar10_cnn: the check passes; a loader that ignores the batches, one that reads
 the pixel rows in the wrong order, one that hides a truncated file, and a model that does
 not learn are caught."""
+
 import dataclasses
 
 import torch
@@ -24,6 +25,7 @@ def test_check_passes():
 def test_loader_that_ignores_the_batches_is_caught():
     class Wrong(Task):
         loader = staticmethod(lambda config, data_dir=None: module.load_images(config, None))
+
     expect_check_fails(Wrong, match="not used")
 
 
@@ -33,8 +35,10 @@ def test_hwc_pixel_order_is_caught():
         # rows read as (32, 32, 3) instead of (3, 32, 32): the classic CIFAR reshape bug
         fix = lambda s: dataclasses.replace(s, images=s.images.reshape(-1, 32, 32, 3).permute(0, 3, 1, 2))
         return fix(tr), fix(te), d
+
     class Wrong(Task):
         loader = staticmethod(hwc)
+
     expect_check_fails(Wrong, match="pixels")
 
 
@@ -44,14 +48,17 @@ def test_loader_that_hides_a_truncated_file_is_caught():
             return module.load_images(config, data_dir)
         except ValueError:
             return module.load_images(config, None)
+
     class Wrong(Task):
         loader = staticmethod(forgiving)
+
     expect_check_fails(Wrong, match="truncated")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, epochs=1)}
+
     expect_check_fails(Wrong, match="test accuracy")
 
 

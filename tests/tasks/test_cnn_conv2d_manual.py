@@ -1,5 +1,6 @@
 """4.02 conv2d_manual: the check passes, and wrong padding, a dropped dilation and a wrong
 hand-written backward are caught."""
+
 import torch
 import torch.nn.functional as F
 
@@ -22,6 +23,7 @@ def test_im2col_with_wrong_padding_is_caught():
         p = kw["padding"]
         bad = {**kw, "padding": (p[0] + 1, p[1] + 1)}
         return lambda: conv2d_im2col(x, w, b, **bad)[..., 1:-1, 1:-1] if min(p) >= 0 else None
+
     expect_check_fails(planted(Task, "im2col", wrong), match="im2col")
 
 
@@ -32,7 +34,9 @@ def test_missing_dilation_is_caught():
             ref = F.conv2d(x, w, b, **kw)
             out = conv2d_im2col(x, w, b, **{**kw, "dilation": 1})
             return out[..., : ref.shape[-2], : ref.shape[-1]].contiguous()
+
         return run
+
     expect_check_fails(planted(Task, "direct", wrong), match="direct")
 
 
@@ -52,4 +56,5 @@ def test_wrong_backward_is_caught():
 
     class Wrong(Task):
         FUNCTIONS = {**Task.FUNCTIONS, "im2col": scaled_backward}
+
     expect_check_fails(Wrong, match="grad")

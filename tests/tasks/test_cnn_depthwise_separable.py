@@ -1,5 +1,6 @@
 """4.07 depthwise_separable: the check passes; a "depthwise" conv with groups=1, a module
 with an extra layer, and an implementation that drops the pointwise bias are caught."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +43,7 @@ def test_groups_one_implementation_is_caught():
     def dense(self, x, w_dw, b_dw, w_pw, b_pw, sp):
         full = w_dw.expand(-1, x.shape[1], -1, -1) / x.shape[1]
         return lambda: F.conv2d(F.conv2d(x, full, b_dw, sp[0], sp[1]), w_pw, b_pw)
+
     expect_check_fails(planted(Task, "im2col", dense), match="im2col")
 
 
@@ -62,4 +64,5 @@ def test_extra_parameters_are_caught():
 def test_dropped_pointwise_bias_is_caught():
     def no_bias(self, x, w_dw, b_dw, w_pw, b_pw, sp):
         return lambda: F.conv2d(F.conv2d(x, w_dw, b_dw, sp[0], sp[1], groups=x.shape[1]), w_pw, None)
+
     expect_check_fails(planted(Task, "im2col", no_bias), match="im2col")

@@ -1,5 +1,6 @@
 """4.09 dilated_conv: the check passes; a dropped dilation, dilation applied to one axis
 only, and a zero-inserted kernel with the taps one place off are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -24,6 +25,7 @@ def _crop_to_reference(out, x, w, kw):
 def test_missing_dilation_is_caught():
     def wrong(self, x, w, b, kw):
         return lambda: _crop_to_reference(conv2d_im2col(x, w, b, **{**kw, "dilation": 1}), x, w, kw)
+
     expect_check_fails(planted(Task, "im2col", wrong), match="im2col")
 
 
@@ -31,6 +33,7 @@ def test_dilation_on_rows_only_is_caught():
     def wrong(self, x, w, b, kw):
         d = kw["dilation"]
         return lambda: _crop_to_reference(conv2d_im2col(x, w, b, **{**kw, "dilation": (d[0], 1)}), x, w, kw)
+
     expect_check_fails(planted(Task, "direct", wrong), match="direct")
 
 
@@ -39,10 +42,11 @@ def test_zero_insertion_off_by_one_is_caught():
         d = dilation if isinstance(dilation, tuple) else (dilation, dilation)
         o, cg, kh, kw = w.shape
         big = w.new_zeros(o, cg, d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1)
-        big[:, :, ::d[0], ::d[1]] = w
+        big[:, :, :: d[0], :: d[1]] = w
         big = torch.roll(big, 1, dims=-1)  # every tap one column late
         return conv2d_im2col(x, big, b, stride, padding, 1, groups)
 
     class Wrong(Task):
         FUNCTIONS = {**Task.FUNCTIONS, "zero_inserted": shifted}
+
     expect_check_fails(Wrong, match="zero_inserted")

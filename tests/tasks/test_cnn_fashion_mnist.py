@@ -1,5 +1,6 @@
 """4.06 fashion_mnist: the check passes; a loader that ignores the IDX files, one that
 scales pixels wrongly, and a model that does not learn are caught."""
+
 import dataclasses
 
 import torch
@@ -22,6 +23,7 @@ def test_check_passes():
 def test_loader_that_ignores_idx_files_is_caught():
     class Wrong(Task):
         loader = staticmethod(lambda data_dir=None, device="cpu": module.load_data(None, device))
+
     expect_check_fails(Wrong, match="IDX files")
 
 
@@ -32,17 +34,20 @@ def test_wrong_pixel_scale_is_caught():
 
     class Wrong(Task):
         loader = staticmethod(scaled)
+
     expect_check_fails(Wrong, match="pixels")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, epochs=1)}
+
     expect_check_fails(Wrong, match="accuracy")
 
 
 def test_prepare_gives_a_training_step():
     from harness.context import Context
+
     ctx = Context(Task, mode="bench", size="tiny")
     p = Task().prepare(ctx, "train_step", ctx.configs[0])
     loss = p.fn()

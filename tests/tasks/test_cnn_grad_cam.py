@@ -1,5 +1,6 @@
 """4.05 grad_cam: the check passes; maps without the ReLU, with summed instead of averaged
 gradients, for the predicted instead of the requested class, or inverted are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -32,7 +33,9 @@ def test_map_without_relu_is_caught():
         def run():
             a, g = _maps(model, layer, x, classes)
             return (g.mean(dim=(2, 3))[:, :, None, None] * a).sum(1)
+
         return run
+
     expect_check_fails(planted(Task, "batched", no_relu), match="batched")
 
 
@@ -41,13 +44,17 @@ def test_summed_gradients_are_caught():
         def run():
             a, g = _maps(model, layer, x, classes)
             return torch.relu((g.sum(dim=(2, 3))[:, :, None, None] * a).sum(1))
+
         return run
+
     expect_check_fails(planted(Task, "batched", summed), match="batched")
 
 
 def test_predicted_instead_of_requested_class_is_caught():
-    expect_check_fails(planted(Task, "per_image", lambda self, m, layer, x, c: (
-        lambda: gradcam.grad_cam_per_image(m, layer, x, None))), match="per_image")
+    expect_check_fails(
+        planted(Task, "per_image", lambda self, m, layer, x, c: lambda: gradcam.grad_cam_per_image(m, layer, x, None)),
+        match="per_image",
+    )
 
 
 def test_inverted_map_is_caught():
@@ -55,12 +62,15 @@ def test_inverted_map_is_caught():
         def run():
             cam = gradcam.grad_cam(model, layer, x, classes)
             return cam.amax(dim=(1, 2), keepdim=True) - cam
+
         return run
+
     expect_check_fails(planted(Task, "batched", inverted), match="batched")
 
 
 def test_cam_from_rejects_mismatched_shapes():
     import pytest
+
     with pytest.raises(ValueError, match="must both be"):
         gradcam.cam_from(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3))
 

@@ -1,5 +1,6 @@
 """4.08 pooling_compare: the check passes; a variant whose pooling layer is missing, a
 config whose shape arithmetic is wrong, and a variant that does not learn are caught."""
+
 import dataclasses
 
 from torch import nn
@@ -45,4 +46,5 @@ def test_wrong_config_arithmetic_is_caught(monkeypatch):
 def test_variant_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, epochs=1)}
+
     expect_check_fails(Wrong, match="test accuracy")

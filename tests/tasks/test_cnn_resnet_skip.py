@@ -1,5 +1,6 @@
 """4.03 resnet_skip: the check passes; a block without its shortcut, zero-init on the wrong
 BN, a block that cuts the gradient, and a block that ignores its stride are caught."""
+
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 from models.convnets import BasicBlock, Bottleneck

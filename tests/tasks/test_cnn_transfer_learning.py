@@ -1,6 +1,7 @@
 """4.10 transfer_learning: the check passes; a "freeze" that leaves requires_grad on, a
 freeze that leaves BN in train mode, and a loader that ignores the checkpoint are caught;
 torchvision-format ResNet-18 weights written by this test load tensor for tensor."""
+
 import dataclasses
 
 import pytest

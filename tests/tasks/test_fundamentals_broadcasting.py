@@ -1,4 +1,5 @@
 """1.03 broadcasting: the check passes, catches planted bugs; the rule agrees with torch (hypothesis)."""
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -13,8 +14,14 @@ Task = REGISTRY.get("fundamentals.broadcasting")
 
 def test_check_passes():
     rec = run_check(Task)
-    assert {"implicit", "expand", "materialised", "rule agrees with torch.broadcast_shapes",
-            "rejects (3,) vs (4,)", "expand_to is a view"} <= set(rec.checks)
+    assert {
+        "implicit",
+        "expand",
+        "materialised",
+        "rule agrees with torch.broadcast_shapes",
+        "rejects (3,) vs (4,)",
+        "expand_to is a view",
+    } <= set(rec.checks)
     assert all(c["passed"] for c in rec.checks.values())
 
 
@@ -26,6 +33,7 @@ def test_rule_accepting_3_vs_4_is_caught():
 
     class Lenient(Task):
         shape_rule = staticmethod(lenient)
+
     expect_check_fails(Lenient, match="broadcast")
 
 
@@ -37,11 +45,12 @@ def test_rule_aligning_on_the_left_is_caught():
 
     class LeftAligned(Task):
         shape_rule = staticmethod(left_aligned)
+
     expect_check_fails(LeftAligned)
 
 
 def test_swapped_operands_are_caught():
-    expect_check_fails(planted(Task, "materialised", lambda self, a, b: (lambda: b - a)), match="materialised")
+    expect_check_fails(planted(Task, "materialised", lambda self, a, b: lambda: b - a), match="materialised")
 
 
 def test_materialised_from_wrong_tiling_is_caught():
@@ -49,6 +58,7 @@ def test_materialised_from_wrong_tiling_is_caught():
     def wrong_tile(self, a, b):
         shape = torch.broadcast_shapes(a.shape, b.shape)
         return lambda: a.expand(shape) - b.expand(shape).flip(0).contiguous()
+
     expect_check_fails(planted(Task, "materialised", wrong_tile), match="materialised")
 
 

@@ -1,4 +1,5 @@
 """1.06 cosine_similarity: the check passes and catches planted bugs (eps rules, pairing)."""
+
 import torch
 
 from harness import REGISTRY
@@ -18,6 +19,7 @@ def _rows_then_pairs(formula):
         if pairwise:
             x1, x2, dim = x1.unsqueeze(-2), x2.unsqueeze(-3), -1
         return lambda: formula(x1, x2, dim, eps)
+
     return impl
 
 
@@ -44,4 +46,5 @@ def test_pairwise_transposed_is_caught():
             return lambda: torch.nn.functional.cosine_similarity(x1, x2, dim=dim, eps=eps)
         mod = __import__(Task.__module__, fromlist=["x"])
         return lambda: mod.cosine_pairwise_matmul(x2, x1, eps).mT.contiguous().flip(-1)
+
     expect_check_fails(planted(Task, "fused", transposed), match="fused")

@@ -1,4 +1,5 @@
 """1.10 cpu_vs_gpu_speed: the CPU side checks and skips the GPU part by name; planted bugs are caught."""
+
 import math
 
 import pytest
@@ -25,6 +26,7 @@ def test_check_passes():
 def test_transposed_matmul_is_caught():
     def transposed(self, op, *ts):
         return lambda: ts[0] @ ts[1].T if op == "matmul" else mod.OPS[op](*ts)
+
     expect_check_fails(planted(Task, "cpu", transposed), match="matmul")
 
 
@@ -32,6 +34,7 @@ def test_low_precision_accumulation_is_caught():
     # bfloat16 arithmetic, as an accidental autocast would do: far outside the float32 bound
     def bf16(self, op, *ts):
         return lambda: mod.OPS[op](*(t.bfloat16() for t in ts)).float()
+
     expect_check_fails(planted(Task, "cpu", bf16), match="cpu")
 
 
@@ -41,6 +44,7 @@ def test_sum_dropping_the_tail_is_caught():
             return lambda: mod.OPS[op](*ts)
         n = ts[0].numel() // 64 * 64
         return lambda: ts[0][:n].sum()
+
     expect_check_fails(planted(Task, "cpu", tail_dropped), match="sum")
 
 
@@ -71,6 +75,7 @@ def test_bench_on_cpu_times_the_cpu_and_skips_the_rest():
 
     class Quick(Task):
         sizes = {"tiny": [mod.SpeedConfig("add", 100), mod.SpeedConfig("add", 10000)]}
+
     ctx = Context(Quick, mode="bench", device="cpu", size="tiny", min_run_time_s=0.01)
     Quick().bench(ctx)
     rows = ctx.record.measurements

@@ -1,4 +1,5 @@
 """1.04 elementwise_manual: the check passes and catches planted bugs."""
+
 import math
 
 import torch
@@ -21,13 +22,15 @@ def test_loop_ignoring_strides_is_caught():
     def contiguous_reader(self, op, *tensors):
         dense = [t.as_strided(t.shape, torch.empty(t.shape).stride()) for t in tensors]  # strides dropped
         return lambda: kf.elementwise_loop(op, *dense)
+
     expect_check_fails(planted(Task, "loop", contiguous_reader), match="loop")
 
 
 def test_exp_without_range_reduction_is_caught(monkeypatch):
     # a plain Taylor series: fine near 0, far off for |x| of tens
     def taylor(x):
-        return sum(x ** n / math.factorial(n) for n in range(12))
+        return sum(x**n / math.factorial(n) for n in range(12))
+
     monkeypatch.setitem(kf.SCALAR_OPS, "exp", (1, lambda x: taylor(x) if math.isfinite(x) else math.exp(x)))
     expect_check_fails(Task, match="loop")
 
@@ -41,8 +44,13 @@ def test_broadcast_stride_not_zero_is_caught():
     # a strided engine that forgets stride 0 for broadcast dims reads past the small operand
     def no_zero_stride(self, op, *tensors):
         shape = torch.broadcast_shapes(*(t.shape for t in tensors))
-        return lambda: kf.VECTOR_OPS[op](*[t.contiguous().reshape(-1).repeat(
-            math.prod(shape) // max(t.numel(), 1) or 1)[: math.prod(shape)] for t in tensors]).view(shape)
+        return lambda: kf.VECTOR_OPS[op](
+            *[
+                t.contiguous().reshape(-1).repeat(math.prod(shape) // max(t.numel(), 1) or 1)[: math.prod(shape)]
+                for t in tensors
+            ]
+        ).view(shape)
+
     expect_check_fails(planted(Task, "strided", no_zero_stride), match="strided")
 
 

@@ -1,4 +1,5 @@
 """1.05 manual_gradients: the check passes and catches planted bugs."""
+
 import torch
 
 from harness import REGISTRY
@@ -21,7 +22,9 @@ def test_missing_tanh_derivative_is_caught():
             r = h - y
             dz = r / r.numel()  # forgot * (1 - h**2)
             return 0.5 * r.pow(2).mean(), dz @ w.T, x.T @ dz, dz.sum(0)
+
         return run
+
     expect_check_fails(planted(Task, "manual", no_tanh_prime), match="manual")
 
 
@@ -30,7 +33,9 @@ def test_bias_gradient_averaged_is_caught():
         def run():
             loss, gx, gw, gb = mod.grads_by_hand(x, w, b, y)
             return loss, gx, gw, gb / x.shape[0]  # mean over the batch instead of the sum
+
         return run
+
     expect_check_fails(planted(Task, "manual", mean_bias), match="manual")
 
 
@@ -53,4 +58,5 @@ def test_wrong_function_backward_is_caught_by_gradcheck():
 def test_wrong_function_backward_is_caught_by_comparison():
     class WrongFunction(Task):
         function_cls = _WrongBackward
+
     expect_check_fails(WrongFunction, match="function")

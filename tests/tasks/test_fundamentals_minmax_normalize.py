@@ -1,4 +1,5 @@
 """1.02 minmax_normalize: the check passes and catches planted bugs."""
+
 import torch
 
 from harness import REGISTRY
@@ -26,6 +27,7 @@ def test_division_by_zero_on_constant_input_is_caught():
 def test_wrong_dim_is_caught():
     def global_minmax(self, x, dim):  # ignores dim: scales by the whole tensor's min and max
         return lambda: (x - x.min()) / (x.max() - x.min())
+
     expect_check_fails(planted(Task, "fused", global_minmax), match="fused")
 
 
@@ -34,6 +36,7 @@ def test_keepdim_ignored_is_caught():
         @staticmethod
         def stats(x, dim=None, keepdim=False):
             return Task.stats(x, dim, keepdim=True)  # always keeps the reduced dims
+
     expect_check_fails(KeepdimIgnored, match="keepdim")
 
 

@@ -1,4 +1,5 @@
 """1.09 slicing_3d: the check passes and catches planted bugs (NumPy's rules, views, offsets)."""
+
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ def test_negative_step_as_plain_flip_is_caught():
         def run():
             parts = []
             y = x
-            for d, i in enumerate(index):
+            for i in index:
                 if isinstance(i, slice) and (i.step or 1) < 0:
                     y = y.flip(len(parts))
                     i = slice(None, None, -i.step)
@@ -30,7 +31,9 @@ def test_negative_step_as_plain_flip_is_caught():
                 else:
                     return mod.index_slice(x, index)
             return y[tuple(parts)]
+
         return run
+
     expect_check_fails(planted(Task, "slicing", flip_then_step), match="slicing")
 
 
@@ -44,19 +47,23 @@ def test_int_with_array_applied_in_order_is_caught():
                 y = x.select(ints[0], index[ints[0]])
                 return y.index_select(arrays[0] - (ints[0] < arrays[0]), index[arrays[0]] % x.shape[arrays[0]])
             return mod.index_slice(x, index)
+
         return run
+
     expect_check_fails(planted(Task, "gather", in_order), match="gather")
 
 
 def test_gather_ignoring_storage_offset_is_caught():
     def no_offset(self, x, index):
         return lambda: mod.index_gather(x[1:], index)  # reads from a shifted base
+
     expect_check_fails(planted(Task, "gather", no_offset), match="gather")
 
 
 def test_slice_that_copies_is_caught():
-    expect_check_fails(planted(Task, "slicing", lambda self, x, index: (lambda: mod.index_slice(x, index).clone())),
-                       match="view")
+    expect_check_fails(
+        planted(Task, "slicing", lambda self, x, index: lambda: mod.index_slice(x, index).clone()), match="view"
+    )
 
 
 def test_negative_step_view_of_numpy_is_documented_as_copy():

@@ -1,4 +1,5 @@
 """m1.checkpointing: checkpointed gradients equal the plain net's; planted checkpoint bugs are caught."""
+
 import pytest
 import torch
 from torch import nn
@@ -13,8 +14,12 @@ Task = REGISTRY.get("m1.checkpointing")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert {"own_checkpoint: gradients", "torch_checkpoint: gradients", "RNG restore matters",
-            "own_checkpoint: peak memory below plain"} <= set(rec.checks)
+    assert {
+        "own_checkpoint: gradients",
+        "torch_checkpoint: gradients",
+        "RNG restore matters",
+        "own_checkpoint: peak memory below plain",
+    } <= set(rec.checks)
     assert rec.metrics["own_checkpoint.peak_alloc_delta_mb"] < rec.metrics["plain.peak_alloc_delta_mb"]
 
 
@@ -25,7 +30,7 @@ def _detaching_sequential(layers, segments, x, preserve_rng_state=True):
         raise ValueError("segments out of range")
     size = -(-len(layers) // segments)
     for s in range(0, len(layers), size):
-        chunk = nn.Sequential(*layers[s:s + size])
+        chunk = nn.Sequential(*layers[s : s + size])
         x = ck.checkpoint(chunk, x.detach(), preserve_rng_state=preserve_rng_state)
     return x
 
@@ -45,18 +50,21 @@ def _keeps_everything(layers, segments, x, preserve_rng_state=True):
 def test_detached_segment_input_is_caught():
     class Wrong(Task):
         checkpoint_sequential = staticmethod(_detaching_sequential)
+
     expect_check_fails(Wrong, match="got no gradient")
 
 
 def test_missing_rng_restore_is_caught():
     class Wrong(Task):
         checkpoint_sequential = staticmethod(_no_rng_restore)
+
     expect_check_fails(Wrong, match="own_checkpoint: gradients")
 
 
 def test_no_memory_saving_is_caught():
     class Wrong(Task):
         checkpoint_sequential = staticmethod(_keeps_everything)
+
     expect_check_fails(Wrong, match="is not below 60% of plain")
 
 

@@ -1,4 +1,5 @@
 """m1.custom_activation: Swish Function passes gradcheck/gradgradcheck; planted derivative bugs are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -11,8 +12,13 @@ Task = REGISTRY.get("m1.custom_activation")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert {"custom_function", "torch_silu", "gradcheck + gradgradcheck float64",
-            "second derivative equals autograd's (float64)", "Function saves less for backward"} <= set(rec.checks)
+    assert {
+        "custom_function",
+        "torch_silu",
+        "gradcheck + gradgradcheck float64",
+        "second derivative equals autograd's (float64)",
+        "Function saves less for backward",
+    } <= set(rec.checks)
 
 
 class _WrongSecond(torch.autograd.Function):
@@ -51,17 +57,19 @@ class SiLUDerivativeForAnyBeta(SwishFunction):
 def test_wrong_second_derivative_is_caught_by_gradgradcheck():
     class Wrong(Task):
         function_cls = WrongSecondDerivative
+
     expect_check_fails(Wrong, match="gradgradcheck")
 
 
 def test_beta_ignored_in_backward_is_caught():
     class Wrong(Task):
         function_cls = SiLUDerivativeForAnyBeta
+
     expect_check_fails(Wrong, match="custom_function")
 
 
 def test_wrong_timed_implementation_is_caught():
-    wrong = planted(Task, "torch_silu", lambda self, x, g, beta: (lambda: (F_silu_no_rescale(x, beta), g * 0.5)))
+    wrong = planted(Task, "torch_silu", lambda self, x, g, beta: lambda: (F_silu_no_rescale(x, beta), g * 0.5))
     expect_check_fails(wrong, match="torch_silu")
 
 

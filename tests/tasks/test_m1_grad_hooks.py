@@ -1,4 +1,5 @@
 """m1.grad_hooks: logged gradients equal .grad, scaling is exact; planted hook bugs are caught."""
+
 import pytest
 import torch
 
@@ -12,8 +13,12 @@ Task = REGISTRY.get("m1.grad_hooks")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert {"logged value equals .grad", "parameter hook scales exactly",
-            "activation hook: power-of-two scale exact upstream", "post-accumulate hook logs .grad"} <= set(rec.checks)
+    assert {
+        "logged value equals .grad",
+        "parameter hook scales exactly",
+        "activation hook: power-of-two scale exact upstream",
+        "post-accumulate hook logs .grad",
+    } <= set(rec.checks)
 
 
 class LogsBeforeScaling(GradLogger):
@@ -23,6 +28,7 @@ class LogsBeforeScaling(GradLogger):
         def hook(grad):
             self._record(name, grad)
             return grad * self.scale if self.scale is not None else None
+
         return hook
 
 
@@ -39,12 +45,14 @@ class LogsNothingAfterAccumulate(GradLogger):
 def test_logging_before_scaling_is_caught():
     class Wrong(Task):
         logger_cls = LogsBeforeScaling
+
     expect_check_fails(Wrong, match="scaled: logged value equals .grad")
 
 
 def test_post_accumulate_logging_per_pass_is_caught():
     class Wrong(Task):
         logger_cls = LogsNothingAfterAccumulate
+
     expect_check_fails(Wrong, match="post-accumulate hook logs .grad")
 
 

@@ -1,4 +1,5 @@
 """m1.mini_autograd: vjp/jvp/grad equal torch.func; planted rule bugs in the engine are caught."""
+
 import types
 
 import kernels.mini_autograd as ma
@@ -35,13 +36,17 @@ def test_missing_unbroadcast_is_caught(monkeypatch):
 def test_grad_with_wrong_seed_is_caught():
     def grad(f, argnums=0):
         vg = ma.value_and_grad(f, argnums)
+
         def g(*args):
             v, gr = vg(*args)
             return tuple(2 * x for x in gr) if isinstance(gr, tuple) else 2 * gr  # cotangent 2, not 1
+
         return g
+
     engine = types.SimpleNamespace(vjp=ma.vjp, jvp=ma.jvp, grad=grad, value_and_grad=ma.value_and_grad)
 
     class Wrong(Task):
         pass
+
     Wrong.engine = engine
     expect_check_fails(Wrong, match="grad of a scalar function")

@@ -1,4 +1,5 @@
 """m1.strided_tensor: own views equal torch/NumPy views on random expressions; planted layout bugs are caught."""
+
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 from kernels.strided import StridedTensor
@@ -10,8 +11,11 @@ def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
     assert rec.metrics["random_chains_with_negative_steps"] > 60
-    assert {"random chains: layout vs torch", "random chains: layout vs NumPy",
-            "out-of-range message equals torch's"} <= set(rec.checks)
+    assert {
+        "random chains: layout vs torch",
+        "random chains: layout vs NumPy",
+        "out-of-range message equals torch's",
+    } <= set(rec.checks)
 
 
 class _Keep(StridedTensor):
@@ -41,8 +45,9 @@ class IgnoresStepSign(_Keep):
 
     def __getitem__(self, index):
         items = index if isinstance(index, tuple) else (index,)
-        fixed = tuple(slice(it.start, it.stop, abs(it.step)) if isinstance(it, slice) and it.step else it
-                      for it in items)
+        fixed = tuple(
+            slice(it.start, it.stop, abs(it.step)) if isinstance(it, slice) and it.step else it for it in items
+        )
         return super().__getitem__(fixed)
 
 
@@ -65,29 +70,33 @@ class NumpyNoneStride(StridedTensor):
 class TooManyIndicesAreIgnored(StridedTensor):
     def __getitem__(self, index):
         if isinstance(index, tuple) and len(index) > self.ndim:
-            index = index[:self.ndim]
+            index = index[: self.ndim]
         return super().__getitem__(index)
 
 
 def test_transpose_without_strides_is_caught():
     class Wrong(Task):
         tensor_cls = ShapeOnlyTranspose
+
     expect_check_fails(Wrong, match="random chains")
 
 
 def test_negative_steps_walking_forwards_are_caught():
     class Wrong(Task):
         tensor_cls = IgnoresStepSign
+
     expect_check_fails(Wrong, match="random chains")
 
 
 def test_numpy_stride_for_new_dims_is_caught_by_the_torch_comparison():
     class Wrong(Task):
         tensor_cls = NumpyNoneStride
+
     expect_check_fails(Wrong, match="layout vs torch")
 
 
 def test_too_many_indices_accepted_is_caught():
     class Wrong(Task):
         tensor_cls = TooManyIndicesAreIgnored
+
     expect_check_fails(Wrong, match="too many indices")

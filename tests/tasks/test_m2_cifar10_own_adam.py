@@ -1,5 +1,6 @@
 """m2.cifar10_own_adam: own Adam's loss curve equals torch's on a CNN; the CIFAR reader path is checked;
 planted optimizer and loader bugs are caught."""
+
 import dataclasses
 
 import torch
@@ -14,8 +15,11 @@ Task = REGISTRY.get("m2.cifar10_own_adam")
 def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
-    assert {"CIFAR train pixels read back", "own_adam: loss curve = torch Adam's",
-            "own_adam_foreach: loss curve = torch Adam's"} <= set(rec.checks)
+    assert {
+        "CIFAR train pixels read back",
+        "own_adam: loss curve = torch Adam's",
+        "own_adam_foreach: loss curve = torch Adam's",
+    } <= set(rec.checks)
     assert any("SYNTHETIC" in n for n in rec.notes)
 
 
@@ -37,6 +41,7 @@ class AdamNoBiasCorrection(own_optim.Adam):
 def test_adam_without_bias_correction_is_caught():
     class Wrong(Task):
         adam_cls = AdamNoBiasCorrection
+
     expect_check_fails(Wrong, match="loss curve = torch Adam's")
 
 
@@ -55,10 +60,12 @@ def _loader_dropping_last_batch(config, data_dir=None):
 def test_loader_swapping_channels_is_caught():
     class Wrong(Task):
         loader = staticmethod(_loader_swapping_channels)
+
     expect_check_fails(Wrong, match="pixels")
 
 
 def test_loader_dropping_a_batch_is_caught():
     class Wrong(Task):
         loader = staticmethod(_loader_dropping_last_batch)
+
     expect_check_fails(Wrong, match="train pixels")

@@ -1,4 +1,5 @@
 """m2.loss_scaling: the hand scaler behaves exactly like GradScaler; planted scaler bugs are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -56,6 +57,7 @@ class Float64Scale(DynamicLossScaler):
 def _with(cls):
     class Wrong(Task):
         scaler_cls = cls
+
     return Wrong
 
 

@@ -1,4 +1,5 @@
 """m2.manual_amp: the policy puts every op in autocast's dtype; planted policy bugs are caught."""
+
 import dataclasses
 
 from harness import REGISTRY
@@ -18,6 +19,7 @@ def test_check_passes():
 def _with(cpu=CPU_BF16_POLICY, cuda=CUDA_FP16_POLICY):
     class Wrong(Task):
         policies = {"cpu": cpu, "cuda": cuda}
+
     return Wrong
 
 
@@ -32,6 +34,9 @@ def test_linear_left_in_float32_is_caught():
 
 
 def test_cuda_layer_norm_in_float16_is_caught_without_a_gpu():
-    wrong = dataclasses.replace(CUDA_FP16_POLICY, fp32=CUDA_FP16_POLICY.fp32 - {"layer_norm"},
-                                lower_precision_fp=CUDA_FP16_POLICY.lower_precision_fp | {"layer_norm"})
+    wrong = dataclasses.replace(
+        CUDA_FP16_POLICY,
+        fp32=CUDA_FP16_POLICY.fp32 - {"layer_norm"},
+        lower_precision_fp=CUDA_FP16_POLICY.lower_precision_fp | {"layer_norm"},
+    )
     expect_check_fails(_with(cuda=wrong), match="cuda float16")

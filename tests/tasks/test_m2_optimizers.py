@@ -1,4 +1,5 @@
 """m2.optimizers: own optimizers follow torch.optim step for step; planted Adam/SGD bugs are caught."""
+
 import torch
 
 import kernels.optim as own_optim
@@ -38,7 +39,7 @@ class _PlantedAdam(own_optim.Adam):
             p.addcdiv_(st["exp_avg"], self.denom(st["exp_avg_sq"], t, beta2, group["eps"]), value=-step_size)
 
     def step_size(self, lr, t, beta1):
-        return lr / (1 - beta1 ** t)
+        return lr / (1 - beta1**t)
 
 
 class NoBiasCorrection(_PlantedAdam):
@@ -51,14 +52,14 @@ class NoBiasCorrection(_PlantedAdam):
 
 class EpsInsideSqrt(_PlantedAdam):
     def denom(self, v, t, beta2, eps):
-        return (v / (1 - beta2 ** t) + eps).sqrt()
+        return (v / (1 - beta2**t) + eps).sqrt()
 
 
 class RightAdam(_PlantedAdam):
     """The same scaffolding with the right formula: shows the planted classes differ only there."""
 
     def denom(self, v, t, beta2, eps):
-        return (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
+        return (v.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
 
 
 class NesterovWithOldBuffer(own_optim.SGD):
@@ -72,7 +73,9 @@ class NesterovWithOldBuffer(own_optim.SGD):
                 p.add_(g, alpha=-group["lr"])
                 continue
             old = st.get("momentum_buffer")
-            buf = g.clone() if old is None else old.clone().mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
+            buf = (
+                g.clone() if old is None else old.clone().mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
+            )
             st["momentum_buffer"] = buf
             look = old if (group["nesterov"] and old is not None) else buf
             p.add_(g.add(look, alpha=group["momentum"]) if group["nesterov"] else buf, alpha=-group["lr"])
@@ -81,6 +84,7 @@ class NesterovWithOldBuffer(own_optim.SGD):
 def _with(**classes):
     class Wrong(Task):
         own_classes = {**Task.own_classes, **classes}
+
     return Wrong
 
 
@@ -97,8 +101,10 @@ def test_planted_scaffolding_alone_is_right():
     torch.manual_seed(0)
     p1 = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
     p2 = torch.nn.Parameter(p1.detach().clone())
-    a, b = RightAdam([p1], lr=1e-2, eps=1e-6, weight_decay=1e-3), torch.optim.Adam([p2], lr=1e-2, eps=1e-6,
-                                                                                     weight_decay=1e-3, foreach=False)
+    a, b = (
+        RightAdam([p1], lr=1e-2, eps=1e-6, weight_decay=1e-3),
+        torch.optim.Adam([p2], lr=1e-2, eps=1e-6, weight_decay=1e-3, foreach=False),
+    )
     for _ in range(20):
         p1.grad = p1.detach() ** 2 - 1
         p2.grad = p2.detach() ** 2 - 1

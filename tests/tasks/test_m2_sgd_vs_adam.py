@@ -1,4 +1,5 @@
 """m2.sgd_vs_adam: same seed, batches and budget for every variant, curves recorded; planted unfairness is caught."""
+
 import pytest
 
 from harness import REGISTRY
@@ -45,4 +46,5 @@ def test_identical_curves_are_caught():
     class Wrong(SameOptimizerForAll):
         def run(self, variant, config, device, dtype, seed, lr=None):
             return super().run(variant, config, device, dtype, seed, lr=0.3)
+
     expect_check_fails(Wrong, match="optimizer")

@@ -34,6 +34,7 @@ def _clip_by_value(parameters, max_norm, *args, **kwargs):
 def _with(fn):
     class Wrong(Task):
         clip_fn = staticmethod(fn)
+
     return Wrong
 
 
@@ -51,4 +52,5 @@ def test_a_too_low_learning_rate_is_caught():
 
     class LowLR(Task):
         sizes = {**Task.sizes, "tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.1)}
+
     expect_check_fails(LowLR, match="did not diverge")

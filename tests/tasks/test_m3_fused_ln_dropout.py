@@ -2,6 +2,7 @@
 
 The nvcc compile (~5-20 s) runs once, in test_check_passes; planted-bug tests skip it.
 """
+
 import shutil
 import sys
 
@@ -26,8 +27,15 @@ def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
     names = set(rec.checks)
-    assert {"eager_same_mask", "cpp_fused", "triton_fused", "cpp_fused backward", "triton_fused backward",
-            "eager: drop rate p", "Philox mask drops a fraction p"} <= names
+    assert {
+        "eager_same_mask",
+        "cpp_fused",
+        "triton_fused",
+        "cpp_fused backward",
+        "triton_fused backward",
+        "eager: drop rate p",
+        "Philox mask drops a fraction p",
+    } <= names
     if shutil.which("nvcc"):
         assert rec.checks["layernorm_dropout.cu compiles for sm_90"]["passed"]
         table = next(t for t in rec.tables if t["name"].startswith("ptxas resources"))
@@ -40,6 +48,7 @@ def _shifted_mask(self, x, w, b, p, seed):
         y = F.layer_norm(x, (x.shape[-1],), w, b)
         keep = philox.dropout_mask(seed, torch.arange(1, x.numel() + 1), p).view(x.shape)  # offset + 1
         return torch.where(keep, y / (1 - p), 0.0) if p > 0 else y
+
     return run
 
 
@@ -53,12 +62,14 @@ def test_triton_without_dropout_scale_is_caught():
         from kernels.triton import layernorm_dropout_fwd
 
         return lambda: layernorm_dropout_fwd(x, w, b, p, seed)[0] * (1 - p)
+
     expect_check_fails(planted(NoCompile, "triton_fused", unscaled), match="triton_fused")
 
 
 def test_eager_dropout_without_scaling_is_caught():
     def eager_unscaled(self, x, w, b, p, seed):
         return lambda: F.dropout(F.layer_norm(x, (x.shape[-1],), w, b), p) * (1 - p)
+
     expect_check_fails(planted(NoCompile, "eager", eager_unscaled), match="kept values are LN")
 
 
@@ -85,6 +96,7 @@ def test_backward_with_a_different_mask_is_caught():
             out = super().autograd_versions(device)
             out["cpp_fused"] = lambda x, w, b, p, s: WrongBackward.apply(x, w, b, p, s)
             return out
+
     expect_check_fails(Wrong, match="cpp_fused backward")
 
 
@@ -95,13 +107,23 @@ def test_failed_compile_is_caught(monkeypatch):
         pytest.skip("needs nvcc")
 
     def broken(source, arch="sm_90", **kw):
-        return cuda.CompileReport(source=source, arch=arch, success=False, returncode=1, command=("nvcc",),
-                                  seconds=0.1, kernels=(), log="error: expected a ';'")
+        return cuda.CompileReport(
+            source=source,
+            arch=arch,
+            success=False,
+            returncode=1,
+            command=("nvcc",),
+            seconds=0.1,
+            kernels=(),
+            log="error: expected a ';'",
+        )
+
     monkeypatch.setattr(cuda, "compile_check", broken)
 
     class OnlyCompile(Task):
         def check(self, ctx):
             self.compile_report(ctx)
+
     expect_check_fails(OnlyCompile, match="nvcc failed on layernorm_dropout.cu")
 
 

@@ -1,4 +1,5 @@
 """m3.native_comparison: the table covers every custom kernel and each equals its native op; planted gaps are caught."""
+
 import dataclasses
 import sys
 
@@ -25,6 +26,7 @@ def test_table_missing_a_kernel_is_caught():
     class Missing(Task):
         def kernels(self):
             return tuple(k for k in mod.KERNELS if k.name != "CUDA sum")
+
     expect_check_fails(Missing, match="kernels.cuda exports a sum kernel that the table lacks")
 
 
@@ -36,6 +38,7 @@ def test_custom_kernel_differing_from_native_is_caught():
                 inner = w.custom
                 w = dataclasses.replace(w, custom=lambda: inner() * 1.001)
             return w
+
     expect_check_fails(Wrong, match="Triton softmax == native")
 
 
@@ -46,6 +49,7 @@ def test_ln_dropout_with_another_mask_is_caught():
             if k.name == "C++ ext LayerNorm+Dropout":
                 w = dataclasses.replace(w, custom=w.native)  # torch's own dropout mask
             return w
+
     expect_check_fails(Wrong, match="C++ ext LayerNorm+Dropout == native")
 
 
@@ -59,6 +63,7 @@ def test_row_without_a_reason_is_caught():
             if not any(r["status"] == "" for r in rows):  # on a GPU machine every row runs: blank one
                 rows[-1].update(status="", equal_to_native=None)
             return rows
+
     expect_check_fails(Silent, match="neither checked nor skipped")
 
 

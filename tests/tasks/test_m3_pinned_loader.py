@@ -1,4 +1,5 @@
 """m3.pinned_loader: batches arrive intact and in order; planted loader bugs are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -28,6 +29,7 @@ def _planted(edit):
         def loader(self, variant, config, device, seed):
             inner = super().loader(variant, config, device, seed)
             return _Wrap(inner, edit) if variant == "pinned_prefetch" else inner
+
     return Wrong
 
 
@@ -39,6 +41,7 @@ def test_batch_with_swapped_samples_but_right_indices_is_caught():
     def swap_rows(bs):
         ids, x = bs[2]
         return [*bs[:2], (ids, x[[1, 0, *range(2, x.shape[0])]]), *bs[3:]]
+
     expect_check_fails(_planted(swap_rows), match="pinned_prefetch: batch checksums")
 
 
@@ -52,4 +55,5 @@ def test_corrupted_value_is_caught():
         x = x.clone()
         x[3, 7] += 1e-3
         return [(ids, x), *bs[1:]]
+
     expect_check_fails(_planted(corrupt), match="checksums")

@@ -2,6 +2,7 @@
 
 The nvcc compile runs once, in test_check_passes; planted-bug tests skip it.
 """
+
 import shutil
 import sys
 
@@ -37,31 +38,37 @@ def test_reduction_that_drops_the_tail_is_caught():
                 flat = x.reshape(-1)
                 return flat[: max(1, flat.numel() // 256 * 256)].sum()
             return x.sum(dim)
+
         return run
+
     expect_check_fails(planted(NoCompile, "cpp_sum", drops_tail), match="cpp_sum")
 
 
 def test_reduction_that_drops_only_the_last_element_is_caught():
     def drops_last(self, x, dim):
         return lambda: (x.reshape(-1)[:-1].sum() if x.numel() > 1 else x.sum()) if dim is None else x.sum(dim)
+
     expect_check_fails(planted(NoCompile, "triton_sum", drops_last), match="triton_sum")
 
 
 def test_half_precision_accumulator_is_caught():
     def fp16_acc(self, x, dim):
         return lambda: (x.half().sum() if dim is None else x.half().sum(dim)).to(x.dtype)
+
     expect_check_fails(planted(NoCompile, "cpp_sum", fp16_acc), match="cpp_sum")
 
 
 def test_wrong_result_dtype_is_caught():
     def as_double(self, x, dim):
         return lambda: x.double().sum() if dim is None else x.double().sum(dim)
+
     expect_check_fails(planted(NoCompile, "cpp_sum", as_double), match="torch.float64, expected () torch.float32")
 
 
 def test_last_dim_sum_over_the_wrong_axis_is_caught():
     def wrong_axis(self, x, dim):
         return lambda: x.sum() if dim is None else x.sum(0)[: x.shape[0]]
+
     expect_check_fails(planted(NoCompile, "cpp_sum", wrong_axis), match="cpp_sum")
 
 

@@ -1,4 +1,5 @@
 """m3.streams: chunked (streamed) results equal the unchunked computation; planted bugs are caught."""
+
 import sys
 
 import torch
@@ -26,8 +27,8 @@ def test_streamed_piece_never_copied_back_is_caught():
                 return super().run(variant, config, job, streams)
             n = torch.tensor_split(torch.arange(x.shape[0]), config.chunks)[-1].numel()
             # the last piece is left out: its rows keep the NaN poison
-            streams_mod.run_pipeline(x[:-n], w, out[:-n], chunks=config.chunks - 1, iters=config.iters,
-                                     streams=streams)
+            streams_mod.run_pipeline(x[:-n], w, out[:-n], chunks=config.chunks - 1, iters=config.iters, streams=streams)
+
     expect_check_fails(DropsLastPiece, match="streamed == unchunked")
 
 
@@ -43,6 +44,7 @@ def test_pieces_written_to_the_wrong_place_are_caught():
                 o = pieces_out[(i + 1) % config.chunks]
                 y = streams_mod.compute(xi, w, config.iters)
                 o[: min(o.shape[0], y.shape[0])].copy_(y[: o.shape[0]])
+
     expect_check_fails(Shifted, match="streamed == unchunked")
 
 
@@ -52,4 +54,5 @@ def test_serial_variant_with_one_layer_too_few_is_caught():
             x, w, out = job
             iters = config.iters - 1 if variant == "serial" else config.iters
             streams_mod.run_pipeline(x, w, out, chunks=config.chunks, iters=iters, streams=streams)
+
     expect_check_fails(ShortSerial, match="serial == unchunked")

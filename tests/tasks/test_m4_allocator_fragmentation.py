@@ -1,4 +1,5 @@
 """m4.allocator_fragmentation: schedules and stats arithmetic; planted bugs are caught."""
+
 import sys
 
 import pytest
@@ -25,6 +26,7 @@ def test_decreasing_schedule_that_is_not_sorted_is_caught():
             if kind == "decreasing":
                 return list(reversed(config.batches))  # reversed input order, not sorted
             return super().schedule(kind, config, seed)
+
     expect_check_fails(Wrong, match="decreasing schedule is not sorted")
 
 
@@ -32,6 +34,7 @@ def test_random_schedule_ignoring_its_seed_is_caught():
     class Wrong(Task):
         def schedule(self, kind, config, seed):
             return super().schedule(kind, config, 0)
+
     expect_check_fails(Wrong, match="ignores its seed")
 
 
@@ -39,6 +42,7 @@ def test_schedule_dropping_a_batch_is_caught():
     class Wrong(Task):
         def schedule(self, kind, config, seed):
             return super().schedule(kind, config, seed)[:-1]
+
     expect_check_fails(Wrong, match="not a permutation")
 
 
@@ -47,8 +51,11 @@ def test_fragmentation_from_active_bytes_is_caught():
         def fragmentation(self, stats):
             f = mod.fragmentation(stats)
             if "active_bytes.all.current" in stats:  # active includes blocks freed but still in use by a stream
-                f["free_in_reserved_mb"] = (stats["reserved_bytes.all.current"] - stats["active_bytes.all.current"]) / 1e6
+                f["free_in_reserved_mb"] = (
+                    stats["reserved_bytes.all.current"] - stats["active_bytes.all.current"]
+                ) / 1e6
             return f
+
     expect_check_fails(Wrong, match="fragmentation(free_in_reserved_mb)")
 
 
@@ -58,6 +65,7 @@ def test_ratio_over_allocated_is_caught():
             f = mod.fragmentation(stats)
             f["frag_ratio"] = f["free_in_reserved_mb"] / f["allocated_mb"] if f["allocated_mb"] else 0.0
             return f
+
     expect_check_fails(Wrong, match="frag_ratio")
 
 

@@ -1,4 +1,5 @@
 """m4.cuda_graphs: the capture/replay wrapper's host-side logic; planted wrapper bugs are caught."""
+
 import sys
 
 import pytest
@@ -24,6 +25,7 @@ def _planted(wrapper_cls):
     class Wrong(Task):
         def graphed(self, model, sample, emulate=None):
             return wrapper_cls(model, sample, emulate=emulate)
+
     return Wrong
 
 
@@ -33,6 +35,7 @@ def test_wrapper_that_forgets_to_copy_inputs_is_caught():
             self.check_inputs(inputs)
             self.replay()  # replays on the capture's input
             return self.static_outputs
+
     expect_check_fails(_planted(NoCopy), match="graph replay == eager")
 
 
@@ -50,6 +53,7 @@ def test_wrapper_without_shape_check_is_caught():
                 s.copy_(x[: s.shape[0]].to(s.dtype))  # silently truncates a bigger batch
             self.replay()
             return self.static_outputs
+
     expect_check_fails(_planted(NoShapeCheck), match="shape mismatch raises")
 
 
@@ -57,6 +61,7 @@ def test_wrapper_returning_fresh_tensors_is_caught():
     class Fresh(GraphedCallable):
         def __call__(self, *inputs):
             return super().__call__(*inputs).clone()
+
     expect_check_fails(_planted(Fresh), match="same static output tensor")
 
 
@@ -66,6 +71,7 @@ def test_wrapper_that_writes_into_the_callers_tensor_is_caught():
             out = super().__call__(*inputs)
             inputs[0].copy_(out) if out.shape == inputs[0].shape else None
             return out
+
     expect_check_fails(_planted(Aliasing), match="modified its input")
 
 

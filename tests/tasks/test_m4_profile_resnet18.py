@@ -1,4 +1,5 @@
 """m4.profile_resnet18: trace written and parsed, top 3 extracted; planted extraction bugs are caught."""
+
 import json
 import sys
 
@@ -33,15 +34,20 @@ def test_top3_sorted_ascending_is_caught():
     class Ascending(Cached):
         def top_ops(self, averages, k=3, *, device_time=False):
             return sorted(mod.top_ops(averages, k), key=lambda r: r["self_ms"])
+
     expect_check_fails(Ascending, match="not sorted by self time, descending")
 
 
 def test_top3_by_total_time_is_caught():
     class ByTotal(Cached):
         def top_ops(self, averages, k=3, *, device_time=False):
-            rows = [{"op": e.key, "self_ms": e.cpu_time_total / 1e3, "calls": e.count}
-                    for e in averages if mod.is_operator(e.key)]
+            rows = [
+                {"op": e.key, "self_ms": e.cpu_time_total / 1e3, "calls": e.count}
+                for e in averages
+                if mod.is_operator(e.key)
+            ]
             return sorted(rows, key=lambda r: r["self_ms"], reverse=True)[:k]
+
     expect_check_fails(ByTotal, match="more than the third extracted op")
 
 
@@ -53,6 +59,7 @@ def test_top3_including_our_own_ranges_is_caught():
             # make sure a range is in: the 'forward' range has real self time (Python between ops)
             fwd = next(r for r in rows if r["op"] == "forward")
             return sorted([fwd] + [r for r in rows if r is not fwd][:2], key=lambda r: -r["self_ms"])
+
     expect_check_fails(Unfiltered, match="are not operator names")
 
 
@@ -61,11 +68,19 @@ def test_second_best_dropped_is_caught():
         def top_ops(self, averages, k=3, *, device_time=False):
             rows = mod.top_ops(averages, k + 1)
             return [rows[0], rows[2], rows[3]]
+
     expect_check_fails(SkipsOne, match="more than the third extracted op")
 
 
 def test_is_operator():
     assert mod.is_operator("aten::convolution_backward")
-    for name in ("forward", "ProfilerStep#3", "Optimizer.step#SGD.step", "", "[memory]", "cudaLaunchKernel",
-                 "cuLaunchKernelEx"):
+    for name in (
+        "forward",
+        "ProfilerStep#3",
+        "Optimizer.step#SGD.step",
+        "",
+        "[memory]",
+        "cudaLaunchKernel",
+        "cuLaunchKernelEx",
+    ):
         assert not mod.is_operator(name)

@@ -1,4 +1,5 @@
 """m4 triton_matmul: the interpreter check passes and catches planted kernel bugs."""
+
 import re
 
 import pytest
@@ -16,8 +17,23 @@ tl = pytest.importorskip("triton.language")
 
 
 @triton.jit
-def _matmul_no_k_tail(a_ptr, b_ptr, c_ptr, M, N, K, sam, sak, sbk, sbn, scm, scn,
-                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _matmul_no_k_tail(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    sam,
+    sak,
+    sbk,
+    sbn,
+    scm,
+    scn,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     """Tutorial-style tile loop with the classic bug: K // BLOCK_K steps, tail never added."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
@@ -30,8 +46,11 @@ def _matmul_no_k_tail(a_ptr, b_ptr, c_ptr, M, N, K, sam, sak, sbk, sbn, scm, scn
         a = tl.load(a_ptr + rm[:, None] * sam + kk[None, :] * sak, mask=rm[:, None] < M, other=0.0)
         b = tl.load(b_ptr + kk[:, None] * sbk + rn[None, :] * sbn, mask=rn[None, :] < N, other=0.0)
         acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-    tl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, acc.to(c_ptr.dtype.element_ty),
-             mask=(rm[:, None] < M) & (rn[None, :] < N))
+    tl.store(
+        c_ptr + rm[:, None] * scm + rn[None, :] * scn,
+        acc.to(c_ptr.dtype.element_ty),
+        mask=(rm[:, None] < M) & (rn[None, :] < N),
+    )
 
 
 def matmul_no_k_tail(a, b, block=32):
@@ -40,8 +59,9 @@ def matmul_no_k_tail(a, b, block=32):
     (M, K), N = a.shape, b.shape[1]
     c = torch.empty(M, N, dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, block), triton.cdiv(N, block))
-    _matmul_no_k_tail[grid](a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(),
-                            BLOCK_M=block, BLOCK_N=block, BLOCK_K=block)
+    _matmul_no_k_tail[grid](
+        a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(), BLOCK_M=block, BLOCK_N=block, BLOCK_K=block
+    )
     return c
 
 
@@ -61,7 +81,7 @@ def test_the_planted_kernel_is_right_where_k_is_a_tile_multiple():
 
 
 def test_kernel_that_skips_the_k_tail_is_caught():
-    wrong = planted(Task, "triton", lambda self, a, b: (lambda: matmul_no_k_tail(a, b)))
+    wrong = planted(Task, "triton", lambda self, a, b: lambda: matmul_no_k_tail(a, b))
     expect_check_fails(wrong, match="triton [100x70@70x90", dtype=torch.float32)
 
 
@@ -70,6 +90,7 @@ def test_tf32_precision_is_caught_by_the_fp32_tolerance():
         # round inputs to TF32's 10-bit mantissa, as tensor cores do with allow_tf32
         def rnd(t):
             return (t.view(torch.int32) + 0x1000 & ~0x1FFF).view(torch.float32) if t.dtype == torch.float32 else t
+
         return lambda: torch.matmul(rnd(a), rnd(b))
 
     expect_check_fails(planted(Task, "triton", tf32_like), match="triton", dtype=torch.float32)

@@ -1,4 +1,5 @@
 """m4.vectorize_loops: loops and vectorized kernels agree; planted vectorization bugs are caught."""
+
 import pytest
 import torch
 
@@ -24,6 +25,7 @@ def _planted(kernel: str, wrong):
             if variant == "vectorized" and name == kernel:
                 return wrong
             return super().kernel(variant, name)
+
     return Wrong
 
 
@@ -33,6 +35,7 @@ def test_histogram_off_by_one_bins_is_caught():
         v = v[(v >= lo) & (v <= hi)]
         k = ((v - lo) * bins / (hi - lo)).ceil().long().clamp(0, bins - 1)  # ceil: edges go one bin up
         return torch.bincount(k, minlength=bins)
+
     expect_check_fails(_planted("histogram", hist_off_by_one), match="histogram")
 
 
@@ -41,12 +44,14 @@ def test_histogram_dropping_the_top_edge_is_caught():
         v = x.reshape(-1).double()
         v = v[(v >= lo) & (v < hi)]  # hi itself is lost
         return torch.bincount(((v - lo) * bins / (hi - lo)).floor().long(), minlength=bins)
+
     expect_check_fails(_planted("histogram", hist_open_top), match="histogram")
 
 
 def test_running_mean_window_off_by_one_is_caught():
     def rm_short_window(x, w):
         return V.running_mean_vec(x, w)[:-1]  # one window too few
+
     expect_check_fails(_planted("running_mean", rm_short_window), match="running_mean")
 
 
@@ -54,12 +59,15 @@ def test_ema_with_wrong_start_is_caught():
     def ema_zero_start(x, alpha):
         y = V.ema_vec(x, alpha)
         return y - (1 - alpha) ** torch.arange(1, x.shape[0] + 1).view(-1, *[1] * (x.dim() - 1)) * x[0]
+
     expect_check_fails(_planted("ema", ema_zero_start), match="ema")
 
 
 def test_transposed_distances_are_caught():
-    expect_check_fails(_planted("pairwise_distances", lambda x, y: torch.cdist(y, x).T.contiguous()[:, :-1]),
-                       match="pairwise_distances")
+    expect_check_fails(
+        _planted("pairwise_distances", lambda x, y: torch.cdist(y, x).T.contiguous()[:, :-1]),
+        match="pairwise_distances",
+    )
 
 
 def test_loop_and_vectorized_sharing_a_bug_are_caught_by_torch_reference():
@@ -68,6 +76,7 @@ def test_loop_and_vectorized_sharing_a_bug_are_caught_by_torch_reference():
             if name == "gram":
                 return lambda x: V.gram_vec(x) + 1.0 if variant == "vectorized" else V.gram_loop(x) + 1.0
             return super().kernel(variant, name)
+
     expect_check_fails(BothWrong, match="gram: vectorized == torch")
 
 

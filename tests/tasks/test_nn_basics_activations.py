@@ -1,4 +1,5 @@
 """3.08 activations: all three train on the same seed and budget; planted bugs are caught."""
+
 import dataclasses
 
 from harness import REGISTRY

@@ -1,4 +1,5 @@
 """3.04 batchnorm_compare: own BatchNorm equals torch's; planted bugs are caught."""
+
 import torch
 
 from harness import REGISTRY

@@ -1,4 +1,5 @@
 """3.03 dropout_manual: the check passes for kernels.dropout and catches planted bugs."""
+
 import torch
 
 from harness import REGISTRY

@@ -1,4 +1,5 @@
 """3.06 early_stopping: right stop epoch, bitwise restore; planted bugs are caught."""
+
 import torch
 
 from harness import REGISTRY

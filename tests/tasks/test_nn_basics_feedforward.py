@@ -1,4 +1,5 @@
 """3.01 feedforward: shapes, registered parameters, learning; planted module bugs are caught."""
+
 import torch
 from torch import nn
 

@@ -1,4 +1,5 @@
 """3.09 lr_schedule: hand schedules equal torch's value by value; planted bugs are caught."""
+
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 from kernels import schedulers as S
@@ -10,7 +11,8 @@ def test_check_passes_and_records_both_curves():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
     assert {(c["name"], c["series"]) for c in rec.curves} == {
-        (f"lr: {k}", v) for k in ("step", "cosine", "warmup_cosine") for v in ("torch", "hand")}
+        (f"lr: {k}", v) for k in ("step", "cosine", "warmup_cosine") for v in ("torch", "hand")
+    }
 
 
 class StepOffByOne(Task):
@@ -36,8 +38,14 @@ class WarmupFromZero(Task):
 
     def hand_scheduler(self, kind, opt, cfg):
         if kind == "warmup_cosine":
-            return S.LRSchedule(opt, lambda t, base: base * min(t, cfg.warmup) / cfg.warmup if t < cfg.warmup
-                                else S.warmup_cosine_lr(t, base, cfg.warmup, cfg.steps, cfg.start_factor, cfg.eta_min))
+            return S.LRSchedule(
+                opt,
+                lambda t, base: (
+                    base * min(t, cfg.warmup) / cfg.warmup
+                    if t < cfg.warmup
+                    else S.warmup_cosine_lr(t, base, cfg.warmup, cfg.steps, cfg.start_factor, cfg.eta_min)
+                ),
+            )
         return super().hand_scheduler(kind, opt, cfg)
 
 
@@ -51,6 +59,7 @@ class OnlyFirstGroup(Task):
         def apply():
             opt.param_groups[0]["lr"] = lr_at(sched.last_epoch, sched.base_lrs[0])
             sched._last_lr = [g["lr"] for g in opt.param_groups]
+
         sched._apply = apply
         return sched
 
@@ -73,6 +82,7 @@ def test_unscheduled_param_group_is_caught():
 
 def test_prepare_times_every_variant():
     from harness.context import Context
+
     ctx = Context(Task, mode="bench")
     for v in Task.variants:
         Task().prepare(ctx, v, ctx.configs[0]).fn()

@@ -1,4 +1,5 @@
 """3.02 mnist_no_torchvision: IDX round trip and accuracy threshold; planted bugs are caught."""
+
 import dataclasses
 
 import torch

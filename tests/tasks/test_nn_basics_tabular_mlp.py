@@ -1,4 +1,5 @@
 """3.07 tabular_mlp: train-only standardisation, beats the majority baseline; planted leaks are caught."""
+
 import torch
 
 from harness import REGISTRY

@@ -1,4 +1,5 @@
 """3.10 tensorboard_logging: scalars read back equal those written; planted writer bugs are caught."""
+
 import pytest
 
 from harness import REGISTRY
@@ -31,6 +32,7 @@ class UnflushedBatches(Task):
                 for args in w.pending:
                     real(*args)
                 w.pending.clear()
+
         w.add_scalar = add_scalar
         return w
 
@@ -47,6 +49,7 @@ class DropsLastScalar(Task):
             if pending:
                 real(*pending.pop())
             pending.append((tag, value, step))
+
         w.add_scalar = add_scalar
         return w
 
@@ -56,6 +59,7 @@ class WritesFloat16(Task):
 
     def open_writer(self, log_dir):
         import numpy as np
+
         w = super().open_writer(log_dir)
         real = w.add_scalar
         w.add_scalar = lambda tag, value, step: real(tag, float(np.float16(value)), step)

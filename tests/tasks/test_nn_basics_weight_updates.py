@@ -1,4 +1,5 @@
 """3.05 weight_updates: recorded ratios equal the parameter deltas; planted recorders are caught."""
+
 import torch
 
 from harness import REGISTRY

@@ -1,4 +1,5 @@
 """5.10 beam_search: beam 1 = greedy, exact on unpruned lattices, length penalty; planted bugs are caught."""
+
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 from kernels import decoding
@@ -20,7 +21,7 @@ def _ignores_alpha(*args, **kwargs):
 def _penalty_without_the_five(*args, **kwargs):
     """Ranks by log P / |Y|^alpha instead of Wu et al.'s ((5 + |Y|) / 6)^alpha."""
     original = decoding.length_penalty
-    decoding.length_penalty = lambda length, alpha: length ** alpha
+    decoding.length_penalty = lambda length, alpha: length**alpha
     try:
         return decoding.beam_search(*args, **kwargs)
     finally:

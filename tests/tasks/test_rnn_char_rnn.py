@@ -1,4 +1,5 @@
 """5.01 char_rnn: loss falls below unigram entropy, sampling seeded and in-vocabulary; planted bugs are caught."""
+
 import dataclasses
 import math
 

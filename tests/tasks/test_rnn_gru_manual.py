@@ -1,4 +1,5 @@
 """5.07 gru_manual: the hand-written GRU equals nn.GRU; planted bugs are caught."""
+
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +27,7 @@ class ResetBeforeMatmul(GRU):
         hw = F.linear(h, w_hh[: 2 * H], b_hh[: 2 * H])  # r and z rows only
         r = torch.sigmoid(x_r + hw[:, :H])
         z = torch.sigmoid(x_z + hw[:, H:])
-        n = torch.tanh(x_n + F.linear(r * h, w_hh[2 * H:], b_hh[2 * H:]))
+        n = torch.tanh(x_n + F.linear(r * h, w_hh[2 * H :], b_hh[2 * H :]))
         return ((1 - z) * n + z * h,)
 
 

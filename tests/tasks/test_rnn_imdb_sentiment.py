@@ -1,4 +1,5 @@
 """5.03 imdb_sentiment: IMDB folder round trip, train-only vocabulary, above chance; planted bugs are caught."""
+
 import dataclasses
 
 import torch.nn.functional as F

@@ -1,4 +1,5 @@
 """5.02 lstm_manual: the hand-written LSTM equals nn.LSTM; planted bugs are caught."""
+
 import torch
 import torch.nn.functional as F
 
@@ -13,8 +14,11 @@ def test_check_passes():
     rec = run_check(Task)
     assert all(c["passed"] for c in rec.checks.values())
     for dt in ("float32", "float64"):  # one entry per check dtype
-        assert {f"manual: outputs and final states ({dt})", f"manual: weight gradients ({dt})",
-                f"manual: input and state gradients ({dt})"} <= set(rec.checks)
+        assert {
+            f"manual: outputs and final states ({dt})",
+            f"manual: weight gradients ({dt})",
+            f"manual: input and state gradients ({dt})",
+        } <= set(rec.checks)
     assert rec.checks["manual: weight gradients (float32)"]["n"] > 100
 
 

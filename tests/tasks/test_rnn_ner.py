@@ -1,4 +1,5 @@
 """5.09 ner: CoNLL reader round trip, conlleval worked examples, tagger F1; planted bugs are caught."""
+
 from harness import REGISTRY
 from harness.data import read_conll
 from harness.testing import expect_check_fails, run_check
@@ -21,14 +22,17 @@ def _from_spans(gold_spans, pred_spans, tokens, ok_tags):
     p = correct / len(pred_spans) if pred_spans else 0.0
     r = correct / len(gold_spans) if gold_spans else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return NERScores(TypeScore(p, r, f, len(gold_spans), len(pred_spans), correct), {}, tokens,
-                     ok_tags / tokens if tokens else 0.0)
+    return NERScores(
+        TypeScore(p, r, f, len(gold_spans), len(pred_spans), correct), {}, tokens, ok_tags / tokens if tokens else 0.0
+    )
 
 
 def _token_level(gold, pred):
     """Counts tagged tokens as if each were an entity (token-level P/R/F1)."""
+
     def spans(tags):
         return [(t[2:], i, i) for i, t in enumerate(tags) if t != "O"]
+
     return _scorer(spans)(gold, pred)
 
 
@@ -51,6 +55,7 @@ def _scorer(span_fn):
         n = sum(len(s) for s in gold)
         ok = sum(a == b for gs, ps in zip(gold, pred) for a, b in zip(gs, ps))
         return _from_spans(g, p, n, ok)
+
     return score
 
 

@@ -1,4 +1,5 @@
 """5.06 next_word: perplexity = exp(mean NLL), and it falls below unigram; planted bugs are caught."""
+
 import dataclasses
 import math
 
@@ -21,8 +22,10 @@ def test_check_passes():
 def _batch_nll(model, x, y, batch, device):
     model.eval()
     with torch.no_grad():
-        out = [F.cross_entropy(model(x[i:i + batch]).flatten(0, 1), y[i:i + batch].flatten())
-               for i in range(0, x.shape[0], batch)]
+        out = [
+            F.cross_entropy(model(x[i : i + batch]).flatten(0, 1), y[i : i + batch].flatten())
+            for i in range(0, x.shape[0], batch)
+        ]
     model.train()
     return torch.stack(out)
 

@@ -1,4 +1,5 @@
 """5.05 rnn_attention: weights sum to 1, padding gets 0, attention beats none; planted bugs are caught."""
+
 import dataclasses
 
 import torch
@@ -61,8 +62,12 @@ def test_softmax_over_the_wrong_axis_is_caught():
 class ContextIgnored(Task):
     """Every variant silently trains the attention-free model (a decoder that ignores its context)."""
 
-    sizes = {**Task.sizes, "tiny": dataclasses.replace(
-        Task.sizes["tiny"], translation=dataclasses.replace(Task.sizes["tiny"].translation, steps=10))}
+    sizes = {
+        **Task.sizes,
+        "tiny": dataclasses.replace(
+            Task.sizes["tiny"], translation=dataclasses.replace(Task.sizes["tiny"].translation, steps=10)
+        ),
+    }
 
     def run_variant(self, ctx, cfg, variant, seed, data=None):
         return super().run_variant(ctx, cfg, "none", seed, data)

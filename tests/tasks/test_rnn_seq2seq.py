@@ -1,4 +1,5 @@
 """5.04 seq2seq: the loss ignores padding and the model learns the toy language; planted bugs are caught."""
+
 import dataclasses
 
 import torch
@@ -25,8 +26,9 @@ def _unmasked(logits, targets, lengths):
 def _mask_from_targets(logits, targets, lengths):
     """Masks with targets != 0: right only while padded targets really are 0."""
     mask = targets != 0
-    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten().clamp(0, logits.shape[-1] - 1),
-                          reduction="none").view(targets.shape)
+    nll = F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten().clamp(0, logits.shape[-1] - 1), reduction="none"
+    ).view(targets.shape)
     return (nll * mask).sum() / mask.sum()
 
 

@@ -2,6 +2,7 @@
 
 Also tests harness.data.series (the real sunspot files and the windowing helpers).
 """
+
 import pytest
 import torch
 

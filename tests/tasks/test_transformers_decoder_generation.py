@@ -1,6 +1,7 @@
 """6.06 decoder_generation: the check passes; a causal mask off by one, a KV cache that drops
 the last key, a cache that forgets where it is (positions restart at 0) and a model that does
 not learn are caught."""
+
 import dataclasses
 
 import torch
@@ -29,6 +30,7 @@ def off_by_one_sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
 def test_causal_mask_off_by_one_is_caught():
     class Wrong(Task):
         sdpa = staticmethod(off_by_one_sdpa)
+
     expect_check_fails(Wrong, match="causal")
 
 
@@ -41,6 +43,7 @@ class DropsLastKey(KVCache):
 def test_cache_that_drops_the_last_key_is_caught():
     class Wrong(Task):
         cache_cls = DropsLastKey
+
     expect_check_fails(Wrong, match="KV cache")
 
 
@@ -54,10 +57,12 @@ class OverwritesAtZero(KVCache):
 def test_cache_written_at_the_wrong_offset_is_caught():
     class Wrong(Task):
         cache_cls = OverwritesAtZero
+
     expect_check_fails(Wrong, match="KV cache")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, steps=20)}
+
     expect_check_fails(Wrong, match="unigram")

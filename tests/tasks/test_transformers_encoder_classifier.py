@@ -1,8 +1,7 @@
 """6.02 encoder_classifier: the check passes; pooling over the padding, attention that does
 not mask padding keys, and a model that does not learn are caught."""
-import dataclasses
 
-import torch
+import dataclasses
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
@@ -36,16 +35,19 @@ class AttendsToPadding(EncoderClassifier):
 def test_pooling_over_padding_is_caught():
     class Wrong(Task):
         model_cls = PoolsOverPadding
+
     expect_check_fails(Wrong, match="pad tokens")
 
 
 def test_unmasked_padding_keys_are_caught():
     class Wrong(Task):
         model_cls = AttendsToPadding
+
     expect_check_fails(Wrong, match="pad tokens")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, epochs=1)}
+
     expect_check_fails(Wrong, match="held-out accuracy")

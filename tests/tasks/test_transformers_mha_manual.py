@@ -1,5 +1,6 @@
 """6.07 mha_manual: the check passes; a missing 1/sqrt(d) scale, heads split along the wrong
 axis, an inverted key-padding polarity and per-head weights summed instead of averaged are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -18,20 +19,33 @@ def test_check_passes():
 
 def _planted(forward):
     class Broken(MultiheadAttention):
-        def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                    average_attn_weights=True):
+        def forward(
+            self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True
+        ):
             return forward(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights)
 
     class Wrong(Task):
         manual_cls = Broken
+
     return Wrong
 
 
 def _call(self, q, k, v, kpm, need_weights, mask, average):
-    return attention.multi_head_attention(q, k, v, self.num_heads, self.in_proj_weight, self.in_proj_bias,
-                                          self.out_proj.weight, self.out_proj.bias, key_padding_mask=kpm,
-                                          need_weights=need_weights, attn_mask=mask, average_attn_weights=average,
-                                          batch_first=self.batch_first)
+    return attention.multi_head_attention(
+        q,
+        k,
+        v,
+        self.num_heads,
+        self.in_proj_weight,
+        self.in_proj_bias,
+        self.out_proj.weight,
+        self.out_proj.bias,
+        key_padding_mask=kpm,
+        need_weights=need_weights,
+        attn_mask=mask,
+        average_attn_weights=average,
+        batch_first=self.batch_first,
+    )
 
 
 def test_missing_scale_is_caught():
@@ -41,11 +55,24 @@ def test_missing_scale_is_caught():
         w = self.in_proj_weight.detach().clone()
         b = self.in_proj_bias.detach().clone()
         E = self.embed_dim
-        w[:E] *= D ** 0.5
-        b[:E] *= D ** 0.5
-        return attention.multi_head_attention(q, k, v, self.num_heads, w, b, self.out_proj.weight, self.out_proj.bias,
-                                              key_padding_mask=kpm, need_weights=need_weights, attn_mask=mask,
-                                              average_attn_weights=average, batch_first=self.batch_first)
+        w[:E] *= D**0.5
+        b[:E] *= D**0.5
+        return attention.multi_head_attention(
+            q,
+            k,
+            v,
+            self.num_heads,
+            w,
+            b,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            key_padding_mask=kpm,
+            need_weights=need_weights,
+            attn_mask=mask,
+            average_attn_weights=average,
+            batch_first=self.batch_first,
+        )
+
     expect_check_fails(_planted(no_scale), match="manual", dtype=torch.float32)
 
 
@@ -55,6 +82,7 @@ def test_inverted_key_padding_is_caught():
             kpm = ~kpm  # the F.sdpa polarity (True = keep) used where torch's module means "ignore"
             kpm[..., 0] = False
         return _call(self, q, k, v, kpm, need_weights, mask, average)
+
     expect_check_fails(_planted(inverted), match="manual", dtype=torch.float32)
 
 
@@ -64,6 +92,7 @@ def test_summed_head_weights_are_caught():
         if w is not None and average:
             w = w.sum(dim=1)
         return out, w
+
     expect_check_fails(_planted(summed), match="manual", dtype=torch.float32)
 
 
@@ -81,13 +110,26 @@ def test_heads_split_along_the_wrong_axis_is_caught():
         return out, w
 
     class Broken(MultiheadAttention):
-        def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                    average_attn_weights=True):
-            return wrong_split(query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
-                               self.out_proj.weight, self.out_proj.bias, key_padding_mask=key_padding_mask,
-                               need_weights=need_weights, attn_mask=attn_mask,
-                               average_attn_weights=average_attn_weights, batch_first=self.batch_first)
+        def forward(
+            self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True
+        ):
+            return wrong_split(
+                query,
+                key,
+                value,
+                self.num_heads,
+                self.in_proj_weight,
+                self.in_proj_bias,
+                self.out_proj.weight,
+                self.out_proj.bias,
+                key_padding_mask=key_padding_mask,
+                need_weights=need_weights,
+                attn_mask=attn_mask,
+                average_attn_weights=average_attn_weights,
+                batch_first=self.batch_first,
+            )
 
     class Wrong(Task):
         manual_cls = Broken
+
     expect_check_fails(Wrong, match="manual", dtype=torch.float32)

@@ -1,6 +1,7 @@
 """6.09 mlm: the check passes; a loss over all positions, a 90/5/5 rule, a 20% selection, random
 replacements drawn from the whole vocabulary (specials included) or from its lower half, and
 selection of padding are caught."""
+
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +33,7 @@ def _mask(p_select=0.15, split=(0.8, 0.9), low=None, high=None, pad_ok=False):
         out = torch.where(sel & (u < split[0]), mask_id, ids)
         out = torch.where(sel & (u >= split[0]) & (u < split[1]), rnd, out)
         return out, torch.where(sel, ids, IGNORE)
+
     return staticmethod(fn)
 
 
@@ -41,6 +43,7 @@ def _wrong(**kw):
 
         def _train(self, ctx, config, tok, train_ids, test_ids):  # the statistics fail first; skip training
             return 0.0, 1.0
+
     return Wrong
 
 
@@ -79,4 +82,5 @@ def test_loss_over_all_positions_is_caught():
 
         def _train(self, ctx, config, tok, train_ids, test_ids):
             return 0.0, 1.0
+
     expect_check_fails(Wrong, match="mlm loss")

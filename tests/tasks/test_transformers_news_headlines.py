@@ -1,6 +1,7 @@
 """6.03 news_headlines: the check passes; a loader that ignores the files, one that reads a
 TSV as CSV, one that keeps each file's own label numbering, one that hides a short row, and a
 model that does not learn are caught."""
+
 import dataclasses
 
 from harness import REGISTRY
@@ -21,12 +22,14 @@ def test_check_passes():
 def test_loader_that_ignores_the_files_is_caught():
     class Wrong(Task):
         loader = staticmethod(lambda config, data_dir=None: module.load_headlines(config, None))
+
     expect_check_fails(Wrong, match="headlines read")
 
 
 def test_tsv_read_as_csv_is_caught(monkeypatch):
     def comma_only(path, **kw):
         return read_headlines(path, delimiter=",")
+
     monkeypatch.setattr(module, "read_headlines", comma_only)
     expect_check_fails(Task, match="test.tsv")
 
@@ -37,8 +40,10 @@ def test_per_file_label_numbering_is_caught():
         if data_dir is not None:
             te = read_headlines(data_dir / "headlines" / "test.tsv")  # labels index the test file's own classes
         return tr, te, d
+
     class Wrong(Task):
         loader = staticmethod(no_remap)
+
     expect_check_fails(Wrong, match="labels")
 
 
@@ -48,12 +53,15 @@ def test_loader_that_hides_a_short_row_is_caught():
             return module.load_headlines(config, data_dir)
         except ValueError:
             return module.load_headlines(config, None)
+
     class Wrong(Task):
         loader = staticmethod(forgiving)
+
     expect_check_fails(Wrong, match="short row")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, epochs=1)}
+
     expect_check_fails(Wrong, match="loss")

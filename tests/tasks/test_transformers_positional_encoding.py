@@ -1,6 +1,7 @@
 """6.04 positional_encoding: the check passes; RoPE with the wrong pairing (rotate-half on an
 interleaved angle table, or the half-split layout instead of the paper's), a sinusoidal table
 with the exponent i/d instead of 2i/d, or with sin and cos swapped, are caught."""
+
 import torch
 
 from harness import REGISTRY
@@ -36,6 +37,7 @@ def rope_half_split(x, cos, sin):
 def test_wrong_rope_pairing_breaks_the_relative_property():
     class Wrong(Task):
         rope_fn = staticmethod(rope_mixed_pairing)
+
     expect_check_fails(Wrong, match="rope")
 
 
@@ -45,12 +47,14 @@ def test_mixed_pairing_fails_the_relative_position_property_alone():
 
         def _check_rope_formula(self, ctx):  # leave only the property to catch it
             pass
+
     expect_check_fails(Wrong, match="depend only on m - n")
 
 
 def test_half_split_rope_is_caught_by_the_formula():
     class Wrong(Task):
         rope_fn = staticmethod(rope_half_split)
+
     expect_check_fails(Wrong, match="complex-number formula")
 
 
@@ -60,8 +64,10 @@ def test_exponent_i_over_d_is_caught():
         inv = base ** (-torch.arange(d // 2, dtype=torch.float64) / d)  # i/d, not 2i/d
         a = pos * inv
         return torch.stack((a.sin(), a.cos()), -1).reshape(max_len, d).to(dtype)
+
     class Wrong(Task):
         table_fn = staticmethod(wrong_table)
+
     expect_check_fails(Wrong, match="sinusoidal table = formula")
 
 
@@ -69,6 +75,8 @@ def test_sin_cos_swapped_is_caught():
     def swapped(max_len, d, base=10000.0, dtype=torch.float32, device=None):
         t = sinusoidal_table(max_len, d, base, dtype=torch.float64)
         return t.reshape(max_len, d // 2, 2).flip(-1).reshape(max_len, d).to(dtype)
+
     class Wrong(Task):
         table_fn = staticmethod(swapped)
+
     expect_check_fails(Wrong, match="sinusoidal table = formula")

@@ -1,5 +1,6 @@
 """6.08 translation: the check passes; a decoder whose self-attention is not causal (it copies
 the answer during teacher forcing and cannot decode) and a model that does not learn are caught."""
+
 import dataclasses
 
 import torch.nn.functional as F
@@ -37,10 +38,12 @@ def test_non_causal_decoder_is_caught():
     class Wrong(Task):
         sdpa = staticmethod(non_causal_sdpa)
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], steps=120)}  # the loss still falls: it copies
+
     expect_check_fails(Wrong, match="greedy decoding got")
 
 
 def test_model_that_does_not_learn_is_caught():
     class Wrong(Task):
         sizes = {"tiny": dataclasses.replace(Task.sizes["tiny"], lr=0.0, steps=30)}
+
     expect_check_fails(Wrong, match="loss")

@@ -1,5 +1,6 @@
 """6.05 vs_lstm: the check passes; a Transformer without positional information, an LSTM that
 does not learn, and budgets that differ between the models are caught."""
+
 import dataclasses
 
 import torch
@@ -38,6 +39,7 @@ def test_transformer_without_positions_is_caught():
             if variant == "transformer":
                 model.encoder.pos = None  # a bag of tokens cannot tell which key came first
             return model
+
     expect_check_fails(Wrong, match="Transformer reached only")
 
 
@@ -54,6 +56,7 @@ def test_lstm_that_does_not_learn_is_caught():
                 with torch.no_grad():
                     model.embed.weight.zero_()
             return model
+
     expect_check_fails(Wrong, match="lstm reached only")
 
 
@@ -62,8 +65,10 @@ def test_unequal_budgets_are_caught(monkeypatch):
         if not hasattr(model, "encoder"):  # the LSTM gets half the steps
             kw["max_steps"] = kw["max_steps"] // 2
         return fit(model, opt, train, **kw)
+
     monkeypatch.setattr(module, "fit", short_fit)
 
     class Short(Task):
         sizes = SHORT
+
     expect_check_fails(Short, match="budgets differ")
