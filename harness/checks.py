@@ -68,7 +68,7 @@ def tolerance_for(dtype: torch.dtype) -> Tolerance:
 
 
 @dataclasses.dataclass
-class Comparison:
+class CheckResult:
     """What one comparison measured; stored in the run record."""
 
     name: str
@@ -133,11 +133,11 @@ def compare(
     rtol: float | None = None,
     atol: float | None = None,
     equal_nan: bool = False,
-) -> Comparison:
+) -> CheckResult:
     """Compare ``actual`` against ``expected`` (tensors or nested tuples/lists/dicts of them).
 
     Tolerances default to :func:`tolerance_for` the expected dtype. Returns a
-    :class:`Comparison`; never raises for a mismatch (the caller decides), but raises
+    :class:`CheckResult`; never raises for a mismatch (the caller decides), but raises
     :class:`CheckFailed` when the structures differ (different number of outputs).
     """
     a_leaves, e_leaves = _leaves(actual), _leaves(expected)
@@ -168,7 +168,7 @@ def compare(
                 where = f"{name}[{i}]" if len(e_leaves) > 1 else name
                 first_msg = f"{where}: " + " ".join(str(err).split())[:400]
     r, t = tol_used or (0.0, 0.0)
-    return Comparison(
+    return CheckResult(
         name=name, passed=passed, max_abs_err=max_abs, max_rel_err=max_rel, rtol=r, atol=t, message=first_msg
     )
 

@@ -34,6 +34,9 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import catalogue
+from harness.contract import RegistryError
+
 if TYPE_CHECKING:
     from harness.task import Task
 
@@ -45,29 +48,8 @@ _MODULE_PREFIX = "drills_tasks"
 ID_RE = re.compile(r"^(?:[a-z_]+|m[1-6])\.[a-z0-9_]+$")
 SEED_RE = re.compile(r"^(?:\d{1,2}\.\d{2}|m[1-6])$")
 
-#: Areas in catalogue order (TASKS.md), used for listing and report order.
-AREAS: tuple[str, ...] = (
-    "fundamentals",
-    "autograd",
-    "nn_basics",
-    "cnn",
-    "rnn",
-    "transformers",
-    "gans",
-    "advanced",
-    "deployment",
-    "research",
-    "m1",
-    "m2",
-    "m3",
-    "m4",
-    "m5",
-    "m6",
-)
-
-
-class RegistryError(Exception):
-    """A registration or lookup problem; the message says what and how to fix it."""
+#: Areas in catalogue order (harness/catalogue.toml), used for listing and report order.
+AREAS: tuple[str, ...] = catalogue.AREAS
 
 
 def task_dirs() -> list[Path]:

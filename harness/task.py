@@ -29,100 +29,47 @@ The kinds:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from harness.checks import Tolerance
-from harness.registry import RegistryError
+from harness.claims import Claim
+from harness.contract import (
+    KINDS,
+    SIZE_PRESETS,
+    ImplSpec,
+    Prepared,
+    RegistryError,
+    config_label,
+    default_size,
+    impl,
+)
+from harness.mutants import Mutant
 
 if TYPE_CHECKING:
     from harness.context import Context
 
-SIZE_PRESETS: tuple[str, ...] = ("tiny", "cpu", "gpu")
-KINDS: tuple[str, ...] = ("operator", "training", "comparison", "system")
-
-
-@dataclasses.dataclass(frozen=True)
-class ImplSpec:
-    """One implementation (operator tasks) or variant (other kinds) of a task.
-
-    Attributes:
-        name: shown in results, reports, pytest ids and asv params.
-        baseline: the implementation others are compared against (speedup = baseline / this).
-        requires: capabilities needed to run it at all (check and bench).
-        bench_requires: extra capabilities needed to *time* it meaningfully (e.g. a
-            Triton kernel is checked in the interpreter on CPU but timed only on cuda).
-        method: attribute name on the task class (operator tasks), else None.
-    """
-
-    name: str
-    baseline: bool = False
-    requires: tuple[str, ...] = ()
-    bench_requires: tuple[str, ...] = ()
-    method: str | None = None
-
-
-def impl(
-    fn: Callable | None = None,
-    *,
-    baseline: bool = False,
-    requires: Sequence[str] = (),
-    bench_requires: Sequence[str] = (),
-    name: str | None = None,
-):
-    """Mark an operator-task method as an implementation.
-
-    The method takes the inputs (as returned by ``inputs``) and returns a
-    zero-argument closure computing the output: set-up work goes before the closure.
-    """
-
-    def mark(f: Callable) -> Callable:
-        f._drills_impl = ImplSpec(
-            name=name or f.__name__,
-            baseline=baseline,
-            requires=tuple(requires),
-            bench_requires=tuple(bench_requires),
-            method=f.__name__,
-        )
-        return f
-
-    return mark(fn) if fn is not None else mark
-
-
-@dataclasses.dataclass
-class Prepared:
-    """What the timer runs for one (implementation, config).
-
-    Attributes:
-        fn: zero-argument callable; the timed region.
-        flops: floating-point operations of one call (for GFLOP/s), if meaningful.
-        bytes: minimum bytes moved through memory by one call (each input read once,
-            each output written once) for GB/s, if meaningful.
-        items: work items per call (samples, tokens, images, rows) for a throughput.
-        item_unit: plural noun for ``items``; the metric is named ``<item_unit>_per_s``.
-        teardown: called once after timing (stop a server, free a process group).
-    """
-
-    fn: Callable[[], Any]
-    flops: float | None = None
-    bytes: float | None = None
-    items: float | None = None
-    item_unit: str | None = None
-    teardown: Callable[[], None] | None = None
-
-
-def config_label(config: Any) -> str:
-    """Short label for a config: its ``label`` attribute or ``k=v`` of its fields."""
-    if hasattr(config, "label"):
-        lab = config.label
-        return lab() if callable(lab) else str(lab)
-    if dataclasses.is_dataclass(config):
-        return ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config) if f.repr)
-    return str(config)
+# task files and tests import the vocabulary from here as well as from harness.contract
+__all__ = [
+    "KINDS",
+    "SIZE_PRESETS",
+    "Claim",
+    "Comparison",
+    "ImplSpec",
+    "Mutant",
+    "Operator",
+    "Prepared",
+    "RegistryError",
+    "System",
+    "Task",
+    "TrainingRun",
+    "config_label",
+    "default_size",
+    "impl",
+]
 
 
 class Task:
@@ -152,6 +99,13 @@ class Task:
     #: the task and its implementations need. Set True for tasks whose GPU part sits
     #: behind ``ctx.require("cuda", ...)`` inside check/bench.
     gpu_check: ClassVar[bool | None] = None
+    #: The lesson's quantitative statements (``harness.claims``), evaluated on every run.
+    claims: ClassVar[Sequence[Claim]] = ()
+    #: Wrong implementations the check must reject (``harness.mutants``).
+    mutants: ClassVar[Sequence[Mutant]] = ()
+    #: Scalars the task records with ``ctx.metric``: name -> meaning with unit. A metric
+    #: claim may only read a declared metric, so a rename cannot orphan it.
+    metrics: ClassVar[dict[str, str]] = {}
 
     # -- static description -------------------------------------------------------
     @classmethod
@@ -248,6 +202,14 @@ class Task:
         for s in specs:
             for r in s.requires + s.bench_requires:
                 capabilities.missing([r])
+        from harness import claims as claims_mod
+        from harness import mutants as mutants_mod
+
+        for mod in (claims_mod, mutants_mod):
+            try:
+                mod.validate(cls)
+            except ValueError as e:
+                raise RegistryError(f"{where}: {e}") from None
 
     # -- the work -----------------------------------------------------------------
     def check(self, ctx: Context) -> None:
