@@ -83,6 +83,11 @@ def _add_run_opts(p: argparse.ArgumentParser, mode: str) -> None:
     )
     if mode == "check":
         p.add_argument("--save", action="store_true", help="also write a run record")
+        p.add_argument(
+            "--mutants",
+            action="store_true",
+            help="also run each declared wrong implementation and prove the check fails on it (check strength)",
+        )
     else:
         p.add_argument("--no-save", action="store_true", help="do not write a run record")
         p.add_argument(
@@ -175,6 +180,9 @@ def _task_json(cls) -> dict[str, Any]:
         "implementations": [s.name for s in cls.implementations()],
         "baseline": cls.baseline(),
         "sizes": sorted(cls.sizes),
+        "claims": [c.text for c in cls.claims],
+        "mutants": [{"name": m.name, "what": m.what} for m in cls.mutants],
+        "metrics": dict(cls.metrics),
     }
 
 
@@ -247,6 +255,7 @@ def _run(args, mode: str) -> int:
         timing_mode=getattr(args, "timing_mode", "auto"),
         isolate=not args.no_isolate,
         time_limit_s=args.time_limit,
+        mutants=getattr(args, "mutants", False),
     )
     counts = {s: 0 for s in ("pass", "fail", "skip", "error")}
     bad: list[dict[str, Any]] = []

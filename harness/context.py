@@ -16,14 +16,18 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness import capabilities
-from harness.checks import CheckFailed, Comparison, compare
-from harness.task import ImplSpec, Prepared, Task, config_label
+from harness.checks import CheckFailed, CheckResult, compare
+from harness.contract import ImplSpec, Prepared, config_label
+from harness.images import encode_heatmap, encode_image
 from harness.timing import NOISE_THRESHOLD, Measurement, NoisyMeasurementWarning, measure
+
+if TYPE_CHECKING:  # annotations only: harness.task imports nothing from here at run time
+    from harness.task import Task
 
 
 @dataclasses.dataclass
@@ -41,6 +45,8 @@ class TaskRecord:
     skipped_parts: list[dict[str, str]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    images: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    mutants: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -167,7 +173,7 @@ class Context:
         rtol: float | None = None,
         atol: float | None = None,
         equal_nan: bool = False,
-    ) -> Comparison:
+    ) -> CheckResult:
         """Compare and record; raise :class:`CheckFailed` on mismatch.
 
         Comparisons with the same ``name`` merge into one entry of the record (max error
@@ -354,6 +360,60 @@ class Context:
     def table(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Record a table (list of flat dicts with the same keys) for the report."""
         self.record.tables.append({"name": name, "rows": rows})
+
+    def image(
+        self,
+        name: str,
+        img: Any,
+        *,
+        caption: str = "",
+        vmin: float | None = None,
+        vmax: float | None = None,
+        nrow: int | None = None,
+    ) -> None:
+        """Record a picture for the report: a small PNG (see :func:`harness.images.encode_image`).
+
+        Args:
+            img: (H, W) grey, (C, H, W) with C in {1, 3}, or a batch (N, C, H, W) laid out
+                as a grid of ``nrow`` columns; float values mapped from [vmin, vmax] (default:
+                the tensor's own min and max) to 0..255.
+            caption: what the picture shows (inputs, a sample grid, an attention map...).
+
+        Pictures over the per-record budget are dropped with a warning, never silently.
+        """
+        entry = encode_image(name, img, caption=caption, vmin=vmin, vmax=vmax, nrow=nrow)
+        self._add_picture(entry)
+
+    def heatmap(
+        self,
+        name: str,
+        z: Any,
+        *,
+        x: Sequence[Any] | None = None,
+        y: Sequence[Any] | None = None,
+        x_label: str = "",
+        y_label: str = "",
+        caption: str = "",
+    ) -> None:
+        """Record a 2-D array (rows = y, columns = x) the report draws as a plotly heatmap.
+
+        Values are kept to 3 significant digits; arrays over 128 x 128 are average-pooled
+        down (attention maps, per-layer gradient norms over steps, weight-update ratios).
+        """
+        entry = encode_heatmap(name, z, x=x, y=y, x_label=x_label, y_label=y_label, caption=caption)
+        self._add_picture(entry)
+
+    def _add_picture(self, entry: dict[str, Any]) -> None:
+        from harness.images import RECORD_BUDGET_BYTES, entry_bytes
+
+        used = sum(entry_bytes(e) for e in self.record.images)
+        if used + entry_bytes(entry) > RECORD_BUDGET_BYTES:
+            self.record.warnings.append(
+                f"picture {entry['name']!r} dropped: the task's pictures would exceed "
+                f"{RECORD_BUDGET_BYTES // 1024} KiB in the run record"
+            )
+            return
+        self.record.images.append(entry)
 
     def note(self, text: str) -> None:
         self.record.notes.append(text)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from harness import capabilities
+from harness import capabilities, contract
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
 from harness.registry import REGISTRY
@@ -39,10 +39,8 @@ STARTUP_LIMIT_S = 600.0
 
 
 def default_size(mode: str, device: torch.device) -> str:
-    """``tiny`` for checks; ``gpu`` on CUDA and ``cpu`` otherwise for benchmarks."""
-    if mode == "check":
-        return "tiny"
-    return "gpu" if device.type == "cuda" else "cpu"
+    """The ``drills`` front end's default preset (the rule: :func:`harness.contract.default_size`)."""
+    return contract.default_size(mode, device.type, "drills")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -98,8 +96,14 @@ def run_task(
     peak: dict[str, float] | None = None,
     min_run_time_s: float = 0.5,
     timing_mode: str = "auto",
+    mutants: bool = False,
 ) -> dict[str, Any]:
-    """Run one task in this process; return its run-record entry (JSON-ready dict)."""
+    """Run one task in this process; return its run-record entry (JSON-ready dict).
+
+    With ``mutants`` (``drills check --mutants``), a passing check is then run once per
+    declared mutant (``harness.mutants``); a mutant the check does not catch fails the task.
+    The task's claims (``harness.claims``) are evaluated on the finished entry.
+    """
     device = torch.device(device)
     rec = TaskRecord(id=task_cls.id)
     meta = {
@@ -114,7 +118,8 @@ def run_task(
     miss = capabilities.missing(list(task_cls.requires))
     if miss:
         rec.status, rec.reason = "skip", capabilities.skip_reason(miss)
-        return {**rec.to_json(), **meta, "duration_s": 0.0}
+        out = {**rec.to_json(), **meta, "duration_s": 0.0}
+        return _with_claims(task_cls, out, device)
     task = task_cls()
     # check runs on the given size only in check mode; `run` always checks on tiny.
     phases: list[tuple[str, str, torch.dtype]] = []
@@ -147,6 +152,8 @@ def run_task(
             else:
                 task.bench(ctx)
                 _add_speedups(rec, task_cls.baseline())
+        if mutants and task_cls.mutants and any(p[0] == "check" for p in phases):
+            _run_mutants(task_cls, rec, device=device, rng_seed=rng_seed)
     except CheckFailed as e:
         rec.status, rec.reason = "fail", str(e)[:2000]
     except KeyboardInterrupt:
@@ -156,7 +163,29 @@ def run_task(
         rec.reason = f"{type(e).__name__}: {e}"[:2000]
         meta["error"] = _tail(traceback.format_exc())
     out = {**rec.to_json(), **meta, "duration_s": round(time.perf_counter() - t0, 3)}
-    return out
+    return _with_claims(task_cls, out, device)
+
+
+def _run_mutants(task_cls: type[Task], rec: TaskRecord, *, device: torch.device, rng_seed: int) -> None:
+    """Check strength: each declared mutant must make the check fail (see harness.mutants)."""
+    from harness.mutants import run_mutants
+
+    rec.mutants = run_mutants(task_cls, device=device, rng_seed=rng_seed)
+    survivors = [m["name"] for m in rec.mutants if not m["caught"]]
+    if survivors:
+        raise CheckFailed(
+            f"{len(survivors)} of {len(rec.mutants)} mutants survived (the check cannot see them): "
+            + "; ".join(f"{m['name']}: {m['how']}" for m in rec.mutants if not m["caught"])
+        )
+
+
+def _with_claims(task_cls: type[Task], entry: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    from harness.claims import evaluate_all
+
+    verdicts = evaluate_all(task_cls, entry, device.type)
+    if verdicts:
+        entry["claims"] = verdicts
+    return entry
 
 
 def _add_speedups(rec: TaskRecord, baseline: str | None) -> None:
@@ -286,6 +315,7 @@ class Runner:
         timing_mode: str = "auto",
         isolate: bool = True,
         time_limit_s: float | None = None,
+        mutants: bool = False,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
@@ -299,12 +329,16 @@ class Runner:
             min_run_time_s=min_run_time_s,
             timing_mode=timing_mode,
         )
+        if mutants:
+            self.kwargs["mutants"] = True
         self._worker: _Worker | None = None
 
     def limit_for(self, task_cls: type[Task]) -> float:
         if self.time_limit_s is not None:
             return self.time_limit_s
-        return (task_cls.time_limit_s or {}).get(self.mode, DEFAULT_TIME_LIMIT_S[self.mode])
+        limit = (task_cls.time_limit_s or {}).get(self.mode, DEFAULT_TIME_LIMIT_S[self.mode])
+        # --mutants runs the check once more per mutant
+        return limit * (1 + len(task_cls.mutants)) if self.kwargs.get("mutants") else limit
 
     def run(
         self,
