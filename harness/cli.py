@@ -8,7 +8,7 @@
     drills compare RUN_A.json RUN_B.json
     drills env     [--measure-peak]
     drills data    list | fetch NAME --data-dir DIR          (the only command that downloads)
-    drills gpu-check [--results-dir DIR] [--budget S]        (on a GPU machine)
+    drills gpu-check [--results-dir DIR] [--budget S] [--dry-run]   (plan anywhere, run on a GPU)
 
 Filters: ``--area`` (repeatable), ``--task`` (repeatable; an id or a glob such as
 ``'fundamentals.*'``). Exit status: 0 all passed or skipped, 1 any check failed or
@@ -150,8 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="total seconds for the tasks; tasks that no longer fit are skipped (default 480)",
     )
-    p.add_argument("--task", action="append", metavar="ID", help="restrict to these ids/globs")
+    p.add_argument("--task", action="append", metavar="ID", help="only these ids/globs, run in the order given")
     p.add_argument("--min-run-time", type=float, default=0.3, metavar="S")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan (order, budgets, what each measures); any machine"
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table", help="--dry-run output format")
+    p.add_argument(
+        "--fresh", action="store_true", help="do not resume from the newest gpu-check record in --results-dir"
+    )
     p = sub.add_parser("env", help="machine fingerprint, capabilities and measured peaks")
     p.add_argument("--measure-peak", action="store_true", help="measure (or re-measure) peak GFLOP/s and GB/s")
     p.add_argument("--device", default="auto")
@@ -180,6 +187,7 @@ def _task_json(cls) -> dict[str, Any]:
         "implementations": [s.name for s in cls.implementations()],
         "baseline": cls.baseline(),
         "sizes": sorted(cls.sizes),
+        "uses_gpu": cls.uses_gpu(),
         "claims": [c.text for c in cls.claims],
         "mutants": [{"name": m.name, "what": m.what} for m in cls.mutants],
         "metrics": dict(cls.metrics),
@@ -352,70 +360,10 @@ def cmd_data(args) -> int:
 
 
 def cmd_gpu_check(args) -> int:
-    """Run every task with a GPU part at the gpu size, inside a wall-clock budget.
+    """On a lent GPU: the headline measurements first, each task in its own budget (harness/gpu_check.py)."""
+    from harness import gpu_check
 
-    Made for a lent GPU machine with a fixed allowance (15 minutes a session here): it
-    measures the peaks, then runs tasks one by one, each under the time that is left,
-    writing the run record after every task so that what finished comes back even if
-    the machine is taken away.
-    """
-    import time
-
-    from harness import fingerprint as fpmod
-    from harness.peak import load_or_measure
-    from harness.results import RunWriter
-    from harness.runner import Runner, resolve_device
-
-    try:
-        device = resolve_device("cuda")
-    except ValueError as e:
-        raise UsageError(f"gpu-check needs a CUDA GPU: {e}") from None
-    try:
-        tasks = [c for c in REGISTRY.select(tasks=args.task) if c.uses_gpu()]
-    except RegistryError as e:
-        raise UsageError(str(e)) from None
-    t_start = time.monotonic()
-    peak = load_or_measure(device, peaks_dir=args.results_dir)
-    console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")
-    writer = RunWriter(
-        mode="run",
-        device=str(device),
-        size="gpu",
-        argv=sys.argv[1:],
-        fingerprint=fpmod.fingerprint(),
-        peak=peak,
-        runs_dir=args.results_dir,
-        capabilities=capabilities.detect(),
-    )
-    runner = Runner(mode="run", device=device, size="gpu", peak=peak, min_run_time_s=args.min_run_time)
-    bad = 0
-    for cls in tasks:
-        left = args.budget - (time.monotonic() - t_start)
-        if left < 20:
-            writer.add(
-                {
-                    "id": cls.id,
-                    "status": "skip",
-                    "reason": f"gpu-check budget of {args.budget:.0f} s spent",
-                    "area": cls.area,
-                    "seed": cls.seed,
-                    "title": cls.title,
-                    "kind": cls.kind,
-                }
-            )
-            continue
-        runner.time_limit_s = min(left, runner.limit_for(cls))
-        entry = runner.run_one(cls)
-        writer.add(entry)
-        bad += entry["status"] in ("fail", "error")
-        console.print(
-            f"{_MARK[entry['status']]:>22} {cls.id:<42} {entry.get('duration_s', 0):6.1f}s "
-            f"{entry.get('reason', '')[:100]}"
-        )
-    runner.close()
-    writer.finish()
-    console.print(f"gpu-check: {len(tasks)} tasks, {bad} failed or errored; record: {writer.path}")
-    return EXIT_FAIL if bad else EXIT_OK
+    return gpu_check.cmd(args, console=console, err_console=err_console, usage_error=UsageError, marks=_MARK)
 
 
 def cmd_env(args) -> int:

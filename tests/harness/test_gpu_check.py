@@ -1,0 +1,161 @@
+"""gpu-check's plan, budgets, cut-off rule and resume, checked without a GPU."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harness import gpu_check
+from harness.fingerprint import machine_id
+from harness.registry import REGISTRY
+from harness.results import RunWriter
+
+HEADLINES = ("m4.triton_matmul", "m3.fused_ln_dropout", "m4.cuda_graphs")
+
+
+def _cli(capsys, *args):
+    """The CLI in this process (the subprocess test below covers a fresh interpreter)."""
+    from harness.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def _plan(budget=420.0, ids=None):
+    ids = gpu_check.select_ids(REGISTRY, None) if ids is None else ids
+    return gpu_check.make_plan(ids, budget)
+
+
+def test_headlines_first_and_every_gpu_task_planned():
+    ids = gpu_check.select_ids(REGISTRY, None)
+    assert set(HEADLINES) <= set(ids[:4]), ids[:4]
+    gpu_tasks = {c.id for c in REGISTRY.all() if c.uses_gpu()}
+    assert set(ids) == gpu_tasks and len(ids) == len(gpu_tasks)
+
+
+@pytest.mark.parametrize("budget", [420.0, 56.0, 300.3, 5000.0])
+def test_budgets_add_up_to_the_budget(budget):
+    steps = _plan(budget)
+    assert sum(s.budget_s for s in steps) == pytest.approx(budget, abs=1e-6)
+    assert all(s.budget_s >= 0 for s in steps)
+    tasks = [s for s in steps if s.is_task]
+    if budget >= 5000:  # everything fits: no task at 0, each at least its estimate
+        assert all(s.budget_s >= s.estimate_s for s in tasks)
+
+
+def test_plan_fills_in_priority_order_and_rejects_a_budget_below_the_fixed_shares():
+    steps = _plan(420.0)
+    tasks = [s for s in steps if s.is_task]
+    assert [s.id for s in tasks[:3]] == list(HEADLINES) and all(s.budget_s > 0 for s in tasks[:3])
+    assert any(s.budget_s == 0 for s in tasks)  # 420 s cannot hold every task's estimate
+    with pytest.raises(ValueError, match="start-up"):
+        gpu_check.make_plan(["m4.triton_matmul"], gpu_check.STARTUP.seconds + gpu_check.PEAK.seconds)
+    unknown = gpu_check.make_plan(["x.unlisted"], 1000.0)[-1]
+    assert unknown.estimate_s == gpu_check.DEFAULT_ESTIMATE.seconds
+
+
+def test_task_order_is_kept_and_globs_add_gpu_tasks_by_priority():
+    ids = gpu_check.select_ids(REGISTRY, ["m4.cuda_graphs", "fundamentals.manual_matmul", "m3.*"])
+    assert ids[:2] == ["m4.cuda_graphs", "fundamentals.manual_matmul"]  # an exact id runs as named
+    assert ids[2] == "m3.fused_ln_dropout"  # the glob's first by priority
+    assert set(ids[2:]) == {c.id for c in REGISTRY.all() if c.area == "m3" and c.uses_gpu()}
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _steps(*spec):
+    """(id, estimate, budget) -> steps after the two fixed shares."""
+    fixed = [gpu_check.Step("(start-up)", 10, 10, ""), gpu_check.Step("(peak)", 10, 10, "")]
+    return fixed + [gpu_check.Step(i, e, b, "") for i, e, b in spec]
+
+
+def test_never_starts_a_task_whose_budget_exceeds_what_is_left():
+    clock = FakeClock()
+    clock.t = 20.0  # start-up and peak took their 20 s
+    took = {"a": 50.0, "b": 10.0, "c": 5.0, "d": 30.0}
+    ran: list[tuple[str, float]] = []
+
+    def run(tid, limit):
+        ran.append((tid, limit))
+        clock.t += min(took[tid], limit)  # a task is cut off at its limit
+        return {"id": tid, "status": "pass"}
+
+    # budget 100: a's budget 40 (it will be cut off at 40), b 40, c and d planned at 0
+    steps = _steps(("a", 30, 40), ("b", 30, 40), ("c", 5, 0), ("d", 30, 0))
+    out = list(gpu_check.execute(steps, 100.0, run, clock=clock, t_start=0.0))
+    # a: 80 left, runs under its budget 40 (cut off); b: 40 left, fits exactly, takes 10;
+    # c: 30 spare >= its estimate 5, runs under 5; d: 25 spare < 30, not started
+    assert ran == [("a", 40), ("b", 40), ("c", 5)]
+    assert [e["status"] for e in out] == ["pass", "pass", "pass", "skip"]
+    assert out[-1]["gpu_check_skip"] and "estimate 30 s, 25 s spare" in out[-1]["reason"]
+    assert out[0]["gpu_check_budget_s"] == 40
+
+    # a planned task whose budget no longer fits (start-up overran) is skipped, not started
+    clock.t, ran[:] = 75.0, []
+    out = list(gpu_check.execute(_steps(("b", 30, 40), ("c", 5, 0)), 100.0, run, clock=clock, t_start=0.0))
+    assert ran == [("c", 5)]
+    assert out[0]["status"] == "skip" and "budget of 40 s exceeds the 25 s left" in out[0]["reason"]
+
+
+def test_resume_keeps_complete_tasks_of_the_newest_gpu_check_record(tmp_path, capsys):
+    fp = {"machine_id": machine_id(), "git": {"short": "abc12345"}}
+    old = RunWriter(mode="run", device="cuda", size="gpu", argv=[], fingerprint=fp, peak={}, runs_dir=tmp_path)
+    old.data[gpu_check.RECORD_FIELD] = {"budget_s": 420}
+    old.add({"id": "m4.triton_matmul", "status": "pass"})
+    old.add({"id": "m3.fused_ln_dropout", "status": "error", "reason": "timed out after 104 s"})
+    old.add({"id": "m4.cuda_graphs", "status": "skip", "reason": "not started", "gpu_check_skip": True})
+    old.finish()
+    assert gpu_check.previous_record(tmp_path, fp["machine_id"])["run_id"] == old.run_id
+
+    r = _cli(capsys, "gpu-check", "--dry-run", "--format", "json", "--budget", "420", "--results-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    ids = [s["id"] for s in json.loads(r.stdout)]
+    assert "m4.triton_matmul" not in ids  # done: kept
+    assert ids[2:4] == ["m3.fused_ln_dropout", "m4.cuda_graphs"]  # cut off / not started: planned again
+    r = _cli(capsys, "gpu-check", "--dry-run", "--fresh", "--format", "json", "--results-dir", str(tmp_path))
+    assert "m4.triton_matmul" in [s["id"] for s in json.loads(r.stdout)]
+
+
+def test_dry_run_json_and_bad_budget(capsys):
+    r = _cli(capsys, "gpu-check", "--dry-run", "--budget", "300", "--format", "json", "--task", "m4.cuda_graphs")
+    plan = json.loads(r.stdout)
+    assert [s["id"] for s in plan] == ["(start-up)", "(peak)", "m4.cuda_graphs"]
+    assert sum(s["budget_s"] for s in plan) == pytest.approx(300)
+    r = _cli(capsys, "gpu-check", "--dry-run", "--budget", "10")
+    assert r.returncode == 2 and "does not cover" in r.stderr
+
+
+def test_dry_run_in_a_fresh_interpreter_without_pandas_plotly_or_jsonschema():
+    """The lent machine's image lacks plotly and jsonschema: the plan must not import them."""
+    code = textwrap.dedent(
+        """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("pandas", "plotly", "jsonschema", "docutils"):
+                    raise ImportError(f"{name} blocked by the test")
+        sys.meta_path.insert(0, Block())
+        from harness.cli import main
+        sys.exit(main(["gpu-check", "--dry-run", "--budget", "420"]))
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "m3.fused_ln_dropout" in r.stdout and "420.0s  in all" in r.stdout
+
+
+def test_list_json_says_uses_gpu(capsys):
+    r = _cli(capsys, "list", "--format", "json", "--task", "m4.*")
+    rows = {t["id"]: t for t in json.loads(r.stdout)}
+    assert rows["m4.triton_matmul"]["uses_gpu"] is True
+    assert rows["m4.vectorize_loops"]["uses_gpu"] is False
