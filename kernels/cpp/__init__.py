@@ -27,18 +27,23 @@ from types import ModuleType
 import torch
 
 from .common import (
+    ExtensionBuildError,
     LayerNormDropoutFunction,
     build_dir,
+    build_once,
     build_root,
     check_layer_norm_inputs,
     check_sum_input,
     host_tag,
     layer_norm_dropout_bytes,
+    load_error,
     sum_bytes,
 )
 
 __all__ = [
     "build_root",
+    "build_error",
+    "ExtensionBuildError",
     "DTYPES",
     "SOURCES",
     "load",
@@ -69,20 +74,32 @@ def load(verbose: bool = False) -> ModuleType:
     ``build_root() / "torchdrills_cpp_<host_tag>"``: the tag changes with the CPU because of
     ``-march=native``. Raises RuntimeError (from torch) with the compiler log when the build
     fails; ``verbose=True`` prints the ninja/compiler output as it goes.
+
+    Raises:
+        ExtensionBuildError: the build failed (now, or earlier in this process: then at once).
     """
     from torch.utils.cpp_extension import load as _load
 
     name = f"torchdrills_cpp_{host_tag()}"
     bdir = build_dir(name)
-    return _load(
-        name=name,
-        sources=[str(s) for s in SOURCES],
-        extra_cflags=list(CFLAGS),
-        extra_ldflags=list(LDFLAGS),
-        extra_include_paths=[str(HERE), str(CUDA_DIR)],
-        build_directory=str(bdir),
-        verbose=verbose,
+    return build_once(
+        name,
+        lambda: _load(
+            name=name,
+            sources=[str(s) for s in SOURCES],
+            extra_cflags=list(CFLAGS),
+            extra_ldflags=list(LDFLAGS),
+            extra_include_paths=[str(HERE), str(CUDA_DIR)],
+            build_directory=str(bdir),
+            verbose=verbose,
+        ),
     )
+
+
+def build_error() -> str | None:
+    """None when :func:`load` works here, else why not in one line (a task records it with
+    ``ctx.skip_part`` and goes on with its other implementations)."""
+    return load_error(load)
 
 
 def layer_norm_dropout_forward(
@@ -108,7 +125,7 @@ def layer_norm_dropout_forward(
 
     Element k (row-major index) is kept iff ``tl.rand(seed, k) > p``, kept values scaled by
     1/(1-p); equal to ``F.layer_norm(x, (N,), weight, bias, eps) * mask / (1 - p)`` with
-    ``mask = kernels.philox.dropout_mask(seed, x.numel(), p)``.
+    ``mask = kernels.rng.philox.dropout_mask(seed, x.numel(), p)``.
     Bytes moved: :func:`layer_norm_dropout_bytes` (``2*M*N*itemsize`` + params + stats).
 
     Raises:

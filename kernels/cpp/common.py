@@ -11,7 +11,7 @@ Both compiled modules expose the same functions with the same signatures::
 
 so the input checks, the autograd Function and the bytes-moved formulas live here once.
 
-Dropout mask convention (both extensions, kernels/philox.py and Triton tutorial 04): element
+Dropout mask convention (both extensions, kernels/rng/philox.py and Triton tutorial 04): element
 with row-major index ``k`` of ``x`` is kept iff ``tl.rand(seed, k) > p`` (Philox 4x32-10, see
 kernels/cuda/philox.cuh); kept values are scaled by ``1 / (1 - p)``. ``p == 0`` keeps every
 element without drawing, ``p == 1`` drops all (output zeros).
@@ -19,18 +19,32 @@ element without drawing, ``p == 1`` drops all (output zeros).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import platform
+import socket
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import torch
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: builds are then serialised by torch's lock alone
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "build_root",
+    "build_once",
+    "load_error",
+    "ExtensionBuildError",
     "host_tag",
     "check_layer_norm_inputs",
     "check_sum_input",
@@ -59,29 +73,141 @@ def build_root() -> Path:
     return root
 
 
-#: A build lock older than this is left over from a process that died while building.
-STALE_LOCK_S = 20 * 60
+#: A build lock *without owner information* (not made through :func:`build_once`) older than
+#: this is taken as left over; a lock with an owner is judged by the owner's liveness at once.
+STALE_LOCK_S = 10 * 60
+#: Beside torch's ``lock``: who builds now (JSON ``pid``, ``host``, ``started``); also the file
+#: :func:`build_lock` holds an exclusive ``flock`` on while it builds.
+OWNER_FILE = "lock.owner"
 
 
-def build_dir(name: str) -> Path:
-    """``build_root() / name``, created, with a stale build lock removed.
+def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
-    torch.utils.cpp_extension serialises builds with a ``lock`` file in the build folder
-    and waits for it forever; a build killed mid-way (Ctrl-C, a time limit) leaves it
-    behind. A lock older than :data:`STALE_LOCK_S` (a clean build takes 1-2 minutes) is
-    removed with a warning.
+
+def _owner(d: Path) -> dict | None:
+    try:
+        data = json.loads((d / OWNER_FILE).read_text() or "null")
+        return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def clear_stale_lock(d: Path) -> bool:
+    """Remove torch's build ``lock`` in ``d`` when its builder is gone; True if removed.
+
+    torch.utils.cpp_extension serialises builds with an empty ``lock`` file and waits for it
+    forever; a build killed mid-way (a time limit, Ctrl-C, a lost machine) leaves it behind.
+    Builds made through :func:`build_once` write their pid and host into :data:`OWNER_FILE`:
+    a lock whose owner process on this host has died is removed at once, one whose owner lives
+    is kept (that build is running). A lock with no owner information, or one from another host,
+    is removed only when older than :data:`STALE_LOCK_S`. Each removal warns.
     """
-    d = build_root() / name
-    d.mkdir(parents=True, exist_ok=True)
     lock = d / "lock"
     try:
         age = time.time() - lock.stat().st_mtime
     except FileNotFoundError:
-        return d
-    if age > STALE_LOCK_S:
-        warnings.warn(f"removing stale extension build lock {lock} ({age / 60:.0f} min old)", stacklevel=2)
-        lock.unlink(missing_ok=True)
+        return False
+    owner = _owner(d)
+    if owner is not None and owner.get("host") == socket.gethostname():
+        if _pid_alive(owner["pid"]):
+            return False
+        why = f"its builder, pid {owner['pid']} on this host, has exited"
+    elif age > STALE_LOCK_S:
+        why = f"{age / 60:.0f} min old, builder unknown"
+    else:
+        return False
+    warnings.warn(f"removing stale extension build lock {lock} ({why})", stacklevel=2)
+    lock.unlink(missing_ok=True)
+    return True
+
+
+def build_dir(name: str) -> Path:
+    """``build_root() / name``, created, with a stale build lock removed (:func:`clear_stale_lock`)."""
+    d = build_root() / name
+    d.mkdir(parents=True, exist_ok=True)
+    clear_stale_lock(d)
     return d
+
+
+@contextlib.contextmanager
+def build_lock(d: Path):
+    """Hold the build of the extension in ``d``: an exclusive ``flock`` on :data:`OWNER_FILE`,
+    with this process's pid and host written into it.
+
+    A second process of this project waits here rather than in torch's lock; the kernel drops
+    the flock when its holder dies, so the next builder finds the owner dead and clears the
+    ``lock`` it left (:func:`clear_stale_lock`) without waiting.
+    """
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / OWNER_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        clear_stale_lock(d)  # the previous owner released the flock: finished, or died
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class ExtensionBuildError(RuntimeError):
+    """A compiled extension could not be built or loaded; ``str()`` is a one-line reason."""
+
+
+#: Builds that failed in this process: name -> the error, raised again without rebuilding.
+_FAILED: dict[str, ExtensionBuildError] = {}
+
+
+def _reason(e: BaseException) -> str:
+    """One line: the exception's first line plus the first compiler ``error`` line of its log."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    err = next((ln for ln in lines[1:] if "error" in ln.lower()), "")
+    return f"{type(e).__name__}: {first}" + (f" ... {err}" if err else "")
+
+
+def build_once(name: str, build: Callable[[], ModuleType]) -> ModuleType:
+    """``build()`` (torch's ``cpp_extension.load`` into ``build_root() / name``) under
+    :func:`build_lock`; a failure is remembered for the life of the process.
+
+    Raises:
+        ExtensionBuildError: the build failed, now or earlier in this process (then at once,
+            without building again: a broken build costs its 20-60 s once, not per call).
+    """
+    if name in _FAILED:
+        raise _FAILED[name]
+    try:
+        with build_lock(build_root() / name):
+            return build()
+    except Exception as e:
+        err = ExtensionBuildError(f"{name} failed to build: {_reason(e)}"[:600])
+        _FAILED[name] = err
+        raise err from e
+
+
+def load_error(load: Callable[[], Any]) -> str | None:
+    """None when ``load()`` works, else the one-line reason it did not (for ``ctx.skip_part``)."""
+    try:
+        load()
+    except Exception as e:
+        return str(e) if isinstance(e, ExtensionBuildError) else _reason(e)[:600]
+    return None
 
 
 def host_tag() -> str:

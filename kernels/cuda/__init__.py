@@ -35,12 +35,15 @@ from types import ModuleType
 import torch
 
 from ..cpp.common import (
+    ExtensionBuildError,
     LayerNormDropoutFunction,
     build_dir,
+    build_once,
     build_root,
     check_layer_norm_inputs,
     check_sum_input,
     layer_norm_dropout_bytes,
+    load_error,
     sum_bytes,
 )
 from .nvcc import (
@@ -54,6 +57,8 @@ from .nvcc import (
 
 __all__ = [
     "build_root",
+    "build_error",
+    "ExtensionBuildError",
     "DTYPES",
     "KERNEL_SOURCES",
     "SOURCES",
@@ -105,7 +110,9 @@ def load(arch: str | None = None, verbose: bool = False) -> ModuleType:
 
     Raises:
         RuntimeError: no CUDA device ("use kernels.cpp on CPU, or compile_check to compile
-            without a GPU"), or the build failed (torch's message carries the compiler log).
+            without a GPU").
+        ExtensionBuildError: the build failed (a RuntimeError; one line naming the first compiler
+            error; raised at once, without rebuilding, on later calls in this process).
         NvccNotFoundError: no nvcc.
     """
     if not torch.cuda.is_available():
@@ -121,15 +128,25 @@ def load(arch: str | None = None, verbose: bool = False) -> ModuleType:
     digits = arch.removeprefix("sm_")
     name = f"torchdrills_cuda_{arch}"
     bdir = build_dir(name)
-    return _load(
-        name=name,
-        sources=[str(s) for s in SOURCES],
-        extra_cflags=["-O3"],
-        extra_cuda_cflags=["-O3", f"-gencode=arch=compute_{digits},code=sm_{digits}"],
-        extra_include_paths=[str(HERE)],
-        build_directory=str(bdir),
-        verbose=verbose,
+    return build_once(
+        name,
+        lambda: _load(
+            name=name,
+            sources=[str(s) for s in SOURCES],
+            extra_cflags=["-O3"],
+            extra_cuda_cflags=["-O3", f"-gencode=arch=compute_{digits},code=sm_{digits}"],
+            extra_include_paths=[str(HERE)],
+            build_directory=str(bdir),
+            verbose=verbose,
+        ),
     )
+
+
+def build_error() -> str | None:
+    """None when :func:`load` works here, else why not in one line (no GPU, no nvcc, or the
+    build failed): a task records it with ``ctx.skip_part`` and goes on with its Triton and
+    torch implementations."""
+    return load_error(load)
 
 
 def _stat_dtype(x: torch.Tensor) -> torch.dtype:
@@ -157,7 +174,7 @@ def layer_norm_dropout_forward(
         ``(out, mean, rstd)``: out like x; mean and rstd of shape x.shape[:-1] in float32
         (float64 for float64 x).
 
-    Same mask as kernels.cpp and kernels/philox.py (kept iff ``tl.rand(seed, k) > p`` for
+    Same mask as kernels.cpp and kernels/rng/philox.py (kept iff ``tl.rand(seed, k) > p`` for
     row-major index k; kept values times 1/(1-p)). Asynchronous on the current stream.
     Bytes moved: :func:`layer_norm_dropout_bytes` with ``stat_itemsize=4`` (8 for float64).
 
