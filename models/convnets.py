@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kernels.conv import conv_output_size
+from kernels.layers.conv import conv_output_size
 
 POOLS = ("max", "avg", "stride", "none")
 

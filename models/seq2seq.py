@@ -197,7 +197,7 @@ class Seq2Seq(nn.Module):
         return torch.stack(logits, dim=1)  # (B, T, V)
 
     def decoding_fns(self, src: torch.Tensor, src_len: torch.Tensor):
-        """(step_fn, state, reorder) for ``kernels.decoding``'s greedy/beam_search/sample."""
+        """(step_fn, state, reorder) for ``kernels.text.decoding``'s greedy/beam_search/sample."""
         enc, mask, kp, state = self.encode(src, src_len)
 
         def step(tokens, st):

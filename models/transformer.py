@@ -9,9 +9,9 @@ Blocks follow Vaswani et al. (2017) with the layer norm moved before each sub-la
     x = x + MLP(LN(x))                      MLP = Linear(d, d_ff) -> GELU -> Linear(d_ff, d)
 
 Attention runs through ``F.scaled_dot_product_attention`` by default (the from-scratch
-versions live in ``kernels/attention.py``; any function with its signature can be passed
+versions live in ``kernels/layers/attention.py``; any function with its signature can be passed
 as ``sdpa=``). Positions: ``sinusoidal`` or ``learned`` tables added to the embeddings, or
-``rope`` rotating queries and keys (``kernels/positional.py``).
+``rope`` rotating queries and keys (``kernels/layers/positional.py``).
 
 Padding: token id ``pad_id`` marks padding. Keys at padding positions are masked out of
 every attention, and the classifier pools only over real tokens, so a sequence's logits do
@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
+from kernels.layers.positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 
 POSITIONALS = ("sinusoidal", "learned", "rope")
 Sdpa = Callable[..., torch.Tensor]
@@ -358,7 +358,7 @@ class Seq2SeqTransformer(nn.Module):
         return self.decode(tgt_in, *self.encode(src))
 
     def step_fn(self, src: torch.Tensor):
-        """(step_fn, initial state) for ``kernels.decoding.greedy``: the source is encoded once;
+        """(step_fn, initial state) for ``kernels.text.decoding.greedy``: the source is encoded once;
         each step re-runs the decoder on the prefix so far (``bos`` first), tokens int64 (B,)
         -> logits (B, V_tgt). The state is the prefix, int64 (B, t)."""
         memory, pad = self.encode(src)

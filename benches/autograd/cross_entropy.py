@@ -10,7 +10,7 @@ Compared, each timed as forward *and* backward (fresh leaf for the logits, the l
 ``torch.autograd.grad`` with a fixed upstream gradient; returns (loss, dL/dlogits)), against
 ``F.cross_entropy`` (the baseline):
 
-* ``own``: ``kernels.losses.cross_entropy``: a max-shifted log-softmax, ``gather`` of the
+* ``own``: ``kernels.layers.losses.cross_entropy``: a max-shifted log-softmax, ``gather`` of the
   target log-probabilities, weights and the ignore mask as multiplications, the smoothing
   term as a class-sum; autograd derives the backward.
 
@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.autograd_extras import gradcheck_verdict
-from kernels.losses import cross_entropy
+from kernels.autograd.gradcheck import gradcheck_verdict
+from kernels.layers.losses import cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ finite and makes the clipped norm land just below max_norm. By value: every entr
 to [-clip_value, clip_value]; the direction of g changes, which is why norm clipping is the
 usual choice.
 
-Compared (``kernels.clipping``), the variants timed per call:
+Compared (``kernels.optim.clipping``), the variants timed per call:
 
 * ``torch`` (baseline): ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` with the
   default foreach=None (the foreach path on CPU and CUDA tensors).
@@ -53,8 +53,8 @@ import torch
 from harness import Comparison, Prepared, task
 from harness.checks import tolerance_for
 from harness.task import config_label
-from kernels import clipping
-from kernels.autograd_extras import bench_parameters, time_ratios
+from kernels.optim import clipping
+from kernels.optim.trajectory import bench_parameters, time_ratios
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +254,7 @@ class GradClipping(Comparison):
                 )
         ctx.note(
             "torch.nn.utils.clip_grad_value_ raises RuntimeError when no parameter has a gradient "
-            "(torch 2.13); kernels.clipping.clip_grad_value_ returns without doing anything"
+            "(torch 2.13); kernels.optim.clipping.clip_grad_value_ returns without doing anything"
         )
 
     # -- bench -------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """2.08 Visualize gradient flow in a network.
 
 Per-layer gradient norms ||dL/dW_l||_2 of a deep MLP, recorded during ``backward`` by tensor
-hooks (``kernels.autograd_extras.GradFlowRecorder``: ``W.register_hook`` on each Linear
+hooks (``kernels.autograd.grad_flow.GradFlowRecorder``: ``W.register_hook`` on each Linear
 weight, the norm kept as a 0-d tensor, no host sync inside backward), plotted per layer
 against the training step and against depth, for sigmoid and ReLU networks of the same depth.
 Backprop multiplies the gradient by W^T and by the activation's derivative at every layer.
@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
-from kernels.autograd_extras import GradFlowRecorder
+from kernels.autograd.grad_flow import GradFlowRecorder
 from models.mlp import MLP, MLPConfig
 
 

@@ -8,7 +8,7 @@ Compared, each timed as forward *and* backward (fresh leaves for input and targe
 ``torch.autograd.grad`` of it with a fixed upstream gradient; returns (loss, d/dinput,
 d/dtarget)), against ``F.huber_loss`` (the baseline):
 
-* ``own``: ``kernels.losses.huber_loss``: abs, a ``where`` between the two branches and the
+* ``own``: ``kernels.layers.losses.huber_loss``: abs, a ``where`` between the two branches and the
   reduction, in elementwise torch ops; autograd derives the backward.
 * ``smooth_l1``: ``delta * F.smooth_l1_loss(beta=delta)``: the identity Huber = delta *
   SmoothL1 with beta = delta (SmoothL1 divides its quadratic branch by beta).
@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.autograd_extras import gradcheck_verdict
-from kernels.losses import huber_loss
+from kernels.autograd.gradcheck import gradcheck_verdict
+from kernels.layers.losses import huber_loss
 
 
 @dataclasses.dataclass(frozen=True)

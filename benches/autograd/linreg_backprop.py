@@ -6,7 +6,7 @@ gradient, the two variants timed per step:
 
 * ``autograd`` (baseline): w and b are leaves with ``requires_grad``; ``loss.backward()``
   fills ``.grad``; the update runs under ``torch.no_grad()`` and the grads are reset.
-* ``manual``: the chain rule written out (``kernels.autograd_extras.linreg_loss_and_grads``):
+* ``manual``: the chain rule written out (``kernels.autograd.linreg.linreg_loss_and_grads``):
   r = x w + b - y, dL/dw = x^T (2 r / N), dL/db = 2 mean(r); no graph is built.
 
 Data: SYNTHETIC (``make_regression``, labelled so in the report): x ~ N(0, 1) of shape
@@ -41,7 +41,7 @@ import dataclasses
 import torch
 
 from harness import Prepared, TrainingRun, task
-from kernels.autograd_extras import linreg_loss_and_grads, make_regression
+from kernels.autograd.linreg import linreg_loss_and_grads, make_regression
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ Compared, each timed as forward *and* backward (the closure makes a fresh leaf, 
 forward, then ``torch.autograd.grad`` with a fixed upstream gradient g, and returns
 (y, dL/dx)), against ``F.relu`` under autograd (the baseline):
 
-* ``function``: ``kernels.functions.ReLUFunction``: forward ``clamp_min(0)`` saving the mask
+* ``function``: ``kernels.autograd.functions.ReLUFunction``: forward ``clamp_min(0)`` saving the mask
   x > 0; backward ``where(mask, g, 0)``.
 * ``no_autograd``: the same two formulas called directly, no graph: the floor that tells how
   much autograd's bookkeeping (graph nodes, saved tensors, the engine) costs.
@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.autograd_extras import gradcheck_verdict
-from kernels.functions import ReLUFunction, relu
+from kernels.autograd.functions import ReLUFunction, relu
+from kernels.autograd.gradcheck import gradcheck_verdict
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ gradient g:
 The first step *copies* g into the buffer: a buffer started at zero and updated by the
 second line gives (1 - dampening) g instead, and the trajectories part from step one on.
 
-Compared (``kernels.optim.SGD``), the variants timed per optimizer step:
+Compared (``kernels.optim.optimizers.SGD``), the variants timed per optimizer step:
 
 * ``torch_foreach`` (baseline): ``torch.optim.SGD(foreach=True)``, the multi-tensor path.
 * ``torch_loop``: ``torch.optim.SGD(foreach=False)``, torch's single-tensor loop.
@@ -58,11 +58,11 @@ import functools
 
 import torch
 
+import kernels.optim.optimizers as hand_optim
 from harness import Comparison, Prepared, Tolerance, task
 from harness.checks import tolerance_for
 from harness.task import config_label
-from kernels import optim as hand_optim
-from kernels.autograd_extras import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
+from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
 from models.mlp import MLP, MLPConfig
 
 

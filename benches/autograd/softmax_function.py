@@ -4,7 +4,7 @@ Compared, each timed as forward *and* backward (fresh leaf, forward, ``torch.aut
 with a fixed upstream gradient g; returns (y, dL/dx)), against ``torch.softmax`` under
 autograd (the baseline):
 
-* ``function``: ``kernels.functions.SoftmaxFunction``: y = exp(x - max) / sum exp(x - max),
+* ``function``: ``kernels.autograd.functions.SoftmaxFunction``: y = exp(x - max) / sum exp(x - max),
   saving y; backward dx = y * (g - sum(g * y)), the Jacobian diag(y) - y y^T applied to g
   without forming it.
 * ``composed``: the same forward from four differentiable torch ops (amax, sub, exp, div by
@@ -35,8 +35,8 @@ import dataclasses
 import torch
 
 from harness import Operator, impl, task
-from kernels.autograd_extras import gradcheck_verdict
-from kernels.functions import SoftmaxFunction, softmax
+from kernels.autograd.functions import SoftmaxFunction, softmax
+from kernels.autograd.gradcheck import gradcheck_verdict
 
 
 @dataclasses.dataclass(frozen=True)

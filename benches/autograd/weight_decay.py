@@ -4,7 +4,7 @@ Two different things share the name (Loshchilov & Hutter 2019, "Decoupled Weight
 Regularization"):
 
 * L2 regularisation adds (wd / 2) ||p||^2 to the loss, i.e. wd p to the gradient, *before*
-  the optimizer sees it (``kernels.autograd_extras.l2_decay_``, or ``l2_penalty`` in the loss).
+  the optimizer sees it (``kernels.optim.weight_decay.l2_decay_``, or ``l2_penalty`` in the loss).
   For SGD this is ``torch.optim.SGD(weight_decay=wd)``.
 * Decoupled decay shrinks the weights directly, p <- p (1 - lr wd), outside the gradient
   (``decoupled_decay_``), then takes the optimizer step without decay. With Adam this is
@@ -13,9 +13,9 @@ Regularization"):
 
 Check (float64 to rtol = atol = 1e-12, float32 to the dtype table; 50 mini-batch steps of an
 MLP 64-32-16-10 on sklearn's real 8x8 digits, parameters compared after every step):
-L2 by hand (loop and foreach) + ``kernels.optim.SGD`` without decay, and L2 written into the
+L2 by hand (loop and foreach) + ``kernels.optim.optimizers.SGD`` without decay, and L2 written into the
 loss, equal ``torch.optim.SGD(momentum=0.9, weight_decay=0.05)``; decoupled decay by hand
-(loop and foreach) + ``kernels.optim.Adam`` without decay equals ``torch.optim.AdamW(
+(loop and foreach) + ``kernels.optim.optimizers.Adam`` without decay equals ``torch.optim.AdamW(
 weight_decay=0.1)``; and Adam with L2 (``torch.optim.Adam(weight_decay=0.1)``) must *differ*
 from AdamW (by more than 1e-3 in some weight): the two decays are different algorithms.
 
@@ -48,19 +48,12 @@ import functools
 
 import torch
 
+import kernels.optim.optimizers as hand_optim
 from harness import Comparison, Prepared, Tolerance, task
 from harness.checks import tolerance_for
 from harness.task import config_label
-from kernels import optim as hand_optim
-from kernels.autograd_extras import (
-    bench_parameters,
-    decoupled_decay_,
-    first_deviation,
-    l2_decay_,
-    l2_penalty,
-    optimizer_trajectory,
-    time_ratios,
-)
+from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
+from kernels.optim.weight_decay import decoupled_decay_, l2_decay_, l2_penalty
 from models.mlp import MLP, MLPConfig
 
 STEPS = 50

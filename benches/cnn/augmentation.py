@@ -1,7 +1,7 @@
 """4.04 CNN with data augmentation.
 
 Compared: training the same small CNN with and without the standard CIFAR augmentation
-(``kernels/augment.py``: pad 4 px with zeros, take a random crop of the original size,
+(``kernels/vision/augment.py``: pad 4 px with zeros, take a random crop of the original size,
 flip left-right with probability 0.5; He et al. 2016 Sec. 4.2, torchvision's
 ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip()``), done on the whole batch with
 tensor indexing, on the same seed and budget.
@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from harness import Comparison, Prepared, task
 from harness.data import load_cifar10, resolve, synthetic_cifar
 from harness.train import fit, standard_step
-from kernels import augment
+from kernels.vision import augment
 from models.convnets import SmallCNN, small_cnn_preset
 
 
@@ -105,7 +105,7 @@ class Augmentation(Comparison):
         "cpu": AugConfig(image_size=32, padding=4, n_train=2048, n_test=512, batch_size=64, steps=48),
         "gpu": AugConfig(image_size=32, padding=4, n_train=50000, n_test=10000, batch_size=128, steps=4000),
     }
-    #: the augmentation functions under test (kernels/augment.py; tests swap in broken ones)
+    #: the augmentation functions under test (kernels/vision/augment.py; tests swap in broken ones)
     ops = augment
 
     def augment_fn(self, x, y, g, config):

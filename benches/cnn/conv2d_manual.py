@@ -1,6 +1,6 @@
 """4.02 Convolution without nn.Conv2d.
 
-Compared: three hand-written 2-D convolutions (``kernels/conv.py``) against
+Compared: three hand-written 2-D convolutions (``kernels/layers/conv.py``) against
 ``F.conv2d`` (the baseline, oneDNN/MKL-DNN on this CPU), forward and backward:
 
 * ``direct``: a loop over the kh*kw kernel taps; each tap multiplies the strided window
@@ -22,7 +22,7 @@ GFLOP/s counts 2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw per call.
 Lesson: turning convolution into GEMM is most of the way to a library convolution, if
 the patch matrix stays in cache. Built for the whole 32x64x32x32 batch at once it is
 75 MB (kh*kw copies of the input) and the im2col conv ran at 0.31x of F.conv2d; built a
-chunk of images at a time (``kernels.conv.CHUNK_BYTES``) and multiplied straight into
+chunk of images at a time (``kernels.layers.conv.CHUNK_BYTES``) and multiplied straight into
 the NCHW output it ran at 0.65-0.81x. The tap loop's kh*kw small GEMMs (K = Cin) and the
 autograd ``F.unfold`` version (whole-batch patches plus a layout copy) stay near 0.3x.
 Grouped convolutions are where the hand versions fall furthest behind: G small GEMMs
@@ -51,7 +51,15 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, Prepared, impl, task
-from kernels.conv import ConvShape, conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d, im2col
+from kernels.layers.conv import (
+    ConvShape,
+    conv2d_direct,
+    conv2d_im2col,
+    conv2d_unfold,
+    conv_grads,
+    grads_vs_conv2d,
+    im2col,
+)
 
 C = ConvShape
 

@@ -7,7 +7,7 @@ k x k convolution with the same input and output shapes:
 
 * ``grouped_conv`` (baseline): ``F.conv2d(groups=Cin)`` then ``F.conv2d`` with a 1x1 kernel;
 * ``module``: ``models.convnets.DepthwiseSeparableConv`` with the same weights copied in;
-* ``im2col``: both convolutions through ``kernels.conv.conv2d_im2col`` (groups = Cin,
+* ``im2col``: both convolutions through ``kernels.layers.conv.conv2d_im2col`` (groups = Cin,
   then k = 1), the hand-written convolution of task 4.02;
 * ``standard conv`` (bench only, a different operator): ``F.conv2d`` Cin -> Cout, k x k.
 
@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import Operator, Prepared, impl, task
-from kernels.conv import conv2d_im2col, conv_output_size
+from kernels.layers.conv import conv2d_im2col, conv_output_size
 from models.convnets import DepthwiseSeparableConv, conv_params, count_params, separable_params
 
 

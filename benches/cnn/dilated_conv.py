@@ -1,7 +1,7 @@
 """4.09 Dilated convolution by hand.
 
 Compared: ``F.conv2d(dilation=d)`` (the baseline) against three hand-written versions
-(``kernels/conv.py``):
+(``kernels/layers/conv.py``):
 
 * ``direct``: the tap loop with tap (i, j) reading the padded input at offset (i*d, j*d);
 * ``im2col``: patches gathered with the dilation folded into the strides of an
@@ -40,7 +40,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.conv import ConvShape, conv2d_direct, conv2d_im2col, conv2d_zero_inserted, grads_vs_conv2d
+from kernels.layers.conv import ConvShape, conv2d_direct, conv2d_im2col, conv2d_zero_inserted, grads_vs_conv2d
 
 C = ConvShape
 

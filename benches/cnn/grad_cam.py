@@ -1,6 +1,6 @@
 """4.05 Grad-CAM.
 
-Compared: two ways to compute Grad-CAM maps (``kernels/gradcam.py``; Selvaraju et al.,
+Compared: two ways to compute Grad-CAM maps (``kernels/vision/gradcam.py``; Selvaraju et al.,
 ICCV 2017, eqs. 1-2: alpha_k = spatial mean of d y^c / d A_k, map = ReLU(sum_k alpha_k A_k))
 for a batch: ``per_image`` (the baseline: one forward and one backward per image, as most
 tutorials do) and ``batched`` (one forward and one backward for the whole batch: image n's
@@ -47,7 +47,7 @@ import torch
 
 from harness import Operator, impl, task
 from harness.train import fit
-from kernels.gradcam import grad_cam, grad_cam_per_image
+from kernels.vision.gradcam import grad_cam, grad_cam_per_image
 from models.convnets import ResNet, ResNetConfig, SmallCNN, SmallCNNConfig
 
 

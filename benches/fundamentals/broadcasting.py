@@ -2,7 +2,7 @@
 
 The example: all pairwise difference vectors between two point sets, the first step
 of a distance matrix. The broadcasting rule is written by hand
-(:func:`kernels.fundamentals.broadcast_shape`: align shapes on the right, sizes equal
+(:func:`kernels.tensor.iterator.broadcast_shape`: align shapes on the right, sizes equal
 or 1) and checked against ``torch.broadcast_shapes`` on 1000 seeded random shape sets,
 compatible and not; incompatible shapes raise ValueError naming the dimension.
 
@@ -10,7 +10,7 @@ Compared, all against ``a - b``:
 
 * ``implicit`` (baseline): ``a - b``; torch's TensorIterator reads broadcast dimensions
   with stride 0.
-* ``expand``: the own rule plus :func:`kernels.fundamentals.expand_to`, which builds
+* ``expand``: the own rule plus :func:`kernels.tensor.iterator.expand_to`, which builds
   the stride-0 views with ``as_strided`` (no copy), then ``torch.sub`` of the views.
 * ``materialised``: the same views made ``.contiguous()`` first, as code that
   "repeats" or "tiles" the smaller operand does: two full-size copies are written and
@@ -38,7 +38,7 @@ import random
 import torch
 
 from harness import Operator, impl, task
-from kernels.fundamentals import broadcast_shape, expand_to
+from kernels.tensor.iterator import broadcast_shape, expand_to
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 Compared, against the torch op (``torch.add`` ... ``torch.sigmoid``, the baseline):
 
-* ``loop``: :func:`kernels.fundamentals.elementwise_loop`: pure Python over the raw
+* ``loop``: :func:`kernels.tensor.iterator.elementwise_loop`: pure Python over the raw
   storage. An odometer walks the output index; each operand keeps a storage offset
   that moves by its strides, a broadcast dimension having stride 0. Arithmetic on
   Python floats (float64, rounded to float32 at the end), exp by Cody-Waite range
   reduction and a Taylor polynomial, IEEE division and NaN-propagating maximum by hand
   (Python raises on x / 0.0 and its max() drops NaN).
-* ``strided``: :func:`kernels.fundamentals.elementwise_strided`: the same addressing
+* ``strided``: :func:`kernels.tensor.iterator.elementwise_strided`: the same addressing
   vectorised: the storage offset of every output element is built from the strides
   (repeat_interleave + repeat, one dimension at a time, no broadcasting), the operands
   are fetched with ``torch.take`` from the flat storage, then the arithmetic runs on
@@ -38,7 +38,7 @@ import math
 import torch
 
 from harness import Operator, impl, task
-from kernels.fundamentals import SCALAR_OPS, elementwise_loop, elementwise_strided
+from kernels.tensor.iterator import SCALAR_OPS, elementwise_loop, elementwise_strided
 
 TORCH_OPS = {
     "add": torch.add,
@@ -57,7 +57,7 @@ class ElementwiseConfig:
     """out = op(a[, b]) with broadcasting."""
 
     op: str
-    """a key of kernels.fundamentals.SCALAR_OPS"""
+    """a key of kernels.tensor.iterator.SCALAR_OPS"""
     a_shape: tuple[int, ...]
     """shape of a (elements)"""
     b_shape: tuple[int, ...] | None = None

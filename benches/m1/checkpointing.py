@@ -4,7 +4,7 @@ Compared, on one deep MLP (``models/mlp.py``: L hidden Linear -> ReLU -> Dropout
 width W, batch B), one forward + backward of the cross-entropy loss three ways:
 
 * ``plain`` (baseline): autograd keeps every activation until backward uses it.
-* ``own_checkpoint``: ``kernels.checkpoint.checkpoint_sequential``: the layers cut into S
+* ``own_checkpoint``: ``kernels.autograd.checkpoint.checkpoint_sequential``: the layers cut into S
   segments, all but the last run under the hand-written segment-recompute
   ``autograd.Function`` (saves the segment input and the RNG state, reruns the segment in
   backward).
@@ -47,7 +47,7 @@ import torch.utils.checkpoint as tcp
 
 from harness import Comparison, Prepared, task
 from harness.train import peak_memory_mb
-from kernels.checkpoint import checkpoint_sequential
+from kernels.autograd.checkpoint import checkpoint_sequential
 from models.mlp import MLP, MLPConfig
 
 

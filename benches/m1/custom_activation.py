@@ -1,7 +1,7 @@
 """m1 A custom backward for a new activation: Swish, y = x * sigmoid(beta * x).
 
 Swish (Ramachandran, Zoph & Le 2017, "Searching for Activation Functions"; beta = 1 is
-SiLU) as ``kernels.functions.SwishFunction``: a ``torch.autograd.Function`` whose backward
+SiLU) as ``kernels.autograd.functions.SwishFunction``: a ``torch.autograd.Function`` whose backward
 is the hand-derived f'(x) = s + beta x s (1 - s), s = sigmoid(beta x), computed by a second
 Function whose own backward holds the hand-derived
 f''(x) = beta s (1 - s) (2 + beta x (1 - 2 s)), so double backward works too.
@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.autograd_extras import gradcheck_verdict
-from kernels.functions import SwishFunction, swish, swish_reference
+from kernels.autograd.functions import SwishFunction, swish, swish_reference
+from kernels.autograd.gradcheck import gradcheck_verdict
 
 
 @dataclasses.dataclass(frozen=True)

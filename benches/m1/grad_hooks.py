@@ -1,6 +1,6 @@
 """m1 A gradient hook that logs and modifies gradients.
 
-``kernels.hooks.GradLogger`` registers one hook per tensor: ``register_hook`` on parameters
+``kernels.autograd.hooks.GradLogger`` registers one hook per tensor: ``register_hook`` on parameters
 or activations (modify, then log what is passed on) or
 ``register_post_accumulate_grad_hook`` on parameters (log ``.grad`` after accumulation).
 
@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
-from kernels.hooks import GradLogger
+from kernels.autograd.hooks import GradLogger
 from models.mlp import MLP, MLPConfig
 
 

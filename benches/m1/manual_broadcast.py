@@ -1,6 +1,6 @@
 """m1 Element-wise ops with manual broadcasting.
 
-Broadcasting written out with the pieces of ``kernels/fundamentals.py``: the shape rule
+Broadcasting written out with the pieces of ``kernels/tensor/iterator.py``: the shape rule
 ``broadcast_shape`` (align on the right, sizes equal or 1), ``broadcast_strides`` (a
 broadcast dim reads with stride 0), ``storage_offsets`` and the 1-D ``VECTOR_OPS``. Two
 engines for ``op(a, b)`` with a, b of broadcastable shapes:
@@ -50,7 +50,7 @@ import math
 import torch
 
 from harness import Operator, impl, task
-from kernels.fundamentals import VECTOR_OPS, broadcast_shape, expand_to, storage_offsets
+from kernels.tensor.iterator import VECTOR_OPS, broadcast_shape, expand_to, storage_offsets
 
 OPS = ("add", "sub", "mul", "div", "maximum")
 TORCH_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "maximum": torch.maximum}

@@ -1,6 +1,6 @@
 """m1 A mini autograd engine with vjp and jvp.
 
-``kernels/mini_autograd.py`` differentiates with its own rules only (torch tensors are the
+``kernels/autograd/mini_autograd.py`` differentiates with its own rules only (torch tensors are the
 numeric backend, no ``torch.autograd``): reverse mode records a graph of boxes and walks it
 backwards (``vjp``), forward mode carries (value, tangent) pairs (``jvp``); ``grad`` is the
 vjp of a scalar function with cotangent 1.
@@ -40,7 +40,7 @@ import types
 import torch
 import torch.func
 
-import kernels.mini_autograd as ma
+import kernels.autograd.mini_autograd as ma
 from harness import Operator, impl, task
 
 

@@ -1,6 +1,6 @@
 """m1 A tensor class with stride-based slicing.
 
-``kernels.strided.StridedTensor`` is nothing but (flat storage, shape, strides, offset):
+``kernels.tensor.strided.StridedTensor`` is nothing but (flat storage, shape, strides, offset):
 element [i0, ..., ik] lives at ``storage[offset + sum(i_d * s_d)]``, and every view op
 (indexing with ints, slices, None and ``...``, transpose, permute, flip) only computes a
 new (shape, strides, offset) over the same storage.
@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from harness import Operator, impl, task
-from kernels.strided import StridedTensor
+from kernels.tensor.strided import StridedTensor
 
 
 @dataclasses.dataclass(frozen=True)

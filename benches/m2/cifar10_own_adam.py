@@ -1,7 +1,7 @@
 """m2 A CNN on CIFAR-10 trained with the hand-written Adam.
 
 The CNN is ``models.convnets.SmallCNN`` (conv-BN-ReLU-maxpool stages and a linear head);
-the optimizer ``kernels.optim.Adam`` in its loop and foreach versions against
+the optimizer ``kernels.optim.optimizers.Adam`` in its loop and foreach versions against
 ``torch.optim.Adam`` (foreach, torch's default on CPU). Same seed, initial weights,
 batches and step budget for all three:
 
@@ -47,7 +47,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-import kernels.optim as own_optim
+import kernels.optim.optimizers as own_optim
 from harness import Comparison, Prepared, task
 from harness.data import load_cifar10, resolve, synthetic_cifar, write_cifar10
 from harness.train import evaluate

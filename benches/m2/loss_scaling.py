@@ -5,7 +5,7 @@ precision training multiplies the loss by a scale S before backward and divides 
 gradients by S before the step (Micikevicius et al. 2018, "Mixed Precision Training").
 S adapts: a step whose scaled gradients hold inf/NaN is skipped and S is multiplied by the
 backoff factor; after ``growth_interval`` clean steps in a row S is multiplied by the
-growth factor. ``kernels.amp_scaler.DynamicLossScaler`` does this by hand with
+growth factor. ``kernels.amp.scaler.DynamicLossScaler`` does this by hand with
 ``torch.amp.GradScaler``'s interface.
 
 Check: the hand scaler and ``torch.amp.GradScaler("cpu")`` drive two identical models
@@ -53,8 +53,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
-from kernels.amp_scaler import DynamicLossScaler
-from kernels.clipping import clip_grad_norm_
+from kernels.amp.scaler import DynamicLossScaler
+from kernels.optim.clipping import clip_grad_norm_
 
 #: the scripted sequence: what each iteration's scaled gradients contain, and whether it
 #: unscales + clips before the step ("finite+clip")

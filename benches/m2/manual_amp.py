@@ -1,6 +1,6 @@
 """m2 Automatic mixed precision by hand, with autocast's rules.
 
-``kernels/amp.py`` writes autocast's rules out as an explicit ``CastPolicy`` (which ops run
+``kernels/amp/policy.py`` writes autocast's rules out as an explicit ``CastPolicy`` (which ops run
 in the low-precision dtype, which in float32, which at the widest input type; tables read
 off aten/src/ATen/autocast_mode.cpp of this torch version) and applies it with
 ``ManualAutocast``, a ``TorchFunctionMode`` that casts each call's arguments by hand while
@@ -8,7 +8,7 @@ torch's autocast is off.
 
 Check:
 
-* op by op: every probe of ``kernels.amp_probe`` (54 ops: matmuls, convolutions, losses,
+* op by op: every probe of ``kernels.amp.probe`` (54 ops: matmuls, convolutions, losses,
   reductions, softmax, norms, cat/stack, ...) in four input variants (float32,
   bfloat16, mixed, float64), once under ``torch.autocast("cpu", bfloat16)`` and once under
   ``ManualAutocast(CPU_BF16_POLICY)``: same output dtype (or the same exception type),
@@ -50,8 +50,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from harness import Comparison, Prepared, task
-from kernels.amp import CPU_BF16_POLICY, CUDA_FP16_POLICY, CastPolicy, ManualAutocast
-from kernels.amp_probe import PROBES, compare_policy
+from kernels.amp.policy import CPU_BF16_POLICY, CUDA_FP16_POLICY, CastPolicy, ManualAutocast
+from kernels.amp.probe import PROBES, compare_policy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """m2 SGD, momentum, Nesterov, Adam, AdamW and RMSProp from scratch.
 
-``kernels/optim.py`` holds each optimizer twice, as a per-tensor loop (``foreach=False``)
+``kernels/optim/optimizers.py`` holds each optimizer twice, as a per-tensor loop (``foreach=False``)
 and as a multi-tensor version on ``torch._foreach_*`` ops (``foreach=True``), following
 the update rules and op order of ``torch.optim`` (torch/optim/sgd.py, adam.py, rmsprop.py).
 
@@ -18,7 +18,7 @@ raises the same exception type torch raises: a negative learning rate, beta1 = 1
 beta2 = -0.1 and a non-leaf parameter (all ValueError in torch 2.13).
 
 Bench: one ``step()`` on 10,091,040 parameters in 104 tensors (52 Linear(440, 440) weights
-and biases, ``kernels.autograd_extras.bench_parameters``, fixed random gradients, state
+and biases, ``kernels.optim.trajectory.bench_parameters``, fixed random gradients, state
 already initialised), per optimizer: ``torch.optim`` foreach (baseline), torch fused (SGD,
 Adam, AdamW; torch 2.13 has no fused RMSprop), torch loop, own loop and own foreach.
 ``speedup_vs_baseline`` is the ratio to torch's foreach step; GB/s counts the minimum
@@ -49,9 +49,9 @@ from typing import Any
 
 import torch
 
-import kernels.optim as own_optim
+import kernels.optim.optimizers as own_optim
 from harness import Comparison, Prepared, Tolerance, task
-from kernels.autograd_extras import bench_parameters, optimizer_trajectory
+from kernels.optim.trajectory import bench_parameters, optimizer_trajectory
 from models.mlp import MLP, MLPConfig
 
 #: setting -> (optimizer name, keyword arguments), the same for torch and own

@@ -2,7 +2,7 @@
 
 One problem, one seed, one budget: an MLP (``models/mlp.py``) classifying scikit-learn's
 8x8 digits (real data, 1,797 images: 1,437 to train, 360 held out, stratified), trained
-with the hand-written optimizers of ``kernels/optim.py`` (foreach versions):
+with the hand-written optimizers of ``kernels/optim/optimizers.py`` (foreach versions):
 
 * ``sgd``: plain SGD;
 * ``sgd_momentum``: SGD with momentum 0.9;
@@ -44,7 +44,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-import kernels.optim as own_optim
+import kernels.optim.optimizers as own_optim
 from harness import Comparison, Prepared, task
 from harness.train import evaluate
 from models.mlp import MLP, MLPConfig

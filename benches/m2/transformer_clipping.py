@@ -7,7 +7,7 @@ standard library's docstrings (``harness.data.stdlib_corpus``). Plain SGD, the s
 initial weights, batches and step budget for both variants:
 
 * ``unclipped``: ``loss.backward(); opt.step()``;
-* ``clipped``: ``kernels.clipping.clip_grad_norm_(params, max_norm)`` between the two
+* ``clipped``: ``kernels.optim.clipping.clip_grad_norm_(params, max_norm)`` between the two
   (the hand-written equal of ``torch.nn.utils.clip_grad_norm_``; Pascanu, Mikolov & Bengio
   2013): when the global gradient norm exceeds ``max_norm`` every gradient is scaled by
   max_norm / norm, so no step moves the weights by more than lr * max_norm.
@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
-from kernels.clipping import clip_grad_norm_, total_grad_norm
+from kernels.optim.clipping import clip_grad_norm_, total_grad_norm
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ Compared: ``y = dropout(layer_norm(x) * w + b, p)`` over rows of x (M, N):
 * ``eager`` (baseline): ``F.dropout(F.layer_norm(x, (N,), w, b), p)``: two kernels and an
   (M, N) intermediate written and read again, torch's own RNG for the mask;
 * ``eager_same_mask``: ``F.layer_norm`` then ``where(mask, y / (1 - p), 0)`` with the Philox
-  mask of :mod:`kernels.philox` precomputed (it reads a 1-byte mask instead of drawing one);
+  mask of :mod:`kernels.rng.philox` precomputed (it reads a 1-byte mask instead of drawing one);
 * ``cpp_fused``: the CPU C++ extension (:mod:`kernels.cpp`, OpenMP over rows, vectorised
   loops, Philox in-register), CPU only;
 * ``triton_fused``: :mod:`kernels.triton` (checked in the Triton interpreter on CPU, timed on
@@ -14,7 +14,7 @@ Compared: ``y = dropout(layer_norm(x) * w + b, p)`` over rows of x (M, N):
   16-byte vector loads), CUDA only.
 
 Every fused kernel draws the keep-mask from ``(seed, row-major element index)`` with
-Philox-4x32-10 exactly as ``tl.rand`` does (kernels/philox.py), never stores it, and the
+Philox-4x32-10 exactly as ``tl.rand`` does (kernels/rng/philox.py), never stores it, and the
 backward regenerates it: that is what lets one reference check all three backends.
 
 Check (tiny: odd and non-power-of-two N = 33, 1000, 4097, a p = 0 case, 3 seeds):
@@ -43,7 +43,7 @@ against 2 x itemsize bytes), so fusing is about passes over memory: eager moves 
 tensor ~3 times (LN write, dropout read + write, plus the mask), fused once; the target on
 an H200 is >= 80% of measured copy bandwidth. The check is what makes fusing safe: the
 mask has to be bit-identical across backends, which is why the counter-based RNG is a
-written contract (kernels/philox.py), not an implementation detail.
+written contract (kernels/rng/philox.py), not an implementation detail.
 
 Figures. This CPU (float32, one thread: ``OMP_NUM_THREADS=1``, 2026-11-29, other jobs
 sharing the two cores; copy bandwidth 32.6 GB/s measured with 2 threads): at 4096 x 1024,
@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from harness import Operator, capabilities, impl, task
 from harness.checks import TOLERANCES, guard_no_alias, guard_not_constant, guard_not_mutated, snapshot
 from harness.task import config_label
-from kernels import philox
+from kernels.rng import philox
 
 CUDA_SOURCE = "layernorm_dropout.cu"
 

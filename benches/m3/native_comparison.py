@@ -25,7 +25,7 @@ speedup over native, and whether the custom output equalled the native op's on t
 table's own inputs. A kernel whose device or toolchain is absent is listed with the
 reason ("needs cuda"); on CPU the Triton kernels are still checked in the interpreter.
 
-Equality: the fused LayerNorm+Dropout kernels draw the Philox mask of kernels/philox.py,
+Equality: the fused LayerNorm+Dropout kernels draw the Philox mask of kernels/rng/philox.py,
 which torch's dropout does not, so they are compared with ``F.layer_norm`` followed by
 that mask (the native op with the same mask); the timed native op is the real
 ``F.layer_norm + F.dropout``.
@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from harness import Comparison, Tolerance, capabilities, task
 from harness.checks import tolerance_for
 from harness.timing import measure
-from kernels import philox
+from kernels.rng import philox
 
 
 @dataclasses.dataclass(frozen=True)

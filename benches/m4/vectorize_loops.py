@@ -1,6 +1,6 @@
 """m4 Replace Python loops with vectorized tensor ops.
 
-Compared: five kernels of :mod:`kernels.vectorize`, each written as a Python loop
+Compared: five kernels of :mod:`kernels.tensor.vectorize`, each written as a Python loop
 (``loop``, the baseline) and as tensor code (``vectorized``), on the same inputs:
 
 * ``pairwise_distances``: (N, D) x (M, D) -> (N, M) Euclidean distances; loop over the
@@ -49,15 +49,15 @@ import torch
 
 from harness import Comparison, Prepared, task
 from harness.checks import guard_not_constant
-from kernels.vectorize import KERNELS
+from kernels.tensor.vectorize import KERNELS
 
 
 @dataclasses.dataclass(frozen=True)
 class VecConfig:
-    """One kernel of kernels.vectorize at one size."""
+    """One kernel of kernels.tensor.vectorize at one size."""
 
     kernel: str
-    """name in kernels.vectorize.KERNELS"""
+    """name in kernels.tensor.vectorize.KERNELS"""
     n: int
     """rows N (distances, Gram), length T (running mean, EMA) or element count (histogram)"""
     d: int = 1

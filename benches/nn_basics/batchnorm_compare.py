@@ -2,12 +2,12 @@
 
 Compared: the same MLP on scikit-learn's real 8x8 digits (1,347 train / 450 test,
 stratified), same seed, same Linear initialisation, same SGD budget, three ways:
-``no_bn`` (the baseline), ``own_bn`` (``kernels.batchnorm.BatchNorm1d`` after every hidden
+``no_bn`` (the baseline), ``own_bn`` (``kernels.layers.batchnorm.BatchNorm1d`` after every hidden
 Linear) and ``torch_bn`` (``nn.BatchNorm1d`` in the same places).
 
 Check (tiny, float32):
 
-* ``kernels.batchnorm`` equals ``nn.BatchNorm1d``/``nn.BatchNorm2d`` on (N, C), (N, C, L) and
+* ``kernels.layers.batchnorm`` equals ``nn.BatchNorm1d``/``nn.BatchNorm2d`` on (N, C), (N, C, L) and
   (N, C, H, W) inputs, with momentum 0.1 and momentum None (cumulative average), with and
   without affine parameters, and without running statistics: over 3 training steps the
   outputs, the gradients for input, weight and bias, ``running_mean``, ``running_var``
@@ -46,7 +46,7 @@ from torch import nn
 from harness import Comparison, Prepared, task
 from harness.data.tabular import load_digits_images, stratified_split
 from harness.train import fit, standard_step
-from kernels.batchnorm import BatchNorm1d, BatchNorm2d
+from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d
 from models.mlp import MLP, MLPConfig
 
 #: (module pair, input shape, constructor kwargs) of the equality check

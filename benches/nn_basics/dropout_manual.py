@@ -1,6 +1,6 @@
 """3.03 Dropout by hand.
 
-Compared: ``kernels.dropout.dropout`` (inverted dropout: keep with probability 1 - p, scale
+Compared: ``kernels.layers.dropout.dropout`` (inverted dropout: keep with probability 1 - p, scale
 the kept values by 1/(1 - p), identity in eval) against ``F.dropout`` (the baseline), with
 two mask rules: ``manual`` draws ``torch.rand(shape) >= p``; ``manual_bernoulli`` draws
 ``empty_like(x).bernoulli_(1 - p)``, which is what ``F.dropout`` does on CPU.
@@ -40,7 +40,7 @@ version runs at 0.1-0.6 GB/s: on a CPU dropout is bound by its random numbers, n
 memory. MKL's Bernoulli stream (what ``F.dropout`` uses here) is slower than
 ``torch.rand`` plus a compare and gets slower as p nears 0.5. On a GPU the fused
 ``native_dropout`` kernel draws Philox numbers in registers and the op is memory-bound;
-that is what the counter-based rule in ``kernels.philox`` reproduces.
+that is what the counter-based rule in ``kernels.rng.philox`` reproduces.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.dropout import Dropout, dropout
+from kernels.layers.dropout import Dropout, dropout
 
 ALPHA = 1e-6
 """two-sided significance of each z-test: the false-failure rate of one test"""

@@ -1,6 +1,6 @@
 """3.09 Learning-rate schedules by hand.
 
-Compared: ``kernels.schedulers`` (closed forms set on the optimizer's param groups each
+Compared: ``kernels.optim.schedulers`` (closed forms set on the optimizer's param groups each
 step) against ``torch.optim.lr_scheduler`` (the baseline), for three schedules:
 
 * ``step``: StepLR, lr = base * gamma ** floor(t / step_size);
@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch.optim import lr_scheduler as tls
 
+import kernels.optim.schedulers as S
 from harness import Comparison, Prepared, task
 from harness.train import standard_step
-from kernels import schedulers as S
 from models.mlp import MLP, MLPConfig
 
 SCHEDULES = ("step", "cosine", "warmup_cosine")

@@ -1,9 +1,9 @@
 """5.10 Beam search.
 
-Compared: ``kernels.decoding.beam_search`` (fairseq-style: the best 2K of the K x V
+Compared: ``kernels.text.decoding.beam_search`` (fairseq-style: the best 2K of the K x V
 extensions, eos candidates ranked within the top K are finished, the best K others go
 on; hypotheses ranked by log P / lp with the length penalty of Wu et al. 2016,
-lp(Y) = (5 + |Y|)^alpha / 6^alpha) against ``kernels.decoding.greedy`` (the baseline).
+lp(Y) = (5 + |Y|)^alpha / 6^alpha) against ``kernels.text.decoding.greedy`` (the baseline).
 
 Check (tiny, CPU):
 
@@ -47,7 +47,7 @@ import math
 import torch
 
 from harness import Comparison, Prepared, task
-from kernels import decoding
+from kernels.text import decoding
 from models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 

@@ -3,7 +3,7 @@
 Compared: nothing against a baseline; a training run of a character LSTM language model
 (``models.sequence.SequenceModel``: embedding -> ``nn.LSTM`` -> logits over the
 characters; the char-rnn of Karpathy's "The Unreasonable Effectiveness of Recurrent
-Neural Networks", 2015) and seeded sampling from it (``kernels.decoding.sample``).
+Neural Networks", 2015) and seeded sampling from it (``kernels.text.decoding.sample``).
 
 Data: real human-written text, offline: the docstrings of the Python standard library
 (``harness.data.stdlib_corpus``; its SHA-256 goes into the run's notes), or any
@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from harness import Prepared, TrainingRun, task
 from harness.data import CharTokenizer, read_text, stdlib_corpus
 from harness.data.sources import resolve
-from kernels import decoding
+from kernels.text import decoding
 from models.sequence import SequenceModel, SequenceModelConfig
 
 

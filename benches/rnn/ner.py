@@ -3,7 +3,7 @@
 Compared: nothing against a baseline; a training run of a BiLSTM tagger
 (``models.sequence.SequenceModel``: word embedding -> bidirectional ``nn.LSTM`` -> one
 tag per token) scored at the entity level as CoNLL's ``conlleval`` scores it
-(``kernels.ner_metrics.conlleval``: a port of the Perl script's chunk rules).
+(``kernels.text.ner_metrics.conlleval``: a port of the Perl script's chunk rules).
 
 Data: the synthetic NER generator of ``harness.data.synthetic_ner`` (labelled synthetic:
 templates filled from a gazetteer, BIO tags PER/ORG/LOC/MISC); with ``--data-dir`` (or
@@ -56,7 +56,7 @@ from harness import Prepared, TrainingRun, task
 from harness.data import WordTokenizer, iob1_to_bio, read_conll, synthetic_ner
 from harness.data.sets import TaggedSentences
 from harness.data.sources import resolve
-from kernels.ner_metrics import conlleval
+from kernels.text.ner_metrics import conlleval
 from models.sequence import SequenceModel, SequenceModelConfig
 
 
@@ -88,7 +88,7 @@ class NerConfig:
 
 
 # (name, gold, predicted, (correct, gold chunks, guessed chunks, P, R, F1, token accuracy)),
-# derived by hand from conlleval's rules (see kernels/ner_metrics.py)
+# derived by hand from conlleval's rules (see kernels/text/ner_metrics.py)
 WORKED_EXAMPLES = [
     (
         "seqeval README example",

@@ -3,7 +3,7 @@
 Compared: nothing against a baseline; a training run of ``models.seq2seq.Seq2Seq``, a GRU
 encoder-decoder (Bahdanau additive attention in the presets; 5.05 ``rnn.rnn_attention``
 compares it with no attention and with Luong's), trained with teacher forcing and Adam,
-then decoded greedily (``kernels.decoding.greedy``).
+then decoded greedily (``kernels.text.decoding.greedy``).
 
 Data: the synthetic toy language of ``harness.data.synthetic_translation`` (labelled
 synthetic: a fixed dictionary, adjectives moved after their noun and the verb to the end,
@@ -48,7 +48,7 @@ from harness import Prepared, TrainingRun, task
 from harness.data import WordTokenizer, read_parallel_tsv, synthetic_translation, toy_translate
 from harness.data.sets import ParallelSet
 from harness.data.sources import resolve
-from kernels.decoding import greedy
+from kernels.text.decoding import greedy
 from models.seq2seq import Seq2Seq, Seq2SeqConfig, masked_cross_entropy
 
 

@@ -1,6 +1,6 @@
 """6.07 Multi-head attention by hand.
 
-Compared: ``kernels.attention.MultiheadAttention`` (``manual``): the input projection
+Compared: ``kernels.layers.attention.MultiheadAttention`` (``manual``): the input projection
 split into W_q, W_k, W_v, the heads separated by reshapes, softmax(Q K^T / sqrt(D) + masks) V
 per head, heads concatenated and projected, against ``nn.MultiheadAttention`` (the
 reference and baseline, ``torch_mha``) holding the same weights (``load_state_dict``: the
@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from harness import Operator, impl, task
-from kernels.attention import MultiheadAttention
+from kernels.layers.attention import MultiheadAttention
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """6.04 Positional encoding by hand.
 
-Compared: three ways to tell a Transformer where a token sits (``kernels/positional.py``):
+Compared: three ways to tell a Transformer where a token sits (``kernels/layers/positional.py``):
 
 * ``sinusoidal``: the fixed table of Vaswani et al. (2017), PE[pos, 2i] = sin(pos / 10000^(2i/d)),
   PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), added to the embeddings;
@@ -17,7 +17,7 @@ Check (tiny):
 * learned: adds its rows; the gradient reaches exactly the rows of the positions used;
   max_len * d parameters; positions past max_len raise IndexError;
 * rope: equals the paper's complex-number form (x[2i] + j x[2i+1]) e^{j m theta_i}
-  (``kernels.positional.rope_reference``, float64) at offsets 0 and 37; keeps every
+  (``kernels.layers.positional.rope_reference``, float64) at offsets 0 and 37; keeps every
   vector's norm; position 0 is the identity; and the relative-position property: for
   random q, k the score <RoPE(q, m), RoPE(k, n)> is the same for every (m, n) with the same
   m - n (offsets -9, 0, 3, 17, 250 at base positions 0, 5, 64, 1000; float64 to 1e-9),
@@ -50,7 +50,7 @@ import time
 import torch
 
 from harness import Comparison, Prepared, task
-from kernels.positional import (
+from kernels.layers.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,

@@ -1,6 +1,6 @@
 """6.01 Scaled dot-product attention from scratch.
 
-Compared: two hand-written forms of softmax(Q K^T / sqrt(D) + M) V (``kernels/attention.py``)
+Compared: two hand-written forms of softmax(Q K^T / sqrt(D) + M) V (``kernels/layers/attention.py``)
 against ``F.scaled_dot_product_attention`` (the reference and the baseline), dropout off,
 on (B, H, T, D) tensors:
 
@@ -53,7 +53,7 @@ import torch.nn.functional as F
 
 from harness import Operator, impl, task
 from harness.train import peak_memory_mb
-from kernels.attention import sdpa_blocked, sdpa_naive
+from kernels.layers.attention import sdpa_blocked, sdpa_naive
 
 MASKS = ("none", "is_causal", "causal_bool", "padding_bool", "padding_float", "float_bias", "dead_row")
 

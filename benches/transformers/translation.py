@@ -2,7 +2,7 @@
 
 Trains ``models.transformer.Seq2SeqTransformer`` (encoder-decoder of Vaswani et al. 2017,
 pre-LN, learned positions; tiny preset d=32, 2+2 layers) with teacher forcing and decodes
-greedily (``kernels.decoding.greedy``: the source is encoded once, the decoder re-run on the
+greedily (``kernels.text.decoding.greedy``: the source is encoded once, the decoder re-run on the
 prefix at each step).
 
 Data: a tab-separated parallel corpus (``translation/*.tsv`` under ``$DRILLS_DATA_DIR``,
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from harness import Prepared, TrainingRun, task
 from harness.data import ParallelSet, WordTokenizer, read_parallel_tsv, resolve, synthetic_translation, toy_translate
 from harness.train import fit
-from kernels.decoding import greedy
+from kernels.text.decoding import greedy
 from models.transformer import Seq2SeqTransformer, preset
 
 BOS, EOS = "<bos>", "<eos>"

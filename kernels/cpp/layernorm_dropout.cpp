@@ -73,7 +73,7 @@ void layer_norm_dropout_forward(const T* __restrict__ x, const T* __restrict__ w
                                 T* __restrict__ mean, T* __restrict__ rstd, int64_t M, int64_t N,
                                 double eps, double p, uint64_t seed) {
   const float p32 = static_cast<float>(p);
-  const bool dropout = p > 0.0;  // kernels/philox.py's convention, also in the CUDA kernels
+  const bool dropout = p > 0.0;  // kernels/rng/philox.py's convention, also in the CUDA kernels
   const T scale = dropout_scale<T>(p);
   const double inv_n = 1.0 / static_cast<double>(N);
 #pragma omp parallel for schedule(static) if (M * N >= PARALLEL_GRAIN)
@@ -117,7 +117,7 @@ void layer_norm_dropout_backward(const T* __restrict__ grad_out, const T* __rest
                                  T* __restrict__ grad_weight, T* __restrict__ grad_bias,
                                  int64_t M, int64_t N, double p, uint64_t seed) {
   const float p32 = static_cast<float>(p);
-  const bool dropout = p > 0.0;  // kernels/philox.py's convention, also in the CUDA kernels
+  const bool dropout = p > 0.0;  // kernels/rng/philox.py's convention, also in the CUDA kernels
   const T scale = dropout_scale<T>(p);
   const double inv_n = 1.0 / static_cast<double>(N);
   // gamma == 1 when there is no weight: one buffer of N ones instead of a branch per element.

@@ -9,7 +9,7 @@
 //
 // Shape legend: M rows (product of the leading dims), N = row length (last dim). x, out,
 // grad_out, grad_x are (M, N) row-major; weight, bias, grad_weight, grad_bias are (N,); mean
-// and rstd are (M,) in acc_t. Element (i, j) has Philox offset i * N + j (kernels/philox.py).
+// and rstd are (M,) in acc_t. Element (i, j) has Philox offset i * N + j (kernels/rng/philox.py).
 //
 // Bytes moved per call (the minimum; kernels/cpp/common.py::layer_norm_dropout_bytes):
 //   forward  2*M*N*sizeof(T) + 2*N*sizeof(T) + 2*M*sizeof(acc_t)   (read x, write out)
@@ -299,7 +299,7 @@ cudaError_t launch_layer_norm_dropout_forward(const T* x, const T* weight, const
   const acc_t scale = dropout_scale<acc_t>(p);
   const acc_t eps_acc = static_cast<acc_t>(eps);
   const float p32 = static_cast<float>(p);  // the keep test is float32, as in Triton
-  const bool dropout = p > 0.0;  // p == 0 keeps all without drawing (kernels/philox.py)
+  const bool dropout = p > 0.0;  // p == 0 keeps all without drawing (kernels/rng/philox.py)
   if (vec == V) {
     layer_norm_dropout_forward_kernel<T, acc_t, V><<<rows, threads, 0, stream>>>(
         x, weight, bias, out, mean, rstd, N, eps_acc, dropout, p32, scale, seed);

@@ -6,7 +6,7 @@ element index ``row * N + col`` of the logical (M, N) view.  The mask is never s
 the backward regenerates it from the seed (Triton tutorial 04 "Low-Memory Dropout"),
 so the saved state is x, weight, mean and rstd ((M,) each) instead of an (M, N) mask.
 The generator and the keep rule (``u > float32(p)``; ``p == 0`` skips the draw) are
-specified in :mod:`kernels.philox`, which :func:`layernorm_dropout_reference` uses.
+specified in :mod:`kernels.rng.philox`, which :func:`layernorm_dropout_reference` uses.
 
 Sources: Triton tutorials 05 "Layer Normalization" (forward, dx, dw/db partial sums)
 and 04 "Low-Memory Dropout"; Ba et al. 2016 for the LayerNorm gradient:
@@ -35,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import philox
+from kernels.rng import philox
 
 from ._common import (
     INTERPRETER,
@@ -98,7 +98,7 @@ def _ln_dropout_fwd_kernel(
     b_n = tl.load(B + cols_n, mask=col_mask_n, other=0.0).to(ACC)
     y_mn = xc_mn * rstd_m[:, None] * w_n[None, :] + b_n[None, :]
     if HAS_DROPOUT:
-        # the element's row-major index is its Philox counter (kernels/philox.py)
+        # the element's row-major index is its Philox counter (kernels/rng/philox.py)
         u_mn = tl.rand(seed, rows64[:, None] * N + cols_n[None, :])
         y_mn = tl.where(u_mn > p, y_mn * scale, 0.0)
 
@@ -235,7 +235,7 @@ def layernorm_dropout_fwd(
             float64); any leading strides (copied to unit column stride if needed).
         weight, bias: (N,), any float dtype, on x's device.
         p: drop probability in [0, 1]; 0 disables dropout.
-        seed: Python int in [0, 2**63); the mask is ``kernels.philox.dropout_mask(seed,
+        seed: Python int in [0, 2**63); the mask is ``kernels.rng.philox.dropout_mask(seed,
             offsets, p)`` with offsets the row-major indices of x.
         eps: added to the variance (F.layer_norm's default 1e-5).
     Returns:
@@ -412,7 +412,7 @@ def fused_layernorm_dropout(
 def layernorm_dropout_reference(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, p: float, seed: int, eps: float = 1e-5
 ) -> torch.Tensor:
-    """Eager reference: F.layer_norm then the Philox keep-mask of :mod:`kernels.philox`.
+    """Eager reference: F.layer_norm then the Philox keep-mask of :mod:`kernels.rng.philox`.
 
     Computes in float32 (float64 for float64 x) and returns x.dtype; differentiable by
     torch autograd, so its gradients are the reference for the fused backward.  The

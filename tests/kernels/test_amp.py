@@ -1,4 +1,4 @@
-"""kernels/amp.py, amp_probe.py, amp_scaler.py: cast policy vs torch.autocast, and the
+"""kernels/amp/policy.py, amp_probe.py, amp_scaler.py: cast policy vs torch.autocast, and the
 dynamic loss scaler vs torch.amp.GradScaler(device="cpu"), step by step."""
 
 import dataclasses
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.amp import (
+from kernels.amp.policy import (
     CPU_BF16_POLICY,
     CUDA_FP16_POLICY,
     DynamicLossScaler,
@@ -16,8 +16,8 @@ from kernels.amp import (
     policy_for,
     registered_autocast_ops,
 )
-from kernels.amp_probe import PROBES, compare_policy
-from kernels.clipping import clip_grad_norm_
+from kernels.amp.probe import PROBES, compare_policy
+from kernels.optim.clipping import clip_grad_norm_
 
 INF, NAN = float("inf"), float("nan")
 THIS_TORCH = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) == (2, 13)
@@ -127,7 +127,7 @@ def test_manual_autocast_training_step_equals_torch_autocast():
 
 def test_probe_that_never_runs_is_reported_not_silently_equal():
     # a comparison of error with error must not count as agreement
-    from kernels.amp_probe import OpProbe
+    from kernels.amp.probe import OpProbe
 
     broken = OpProbe("linear", lambda R, I: F.linear(R(3, 4, first=True), R(5, 3)))  # bad shapes
     assert [m.detail for m in compare_policy(CPU_BF16_POLICY, (broken,))] == ["the reference never ran"]
@@ -221,11 +221,11 @@ def test_scaler_equals_grad_scaler_step_by_step(name, factors):
 
 
 def test_scaler_with_unscale_clip_and_own_optimizer():
-    from kernels.optim import Adam
+    from kernels.optim.optimizers import Adam
 
     script = SCRIPTS["alternating"]
     kw = dict(init_scale=256.0, growth_interval=2)
-    # the same clip on both sides: kernels.clipping's float32 norm differs from torch's in
+    # the same clip on both sides: kernels.optim.clipping's float32 norm differs from torch's in
     # the last bit (tests/kernels/test_clipping.py), which this bitwise check would see
     mine = run_script(script, DynamicLossScaler(**kw), opt_cls=Adam, clip=torch.nn.utils.clip_grad_norm_, lr=0.01)
     ref = run_script(

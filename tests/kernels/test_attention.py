@@ -1,4 +1,4 @@
-"""kernels/attention.py: naive and blocked SDPA equal F.scaled_dot_product_attention (values and
+"""kernels/layers/attention.py: naive and blocked SDPA equal F.scaled_dot_product_attention (values and
 gradients, every mask kind, block tails), refuse bad input, and the hand MHA equals
 nn.MultiheadAttention."""
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.attention import MultiheadAttention, multi_head_attention, sdpa_blocked, sdpa_naive
+from kernels.layers.attention import MultiheadAttention, multi_head_attention, sdpa_blocked, sdpa_naive
 
 D64 = torch.float64
 

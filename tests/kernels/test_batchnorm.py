@@ -1,10 +1,10 @@
-"""kernels.batchnorm: hand backward (gradcheck), torch equality, state dicts, errors."""
+"""kernels.layers.batchnorm: hand backward (gradcheck), torch equality, state dicts, errors."""
 
 import pytest
 import torch
 from torch import nn
 
-from kernels.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction, replace_batchnorm
+from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction, replace_batchnorm
 
 
 @pytest.mark.parametrize("shape", [(7, 3), (5, 3, 4), (3, 3, 2, 5)])

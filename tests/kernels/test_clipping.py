@@ -1,9 +1,9 @@
-"""kernels/clipping.py: clip_grad_norm_ / clip_grad_value_ against torch.nn.utils."""
+"""kernels/optim/clipping.py: clip_grad_norm_ / clip_grad_value_ against torch.nn.utils."""
 
 import pytest
 import torch
 
-from kernels.clipping import clip_grad_norm_, clip_grad_value_, vector_norm
+from kernels.optim.clipping import clip_grad_norm_, clip_grad_value_, vector_norm
 
 INF = float("inf")
 

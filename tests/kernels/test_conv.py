@@ -1,10 +1,10 @@
-"""kernels/conv.py: every hand-written convolution equals F.conv2d, forward and backward."""
+"""kernels/layers/conv.py: every hand-written convolution equals F.conv2d, forward and backward."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.conv import (
+from kernels.layers.conv import (
     conv2d_direct,
     conv2d_flops,
     conv2d_im2col,

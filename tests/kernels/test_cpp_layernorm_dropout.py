@@ -1,5 +1,5 @@
 """CPU C++ fused LayerNorm + Dropout (kernels.cpp) against F.layer_norm + the Philox mask of
-kernels/philox.py: Philox bit-equality (also with Triton's tl.rand in the interpreter), forward,
+kernels/rng/philox.py: Philox bit-equality (also with Triton's tl.rand in the interpreter), forward,
 backward vs autograd of the reference, gradcheck in float64, p = 0 and p = 1, odd row lengths,
 input checks, and planted bugs fed into the same comparisons.
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import kernels.cpp as cpp
 from harness.checks import compare
-from kernels import philox
+from kernels.rng import philox
 
 ROW_LENGTHS = (1, 7, 1000, 1023)
 
@@ -37,7 +37,7 @@ def _inputs(shape, dtype=torch.float32, seed=0, affine=True):
 
 
 def reference(x, w, b, p, seed, eps=1e-5):
-    """F.layer_norm then dropout with kernels/philox.py's mask (offset = row-major index)."""
+    """F.layer_norm then dropout with kernels/rng/philox.py's mask (offset = row-major index)."""
     y = F.layer_norm(x, (x.shape[-1],), w, b, eps)
     keep = philox.dropout_mask(seed, x.numel(), p).view(x.shape)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)

@@ -1,4 +1,4 @@
-"""CUDA extension at run time (kernels.cuda): Philox bit-equality with kernels/philox.py,
+"""CUDA extension at run time (kernels.cuda): Philox bit-equality with kernels/rng/philox.py,
 fused LayerNorm + Dropout forward/backward vs F.layer_norm + the same mask (float32, float16,
 bfloat16, float64; vectorised and unaligned paths), sums vs torch.sum over odd sizes, and planted
 bugs. Every test but one needs a GPU and is skipped with "needs cuda" elsewhere; the first build
@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.checks import compare, tolerance_for
-from kernels import cuda, philox
+from kernels import cuda
+from kernels.rng import philox
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs cuda")
 

@@ -1,4 +1,4 @@
-"""kernels.decoding: greedy, beam search (exact when unpruned, Wu et al. penalty), sampling."""
+"""kernels.text.decoding: greedy, beam search (exact when unpruned, Wu et al. penalty), sampling."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from kernels.decoding import beam_search, greedy, length_penalty, reorder_state, rnn_reorder, sample
+from kernels.text.decoding import beam_search, greedy, length_penalty, reorder_state, rnn_reorder, sample
 
 EOS = 1
 

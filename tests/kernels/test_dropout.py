@@ -1,10 +1,10 @@
-"""kernels.dropout: rules, edges, module, errors (statistics are in the 3.03 task check)."""
+"""kernels.layers.dropout: rules, edges, module, errors (statistics are in the 3.03 task check)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.dropout import Dropout, dropout, dropout_mask
+from kernels.layers.dropout import Dropout, dropout, dropout_mask
 
 
 def test_rand_rule_is_reproducible_from_the_seed():

@@ -1,11 +1,11 @@
-"""kernels/functions.py: custom autograd Functions against torch, gradcheck and gradgradcheck."""
+"""kernels/autograd/functions.py: custom autograd Functions against torch, gradcheck and gradgradcheck."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
-from kernels.functions import (
+from kernels.autograd.functions import (
     SoftmaxFunction,
     relu,
     softmax,

@@ -1,4 +1,4 @@
-"""kernels/losses.py: Huber and cross-entropy against torch.nn.functional."""
+"""kernels/layers/losses.py: Huber and cross-entropy against torch.nn.functional."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck
 
-from kernels.losses import cross_entropy, huber_loss, log_softmax
+from kernels.layers.losses import cross_entropy, huber_loss, log_softmax
 
 REDUCTIONS = ("none", "mean", "sum")
 

@@ -1,10 +1,10 @@
-"""kernels/mini_autograd.py (+ _ops): vjp / jvp / grad equal torch.func on composite functions."""
+"""kernels/autograd/mini_autograd.py (+ _ops): vjp / jvp / grad equal torch.func on composite functions."""
 
 import pytest
 import torch
 
-import kernels.mini_autograd as ma
-from kernels.mini_autograd_ops import _Primitive, _unbroadcast
+import kernels.autograd.mini_autograd as ma
+from kernels.autograd.mini_autograd_ops import _Primitive, _unbroadcast
 
 D = torch.float64
 

@@ -1,10 +1,10 @@
-"""kernels.ner_metrics: the conlleval port against span sets, boundary cases and errors."""
+"""kernels.text.ner_metrics: the conlleval port against span sets, boundary cases and errors."""
 
 import random
 
 import pytest
 
-from kernels.ner_metrics import chunks, conlleval, split_tag
+from kernels.text.ner_metrics import chunks, conlleval, split_tag
 
 
 def test_split_tag_at_the_first_hyphen():

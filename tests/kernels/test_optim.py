@@ -1,4 +1,4 @@
-"""kernels/optim.py: trajectories of the hand-written optimizers equal torch.optim.
+"""kernels/optim/optimizers.py: trajectories of the hand-written optimizers equal torch.optim.
 
 Every comparison runs 50 steps of a small MLP on a fixed data stream, with two param
 groups (different hyper-parameters) and a layer whose gradient is None on every 5th step
@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-import kernels.optim as O
+import kernels.optim.optimizers as O
 
 STEPS = 50
 TIGHT = dict(rtol=1e-12, atol=1e-12)

@@ -1,4 +1,4 @@
-"""kernels.philox: bit-exact with Triton's tl.randint / tl.rand (run in the interpreter),
+"""kernels.rng.philox: bit-exact with Triton's tl.randint / tl.rand (run in the interpreter),
 Random123's known answers, the dropout keep rule, and planted wrong generators caught."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import importlib
 import pytest
 import torch
 
-from kernels import philox as P
+import kernels.rng.philox as P
 
 triton = pytest.importorskip("triton")
 tl = pytest.importorskip("triton.language")

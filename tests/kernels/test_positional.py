@@ -1,4 +1,4 @@
-"""kernels/positional.py: the sinusoidal table is the paper's formula, the learned table adds
+"""kernels/layers/positional.py: the sinusoidal table is the paper's formula, the learned table adds
 its rows, RoPE is the paper's complex rotation with the relative-position property."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.positional import (
+from kernels.layers.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,

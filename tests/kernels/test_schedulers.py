@@ -1,4 +1,4 @@
-"""kernels/schedulers.py: hand LR schedules equal torch.optim.lr_scheduler value by value."""
+"""kernels/optim/schedulers.py: hand LR schedules equal torch.optim.lr_scheduler value by value."""
 
 import math
 import warnings
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as tls
 
-from kernels import schedulers as S
+import kernels.optim.schedulers as S
 
 REL = 1e-12  # torch's recursive formulas differ from the closed forms by ~1e-17 absolute
 
@@ -97,7 +97,7 @@ def test_state_dict_resume_and_get_last_lr():
 
 
 def test_drives_own_optimizer():
-    from kernels.optim import AdamW
+    from kernels.optim.optimizers import AdamW
 
     p = torch.nn.Parameter(torch.zeros(2))
     opt = AdamW([p], lr=0.5)

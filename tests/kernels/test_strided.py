@@ -1,4 +1,4 @@
-"""kernels/strided.py: StridedTensor views equal torch views of the same storage.
+"""kernels/tensor/strided.py: StridedTensor views equal torch views of the same storage.
 
 Random shapes, layouts (permuted, offset) and index expressions come from hypothesis
 (derandomized, so CI runs the same examples each time). Reference for non-negative steps:
@@ -17,7 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.strided import StridedTensor, contiguous_strides, view_strides
+from kernels.tensor.strided import StridedTensor, contiguous_strides, view_strides
 
 N = 700  # storage elements: enough for 5**4 elements at offset <= 3
 STORAGE = torch.arange(N)

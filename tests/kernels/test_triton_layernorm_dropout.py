@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 from harness.checks import compare  # noqa: E402
-from kernels import philox  # noqa: E402
+from kernels.rng import philox  # noqa: E402
 from kernels.triton import (  # noqa: E402
     fused_layernorm_dropout,
     layernorm_dropout_bwd,

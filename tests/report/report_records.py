@@ -25,9 +25,12 @@ EXPECTED_FIGURES = (
     + 1  # nn_basics.fake_train: implementations (one config: no scaling; no flops: no % of peak)
     + 2  # nn_basics.fake_train: curves "loss" (train + val series) and "accuracy"
     + 1  # fundamentals.cpu_vs_gpu_speed: implementations (one config)
-    + 0  # research.all_nan: NaN medians and an all-NaN curve give sentences, not charts
+    + 0  # research.all_nan: an all-None curve gives a sentence, not a chart
+    + 1  # cnn.pictures: one heatmap (the two PNG images are <img>, not charts)
     + 1  # history: manual_matmul is in all three runs of the machine
 )
+#: The machine line a claim shows: machine_id (CPU model).
+MACHINE_LABEL = "test-cpu-2c (Test CPU <v2>)"
 
 
 def fingerprint(machine: str = MACHINE, commit: str = "abcdef12", dirty: bool = False) -> dict[str, Any]:
@@ -81,8 +84,106 @@ def meas(
     return row
 
 
-def matmul_task(loop_factor: float = 1.0) -> dict[str, Any]:
-    """An operator task: 3 implementations x 3 configs, speedups, % of peak, one noisy row."""
+def png_b64(pixels: list[list[Any]]) -> str:
+    """A PNG (8-bit grey for int pixels, RGB for (r, g, b) tuples) as base64 text, written by hand.
+
+    PNG layout (ISO/IEC 15948): signature, IHDR, one zlib-compressed IDAT of rows each
+    preceded by filter byte 0, IEND; every chunk carries a CRC-32 of its type and data.
+    """
+    import base64
+    import struct
+    import zlib
+
+    h, w = len(pixels), len(pixels[0])
+    rgb = isinstance(pixels[0][0], tuple)
+    raw = b"".join(
+        b"\x00" + bytes(c for px in row for c in (px if rgb else (px,))) for row in pixels
+    )  # (H, 1 + W*C) bytes
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2 if rgb else 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode()
+
+
+def digit_png() -> dict[str, Any]:
+    """An 8x8 grey picture (a ring, like a zero of scikit-learn's digits)."""
+    px = [[255 if 2 <= abs(r - 3.5) + abs(c - 3.5) <= 4 else 0 for c in range(8)] for r in range(8)]
+    return {
+        "name": "digit",
+        "caption": "an 8x8 zero " + XSS,
+        "kind": "image",
+        "png_b64": png_b64(px),
+        "width": 8,
+        "height": 8,
+    }
+
+
+def gradient_png() -> dict[str, Any]:
+    """A 32x24 RGB picture: red grows left to right, blue top to bottom."""
+    px = [[(c * 8, 64, r * 10) for c in range(32)] for r in range(24)]
+    return {
+        "name": "overlay",
+        "caption": "Grad-CAM map over its input",
+        "kind": "image",
+        "png_b64": png_b64(px),
+        "width": 32,
+        "height": 24,
+    }
+
+
+def attention_heatmap() -> dict[str, Any]:
+    """A causal attention map: 5 query tokens (rows) x 5 key tokens, each row sums to 1."""
+    toks = ["the", "cat", "<sat>", "on", "mat"]
+    z = [[round(1.0 / (i + 1), 3) if j <= i else 0.0 for j in range(5)] for i in range(5)]
+    return {
+        "name": "attention",
+        "caption": "layer 0, head 0: causal",
+        "kind": "heatmap",
+        "z": z,
+        "x": toks,
+        "y": toks,
+        "x_label": "key",
+        "y_label": "query",
+    }
+
+
+def claim(text: str, status: str, value: float | None, op: str = ">=", threshold: float = 1.0, **kw: Any) -> dict:
+    return {
+        "text": text,
+        "status": status,
+        "value": value,
+        "op": op,
+        "threshold": threshold,
+        "unit": "x",
+        "why": "",
+        "device": None,
+        **kw,
+    }
+
+
+MATMUL_CLAIMS = [
+    claim("blocked within 8x of torch.matmul", "holds", 4.0, "<=", 8.0),
+    claim("loop at most 100x slower than torch.matmul", "fails", 500.0, "<=", 100.0),
+    claim(
+        "blocked >= 2x torch.matmul on cuda", "not measured", None, ">=", 2.0, why="a cuda claim; this run was on cpu"
+    ),
+]
+MATMUL_MUTANTS = [
+    {"name": "transposed_b", "what": "multiplies by B^T", "caught": True, "how": "loop: max abs err 3.1 > atol"},
+    {"name": "off_by_one_k", "what": "drops the last k", "caught": True, "how": "blocked: max abs err 0.9"},
+    {"name": "fp16_accumulate", "what": "accumulates in half", "caught": False, "how": "the check passed"},
+]
+
+
+def matmul_task(loop_factor: float = 1.0, verdicts: bool = False) -> dict[str, Any]:
+    """An operator task: 3 implementations x 3 configs, speedups, % of peak, one noisy row.
+
+    verdicts: also claims, mutant results and the timing helper's fields (a current
+    record; one contended row, one suspect % of peak); without, a record of older schema.
+    """
     rows = []
     for n in (32, 64, 128):
         cfg = f"m={n},k={n},n={n},batch=0"
@@ -95,8 +196,19 @@ def matmul_task(loop_factor: float = 1.0) -> dict[str, Any]:
         ):
             m = meas(impl, cfg, base * f, iqr=iqr, flops=flops, nbytes=nbytes)
             m["speedup_vs_baseline"] = 1.0 / f
+            if verdicts:
+                busy = impl == "loop" and n == 128
+                m |= {
+                    "n_preempted": 3 if busy else 0,
+                    "cpu_wall_ratio": 0.41 if busy else 0.99,
+                    "contended": busy,
+                    "waits": False,
+                    "pct_peak_suspect": impl == "torch_matmul" and n == 128,
+                }
             rows.append(m)
+    extra = {"claims": MATMUL_CLAIMS, "mutants": MATMUL_MUTANTS} if verdicts else {}
     return {
+        **extra,
         "id": MATMUL,
         "status": "pass",
         "area": "fundamentals",
@@ -233,7 +345,6 @@ def main_tasks() -> dict[str, dict[str, Any]]:
         "seed": "10.01",
         "title": "nothing to draw",
         "kind": "comparison",
-        "measurements": [meas("a", "n=1", None), meas("b", "n=2", None)],
         "curves": [
             {
                 "name": "empty",
@@ -247,7 +358,19 @@ def main_tasks() -> dict[str, dict[str, Any]]:
             }
         ],
     }
-    return {t["id"]: t for t in (matmul_task(loop_factor=1.5), train, fail, error, skip, partial, nan)}
+    pictures = {
+        "id": "cnn.pictures",
+        "status": "pass",
+        "area": "cnn",
+        "seed": "4.05",
+        "title": "pictures in a card",
+        "kind": "operator",
+        "claims": [claim("maps highlight the planted region", "holds", 0.92, ">=", 0.5, unit="")],
+        "mutants": [{"name": "no_relu", "what": "keeps negative evidence", "caught": True, "how": "map differs"}],
+        "images": [digit_png(), gradient_png(), attention_heatmap()],
+    }
+    tasks = (matmul_task(loop_factor=1.5, verdicts=True), train, fail, error, skip, partial, nan, pictures)
+    return {t["id"]: t for t in tasks}
 
 
 def write_run(

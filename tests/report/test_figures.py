@@ -1,4 +1,4 @@
-"""Figure builders: valid plotly specs, no empty chart, config sizes, catalogue rows."""
+"""Figure builders: valid plotly specs, no empty chart, config sizes, heatmaps."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from harness.report import figures as F
 from harness.report import render_report
-from harness.report.catalogue import parse
 
 
 def specs(page: str) -> list[dict]:
@@ -67,10 +66,15 @@ def test_log_axis_only_for_wide_positive_ranges():
     assert F._log_axis([0.01, 10.0]) and not F._log_axis([1.0, 2.0]) and not F._log_axis([0.0, 100.0])
 
 
-def test_catalogue_rows_like_the_before_stop_hook():
-    text = (
-        "| # | id | task |\n|---|---|---|\n| 1.01 fundamentals.manual_matmul | matmul |\n"
-        "| 10.12 research.byol | x |\n| m4.triton_matmul | kernel |\n| m7.not_an_item | no |\n"
-        "  | 1.02 fundamentals.indented | no |\n| 1.01 fundamentals.manual_matmul | repeated |\n"
-    )
-    assert parse(text) == ["fundamentals.manual_matmul", "research.byol", "m4.triton_matmul"]
+def test_heatmap_spec():
+    fig = F.heatmap("attn", [[1.0, 0.0], [0.5, 0.5], [None, float("nan")]], x=["a", "<b>"], x_label="key")
+    trace = fig["data"][0]
+    assert trace["type"] == "heatmap" and trace["z"][2] == [None, None]  # non-finite cells blank
+    assert trace["x"] == ["a", "&lt;b&gt;"] and trace["y"] == [0, 1, 2]  # labels escaped; rows numbered
+    assert fig["layout"]["yaxis"]["autorange"] == "reversed"  # row 0 on top, as in a matrix
+    assert fig["layout"]["xaxis"]["type"] == "category"
+    assert F.n_points(fig) == 4
+    go.Figure(fig)  # valid plotly
+    assert F.heatmap("ragged", [[1.0], [1.0, 2.0]]) is None and F.heatmap("empty", []) is None
+    nan = F.heatmap("nan", [[float("nan")]])
+    assert F.Figures().embed(nan, empty="none") == '<p class="nodata">none</p>'

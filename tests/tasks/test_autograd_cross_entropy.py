@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.losses import cross_entropy, log_softmax
+from kernels.layers.losses import cross_entropy, log_softmax
 
 Task = REGISTRY.get("autograd.cross_entropy")
 mod = __import__(Task.__module__, fromlist=["x"])

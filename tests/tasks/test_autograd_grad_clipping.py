@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import clipping
+from kernels.optim import clipping
 
 Task = REGISTRY.get("autograd.grad_clipping")
 

@@ -6,7 +6,7 @@ import torch
 from harness import REGISTRY
 from harness.context import Context
 from harness.testing import expect_check_fails, run_check
-from kernels.autograd_extras import GradFlowRecorder
+from kernels.autograd.grad_flow import GradFlowRecorder
 
 Task = REGISTRY.get("autograd.gradient_flow")
 mod = __import__(Task.__module__, fromlist=["x"])

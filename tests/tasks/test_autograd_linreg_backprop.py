@@ -4,7 +4,7 @@ import dataclasses
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.autograd_extras import linreg_loss_and_grads
+from kernels.autograd.linreg import linreg_loss_and_grads
 
 Task = REGISTRY.get("autograd.linreg_backprop")
 

@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.functions import ReLUFunction
+from kernels.autograd.functions import ReLUFunction
 
 Task = REGISTRY.get("autograd.relu_function")
 

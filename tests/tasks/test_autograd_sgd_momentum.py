@@ -2,9 +2,9 @@
 
 import torch
 
+import kernels.optim.optimizers as hand_optim
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import optim as hand_optim
 
 Task = REGISTRY.get("autograd.sgd_momentum")
 

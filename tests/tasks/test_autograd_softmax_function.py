@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.functions import SoftmaxFunction
+from kernels.autograd.functions import SoftmaxFunction
 
 Task = REGISTRY.get("autograd.softmax_function")
 

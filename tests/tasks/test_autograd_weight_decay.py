@@ -2,7 +2,7 @@
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.autograd_extras import decoupled_decay_, l2_decay_
+from kernels.optim.weight_decay import decoupled_decay_, l2_decay_
 
 Task = REGISTRY.get("autograd.weight_decay")
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import augment
+from kernels.vision import augment
 
 Task = REGISTRY.get("cnn.augmentation")
 

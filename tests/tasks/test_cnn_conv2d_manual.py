@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.conv import conv2d_im2col
+from kernels.layers.conv import conv2d_im2col
 
 Task = REGISTRY.get("cnn.conv2d_manual")
 

@@ -5,7 +5,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels import gradcam
+from kernels.vision import gradcam
 
 Task = REGISTRY.get("cnn.grad_cam")
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.fundamentals import broadcast_shape, expand_to
+from kernels.tensor.iterator import broadcast_shape, expand_to
 
 Task = REGISTRY.get("fundamentals.broadcasting")
 

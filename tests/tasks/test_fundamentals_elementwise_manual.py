@@ -4,9 +4,9 @@ import math
 
 import torch
 
+import kernels.tensor.iterator as kf
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels import fundamentals as kf
 
 Task = REGISTRY.get("fundamentals.elementwise_manual")
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+import kernels.autograd.checkpoint as ck
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import checkpoint as ck
 
 Task = REGISTRY.get("m1.checkpointing")
 

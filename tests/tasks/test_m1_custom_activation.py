@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.functions import SwishFunction, _swish_parts
+from kernels.autograd.functions import SwishFunction, _swish_parts
 
 Task = REGISTRY.get("m1.custom_activation")
 

@@ -5,7 +5,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.hooks import GradLogger
+from kernels.autograd.hooks import GradLogger
 
 Task = REGISTRY.get("m1.grad_hooks")
 

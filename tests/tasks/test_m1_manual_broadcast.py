@@ -2,7 +2,7 @@
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.fundamentals import broadcast_shape
+from kernels.tensor.iterator import broadcast_shape
 
 Task = REGISTRY.get("m1.manual_broadcast")
 

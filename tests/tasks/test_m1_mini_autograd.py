@@ -2,8 +2,8 @@
 
 import types
 
-import kernels.mini_autograd as ma
-import kernels.mini_autograd_ops as ops
+import kernels.autograd.mini_autograd as ma
+import kernels.autograd.mini_autograd_ops as ops
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 

@@ -2,7 +2,7 @@
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.strided import StridedTensor
+from kernels.tensor.strided import StridedTensor
 
 Task = REGISTRY.get("m1.strided_tensor")
 

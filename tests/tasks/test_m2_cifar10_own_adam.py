@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 
-import kernels.optim as own_optim
+import kernels.optim.optimizers as own_optim
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
 

@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.amp_scaler import DynamicLossScaler
+from kernels.amp.scaler import DynamicLossScaler
 
 Task = REGISTRY.get("m2.loss_scaling")
 

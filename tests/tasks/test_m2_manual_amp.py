@@ -4,7 +4,7 @@ import dataclasses
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.amp import CPU_BF16_POLICY, CUDA_FP16_POLICY
+from kernels.amp.policy import CPU_BF16_POLICY, CUDA_FP16_POLICY
 
 Task = REGISTRY.get("m2.manual_amp")
 

@@ -2,7 +2,7 @@
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.clipping import clip_grad_value_, total_grad_norm
+from kernels.optim.clipping import clip_grad_value_, total_grad_norm
 
 Task = REGISTRY.get("m2.transformer_clipping")
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels import philox
+from kernels.rng import philox
 
 Task = REGISTRY.get("m3.fused_ln_dropout")
 mod = sys.modules[Task.__module__]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+import kernels.tensor.vectorize as V
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import vectorize as V
 
 Task = REGISTRY.get("m4.vectorize_loops")
 

@@ -4,7 +4,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction
+from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction
 
 Task = REGISTRY.get("nn_basics.batchnorm_compare")
 

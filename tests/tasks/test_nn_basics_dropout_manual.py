@@ -1,4 +1,4 @@
-"""3.03 dropout_manual: the check passes for kernels.dropout and catches planted bugs."""
+"""3.03 dropout_manual: the check passes for kernels.layers.dropout and catches planted bugs."""
 
 import torch
 

@@ -1,8 +1,8 @@
 """3.09 lr_schedule: hand schedules equal torch's value by value; planted bugs are caught."""
 
+import kernels.optim.schedulers as S
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import schedulers as S
 
 Task = REGISTRY.get("nn_basics.lr_schedule")
 

@@ -2,7 +2,7 @@
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import decoding
+from kernels.text import decoding
 
 Task = REGISTRY.get("rnn.beam_search")
 

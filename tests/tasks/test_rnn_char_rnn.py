@@ -7,7 +7,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import decoding
+from kernels.text import decoding
 
 Task = REGISTRY.get("rnn.char_rnn")
 

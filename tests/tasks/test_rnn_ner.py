@@ -3,8 +3,8 @@
 from harness import REGISTRY
 from harness.data import read_conll
 from harness.testing import expect_check_fails, run_check
-from kernels import ner_metrics
-from kernels.ner_metrics import NERScores, TypeScore
+from kernels.text import ner_metrics
+from kernels.text.ner_metrics import NERScores, TypeScore
 
 Task = REGISTRY.get("rnn.ner")
 ner_module = __import__(Task.__module__, fromlist=["bio_to_iob1"])

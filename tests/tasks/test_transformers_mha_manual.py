@@ -5,8 +5,8 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels import attention
-from kernels.attention import MultiheadAttention
+from kernels.layers import attention
+from kernels.layers.attention import MultiheadAttention
 
 Task = REGISTRY.get("transformers.mha_manual")
 

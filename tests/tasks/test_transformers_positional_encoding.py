@@ -6,7 +6,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, run_check
-from kernels.positional import sinusoidal_table
+from kernels.layers.positional import sinusoidal_table
 
 Task = REGISTRY.get("transformers.positional_encoding")
 

@@ -8,7 +8,7 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
-from kernels.attention import sdpa_naive
+from kernels.layers.attention import sdpa_naive
 
 Task = REGISTRY.get("transformers.sdpa")
 

@@ -1,4 +1,4 @@
-"""Primitive ops of the mini autodiff engine (kernels/mini_autograd.py): boxes and rules.
+"""Primitive ops of the mini autodiff engine (kernels/autograd/mini_autograd.py): boxes and rules.
 
 Two box types carry values through a user's function: ``_RNode`` (reverse mode: value and
 parents with their vector-Jacobian closures) and ``_Dual`` (forward mode: value and

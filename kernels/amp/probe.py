@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from kernels.amp import CastPolicy, ManualAutocast
+from kernels.amp.policy import CastPolicy, ManualAutocast
 
 __all__ = ["OpProbe", "PROBES", "Mismatch", "compare_policy", "fake_cuda_mode", "VARIANTS"]
 

@@ -19,7 +19,7 @@ it equals torch's SequentialLR only on [0, total].
 The driver classes mirror the torch protocol: construction sets lr(0) on every param
 group (and stores ``initial_lr`` as torch does), ``step()`` advances t and sets lr(t),
 ``get_last_lr()`` returns the current lrs. They work with any torch.optim.Optimizer,
-including the ones in kernels/optim.py.
+including the ones in kernels/optim/optimizers.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A small reverse- and forward-mode automatic differentiation engine.
 
 torch tensors are only the *numeric backend* here: every derivative comes from the rules
-in kernels/mini_autograd_ops.py, never from ``torch.autograd`` or ``torch.func`` (primal
+in kernels/autograd/mini_autograd_ops.py, never from ``torch.autograd`` or ``torch.func`` (primal
 values are detached, so no autograd graph is ever built; tests/kernels/test_mini_autograd.py
 checks that with torch.autograd's entry points patched to raise).
 
@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 # the primitive ops are re-exported: user code writes ma.exp, ma.sum, ... from this module
-from kernels.mini_autograd_ops import (  # noqa: F401
+from kernels.autograd.mini_autograd_ops import (  # noqa: F401
     _Box,
     _Dual,
     _RNode,

@@ -11,7 +11,7 @@ Each optimizer has two implementations of the same update, chosen by ``foreach``
 
 Both follow the update rules and op order of ``torch.optim`` (torch/optim/sgd.py, adam.py,
 rmsprop.py of torch 2.13) so trajectories match to ~1e-12 in float64. The update math
-lives in ``kernels/optim_functional.py``; this file holds hyper-parameter validation, state
+lives in ``kernels/optim/functional.py``; this file holds hyper-parameter validation, state
 initialisation and dispatch.
 
 State is kept in ``self.state[p]`` as in torch (tensors plus an integer ``step``), so
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from kernels import optim_functional as F_opt
+import kernels.optim.functional as F_opt
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "RMSProp"]
 

@@ -1,4 +1,4 @@
-"""Update math of the hand-written optimizers in ``kernels/optim.py``.
+"""Update math of the hand-written optimizers in ``kernels/optim/optimizers.py``.
 
 Two versions of each rule:
 

@@ -19,7 +19,7 @@ Two mask rules, both drawn from a ``torch.Generator`` (the global one when None)
   in distribution. On CUDA, ``F.dropout`` uses the fused ``native_dropout`` kernel (Philox,
   its own draw order), so neither rule is bit-identical to it there.
 
-``kernels.philox.dropout_mask`` is the third, counter-based rule (``u > p`` from
+``kernels.rng.philox.dropout_mask`` is the third, counter-based rule (``u > p`` from
 Philox(seed, offset), regenerable without storing the mask) used by the Triton/CUDA kernels.
 
 Shapes: any; output has x's shape, dtype and device. Errors: ValueError for p outside

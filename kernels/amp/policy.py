@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from kernels.amp_scaler import DynamicLossScaler
+from kernels.amp.scaler import DynamicLossScaler
 
 __all__ = [
     "CastPolicy",

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from kernels.optim_functional import group_by_device_dtype
+from kernels.optim.functional import group_by_device_dtype
 
 __all__ = ["vector_norm", "total_grad_norm", "clip_grad_norm_", "clip_grad_value_"]
 

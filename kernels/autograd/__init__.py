@@ -1,0 +1,1 @@
+"""Automatic differentiation by hand: custom Functions, a mini autodiff engine, hooks, checkpointing, gradcheck."""

@@ -1,0 +1,1 @@
+"""Layers and losses by hand: attention, batch norm, convolution, dropout, positional encodings, losses."""

@@ -1,0 +1,1 @@
+"""Tensor machinery by hand: broadcasting, element-wise engines, views, strided storage, vectorisation."""

@@ -1,0 +1,1 @@
+"""Sequence decoding (greedy, beam, sampling) and sequence-labelling metrics."""

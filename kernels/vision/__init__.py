@@ -1,0 +1,1 @@
+"""Image augmentation and class-activation maps."""
