@@ -7,8 +7,8 @@ offline a seeded synthetic generator stands in and says so (``synthetic=True``).
 :func:`resolve` tells which of the three a run uses. Nothing here downloads unless
 :func:`fetch` is called.
 
-Modules: ``idx``, ``cifar``, ``tabular``, ``text`` (corpus + tokenizers), ``text_sets``
-(labelled-text readers), ``shards``, ``synthetic``, ``sources``; containers in ``sets``,
+Modules: ``idx``, ``cifar``, ``tabular``, ``digits`` (flat digits features), ``text`` (corpus +
+tokenizers), ``text_sets`` (labelled-text readers), ``shards``, ``synthetic``, ``sources``; containers in ``sets``,
 errors in ``errors``.
 """
 
@@ -22,6 +22,7 @@ from .cifar import (
     write_cifar_batch,
     write_cifar_meta,
 )
+from .digits import digits_features, digits_split
 from .errors import DataFormatError, DataNotFoundError
 from .idx import (
     FASHION_MNIST_CLASSES,
@@ -94,6 +95,8 @@ __all__ = [
     "standardize",
     "stratified_split",
     "load_digits_images",
+    "digits_features",
+    "digits_split",
     "load_tabular",
     # text
     "read_text",
