@@ -56,8 +56,26 @@ details.card[open]>summary{border-bottom:1px solid var(--line);background:#fafbf
 .kind{font-size:12px;color:var(--muted);border:1px solid var(--line);border-radius:4px;padding:0 5px}
 .head{margin-left:auto;font-size:12px;color:#0b5cad}
 .cardbody{padding:4px 14px 12px}
-.lesson{white-space:pre-wrap;background:#f7f9fb;border-left:3px solid #90a4ae;padding:8px 12px;margin:8px 0;
-font-size:13.5px}
+.lesson{background:#f7f9fb;border-left:3px solid #90a4ae;padding:4px 14px;margin:8px 0;font-size:13.5px;
+max-width:980px}
+.lesson p{margin:6px 0} .lesson ul,.lesson ol{margin:4px 0;padding-left:22px} .lesson li>p{margin:2px 0}
+.lesson h5,.lesson h6{font-size:13.5px;margin:10px 0 4px}
+.lesson code,.lesson .literal,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;
+background:#e9edf1;padding:0 3px;border-radius:3px}
+.lesson pre{background:#eef1f4} .lesson blockquote{margin:4px 0 4px 16px}
+.lesson dl dt{font-weight:600} .lesson dl dd{margin-left:18px}
+.lesson table{margin:6px 0} pre.lesson-pre{white-space:pre-wrap}
+.head-holds{color:var(--pass)} .head-fails{color:var(--fail)} .head-not-measured,.head-none{color:var(--muted)}
+.mutant{display:inline-block;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;padding:0 6px;
+border-radius:4px;margin:1px 2px;color:#fff}
+.mutant.caught{background:var(--pass)} .mutant.survived{background:var(--fail)}
+tr.unmeasuredrow td{color:var(--muted)}
+.pics{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start;margin:6px 0}
+figure.pic{margin:0;max-width:100%}
+figure.pic img{display:block;max-width:100%;height:auto;border:1px solid var(--line);background:#fff}
+img.pixelated{image-rendering:pixelated}
+figure.pic figcaption,.heatmap .caption{font-size:12.5px;color:var(--fg);max-width:420px;margin:3px 0}
+.heatmap{max-width:720px}
 .facts{color:var(--muted);font-size:13px}
 .tablewrap{overflow-x:auto;margin:6px 0}
 table{border-collapse:collapse;font-size:12.5px}
@@ -68,6 +86,7 @@ tbody tr:nth-child(even){background:#fafbfc}
 table.kv th{background:#f3f5f7;font-weight:500;white-space:nowrap}
 tr.failrow td,tr.ch-slower td{background:#fdecea} tr.ch-faster td{background:#e8f5e9}
 tr.noisyrow td{background:#fff8e1} tr.statusrow td{background:#fff3e0}
+tr.contendedrow td,tr.ch-contended td{background:#ffe0b2;font-style:italic}
 .plot{width:100%;min-height:300px;margin:6px 0}
 pre{white-space:pre-wrap;word-break:break-word;background:#f3f5f7;padding:8px;border-radius:4px;font-size:12px}
 pre.tb{max-height:360px;overflow:auto}
@@ -142,6 +161,12 @@ JS = r"""
     var n = 0;
     (gd._fullData || []).forEach(function (t) {
       if (t.visible === false) { return; }
+      if (t.type === "heatmap") {
+        (t.z || []).forEach(function (row) {
+          (row || []).forEach(function (c) { if (c !== null && isFinite(c)) { n++; } });
+        });
+        return;
+      }
       var v = t.orientation === "h" ? t.x : t.y;
       if (!v) { return; }
       for (var i = 0; i < v.length; i++) {
@@ -160,7 +185,7 @@ JS = r"""
     });
     chain.then(function () {
       var empty = plots.filter(function (d) {
-        return !d.getAttribute("data-drawn") || points(d) === 0 || d.querySelectorAll("g.trace").length === 0;
+        return !d.getAttribute("data-drawn") || points(d) === 0 || d.querySelectorAll("g.trace, g.hm").length === 0;
       });
       var m = document.createElement("div");
       m.id = "report-selfcheck";

@@ -1,9 +1,12 @@
 """One card per task of the main run, grouped by area in catalogue order (``AREAS``).
 
 A card shows what the run record holds for the task (``harness.context.TaskRecord``):
-status and reason, the lesson (the task's docstring, from the registry), check results
-with their tolerances, skipped parts, measurements (implementations vs baseline,
-scaling across configs, % of peak), metrics, curves, tables, notes and warnings.
+status and reason, the headline (the task's first claim with its value and verdict), the
+lesson (the task's reStructuredText docstring rendered by docutils, :mod:`.rst`), claims
+and check strength (:mod:`.verdicts`), check results with their tolerances, skipped
+parts, measurements (implementations vs baseline, scaling across configs, % of peak;
+noisy, contended and suspect rows flagged), metrics, curves, pictures (:mod:`.pictures`),
+tables, notes and warnings.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import pandas as pd
 
 from harness.registry import AREAS
 from harness.report import figures as F
+from harness.report import verdicts
 from harness.report.html import badge, details, esc, fmt, kv_table, para, slug, table, ul
+from harness.report.pictures import pictures_html
+from harness.report.rst import render_rst
 
 #: Measurement columns in display order; any other column follows these.
 MEAS_COLS = (
@@ -26,13 +32,25 @@ MEAS_COLS = (
     "iqr_ms",
     "min_ms",
     "n_samples",
+    "n_preempted",
+    "cpu_wall_ratio",
     "noisy",
+    "contended",
+    "waits",
     "speedup_vs_baseline",
     "gflops",
     "pct_peak_flops",
     "gbps",
     "pct_peak_bw",
+    "pct_peak_suspect",
 )
+#: Boolean measurement flags and what a set flag reads as in the table (unset: blank).
+FLAGS = {
+    "noisy": "NOISY",
+    "contended": "CONTENDED",
+    "waits": "waits by design",
+    "pct_peak_suspect": "SUSPECT",
+}
 #: Columns kept out of the table: raw samples stay in the JSON record.
 MEAS_HIDDEN = ("samples_ms", "number_per_sample", "mode")
 #: Rows of a ctx.table shown before "N more rows" (keeps the page light).
@@ -101,18 +119,6 @@ def infer_baseline(tid: str, df: pd.DataFrame) -> str | None:
     return ones[0] if len(ones) == 1 else None
 
 
-def headline(df: pd.DataFrame, baseline: str | None) -> str:
-    """``best vs baseline: blocked 3.1×`` on the last config, when speedups were recorded."""
-    if df.empty or "speedup_vs_baseline" not in df or not baseline:
-        return ""
-    last = df[(df["config"] == df["config"].iloc[-1]) & (df["impl"] != baseline)]
-    last = last[last["speedup_vs_baseline"].map(F.finite)]
-    if last.empty:
-        return ""
-    best = last.loc[last["speedup_vs_baseline"].astype(float).idxmax()]
-    return f"best vs {baseline}: {best['impl']} {best['speedup_vs_baseline']:.3g}×"
-
-
 def checks_html(checks: list[dict[str, Any]]) -> str:
     if not checks:
         return ""
@@ -139,10 +145,19 @@ def checks_html(checks: list[dict[str, Any]]) -> str:
     return "<h4>checks</h4>" + table(cols, rows, raw_cols=(0, 1, 7), row_classes=classes)
 
 
-def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> tuple[str, str]:
-    """(HTML of the measurement block, headline for the card's summary line)."""
+def row_class(r: dict[str, Any]) -> str:
+    """Contended rows stand out most (too few clean samples), then noisy ones."""
+    if r.get("contended") is True:
+        return "contendedrow"
+    if r.get("noisy") is True:
+        return "noisyrow"
+    return ""
+
+
+def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> str:
+    """The measurement block: charts, the table (every row, flags shown), and what the flags mean."""
     if not rows:
-        return "", ""
+        return ""
     df = measurement_frame(rows)
     baseline = infer_baseline(tid, df)
     cols = [c for c in MEAS_COLS if c in df] + [
@@ -157,11 +172,14 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
                 v = None
             if c == "impl" and v == baseline:
                 v = f"{v} (baseline)"
-            elif c == "noisy":
-                v = "NOISY" if v is True else ""
+            elif c in FLAGS:
+                v = FLAGS[c] if v is True else ""
             cells.append(v)
         body.append(cells)
     noisy = sum(1 for r in rows if r.get("noisy") is True)
+    contended = sum(1 for r in rows if r.get("contended") is True)
+    suspect = sum(1 for r in rows if r.get("pct_peak_suspect") is True)
+    waits = sum(1 for r in rows if r.get("waits") is True)
     out = ["<h4>measurements</h4>"]
     out.append(figs.embed(F.impl_bars(df, baseline), empty="No finite median times to chart."))
     if df["config"].nunique() > 1:
@@ -170,7 +188,15 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
         out.append(figs.embed(F.pct_peak(df), empty="No % of peak values to chart."))
     elif any(c in df for c in ("gflops", "gbps")):
         out.append(para("% of peak: no measured peak was recorded for this run (see the environment).", "muted"))
-    out.append(table(cols, body, cls="meas", row_classes=["noisyrow" if r.get("noisy") else "" for r in rows]))
+    out.append(table(cols, body, cls="meas", row_classes=[row_class(r) for r in rows]))
+    if contended:
+        out.append(
+            para(
+                f"{contended} of {len(df)} measurements are CONTENDED: fewer than 5 samples were clean (the process "
+                "was descheduled while they ran), so their medians are not precise; they are shown, not trusted.",
+                "warn contended",
+            )
+        )
     if noisy:
         out.append(
             para(
@@ -178,7 +204,23 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
                 "warn",
             )
         )
-    return "".join(out), headline(df, baseline)
+    if suspect:
+        out.append(
+            para(
+                f"{suspect} measurement(s) show more than 100 % of the measured peak (SUSPECT): the peak or the "
+                "timing is off, not the hardware.",
+                "warn",
+            )
+        )
+    if waits:
+        out.append(
+            para(
+                f"{waits} measurement(s) wait by design (a server, a loader, a process group or a GPU): their CPU "
+                "time is below their wall time without being preempted; they are judged by CPU pressure instead.",
+                "muted",
+            )
+        )
+    return "".join(out)
 
 
 def curves_html(curves: list[dict[str, Any]], figs: F.Figures) -> str:
@@ -208,7 +250,7 @@ def tables_html(tables: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def card(t: dict[str, Any], figs: F.Figures, *, open_: bool) -> str:
+def card(t: dict[str, Any], figs: F.Figures, *, open_: bool, machine: str = "") -> str:
     tid, status = t["id"], t["status"]
     body = []
     if t.get("reason"):
@@ -217,21 +259,23 @@ def card(t: dict[str, Any], figs: F.Figures, *, open_: bool) -> str:
     if cls is not None:
         lesson = cls.lesson()
         if lesson:
-            body.append(f'<div class="lesson">{esc(lesson)}</div>')
+            body.append(f'<div class="lesson">{render_rst(lesson)}</div>')
     facts = [(k, t.get(k)) for k in ("kind", "seed", "size", "dtype", "device", "duration_s") if t.get(k) is not None]
     if facts:
         body.append('<p class="facts">' + " · ".join(f"{esc(k)}: <b>{esc(fmt(v))}</b>" for k, v in facts) + "</p>")
+    body.append(verdicts.claims_html(t, cls, machine))
+    body.append(verdicts.strength_html(t, cls))
     body.append(checks_html(t.get("checks") or []))
     if t.get("skipped_parts"):
         body.append(
             "<h4>skipped parts</h4>"
             + ul([f"<b>{esc(p.get('part', ''))}</b>: {esc(p.get('reason', ''))}" for p in t["skipped_parts"]], raw=True)
         )
-    meas, head = measurements_html(tid, t.get("measurements") or [], figs)
-    body.append(meas)
+    body.append(measurements_html(tid, t.get("measurements") or [], figs))
     if t.get("metrics"):
         body.append("<h4>metrics</h4>" + kv_table(t["metrics"].items()))
     body.append(curves_html(t.get("curves") or [], figs))
+    body.append(pictures_html(t.get("images") or [], figs))
     body.append(tables_html(t.get("tables") or []))
     if t.get("notes"):
         body.append("<h4>notes</h4>" + ul(t["notes"]))
@@ -239,11 +283,12 @@ def card(t: dict[str, Any], figs: F.Figures, *, open_: bool) -> str:
         body.append("<h4>warnings</h4>" + ul(t["warnings"], cls="warn"))
     if t.get("error"):
         body.append(details("traceback", f'<pre class="tb">{esc(t["error"])}</pre>', open_=True))
+    head, head_cls = verdicts.headline(t)
     summary = (
         f'{badge(status)} <span class="seed">{esc(t.get("seed") or "")}</span> '
         f'<span class="tid">{esc(tid)}</span> <span class="title">{esc(t.get("title") or "")}</span>'
         + (f' <span class="kind">{esc(t["kind"])}</span>' if t.get("kind") else "")
-        + (f' <span class="head">{esc(head)}</span>' if head else "")
+        + f' <span class="head {head_cls}">{esc(head)}</span>'
     )
     return details(
         summary,
@@ -260,6 +305,7 @@ def task_cards(run: dict[str, Any], figs: F.Figures) -> str:
     if not tasks:
         return para("This run has no tasks.", "nodata")
     open_all = len(tasks) <= OPEN_ALL_UP_TO
+    machine = verdicts.machine_label(run)
     out, area = [], None
     for t in tasks:
         a = t.get("area") or t["id"].split(".", 1)[0]
@@ -267,5 +313,5 @@ def task_cards(run: dict[str, Any], figs: F.Figures) -> str:
             area = a
             n = sum(1 for x in tasks if (x.get("area") or x["id"].split(".", 1)[0]) == a)
             out.append(f'<h3 id="area-{slug(a)}">{esc(a)} <span class="muted">({n})</span></h3>')
-        out.append(card(t, figs, open_=open_all or t["status"] in ("fail", "error")))
+        out.append(card(t, figs, open_=open_all or t["status"] in ("fail", "error"), machine=machine))
     return "".join(out)

@@ -51,7 +51,7 @@ LOG_SPAN = 30.0
 
 def base_layout(title: str, *, height: int = 340, **kw: Any) -> dict[str, Any]:
     axis = dict(gridcolor="#e6e6e6", zeroline=False, automargin=True, linecolor="#999", showline=True)
-    lay = dict(
+    lay: dict[str, Any] = dict(
         template="none",
         title=dict(text=esc(title), x=0.01, font=dict(size=14)),
         height=height,
@@ -85,9 +85,13 @@ def figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> Figure:
 
 
 def n_points(fig: Figure) -> int:
-    """Data points that plotly can draw: finite values on the value axis of every trace."""
+    """Data points that plotly can draw: finite values on the value axis of every trace
+    (the cells of a heatmap)."""
     n = 0
     for tr in fig["data"]:
+        if tr.get("type") == "heatmap":
+            n += sum(1 for row in tr.get("z") or [] for v in (row or []) if finite(v))
+            continue
         vals = tr.get("x") if tr.get("orientation") == "h" else tr.get("y")
         if vals is not None:
             n += sum(1 for v in vals if finite(v))
@@ -168,14 +172,17 @@ def impl_bars(df: pd.DataFrame, baseline: str | None) -> Figure | None:
     half_iqr = [(v or 0) / 2 for v in _col(df, "iqr_ms")]
     if len(configs) == 1:
         speed = _col(df, "speedup_vs_baseline")
-        traces = [
+        # a contended median (too few clean samples) is drawn orange and labelled, not hidden
+        busy = [v is True for v in _col(df, "contended")]
+        colors = ["#9e9e9e" if i == baseline else COLORWAY[0] for i in df["impl"]]
+        traces: list[dict[str, Any]] = [
             dict(
                 type="bar",
                 x=[esc(n) for n in df["series"]],
                 y=list(df["median_ms"]),
                 name="median ms",
-                marker=dict(color=["#9e9e9e" if i == baseline else COLORWAY[0] for i in df["impl"]]),
-                text=[f"{s:.3g}×" if finite(s) else "" for s in speed],
+                marker=dict(color=["#ef6c00" if b else c for b, c in zip(busy, colors)]),
+                text=[(f"{s:.3g}×" if finite(s) else "") + (" contended" if b else "") for s, b in zip(speed, busy)],
                 textposition="outside",
                 error_y=dict(type="data", array=half_iqr),
                 showlegend=False,
@@ -315,6 +322,7 @@ def pct_peak(df: pd.DataFrame) -> Figure | None:
     col = max(cols, key=lambda c: max(v for v in df[c] if finite(v)))
     df = df[[finite(v) for v in df[col]]]
     configs = list(dict.fromkeys(df["config"]))
+    traces: list[dict[str, Any]]
     if len(configs) == 1:
         traces = [
             dict(
@@ -416,3 +424,54 @@ def history_chart(title: str, run_labels: list[str], series: dict[str, dict[int,
             yaxis=dict(title=dict(text="median ms"), type="log" if _log_axis(values) else "linear"),
         ),
     )
+
+
+# -- pictures -----------------------------------------------------------------------------------
+
+
+def heatmap(
+    name: str,
+    z: Sequence[Sequence[float | None]],
+    *,
+    x: Sequence[Any] | None = None,
+    y: Sequence[Any] | None = None,
+    x_label: str = "",
+    y_label: str = "",
+) -> Figure | None:
+    """A heatmap of ``z`` (rows, cols), row 0 at the top as in a matrix or an image.
+
+    ``x``/``y`` label the columns/rows (numbers or text); None numbers them from 0.
+    Non-finite cells are left blank. None when ``z`` is empty or not rectangular.
+    """
+    rows = [list(r) for r in z if isinstance(r, (list, tuple))]
+    if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+        return None
+    cells = [[float(v) if finite(v) else None for v in r] for r in rows]
+    n_rows, n_cols = len(cells), len(cells[0])
+
+    def labels(v: Sequence[Any] | None, n: int) -> tuple[list[Any], bool]:
+        if v is None or len(v) != n:
+            return list(range(n)), False
+        if all(finite(i) for i in v):
+            return list(v), False
+        return [esc(i) for i in v], True
+
+    xs, x_cat = labels(x, n_cols)
+    ys, y_cat = labels(y, n_rows)
+    trace = dict(
+        type="heatmap",
+        z=cells,
+        x=xs,
+        y=ys,
+        colorscale="Viridis",
+        hoverongaps=False,
+        colorbar=dict(thickness=12),
+    )
+    side = max(260, min(560, 60 + 18 * n_rows))
+    xaxis: dict[str, Any] = dict(title=dict(text=esc(x_label)), showgrid=False, showline=False)
+    yaxis: dict[str, Any] = dict(title=dict(text=esc(y_label)), autorange="reversed", showgrid=False, showline=False)
+    if x_cat:
+        xaxis["type"] = "category"
+    if y_cat:
+        yaxis["type"] = "category"
+    return figure([trace], base_layout(name, height=side, xaxis=xaxis, yaxis=yaxis))

@@ -1,15 +1,17 @@
-"""History across the runs of one machine, and regressions judged against noise.
+"""History across the runs of one machine, and regressions judged on raw samples.
 
 A measurement of the newest run is compared with the same (task, impl, config, dtype)
-in the most recent earlier run that has it, through :func:`harness.compare.verdict`:
-a change counts only when it exceeds both runs' own spread (IQR/median).
+in the most recent earlier run that has it, through :func:`harness.compare.judge`: a
+change counts only when a rank test on the two runs' clean samples says so and the
+medians differ by more than the effect floor (rows without raw samples fall back to the
+IQR rule); a contended measurement (too few clean samples) is never called a regression.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.compare import threshold, verdict
+from harness.compare import judge
 from harness.report import figures as F
 from harness.report.cards import sorted_tasks
 from harness.report.html import details, esc, para, slug, table
@@ -49,9 +51,9 @@ def regressions(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"task": tid, "change": f"status {earlier[0][0]['tasks'][tid]['status']} -> {t['status']}"})
         for key, m in _medians(new, tid).items():
             r, p = next(((r, ms[key]) for r, ms in earlier if key in ms), (None, None))
-            if p is None:
+            if p is None or r is None:
                 continue
-            ratio, v = verdict(p, m)
+            j = judge(p, m)
             rows.append(
                 {
                     "task": tid,
@@ -61,20 +63,22 @@ def regressions(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "prev_run": run_label(r),
                     "prev_ms": p["median_ms"],
                     "new_ms": m["median_ms"],
-                    "ratio": ratio,
-                    "needs": threshold(p, m),
-                    "change": v,
+                    "ratio": j["ratio"],
+                    "needs": j["threshold"],
+                    "p": j.get("p"),
+                    "method": j.get("method"),
+                    "change": j["change"],
                 }
             )
     return rows
 
 
 def _reg_table(rows: list[dict[str, Any]]) -> str:
-    cols = ["task", "impl", "config", "dtype", "previous run", "prev ms", "new ms", "ratio", "needs", "change"]
+    cols = ["task", "impl", "config", "dtype", "previous run", "prev ms", "new ms", "ratio", "needs", "p", "change"]
     body, classes = [], []
     for r in rows:
         if "ratio" not in r:
-            body.append([r["task"], "", "", "", "", None, None, None, None, r["change"]])
+            body.append([r["task"], "", "", "", "", None, None, None, None, None, r["change"]])
             classes.append("statusrow")
             continue
         body.append(
@@ -88,6 +92,7 @@ def _reg_table(rows: list[dict[str, Any]]) -> str:
                 r["new_ms"],
                 round(r["ratio"], 3),
                 f"±{r['needs']:.0%}",
+                f"{r['p']:.3g}" if r.get("p") is not None else "iqr rule",
                 r["change"],
             ]
         )
@@ -109,16 +114,19 @@ def history_section(runs: list[dict[str, Any]], figs: F.Figures, *, machine: str
         )
         return "".join(out)
     rows = regressions(runs)
-    changed = [r for r in rows if r.get("change") != "same"]
+    changed = [r for r in rows if r.get("change") not in ("same", "contended")]
     same = [r for r in rows if r.get("change") == "same"]
+    contended = [r for r in rows if r.get("change") == "contended"]
     changed.sort(key=lambda r: ({"slower": 0, "faster": 2}.get(r["change"], 1), -r.get("ratio", 0)))
-    n = {k: sum(r.get("change") == k for r in rows) for k in ("slower", "faster", "same")}
+    n = {k: sum(r.get("change") == k for r in rows) for k in ("slower", "faster", "same", "contended")}
     out.append("<h3>regressions</h3>")
     out.append(
         para(
             f"Newest run against the latest earlier run that has each measurement: {n['slower']} slower, "
-            f"{n['faster']} faster, {n['same']} within noise. A change counts when the ratio of medians "
-            "exceeds max(5%, 1.5 × the sum of both runs' IQR/median) (harness.compare)."
+            f"{n['faster']} faster, {n['same']} within noise, {n['contended']} contended (not judged). "
+            "A change counts when a Mann-Whitney U test on the two runs' clean samples gives p < 0.01 and the "
+            "medians differ by more than 5 % (rows without raw samples: the IQR rule); a contended measurement "
+            "(too few clean samples) is never called a regression (harness.compare)."
         )
     )
     if changed:
@@ -127,6 +135,10 @@ def history_section(runs: list[dict[str, Any]], figs: F.Figures, *, machine: str
         out.append(para("No measurement changed beyond its noise.", "ok"))
     else:
         out.append(para("No measurement of the newest run was found in an earlier run.", "muted"))
+    if contended:
+        out.append(
+            details(f"{len(contended)} contended measurement(s), not judged", _reg_table(contended), cls="contended")
+        )
     if same:
         out.append(details(f"{len(same)} measurement(s) within noise", _reg_table(same)))
 

@@ -120,7 +120,13 @@ def page(title: str, subtitle: str, nav: str, body: str, *, plotly: bool, footer
     )
 
 
-def build_page(main: dict[str, Any], history: list[dict[str, Any]], notes: list[str], started: float) -> str:
+def build_page(
+    main: dict[str, Any],
+    history: list[dict[str, Any]],
+    notes: list[str],
+    started: float,
+    runs_dir: Path | None = None,
+) -> str:
     figs = Figures()
     cov = coverage(list(main["tasks"]))
     fp = main.get("fingerprint") or {}
@@ -129,7 +135,7 @@ def build_page(main: dict[str, Any], history: list[dict[str, Any]], notes: list[
         ("summary", "Summary by area", summary_section(main, cov, figs)),
         ("tasks", f"Tasks ({len(main['tasks'])})", task_cards(main, figs)),
         ("history", f"History on {machine}", history_section(history, figs, machine=machine, notes=notes)),
-        ("environment", "Environment", environment_section(main)),
+        ("environment", "Environment", environment_section(main, runs_dir)),
     ]
     body = "".join(f'<section id="{sid}"><h2>{esc(h)}</h2>{html}</section>' for sid, h, html in sections)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -185,6 +191,6 @@ def render_report(
     else:
         main = max(loaded, key=run_order)
         history, notes = collect_history(main, loaded, rd)
-        text = build_page(main, history, notes, started)
+        text = build_page(main, history, notes, started, rd)
     write_atomic(out, text)
     return out

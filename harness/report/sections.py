@@ -1,15 +1,19 @@
-"""The summary (counts by area, catalogue coverage) and environment sections."""
+"""The summary (counts by area, claims, check strength, catalogue coverage) and environment sections."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.report import figures as F
-from harness.report.cards import area_order
-from harness.report.catalogue import Coverage, candidates
+from harness.report import verdicts
+from harness.report.cards import area_order, sorted_tasks, task_class
+from harness.report.catalogue import Coverage
 from harness.report.html import STATUS_ORDER, details, esc, fmt, kv_table, para, slug, table
+from harness.results import default_runs_dir
 
 
 def run_facts(run: dict[str, Any]) -> str:
@@ -42,27 +46,24 @@ def status_counts(run: dict[str, Any]) -> pd.DataFrame:
 
 
 def coverage_html(cov: Coverage) -> str:
-    if cov.path is None:
-        where = ", ".join(str(p) for p in candidates())
-        return para(
-            f"Catalogue coverage unknown: no TASKS.md found (looked at {where}; set $DRILLS_TASKS_MD to point at it).",
-            "warn",
-        )
+    """Catalogue coverage: registered / catalogue rows, what ran, the missing rows by area."""
     out = [
         f'<p class="coverage"><b>{len(cov.registered)} of {len(cov.catalogue)}</b> catalogue tasks registered; '
-        f'<b>{len(cov.ran)}</b> ran in this run. <span class="muted">(catalogue: {esc(cov.path)})</span></p>'
+        f'<b>{len(cov.ran)}</b> ran in this run. <span class="muted">(catalogue: harness/catalogue.toml)</span></p>'
     ]
     if cov.missing:
-        by_area: dict[str, list[str]] = {}
-        for i in cov.missing:
-            by_area.setdefault(i.split(".", 1)[0], []).append(i)
+        by_area: dict[str, list] = {}
+        for e in cov.missing:
+            by_area.setdefault(e.area, []).append(e)
         body = "".join(
-            f"<p><b>{esc(a)}</b> ({len(ids)}): {esc(', '.join(ids))}</p>"
-            for a, ids in sorted(by_area.items(), key=lambda kv: area_order(kv[0]))
+            f"<p><b>{esc(a)}</b> ({len(es)}): "
+            + ", ".join(f'<span title="{esc(e.title)}">{esc(e.seed)} {esc(e.id)}</span>' for e in es)
+            + "</p>"
+            for a, es in sorted(by_area.items(), key=lambda kv: area_order(kv[0]))
         )
-        out.append(details(f"{len(cov.missing)} catalogue ids not registered yet", body, cls="missing"))
+        out.append(details(f"{len(cov.missing)} catalogue tasks not registered yet", body, cls="missing"))
     if cov.extra:
-        out.append(para(f"Registered ids not in TASKS.md (rename or explain): {', '.join(cov.extra)}", "warn"))
+        out.append(para(f"Registered ids not in the catalogue (rename, or add a row): {', '.join(cov.extra)}", "warn"))
     if cov.load_errors:
         body = "".join(f'<p><b>{esc(p)}</b></p><pre class="tb">{esc(tb)}</pre>' for p, tb in cov.load_errors.items())
         out.append(details(f'<span class="bad">{len(cov.load_errors)} task file(s) failed to import</span>', body))
@@ -87,6 +88,17 @@ def summary_section(run: dict[str, Any], cov: Coverage, figs: F.Figures) -> str:
         rows.append(["<b>all</b>"] + [int(counts[s].sum()) for s in STATUS_ORDER] + [int(counts.to_numpy().sum())])
         out.append(table(["area", *STATUS_ORDER, "total"], rows, raw_cols=(0,), cls="counts"))
     out.append(coverage_html(cov))
+    tasks = sorted_tasks(run["tasks"])
+    if tasks:
+        out.append(verdicts.claims_summary(tasks, verdicts.machine_label(run)))
+        out.append(
+            verdicts.strength_summary(
+                tasks,
+                task_class,
+                lambda t: t.get("area") or t["id"].split(".", 1)[0],
+                lambda a: (area_order(a), a),
+            )
+        )
     return "".join(out)
 
 
@@ -100,7 +112,38 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def environment_section(run: dict[str, Any]) -> str:
+def timer_check_html(run: dict[str, Any], runs_dir: Path | None = None) -> str:
+    """The timer self-test of the run's machine: the newest ``results/timer_check/<machine>/*.json``.
+
+    ``harness.timer_check.timer_check_summary(record)`` turns a record into table rows;
+    without that module or without a record the section says how to make one.
+    """
+    machine = (run.get("fingerprint") or {}).get("machine_id")
+    root = (runs_dir or default_runs_dir()).parent / "timer_check"
+    files = sorted((root / str(machine)).glob("*.json")) if machine else []
+    how = "timer self-test not run (drills timer-check)"
+    if not files:
+        return "<h3>timer self-test</h3>" + para(f"{how}: no record under {root / str(machine)}.", "muted")
+    try:
+        from harness.timer_check import timer_check_summary  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return "<h3>timer self-test</h3>" + para(f"{how}: this version has no timer self-test.", "muted")
+    path = files[-1]
+    try:
+        rows = timer_check_summary(json.loads(path.read_text()))
+    except Exception as e:  # a bad record is named, the page goes on
+        return "<h3>timer self-test</h3>" + para(f"{path}: cannot read the timer self-test ({e}).", "warn")
+    if not rows:
+        return "<h3>timer self-test</h3>" + para(f"{path}: the timer self-test record holds no rows.", "muted")
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    return (
+        "<h3>timer self-test</h3>"
+        + para(f"from {path.name} (drills timer-check)", "muted")
+        + table(cols, ([r.get(c) for c in cols] for r in rows), cls="timercheck")
+    )
+
+
+def environment_section(run: dict[str, Any], runs_dir: Path | None = None) -> str:
     fp = run.get("fingerprint") or {}
     out = ["<h3>machine fingerprint</h3>", kv_table(_flat(fp))]
     gpus = fp.get("gpus") or []
@@ -126,6 +169,7 @@ def environment_section(run: dict[str, Any]) -> str:
         out += ["<h3>capabilities</h3>", table(["capability", "present", "meaning"], rows)]
     else:
         out.append(para("Capabilities were not recorded in this run (see `drills env`).", "muted"))
+    out.append(timer_check_html(run, runs_dir))
     if run.get("argv"):
         out += ["<h3>command</h3>", f"<pre>drills {esc(' '.join(map(str, run['argv'])))}</pre>"]
     return "".join(out)

@@ -111,7 +111,9 @@ def test_history_and_regressions(page, report_case):
     # loop got 1.5x slower (IQR 1%: threshold 5%): a regression against the previous run
     row = re.search(r'<tr class="ch-slower"><td>fundamentals.manual_matmul</td><td>loop</td>.*?</tr>', hist)
     assert row and "20260102T000000Z_bbbb2222" in row.group(0) and ">1.5<" in row.group(0)
-    assert "3 slower, 0 faster, 6 within noise" in hist
+    assert "2 slower, 0 faster, 6 within noise, 1 contended (not judged)" in hist
+    # the contended loop at n=128 (1.5x slower too) is listed but never called a regression
+    assert re.search(r'<tr class="ch-contended"><td>fundamentals.manual_matmul</td><td>loop</td><td>m=128', hist)
     assert "other-gpu" in hist and "another machine" in hist  # the foreign run is named, not mixed in
     assert "20260101T120000Z_broken00.json: not valid JSON" in hist  # a bad file in the history is noted
 

@@ -1,0 +1,58 @@
+"""Lessons as text a person reads: a task's reStructuredText docstring rendered to HTML.
+
+Task docstrings are written in reStructuredText (``code``, bullet lists, paragraphs,
+the odd table). docutils renders them with its ``html5`` writer; the report takes the
+body only. Settings keep the page safe and quiet:
+
+* ``report_level`` and ``halt_level`` 5: docutils never writes a system message (an
+  unknown role, an unmatched ``*``) into the page and never stops on one; a reference to
+  a target that does not exist (``x_``) keeps its text without a link;
+* no file insertion, no ``raw`` directive: a docstring cannot pull in a file or HTML;
+* no syntax highlighting (no classes the page has no style for).
+
+When docutils raises anyway, the lesson is shown as escaped preformatted text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from harness.report.html import esc
+
+SETTINGS = {
+    "report_level": 5,
+    "halt_level": 5,
+    "warning_stream": None,  # replaced per call by a throw-away buffer
+    "file_insertion_enabled": False,
+    "raw_enabled": False,
+    "_disable_config": True,
+    "doctitle_xform": False,  # a first heading stays in the body instead of becoming the page title
+    "sectsubtitle_xform": False,
+    "initial_header_level": 5,  # headings inside a card sit below the card's own h4
+    "syntax_highlight": "none",
+    "embed_stylesheet": False,
+    "math_output": "HTML",
+}
+
+#: docutils marks an unresolved reference as a link to a system message that the report
+#: level leaves out; keep the text, drop the dangling link.
+_PROBLEMATIC = re.compile(r'<a href="#system-message-[^"]*"[^>]*class="problematic"[^>]*>(.*?)</a>', re.S)
+_PROBLEMATIC_ID = re.compile(r'<a class="problematic" href="#system-message-[^"]*"[^>]*>(.*?)</a>', re.S)
+
+
+def render_rst(text: str) -> str:
+    """HTML of the reStructuredText ``text`` (the body only), or ``<pre>`` on failure."""
+    if not text.strip():
+        return ""
+    try:
+        from docutils.core import publish_parts
+        from docutils.writers import html5_polyglot
+
+        settings = {**SETTINGS, "warning_stream": io.StringIO()}
+        # a writer object, not writer_name="html5": the name argument is deprecated in docutils 0.22+
+        body = publish_parts(text, writer=html5_polyglot.Writer(), settings_overrides=settings)["body"]
+    except Exception:  # a docstring docutils cannot render is still shown, verbatim
+        return f'<pre class="lesson-pre">{esc(text)}</pre>'
+    body = _PROBLEMATIC.sub(r"\1", body)
+    return _PROBLEMATIC_ID.sub(r"\1", body)
