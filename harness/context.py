@@ -303,13 +303,26 @@ class Context:
         }
         sec = m.median_ms / 1e3
         if flops and sec > 0:
+            from harness.peak import peak_key
+
             row["gflops"] = _sig(flops / sec / 1e9)
-            if self.peak.get("matmul_gflops"):
-                row["pct_peak_flops"] = _sig(100 * row["gflops"] / self.peak["matmul_gflops"])
+            key = peak_key(self.dtype)  # the peak of the measured dtype; none measured for it: no %
+            if key and self.peak.get(key):
+                row["pct_peak_flops"] = _sig(100 * row["gflops"] / self.peak[key])
         if bytes and sec > 0:
             row["gbps"] = _sig(bytes / sec / 1e9)
             if self.peak.get("copy_gbps"):
                 row["pct_peak_bw"] = _sig(100 * row["gbps"] / self.peak["copy_gbps"])
+        over = [k for k in ("pct_peak_flops", "pct_peak_bw") if (row.get(k) or 0) > 100]
+        if over:  # beyond the measured ceiling: flagged, never shown as fact
+            row["pct_peak_suspect"] = True
+            msg = (
+                f"{impl} [{row['config']}]: " + ", ".join(f"{k} = {row[k]:.0f}%" for k in over) + " of the "
+                "measured peak: over 100% is not a fact (data served from cache, a peak measured under load, "
+                "or a wrong flop/byte count)"
+            )
+            if msg not in self.record.warnings:
+                self.record.warnings.append(msg)
         if items and sec > 0:
             row[f"{item_unit or 'items'}_per_s"] = _sig(items / sec)
         for k, v in extra.items():

@@ -65,10 +65,34 @@ def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
 
     commit = run("rev-parse", "HEAD")
     if not commit:
-        return {"commit": None, "short": "nogit", "dirty": None}
+        return commit_without_git(root)
     # Untracked files are ignored: results written by this very run must not mark it dirty.
     status = run("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "short": commit[:8], "dirty": bool(status)}
+
+
+#: File a copy of the checkout without ``.git`` carries its commit in (see :func:`commit_without_git`).
+COMMIT_FILE = ".drills_commit"
+
+
+def commit_without_git(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The commit of a checkout copied without ``.git`` (a lent GPU machine gets the working tree only).
+
+    From ``$DRILLS_COMMIT``, else from the file ``<root>/.drills_commit`` that the README's
+    command writes before the copy (``git rev-parse HEAD`` plus ``-dirty`` when the tree has
+    uncommitted changes to tracked files). Returns the :func:`git_state` fields plus
+    ``source`` (``env`` or ``file``); ``short`` is ``nogit`` when neither is there.
+    """
+    text, source = os.environ.get("DRILLS_COMMIT", "").strip(), "env"
+    if not text:
+        try:
+            text, source = (root / COMMIT_FILE).read_text().split()[0].strip(), "file"
+        except (OSError, IndexError):
+            return {"commit": None, "short": "nogit", "dirty": None}
+    commit, dirty = text.removesuffix("-dirty"), text.endswith("-dirty")
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return {"commit": None, "short": "nogit", "dirty": None}
+    return {"commit": commit, "short": commit[:8], "dirty": dirty, "source": source}
 
 
 def _gpus() -> list[dict[str, Any]]:

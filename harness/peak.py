@@ -1,22 +1,33 @@
-"""This machine's measured ceilings: peak matmul rate and copy bandwidth.
+"""This machine's measured ceilings: peak matmul rate per dtype and copy bandwidth.
 
 Datasheet rates are leads, not ceilings: the harness measures them once per machine
-and stores them in ``results/peaks/<machine_id>.json`` (committed, a few lines), so
-every task with ``flops``/``bytes`` can report % of peak.
+and stores them in ``results/peaks/<machine_id>_<device>.json`` (committed, a few lines),
+so every task with ``flops``/``bytes`` can report % of peak.
 
 * ``matmul_gflops``: a large float32 matmul (CPU: 2048^3 through torch's BLAS; CUDA:
-  8192^3 with TF32 off). On CUDA also ``matmul_bf16_gflops``.
+  8192^3 with TF32 off). On CUDA also the tensor-core rates ``matmul_bf16_gflops`` and
+  ``matmul_fp16_gflops`` (8192^3). A row's % of peak uses the peak of its own dtype
+  (:func:`peak_key`); a dtype with no measured peak (float64, bf16 on a CPU) gets no %.
 * ``copy_gbps``: ``dst.copy_(src)`` of 256 MiB (CPU) or 2 GiB (CUDA), counting bytes
   read plus bytes written (METHOD: "a large device-to-device copy, counting bytes
   read plus bytes written").
 
-Inputs are random, never zeros (zeros can run faster than real data).
+Measured quiet, as far as the machine allows: each figure is the best of
+:data:`ATTEMPTS` timings (other work only ever slows a run down), the 1-minute load
+average before and after is stored beside it (``load_avg_1m``, ``loaded``: more runnable
+processes than the cores the measurement did not use), and CPU peaks are measured at the
+intra-op thread count the benchmarks use and stored per thread count. Inputs are random,
+never zeros (zeros can run faster than real data), and made on the device. On CUDA the
+measurement frees its memory (``torch.cuda.empty_cache()``) before returning, so the
+parent process does not hold GiBs that the tasks' worker then lacks.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,79 +38,161 @@ from harness.results import atomic_write_json
 from harness.timing import measure
 
 PEAKS_DIR = REPO_ROOT / "results" / "peaks"
+#: Timings per figure; the best is kept.
+ATTEMPTS = 3
+#: Run dtype -> the key of the peak its GFLOP/s are judged against.
+PEAK_KEYS: dict[torch.dtype, str] = {
+    torch.float32: "matmul_gflops",
+    torch.bfloat16: "matmul_bf16_gflops",
+    torch.float16: "matmul_fp16_gflops",
+}
 
 
-def _gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, min_run_time_s: float) -> float:
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device, dtype)
-    b = torch.randn(n, n, generator=g).to(device, dtype)
+def peak_key(dtype: torch.dtype) -> str | None:
+    """The peak key for a measurement in ``dtype`` (None: no peak is measured for it, show no %)."""
+    return PEAK_KEYS.get(dtype)
+
+
+def _load_avg() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def _best_rate(fn, work: float, device: torch.device, min_run_time_s: float, attempts: int) -> float:
+    """Best of ``attempts`` median rates of ``fn`` (work units per second)."""
+    mode = "auto" if device.type == "cpu" else "warm"
+    return max(
+        work / (measure(fn, device, mode=mode, min_run_time_s=min_run_time_s).median_ms / 1e3) for _ in range(attempts)
+    )
+
+
+def _gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, min_run_time_s: float, attempts: int) -> float:
+    g = torch.Generator(device).manual_seed(0)
+    a = torch.randn(n, n, generator=g, device=device).to(dtype)  # (n, n)
+    b = torch.randn(n, n, generator=g, device=device).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
-    m = measure(
-        lambda: torch.matmul(a, b, out=out),
-        device,
-        mode="auto" if device.type == "cpu" else "warm",
-        min_run_time_s=min_run_time_s,
-    )
-    return 2 * n**3 / (m.median_ms / 1e3) / 1e9
+    rate = _best_rate(lambda: torch.matmul(a, b, out=out), 2 * n**3, device, min_run_time_s, attempts)
+    return rate / 1e9
 
 
-def _copy_gbps(nbytes: int, device: torch.device, min_run_time_s: float) -> float:
-    src = torch.rand(nbytes // 4, generator=torch.Generator().manual_seed(1)).to(device)
+def _copy_gbps(nbytes: int, device: torch.device, min_run_time_s: float, attempts: int) -> float:
+    src = torch.rand(nbytes // 4, generator=torch.Generator(device).manual_seed(1), device=device)
     dst = torch.empty_like(src)
-    m = measure(
-        lambda: dst.copy_(src), device, mode="auto" if device.type == "cpu" else "warm", min_run_time_s=min_run_time_s
-    )
-    return 2 * nbytes / (m.median_ms / 1e3) / 1e9
+    rate = _best_rate(lambda: dst.copy_(src), 2 * nbytes, device, min_run_time_s, attempts)
+    return rate / 1e9
 
 
-def measure_peak(device: str | torch.device = "cpu", *, quick: bool = False) -> dict[str, Any]:
-    """Measure the ceilings of ``device``; ``quick`` uses smaller sizes (tests)."""
+def measure_peak(
+    device: str | torch.device = "cpu", *, quick: bool = False, threads: int | None = None, attempts: int = ATTEMPTS
+) -> dict[str, Any]:
+    """Measure the ceilings of ``device``; ``quick`` uses smaller sizes (tests).
+
+    Args:
+        threads: CPU intra-op threads to measure with (default: torch's current setting,
+            which is what the benchmarks run with); restored afterwards.
+        attempts: timings per figure, best kept.
+
+    Returns:
+        ``{"matmul_gflops", "copy_gbps", (CUDA) "matmul_bf16_gflops", "matmul_fp16_gflops",
+        "device", "measured_utc", "torch", "torch_threads", "attempts", "load_avg_1m",
+        "load_avg_1m_after", "loaded"}``; rates in GFLOP/s and GB/s.
+    """
     device = torch.device(device)
     t = 0.2 if quick else 1.0
-    if device.type == "cuda":
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
+    prev_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    load_before = _load_avg()
+    try:
+        if device.type == "cuda":
+            prev = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = False
+            n = 2048 if quick else 8192
+            try:
+                peak = {
+                    "matmul_gflops": _gemm_gflops(n, torch.float32, device, t, attempts),
+                    "matmul_bf16_gflops": _gemm_gflops(n, torch.bfloat16, device, t, attempts),
+                    "matmul_fp16_gflops": _gemm_gflops(n, torch.float16, device, t, attempts),
+                    "copy_gbps": _copy_gbps((256 if quick else 2048) * 2**20, device, t, attempts),
+                }
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = prev
+                torch.cuda.synchronize(device)
+                torch.cuda.empty_cache()  # hand the GiBs back: the tasks run in another process
+        else:
             peak = {
-                "matmul_gflops": _gemm_gflops(2048 if quick else 8192, torch.float32, device, t),
-                "matmul_bf16_gflops": _gemm_gflops(2048 if quick else 8192, torch.bfloat16, device, t),
-                "copy_gbps": _copy_gbps((256 if quick else 2048) * 2**20, device, t),
+                "matmul_gflops": _gemm_gflops(512 if quick else 2048, torch.float32, device, t, attempts),
+                "copy_gbps": _copy_gbps((32 if quick else 256) * 2**20, device, t, attempts),
             }
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
-    else:
-        peak = {
-            "matmul_gflops": _gemm_gflops(512 if quick else 2048, torch.float32, device, t),
-            "copy_gbps": _copy_gbps((32 if quick else 256) * 2**20, device, t),
-        }
+        used = torch.get_num_threads() if device.type == "cpu" else 1
+    finally:
+        torch.set_num_threads(prev_threads)
     peak = {k: round(v, 1) for k, v in peak.items()}
-    peak["device"] = str(device)
-    peak["measured_utc"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    peak["torch"] = torch.__version__
-    peak["torch_threads"] = torch.get_num_threads()
+    load_after = _load_avg()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # other work already running on more than the cores the measurement leaves free: it competed
+    loaded = load_before is not None and load_before > cores - used
+    peak.update(
+        device=str(device),
+        measured_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        torch=torch.__version__,
+        torch_threads=used if device.type == "cpu" else prev_threads,
+        attempts=attempts,
+        load_avg_1m=load_before,
+        load_avg_1m_after=load_after,
+        loaded=bool(loaded),
+    )
+    if loaded:
+        warnings.warn(
+            f"peak of {device} measured under load (load average {load_before} -> {load_after} on {cores} cores): "
+            "best of several attempts, but likely below the true ceiling; re-measure on a quiet machine "
+            "(`drills env --measure-peak`)",
+            stacklevel=2,
+        )
     return peak
 
 
-def peak_path(device: str | torch.device = "cpu", peaks_dir: Path | None = None) -> Path:
+def peak_path(device: str | torch.device = "cpu", peaks_dir: Path | None = None, threads: int | None = None) -> Path:
+    """Where the peak of ``device`` is stored: ``<machine>_<device>.json``.
+
+    CPU peaks depend on the thread count: the file holds the peak at one count (its
+    ``torch_threads``); another count (``threads``, default torch's current one) reads and
+    writes ``<machine>_cpu_t<threads>.json`` instead.
+    """
     device = torch.device(device)
-    return (peaks_dir or PEAKS_DIR) / f"{machine_id(fingerprint())}_{device.type}.json"
+    base = (peaks_dir or PEAKS_DIR) / f"{machine_id(fingerprint())}_{device.type}.json"
+    if device.type != "cpu":
+        return base
+    n = threads or torch.get_num_threads()
+    try:
+        stored = json.loads(base.read_text()).get("torch_threads")
+    except (OSError, ValueError, AttributeError):
+        return base
+    return base if stored in (n, None) else base.with_name(f"{base.stem}_t{n}.json")
 
 
 def load_or_measure(
-    device: str | torch.device = "cpu", *, peaks_dir: Path | None = None, remeasure: bool = False, quick: bool = False
+    device: str | torch.device = "cpu",
+    *,
+    peaks_dir: Path | None = None,
+    remeasure: bool = False,
+    quick: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The stored peak of this machine and device, measuring (and storing) it the first time.
 
-    A corrupt or foreign file is re-measured and replaced.
+    A corrupt or foreign file, or a CPU peak of another thread count, is re-measured (see
+    :func:`peak_path` for where each goes). ``threads``: the benchmarks' intra-op threads.
     """
-    path = peak_path(device, peaks_dir)
+    path = peak_path(device, peaks_dir, threads)
     if path.exists() and not remeasure:
         try:
             data = json.loads(path.read_text())
-            if "matmul_gflops" in data and "copy_gbps" in data:
+            n = threads or torch.get_num_threads()
+            same_threads = torch.device(device).type != "cpu" or data.get("torch_threads", n) == n
+            if "matmul_gflops" in data and "copy_gbps" in data and same_threads:
                 return data
         except (OSError, json.JSONDecodeError):
             pass
-    data = measure_peak(device, quick=quick)
+    data = measure_peak(device, quick=quick, threads=threads)
     atomic_write_json(path, data, indent=1)
     return data
