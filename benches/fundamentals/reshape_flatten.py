@@ -1,7 +1,7 @@
 """1.07 reshape / view / flatten: a view where the strides allow one, a copy where not.
 
 A reshape can be a view when strides exist for the new shape that visit the same
-elements in the same order; :func:`kernels.tensor.iterator.view_strides` decides it the
+elements in the same order; :func:`kernels.tensor.views.view_strides` decides it the
 way ATen's ``computeStride`` does (old dimensions cut into contiguous chunks; new
 dimensions may re-split a chunk but not straddle two). ``own_view`` raises where
 ``Tensor.view`` raises; ``own_reshape`` returns a view (``as_strided`` on the same

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import kernels.tensor.iterator as kf
+import kernels.tensor.views as kf
 from harness import REGISTRY
 from harness.testing import expect_check_fails, planted, run_check
 
