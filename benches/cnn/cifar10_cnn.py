@@ -2,38 +2,29 @@
 
 Trains a small CNN (``models/convnets.py``: three conv-BN-ReLU-maxpool stages) on CIFAR-10
 when the python batches are found (``--data-dir`` / ``DRILLS_DATA_DIR`` holding
-``cifar-10-batches-py``, read by ``harness.data.load_cifar10``). Without them it trains
-on a SYNTHETIC stand-in, ``harness.data.synthetic_cifar``: 3x32x32 images whose class
+``cifar-10-batches-py``, read by ``harness.data.cifar_images.load_images``). Without them it
+trains on a SYNTHETIC stand-in, ``harness.data.synthetic_cifar``: 3x32x32 images whose class
 sets two colours and a stripe orientation/frequency, with per-image phase, jitter and
 noise. The stand-in is far easier than CIFAR-10 (near 100% is reachable), so accuracy
 figures from it say only that the pipeline learns; throughput figures carry over, as
 they depend on shapes, not pixels. The run record's notes say which data was used.
 
-Checked: this task's CIFAR loading path parses real-format python batches (the check
-writes a tiny ``cifar-10-batches-py`` tree, five pickled ``data_batch_*`` files,
-``test_batch`` and ``batches.meta``, with ``harness.data.write_cifar10`` into its work
-folder, reads it back through the task's loader and compares pixels, labels and class
-names exactly; a truncated batch is refused with an error naming the file); the CNN
-trains on the stand-in to well above chance (>= 50% for 10 classes) in the tiny budget.
-Curves (loss, accuracy, lr, throughput) go into the run record.
+Checked: the CIFAR loading path parses real-format python batches (the check writes a tiny
+``cifar-10-batches-py`` tree with ``harness.data.write_cifar10`` into its work folder,
+reads it back through the task's loader and compares pixels, labels and class names
+exactly; a truncated batch is refused with an error naming the file); the CNN trains on
+the stand-in to well above chance (>= 50% for 10 classes) in the tiny budget.
 
-Bench: training and evaluation images/s; time to the target accuracy (on a GPU with the
+Bench: training and evaluation images/s, the cost of a training step relative to a
+forward pass over the same batch, and the time to the target accuracy (on a GPU with the
 full real data set: 75%).
 
-Lesson: the per-channel normalisation and BN let a 3-stage CNN learn within one epoch;
-on a CPU, training costs about 3x the forward pass per image (backward is ~2x forward),
-and small batches leave the two cores under-used.
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.cifar10_cnn --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-Synthetic stand-in, ``cifar_small`` (16/32/64 channels, BN), batch 64: a training step
-46 ms = 1,384 images/s (1,436 images/s over the 2-epoch run); evaluation 2,949 images/s
-(batch 256); 90% test accuracy after 12 steps (0.55 s), 100% after 2 epochs of 1,536
-images (the stand-in is easy). Tiny check: 100% after 2 epochs of 800 images. Bench 7 s.
+Lesson: per-channel normalisation and BN let a 3-stage CNN learn within one epoch. A
+training step costs about 3x a forward pass per image, because the backward pass computes
+two products per layer (the gradients of the input and of the weights), each about the
+cost of the forward one (the usual "backward ~ 2x forward" rule, e.g. Kaplan et al.,
+"Scaling Laws for Neural Language Models", 2020, sec. 2.1: training ~ 6N FLOPs per token
+against 2N for the forward). Small batches leave a CPU's cores under-used.
 """
 
 from __future__ import annotations
@@ -43,7 +34,10 @@ import dataclasses
 import torch
 
 from harness import Prepared, TrainingRun, task
-from harness.data import DataFormatError, load_cifar10, resolve, synthetic_cifar, write_cifar10
+from harness.claims import metric
+from harness.data import DataFormatError, write_cifar10
+from harness.data.cifar_images import load_images, to_tensors
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from models.convnets import SmallCNN, small_cnn_preset
 
@@ -73,30 +67,25 @@ class CifarConfig:
         return f"{self.model},n={self.n_train},epochs={self.epochs},batch={self.batch_size}"
 
 
-def load_images(config: CifarConfig, data_dir=None):
-    """(train ImageSet, test ImageSet, description): real CIFAR-10 python batches when found
-    in ``data_dir`` (else ``$DRILLS_DATA_DIR``), else the synthetic stand-in. Images uint8."""
-    src = resolve("cifar10", data_dir)
-    if src.kind == "files":
-        tr, te = load_cifar10(src.path, "train"), load_cifar10(src.path, "test")
-        if config.n_train is not None:
-            tr = tr.take(torch.arange(min(config.n_train, len(tr))))
-        if config.n_test is not None:
-            te = te.take(torch.arange(min(config.n_test, len(te))))
-        return tr, te, tr.description
-    tr, te = synthetic_cifar(config.n_train or 50_000, seed=0), synthetic_cifar(config.n_test or 10_000, seed=1)
-    return tr, te, f"SYNTHETIC stand-in for CIFAR-10 (no python batches found): {tr.description}"
+# -- wrong versions (mutants): loaders a learner writes ------------------------------------
 
 
-def to_tensors(train, test, device, dtype):
-    """Scale to [0, 1] and normalise each channel by the training set's mean and std."""
-    x = train.images.to(dtype) / 255  # (N, 3, 32, 32)
-    mean, std = x.mean(dim=(0, 2, 3), keepdim=True), x.std(dim=(0, 2, 3), keepdim=True)
+def _ignores_batches(n_train, n_test, data_dir=None):
+    return load_images(n_train, n_test, None)  # never looks in data_dir
 
-    def norm(s):
-        return ((s.images.to(dtype) / 255 - mean) / std).to(device), s.labels.to(device)
 
-    return norm(train), norm(test)
+def _hwc_order(n_train, n_test, data_dir=None):
+    tr, te, d = load_images(n_train, n_test, data_dir)
+    # rows read as (32, 32, 3) instead of (3, 32, 32): the classic CIFAR reshape bug
+    fix = lambda s: dataclasses.replace(s, images=s.images.reshape(-1, 32, 32, 3).permute(0, 3, 1, 2))  # noqa: E731 (a one-line helper)
+    return fix(tr), fix(te), d
+
+
+def _hides_truncation(n_train, n_test, data_dir=None):
+    try:
+        return load_images(n_train, n_test, data_dir)
+    except ValueError:
+        return load_images(n_train, n_test, None)  # falls back silently
 
 
 @task("cnn.cifar10_cnn", seed="4.01", title="CNN for CIFAR-10")
@@ -109,8 +98,49 @@ class Cifar10CNN(TrainingRun):
             model="cifar", n_train=None, n_test=None, epochs=15, batch_size=128, lr=2e-3, target_accuracy=0.75
         ),
     }
-    #: the loading path under test (tests swap in broken ones)
+    metrics = {
+        "final_accuracy": "test accuracy after the last epoch, in [0, 1]",
+        "train_forward_cost_ratio": "median time of a training step / of a forward pass, same batch, x",
+    }
+    claims = (
+        metric(
+            "final_accuracy", ">=", 0.75, text="the 3-stage CNN reaches >= 75 % test accuracy (real CIFAR-10 on a GPU)"
+        ),
+        metric(
+            "train_forward_cost_ratio",
+            "<=",
+            4.0,
+            text="a training step costs <= 4x a forward pass over the same batch (backward ~ 2x forward)",
+        ),
+    )
+    #: the loading path under test: (n_train, n_test, data_dir) -> (train, test, description)
     loader = staticmethod(load_images)
+    mutants = (
+        Mutant(
+            "ignores_batches",
+            "the loader never looks in the data folder",
+            {"loader": staticmethod(_ignores_batches)},
+            match="not used",
+        ),
+        Mutant(
+            "hwc_pixel_order",
+            "rows reshaped as (32, 32, 3) instead of (3, 32, 32)",
+            {"loader": staticmethod(_hwc_order)},
+            match="pixels",
+        ),
+        Mutant(
+            "hides_truncated_file",
+            "a malformed batch falls back to the stand-in silently",
+            {"loader": staticmethod(_hides_truncation)},
+            match="truncated",
+        ),
+        Mutant(
+            "does_not_learn",
+            "learning rate 0: the weights never move",
+            {"sizes": {"tiny": CifarConfig(lr=0.0, epochs=1)}},
+            match="test accuracy",
+        ),
+    )
 
     def check(self, ctx):
         config = ctx.configs[0]
@@ -119,7 +149,7 @@ class Cifar10CNN(TrainingRun):
         test = (torch.randint(0, 256, (4, 3, 32, 32), generator=g, dtype=torch.uint8), torch.tensor([3, 1, 4, 1]))
         classes = tuple(f"written_{i}" for i in range(10))
         folder = write_cifar10(ctx.workdir / "cifar10", train, test, classes)
-        tr, te, desc = self.loader(config, ctx.workdir)
+        tr, te, desc = self.loader(config.n_train, config.n_test, ctx.workdir)
         ctx.expect(
             "real python batches" in desc, f"written batches in {folder} not used: {desc}", name="CIFAR batches found"
         )
@@ -136,7 +166,7 @@ class Cifar10CNN(TrainingRun):
         (folder / "data_batch_3").write_bytes((folder / "data_batch_3").read_bytes()[:500])
         ctx.expect_raises(
             DataFormatError,
-            lambda: self.loader(config, ctx.workdir),
+            lambda: self.loader(config.n_train, config.n_test, ctx.workdir),
             match="data_batch_3",
             name="truncated batch refused, naming the file",
         )
@@ -150,7 +180,7 @@ class Cifar10CNN(TrainingRun):
         )
 
     def _data(self, ctx, config):
-        tr, te, desc = self.loader(config)
+        tr, te, desc = self.loader(config.n_train, config.n_test)
         ctx.note(f"data: {desc}")
         return (*to_tensors(tr, te, ctx.device, ctx.dtype), desc)
 
@@ -189,11 +219,13 @@ class Cifar10CNN(TrainingRun):
         config = ctx.configs[0]
         self._train(ctx, config)
         model, test = self._trained
-        ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        xe = test[0][: config.eval_batch]
+        step = ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         model.eval()
-        ctx.measure(
-            "eval",
-            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
-            config=f"eval batch {xe.shape[0]}",
-        )
+        for label, xe in (("forward", test[0][: config.batch_size]), ("eval", test[0][: config.eval_batch])):
+            fwd = ctx.measure(
+                label,
+                Prepared(fn=torch.no_grad()(lambda xe=xe: model(xe)), items=xe.shape[0], item_unit="images"),
+                config=config if label == "forward" else f"eval batch {xe.shape[0]}",
+            )
+            if label == "forward":
+                ctx.metric("train_forward_cost_ratio", step.median_ms / fwd.median_ms)
