@@ -17,16 +17,12 @@ Compared, all against ``a - b``:
   read back before the subtraction.
 
 Lesson: broadcasting is free in memory: a stride of 0 repeats an element without
-copying it, so implicit and expand-based broadcasting move only the output's bytes,
-while materialising writes and reads two more full-size tensors. Measured on this
-shared 2-core CPU VM, one thread (OMP_NUM_THREADS=1; other jobs' load made two-thread
-OpenMP waits dominate), float32, medians of two ``drills bench`` runs (GB/s counts each
-input once plus the output): 64x64x64 out (1 MB, cache-resident): implicit 0.05-0.11 ms
-(10-22 GB/s), expand 0.09-0.18 ms, materialised 0.10-0.12 ms, the copies are cheap in
-cache; 256x256x64 (16 MB): implicit 1.2-1.7 ms (10-14 GB/s), expand 2.0-5.8 ms,
-materialised 16-56 ms (0.3-1 GB/s); 1024x1024x16 (64 MB): implicit 70-117 ms, expand
-50-127 ms, materialised 175-380 ms. Beyond the caches, materialising costs 3-30x; the
-large sizes are dominated by page faults on freshly allocated output (~1 GB/s here).
+copying it, so implicit and expand-based broadcasting move only the output's bytes
+(each input read once), while materialising writes and reads two more full-size tensors.
+In cache the copies are cheap; beyond the caches they cost several times the subtraction
+itself, and the claims below say by how much on the machine that ran them. The stride-0
+view is how NumPy defines broadcasting too (NumPy docs, "Broadcasting": "no copies are
+made"; PyTorch docs, "Broadcasting semantics").
 """
 
 from __future__ import annotations
@@ -38,6 +34,8 @@ import random
 import torch
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant, replace_impl
 from kernels.tensor.iterator import broadcast_shape, expand_to
 
 
@@ -79,6 +77,26 @@ def random_shapes(rng: random.Random) -> list[tuple[int, ...]]:
     return [tuple(s) for s in shapes]
 
 
+# -- wrong versions of the rule, declared as mutants below ------------------------------
+def _lenient_rule(*shapes):
+    """Takes the larger size instead of rejecting a mismatch such as (3,) vs (4,)."""
+    nd = max(len(s) for s in shapes)
+    padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
+    return tuple(max(col) for col in zip(*padded))
+
+
+def _left_aligned_rule(*shapes):
+    """Pads missing dimensions on the right (aligns shapes on the left)."""
+    nd = max(len(s) for s in shapes)
+    return broadcast_shape(*[tuple(s) + (1,) * (nd - len(s)) for s in shapes])
+
+
+def _wrong_tile(self, a, b):
+    """Tiles b along the wrong axis: right shape, wrong values wherever b varies."""
+    shape = torch.broadcast_shapes(a.shape, b.shape)
+    return lambda: a.expand(shape) - b.expand(shape).flip(0).contiguous()
+
+
 @task("fundamentals.broadcasting", seed="1.03", title="a custom broadcasting example")
 class Broadcasting(Operator):
     __doc__ = __doc__
@@ -95,7 +113,32 @@ class Broadcasting(Operator):
         "cpu": [pairwise(64, 64, 64), pairwise(256, 256, 64), pairwise(1024, 1024, 16)],
         "gpu": [pairwise(256, 256, 64), pairwise(1024, 1024, 64), pairwise(4096, 4096, 16)],
     }
-    #: the hand-written rule under test; a test swaps in a wrong one
+    claims = (
+        speedup(
+            "implicit",
+            over="materialised",
+            at_least=2.0,
+            text="implicit a - b >= 2x faster than materialising both operands, at the largest (out-of-cache) size",
+        ),
+        time_ratio("expand", to="implicit", at_most=1.5, text="stride-0 views (expand) within 1.5x of implicit a - b"),
+    )
+    mutants = (
+        Mutant(
+            "lenient_rule",
+            "the rule takes the larger size instead of rejecting (3,) vs (4,)",
+            {"shape_rule": staticmethod(_lenient_rule)},
+            match="broadcast",
+        ),
+        Mutant(
+            "left_aligned_rule",
+            "the rule aligns shapes on the left",
+            {"shape_rule": staticmethod(_left_aligned_rule)},
+            match="torch.broadcast_shapes gives",
+        ),
+        replace_impl("swapped_operands", "computes b - a", "materialised", lambda self, a, b: lambda: b - a),
+        replace_impl("wrong_tiling", "tiles b along the wrong axis", "materialised", _wrong_tile),
+    )
+    #: the hand-written rule under test; the mutants swap in wrong ones
     shape_rule = staticmethod(broadcast_shape)
 
     def inputs(self, config, device, dtype, seed):
