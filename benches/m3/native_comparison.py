@@ -59,6 +59,8 @@ import torch.nn.functional as F
 
 from harness import Comparison, Tolerance, capabilities, task
 from harness.checks import tolerance_for
+from harness.gpu_check import worst_elements
+from harness.peak import peak_key
 from harness.timing import measure
 from kernels.rng import philox
 
@@ -187,18 +189,19 @@ class Work:
     tol: Tolerance | None = None
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def _gen(seed: int, device) -> torch.Generator:
+    """A generator on ``device``: GPU rows draw their inputs there (no host work, no copy)."""
+    return torch.Generator(device).manual_seed(seed)
 
 
 def _ln_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
     from kernels.cpp.common import layer_norm_dropout_bytes
 
     m, n = s.ln
-    g = _gen(seed)
-    x = (torch.randn(m, n, generator=g) * 2 + 0.5).to(device, dtype)
-    w = (1 + 0.1 * torch.randn(n, generator=g)).to(device, dtype)
-    b = (0.1 * torch.randn(n, generator=g)).to(device, dtype)
+    g = _gen(seed, device)
+    x = (torch.randn(m, n, generator=g, device=device) * 2 + 0.5).to(dtype)
+    w = (1 + 0.1 * torch.randn(n, generator=g, device=device)).to(dtype)
+    b = (0.1 * torch.randn(n, generator=g, device=device)).to(dtype)
     keep = philox.dropout_mask(SEED, x.numel(), P_DROP, device=x.device).view(x.shape)
     if k.backend == "kernels.cpp":
         from kernels import cpp
@@ -225,7 +228,7 @@ def _ln_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
 
 
 def _sum_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
-    x = torch.randn(s.sum_n, generator=_gen(seed)).to(device, dtype)
+    x = torch.randn(s.sum_n, generator=_gen(seed, device), device=device).to(dtype)
     if k.backend == "kernels.cpp":
         from kernels import cpp
 
@@ -256,9 +259,9 @@ def _sum_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
 def _matmul_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
     from kernels.triton import matmul
 
-    g = _gen(seed)
-    a = torch.randn(s.mm, s.mm, generator=g).to(device, dtype)
-    b = torch.randn(s.mm, s.mm, generator=g).to(device, dtype)
+    g = _gen(seed, device)
+    a = torch.randn(s.mm, s.mm, generator=g, device=device).to(dtype)
+    b = torch.randn(s.mm, s.mm, generator=g, device=device).to(dtype)
     return Work(
         custom=lambda: matmul(a, b),
         native=lambda: torch.matmul(a, b),
@@ -272,7 +275,7 @@ def _matmul_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
 def _softmax_work(k: Kernel, s: TableSizes, device, dtype, seed: int) -> Work:
     from kernels.triton import softmax_fwd
 
-    x = torch.randn(*s.softmax, generator=_gen(seed)).to(device, dtype)
+    x = torch.randn(*s.softmax, generator=_gen(seed, device), device=device).to(dtype)
     return Work(
         custom=lambda: softmax_fwd(x),
         native=lambda: torch.softmax(x, -1),
@@ -345,6 +348,11 @@ class NativeComparison(Comparison):
                 row["status"] = capabilities.skip_reason(miss)
                 rows.append(row)
                 continue
+            why = self.not_runnable(ctx, k)
+            if why:
+                row["status"] = f"skipped: {why}"
+                rows.append(row)
+                continue
             # a CUDA row runs on the run's GPU, or on cuda:0 when the run itself is on the CPU
             device = (
                 torch.device("cpu")
@@ -358,8 +366,7 @@ class NativeComparison(Comparison):
             out, ref = w.custom(), w.native_for_equality()
             tol = w.tol or tolerance_for(dtype)
             c = ctx.assert_close(
-                out,
-                ref,
+                *worst_elements(out, ref, rtol=tol.rtol, atol=tol.atol),  # large outputs compared on the device
                 name=f"{k.name} == native",
                 where=f"{w.shape} {row['dtype']} on {device.type}",
                 rtol=tol.rtol,
@@ -376,6 +383,19 @@ class NativeComparison(Comparison):
             rows.append(row)
         return rows
 
+    def not_runnable(self, ctx, k: Kernel) -> str | None:
+        """Why row ``k`` is skipped although its capabilities are present, else None: a CPU row
+        in a CUDA run (it would build the CPU extension on a lent GPU's time), or an extension
+        that failed to build (the other rows still run)."""
+        if k.device == "cpu" and ctx.is_cuda:
+            return "a CPU row in a CUDA run (run it with --device cpu)"
+        if k.backend in ("kernels.cpp", "kernels.cuda"):
+            import importlib
+
+            reason = importlib.import_module(k.backend).build_error()
+            return f"extension not built: {reason}" if reason else None
+        return None
+
     def _time_row(self, ctx, row: dict, w: Work, device: torch.device, s: TableSizes, k: Kernel) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -386,10 +406,7 @@ class NativeComparison(Comparison):
         peak = self._peak(ctx, device)
         if w.flops:
             unit, work, scale = "TFLOP/s", w.flops, 1e12
-            key = (
-                "matmul_bf16_gflops" if w.dtype == torch.bfloat16 and "matmul_bf16_gflops" in peak else "matmul_gflops"
-            )
-            ceiling = peak.get(key)
+            ceiling = peak.get(peak_key(w.dtype) or "")  # the peak of this dtype, or no % at all
         else:
             unit, work, scale = "GB/s", w.bytes, 1e9
             ceiling = peak.get("copy_gbps")
@@ -438,7 +455,7 @@ class NativeComparison(Comparison):
                     name="the table covers every custom kernel",
                 )
         for r in rows:
-            ok = r["equal_to_native"] is not None or (r["status"] or "").startswith("needs ")
+            ok = r["equal_to_native"] is not None or (r["status"] or "").startswith(("needs ", "skipped: "))
             ctx.expect(
                 ok,
                 f"row {r['kernel']!r} is neither checked nor skipped with a reason: {r['status']}",
