@@ -19,10 +19,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import functools
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,28 @@ def coverage(registered: Iterable[str], ran: Iterable[str] = (), cat: Catalogue 
         missing=[e for e in cat.entries if e.id not in regset],
         extra=[i for i in reg if i not in idset],
     )
+
+
+def missing_entries(
+    registered: Iterable[str], *, areas: Sequence[str] | None = None, patterns: Sequence[str] | None = None
+) -> list[Entry]:
+    """Catalogue rows with no registered task, in catalogue order, filtered like ``drills list``.
+
+    Args:
+        registered: the registered ids.
+        areas: keep rows of these areas only (None: all).
+        patterns: keep rows whose id matches one of these ids or globs (None: all).
+
+    Raises:
+        CatalogueError: an area that is not a catalogue area (names the known ones).
+    """
+    unknown = [a for a in areas or () if a not in AREAS]
+    if unknown:
+        raise CatalogueError(f"unknown area {unknown[0]!r}; catalogue areas: {', '.join(AREAS)}")
+    reg = set(registered)
+    rows = [e for e in load().entries if e.id not in reg]
+    if areas:
+        rows = [e for e in rows if e.area in areas]
+    if patterns:
+        rows = [e for e in rows if any(fnmatch.fnmatchcase(e.id, p) for p in patterns)]
+    return rows

@@ -19,6 +19,7 @@ errored, 2 usage errors (unknown task/area/size/device, unreadable results file)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ setup_triton_interpreter()
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
 
 from harness import capabilities  # noqa: E402
 from harness.registry import REGISTRY, RegistryError  # noqa: E402
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     p = sub.add_parser("list", help="list registered tasks")
     _add_filters(p)
+    p.add_argument(
+        "--missing", action="store_true", help="list the catalogue rows that no task registers yet (id, seed, title)"
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     for mode, text in (
         ("check", "run correctness checks (tiny sizes)"),
@@ -194,7 +199,30 @@ def _task_json(cls) -> dict[str, Any]:
     }
 
 
+def _list_missing(args) -> int:
+    """``drills list --missing``: the catalogue rows without a task (harness/catalogue.toml)."""
+    from harness import catalogue
+
+    try:
+        rows = catalogue.missing_entries([c.id for c in REGISTRY.all()], areas=args.area, patterns=args.task)
+    except catalogue.CatalogueError as e:
+        raise UsageError(str(e)) from None
+    if args.format == "json":
+        print(json.dumps([dataclasses.asdict(e) for e in rows], indent=1))
+        return EXIT_OK
+    t = Table(title=f"{len(rows)} catalogue tasks not registered", show_lines=False)
+    for col in ("seed", "id", "title"):
+        t.add_column(col, overflow="fold")
+    for e in rows:
+        t.add_row(e.seed, e.id, Text(e.title))
+    console.print(t)
+    console.print(catalogue.coverage([c.id for c in REGISTRY.all()]).summary)
+    return EXIT_OK
+
+
 def cmd_list(args) -> int:
+    if args.missing:
+        return _list_missing(args)
     tasks = _select(args)
     if args.format == "json":
         print(json.dumps([_task_json(c) for c in tasks], indent=1))
@@ -212,6 +240,10 @@ def cmd_list(args) -> int:
         )
     console.print(t)
     console.print("* baseline")
+    from harness.catalogue import coverage
+
+    cov = coverage([c.id for c in REGISTRY.all()])
+    console.print(f"{cov.summary} (drills list --missing shows the rest)")
     return EXIT_OK
 
 
