@@ -24,14 +24,11 @@ Compared (modes: ``rows`` pairs x1[i] with x2[i] along ``dim``; ``pairwise`` giv
 
 Lesson: the arithmetic is trivial; the cost is full-size temporaries and, pairwise,
 the (B, N, M, D) intermediate that broadcasting builds. Normalising N + M rows once and
-letting a matmul do the N M dot products turns a memory-bound op into a BLAS call.
-Measured on this shared 2-core CPU VM, one thread (OMP_NUM_THREADS=1), float32, medians
-(GB/s = inputs read once + output written): rows 16384x256 dim=-1: torch_cosine 99 ms
-(0.34 GB/s), naive 20 ms (1.7 GB/s), fused 13 ms (2.5 GB/s); rows 256x16384 dim=0:
-77 / 22 / 19 ms; pairwise 256x128 vs 256x128: torch_cosine 212 ms, naive 68 ms, fused
-0.82 ms (260x, 20 GFLOP/s). F.cosine_similarity divides each input by its norm before
-the dot product, so it allocates several full-size temporaries; on this VM fresh large
-buffers page-fault, which makes it the slowest of the three even row by row.
+letting a matmul do the N M dot products turns a memory-bound op into a BLAS call (a
+GEMM does O(D) flops per byte loaded, an elementwise product O(1): Williams et al.,
+"Roofline", CACM 2009). ``F.cosine_similarity`` divides each input by its norm before the
+dot product, so it allocates several full-size temporaries even row by row. The
+operators live in :mod:`kernels.tensor.cosine`.
 """
 
 from __future__ import annotations
@@ -43,8 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-
-EPS = 1e-8  # F.cosine_similarity's default
+from harness.claims import speedup, time_ratio
+from harness.mutants import replace_impl
+from kernels.tensor.cosine import EPS, cosine_fused, cosine_naive, cosine_pairwise_matmul
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,22 +74,23 @@ def _vectors(shape, dim, g, dtype):
     return base.movedim(-1, dim)  # vectors back along dim (a view, non-contiguous unless dim = -1)
 
 
-def cosine_naive(x1, x2, dim=-1, eps=EPS):
-    return (x1 * x2).sum(dim) / (x1.norm(dim=dim).clamp_min(eps) * x2.norm(dim=dim).clamp_min(eps))
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _rows_then_pairs(formula):
+    """An implementation applying ``formula(x1, x2, dim, eps)`` row-wise or all-pairs by broadcasting."""
+
+    def wrong(self, x1, x2, dim, pairwise, eps):
+        if pairwise:
+            x1, x2, dim = x1.unsqueeze(-2), x2.unsqueeze(-3), -1  # (..., N, 1, D), (..., 1, M, D)
+        return lambda: formula(x1, x2, dim, eps)
+
+    return wrong
 
 
-def cosine_fused(x1, x2, dim=-1, eps=EPS):
-    dot = torch.linalg.vecdot(x1, x2, dim=dim)
-    n1 = torch.linalg.vector_norm(x1, dim=dim).clamp_min_(eps)
-    n2 = torch.linalg.vector_norm(x2, dim=dim).clamp_min_(eps)
-    return dot.div_(n1.mul_(n2))
-
-
-def cosine_pairwise_matmul(x1, x2, eps=EPS):
-    """All-pairs similarity (..., N, D) x (..., M, D) -> (..., N, M) with one matmul."""
-    x1n = x1 / torch.linalg.vector_norm(x1, dim=-1, keepdim=True).clamp_min(eps)  # (..., N, D)
-    x2n = x2 / torch.linalg.vector_norm(x2, dim=-1, keepdim=True).clamp_min(eps)  # (..., M, D)
-    return x1n @ x2n.mT  # (..., N, D) @ (..., D, M)
+def _pairwise_transposed(self, x1, x2, dim, pairwise, eps):
+    """Pairs x2's rows with x1's (the (M, N) result transposed back, columns reversed)."""
+    if not pairwise:
+        return lambda: cosine_fused(x1, x2, dim, eps)
+    return lambda: cosine_pairwise_matmul(x2, x1, eps).mT.contiguous().flip(-1)
 
 
 @task("fundamentals.cosine_similarity", seed="1.06", title="cosine similarity between tensors")
@@ -107,6 +106,42 @@ class CosineSimilarity(Operator):
         "cpu": [CosineConfig((16384, 256)), CosineConfig((256, 16384), dim=0), CosineConfig((1, 256, 128), m=256)],
         "gpu": [CosineConfig((262144, 256)), CosineConfig((256, 262144), dim=0), CosineConfig((8, 1024, 256), m=1024)],
     }
+    claims = (
+        speedup(
+            "fused",
+            over="torch_cosine",
+            at_least=10,
+            text="all pairs by one matmul >= 10x broadcasting F.cosine_similarity over (B, N, M, D)",
+        ),
+        time_ratio(
+            "fused",
+            to="torch_cosine",
+            at_most=1.0,
+            config="dim=-1",
+            text="row-wise vecdot + vector_norm no slower than F.cosine_similarity (vectors along the last dim)",
+        ),
+    )
+    mutants = (
+        replace_impl(
+            "no_eps",
+            "divides by the raw norms: a zero vector gives 0/0 = NaN",
+            "naive",
+            _rows_then_pairs(lambda a, b, d, eps: (a * b).sum(d) / (a.norm(dim=d) * b.norm(dim=d))),
+        ),
+        replace_impl(
+            "product_clamp",
+            "clamps the product of the norms (the old documented formula)",
+            "naive",
+            _rows_then_pairs(lambda a, b, d, eps: (a * b).sum(d) / (a.norm(dim=d) * b.norm(dim=d)).clamp_min(eps)),
+        ),
+        replace_impl(
+            "eps_added",
+            "adds eps to each norm instead of clamping",
+            "fused",
+            _rows_then_pairs(lambda a, b, d, eps: (a * b).sum(d) / ((a.norm(dim=d) + eps) * (b.norm(dim=d) + eps))),
+        ),
+        replace_impl("pairwise_transposed", "pairs x2's rows with x1's", "fused", _pairwise_transposed),
+    )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
