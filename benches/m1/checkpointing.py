@@ -11,42 +11,40 @@ width W, batch B), one forward + backward of the cross-entropy loss three ways:
 * ``torch_checkpoint``: ``torch.utils.checkpoint.checkpoint_sequential(use_reentrant=False)``.
 
 Check (tiny, float32, dropout on, 3 seeds): the loss and every parameter gradient of both
-checkpointed variants equal the plain network's (they come out bit-identical: the
-recomputation runs the same kernels on the same inputs with the same dropout masks);
-without restoring the RNG state (``preserve_rng_state=False``) the recomputed dropout
-masks differ and the gradients must *not* match (the check asserts that, so the RNG
-restore is shown to matter); the checkpointed peak memory is below 60% of the plain one;
-a segment count outside 1..len(layers) raises ValueError.
+checkpointed variants equal the plain network's (bit-identical: the recomputation runs the
+same kernels on the same inputs with the same dropout masks); without restoring the RNG
+state the recomputed dropout masks differ and the gradients must *not* match (so the RNG
+restore is shown to matter); the checkpointed peak memory is below 60% of the plain one; a
+segment count outside 1..len(layers) raises ValueError.
 
-Memory: ``peak_alloc_delta_mb`` is the peak of tensor bytes allocated during the step and
-alive together, from ``torch.profiler`` memory events (``harness.train.peak_memory_mb``; on
-CUDA ``max_memory_allocated``), not process RSS. Activations must dominate parameters
-for the saving to show: with W = 512, B = 256 the 50 MB of weight gradients hid it (52 vs
-51 MB), so the bench uses W = 128, B = 512 (activations ~25 MB, weight gradients 2.1 MB).
+Memory is the peak of tensor bytes alive together during the step (``torch.profiler``
+memory events, ``harness.train.peak_memory_mb``; on CUDA ``max_memory_allocated``), not
+process RSS. Activations must dominate parameters for the saving to show, hence a narrow,
+deep net with a large batch (W = 128, B = 512: activations ~25 MB, weight gradients 2 MB).
 
-Lesson (2-core shared CPU VM under load from other jobs, OMP_NUM_THREADS=1, float32,
-L = 32, W = 128, B = 512, ``drills bench --task m1.checkpointing``, medians, IQR up to 12%):
-plain 146-159 ms per step with a 24-25 MB peak; S = 2: own 209 ms / 14.2 MB, torch 215 ms /
-13.1 MB; S = 6 (~sqrt(L)): own 252 ms / 5.8 MB, torch 270 ms / 5.4 MB; S = 16: own 272 ms /
-5.1 MB, torch 319 ms / 4.9 MB. Checkpointing trades one extra forward (about a third of a
-step, more here since the recomputation also rebuilds the graph) for memory: near
-S = sqrt(L) the peak falls to a quarter for ~1.7x the time, and past that point more
-segments buy almost nothing (the floor is the 2.1 MB of weight gradients plus one
-segment's activations). The hand-written Function matches torch's non-reentrant
-checkpoint in time and comes within ~10% of it in memory. Tiny check figures: plain
-1.6 MB, own 0.57 MB, torch 0.53 MB.
+Lesson: checkpointing trades one extra forward (a third of a step's FLOPs) for memory.
+With L layers in S segments the live activations are ~S stored segment inputs plus one
+recomputed segment of L/S layers, smallest near S = sqrt(L) (Chen, Xu, Zhang & Guestrin
+2016, "Training Deep Nets with Sublinear Memory Cost", who report O(sqrt(n)) memory for one
+extra forward). The sweep marks that config ``~sqrtL``; past it more segments buy almost
+nothing (the floor is the weight gradients plus one segment). The hand-written Function
+should cost what torch's non-reentrant checkpoint costs: the claims say whether it does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as tcp
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, time_ratio
+from harness.mutants import Mutant
 from harness.train import peak_memory_mb
+from kernels.autograd import checkpoint as ck
 from kernels.autograd.checkpoint import checkpoint_sequential
 from models.mlp import MLP, MLPConfig
 
@@ -66,17 +64,20 @@ class CheckpointConfig:
     dropout: float = 0.1
     """dropout probability after each hidden ReLU (the recomputation must redraw the same masks)"""
 
+    @property
+    def sqrt_segments(self) -> bool:
+        """True at S = round(sqrt(L)), the memory-optimal segment count the claims read."""
+        return self.segments == round(math.sqrt(self.layers))
+
     def label(self) -> str:
-        return f"L={self.layers},W={self.width},B={self.batch},S={self.segments}"
+        mark = "~sqrtL" if self.sqrt_segments else ""
+        return f"L={self.layers},W={self.width},B={self.batch},S={self.segments}{mark}"
 
 
 def _model(config: CheckpointConfig, device, dtype, seed: int) -> MLP:
     torch.manual_seed(seed)
-    return MLP(
-        MLPConfig(
-            in_features=config.width, hidden=(config.width,) * config.layers, out_features=10, dropout=config.dropout
-        )
-    ).to(device, dtype)
+    hidden = (config.width,) * config.layers
+    return MLP(MLPConfig(config.width, hidden, out_features=10, dropout=config.dropout)).to(device, dtype)
 
 
 def _batch(config: CheckpointConfig, device, dtype, seed: int):
@@ -84,6 +85,34 @@ def _batch(config: CheckpointConfig, device, dtype, seed: int):
     x = torch.randn(config.batch, config.width, generator=g, dtype=dtype)  # (B, W)
     y = torch.randint(0, 10, (config.batch,), generator=g)
     return x.to(device), y.to(device)
+
+
+_TIME = "own checkpoint at S ~ sqrt(L) costs <= 2x a plain step (one extra forward)"
+_VS_TORCH = "own checkpoint within 1.1x of torch's non-reentrant checkpoint at S ~ sqrt(L)"
+
+
+# -- wrong checkpoints (the mutants) ------------------------------------------------------------
+def _detaching_sequential(layers, segments, x, preserve_rng_state=True):
+    """WRONG: detaches each segment's input, so no gradient reaches the layers before it."""
+    layers = list(layers)
+    if not 1 <= segments <= len(layers):
+        raise ValueError("segments out of range")
+    size = -(-len(layers) // segments)
+    for s in range(0, len(layers), size):
+        x = ck.checkpoint(torch.nn.Sequential(*layers[s : s + size]), x.detach(), preserve_rng_state=preserve_rng_state)
+    return x
+
+
+def _no_rng_restore(layers, segments, x, preserve_rng_state=True):
+    """WRONG: ignores preserve_rng_state: the recomputation draws fresh dropout masks."""
+    return ck.checkpoint_sequential(layers, segments, x, preserve_rng_state=False)
+
+
+def _keeps_everything(layers, segments, x, preserve_rng_state=True):
+    """WRONG: right gradients, but no checkpointing at all (the memory check must notice)."""
+    if not 1 <= segments <= len(list(layers)):
+        raise ValueError("segments out of range")
+    return torch.nn.Sequential(*layers)(x)
 
 
 @task("m1.checkpointing", seed="m1", title="activation checkpointing in a deep network")
@@ -96,8 +125,34 @@ class Checkpointing(Comparison):
         "cpu": [CheckpointConfig(layers=32, width=128, batch=512, segments=s) for s in (2, 6, 16)],
         "gpu": [CheckpointConfig(layers=96, width=1024, batch=8192, segments=s) for s in (2, 10, 32)],
     }
-    #: the hand checkpoint under test (tests swap in broken ones)
+    metrics = {"peak_fraction": "own checkpoint's peak tensor memory / plain's at S ~ sqrt(L), ratio"}
+    claims = (
+        metric("peak_fraction", "<=", 0.35, text="own checkpoint at S ~ sqrt(L) keeps <= 35% of plain's peak memory"),
+        time_ratio("own_checkpoint", to="plain", at_most=2.0, config="sqrtL", text=_TIME),
+        time_ratio("own_checkpoint", to="torch_checkpoint", at_most=1.1, config="sqrtL", text=_VS_TORCH),
+    )
+    #: the hand checkpoint under test (the mutants swap in wrong ones)
     checkpoint_sequential = staticmethod(checkpoint_sequential)
+    mutants = (
+        Mutant(
+            "detached_segment_input",
+            "each segment's input is detached: earlier layers get no gradient",
+            {"checkpoint_sequential": staticmethod(_detaching_sequential)},
+            match="got no gradient",
+        ),
+        Mutant(
+            "no_rng_restore",
+            "the recomputation does not restore the RNG: other dropout masks",
+            {"checkpoint_sequential": staticmethod(_no_rng_restore)},
+            match="own_checkpoint: gradients",
+        ),
+        Mutant(
+            "keeps_everything",
+            "no checkpointing at all: right gradients, no memory saved",
+            {"checkpoint_sequential": staticmethod(_keeps_everything)},
+            match="is not below 60% of plain",
+        ),
+    )
 
     def forward(self, variant: str, model: MLP, x: torch.Tensor, segments: int, **kw) -> torch.Tensor:
         """Logits (B, 10) of x (B, W) through ``model.net`` (an nn.Sequential) the variant's way."""
@@ -138,11 +193,8 @@ class Checkpointing(Comparison):
                 loss, grads = self.run(v, cfg, ctx.device, ctx.dtype, seed)
                 ctx.assert_close(loss, loss0, name=f"{v}: loss", where=f"seed {seed}")
                 for n, g in grads.items():
-                    ctx.expect(
-                        g is not None,
-                        f"{v}: {n} got no gradient (seed {seed})",
-                        name=f"{v}: every parameter gets a gradient",
-                    )
+                    msg = f"{v}: {n} got no gradient (seed {seed})"
+                    ctx.expect(g is not None, msg, name=f"{v}: every parameter gets a gradient")
                     ctx.assert_close(g, grads0[n], name=f"{v}: gradients", where=f"{n}, seed {seed}")
         # memory: only segment inputs plus one recomputed segment are alive at a time
         peaks = {v: self._peak(ctx, v, cfg) for v in self.variants}
@@ -174,9 +226,7 @@ class Checkpointing(Comparison):
         )
 
     def _peak(self, ctx, variant: str, config: CheckpointConfig) -> float:
-        model = _model(config, ctx.device, ctx.dtype, ctx.rng_seed)
-        x, y = _batch(config, ctx.device, ctx.dtype, ctx.rng_seed)
-        step = self.step_fn(variant, model, x, y, config.segments)
+        step = self.prepare(ctx, variant, config).fn
         step()  # gradients exist: later steps free and reallocate them, as in training
         return peak_memory_mb(step, ctx.device)
 
@@ -188,8 +238,9 @@ class Checkpointing(Comparison):
 
     def bench(self, ctx) -> None:
         for config in ctx.configs:
+            peaks = {}
             for v in self.variants:  # plain does not depend on S; timed per config for the ratios
-                prepared = self.prepare(ctx, v, config)
-                prepared.fn()
-                peak = peak_memory_mb(prepared.fn, ctx.device)
-                ctx.measure(v, prepared, config=config, peak_alloc_delta_mb=peak)
+                peaks[v] = self._peak(ctx, v, config)
+                ctx.measure(v, self.prepare(ctx, v, config), config=config, peak_alloc_delta_mb=peaks[v])
+            if config.sqrt_segments:
+                ctx.metric("peak_fraction", peaks["own_checkpoint"] / peaks["plain"])
