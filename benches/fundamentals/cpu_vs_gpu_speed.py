@@ -11,45 +11,35 @@ Compared, on the same float32 data (created on the host, as loaded data is):
 * ``cuda_with_transfer``: copy the inputs to the GPU, run the op, copy the result back:
   the cost when the data lives on the host and the answer is needed there.
 
-All three are timed with the same wall clock (the harness's CPU timer), because the
-question is what the caller waits for; CUDA events would hide the launch and
-synchronisation cost that decides the small sizes. The benchmark sweeps sizes on
-each device present and records ``crossover_<unit>_<op>_<variant>``: the size from
-which the GPU variant stays faster than the CPU (log-log interpolation between the
-two sweep points around the crossing). Without a GPU the CPU side is still timed and
-the GPU parts are reported as skipped (needs: cuda).
-
-Check: the CPU result and, on a GPU, the GPU result equal a float64 reference within
-a rounding-error bound (:func:`error_bound`: u |exact| for add; for a sum of n terms,
-and each matmul element with n = K, gamma * sum |terms| with gamma the smaller of the
-worst case n u / (1 - n u) (Higham, "Accuracy and Stability of Numerical Algorithms",
-2nd ed., 3.1) and the probabilistic 10 sqrt(n) u (Higham & Mary 2019); u = 2**-24 for
-float32); the two devices then agree within twice that bound. A GPU matmul in TF32
-(allow_tf32=True) exceeds it, and the check says so.
+All three are timed with the same wall clock (the harness's CPU timer): the question is
+what the caller waits for, and CUDA events would hide the launch and synchronisation cost
+that decides the small sizes. The bench records ``crossover_<unit>_<op>_<variant>``, the
+size from which the GPU variant stays faster than the CPU (:func:`harness.crossover.crossover`).
+Check: CPU and GPU results equal a float64 reference within a rounding-error bound
+(:func:`harness.rounding.error_bound`, after Higham 2002 and Higham & Mary 2019) and agree
+within twice that bound; a GPU matmul in TF32 exceeds it, and the check says so.
 
 Lesson: a GPU pays off only once the work per call outgrows the fixed cost of
-launching and synchronising (and, for host data, of the transfer, which an add can
-hardly repay: it moves as many bytes over PCIe as the op reads from memory). So the
-crossover should sit at small sizes for matmul (O(n^3) work on O(n^2) data) and much later
-for add and sum. CPU side, measured on this shared 2-core CPU VM, one thread
-(OMP_NUM_THREADS=1), float32, medians: add 1e3: 1.5 us, 1e5: 40 us (30 GB/s), 1e7:
-85 ms (1.4 GB/s: a fresh 40 MB output page-faults here); sum 1e3: 7 us, 1e5: 14 us
-(29 GB/s), 1e7: 6.2 ms (6.4 GB/s); matmul 16: 5.2 us, 128: 0.12 ms (34 GFLOP/s), 512:
-6.8 ms (39 GFLOP/s). No GPU was available when this was written: the GPU timings and
-the crossover sizes have not been measured yet (``drills bench --task
-fundamentals.cpu_vs_gpu_speed`` on a GPU machine records them).
+launching and synchronising and, for host data, of the transfer, which an add can hardly
+repay: it moves as many bytes over PCIe (31.5 GB/s each way for PCIe 4.0 x16, PCI-SIG) as
+the op reads from GPU memory (3.35 TB/s on an H100 SXM, NVIDIA's H100 datasheet). So the
+crossover sits at small sizes for matmul (O(n^3) work on O(n^2) data) and much later for
+add and sum. The claims are GPU claims: on a CPU-only machine they read "not measured".
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
 from harness import Operator, impl, task
 from harness.checks import guard_not_constant, guard_not_mutated, snapshot
+from harness.claims import speedup
 from harness.context import Context
+from harness.crossover import crossover
+from harness.mutants import replace_impl
+from harness.rounding import error_bound
 
 OPS = {"add": lambda a, b: a + b, "sum": lambda a: a.sum(), "matmul": lambda a, b: a @ b}
 #: what ``n`` counts, per op (the unit in the crossover metric's name)
@@ -70,48 +60,20 @@ class SpeedConfig:
         return f"{self.op} n={self.n}"
 
 
-def error_bound(
-    op: str, inputs: tuple[torch.Tensor, ...], ref: torch.Tensor, dtype: torch.dtype, lam: float = 10.0
-) -> torch.Tensor:
-    """Elementwise bound on |computed - exact| for ``op`` in ``dtype`` (float64 tensor).
-
-    add: one correctly rounded operation, u |exact|. sum and matmul (n terms per
-    output): gamma * sum |terms| with gamma the smaller of the worst-case n u / (1 - n u)
-    and the probabilistic lam sqrt(n) u of Higham & Mary (SIAM J. Sci. Comput. 41(5),
-    2019), which holds for any summation order with probability at least
-    1 - 2 n exp(-lam**2 / 2) (about 1e-18 for lam = 10 at these sizes) when rounding
-    errors are independent; without it a sum of 4097 terms would hide errors of 1 ulp
-    of the largest partial sums.
-    """
-    u = torch.finfo(dtype).eps / 2  # unit roundoff
-    xs = [t.double() for t in inputs]
-    if op == "add":
-        return u * ref.abs()
-    n = xs[0].numel() if op == "sum" else xs[0].shape[-1]
-    if n * u >= 0.5:
-        raise ValueError(f"{op}: the bound needs n * u < 1/2; n = {n} is too large for {dtype}")
-    gamma = min(n * u / (1 - n * u), lam * math.sqrt(n) * u)
-    return gamma * (xs[0].abs().sum() if op == "sum" else xs[0].abs() @ xs[1].abs())
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _transposed(self, op, *ts):
+    return lambda: ts[0] @ ts[1].T if op == "matmul" else OPS[op](*ts)
 
 
-def crossover(sizes: list[float], t_cpu: list[float], t_gpu: list[float]) -> float | None:
-    """Smallest size from which the GPU stays faster, interpolated in log-log.
+def _bf16(self, op, *ts):  # bfloat16 arithmetic, as an accidental autocast would do
+    return lambda: OPS[op](*(t.bfloat16() for t in ts)).float()
 
-    Returns ``sizes[0]`` when the GPU is faster at every size, None when it never
-    stays faster up to the largest size.
-    """
-    ratio = [g / c for g, c in zip(t_gpu, t_cpu)]  # < 1: GPU faster
-    if ratio[-1] >= 1:
-        return None
-    i = len(ratio) - 1
-    while i > 0 and ratio[i - 1] < 1:
-        i -= 1
-    if i == 0:
-        return sizes[0]
-    # log r is linear in log size between the two points around the crossing r = 1
-    l0, l1 = math.log(ratio[i - 1]), math.log(ratio[i])
-    frac = l0 / (l0 - l1) if l0 != l1 else 0.0
-    return math.exp(math.log(sizes[i - 1]) + frac * (math.log(sizes[i]) - math.log(sizes[i - 1])))
+
+def _tail_dropped(self, op, *ts):  # a reduction that forgets the last partial block of 64
+    if op != "sum":
+        return lambda: OPS[op](*ts)
+    n = ts[0].numel() // 64 * 64
+    return lambda: ts[0][:n].sum()
 
 
 def _gpu() -> torch.device:
@@ -133,6 +95,36 @@ class CpuVsGpuSpeed(Operator):
         "gpu": [SpeedConfig(op, n) for op in ("add", "sum") for n in (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)]
         + [SpeedConfig("matmul", n) for n in (16, 64, 256, 1024, 2048, 4096)],
     }
+    claims = (
+        speedup(
+            "cuda",
+            over="cpu",
+            at_least=10,
+            config="matmul n=4096",
+            device="cuda",
+            text="matmul 4096^2 on the GPU (data already there) >= 10x the CPU",
+        ),
+        speedup(
+            "cuda",
+            over="cuda_with_transfer",
+            at_least=5,
+            config="add n=100000000",
+            device="cuda",
+            text="an add of 1e8 elements: the host-GPU round trip costs >= 5x the GPU op itself",
+        ),
+    )
+    metrics = {
+        f"crossover_{UNITS[op]}_{op}_{v}": f"{UNITS[op]} from which {v} stays faster than the CPU"
+        for op in OPS
+        for v in ("cuda", "cuda_with_transfer")
+    }
+    mutants = (
+        replace_impl("transposed_matmul", "multiplies by B^T", "cpu", _transposed, match="matmul"),
+        replace_impl("bf16_arithmetic", "computes in bfloat16 (an accidental autocast)", "cpu", _bf16),
+        replace_impl(
+            "sum_drops_tail", "the sum forgets the last partial block of 64", "cpu", _tail_dropped, match="sum"
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         # on the host whatever the run's device: where the data starts is part of the question

@@ -1,4 +1,4 @@
-"""1.10 cpu_vs_gpu_speed: the CPU side checks and skips the GPU part by name; planted bugs are caught."""
+"""1.10 cpu_vs_gpu_speed: the CPU side checks and skips the GPU part by name (mutants: test_mutants.py)."""
 
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from harness import REGISTRY
-from harness.testing import expect_check_fails, planted, run_check
+from harness.crossover import crossover
+from harness.testing import expect_check_fails, run_check
 
 Task = REGISTRY.get("fundamentals.cpu_vs_gpu_speed")
 mod = __import__(Task.__module__, fromlist=["x"])
@@ -23,31 +24,6 @@ def test_check_passes():
         assert {"cuda vs float64: matmul", "cuda vs cpu: matmul"} <= set(rec.checks)
 
 
-def test_transposed_matmul_is_caught():
-    def transposed(self, op, *ts):
-        return lambda: ts[0] @ ts[1].T if op == "matmul" else mod.OPS[op](*ts)
-
-    expect_check_fails(planted(Task, "cpu", transposed), match="matmul")
-
-
-def test_low_precision_accumulation_is_caught():
-    # bfloat16 arithmetic, as an accidental autocast would do: far outside the float32 bound
-    def bf16(self, op, *ts):
-        return lambda: mod.OPS[op](*(t.bfloat16() for t in ts)).float()
-
-    expect_check_fails(planted(Task, "cpu", bf16), match="cpu")
-
-
-def test_sum_dropping_the_tail_is_caught():
-    def tail_dropped(self, op, *ts):  # a reduction that forgets the last partial block of 64
-        if op != "sum":
-            return lambda: mod.OPS[op](*ts)
-        n = ts[0].numel() // 64 * 64
-        return lambda: ts[0][:n].sum()
-
-    expect_check_fails(planted(Task, "cpu", tail_dropped), match="sum")
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs cuda")
 def test_gpu_in_tf32_exceeds_the_bound():
     old = torch.backends.cuda.matmul.allow_tf32
@@ -62,12 +38,12 @@ def test_crossover_interpolates_in_log_log():
     sizes = [1e3, 1e4, 1e5, 1e6]
     cpu = [1.0, 10.0, 100.0, 1000.0]
     gpu = [10.0, 20.0, 40.0, 80.0]  # ratio 10, 2, 0.4, 0.08: crosses between 1e4 and 1e5
-    x = mod.crossover(sizes, cpu, gpu)
+    x = crossover(sizes, cpu, gpu)
     # log r goes from log 2 to log 0.4: r = 1 at fraction log2 / log5 of the decade
     assert x == pytest.approx(10 ** (4 + math.log(2) / math.log(5)))
-    assert mod.crossover(sizes, cpu, [0.5 * c for c in cpu]) == 1e3  # always faster
-    assert mod.crossover(sizes, cpu, [2.0 * c for c in cpu]) is None  # never faster
-    assert mod.crossover(sizes, cpu, [0.5, 20.0, 40.0, 80.0]) == pytest.approx(x)  # must *stay* faster
+    assert crossover(sizes, cpu, [0.5 * c for c in cpu]) == 1e3  # always faster
+    assert crossover(sizes, cpu, [2.0 * c for c in cpu]) is None  # never faster
+    assert crossover(sizes, cpu, [0.5, 20.0, 40.0, 80.0]) == pytest.approx(x)  # must *stay* faster
 
 
 def test_bench_on_cpu_times_the_cpu_and_skips_the_rest():
