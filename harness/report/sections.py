@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from harness.fingerprint import REPO_ROOT
 from harness.report import figures as F
 from harness.report import verdicts
 from harness.report.cards import area_order, sorted_tasks, task_class
 from harness.report.catalogue import Coverage
 from harness.report.html import STATUS_ORDER, details, esc, fmt, kv_table, para, slug, table
-from harness.results import default_runs_dir
 
 
 def run_facts(run: dict[str, Any]) -> str:
@@ -113,13 +113,15 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def timer_check_html(run: dict[str, Any], runs_dir: Path | None = None) -> str:
-    """The timer self-test of the run's machine: the newest ``results/timer_check/<machine>/*.json``.
+    """The timer self-test of the run's machine: the newest ``results/timer_check/<machine>/*.json``
+    (beside ``runs_dir`` when given).
 
     ``harness.timer_check.timer_check_summary(record)`` turns a record into table rows;
     without that module or without a record the section says how to make one.
     """
     machine = (run.get("fingerprint") or {}).get("machine_id")
-    root = (runs_dir or default_runs_dir()).parent / "timer_check"
+    # beside the runs folder: results/timer_check (where `drills timer-check` writes by default)
+    root = runs_dir.parent / "timer_check" if runs_dir is not None else REPO_ROOT / "results" / "timer_check"
     files = sorted((root / str(machine)).glob("*.json")) if machine else []
     how = "timer self-test not run (drills timer-check)"
     if not files:
@@ -138,7 +140,7 @@ def timer_check_html(run: dict[str, Any], runs_dir: Path | None = None) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     return (
         "<h3>timer self-test</h3>"
-        + para(f"from {path.name} (drills timer-check)", "muted")
+        + para(f"from {path.name} (drills timer-check): a benchmark of the timer itself, not a timed test", "muted")
         + table(cols, ([r.get(c) for c in cols] for r in rows), cls="timercheck")
     )
 
