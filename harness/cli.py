@@ -259,6 +259,9 @@ def _run(args, mode: str) -> int:
         device = resolve_device(args.device)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    from harness.gpu_check import drop_triton_interpret
+
+    drop_triton_interpret(device)  # an inherited TRITON_INTERPRET must not reach a CUDA run's worker
     if args.data_dir is not None:
         if not args.data_dir.is_dir():
             raise UsageError(

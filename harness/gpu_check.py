@@ -249,6 +249,13 @@ def execute(
         yield entry
 
 
+def drop_triton_interpret(device) -> bool:
+    """On a CUDA run, remove an inherited ``TRITON_INTERPRET`` from this process's environment,
+    so the spawned worker (which inherits it) compiles Triton kernels instead of interpreting
+    them on the host. True if it was set and removed."""
+    return device.type == "cuda" and os.environ.pop("TRITON_INTERPRET", None) is not None
+
+
 def format_plan(steps: list[Step], budget_s: float) -> str:
     """The plan as a text table: order, budget, estimate, what each step measures."""
     lines = [
@@ -318,8 +325,8 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
         raise usage_error(
             "gpu-check needs a CUDA GPU (torch sees none here); `drills gpu-check --dry-run` shows the plan anywhere"
         ) from None
-    if os.environ.pop("TRITON_INTERPRET", None) is not None:  # the worker must compile, not interpret
-        console.print("TRITON_INTERPRET was set: unset for this CUDA run")
+    if drop_triton_interpret(device):
+        console.print("TRITON_INTERPRET was set: unset for this CUDA run (the worker compiles Triton kernels)")
     print(format_plan(steps, args.budget), flush=True)
     peak = load_or_measure(device, peaks_dir=args.results_dir)
     console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")

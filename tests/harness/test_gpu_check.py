@@ -1,6 +1,7 @@
 """gpu-check's plan, budgets, cut-off rule and resume, checked without a GPU."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import pytest
 from harness import gpu_check
 from harness.fingerprint import machine_id
 from harness.registry import REGISTRY
-from harness.results import RunWriter
+from harness.results import RunWriter, find_runs, load_run
 
 HEADLINES = ("m4.triton_matmul", "m3.fused_ln_dropout", "m4.cuda_graphs")
 
@@ -135,8 +136,11 @@ def test_dry_run_json_and_bad_budget(capsys):
     assert r.returncode == 2 and "does not cover" in r.stderr
 
 
-def test_dry_run_in_a_fresh_interpreter_without_pandas_plotly_or_jsonschema():
-    """The lent machine's image lacks plotly and jsonschema: the plan must not import them."""
+def test_dry_run_in_a_fresh_interpreter_without_pandas_plotly_or_jsonschema(tmp_path):
+    """The lent machine's image lacks plotly and jsonschema: the plan must not import them. A task file
+    that fails to import is printed, not silently dropped."""
+    (tmp_path / "zz_broken").mkdir()
+    (tmp_path / "zz_broken" / "broken.py").write_text("import no_such_module_on_the_gpu_image\n")
     code = textwrap.dedent(
         """
         import sys
@@ -149,9 +153,19 @@ def test_dry_run_in_a_fresh_interpreter_without_pandas_plotly_or_jsonschema():
         sys.exit(main(["gpu-check", "--dry-run", "--budget", "420"]))
         """
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "DRILLS_TASKS_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "m3.fused_ln_dropout" in r.stdout and "420.0s  in all" in r.stdout
+    assert "task file failed to import" in r.stderr and "no_such_module_on_the_gpu_image" in r.stderr
+
+
+def test_inherited_triton_interpret_is_dropped_on_cuda_only(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert gpu_check.drop_triton_interpret(torch.device("cpu")) is False and os.environ["TRITON_INTERPRET"] == "1"
+    assert gpu_check.drop_triton_interpret(torch.device("cuda")) is True and "TRITON_INTERPRET" not in os.environ
 
 
 def test_list_json_says_uses_gpu(capsys):
@@ -159,3 +173,44 @@ def test_list_json_says_uses_gpu(capsys):
     rows = {t["id"]: t for t in json.loads(r.stdout)}
     assert rows["m4.triton_matmul"]["uses_gpu"] is True
     assert rows["m4.vectorize_loops"]["uses_gpu"] is False
+
+
+E2E = """
+import json, sys, torch
+from harness import gpu_check, peak, runner
+E = gpu_check.Estimate
+gpu_check.STARTUP, gpu_check.PEAK = E(50, "start-up"), E(1, "peak")
+gpu_check.ESTIMATES.update({"zz_planted.ok": E(7, "ok"), "zz_planted.hangs": E(2, "hangs")})
+gpu_check.ESTIMATES["zz_planted.wrong"] = E(500, "does not fit")
+runner.resolve_device = lambda d: torch.device("cpu")  # a CPU posing as the GPU: the loop is what is tested
+peak.load_or_measure = lambda *a, **k: {"matmul_gflops": 1.0, "copy_gbps": 1.0}
+from harness.cli import main
+common = ["gpu-check", "--budget", "60", "--results-dir", sys.argv[1], "--min-run-time", "0.01"]
+print("RC1", main(common + ["--task", "zz_planted.ok", "--task", "zz_planted.hangs", "--task", "zz_planted.wrong"]))
+print("RC2", main(common + ["--task", "zz_planted.ok", "--task", "zz_planted.wrong"]))
+"""
+
+
+def test_run_loop_end_to_end_budgets_cut_off_and_resume(planted_dir, tmp_path):
+    """The whole gpu-check loop on a CPU posing as the GPU, with planted tasks: budgets become time limits,
+    a hanging task is cut off at its budget, one over the budget is not started, and a second invocation
+    keeps the finished task instead of running it again."""
+    env = {**os.environ, "DRILLS_TASKS_DIR": str(planted_dir), "PYTHONUNBUFFERED": "1"}
+    r = subprocess.run([sys.executable, "-c", E2E, str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert "RC1 1" in r.stdout and "RC2 0" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    first, second = [load_run(p) for p in find_runs(tmp_path)]
+    plan = {s["id"]: s for s in first["gpu_check"]["plan"]}
+    assert sum(s["budget_s"] for s in plan.values()) == pytest.approx(60)
+    t = first["tasks"]
+    assert (
+        t["zz_planted.ok"]["status"] == "pass"
+        and t["zz_planted.ok"]["gpu_check_budget_s"] == plan["zz_planted.ok"]["budget_s"]
+    )
+    assert t["zz_planted.hangs"]["status"] == "error" and "timed out" in t["zz_planted.hangs"]["reason"]
+    assert t["zz_planted.wrong"]["status"] == "skip" and "over the gpu-check budget" in t["zz_planted.wrong"]["reason"]
+    t2 = second["tasks"]
+    assert (
+        t2["zz_planted.ok"]["resumed_from"] == first["run_id"]
+        and second["gpu_check"]["resumed_from"] == first["run_id"]
+    )
+    assert "zz_planted.ok" not in [s["id"] for s in second["gpu_check"]["plan"]]
