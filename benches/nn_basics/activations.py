@@ -16,16 +16,14 @@ Check (tiny: 64-64-64-10, Adam lr 3e-3, batch 64, 6 epochs = 126 steps):
 Bench: the same at cpu size (64-3x128-10, 20 epochs): curves, final loss and accuracy per
 activation, and the time of one training step per activation.
 
-Lesson (cpu preset: 64-3x128-10, Adam lr 1e-3, 20 epochs = 420 steps; ``OMP_NUM_THREADS=1
-drills bench --task nn_basics.activations --no-save``, shared 2-core VM under load): ReLU
-ends at 98.7% test accuracy (final batch loss 0.030), Tanh at 98.4% (0.028), Sigmoid at
-78.0% (0.68), its loss having sat at 2.30 for the first epoch. Sigmoid's derivative is at
-most 1/4 and its outputs are all positive (not zero-centred), so each of the three layers
-shrinks the backward signal at least fourfold and biases the next layer's gradients to one
-sign; Tanh (derivative up to 1, zero-centred) and ReLU (1 on the active half) do not. A
-training step costs the same for all three: medians 1.0-1.2 ms, fastest steps 0.77 ms
-(ReLU), 0.81 ms (Tanh), 0.75 ms (Sigmoid); the activation is a few microseconds of a
-millisecond step, so the choice is about trainability, not speed.
+Lesson: Sigmoid's derivative is at most 1/4 and its outputs are all positive (not
+zero-centred), so each hidden layer shrinks the backward signal at least fourfold and biases
+the next layer's gradients to one sign (LeCun et al., "Efficient BackProp", 1998, sec. 4.4;
+Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+networks", AISTATS 2010); Tanh (derivative up to 1, zero-centred) and ReLU (1 on the active
+half) do not, so at the same budget Sigmoid trails by many points while its loss sits near
+ln 10 = 2.30 for the first epoch. The activation itself is a few microseconds of a
+millisecond-scale step, so the choice is about trainability, not speed: the claims say so.
 """
 
 from __future__ import annotations
@@ -37,7 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
-from harness.data.tabular import load_digits_images, stratified_split
+from harness.claims import metric, time_ratio
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from models.mlp import MLP, MLPConfig
 
@@ -59,6 +59,37 @@ class ActConfig:
         return f"mlp=64-{'-'.join(map(str, self.hidden))}-10,bs={self.batch_size},epochs={self.epochs}"
 
 
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+def _frozen_sigmoid(self, activation, cfg, ctx):
+    """The sigmoid net's gradients are zeroed: it cannot train."""
+    m = Activations.model(self, activation, cfg, ctx)
+    if activation == "sigmoid":
+        for p in m.parameters():
+            p.requires_grad_(False)
+        m.net[0].weight.requires_grad_(True)  # Adam needs one trainable tensor; the net stays near chance
+        m.net[0].weight.register_hook(lambda g: g * 0)
+    return m
+
+
+def _other_seed(self, activation, cfg, ctx):
+    """Tanh starts from other weights: the comparison is not on one seed."""
+    m = Activations.model(self, activation, cfg, ctx)
+    if activation == "tanh":
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+    return m
+
+
+def _shorter_relu_budget(self, activation, cfg, ctx, data):
+    """ReLU gets one epoch less."""
+    if activation == "relu":
+        cfg = dataclasses.replace(cfg, epochs=cfg.epochs - 1)
+    return Activations.run(self, activation, cfg, ctx, data)
+
+
 @task("nn_basics.activations", seed="3.08", title="ReLU vs Tanh vs Sigmoid")
 class Activations(Comparison):
     __doc__ = __doc__
@@ -68,6 +99,25 @@ class Activations(Comparison):
         "cpu": ActConfig(hidden=(128, 128, 128), epochs=20, lr=1e-3),
         "gpu": ActConfig(hidden=(1024, 1024, 1024), epochs=20, lr=1e-3),
     }
+    metrics = {
+        **{f"{a}.final_accuracy": f"{a} net's test accuracy after the budget, in [0, 1]" for a in variants},
+        "relu_minus_sigmoid_accuracy": "ReLU's final test accuracy minus Sigmoid's, in [0, 1]",
+    }
+    claims = (
+        metric(
+            "relu_minus_sigmoid_accuracy",
+            ">=",
+            0.05,
+            text="at the same seed and budget Sigmoid trails ReLU by >= 5 points of test accuracy",
+        ),
+        metric("relu.final_accuracy", ">=", 0.97, text="the ReLU MLP reaches >= 97 % held-out digits accuracy"),
+        time_ratio("sigmoid", to="relu", at_most=1.2, text="a Sigmoid training step costs <= 1.2x a ReLU step"),
+    )
+    mutants = (
+        Mutant("sigmoid_frozen", "the sigmoid net's gradients are zeroed", {"model": _frozen_sigmoid}, match="sigmoid"),
+        Mutant("other_seed", "tanh starts from perturbed weights", {"model": _other_seed}, match="initial weights"),
+        Mutant("shorter_budget", "relu trains one epoch less", {"run": _shorter_relu_budget}, match="budget"),
+    )
 
     def model(self, activation: str, cfg: ActConfig, ctx) -> nn.Module:
         """The network of one variant (tests replace it with planted bugs)."""
@@ -77,10 +127,8 @@ class Activations(Comparison):
         )
 
     def data(self, ctx):
-        images, labels = load_digits_images()
-        x = images.reshape(-1, 64).to(ctx.dtype) / 16.0  # (1797, 64) in [0, 1]
-        tr, te = stratified_split(labels, 0.25, seed=ctx.rng_seed)
-        return (x[tr].to(ctx.device), labels[tr].to(ctx.device)), (x[te].to(ctx.device), labels[te].to(ctx.device))
+        x, y, xt, yt = digits_split(0.25, seed=ctx.rng_seed, dtype=ctx.dtype)  # (N, 64) in [0, 1]
+        return (x.to(ctx.device), y.to(ctx.device)), (xt.to(ctx.device), yt.to(ctx.device))
 
     def run(self, activation: str, cfg: ActConfig, ctx, data):
         model = self.model(activation, cfg, ctx)
@@ -120,6 +168,7 @@ class Activations(Comparison):
                 name="each activation trains (accuracy)",
             )
             log.record(ctx, series=act, prefix=f"{act}.")
+        ctx.metric("relu_minus_sigmoid_accuracy", runs["relu"][1].final_accuracy - runs["sigmoid"][1].final_accuracy)
 
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ActConfig) -> Prepared:
@@ -134,10 +183,11 @@ class Activations(Comparison):
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
         data = self.data(ctx)
-        rows = []
+        rows, acc = [], {}
         for act in self.variants:
             _, log = self.run(act, cfg, ctx, data)
             log.record(ctx, series=act, prefix=f"{act}.")
+            acc[act] = log.final_accuracy
             rows.append(
                 {
                     "activation": act,
@@ -147,4 +197,5 @@ class Activations(Comparison):
                 }
             )
         ctx.table("final loss and accuracy per activation", rows)
+        ctx.metric("relu_minus_sigmoid_accuracy", acc["relu"] - acc["sigmoid"])
         super().bench(ctx)

@@ -82,6 +82,9 @@ class BatchNormFunction(torch.autograd.Function):
 class _BatchNorm(nn.Module):
     """Shared code of :class:`BatchNorm1d` and :class:`BatchNorm2d` (same arguments as torch's)."""
 
+    #: the training-mode normalisation with its hand-written backward (a subclass may swap it)
+    autograd_function: type[torch.autograd.Function] = BatchNormFunction
+
     _dims: tuple[int, ...] = ()
     _shape_doc = ""
 
@@ -147,7 +150,7 @@ class _BatchNorm(nn.Module):
         m = x.numel() // x.shape[1]  # values per channel
         if m <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}")
-        y, mean, var = BatchNormFunction.apply(x, self.weight, self.bias, self.eps)
+        y, mean, var = self.autograd_function.apply(x, self.weight, self.bias, self.eps)
         if self.training and self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
