@@ -19,15 +19,14 @@ Inputs include broadcasting (missing and size-1 dims, a 0-d operand) and strided
 operands (a permuted view; a step-2 slice with a storage offset). Special values
 (+-inf, nan, exp overflow and underflow, division by +-0) are checked separately.
 
-Lesson: TensorIterator does the same stride arithmetic, but once per block in C++
-with SIMD over the inner dimension. Measured on this shared 2-core CPU VM, one thread
-(OMP_NUM_THREADS=1), float32, 64x64 op 64 (4096 outputs; recorded as
-``slowdown_<impl>_<op>``), medians: torch 1.6-6 us (add, mul, div), 11-17 us (sigmoid,
-exp); loop 11.3-11.7 ms for add/mul/div (2.8 us per element: the interpreter, not the
-arithmetic) and 27-28 ms for exp/sigmoid (the 14-term polynomial in Python), a
-slowdown of 1,700-7,000x; strided 0.14-0.52 ms (add/mul/div) and 0.24-1.1 ms
-(exp/sigmoid), 15-100x: building int64 offsets and gathering move 3-4 times the bytes
-of the op itself, and each polynomial step is a separate full pass.
+Lesson: TensorIterator does the same stride arithmetic, but once per block in C++ with
+SIMD over the inner dimension (PyTorch's ``aten/src/ATen/TensorIterator.h``; "How
+TensorIterator works", PyTorch dev podcast / wiki). The Python loop pays the interpreter for
+every element (the arithmetic is nothing beside it, and exp/sigmoid run a 14-term
+polynomial in Python); the strided engine removes the interpreter but builds int64
+offsets and gathers, moving 3-4 times the bytes of the op, and each polynomial step is a
+separate full pass. The claims say how far each engine
+stays behind.
 """
 
 from __future__ import annotations
@@ -38,18 +37,14 @@ import math
 import torch
 
 from harness import Operator, impl, task
-from kernels.tensor.iterator import SCALAR_OPS, elementwise_loop, elementwise_strided
+from harness.claims import speedup
+from harness.mutants import replace_impl
+from kernels.tensor.iterator import SCALAR_OPS, VECTOR_OPS, elementwise_loop, elementwise_strided
 
-TORCH_OPS = {
-    "add": torch.add,
-    "sub": torch.sub,
-    "mul": torch.mul,
-    "div": torch.div,
-    "maximum": torch.maximum,
-    "neg": torch.neg,
-    "exp": torch.exp,
-    "sigmoid": torch.sigmoid,
-}
+TORCH_OPS = {n: getattr(torch, n) for n in ("add", "sub", "mul", "div", "maximum", "neg", "exp", "sigmoid")}
+
+SPECIAL = "-inf -200 -104 -88 -1e-8 -0.0 0.0 1e-8 1 88 88.7 89 200 inf nan"
+OTHER = "0.0 -0.0 0.0 1 0.0 0.0 -0.0 nan -1 inf 2 -inf 0.0 1 3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +79,38 @@ def _make(shape, g, dtype, strided: bool, role: str) -> torch.Tensor:
     return full[..., 1::2]
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _ignores_strides(self, op, *tensors):
+    """Reads every operand as if contiguous: right on plain inputs, wrong on views."""
+    dense = [t.as_strided(t.shape, torch.empty(t.shape).stride()) for t in tensors]  # strides dropped
+    return lambda: elementwise_loop(op, *dense)
+
+
+def _python_per_element(op, scalar_fn):
+    """The loop with ``op``'s scalar function replaced (values taken in broadcast order)."""
+
+    def wrong(self, op_, *tensors):
+        if op_ != op:
+            return lambda: elementwise_loop(op_, *tensors)
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+        cols = [t.expand(shape).reshape(-1).tolist() for t in tensors]
+        return lambda: torch.tensor([scalar_fn(*v) for v in zip(*cols)], dtype=tensors[0].dtype).view(shape)
+
+    return wrong
+
+
+def _taylor_exp(x):  # no range reduction: fine near 0, far off for |x| of tens
+    return sum(x**n / math.factorial(n) for n in range(12)) if math.isfinite(x) else math.exp(x)
+
+
+def _no_zero_stride(self, op, *tensors):
+    """Forgets stride 0 for broadcast dims: tiles the small operand's storage instead."""
+    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    n = math.prod(shape)
+    flat = [t.contiguous().reshape(-1).repeat(n // max(t.numel(), 1) or 1)[:n] for t in tensors]
+    return lambda: VECTOR_OPS[op](*flat).view(shape)
+
+
 @task("fundamentals.elementwise_manual", seed="1.04", title="element-wise ops without built-ins")
 class ElementwiseManual(Operator):
     __doc__ = __doc__
@@ -104,6 +131,37 @@ class ElementwiseManual(Operator):
         "gpu": [ElementwiseConfig(op, (128, 128), (128,)) for op in ("add", "mul", "div")]
         + [ElementwiseConfig(op, (128, 128)) for op in ("exp", "sigmoid")],
     }
+    claims = (
+        speedup(
+            "torch_op",
+            over="loop",
+            at_least=100,
+            config="add",
+            text="torch.add >= 100x the Python loop (the interpreter pays per element)",
+        ),
+        speedup(
+            "strided", over="loop", at_least=10, text="vectorised stride arithmetic >= 10x the Python loop (sigmoid)"
+        ),
+        speedup(
+            "torch_op", over="strided", at_least=5, text="TensorIterator >= 5x the hand-vectorised gather (sigmoid)"
+        ),
+    )
+    mutants = (
+        replace_impl("ignores_strides", "the loop reads every operand as if contiguous", "loop", _ignores_strides),
+        replace_impl(
+            "exp_no_range_reduction", "exp by a plain Taylor series", "loop", _python_per_element("exp", _taylor_exp)
+        ),
+        replace_impl(
+            "maximum_drops_nan",
+            "maximum by Python's max(), which drops a NaN",
+            "loop",
+            _python_per_element("maximum", max),
+            match="maximum",
+        ),
+        replace_impl(
+            "broadcast_stride_not_zero", "the strided engine tiles broadcast operands", "strided", _no_zero_stride
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
@@ -136,43 +194,14 @@ class ElementwiseManual(Operator):
 
     def extra_checks(self, ctx):
         dev, dt = ctx.device, ctx.dtype
-        special = torch.tensor(
-            [
-                -math.inf,
-                -200.0,
-                -104.0,
-                -88.0,
-                -1e-8,
-                -0.0,
-                0.0,
-                1e-8,
-                1.0,
-                88.0,
-                88.7,
-                89.0,
-                200.0,
-                math.inf,
-                math.nan,
-            ],
-            dtype=dt,
-            device=dev,
-        )
-        other = torch.tensor(
-            [0.0, -0.0, 0.0, 1.0, 0.0, 0.0, -0.0, math.nan, -1.0, math.inf, 2.0, -math.inf, 0.0, 1.0, 3.0],
-            dtype=dt,
-            device=dev,
-        )
-        cases = [
-            ("exp", (special,)),
-            ("sigmoid", (special,)),
-            ("neg", (special,)),
-            ("div", (special, other)),
-            ("maximum", (special, other)),
-            ("add", (special, other)),
-            ("mul", (special, other)),
-            # an expanded operand (stride 0 already) and a 0-d operand
-            ("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), torch.tensor(0.5, dtype=dt, device=dev))),
-        ]
+        # +-inf, nan, exp overflow/underflow edges, signed zeros; paired with divisors +-0, nan, inf
+        special = torch.tensor([float(v) for v in SPECIAL.split()], dtype=dt, device=dev)
+        other = torch.tensor([float(v) for v in OTHER.split()], dtype=dt, device=dev)
+        cases = [(op, (special,)) for op in ("exp", "sigmoid", "neg")]
+        cases += [(op, (special, other)) for op in ("div", "maximum", "add", "mul")]
+        # an expanded operand (stride 0 already) and a 0-d operand
+        half = torch.tensor(0.5, dtype=dt, device=dev)
+        cases += [("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), half))]
         for spec in ctx.implementations(self):
             for op, tensors in cases:
                 ctx.assert_close(
@@ -205,11 +234,3 @@ class ElementwiseManual(Operator):
                 TypeError, lambda: engine("add", a, a.double()), match="dtype", name="mixed dtypes raise TypeError"
             )
             ctx.expect_raises(ValueError, lambda: engine("pow", a, a), match="unknown op", name="unknown op raises")
-
-    def bench(self, ctx):
-        super().bench(ctx)
-        # slowdown per op = own time / torch time, same config
-        base = {m["config"]: m["median_ms"] for m in ctx.record.measurements if m["impl"] == "torch_op"}
-        for m in ctx.record.measurements:
-            if m["impl"] != "torch_op" and m["config"] in base:
-                ctx.metric(f"slowdown_{m['impl']}_{m['config'].split()[0]}", m["median_ms"] / base[m["config"]])
