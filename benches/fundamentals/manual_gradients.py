@@ -15,19 +15,16 @@ Compared, each returning (L, dL/dx, dL/dW, dL/db), against ``torch.autograd.grad
   (:class:`TanhMSE`), so it composes with autograd; ``gradcheck`` in float64 checks
   that backward against finite differences.
 
-The benchmark also times the forward alone (``forward``, no grad) and records
-``bwd_over_fwd_<impl>_<config>`` = (forward+backward - forward) / forward.
+The benchmark also times the forward alone (no grad) at the largest size and records
+``bwd_over_fwd_<impl>`` = (forward+backward - forward) / forward; the claims compare only
+implementations doing the same work (all three compute the loss and the same gradients).
 
-Lesson: the backward of a dense layer costs two matmuls to the forward's one, so
-fwd+bwd is about 3x the forward; autograd's graph bookkeeping adds a little on top,
-which shows at small sizes and vanishes at large ones. Measured on this shared 2-core
-CPU VM, one thread (OMP_NUM_THREADS=1), float32, medians (fwd+bwd; forward alone):
-256x256x256: autograd 9.7 ms, manual 8.9 ms, function 7.7 ms; forward 2.1 ms
-(bwd/fwd 2.7-3.6); 1024x512x512: 89 / 75 / 101 ms; forward 25 ms (2.0-3.1);
-2048x1024x1024: 586 / 477 / 566 ms; forward 234 ms (1.0-1.5, 22-27 GFLOP/s: the
-backward's matmuls ran faster than the forward's here). The hand-written backward is
-5-20% faster than autograd where the noise allows a verdict; both need the same two
-matmuls, so no gradient trick beats the arithmetic.
+Lesson: the backward of a dense layer costs two matmuls (x^T dz and dz W^T) to the
+forward's one, so the backward is about twice the forward and fwd+bwd about 3x (the
+"backward is 2x forward" rule of Kaplan et al., "Scaling Laws for Neural Language Models",
+2020, sec. 2.1: 6N flops per token for training vs 2N for the forward). Autograd's graph
+bookkeeping adds a little on top, which shows at small sizes and vanishes at large ones;
+both need the same two matmuls, so no gradient trick beats the arithmetic.
 """
 
 from __future__ import annotations
@@ -38,6 +35,9 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from harness import Operator, Prepared, impl, task
+from harness.claims import metric, time_ratio
+from harness.contract import config_label
+from harness.mutants import Mutant, replace_impl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +82,34 @@ class TanhMSE(torch.autograd.Function):
         return dz @ w.T, x.T @ dz, dz.sum(0), None
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _no_tanh_prime(self, x, w, b, y):
+    def run():
+        h = torch.tanh(x @ w + b)
+        r = h - y
+        dz = r / r.numel()  # forgot * (1 - h**2)
+        return 0.5 * r.pow(2).mean(), dz @ w.T, x.T @ dz, dz.sum(0)
+
+    return run
+
+
+def _mean_bias(self, x, w, b, y):
+    def run():
+        loss, gx, gw, gb = grads_by_hand(x, w, b, y)
+        return loss, gx, gw, gb / x.shape[0]  # mean over the batch instead of the sum
+
+    return run
+
+
+class _WrongBackward(TanhMSE):
+    """dL/dW 1 % off: a float64 gradcheck sees it."""
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        gx, gw, gb, gy = TanhMSE.backward(ctx, grad_loss)
+        return gx, gw * 1.01, gb, gy
+
+
 def _leaves(*ts):
     return [t.detach().requires_grad_() for t in ts]  # fresh leaves; the inputs stay untouched
 
@@ -94,7 +122,49 @@ class ManualGradients(Operator):
         "cpu": [GradConfig(256, 256, 256), GradConfig(1024, 512, 512), GradConfig(2048, 1024, 1024)],
         "gpu": [GradConfig(1024, 1024, 1024), GradConfig(8192, 4096, 4096), GradConfig(16384, 8192, 8192)],
     }
-    #: the Function under gradcheck; a test swaps in a wrong one
+    claims = (
+        time_ratio(
+            "manual",
+            to="autograd",
+            at_most=1.1,
+            text="hand-written gradients within 1.1x of autograd at the largest size (the same two matmuls)",
+        ),
+        time_ratio(
+            "function",
+            to="autograd",
+            at_most=1.1,
+            text="the autograd.Function within 1.1x of autograd at the largest size",
+        ),
+        metric(
+            "bwd_over_fwd_autograd",
+            "<=",
+            3.0,
+            text="autograd's backward costs <= 3x the forward at the largest size (two matmuls to one)",
+        ),
+    )
+    metrics = {
+        f"bwd_over_fwd_{i}": f"(fwd+bwd - fwd) / fwd of {i} at the largest size, x"
+        for i in ("autograd", "manual", "function")
+    }
+    mutants = (
+        replace_impl("no_tanh_prime", "dL/dz forgets the factor tanh' = 1 - h**2", "manual", _no_tanh_prime),
+        replace_impl("bias_grad_averaged", "dL/db averaged over the batch instead of summed", "manual", _mean_bias),
+        Mutant(
+            "wrong_backward",
+            "the Function's backward gives dL/dW 1 % off",
+            {"function_cls": _WrongBackward},
+            match="function",
+        ),
+        Mutant(
+            "wrong_backward_gradcheck",
+            "the same wrong Function, the timed path right: gradcheck alone sees it",
+            {"function_cls": _WrongBackward},
+            match="gradcheck",
+            impl="function",
+            wrong=lambda self, *inputs: self.autograd(*inputs),
+        ),
+    )
+    #: the Function under gradcheck; the mutants swap in a wrong one
     function_cls = TanhMSE
 
     def inputs(self, config, device, dtype, seed):
@@ -161,16 +231,14 @@ class ManualGradients(Operator):
 
     def bench(self, ctx):
         super().bench(ctx)
-        for config in ctx.configs:
-            x, w, b, y = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
+        config = ctx.configs[-1]  # the forward alone, at the largest size: the bwd/fwd ratios
+        x, w, b, y = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
 
-            def fwd():
-                with torch.no_grad():
-                    return forward(x, w, b, y)
+        def fwd():
+            with torch.no_grad():
+                return forward(x, w, b, y)
 
-            t_fwd = ctx.measure("forward", Prepared(fn=fwd, flops=2 * config.n * config.d * config.m), config=config)
-            label = f"n{config.n}_d{config.d}_m{config.m}"
-            for m in ctx.record.measurements:
-                if m["config"] == f"n={config.n},d={config.d},m={config.m}" and m["impl"] != "forward":
-                    bwd_ms = m["median_ms"] - t_fwd.median_ms
-                    ctx.metric(f"bwd_over_fwd_{m['impl']}_{label}", bwd_ms / t_fwd.median_ms)
+        t_fwd = ctx.measure("forward", Prepared(fn=fwd, flops=2 * config.n * config.d * config.m), config=config)
+        for m in ctx.record.measurements:
+            if m["config"] == config_label(config) and m["impl"] != "forward":
+                ctx.metric(f"bwd_over_fwd_{m['impl']}", (m["median_ms"] - t_fwd.median_ms) / t_fwd.median_ms)
