@@ -221,7 +221,7 @@ def _storage_span(t: torch.Tensor) -> tuple[int, int]:
         return (0, 0)
     start = t.untyped_storage().data_ptr() + t.storage_offset() * t.element_size()
     extent = sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride())) + 1
-    return start, start + extent * t.element_size()
+    return int(start), int(start + extent * t.element_size())
 
 
 def guard_no_alias(output: Any, inputs: Any, *, name: str = "implementation") -> None:

@@ -89,7 +89,7 @@ def impl(
     """
 
     def mark(f: Callable) -> Callable:
-        f._drills_impl = ImplSpec(
+        f._drills_impl = ImplSpec(  # type: ignore[attr-defined]  # a marker attribute on the function
             name=name or f.__name__,
             baseline=baseline,
             requires=tuple(requires),

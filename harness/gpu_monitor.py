@@ -159,6 +159,8 @@ class GpuMonitor:
     def sample_once(self) -> GpuSample:
         """Read one sample now (raises what NVML raises)."""
         nv = self._nvml
+        if nv is None:
+            raise RuntimeError("NVML is not available on this machine (no GPU or nvidia-ml-py missing)")
         util = nv.nvmlDeviceGetUtilizationRates(self._handle)
         mem = nv.nvmlDeviceGetMemoryInfo(self._handle)
         power_mw = self._optional(nv.nvmlDeviceGetPowerUsage)
@@ -215,7 +217,7 @@ class GpuMonitor:
     def close(self) -> None:
         """Stop and release NVML (nvmlInit/nvmlShutdown are reference-counted)."""
         self.stop()
-        if self.available:
+        if self.available and self._nvml is not None:
             self._nvml.nvmlShutdown()
             self.available = False
             self.reason = "closed"

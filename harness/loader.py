@@ -41,8 +41,8 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import torch
 
@@ -79,7 +79,7 @@ def map_tensors(fn: Callable[[torch.Tensor], Any], batch: Any) -> Any:
     if isinstance(batch, Mapping):
         items = [(k, map_tensors(fn, v)) for k, v in batch.items()]
         try:
-            return type(batch)(items)
+            return cast(Any, type(batch))(items)
         except TypeError:  # a mapping type that cannot be built from pairs
             return dict(items)
     return batch
@@ -88,7 +88,12 @@ def map_tensors(fn: Callable[[torch.Tensor], Any], batch: Any) -> Any:
 def tensors_of(batch: Any) -> list[torch.Tensor]:
     """Every tensor of a (nested) batch, in traversal order."""
     found: list[torch.Tensor] = []
-    map_tensors(lambda t: found.append(t) or t, batch)
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        found.append(t)
+        return t
+
+    map_tensors(keep, batch)
     return found
 
 
@@ -142,7 +147,7 @@ class PrefetchLoader:
         return len(self.source)  # type: ignore[arg-type]  # TypeError for sources without a length
 
     # -- the producer side ------------------------------------------------------------------
-    def _host_batches(self) -> Iterator[Any]:
+    def _host_batches(self) -> Generator[Any, None, None]:
         """Batches from the source, pinned if asked, in order; from a thread when ``background``."""
         prepare = self._pin if self.pin else (lambda b: b)
         if not self.background:

@@ -54,7 +54,7 @@ class Mutant:
     impl: str | None = None
     wrong: Callable[..., Any] | None = None
 
-    def build(self, task_cls: type) -> type:
+    def build(self, task_cls: Any) -> type:
         """An unregistered subclass of ``task_cls`` carrying the bug.
 
         Raises:
@@ -81,7 +81,7 @@ def replace_impl(
     return Mutant(name, what, {}, match=match if match is not None else impl_name, impl=impl_name, wrong=wrong)
 
 
-def _impl_patch(task_cls: type, impl_name: str, wrong: Callable[..., Any] | None, label: str) -> dict[str, Any]:
+def _impl_patch(task_cls: Any, impl_name: str, wrong: Callable[..., Any] | None, label: str) -> dict[str, Any]:
     from harness.task import impl
 
     specs = {s.name: s for s in task_cls.implementations()}

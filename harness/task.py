@@ -119,7 +119,7 @@ class Task:
         if specs:
             # definition order, not alphabetical: the file's order is the reading order
             order = {name: i for i, name in enumerate(_definition_order(cls))}
-            return sorted(specs, key=lambda s: order.get(s.method, 1 << 30))
+            return sorted(specs, key=lambda s: order.get(s.method or "", 1 << 30))
         base = cls.baseline_variant or (cls.variants[0] if cls.variants else None)
         return [ImplSpec(name=v, baseline=(v == base)) for v in cls.variants]
 
@@ -285,7 +285,7 @@ class Operator(Task):
                 expected = self.reference(*inputs)
                 for spec in ctx.implementations(self):
                     before = snapshot(inputs)
-                    out = getattr(self, spec.method)(*inputs)()
+                    out = getattr(self, str(spec.method))(*inputs)()
                     ctx.sync()
                     label = f"{spec.name} [{config_label(config)}, seed {seed}]"
                     guard_not_mutated(inputs, before, name=label)
@@ -299,7 +299,7 @@ class Operator(Task):
     def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
         spec = next(s for s in self.implementations() if s.name == impl)
         inputs = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
-        fn = getattr(self, spec.method)(*inputs)
+        fn = getattr(self, str(spec.method))(*inputs)
         items = self.items(config)
         return Prepared(
             fn=fn,

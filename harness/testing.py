@@ -25,7 +25,7 @@ import torch
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
 from harness.runner import check_threads
-from harness.task import Task, impl
+from harness.task import Task
 
 
 def run_check(
@@ -61,16 +61,6 @@ def planted(task_cls: type[Task], name: str, wrong: Callable[..., Callable[[], A
 
     ``wrong(self, *inputs)`` must return a zero-argument closure, like any implementation.
     """
-    specs = {s.name: s for s in task_cls.implementations()}
-    if name not in specs:
-        raise ValueError(f"{task_cls.id} has no implementation {name!r}; it has {sorted(specs)}")
-    spec = specs[name]
+    from harness.mutants import replace_impl
 
-    def method(self, *inputs):
-        return wrong(self, *inputs)
-
-    method.__name__ = spec.method
-    method = impl(
-        method, baseline=spec.baseline, requires=spec.requires, bench_requires=spec.bench_requires, name=spec.name
-    )
-    return type(f"Planted_{task_cls.__name__}_{name}", (task_cls,), {spec.method: method, "__doc__": task_cls.__doc__})
+    return replace_impl(f"planted_{name}", "planted in a test", name, wrong).build(task_cls)

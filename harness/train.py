@@ -231,6 +231,7 @@ def fit(
     def run_eval() -> bool:
         """Evaluate (clock stopped by the caller); True when training should stop."""
         flush_losses()
+        assert eval_data is not None  # run_eval is only called with held-out data
         acc, loss = evaluate(model, *eval_data, loss_fn=loss_fn)
         log.eval_steps.append(step)
         log.eval_accuracy.append(acc)
