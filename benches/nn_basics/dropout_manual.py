@@ -23,41 +23,33 @@ Check (tiny: 256 x 1024 = 262,144 elements, p = 0.1, 0.5, 0.9, float32):
   the same seed, so only their distributions can agree;
 * eval mode and p = 0 return x itself; p = 1 gives zeros; p outside [0, 1] raises ValueError.
 
-False-failure rate: 9 z-tests per check at alpha = 1e-6 each (normal approximation, with
-n q (1 - q) >= 2.3e4), so at most about 1e-5 per run by the union bound, under any
-``--seed``; with the default seed the check is deterministic.
+False-failure rate (``harness.ztest``): 9 z-tests per check at alpha = 1e-6, so at most
+about 1e-5 per run under any ``--seed``; with the default seed the check is deterministic.
 
 Bench: time of one training-mode forward, 1024 x 4096 float32 (16.8 MB), p = 0.1 and 0.5;
 GB/s counts one read of x and one write of the output.
 
-Lesson (``OMP_NUM_THREADS=1 drills bench --task nn_basics.dropout_manual --no-save``, twice,
-on the shared 2-core VM under a load average of ~7; medians varied 2-3x between runs, so
-these are the fastest samples, 1024 x 4096 float32): ``torch.rand`` alone takes 26-32 ms
-(~7 ns per element), the hand ``rand`` rule 28 ms at p = 0.1 and 40 ms at p = 0.5,
-``F.dropout`` 51 and 81 ms, the ``bernoulli`` rule 50 and 174 ms. Against a 16.8 MB
-read plus write that the machine's 32.6 GB/s copy rate would finish in ~1 ms, every
-version runs at 0.1-0.6 GB/s: on a CPU dropout is bound by its random numbers, not by
-memory. MKL's Bernoulli stream (what ``F.dropout`` uses here) is slower than
-``torch.rand`` plus a compare and gets slower as p nears 0.5. On a GPU the fused
-``native_dropout`` kernel draws Philox numbers in registers and the op is memory-bound;
-that is what the counter-based rule in ``kernels.rng.philox`` reproduces.
+Lesson: on a CPU dropout is bound by its random numbers, not by memory: every version moves
+its 2 x 16.8 MB far below the machine's copy rate, and the bare ``torch.rand`` draw takes
+most of the hand version's time (the claims measure both). MKL's Bernoulli stream (what
+``F.dropout`` uses on CPU) is slower than ``torch.rand`` plus a compare. On a GPU the fused
+``native_dropout`` kernel draws Philox numbers in registers (Salmon et al., "Parallel
+Random Numbers: As Easy as 1, 2, 3", SC 2011) and the op is memory-bound; that is what
+the counter-based rule in ``kernels.rng.philox`` reproduces.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from statistics import NormalDist
 
 import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import metric, speedup
+from harness.mutants import Mutant
+from harness.ztest import expect_z, z_binomial, z_two_proportion
 from kernels.layers.dropout import Dropout, dropout
-
-ALPHA = 1e-6
-"""two-sided significance of each z-test: the false-failure rate of one test"""
-Z_CRIT = NormalDist().inv_cdf(1 - ALPHA / 2)  # 4.8916
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +64,42 @@ class DropoutConfig:
     """drop probability in [0, 1)"""
 
 
-def z_binomial(k: int, n: int, q: float) -> float:
-    """z-score of k successes out of n Bernoulli(q) trials (normal approximation)."""
-    return (k - n * q) / math.sqrt(n * q * (1 - q))
+# -- wrong versions (mutants): drop(self, x, p, training, generator, rule) -----------------
+
+
+def _no_scale(self, x, p, training=True, generator=None, rule="rand"):
+    if not training or p == 0.0:
+        return x
+    return x * (torch.rand(x.shape, generator=generator, device=x.device) >= p)  # forgets 1/(1-p)
+
+
+def _keeps_with_p(self, x, p, training=True, generator=None, rule="rand"):
+    if not training or p in (0.0, 1.0):
+        return dropout(x, p, training, generator=generator, rule=rule)
+    return x * (torch.rand(x.shape, generator=generator, device=x.device) < p) / (1 - p)  # keeps with p
+
+
+def _whole_rows(self, x, p, training=True, generator=None, rule="rand"):
+    if not training or p in (0.0, 1.0):
+        return dropout(x, p, training, generator=generator, rule=rule)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    return x * keep[:, :1] / (1 - p)  # one draw per row
+
+
+def _other_rule(self, x, p, training=True, generator=None, rule="rand"):
+    if not training or p in (0.0, 1.0) or rule != "rand":
+        return dropout(x, p, training, generator=generator, rule=rule)
+    return x * (torch.rand(x.shape, generator=generator, device=x.device) < 1 - p) / (1 - p)  # not the seed's mask
+
+
+def _same_mask(self, x, p, training=True, generator=None, rule="rand"):
+    if generator is None and training and rule == "rand":
+        generator = torch.Generator().manual_seed(0)  # a private generator re-seeded every call
+    return dropout(x, p, training, generator=generator, rule=rule)
+
+
+def _drops_in_eval(self, x, p, training=True, generator=None, rule="rand"):
+    return dropout(x, p, True, generator=generator, rule=rule)  # ignores the training flag
 
 
 @task("nn_basics.dropout_manual", seed="3.03", title="dropout by hand")
@@ -85,6 +110,28 @@ class DropoutManual(Operator):
         "cpu": [DropoutConfig(1024, 4096, p) for p in (0.1, 0.5)],
         "gpu": [DropoutConfig(8192, 8192, p) for p in (0.1, 0.5)],
     }
+    metrics = {"rng_share": "median time of torch.rand alone / of the hand dropout, largest p of the sweep"}
+    claims = (
+        speedup(
+            "manual",
+            over="torch_dropout",
+            at_least=1.0,
+            device="cpu",
+            text="on a CPU the hand rand-rule dropout is at least as fast as F.dropout (MKL Bernoulli)",
+        ),
+        metric("rng_share", ">=", 0.5, device="cpu", text="on a CPU torch.rand alone takes >= half the dropout time"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"drop": fn}, match=match)
+        for name, what, fn, match in (
+            ("no_scale", "dropped but kept values not scaled by 1/(1-p)", _no_scale, "scaled by 1/(1-p)"),
+            ("keeps_with_p", "keeps with probability p instead of 1 - p", _keeps_with_p, "keep rate"),
+            ("whole_rows", "one draw per row: elements not independent", _whole_rows, "keep rate"),
+            ("other_rule", "keeps where rand < 1 - p: not the seed's mask", _other_rule, "torch.rand"),
+            ("same_mask_every_call", "a private generator re-seeded per call", _same_mask, "same mask"),
+            ("drops_in_eval", "ignores the training flag", _drops_in_eval, "eval"),
+        )
+    )
 
     def drop(self, x, p, training=True, generator=None, rule="rand"):
         """The implementation under test (tests replace it with planted bugs)."""
@@ -114,20 +161,16 @@ class DropoutManual(Operator):
         return lambda: self.drop(x, p, rule="bernoulli")
 
     def bench(self, ctx) -> None:
-        super().bench(ctx)
-        # the random draw alone: shows what bounds dropout on a CPU
         for cfg in ctx.configs:
+            ms = {
+                s.name: ctx.measure(s.name, self.prepare(ctx, s.name, cfg), config=cfg) for s in self.implementations()
+            }
+            # the random draw alone: shows what bounds dropout on a CPU
             x, _ = self.inputs(cfg, ctx.device, ctx.dtype, ctx.rng_seed)
-            ctx.measure("rng_only (torch.rand)", lambda: torch.rand(x.shape, device=x.device), config=cfg)
+            rng = ctx.measure("rng_only (torch.rand)", lambda: torch.rand(x.shape, device=x.device), config=cfg)
+        ctx.metric("rng_share", rng.median_ms / ms["manual"].median_ms)
 
     # -- check ---------------------------------------------------------------------------
-    def z_test(self, ctx, name: str, z: float, where: str) -> None:
-        ctx.expect(
-            abs(z) <= Z_CRIT,
-            f"{name} [{where}]: |z| = {abs(z):.2f} > {Z_CRIT:.2f} (two-sided test at alpha = {ALPHA:g})",
-            name=name,
-        )
-
     def check(self, ctx) -> None:
         dev = ctx.device
         for i, cfg in enumerate(ctx.configs):
@@ -137,9 +180,9 @@ class DropoutManual(Operator):
             n = x.numel()
             out = self.drop(x, p, generator=torch.Generator(device=dev).manual_seed(seed))
             kept = out != 0  # (rows, cols) bool
-            self.z_test(ctx, "keep rate (binomial z-test)", z_binomial(int(kept.sum()), n, q), where)
+            expect_z(ctx, "keep rate (binomial z-test)", z_binomial(int(kept.sum()), n, q), where)
             pairs = kept[:, 0::2] & kept[:, 1::2]  # (rows, cols/2) disjoint adjacent pairs
-            self.z_test(
+            expect_z(
                 ctx,
                 "adjacent pairs kept independently (z-test)",
                 z_binomial(int(pairs.sum()), pairs.numel(), q * q),
@@ -183,14 +226,8 @@ class DropoutManual(Operator):
                     "bit-exact mask vs F.dropout",
                     "on CUDA F.dropout is the fused native_dropout kernel (Philox draw order), not bernoulli_",
                 )
-            k_ref = int((F.dropout(x, p) != 0).sum())
-            pooled = (int(kept.sum()) + k_ref) / (2 * n)
-            self.z_test(
-                ctx,
-                "keep rate equals F.dropout's (two-proportion z-test)",
-                (int(kept.sum()) - k_ref) / math.sqrt(2 * n * pooled * (1 - pooled)),
-                where,
-            )
+            z = z_two_proportion(int(kept.sum()), int((F.dropout(x, p) != 0).sum()), n)
+            expect_z(ctx, "keep rate equals F.dropout's (two-proportion z-test)", z, where)
             # eval and the edges
             ctx.expect(
                 torch.equal(self.drop(x, p, training=False), x),
