@@ -10,6 +10,15 @@ body only. Settings keep the page safe and quiet:
 * no file insertion, no ``raw`` directive: a docstring cannot pull in a file or HTML;
 * no syntax highlighting (no classes the page has no style for).
 
+Two habits of plain-text docstrings that reStructuredText reads differently are fixed
+first (:func:`prepare`), so the lesson reads as its author laid it out:
+
+* a list that starts right under a paragraph line (``Checked:`` then ``* ...``) gets the
+  blank line reStructuredText needs to see a list;
+* an indented block under a top-level paragraph (a formula, an update rule, a shape
+  table) becomes a literal block, keeping its line breaks and alignment, instead of a
+  block quote whose lines run together.
+
 When docutils raises anyway, the lesson is shown as escaped preformatted text.
 """
 
@@ -41,10 +50,49 @@ _PROBLEMATIC = re.compile(r'<a href="#system-message-[^"]*"[^>]*class="problemat
 _PROBLEMATIC_ID = re.compile(r'<a class="problematic" href="#system-message-[^"]*"[^>]*>(.*?)</a>', re.S)
 
 
+_ITEM = re.compile(r"^\s*(?:[*+-]|\d+[.)]|#\.)\s+\S")
+_MARKUP_START = re.compile(r"^\s*(?:\.\. |::|[*+-]\s|\d+[.)]\s|#\.\s|:\w[^:]*:|>>>)")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def prepare(text: str) -> str:
+    """``text`` with the two plain-text habits above made explicit reStructuredText."""
+    lines = text.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        prev = out[-1] if out else ""
+        if line.strip() and prev.strip() and _ITEM.match(line) and not _ITEM.match(prev):
+            if _indent(prev) == _indent(line):
+                out.append("")  # a list needs a blank line above it
+        elif line.strip() and _indent(line) > 0 and not prev.strip() and i >= 2 and not _is_inside_markup(out):
+            out += ["::", ""]  # an expanded literal-block marker: rendered as nothing
+        out.append(line)
+    return "\n".join(out)
+
+
+def _is_inside_markup(out: list[str]) -> bool:
+    """Whether the paragraph above the blank line ending ``out`` is not plain top-level text
+    (a list item, a directive, a literal-block introducer, an indented block itself)."""
+    j = len(out) - 1
+    while j >= 0 and not out[j].strip():
+        j -= 1
+    if j < 0:
+        return True
+    start = j
+    while start > 0 and out[start - 1].strip():
+        start -= 1
+    para = out[start : j + 1]
+    return any(_indent(ln) > 0 for ln in para) or bool(_MARKUP_START.match(para[0])) or para[-1].rstrip().endswith("::")
+
+
 def render_rst(text: str) -> str:
     """HTML of the reStructuredText ``text`` (the body only), or ``<pre>`` on failure."""
     if not text.strip():
         return ""
+    text = prepare(text)
     try:
         from docutils.core import publish_parts
         from docutils.writers import html5_polyglot

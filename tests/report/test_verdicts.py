@@ -49,6 +49,19 @@ def test_lesson_is_formatted_text_not_a_preformatted_block():
     assert html.count("<p>") >= 3 and "<pre" not in html and "Last paragraph &amp; more." in html
 
 
+def test_plain_text_habits_read_as_laid_out():
+    text = (
+        "Checked:\n* seeded: same seed, same crops; another seed\n  gives others;\n* flips\n\n"
+        "Update rule:\n\n    b <- momentum b + g\n    p <- p - lr b\n\nThen::\n\n    already literal\n\n"
+        "* item\n\n  item body, indented\n"
+    )
+    html = render_rst(text)
+    assert "<li><p>seeded: same seed, same crops; another seed\ngives others;</p></li>" in html  # a real list
+    assert '<pre class="literal-block">b &lt;- momentum b + g\np &lt;- p - lr b</pre>' in html  # lines kept
+    assert '<pre class="literal-block">already literal</pre>' in html and "::" not in html
+    assert "<p>item body, indented</p>" in html and "<blockquote>" not in html  # list bodies stay prose
+
+
 @pytest.mark.parametrize(
     "broken",
     [
