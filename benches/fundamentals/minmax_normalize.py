@@ -17,18 +17,13 @@ negative allowed) or None (the whole tensor); :func:`minmax_stats` returns the
 statistics with ``keepdim`` honoured like ``torch.amin``.
 
 Lesson: min-max scaling is memory-bound, so what counts is full-size passes and fresh
-full-size buffers, and a "one pass" kernel is no gain when that kernel is slow.
-Measured on this shared 2-core CPU VM, one thread (OMP_NUM_THREADS=1: with two, the
-other jobs' load made OpenMP barrier waits dominate), float32, medians of ``drills
-bench``; repeated runs differed by up to 2-3x, so read the ratios. GB/s = (read x +
-write out) / time. 1024x1024 dim=-1: naive 17.9 ms (0.47 GB/s), aminmax 7.0 ms, fused
-0.81 ms (10.3 GB/s); 4096x1024 dim=-1: 70 / 24 / 7.9 ms (fused 4.2 GB/s); dim=0:
-58 / 45 / 15 ms; 64x256x256 dims (1, 2): 70 / 10 / 8.6 ms. The two causes, timed alone
-at 1024x1024: ``torch.aminmax`` along a dim takes 2.3-10 ms where ``amin`` takes
-0.06-0.2 ms; and ``(x - lo) / span`` takes 3.5-8 ms where ``torch.sub(x, lo).div_(span)``
-takes 0.2 ms: a second live 4 MB temporary is fresh memory from the OS on every call,
-and its page faults cost 30x the arithmetic. Multiplying by the reciprocal costs up to
-1 ulp (a slice maximum may come out 1 - 2**-24 rather than exactly 1).
+full-size buffers, and a "one pass" kernel is no gain when that kernel is slow (along a dim,
+``torch.aminmax`` can be slower than ``amin`` and ``amax`` together). A second live
+full-size temporary can be fresh memory from the OS on every call (glibc serves large blocks
+by mmap above M_MMAP_THRESHOLD, 128 KiB by default and adjusted dynamically: ``man
+mallopt``), and its page faults can cost more than the arithmetic. Multiplying by the reciprocal costs up to
+1 ulp (a slice maximum may come out 1 - 2**-24 rather than exactly 1). The operators live
+in :mod:`kernels.tensor.minmax`.
 """
 
 from __future__ import annotations
@@ -39,6 +34,9 @@ import numpy as np
 import torch
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant, replace_impl
+from kernels.tensor.minmax import dims_of, minmax_aminmax, minmax_fused, minmax_naive, minmax_stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,59 +53,20 @@ class MinMaxConfig:
         return "x".join(map(str, self.shape)) + f" dim={self.dim}"
 
 
-def _dims(dim: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
-    """``dim`` as a sorted tuple of non-negative dims; None means every dim.
-
-    Raises:
-        IndexError: a dim out of range. ValueError: a dim given twice.
-    """
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -ndim <= d < max(ndim, 1):
-            raise IndexError(f"minmax: dim {d} out of range for a {ndim}-d tensor (valid {-ndim}..{ndim - 1})")
-        out.append(d % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"minmax: dim {dim} names a dimension twice")
-    return tuple(sorted(out))
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _unguarded(self, x, dim):
+    """The textbook formula without the span == 0 guard: 0/0 = NaN on constant slices."""
+    dims = tuple(range(x.ndim)) if dim is None else dim
+    return lambda: (x - x.amin(dims, keepdim=True)) / (x.amax(dims, keepdim=True) - x.amin(dims, keepdim=True))
 
 
-def minmax_stats(x: torch.Tensor, dim=None, keepdim: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(min, max - min) of ``x`` over ``dim``; shapes as ``torch.amin(x, dim, keepdim)``."""
-    dims = _dims(dim, x.ndim)
-    lo, hi = x.amin(dims, keepdim=keepdim), x.amax(dims, keepdim=keepdim)
-    return lo, hi - lo
+def _global_minmax(self, x, dim):
+    """Ignores dim: scales by the whole tensor's min and max."""
+    return lambda: (x - x.min()) / (x.max() - x.min())
 
 
-def _scale(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
-    # reciprocal on the reduced tensor: one small division instead of numel large ones;
-    # 0 where the slice is constant, so (x - lo) * 0 = 0 and no NaN appears, and no
-    # full-size torch.where is needed
-    inv = torch.where(span > 0, 1.0 / span, torch.zeros_like(span))
-    return torch.sub(x, lo).mul_(inv)  # kept dims broadcast back; one output buffer
-
-
-def minmax_naive(x: torch.Tensor, dim=None) -> torch.Tensor:
-    dims = _dims(dim, x.ndim)
-    lo, hi = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)  # kept dims broadcast back
-    span = hi - lo
-    return torch.where(span == 0, torch.zeros_like(x), (x - lo) / span)
-
-
-def minmax_aminmax(x: torch.Tensor, dim=None) -> torch.Tensor:
-    dims = _dims(dim, x.ndim)
-    if len(dims) == 1 or len(dims) == x.ndim:  # aminmax takes one dim or None (all)
-        lo, hi = torch.aminmax(x, dim=dims[0] if len(dims) == 1 else None, keepdim=True)  # one pass
-    else:
-        lo, hi = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)
-    return _scale(x, lo, hi - lo)
-
-
-def minmax_fused(x: torch.Tensor, dim=None) -> torch.Tensor:
-    lo, span = minmax_stats(x, dim, keepdim=True)
-    return _scale(x, lo, span)
+def _keepdim_ignored(x, dim=None, keepdim=False):
+    return minmax_stats(x, dim, keepdim=True)  # always keeps the reduced dims
 
 
 @task("fundamentals.minmax_normalize", seed="1.02", title="min-max scaling along any dim")
@@ -135,7 +94,34 @@ class MinMaxNormalize(Operator):
             MinMaxConfig((256, 512, 512), (1, 2)),
         ],
     }
-    #: statistics function checked for keepdim; a test swaps in a wrong one
+    claims = (
+        speedup(
+            "fused",
+            over="naive",
+            at_least=2,
+            text="reciprocal on the reduced tensor, one output buffer: >= 2x the textbook formula over dims (1, 2)",
+        ),
+        time_ratio(
+            "fused",
+            to="aminmax",
+            at_most=1.0,
+            config="dim=-1",
+            text="amin + amax no slower than torch.aminmax's single pass along the last dim",
+        ),
+    )
+    mutants = (
+        replace_impl(
+            "unguarded_division", "no span == 0 guard: 0/0 = NaN on constant slices", "fused", _unguarded, match="NaN"
+        ),
+        replace_impl("ignores_dim", "scales by the whole tensor's min and max", "fused", _global_minmax),
+        Mutant(
+            "keepdim_ignored",
+            "minmax_stats always keeps the reduced dims",
+            {"stats": staticmethod(_keepdim_ignored)},
+            match="keepdim",
+        ),
+    )
+    #: statistics function checked for keepdim; the mutants swap in a wrong one
     stats = staticmethod(minmax_stats)
 
     def inputs(self, config, device, dtype, seed):
@@ -145,7 +131,7 @@ class MinMaxNormalize(Operator):
 
     def reference(self, x, dim):
         a = x.detach().cpu().double().numpy()
-        axis = _dims(dim, a.ndim)
+        axis = dims_of(dim, a.ndim)
         lo = a.min(axis=axis, keepdims=True)
         span = a.max(axis=axis, keepdims=True) - lo
         out = np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
@@ -171,7 +157,7 @@ class MinMaxNormalize(Operator):
         impls = ctx.implementations(self)
         for config in ctx.configs:
             x, dim = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
-            dims = _dims(dim, x.ndim)
+            dims = dims_of(dim, x.ndim)
             # a constant tensor, and one slice made constant inside random data
             const = torch.full_like(x, 2.5)
             mixed = x.clone()

@@ -1,0 +1,67 @@
+"""Min-max scaling along any dim, three ways: (x - min) / (max - min) per slice, constant slices -> 0.
+
+``dim`` is an int, a tuple of ints (any order, negative allowed) or None (the whole tensor).
+Constant slices (span 0) map to 0, as scikit-learn's ``minmax_scale`` does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def dims_of(dim: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """``dim`` as a sorted tuple of non-negative dims; None means every dim.
+
+    Raises:
+        IndexError: a dim out of range. ValueError: a dim given twice.
+    """
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -ndim <= d < max(ndim, 1):
+            raise IndexError(f"minmax: dim {d} out of range for a {ndim}-d tensor (valid {-ndim}..{ndim - 1})")
+        out.append(d % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"minmax: dim {dim} names a dimension twice")
+    return tuple(sorted(out))
+
+
+def minmax_stats(x: torch.Tensor, dim=None, keepdim: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min, max - min) of ``x`` over ``dim``; shapes as ``torch.amin(x, dim, keepdim)``."""
+    dims = dims_of(dim, x.ndim)
+    lo, hi = x.amin(dims, keepdim=keepdim), x.amax(dims, keepdim=keepdim)
+    return lo, hi - lo
+
+
+def _scale(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+    # reciprocal on the reduced tensor: one small division instead of numel large ones;
+    # 0 where the slice is constant, so (x - lo) * 0 = 0 and no NaN appears, and no
+    # full-size torch.where is needed
+    inv = torch.where(span > 0, 1.0 / span, torch.zeros_like(span))
+    return torch.sub(x, lo).mul_(inv)  # kept dims broadcast back; one output buffer
+
+
+def minmax_naive(x: torch.Tensor, dim=None) -> torch.Tensor:
+    """The textbook formula with a full-size ``where``: two live full-size temporaries."""
+    dims = dims_of(dim, x.ndim)
+    lo, hi = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)  # kept dims broadcast back
+    span = hi - lo
+    return torch.where(span == 0, torch.zeros_like(x), (x - lo) / span)
+
+
+def minmax_aminmax(x: torch.Tensor, dim=None) -> torch.Tensor:
+    """``torch.aminmax`` for one dim or all (amin + amax otherwise), then :func:`_scale`."""
+    dims = dims_of(dim, x.ndim)
+    if len(dims) == 1 or len(dims) == x.ndim:  # aminmax takes one dim or None (all)
+        lo, hi = torch.aminmax(x, dim=dims[0] if len(dims) == 1 else None, keepdim=True)  # one pass
+    else:
+        lo, hi = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)
+    return _scale(x, lo, hi - lo)
+
+
+def minmax_fused(x: torch.Tensor, dim=None) -> torch.Tensor:
+    """amin + amax, reciprocal on the reduced tensor, one output buffer (no full-size temporary)."""
+    lo, span = minmax_stats(x, dim, keepdim=True)
+    return _scale(x, lo, span)
