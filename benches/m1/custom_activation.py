@@ -22,16 +22,14 @@ second derivative of the plain-ops version (float64); the Function saves one ten
 backward (x), the derived graph two (x and sigmoid(beta x)), counted with
 ``torch.autograd.graph.saved_tensors_hooks``; integer input raises TypeError.
 
-Lesson (2-core CPU VM shared with other jobs at load ~8, OMP_NUM_THREADS=1, float32,
-``drills bench --task m1.custom_activation``; fastest samples, since preemption put IQRs
-at 50-100% of the medians): 2^16 elements: derived 0.14 ms, Function 0.39 ms, silu 0.15 ms;
-2^20: 7.6 / 17 / 2.5 ms; 4096x1024 (beta 1.7): 67 / 115 / 14 ms forward + backward. The
-hand-written backward saves memory, not time: it keeps only x (1 tensor vs 2 for the
-derived graph) and recomputes sigmoid in backward, which costs about six extra elementwise
-passes over memory; torch's fused SiLU forward and backward kernels read and write each
-element once and are 3-5x faster than either composed version. A custom Function is
-worth it for memory (activation storage) or for a derivative autograd gets wrong or slow,
-and double backward needs a backward that is itself differentiable (here a second Function).
+Lesson: the hand-written backward saves memory, not time. It keeps only x (one tensor
+against two for the derived graph) and recomputes sigmoid in backward, which costs extra
+elementwise passes over memory; torch's fused SiLU forward and backward kernels read and
+write each element once, so on a memory-bound op they beat both composed versions (SiLU's
+fused kernels: ``torch.nn.functional.silu`` docs; the bytes argument: Williams, Waterman &
+Patterson 2009, "Roofline"). A custom Function is worth it for memory (activation storage)
+or for a derivative autograd gets wrong or slow, and double backward needs a backward that
+is itself differentiable (here a second Function).
 """
 
 from __future__ import annotations
@@ -42,7 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
-from kernels.autograd.functions import SwishFunction, swish, swish_reference
+from harness.claims import metric, speedup
+from harness.mutants import Mutant, replace_impl
+from kernels.autograd.functions import SwishFunction, _swish_parts, swish, swish_reference
 from kernels.autograd.gradcheck import gradcheck_verdict
 
 
@@ -57,6 +57,9 @@ class SwishConfig:
 
     def label(self) -> str:
         return "x".join(map(str, self.shape)) + f",beta={self.beta:g}"
+
+
+_FUSED = "torch's fused SiLU forward+backward >= 2x the autograd-derived composed Swish"
 
 
 def _fwd_bwd(apply, x: torch.Tensor, g: torch.Tensor):
@@ -81,6 +84,40 @@ def _saved_bytes(fn, x: torch.Tensor) -> tuple[int, int]:
     return len(seen), sum(seen.values())
 
 
+# -- wrong Functions (the mutants) ---------------------------------------------------------------
+class _WrongSecond(torch.autograd.Function):
+    """WRONG: first derivative right, second derivative missing the beta x (1 - 2s) term."""
+
+    @staticmethod
+    def forward(ctx, grad_out, x, beta):
+        ctx.save_for_backward(grad_out, x)
+        ctx.beta = beta
+        return grad_out * _swish_parts(x, beta)[1]
+
+    @staticmethod
+    def backward(ctx, gg):
+        grad_out, x = ctx.saved_tensors
+        s, fprime = _swish_parts(x, ctx.beta)
+        return gg * fprime, gg * grad_out * ctx.beta * s * (1 - s) * 2, None
+
+
+class WrongSecondDerivative(SwishFunction):
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return _WrongSecond.apply(grad_out, x, ctx.beta), None
+
+
+class SiLUDerivativeForAnyBeta(SwishFunction):
+    """WRONG: SiLU's derivative (beta = 1) whatever beta is: right only at beta = 1."""
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad_out * (s + x * s * (1 - s)), None
+
+
 @task("m1.custom_activation", seed="m1", title="custom backward for a new activation")
 class CustomActivation(Operator):
     __doc__ = __doc__
@@ -89,8 +126,33 @@ class CustomActivation(Operator):
         "cpu": [SwishConfig((1 << 16,)), SwishConfig((1 << 20,)), SwishConfig((4096, 1024), beta=1.7)],
         "gpu": [SwishConfig((1 << 20,)), SwishConfig((1 << 24,)), SwishConfig((16384, 8192), beta=1.7)],
     }
-    #: the Function under test; tests swap in wrong ones
+    metrics = {"saved_bytes_ratio": "bytes the Function saves for backward / bytes autograd's graph saves"}
+    claims = (
+        speedup("torch_silu", over="autograd_derived", at_least=2.0, text=_FUSED),
+        metric("saved_bytes_ratio", "<=", 0.5, text="the hand backward saves <= half the bytes autograd saves"),
+    )
+    #: the Function under test; the mutants swap in wrong ones
     function_cls = SwishFunction
+    mutants = (
+        Mutant(
+            "wrong_second_derivative",
+            "double backward drops the beta x (1 - 2s) term of f''",
+            {"function_cls": WrongSecondDerivative},
+            match="gradgradcheck",
+        ),
+        Mutant(
+            "beta_ignored_in_backward",
+            "backward uses SiLU's derivative whatever beta is",
+            {"function_cls": SiLUDerivativeForAnyBeta},
+            match="custom_function",
+        ),
+        replace_impl(
+            "silu_not_rescaled",
+            "silu(beta x) without the / beta",
+            "torch_silu",
+            lambda self, x, g, beta: lambda: _fwd_bwd(lambda t: F.silu(beta * t), x, g),
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         gen = torch.Generator().manual_seed(seed)
@@ -136,11 +198,7 @@ class CustomActivation(Operator):
                     name="second derivative equals autograd's (float64)",
                     where=f"beta {beta}",
                 )
-        x = torch.randn(64, generator=gen, dtype=ctx.dtype).to(ctx.device)
-        n_fn, b_fn = _saved_bytes(lambda t: self.function_cls.apply(t, 1.0), x)
-        n_ref, b_ref = _saved_bytes(lambda t: swish_reference(t, 1.0), x)
-        ctx.metric("saved_tensors_custom", n_fn)
-        ctx.metric("saved_tensors_autograd_derived", n_ref)
+        n_fn, b_fn, n_ref, b_ref = self._saved(ctx)
         ctx.expect(
             b_fn < b_ref,
             f"the Function saves {n_fn} tensors ({b_fn} B), autograd {n_ref} ({b_ref} B): "
@@ -150,6 +208,20 @@ class CustomActivation(Operator):
         ctx.expect_raises(
             TypeError, lambda: swish(torch.arange(3)), match="floating-point", name="integer input rejected"
         )
+
+    def _saved(self, ctx) -> tuple[int, int, int, int]:
+        """(tensors, bytes) saved for backward by the Function, then by the derived graph; records metrics."""
+        x = torch.randn(4096, generator=torch.Generator().manual_seed(ctx.rng_seed), dtype=ctx.dtype).to(ctx.device)
+        n_fn, b_fn = _saved_bytes(lambda t: self.function_cls.apply(t, 1.0), x)
+        n_ref, b_ref = _saved_bytes(lambda t: swish_reference(t, 1.0), x)
+        ctx.metric("saved_tensors_custom", n_fn)
+        ctx.metric("saved_tensors_autograd_derived", n_ref)
+        ctx.metric("saved_bytes_ratio", b_fn / b_ref)
+        return n_fn, b_fn, n_ref, b_ref
+
+    def bench(self, ctx) -> None:
+        super().bench(ctx)
+        self._saved(ctx)
 
     @staticmethod
     def _second_derivative(fn, x: torch.Tensor) -> torch.Tensor:

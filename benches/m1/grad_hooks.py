@@ -23,17 +23,13 @@ Bench: one forward + backward with no hooks (baseline), logging norms, logging c
 and scaling + logging clones, on a narrow deep MLP (hook calls dominate) and a wide one
 (the matmuls dominate).
 
-Lesson (2-core CPU VM shared with other jobs at a load average of ~8, OMP_NUM_THREADS=1,
-float32, ``drills bench --task m1.grad_hooks``). The load preempts this process for
-milliseconds at a time (IQRs of 10-700% of the median), so the figures are the *fastest*
-sample of each, the least disturbed: 16 layers of width 32, B = 64 (34 hooked tensors):
-no hooks 0.77 ms, norms 1.05 ms, clones 1.2-3.5 ms, scale + clones 1.13 ms per
-forward + backward; 4 layers of width 512, B = 256: 65-77 ms for all four. A Python hook
-costs a few microseconds per tensor plus whatever it computes, so on a narrow network with
-many small tensors it adds tens of percent, and on a wide one it disappears in the
-matmuls. Hooks are the cheap way to watch or rescale gradients; the trap is order (log
-after modifying, or the log lies) and accumulation (a tensor hook sees one backward pass,
-not ``.grad``).
+Lesson: a Python hook costs a few microseconds per tensor (one call from the autograd
+engine into the interpreter) plus whatever it computes, so on a narrow network with many
+small tensors it adds a visible share of the step, and on a wide one it disappears in the
+matmuls (the claims put numbers on both). Hooks are the cheap way to watch or rescale
+gradients (``torch.Tensor.register_hook`` and ``register_post_accumulate_grad_hook`` in the
+PyTorch docs); the traps are order (log after modifying, or the log lies) and accumulation
+(a tensor hook sees one backward pass, not ``.grad``).
 """
 
 from __future__ import annotations
@@ -45,6 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
+from harness.claims import time_ratio
+from harness.mutants import Mutant
 from kernels.autograd.hooks import GradLogger
 from models.mlp import MLP, MLPConfig
 
@@ -84,6 +82,30 @@ def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 EXACT = {"rtol": 0.0, "atol": 0.0}
+_WIDE = "logging gradient norms costs <= 10% of a step on the wide 4-layer MLP (matmuls dominate)"
+_NARROW = "logging gradient norms costs <= 2x a step on the narrow 16-layer MLP (34 hooked tensors)"
+
+
+# -- wrong loggers (the mutants) -----------------------------------------------------------------
+class LogsBeforeScaling(GradLogger):
+    """WRONG: logs the incoming gradient, then scales: the log disagrees with .grad by the scale."""
+
+    def _tensor_hook(self, name):
+        def hook(grad):
+            self._record(name, grad)
+            return grad * self.scale if self.scale is not None else None
+
+        return hook
+
+
+class LogsPerPassAfterAccumulate(GradLogger):
+    """WRONG: post_accumulate mode logs the per-pass gradient instead of .grad."""
+
+    def attach(self, name, tensor):
+        if self.mode == "post_accumulate":
+            self._handles.append(tensor.register_hook(lambda g, name=name: self._record(name, g)))
+            return self
+        return super().attach(name, tensor)
 
 
 @task("m1.grad_hooks", seed="m1", title="a gradient hook that logs and modifies gradients")
@@ -95,8 +117,26 @@ class GradHooks(Comparison):
         "cpu": [HookConfig(hidden=(32,) * 16, batch=64), HookConfig(hidden=(512,) * 4, batch=256)],
         "gpu": [HookConfig(hidden=(32,) * 16, batch=64), HookConfig(hidden=(4096,) * 4, batch=4096)],
     }
-    #: the logger under test (tests swap in broken ones)
+    claims = (
+        time_ratio("log_norms", to="no_hooks", at_most=1.1, config="hidden=4x", text=_WIDE),
+        time_ratio("log_norms", to="no_hooks", at_most=2.0, config="hidden=16x", text=_NARROW),
+    )
+    #: the logger under test (the mutants swap in wrong ones)
     logger_cls = GradLogger
+    mutants = (
+        Mutant(
+            "logs_before_scaling",
+            "the hook logs the gradient before scaling it",
+            {"logger_cls": LogsBeforeScaling},
+            match="scaled: logged value equals .grad",
+        ),
+        Mutant(
+            "post_accumulate_logs_per_pass",
+            "post-accumulate mode logs each pass's gradient, not .grad",
+            {"logger_cls": LogsPerPassAfterAccumulate},
+            match="post-accumulate hook logs .grad",
+        ),
+    )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -155,25 +195,16 @@ class GradHooks(Comparison):
         for scale in (2.0**-3, 0.3):
             with self.logger_cls(keep="value", scale=scale).attach_output(act, "act") as log:
                 _backward(model, x, y)
-            ctx.expect(
-                len(log.log.get("act", [])) == 1,
-                "activation hook did not run exactly once",
-                name="activation hook runs once per backward",
-            )
+            once = len(log.log.get("act", [])) == 1
+            ctx.expect(once, "activation hook did not run exactly once", name="activation hook runs once per backward")
             for n, p in model.named_parameters():
-                want = ref[n] * scale if n in upstream else ref[n]
+                want, where = (ref[n] * scale if n in upstream else ref[n]), f"{n}, seed {seed}"
                 if scale == 2.0**-3 or n not in upstream:
                     ctx.assert_close(
-                        p.grad,
-                        want,
-                        name="activation hook: power-of-two scale exact upstream",
-                        where=f"{n}, seed {seed}",
-                        **EXACT,
+                        p.grad, want, name="activation hook: power-of-two scale exact upstream", where=where, **EXACT
                     )
                 else:
-                    ctx.assert_close(
-                        p.grad, want, name="activation hook: scale 0.3 to rounding upstream", where=f"{n}, seed {seed}"
-                    )
+                    ctx.assert_close(p.grad, want, name="activation hook: scale 0.3 to rounding upstream", where=where)
                     bitwise.append(torch.equal(p.grad, want))
         ctx.metric("scale_0.3_upstream_bitwise_equal_fraction", sum(bitwise) / len(bitwise))
 
@@ -186,13 +217,8 @@ class GradHooks(Comparison):
             _backward(model, x[: len(x) // 2], y[: len(y) // 2], zero=False)  # accumulate a 2nd pass
         for n, p in model.named_parameters():
             ctx.assert_close(acc.log[n][-1], p.grad, name="post-accumulate hook logs .grad", where=n, **EXACT)
-            ctx.assert_close(
-                per_pass.log[n][0] + per_pass.log[n][1],
-                p.grad,
-                name="tensor-hook logs of two passes sum to .grad",
-                where=n,
-                **EXACT,
-            )
+            two = per_pass.log[n][0] + per_pass.log[n][1]
+            ctx.assert_close(two, p.grad, name="tensor-hook logs of two passes sum to .grad", where=n, **EXACT)
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: HookConfig) -> Prepared:
@@ -211,6 +237,5 @@ class GradHooks(Comparison):
             if logger is not None:
                 logger.clear()  # keep memory flat across timed calls
 
-        return Prepared(
-            fn=step, items=config.batch, item_unit="samples", teardown=logger.remove if logger is not None else None
-        )
+        teardown = logger.remove if logger is not None else None
+        return Prepared(fn=step, items=config.batch, item_unit="samples", teardown=teardown)
