@@ -21,9 +21,9 @@ full-size buffers, and a "one pass" kernel is no gain when that kernel is slow (
 ``torch.aminmax`` can be slower than ``amin`` and ``amax`` together). A second live
 full-size temporary can be fresh memory from the OS on every call (glibc serves large blocks
 by mmap above M_MMAP_THRESHOLD, 128 KiB by default and adjusted dynamically: ``man
-mallopt``), and its page faults can cost more than the arithmetic. Multiplying by the reciprocal costs up to
-1 ulp (a slice maximum may come out 1 - 2**-24 rather than exactly 1). The operators live
-in :mod:`kernels.tensor.minmax`.
+mallopt``), and its page faults can cost more than the arithmetic. Multiplying by the
+reciprocal costs up to 1 ulp (a slice maximum may come out 1 - 2**-24 rather than exactly
+1). The operators live in :mod:`kernels.tensor.minmax`.
 """
 
 from __future__ import annotations
