@@ -8,7 +8,9 @@ body only. Settings keep the page safe and quiet:
   unknown role, an unmatched ``*``) into the page and never stops on one; a reference to
   a target that does not exist (``x_``) keeps its text without a link;
 * no file insertion, no ``raw`` directive: a docstring cannot pull in a file or HTML;
-* no syntax highlighting (no classes the page has no style for).
+* no syntax highlighting (no classes the page has no style for);
+* the Python cross-reference roles of Sphinx (``:class:`X```, ``:func:`f```, ...), which
+  plain docutils does not know, render as code.
 
 Two habits of plain-text docstrings that reStructuredText reads differently are fixed
 first (:func:`prepare`), so the lesson reads as its author laid it out:
@@ -88,6 +90,23 @@ def _is_inside_markup(out: list[str]) -> bool:
     return any(_indent(ln) > 0 for ln in para) or bool(_MARKUP_START.match(para[0])) or para[-1].rstrip().endswith("::")
 
 
+#: Sphinx's Python roles, shown as code (``~a.b.C`` as ``C``, as Sphinx does).
+SPHINX_ROLES = ("class", "func", "meth", "mod", "attr", "data", "obj", "exc", "const", "ref", "term")
+
+
+def _register_roles() -> None:
+    from docutils import nodes
+    from docutils.parsers.rst import roles
+
+    def as_code(name, rawtext, text, lineno, inliner, options=None, content=None):
+        shown = text.lstrip("~").rsplit(".", 1)[-1] if text.startswith("~") else text
+        return [nodes.literal(rawtext, shown)], []
+
+    for r in SPHINX_ROLES:
+        roles.register_local_role(r, as_code)
+        roles.register_local_role(f"py:{r}", as_code)
+
+
 def render_rst(text: str) -> str:
     """HTML of the reStructuredText ``text`` (the body only), or ``<pre>`` on failure."""
     if not text.strip():
@@ -97,6 +116,7 @@ def render_rst(text: str) -> str:
         from docutils.core import publish_parts
         from docutils.writers import html5_polyglot
 
+        _register_roles()
         settings = {**SETTINGS, "warning_stream": io.StringIO()}
         # a writer object, not writer_name="html5": the name argument is deprecated in docutils 0.22+
         body = publish_parts(text, writer=html5_polyglot.Writer(), settings_overrides=settings)["body"]

@@ -47,6 +47,8 @@ def test_lesson_is_formatted_text_not_a_preformatted_block():
     assert '<span class="docutils literal">torch.matmul</span>' in html
     assert "<ul" in html and "<li><p>one</p></li>" in html and "a &lt; b" in html
     assert html.count("<p>") >= 3 and "<pre" not in html and "Last paragraph &amp; more." in html
+    sphinx = render_rst("see :class:`TanhMSE` and :func:`~harness.report.rst.render_rst`")
+    assert '<span class="docutils literal">TanhMSE</span>' in sphinx and ">render_rst<" in sphinx
 
 
 def test_plain_text_habits_read_as_laid_out():
