@@ -20,13 +20,10 @@ Compared, all against ``F.one_hot``:
 Throughput is rows/s (one row = one label) and GB/s (labels read + output written).
 
 Lesson: one-hot is bound by writing its output, C int64 values per label, almost all
-zero; how the ones get there hardly matters (all four within 1.7x). The better move
-is not to build it: cross-entropy takes class indices, and ``one_hot(y) @ W`` is
-``W[y]``. Measured on this shared 2-core CPU VM, one thread (OMP_NUM_THREADS=1),
-medians: 65536 labels, C=10 (5 MB out): torch_one_hot 1.7 ms (39 M rows/s), scatter
-1.7 ms, compare 2.4 ms, eye_index 1.0 ms (65 M rows/s); C=100 (52 MB): 87 / 90 / 103 /
-101 ms (0.6-0.76 M rows/s); 8192 labels, C=1000 (65 MB): 96 / 105 / 110 / 160 ms (51-85 k
-rows/s, 0.4-0.7 GB/s: fresh large outputs page-fault on this VM).
+zero; how the ones get there hardly matters (the claims: each encoder within a small factor
+of ``F.one_hot``). The better move is not to build it: cross-entropy takes class indices
+(PyTorch docs, ``nn.CrossEntropyLoss``), and ``one_hot(y) @ W`` is ``W[y]``. The encoders
+live in :mod:`kernels.tensor.one_hot`.
 """
 
 from __future__ import annotations
@@ -38,6 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import time_ratio
+from harness.mutants import replace_impl
+from kernels.tensor.one_hot import one_hot_compare, one_hot_eye, one_hot_scatter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,52 +54,19 @@ class OneHotConfig:
         return f"{'x'.join(map(str, self.shape))} C={self.num_classes}"
 
 
-def validate(labels: torch.Tensor, num_classes: int) -> int:
-    """Check labels and return the number of classes (inferred when ``num_classes`` is -1).
-
-    Raises:
-        TypeError: labels not of an integer dtype.
-        ValueError: a negative label, a label >= num_classes, num_classes < -1 or 0
-            with labels present, or -1 with empty labels.
-    """
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(
-            f"one_hot: labels must be an integer tensor of class indices, got {labels.dtype}; "
-            "convert with labels.long()"
-        )
-    if num_classes < -1:
-        raise ValueError(f"one_hot: num_classes must be positive, or -1 to infer it; got {num_classes}")
-    if labels.numel() == 0:
-        if num_classes == -1:
-            raise ValueError("one_hot: cannot infer num_classes from empty labels; pass num_classes")
-        return num_classes
-    lo, hi = (int(v) for v in torch.aminmax(labels))  # one pass; .item() syncs on a GPU
-    if lo < 0:
-        raise ValueError(f"one_hot: labels must be >= 0, found {lo}")
-    if num_classes == -1:
-        return hi + 1
-    if hi >= num_classes:
-        raise ValueError(f"one_hot: label {hi} out of range for num_classes={num_classes} (valid 0..{num_classes - 1})")
-    return num_classes
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _unchecked(self, labels, num_classes):
+    """No validation: -1 matches no class and becomes an all-zero row."""
+    c = num_classes if num_classes > 0 else int(labels.max()) + 1 if labels.numel() else 0
+    return lambda: (labels.unsqueeze(-1) == torch.arange(c, device=labels.device)).long()
 
 
-def one_hot_scatter(labels: torch.Tensor, num_classes: int = -1) -> torch.Tensor:
-    c = validate(labels, num_classes)
-    out = torch.zeros(*labels.shape, c, dtype=torch.int64, device=labels.device)  # (..., C)
-    return out.scatter_(-1, labels.unsqueeze(-1).long(), 1)  # index (..., 1): one 1 per row
-
-
-def one_hot_compare(labels: torch.Tensor, num_classes: int = -1) -> torch.Tensor:
-    c = validate(labels, num_classes)
-    classes = torch.arange(c, device=labels.device)  # (C,)
-    return (labels.unsqueeze(-1) == classes).to(torch.int64)  # (..., 1) vs (C,) -> (..., C)
-
-
-def one_hot_eye(labels: torch.Tensor, num_classes: int = -1, eye: torch.Tensor | None = None) -> torch.Tensor:
-    c = validate(labels, num_classes)
-    if eye is None or eye.shape[0] != c:
-        eye = torch.eye(c, dtype=torch.int64, device=labels.device)  # (C, C)
-    return eye[labels]  # (..., C): row `label` of the identity
+def _raw_scatter(self, labels, num_classes):
+    """scatter_ rejects -1 itself, but with a RuntimeError from deep inside, not a clear ValueError."""
+    c = num_classes if num_classes > 0 else int(labels.max()) + 1 if labels.numel() else 1
+    return lambda: torch.zeros(*labels.shape, max(c, 1), dtype=torch.int64, device=labels.device).scatter_(
+        -1, labels.unsqueeze(-1), 1
+    )
 
 
 @task("fundamentals.one_hot", seed="1.08", title="one-hot encoding")
@@ -116,6 +83,48 @@ class OneHot(Operator):
         "cpu": [OneHotConfig((65536,), 10), OneHotConfig((65536,), 100), OneHotConfig((8192,), 1000)],
         "gpu": [OneHotConfig((1 << 20,), 10), OneHotConfig((1 << 20,), 100), OneHotConfig((131072,), 1000)],
     }
+    claims = (
+        time_ratio(
+            "scatter",
+            to="torch_one_hot",
+            at_most=1.5,
+            text="zeros + scatter_ within 1.5x of F.one_hot at C=1000 (both bound by the output write)",
+        ),
+        time_ratio(
+            "compare", to="torch_one_hot", at_most=2.0, text="broadcast compare within 2x of F.one_hot at C=1000"
+        ),
+        time_ratio(
+            "eye_index", to="torch_one_hot", at_most=2.0, text="identity-row gather within 2x of F.one_hot at C=1000"
+        ),
+    )
+    mutants = (
+        replace_impl(
+            "accepts_minus_one",
+            "no validation: -1 becomes an all-zero row",
+            "compare",
+            _unchecked,
+            match="negative label rejected",
+        ),
+        replace_impl(
+            "unclear_error",
+            "rejects -1 with scatter_'s RuntimeError, not a clear ValueError",
+            "scatter",
+            _raw_scatter,
+            match="expected",
+        ),
+        replace_impl(
+            "float_output",
+            "returns float32, not int64 like F.one_hot",
+            "eye_index",
+            lambda self, labels, c: lambda: F.one_hot(labels, c).float(),
+        ),
+        replace_impl(
+            "off_by_one_class",
+            "the 1 lands one class too far",
+            "scatter",
+            lambda self, labels, c: lambda: F.one_hot(labels, c).roll(1, -1),
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
