@@ -194,15 +194,20 @@ def is_complete(entry: dict[str, Any]) -> bool:
 
 
 def previous_record(runs_dir: Path, machine: str) -> dict[str, Any] | None:
-    """The newest gpu-check record for ``machine`` under ``runs_dir``, or None."""
-    from harness.results import ResultsError, find_runs, load_run
+    """The newest gpu-check record for ``machine`` under ``runs_dir``, or None.
+
+    Read as plain JSON, not through ``harness.results.load_run``: its schema check needs
+    jsonschema, which the lent machine's image lacks. A file that is not a gpu-check record
+    with a ``tasks`` object is passed over.
+    """
+    from harness.results import find_runs
 
     for path in reversed(find_runs(runs_dir, machine)):
         try:
-            data = load_run(path)
-        except ResultsError:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
             continue
-        if RECORD_FIELD in data:
+        if isinstance(data, dict) and isinstance(data.get(RECORD_FIELD), dict) and isinstance(data.get("tasks"), dict):
             return data
     return None
 
@@ -247,6 +252,31 @@ def execute(
         entry = run_task(s.id, limit)
         entry["gpu_check_budget_s"] = limit
         yield entry
+
+
+def headlines(tasks: dict[str, dict[str, Any]]) -> list[str]:
+    """The three headline ratios, as lines, from a record's task entries (what is there of them).
+
+    * Triton matmul / cuBLAS throughput at each size (``speedup_vs_baseline`` of ``triton``:
+      cuBLAS time / Triton time) with the bf16 % of peak;
+    * fused LayerNorm+Dropout GB/s as % of the measured copy bandwidth, per fused kernel and size;
+    * CUDA-graph replay vs eager latency at batch 1 (``graph_speedup_b1_<model>``).
+    """
+    out = []
+    rows = (tasks.get("m4.triton_matmul") or {}).get("measurements", [])
+    for m in rows:
+        if m.get("impl") == "triton" and m.get("speedup_vs_baseline"):
+            pct = f", {m['pct_peak_flops']:.0f}% of the {m.get('dtype')} peak" if m.get("pct_peak_flops") else ""
+            out.append(f"Triton/cuBLAS {m['config']} {m.get('dtype')}: {m['speedup_vs_baseline']:.2f}x{pct}")
+    for m in (tasks.get("m3.fused_ln_dropout") or {}).get("measurements", []):
+        if m.get("impl") in ("triton_fused", "cuda_fused") and m.get("gbps"):
+            pct = f" = {m['pct_peak_bw']:.0f}% of copy bandwidth" if m.get("pct_peak_bw") else ""
+            vs = f", {m['speedup_vs_baseline']:.2f}x eager" if m.get("speedup_vs_baseline") else ""
+            out.append(f"{m['impl']} LN+dropout {m['config']}: {m['gbps']:.0f} GB/s{pct}{vs}")
+    for k, v in sorted((tasks.get("m4.cuda_graphs") or {}).get("metrics", {}).items()):
+        if k.startswith("graph_speedup_b1_") and v:
+            out.append(f"CUDA graph vs eager at batch 1 ({k.rsplit('_', 1)[1]}): {v:.2f}x")
+    return out
 
 
 def drop_triton_interpret(device) -> bool:
@@ -326,10 +356,14 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
             "gpu-check needs a CUDA GPU (torch sees none here); `drills gpu-check --dry-run` shows the plan anywhere"
         ) from None
     if drop_triton_interpret(device):
-        console.print("TRITON_INTERPRET was set: unset for this CUDA run (the worker compiles Triton kernels)")
+        console.print(
+            "TRITON_INTERPRET was set: unset for this CUDA run (the worker compiles Triton kernels)", soft_wrap=True
+        )
     print(format_plan(steps, args.budget), flush=True)
     peak = load_or_measure(device, peaks_dir=args.results_dir)
-    console.print(f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}")
+    console.print(
+        f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}", soft_wrap=True
+    )
     writer = RunWriter(
         mode="run",
         device=str(device),
@@ -348,7 +382,7 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
     writer.data["load_errors"] = {p: tb.strip().splitlines()[-1] for p, tb in REGISTRY.load_errors.items()}
     for tid, e in kept.items():
         writer.add({**e, "resumed_from": prev["run_id"]})
-        console.print(f"{'kept':>11} {tid:<42} from {prev['run_id']}")
+        console.print(f"{'kept':>11} {tid:<42} from {prev['run_id']}", soft_wrap=True)
     runner = Runner(mode="run", device=device, size="gpu", peak=peak, min_run_time_s=args.min_run_time)
 
     def run_one(tid: str, limit: float) -> dict[str, Any]:
@@ -366,16 +400,21 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
             bad += entry["status"] in ("fail", "error")
             console.print(
                 f"{marks[entry['status']]:>22} {entry['id']:<42} {entry.get('duration_s', 0):6.1f}s "
-                f"{entry.get('reason', '')[:120]}"
+                f"{entry.get('reason', '')[:160]}",
+                soft_wrap=True,  # one line per task: the device log is read afterwards, not in a terminal
             )
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
         runner.close()
+        heads = writer.data[RECORD_FIELD]["headlines"] = headlines(writer.data["tasks"])
         writer.finish(status)
+    for line in heads:
+        console.print(f"headline: {line}", soft_wrap=True)
     console.print(
         f"gpu-check: {len(steps) - 2} tasks, {bad} failed or errored, {time.monotonic() - t_start:.0f} s; "
-        f"record: {writer.path}"
+        f"record: {writer.path}",
+        soft_wrap=True,
     )
     if status == "interrupted":
         return 130
