@@ -126,12 +126,12 @@ def measure_peak(
         used = torch.get_num_threads() if device.type == "cpu" else 1
     finally:
         torch.set_num_threads(prev_threads)
-    peak = {k: round(v, 1) for k, v in peak.items()}
+    out: dict[str, Any] = {k: round(v, 1) for k, v in peak.items()}
     load_after = _load_avg()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     # other work already running on more than the cores the measurement leaves free: it competed
     loaded = load_before is not None and load_before > cores - used
-    peak.update(
+    out.update(
         device=str(device),
         measured_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         torch=torch.__version__,
@@ -148,7 +148,7 @@ def measure_peak(
             "(`drills env --measure-peak`)",
             stacklevel=2,
         )
-    return peak
+    return out
 
 
 def peak_path(device: str | torch.device = "cpu", peaks_dir: Path | None = None, threads: int | None = None) -> Path:
