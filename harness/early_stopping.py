@@ -21,7 +21,10 @@ Epochs are counted from 0: the first :meth:`EarlyStopping.step` call is epoch 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,13 +89,17 @@ class EarlyStopping:
         if self.is_improvement(value):
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             if model is not None:
-                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                self.best_state = self.snapshot(model)
         else:
             self.bad_epochs += 1
         stop = self.bad_epochs >= self.patience
         if stop and self.stopped_epoch is None:
             self.stopped_epoch = epoch
         return stop
+
+    def snapshot(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """A copy of every parameter and buffer: cloned, so later steps cannot change it."""
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def restore(self, model: nn.Module) -> None:
         """Load the snapshot of the best epoch into ``model`` (parameters and buffers).
@@ -106,3 +113,37 @@ class EarlyStopping:
                 "EarlyStopping.restore: no snapshot; pass the model to step() so the best weights are kept"
             )
         model.load_state_dict(self.best_state)
+
+
+@dataclasses.dataclass
+class EarlyStoppedRun:
+    """What :func:`train_with_early_stopping` saw: mean training loss and validation loss per epoch."""
+
+    train_loss: list[float]
+    val_loss: list[float]
+
+
+def train_with_early_stopping(
+    model: nn.Module,
+    epoch_fn: Callable[[int], Any],
+    val: tuple[torch.Tensor, torch.Tensor],
+    stopper: EarlyStopping,
+    max_epochs: int,
+) -> EarlyStoppedRun:
+    """Train epoch by epoch until ``stopper`` says stop on the validation loss, or ``max_epochs``.
+
+    Args:
+        epoch_fn: trains one epoch given its index; returns a :class:`harness.train.TrainLog`.
+        val: validation inputs (N, ...) and labels (N,).
+    The model keeps its last weights; call ``stopper.restore(model)`` for the best ones.
+    """
+    from harness.train import evaluate
+
+    run = EarlyStoppedRun([], [])
+    for epoch in range(max_epochs):
+        log = epoch_fn(epoch)
+        run.train_loss.append(sum(log.losses) / len(log.losses))
+        run.val_loss.append(evaluate(model, *val)[1])
+        if stopper.step(run.val_loss[-1], model):
+            break
+    return run
