@@ -427,7 +427,7 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
 # -- helpers for the tasks' GPU parts ------------------------------------------------------------
 
 
-def worst_elements(actual, expected, *, rtol: float, atol: float, k: int = 4096, min_numel: int = 1 << 22):
+def worst_elements(actual, expected, *, rtol: float, atol: float, k: int = 1024, min_numel: int = 1 << 22):
     """(actual, expected) cut down, on their device, to the elements that decide a comparison.
 
     ``harness.checks.compare`` works on host copies in float64: for a 2^28-element GPU output
