@@ -54,6 +54,18 @@ class TaskRecord:
         return {k: v for k, v in d.items() if v not in ("", [], {}) or k in ("status", "id")}
 
 
+#: Called as ``RECORD_HOOK(record, what)`` after a check, measurement, metric, curve, table,
+#: picture or note is recorded (``what``: ``"check"``, ``"measurement"``, ...). The isolated
+#: runner's worker sets it to send the partial record to the main process, so a task cut off
+#: by its time limit keeps what it recorded (see harness.runner). None: nothing is called.
+RECORD_HOOK: Callable[[TaskRecord, str], None] | None = None
+
+
+def _recorded(record: TaskRecord, what: str) -> None:
+    if RECORD_HOOK is not None:
+        RECORD_HOOK(record, what)
+
+
 def _finite(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else x
 
@@ -206,7 +218,9 @@ class Context:
         if not c.passed:
             entry["passed"] = False
             entry["message"] = (f"{where}: " if where else "") + c.message
+            _recorded(self.record, "check")
             raise CheckFailed(entry["message"])
+        _recorded(self.record, "check")
         return c
 
     def expect(self, condition: bool, message: str, *, name: str | None = None) -> None:
@@ -217,6 +231,8 @@ class Context:
         if not condition:
             entry["passed"] = False
             entry["message"] = message
+        _recorded(self.record, "check")
+        if not condition:
             raise CheckFailed(message)
 
     def expect_raises(
@@ -248,11 +264,15 @@ class Context:
         config: Any = None,
         mode: str | None = None,
         min_run_time_s: float | None = None,
+        waits: bool = False,
         **extra: float,
     ) -> Measurement:
         """Time ``prepared.fn`` and record it with derived GFLOP/s, GB/s, % of peak, throughput.
 
-        ``extra`` adds metrics to the same row (e.g. ``peak_mem_mb=...``).
+        ``extra`` adds metrics to the same row (e.g. ``peak_mem_mb=...``). ``waits=True``
+        for work that waits by design (server round trip, data loader, process group,
+        GPU sync): preemption is then judged by run-queue delay and CPU pressure, not by
+        CPU time (harness.timing; the row says ``waits: true``).
         """
         if not isinstance(prepared, Prepared):
             prepared = Prepared(fn=prepared)
@@ -264,6 +284,7 @@ class Context:
                 self.device,
                 mode=mode or self.timing_mode,
                 min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s,
+                waits=waits,
             )
         self.record_measurement(
             impl,
@@ -327,6 +348,10 @@ class Context:
             row[f"{item_unit or 'items'}_per_s"] = _sig(items / sec)
         for k, v in extra.items():
             row[k] = _finite(v)
+        if m.contended:  # fewer than 5 clean samples: not precise (harness.timing)
+            msg = f"{impl} [{row['config']}]: contended measurement: {m.contended_reason}"
+            if msg not in self.record.warnings:
+                self.record.warnings.append(msg)
         if m.noisy:
             msg = (
                 f"{impl} [{row['config']}]: noisy measurement: IQR/median = {m.noise:.0%} "
@@ -335,12 +360,14 @@ class Context:
             if msg not in self.record.warnings:
                 self.record.warnings.append(msg)
         self.record.measurements.append(row)
+        _recorded(self.record, "measurement")
         return row
 
     def metric(self, name: str, value: float) -> None:
         """Record a scalar; put the unit in the name (``final_loss``, ``peak_rss_mb``)."""
         v = float(value)
         self.record.metrics[name] = _finite(_sig(v, 6))
+        _recorded(self.record, "metric")
 
     def curve(
         self,
@@ -369,10 +396,12 @@ class Context:
                 "log_y": log_y,
             }
         )
+        _recorded(self.record, "curve")
 
     def table(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Record a table (list of flat dicts with the same keys) for the report."""
         self.record.tables.append({"name": name, "rows": rows})
+        _recorded(self.record, "table")
 
     def image(
         self,
@@ -427,6 +456,8 @@ class Context:
             )
             return
         self.record.images.append(entry)
+        _recorded(self.record, "image")
 
     def note(self, text: str) -> None:
         self.record.notes.append(text)
+        _recorded(self.record, "note")

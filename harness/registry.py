@@ -225,7 +225,10 @@ def task(task_id: str, *, seed: str, title: str, registry: Registry | None = Non
         RegistryError: malformed id or seed, or an id registered twice.
     """
     if not ID_RE.match(task_id):
-        raise RegistryError(f"task id {task_id!r} is not of the form area.slug (lowercase, digits, _)")
+        raise RegistryError(
+            f"task id {task_id!r} is not of the form area.slug (area: lowercase letters and _, or m1-m6; "
+            "slug: lowercase letters, digits and _)"
+        )
     if not SEED_RE.match(seed):
         raise RegistryError(f"seed {seed!r} of {task_id} is not a TASKS.md number like '1.01' or a roadmap item 'm4'")
 

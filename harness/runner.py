@@ -7,8 +7,13 @@ raises for a task's own failure: a failed check becomes ``fail``, any other exce
 :class:`Runner` runs many tasks in a spawned worker process (spawn, because CUDA does
 not survive ``fork``), one at a time, under a wall-clock limit per task. A task that
 hangs past its limit, or kills the worker (segfault, OOM killer, ``os._exit``), is
-recorded as ``error`` with the reason; a fresh worker takes the remaining tasks. The
-run record is rewritten after every task, and Ctrl-C stops the run with every finished
+recorded as ``error`` with the reason; a fresh worker takes the remaining tasks (also
+after any other error: a sticky CUDA error must not poison the next task). The worker is
+its own process group: on a timeout or at the end the whole group is killed, so nothing a
+task started outlives it; a worker whose ``drills`` process died ends itself. A task cut
+off by its time limit keeps the checks and measurements it recorded before. Its stdout
+and stderr go to files; their last lines are kept in its entry. The run record is
+rewritten after every task, and Ctrl-C (or SIGTERM) stops the run with every finished
 task kept and the record marked ``interrupted``.
 """
 
@@ -17,18 +22,28 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from harness import capabilities, contract
+from harness import context as context_mod
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
 from harness.registry import REGISTRY
+from harness.results import sanitise_entry
 from harness.task import Task
+from harness.timing import intra_op_threads
 
 #: Default wall-clock limit per task and mode, in seconds.
 DEFAULT_TIME_LIMIT_S = {"check": 180.0, "bench": 600.0, "run": 780.0}
@@ -47,16 +62,23 @@ def resolve_device(device: str | None) -> torch.device:
     """Parse ``--device``: ``auto`` (cuda if present, else cpu), ``cpu``, ``cuda``, ``cuda:N``.
 
     Raises:
-        ValueError: an unknown device string, or cuda asked for where none exists.
+        ValueError: an empty or unknown device string, ``cpu:N`` with N > 0, or cuda asked
+            for where none exists.
     """
-    if device in (None, "", "auto"):
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not device.strip():
+        raise ValueError("empty device; valid: auto, cpu, cuda, cuda:N")
     try:
         d = torch.device(device)
     except RuntimeError:
         raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
     if d.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {device!r}; valid: auto, cpu, cuda, cuda:N")
+    if d.type == "cpu" and d.index not in (None, 0):
+        raise ValueError(f"device {device!r}: the CPU is one device (cpu), it takes no index")
+    if d.type == "cpu":
+        return torch.device("cpu")
     if d.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
     if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
@@ -97,8 +119,11 @@ def run_task(
     min_run_time_s: float = 0.5,
     timing_mode: str = "auto",
     mutants: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Run one task in this process; return its run-record entry (JSON-ready dict).
+
+    ``threads`` (``--threads``) sets the intra-op threads of the bench phase (None: torch's default).
 
     With ``mutants`` (``drills check --mutants``), a passing check is then run once per
     declared mutant (``harness.mutants``); a mutant the check does not catch fails the task.
@@ -150,7 +175,8 @@ def run_task(
                 with check_threads():
                     task.check(ctx)
             else:
-                task.bench(ctx)
+                with intra_op_threads(threads):
+                    task.bench(ctx)
                 _add_speedups(rec, task_cls.baseline())
         if mutants and task_cls.mutants and any(p[0] == "check" for p in phases):
             _run_mutants(task_cls, rec, device=device, rng_seed=rng_seed)
@@ -200,31 +226,120 @@ def _add_speedups(rec: TaskRecord, baseline: str | None) -> None:
 
 
 # -- isolation ------------------------------------------------------------------------------
+#
+# Protocol over the worker's pipe. Main -> worker: ``(task_id, kwargs)`` to run a task,
+# ``None`` to end. Worker -> main: ``"ready"`` once after start-up; ``("partial", entry)``
+# any number of times while a task runs (its record so far, sent from the context's record
+# hook after each check, measurement, metric, table or note: never throttled, as the last
+# one before a hang is the one that matters); then the final entry (a dict). A task cut
+# off by its time limit keeps the last partial entry, marked ``error``.
+#
+# Process groups: the worker calls ``os.setsid()`` first thing, so it and everything its
+# tasks start (servers, ``sleep``, DDP ranks) form one group that the runner ends with
+# ``os.killpg``; a terminal Ctrl-C reaches only the main process, which ends the group.
+
+#: Lines and characters of a task's stdout / stderr kept in its entry.
+OUTPUT_TAIL_LINES, OUTPUT_TAIL_CHARS = 20, 4000
 
 
-def _worker_main(conn, env: dict[str, str]) -> None:
-    """Worker loop: receive (task_id, kwargs), send back the record entry; None ends it."""
+def _send_or_exit(conn, msg: Any) -> None:
+    """Send to the main process; if it is gone, end quietly (no BrokenPipeError later)."""
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+        os._exit(0)
+
+
+def _watch_parent(ppid: int) -> None:
+    """End this worker's whole process group once its parent (the ``drills`` process) is gone."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != ppid:
+                os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=loop, name="drills-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn, env: dict[str, str], out_paths: tuple[str, str] | None = None) -> None:
+    """Worker loop: receive (task_id, kwargs), send partial entries and the entry; None ends it."""
+    os.setsid()
+    # SIGINT/SIGTERM were ignored from the start (see _Worker) until this process had left the
+    # terminal's process group; a task's own signals work as usual from here on.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _watch_parent(os.getppid())
+    if out_paths is not None:  # fd 1/2 (and every child's) into files the main process reads
+        for fd, p in zip((1, 2), out_paths):
+            f = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.dup2(f, fd)
+            os.close(f)
     os.environ.update(env)
     capabilities.setup_triton_interpreter()
     REGISTRY.load()
-    conn.send("ready")  # start-up (importing torch and every task file) is not the task's time
+    last: dict[str, Any] = {"entry": None}
+
+    def on_record(rec: TaskRecord, what: str) -> None:
+        # no deep copy (to_json's asdict costs ~20 ms on a bench's record): pickling is the snapshot
+        d = {**vars(rec), "checks": list(rec.checks.values())}
+        last["entry"] = {k: v for k, v in d.items() if v not in ("", [], {}) or k in ("status", "id")}
+        try:
+            conn.send(("partial", last["entry"]))
+        except (pickle.PicklingError, TypeError, AttributeError):  # an unpicklable value in a table
+            _send_or_exit(conn, ("partial", sanitise_entry(last["entry"])))
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            os._exit(0)
+
+    context_mod.RECORD_HOOK = on_record
+    _send_or_exit(conn, "ready")  # start-up (importing torch and every task file) is not the task's time
     while True:
-        msg = conn.recv()
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
         if msg is None:
             return
         task_id, kwargs = msg
+        last["entry"] = None
         try:
             entry = run_task(REGISTRY.get(task_id), **kwargs)
-        except KeyboardInterrupt:
-            return
-        except BaseException as e:  # registry errors and the like: report, keep serving
+        except KeyboardInterrupt:  # only the task can raise it here: the terminal's Ctrl-C goes to the main process
             entry = {
+                **(last["entry"] or {}),
+                "id": task_id,
+                "status": "error",
+                "reason": "KeyboardInterrupt raised inside the task (the run was not interrupted)",
+                "error": _tail(traceback.format_exc()),
+            }
+        except BaseException as e:  # registry errors, SystemExit and the like: report, keep serving
+            entry = {
+                **(last["entry"] or {}),
                 "id": task_id,
                 "status": "error",
                 "reason": f"{type(e).__name__}: {e}",
                 "error": _tail(traceback.format_exc()),
             }
-        conn.send(entry)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        _send_or_exit(conn, sanitise_entry(entry))
+
+
+def _output_tail(path: Path) -> str:
+    """The last OUTPUT_TAIL_LINES lines of ``path`` (at most OUTPUT_TAIL_CHARS), or ''."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln[:400] for ln in text.rstrip().splitlines()[-OUTPUT_TAIL_LINES:]]
+    out = "\n".join(lines)[-OUTPUT_TAIL_CHARS:]
+    if out and size > len(out.encode()):
+        out = f"(last {len(lines)} lines of {size} bytes)\n{out}"
+    return out
 
 
 class _Worker:
@@ -232,10 +347,32 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         env = {k: v for k, v in os.environ.items() if k.startswith(("DRILLS_", "TRITON_"))}
-        self.proc = ctx.Process(target=_worker_main, args=(child, env), daemon=True, name="drills-worker")
-        self.proc.start()
+        self.tmp = Path(tempfile.mkdtemp(prefix="drills-worker-"))
+        self.out_paths = (self.tmp / "stdout.txt", self.tmp / "stderr.txt")
+        for p in self.out_paths:
+            p.touch()
+        self.proc = ctx.Process(
+            target=_worker_main,
+            args=(child, env, tuple(str(p) for p in self.out_paths)),
+            daemon=True,
+            name="drills-worker",
+        )
+        # Until the worker has its own session, a terminal Ctrl-C reaches it too (a traceback
+        # from its imports). An ignored signal stays ignored across exec, and Python keeps it
+        # so, so the worker starts deaf to both until its setsid(). (A signal blocked here
+        # would not do: the spawned interpreter starts with an empty mask.) A Ctrl-C in the
+        # few milliseconds of start() is lost; the next one works.
+        main_thread = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+        sigs = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+        old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+        try:
+            self.proc.start()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         child.close()
         self.ready = False
+        self.partial: dict[str, Any] | None = None
 
     def wait_ready(self) -> str | None:
         """Wait for the worker's start-up; None when ready, else why it never came."""
@@ -253,12 +390,27 @@ class _Worker:
         self.kill()
         return f"the worker process did not start within {STARTUP_LIMIT_S:.0f} s"
 
+    def clear_output(self) -> None:
+        for p in self.out_paths:
+            with contextlib.suppress(OSError):
+                os.truncate(p, 0)  # the worker appends (O_APPEND), so it writes from 0 again
+
+    def output(self) -> dict[str, str]:
+        """The task's captured stdout / stderr tails (non-empty ones only)."""
+        out = {name: _output_tail(p) for name, p in zip(("stdout", "stderr"), self.out_paths)}
+        return {k: v for k, v in out.items() if v}
+
     def run(self, task_id: str, kwargs: dict[str, Any], limit_s: float) -> dict[str, Any] | str:
-        """The entry, or a string saying why none came (timeout / process death)."""
+        """The entry, or a string saying why none came (timeout / process death).
+
+        While the task runs, its partial entries are kept in :attr:`partial`.
+        """
+        self.partial = None
         if not self.ready:
             why = self.wait_ready()
             if why:
                 return why
+        self.clear_output()
         try:
             self.conn.send((task_id, kwargs))
         except (BrokenPipeError, OSError):
@@ -268,10 +420,19 @@ class _Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
+                if self.partial is not None:
+                    return (
+                        f"timed out: cut off at {limit_s:.0f} s (time limit); the worker was killed, "
+                        "what the task recorded before is kept"
+                    )
                 return f"timed out after {limit_s:.0f} s (time limit); the worker was killed"
             try:
                 if self.conn.poll(min(remaining, 0.5)):
-                    return self.conn.recv()
+                    msg = self.conn.recv()
+                    if isinstance(msg, tuple) and msg and msg[0] == "partial":
+                        self.partial = msg[1]
+                        continue
+                    return msg
             except (EOFError, OSError):
                 pass
             if not self.proc.is_alive():
@@ -281,6 +442,9 @@ class _Worker:
                 return f"the task's process died ({how}): crash, out of memory or os._exit"
 
     def kill(self) -> None:
+        """End the worker and every process its tasks started (its process group)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # pgid == pid after the worker's setsid()
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(5)
@@ -292,7 +456,8 @@ class _Worker:
                 self.proc.join(10)
         except (BrokenPipeError, OSError):
             pass
-        self.kill()
+        self.kill()  # also what a finished task left running in the group
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Runner:
@@ -316,11 +481,12 @@ class Runner:
         isolate: bool = True,
         time_limit_s: float | None = None,
         mutants: bool = False,
+        threads: int | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         self.mode, self.isolate, self.time_limit_s = mode, isolate, time_limit_s
-        self.kwargs = dict(
+        self.kwargs: dict[str, Any] = dict(
             mode=mode,
             device=str(device),
             size=size,
@@ -331,6 +497,8 @@ class Runner:
         )
         if mutants:
             self.kwargs["mutants"] = True
+        if threads is not None:
+            self.kwargs["threads"] = threads
         self._worker: _Worker | None = None
 
     def limit_for(self, task_cls: type[Task]) -> float:
@@ -351,12 +519,22 @@ class Runner:
                 if on_start:
                     on_start(cls)
                 on_result(self.run_one(cls))
+        except BaseException:  # Ctrl-C, SIGTERM: end the task's process group now, not after 10 s
+            self.kill()
+            raise
         finally:
             self.close()
 
     def close(self) -> None:
         """Stop the worker process, if one is running."""
         if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def kill(self) -> None:
+        """Kill the worker's process group at once (on interrupt)."""
+        if self._worker is not None:
+            self._worker.kill()
             self._worker.close()
             self._worker = None
 
@@ -367,18 +545,18 @@ class Runner:
         if self._worker is None or not self._worker.proc.is_alive():
             self._worker = _Worker()
         t0 = time.perf_counter()
-        res = self._worker.run(cls.id, self.kwargs, self.limit_for(cls))
-        if isinstance(res, str):  # no entry came back: record why and start afresh
-            self._worker.kill()
+        worker = self._worker
+        res = worker.run(cls.id, self.kwargs, self.limit_for(cls))
+        if isinstance(res, str):  # no entry came back: record why (and what came before)
+            worker.kill()
+            res = {**(worker.partial or {}), "id": cls.id, "status": "error", "reason": res}
+        res.update(worker.output())
+        for k, v in (("area", cls.area), ("seed", cls.seed), ("title", cls.title), ("kind", cls.kind)):
+            res.setdefault(k, v)
+        res.setdefault("device", self.kwargs["device"])
+        res.setdefault("mode", self.mode)
+        res.setdefault("duration_s", round(time.perf_counter() - t0, 3))
+        if res.get("status") == "error":  # a sticky CUDA error would poison the tasks after it
+            worker.close()
             self._worker = None
-            res = {
-                "id": cls.id,
-                "status": "error",
-                "reason": res,
-                "area": cls.area,
-                "seed": cls.seed,
-                "title": cls.title,
-                "kind": cls.kind,
-                "duration_s": round(time.perf_counter() - t0, 3),
-            }
         return res

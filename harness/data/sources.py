@@ -191,7 +191,7 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None) -> DatasetSour
             raise DataNotFoundError(
                 f"{name} files",
                 [str(t) for t in tried],
-                f"Run `drills data fetch {name} {root}`"
+                f"Run `drills data fetch {name} --data-dir {root}`"
                 if name in REMOTE
                 else f"Put the {name} files in {root / spec.subdirs[0]}",
             )
