@@ -129,9 +129,14 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:40] or "unknown"
 
 
-@functools.lru_cache(maxsize=1)
-def fingerprint() -> dict[str, Any]:
-    """The fingerprint dict stored in run records (cached per process)."""
+@functools.lru_cache(maxsize=4)
+def fingerprint(bench_threads: int | None = None) -> dict[str, Any]:
+    """The fingerprint dict stored in run records (cached per process).
+
+    ``bench_threads``: the intra-op threads benchmarks run with (``--threads``; default
+    torch's current setting). Records of different thread counts are not compared
+    (harness.compare).
+    """
     gpus = _gpus()
     cpu = _cpu_model()
     fp: dict[str, Any] = {
@@ -139,6 +144,7 @@ def fingerprint() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),
+        "bench_threads": bench_threads or torch.get_num_threads(),
         "ram_gib": _ram_gib(),
         "platform": platform.platform(),
         "python": platform.python_version(),
