@@ -215,3 +215,23 @@ def test_headlines_come_from_the_record():
         "CUDA graph vs eager at batch 1 (mlp): 2.50x",
     ]
     assert gpu_check.headlines({}) == []
+
+
+def test_readme_device_commands_parse_and_leave_room():
+    """The README's lines for the lent GPU are what a session pastes: they must parse, and each
+    budget must end well inside its own timeout, which must end inside the 10-minute call limit."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from harness.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    lines = [ln for ln in readme.splitlines() if ln.startswith("unset TRITON_INTERPRET;")]
+    assert len(lines) == 2, lines  # the first call and the resuming rerun
+    for ln in lines:
+        cmd = ln.split("python3 -m harness.cli ", 1)[1].split(" 2>&1", 1)[0]
+        args = build_parser().parse_args(shlex.split(cmd.replace("$R", "/tmp/x")))
+        limit = int(re.search(r"timeout -s INT (\d+) ", ln).group(1))
+        assert args.command == "gpu-check" and args.results_dir is not None and not args.dry_run
+        assert args.budget + 20 <= limit <= 570, (args.budget, limit)
