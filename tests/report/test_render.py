@@ -178,37 +178,6 @@ def test_coverage_lists_missing_rows_with_seed_and_title(page):
     assert f'<span title="{html.escape(e.title)}">{e.seed} {e.id}</span>' in page
 
 
-def test_real_runner_record_renders(tmp_path):
-    """A record written by the harness itself (runner + RunWriter), not by this test's builder."""
-    from harness.fingerprint import fingerprint
-    from harness.results import RunWriter
-    from harness.runner import run_task
-
-    w = RunWriter(
-        mode="run",
-        device="cpu",
-        size="tiny",
-        argv=["run"],
-        fingerprint=fingerprint(),
-        peak={"matmul_gflops": 100.0, "copy_gbps": 20.0},
-        runs_dir=tmp_path / "runs",
-    )
-    w.add(
-        run_task(
-            REGISTRY.get(MATMUL),
-            mode="bench",
-            size="tiny",
-            min_run_time_s=0.01,
-            peak={"matmul_gflops": 100.0, "copy_gbps": 20.0},
-        )
-    )
-    w.finish()
-    page = render_report([w.path], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
-    assert f'<span class="tid">{MATMUL}</span>' in page and "torch_matmul (baseline)" in page
-    assert "best vs" not in page  # the old headline across unlike variants is gone
-    assert n_figures(page) == 4  # summary, implementations, scaling over the 3 tiny configs, % of peak
-
-
 def big_run(n_tasks: int = 130, n_impls: int = 4, n_configs: int = 5) -> dict:
     areas = [
         "fundamentals",
