@@ -16,29 +16,21 @@ engines for ``op(a, b)`` with a, b of broadcastable shapes:
 
 Check, by enumeration:
 
-* the rule, exhaustively: every ordered pair of shapes of rank 0..4 with sizes in
-  {1, 3, 4} (121 shapes, 14,641 pairs: 6,821 broadcastable, 7,820 not) gives torch's
-  result (``torch.broadcast_tensors``, i.e. ATen's infer_size, the rule every op uses),
-  raising ValueError (torch: RuntimeError) exactly on the incompatible pairs, with a
-  message naming the dimension;
-* values, systematically: every pair of shapes of rank 0..4 with sizes in {1, 3} (961
-  pairs: every broadcast pattern, each dim equal, 1 vs n, n vs 1 or missing on either
-  side) plus every 7th broadcastable {1, 3, 4} pair (975 more): both engines equal torch
-  in shape and values (float32 table) for add, sub, mul, div, maximum in rotation, the
-  first operand non-contiguous (a permuted buffer) on every other pair; every 8th
+* the rule, exhaustively (``kernels/tensor/broadcast_enum.py``): on all 14,641 ordered
+  pairs of shapes of rank 0..4 with sizes in {1, 3, 4} it gives torch's result, raising a
+  ValueError naming the dimension exactly on the 7,820 incompatible pairs;
+* values: every pair of rank <= 4 with sizes in {1, 3} (every broadcast pattern) plus every
+  7th broadcastable {1, 3, 4} pair: both engines equal torch in shape and values for add,
+  sub, mul, div, maximum in rotation, every other first operand non-contiguous; every 8th
   incompatible pair is refused by both engines with ValueError;
 * then the generic operator check on the configs (3 seeds, not-mutated/alias/constant guards).
 
-Lesson (2-core CPU VM shared with other jobs, OMP_NUM_THREADS=1, float32, ``drills bench
---task m1.manual_broadcast``; medians, IQRs 30-100% under the machine's load): bias add
-(32,64,32,32)+(64,1,1): torch 0.33 ms, expand_views 1.6 ms, strided_gather 155 ms; outer
-product (1024,1)*(1,1024): 0.20 / 0.28 / 41 ms; row-wise (2048,512)-(512,): 1.6 / 1.1 / 49 ms.
-Broadcasting is stride bookkeeping: given stride-0 views, torch's kernel does the same work
-as for its own broadcasting, so expand_views is within noise of torch once the output is
-large (its extra cost is the Python rule, ~10 us). Materialising the addressing is what is
-expensive: strided_gather builds an int64 offset per output element per operand (16 bytes
-of index traffic for every 4-byte result, plus repeat/repeat_interleave passes) and then
-gathers, 100-500x slower than letting the iterator walk strides.
+Lesson: broadcasting is stride bookkeeping. Given stride-0 views, torch's kernel does the
+same work as for its own broadcasting, so ``expand_views`` costs only its Python rule once
+the output is large. Materialising the addressing is what is expensive: ``strided_gather``
+builds an int64 offset per output element per operand (16 bytes of index traffic for every
+4-byte result, plus the repeat passes) and then gathers, instead of letting the iterator
+walk strides (PyTorch docs, "Broadcasting semantics"; TensorIterator in ATen).
 """
 
 from __future__ import annotations
@@ -50,13 +42,15 @@ import math
 import torch
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant
+from kernels.tensor.broadcast_enum import compare_rule, enumerate_shapes
 from kernels.tensor.iterator import VECTOR_OPS, broadcast_shape, expand_to, storage_offsets
 
 OPS = ("add", "sub", "mul", "div", "maximum")
 TORCH_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "maximum": torch.maximum}
-#: sizes of the exhaustive enumeration: 1 broadcasts, 3 vs 4 must be refused
-ENUM_SIZES = (1, 3, 4)
-ENUM_MAX_RANK = 4
+_VIEWS = "stride-0 expanded views + torch's op within 1.2x of torch's own broadcasting (bias add)"
+_GATHER = "torch's stride walk >= 20x gathering by materialised int64 offsets (bias add)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +74,25 @@ def _flat_storage(t: torch.Tensor) -> torch.Tensor:
     return t.detach().as_strided((n,), (1,), 0)
 
 
-def enumerate_shapes(sizes=ENUM_SIZES, max_rank: int = ENUM_MAX_RANK) -> list[tuple[int, ...]]:
-    """Every shape of rank 0..max_rank with each size drawn from ``sizes``."""
-    return [s for r in range(max_rank + 1) for s in itertools.product(sizes, repeat=r)]
+# -- wrong rules and engines (the mutants) -------------------------------------------------------
+def _max_rule(*shapes):
+    """WRONG: accepts any sizes and takes the largest: (3,) vs (4,) 'broadcasts' to (4,)."""
+    n = max(len(s) for s in shapes)
+    padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+    return tuple(max(d) for d in zip(*padded, strict=True))
+
+
+def _left_aligned(*shapes):
+    """WRONG: pads on the right (aligns on the first dim): (3,) with (3, 1) gives (3, 1)."""
+    n = max(len(s) for s in shapes)
+    return broadcast_shape(*[tuple(s) + (1,) * (n - len(s)) for s in shapes])
+
+
+def _gather_pads_right(self, op, a, b):
+    """WRONG: the gather engine pads b's shape on the right: (3,) becomes (3, 1), a column."""
+    if b.dim() < a.dim():
+        b = b.reshape(tuple(b.shape) + (1,) * (a.dim() - b.dim()))
+    return ManualBroadcast.strided_gather(self, op, a, b)
 
 
 @task("m1.manual_broadcast", seed="m1", title="elementwise ops with manual broadcasting")
@@ -106,8 +116,22 @@ class ManualBroadcast(Operator):
             BroadcastOpConfig("sub", (16384, 4096), (4096,)),
         ],
     }
-    #: the hand-written shape rule under test; tests swap in wrong ones
+    claims = (
+        time_ratio("expand_views", to="torch", at_most=1.2, config="add(", text=_VIEWS),
+        speedup("torch", over="strided_gather", at_least=20, config="add(", text=_GATHER),
+    )
+    #: the hand-written shape rule under test; the mutants swap in wrong ones
     shape_rule = staticmethod(broadcast_shape)
+    mutants = (
+        Mutant("max_rule", "takes the larger size", {"shape_rule": staticmethod(_max_rule)}, match="rule gives (4,)"),
+        Mutant("left_aligned", "aligns on the left", {"shape_rule": staticmethod(_left_aligned)}, match="disagree"),
+        Mutant(
+            "gather_pads_right",
+            "gather pads b on the right",
+            {"strided_gather": _gather_pads_right},
+            match="strided_gather",
+        ),
+    )
 
     # -- engines --------------------------------------------------------------------------------
     def expand_views(self, op: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -156,47 +180,19 @@ class ManualBroadcast(Operator):
 
     def check_all_pairs(self, ctx) -> None:
         shapes = enumerate_shapes()
-        empty = {sh: torch.empty(sh) for sh in shapes}
-        wrong, unclear, ok_pairs, bad_pairs = [], [], [], []
-        for sa, sb in itertools.product(shapes, shapes):
-            try:  # torch's own rule (at::infer_size, what every op uses), in C++
-                ref = tuple(torch.broadcast_tensors(empty[sa], empty[sb])[0].shape)
-            except RuntimeError:
-                ref = None
-            try:
-                own = tuple(self.shape_rule(sa, sb))
-            except ValueError as e:
-                own = None
-                if "dimension" not in str(e):
-                    unclear.append(f"{sa}, {sb}: {e}")
-            if own != ref:
-                wrong.append(
-                    f"{sa} and {sb}: rule gives {'an error' if own is None else own}, torch "
-                    f"{'an error' if ref is None else ref}"
-                )
-            (ok_pairs if ref is not None else bad_pairs).append((sa, sb))
+        found = compare_rule(self.shape_rule, shapes)
+        wrong, unclear, ok_pairs, bad_pairs = found.wrong, found.unclear, found.ok_pairs, found.bad_pairs
         ctx.metric("enumerated_pairs", len(shapes) ** 2)
         ctx.metric("broadcastable_pairs", len(ok_pairs))
         ctx.metric("incompatible_pairs", len(bad_pairs))
-        ctx.expect(
-            len(ok_pairs) > 1000 and len(bad_pairs) > 1000,
-            f"{len(ok_pairs)} broadcastable and {len(bad_pairs)} incompatible pairs: both kinds must be "
-            "well represented",
-            name="enumeration covers both kinds",
-        )
-        ctx.expect(
-            not wrong,
-            f"{len(wrong)} of {len(shapes) ** 2} pairs disagree with torch, e.g. " + "; ".join(wrong[:3]),
-            name="rule equals torch on all 14,641 pairs",
-        )
-        ctx.expect(
-            not unclear,
-            "errors that do not name the dimension: " + "; ".join(unclear[:3]),
-            name="incompatible: error names the dimension",
-        )
-        ctx.expect_raises(
-            ValueError, lambda: self.shape_rule((3,), (4,)), match="not broadcastable", name="rule rejects (3,) vs (4,)"
-        )
+        both = f"{len(ok_pairs)} broadcastable and {len(bad_pairs)} incompatible pairs: both must be well represented"
+        ctx.expect(len(ok_pairs) > 1000 and len(bad_pairs) > 1000, both, name="enumeration covers both kinds")
+        msg = f"{len(wrong)} of {len(shapes) ** 2} pairs disagree with torch, e.g. " + "; ".join(wrong[:3])
+        ctx.expect(not wrong, msg, name="rule equals torch on all 14,641 pairs")
+        msg = "errors that do not name the dimension: " + "; ".join(unclear[:3])
+        ctx.expect(not unclear, msg, name="incompatible: error names the dimension")
+        rule_34 = lambda: self.shape_rule((3,), (4,))  # noqa: E731 (a one-line thunk reads better here)
+        ctx.expect_raises(ValueError, rule_34, match="not broadcastable", name="rule rejects (3,) vs (4,)")
         # values: every broadcast pattern of rank <= 4 (sizes 1 and 3: each dim equal, 1 vs n,
         # n vs 1, missing on either side), plus every 7th broadcastable pair with sizes 1, 3, 4
         patterns = enumerate_shapes(sizes=(1, 3))
@@ -204,21 +200,15 @@ class ManualBroadcast(Operator):
         self._check_values(ctx, value_pairs)
         accepted = []
         for sa, sb in bad_pairs[::8]:
-            a, b = (
-                torch.ones(sa, device=ctx.device, dtype=ctx.dtype),
-                torch.ones(sb, device=ctx.device, dtype=ctx.dtype),
-            )
+            a, b = (torch.ones(sh, device=ctx.device, dtype=ctx.dtype) for sh in (sa, sb))
             for name in ("expand_views", "strided_gather"):
                 try:
                     getattr(self, name)("add", a, b)
                     accepted.append(f"{name}: add of {sa} and {sb}")
                 except ValueError:
                     pass
-        ctx.expect(
-            not accepted,
-            "engines returned on shapes torch refuses: " + "; ".join(accepted[:3]),
-            name="engines reject incompatible pairs (every 8th)",
-        )
+        msg = "engines returned on shapes torch refuses: " + "; ".join(accepted[:3])
+        ctx.expect(not accepted, msg, name="engines reject incompatible pairs (every 8th)")
 
     def _check_values(self, ctx, pairs) -> None:
         g = ctx.generator()
@@ -242,7 +232,7 @@ class ManualBroadcast(Operator):
                     out = torch.full(ref.shape, float("nan"), dtype=ref.dtype, device=ref.device)
                 if out.shape != ref.shape:
                     bad_shape.append(
-                        f"{name}: {op} of {sa} and {sb} has shape {tuple(out.shape)}, torch {tuple(ref.shape)}"
+                        f"{name}: {op} of {sa} and {sb} gives {tuple(out.shape)}, torch {tuple(ref.shape)}"
                     )
                 outs.append(out.reshape(-1))
         ctx.metric("value_checked_pairs", len(pairs))

@@ -5,31 +5,25 @@ numeric backend, no ``torch.autograd``): reverse mode records a graph of boxes a
 backwards (``vjp``), forward mode carries (value, tangent) pairs (``jvp``); ``grad`` is the
 vjp of a scalar function with cotangent 1.
 
-Check (float64 and float32, the dtype table): 14 composite functions, each written *once*
-with operators and tensor methods (``@``, ``**``, ``.tanh()``, ``.sum(-1)``, ``.reshape``,
-...), so the very same source runs on mini-autograd boxes and on torch tensors. For each,
-on seeded random primals, cotangents and tangents: the output, every vjp gradient and the
-jvp tangent equal ``torch.func.vjp`` / ``torch.func.jvp``. The set covers broadcasting in
-both directions, batched and 1-D matmuls, reductions with and without keepdim, a tensor
-exponent, reshape/transpose, a tuple output and an input the output ignores (zero
-gradient). ``grad`` (and ``value_and_grad`` with several argnums) equals
-``torch.func.grad`` on 3 scalar functions. A cotangent of the wrong shape raises
-ValueError.
+Check (float64 and float32): 14 composite functions, each written *once* with operators and
+tensor methods, so the same source runs on mini-autograd boxes and on torch tensors. On
+seeded primals, cotangents and tangents the output, every vjp gradient and the jvp tangent
+equal ``torch.func.vjp`` / ``torch.func.jvp`` (broadcasting both ways, batched and 1-D
+matmuls, reductions with and without keepdim, a tensor exponent, reshape/transpose, a tuple
+output, an ignored input). ``grad`` and ``value_and_grad`` equal ``torch.func``'s on 3 scalar
+functions; a cotangent of the wrong shape raises ValueError.
 
 Bench: one vjp (forward + pullback with a fixed cotangent) and one jvp of a two-layer tanh
 MLP, ``torch.func`` (baseline) vs the mini engine, for a small batch (Python overhead
 dominates) and a large one (the matmuls dominate).
 
-Lesson (2-core CPU VM shared with other jobs, OMP_NUM_THREADS=1, float32, ``drills bench
---task m1.mini_autograd``, medians of two runs, IQRs 10-100% under the load): N = 8, D = 16:
-vjp torch.func 0.76-1.2 ms, mini 0.46-1.1 ms; jvp 0.18-0.87 vs 0.14-0.19 ms. N = D = 512:
-vjp 44-50 vs 49-54 ms, jvp 38-40 vs 37-46 ms. On small inputs the ~10 primitive calls of a
-pure-Python engine cost no more than torch.func's own machinery (functorch wraps every
-tensor at each transform level and routes each op through the dispatcher twice), so the
-mini engine is as fast or faster; on large ones both spend their time in the same matmul
-and tanh kernels and are equal within noise. Reverse mode must record the graph and keep
-the values its rules need until the pullback runs; forward mode carries one tangent per
-value and frees as it goes, and here a jvp cost 0.85-0.9x a vjp at N = D = 512.
+Lesson: on small inputs the ~10 primitive calls of a pure-Python engine cost about what
+torch.func's own machinery costs (functorch wraps every tensor at each transform level and
+routes each op through the dispatcher twice: "torch.func" docs, "UX limitations"); on large
+ones both spend their time in the same matmul and tanh kernels. Reverse mode must record
+the graph and keep the values its rules need until the pullback runs; forward mode carries
+one tangent per value and frees as it goes (Baydin et al. 2018, "Automatic Differentiation
+in Machine Learning: a Survey", JMLR 18).
 """
 
 from __future__ import annotations
@@ -41,7 +35,14 @@ import torch
 import torch.func
 
 import kernels.autograd.mini_autograd as ma
+import kernels.autograd.mini_autograd_ops as ops
 from harness import Operator, impl, task
+from harness.claims import time_ratio
+from harness.mutants import Mutant
+from harness.swapped import Swapped
+
+_LARGE = "mini engine within 1.1x of torch.func at the largest size (the same matmul and tanh kernels)"
+_SMALL = "pure-Python mini engine <= 1.5x torch.func at N=8, D=16 (Python overhead on both sides)"
 
 
 def _mlp(x, w1, b1, w2):
@@ -75,6 +76,14 @@ SCALAR_FUNCTIONS = {
 }
 
 
+def _transform(eng, mode: str, primals, seeds):
+    """The bench's work through ``eng`` (torch.func or the mini engine): (out, grads) or (out, tangent)."""
+    if mode == "vjp":
+        out, pull = eng.vjp(_mlp, *primals)
+        return out, pull(seeds[0])
+    return eng.jvp(_mlp, tuple(primals), tuple(seeds))
+
+
 def _primals(shapes, positive, g: torch.Generator, dtype, device):
     out = []
     for i, s in enumerate(shapes):
@@ -105,22 +114,58 @@ class MLPConfig:
         return f"{self.mode},N={self.batch},D={self.width}"
 
 
+# -- wrong engines (the mutants) -----------------------------------------------------------------
+def _grad_seeded_2(f, argnums=0):
+    """WRONG: grad pulls back a cotangent of 2, not 1."""
+    vg = ma.value_and_grad(f, argnums)
+    return lambda *a: (lambda gr: tuple(2 * x for x in gr) if isinstance(gr, tuple) else 2 * gr)(vg(*a)[1])
+
+
 @task("m1.mini_autograd", seed="m1", title="a mini autograd engine with vjp and jvp")
 class MiniAutograd(Operator):
     __doc__ = __doc__
     check_dtypes = (torch.float64, torch.float32)
     sizes = {
         "tiny": [MLPConfig("vjp", 4, 8), MLPConfig("jvp", 4, 8)],
-        "cpu": [
-            MLPConfig("vjp", 8, 16),
-            MLPConfig("jvp", 8, 16),
-            MLPConfig("vjp", 512, 512),
-            MLPConfig("jvp", 512, 512),
-        ],
+        "cpu": [MLPConfig(mode, n, d) for n, d in ((8, 16), (512, 512)) for mode in ("vjp", "jvp")],
         "gpu": [MLPConfig("vjp", 8, 16), MLPConfig("vjp", 4096, 4096), MLPConfig("jvp", 4096, 4096)],
     }
-    #: the engine under test (a module with vjp, jvp, grad, value_and_grad); tests swap it
-    engine: types.ModuleType = ma
+    claims = (
+        time_ratio("mini", to="torch_func", at_most=1.1, text=_LARGE),
+        time_ratio("mini", to="torch_func", at_most=1.5, config="N=8,", text=_SMALL),
+    )
+    #: the engine under test (vjp, jvp, grad, value_and_grad); the mutants swap in wrong ones
+    engine: types.ModuleType | object = ma
+    mutants = (
+        Mutant(
+            "sin_derivative_is_sin",
+            "sin's vjp rule multiplies by sin, not cos",
+            {"engine": Swapped(ma, ops.sin, "vjps", (lambda g, o, x: g * x.sin(),))},
+            match="vjp: gradients",
+        ),
+        Mutant(
+            "tanh_tangent_unsquared",
+            "tanh's jvp rule uses 1 - tanh, not 1 - tanh^2",
+            {"engine": Swapped(ma, ops.tanh, "jvps", (lambda t, o, x: t * (1 - o),))},
+            match="jvp",
+        ),
+        Mutant(
+            "missing_unbroadcast",
+            "gradients of broadcast inputs keep the output's shape",
+            {"engine": Swapped(ma, ops, "_unbroadcast", lambda g, shape: g)},
+            match="vjp: gradients",
+        ),
+        Mutant(
+            "grad_cotangent_2",
+            "grad seeds the pullback with 2, not 1",
+            {
+                "engine": types.SimpleNamespace(
+                    vjp=ma.vjp, jvp=ma.jvp, grad=_grad_seeded_2, value_and_grad=ma.value_and_grad
+                )
+            },
+            match="grad of a scalar function",
+        ),
+    )
 
     # -- operator contract: the bench function -------------------------------------------------
     def inputs(self, config, device, dtype, seed):
@@ -147,32 +192,11 @@ class MiniAutograd(Operator):
 
     @impl(baseline=True)
     def torch_func(self, mode, primals, seeds):
-        if mode == "vjp":
-
-            def run():
-                out, fn = torch.func.vjp(_mlp, *primals)
-                return out, fn(seeds[0])
-        else:
-
-            def run():
-                return torch.func.jvp(_mlp, tuple(primals), tuple(seeds))
-
-        return run
+        return lambda: _transform(torch.func, mode, primals, seeds)
 
     @impl
     def mini(self, mode, primals, seeds):
-        eng = self.engine
-        if mode == "vjp":
-
-            def run():
-                out, fn = eng.vjp(_mlp, *primals)
-                return out, fn(seeds[0])
-        else:
-
-            def run():
-                return eng.jvp(_mlp, tuple(primals), tuple(seeds))
-
-        return run
+        return lambda: _transform(self.engine, mode, primals, seeds)
 
     # -- check ----------------------------------------------------------------------------------
     def check(self, ctx):
@@ -212,10 +236,6 @@ class MiniAutograd(Operator):
             )
         x = torch.randn(3, 4, generator=g, dtype=ctx.dtype).to(ctx.device)
         _, pull = eng.vjp(lambda t: t.sin(), x)
-        ctx.expect_raises(
-            ValueError,
-            lambda: pull(torch.ones(4, 3, dtype=ctx.dtype, device=ctx.device)),
-            match="shape",
-            name="cotangent of the wrong shape rejected",
-        )
+        bad = torch.ones(4, 3, dtype=ctx.dtype, device=ctx.device)
+        ctx.expect_raises(ValueError, lambda: pull(bad), match="shape", name="cotangent of the wrong shape rejected")
         super().check(ctx)
