@@ -97,7 +97,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         h = action.help or ""
         if action.default is None or action.default is False or action.default == argparse.SUPPRESS or "default" in h:
             return h
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
@@ -492,18 +492,18 @@ def _run(args, mode: str) -> int:
         bar = progress.add_task(mode, total=len(tasks))
         try:
             runner.run(tasks, on_result, on_start)
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-            interrupted = e
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+            interrupted = stop
     writer.finish("interrupted" if interrupted else "complete")
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     where = f"  record: {writer.path}" if writer.path else ("  record: not written (see above)" if save else "")
     console.print(Text(f"{mode}: {summary or 'nothing ran'}{where}"), soft_wrap=True)
-    for e in bad:
-        line = Text(e["status"], style="red")
-        line.append(f" {e['id']}: {e.get('reason', '')}")
+    for b in bad:
+        line = Text(b["status"], style="red")
+        line.append(f" {b['id']}: {b.get('reason', '')}")
         console.print(line)
-        if e.get("error"):
-            console.print(Text(str(e["error"]), style="dim"))
+        if b.get("error"):
+            console.print(Text(str(b["error"]), style="dim"))
     for msg in writer.problems:
         err_console.print(Text(f"warning: {msg}", style="yellow"))
     if interrupted:

@@ -443,8 +443,9 @@ class _Worker:
 
     def kill(self) -> None:
         """End the worker and every process its tasks started (its process group)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # pgid == pid after the worker's setsid()
+        if self.proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # pgid == pid after the worker's setsid()
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(5)
