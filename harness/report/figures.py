@@ -321,6 +321,9 @@ def pct_peak(df: pd.DataFrame) -> Figure | None:
         return None
     col = max(cols, key=lambda c: max(v for v in df[c] if finite(v)))
     df = df[[finite(v) for v in df[col]]]
+    # above 100 % of the measured peak the peak or the timing is off: say so on the bar
+    df = df.assign(_mark=["suspect" if v is True else "" for v in _col(df, "pct_peak_suspect")])
+    df.loc[[finite(v) and v > 100 for v in df[col]], "_mark"] = "suspect"
     configs = list(dict.fromkeys(df["config"]))
     traces: list[dict[str, Any]]
     if len(configs) == 1:
@@ -332,12 +335,21 @@ def pct_peak(df: pd.DataFrame) -> Figure | None:
                 name=col,
                 showlegend=False,
                 marker=dict(color=COLORWAY[2]),
+                text=list(df["_mark"]),
+                textposition="outside",
             )
         ]
         xtitle = "implementation"
     else:
         traces = [
-            dict(type="bar", x=[esc(c) for c in g["config"]], y=list(g[col]), name=esc(name))
+            dict(
+                type="bar",
+                x=[esc(c) for c in g["config"]],
+                y=list(g[col]),
+                name=esc(name),
+                text=list(g["_mark"]),
+                textposition="outside",
+            )
             for name, g in df.groupby("series", sort=False)
         ]
         xtitle = "config"

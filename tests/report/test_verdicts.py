@@ -216,6 +216,10 @@ def test_contended_and_suspect_rows_are_flagged_old_rows_render_as_before(page, 
     assert len(busy) == 1 and "CONTENDED" in busy[0] and ">0.41<" in busy[0]
     assert meas_table.count("SUSPECT") == 1 and meas_table.count("NOISY") == 1
     assert "1 of 9 measurements are CONTENDED" in card and "more than 100 % of the measured peak" in card
+    specs = [json.loads(x) for x in re.findall(r'id="fig-\d+-spec">(.*?)</script>', card)]
+    pct = next(sp for sp in specs if sp["layout"]["title"]["text"].startswith("% of"))
+    marks = {tr["name"]: tr["text"] for tr in pct["data"]}
+    assert marks["torch_matmul"] == ["", "", "suspect"] and marks["loop"] == ["", "", ""]
     # a record of the older schema: no new columns, no new flags
     p = write_run(tmp_path / "runs", "20260101T000000Z_aaaa1111", "2026-01-01T00:00:00Z", {MATMUL: matmul_task()})
     old = render_report([p], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
