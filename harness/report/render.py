@@ -1,10 +1,11 @@
 """``reports/index.html``: one self-contained page from run records.
 
-Sections: (1) summary by area with catalogue coverage, (2) a card per task of the
-newest run, (3) history across the runs of the same machine with regressions judged
-against noise, (4) the environment. plotly.js is inlined once (no CDN, no external
-font or stylesheet; a Content-Security-Policy blocks any request), figures are JSON
-drawn on demand (see :mod:`harness.report.figures`).
+Sections: (1) summary by area with catalogue coverage, every claim of the run and check
+strength per area, (2) a card per task of the newest run, (3) history across the runs of
+the same machine with regressions judged on raw samples, (4) the environment with the
+timer self-test. plotly.js is inlined once (no CDN, no external font or stylesheet; a
+Content-Security-Policy blocks any request), figures are JSON drawn on demand (see
+:mod:`harness.report.figures`), pictures are inline ``data:`` PNGs.
 
 The newest of the given runs (by start time, then run id) is the main one. History is
 every run of its machine: the other given files of that machine plus
