@@ -180,3 +180,16 @@ def test_a_task_file_that_failed_to_import_is_named(tmp_path):
     assert "RegistryError: task id 'zz2broken.thing' is not of the form area.slug" in r.stderr
     # the id rule is stated right: no digits in the area
     assert "area: lowercase letters and _, or m1-m6; slug: lowercase letters, digits and _" in r.stderr
+
+
+def test_run_no_save_renders_the_report_from_memory(planted_dir, tmp_path):
+    env = {**os.environ, "DRILLS_TASKS_DIR": str(planted_dir), "DRILLS_RESULTS_DIR": str(tmp_path / "runs")}
+    out = tmp_path / "report" / "index.html"
+    args = ["run", "--task", "zz_planted.ok", "--no-save", "--no-isolate", "--min-run-time", "0.02", "--out", out]
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "from the in-memory record: --no-save" in r.stdout and out.is_file()
+    assert "zz_planted.ok" in out.read_text()
+    assert not (tmp_path / "runs").exists()  # nothing saved
