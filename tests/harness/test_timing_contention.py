@@ -118,15 +118,20 @@ def test_fewer_than_five_samples_is_contended():
     assert ext.contended and ext.to_json()["n_preempted"] is None
     five = Measurement(samples_ms=[1.0] * 5, number_per_sample=1, mode="cpu", preempted=[False] * 5)
     assert not five.contended and "contended_reason" not in five.to_json()
-    # 7 samples of which 3 preempted: 4 clean -> contended; median over clean only
+    # 4 clean of 5 (one preempted): contended for too few clean; median over clean only
     m = Measurement(
-        samples_ms=[1.0, 1.0, 1.0, 1.0, 9.0, 9.0, 9.0],
+        samples_ms=[1.0, 1.0, 1.0, 1.0, 9.0],
         number_per_sample=1,
         mode="cpu",
-        preempted=[False] * 4 + [True] * 3,
+        preempted=[False] * 4 + [True],
     )
-    assert m.contended and m.median_ms == 1.0 and m.min_ms == 1.0 and m.n_preempted == 3
-    assert "3 of 7 samples preempted" in m.contended_reason
+    assert m.median_ms == 1.0 and m.min_ms == 1.0 and m.n_preempted == 1
+    assert m.contended and "1 of 5 samples preempted: 4 clean" in m.contended_reason
+    # enough clean samples, but most lost the CPU: the clean ones ran beside busy neighbours
+    busy = Measurement(samples_ms=[1.0] * 12, number_per_sample=1, mode="cpu", preempted=[False] * 8 + [True] * 4)
+    assert busy.contended and "4 of 12 samples preempted (> 25%)" in busy.contended_reason
+    ok = Measurement(samples_ms=[1.0] * 12, number_per_sample=1, mode="cpu", preempted=[False] * 9 + [True] * 3)
+    assert not ok.contended and ok.n_preempted == 3
     stolen = Measurement(samples_ms=[1.0] * 9, number_per_sample=1, mode="cpu", preempted=[False] * 9, steal=0.3)
     assert stolen.contended and "stole" in stolen.contended_reason
 
