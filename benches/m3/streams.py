@@ -20,19 +20,18 @@ recorded as skipped ("needs cuda"). On CUDA the streamed run is repeated three t
 missing wait shows up as a result that changes between runs (METHOD: "a moving error is a
 race").
 
-Bench (CUDA): time of each variant (events on the current stream around the whole job);
-``overlap_gained = serial / streamed``; the three stages timed alone (``stage_*_ms``) give
-the ceiling ``ideal_overlap = (h2d + compute + d2h) / max(h2d, compute, d2h)``; and
-NVML's GPU-busy percentage sampled by :class:`harness.gpu_monitor.GpuMonitor` while each
-variant runs back-to-back for about a second (``gpu_util_mean_pct_<variant>``): kernels
-keep the GPU "busy" while copies run beside them only with streams.
+Bench (CUDA): each variant's time (events around the whole job); ``overlap_gained`` =
+serial / streamed; the stages timed alone give the ceiling ``ideal_overlap`` = (h2d +
+compute + d2h) / max of the three; NVML's GPU-busy % while each variant runs for ~1 s
+(``harness.gpu_monitor``): kernels keep the GPU busy beside copies only with streams.
 
 Lesson: streams buy overlap, not speed of any one stage: the gain is bounded by the sum
 of the stages over the largest one, and it needs pinned host memory (a pageable copy
 blocks the host and serialises everything), enough pieces to fill the pipeline, and
 pieces large enough that launch costs stay small.
-
-Figures. CPU: nothing to overlap (check only). H200 (gpu size): not measured yet.
+(CUDA C++ Programming Guide, "Asynchronous Concurrent Execution": overlap of data
+transfer and kernel execution needs page-locked host memory and distinct non-default
+streams.) On a CPU there is nothing to overlap: the check runs, the claims are cuda-only.
 """
 
 from __future__ import annotations
@@ -43,7 +42,9 @@ import dataclasses
 import torch
 
 from harness import Comparison, Prepared, task
+from harness.claims import speedup
 from harness.gpu_monitor import GpuMonitor
+from harness.mutants import Mutant
 from harness.timing import measure
 
 
@@ -116,6 +117,37 @@ def make_job(config: StreamsConfig, device, seed: int) -> tuple[torch.Tensor, to
     return x, w, out
 
 
+# -- wrong pipelines (the mutants) --------------------------------------------------------------
+def _drops_last_piece(self, variant, config, job, streams):
+    """WRONG: the streamed run leaves the last piece out (its rows keep the NaN poison)."""
+    x, w, out = job
+    if variant != "streamed":
+        return Streams.run(self, variant, config, job, streams)
+    n = torch.tensor_split(torch.arange(x.shape[0]), config.chunks)[-1].numel()
+    run_pipeline(x[:-n], w, out[:-n], chunks=config.chunks - 1, iters=config.iters, streams=streams)
+
+
+def _shifted(self, variant, config, job, streams):
+    """WRONG: the streamed run writes piece i into output slot i + 1."""
+    x, w, out = job
+    if variant != "streamed":
+        return Streams.run(self, variant, config, job, streams)
+    pieces_out = torch.tensor_split(out, config.chunks)
+    for i, xi in enumerate(torch.tensor_split(x, config.chunks)):
+        o, y = pieces_out[(i + 1) % config.chunks], compute(xi.to(w.device), w, config.iters)
+        o[: min(o.shape[0], y.shape[0])].copy_(y[: o.shape[0]])
+
+
+def _short_serial(self, variant, config, job, streams):
+    """WRONG: the serial variant runs one layer too few."""
+    x, w, out = job
+    iters = config.iters - 1 if variant == "serial" else config.iters
+    run_pipeline(x, w, out, chunks=config.chunks, iters=iters, streams=streams)
+
+
+_OVERLAP = "{} streams overlap copies with compute: the job >= 1.3x faster than serial (balanced stages)"
+
+
 @task("m3.streams", seed="m3", title="GPU utilization with and without streams")
 class Streams(Comparison):
     __doc__ = __doc__
@@ -128,6 +160,16 @@ class Streams(Comparison):
         # similar length (2 x 8.6 GFLOP of FP32); the stages are balanced so overlap can show
         "gpu": [StreamsConfig(65536, 1024, 16, 2, streams=2), StreamsConfig(65536, 1024, 16, 2, streams=4)],
     }
+
+    claims = (
+        speedup("streamed", over="serial", at_least=1.3, config="streams=2", device="cuda", text=_OVERLAP.format(2)),
+        speedup("streamed", over="serial", at_least=1.3, config="streams=4", device="cuda", text=_OVERLAP.format(4)),
+    )
+    mutants = (
+        Mutant("drops_last_piece", "a piece not copied back", {"run": _drops_last_piece}, match="streamed =="),
+        Mutant("pieces_shifted", "piece i written to slot i + 1", {"run": _shifted}, match="streamed == unchunked"),
+        Mutant("short_serial", "serial runs one layer too few", {"run": _short_serial}, match="serial == unchunked"),
+    )
 
     def streams_for(self, variant: str, config: StreamsConfig, device) -> list | None:
         if variant == "serial":
@@ -187,10 +229,8 @@ class Streams(Comparison):
             "compute": lambda: compute(xd, w, config.iters),
             "d2h": lambda: out.copy_(yd, non_blocking=True),
         }
-        return {
-            k: measure(f, ctx.device, mode="warm", min_run_time_s=ctx.min_run_time_s / 2).median_ms
-            for k, f in fns.items()
-        }
+        t = ctx.min_run_time_s / 2
+        return {k: measure(f, ctx.device, mode="warm", min_run_time_s=t).median_ms for k, f in fns.items()}
 
     def _utilization(self, ctx, variant: str, config: StreamsConfig, fn, median_ms: float) -> None:
         """NVML GPU-busy % while ``fn`` runs back-to-back (queued without host syncs) for ~1 s."""
