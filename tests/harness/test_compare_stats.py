@@ -224,6 +224,7 @@ def test_benchmark_same_commit_and_planted_slowdown():
     work = _workloads()
     rounds, planted = 3, "matmul128"
     called = judged = contended = caught = planted_judged = 0
+    raw_called = raw_caught = 0  # the rank rule alone, contention flags ignored (the test's power)
     for r in range(rounds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoisyMeasurementWarning)
@@ -234,7 +235,13 @@ def test_benchmark_same_commit_and_planted_slowdown():
                 for k, f in work.items()
             }
         for k in work:
-            j = judge({"impl": k, **a[k].to_json()}, {"impl": k, **b[k].to_json()})
+            ra, rb = {"impl": k, **a[k].to_json()}, {"impl": k, **b[k].to_json()}
+            j = judge(ra, rb)
+            raw = judge({**ra, "contended": False}, {**rb, "contended": False})["change"]
+            if k == planted:
+                raw_caught += raw == "slower"
+            else:
+                raw_called += raw in ("slower", "faster")
             if k == planted:
                 planted_judged += j["change"] != "contended"
                 caught += j["change"] == "slower"
@@ -250,5 +257,9 @@ def test_benchmark_same_commit_and_planted_slowdown():
         f"load {os.getloadavg()[0]:.1f}: unchanged measurements called changed: {called} of {judged} judged "
         f"({called / max(judged, 1):.1%}; target <= 5 %), {contended} contended (not judged); "
         f"planted slowdown caught {caught} of {planted_judged} judged rounds ({rounds} rounds)"
+    )
+    print(
+        f"rank rule alone (contention flags ignored): {raw_called} of {rounds * (len(work) - 1)} unchanged "
+        f"measurements called changed, planted slowdown caught in {raw_caught} of {rounds} rounds"
     )
     assert judged + contended == rounds * (len(work) - 1)
