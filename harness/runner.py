@@ -280,7 +280,11 @@ def _worker_main(conn, env: dict[str, str], out_paths: tuple[str, str] | None = 
     REGISTRY.load()
     last: dict[str, Any] = {"entry": None}
 
+    me = os.getpid()
+
     def on_record(rec: TaskRecord, what: str) -> None:
+        if os.getpid() != me:  # a forked child of the task (a DDP rank): the pipe is not its to use
+            return
         # no deep copy (to_json's asdict costs ~20 ms on a bench's record): pickling is the snapshot
         d = {**vars(rec), "checks": list(rec.checks.values())}
         last["entry"] = {k: v for k, v in d.items() if v not in ("", [], {}) or k in ("status", "id")}

@@ -193,3 +193,10 @@ def test_run_no_save_renders_the_report_from_memory(planted_dir, tmp_path):
     assert "from the in-memory record: --no-save" in r.stdout and out.is_file()
     assert "zz_planted.ok" in out.read_text()
     assert not (tmp_path / "runs").exists()  # nothing saved
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
+def test_gpu_check_without_a_gpu_suggests_no_missing_option(drills, tmp_path):
+    code, out, err = drills("gpu-check", "--results-dir", tmp_path / "gpu")
+    _one_line_usage_error((code, out, err), "needs a CUDA GPU")
+    assert "--device" not in err
