@@ -436,8 +436,8 @@ def load_notice(threads: int) -> str | None:
         return None
     return (
         f"load {load:.1f} on {cores} cores ({idle:.1f} idle, benchmarks use {threads} thread(s)): "
-        f"samples that lose the CPU are dropped as preempted, and a measurement left with fewer than "
-        f"{MIN_CLEAN_SAMPLES} clean samples is marked contended"
+        f"samples that lose the CPU are dropped as preempted, and a measurement with fewer than "
+        f"{MIN_CLEAN_SAMPLES} clean samples or over {MAX_PREEMPTED_SHARE:.0%} preempted is marked contended"
     )
 
 
