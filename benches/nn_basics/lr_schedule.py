@@ -23,14 +23,12 @@ curves of both implementations go into the report.
 Bench: time of one ``scheduler.step()`` per schedule, torch vs hand, next to one SGD step
 of a small MLP (64-128-10, batch 64) for scale.
 
-Lesson (``OMP_NUM_THREADS=1 drills bench --task nn_basics.lr_schedule --no-save``, shared
-2-core VM, so the microsecond medians are noisy; minima in brackets): one ``step()`` costs
-torch 10-11 us (2.1-2.8) and the hand closed forms 1-2.7 us (0.9-2.3), against 0.89 ms for
-one SGD step of a 64-128-10 MLP: a schedule costs at most ~1% of even a tiny training step,
-so its price is irrelevant and its correctness is everything. The values agree to 3.5e-15
-relative; the bugs that matter are off-by-one ones (stepping before ``optimizer.step()``,
-decaying at t = step_size - 1, a period of T_max - 1), which move every value after the
-first boundary and which the value-by-value check catches.
+Lesson: a schedule's ``step()`` is a few microseconds of Python, a small share of even a
+tiny training step (the claims measure both), so its price is irrelevant and its
+correctness is everything. The values agree to rounding; the bugs that matter are
+off-by-one ones (stepping before ``optimizer.step()``, decaying at t = step_size - 1, a
+period of T_max - 1), which move every value after the first boundary and which the
+value-by-value check catches (the mutants below).
 """
 
 from __future__ import annotations
@@ -44,6 +42,8 @@ from torch.optim import lr_scheduler as tls
 
 import kernels.optim.schedulers as S
 from harness import Comparison, Prepared, task
+from harness.claims import metric, time_ratio
+from harness.mutants import Mutant
 from harness.train import standard_step
 from models.mlp import MLP, MLPConfig
 
@@ -80,11 +80,58 @@ def _optimizer(cfg: LRConfig) -> torch.optim.SGD:
     return torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, cfg.base_lrs)])
 
 
+# -- wrong versions (mutants): hand_scheduler(self, kind, opt, cfg) -------------------------
+
+
+def _step_off_by_one(self, kind, opt, cfg):  # decays at t = step_size - 1
+    if kind == "step":
+        return S.LRSchedule(opt, lambda t, base: S.step_lr(t + 1, base, cfg.step_size, cfg.gamma))
+    return LRSchedule.hand_scheduler(self, kind, opt, cfg)
+
+
+def _cosine_short_period(self, kind, opt, cfg):  # T_max - 1: eta_min one step early
+    if kind == "cosine":
+        return S.CosineAnnealingLR(opt, cfg.t_max - 1, cfg.eta_min)
+    return LRSchedule.hand_scheduler(self, kind, opt, cfg)
+
+
+def _warmup_from_zero(self, kind, opt, cfg):  # LinearLR starts at start_factor * base, never 0
+    if kind != "warmup_cosine":
+        return LRSchedule.hand_scheduler(self, kind, opt, cfg)
+    args = (cfg.warmup, cfg.steps, cfg.start_factor, cfg.eta_min)
+    return S.LRSchedule(opt, lambda t, b: b * t / cfg.warmup if t < cfg.warmup else S.warmup_cosine_lr(t, b, *args))
+
+
+def _only_first_group(self, kind, opt, cfg):  # group 1 keeps its base lr
+    sched = LRSchedule.hand_scheduler(self, kind, opt, cfg)
+
+    def apply():
+        opt.param_groups[0]["lr"] = sched.lr_at(sched.last_epoch, sched.base_lrs[0])
+        sched._last_lr = [g["lr"] for g in opt.param_groups]
+
+    sched._apply = apply
+    return sched
+
+
 @task("nn_basics.lr_schedule", seed="3.09", title="learning-rate schedules by hand")
 class LRSchedule(Comparison):
     __doc__ = __doc__
     variants = ("torch", "hand")
     sizes = {"tiny": LRConfig(), "cpu": LRConfig(), "gpu": LRConfig()}
+    metrics = {"step_share_of_sgd": "median torch warmup_cosine step() / one SGD step of a 64-128-10 MLP"}
+    claims = (
+        metric("step_share_of_sgd", "<=", 0.05, text="a schedule step() costs <= 5 % of a tiny MLP's SGD step"),
+        time_ratio("hand", to="torch", at_most=1.5, text="the hand closed-form step() within 1.5x of torch's"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"hand_scheduler": fn}, match=match)
+        for name, what, fn, match in (
+            ("step_off_by_one", "StepLR decays at t = step_size - 1", _step_off_by_one, "step: lr per step"),
+            ("cosine_short_period", "cosine with T_max - 1", _cosine_short_period, "cosine: lr per step"),
+            ("warmup_from_zero", "warmup starts at 0", _warmup_from_zero, "warmup_cosine: lr per step"),
+            ("only_first_group", "param group 1 never scheduled", _only_first_group, "lr per step"),
+        )
+    )
 
     def torch_scheduler(self, kind: str, opt, cfg: LRConfig):
         if kind == "step":
@@ -189,16 +236,13 @@ class LRSchedule(Comparison):
         return Prepared(fn=lambda: [s() for s in steps])
 
     def bench(self, ctx) -> None:
-        for kind in SCHEDULES:
-            for variant in self.variants:
-                ctx.measure(variant, self.stepper(variant, kind), config=kind)
+        for kind in SCHEDULES:  # warmup_cosine last: the claims read the last shared config
+            ms = {v: ctx.measure(v, self.stepper(v, kind), config=kind) for v in self.variants}
         torch.manual_seed(ctx.rng_seed)
         model = MLP(MLPConfig(in_features=64, hidden=(128,), out_features=10)).to(ctx.device, ctx.dtype)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         x = torch.rand(64, 64, generator=ctx.generator()).to(ctx.device, ctx.dtype)
         y = torch.randint(0, 10, (64,), generator=ctx.generator(1)).to(ctx.device)
-        ctx.measure(
-            "sgd_step (for scale)",
-            lambda: standard_step(model, opt, x, y, F.cross_entropy),
-            config="mlp=64-128-10,bs=64",
-        )
+        sgd = lambda: standard_step(model, opt, x, y, F.cross_entropy)  # noqa: E731 (named for reading)
+        one = ctx.measure("sgd_step (for scale)", sgd, config="mlp=64-128-10,bs=64")
+        ctx.metric("step_share_of_sgd", ms["torch"].median_ms / one.median_ms)
