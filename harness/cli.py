@@ -450,6 +450,8 @@ def _run(args, mode: str) -> int:
         capabilities=capabilities.detect(),
         on_warning=lambda msg: err_console.print(Text(f"warning: {msg}", style="yellow")),
     )
+    if writer.path is not None:  # a worker orphaned by a SIGKILL closes the record (harness.runner)
+        os.environ["DRILLS_RUN_RECORD"] = str(writer.path)
     runner = Runner(
         mode=mode,
         device=device,
@@ -717,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return EXIT_INTERRUPTED
     finally:
+        os.environ.pop("DRILLS_RUN_RECORD", None)
         if with_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 

@@ -364,6 +364,22 @@ class RunWriter:
         self._warn(f"cannot write the run record to {failed} ({why}); writing it to {self.path} instead")
 
 
+def mark_abandoned(path: Path) -> bool:
+    """Mark a record still ``running`` as ``interrupted``: its ``drills`` process is gone (SIGKILL).
+
+    Called by the run's worker process when it finds itself orphaned; True if it changed the file.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("status") != "running":
+        return False
+    data["status"] = "interrupted"
+    data["finished_utc"] = utc_now()
+    warns = data.get("warnings") if isinstance(data.get("warnings"), list) else []
+    data["warnings"] = [*warns, "the drills process ended without closing this record (killed); its worker marked it"]
+    atomic_write_json(Path(path), data)
+    return True
+
+
 def _why(e: OSError) -> str:
     return e.strerror or type(e).__name__
 

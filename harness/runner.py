@@ -41,7 +41,7 @@ from harness import context as context_mod
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
 from harness.registry import REGISTRY
-from harness.results import sanitise_entry
+from harness.results import mark_abandoned, sanitise_entry
 from harness.task import Task
 from harness.timing import intra_op_threads
 
@@ -250,6 +250,11 @@ def _send_or_exit(conn, msg: Any) -> None:
         os._exit(0)
 
 
+#: Environment variable naming the run record the ``drills`` process writes; a worker that
+#: outlives that process (SIGKILL) marks the record ``interrupted`` so it does not stay "running".
+RECORD_ENV = "DRILLS_RUN_RECORD"
+
+
 def _watch_parent(ppid: int) -> None:
     """End this worker's whole process group once its parent (the ``drills`` process) is gone."""
 
@@ -257,6 +262,10 @@ def _watch_parent(ppid: int) -> None:
         while True:
             time.sleep(1.0)
             if os.getppid() != ppid:
+                record = os.environ.get(RECORD_ENV)
+                if record:
+                    with contextlib.suppress(Exception):
+                        mark_abandoned(Path(record))
                 os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=loop, name="drills-parent-watch", daemon=True).start()

@@ -113,3 +113,5 @@ def test_a_worker_whose_drills_process_was_killed_ends_quietly(env, tmp_path):
         time.sleep(0.1)
     assert not _alive(worker) and not _alive(child)  # the worker noticed and ended its group
     assert "BrokenPipeError" not in err and "Traceback" not in err
+    rec = load_run(find_runs(tmp_path / "runs")[0])  # not "running" forever: the worker closed it
+    assert rec["status"] == "interrupted" and "killed" in rec["warnings"][-1]
