@@ -24,36 +24,32 @@ Check (tiny):
   uniform, so a sampler that forgot to ban them would emit them within a few hundred
   draws).
 
-A sampler that uses the global RNG, one that can emit ``<pad>``/``<unk>``, and a model
-that never trains each fail it (tests/tasks/test_rnn_char_rnn.py).
-
 Bench: held-out loss curve, tokens/s of one timed training step and of generation (a
-batch of samples, one character per step per row), and a sample of generated text.
+batch of samples, one character per step per row), and a sample of generated text (a
+note in the report).
 
-Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
-bench --task rnn.char_rnn --no-save``; all 730k characters, LSTM 128, 200 steps of 32 x 64):
-held-out loss 4.59 -> 2.35 (step 50) -> 2.10 nats per character, unigram entropy 3.31;
-one training step 42 ms = 49k characters/s; generation 20k characters/s (16 rows of 200:
-one tiny step per character, so per-step dispatch, not arithmetic, sets the rate). After
-200 steps the samples have word lengths, spaces, line breaks and frequent words right
-("the", "and", "object", "is to file") between invented ones: the first thing a
-character model learns is the spelling statistics, long before meaning.
+Lesson: generation is one tiny step per character, so per-step dispatch, not arithmetic,
+sets its rate. After a few hundred steps the samples have word lengths, spaces, line breaks
+and frequent words right between invented ones: the first thing a character model learns is
+the spelling statistics, long before meaning (Karpathy 2015 shows the same progression on
+Shakespeare and Wikipedia).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
-from harness.data import CharTokenizer, read_text, stdlib_corpus
-from harness.data.sources import resolve
+from harness.claims import metric
+from harness.data import CharTokenizer
+from harness.data.corpus import load_corpus, random_windows, split_windows, unigram_nll
+from harness.mutants import Mutant
+from harness.train_text import lm_step, lstm_lm, train_lm
 from kernels.text import decoding
-from models.sequence import SequenceModel, SequenceModelConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +81,29 @@ class CharConfig:
         return f"chars={self.corpus_chars},H={self.hidden}x{self.num_layers},T={self.seq_len},steps={self.steps}"
 
 
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _global_rng_sample(step_fn, state, start, steps, *, generator, temperature=1.0, banned=()):
+    """Draws from the global RNG: the generator passed in is ignored."""
+    out, last = [], start
+    for _ in range(steps):
+        logits, state = step_fn(last, state)
+        logits[:, list(banned)] = -math.inf
+        last = torch.multinomial(torch.softmax(logits, -1), 1)[:, 0]
+        out.append(last)
+    return torch.stack(out, 1)
+
+
+def _no_ban_sample(step_fn, state, start, steps, *, generator, temperature=1.0, banned=()):
+    """Forgets to ban <pad> and <unk>."""
+    return decoding.sample(step_fn, state, start, steps, generator=generator, temperature=temperature)
+
+
+def _never_steps(self, model, opt, window):
+    loss = F.cross_entropy(model(window[:, :-1]).flatten(0, 1), window[:, 1:].flatten())
+    loss.backward()  # no opt.step()
+    return loss.detach()
+
+
 @task("rnn.char_rnn", seed="5.01", title="character-level RNN text generation")
 class CharRnn(TrainingRun):
     __doc__ = __doc__
@@ -92,94 +111,61 @@ class CharRnn(TrainingRun):
         "tiny": CharConfig(corpus_chars=200_000, emb=32, hidden=64, steps=120),
         "cpu": CharConfig(corpus_chars=730_000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=50),
         "gpu": CharConfig(
-            corpus_chars=730_000,
-            emb=128,
-            hidden=512,
-            num_layers=2,
-            steps=3000,
-            seq_len=128,
-            batch_size=128,
-            lr=2e-3,
-            eval_every=250,
-        ),
+            730_000, emb=128, hidden=512, num_layers=2, steps=3000, seq_len=128, batch_size=128, lr=2e-3, eval_every=250
+        ),  # fmt: skip
     }
 
-    #: the sampler under test (tests plant broken ones)
+    metrics = {
+        "final_held_out_loss": "held-out NLL after training, nats per character",
+        "gain_over_unigram": "unigram entropy minus the final held-out loss, nats per character",
+    }
+    claims = (
+        metric("gain_over_unigram", ">=", 0.8, text="the char LSTM beats the unigram entropy by >= 0.8 nats/char"),
+        metric("final_held_out_loss", "<=", 2.5, text="held-out loss <= 2.5 nats/char after the cpu budget"),
+    )
+    #: the sampler under test
     sample_fn = staticmethod(decoding.sample)
-
-    # -- data and model -------------------------------------------------------------------
-    def corpus(self, real: bool = False) -> tuple[str, str]:
-        source = resolve("corpus")
-        if real and source.kind == "files":
-            files = sorted(source.path.glob("*.txt"))
-            return "\n".join(read_text(f) for f in files), str(source)
-        c = stdlib_corpus()
-        return c.text, f"{c.description}; sha256 {c.sha256[:16]}"
+    mutants = (
+        Mutant("global_rng_sampler", "samples from the global RNG, ignoring the generator",
+               {"sample_fn": staticmethod(_global_rng_sample)}, match="differ"),
+        Mutant("no_ban_sampler", "can emit <pad>/<unk>", {"sample_fn": staticmethod(_no_ban_sample)},
+               match="<pad>/<unk>"),
+        Mutant("never_steps", "the optimizer never steps", {"train_step": _never_steps,
+               "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=5)}}, match="unigram entropy"),
+    )  # fmt: skip
 
     def data(self, cfg: CharConfig, real: bool = False):
-        text, desc = self.corpus(real)
+        text, desc = load_corpus(real)
         text = text[: cfg.corpus_chars]
         cut = int(0.9 * len(text))
         tok = CharTokenizer.fit(text[:cut])
         return tok, tok.encode(text[:cut]), tok.encode(text[cut:]), text[:cut], desc
 
-    def model(self, cfg: CharConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
-        torch.manual_seed(seed)
-        mc = SequenceModelConfig(
-            vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=vocab, num_layers=cfg.num_layers
-        )
-        return SequenceModel(mc).to(device, dtype)
-
-    # -- training and evaluation ----------------------------------------------------------
-    def batch(self, ids: torch.Tensor, cfg: CharConfig, g: torch.Generator) -> torch.Tensor:
-        starts = torch.randint(0, len(ids) - cfg.seq_len - 1, (cfg.batch_size,), generator=g)
-        return ids[starts[:, None] + torch.arange(cfg.seq_len + 1)]  # (B, T+1)
+    def model(self, cfg: CharConfig, vocab: int, device, dtype, seed: int):
+        return lstm_lm(vocab, cfg.emb, cfg.hidden, cfg.num_layers, device, dtype, seed)
 
     def train_step(self, model, opt, window: torch.Tensor) -> torch.Tensor:
-        logits = model(window[:, :-1])  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), window[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        return lm_step(model, opt, window)
 
     @torch.no_grad()
     def held_out_loss(self, model, ids: torch.Tensor, cfg: CharConfig, device) -> float:
         """Mean NLL (nats per character) over non-overlapping windows of the held-out text."""
-        n = (len(ids) - 1) // cfg.seq_len
-        x = ids[: n * cfg.seq_len].view(n, cfg.seq_len).to(device)  # (n, T)
-        y = ids[1 : n * cfg.seq_len + 1].view(n, cfg.seq_len).to(device)
+        x, y = (t.to(device) for t in split_windows(ids, cfg.seq_len))  # (n, T) each
         model.eval()
         loss = F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
         model.train()
         return float(loss)
 
-    @staticmethod
-    def unigram_entropy(train: torch.Tensor, held_out: torch.Tensor, vocab: int) -> float:
-        """Held-out NLL (nats) of add-one-smoothed training character frequencies."""
-        counts = torch.bincount(train, minlength=vocab).double() + 1
-        return float(-(counts / counts.sum()).log()[held_out].mean())
-
     def run(self, ctx, cfg: CharConfig, data, curve: bool = False):
         tok, train, held, _, _ = data
         model = self.model(cfg, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        g = torch.Generator().manual_seed(ctx.rng_seed)
-        first = self.held_out_loss(model, held, cfg, ctx.device)
-        ev_steps, ev_loss, seconds = [0], [first], 0.0
-        for step in range(1, cfg.steps + 1):
-            window = self.batch(train, cfg, g).to(ctx.device)
-            ctx.sync()
-            t0 = time.perf_counter()
-            self.train_step(model, opt, window)
-            ctx.sync()
-            seconds += time.perf_counter() - t0
-            if curve and step % cfg.eval_every == 0 and step != cfg.steps:
-                ev_steps.append(step)
-                ev_loss.append(self.held_out_loss(model, held, cfg, ctx.device))
-        ev_steps.append(cfg.steps)
-        ev_loss.append(self.held_out_loss(model, held, cfg, ctx.device))
-        return model, ev_steps, ev_loss, seconds, cfg.steps * cfg.batch_size * cfg.seq_len
+        steps, losses, seconds, tokens = train_lm(
+            model, opt, train, self.train_step, lambda m: self.held_out_loss(m, held, cfg, ctx.device),
+            steps=cfg.steps, batch_size=cfg.batch_size, seq_len=cfg.seq_len, seed=ctx.rng_seed,
+            eval_every=cfg.eval_every if curve else None,
+        )  # fmt: skip
+        return model, steps, losses, seconds, tokens
 
     def generate(self, model, tok: CharTokenizer, rows: int, chars: int, seed: int, device) -> torch.Tensor:
         """ids (rows, chars) sampled after a newline with a generator seeded ``seed``."""
@@ -191,39 +177,23 @@ class CharRnn(TrainingRun):
         model.train(was)
         return ids.cpu()
 
-    # -- check ------------------------------------------------------------------------------
     def check_sampling(self, ctx, model, tok: CharTokenizer, train_text: str, what: str) -> None:
         before = torch.random.get_rng_state()
-        a = self.generate(model, tok, 4, 200, ctx.rng_seed, ctx.device)
-        b = self.generate(model, tok, 4, 200, ctx.rng_seed, ctx.device)
-        c = self.generate(model, tok, 4, 200, ctx.rng_seed + 1, ctx.device)
+        a, b, c = (self.generate(model, tok, 4, 200, ctx.rng_seed + i, ctx.device) for i in (0, 0, 1))
+        seed = ctx.rng_seed
         ctx.expect(
-            torch.equal(a, b),
-            f"{what}: two samples with generator seed {ctx.rng_seed} differ",
-            name="sampling is seeded",
+            torch.equal(a, b), f"{what}: two samples with generator seed {seed} differ", name="sampling is seeded"
         )
-        ctx.expect(
-            not torch.equal(a, c),
-            f"{what}: generator seeds {ctx.rng_seed} and {ctx.rng_seed + 1} gave the same text",
-            name="another seed, another text",
-        )
-        ctx.expect(
-            torch.equal(before, torch.random.get_rng_state()),
-            f"{what}: sampling changed the global RNG",
-            name="global RNG untouched",
-        )
+        same = f"{what}: generator seeds {seed} and {seed + 1} gave the same text"
+        ctx.expect(not torch.equal(a, c), same, name="another seed, another text")
+        rng = torch.equal(before, torch.random.get_rng_state())
+        ctx.expect(rng, f"{what}: sampling changed the global RNG", name="global RNG untouched")
         ids = torch.cat([a, c])
         specials = int(((ids == tok.pad_id) | (ids == tok.unk_id)).sum())
-        ctx.expect(
-            specials == 0 and int(ids.min()) >= 0 and int(ids.max()) < len(tok),
-            f"{what}: sampled {specials} <pad>/<unk> ids (ids range {int(ids.min())}..{int(ids.max())}, "
-            f"vocabulary {len(tok)})",
-            name="samples only the vocabulary",
-        )
         stray = sorted({ch for row in ids for ch in tok.decode(row)} - set(train_text))
         ctx.expect(
-            not stray,
-            f"{what}: sampled characters never seen in training: {stray[:10]!r}",
+            specials == 0 and not stray,
+            f"{what}: sampled {specials} <pad>/<unk> ids and characters never seen in training: {stray[:10]!r}",
             name="samples only the vocabulary",
         )
 
@@ -234,7 +204,7 @@ class CharRnn(TrainingRun):
         fresh = self.model(cfg, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
         self.check_sampling(ctx, fresh, tok, train_text, "untrained model")
         model, _, losses, seconds, tokens = self.run(ctx, cfg, data)
-        unigram = self.unigram_entropy(train, held, len(tok))
+        unigram = unigram_nll(train, held, len(tok))
         ctx.metric("check_initial_loss", losses[0])
         ctx.metric("check_final_loss", losses[-1])
         ctx.metric("check_unigram_entropy", unigram)
@@ -247,12 +217,12 @@ class CharRnn(TrainingRun):
         )
         self.check_sampling(ctx, model, tok, train_text, "trained model")
 
-    # -- bench ------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: CharConfig) -> Prepared:
         tok, train, _, _, _ = self.data(config, real=True)
         model = self.model(config, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        window = self.batch(train, config, torch.Generator().manual_seed(ctx.rng_seed)).to(ctx.device)
+        g = torch.Generator().manual_seed(ctx.rng_seed)
+        window = random_windows(train, config.batch_size, config.seq_len, g).to(ctx.device)
         return Prepared(
             fn=lambda: self.train_step(model, opt, window), items=config.batch_size * config.seq_len, item_unit="tokens"
         )
@@ -264,18 +234,16 @@ class CharRnn(TrainingRun):
         ctx.note(f"data: {desc}; {len(train)} train / {len(held)} held-out characters, vocabulary {len(tok)}")
         model, steps, losses, seconds, tokens = self.run(ctx, cfg, data, curve=True)
         ctx.curve("held-out loss", steps, losses, y_label="nats per character", series="char-lstm")
+        unigram = unigram_nll(train, held, len(tok))
         ctx.metric("final_held_out_loss", losses[-1])
-        ctx.metric("unigram_entropy", self.unigram_entropy(train, held, len(tok)))
+        ctx.metric("unigram_entropy", unigram)
+        ctx.metric("gain_over_unigram", unigram - losses[-1])
         ctx.metric("train_tokens_per_s", tokens / seconds)
         ctx.note("sample: " + tok.decode(self.generate(model, tok, 1, cfg.sample_chars, ctx.rng_seed, ctx.device)[0]))
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         rows = 16
-        ctx.measure(
-            "generate",
-            Prepared(
-                fn=lambda: self.generate(model, tok, rows, cfg.sample_chars, ctx.rng_seed, ctx.device),
-                items=rows * cfg.sample_chars,
-                item_unit="tokens",
-            ),
-            config=cfg,
-        )
+        gen = Prepared(
+            fn=lambda: self.generate(model, tok, rows, cfg.sample_chars, ctx.rng_seed, ctx.device),
+            items=rows * cfg.sample_chars, item_unit="tokens",
+        )  # fmt: skip
+        ctx.measure("generate", gen, config=cfg)

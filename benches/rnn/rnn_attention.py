@@ -20,36 +20,41 @@ Check (tiny):
   attention 0-1.0% exact, Bahdanau 87.5-100%, Luong 53-99.5%; the smallest margin
   was 52 points (Luong, seed 5), against the 30 demanded.
 
-An attention that masks after the softmax, one that normalises over the wrong axis, and
-a decoder that ignores its context each fail it (tests/tasks/test_rnn_rnn_attention.py).
+Bench: the three loss curves in one chart, exact-match and token accuracy of each, the
+time of one training step of each (the overhead of attention: scores over S source
+positions at every decoder step, plus Bahdanau's step-by-step dependence of the RNN input
+on the context), and the attention map of each trained attention model on a held-out
+sentence.
 
-Bench: the three loss curves in one chart, exact-match and token accuracy of each, and
-the time of one training step of each (the overhead of attention: scores over S source
-positions at every decoder step, plus Bahdanau's step-by-step dependence of the RNN
-input on the context).
-
-Lesson (2-core CPU shared with other jobs, load average ~8, OMP_NUM_THREADS=1, ``drills
-bench --task rnn.rnn_attention --no-save``; 6,000 pairs of 5-9 words, GRU 64, 200 steps
-of 32): exact match none 2.3% (token accuracy 54%), Bahdanau 99.3%, Luong 95.7%; training
-took 4.4 s, 8.9 s (+104%) and 5.6 s (+28%). Without attention the decoder must carry
-the whole source in 64 numbers and reorder it from memory; with it each output word
-looks up its source word. Luong's costs less than Bahdanau's because its RNN input does
-not depend on the context, and its score is one matmul instead of a tanh layer.
+Lesson: without attention the decoder must carry the whole source in H numbers and
+reorder it from memory; with it each output word looks up its source word (the maps show
+it: one bright cell per output word, off the diagonal where the toy language reorders).
+Luong's costs less than Bahdanau's because its RNN input does not depend on the context,
+and its score is one matmul instead of a tanh layer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import torch
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, speedup, time_ratio
 from harness.data import toy_translate
+from harness.mutants import Mutant
+from harness.train_text import (
+    TranslationConfig,
+    attention_map,
+    build_seq2seq,
+    load_encoded,
+    score,
+    seq2seq_batch,
+    seq2seq_step,
+    train_seq2seq,
+    translate,
+)
 from models.seq2seq import AdditiveAttention, MultiplicativeAttention
-
-_s2s = importlib.import_module("drills_tasks.rnn.seq2seq")  # 5.04: data, training and decoding
-TranslationConfig = _s2s.TranslationConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +78,49 @@ def _reference_attention(scores_fn, query, keys, lengths):
     for b in range(B):
         n = int(lengths[b])
         w = torch.softmax(scores_fn(query[b : b + 1], keys[b : b + 1, :n])[0], dim=-1)  # (n,)
-        weights[b, :n] = w
-        ctx[b] = w @ keys[b, :n]
+        weights[b, :n], ctx[b] = w, w @ keys[b, :n]
     return weights, ctx
+
+
+# -- the wrong versions (mutants) ------------------------------------------------------------
+class MaskAfterSoftmax(MultiplicativeAttention):
+    """Zeroes padded weights after the softmax: they are 0, but rows no longer sum to 1."""
+
+    def forward(self, query, keys, mask, keys_proj=None):
+        w = torch.softmax(torch.bmm(self.project_keys(keys), query[:, :, None])[..., 0], dim=-1) * mask
+        return torch.bmm(w[:, None, :], keys)[:, 0], w
+
+
+class NoMask(AdditiveAttention):
+    """Forgets the mask: padding takes part in the softmax."""
+
+    def forward(self, query, keys, mask, keys_proj=None):
+        return super().forward(query, keys, torch.ones_like(mask), keys_proj)
+
+
+class SoftmaxOverBatch(MultiplicativeAttention):
+    """Normalises over the batch axis instead of the source positions."""
+
+    def forward(self, query, keys, mask, keys_proj=None):
+        scores = torch.bmm(self.project_keys(keys), query[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
+        w = torch.softmax(scores, dim=0).nan_to_num()
+        return torch.bmm(w[:, None, :], keys)[:, 0], w
+
+
+MODULES = {
+    "bahdanau (additive)": lambda dq, dk: AdditiveAttention(dq, dk, 16),
+    "luong (general)": lambda dq, dk: MultiplicativeAttention(dq, dk, "general"),
+    "luong (dot)": lambda dq, dk: MultiplicativeAttention(dq, dk, "dot"),
+}
+
+
+def _planted(name: str, factory) -> dict:
+    return {"attention_modules": {**MODULES, name: factory}}
+
+
+def _context_ignored(self, ctx, cfg, variant, seed, data=None):
+    """Every variant silently trains the attention-free model (a decoder that ignores its context)."""
+    return RnnAttention.run_variant(self, ctx, cfg, "none", seed, data)
 
 
 @task("rnn.rnn_attention", seed="5.05", title="attention for RNNs (Bahdanau/Luong)")
@@ -84,51 +129,52 @@ class RnnAttention(Comparison):
     variants = ("none", "bahdanau", "luong")
     sizes = {
         "tiny": AttentionConfig(TranslationConfig(n_train=2000, n_test=200, max_adjectives=1, hidden=32, steps=120)),
-        "cpu": AttentionConfig(
-            TranslationConfig(n_train=6000, n_test=300, max_adjectives=2, hidden=64, steps=200, lr=5e-3)
-        ),
-        "gpu": AttentionConfig(
-            TranslationConfig(
-                n_train=50000, n_test=2000, max_adjectives=3, hidden=256, steps=3000, lr=1e-3, batch_size=256
-            )
-        ),
+        "cpu": AttentionConfig(TranslationConfig(6000, 300, max_adjectives=2, hidden=64, steps=200, lr=5e-3)),
+        "gpu": AttentionConfig(TranslationConfig(50000, 2000, 3, hidden=256, steps=3000, lr=1e-3, batch_size=256)),
     }
-
-    #: attention modules under test: name -> factory(query_dim, key_dim) (tests plant broken ones)
-    attention_modules = {
-        "bahdanau (additive)": lambda dq, dk: AdditiveAttention(dq, dk, 16),
-        "luong (general)": lambda dq, dk: MultiplicativeAttention(dq, dk, "general"),
-        "luong (dot)": lambda dq, dk: MultiplicativeAttention(dq, dk, "dot"),
+    metrics = {
+        "attention_gain": "exact-match share of the weaker attention variant minus that of no attention",
+        **{f"{v}.exact_match": f"{v}: held-out sentences translated exactly, share" for v in variants},
     }
+    claims = (
+        metric("attention_gain", ">=", 0.5, text="both attentions translate >= 50 points more sentences exactly"),
+        metric("none.exact_match", "<=", 0.2, text="without attention <= 20 % exact at the same budget"),
+        time_ratio("bahdanau", to="none", at_most=3.0, text="a Bahdanau training step costs <= 3x one without"),
+        speedup("luong", over="bahdanau", at_least=1.1, text="a Luong training step is >= 1.1x faster than Bahdanau's"),
+    )
+    #: attention modules under test: name -> factory(query_dim, key_dim)
+    attention_modules = MODULES
+    mutants = (
+        Mutant("mask_after_softmax", "zeroes padded weights after the softmax (rows no longer sum to 1)",
+               _planted("luong (general)", lambda dq, dk: MaskAfterSoftmax(dq, dk)), match="weights sum to 1"),
+        Mutant("no_mask", "padding takes part in the softmax",
+               _planted("bahdanau (additive)", lambda dq, dk: NoMask(dq, dk, 16)), match="padded positions"),
+        Mutant("softmax_over_batch", "softmax over the batch axis",
+               _planted("luong (dot)", lambda dq, dk: SoftmaxOverBatch(dq, dk, "dot")), match="weights sum to 1"),
+        Mutant("context_ignored", "every variant trains the attention-free decoder",
+               {"run_variant": _context_ignored, "sizes": {"tiny": dataclasses.replace(
+                   sizes["tiny"], translation=dataclasses.replace(sizes["tiny"].translation, steps=10))}},
+               match="margin below"),
+    )  # fmt: skip
 
-    def __init__(self) -> None:
-        self.s2s = _s2s.Seq2seqTranslation()
-
-    # -- check: the attention modules ----------------------------------------------------------
     def check_weights(self, ctx) -> None:
-        B, S, D = 6, 9, 8
-        for trial in range(3):
-            seed = ctx.rng_seed + trial
+        B, S, D, dev = 6, 9, 8, ctx.device
+        for seed in range(ctx.rng_seed, ctx.rng_seed + 3):
             g = torch.Generator().manual_seed(seed)
-            dev = ctx.device
             lengths = torch.tensor([S, 1, 4, 7, 2, S - 1])
             query = torch.randn(B, D, generator=g, dtype=ctx.dtype).to(dev)
             keys = torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
             mask = (torch.arange(S)[None, :] < lengths[:, None]).to(dev)  # (B, S)
-            noise = 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
-            garbage = torch.where(mask[..., None], keys, noise)
+            garbage = torch.where(
+                mask[..., None], keys, 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
+            )
             for name, make in self.attention_modules.items():
                 torch.manual_seed(seed)
-                attn = make(D, D).to(dev, ctx.dtype)
-                where = f"{name}, seed {seed}"
+                attn, where = make(D, D).to(dev, ctx.dtype), f"{name}, seed {seed}"
                 with torch.no_grad():
                     context, weights = attn(query, keys, mask)
-                    ctx.assert_close(
-                        weights.sum(-1),
-                        torch.ones(B, dtype=ctx.dtype, device=dev),
-                        name="weights sum to 1",
-                        where=where,
-                    )
+                    ones = torch.ones(B, dtype=ctx.dtype, device=dev)
+                    ctx.assert_close(weights.sum(-1), ones, name="weights sum to 1", where=where)
                     ctx.expect(
                         bool((weights[~mask] == 0).all()),
                         f"{where}: padded positions get weight {weights[~mask].abs().max().item():.3g}, not exactly 0",
@@ -141,29 +187,31 @@ class RnnAttention(Comparison):
                     want_w, want_c = _reference_attention(scores_fn, query, keys, lengths)
                     ctx.assert_close(weights, want_w, name="weights = per-row softmax over real positions", where=where)
                     ctx.assert_close(context, want_c, name="context = weights @ values", where=where)
+                    again = attn(query, garbage, mask)
                     ctx.assert_close(
-                        attn(query, garbage, mask),
-                        (context, weights),
-                        rtol=0,
-                        atol=0,
-                        name="padded keys change nothing",
-                        where=where,
+                        again, (context, weights), rtol=0, atol=0, name="padded keys change nothing", where=where
                     )
 
-    # -- check: attention improves translation ---------------------------------------------------
     def run_variant(self, ctx, cfg: AttentionConfig, variant: str, seed: int, data=None):
-        """Train ``variant`` on the shared data/budget; (exact, token acc, losses, seconds, tokens, model)."""
+        """Train ``variant`` on the shared data/budget: (exact, token acc, losses, seconds, tokens, model)."""
         t = cfg.translation
-        vocab, train, test, _ = data or self.s2s.data(t, seed)
-        model, losses, seconds, tokens = self.s2s.train(ctx, t, vocab, train, variant, seed)
-        refs = [toy_translate(s) for s in test.pairs.sources] if test.pairs.synthetic else test.pairs.targets
-        exact, tok = self.s2s.score(self.s2s.translate(model, vocab, test, ctx.device), refs)
+        vocab, train, test, _ = data or load_encoded(t, seed)
+        model = build_seq2seq(t, vocab, variant, ctx.device, ctx.dtype, seed)
+        opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+        losses, seconds, tokens = train_seq2seq(
+            model, opt, train, seq2seq_step, steps=t.steps, batch_size=t.batch_size, seed=seed
+        )
+        exact, tok = score(translate(model, vocab, test), self.references(test))
         return exact, tok, losses, seconds, tokens, model
+
+    @staticmethod
+    def references(test) -> list[str]:
+        return [toy_translate(s) for s in test.pairs.sources] if test.pairs.synthetic else test.pairs.targets
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
         self.check_weights(ctx)
-        data = self.s2s.data(cfg.translation, ctx.rng_seed)
+        data = load_encoded(cfg.translation, ctx.rng_seed)
         exact = {v: self.run_variant(ctx, cfg, v, ctx.rng_seed, data)[0] for v in self.variants}
         for v, e in exact.items():
             ctx.metric(f"check_exact_match.{v}", e)
@@ -175,35 +223,31 @@ class RnnAttention(Comparison):
                 name=f"{v} beats no attention by >= {cfg.min_margin}",
             )
 
-    # -- bench -------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: AttentionConfig) -> Prepared:
-        return self.s2s.prepare(ctx, "train_step", dataclasses.replace(config.translation, attention=impl))
+        t = dataclasses.replace(config.translation, attention=impl)
+        vocab, train, _, _ = load_encoded(t, ctx.rng_seed)
+        model = build_seq2seq(t, vocab, impl, ctx.device, ctx.dtype, ctx.rng_seed)
+        opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+        idx = torch.arange(t.batch_size)
+        batch = seq2seq_batch(train, idx, ctx.device)
+        tokens = int(train.tgt_len[idx].sum())
+        return Prepared(fn=lambda: seq2seq_step(model, opt, batch), items=tokens, item_unit="tokens")
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
-        data = self.s2s.data(cfg.translation, ctx.rng_seed)
-        rows = []
+        data = load_encoded(cfg.translation, ctx.rng_seed)
+        vocab, test = data[0], data[2]
+        exact = {}
         for v in self.variants:
-            exact, tok, losses, seconds, tokens, _ = self.run_variant(ctx, cfg, v, ctx.rng_seed, data)
-            ctx.curve(
-                "train loss",
-                list(range(1, len(losses) + 1)),
-                losses,
-                y_label="masked cross-entropy",
-                series=v,
-                log_y=True,
-            )
-            ctx.metric(f"{v}.exact_match", exact)
+            exact[v], tok, losses, seconds, tokens, model = self.run_variant(ctx, cfg, v, ctx.rng_seed, data)
+            steps = list(range(1, len(losses) + 1))
+            ctx.curve("train loss", steps, losses, y_label="masked cross-entropy", series=v, log_y=True)
+            ctx.metric(f"{v}.exact_match", exact[v])
             ctx.metric(f"{v}.token_accuracy", tok)
             ctx.metric(f"{v}.train_tokens_per_s", tokens / seconds)
-            rows.append(
-                {
-                    "variant": v,
-                    "exact_match": round(exact, 4),
-                    "token_accuracy": round(tok, 4),
-                    "train_s": round(seconds, 2),
-                    "final_loss": round(sum(losses[-10:]) / 10, 4),
-                }
-            )
+            if v != "none":
+                w, src, out = attention_map(model, vocab, test.pairs.sources[0])
+                ctx.heatmap(f"attention map ({v})", w, x=src, y=out, x_label="source word", y_label="output word",
+                            caption=f"{v} attention of the trained model on a held-out sentence")  # fmt: skip
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
-        ctx.table("equal budget: accuracy and time per variant", rows)
+        ctx.metric("attention_gain", min(exact["bahdanau"], exact["luong"]) - exact["none"])

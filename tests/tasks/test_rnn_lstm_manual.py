@@ -1,11 +1,10 @@
-"""5.02 lstm_manual: the hand-written LSTM equals nn.LSTM; planted bugs are caught."""
+"""5.02 lstm_manual: the hand-written LSTM equals nn.LSTM (its mutants: test_mutants.py)."""
 
 import torch
-import torch.nn.functional as F
 
 from harness import REGISTRY
-from harness.testing import expect_check_fails, run_check
-from models.recurrent import LSTM
+from harness.rnn_equivalence import exact_float32
+from harness.testing import run_check
 
 Task = REGISTRY.get("rnn.lstm_manual")
 
@@ -22,54 +21,8 @@ def test_check_passes():
     assert rec.checks["manual: weight gradients (float32)"]["n"] > 100
 
 
-class SwappedInputForget(LSTM):
-    """Reads the gate rows as f, i, g, o instead of torch's i, f, g, o."""
-
-    def cell(self, xw, state, w_hh, b_hh):
-        h, c = state
-        f, i, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
-
-
-class NoRecurrentBias(LSTM):
-    """Forgets bias_hh: only bias_ih reaches the gates."""
-
-    def cell(self, xw, state, w_hh, b_hh):
-        return super().cell(xw, state, w_hh, None)
-
-
-class NoPermutationBack(LSTM):
-    """Returns h_n/c_n of a packed batch in sorted order, not in the caller's order."""
-
-    def forward(self, input, hx=None):
-        out, (h, c) = super().forward(input, hx)
-        if isinstance(input, torch.nn.utils.rnn.PackedSequence) and input.sorted_indices is not None:
-            h, c = h.index_select(1, input.sorted_indices), c.index_select(1, input.sorted_indices)
-        return out, (h, c)
-
-
-def _with(cls):
-    return type(f"Planted_{cls.__name__}", (Task,), {"manual_cls": cls, "__doc__": Task.__doc__})
-
-
-def test_swapped_gates_are_caught():
-    expect_check_fails(_with(SwappedInputForget), match="manual: outputs and final states")
-
-
-def test_missing_bias_is_caught():
-    # outputs go wrong, and bias_hh's gradient is all zeros (the constant-output guard)
-    expect_check_fails(_with(NoRecurrentBias), match="manual")
-
-
-def test_packed_states_in_sorted_order_are_caught():
-    err = expect_check_fails(_with(NoPermutationBack), match="manual: outputs and final states")
-    assert "packed=unsorted" in str(err)
-
-
 def test_checks_on_cuda_turn_tf32_off_and_restore_it():
-    exact = __import__(Task.__module__, fromlist=["exact_float32"]).exact_float32
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    with exact(torch.device("cuda")):  # flags only: no GPU needed
+    with exact_float32(torch.device("cuda")):  # flags only: no GPU needed
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before

@@ -1,12 +1,9 @@
-"""5.04 seq2seq: the loss ignores padding and the model learns the toy language; planted bugs are caught."""
-
-import dataclasses
+"""5.04 seq2seq: the loss ignores padding and the model learns the toy language (its mutants: test_mutants.py)."""
 
 import torch
-import torch.nn.functional as F
 
 from harness import REGISTRY
-from harness.testing import expect_check_fails, run_check
+from harness.testing import run_check
 
 Task = REGISTRY.get("rnn.seq2seq")
 
@@ -18,53 +15,9 @@ def test_check_passes():
     assert rec.checks["loss unchanged by padded logits and targets"]["max_abs_err"] == 0.0
 
 
-def _unmasked(logits, targets, lengths):
-    """Averages over every position, padding included (the classic bug)."""
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten().clamp(0, logits.shape[-1] - 1))
-
-
-def _mask_from_targets(logits, targets, lengths):
-    """Masks with targets != 0: right only while padded targets really are 0."""
-    mask = targets != 0
-    nll = F.cross_entropy(
-        logits.flatten(0, 1), targets.flatten().clamp(0, logits.shape[-1] - 1), reduction="none"
-    ).view(targets.shape)
-    return (nll * mask).sum() / mask.sum()
-
-
-class Unmasked(Task):
-    loss_fn = staticmethod(_unmasked)
-
-
-class MaskFromTargets(Task):
-    loss_fn = staticmethod(_mask_from_targets)
-
-
-class NeverSteps(Task):
-    sizes = {**Task.sizes, "tiny": dataclasses.replace(Task.sizes["tiny"], steps=20)}
-
-    def train_step(self, model, opt, batch):
-        src, src_len, tgt_in, tgt_out, tgt_len = batch
-        loss = self.loss_fn(model(src, src_len, tgt_in), tgt_out, tgt_len)
-        loss.backward()
-        return loss.detach()
-
-
-def test_loss_over_padding_is_caught():
-    expect_check_fails(Unmasked, match="loss unchanged by padded logits and targets")
-
-
-def test_mask_taken_from_target_ids_is_caught():
-    expect_check_fails(MaskFromTargets, match="loss unchanged by padded logits and targets")
-
-
-def test_model_that_never_learns_is_caught():
-    expect_check_fails(NeverSteps, match="training loss")
-
-
 def test_vocab_is_built_on_train_only_and_encodes_bos_eos():
     vocab, train, test, desc = Task().data(Task.sizes["tiny"], seed=0)
-    assert "synthetic" in desc
+    assert "synthetic" in desc.lower()
     assert train.tgt_in[0, 0] == vocab.bos
     n = int(train.tgt_len[0])
     assert train.tgt_out[0, n - 1] == vocab.eos and bool((train.tgt_out[0, n:] == 0).all())
