@@ -1,49 +1,42 @@
 """2.10 With vs without gradient accumulation.
 
-Compared: one optimizer step on a global batch of B samples taken two ways, on the same
-MLP, data and seed:
+Compared: one optimizer step on a global batch of B samples, same MLP, data and seed:
 
 * ``full_batch``: one forward/backward over all B samples, ``loss = mean over B``.
 * ``accumulated``: k micro-batches (``torch.tensor_split``, sizes n_i differing by at most
-  one), each backward adding into ``.grad``, with each micro-batch's mean loss weighted by
-  n_i / B. For equal micro-batches that is the usual ``loss / k``; it equals summing
-  ``cross_entropy(..., reduction="sum")`` over the micro-batches and dividing by B once.
-  Forgetting the weight makes the gradient k times too large (a silent k-fold learning rate).
+  one), each backward adding into ``.grad``, each micro-batch's mean loss weighted by
+  n_i / B (the usual ``loss / k`` for equal micro-batches). Forgetting the weight makes the
+  gradient k times too large (a silent k-fold learning rate).
 
-Check (tiny, float32, 3 seeded trials on sklearn's real 8x8 digits): per parameter, the
-accumulated gradient equals the full-batch one, for even micro-batches and for uneven ones
-(where ``loss / k`` would be wrong); 5 SGD-with-momentum steps give the same parameters
-both ways. With BatchNorm the equivalence must break, and the check asserts that it does:
-BN normalises with the statistics of the batch it sees, so each micro-batch's samples are
-normalised by their micro-batch's mean/variance, not the full batch's, and the running
-statistics get k updates instead of one. (Accumulation is exact only for models whose
-per-sample output does not depend on the other samples of the batch: use GroupNorm/LayerNorm,
-or accept the difference.)
+Check (tiny, float32, 3 seeded trials on sklearn's 8x8 digits): per parameter, the
+accumulated gradient equals the full-batch one, for even and uneven micro-batches (where
+``loss / k`` would be wrong); 5 momentum-SGD steps give the same parameters both ways. With
+BatchNorm the equivalence must break, and the check asserts that it does: each micro-batch
+is normalised by its own mean/variance and the running statistics get k updates (exact
+accumulation needs per-sample outputs independent of the batch: GroupNorm/LayerNorm).
 
-Bench: samples/s of one optimizer step and its peak tensor memory (``peak_alloc_delta_mb``:
-allocator bytes live above the start of the step, from torch.profiler's memory events on
-CPU and ``torch.cuda.max_memory_allocated`` on CUDA; not process RSS), for several k; and
+Bench: samples/s of one optimizer step and its peak tensor memory (``peak_alloc_delta_mb``,
+:func:`harness.train.peak_memory_mb`: allocator bytes, not process RSS) for several k, and
 the training-loss curves of both variants for the same steps and seed (they coincide).
 
-Lesson (2-core CPU, MLP 64-512-512-10, B = 1024, float32, ``drills bench --task
-autograd.grad_accumulation --no-save``, on a machine shared with other jobs, so the rates
-are noisy; the memory figures are exact): full batch 13.1k samples/s and 8.4 MB peak;
-k = 4: 6.7k samples/s, 3.8 MB; k = 16: 1.8k samples/s, 2.6 MB. The two loss curves agree
-to 4.8e-7 over 40 steps. Accumulation buys memory, not speed: activations shrink by k,
-parameters, gradients and optimizer state do not (the floor: ~1.2 MB of gradients here),
-and k small matmuls plus k Python-level forward/backward passes cost more than one big one.
+Lesson: accumulation buys memory, not speed: activations shrink by k, while parameters,
+gradients and optimizer state do not, and k small matmuls plus k Python-level
+forward/backward passes cost more than one big one (the approach of Ott et al., "Scaling
+Neural Machine Translation", 2018, which accumulates to simulate large batches on few GPUs).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, speedup
+from harness.data.digits import digits_features
+from harness.mutants import Mutant
 from harness.train import peak_memory_mb
 from models.mlp import MLP, MLPConfig
 
@@ -67,16 +60,8 @@ class AccumConfig:
         return f"B={self.batch},k={self.micro_batches},hidden={'x'.join(map(str, self.hidden))}"
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from harness.data.tabular import load_digits_images
-
-    images, labels = load_digits_images()
-    return images.reshape(-1, 64).float() / 16.0, labels  # (1797, 64) in [0, 1], (1797,)
-
-
 def _batch(config: AccumConfig, device, dtype, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = _digits()
+    x, y = digits_features()
     idx = torch.randint(0, x.shape[0], (config.batch,), generator=torch.Generator().manual_seed(seed))
     return x[idx].to(device, dtype), y[idx].to(device)
 
@@ -92,6 +77,43 @@ def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
+# -- wrong versions of accumulated_backward, declared as mutants below ---------------------
+def _wrong(name: str, what: str, fn, match: str) -> Mutant:
+    return Mutant(name, what, {"accumulated_backward": fn}, match=match)
+
+
+def _micro(x, y, k):
+    return zip(torch.tensor_split(x, k), torch.tensor_split(y, k))  # (n_i, 64), (n_i,)
+
+
+def _no_scale(self, model, x, y, k):
+    """Sums the micro-batch mean losses: the gradient comes out k times too large."""
+    model.zero_grad(set_to_none=True)
+    for xb, yb in _micro(x, y, k):
+        F.cross_entropy(model(xb), yb).backward()
+    return torch.zeros(())
+
+
+def _one_over_k(self, model, x, y, k):
+    """Scales by 1/k: right for equal micro-batches, wrong when their sizes differ."""
+    model.zero_grad(set_to_none=True)
+    for xb, yb in _micro(x, y, k):
+        (F.cross_entropy(model(xb), yb) / k).backward()
+    return torch.zeros(())
+
+
+def _no_zero_grad(self, model, x, y, k):
+    """Never clears .grad: the previous backward's gradient is added in."""
+    for xb, yb in _micro(x, y, k):
+        (F.cross_entropy(model(xb), yb) * (xb.shape[0] / x.shape[0])).backward()
+    return torch.zeros(())
+
+
+def _secretly_full_batch(self, model, x, y, k):
+    """'Accumulates' by running the whole batch at once: BatchNorm then cannot differ."""
+    return self.full_batch_backward(model, x, y, 1)
+
+
 @task("autograd.grad_accumulation", seed="2.10", title="with vs without gradient accumulation")
 class GradAccumulation(Comparison):
     __doc__ = __doc__
@@ -102,6 +124,21 @@ class GradAccumulation(Comparison):
         "cpu": [AccumConfig(1024, k, hidden=(512, 512), curve_steps=40) for k in (4, 16)],
         "gpu": [AccumConfig(16384, k, hidden=(4096, 4096), curve_steps=40) for k in (4, 16, 64)],
     }
+    claims = (
+        metric("peak_memory_ratio", "<=", 0.5, text="largest k: <= 0.5x the full batch's peak tensor memory"),
+        speedup("full_batch", over="accumulated", at_least=1.0, text="no speed gained: full batch >= 1x largest k"),
+        metric("loss_curves_max_abs_diff", "<=", 1e-4, text="the two loss curves coincide (max |diff| <= 1e-4)"),
+    )
+    metrics = {
+        "peak_memory_ratio": "accumulated / full-batch peak tensor memory of one step at the largest k, x",
+        "loss_curves_max_abs_diff": "max |loss_full - loss_accumulated| over the curve's steps, nats",
+    }
+    mutants = (
+        _wrong("no_loss_scale", "losses summed, not weighted n_i / B (k-fold gradient)", _no_scale, "(even"),
+        _wrong("one_over_k", "loss / k: wrong for uneven micro-batches", _one_over_k, "(uneven"),
+        _wrong("no_zero_grad", ".grad not cleared before accumulating", _no_zero_grad, "(even"),
+        _wrong("secretly_full_batch", "one pass over the whole batch", _secretly_full_batch, "BatchNorm"),
+    )
 
     # -- the two ways to get the gradient of one global batch ----------------------------------
     def full_batch_backward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
@@ -190,11 +227,14 @@ class GradAccumulation(Comparison):
         return Prepared(fn=step, items=config.batch, item_unit="samples")
 
     def bench(self, ctx) -> None:
+        peak = {}
         for config in ctx.configs:
             for v in self.variants:
                 prepared = self.prepare(ctx, v, config)
-                peak = peak_memory_mb(prepared.fn, ctx.device)
-                ctx.measure(v, prepared, config=config, peak_alloc_delta_mb=peak)
+                peak[v] = peak_memory_mb(prepared.fn, ctx.device)
+                ctx.measure(v, prepared, config=config, peak_alloc_delta_mb=peak[v])
+        if peak["full_batch"] > 0:  # at the last (largest) k
+            ctx.metric("peak_memory_ratio", peak["accumulated"] / peak["full_batch"])
         cfg = ctx.configs[0]
         curves = {}
         for v in self.variants:
