@@ -10,8 +10,7 @@ Compared, on one synthetic data set and the same consumer (a few matmuls per bat
   (``non_blocking=True``) before batch i is consumed, from a background thread that keeps
   ``depth`` batches ready.
 * raw host-to-device bandwidth (CUDA): ``dst.copy_(src)`` of 1 MiB .. 256 MiB from pinned
-  and from pageable host memory (``GB_per_s`` = 10^9 bytes/s; not set as ``bytes`` because
-  % of the HBM copy bandwidth would be the wrong ceiling for a PCIe transfer).
+  and from pageable host memory (GB/s as items, not ``bytes``: HBM is the wrong ceiling).
 
 Check: every batch arrives intact and in order, through both variants, with 0 and 2
 DataLoader worker processes and a short last batch. Each batch carries its sample indices
@@ -21,22 +20,16 @@ checksums computed from the host table, without copying the batch back. On CPU p
 is unsupported (no accelerator): the prefetch variant then prefetches on its thread
 without pinning, and the side-stream copy path is recorded as skipped ("needs cuda").
 
-Why: a copy from pageable memory is staged by the driver through its own pinned buffer
-and blocks the host, so it can overlap nothing; from pinned memory the DMA engine reads
-host RAM directly and the copy is asynchronous, so it can hide behind the previous
-batch's compute (CUDA C++ Best Practices Guide, "Pinned Memory"; PyTorch docs, "Use
-pinned memory buffers").
-
-Figures. This CPU (cpu size: 8 batches of 512 x 1024 float32, one matmul layer per batch;
-``OMP_NUM_THREADS=1``, 2026-11-29, load near 7 from other jobs): there is nothing to hide
-here. Loading alone takes 2 ms an epoch against 130 ms of consuming, and pinning and
-host-to-device copies do not exist on a CPU device. The harness's measurements (one
-variant after the other) put pinned_prefetch 1.2-1.35x ahead (pageable 135-186 ms,
-prefetch 102-137 ms an epoch), but epochs timed alternately in one process came out equal
-(123-172 ms against 118-148 ms): that gap was the shared machine, not the loader.
-H200 (gpu size): not measured yet; the prediction is pinned H2D near the PCIe Gen5 x16
-rate (~50 GB/s) against a quarter to a half of that from pageable memory, and the
-prefetching loader near max(copy, compute) per batch instead of their sum.
+Lesson: a copy from pageable memory is staged by the driver through its own pinned buffer
+and blocks the host; from pinned memory the DMA engine reads host RAM directly and the copy
+can hide behind the previous batch's compute (CUDA C++ Best Practices Guide, "Pinned
+Memory"; PyTorch docs, "Use pinned memory buffers"). So this pays only where there is a
+copy to hide: on a GPU the
+pinned host-to-device copy approaches the PCIe rate (PCIe Gen5 x16: 64 GB/s raw per
+direction, PCI-SIG) while a pageable one runs at a fraction of it, and the prefetching
+loader costs about max(copy, compute) per batch instead of their sum. On a CPU device
+pinning and host-to-device copies do not exist, so the two variants should cost the same
+(the claims check both sides).
 """
 
 from __future__ import annotations
@@ -45,10 +38,13 @@ import dataclasses
 import multiprocessing
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from harness import Comparison, Prepared, task
+from harness.batch_transfer import Consumer, MoveEach, TableSet, checksum, position_weights
+from harness.claims import speedup, time_ratio
 from harness.loader import PrefetchLoader, pin_supported
+from harness.mutants import Mutant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,29 +89,6 @@ def usable_workers(config: LoaderConfig) -> int:
     return 0 if multiprocessing.current_process().daemon else config.workers
 
 
-class TableSet(Dataset):
-    """Sample i = (i, table[i % rows]); indexed by a *list* of indices, it returns a whole batch.
-
-    Used with ``batch_size=None`` and a BatchSampler as sampler, so one ``__getitem__`` call
-    builds one batch: a view of the table for a contiguous run of rows (no host copy), an
-    ``index_select`` otherwise.
-    """
-
-    def __init__(self, table: torch.Tensor, samples: int):
-        self.table, self.samples = table, samples
-
-    def __len__(self) -> int:
-        return self.samples
-
-    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.as_tensor(idx, dtype=torch.int64)  # (B,)
-        rows = self.table.shape[0]
-        start = idx[0] % rows
-        if start + len(idx) <= rows and idx[-1] - idx[0] == len(idx) - 1:
-            return ids, self.table[start : start + len(idx)]  # (B, F) view: no copy
-        return ids, self.table.index_select(0, ids % rows)  # (B, F)
-
-
 def make_table(config: LoaderConfig, seed: int, pin: bool) -> torch.Tensor:
     if config.features % 256:
         raise ValueError(f"features must be a multiple of 256, got {config.features}")
@@ -124,32 +97,40 @@ def make_table(config: LoaderConfig, seed: int, pin: bool) -> torch.Tensor:
     return table.pin_memory() if pin else table
 
 
-def position_weights(features: int, device) -> torch.Tensor:
-    """Weights 1 + (k % 251) / 251 over a sample's values: a permutation changes the weighted sum."""
-    return 1.0 + (torch.arange(features, device=device, dtype=torch.float64) % 251) / 251
+# -- wrong loaders (the mutants) -----------------------------------------------------------------
+def _wrong_loader(edit):
+    """WRONG: the pinned_prefetch loader with its batches edited."""
+
+    def loader(self, variant, config, device, seed):
+        inner = PinnedLoader.loader(self, variant, config, device, seed)
+        return edit(list(inner)) if variant == "pinned_prefetch" else inner
+
+    return {"loader": loader}
 
 
-def checksum(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """(B, F) -> (2,) float64: plain sum and a sum weighted by global position (sample-major)."""
-    xd = x.to(torch.float64)
-    row_w = torch.arange(1, x.shape[0] + 1, device=x.device, dtype=torch.float64)[:, None]  # (B, 1)
-    return torch.stack([xd.sum(), (xd * w[None, :] * row_w).sum()])
+def _reorder(bs):
+    return [bs[1], bs[0], *bs[2:]]
 
 
-class Consumer:
-    """The 'training step' per batch: ``compute_iters`` matmuls of (B*F/256, 256) @ (256, 256)."""
+def _drop_last(bs):
+    return bs[:-1]
 
-    def __init__(self, config: LoaderConfig, device, seed: int):
-        g = torch.Generator().manual_seed(seed + 1)
-        self.w = (torch.randn(256, 256, generator=g) / 16).to(device)
-        self.iters = config.compute_iters
-        self.acc = torch.zeros((), device=device)
 
-    def __call__(self, x: torch.Tensor) -> None:
-        y = x.view(-1, 256)  # (B * F / 256, 256)
-        for _ in range(self.iters):
-            y = torch.tanh(y @ self.w)
-        self.acc += y[0, 0]  # keep a dependency on the result, no host sync
+def _swap_rows(bs):
+    ids, x = bs[2]
+    return [*bs[:2], (ids, x[[1, 0, *range(2, x.shape[0])]]), *bs[3:]]
+
+
+def _corrupt(bs):
+    ids, x = bs[0]
+    x = x.clone()
+    x[3, 7] += 1e-3
+    return [(ids, x), *bs[1:]]
+
+
+_H2D = "a pinned 256 MiB host-to-device copy >= 2x the pageable one (the DMA engine reads host RAM)"
+_EPOCH = "the pinned prefetching loader's epoch >= 1.2x the plain one (copies hidden behind compute)"
+_CPU = "on a CPU device there is nothing to hide: the prefetching loader's epoch <= 1.1x the plain one"
 
 
 @task("m3.pinned_loader", seed="m3", title="dataloader with pinned memory and async transfers")
@@ -165,6 +146,18 @@ class PinnedLoader(Comparison):
         "gpu": [LoaderConfig(16 * 2048, 4096, 2048, compute_iters=8), CopyConfig(1), CopyConfig(16), CopyConfig(256)],
     }
 
+    claims = (
+        speedup("pinned_prefetch", over="pageable", at_least=2.0, config="H2D 256 MiB", device="cuda", text=_H2D),
+        speedup("pinned_prefetch", over="pageable", at_least=1.2, config="n=", device="cuda", text=_EPOCH),
+        time_ratio("pinned_prefetch", to="pageable", at_most=1.1, config="n=", device="cpu", text=_CPU),
+    )
+    mutants = (
+        Mutant("reorders_batches", "batches 0, 1 swapped", _wrong_loader(_reorder), match="carries samples [8, 9"),
+        Mutant("swaps_samples", "2 samples swapped", _wrong_loader(_swap_rows), match="prefetch: batch checksums"),
+        Mutant("drops_short_batch", "short last batch dropped", _wrong_loader(_drop_last), match="48 samples arrived"),
+        Mutant("corrupts_a_value", "one value off by 1e-3", _wrong_loader(_corrupt), match="checksums"),
+    )
+
     def loader(self, variant: str, config: LoaderConfig, device, seed: int):
         """An iterable of (indices, batch on ``device``) for one epoch of ``variant``."""
         pinned = variant == "pinned_prefetch" and pin_supported() and torch.device(device).type == "cuda"
@@ -174,7 +167,7 @@ class PinnedLoader(Comparison):
         sampler = BatchSampler(SequentialSampler(ds), config.batch, drop_last=False)
         dl = DataLoader(ds, batch_size=None, sampler=sampler, num_workers=usable_workers(config), pin_memory=pinned)
         if variant == "pageable":
-            return _MoveEach(dl, device)
+            return MoveEach(dl, device)
         return PrefetchLoader(dl, device=device, depth=config.depth, pin=pinned)
 
     def check(self, ctx) -> None:
@@ -190,38 +183,25 @@ class PinnedLoader(Comparison):
             w = position_weights(config.features, ctx.device)
             for v in self.variants:
                 where = f"{v} [{config.label()}]"
-                batches = 0
                 seen = 0
                 for b, (ids, x) in enumerate(self.loader(v, config, ctx.device, ctx.rng_seed)):
                     n = min(config.batch, config.samples - seen)
-                    ctx.expect(
-                        torch.equal(ids.cpu(), torch.arange(seen, seen + n)),
-                        f"{where}: batch {b} carries samples {ids.tolist()[:4]}..., expected "
-                        f"{seen}..{seen + n - 1} in order",
-                        name=f"{v}: batches in order",
-                    )
-                    ctx.expect(
-                        x.device.type == ctx.device.type,
-                        f"{where}: batch on {x.device}, not {ctx.device}",
-                        name=f"{v}: batches on the device",
-                    )
+                    msg = f"{where}: batch {b} carries samples {ids.tolist()[:4]}..., expected {seen}..{seen + n - 1}"
+                    ctx.expect(torch.equal(ids.cpu(), torch.arange(seen, seen + n)), msg, name=f"{v}: batches in order")
+                    msg = f"{where}: batch on {x.device}, not {ctx.device}"
+                    ctx.expect(x.device.type == ctx.device.type, msg, name=f"{v}: batches on the device")
                     expected = checksum(table[torch.arange(seen, seen + n) % table.shape[0]], w.cpu())
-                    ctx.assert_close(
-                        checksum(x, w).cpu(), expected, name=f"{v}: batch checksums", where=f"{where}, batch {b}"
-                    )
+                    at = f"{where}, batch {b}"
+                    ctx.assert_close(checksum(x, w).cpu(), expected, name=f"{v}: batch checksums", where=at)
                     seen += n
-                    batches += 1
-                ctx.expect(
-                    seen == config.samples,
-                    f"{where}: {seen} samples arrived, expected {config.samples}",
-                    name=f"{v}: every sample arrives",
-                )
+                msg = f"{where}: {seen} samples arrived, expected {config.samples}"
+                ctx.expect(seen == config.samples, msg, name=f"{v}: every sample arrives")
 
     # -- bench ---------------------------------------------------------------------------------
     def _epoch(self, ctx, impl: str, config: LoaderConfig):
         """(one-epoch closure, its loader) for ``impl``."""
         loader = self.loader(impl, config, ctx.device, ctx.rng_seed)
-        consume = Consumer(config, ctx.device, ctx.rng_seed)
+        consume = Consumer(config.compute_iters, ctx.device, ctx.rng_seed)
 
         def epoch() -> None:
             for _, x in loader:
@@ -268,14 +248,3 @@ class PinnedLoader(Comparison):
                 prepared = Prepared(fn=epoch, items=config.samples, item_unit="samples")
                 medians[v] = ctx.measure(v, prepared, config=config, mode=mode, **extra).median_ms
             ctx.metric("epoch_speedup_pinned_prefetch", medians["pageable"] / medians["pinned_prefetch"])
-
-
-class _MoveEach:
-    """The baseline: iterate a DataLoader and copy each batch with a plain ``.to(device)``."""
-
-    def __init__(self, dl: DataLoader, device):
-        self.dl, self.device = dl, torch.device(device)
-
-    def __iter__(self):
-        for ids, x in self.dl:
-            yield ids, x.to(self.device)
