@@ -5,41 +5,30 @@ element [i0, ..., ik] lives at ``storage[offset + sum(i_d * s_d)]``, and every v
 (indexing with ints, slices, None and ``...``, transpose, permute, flip) only computes a
 new (shape, strides, offset) over the same storage.
 
-Check, on randomly generated index expressions (a seeded ``random.Random`` in the check;
-the property-based hypothesis tests live in tests/kernels/test_strided.py): 600 chains of
-"permute the base tensor, index it with a random expression, transpose two dims", over
-storages with a non-zero base offset. Each expression mixes ints (negative ones too),
-slices with random start/stop/step, None and Ellipsis; a third of the slices step
-backwards.
+Check: 600 random chains (``kernels/tensor/index_chains.py``: permute a base tensor over a
+storage with a non-zero offset, index it with a random expression of ints, slices, None and
+``...``, a third of the slices stepping backwards, then maybe transpose two dims):
 
-* positive steps: the view's shape, strides, storage offset and values equal those of
-  the torch view built by the same ops on a torch tensor over the same storage, and
-  the view shares that storage (no copy);
-* every chain, negative steps included (torch refuses those, "step must be greater than
-  zero", which the check confirms): shape, strides and offset equal the NumPy view built
-  by the same ops (NumPy allows negative strides; strides in elements; the stride of a
-  size-1 dim is never used to address anything, and there torch's convention, which the
-  class follows, differs from NumPy's 0, so those are not compared), and values equal
-  torch's values taken dim by dim (``index_select`` of each slice's indices);
-* ``view(-1)`` raises RuntimeError exactly where torch's does, and otherwise gives
-  torch's strides;
-* an out-of-range int raises IndexError whose message names the index, the dimension
-  and its size, word for word as torch's; too many indices raise IndexError too.
+* positive steps: shape, strides, storage offset and values equal the torch view built by
+  the same ops, the view shares the storage, and ``view(-1)`` raises exactly where torch's
+  does and otherwise gives torch's strides;
+* every chain, negative steps included (torch refuses those, which the check confirms):
+  the layout equals NumPy's (NumPy allows negative strides) and the values equal torch's
+  taken dim by dim;
+* an out-of-range int raises IndexError with torch's message word for word; too many
+  indices raise IndexError too.
 
-Bench: indexing overhead: applying the same 64 positive-step index expressions with
-``torch.Tensor.__getitem__`` (baseline: C++ view creation, ~1-2 us each) and with
+Bench: applying the same 64 positive-step index expressions with
+``torch.Tensor.__getitem__`` (baseline: C++ view creation) and with
 ``StridedTensor.__getitem__`` (Python arithmetic on tuples).
 
-Lesson (2-core CPU VM shared with other jobs, OMP_NUM_THREADS=1, ``drills bench --task
-m1.strided_tensor``; medians, IQRs 25-500% under the load): 64 expressions on a 64x64
-tensor: torch 0.35 ms (5.5 us per view), StridedTensor 1.5 ms (24 us); on a 16^4 tensor:
-0.17 ms (2.7 us) vs 0.67 ms (10.5 us). A view is a few integer multiplications; the cost
-of indexing is bookkeeping either way: torch parses the Python index and allocates a new
-TensorImpl with autograd metadata for every view, which is why a pure-Python class that
-does the same arithmetic on tuples is only ~4x slower. The layout rules are the lesson:
-an unsqueezed dim takes stride size*stride of the next dim, out-of-range slice bounds
-clamp while out-of-range ints raise, and negative steps are just negative strides (NumPy
-has them; torch does not, so ``flip`` copies there).
+Lesson: a view is a few integer multiplications, and the cost of indexing is bookkeeping
+either way: torch parses the Python index and allocates a new TensorImpl with autograd
+metadata for every view, so a pure-Python class doing the same arithmetic on tuples stays
+within a small factor of it (the claims say how small). The layout rules are the lesson: an
+unsqueezed dim takes stride size*stride of the next dim, out-of-range slice bounds clamp
+while out-of-range ints raise, and negative steps are just negative strides (NumPy has them,
+"The N-dimensional array" in the NumPy docs; torch does not, so ``flip`` copies there).
 """
 
 from __future__ import annotations
@@ -47,11 +36,15 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import numpy as np
 import torch
 
 from harness import Operator, impl, task
+from harness.claims import time_ratio
+from harness.mutants import Mutant
+from kernels.tensor.index_chains import CATEGORIES, compare_chain, random_index
 from kernels.tensor.strided import StridedTensor
+
+_CLAIM = "pure-Python views within 8x of torch's C++ view creation per expression (rank {})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,72 +62,55 @@ class IndexConfig:
         return f"rank={self.rank},size={self.size},exprs={self.n_exprs}"
 
 
-def random_index(rng: random.Random, shape: tuple[int, ...], *, negative: bool = True) -> tuple:
-    """A random index expression for ``shape``: per dim an int, a slice or nothing, with
-    Nones sprinkled in and sometimes an Ellipsis standing for some trailing dims."""
-    items: list = []
-    ndim = len(shape)
-    n_used = rng.randint(0, ndim)
-    for d in range(n_used):
-        if rng.random() < 0.15:
-            items.append(None)
-        n = shape[d]
-        r = rng.random()
-        if r < 0.3 and n > 0:
-            items.append(rng.randint(-n, n - 1))
-        elif r < 0.4:
-            items.append(slice(None))
-        else:
-            step = rng.choice([1, 1, 2, 3]) * (-1 if negative and rng.random() < 1 / 3 else 1)
-            pick = lambda: rng.choice([None, rng.randint(-n - 2, n + 2)])  # out of range clamps
-            items.append(slice(pick(), pick(), step))
-    if n_used < ndim and rng.random() < 0.3:
-        items.append(Ellipsis)
-        if rng.random() < 0.5:
-            items.append(None)
-    return tuple(items)
+# -- wrong tensor classes (the mutants) ----------------------------------------------------------
+class _Keep(StridedTensor):
+    """StridedTensor's views are plain StridedTensors; keep a wrong subclass through them."""
+
+    def _wrap(self, v):
+        return type(self)(v.storage, v.shape, v.strides, v.offset)
+
+    def permute(self, *dims):
+        return self._wrap(StridedTensor.permute(self, *dims))
+
+    def __getitem__(self, index):
+        return self._wrap(StridedTensor.__getitem__(self, index))
 
 
-def _has_negative_step(index: tuple) -> bool:
-    return any(isinstance(it, slice) and it.step is not None and it.step < 0 for it in index)
+class ShapeOnlyTranspose(_Keep):
+    """WRONG: swaps the sizes but keeps the strides: a reshape disguised as a transpose."""
+
+    def transpose(self, d0, d1):
+        shape = list(self.shape)
+        shape[d0], shape[d1] = shape[d1], shape[d0]
+        return ShapeOnlyTranspose(self.storage, tuple(shape), self.strides, self.offset)
 
 
-def torch_values(t: torch.Tensor, index: tuple) -> torch.Tensor:
-    """Values of ``t[index]`` built dim by dim with torch ops; negative-step slices become
-    ``index_select`` of their indices (a copy), everything else stays a view."""
-    items = list(index)
-    if Ellipsis in items:
-        k = items.index(Ellipsis)
-        consumed = sum(isinstance(it, (int, slice)) for it in items)
-        items[k : k + 1] = [slice(None)] * (t.dim() - consumed)
-    d = 0
-    for it in items:
-        if it is None:
-            t = t.unsqueeze(d)
-            d += 1
-        elif isinstance(it, int):
-            t = t.select(d, it)
-        else:
-            idx = list(range(*it.indices(t.shape[d])))
-            t = t.index_select(d, torch.tensor(idx, dtype=torch.long, device=t.device))
-            d += 1
-    return t
+class IgnoresStepSign(_Keep):
+    """WRONG: treats a:b:-c as a:b:c."""
+
+    def __getitem__(self, index):
+        items = index if isinstance(index, tuple) else (index,)
+        fix = tuple(slice(i.start, i.stop, abs(i.step)) if isinstance(i, slice) and i.step else i for i in items)
+        return super().__getitem__(fix)
 
 
-def _numpy_layout(a: np.ndarray, base: np.ndarray) -> tuple:
-    """(shape, strides in elements, offset in elements) of NumPy view ``a`` of ``base``."""
-    item = a.itemsize
-    offset = (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // item
-    return tuple(a.shape), tuple(s // item for s in a.strides), offset
+class NumpyNoneStride(_Keep):
+    """WRONG: gives a None dim stride 0 (NumPy's choice) instead of torch's size * stride."""
+
+    def __getitem__(self, index):
+        v = StridedTensor.__getitem__(self, index)
+        if None in (index if isinstance(index, tuple) else (index,)):
+            return NumpyNoneStride(
+                v.storage, v.shape, tuple(0 if n == 1 else s for n, s in zip(v.shape, v.strides)), v.offset
+            )
+        return NumpyNoneStride(v.storage, v.shape, v.strides, v.offset)
 
 
-def _addressing(shape, strides, offset) -> tuple:
-    """The part of a layout that decides which element is read: strides of size-1 dims are
-    never used (torch gives an unsqueezed dim size*stride of the next dim, NumPy 0), and an
-    empty view reads nothing at all."""
-    if 0 in shape:
-        return tuple(shape), None, None
-    return tuple(shape), tuple(s if n > 1 else None for n, s in zip(shape, strides)), offset
+class TooManyIndicesIgnored(StridedTensor):
+    """WRONG: drops indices beyond ndim instead of raising."""
+
+    def __getitem__(self, index):
+        return super().__getitem__(index[: self.ndim] if isinstance(index, tuple) else index)
 
 
 @task("m1.strided_tensor", seed="m1", title="a Tensor class with stride-based slicing")
@@ -146,8 +122,33 @@ class StridedTensorTask(Operator):
         "cpu": [IndexConfig(rank=2, size=64), IndexConfig(rank=4, size=16)],
         "gpu": [IndexConfig(rank=2, size=64), IndexConfig(rank=4, size=16)],
     }
-    #: the class under test; tests swap in broken subclasses
+    claims = (
+        time_ratio("strided_getitem", to="torch_getitem", at_most=8, config="rank=4", text=_CLAIM.format(4)),
+        time_ratio("strided_getitem", to="torch_getitem", at_most=8, config="rank=2", text=_CLAIM.format(2)),
+    )
+    #: the class under test; the mutants swap in wrong subclasses
     tensor_cls = StridedTensor
+    mutants = (
+        Mutant(
+            "shape_only_transpose",
+            "transpose swaps sizes, not strides",
+            {"tensor_cls": ShapeOnlyTranspose},
+            match="random chains",
+        ),
+        Mutant("ignores_step_sign", "a:b:-c walks forwards", {"tensor_cls": IgnoresStepSign}, match="random chains"),
+        Mutant(
+            "numpy_none_stride",
+            "None dims get stride 0 (NumPy's)",
+            {"tensor_cls": NumpyNoneStride},
+            match="layout vs torch",
+        ),
+        Mutant(
+            "too_many_indices_ignored",
+            "extra indices dropped silently",
+            {"tensor_cls": TooManyIndicesIgnored},
+            match="too many indices",
+        ),
+    )
     n_random_chains = 600
 
     # -- operator contract: index the same expressions both ways -------------------------------------
@@ -187,86 +188,20 @@ class StridedTensorTask(Operator):
     # -- random chains --------------------------------------------------------------------------------
     def check_random_chains(self, ctx) -> None:
         rng = random.Random(ctx.rng_seed)
-        mismatch: dict[str, list[str]] = {
-            "raises nothing on valid chains": [],
-            "layout vs torch": [],
-            "values vs torch": [],
-            "layout vs NumPy": [],
-            "view(-1) vs torch": [],
-            "shares the storage": [],
-        }
-        n_neg = 0
-        for _ in range(self.n_random_chains):
-            shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 4)))
-            off = rng.randint(0, 3)
-            n = int(np.prod(shape))
-            storage = torch.arange(off + n, dtype=ctx.dtype, device=ctx.device)
-            np_storage = np.arange(off + n, dtype=np.float64)
-            perm = list(range(len(shape)))
-            rng.shuffle(perm)
-            t = storage[off:].view(shape).permute(perm)  # torch view
-            a = np_storage[off:].reshape(shape).transpose(perm)  # NumPy view
-            index = random_index(rng, tuple(t.shape))
-            # a trailing ... makes NumPy return a 0-d view instead of a scalar for all-int indices
-            a_v = a[index if Ellipsis in index else index + (Ellipsis,)]
-            swap = rng.sample(range(a_v.ndim), 2) if a_v.ndim >= 2 and rng.random() < 0.5 else None
-            where = f"shape {shape}, offset {off}, permute {perm}, index {index}, transpose {swap}"
-            try:
-                st = self.tensor_cls(storage, shape, None, off).permute(*perm)
-                st_v = st[index]
-                if swap:
-                    st_v = st_v.transpose(*swap)
-            except Exception as e:  # the class under test failed on a valid chain: a finding, not a crash
-                mismatch["raises nothing on valid chains"].append(f"{where}: {type(e).__name__}: {e}")
-                continue
-            if swap:
-                a_v = a_v.swapaxes(*swap)
-            layout = (tuple(st_v.shape), tuple(st_v.strides), st_v.offset)
-            if _addressing(*layout) != _addressing(*_numpy_layout(a_v, np_storage)):
-                mismatch["layout vs NumPy"].append(f"{where}: own {layout}, NumPy {_numpy_layout(a_v, np_storage)}")
-            vals = torch_values(t, index)
-            if swap:
-                vals = vals.transpose(*swap)
-            got = st_v.to_torch()
-            if got.shape != vals.shape or not torch.equal(got, vals):
-                mismatch["values vs torch"].append(f"{where}: own {got.tolist()}, torch {vals.tolist()}")
-            if _has_negative_step(index):
-                n_neg += 1
-                continue
-            tv = t[index]
-            if swap:
-                tv = tv.transpose(*swap)
-            if layout != (tuple(tv.shape), tuple(tv.stride()), tv.storage_offset()):
-                mismatch["layout vs torch"].append(
-                    f"{where}: own {layout}, torch {(tuple(tv.shape), tv.stride(), tv.storage_offset())}"
-                )
-            if not st_v.is_view_of(st) or (
-                got.numel() and got.untyped_storage().data_ptr() != storage.untyped_storage().data_ptr()
-            ):
-                mismatch["shares the storage"].append(where)
-            try:
-                want_v = tv.view(-1).stride()
-            except RuntimeError:
-                want_v = "RuntimeError"
-            try:
-                got_v = st_v.view(-1).strides
-            except RuntimeError:
-                got_v = "RuntimeError"
-            if got_v != want_v:
-                mismatch["view(-1) vs torch"].append(f"{where}: own {got_v}, torch {want_v}")
-        ctx.metric("random_chains", self.n_random_chains)
+        mismatch: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+        n, n_neg = self.n_random_chains, 0
+        for _ in range(n):
+            found, negative = compare_chain(self.tensor_cls, rng, ctx.dtype, ctx.device)
+            n_neg += negative
+            for what, why in found.items():
+                mismatch[what].append(why)
+        ctx.metric("random_chains", n)
         ctx.metric("random_chains_with_negative_steps", n_neg)
-        ctx.expect(
-            n_neg > self.n_random_chains // 10 and self.n_random_chains - n_neg > self.n_random_chains // 3,
-            f"{n_neg} of {self.n_random_chains} chains step backwards: both kinds must be well represented",
-            name="random chains cover positive and negative steps",
-        )
+        msg = f"{n_neg} of {n} chains step backwards: both kinds must be well represented"
+        ctx.expect(n // 10 < n_neg < n - n // 3, msg, name="random chains cover positive and negative steps")
         for what, bad in mismatch.items():
-            ctx.expect(
-                not bad,
-                f"random chains: {what}: {len(bad)} of {self.n_random_chains} fail, e.g. {bad[0][:400] if bad else ''}",
-                name=f"random chains: {what}",
-            )
+            msg = f"random chains: {what}: {len(bad)} of {n} fail, e.g. {bad[0][:400] if bad else ''}"
+            ctx.expect(not bad, msg, name=f"random chains: {what}")
 
     def check_errors(self, ctx) -> None:
         t = torch.arange(12, dtype=ctx.dtype, device=ctx.device).reshape(3, 4)
