@@ -1,42 +1,49 @@
-"""Launch a function on several processes the way ``torchrun`` does.
+"""Launch a function on several processes with torch's own elastic launcher (what ``torchrun`` runs).
 
-:func:`launch` starts ``world_size`` fresh Python interpreters on this machine (one per
-rank, like ``torchrun --standalone --nproc-per-node=W``), each with the environment
-``torch.distributed``'s ``env://`` rendezvous reads:
+:func:`launch` is ``torchrun --standalone --nproc-per-node=W`` for a Python function: it
+hands ``fn`` to ``torch.distributed.launcher.api.elastic_launch`` with a ``LaunchConfig``
+(c10d rendezvous on this host, ``max_restarts``, spawned interpreters), so the ranks see
+exactly the environment torchrun gives them:
 
 ========================  ==========================================================
-``MASTER_ADDR``           ``127.0.0.1`` (single node, loopback)
-``MASTER_PORT``           a free TCP port picked by the parent
+``MASTER_ADDR/PORT``      the rendezvous store's host and a free port (c10d picks it)
 ``RANK``/``LOCAL_RANK``   0 .. world_size-1 (one node: both the same)
 ``WORLD_SIZE``            and ``LOCAL_WORLD_SIZE``: world_size
+``TORCHELASTIC_RUN_ID``   and the other ``TORCHELASTIC_*`` variables of the agent
 ``OMP_NUM_THREADS``       1, as torchrun sets it: W ranks x all cores each would
                           oversubscribe the CPU many times over
 ========================  ==========================================================
 
 Each rank unpickles ``fn`` (so ``fn`` must be importable *by reference*: a module-level
 function of an importable module; task files qualify as ``drills_tasks.<area>.<slug>``,
-and the parent's ``sys.path`` extras travel in ``PYTHONPATH`` so test modules do too),
-optionally joins a process group (``backend="auto"``: NCCL when every rank gets its own
-GPU, else gloo), calls ``fn(*args, **kwargs)`` and writes the return value to a file
-that the parent reads back. :func:`launch` returns the list of values, index = rank.
+and the parent's ``sys.path`` extras travel in ``PYTHONPATH``), optionally joins a process
+group (``backend="auto"``: NCCL when every rank gets its own GPU, else gloo), calls
+``fn(*args, **kwargs)`` and returns the value; the agent collects them per rank.
 
-Failures are loud and name the rank: an exception in rank r raises :class:`LaunchError`
-with r's traceback; a rank that dies (signal, ``os._exit``) or a job that outlives
-``timeout_s`` kills every remaining rank and raises (:class:`LaunchTimeout` for the
-latter) with the tail of each unfinished rank's output. Workers are spawned as new
-interpreters, never forked, so CUDA state is never inherited.
+What the harness adds around the agent, because a benchmark run must never hang or leak:
+the agent runs in its own process (a new session), so a job that outlives ``timeout_s``
+is ended by killing that whole process group (agent and every rank) and raises
+:class:`LaunchTimeout`; a rank that raises or dies surfaces as :class:`LaunchError`
+naming the first failed rank with its traceback (the agent's ``ChildFailedError``, whose
+error files ``torch.distributed.elastic.multiprocessing.errors.record`` writes).
+
+The same rank functions run across machines under a real torchrun; see the README
+("Several machines") and :mod:`harness.dist`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,7 +125,7 @@ def launch(
     timeout_s: float = 120.0,
     env: dict[str, str] | None = None,
     omp_threads: int = 1,
-    port_retries: int = 2,
+    max_restarts: int = 0,
 ) -> list[Any]:
     """Run ``fn(*args, **kwargs)`` on ``world_size`` processes; return each rank's value.
 
@@ -134,8 +141,8 @@ def launch(
             also the process group's collective timeout.
         env: extra environment variables for every rank.
         omp_threads: OMP_NUM_THREADS per rank (torchrun's default is 1).
-        port_retries: new-port attempts when rank 0 finds MASTER_PORT taken (a race
-            with another program between picking the port and binding it).
+        max_restarts: times the agent restarts all ranks after a failure (torchrun's
+            ``--max-restarts``); 0 fails at the first error.
 
     Returns:
         ``[value of rank 0, value of rank 1, ...]``; values must be picklable
@@ -159,174 +166,139 @@ def launch(
             f"({e}); workers import fn by reference, so define it at module level of an "
             "importable module"
         ) from None
-    for attempt in range(port_retries + 1):
-        workdir = Path(tempfile.mkdtemp(prefix="drills-launch-"))
-        try:
-            (workdir / "job.pkl").write_bytes(job)
-            try:
-                return _run(workdir, world_size, timeout_s, env or {}, omp_threads)
-            except LaunchError as e:
-                in_use = "address already in use" in str(e).lower() or "EADDRINUSE" in str(e)
-                if not in_use or attempt == port_retries:
-                    raise
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    raise AssertionError("unreachable")
-
-
-def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, str], omp_threads: int) -> list[Any]:
-    port = free_port()
-    base = {**os.environ, **extra_env, "PYTHONPATH": _pythonpath()}
-    procs: list[subprocess.Popen] = []
-    logs = []
+    workdir = Path(tempfile.mkdtemp(prefix="drills-launch-"))
     try:
-        for rank in range(world_size):
-            env = {
-                **base,
-                "MASTER_ADDR": "127.0.0.1",
-                "MASTER_PORT": str(port),
-                "RANK": str(rank),
-                "LOCAL_RANK": str(rank),
-                "WORLD_SIZE": str(world_size),
-                "LOCAL_WORLD_SIZE": str(world_size),
-                "GROUP_RANK": "0",
-                "OMP_NUM_THREADS": str(omp_threads),
-            }
-            log = open(workdir / f"rank{rank}.log", "wb")  # noqa: SIM115 - closed in finally
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _CHILD, str(workdir)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-        deadline = time.monotonic() + timeout_s
-        failed: int | None = None
-        seen_dead: dict[int, float] = {}  # rank -> wall time its non-zero exit was seen
-        while True:
-            codes = [p.poll() for p in procs]
-            for r, c in enumerate(codes):
-                if c not in (None, 0) and r not in seen_dead:
-                    seen_dead[r] = time.time()
-            if seen_dead and failed is None:
-                failed = -1
-                # the others may wait forever in a collective with the dead rank
-                deadline = min(deadline, time.monotonic() + 3.0)
-            if all(c is not None for c in codes):
-                break
-            if time.monotonic() > deadline:
-                if failed is not None:
-                    break
-                running = [r for r, c in enumerate(codes) if c is None]
-                _kill(procs)
-                tails = "\n".join(f"--- rank {r} output ---\n{_tail(workdir / f'rank{r}.log')}" for r in running)
-                raise LaunchTimeout(
-                    f"launch timed out after {timeout_s:.0f} s with rank(s) {running} still running "
-                    f"(world_size={world_size}); all ranks were killed\n{tails}",
-                    rank=running[0],
-                )
-            time.sleep(0.02)
-        if failed is not None:
-            failed = _first_failure(workdir, seen_dead)
-            message = _describe_failure(workdir, failed, procs, world_size)  # before the kill: who died by itself
-            _kill(procs)
-            raise LaunchError(message, rank=failed)
-        results = []
-        for rank in range(world_size):
-            path = workdir / f"rank{rank}.result.pkl"
-            if not path.exists():
-                raise LaunchError(
-                    f"rank {rank} exited with code 0 but wrote no result (did fn call sys.exit?)\n"
-                    f"{_tail(workdir / f'rank{rank}.log')}",
-                    rank=rank,
-                )
-            results.append(pickle.loads(path.read_bytes()))
-        return results
+        (workdir / "job.pkl").write_bytes(job)
+        env_extra = {**(env or {}), "OMP_NUM_THREADS": str(omp_threads)}
+        return _run(workdir, world_size, timeout_s, env_extra, max_restarts)
     finally:
-        _kill(procs)
-        for log in logs:
-            log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _first_failure(workdir: Path, seen_dead: dict[int, float]) -> int:
-    """The rank that failed first: by the time its traceback was written, else its exit was seen.
-
-    The order matters for the message: when rank 1 raises, rank 0 soon fails too
-    ("Connection closed by peer"), and the root cause is rank 1's.
-    """
-
-    def when(rank: int) -> float:
+def _run(workdir: Path, world_size: int, timeout_s: float, extra_env: dict[str, str], max_restarts: int) -> list[Any]:
+    """Start the elastic agent in its own session, wait, and read back values or the failure."""
+    env = {**os.environ, **extra_env, "PYTHONPATH": _pythonpath()}
+    cmd = [sys.executable, "-c", _AGENT, str(workdir), str(world_size), str(max_restarts)]
+    with open(workdir / "agent.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            return (workdir / f"rank{rank}.error").stat().st_mtime
-        except FileNotFoundError:
-            return seen_dead[rank]
-
-    return min(seen_dead, key=lambda r: (when(r), r))
-
-
-def _describe_failure(workdir: Path, rank: int, procs: list[subprocess.Popen], world_size: int) -> str:
-    code = procs[rank].returncode
-    err = _tail(workdir / f"rank{rank}.error")
-    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-    head = f"rank {rank} of {world_size} failed ({how})"
-    body = (
-        f":\n{err}"
-        if err
-        else " without a Python traceback (crash, os._exit or out of memory); its output:\n"
-        + _tail(workdir / f"rank{rank}.log")
-    )
-    others = []
-    for r, p in enumerate(procs):
-        if r != rank and p.poll() not in (None, 0):
-            last = (_tail(workdir / f"rank{r}.error", 400).splitlines() or ["no traceback"])[-1]
-            others.append(f"rank {r}: {last}")
-    if others:
-        body += "\n(also failed, possibly as a consequence: " + "; ".join(others) + ")"
-    return head + body
-
-
-def _kill(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        try:
-            p.wait(timeout=10)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            pass
+            alive = [r for r in range(world_size) if not (workdir / f"rank{r}.done").exists()]
+            _kill_group(proc)
+            raise LaunchTimeout(
+                f"launch timed out after {timeout_s:.0f} s with rank(s) {alive} unfinished; every rank was killed\n"
+                + _tail(workdir / "agent.log")
+            ) from None
+        except BaseException:  # Ctrl-C, SIGTERM in the caller: nothing may outlive it
+            _kill_group(proc)
+            raise
+        finally:
+            _kill_group(proc)  # ranks left behind by a crashed agent
+    result = workdir / "result.pkl"
+    if not result.exists():
+        raise LaunchError(
+            f"the elastic agent exited with code {proc.returncode} and no result\n" + _tail(workdir / "agent.log")
+        )
+    out = pickle.loads(result.read_bytes())
+    if "failed_rank" in out:
+        rank = out["failed_rank"]
+        raise LaunchError(f"rank {rank} of {world_size} failed ({out['why']})\n{out['message']}", rank=rank)
+    return out["values"]
 
 
-def _child_main(workdir_str: str) -> int:
-    """Entry point of one rank (run as ``python -c`` by :func:`launch`)."""
-    import traceback
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+_AGENT = "import sys; from harness.launch import _agent_main; sys.exit(_agent_main(*sys.argv[1:]))"
+
+
+def _agent_main(workdir_str: str, world_size: str, max_restarts: str) -> int:
+    """The elastic agent's process: ``torchrun --standalone`` for :func:`_rank_main`."""
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    workdir = Path(workdir_str)
+    extra: dict[str, Any] = {}
+    if "shutdown_timeout" in {f.name for f in dataclasses.fields(LaunchConfig)}:  # torch >= 2.9
+        extra["shutdown_timeout"] = 3  # seconds between SIGTERM and SIGKILL of the other ranks
+    config = LaunchConfig(
+        **extra,
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=int(world_size),
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # what `torchrun --standalone` uses: a free port on this host
+        max_restarts=int(max_restarts),
+        monitor_interval=0.1,
+        start_method="spawn",
+    )
+    try:
+        values = elastic_launch(config, _rank_main)(workdir_str)
+        out: dict[str, Any] = {"values": [values[r] for r in range(int(world_size))]}
+    except ChildFailedError as e:
+        raised = sorted(
+            (int(p.read_text().split("\n", 1)[0]), int(p.stem[4:]), p.read_text().split("\n", 1)[1])
+            for p in workdir.glob("rank*.error")
+        )
+        if raised:
+            _, rank, trace = raised[0]
+            out = {"failed_rank": rank, "why": "raised", "message": trace}
+            _write_result(workdir, out)
+            return 0
+        rank, failure = e.get_first_failure()
+        data = failure.error_file_data or {}
+        message = data.get("message", {})
+        trace = message.get("extraInfo", {}).get("py_callstack", "") if isinstance(message, dict) else str(message)
+        why = f"exit code {failure.exitcode}" if failure.exitcode and failure.exitcode > 0 else "raised"
+        if failure.exitcode and failure.exitcode < 0:
+            why = f"killed by signal {-failure.exitcode}"
+        elif not trace:
+            why = f"exit code {failure.exitcode}"
+        out = {"failed_rank": rank, "why": why, "message": trace or failure.message or ""}
+    _write_result(workdir, out)
+    return 0
+
+
+def _write_result(workdir: Path, out: dict[str, Any]) -> None:
+    tmp = workdir / "result.tmp"
+    tmp.write_bytes(pickle.dumps(out))
+    tmp.replace(workdir / "result.pkl")
+
+
+def _rank_main(workdir_str: str) -> Any:
+    """One rank: join the process group (if asked), run the job, leave the group."""
     from datetime import timedelta
 
     workdir = Path(workdir_str)
     rank = int(os.environ["RANK"])
+    (workdir / f"rank{rank}.started").touch()
     dist = torch.distributed
-    backend = None
-    try:
-        # importing the registry installs the finder for task modules (drills_tasks.<area>.<slug>)
-        import harness.registry  # noqa: F401
+    # importing the registry installs the finder for task modules (drills_tasks.<area>.<slug>)
+    import harness.registry  # noqa: F401
 
-        fn, args, kwargs, backend, timeout_s = pickle.loads((workdir / "job.pkl").read_bytes())
+    fn, args, kwargs, backend, timeout_s = pickle.loads((workdir / "job.pkl").read_bytes())
+    try:
         if backend is not None:
             if backend == "nccl":
                 torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
             dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
         value = fn(*args, **kwargs)
-        tmp = workdir / f"rank{rank}.result.tmp"
-        tmp.write_bytes(pickle.dumps(value))
-        tmp.replace(workdir / f"rank{rank}.result.pkl")
-        return 0
     except BaseException:
-        # written before the process group goes down: leaving it makes the peers fail
-        # too, and the parent names whoever wrote a traceback first as the cause
-        (workdir / f"rank{rank}.error").write_text(traceback.format_exc())
-        return 1
+        # stamped before the process group goes down: a peer that fails *because* this rank
+        # left fails later, and the agent names whoever raised first as the cause
+        (workdir / f"rank{rank}.error").write_text(f"{time.time_ns()}\n{traceback.format_exc()}")
+        raise
     finally:
         if backend is not None and dist.is_initialized():
             dist.destroy_process_group()
+    (workdir / f"rank{rank}.done").touch()
+    return value
