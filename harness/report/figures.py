@@ -479,7 +479,7 @@ def heatmap(
         hoverongaps=False,
         colorbar=dict(thickness=12),
     )
-    side = max(260, min(560, 60 + 18 * n_rows))
+    side = max(300, min(560, 60 + 18 * n_rows))  # 300: the page's minimum chart height
     xaxis: dict[str, Any] = dict(title=dict(text=esc(x_label)), showgrid=False, showline=False)
     yaxis: dict[str, Any] = dict(title=dict(text=esc(y_label)), autorange="reversed", showgrid=False, showline=False)
     if x_cat:
