@@ -180,6 +180,8 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
     contended = sum(1 for r in rows if r.get("contended") is True)
     suspect = sum(1 for r in rows if r.get("pct_peak_suspect") is True)
     waits = sum(1 for r in rows if r.get("waits") is True)
+    # a row of the older schema (no contention data) with under 5 samples is not precise either
+    few = sum(1 for r in rows if "contended" not in r and isinstance(r.get("n_samples"), int) and r["n_samples"] < 5)
     out = ["<h4>measurements</h4>"]
     out.append(figs.embed(F.impl_bars(df, baseline), empty="No finite median times to chart."))
     if df["config"].nunique() > 1:
@@ -195,6 +197,14 @@ def measurements_html(tid: str, rows: list[dict[str, Any]], figs: F.Figures) -> 
                 f"{contended} of {len(df)} measurements are CONTENDED: fewer than 5 samples were clean (the process "
                 "was descheduled while they ran), so their medians are not precise; they are shown, not trusted.",
                 "warn contended",
+            )
+        )
+    if few:
+        out.append(
+            para(
+                f"{few} of {len(df)} measurements have fewer than 5 samples and no contention data (a record "
+                "written before the timer kept clean samples apart): their medians are not precise.",
+                "warn",
             )
         )
     if noisy:

@@ -225,7 +225,12 @@ def test_contended_and_suspect_rows_are_flagged_old_rows_render_as_before(page, 
     old = render_report([p], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
     old_table = re.search(r'<table class="meas">.*?</table>', old, re.S).group(0)
     assert "contended" not in old_table and "n_preempted" not in old_table and "CONTENDED" not in old
-    assert "noisyrow" in old_table
+    assert "noisyrow" in old_table and "fewer than 5 samples" not in old  # 5 samples each: nothing to say
+    few = matmul_task()
+    few["measurements"][0]["n_samples"] = 2
+    p = write_run(tmp_path / "runs", "20260101T000000Z_aaaa1111", "2026-01-01T00:00:00Z", {MATMUL: few})
+    old = render_report([p], out=tmp_path / "r.html", runs_dir=tmp_path / "runs").read_text()
+    assert "1 of 9 measurements have fewer than 5 samples and no contention data" in old
 
 
 def test_waiting_rows_are_explained(tmp_path):
