@@ -40,6 +40,9 @@ from typing import Any
 
 #: The record field that marks a run record as gpu-check's (plan, budget, resume source).
 RECORD_FIELD = "gpu_check"
+#: A task may run this share over its budget (over its estimate, for a task that did not fit
+#: the plan) on time that earlier tasks left unused; see :func:`execute`.
+EXTRA_SHARE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,21 +233,27 @@ def execute(
 
     ``run_task(id, limit_s)`` runs one task with ``limit_s`` as its time limit. Time is
     counted from ``t_start`` (default: now). A task with a budget runs only if its budget
-    fits in what is left; a task planned at 0 runs only if its estimate fits in what is left
-    beyond the budgets of the planned tasks still to come. Others are yielded as ``skip``
-    entries with ``gpu_check_skip: true`` and the figures in the reason.
+    fits in what is left; its limit is its budget plus, where earlier tasks left time unused,
+    up to :data:`EXTRA_SHARE` of its budget more (never time reserved for the planned tasks
+    after it): a headline task that runs long is not cut off while time lies idle. A task
+    planned at 0 runs only if its estimate fits in what is left beyond the budgets of the
+    planned tasks still to come, with a limit of :data:`EXTRA_SHARE` over its estimate as far
+    as that spare time allows. Others are yielded as ``skip`` entries with
+    ``gpu_check_skip: true`` and the figures in the reason.
     """
     t0 = clock() if t_start is None else t_start
     tasks = [s for s in steps if s.is_task]
     for i, s in enumerate(tasks):
         left = budget_s - (clock() - t0)
         reserved = sum(x.budget_s for x in tasks[i + 1 :])
+        spare = left - reserved
         if s.budget_s > 0:
-            limit, fits = s.budget_s, s.budget_s <= left
+            fits = s.budget_s <= left
+            limit = s.budget_s + min(max(spare - s.budget_s, 0.0), EXTRA_SHARE * s.budget_s)
             why = f"not started: its budget of {s.budget_s:.0f} s exceeds the {max(left, 0):.0f} s left"
         else:
-            spare = left - reserved
-            limit, fits = s.estimate_s, s.estimate_s <= spare
+            fits = s.estimate_s <= spare
+            limit = min(spare, (1 + EXTRA_SHARE) * s.estimate_s)
             why = (
                 f"not started: over the gpu-check budget of {budget_s:.0f} s "
                 f"(estimate {s.estimate_s:.0f} s, {max(spare, 0):.0f} s spare)"
@@ -252,6 +261,7 @@ def execute(
         if not fits:
             yield {"id": s.id, "status": "skip", "reason": why, "gpu_check_skip": True}
             continue
+        limit = round(limit, 1)
         entry = run_task(s.id, limit)
         entry["gpu_check_budget_s"] = limit
         yield entry

@@ -94,9 +94,9 @@ def test_never_starts_a_task_whose_budget_exceeds_what_is_left():
     # budget 100: a's budget 40 (it will be cut off at 40), b 40, c and d planned at 0
     steps = _steps(("a", 30, 40), ("b", 30, 40), ("c", 5, 0), ("d", 30, 0))
     out = list(gpu_check.execute(steps, 100.0, run, clock=clock, t_start=0.0))
-    # a: 80 left, runs under its budget 40 (cut off); b: 40 left, fits exactly, takes 10;
-    # c: 30 spare >= its estimate 5, runs under 5; d: 25 spare < 30, not started
-    assert ran == [("a", 40), ("b", 40), ("c", 5)]
+    # a: 80 left, 40 reserved for b: runs under its budget 40 (cut off); b: 40 left, fits exactly,
+    # takes 10; c: 30 spare >= its estimate 5, runs under 5 * 1.25; d: 23.75 spare < 30, not started
+    assert ran == [("a", 40), ("b", 40), ("c", 6.2)]
     assert [e["status"] for e in out] == ["pass", "pass", "pass", "skip"]
     assert out[-1]["gpu_check_skip"] and "estimate 30 s, 25 s spare" in out[-1]["reason"]
     assert out[0]["gpu_check_budget_s"] == 40
@@ -104,8 +104,25 @@ def test_never_starts_a_task_whose_budget_exceeds_what_is_left():
     # a planned task whose budget no longer fits (start-up overran) is skipped, not started
     clock.t, ran[:] = 75.0, []
     out = list(gpu_check.execute(_steps(("b", 30, 40), ("c", 5, 0)), 100.0, run, clock=clock, t_start=0.0))
-    assert ran == [("c", 5)]
+    assert ran == [("c", 6.2)]
     assert out[0]["status"] == "skip" and "budget of 40 s exceeds the 25 s left" in out[0]["reason"]
+
+
+def test_time_left_unused_extends_the_next_task_a_little_never_into_reserved_time():
+    clock = FakeClock()
+    clock.t = 20.0
+    ran: list[tuple[str, float]] = []
+
+    def run(tid, limit):
+        ran.append((tid, limit))
+        clock.t += {"a": 10.0}.get(tid, limit)  # a finishes 30 s early; the others use all they get
+        return {"id": tid, "status": "pass"}
+
+    steps = _steps(("a", 40, 40), ("b", 20, 20), ("c", 20, 20))
+    list(gpu_check.execute(steps, 100.0, run, clock=clock, t_start=0.0))
+    # b: 70 left, 20 reserved for c, so 30 unused: 20 + 25% = 25, not the 50 it could grab;
+    # c: 45 left, nothing reserved after it: 20 + 25% = 25
+    assert ran == [("a", 40), ("b", 25), ("c", 25)]
 
 
 def _gpu_check_record(runs_dir, *entries):
