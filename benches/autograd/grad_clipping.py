@@ -7,41 +7,29 @@ finite and makes the clipped norm land just below max_norm. By value: every entr
 to [-clip_value, clip_value]; the direction of g changes, which is why norm clipping is the
 usual choice.
 
-Compared (``kernels.optim.clipping``), the variants timed per call:
+Compared, one call on the gradients of 52 Linear(width, width) layers (104 tensors):
+``torch`` (baseline: ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``, default
+foreach), ``torch_loop`` (foreach=False), and the hand versions of
+:mod:`kernels.optim.clipping`: ``loop`` (a Python loop over the tensors) and ``foreach``
+(one ``_foreach_mul_``, or ``_foreach_clamp_min_/max_``, per (device, dtype) group).
 
-* ``torch`` (baseline): ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` with the
-  default foreach=None (the foreach path on CPU and CUDA tensors).
-* ``torch_loop``: the same with foreach=False (one norm and one multiply per tensor).
-* ``loop``: the hand version, a Python loop over the tensors.
-* ``foreach``: the hand version scaling with one ``torch._foreach_mul_`` (clamping with
-  ``_foreach_clamp_min_/max_``) per (device, dtype) group.
+Check (float32 and float64, torch's clipped gradients and total norm as the reference,
+atol scaled by the largest reference gradient): norm types 2, 1, inf and 0, clipping on and
+off, tiny gradients (where leaving out the 1e-6 shifts the result by 5e-4 relative), ``.grad``
+None (left None), zero-element and all-zero gradients, no parameters; the inf norm of a
+zero-element gradient and a non-finite total under ``error_if_nonfinite`` raise
+RuntimeError, otherwise NaN propagates as in torch. Clipping by value on the same sets; with
+no gradients at all it does nothing (torch 2.13's clip_grad_value_ raises RuntimeError
+there: a divergence kept on purpose and noted in the record).
 
-Check (float32 and float64: the table's rtol, its atol scaled by the largest reference
-gradient, since clipped gradients go down to 1e-6; each case on fresh copies of the same
-gradients, torch's clipped gradients and returned total norm as the reference): norm types
-2, 1, inf and 0, clipping active and inactive, tiny gradients (norm ~2e-3 clipped to 1e-5,
-where leaving out the 1e-6 shifts the result by 5e-4 relative), parameters whose ``.grad`` is
-None (left None), a zero-element gradient, all-zero gradients (no NaN), an empty parameter
-list (total 0); the inf norm over a zero-element gradient raises RuntimeError as torch does;
-a non-finite total raises RuntimeError under ``error_if_nonfinite=True`` and otherwise
-propagates NaN as torch does. Clipping by value on the same sets; with no gradients at all
-it does nothing (torch 2.13's clip_grad_value_ raises RuntimeError there, from its
-tensor-grouping helper: a divergence kept on purpose and noted in the record).
-
-Bench: one call on the gradients of 10,091,040 parameters in 104 tensors (52 Linear(440,
-440)); by norm the first call scales, later calls recompute the norm and multiply by 1.
-
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.grad_clipping --no-save``; load average ~8 from other jobs, so each figure is the
-best median of two runs; IQR 3-60%): by norm, 10M params in 104 tensors: torch 17.4 ms,
-torch_loop 16.7, loop 24.3, foreach 32.8 (time ratios to torch 0.96 / 1.40 / 1.89); by
-value: 12.5 / 7.5 / 7.5 / 12.1 ms (0.60 / 0.60 / 0.97). Both runs agree on the ordering.
-Clipping is memory-bound, so the count of passes over the gradients decides: torch's norm is
-one fused ``linalg.vector_norm`` pass per tensor, the hand version's norm is abs, square,
-sum (three passes and two temporaries), hence 1.4-1.9x. By value, one ``clamp_(min, max)``
-per tensor is a single pass, while the foreach form (torch's default too) is
-``_foreach_clamp_min_`` then ``_foreach_clamp_max_``: two passes, 1.6x slower; on CPU the
-foreach path saves launches that cost little here, and pays in traffic.
+Lesson: clipping is memory-bound, so the count of passes over the gradients decides.
+Torch's norm is one fused ``linalg.vector_norm`` pass per tensor, the hand version's norm
+is abs, square, sum (three passes, two temporaries). By value, one ``clamp_(min, max)`` per
+tensor is a single pass, while the foreach form (torch's default too) is
+``_foreach_clamp_min_`` then ``_foreach_clamp_max_``: two passes. On CPU the foreach path
+saves kernel launches that cost little and pays in traffic; on a GPU, where launches cost,
+it is the faster path ("Generally, the performance ordering of the 3 implementations is
+fused > foreach > for-loop": PyTorch docs, ``torch.optim``).
 """
 
 from __future__ import annotations
@@ -52,9 +40,11 @@ import torch
 
 from harness import Comparison, Prepared, task
 from harness.checks import tolerance_for
-from harness.task import config_label
+from harness.claims import time_ratio
+from harness.mutants import Mutant
 from kernels.optim import clipping
-from kernels.optim.trajectory import bench_parameters, time_ratios
+from kernels.optim import grad_sets as gs
+from kernels.optim.trajectory import bench_parameters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,46 +79,38 @@ NORM_CASES = [
 ]
 
 
-def grad_set(kind: str, dtype, device, seed: int) -> list[torch.nn.Parameter]:
-    """Parameters with gradients for the check: mixed shapes; ``kind`` picks the special case."""
-    if kind == "none":
-        return []
-    gen = torch.Generator().manual_seed(seed)
-    shapes = [(5, 3), (7,), (4, 4), (2, 3, 2)]
-    params = []
-    for i, shape in enumerate(shapes):
-        p = torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=dtype).to(device))
-        g = torch.randn(shape, generator=gen, dtype=dtype) * (0.1 * (i + 1))
-        if kind == "tiny":
-            g = g * 1e-3
-        elif kind == "zeros":
-            g = torch.zeros(shape, dtype=dtype)
-        p.grad = g.to(device)
-        params.append(p)
-    if kind == "with_none_and_empty":
-        params[2].grad = None
-        empty = torch.nn.Parameter(torch.empty(0, dtype=dtype, device=device))
-        empty.grad = torch.empty(0, dtype=dtype, device=device)
-        params.append(empty)
-    return params
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _hand_clip(params, max_norm, norm_type=2.0, error_if_nonfinite=False, *, eps=1e-6, per_tensor=False, two=False):
+    """Norm clipping by hand with a switchable bug (eps, per-tensor norms, always the 2-norm)."""
+    grads = gs.grads(params)
+    if not grads:
+        return torch.tensor(0.0)
+    total = clipping.total_grad_norm(grads, norm_type, error_if_nonfinite)
+    total_2 = clipping.total_grad_norm(grads, 2.0)
+    with torch.no_grad():
+        for g in grads:
+            norm = clipping.vector_norm(g, norm_type) if per_tensor else total_2 if two else total
+            g.mul_(torch.clamp(max_norm / (norm + eps), max=1.0))
+    return total
 
 
-def _copy(params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
-    out = []
-    for p in params:
-        q = torch.nn.Parameter(p.detach().clone())
-        q.grad = None if p.grad is None else p.grad.clone()
-        out.append(q)
-    return out
+def _wrong_norm(**bug):
+    """``clip_norm`` whose ``loop`` variant is :func:`_hand_clip` with ``bug``."""
+
+    def clip_norm(self, variant, params, max_norm, norm_type=2.0, error_if_nonfinite=False):
+        if variant == "loop":
+            return _hand_clip(params, max_norm, norm_type, error_if_nonfinite, **bug)
+        return GradClipping.clip_norm(self, variant, params, max_norm, norm_type, error_if_nonfinite)
+
+    return clip_norm
 
 
-def _grads(params):
-    """The gradients that exist; ``_none_pattern`` says where .grad is None."""
-    return [p.grad for p in params if p.grad is not None]
-
-
-def _none_pattern(params) -> list[bool]:
-    return [p.grad is None for p in params]
+def _one_sided_value(self, variant, params, clip_value):
+    """The foreach variant clamps only from above."""
+    if variant != "foreach":
+        return GradClipping.clip_value(self, variant, params, clip_value)
+    for g in gs.grads(params):
+        g.clamp_(max=clip_value)
 
 
 @task("autograd.grad_clipping", seed="2.05", title="gradient clipping by norm and by value")
@@ -141,8 +123,30 @@ class GradClipping(Comparison):
         "cpu": [ClipBenchConfig("norm", 52, 440), ClipBenchConfig("value", 52, 440, threshold=1e-2)],
         "gpu": [ClipBenchConfig("norm", 52, 1024), ClipBenchConfig("value", 52, 1024, threshold=1e-2)],
     }
+    claims = (
+        time_ratio(
+            "foreach", to="torch", at_most=2.5, config="norm", text="hand foreach norm clip within 2.5x of torch"
+        ),
+        time_ratio(
+            "torch_loop",
+            to="torch",
+            at_most=1.0,
+            config="value",
+            device="cpu",
+            text="CPU, by value: one clamp_ per tensor no slower than foreach's clamp_min_ + clamp_max_",
+        ),
+    )
+    mutants = tuple(
+        Mutant(name, what, {attr: wrong}, match=match)
+        for name, what, attr, wrong, match in (
+            ("no_eps", "max_norm / total without the 1e-6", "clip_norm", _wrong_norm(eps=0.0), "tiny gradients"),
+            ("per_tensor_norm", "each tensor by its own norm", "clip_norm", _wrong_norm(per_tensor=True), "norm_ loop"),
+            ("always_two_norm", "the 2-norm whatever norm_type", "clip_norm", _wrong_norm(two=True), "norm_type=1.0"),
+            ("one_sided_value", "clamps only from above", "clip_value", _one_sided_value, "clip_grad_value_ foreach"),
+        )
+    )
 
-    # -- the clipping functions per variant; a test swaps in a wrong one ------------------------------
+    # -- the clipping functions per variant; the mutants swap in wrong ones -----------------------
     def clip_norm(
         self, variant: str, params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
     ):
@@ -169,79 +173,36 @@ class GradClipping(Comparison):
             return dict(rtol=table.rtol, atol=table.atol * scale)
 
         for name, kind, max_norm, p in NORM_CASES:
-            base = grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
-            ref_params = _copy(base)
-            ref_total = torch.nn.utils.clip_grad_norm_(ref_params, max_norm, p)
+            base = gs.grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
+            ref = gs.copy_params(base)
+            ref_total = torch.nn.utils.clip_grad_norm_(ref, max_norm, p)
             for v in own:
-                params = _copy(base)
+                params = gs.copy_params(base)
                 total = self.clip_norm(v, params, max_norm, p)
                 where = f"{name}, max_norm={max_norm}, norm_type={p}"
-                ctx.expect(
-                    _none_pattern(params) == _none_pattern(ref_params),
-                    f"clip_grad_norm_ {v}: {where}: a None gradient was created or dropped",
-                    name="None gradients stay None",
-                )
-                ctx.assert_close(
-                    (total, _grads(params)),
-                    (ref_total, _grads(ref_params)),
-                    name=f"clip_grad_norm_ {v}",
-                    where=where,
-                    **tol(_grads(ref_params)),
-                )
-            ctx.expect(
-                all(torch.isfinite(g).all() for g in _grads(ref_params) if g is not None),
-                f"{name}: torch's own result is not finite",
-                name="reference finite",
-            )
+                self._same(ctx, f"clip_grad_norm_ {v}", where, params, ref, total, ref_total, tol)
         for v in own:
-            with_empty = grad_set("with_none_and_empty", ctx.dtype, ctx.device, ctx.rng_seed)
-            ctx.expect_raises(
-                RuntimeError,
-                lambda: self.clip_norm(v, with_empty, 1.0, float("inf")),
-                match="identity",
-                name="inf norm of a zero-element gradient raises",
-            )
-            bad = grad_set("mixed", ctx.dtype, ctx.device, ctx.rng_seed)
+            with_empty = gs.grad_set("with_none_and_empty", ctx.dtype, ctx.device, ctx.rng_seed)
+            inf_norm = lambda: self.clip_norm(v, with_empty, 1.0, float("inf"))  # noqa: E731 - the call under test
+            name = "inf norm of a zero-element gradient raises"
+            ctx.expect_raises(RuntimeError, inf_norm, match="identity", name=name)
+            bad = gs.grad_set("mixed", ctx.dtype, ctx.device, ctx.rng_seed)
             bad[1].grad[0] = float("inf")
-            ctx.expect_raises(
-                RuntimeError,
-                lambda: self.clip_norm(v, _copy(bad), 1.0, 2.0, True),
-                match="non-finite",
-                name="error_if_nonfinite raises",
-            )
-            ref_params, params = _copy(bad), _copy(bad)
-            torch.nn.utils.clip_grad_norm_(ref_params, 1.0)
-            ctx.assert_close(
-                self.clip_norm(v, params, 1.0),
-                torch.tensor(float("inf"), dtype=ctx.dtype),
-                name="inf total returned",
-                where=v,
-            )
-            ctx.assert_close(
-                _grads(params),
-                _grads(ref_params),
-                equal_nan=True,
-                name=f"clip_grad_norm_ {v} with an inf gradient (NaN as torch)",
-            )
+            strict = lambda: self.clip_norm(v, gs.copy_params(bad), 1.0, 2.0, True)  # noqa: E731 - as above
+            ctx.expect_raises(RuntimeError, strict, match="non-finite", name="error_if_nonfinite raises")
+            ref, params = gs.copy_params(bad), gs.copy_params(bad)
+            inf = torch.nn.utils.clip_grad_norm_(ref, 1.0)
+            got = (self.clip_norm(v, params, 1.0), gs.grads(params))
+            ctx.assert_close(got, (inf, gs.grads(ref)), equal_nan=True, name=f"clip_grad_norm_ {v}, inf gradient")
         for kind in ("mixed", "with_none_and_empty"):
-            base = grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
-            ref_params = _copy(base)
-            torch.nn.utils.clip_grad_value_(ref_params, 0.05)
+            base = gs.grad_set(kind, ctx.dtype, ctx.device, ctx.rng_seed)
+            ref = gs.copy_params(base)
+            torch.nn.utils.clip_grad_value_(ref, 0.05)
             for v in own:
-                params = _copy(base)
+                params = gs.copy_params(base)
                 self.clip_value(v, params, 0.05)
-                ctx.expect(
-                    _none_pattern(params) == _none_pattern(ref_params),
-                    f"clip_grad_value_ {v}: gradient set {kind}: a None gradient was created or dropped",
-                    name="None gradients stay None",
-                )
-                ctx.assert_close(
-                    _grads(params),
-                    _grads(ref_params),
-                    name=f"clip_grad_value_ {v}",
-                    where=f"gradient set {kind}, clip_value=0.05",
-                    **tol(_grads(ref_params)),
-                )
+                where = f"gradient set {kind}, clip_value=0.05"
+                self._same(ctx, f"clip_grad_value_ {v}", where, params, ref, None, None, tol)
         # torch 2.13's clip_grad_value_ raises RuntimeError ("Expected !nested_tensorlist[0].empty()")
         # when no parameter has a gradient; the hand version does nothing, as clip_grad_norm_ does
         for v in own:
@@ -257,29 +218,30 @@ class GradClipping(Comparison):
             "(torch 2.13); kernels.optim.clipping.clip_grad_value_ returns without doing anything"
         )
 
+    @staticmethod
+    def _same(ctx, label, where, params, ref, out, ref_out, tol) -> None:
+        """Same None pattern and, within ``tol``, the same gradients (and returned norm) as torch."""
+        ctx.expect(
+            gs.none_pattern(params) == gs.none_pattern(ref),
+            f"{label}: {where}: a None gradient was created or dropped",
+            name="None gradients stay None",
+        )
+        got, want = gs.grads(params), gs.grads(ref)
+        if out is not None:
+            got, want = (out, got), (ref_out, want)
+        ctx.assert_close(got, want, name=label, where=where, **tol(gs.grads(ref)))
+
     # -- bench -------------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ClipBenchConfig) -> Prepared:
         params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype, seed=ctx.rng_seed)
         n = sum(p.numel() for p in params)
         el = torch.empty((), dtype=ctx.dtype).element_size()
-        if config.mode == "norm":
+        clip = self.clip_norm if config.mode == "norm" else self.clip_value
+        # norm: read every gradient for the norm, then read and write it to scale; value: read + write
+        traffic = (3 if config.mode == "norm" else 2) * n * el
 
-            def fn():
-                return self.clip_norm(impl, params, config.threshold)
+        def fn():
+            return clip(impl, params, config.threshold)
 
-            traffic = 3 * n * el  # read every gradient for the norm, then read and write it to scale
-        else:
-
-            def fn():
-                return self.clip_value(impl, params, config.threshold)
-
-            traffic = 2 * n * el
         fn()
         return Prepared(fn=fn, bytes=traffic)
-
-    def bench(self, ctx) -> None:
-        super().bench(ctx)
-        for name, value in time_ratios(
-            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch"
-        ).items():
-            ctx.metric(name, value)
