@@ -68,8 +68,10 @@ import torch.nn.functional as F
 
 from harness import Operator, capabilities, impl, task
 from harness.checks import TOLERANCES, guard_no_alias, guard_not_constant, guard_not_mutated, snapshot
+from harness.extension_impls import runnable_impls
 from harness.gpu_check import worst_elements
 from harness.task import config_label
+from kernels.cuda.compile_record import record_compile
 from kernels.rng import philox
 
 CUDA_SOURCE = "layernorm_dropout.cu"
@@ -100,43 +102,6 @@ def reference(x, w, b, p: float, seed: int, eps: float = 1e-5) -> torch.Tensor:
     return torch.where(
         keep, y * (0.0 if p == 1.0 else 1.0 / (1.0 - p)), torch.zeros((), dtype=y.dtype, device=y.device)
     )
-
-
-def record_compile(ctx, source_name: str) -> None:
-    """Compile ``kernels/cuda/<source_name>`` for sm_90; record success and per-kernel resources."""
-    if not ctx.require("nvcc", part=f"nvcc compile of kernels/cuda/{source_name} for sm_90"):
-        return
-    from kernels import cuda
-
-    src = next(s for s in cuda.KERNEL_SOURCES if s.name == source_name)
-    rep = cuda.compile_check(src, arch="sm_90")
-    tail = "\n".join(rep.log.splitlines()[-15:])
-    ctx.expect(
-        rep.success,
-        f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
-        name=f"{source_name} compiles for sm_90",
-    )
-    ctx.expect(
-        len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found"
-    )
-    ctx.table(
-        f"ptxas resources, {source_name}, sm_90",
-        [
-            {
-                "kernel": k.short_name,
-                "registers": k.registers,
-                "smem_bytes": k.shared_bytes,
-                "stack_bytes": k.stack_frame_bytes,
-                "spill_store_bytes": k.spill_store_bytes,
-                "spill_load_bytes": k.spill_load_bytes,
-            }
-            for k in sorted(rep.kernels, key=lambda k: k.short_name)
-        ],
-    )
-    ctx.metric("nvcc_compile_s", rep.seconds)
-    ctx.metric("nvcc_max_registers", max(k.registers for k in rep.kernels))
-    ctx.metric("nvcc_max_smem_bytes", max(k.shared_bytes for k in rep.kernels))
-    ctx.metric("nvcc_spill_bytes_total", sum(k.spill_store_bytes + k.spill_load_bytes for k in rep.kernels))
 
 
 def drop_rate_ok(kept: torch.Tensor, p: float) -> tuple[bool, float, float]:
@@ -225,20 +190,8 @@ class FusedLNDropout(Operator):
         return out
 
     def runnable(self, ctx, *, bench: bool = False) -> list:
-        """Implementations that can run here: the CPU extension takes CPU tensors only, and an
-        extension that fails to build is a skipped part with its reason (the rest still runs)."""
-        from kernels import cpp, cuda
-
-        out = []
-        for s in ctx.implementations(self, bench=bench):
-            why = {"cpp_fused": cpp.build_error, "cuda_fused": cuda.build_error}.get(s.name, lambda: None)
-            if ctx.is_cuda and s.name == "cpp_fused":
-                ctx.skip_part("implementation cpp_fused", "the CPU extension runs on the cpu device only")
-            elif reason := why():
-                ctx.skip_part(f"implementation {s.name}", f"extension not built: {reason}")
-            else:
-                out.append(s)
-        return out
+        """Implementations that can run here (a failed extension build is a skipped part)."""
+        return runnable_impls(self, ctx, cpp_impl="cpp_fused", cuda_impl="cuda_fused", bench=bench)
 
     # -- check -----------------------------------------------------------------------------
     def check(self, ctx) -> None:

@@ -13,34 +13,25 @@ Compared: a sum over a whole tensor (``dim=None``) or over its last dimension (`
   reduces those, and a second launch adds the per-block partials (deterministic, no
   atomics); the last-dim sum uses one warp per row.
 
-Check (tiny: 1, 7, 1000 and 2**20 + 3 elements, a 5 x 4099 whole-tensor sum, 33 x 1000 and
-7 x 1 last-dim sums; 3 seeded trials): the first trial draws values k/8 with integer k in
-[-8, 8], for which every partial sum of up to 2**21 terms is exact in float32, so every
-implementation must equal ``torch.sum`` *exactly*, whatever its order of additions; the
-other two draw standard normals and compare with a float64 sum with ``atol = 2e-6 *
-sqrt(n)`` (n = elements per output): the rounding error of a float32 sum of n normals
-grows like sqrt(n); measured here at most 5.5e-4 for n = 2**22 (torch.sum and Triton), so
-the bound has ~7x headroom and stays 200x below a single dropped element (|x| ~ 0.8).
-The CUDA source compiles with nvcc for sm_90 (registers/shared memory/spills recorded).
+Check (odd sizes from 1 to 2**20 + 3 elements, whole-tensor and last-dim; 3 seeded trials):
+the first trial draws k/8 for integer k in [-8, 8], whose partial sums of up to 2**21 terms
+are exact in float32, so every implementation must equal ``torch.sum`` *exactly*, whatever
+its order of additions; the others draw normals and compare with a float64 sum within
+``atol = 2e-6 * sqrt(n)`` (the rounding error of a float32 sum of n normals grows like
+sqrt(n): at most 5.5e-4 seen for n = 2**22, so ~7x headroom, yet 200x below one dropped
+element). The CUDA source compiles with nvcc for sm_90 (registers, smem, spills recorded).
 
-Bench: GB/s with bytes = the input read once plus the output written
-(``kernels.cpp.common.sum_bytes``); ``pct_peak_bw`` against the measured copy bandwidth
-(which counts a read and a write, so a pure read may exceed 100%); ``ceiling_ms_<config>``
-is the time the bytes take at that bandwidth: the floor no sum can beat by much.
+Bench: GB/s (the input read once, the output written); ``pct_peak_bw`` against the copy
+bandwidth (a read and a write, so a pure read may exceed 100%); ``ceiling_ms_<config>``:
+the time the bytes take at that bandwidth, the floor no sum can beat by much.
 
 Lesson: a sum does one add per 4 bytes: it is memory-bound on every device, so the only
 goals are to read each byte once, with wide loads, from enough threads to cover memory
 latency, and to finish the tree in registers (shuffles) instead of memory. Small inputs
 are latency-bound: a second launch and a few microseconds dominate 4 KB.
 
-Figures. This CPU (float32, one thread: ``OMP_NUM_THREADS=1``, 2026-11-29, other jobs sharing
-the cores; copy bandwidth 32.6 GB/s with 2 threads): 2**20 + 3 elements (4 MB, cache
-resident): torch.sum 0.11 ms (37 GB/s), cpp_sum 0.10 ms (44 GB/s), both above the DRAM copy
-rate because the data sits in cache; 2**24 elements (64 MB): torch.sum 12.1 ms (5.6 GB/s),
-cpp_sum 11.1 ms (6.1 GB/s, 19% of copy bandwidth; ceiling 2.1 ms); 4096 x 4096 last-dim:
-11.8 ms vs 11.1 ms (5.7 and 6.0 GB/s). One core cannot draw DRAM bandwidth alone, and both
-sums run at that core's rate: the custom kernel's double accumulators cost nothing visible.
-H200: not measured yet.
+One CPU core cannot draw DRAM bandwidth alone, so both CPU sums run at its rate; on a GPU
+the shuffle reduction should match torch.sum (Harris's kernel 7: ~3/4 of the G80's peak).
 """
 
 from __future__ import annotations
@@ -52,7 +43,11 @@ import torch
 
 from harness import Operator, impl, task
 from harness.checks import guard_no_alias, guard_not_mutated, snapshot
+from harness.claims import time_ratio
+from harness.extension_impls import runnable_impls
+from harness.mutants import replace_impl
 from harness.task import config_label
+from kernels.cuda.compile_record import record_compile
 
 CUDA_SOURCE = "reduction.cu"
 
@@ -79,49 +74,11 @@ class SumConfig:
         return self.numel if self.dim is None else self.shape[-1]
 
 
-def record_compile(ctx, source_name: str) -> None:
-    """Compile ``kernels/cuda/<source_name>`` for sm_90; record success and per-kernel resources
-    (the same record as m3.fused_ln_dropout's)."""
-    if not ctx.require("nvcc", part=f"nvcc compile of kernels/cuda/{source_name} for sm_90"):
-        return
-    from kernels import cuda
-
-    src = next(s for s in cuda.KERNEL_SOURCES if s.name == source_name)
-    rep = cuda.compile_check(src, arch="sm_90")
-    tail = "\n".join(rep.log.splitlines()[-15:])
-    ctx.expect(
-        rep.success,
-        f"nvcc failed on {source_name} (exit {rep.returncode}):\n{tail}",
-        name=f"{source_name} compiles for sm_90",
-    )
-    ctx.expect(
-        len(rep.kernels) > 0, f"ptxas reported no kernels for {source_name}", name=f"{source_name} kernels found"
-    )
-    ctx.table(
-        f"ptxas resources, {source_name}, sm_90",
-        [
-            {
-                "kernel": k.short_name,
-                "registers": k.registers,
-                "smem_bytes": k.shared_bytes,
-                "stack_bytes": k.stack_frame_bytes,
-                "spill_store_bytes": k.spill_store_bytes,
-                "spill_load_bytes": k.spill_load_bytes,
-            }
-            for k in sorted(rep.kernels, key=lambda k: k.short_name)
-        ],
-    )
-    ctx.metric("nvcc_compile_s", rep.seconds)
-    ctx.metric("nvcc_max_registers", max(k.registers for k in rep.kernels))
-    ctx.metric("nvcc_max_smem_bytes", max(k.shared_bytes for k in rep.kernels))
-    ctx.metric("nvcc_spill_bytes_total", sum(k.spill_store_bytes + k.spill_load_bytes for k in rep.kernels))
-
-
 def make_input(config: SumConfig, device, dtype, seed: int, exact: bool) -> torch.Tensor:
     """Standard normals, or (``exact``) k/8 for integer k in [-8, 8], whose partial sums are exact.
 
     Drawn on the device: 2^28 float64 normals made on the host and copied cost seconds of a
-    lent GPU's time. On the CPU the draws stay float64, as the figures above were measured.
+    lent GPU's time. On the CPU the draws stay float64 (the same values as before).
     """
     device = torch.device(device)
     g = torch.Generator(device).manual_seed(seed)
@@ -131,24 +88,65 @@ def make_input(config: SumConfig, device, dtype, seed: int, exact: bool) -> torc
     return torch.randn(config.shape, generator=g, device=device, dtype=draw).to(dtype)
 
 
+# -- wrong sums (the mutants) -------------------------------------------------------------------
+def _drops_tail(self, x, dim):
+    """WRONG: a block loop that forgets the last partial block (up to 255 trailing elements)."""
+    flat = x.reshape(-1)
+    return lambda: flat[: max(1, flat.numel() // 256 * 256)].sum() if dim is None else x.sum(dim)
+
+
+def _drops_last(self, x, dim):
+    """WRONG: the last element is never added."""
+    return lambda: (x.reshape(-1)[:-1].sum() if x.numel() > 1 else x.sum()) if dim is None else x.sum(dim)
+
+
+def _fp16_accumulator(self, x, dim):
+    """WRONG: accumulates in float16."""
+    return lambda: (x.half().sum() if dim is None else x.half().sum(dim)).to(x.dtype)
+
+
+def _as_double(self, x, dim):
+    """WRONG: returns the float64 sum (the right value, the wrong dtype)."""
+    return lambda: x.double().sum() if dim is None else x.double().sum(dim)
+
+
+def _wrong_axis(self, x, dim):
+    """WRONG: the last-dim sum reduces over dim 0."""
+    return lambda: x.sum() if dim is None else x.sum(0)[: x.shape[0]]
+
+
+def _vs_torch(impl_name: str, what: str, at_most: float, log2_n: int, device: str):
+    """Claim: ``impl_name`` costs at most ``at_most`` x torch.sum on 2^log2_n floats, on ``device``."""
+    text = f"{what} within {at_most}x of torch.sum on 2^{log2_n} floats (memory-bound: the same bytes to read)"
+    return time_ratio(impl_name, to="torch_sum", at_most=at_most, config=f"{2**log2_n} ", device=device, text=text)
+
+
 @task("m3.reduction_kernel", seed="m3", title="reduction kernel with shared memory")
 class ReductionKernel(Operator):
     __doc__ = __doc__
     gpu_check = True
     sizes = {
         # the large size last: planted bugs fail on the small ones before the interpreter's 2**20
-        "tiny": [
-            SumConfig((1,)),
-            SumConfig((7,)),
-            SumConfig((33, 1000), -1),
-            SumConfig((7, 1), -1),
-            SumConfig((1000,)),
-            SumConfig((5, 4099)),
-            SumConfig((2**20 + 3,)),
-        ],
+        "tiny": [SumConfig((1,)), SumConfig((7,)), SumConfig((33, 1000), -1), SumConfig((7, 1), -1)]
+        + [SumConfig((1000,)), SumConfig((5, 4099)), SumConfig((2**20 + 3,))],
         "cpu": [SumConfig((2**20 + 3,)), SumConfig((2**24,)), SumConfig((4096, 4096), -1)],
         "gpu": [SumConfig((2**20 + 3,)), SumConfig((2**24,)), SumConfig((2**28,)), SumConfig((32768, 8192), -1)],
     }
+
+    claims = (
+        _vs_torch("cuda_sum", "CUDA shuffle sum", 1.1, 28, "cuda"),
+        _vs_torch("triton_sum", "Triton sum", 1.2, 28, "cuda"),
+        _vs_torch("cpp_sum", "own C++ sum", 1.1, 24, "cpu"),
+    )
+    mutants = (
+        replace_impl("drops_tail", "forgets the last partial block", "cpp_sum", _drops_tail),
+        replace_impl("drops_last_element", "the last element never added", "triton_sum", _drops_last),
+        replace_impl("fp16_accumulator", "accumulates in float16", "cpp_sum", _fp16_accumulator),
+        replace_impl(
+            "float64_result", "a float64 sum", "cpp_sum", _as_double, match="float64, expected () torch.float32"
+        ),
+        replace_impl("wrong_axis", "last-dim sum over dim 0", "cpp_sum", _wrong_axis),
+    )
 
     def inputs(self, config, device, dtype, seed):
         return (make_input(config, device, dtype, seed, exact=False), config.dim)
@@ -187,20 +185,8 @@ class ReductionKernel(Operator):
         return lambda: cuda.sum_all(x) if dim is None else cuda.sum_lastdim(x)
 
     def runnable(self, ctx, *, bench: bool = False) -> list:
-        """Implementations that can run here: the CPU extension takes CPU tensors only, and an
-        extension that fails to build is a skipped part with its reason (the rest still runs)."""
-        from kernels import cpp, cuda
-
-        out = []
-        for s in ctx.implementations(self, bench=bench):
-            why = {"cpp_sum": cpp.build_error, "cuda_sum": cuda.build_error}.get(s.name, lambda: None)
-            if ctx.is_cuda and s.name == "cpp_sum":
-                ctx.skip_part("implementation cpp_sum", "the CPU extension runs on the cpu device only")
-            elif reason := why():
-                ctx.skip_part(f"implementation {s.name}", f"extension not built: {reason}")
-            else:
-                out.append(s)
-        return out
+        """Implementations that can run here (a failed extension build is a skipped part)."""
+        return runnable_impls(self, ctx, cpp_impl="cpp_sum", cuda_impl="cuda_sum", bench=bench)
 
     # -- check -----------------------------------------------------------------------------
     def check(self, ctx) -> None:
@@ -226,12 +212,10 @@ class ReductionKernel(Operator):
                     where = f"{spec.name} [{config_label(config)}, seed {seed}, {kind}]"
                     guard_not_mutated(inputs, before, name=where)
                     guard_no_alias(out, inputs, name=where)
-                    ctx.expect(
-                        out.shape == expected.shape and out.dtype == expected.dtype,
-                        f"{where}: result {tuple(out.shape)} {out.dtype}, expected "
-                        f"{tuple(expected.shape)} {expected.dtype}",
-                        name=f"{spec.name}: shape and dtype",
-                    )
+                    same = out.shape == expected.shape and out.dtype == expected.dtype
+                    msg = f"{where}: result {tuple(out.shape)} {out.dtype}, expected "
+                    msg += f"{tuple(expected.shape)} {expected.dtype}"
+                    ctx.expect(same, msg, name=f"{spec.name}: shape and dtype")
                     ctx.assert_close(out, expected, name=f"{spec.name} ({kind.split(',')[0]})", where=where, **tol)
         self.compile_report(ctx)
 
@@ -247,12 +231,9 @@ class ReductionKernel(Operator):
             tol = {"rtol": 1.3e-6, "atol": 2e-6 * math.sqrt(config.reduced)}
             for spec in self.runnable(ctx, bench=True):
                 prepared = self.prepare(ctx, spec.name, config)
-                ctx.assert_close(
-                    prepared.fn(), expected, name=f"bench inputs: {spec.name}", where=config_label(config), **tol
-                )
+                at = config_label(config)
+                ctx.assert_close(prepared.fn(), expected, name=f"bench inputs: {spec.name}", where=at, **tol)
                 ctx.measure(spec.name, prepared, config=config)
             if copy:
-                ctx.metric(
-                    f"ceiling_ms_n{config.numel}{'_lastdim' if config.dim is not None else ''}",
-                    self.bytes(config, ctx.dtype) / (copy * 1e9) * 1e3,
-                )
+                name = f"ceiling_ms_n{config.numel}{'_lastdim' if config.dim is not None else ''}"
+                ctx.metric(name, self.bytes(config, ctx.dtype) / (copy * 1e9) * 1e3)
