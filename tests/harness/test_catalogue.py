@@ -37,13 +37,14 @@ def test_catalogue_has_132_unique_rows_in_area_order():
         assert not unknown, f"{e.id}: unknown capabilities {unknown} (harness/capabilities.py)"
 
 
-def test_every_registered_task_is_a_catalogue_row_with_its_seed():
+def test_every_registered_task_is_a_catalogue_row_with_its_seed_and_title():
     tasks = REGISTRY.all()
     assert tasks and not REGISTRY.load_errors, REGISTRY.load_errors
     for cls in tasks:
         row = catalogue.get(cls.id)
         assert row is not None, f"{cls.id} is registered but has no row in harness/catalogue.toml"
         assert cls.seed == row.seed, f"{cls.id}: registered with seed {cls.seed}, catalogue says {row.seed}"
+        assert cls.title == row.title, f"{cls.id}: registered as {cls.title!r}, catalogue title {row.title!r}"
 
 
 def test_every_task_file_is_benches_area_slug():
