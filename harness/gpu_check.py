@@ -17,10 +17,14 @@ catalogue:
 3. **Never start what cannot finish.** Before each task the time left is compared with
    its budget; a task whose budget exceeds what is left is recorded as skipped, with the
    figures, instead of being started and killed. A started task runs under its budget as
-   its time limit (the runner keeps what a cut-off task measured).
+   its time limit (the runner keeps what a cut-off task measured), plus up to
+   :data:`EXTRA_SHARE` of it where earlier tasks left time unused.
 4. **Resume.** With the same ``--results-dir``, a second invocation keeps the tasks that
    the newest gpu-check record there completed (pass, fail, or skipped for a missing
-   capability), copies them into its own record, and plans only the rest.
+   capability) if it ran the same commit, copies them into its own record, and plans
+   only the rest.
+5. **Headlines.** The run ends by printing, and recording under ``gpu_check.headlines``,
+   the three headline ratios (:func:`headlines`).
 
 ``--dry-run`` prints the plan on any machine, GPU or not, and measures nothing. This
 module imports torch only through the registry and the runner, and never pandas,
@@ -200,7 +204,7 @@ def is_complete(entry: dict[str, Any]) -> bool:
 
 
 def previous_record(runs_dir: Path, machine: str) -> dict[str, Any] | None:
-    """The newest gpu-check record for ``machine`` under ``runs_dir``, or None.
+    """The gpu-check record for ``machine`` under ``runs_dir`` written last, or None.
 
     Read as plain JSON, not through ``harness.results.load_run``: its schema check needs
     jsonschema, which the lent machine's image lacks. A file that is not a gpu-check record
@@ -208,7 +212,13 @@ def previous_record(runs_dir: Path, machine: str) -> dict[str, Any] | None:
     """
     from harness.results import find_runs
 
-    for path in reversed(find_runs(runs_dir, machine)):
+    def written(path: Path) -> tuple[int, str]:  # run ids sort by the second only: the last write decides
+        try:
+            return path.stat().st_mtime_ns, path.name
+        except OSError:
+            return 0, path.name
+
+    for path in sorted(find_runs(runs_dir, machine), key=written, reverse=True):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -335,7 +345,12 @@ def cmd(args, *, console, err_console, usage_error: type[Exception], marks: dict
     if args.results_dir is not None and not getattr(args, "fresh", False):
         from harness.fingerprint import fingerprint
 
-        prev = previous_record(args.results_dir, fingerprint()["machine_id"])
+        fp = fingerprint()
+        prev = previous_record(args.results_dir, fp["machine_id"])
+        theirs, ours = ((prev or {}).get("fingerprint", {}).get("git") or {}).get("commit"), fp["git"].get("commit")
+        if prev is not None and theirs != ours:  # figures of other code are not this run's
+            err_console.print(f"not resuming from {prev['run_id']}: it ran commit {theirs}, this is {ours}")
+            prev = None
     kept = {t: e for t, e in (prev or {}).get("tasks", {}).items() if t in ids and is_complete(e)}
     todo = [t for t in ids if t not in kept]
     try:

@@ -125,8 +125,13 @@ def test_time_left_unused_extends_the_next_task_a_little_never_into_reserved_tim
     assert ran == [("a", 40), ("b", 25), ("c", 25)]
 
 
-def _gpu_check_record(runs_dir, *entries):
-    fp = {"machine_id": machine_id(), "git": {"short": "abc12345"}}
+def _gpu_check_record(runs_dir, *entries, commit=None):
+    from harness.fingerprint import fingerprint
+
+    git = dict(fingerprint()["git"])  # this checkout's commit: a record of other code is not resumed
+    if commit:
+        git.update(commit=commit, short=commit[:8])
+    fp = {"machine_id": machine_id(), "git": git}
     w = RunWriter(mode="run", device="cuda", size="gpu", argv=[], fingerprint=fp, peak={}, runs_dir=runs_dir)
     w.data[gpu_check.RECORD_FIELD] = {"budget_s": 420}
     for e in entries:
@@ -151,6 +156,10 @@ def test_resume_keeps_complete_tasks_of_the_newest_gpu_check_record(tmp_path, ca
     assert "m4.triton_matmul" not in ids  # done: kept
     assert ids[2:4] == ["m3.fused_ln_dropout", "m4.cuda_graphs"]  # cut off / not started: planned again
     r = _cli(capsys, "gpu-check", "--dry-run", "--fresh", "--format", "json", "--results-dir", str(tmp_path))
+    assert "m4.triton_matmul" in [s["id"] for s in json.loads(r.stdout)]
+    _gpu_check_record(tmp_path, {"id": "m4.triton_matmul", "status": "pass"}, commit="f" * 40)  # newer, other code
+    r = _cli(capsys, "gpu-check", "--dry-run", "--format", "json", "--results-dir", str(tmp_path))
+    assert "not resuming" in r.stderr and "ffffffff" in r.stderr
     assert "m4.triton_matmul" in [s["id"] for s in json.loads(r.stdout)]
 
 
