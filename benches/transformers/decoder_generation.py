@@ -21,36 +21,32 @@ Check (tiny), for learned, sinusoidal and rotary positions, on freshly initialis
 * a short training run (200 steps) brings the held-out loss below the unigram entropy of
   the training text, i.e. the model uses context.
 
-Bench (cpu: ``small`` preset, d=128, 3 layers, 0.6M parameters; 100 training steps of
-8 x 128 characters): training tokens/s and loss curve, then tokens/s generating 256 new
-tokens after a 32-token prompt with and without the cache (batch 1), and a sample of the
-generated text in the notes. The target is >= 3x with the cache on this CPU (reported,
-not asserted).
+Bench (cpu: ``small`` preset, d=128, 3 layers; 100 training steps of 8 x 128 characters):
+training tokens/s and loss curve, tokens/s generating 256 new tokens after a 32-token prompt
+with and without the cache (batch 1), a generated sample (note) and the attention map of the
+trained model's last layer on a held-out prompt (heatmap).
 
 Lesson: without a cache, token t costs a forward over t tokens, so generating N tokens costs
-O(N^2) token-layers; with the cache each token costs one row per layer. Greedy generation of 256
-characters after a 32-character prompt: 641 tokens/s with the KV cache vs 106 tokens/s without,
-a 6.1x speedup (target >= 3x met), and the gap widens with length and width (the ``gen`` preset,
-d=256, measured separately: 7.9x in CPU time). Training ran at 6,900 tokens/s; after 100 steps
-the held-out loss was 2.93 nats/char against a unigram entropy of 3.27: the model uses context,
-but its greedy sample is still mostly spaces and "the the the" (greedy decoding of an
-undertrained model falls into its most likely loop). Measured with ``OMP_NUM_THREADS=1 drills
-bench --task transformers.decoder_generation`` (cpu preset, float32) on the shared 2-core AMD
-EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and
-noisy (the run record flags IQR/median > 10%), ratios and counts are the robust part.
+O(N^2) token-layers; with the cache each token costs one row per layer (the reason every
+serving stack keeps one; Pope et al., "Efficiently Scaling Transformer Inference", 2022), and
+the gap widens with length and width. An undertrained model's greedy sample falls into its
+most likely loop (spaces, "the the the"): greedy decoding exposes the model's mode.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import torch
 import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
-from harness.data import CharTokenizer, read_text, resolve, stdlib_corpus
-from harness.train import fit, record_samples, standard_step
+from harness.claims import metric, speedup
+from harness.data import CharTokenizer
+from harness.data.corpus import load_corpus, random_windows
+from harness.mutants import Mutant
+from harness.train import fit, standard_step
+from kernels.layers.attention_maps import record_attention
 from models.transformer import GPT, POSITIONALS, KVCache, preset
 
 
@@ -74,8 +70,6 @@ class GenConfig:
     """characters of held-out text the generation starts from"""
     new_tokens: int = 48
     """characters generated when timing (256 in the cpu/gpu presets)"""
-    gen_repeats: int = 2
-    """timed generations each way"""
 
     def label(self) -> str:
         return f"{self.model},{self.positional},T={self.seq_len},bs={self.batch_size},steps={self.steps}"
@@ -86,21 +80,32 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction=reduction)
 
 
-def load_corpus() -> tuple[str, str]:
-    """(text, description): ``corpus/*.txt`` under $DRILLS_DATA_DIR, else the stdlib docstrings."""
-    src = resolve("corpus")
-    if src.kind == "files":
-        files = sorted(src.path.glob("*.txt"))
-        return "\n".join(read_text(f) for f in files), f"{len(files)} real text files at {src.path}"
-    c = stdlib_corpus()
-    return c.text, c.description
-
-
 def windows(ids: torch.Tensor, n: int, T: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """n random windows: inputs (n, T) and next-token targets (n, T)."""
-    start = torch.randint(0, len(ids) - T - 1, (n,), generator=g)
-    w = ids[start[:, None] + torch.arange(T + 1)]  # (n, T + 1)
+    w = random_windows(ids, n, T, g)  # (n, T + 1)
     return w[:, :-1], w[:, 1:]
+
+
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _off_by_one_sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+    if is_causal:  # lets position t see t + 1
+        attn_mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril(diagonal=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+
+
+class DropsLastKey(KVCache):
+    """Returns every cached key but the newest."""
+
+    def update(self, layer, k, v, offset):
+        ks, vs = super().update(layer, k, v, offset)
+        return (ks[:, :, :-1], vs[:, :, :-1]) if ks.shape[2] > 1 else (ks, vs)
+
+
+class OverwritesAtZero(KVCache):
+    """Writes every new key at position 0 instead of at the current offset."""
+
+    def update(self, layer, k, v, offset):
+        return super().update(layer, k, v, 0)
 
 
 @task("transformers.decoder_generation", seed="6.06", title="Transformer decoder for text generation")
@@ -111,22 +116,38 @@ class DecoderGeneration(TrainingRun):
     variants = ("train_step", "generate_kv_cache", "generate_no_cache")
     sizes = {
         "tiny": GenConfig(),
-        "cpu": GenConfig(
-            model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256, gen_repeats=3
-        ),
+        "cpu": GenConfig(model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256),
         "gpu": GenConfig(model="gen", seq_len=256, batch_size=64, steps=3000, lr=1e-3, prompt_len=32, new_tokens=256),
     }
-    #: what the checks exercise (tests plant broken ones)
+    metrics = {
+        "kv_cache_speedup": "tokens/s with the KV cache / tokens/s without, at new_tokens",
+        "held_out_loss_nats": "held-out next-character loss after training, nats",
+        "unigram_entropy_nats": "entropy of the training characters' frequencies, nats",
+        "context_gain_nats": "unigram entropy minus held-out loss, nats per character",
+    }
+    claims = (
+        speedup("generate_kv_cache", over="generate_no_cache", at_least=3.0,
+                text="KV-cache decoding >= 3x the tokens/s of decoding without a cache at 256 new tokens"),
+        metric("context_gain_nats", ">=", 0.2, text="held-out loss >= 0.2 nats/char below the unigram entropy"),
+    )  # fmt: skip
+    #: what the checks exercise
     cache_cls = KVCache
     sdpa = staticmethod(F.scaled_dot_product_attention)
+    mutants = (
+        Mutant("causal_off_by_one", "the causal mask lets position t see t + 1",
+               {"sdpa": staticmethod(_off_by_one_sdpa)}, match="causal"),
+        Mutant("cache_drops_last_key", "the KV cache drops the newest key", {"cache_cls": DropsLastKey},
+               match="KV cache"),
+        Mutant("cache_at_offset_zero", "the KV cache writes every key at position 0", {"cache_cls": OverwritesAtZero},
+               match="KV cache"),
+        Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
+               steps=20)}}, match="unigram"),
+    )  # fmt: skip
 
     def _model(self, ctx, config, vocab, positional=None, max_len=None):
         torch.manual_seed(ctx.rng_seed)
-        cfg = preset(
-            config.model,
-            positional=positional or config.positional,
-            max_len=max_len or max(config.seq_len, config.prompt_len + config.new_tokens),
-        )
+        max_len = max_len or max(config.seq_len, config.prompt_len + config.new_tokens)
+        cfg = preset(config.model, positional=positional or config.positional, max_len=max_len)
         return GPT(cfg, vocab, sdpa=self.sdpa).to(ctx.device, ctx.dtype)
 
     def check(self, ctx):
@@ -159,16 +180,13 @@ class DecoderGeneration(TrainingRun):
             y = x.clone()
             y[:, t + 1 :] = (x[:, t + 1 :] + torch.randint(1, 40, (3, T - t - 1), generator=g).to(ctx.device)) % 40
             out = model(y)
+            where = f"{positional}, t={t}"
             ctx.assert_close(
-                out[:, : t + 1],
-                base[:, : t + 1],
-                name="causal: logits up to t ignore later tokens",
-                where=f"{positional}, t={t}",
+                out[:, : t + 1], base[:, : t + 1], name="causal: logits up to t ignore later tokens", where=where
             )
+            blind = f"{positional}: changing tokens after t={t} changed no later logit: the probe is blind"
             ctx.expect(
-                not torch.allclose(out[:, t + 1 :], base[:, t + 1 :]),
-                f"{positional}: changing tokens after t={t} changed no later logit: the probe is blind",
-                name="causal probe sees later changes",
+                not torch.allclose(out[:, t + 1 :], base[:, t + 1 :]), blind, name="causal probe sees later changes"
             )
 
     @torch.no_grad()
@@ -184,15 +202,11 @@ class DecoderGeneration(TrainingRun):
         )
         ctx.assert_close(l_cache, l_full, name="kv cache: step logits = no-cache logits", where=where)
         seq = torch.cat([prompt, t_cache], 1)
-        ctx.assert_close(
-            l_cache,
-            model(seq)[:, prompt.shape[1] - 1 : -1],
-            name="kv cache: step logits = one full forward",
-            where=where,
-        )
+        full = model(seq)[:, prompt.shape[1] - 1 : -1]
+        ctx.assert_close(l_cache, full, name="kv cache: step logits = one full forward", where=where)
 
     def _train(self, ctx, config):
-        text, desc = load_corpus()
+        text, desc = load_corpus(real=True)
         ctx.note(f"data: {desc}")
         split = int(0.9 * len(text))
         tok = CharTokenizer.fit(text[:split], min_freq=20)
@@ -203,15 +217,8 @@ class DecoderGeneration(TrainingRun):
         x, y = windows(train_ids, config.steps * config.batch_size, config.seq_len, ctx.generator(3))
         model = self._model(ctx, config, tok.vocab_size)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(
-            model,
-            opt,
-            (x.to(ctx.device), y.to(ctx.device)),
-            batch_size=config.batch_size,
-            epochs=1,
-            loss_fn=lm_loss,
-            seed=ctx.rng_seed,
-        )
+        log = fit(model, opt, (x.to(ctx.device), y.to(ctx.device)), batch_size=config.batch_size, loss_fn=lm_loss,
+                  seed=ctx.rng_seed)  # fmt: skip
         log.record(ctx)
         xt, yt = windows(test_ids, 64, config.seq_len, ctx.generator(4))
         model.eval()
@@ -220,6 +227,7 @@ class DecoderGeneration(TrainingRun):
         ctx.metric("train_tokens_per_s", log.samples_per_s * config.seq_len)
         ctx.metric("unigram_entropy_nats", unigram)
         ctx.metric("held_out_loss_nats", held_out)
+        ctx.metric("context_gain_nats", unigram - held_out)
         self._trained = (model, tok, test_ids)
         return log, unigram, held_out
 
@@ -228,49 +236,27 @@ class DecoderGeneration(TrainingRun):
         if impl.startswith("generate"):  # speed does not depend on the weights: an untrained model will do
             model.eval()
             prompt = torch.randint(0, 100, (1, config.prompt_len), generator=ctx.generator(5)).to(ctx.device)
-            use_cache = impl == "generate_kv_cache"
-            return Prepared(
-                fn=lambda: model.generate(prompt, config.new_tokens, use_cache=use_cache),
-                items=config.new_tokens,
-                item_unit="tokens",
-            )
+            cache = impl == "generate_kv_cache"
+            gen = lambda: model.generate(prompt, config.new_tokens, use_cache=cache)
+            return Prepared(fn=gen, items=config.new_tokens, item_unit="tokens")
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        x, y = windows(
-            torch.randint(0, 100, (10_000,), generator=ctx.generator(5)),
-            config.batch_size,
-            config.seq_len,
-            ctx.generator(6),
-        )
-        x, y = x.to(ctx.device), y.to(ctx.device)
-        return Prepared(
-            fn=lambda: standard_step(model, opt, x, y, lm_loss),
-            items=config.batch_size * config.seq_len,
-            item_unit="tokens",
-        )
+        ids = torch.randint(0, 100, (10_000,), generator=ctx.generator(5))
+        x, y = (t.to(ctx.device) for t in windows(ids, config.batch_size, config.seq_len, ctx.generator(6)))
+        step = lambda: standard_step(model, opt, x, y, lm_loss)
+        return Prepared(fn=step, items=config.batch_size * config.seq_len, item_unit="tokens")
 
     def bench(self, ctx):
         config = ctx.configs[0]
         self._train(ctx, config)
         model, tok, test_ids = self._trained
+        for name in ("generate_kv_cache", "generate_no_cache"):  # an untrained model of the same shape
+            ctx.measure(name, self.prepare(ctx, name, config), config=config)
         prompt = test_ids[: config.prompt_len][None].to(ctx.device)  # (1, prompt_len)
-        rates = {}
-        for name, use_cache in (("generate_kv_cache", True), ("generate_no_cache", False)):
-            times = []
-            for _ in range(config.gen_repeats):
-                ctx.sync()
-                t0 = time.perf_counter()
-                out, _ = model.generate(prompt, config.new_tokens, use_cache=use_cache)
-                ctx.sync()
-                times.append((time.perf_counter() - t0) * 1e3)
-            m = record_samples(
-                ctx,
-                name,
-                times,
-                config=f"prompt {config.prompt_len}, {config.new_tokens} new tokens",
-                items=config.new_tokens,
-                item_unit="tokens",
-                mode="wall",
-            )
-            rates[name] = config.new_tokens / (m.median_ms / 1e3)
-        ctx.metric("kv_cache_speedup", rates["generate_kv_cache"] / rates["generate_no_cache"])
+        out, _ = model.generate(prompt, config.new_tokens)
         ctx.note(f"sample (greedy, {config.new_tokens} chars after {tok.decode(prompt[0])!r}): {tok.decode(out[0])!r}")
+        with torch.no_grad(), record_attention(model) as maps:
+            model(prompt)
+        chars = [repr(c)[1:-1] for c in tok.decode(prompt[0])]
+        ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=chars, y=chars,
+                    x_label="key (earlier character)", y_label="query character",
+                    caption="causal self-attention of the trained model on a held-out prompt")  # fmt: skip

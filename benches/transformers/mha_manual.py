@@ -19,17 +19,13 @@ opposite of ``F.scaled_dot_product_attention``'s. Wrong mask shapes raise ValueE
 Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, need_weights=False): time
 of a forward of each.
 
-Lesson: the hand version's projections are the same three GEMMs as torch's, so at L=64 (B=8,
-E=512, H=8) both take ~29 ms (manual 28.4, torch 29.9: noise); as L grows the difference is the
-attention core: 145 vs 178 ms at L=256 and 996 vs 1,761 ms at L=1024, because with
-``need_weights=False`` ``nn.MultiheadAttention`` hands the heads to
-``F.scaled_dot_product_attention`` (a fused kernel that never stores the (B, H, L, L) weights),
-while the hand version materialises scores and softmax. Asking torch for the weights
-(``need_weights=True``) puts it on the same explicit path (per torch's source). Measured with
-``OMP_NUM_THREADS=1 drills bench --task transformers.mha_manual`` (cpu preset, float32) on the
-shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures
-are inflated and noisy (the run record flags IQR/median > 10%), ratios and counts are the robust
-part.
+Lesson: the hand version's projections are the same three GEMMs as torch's, so at short
+lengths both take about the same time; as L grows the difference is the attention core:
+with ``need_weights=False`` ``nn.MultiheadAttention`` hands the heads to
+``F.scaled_dot_product_attention`` (a fused kernel that never stores the (B, H, L, L) weights;
+FlashAttention, Dao et al. 2022, is the GPU form), while the hand version materialises scores
+and softmax. Asking torch for the weights (``need_weights=True``) puts it on the same explicit
+path (per torch's source).
 """
 
 from __future__ import annotations
@@ -41,6 +37,9 @@ import torch
 from torch import nn
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant
+from kernels.layers import attention
 from kernels.layers.attention import MultiheadAttention
 
 
@@ -116,12 +115,92 @@ def _call(m, q, k, v, kpm, mask, need_weights, average):
     return (out, w) if need_weights else out
 
 
+# -- the wrong versions (mutants) ------------------------------------------------------------
+class _Planted(MultiheadAttention):
+    """The hand module with its weights or options bent before the shared functional call."""
+
+    def call(self, q, k, v, kpm, need_weights, mask, average, w_in=None, b_in=None, w_out=None):
+        return attention.multi_head_attention(
+            q, k, v, self.num_heads, self.in_proj_weight if w_in is None else w_in,
+            self.in_proj_bias if b_in is None else b_in, self.out_proj.weight if w_out is None else w_out,
+            self.out_proj.bias, key_padding_mask=kpm, need_weights=need_weights, attn_mask=mask,
+            average_attn_weights=average, batch_first=self.batch_first,
+        )  # fmt: skip
+
+    def forward(
+        self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True
+    ):
+        return self.call(query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights)
+
+
+class NoScale(_Planted):
+    """Scaling the query projection by sqrt(D) cancels the 1/sqrt(D) inside."""
+
+    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
+        E, D = self.embed_dim, self.embed_dim // self.num_heads
+        w, b = self.in_proj_weight.detach().clone(), self.in_proj_bias.detach().clone()
+        w[:E], b[:E] = w[:E] * D**0.5, b[:E] * D**0.5
+        return super().call(q, k, v, kpm, need_weights, mask, average, w_in=w, b_in=b)
+
+
+class InvertedPadding(_Planted):
+    """F.sdpa's polarity (True = keep) where the module means "ignore"."""
+
+    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
+        if kpm is not None and kpm.dtype == torch.bool:
+            kpm = ~kpm
+            kpm[..., 0] = False
+        return super().call(q, k, v, kpm, need_weights, mask, average)
+
+
+class SummedHeads(_Planted):
+    """Per-head weights summed instead of averaged."""
+
+    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
+        out, w = super().call(q, k, v, kpm, need_weights, mask, False)
+        return out, (w.sum(dim=1) if w is not None and average else w)
+
+
+class HeadsSplitWrong(_Planted):
+    """(n, B, E) read as (n, B, D, H): each "head" takes every H-th feature."""
+
+    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
+        perm = torch.arange(self.embed_dim).view(self.num_heads, -1).t().reshape(-1)
+        w_in = torch.cat([w[perm] for w in self.in_proj_weight.chunk(3)])
+        b_in = torch.cat([b[perm] for b in self.in_proj_bias.chunk(3)])
+        return super().call(q, k, v, kpm, need_weights, mask, average, w_in, b_in, self.out_proj.weight[:, perm])
+
+
 @task("transformers.mha_manual", seed="6.07", title="multi-head attention by hand")
 class MhaManual(Operator):
     __doc__ = __doc__
     check_dtypes = (torch.float32, torch.float64)
-    #: the module under test (tests plant broken subclasses)
+    #: the module under test
     manual_cls = MultiheadAttention
+    claims = (
+        speedup(
+            "torch_mha",
+            over="manual",
+            at_least=1.3,
+            text="nn.MultiheadAttention (fused SDPA core) >= 1.3x the hand version at the longest L",
+        ),
+        time_ratio(
+            "manual",
+            to="torch_mha",
+            at_most=1.3,
+            config="L=64,",
+            text="at L=64 the hand version is within 1.3x of torch (the same projection GEMMs)",
+        ),
+    )
+    mutants = (
+        Mutant("missing_scale", "no 1/sqrt(D) scale", {"manual_cls": NoScale}, match="manual"),
+        Mutant("inverted_key_padding", "key_padding_mask read with F.sdpa's polarity", {"manual_cls": InvertedPadding},
+               match="manual"),
+        Mutant("summed_head_weights", "per-head weights summed, not averaged", {"manual_cls": SummedHeads},
+               match="manual"),
+        Mutant("heads_split_wrong_axis", "heads take every H-th feature", {"manual_cls": HeadsSplitWrong},
+               match="manual"),
+    )  # fmt: skip
     sizes = {
         "tiny": [
             MhaConfig(2, 5, 5, 12, 3),

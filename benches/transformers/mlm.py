@@ -1,14 +1,14 @@
 """6.09 Masked language modelling (BERT-style).
 
 Compared / checked: the masking rule of BERT (Devlin et al. 2019, section 3.1 and appendix
-A.1) as implemented here in :func:`mlm_mask`, and the MLM loss :func:`mlm_loss`, then a
+A.1) as implemented in ``kernels.text.mlm.mlm_mask``, and the MLM loss ``mlm_loss``, then a
 small ``models.transformer.MaskedLM`` (encoder + tied LM head) trained with them.
 
-The rule: each non-padding token is *selected* independently with probability 0.15 (as
-Hugging Face's ``DataCollatorForLanguageModeling`` draws it); a selected token is replaced
-by ``<mask>`` with probability 0.8, by a uniformly random ordinary token with probability
-0.1, and left as it is with probability 0.1. The loss is the cross-entropy of the original
-token at the selected positions only (labels -100 elsewhere, ``ignore_index``).
+The rule: each non-padding token is *selected* independently with probability 0.15 (as Hugging
+Face's ``DataCollatorForLanguageModeling`` draws it); a selected token is replaced by
+``<mask>`` with probability 0.8, by a uniformly random ordinary token with probability 0.1, and
+left as it is with probability 0.1. The loss is the cross-entropy of the original token at the
+selected positions only (labels -100 elsewhere, ``ignore_index``).
 
 Data: word-level windows (1,000-word vocabulary fitted on the training part, ``<unk>`` for
 the rest) of the embedded corpus, the Python standard library's docstrings (real text;
@@ -34,19 +34,15 @@ Loss only on selected positions: the loss equals the cross-entropy over the sele
 positions computed directly; adding large noise to the logits at every unselected position
 leaves it unchanged; changing the logits at one selected position changes it.
 
-Training: the held-out loss on masked tokens falls below the unigram entropy of the
-training words (the model uses context). Bench: training tokens/s and loss curve.
+Training: the held-out loss on masked tokens falls below the unigram entropy of the training
+words (the model uses context). Bench: training tokens/s, loss curve, and the attention map of
+the trained model on a held-out window with its masks (heatmap).
 
-Lesson: on the seeded draw the rule came out at 14.8% selected, and 79.9% / 10.1% / 10.0% of
-those masked / replaced / kept (the three tests at |z| <= 5, X^2 <= 30 and X^2 <= 50 fail a
-correct implementation with probability < 1e-6 together, and catch a 20% selection at z = 29).
-Predicting only 15% of the tokens gives a sparse training signal: after 300 steps (9,600 windows
-of 64 words) the held-out masked loss is 4.77 nats against a unigram entropy of 5.07: each
-window teaches only its ~10 selected words. Training ran at 33,500 tokens/s (tiny, vocabulary
-1,003). Measured with ``OMP_NUM_THREADS=1 drills bench --task transformers.mlm`` (cpu preset,
-float32) on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other jobs:
-wall-clock figures are inflated and noisy (the run record flags IQR/median > 10%), ratios and
-counts are the robust part.
+Lesson: the three statistical tests at |z| <= 5, X^2 <= 30 and X^2 <= 50 fail a correct
+implementation with probability < 1e-6 together, yet catch a 20 % selection at z = 29.
+Predicting only 15 % of the tokens gives a sparse training signal: each window teaches only its
+selected words, which is why BERT trained for 1M steps (Devlin et al. 2019) and why ELECTRA
+(Clark et al. 2020) replaced masking with a task over every token.
 """
 
 from __future__ import annotations
@@ -57,43 +53,14 @@ import torch
 import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
-from harness.data import WordTokenizer, read_text, resolve, stdlib_corpus
+from harness.claims import metric
+from harness.data import WordTokenizer
+from harness.data.corpus import load_corpus
+from harness.mutants import Mutant
 from harness.train import fit
+from kernels.layers.attention_maps import record_attention
+from kernels.text.mlm import IGNORE, MASK, mlm_loss, mlm_mask
 from models.transformer import MaskedLM, preset
-
-MASK = "<mask>"
-IGNORE = -100
-
-
-def mlm_mask(
-    ids: torch.Tensor,
-    *,
-    mask_id: int,
-    first_ordinary: int,
-    vocab_size: int,
-    pad_id: int = 0,
-    select_p: float = 0.15,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking of ids (B, T) int64: (inputs (B, T), labels (B, T), -100 where not selected).
-
-    Ordinary tokens are ids in [first_ordinary, vocab_size); random replacements come from there.
-    Padding (``pad_id``) is never selected. Randomness from ``generator`` (CPU).
-    """
-    g = generator
-    shape = ids.shape
-    selected = (torch.rand(shape, generator=g) < select_p).to(ids.device) & (ids != pad_id)  # (B, T)
-    u = torch.rand(shape, generator=g).to(ids.device)
-    random_tok = torch.randint(first_ordinary, vocab_size, shape, generator=g).to(ids.device)
-    inputs = torch.where(selected & (u < 0.8), mask_id, ids)
-    inputs = torch.where(selected & (u >= 0.8) & (u < 0.9), random_tok, inputs)  # u >= 0.9: kept
-    labels = torch.where(selected, ids, IGNORE)
-    return inputs, labels
-
-
-def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the selected positions: logits (B, T, V), labels (B, T) with -100 elsewhere."""
-    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,18 +85,38 @@ class MlmConfig:
 
 
 def load_words(config: MlmConfig):
-    """(tokenizer with <mask>, train ids, held-out ids, description)."""
-    src = resolve("corpus")
-    if src.kind == "files":
-        files = sorted(src.path.glob("*.txt"))
-        text, desc = "\n".join(read_text(f) for f in files), f"{len(files)} real text files at {src.path}"
-    else:
-        c = stdlib_corpus()
-        text, desc = c.text, c.description
+    """(tokenizer with <mask>, train ids, held-out ids, description): last 10 % of the corpus held out."""
+    text, desc = load_corpus(real=True)
     cut = int(0.9 * len(text))
     base = WordTokenizer.fit(text[:cut], max_size=config.vocab_words)
     tok = WordTokenizer([MASK, *base.itos[2:]])  # ids: 0 <pad>, 1 <unk>, 2 <mask>, 3.. words
     return tok, tok.encode(text[:cut]), tok.encode(text[cut:]), desc
+
+
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _wrong_mask(p_select=0.15, split=(0.8, 0.9), low=None, high=None, pad_ok=False):
+    """A masking rule with one parameter wrong (selection rate, 80/10/10 split, replacement range, padding)."""
+
+    def fn(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, select_p=None, generator=None):
+        g = generator
+        sel = (torch.rand(ids.shape, generator=g) < p_select) & (pad_ok | (ids != pad_id))
+        u = torch.rand(ids.shape, generator=g)
+        hi = vocab_size if high is None else high(vocab_size)
+        rnd = torch.randint(first_ordinary if low is None else low, hi, ids.shape, generator=g)
+        out = torch.where(sel & (u < split[0]), mask_id, ids)
+        return torch.where(sel & (u >= split[0]) & (u < split[1]), rnd, out), torch.where(sel, ids, IGNORE)
+
+    return staticmethod(fn)
+
+
+def _loss_over_all_positions(logits, labels):
+    targets = torch.where(labels == IGNORE, 3, labels)  # any target will do at unselected positions
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def _wrong(name: str, what: str, match: str, **patch) -> Mutant:
+    # the statistics fail before training: skip it so the mutant costs seconds
+    return Mutant(name, what, {"_train": lambda self, *a: (0.0, 1.0), **patch}, match=match)
 
 
 @task("transformers.mlm", seed="6.09", title="masked language modelling (BERT-style)")
@@ -140,9 +127,22 @@ class MaskedLanguageModelling(TrainingRun):
         "cpu": MlmConfig(seq_len=64, steps=300),
         "gpu": MlmConfig(model="base", vocab_words=8000, seq_len=256, batch_size=64, steps=3000, lr=5e-4),
     }
-    #: the functions under test (tests plant broken ones)
+    metrics = {"context_gain_nats": "unigram entropy minus the held-out masked-token loss, nats"}
+    claims = (metric("context_gain_nats", ">=", 0.2, text="masked-token loss >= 0.2 nats below the unigram entropy"),)
+    #: the functions under test
     mask_fn = staticmethod(mlm_mask)
     loss_fn = staticmethod(mlm_loss)
+    mutants = (
+        _wrong("ninety_five_five", "a 90/5/5 rule", "80/10/10", mask_fn=_wrong_mask(split=(0.9, 0.95))),
+        _wrong("select_20_percent", "selects 20 %", "against p = 0.15", mask_fn=_wrong_mask(p_select=0.2)),
+        _wrong("random_from_all_ids", "random tokens from the whole vocabulary, specials included",
+               "ordinary tokens", mask_fn=_wrong_mask(low=0)),
+        _wrong("random_from_half", "random tokens from the lower half only", "uniform",
+               mask_fn=_wrong_mask(high=lambda v: v // 2)),
+        _wrong("selects_padding", "padding can be selected", "padding", mask_fn=_wrong_mask(pad_ok=True)),
+        _wrong("loss_over_all_positions", "the loss covers unselected positions", "mlm loss",
+               loss_fn=staticmethod(_loss_over_all_positions)),
+    )  # fmt: skip
 
     def _windows(self, ids, n, T, g):
         start = torch.randint(0, len(ids) - T, (n,), generator=g)
@@ -156,12 +156,8 @@ class MaskedLanguageModelling(TrainingRun):
         self._check_rule(ctx, train_ids, mask_id, first, V)
         self._check_loss(ctx, train_ids, mask_id, first, V)
         held_out, unigram = self._train(ctx, config, tok, train_ids, test_ids)
-        ctx.expect(
-            held_out < unigram,
-            f"held-out masked-token loss {held_out:.3f} is not below the unigram entropy "
-            f"{unigram:.3f}: the model does not use context",
-            name="learns: masked loss below unigram entropy",
-        )
+        msg = f"held-out masked-token loss {held_out:.3f} is not below the unigram entropy {unigram:.3f}"
+        ctx.expect(held_out < unigram, msg, name="learns: masked loss below unigram entropy")
 
     def _check_rule(self, ctx, ids, mask_id, first, V):
         g = ctx.generator(1)
@@ -170,19 +166,14 @@ class MaskedLanguageModelling(TrainingRun):
         inputs, labels = self.mask_fn(x, mask_id=mask_id, first_ordinary=first, vocab_size=V, generator=g)
         sel = labels != IGNORE
         ctx.expect(not bool(sel[x == 0].any()), "padding positions were selected", name="mlm: padding never selected")
-        ctx.expect(
-            torch.equal(inputs[~sel], x[~sel]) and bool((labels[sel] == x[sel]).all()),
-            "unselected tokens must stay as they are, and selected ones be labelled with the original",
-            name="mlm: unselected kept, selected labelled",
-        )
+        ok = torch.equal(inputs[~sel], x[~sel]) and bool((labels[sel] == x[sel]).all())
+        msg = "unselected tokens must stay as they are, and selected ones be labelled with the original"
+        ctx.expect(ok, msg, name="mlm: unselected kept, selected labelled")
         n, k = int((x != 0).sum()), int(sel.sum())
         z = (k - 0.15 * n) / (0.15 * 0.85 * n) ** 0.5
         ctx.metric("selected_fraction", k / n)
-        ctx.expect(
-            abs(z) <= 5,
-            f"selected {k} of {n} tokens ({k / n:.4f}), z = {z:.1f} against p = 0.15",
-            name="mlm: 15% selected (|z| <= 5)",
-        )
+        msg = f"selected {k} of {n} tokens ({k / n:.4f}), z = {z:.1f} against p = 0.15"
+        ctx.expect(abs(z) <= 5, msg, name="mlm: 15% selected (|z| <= 5)")
         orig, new = x[sel], inputs[sel]
         is_mask, changed = new == mask_id, (new != mask_id) & (new != orig)
         kept = new == orig
@@ -192,29 +183,18 @@ class MaskedLanguageModelling(TrainingRun):
         x2 = float(((observed - expected) ** 2 / expected).sum())
         for name, o in zip(("mask", "random", "kept"), observed.tolist()):
             ctx.metric(f"{name}_fraction_of_selected", o / k)
-        ctx.expect(
-            x2 <= 30,
-            f"80/10/10 rule: observed (mask, random, kept) = {observed.tolist()}, expected "
-            f"{[round(e, 1) for e in expected.tolist()]}, X^2 = {x2:.1f} > 30",
-            name="mlm: 80/10/10 (X^2 <= 30)",
-        )
+        msg = f"80/10/10 rule: observed (mask, random, kept) = {observed.tolist()}, expected {expected.tolist()}"
+        ctx.expect(x2 <= 30, f"{msg}, X^2 = {x2:.1f} > 30", name="mlm: 80/10/10 (X^2 <= 30)")
         rand = new[changed]
-        ctx.expect(
-            bool((rand >= first).all()),
-            "random replacements must be ordinary tokens (not pad/unk/mask)",
-            name="mlm: random replacements are ordinary tokens",
-        )
+        msg = "random replacements must be ordinary tokens (not pad/unk/mask)"
+        ctx.expect(bool((rand >= first).all()), msg, name="mlm: random replacements are ordinary tokens")
         tenth = lambda j: j * 10 // (V - first)  # noqa: E731 - id offset -> which tenth of the ordinary range
         counts = torch.bincount(tenth(rand - first), minlength=10).double()
         width = torch.bincount(tenth(torch.arange(V - first)), minlength=10).double()  # ids per tenth
         exp_bins = len(rand) * width / width.sum()
         x2u = float(((counts - exp_bins) ** 2 / exp_bins).sum())
-        ctx.expect(
-            x2u <= 50,
-            f"random replacements not uniform over ordinary ids: counts per tenth {counts.tolist()}, "
-            f"X^2 = {x2u:.1f} > 50",
-            name="mlm: random replacements uniform (X^2 <= 50)",
-        )
+        msg = f"random replacements not uniform over ordinary ids: per tenth {counts.tolist()}, X^2 = {x2u:.1f} > 50"
+        ctx.expect(x2u <= 50, msg, name="mlm: random replacements uniform (X^2 <= 50)")
 
     def _check_loss(self, ctx, ids, mask_id, first, V):
         g = ctx.generator(2)
@@ -223,20 +203,16 @@ class MaskedLanguageModelling(TrainingRun):
         sel = labels != IGNORE
         logits = torch.randn(8, 32, V, generator=g, dtype=ctx.dtype)
         loss = self.loss_fn(logits, labels)
-        ctx.assert_close(
-            loss, F.cross_entropy(logits[sel], x[sel]), name="mlm loss = cross-entropy over selected positions"
-        )
+        want = F.cross_entropy(logits[sel], x[sel])
+        ctx.assert_close(loss, want, name="mlm loss = cross-entropy over selected positions")
         noisy = logits.clone()
         noisy[~sel] += 50 * torch.randn(int((~sel).sum()), V, generator=g, dtype=ctx.dtype)
         ctx.assert_close(self.loss_fn(noisy, labels), loss, name="mlm loss ignores logits at unselected positions")
         poked = logits.clone()
         b, t = sel.nonzero()[0].tolist()
         poked[b, t, x[b, t]] += 5.0
-        ctx.expect(
-            not torch.allclose(self.loss_fn(poked, labels), loss),
-            "changing a selected position's logits left the loss unchanged",
-            name="mlm loss sees selected positions",
-        )
+        msg = "changing a selected position's logits left the loss unchanged"
+        ctx.expect(not torch.allclose(self.loss_fn(poked, labels), loss), msg, name="mlm loss sees selected positions")
 
     def _train(self, ctx, config, tok, train_ids, test_ids):
         mask_id, V = tok.stoi[MASK], tok.vocab_size
@@ -246,15 +222,8 @@ class MaskedLanguageModelling(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         model = MaskedLM(preset(config.model, max_len=config.seq_len), V).to(ctx.device, ctx.dtype)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(
-            model,
-            opt,
-            (inputs.to(ctx.device), labels.to(ctx.device)),
-            batch_size=config.batch_size,
-            epochs=1,
-            loss_fn=lambda logits, y: self.loss_fn(logits, y),
-            seed=ctx.rng_seed,
-        )
+        data = (inputs.to(ctx.device), labels.to(ctx.device))
+        log = fit(model, opt, data, batch_size=config.batch_size, loss_fn=self.loss_fn, seed=ctx.rng_seed)
         log.record(ctx)
         ctx.metric("train_tokens_per_s", log.samples_per_s * config.seq_len)
         xt = self._windows(test_ids, 128, config.seq_len, g)
@@ -267,6 +236,8 @@ class MaskedLanguageModelling(TrainingRun):
         unigram = float(-(p * p.log()).sum())
         ctx.metric("held_out_masked_loss_nats", held_out)
         ctx.metric("unigram_entropy_nats", unigram)
+        ctx.metric("context_gain_nats", unigram - held_out)
+        self._trained = (model, tok, xt[:1], ti[:1])
         return held_out, unigram
 
     def prepare(self, ctx, impl, config):
@@ -276,9 +247,8 @@ class MaskedLanguageModelling(TrainingRun):
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         g = ctx.generator(4)
         x = torch.randint(3, V, (config.batch_size, config.seq_len), generator=g)
-        inputs, labels = (
-            t.to(ctx.device) for t in self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g)
-        )
+        masked = self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g)
+        inputs, labels = (t.to(ctx.device) for t in masked)
 
         def step():
             opt.zero_grad(set_to_none=True)
@@ -293,3 +263,10 @@ class MaskedLanguageModelling(TrainingRun):
         ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
         self._train(ctx, config, tok, train_ids, test_ids)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
+        model, tok, orig, masked = self._trained
+        words = [tok.itos[int(i)] for i in masked[0]]
+        with torch.no_grad(), record_attention(model) as maps:
+            model(masked.to(ctx.device))
+        ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=words, y=words,
+                    x_label="key word", y_label="query word",
+                    caption=f"trained MLM on a held-out window; the original: {tok.decode(orig[0])!r}")  # fmt: skip

@@ -29,18 +29,14 @@ tensors alive together. On CUDA the harness uses ``max_memory_allocated`` direct
 Bench (cpu: B=1, H=4, D=64, L = S = 256..2048, no mask): time and peak memory of the three,
 plotted against length on log axes (``peak memory vs length``, ``time vs length``).
 
-Lesson: the score matrix is the memory problem, not the arithmetic. Peak memory (profiler):
-naive 3.1, 12.6, 50.3, 201 MB at L = 256, 512, 1024, 2048 (log-log slope 2.00); blocked 1.9,
-3.7, 7.4, 14.9 MB (slope 1.00); torch's CPU flash kernel 0.35 to 2.7 MB (slope 1.02). Time at
-L=2048: torch 97 ms, blocked 260 ms, naive 578 ms; at L=1024: 40, 50, 137 ms. The blocked
-version does the same FLOPs as the naive one; it is slower at L=256 (7.5 vs 5.0 ms: the Python
-loop over key blocks costs more than it saves) and faster from L=512 on (2.2x at L=2048), where
-the naive one passes a 200 MB matrix through memory several times (scores, mask, softmax,
+Lesson: the score matrix is the memory problem, not the arithmetic. The naive form's peak
+memory grows as L^2 (log-log slope 2), the blocked one's as L (slope 1), and torch's CPU flash
+kernel stays far below both. The blocked version does the same FLOPs as the naive one; at short
+lengths the Python loop over key blocks costs more than it saves, at long ones it wins because
+the naive one passes an (L, L) matrix through memory several times (scores, mask, softmax,
 product) while a 64-key tile stays in cache; torch's fused kernel blocks the queries as well and
-runs the whole loop in C++. Measured with ``OMP_NUM_THREADS=1 drills bench --task
-transformers.sdpa`` (cpu preset, float32) on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load
-average ~8 from other jobs: wall-clock figures are inflated and noisy (the run record flags
-IQR/median > 10%), ratios and counts are the robust part.
+runs the whole loop in C++ (FlashAttention, Dao et al. 2022: memory linear in length and far
+fewer reads and writes of GPU memory than standard attention).
 """
 
 from __future__ import annotations
@@ -52,10 +48,11 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import metric, speedup
+from harness.mutants import replace_impl
 from harness.train import peak_memory_mb
 from kernels.layers.attention import sdpa_blocked, sdpa_naive
-
-MASKS = ("none", "is_causal", "causal_bool", "padding_bool", "padding_float", "float_bias", "dead_row")
+from kernels.layers.masks import MASKS, loglog_slope, make_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,31 +78,36 @@ class SdpaConfig:
         return f"B={self.batch},H={self.heads},L={self.q_len},S={self.kv_len},D={self.head_dim},{self.mask}"
 
 
-def make_mask(config: SdpaConfig, g: torch.Generator, dtype: torch.dtype) -> tuple[torch.Tensor | None, bool]:
-    """(attn_mask or None, is_causal) for ``config.mask``, in F.sdpa's polarity (True = attend)."""
-    B, L, S = config.batch, config.q_len, config.kv_len
-    kind = config.mask
-    if kind == "none":
-        return None, False
-    if kind == "is_causal":
-        return None, True
-    if kind == "causal_bool":
-        return torch.ones(L, S, dtype=torch.bool).tril(), False  # (L, S)
-    if kind in ("padding_bool", "padding_float"):
-        lengths = torch.randint(1, S + 1, (B,), generator=g)
-        lengths[0] = S  # one unpadded row
-        keep = (torch.arange(S)[None, :] < lengths[:, None]).view(B, 1, 1, S)  # broadcast over H and L
-        if kind == "padding_bool":
-            return keep, False
-        return torch.zeros(B, 1, 1, S, dtype=dtype).masked_fill(~keep, -math.inf), False
-    if kind == "float_bias":
-        return torch.randn(B, 1, L, S, generator=g, dtype=dtype), False  # broadcast over H
-    if kind == "dead_row":
-        m = torch.rand(L, S, generator=g) > 0.4
-        m[L // 2] = False  # that query sees no key: output 0
-        m[0, 0] = True
-        return m, False
-    raise ValueError(f"unknown mask kind {kind!r}; use one of {MASKS}")
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _off_by_one(self, q, k, v, mask, causal, block):
+    if causal:  # lets query i see key i + 1
+        mask, causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril(diagonal=1), False
+    return lambda: sdpa_naive(q, k, v, attn_mask=mask, is_causal=causal)
+
+
+def _naive(**kw):
+    """``naive`` as an implementation (with ``kw`` passed on)."""
+    return lambda self, q, k, v, mask, causal, block: (
+        lambda: sdpa_naive(q, k, v, attn_mask=mask, is_causal=causal, **kw)
+    )
+
+
+def _blocked_no_rescale(q, k, v, mask, causal, block):
+    """Online softmax that never rescales the running sums when the max grows."""
+    L, S = q.shape[-2], k.shape[-2]
+    mask = torch.ones(L, S, dtype=torch.bool, device=q.device).tril() if causal else mask
+    q = q / math.sqrt(q.shape[-1])
+    m = torch.full((*q.shape[:-1], 1), -math.inf, dtype=q.dtype, device=q.device)
+    l, acc = torch.zeros_like(m), torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
+    for j0 in range(0, S, block):
+        s = q @ k[..., j0 : j0 + block, :].transpose(-2, -1)
+        if mask is not None:
+            blk = mask[..., j0 : j0 + block]
+            s = s.masked_fill(~blk, -math.inf) if blk.dtype == torch.bool else s + blk
+        m = torch.maximum(m, s.amax(-1, keepdim=True))
+        p = torch.exp(s - torch.where(torch.isneginf(m), 0.0, m))
+        l, acc = l + p.sum(-1, keepdim=True), acc + p @ v[..., j0 : j0 + block, :]
+    return acc / torch.where(l == 0, 1.0, l)
 
 
 @task("transformers.sdpa", seed="6.01", title="scaled dot-product attention from scratch")
@@ -120,6 +122,25 @@ class Sdpa(Operator):
     }
     #: lengths and shape of the peak-memory scaling check (tiny)
     memory_lengths = (32, 64, 128, 256)
+    metrics = {
+        f"{n}.memory_loglog_slope": f"{n}: slope of log peak memory against log L"
+        for n in ("naive", "blocked", "torch_sdpa")
+    }
+    claims = (
+        metric("blocked.memory_loglog_slope", "<=", 1.2, text="blocked: peak memory linear in L (slope <= 1.2)"),
+        metric("naive.memory_loglog_slope", ">=", 1.8, text="naive: peak memory grows as L^2 (slope >= 1.8)"),
+        speedup("blocked", over="naive", at_least=1.5, text="blocked >= 1.5x the naive form at the longest L"),
+        speedup("torch_sdpa", over="blocked", at_least=1.5, text="torch's fused kernel >= 1.5x the Python-blocked one"),
+    )  # fmt: skip
+    mutants = (
+        replace_impl("missing_scale", "no 1/sqrt(D) scale", "naive", _naive(scale=1.0)),
+        replace_impl("causal_off_by_one", "the causal mask lets query i see key i + 1", "naive", _off_by_one,
+                     match="is_causal"),
+        replace_impl("blocked_no_rescale", "the online softmax never rescales when the max grows", "blocked",
+                     lambda self, *inputs: lambda: _blocked_no_rescale(*inputs)),
+        replace_impl("blocked_materialises_scores", "the blocked version builds the whole score matrix", "blocked",
+                     _naive(), match="not linearly"),
+    )  # fmt: skip
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
@@ -127,7 +148,7 @@ class Sdpa(Operator):
         q = torch.randn(B, H, L, D, generator=g, dtype=dtype)
         k = torch.randn(B, H, S, D, generator=g, dtype=dtype)
         v = torch.randn(B, H, S, D, generator=g, dtype=dtype)
-        mask, causal = make_mask(config, g, dtype)
+        mask, causal = make_mask(config.mask, B, L, S, g, dtype)
         mask = None if mask is None else mask.to(device)
         return q.to(device), k.to(device), v.to(device), mask, causal, config.block_size
 
@@ -203,24 +224,20 @@ class Sdpa(Operator):
                 config = SdpaConfig(1, 2, n, n, 32, "none", 16)
                 fn = getattr(self, name)(*self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed))
                 peaks[name].append(peak_memory_mb(fn, ctx.device))
-        slope = {name: _loglog_slope(self.memory_lengths, p) for name, p in peaks.items()}
+        slope = {name: loglog_slope(self.memory_lengths, p) for name, p in peaks.items()}
         detail = ", ".join(
             f"{name}: {[round(p, 3) for p in ps]} MB (slope {slope[name]:.2f})" for name, ps in peaks.items()
         )
         ctx.note(f"peak memory at L = S = {list(self.memory_lengths)}: {detail}")
+        msg = f"naive attention's peak memory should grow as length^2, slope {slope['naive']:.2f}: the instrument"
         ctx.expect(
             slope["naive"] >= 1.7,
-            f"naive attention's peak memory should grow as length^2, slope "
-            f"{slope['naive']:.2f}: the instrument is not seeing the score matrix ({detail})",
+            f"{msg} is not seeing the score matrix ({detail})",
             name="naive peak memory is quadratic",
         )
-        ctx.expect(
-            slope["blocked"] <= 1.3,
-            f"blocked attention's peak memory grows as length^{slope['blocked']:.2f}, not linearly ({detail})",
-            name="blocked peak memory is linear",
-        )
+        msg = f"blocked attention's peak memory grows as length^{slope['blocked']:.2f}, not linearly ({detail})"
+        ctx.expect(slope["blocked"] <= 1.3, msg, name="blocked peak memory is linear")
 
-    # -- bench ------------------------------------------------------------------------------
     def bench(self, ctx):
         series = {s.name: ([], [], []) for s in ctx.implementations(self, bench=True)}
         for config in ctx.configs:
@@ -233,33 +250,9 @@ class Sdpa(Operator):
                 ts.append(m.median_ms)
                 ps.append(peak)
         for name, (xs, ts, ps) in series.items():
-            ctx.curve(
-                "peak memory vs length",
-                xs,
-                ps,
-                x_label="L = S (tokens)",
-                y_label="peak MB",
-                series=name,
-                log_x=True,
-                log_y=True,
-            )
-            ctx.curve(
-                "time vs length",
-                xs,
-                ts,
-                x_label="L = S (tokens)",
-                y_label="ms per call",
-                series=name,
-                log_x=True,
-                log_y=True,
-            )
+            ctx.curve("peak memory vs length", xs, ps, x_label="L = S (tokens)", y_label="peak MB", series=name,
+                      log_x=True, log_y=True)  # fmt: skip
+            ctx.curve("time vs length", xs, ts, x_label="L = S (tokens)", y_label="ms per call", series=name,
+                      log_x=True, log_y=True)  # fmt: skip
             if len(xs) > 1:
-                ctx.metric(f"{name}.memory_loglog_slope", _loglog_slope(xs, ps))
-
-
-def _loglog_slope(xs, ys) -> float:
-    """Least-squares slope of log(y) against log(x): 1 for linear growth, 2 for quadratic."""
-    lx = torch.tensor([math.log(x) for x in xs], dtype=torch.float64)
-    ly = torch.tensor([math.log(max(y, 1e-12)) for y in ys], dtype=torch.float64)
-    lx, ly = lx - lx.mean(), ly - ly.mean()
-    return float((lx * ly).sum() / (lx * lx).sum())
+                ctx.metric(f"{name}.memory_loglog_slope", loglog_slope(xs, ps))
