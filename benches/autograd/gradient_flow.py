@@ -1,53 +1,43 @@
 """2.08 Visualize gradient flow in a network.
 
 Per-layer gradient norms ||dL/dW_l||_2 of a deep MLP, recorded during ``backward`` by tensor
-hooks (``kernels.autograd.grad_flow.GradFlowRecorder``: ``W.register_hook`` on each Linear
-weight, the norm kept as a 0-d tensor, no host sync inside backward), plotted per layer
-against the training step and against depth, for sigmoid and ReLU networks of the same depth.
+hooks (:class:`kernels.autograd.grad_flow.GradFlowRecorder`: ``W.register_hook`` on each
+Linear weight, the norm kept as a 0-d tensor, no host sync inside backward), shown as a
+heatmap (layer x training step) per network and a curve of the mean norm against depth.
 Backprop multiplies the gradient by W^T and by the activation's derivative at every layer.
-A sigmoid's derivative is at most 1/4, so with weights of norm ~1 each layer shrinks the
-gradient ~4x and the first layers learn far slower than the last (the vanishing gradient of
-Hochreiter 1991, Glorot & Bengio 2010). ReLU's derivative is 0 or 1, but it halves the signal
-variance, so it keeps the norms level only with weights of variance 2 / fan_in (He et al.
-2015); nn.Linear's default init (Kaiming-uniform with a = sqrt(5), variance 1 / (3 fan_in))
-is smaller, and a deep ReLU stack under it vanishes too, more slowly. The curves show all
-three: ``sigmoid`` and ``relu`` with the default init, ``relu_he`` with
+A sigmoid's derivative is at most 1/4, so the first layers of a deep sigmoid stack hardly
+learn (the vanishing gradient: Hochreiter 1991, Glorot & Bengio 2010). ReLU keeps the norms
+level only with weights of variance 2 / fan_in (He et al. 2015); nn.Linear's default init
+(variance 1 / (3 fan_in)) is smaller, and a deep ReLU stack under it vanishes too, more
+slowly. The three networks: ``sigmoid`` and ``relu`` with the default init, ``relu_he`` with
 ``kaiming_normal_(nonlinearity="relu")`` weights and zero biases.
 
-Check (float32, 3 seeds, an MLP 64-16-16-16-16-10 on sklearn's real 8x8 digits, 5 SGD
-steps): the recorded names are the Linear weights in order; every recorded norm equals the
-norm read from that layer's ``.grad`` after backward (a hook filing layer i's norm under
-layer j fails because the layers' norms differ, which the check also asserts); after
-``remove()`` the hooks record nothing.
+Check (float32, 3 seeds, an MLP 64-16-16-16-16-10 on sklearn's 8x8 digits, 5 SGD steps):
+the recorded names are the Linear weights in order; every recorded norm equals the norm of
+that layer's ``.grad`` after backward (the layers' norms differ, so a hook filing layer i's
+norm under layer j fails); after ``remove()`` the hooks record nothing.
 
-Bench: one training step (forward, backward, SGD step) of the sigmoid MLP, timed as
-``no_hooks`` (baseline), ``hooks`` (the recorder) and ``hooks_sync`` (a naive recorder
-calling ``.item()`` inside each hook: a device sync per layer on a GPU). Curves: grad norm
-per layer against the step (one chart per network, one line per layer) and mean grad norm
-against layer index (one line per network); metric ``first_over_last_<net>`` is the mean
-norm of the first layer over the last.
+Bench: one training step of the sigmoid MLP as ``no_hooks`` (baseline), ``hooks`` and
+``hooks_sync`` (``.item()`` in each hook: a device sync per layer on a GPU).
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.gradient_flow --no-save``; load average ~8 from other jobs, IQR 15-35%): depth 16,
-width 128, batch 256, sigmoid, two runs: no_hooks 31.2 / 29.5 ms per step, hooks 31.9 / 32.0,
-hooks_sync 32.6 / 24.6: 17 norms of 128x128 gradients cost a few percent of a step at most,
-under the noise, and on a CPU an ``.item()`` costs no more than the norm (on a GPU it is a
-sync per layer inside backward). First-layer over last-layer mean grad norm over 30
-steps: sigmoid 2.8e-14 (each layer ~7x smaller than the next: the first layers do not
-train at all), ReLU with the default init 1.6e-5, ReLU with He init 0.63 (level). The plot
-makes the point the numbers do: the activation and the init decide whether depth works.
+Lesson: the activation and the init decide whether depth works: under sigmoid the first
+layers do not train at all, ReLU with He init keeps the norms level; and watching the
+gradients costs little when the hook keeps them on the device.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 
 import torch
 import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
-from kernels.autograd.grad_flow import GradFlowRecorder
+from harness.claims import metric, time_ratio
+from harness.data.digits import digits_features
+from harness.mutants import Mutant
+from kernels.autograd.grad_flow import GradFlowRecorder, SyncingRecorder
 from models.mlp import MLP, MLPConfig
 
 
@@ -72,12 +62,7 @@ class FlowConfig:
         return f"{self.activation},depth={self.depth},width={self.width},B={self.batch}"
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from harness.data.tabular import load_digits_images
-
-    images, labels = load_digits_images()
-    return images.reshape(-1, 64).float() / 16.0, labels  # (1797, 64) in [0, 1], (1797,)
+NETS = ("sigmoid", "relu", "relu_he")  # the networks of the curves: activation, "_he" for He init
 
 
 def _model(config: FlowConfig, activation: str, device, dtype, seed: int) -> MLP:
@@ -91,11 +76,32 @@ def _weights(model: MLP) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in model.named_parameters() if n.endswith("weight")]
 
 
-class SyncingRecorder(GradFlowRecorder):
-    """The naive recorder: ``.item()`` in the hook (a host-device sync per layer on a GPU)."""
+# -- wrong recorders, declared as mutants below ------------------------------------------
+def _late_binding(self, model):
+    """The closure bug: a lambda in the loop sees the loop's last name: every norm lands under the last layer."""
+    rec = GradFlowRecorder([])
+    for name, p in _weights(model):
+        rec.names.append(name)
+        rec._handles.append(p.register_hook(lambda g: rec._pending.__setitem__(name, g.norm())))  # noqa: B023 - the bug
+    return rec
 
-    def _record(self, name, grad):
-        self._pending[name] = torch.tensor(torch.linalg.vector_norm(grad).item())
+
+def _shifted(self, model):
+    """Hooks on the right tensors, filed one layer off (enumerate off by one)."""
+    named = _weights(model)
+    rec = GradFlowRecorder([])
+    rec.names = [n for n, _ in named]
+    rec._handles = [p.register_hook(rec._hook_for(rec.names[(i + 1) % len(named)])) for i, (_, p) in enumerate(named)]
+    return rec
+
+
+def _bias_recorder(self, model):
+    """Hooks on the biases, filed under the weights' names."""
+    named = [(n, p) for n, p in model.named_parameters() if n.endswith("bias")]
+    rec = GradFlowRecorder([])
+    rec.names = [n.replace("bias", "weight") for n, _ in named]
+    rec._handles = [p.register_hook(rec._hook_for(w)) for (_, p), w in zip(named, rec.names)]
+    return rec
 
 
 @task("autograd.gradient_flow", seed="2.08", title="visualize gradient flow in a network")
@@ -107,13 +113,27 @@ class GradientFlow(Comparison):
         "cpu": FlowConfig(depth=16, width=128, batch=256),
         "gpu": FlowConfig(depth=32, width=2048, batch=4096, curve_steps=100),
     }
+    claims = (
+        metric("first_over_last_sigmoid", "<", 1e-3, text="sigmoid: first layer's grad norm < 1e-3 x the last's"),
+        metric("first_over_last_relu_he", ">", 0.1, text="ReLU with He init: first layer's norm > 0.1 x the last's"),
+        time_ratio("hooks", to="no_hooks", at_most=1.1, text="recording every layer's norm costs <= 10 % of a step"),
+    )
+    metrics = {f"first_over_last_{a}": f"{a}: first layer's mean grad norm / the last's, x" for a in NETS}
+    mutants = tuple(
+        Mutant(name, what, {"make_recorder": wrong}, match=match)
+        for name, what, wrong, match in (
+            ("late_binding_hooks", "every norm filed under the last layer", _late_binding, "recorded layers"),
+            ("shifted_layers", "norms filed one layer off", _shifted, "hook norms = norms of .grad"),
+            ("bias_norms", "hooks on the biases, not the weights", _bias_recorder, "hook norms = norms of .grad"),
+        )
+    )
 
     def make_recorder(self, model: MLP) -> GradFlowRecorder:
-        """Hooks on each Linear weight; a test swaps in a wrong recorder."""
+        """Hooks on each Linear weight; the mutants swap in wrong recorders."""
         return GradFlowRecorder(_weights(model))
 
     def _batch(self, config: FlowConfig, step: int, device, dtype, seed: int):
-        x, y = _digits()
+        x, y = digits_features()
         idx = torch.randint(0, x.shape[0], (config.batch,), generator=torch.Generator().manual_seed(seed * 1009 + step))
         return x[idx].to(device, dtype), y[idx].to(device)  # (B, 64), (B,)
 
@@ -187,22 +207,18 @@ class GradientFlow(Comparison):
             opt.step()
 
         step()
-        return Prepared(
-            fn=step, items=config.batch, item_unit="samples", teardown=rec.remove if rec is not None else None
-        )
+        teardown = rec.remove if rec is not None else None
+        return Prepared(fn=step, items=config.batch, item_unit="samples", teardown=teardown)
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
         cfg = ctx.configs[0]
-        for act in ("sigmoid", "relu", "relu_he"):
+        for act in NETS:
             model = _model(cfg, act.removesuffix("_he"), ctx.device, ctx.dtype, ctx.rng_seed)
-            if act == "relu_he":
-                with torch.no_grad():
-                    for name, p in model.named_parameters():
-                        if name.endswith("weight"):
-                            torch.nn.init.kaiming_normal_(p, nonlinearity="relu")
-                        else:
-                            p.zero_()
+            if act == "relu_he":  # He et al. 2015: weights N(0, 2 / fan_in), zero biases
+                for name, p in model.named_parameters():
+                    with torch.no_grad():
+                        torch.nn.init.kaiming_normal_(p, nonlinearity="relu") if name.endswith("weight") else p.zero_()
             opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
             rec = self.make_recorder(model)
             for step in range(cfg.curve_steps):
@@ -213,16 +229,16 @@ class GradientFlow(Comparison):
                 opt.step()
             rec.remove()
             hist = rec.history()
-            steps = list(range(1, cfg.curve_steps + 1))
-            for i, (name, norms) in enumerate(hist.items()):
-                ctx.curve(
-                    f"grad norm per layer ({act})",
-                    steps,
-                    norms,
-                    y_label="||dL/dW||_2",
-                    series=f"layer {i} ({name})",
-                    log_y=True,
-                )
+            z = [[math.log10(v) if v > 0 else float("nan") for v in norms] for norms in hist.values()]
+            ctx.heatmap(
+                f"gradient flow ({act})",
+                z,
+                x=list(range(1, cfg.curve_steps + 1)),
+                y=list(hist),
+                x_label="step",
+                y_label="layer (input first)",
+                caption=f"log10 ||dL/dW||_2 per layer and step, {act} MLP of depth {cfg.depth}",
+            )
             means = [sum(v) / len(v) for v in hist.values()]
             ctx.curve(
                 "mean grad norm by depth",

@@ -89,3 +89,10 @@ class GradFlowRecorder:
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+class SyncingRecorder(GradFlowRecorder):
+    """The naive recorder: ``.item()`` in the hook (a host-device sync per layer on a GPU)."""
+
+    def _record(self, name: str, grad: Tensor) -> None:
+        self._pending[name] = torch.tensor(torch.linalg.vector_norm(grad).item())
