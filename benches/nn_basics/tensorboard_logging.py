@@ -16,40 +16,31 @@ float32, so the float64 loss loses its low bits and nothing else), with non-decr
 times. The curves in the report are drawn from the scalars read back.
 
 Bench: time of one training step (MLP 64-256-256-10, batch 64) with no logging, with
-``add_scalar(loss.item())`` each step and with it every 10th step (harness timer, and the
-median of 300 single steps per variant, recorded as ``<variant>.median_step_ms`` and
-``<variant>.overhead_per_step_ms``); and ``add_scalar`` alone.
+``add_scalar(loss.item())`` each step and with it every 10th step; and ``add_scalar`` alone.
 
-Lesson (``OMP_NUM_THREADS=1 drills bench --task nn_basics.tensorboard_logging --no-save``,
-on the shared 2-core VM under a load average of ~9, so treat the figures as rough):
-median single step 0.88 ms without logging, 1.36 ms logging every step (+0.48 ms; +2 ms
-in another run), 0.82 ms logging every 10th step (no difference within the noise);
-``add_scalar`` alone returns in 35-90 us. The call itself only serialises one protobuf and
-enqueues it; the rest of the cost is the writer thread, which takes the GIL to write the
-record, and on CUDA the ``loss.item()`` sync. For a step this short, logging every step is
-a visible tax; every 10th step (or accumulating the loss on the device and logging its
-mean) makes it vanish.
-
+Lesson: ``add_scalar`` only serialises one protobuf and enqueues it; the rest of the cost is
+the writer thread, which takes the GIL to write the record, and on CUDA the ``loss.item()``
+sync. For a millisecond step, logging every step is a visible tax; every 10th step (or
+accumulating the loss on the device and logging its mean) makes it vanish (the claims).
 ``close()`` (or ``flush()``) matters: ``add_scalar`` only puts the event on a queue
-(max_queue=10) that a writer thread drains to the file. Read back at once without a
-close, a burst of 50 scalars came back as 39 here; in a slow training loop the thread
-usually keeps up, so the loss is a race, and the planted tests use a deterministic
-stand-in (a batching writer that never flushes its last batch).
+(``max_queue=10``, PyTorch docs, ``torch.utils.tensorboard.writer.SummaryWriter``) that a
+writer thread drains to the file, so reading back without a close races that thread; the
+mutants use a deterministic stand-in (a batching writer that never flushes its last batch).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
-from harness.data.tabular import load_digits_images, stratified_split
+from harness.claims import speedup, time_ratio
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from models.mlp import MLP, MLPConfig
 
@@ -80,6 +71,43 @@ def read_scalars(log_dir: Path) -> dict[str, list]:
     return {tag: acc.Scalars(tag) for tag in acc.Tags()[SCALARS]}
 
 
+# -- wrong versions (mutants): open_writer(self, log_dir) with a broken add_scalar ----------
+
+
+def _wrapped(self, log_dir, wrap):
+    w = TensorBoardLogging.open_writer(self, log_dir)
+    w.add_scalar = wrap(w, w.add_scalar)
+    return w
+
+
+def _batching(w, real):  # batches 16 scalars, never flushes the last partial batch
+    w.pending = []
+
+    def add_scalar(tag, value, step):
+        w.pending.append((tag, value, step))
+        if len(w.pending) == 16:
+            for args in w.pending:
+                real(*args)
+            w.pending.clear()
+
+    return add_scalar
+
+
+def _one_behind(w, real):  # writes each scalar when the next arrives: the last is lost
+    pending = []
+
+    def add_scalar(tag, value, step):
+        if pending:
+            real(*pending.pop())
+        pending.append((tag, value, step))
+
+    return add_scalar
+
+
+def _float16(w, real):  # rounds more coarsely than simple_value's float32
+    return lambda tag, value, step: real(tag, float(torch.tensor(value, dtype=torch.float16)), step)
+
+
 @task("nn_basics.tensorboard_logging", seed="3.10", title="log training metrics with TensorBoard")
 class TensorBoardLogging(Comparison):
     __doc__ = __doc__
@@ -90,6 +118,18 @@ class TensorBoardLogging(Comparison):
         "cpu": TBConfig(hidden=(256, 256), epochs=3),
         "gpu": TBConfig(hidden=(2048, 2048), epochs=3, batch_size=512),
     }
+    claims = (
+        time_ratio("every_10_steps", to="no_logging", at_most=1.1, text="logging every 10th step adds <= 10 %"),
+        speedup("every_10_steps", over="every_step", at_least=1.05, text="every 10th step >= 5 % faster than every"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"open_writer": lambda self, d, wrap=wrap: _wrapped(self, d, wrap)}, match=match)
+        for name, what, wrap, match in (
+            ("unflushed_last_batch", "a batching writer never flushes its tail", _batching, "scalars read back"),
+            ("drops_last_scalar", "the final add_scalar is swallowed", _one_behind, "scalars read back"),
+            ("writes_float16", "values rounded to float16", _float16, "same values"),
+        )
+    )
 
     # the writer's life cycle: tests replace these with planted bugs
     def open_writer(self, log_dir: Path):
@@ -105,10 +145,8 @@ class TensorBoardLogging(Comparison):
         return MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10)).to(ctx.device, ctx.dtype)
 
     def data(self, ctx):
-        images, labels = load_digits_images()
-        x = images.reshape(-1, 64).to(ctx.dtype) / 16.0  # (1797, 64)
-        tr, te = stratified_split(labels, 0.25, seed=ctx.rng_seed)
-        return (x[tr].to(ctx.device), labels[tr].to(ctx.device)), (x[te].to(ctx.device), labels[te].to(ctx.device))
+        x, y, xt, yt = digits_split(0.25, seed=ctx.rng_seed, dtype=ctx.dtype)  # (N, 64) in [0, 1]
+        return (x.to(ctx.device), y.to(ctx.device)), (xt.to(ctx.device), yt.to(ctx.device))
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -131,16 +169,8 @@ class TensorBoardLogging(Comparison):
             add("train/loss", loss.item(), step)
             return loss
 
-        log = fit(
-            model,
-            opt,
-            train,
-            batch_size=cfg.batch_size,
-            epochs=cfg.epochs,
-            eval_data=test,
-            step_fn=logged_step,
-            seed=ctx.rng_seed,
-        )
+        kw = {"batch_size": cfg.batch_size, "epochs": cfg.epochs, "eval_data": test, "seed": ctx.rng_seed}
+        log = fit(model, opt, train, step_fn=logged_step, **kw)
         for step, acc in zip(log.eval_steps, log.eval_accuracy):
             add("test/accuracy", acc, step)
         self.close_writer(writer)
@@ -179,13 +209,8 @@ class TensorBoardLogging(Comparison):
             )
             walls = [e.wall_time for e in events]
             ctx.expect(walls == sorted(walls), f"{tag}: wall times go backwards", name="wall times non-decreasing")
-            ctx.curve(
-                tag,
-                [e.step for e in events],
-                [e.value for e in events],
-                y_label=tag,
-                series="read back from the event file",
-            )
+            steps, values = [e.step for e in events], [e.value for e in events]
+            ctx.curve(tag, steps, values, y_label=tag, series="read back from the event file")
         ctx.expect(log.losses[-1] < 0.5 * log.losses[0], "the logged run did not train", name="run trains")
 
     # -- bench ---------------------------------------------------------------------------
@@ -195,11 +220,8 @@ class TensorBoardLogging(Comparison):
         model = self.model(config, ctx)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         if impl == "no_logging":
-            return Prepared(
-                fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy),
-                items=config.batch_size,
-                item_unit="samples",
-            )
+            fn = lambda: standard_step(model, opt, xb, yb, F.cross_entropy)  # noqa: E731 (named for reading)
+            return Prepared(fn=fn, items=config.batch_size, item_unit="samples")
         writer = self.open_writer(ctx.workdir / f"tb-{impl}")
         every = 1 if impl == "every_step" else config.every
         counter = itertools.count()
@@ -217,27 +239,6 @@ class TensorBoardLogging(Comparison):
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        # per-step medians of single steps, all variants timed the same way: on a loaded
-        # machine a block of steps absorbs the preemptions, a single step mostly does not
-        medians = {}
-        for impl in self.variants:
-            p = self.prepare(ctx, impl, ctx.configs[0])
-            try:
-                for _ in range(10):
-                    p.fn()
-                times = []
-                for _ in range(300):
-                    ctx.sync()
-                    t0 = time.perf_counter()
-                    p.fn()
-                    ctx.sync()
-                    times.append((time.perf_counter() - t0) * 1e3)
-            finally:
-                p.teardown and p.teardown()
-            medians[impl] = statistics.median(times)
-            ctx.metric(f"{impl}.median_step_ms", medians[impl])
-        for impl in self.variants[1:]:
-            ctx.metric(f"{impl}.overhead_per_step_ms", medians[impl] - medians["no_logging"])
         writer = self.open_writer(ctx.workdir / "tb-add-scalar")
         counter = itertools.count()
         try:
