@@ -17,12 +17,10 @@ the recorded names are the Linear weights in order; every recorded norm equals t
 that layer's ``.grad`` after backward (the layers' norms differ, so a hook filing layer i's
 norm under layer j fails); after ``remove()`` the hooks record nothing.
 
-Bench: one training step of the sigmoid MLP as ``no_hooks`` (baseline), ``hooks`` and
-``hooks_sync`` (``.item()`` in each hook: a device sync per layer on a GPU).
-
-Lesson: the activation and the init decide whether depth works: under sigmoid the first
-layers do not train at all, ReLU with He init keeps the norms level; and watching the
-gradients costs little when the hook keeps them on the device.
+Bench: a sigmoid-MLP step as ``no_hooks`` (baseline), ``hooks`` and ``hooks_sync`` (``.item()``
+in each hook: a sync per layer on a GPU). Lesson: the activation and the init decide whether
+depth works (sigmoid: the first layers do not train; ReLU with He init: level norms), and
+watching the gradients costs little when the hook keeps them on the device.
 """
 
 from __future__ import annotations
