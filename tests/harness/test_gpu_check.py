@@ -185,12 +185,14 @@ def test_dry_run_in_a_fresh_interpreter_without_pandas_plotly_or_jsonschema(tmp_
                 if name.split(".")[0] in ("pandas", "plotly", "jsonschema", "docutils"):
                     raise ImportError(f"{name} blocked by the test")
         sys.meta_path.insert(0, Block())
+        from harness import fingerprint  # a fixed commit: other sessions commit to this tree meanwhile
+        fingerprint.git_state = lambda *a: {"commit": "ab" * 20, "short": "abababab", "dirty": False}
         from harness.cli import main
         sys.exit(main(["gpu-check", "--dry-run", "--budget", "420"]))
         """
     )
     runs = tmp_path / "runs"  # resuming reads the earlier record without jsonschema
-    _gpu_check_record(runs, {"id": "m4.triton_matmul", "status": "pass"})
+    _gpu_check_record(runs, {"id": "m4.triton_matmul", "status": "pass"}, commit="ab" * 20)
     code = code.replace('"420"]', f'"420", "--results-dir", {str(runs)!r}]')
     env = {**os.environ, "DRILLS_TASKS_DIR": str(tmp_path)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
