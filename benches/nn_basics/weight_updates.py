@@ -20,17 +20,15 @@ Check (tiny: MLP 64-32-32-10 on scikit-learn's real 8x8 digits, 30 steps, batch 
 Bench: the ratio curves of a longer Adam run (cpu preset: 64-256-256-10, 10 epochs), and
 the time of one training step with each recording variant.
 
-Lesson (cpu preset, Adam lr 1e-3, ``OMP_NUM_THREADS=1 drills bench --task
-nn_basics.weight_updates --no-save``, shared 2-core VM under load, medians): Adam's first
-step moves every weight by about lr (its update is ~lr * sign(grad) while the moment
-estimates are young), so the first ratio is lr * sqrt(fan_out * fan_in) / ||W_0||: 0.012 for
-the 256x64 input layer (the formula gives 0.014 for Kaiming-uniform init), 0.024-0.025 for
-the others; it decays to ~2e-3 after 210 steps (medians 3.0e-3, 4.1e-3, 3.3e-3), a
-little above the ~1e-3 that Karpathy's rule of thumb calls healthy. Recording costs
-3.55 -> 4.37 ms per step (+0.8 ms: one extra copy, subtract and two norms over the 84k
-tracked weights); the ``.item()`` recorder costs the same on CPU, where ``.item()`` does not
-wait for anything; on CUDA each of its 2 x layers ``.item()`` calls is a device sync per
-step, which is why the tracker keeps the ratios on the device until the end.
+Lesson: Adam's first step moves every weight by about lr (its update is ~lr * sign(grad)
+while the moment estimates are young; Kingma & Ba, "Adam", ICLR 2015, sec. 2.1: the
+effective step is bounded by ~lr), so the first ratio is about lr * sqrt(fan_out * fan_in)
+/ ||W_0||, and it then decays towards the ~1e-3 that the CS231n notes ("Neural Networks
+Part 3", "Ratio of weights:updates") call healthy. The heatmap shows every layer over the
+steps. Recording costs one extra copy, subtract and two norms over the tracked weights per
+step; the ``.item()`` recorder costs the same on CPU, where ``.item()`` waits for nothing,
+but on CUDA each of its 2 x layers ``.item()`` calls is a device sync per step, which is
+why the tracker keeps the ratios on the device until the end.
 """
 
 from __future__ import annotations
@@ -42,54 +40,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, Prepared, task
-from harness.data.tabular import load_digits_images, stratified_split
+from harness.claims import metric, speedup, time_ratio
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
 from harness.train import fit
+from kernels.optim.update_ratio import ItemTracker, UpdateRatioTracker
 from models.mlp import MLP, MLPConfig
-
-
-class UpdateRatioTracker:
-    """Records ||W_{t+1} - W_t|| / ||W_t|| for each weight matrix at each optimizer step.
-
-    Call :meth:`before_step` right before ``optimizer.step()`` and :meth:`after_step` right
-    after. Tracked: parameters with 2 or more dims (Linear/conv weights), by name.
-    Memory: one copy of the tracked weights. Values stay on the device until
-    :meth:`ratios`, which copies them once.
-    """
-
-    def __init__(self, model: nn.Module):
-        named = [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
-        self.names = [n for n, _ in named]
-        self.params = [p for _, p in named]
-        self.prev = [p.detach().clone() for p in self.params]
-        self.pending: list[torch.Tensor] = []  # one (layers,) tensor per step
-
-    @torch.no_grad()
-    def before_step(self) -> None:
-        torch._foreach_copy_(self.prev, [p.detach() for p in self.params])  # W_t
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        delta = torch._foreach_sub([p.detach() for p in self.params], self.prev)  # W_{t+1} - W_t
-        num = torch.stack(torch._foreach_norm(delta))  # (layers,)
-        den = torch.stack(torch._foreach_norm(self.prev))
-        self.pending.append(num / den)
-
-    def ratios(self) -> dict[str, list[float]]:
-        """Layer name -> ratio at each recorded step (one host copy for the whole run)."""
-        if not self.pending:
-            return {n: [] for n in self.names}
-        table = torch.stack(self.pending).double().cpu()  # (steps, layers)
-        return {n: table[:, i].tolist() for i, n in enumerate(self.names)}
-
-
-class ItemTracker(UpdateRatioTracker):
-    """The naive recorder: a Python float per layer per step (``.item()`` syncs on CUDA)."""
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        self.pending.append(
-            torch.tensor([(p - q).norm().item() / q.norm().item() for p, q in zip(self.params, self.prev)])
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,9 +71,36 @@ class WUConfig:
 
 def digits_train(seed: int, device, dtype):
     """The training split of the digits (75%, stratified): (N, 64) in [0, 1], (N,)."""
-    images, labels = load_digits_images()
-    tr, _ = stratified_split(labels, 0.25, seed=seed)
-    return images[tr].reshape(-1, 64).to(device, dtype) / 16.0, labels[tr].to(device)
+    x, y, _, _ = digits_split(0.25, seed=seed, dtype=dtype)
+    return x.to(device), y.to(device)
+
+
+# -- wrong versions (mutants): make_tracker(self, model) -----------------------------------
+
+
+class GradOverWeight(UpdateRatioTracker):  # ||grad|| / ||W||: forgets lr and the optimizer's transform
+    @torch.no_grad()
+    def after_step(self):
+        self.pending.append(torch.stack([p.grad.norm() / q.norm() for p, q in zip(self.params, self.prev)]))
+
+
+class AgainstNewWeights(UpdateRatioTracker):  # divides by ||W_{t+1}|| instead of ||W_t||
+    @torch.no_grad()
+    def after_step(self):
+        self.pending.append(torch.stack([(p - q).norm() / p.norm() for p, q in zip(self.params, self.prev)]))
+
+
+class NeverResnapshots(UpdateRatioTracker):  # keeps W_0: records the cumulative change
+    def before_step(self):
+        pass
+
+
+class OneStepLate(UpdateRatioTracker):  # records the previous step's ratio (a zero first)
+    @torch.no_grad()
+    def after_step(self):
+        last = getattr(self, "last", torch.zeros(len(self.params)))
+        self.last = torch.stack([(p - q).norm() / q.norm() for p, q in zip(self.params, self.prev)])
+        self.pending.append(last)
 
 
 @task("nn_basics.weight_updates", seed="3.05", title="visualize weight updates during training")
@@ -129,6 +112,22 @@ class WeightUpdates(Comparison):
         "cpu": WUConfig(hidden=(256, 256), epochs=10),
         "gpu": WUConfig(hidden=(2048, 2048), epochs=10, batch_size=512),
     }
+    metrics = {"median_ratio": "median update/weight ratio over all layers and steps of the Adam run"}
+    claims = (
+        metric("median_ratio", "<=", 1e-2, text="Adam lr 1e-3: median update/weight ratio <= 1e-2 (CS231n: ~1e-3)"),
+        metric("median_ratio", ">=", 1e-4, text="Adam lr 1e-3: median update/weight ratio >= 1e-4 (the layers learn)"),
+        time_ratio("tracker", to="no_tracking", at_most=1.5, text="recording the ratios costs <= 1.5x a plain step"),
+        speedup("tracker", over="item_per_step", at_least=1.0, device="cuda", text="on CUDA no .item() syncs pays"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"make_tracker": lambda self, model, cls=cls: cls(model)}, match="independent parameter")
+        for name, what, cls in (
+            ("grad_over_weight", "records ||grad|| / ||W||", GradOverWeight),
+            ("against_new_weights", "divides by ||W_{t+1}||", AgainstNewWeights),
+            ("never_resnapshots", "the cumulative change since W_0", NeverResnapshots),
+            ("one_step_late", "the previous step's ratio", OneStepLate),
+        )
+    )
 
     def make_tracker(self, model: nn.Module) -> UpdateRatioTracker:
         """The recorder under test (tests replace it with planted bugs)."""
@@ -164,11 +163,8 @@ class WeightUpdates(Comparison):
         x, y = digits_train(ctx.rng_seed, ctx.device, ctx.dtype)
         for opt_name in ("adam", "sgd"):
             model = self.model(cfg, ctx)
-            opt = (
-                torch.optim.Adam(model.parameters(), lr=cfg.adam_lr)
-                if opt_name == "adam"
-                else torch.optim.SGD(model.parameters(), lr=cfg.sgd_lr)
-            )
+            opt_cls, lr = (torch.optim.Adam, cfg.adam_lr) if opt_name == "adam" else (torch.optim.SGD, cfg.sgd_lr)
+            opt = opt_cls(model.parameters(), lr=lr)
             tracker = self.make_tracker(model)
             weights = {n: p for n, p in model.named_parameters() if p.dim() >= 2}
             before, after, grads = [], [], []
@@ -179,16 +175,9 @@ class WeightUpdates(Comparison):
                 if when == "before":
                     grads.append({n: p.grad.detach().double().clone() for n, p in weights.items()})
 
-            fit(
-                model,
-                opt,
-                (x, y),
-                batch_size=cfg.batch_size,
-                max_steps=cfg.check_steps,
-                epochs=10**6,
-                step_fn=self.step_with(tracker, hook),
-                seed=ctx.rng_seed,
-            )
+            step = self.step_with(tracker, hook)
+            kw = {"batch_size": cfg.batch_size, "max_steps": cfg.check_steps, "epochs": 10**6, "seed": ctx.rng_seed}
+            fit(model, opt, (x, y), step_fn=step, **kw)
             got = tracker.ratios()
             ctx.expect(
                 sorted(got) == sorted(weights),
@@ -210,14 +199,8 @@ class WeightUpdates(Comparison):
                     ctx.assert_close(
                         mine, ref, name="ratios = independent parameter deltas (Adam)", where=n, rtol=1e-5, atol=0
                     )
-                    ctx.curve(
-                        "update/weight ratio",
-                        list(range(1, len(got[n]) + 1)),
-                        got[n],
-                        y_label="||dW|| / ||W||",
-                        series=n,
-                        log_y=True,
-                    )
+                    steps = list(range(1, len(got[n]) + 1))
+                    ctx.curve("update/weight ratio", steps, got[n], y_label="||dW|| / ||W||", series=n, log_y=True)
                 else:
                     lr_grad = torch.tensor(
                         [cfg.sgd_lr * g[n].norm().item() / b[n].norm().item() for g, b in zip(grads, before)],
@@ -245,20 +228,22 @@ class WeightUpdates(Comparison):
         model = self.model(cfg, ctx)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.adam_lr)
         tracker = self.make_tracker(model)
-        log = fit(
-            model,
-            opt,
-            (x, y),
-            batch_size=cfg.batch_size,
-            epochs=cfg.epochs,
-            step_fn=self.step_with(tracker),
-            seed=ctx.rng_seed,
-        )
+        step = self.step_with(tracker)
+        log = fit(model, opt, (x, y), batch_size=cfg.batch_size, epochs=cfg.epochs, step_fn=step, seed=ctx.rng_seed)
         log.record(ctx, series="adam")
-        for n, r in tracker.ratios().items():
-            ctx.curve(
-                "update/weight ratio", list(range(1, len(r) + 1)), r, y_label="||dW|| / ||W||", series=n, log_y=True
-            )
-            ctx.metric(f"{n}.median_ratio", sorted(r)[len(r) // 2])
+        ratios = tracker.ratios()
+        for n, r in ratios.items():
             ctx.metric(f"{n}.first_ratio", r[0])
+        table = torch.tensor(list(ratios.values()), dtype=torch.float64)  # (layers, steps)
+        ctx.metric("median_ratio", table.median().item())
+        steps = list(range(1, table.shape[1] + 1))
+        ctx.heatmap(
+            "update/weight ratio (log10)",
+            table.log10(),
+            x=steps,
+            y=list(ratios),
+            x_label="step",
+            y_label="layer",
+            caption="log10 ||W_{t+1} - W_t|| / ||W_t|| per weight matrix and Adam step",
+        )
         super().bench(ctx)
