@@ -20,26 +20,25 @@ and some exactly at |d| = delta (the linear branch, as ATen); ``gradcheck`` and
 both shapes in the message (no silent broadcast of (N, 1) against (N,)); delta <= 0 is
 rejected.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.huber_loss --no-save``; load average ~8 from other jobs, so each figure is the
-best median of two runs; IQR 5-100%): 2^20 elements, mean: F.huber_loss 8.0 ms, own 58 ms,
-smooth_l1 7.5 ms; 4096x1024 none: 26 / 250 / 47 ms; 4096x1024 mean (delta 0.5): 26 / 195 /
-26 ms. The hand-written loss is
-7-10x slower: about ten elementwise ops forward (sub, abs, compare, two branches, where,
-reduce) and their autograd backward, each a full pass over memory with a temporary, where
-ATen's huber_loss and huber_loss_backward are one fused pass each. SmoothL1 times delta is
-the same loss at the built-in's speed (one extra scalar multiply; on the unreduced loss
-that multiply and its backward are two more full passes, hence 2x there).
+Lesson: the hand-written loss is about ten elementwise ops forward (sub, abs, compare, two
+branches, where, reduce) and their autograd backward, each a full pass over memory with a
+temporary, where ATen's ``huber_loss`` and ``huber_loss_backward`` are one fused pass each
+(``aten/src/ATen/native/Loss.cpp``). SmoothL1 times delta is the same loss at the
+built-in's speed (one extra scalar multiply, which on the unreduced loss costs two more full
+passes with its backward). The claims compare fwd+bwd against fwd+bwd.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import replace_impl
 from kernels.autograd.gradcheck import gradcheck_verdict
 from kernels.layers.losses import huber_loss
 
@@ -67,6 +66,29 @@ def _fwd_bwd(loss_fn, inp: torch.Tensor, tgt: torch.Tensor, g: torch.Tensor):
     return loss.detach(), da, db
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+def _reduce(loss, reduction):
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _wrong(quadratic, linear):
+    """Huber by hand with the given branches: quadratic(d), linear(|d|, delta)."""
+
+    def impl_(self, inp, tgt, g, reduction, delta):
+        def loss(a, b):
+            d = a - b
+            return _reduce(torch.where(d.abs() < delta, quadratic(d), linear(d.abs(), delta)), reduction)
+
+        return lambda: _fwd_bwd(loss, inp, tgt, g)
+
+    return impl_
+
+
+def _mean_is_sum(self, inp, tgt, g, reduction, delta):
+    r = "sum" if reduction == "mean" else reduction
+    return lambda: _fwd_bwd(lambda a, b: huber_loss(a, b, reduction=r, delta=delta), inp, tgt, g)
+
+
 @task("autograd.huber_loss", seed="2.03", title="Huber loss")
 class HuberLossTask(Operator):
     __doc__ = __doc__
@@ -79,6 +101,25 @@ class HuberLossTask(Operator):
         "cpu": [HuberConfig((1 << 20,)), HuberConfig((4096, 1024), "none"), HuberConfig((4096, 1024), "mean", 0.5)],
         "gpu": [HuberConfig((1 << 24,)), HuberConfig((16384, 4096), "none"), HuberConfig((16384, 4096), "mean", 0.5)],
     }
+    claims = (
+        speedup("torch_huber", over="own", at_least=3, text="ATen's fused Huber >= 3x the hand-written one (fwd+bwd)"),
+        time_ratio("smooth_l1", to="torch_huber", at_most=1.5, text="delta * SmoothL1 within 1.5x of F.huber_loss"),
+    )
+    mutants = (
+        replace_impl(
+            "no_half",
+            "quadratic branch d^2 without the 0.5",
+            "own",
+            _wrong(lambda d: d * d, lambda a, delta: delta * (a - 0.5 * delta)),
+        ),
+        replace_impl(
+            "no_linear_offset",
+            "linear branch delta |d| without the -0.5 delta",
+            "own",
+            _wrong(lambda d: 0.5 * d * d, lambda a, delta: delta * a),
+        ),
+        replace_impl("mean_is_sum", "reduction mean computed as sum", "own", _mean_is_sum),
+    )
 
     def inputs(self, config, device, dtype, seed):
         gen = torch.Generator().manual_seed(seed)
@@ -97,9 +138,7 @@ class HuberLossTask(Operator):
         return _fwd_bwd(lambda a, b: F.huber_loss(a, b, reduction=reduction, delta=delta), inp, tgt, g)
 
     def bytes(self, config, dtype):
-        n = 1
-        for s in config.shape:
-            n *= s
+        n = math.prod(config.shape)
         el = torch.empty((), dtype=dtype).element_size()
         # read input, target (and g when unreduced); write the two gradients (and the loss)
         return el * n * (6 if config.reduction == "none" else 4)
