@@ -411,13 +411,19 @@ def _field(parts: Any) -> str:
     return out or "(top level)"
 
 
+_VALIDATOR: Any = None
+
+
 def _schema_errors(data: dict[str, Any]) -> str | None:
     """The first schema violation as ``field: problem``, or None."""
     import jsonschema
 
-    from harness.record_schema import RUN_SCHEMA
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        from harness.record_schema import RUN_SCHEMA
 
-    validator = jsonschema.Draft202012Validator(RUN_SCHEMA)
+        _VALIDATOR = jsonschema.Draft202012Validator(RUN_SCHEMA)
+    validator = _VALIDATOR
     try:
         err = jsonschema.exceptions.best_match(validator.iter_errors(data))
     except RecursionError:
