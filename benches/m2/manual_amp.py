@@ -26,17 +26,15 @@ Bench: one training step (forward, backward, SGD step) of the block at a benchma
 float32 (baseline), ``torch.autocast`` bfloat16 (float16 on CUDA) and ``ManualAutocast``
 with the same policy.
 
-Lesson (2-core AMD EPYC VM with AVX512-BF16, shared with other jobs, OMP_NUM_THREADS=1,
-``drills bench --task m2.manual_amp``, medians, IQRs up to 35%): B=8, T=128, D=256:
-float32 249 ms, torch.autocast 107 ms, ManualAutocast 114 ms per step; B=4, T=256, D=512:
-766 / 367 / 329 ms (1-2 samples each). With native bf16 dot products the matmuls run
-~2.3x faster, and because autocast casts only the matmul-like ops (and caches the
-bfloat16 copy of each weight within the context) the casts cost little. The hand policy
-is as fast as autocast: the work is the same casts and kernels, and a Python
-``__torch_function__`` call per op (~10 us) is small next to these matmuls. The CPU rules
-differ from the CUDA ones (softmax, layer_norm, exp, sum are not autocast ops on CPU, so
-a bfloat16 input stays bfloat16 there), which is why the policy is per device and
-checked against this torch build rather than the docs page.
+Lesson: with native bfloat16 dot products (AVX512-BF16 or AMX on x86, tensor cores on a
+GPU) the matmuls run several times faster than in float32, and because autocast casts only
+the matmul-like ops (and caches the low-precision copy of each weight within the context)
+the casts cost little. The hand policy should be as fast as autocast: the work is the same
+casts and kernels, and a Python ``__torch_function__`` call per op (~10 us) is small next to
+these matmuls. The CPU rules differ from the CUDA ones (softmax, layer_norm, exp, sum are
+not autocast ops on CPU, so a bfloat16 input stays bfloat16 there), which is why the policy
+is per device and checked against this torch build rather than the docs page
+("Automatic Mixed Precision package - torch.amp", op reference lists).
 """
 
 from __future__ import annotations
@@ -46,12 +44,17 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from harness import Comparison, Prepared, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant
 from kernels.amp.policy import CPU_BF16_POLICY, CUDA_FP16_POLICY, CastPolicy, ManualAutocast
 from kernels.amp.probe import PROBES, compare_policy
+from kernels.amp.trace import OpRecorder
+from models.attention_block import AttentionBlock
+
+_LOW = "torch.autocast's low-precision step >= 1.5x the float32 step (needs native bf16/fp16 dot products)"
+_HAND = "the hand policy (a TorchFunctionMode) within 1.1x of torch.autocast: the same casts and kernels"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,48 +74,19 @@ class BlockConfig:
         return f"B={self.batch},T={self.seq},D={self.dim}"
 
 
-class AttentionBlock(nn.Module):
-    """x (B, T, D) -> logits (B, T, classes): LayerNorm, softmax attention, GELU MLP."""
-
-    def __init__(self, config: BlockConfig):
-        super().__init__()
-        d = config.dim
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-        self.head = nn.Linear(d, config.classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)  # 3 x (B, T, D)
-        att = torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1)  # (B, T, T)
-        x = x + self.proj(att @ v)  # (B, T, D)
-        x = x + self.fc2(F.gelu(self.fc1(self.ln2(x))))  # (B, T, D)
-        return self.head(x)  # (B, T, classes)
-
-
-class OpRecorder(TorchDispatchMode):
-    """Records (aten op, output dtypes) of every op dispatched while active."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops: list[tuple[str, tuple[str, ...]]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        self.ops.append(
-            (
-                func.overloadpacket.__name__,
-                tuple(str(o.dtype).replace("torch.", "") for o in outs if isinstance(o, torch.Tensor)),
-            )
-        )
-        return out
+# -- wrong policies (the mutants) ---------------------------------------------------------------
+_SOFTMAX_LOW = dataclasses.replace(CPU_BF16_POLICY, lower_precision_fp=CPU_BF16_POLICY.lower_precision_fp | {"softmax"})
+_LINEAR_FP32 = dataclasses.replace(CPU_BF16_POLICY, lower_precision_fp=CPU_BF16_POLICY.lower_precision_fp - {"linear"})
+_CUDA_LN_LOW = dataclasses.replace(
+    CUDA_FP16_POLICY,
+    fp32=CUDA_FP16_POLICY.fp32 - {"layer_norm"},
+    lower_precision_fp=CUDA_FP16_POLICY.lower_precision_fp | {"layer_norm"},
+)
 
 
 def _setup(config: BlockConfig, device, seed: int):
     torch.manual_seed(seed)
-    model = AttentionBlock(config).to(device)  # float32 master weights, as AMP keeps them
+    model = AttentionBlock(config.dim, config.classes).to(device)  # float32 master weights, as AMP keeps them
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(config.batch, config.seq, config.dim, generator=g).to(device)
     y = torch.randint(0, config.classes, (config.batch, config.seq), generator=g).to(device)
@@ -133,8 +107,32 @@ class ManualAmp(Comparison):
         "cpu": [BlockConfig(batch=8, seq=128, dim=256), BlockConfig(batch=4, seq=256, dim=512)],
         "gpu": [BlockConfig(batch=32, seq=512, dim=1024)],
     }
-    #: the policies under test, by device type; tests swap in wrong ones
+    claims = (
+        speedup("torch_autocast", over="float32", at_least=1.5, text=_LOW),
+        time_ratio("manual_autocast", to="torch_autocast", at_most=1.1, text=_HAND),
+    )
+    #: the policies under test, by device type; the mutants swap in wrong ones
     policies: dict[str, CastPolicy] = {"cpu": CPU_BF16_POLICY, "cuda": CUDA_FP16_POLICY}
+    mutants = (
+        Mutant(
+            "softmax_in_bfloat16",
+            "softmax cast to bfloat16 on CPU",
+            {"policies": {"cpu": _SOFTMAX_LOW, "cuda": CUDA_FP16_POLICY}},
+            match="softmax",
+        ),
+        Mutant(
+            "linear_left_in_float32",
+            "linear not cast down on CPU",
+            {"policies": {"cpu": _LINEAR_FP32, "cuda": CUDA_FP16_POLICY}},
+            match="linear",
+        ),
+        Mutant(
+            "cuda_layer_norm_in_float16",
+            "layer_norm in float16 on CUDA",
+            {"policies": {"cpu": CPU_BF16_POLICY, "cuda": _CUDA_LN_LOW}},
+            match="cuda float16",
+        ),
+    )
 
     def autocast(self, variant: str, device_type: str):
         """The context manager of a variant on this device type."""
@@ -162,21 +160,16 @@ class ManualAmp(Comparison):
         what = f"{device_type} {low}" + (" (fake tensors, dtypes)" if fake else "")
         bad = compare_policy(policy)
         ctx.metric(f"probes.{device_type}", len(PROBES))
-        ctx.expect(
-            not bad,
-            f"{what}: {len(bad)} probe results differ from torch.autocast, e.g. "
-            + "; ".join(f"{m.op} [{m.variant}]: autocast {m.reference}, policy {m.manual} {m.detail}" for m in bad[:4]),
-            name=f"policy = autocast op by op ({what})",
-        )
+        eg = "; ".join(f"{m.op} [{m.variant}]: autocast {m.reference}, policy {m.manual} {m.detail}" for m in bad[:4])
+        msg = f"{what}: {len(bad)} probe results differ from torch.autocast, e.g. {eg}"
+        ctx.expect(not bad, msg, name=f"policy = autocast op by op ({what})")
         if not fake:
+            one = (torch.ones(1, device=device_type),)
+            runs_in = {
+                p.name: str(policy.compute_dtype(p.name, one) or "(unchanged)").replace("torch.", "") for p in PROBES
+            }
             rows = [
-                {
-                    "op": p.name,
-                    "category": policy.category(p.name),
-                    "float32 input runs in": str(
-                        policy.compute_dtype(p.name, (torch.ones(1, device=device_type),)) or "(unchanged)"
-                    ).replace("torch.", ""),
-                }
+                {"op": p.name, "category": policy.category(p.name), "float32 input runs in": runs_in[p.name]}
                 for p in PROBES
             ]
             ctx.table(f"cast policy ({device_type}, {low})", rows)
@@ -208,13 +201,8 @@ class ManualAmp(Comparison):
             name="the trace is mixed",
         )
         ctx.metric(f"model_trace_ops.{device.type}", len(ref))
-        ctx.assert_close(
-            results["manual_autocast"],
-            results["torch_autocast"],
-            rtol=0.0,
-            atol=0.0,
-            name=f"model loss and gradients bit-identical ({device.type})",
-        )
+        name = f"model loss and gradients bit-identical ({device.type})"
+        ctx.assert_close(results["manual_autocast"], results["torch_autocast"], rtol=0.0, atol=0.0, name=name)
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: BlockConfig) -> Prepared:

@@ -1,45 +1,29 @@
 """m2 SGD, momentum, Nesterov, Adam, AdamW and RMSProp from scratch.
 
-``kernels/optim/optimizers.py`` holds each optimizer twice, as a per-tensor loop (``foreach=False``)
-and as a multi-tensor version on ``torch._foreach_*`` ops (``foreach=True``), following
-the update rules and op order of ``torch.optim`` (torch/optim/sgd.py, adam.py, rmsprop.py).
+``kernels/optim/optimizers.py`` holds each optimizer as a per-tensor loop (``foreach=False``)
+and as a multi-tensor version on ``torch._foreach_*`` ops (``foreach=True``), following the
+update rules and op order of ``torch.optim`` (torch/optim/sgd.py, adam.py, rmsprop.py).
 
-Check: 50 mini-batch steps of a 64-32-10 MLP on a seeded teacher-labelled data set, the
-same batches and initial weights for every run, for 8 settings: plain SGD; SGD with
-momentum, dampening and L2 decay; Nesterov; Adam with eps = 1e-6 and L2 decay (so that
-the *placement* of eps, outside the square root and after the bias correction, moves the
-result); Adam with AMSGrad; AdamW (decoupled decay); RMSProp; centered RMSProp with
-momentum and decay. The own loop version must follow ``torch.optim`` with
-``foreach=False`` and the own foreach version ``torch.optim`` with ``foreach=True``,
-parameter by parameter after every step: to 1e-10 relative in float64 (any difference in
-the formula shows up far above that), to the dtype table in float32. The largest error
-of each (setting, version, dtype) goes into the ``trajectory errors`` table. Bad input
-raises the same exception type torch raises: a negative learning rate, beta1 = 1.0,
-beta2 = -0.1 and a non-leaf parameter (all ValueError in torch 2.13).
+Check: 50 mini-batch steps of a 64-32-10 MLP on seeded teacher-labelled data, the same
+batches and initial weights for every run, for 8 settings (SGD; momentum with dampening and
+L2 decay; Nesterov; Adam with eps = 1e-6 and L2 decay, so that the *placement* of eps moves
+the result; AMSGrad; AdamW; RMSProp; centered RMSProp). The own loop and foreach versions
+follow ``torch.optim`` with ``foreach=False`` / ``True`` after every step: to 1e-10 relative
+in float64, to the dtype table in float32 (the ``trajectory errors`` table). Bad input
+(negative lr, beta1 = 1.0, beta2 = -0.1, a non-leaf parameter) raises what torch raises.
 
-Bench: one ``step()`` on 10,091,040 parameters in 104 tensors (52 Linear(440, 440) weights
-and biases, ``kernels.optim.trajectory.bench_parameters``, fixed random gradients, state
-already initialised), per optimizer: ``torch.optim`` foreach (baseline), torch fused (SGD,
-Adam, AdamW; torch 2.13 has no fused RMSprop), torch loop, own loop and own foreach.
-``speedup_vs_baseline`` is the ratio to torch's foreach step; GB/s counts the minimum
-traffic (each state tensor read and written once, gradients read once).
+Bench: one ``step()`` on 10.1M parameters in 104 tensors (state initialised): torch foreach
+(baseline), torch fused (SGD, Adam, AdamW), torch loop, own loop and own foreach; GB/s
+counts the minimum traffic (each state tensor read and written once, gradients read once).
 
-Lesson (2-core CPU VM shared with other jobs, OMP_NUM_THREADS=1, float32, ``drills bench
---task m2.optimizers``, medians in ms per step, IQRs 5-90% under the load; torch foreach /
-fused / torch loop / own loop / own foreach):
-momentum 46 / 14 / 30 / 35 / 53; Adam 80 / 25 / 82 / 43 / 99; AdamW 86 / 24 / 74 / 68 / 89;
-RMSprop 69 / - / 57 / 52 / 64. Target "own multi-tensor Adam within 1.3x of torch's foreach
-Adam": measured 99 / 80 = 1.24x slower (AdamW 1.03x, momentum 1.15x, RMSprop 0.93x), so
-met, narrowly and on noisy figures; not asserted. In the check every trajectory came out
-bit-identical to torch's (max error 0 in float64 and float32): same ops, same order.
-On this CPU the multi-tensor versions buy nothing measurable: loop and foreach land
-within each other's noise for torch and for the own code alike. A CPU foreach op is a C++
-loop over the list running the same vectorised kernel per tensor, so with 104 large
-tensors the Python overhead it saves (~1 us x 104 tensors x ~8 ops, about 1 ms) is lost in
-a 50-100 ms step. What wins is fusion: torch's fused kernels do the whole update in one
-pass over memory and are 3-3.5x faster than foreach (11-15 GB/s of minimum traffic, vs
-3-7 GB/s for the unfused versions, which make 7-10 passes over the state). On a GPU,
-where every op is a kernel launch, foreach's fewer launches are what matters.
+Lesson: the own versions follow torch's op order, so every trajectory is bit-identical to
+torch's. On a CPU a foreach op is a C++ loop over the list running the same vectorised
+kernel per tensor, so with 104 large tensors the Python overhead it saves (~1 us x 104
+tensors x ~8 ops) is small against a step that streams the state several times. What wins
+is fusion: torch's fused kernels do the whole update in one pass over memory where the
+unfused versions make 7-10. On a GPU, where every op is a kernel launch, foreach's fewer
+launches are what matters (``torch.optim`` docs, "Algorithms": for-loop, foreach and fused
+implementations, and why foreach saves kernel launches).
 """
 
 from __future__ import annotations
@@ -51,6 +35,9 @@ import torch
 
 import kernels.optim.optimizers as own_optim
 from harness import Comparison, Prepared, Tolerance, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant
+from kernels.optim.bad_input import bad_input_cases, torch_error
 from kernels.optim.trajectory import bench_parameters, optimizer_trajectory
 from models.mlp import MLP, MLPConfig
 
@@ -67,17 +54,12 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 #: bytes per parameter element moved by one step at the minimum (state read + written once)
-_TRAFFIC = {
-    "sgd": 3,
-    "momentum": 5,
-    "nesterov": 5,
-    "adam": 7,
-    "adam_amsgrad": 9,
-    "adamw": 7,
-    "rmsprop": 5,
-    "rmsprop_centered": 9,
-}
+_TRAFFIC = dict(sgd=3, momentum=5, nesterov=5, adam=7, adam_amsgrad=9, adamw=7, rmsprop=5, rmsprop_centered=9)
 _FUSED = {"SGD", "Adam", "AdamW"}  # torch 2.13 CPU: fused=True exists for these only
+_FOREACH = "own foreach Adam step <= 1.1x torch's foreach Adam (same ops, same order)"
+_FUSED_CLAIM = "torch's fused Adam >= 2x its foreach Adam (one pass over the state instead of 7-10)"
+_TRAJ = "trajectory = torch.optim"
+_LOOP = "own per-tensor Adam step <= 1.1x torch's per-tensor Adam"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +86,72 @@ def _data(dtype, device, seed: int = 1234):
     return x.to(device, dtype), y.to(device)
 
 
+OWN_CLASSES: dict[str, type] = {n: getattr(own_optim, n) for n in ("SGD", "Adam", "AdamW", "RMSprop")}
+
+
+def _own(**wrong: type) -> dict[str, dict[str, type]]:
+    """A mutant's patch: the own classes with some replaced by wrong ones."""
+    return {"own_classes": {**OWN_CLASSES, **wrong}}
+
+
+# -- wrong optimizers (the mutants) --------------------------------------------------------------
+class PlantedAdam(own_optim.Adam):
+    """A per-tensor Adam (L2 decay, no AMSGrad) whose denominator the wrong subclasses get wrong."""
+
+    def denom(self, v, t, beta2, eps):
+        return (v.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)  # right: eps after the bias correction
+
+    def step_size(self, lr, t, beta1):
+        return lr / (1 - beta1**t)
+
+    def _update(self, group, params):
+        beta1, beta2 = group["betas"]
+        for p in params:
+            st = self.state[p]
+            if not st:
+                st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            st["step"] = t = st["step"] + 1
+            g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+            st["exp_avg"].lerp_(g, 1 - beta1)
+            st["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denom = self.denom(st["exp_avg_sq"], t, beta2, group["eps"])
+            p.addcdiv_(st["exp_avg"], denom, value=-self.step_size(group["lr"], t, beta1))
+
+
+class NoBiasCorrection(PlantedAdam):
+    """WRONG: Adam without bias correction of either moment."""
+
+    def step_size(self, lr, t, beta1):
+        return lr
+
+    def denom(self, v, t, beta2, eps):
+        return v.sqrt().add_(eps)
+
+
+class EpsInsideSqrt(PlantedAdam):
+    """WRONG: eps added under the square root."""
+
+    def denom(self, v, t, beta2, eps):
+        return (v / (1 - beta2**t) + eps).sqrt()
+
+
+class NesterovWithOldBuffer(own_optim.SGD):
+    """WRONG: Nesterov look-ahead along the buffer *before* its update."""
+
+    def _update(self, group, params):
+        mom, lr = group["momentum"], group["lr"]
+        for p in params:
+            g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+            if mom == 0:
+                p.add_(g, alpha=-lr)
+                continue
+            old = self.state[p].get("momentum_buffer")
+            buf = g.clone() if old is None else old.clone().mul_(mom).add_(g, alpha=1 - group["dampening"])
+            self.state[p]["momentum_buffer"] = buf
+            look = old if (group["nesterov"] and old is not None) else buf
+            p.add_(g.add(look, alpha=mom) if group["nesterov"] else buf, alpha=-lr)
+
+
 @task("m2.optimizers", seed="m2", title="SGD, Momentum, Adam, RMSProp from scratch")
 class Optimizers(Comparison):
     __doc__ = __doc__
@@ -117,13 +165,18 @@ class Optimizers(Comparison):
         "cpu": [StepConfig(s) for s in ("momentum", "adam", "adamw", "rmsprop")],
         "gpu": [StepConfig(s, n_layers=104, width=1024) for s in ("momentum", "adam", "adamw", "rmsprop")],
     }
-    #: optimizer name -> own class; tests swap in broken ones
-    own_classes: dict[str, type] = {
-        "SGD": own_optim.SGD,
-        "Adam": own_optim.Adam,
-        "AdamW": own_optim.AdamW,
-        "RMSprop": own_optim.RMSprop,
-    }
+    claims = (
+        time_ratio("own_foreach", to="torch_foreach", at_most=1.1, config="adam,", text=_FOREACH),
+        speedup("torch_fused", over="torch_foreach", at_least=2.0, config="adam,", text=_FUSED_CLAIM),
+        time_ratio("own_loop", to="torch_loop", at_most=1.1, config="adam,", text=_LOOP),
+    )
+    #: optimizer name -> own class; the mutants swap in wrong ones
+    own_classes: dict[str, type] = OWN_CLASSES
+    mutants = (
+        Mutant("adam_no_bias_correction", "Adam without bias correction", _own(Adam=NoBiasCorrection), match=_TRAJ),
+        Mutant("adam_eps_inside_sqrt", "Adam adds eps under the sqrt", _own(Adam=EpsInsideSqrt), match=_TRAJ),
+        Mutant("nesterov_stale_buffer", "looks ahead on the old buffer", _own(SGD=NesterovWithOldBuffer), match=_TRAJ),
+    )
     steps = 50
 
     def make(self, variant: str, setting: str, params) -> torch.optim.Optimizer:
@@ -131,11 +184,8 @@ class Optimizers(Comparison):
         name, kwargs = SETTINGS[setting]
         if variant.startswith("own"):
             return self.own_classes[name](params, **kwargs, foreach=variant == "own_foreach")
-        extra = {
-            "torch_foreach": dict(foreach=True),
-            "torch_loop": dict(foreach=False),
-            "torch_fused": dict(fused=True),
-        }[variant]
+        extra = {"torch_foreach": {"foreach": True}, "torch_loop": {"foreach": False}, "torch_fused": {"fused": True}}
+        extra = extra[variant]
         if variant == "torch_fused" and name not in _FUSED:
             raise NotImplementedError(f"torch {name} has no fused implementation in this torch version")
         return getattr(torch.optim, name)(params, **kwargs, **extra)
@@ -158,47 +208,21 @@ class Optimizers(Comparison):
                 want = self.trajectory(ref, setting, ctx.device, ctx.dtype, ctx.rng_seed)
                 got = self.trajectory(own, setting, ctx.device, ctx.dtype, ctx.rng_seed)
                 err = (got - want).abs().max().item()
-                rows.append(
-                    {
-                        "setting": setting,
-                        "version": own,
-                        "reference": ref,
-                        "dtype": dt,
-                        "steps": self.steps,
-                        "max_abs_err": float(f"{err:.3g}"),
-                        "max_rel_err": float(f"{((got - want).abs() / want.abs().clamp_min(1e-12)).max().item():.3g}"),
-                    }
-                )
-                ctx.assert_close(
-                    got, want, name=f"{own} trajectory = torch.optim", where=f"{setting}, {self.steps} steps"
-                )
-            ctx.expect(
-                not torch.equal(want[0], want[-1]), f"{setting}: parameters did not move", name="the trajectories move"
-            )
+                rel = ((got - want).abs() / want.abs().clamp_min(1e-12)).max().item()
+                row = dict(setting=setting, version=own, reference=ref, dtype=dt, steps=self.steps)
+                rows.append({**row, "max_abs_err": float(f"{err:.3g}"), "max_rel_err": float(f"{rel:.3g}")})
+                where = f"{setting}, {self.steps} steps"
+                ctx.assert_close(got, want, name=f"{own} trajectory = torch.optim", where=where)
+            moved = not torch.equal(want[0], want[-1])
+            ctx.expect(moved, f"{setting}: parameters did not move", name="the trajectories move")
         ctx.table(f"trajectory errors ({dt})", rows)
         self.check_bad_input(ctx)
 
     def check_bad_input(self, ctx) -> None:
-        p = torch.nn.Parameter(torch.ones(3, dtype=ctx.dtype, device=ctx.device))
-        non_leaf = torch.ones(3, dtype=ctx.dtype, device=ctx.device, requires_grad=True) * 2
-        cases = [
-            ("negative learning rate", "SGD", dict(params=[p], lr=-0.1)),
-            ("negative learning rate", "Adam", dict(params=[p], lr=-1e-3)),
-            ("negative learning rate", "RMSprop", dict(params=[p], lr=-1e-3)),
-            ("beta1 = 1.0", "Adam", dict(params=[p], betas=(1.0, 0.999))),
-            ("beta2 = -0.1", "AdamW", dict(params=[p], betas=(0.9, -0.1))),
-            ("non-leaf parameter", "Adam", dict(params=[non_leaf])),
-            ("non-leaf parameter", "SGD", dict(params=[non_leaf], lr=0.1)),
-        ]
-        for what, name, kwargs in cases:
-            try:
-                getattr(torch.optim, name)(**kwargs)
-                raise AssertionError(f"torch {name} accepted {what}")
-            except (ValueError, TypeError, RuntimeError) as e:
-                kind = type(e)
-            ctx.expect_raises(
-                kind, lambda: self.own_classes[name](**kwargs), name=f"{what} raises {kind.__name__} like torch"
-            )
+        for what, name, kwargs in bad_input_cases(ctx.dtype, ctx.device):
+            kind = torch_error(name, kwargs)
+            own = lambda: self.own_classes[name](**kwargs)  # noqa: E731, B023 (called at once, inside the loop)
+            ctx.expect_raises(kind, own, name=f"{what} raises {kind.__name__} like torch")
 
     # -- bench ---------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: StepConfig) -> Prepared:
