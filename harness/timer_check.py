@@ -38,14 +38,15 @@ Record schema (``results/timer_check/<machine_id>/<utc>_<commit8>.json``, kind
                        "harness": {measurement row of harness.timing, samples included},
                        "timer_ms": float,            # torch Timer median, ms
                        "flagged": bool}],            # harness row contended or noisy
-     "summary": {"quiet_ratio": float,         # over quiet measurements not flagged
+     "summary": {"quiet_ratio": float | None,  # over quiet measurements not flagged (None: all were)
                  "quiet_ratios": {workload: float}, "quiet_flagged": int,
                  "loaded_over_quiet_unflagged": [{"workload", "repeat", "ratio"}],
                  "worst_unflagged_deviation": float | None, "flagged_share": float,
                  "timer_loaded_over_quiet": {workload: float},
-                 "quiet_target_met": bool, "loaded_target_met": bool | None}}
+                 "quiet_target_met": bool | None, "loaded_target_met": bool | None}}
 
-``loaded_target_met`` is None when every loaded measurement was flagged (nothing to judge).
+A target is None (not judged) when every measurement it needs was flagged: on a busy
+machine the quiet phase is not quiet, and the self-test says so rather than give a figure.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def summarise(measurements: list[dict[str, Any]]) -> dict[str, Any]:
     }
     # quiet ratio over the quiet measurements the harness did not flag (on a shared machine
     # "quiet" may not be): a flagged one's Timer median is inflated by the neighbours
-    judged = [m for m in quiet if not m["flagged"]] or quiet
+    judged = [m for m in quiet if not m["flagged"]]
     quiet_ratio = statistics.median(m["harness"]["median_ms"] / m["timer_ms"] for m in judged) if judged else None
     return {
         "quiet_ratio": None if quiet_ratio is None else float(f"{quiet_ratio:.4g}"),
@@ -208,7 +209,7 @@ def summarise(measurements: list[dict[str, Any]]) -> dict[str, Any]:
         "worst_unflagged_deviation": None if worst is None else float(f"{worst:.3g}"),
         "flagged_share": float(f"{sum(m['flagged'] for m in loaded) / len(loaded):.3g}") if loaded else None,
         "timer_loaded_over_quiet": timer_lq,
-        "quiet_target_met": quiet_ratio is not None and abs(quiet_ratio - 1) <= QUIET_TARGET,
+        "quiet_target_met": None if quiet_ratio is None else abs(quiet_ratio - 1) <= QUIET_TARGET,
         "loaded_target_met": None if worst is None else worst <= LOADED_TARGET,
     }
 
@@ -281,7 +282,9 @@ def timer_check_summary(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "figure": "harness / torch Timer median, quiet",
-            "value": "n/a" if qr is None else f"{qr:.3f}",
+            "value": "n/a: every quiet measurement was flagged (the machine was not quiet)"
+            if qr is None
+            else f"{qr:.3f}",
             "target": f"within {QUIET_TARGET:.0%}",
             "met": s.get("quiet_target_met"),
             "detail": ", ".join(f"{k} {v:.3f}" for k, v in (s.get("quiet_ratios") or {}).items())

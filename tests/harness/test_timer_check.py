@@ -60,6 +60,9 @@ def test_summary_of_a_hand_written_record():
     # a 20 % unflagged drift misses the target; all flagged: nothing to judge
     assert tc.summarise(ms[:2] + [_m("matmul", "loaded", 1.2, 1.2)])["loaded_target_met"] is False
     assert tc.summarise(ms[:2] + [_m("matmul", "loaded", 9.0, 9.0, flagged=True)])["loaded_target_met"] is None
+    busy = tc.summarise([_m("matmul", "quiet", 3.0, 0.5, flagged=True), _m("matmul", "loaded", 3.0, 3.0, flagged=True)])
+    assert busy["quiet_ratio"] is None and busy["quiet_target_met"] is None and busy["flagged_share"] == 1.0
+    assert "not quiet" in tc.timer_check_summary({"summary": busy})[0]["value"]
     rows = tc.timer_check_summary({"summary": s, "cores": 2, "busy": 2, "load_avg": {"quiet": [0.3], "loaded": [2.4]}})
     assert [r["met"] for r in rows] == [True, True, None]
     assert rows[1]["figure"].endswith("2 busy on 2 cores") and "50%" in rows[2]["value"]
