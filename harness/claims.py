@@ -81,7 +81,9 @@ class Claim:
         return "x" if self.form in ("speedup", "time_ratio") else ""
 
     def measurements(self) -> tuple[str, ...]:
-        """Implementation names the claim reads (empty for a metric claim)."""
+        """Implementation names the claim reads (a metric claim: the one it is measured by, if any)."""
+        if self.form == "metric":
+            return (self.other,) if self.other else ()
         return (self.subject, self.other) if self.other else ()
 
 
@@ -99,9 +101,15 @@ def time_ratio(
     return Claim(text, "time_ratio", impl, to, "<=", float(at_most), config, device)
 
 
-def metric(name: str, op: str, threshold: float, *, text: str, device: str | None = None) -> Claim:
-    """``metrics[name] <op> threshold`` for a scalar the task records with ``ctx.metric``."""
-    return Claim(text, "metric", name, None, op, float(threshold), None, device)
+def metric(
+    name: str, op: str, threshold: float, *, text: str, device: str | None = None, measured_by: str | None = None
+) -> Claim:
+    """``metrics[name] <op> threshold`` for a scalar the task records with ``ctx.metric``.
+
+    ``measured_by`` names the implementation whose timing the metric comes from (a median
+    turned into a rate, say): when that measurement is contended, the claim gets no verdict.
+    """
+    return Claim(text, "metric", name, measured_by, op, float(threshold), None, device)
 
 
 def validate(task_cls: Any) -> None:
@@ -184,6 +192,10 @@ def evaluate(claim: Claim, entry: dict[str, Any], device: str | None = None) -> 
             out["why"] = f"metric {claim.subject!r} not recorded" + (f" (task {status})" if status != "pass" else "")
             return out
         out["value"] = float(v)
+        busy = [r for r in _rows(entry, claim.other).values() if r.get("contended")] if claim.other else []
+        if busy:
+            out["why"] = f"contended: {claim.other} had too few clean samples (machine busy)"
+            return out
     else:
         a, b = _rows(entry, claim.subject), _rows(entry, claim.other or "")
         shared = [k for k in a if k in b]

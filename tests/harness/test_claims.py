@@ -51,6 +51,12 @@ def test_contended_measurement_gives_no_verdict():
     assert v["status"] == "not measured" and "contended" in v["why"] and v["value"] == 5.0
 
 
+def test_metric_from_a_contended_timing_gets_no_verdict():
+    entry = {"status": "pass", "measurements": [row("capture", 900.0, contended=True)], "metrics": {"ms": 900.0}}
+    v = evaluate(metric("ms", "<=", 100, text="t", measured_by="capture"), entry, "cpu")
+    assert v["status"] == "not measured" and "contended" in v["why"] and v["value"] == 900.0
+
+
 def test_skipped_task_and_other_device_are_not_measured():
     skipped = {"status": "skip", "reason": "needs cuda"}
     v = evaluate(speedup("fast", over="slow", at_least=3, text="t"), skipped, "cpu")
