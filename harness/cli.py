@@ -500,6 +500,12 @@ def _run(args, mode: str) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     where = f"  record: {writer.path}" if writer.path else ("  record: not written (see above)" if save else "")
     console.print(Text(f"{mode}: {summary or 'nothing ran'}{where}"), soft_wrap=True)
+    if mode != "check":  # how far to trust the timings (harness.timing)
+        from harness.timing import contention_summary
+
+        note = contention_summary(writer.data["tasks"].values())
+        if note:
+            console.print(Text(note, style="yellow"), soft_wrap=True)
     for b in bad:
         line = Text(b["status"], style="red")
         line.append(f" {b['id']}: {b.get('reason', '')}")

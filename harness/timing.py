@@ -441,6 +441,25 @@ def load_notice(threads: int) -> str | None:
     )
 
 
+def contention_summary(entries: Any) -> str | None:
+    """One line on the contended and noisy rows of run-record task entries; None when all are clean.
+
+    Rows without a ``contended`` field (older records) count as unknown and are left out.
+    """
+    rows = [m for e in entries for m in (e.get("measurements") or []) if isinstance(m, dict)]
+    known = [m for m in rows if "contended" in m]
+    if not known:
+        return None
+    bad = sum(bool(m["contended"]) for m in known)
+    noisy = sum(bool(m.get("noisy")) and not m["contended"] for m in known)
+    if not bad and not noisy:
+        return None
+    return (
+        f"{bad} of {len(known)} measurements contended (machine busy: not precise, never called regressions), "
+        f"{noisy} more noisy (IQR/median > {NOISE_THRESHOLD:.0%})"
+    )
+
+
 def time_cpu(
     fn: Callable[[], Any],
     *,

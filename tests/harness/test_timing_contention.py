@@ -197,3 +197,10 @@ def test_cli_threads_usage_errors(capsys):
     assert main(["run", "--threads", "999", "--task", "fundamentals.manual_matmul", "--no-save"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("--threads" in e and "give 1 to" in e for e in err)
+
+
+def test_contention_summary_line():
+    rows = [{"contended": True}, {"contended": False, "noisy": True}, {"contended": False}, {"median_ms": 1.0}]
+    line = timing.contention_summary([{"measurements": rows}, {"id": "t.skip"}])
+    assert line.startswith("1 of 3 measurements contended") and "1 more noisy" in line
+    assert timing.contention_summary([{"measurements": [{"contended": False}, {"median_ms": 1.0}]}]) is None
