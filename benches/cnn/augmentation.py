@@ -7,53 +7,44 @@ flip left-right with probability 0.5; He et al. 2016 Sec. 4.2, torchvision's
 tensor indexing, on the same seed and budget.
 
 Checked:
-* seeded: the same generator seed gives the same crops, flips and pixels; another seed
-  gives others;
-* flip: hflip mirrors left-right and twice is the identity (bitwise), p=1 flips every
-  image, p=0 none, and over 4,096 images p=0.5 flips a fraction within 5 standard errors
-  of 0.5 (binomial, normal approximation; false-failure rate below 1e-6);
-* crop with padding keeps the shape; the centred offset returns the image unchanged; every
-  crop equals a per-image reference (pad, then slice the window at its offset);
-* label-preserving: the augmented batch carries exactly the labels it was given;
-* both variants train on the data (loss falls), curves per variant.
+
+* seeded: the same generator seed gives the same crops, flips and pixels, another others;
+* flip: hflip mirrors left-right, twice is the identity; p=1 flips all, p=0 none, p=0.5 a
+  fraction within 5 standard errors of 0.5 over 4,096 images (false failures < 1e-6);
+* crop with padding keeps the shape, the centred crop is the image itself, every crop
+  equals a per-image pad-then-slice; the labels are kept; both variants train.
 
 Data: CIFAR-10 python batches when ``--data-dir``/``DRILLS_DATA_DIR`` has them, else the
 SYNTHETIC stripes stand-in of ``harness.data.synthetic_cifar`` (labelled in the notes). On
 the stand-in a flip is not quite label-preserving in meaning: a class is partly defined by
 its stripe orientation theta and a mirror turns theta into pi - theta (colours still tell
-the classes apart); on CIFAR a mirrored car is still a car. Augmentation is only as
-label-preserving as the invariance it assumes.
+the classes apart); on CIFAR a mirrored car is still a car.
 
-Bench: images/s of a training step with and without augmentation, images/s of the
-augmentation alone, loss and accuracy curves of both after an equal budget.
+Bench: a training step with and without augmentation, the augmentation alone, loss and
+accuracy curves of both after an equal budget, and a picture of augmented samples.
 
-Lesson: done per batch with indexing, crop + flip costs a small fraction of a training
-step (it is a gather over the batch, O(N*C*H*W)), so augmentation is nearly free in
-throughput; its price is paid in convergence: the training loss falls more slowly because
-the task got harder, which is the point (less overfitting on small data).
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.augmentation --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-32x32 synthetic images, batch 64, ``cifar_tiny``: the augmentation alone 2.6 ms per batch
-= 24,180 images/s; training 2,682 images/s with it vs 2,948 without over the 48-step
-runs (-9%; the single-step timings were noisy); after 48 steps training loss 0.20 vs
-0.135, test accuracy 100% for both (the stand-in is easy). Bench 8 s.
+Lesson: done per batch with indexing, crop + flip is a gather over the batch, O(N*C*H*W),
+a small fraction of a training step, so augmentation is nearly free in throughput (the
+claims); its price is paid in convergence: the training loss falls more slowly because the
+task got harder, which is the point: less overfitting on small data (Krizhevsky et al.,
+"ImageNet Classification with Deep Convolutional Neural Networks", 2012, sec. 4.1, call
+such transformations "in effect, computationally free").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
 
 import torch
 import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
-from harness.data import load_cifar10, resolve, synthetic_cifar
+from harness.claims import metric, time_ratio
+from harness.data import synthetic_cifar
+from harness.data.cifar_images import load_images
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from kernels.vision import augment
 from models.convnets import SmallCNN, small_cnn_preset
@@ -86,14 +77,36 @@ class AugConfig:
 
 def load_data(config: AugConfig, seed: int):
     """(train, test, description): images uint8 (N, 3, S, S), labels int64 (N,)."""
-    src = resolve("cifar10")
-    if src.kind == "files" and config.image_size == 32:
-        tr, te = load_cifar10(src.path, "train"), load_cifar10(src.path, "test")
-        tr, te = tr.take(torch.arange(config.n_train)), te.take(torch.arange(config.n_test))
-        return tr, te, tr.description
+    if config.image_size == 32:  # real CIFAR-10 when found, else the stand-in at 32 px
+        return load_images(config.n_train, config.n_test)
     tr = synthetic_cifar(config.n_train, seed=seed, image_size=config.image_size)
     te = synthetic_cifar(config.n_test, seed=seed + 1, image_size=config.image_size)
     return tr, te, f"SYNTHETIC stand-in for CIFAR-10: {tr.description}"
+
+
+# -- wrong versions (mutants): the augmentation module with one function replaced ----------
+
+
+def _ops(**replace):
+    return types.SimpleNamespace(**{**vars(augment), **replace})
+
+
+def _flips_labels(x, y, g, padding=4, flip_p=0.5):
+    out, flipped = augment.random_flip(x, g, flip_p)
+    return out, torch.where(flipped.to(y.device), 9 - y, y)  # "mirrors" the class too
+
+
+def _global_rng(x, y, g, padding=4, flip_p=0.5):  # ignores the generator it is given
+    return augment.augment_batch(x, y, torch.Generator().manual_seed(torch.seed()), padding=padding, flip_p=flip_p)
+
+
+def _shifted_crop(images, offsets, padding, fill=0.0):  # the window one pixel off
+    return torch.roll(augment.crop_with_padding(images, offsets, padding, fill), 1, dims=-1)
+
+
+def _crop_without_padding(images, offsets, padding, fill=0.0):  # a zoom, not a padded crop
+    h, w = images.shape[-2:]
+    return F.interpolate(images[..., padding : h - padding, padding : w - padding], size=(h, w))
 
 
 @task("cnn.augmentation", seed="4.04", title="CNN with data augmentation")
@@ -105,8 +118,23 @@ class Augmentation(Comparison):
         "cpu": AugConfig(image_size=32, padding=4, n_train=2048, n_test=512, batch_size=64, steps=48),
         "gpu": AugConfig(image_size=32, padding=4, n_train=50000, n_test=10000, batch_size=128, steps=4000),
     }
-    #: the augmentation functions under test (kernels/vision/augment.py; tests swap in broken ones)
+    #: the augmentation functions under test (kernels/vision/augment.py; the mutants swap in broken ones)
     ops = augment
+    metrics = {"augment_share": "median time of the augmentation alone / of a training step without it"}
+    claims = (
+        time_ratio("augment", to="no_augment", at_most=1.25, text="a training step with crop + flip <= 1.25x without"),
+        metric("augment_share", "<=", 0.2, text="the batch augmentation alone costs <= 20 % of a training step"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"ops": _ops(**replace)}, match=match)
+        for name, what, replace, match in (
+            ("flips_labels", "the label changes with the flip", {"augment_batch": _flips_labels}, "labels"),
+            ("ignores_seed", "draws from a fresh seed", {"augment_batch": _global_rng}, "same seed"),
+            ("vertical_flip", "flips up-down", {"hflip": lambda x: x.flip(-2)}, "mirror"),
+            ("crop_off_by_one", "window shifted one pixel", {"crop_with_padding": _shifted_crop}, "pad-then-slice"),
+            ("crop_without_padding", "zooms", {"crop_with_padding": _crop_without_padding}, "pad-then-slice"),
+        )
+    )
 
     def augment_fn(self, x, y, g, config):
         return self.ops.augment_batch(x, y, g, padding=config.padding, flip_p=config.flip_p)
@@ -126,12 +154,8 @@ class Augmentation(Comparison):
             name="shape and dtype kept",
         )
         ctx.expect(torch.equal(l1, y), "augmentation changed the labels", name="label-preserving")
-
-        ctx.expect(
-            torch.equal(self.ops.hflip(self.ops.hflip(x)), x),
-            "hflip twice is not the identity",
-            name="flip twice = identity",
-        )
+        twice = torch.equal(self.ops.hflip(self.ops.hflip(x)), x)
+        ctx.expect(twice, "hflip twice is not the identity", name="flip twice = identity")
         mirrored = x[..., torch.arange(x.shape[-1] - 1, -1, -1, device=x.device)]  # out[..., j] = x[..., W-1-j]
         ctx.expect(torch.equal(self.ops.hflip(x), mirrored), "hflip is not a left-right mirror", name="hflip mirrors")
         for prob, want in ((1.0, self.ops.hflip(x)), (0.0, x)):
@@ -140,11 +164,8 @@ class Augmentation(Comparison):
         n = 4096
         _, flipped = self.ops.random_flip(torch.zeros(n, 1, 1, 2), torch.Generator().manual_seed(ctx.rng_seed), 0.5)
         z = abs(flipped.float().mean().item() - 0.5) / math.sqrt(0.25 / n)
-        ctx.expect(
-            z < 5,
-            f"flip rate {flipped.float().mean():.4f} is {z:.1f} standard errors from 0.5",
-            name="flip rate (binomial, 5 SE)",
-        )
+        why = f"flip rate {flipped.float().mean():.4f} is {z:.1f} standard errors from 0.5"
+        ctx.expect(z < 5, why, name="flip rate (binomial, 5 SE)")
 
         offsets = self.ops.crop_offsets(x.shape[0], p, torch.Generator().manual_seed(3))
         crops = self.ops.crop_with_padding(x, offsets, p)
@@ -189,57 +210,41 @@ class Augmentation(Comparison):
         for variant in self.variants:
             model = self._model(ctx, config)
             opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+            kw = {"batch_size": config.batch_size, "epochs": 10**6, "max_steps": config.steps, "seed": ctx.rng_seed}
+            step = self._step_fn(ctx, config, variant)
             logs[variant] = log = fit(
-                model,
-                opt,
-                train,
-                batch_size=config.batch_size,
-                epochs=10**6,
-                max_steps=config.steps,
-                eval_data=test,
-                eval_every=max(1, config.steps // 6),
-                step_fn=self._step_fn(ctx, config, variant),
-                seed=ctx.rng_seed,
+                model, opt, train, eval_data=test, eval_every=max(1, config.steps // 6), step_fn=step, **kw
             )
             log.record(ctx, series=variant, prefix=f"{variant}.")
             if check:
                 first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
-                ctx.expect(
-                    last < first, f"{variant}: loss did not fall ({first:.3f} -> {last:.3f})", name=f"{variant} trains"
-                )
+                why = f"{variant}: loss did not fall ({first:.3f} -> {last:.3f})"
+                ctx.expect(last < first, why, name=f"{variant} trains")
         return logs
 
     def prepare(self, ctx, impl, config):
         model = self._model(ctx, config)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         g = ctx.generator(3)
-        x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=g)
-        y = torch.randint(0, 10, (config.batch_size,), generator=g)
-        x, y = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
+        x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=g).to(
+            ctx.device, ctx.dtype
+        )
+        y = torch.randint(0, 10, (config.batch_size,), generator=g).to(ctx.device)
         step = self._step_fn(ctx, config, impl)
         return Prepared(fn=lambda: step(model, opt, x, y, F.cross_entropy), items=config.batch_size, item_unit="images")
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        for variant in self.variants:
-            ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
+        ms = {v: ctx.measure(v, self.prepare(ctx, v, config), config=config) for v in self.variants}
         x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=ctx.generator(4))
         x, y, g = x.to(ctx.device, ctx.dtype), torch.zeros(config.batch_size, dtype=torch.long), ctx.generator(5)
-        ctx.measure(
-            "augment only",
-            Prepared(fn=lambda: self.augment_fn(x, y, g, config), items=config.batch_size, item_unit="images"),
-            config=f"{config.label()} augmentation alone",
-        )
-        logs = self.train_variants(ctx, config)
-        ctx.table(
-            "after an equal budget",
-            [
-                {
-                    "variant": v,
-                    "steps": config.steps,
-                    "final_train_loss": round(log.losses[-1], 4),
-                    "test_accuracy": round(log.final_accuracy, 4),
-                }
-                for v, log in logs.items()
-            ],
-        )
+        alone = Prepared(fn=lambda: self.augment_fn(x, y, g, config), items=config.batch_size, item_unit="images")
+        only = ctx.measure("augment only", alone, config=f"{config.label()} augmentation alone")
+        ctx.metric("augment_share", only.median_ms / ms["no_augment"].median_ms)
+        self.train_variants(ctx, config)
+        # what the network sees: 8 training images (top row), then three augmented draws of them
+        tr, _, desc = load_data(config, ctx.rng_seed)
+        imgs = tr.images[:8].float() / 255  # (8, 3, S, S) in [0, 1]; padding shows black
+        draws = [self.augment_fn(imgs, tr.labels[:8], ctx.generator(20 + i), config)[0] for i in range(3)]
+        cap = f"top row: 8 training images ({desc.split(':')[0]}); below: three random crop + flip draws"
+        ctx.image("augmented samples", torch.cat([imgs, *draws]), nrow=8, vmin=0.0, vmax=1.0, caption=cap)
