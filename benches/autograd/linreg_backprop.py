@@ -12,26 +12,19 @@ gradient, the two variants timed per step:
 Data: SYNTHETIC (``make_regression``, labelled so in the report): x ~ N(0, 1) of shape
 (N, D), known w_true ~ N(0, 1), b_true ~ N(0, 1), y = x w_true + b_true + noise_std N(0, 1).
 
-Check (float32 and float64, 3 seeds): the hand-written gradients equal autograd's at random
-(w, b); both variants follow the same trajectory step by step; after ``steps`` steps w and b
-equal the closed-form least-squares solution (``torch.linalg.lstsq`` on [x, 1]) to 1e-4
-(float32) / 1e-9 (float64): gradient descent has converged; and they recover the known
-weights: max |w - w_true|, |b - b_true| <= ``recover_tol`` (5e-3 with noise_std 0.01 and
-N = 512: the least-squares error per coefficient has standard deviation about
-noise_std / sqrt(N) = 4.4e-4, so the bound is about 11 standard deviations, while a
-model that learnt nothing is off by ~1). Bad shapes raise ValueError.
+Check (float32 and float64, 3 seeds): the hand gradients equal autograd's at random (w, b);
+both variants follow the same trajectory; after ``steps`` steps w and b equal the
+least-squares solution (``torch.linalg.lstsq`` on [x, 1]) to 1e-4 / 1e-9 (converged); and
+they recover the known weights to ``recover_tol`` (5e-3: about 11 standard deviations of the
+least-squares error noise_std / sqrt(N) = 4.4e-4; a model that learnt nothing is off by ~1).
+Bad shapes raise ValueError.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.linreg_backprop --no-save``; load average ~8 from other jobs, so each figure is
-the best median of three runs): N=4096, D=64: autograd 6.2k steps/s, manual 12.0k steps/s
-(the runs spread 0.9-6.2k and 3.1-12.0k); N=65536, D=256: 17.7 and 18.0 steps/s (three runs
-within 15%, IQR 7-14%). Both variants trace the same loss curve
-(69 -> 9.9e-5, the noise floor noise_std^2 = 1e-4, in 100 steps) and end 3.6e-4 from the
-known weights. The two matrix-vector products (x w forward, x^T r backward) are the whole
-cost: each streams x from memory once, and neither way of writing the gradient changes
-that. Autograd's bookkeeping (graph nodes, the engine, ``.grad`` accumulation) costs tens of
-microseconds per step: it shows only when the data is small, where the hand gradient is
-about twice as fast.
+Lesson: the two matrix-vector products (x w forward, x^T r backward) are the whole cost:
+each streams x from memory once, and neither way of writing the gradient changes that.
+Autograd's bookkeeping (graph nodes, the engine, ``.grad`` accumulation) is a fixed cost of
+tens of microseconds per step (PyTorch docs, "Autograd mechanics"): it shows only when the
+data is small. Both variants trace the same loss curve down to the noise floor
+noise_std^2 = 1e-4.
 """
 
 from __future__ import annotations
@@ -41,6 +34,8 @@ import dataclasses
 import torch
 
 from harness import Prepared, TrainingRun, task
+from harness.claims import metric, speedup, time_ratio
+from harness.mutants import Mutant
 from kernels.autograd.linreg import linreg_loss_and_grads, make_regression
 
 
@@ -66,20 +61,71 @@ class LinRegConfig:
         return f"N={self.n},D={self.d}"
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+_GRADS = "hand gradients = autograd"  # the check that sees a wrong gradient
+
+
+def _missing_factor_two(self, x, y, w, b):
+    """d/dr r^2 = 2r; forgetting the 2 halves the gradient (a silent lr / 2)."""
+    loss, dw, db = linreg_loss_and_grads(x, y, w, b)
+    return loss, dw / 2, db / 2
+
+
+def _sum_not_mean(self, x, y, w, b):
+    """Gradient of the summed loss: N times too large, and the descent diverges."""
+    loss, dw, db = linreg_loss_and_grads(x, y, w, b)
+    return loss, dw * x.shape[0], db * x.shape[0]
+
+
+TINY = LinRegConfig(512, 8)
+
+
+def _tiny(**change) -> dict:
+    """A size table whose check preset is TINY with ``change``."""
+    return {"tiny": dataclasses.replace(TINY, **change)}
+
+
 @task("autograd.linreg_backprop", seed="2.02", title="backprop for linear regression without nn.Module")
 class LinRegBackprop(TrainingRun):
     __doc__ = __doc__
     variants = ("autograd", "manual")
     check_dtypes = (torch.float32, torch.float64)
     sizes = {
-        "tiny": LinRegConfig(512, 8),
+        "tiny": TINY,
         "cpu": [LinRegConfig(4096, 64), LinRegConfig(65536, 256)],
         "gpu": [LinRegConfig(65536, 256), LinRegConfig(1 << 20, 1024)],
     }
+    claims = (
+        time_ratio("autograd", to="manual", at_most=1.2, text="largest size: autograd <= 1.2x the hand gradient"),
+        speedup(
+            "manual",
+            over="autograd",
+            at_least=1.2,
+            config="N=4096,D=64",
+            device="cpu",
+            text="small data (N=4096, D=64): the hand gradient >= 1.2x autograd's steps/s",
+        ),
+        metric("max_weight_error_after_training", "<=", 5e-3, text="recovers the known weights to 5e-3"),
+    )
+    metrics = {
+        "max_weight_error_after_training": "bench: max |w - w_true|, |b - b_true| after the steps, units of y",
+        **{f"recovery_max_abs_err_{t}": f"check: worst of 3 seeds, {t}, units of y" for t in ("float32", "float64")},
+    }
+    mutants = (
+        Mutant("missing_factor_two", "dL/dr = r, not 2r", {"hand_grads": _missing_factor_two}, match=_GRADS),
+        Mutant("sum_not_mean", "gradient of the summed loss", {"hand_grads": _sum_not_mean}, match=_GRADS),
+        Mutant("too_few_steps", "stops after 8 steps, unconverged", {"sizes": _tiny(steps=8)}, match="least squares"),
+        Mutant(
+            "noisy_data",
+            "noise 0.5: converged weights ~0.02 off",
+            {"sizes": _tiny(noise_std=0.5)},
+            match="known weights not recovered",
+        ),
+    )
 
     # -- the gradient, two ways -------------------------------------------------------------------
     def hand_grads(self, x, y, w, b):
-        """(L, dL/dw, dL/db) by the chain rule; a test swaps in a wrong one."""
+        """(L, dL/dw, dL/db) by the chain rule; the mutants swap in wrong ones."""
         return linreg_loss_and_grads(x, y, w, b)
 
     def autograd_grads(self, x, y, w, b):
@@ -185,9 +231,8 @@ class LinRegBackprop(TrainingRun):
         )
         w = torch.zeros(config.d, dtype=ctx.dtype, device=ctx.device)
         b = torch.zeros((), dtype=ctx.dtype, device=ctx.device)
-        return Prepared(
-            fn=self.step_fn(impl, x, y, w, b, config.lr), items=1, item_unit="steps", flops=4 * config.n * config.d
-        )  # forward x w and backward x^T r: 2 N D each
+        step = self.step_fn(impl, x, y, w, b, config.lr)
+        return Prepared(fn=step, items=1, item_unit="steps", flops=4 * config.n * config.d)  # x w, x^T r: 2 N D each
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
@@ -198,12 +243,6 @@ class LinRegBackprop(TrainingRun):
         )
         for v in self.variants:
             w, b, losses, _ = self.train(v, cfg, x, y)
-            ctx.curve(
-                "training loss (synthetic data)",
-                list(range(1, cfg.steps + 1)),
-                losses.tolist(),
-                y_label="mean squared error",
-                series=v,
-                log_y=True,
-            )
+            steps = list(range(1, cfg.steps + 1))
+            ctx.curve("training loss (synthetic data)", steps, losses.tolist(), y_label="MSE", series=v, log_y=True)
         ctx.metric("max_weight_error_after_training", max((w - w_true).abs().max().item(), (b - b_true).abs().item()))
