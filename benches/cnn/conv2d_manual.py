@@ -20,29 +20,16 @@ hand-written backward; the hand im2col equals ``F.unfold``; bad arguments raise.
 GFLOP/s counts 2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw per call.
 
 Lesson: turning convolution into GEMM is most of the way to a library convolution, if
-the patch matrix stays in cache. Built for the whole 32x64x32x32 batch at once it is
-75 MB (kh*kw copies of the input) and the im2col conv ran at 0.31x of F.conv2d; built a
-chunk of images at a time (``kernels.layers.conv.CHUNK_BYTES``) and multiplied straight into
-the NCHW output it ran at 0.65-0.81x. The tap loop's kh*kw small GEMMs (K = Cin) and the
-autograd ``F.unfold`` version (whole-batch patches plus a layout copy) stay near 0.3x.
-Grouped convolutions are where the hand versions fall furthest behind: G small GEMMs
-per image. oneDNN never builds a patch matrix (direct convolution on blocked
-channels-last data), which is why it stays ahead.
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.conv2d_manual --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-* 32x64x32x32 -> 64, 3x3 (the headline): F.conv2d 48.7 GFLOP/s; im2col 39.4 GFLOP/s =
-  0.81x (0.65x in a second run); direct 0.31x; unfold 0.29x. Forward + backward:
-  im2col with its hand-written backward 0.65x of autograd through F.conv2d.
-* 32x3x32x32 -> 32 (a first layer): im2col 0.50x, unfold 0.38x, direct 0.04x.
-* 8x64x56x56 -> 128, stride 2: im2col 0.70x, unfold 0.59x, direct 0.25x.
-* 32x64x16x16 -> 256, 1x1: im2col 0.69x, unfold 0.46x, direct 0.30x.
-* 16x64x32x32 -> 64, groups 8: im2col 0.29x, unfold and direct 0.06x.
-* Bench time 14 s (one thread); 36 s with 2 threads under the load above.
+the patch matrix stays in cache. Built for a whole 32x64x32x32 batch at once it is 75 MB
+(kh*kw copies of the input) and falls far behind; built a chunk of images at a time
+(``kernels.layers.conv.CHUNK_BYTES``) and multiplied straight into the NCHW output it
+comes within the claims' factor of ``F.conv2d``. The tap loop's kh*kw small GEMMs (K =
+Cin) and the autograd ``F.unfold`` version (whole-batch patches plus a layout copy) stay
+further behind. Grouped convolutions are where the hand versions fall furthest behind: G
+small GEMMs per image. oneDNN never builds a patch matrix (direct convolution on blocked
+channels-last data; oneDNN developer guide, "Convolution" primitive), which is why it
+stays ahead. im2col as the classic route: Chellapilla et al., "High Performance
+Convolutional Neural Networks for Document Processing", 2006.
 """
 
 from __future__ import annotations
@@ -51,6 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from harness import Operator, Prepared, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant, replace_impl
 from kernels.layers.conv import (
     ConvShape,
     conv2d_direct,
@@ -62,6 +51,37 @@ from kernels.layers.conv import (
 )
 
 C = ConvShape
+H = "32x64x32x32->64,k3x3"  # label of the first cpu config: the headline shape
+
+
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+def _wrong_padding(self, x, w, b, kw):  # pads one more on each side, crops back to size
+    p = kw["padding"]
+    return lambda: conv2d_im2col(x, w, b, **{**kw, "padding": (p[0] + 1, p[1] + 1)})[..., 1:-1, 1:-1]
+
+
+def _no_dilation(self, x, w, b, kw):  # ignores dilation, crops to the expected size
+    def run():
+        ref = F.conv2d(x, w, b, **kw)
+        return conv2d_im2col(x, w, b, **{**kw, "dilation": 1})[..., : ref.shape[-2], : ref.shape[-1]].contiguous()
+
+    return run
+
+
+class _ScaledGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, out):
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 1.001  # 0.1 % off: still caught
+
+
+def _scaled_backward(x, w, b, **kw):
+    return _ScaledGrad.apply(conv2d_im2col(x, w, b, **kw))
 
 
 @task("cnn.conv2d_manual", seed="4.02", title="convolution without nn.Conv2d")
@@ -70,6 +90,32 @@ class Conv2dManual(Operator):
     #: implementation name -> function(x, w, b, stride, padding, dilation, groups); the
     #: gradient check differentiates these (tests swap in wrong ones)
     FUNCTIONS = {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": conv2d_im2col}
+    claims = (
+        time_ratio(
+            "im2col", to="F.conv2d", at_most=2.0, config=H, device="cpu", text=f"im2col within 2x of F.conv2d at {H}"
+        ),
+        time_ratio(
+            "im2col", to="F.conv2d", at_most=2.0, config="fwd+bwd", text="fwd+bwd: hand im2col within 2x of F.conv2d"
+        ),
+        speedup(
+            "im2col",
+            over="direct",
+            at_least=1.5,
+            config=H,
+            device="cpu",
+            text="one GEMM (im2col) >= 1.5x kh*kw small GEMMs",
+        ),
+    )
+    mutants = (
+        replace_impl("wrong_padding", "im2col pads one pixel too many and crops", "im2col", _wrong_padding),
+        replace_impl("ignores_dilation", "the tap loop ignores dilation", "direct", _no_dilation),
+        Mutant(
+            "wrong_backward",
+            "the hand backward is 0.1 % off",
+            {"FUNCTIONS": {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": _scaled_backward}},
+            match="grad",
+        ),
+    )
     sizes = {
         "tiny": [
             C(2, 3, 4, 7, 9),
