@@ -15,25 +15,25 @@ torch.relu; ``gradcheck`` and ``gradgradcheck`` in float64 on small inputs kept 
 kink (finite differences across x = 0 measure a slope that does not exist); an integer
 tensor is rejected with TypeError.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.relu_function --no-save``; load average ~8 from other jobs, so each figure is the
-best median of two runs; IQR 15-90%):
-2^16 elements: F.relu 0.05 ms, function 0.19 ms, no_autograd 0.27 ms; 2^20: 1.0 / 9.6 / 8.5 ms;
-4096x1024: 10.6 / 38 / 34 ms. The custom Function costs about what the graph-free formulas
-cost, so autograd's bookkeeping is not where the time goes: the built-in wins because
-``relu`` and ``threshold_backward`` are one fused kernel each, while the hand version runs
-clamp + compare + where, allocating a mask and a temporary on the way (3x the memory
-traffic). Writing a Function buys control of the backward, not speed.
+Lesson: the custom Function costs about what the graph-free formulas cost, so autograd's
+bookkeeping is not where the time goes: the built-in wins because ``relu`` and
+``threshold_backward`` are one fused kernel each, while the hand version runs clamp +
+compare + where, allocating a mask and a temporary on the way (3x the memory traffic).
+Writing a Function buys control of the backward, not speed (PyTorch docs, "Extending
+torch.autograd").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant, replace_impl
 from kernels.autograd.functions import ReLUFunction, relu
 from kernels.autograd.gradcheck import gradcheck_verdict
 
@@ -57,6 +57,20 @@ def _fwd_bwd(apply, x: torch.Tensor, g: torch.Tensor):
     return y.detach(), dx
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+class _LeakyBackward(ReLUFunction):
+    """Backward passes the gradient where x < 0 too (forgets the mask on the negative side)."""
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out.clone()
+
+
+def _ge_mask(self, x, g):
+    """x >= 0 as the mask: derivative 1 at x == 0, where torch uses 0 (the inputs hold exact zeros)."""
+    return lambda: (x.clamp_min(0), torch.where(x >= 0, g, torch.zeros((), dtype=g.dtype, device=g.device)))
+
+
 @task("autograd.relu_function", seed="2.01", title="custom autograd.Function for ReLU")
 class ReLUFunctionTask(Operator):
     __doc__ = __doc__
@@ -65,7 +79,33 @@ class ReLUFunctionTask(Operator):
         "cpu": [ActConfig((1 << 16,)), ActConfig((1 << 20,)), ActConfig((4096, 1024))],
         "gpu": [ActConfig((1 << 20,)), ActConfig((1 << 24,)), ActConfig((16384, 8192))],
     }
-    #: the Function under test; a test swaps in a wrong one
+    claims = (
+        speedup("torch_relu", over="function", at_least=1.5, text="F.relu's fused kernels >= 1.5x the custom Function"),
+        time_ratio(
+            "function",
+            to="no_autograd",
+            at_most=1.5,
+            text="the Function within 1.5x of its formulas without a graph (bookkeeping is not the cost)",
+        ),
+    )
+    mutants = (
+        Mutant(
+            "leaky_backward",
+            "backward lets the gradient through x < 0",
+            {"function_cls": _LeakyBackward},
+            match="function",
+        ),
+        Mutant(
+            "leaky_backward_gradcheck",
+            "the same Function, the timed path right: gradcheck alone sees it",
+            {"function_cls": _LeakyBackward},
+            match="gradcheck",
+            impl="function",
+            wrong=lambda self, x, g: self.torch_relu(x, g),
+        ),
+        replace_impl("gradient_one_at_zero", "mask x >= 0: derivative 1 at x == 0", "no_autograd", _ge_mask),
+    )
+    #: the Function under test; the mutants swap in a wrong one
     function_cls = ReLUFunction
 
     def inputs(self, config, device, dtype, seed):
@@ -80,10 +120,7 @@ class ReLUFunctionTask(Operator):
 
     def bytes(self, config, dtype):
         # read x and g, write y and dx (the bool mask is an implementation detail)
-        n = 1
-        for s in config.shape:
-            n *= s
-        return 4 * n * torch.empty((), dtype=dtype).element_size()
+        return 4 * math.prod(config.shape) * torch.empty((), dtype=dtype).element_size()
 
     @impl(baseline=True)
     def torch_relu(self, x, g):
