@@ -57,6 +57,15 @@ def _load_avg() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _competing(load: float | None, used: int) -> bool:
+    """Other work on more than the cores a measurement on ``used`` threads leaves free."""
+    return load is not None and load > _cores() - used
+
+
 def _best_rate(fn, work: float, device: torch.device, min_run_time_s: float, attempts: int) -> float:
     """Best of ``attempts`` median rates of ``fn`` (work units per second)."""
     mode = "auto" if device.type == "cpu" else "warm"
@@ -128,9 +137,8 @@ def measure_peak(
         torch.set_num_threads(prev_threads)
     out: dict[str, Any] = {k: round(v, 1) for k, v in peak.items()}
     load_after = _load_avg()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    # other work already running on more than the cores the measurement leaves free: it competed
-    loaded = load_before is not None and load_before > cores - used
+    cores = _cores()
+    loaded = _competing(load_before, used)
     out.update(
         device=str(device),
         measured_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -180,8 +188,9 @@ def load_or_measure(
 ) -> dict[str, Any]:
     """The stored peak of this machine and device, measuring (and storing) it the first time.
 
-    A corrupt or foreign file, or a CPU peak of another thread count, is re-measured (see
-    :func:`peak_path` for where each goes). ``threads``: the benchmarks' intra-op threads.
+    A corrupt or foreign file, a CPU peak of another thread count, or a peak measured under
+    load (``loaded``) while the machine is now quiet is re-measured (see :func:`peak_path` for
+    where each goes). ``threads``: the benchmarks' intra-op threads.
     """
     path = peak_path(device, peaks_dir, threads)
     if path.exists() and not remeasure:
@@ -189,7 +198,11 @@ def load_or_measure(
             data = json.loads(path.read_text())
             n = threads or torch.get_num_threads()
             same_threads = torch.device(device).type != "cpu" or data.get("torch_threads", n) == n
-            if "matmul_gflops" in data and "copy_gbps" in data and same_threads:
+            # a peak taken under load is replaced once the machine is quiet enough for a better one
+            stale = bool(data.get("loaded")) and not _competing(
+                _load_avg(), n if torch.device(device).type == "cpu" else 1
+            )
+            if "matmul_gflops" in data and "copy_gbps" in data and same_threads and not stale:
                 return data
         except (OSError, json.JSONDecodeError):
             pass

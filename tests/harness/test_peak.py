@@ -85,3 +85,13 @@ def test_commit_travels_without_git(tmp_path, monkeypatch):
     assert fpmod.git_state(tmp_path)["short"] == "fedcba98" and fpmod.git_state(tmp_path)["source"] == "env"
     monkeypatch.setenv("DRILLS_COMMIT", "not a commit")
     assert fpmod.git_state(tmp_path)["short"] == "nogit"
+
+
+def test_a_peak_measured_under_load_is_replaced_when_quiet(tmp_path, monkeypatch):
+    path = peakmod.peak_path("cpu", tmp_path, threads=1)
+    path.write_text(json.dumps({"matmul_gflops": 1.0, "copy_gbps": 1.0, "torch_threads": 1, "loaded": True}))
+    monkeypatch.setattr(peakmod, "measure_peak", lambda d, quick, threads: {"remeasured": True})
+    monkeypatch.setattr(peakmod, "_load_avg", lambda: 1e6)  # still busy: keep the stored one
+    assert peakmod.load_or_measure("cpu", peaks_dir=tmp_path, threads=1)["matmul_gflops"] == 1.0
+    monkeypatch.setattr(peakmod, "_load_avg", lambda: 0.0)  # quiet now: measure again
+    assert peakmod.load_or_measure("cpu", peaks_dir=tmp_path, threads=1) == {"remeasured": True}
