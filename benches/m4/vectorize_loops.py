@@ -26,19 +26,10 @@ one whose Python cost grows at all (log2 T rounds). Vectorizing is not free: the
 distance version materialises an (N, M, D) temporary (D times the output's bytes), and
 the running mean needed float64 prefix sums to stay within float32 rounding of the loop.
 
-Figures (this 2-core CPU, float32, cpu size, ``OMP_NUM_THREADS=1 drills bench --task
-m4.vectorize_loops --no-save``, 2026-11-29, while other jobs kept the load near 7; loop ->
-vectorized, median): pairwise distances 64 x 67 x 32: 112 ms -> 0.18 ms (610x); running
-mean T=4096, w=64, 16 series: 78 ms -> 0.48 ms (160x); histogram of 100k values in 64 bins:
-58 ms -> 3.8 ms (15x: that loop is plain Python over a list, no tensor op per element, and
-the vectorized one pays a float64 pass); Gram 96 x 64: 88 ms -> 0.05 ms (1800x); EMA
-T=4096, 16 series: 160 ms -> 0.49 ms (330x). With torch's default 2 threads on the same
-shared cores the vectorized times were erratic (pairwise 96 ms, the EMA scan slower than
-its loop), most likely because each small op is split across two OpenMP threads and, when
-the OS deschedules one, the other waits at the barrier. Small tensor ops on an oversubscribed machine want
-one thread.
-GPU: not timed (the lesson is the interpreter's per-trip cost; on a GPU each trip also
-pays a kernel launch, so the loops only get worse).
+Small tensor ops on an oversubscribed machine want one thread: each small op split across
+OpenMP threads waits at the barrier whenever the OS deschedules one of them (``torch``
+docs, "CPU threading and TorchScript inference": intra-op parallelism). On a GPU each trip
+of a loop also pays a kernel launch, so the loops only get worse.
 """
 
 from __future__ import annotations
@@ -47,8 +38,11 @@ import dataclasses
 
 import torch
 
+import kernels.tensor.vectorize as V
 from harness import Comparison, Prepared, task
 from harness.checks import guard_not_constant
+from harness.claims import speedup
+from harness.mutants import Mutant
 from kernels.tensor.vectorize import KERNELS
 
 
@@ -121,6 +115,45 @@ def torch_reference(config: VecConfig, *args) -> torch.Tensor | None:
     return None  # EMA: torch has no op for it; the loop is the reference
 
 
+# -- wrong vectorizations (the mutants) ----------------------------------------------------------
+def _hist_off_by_one(x, bins, lo, hi):
+    """WRONG: ceil instead of floor: values on a bin edge go one bin up."""
+    v = x.reshape(-1).double()
+    v = v[(v >= lo) & (v <= hi)]
+    return torch.bincount(((v - lo) * bins / (hi - lo)).ceil().long().clamp(0, bins - 1), minlength=bins)
+
+
+def _hist_open_top(x, bins, lo, hi):
+    """WRONG: the top edge hi itself is dropped."""
+    v = x.reshape(-1).double()
+    v = v[(v >= lo) & (v < hi)]
+    return torch.bincount(((v - lo) * bins / (hi - lo)).floor().long(), minlength=bins)
+
+
+def _ema_zero_start(x, alpha):
+    """WRONG: the scan starts from 0 instead of x[0]."""
+    decay = (1 - alpha) ** torch.arange(1, x.shape[0] + 1).view(-1, *[1] * (x.dim() - 1))
+    return V.ema_vec(x, alpha) - decay * x[0]
+
+
+def _wrong(kernel: str, fn, loop_too: bool = False) -> dict:
+    """The task with the vectorized (and, with ``loop_too``, the looped) ``kernel`` replaced by ``fn``."""
+
+    def pick(self, variant, name):
+        hit = name == kernel and (variant == "vectorized" or loop_too)
+        return fn(variant) if hit and loop_too else fn if hit else VectorizeLoops.kernel(self, variant, name)
+
+    return {"kernel": pick}
+
+
+def _gram_plus_one(variant):
+    """WRONG in both versions: a loop and a vectorization sharing a bug."""
+    return lambda x: (V.gram_vec(x) if variant == "vectorized" else V.gram_loop(x)) + 1.0
+
+
+_TRIPS = "vectorized {} >= {}x its Python loop ({} trips, each microseconds, vs a few ops)"
+
+
 @task("m4.vectorize_loops", seed="m4", title="replace Python loops with vectorized tensor ops")
 class VectorizeLoops(Comparison):
     __doc__ = __doc__
@@ -143,6 +176,35 @@ class VectorizeLoops(Comparison):
         ],
     }
 
+    claims = (
+        speedup("vectorized", over="loop", at_least=50, config="pairwise", text=_TRIPS.format("distances", 50, "N*M")),
+        speedup("vectorized", over="loop", at_least=20, config="ema", text=_TRIPS.format("EMA scan", 20, "T")),
+        speedup("vectorized", over="loop", at_least=5, config="histogram", text=_TRIPS.format("histogram", 5, "n")),
+    )
+    mutants = (
+        Mutant("hist_off_by_one", "edges binned one up", _wrong("histogram", _hist_off_by_one), match="histogram"),
+        Mutant("hist_open_top", "the top edge dropped", _wrong("histogram", _hist_open_top), match="histogram"),
+        Mutant(
+            "short_running_mean",
+            "one window too few",
+            _wrong("running_mean", lambda x, w: V.running_mean_vec(x, w)[:-1]),
+            match="running_mean",
+        ),
+        Mutant("ema_zero_start", "the EMA starts from 0", _wrong("ema", _ema_zero_start), match="ema"),
+        Mutant(
+            "transposed_distances",
+            "distances of y to x",
+            _wrong("pairwise_distances", lambda x, y: torch.cdist(y, x).T.contiguous()[:, :-1]),
+            match="pairwise_distances",
+        ),
+        Mutant(
+            "gram_shared_bug",
+            "loop and vectorized both + 1",
+            _wrong("gram", _gram_plus_one, loop_too=True),
+            match="gram: vectorized == torch",
+        ),
+    )
+
     def kernel(self, variant: str, name: str):
         """The function of ``variant`` (``loop`` or ``vectorized``) for kernel ``name``."""
         loop, vec = KERNELS[name]
@@ -150,11 +212,8 @@ class VectorizeLoops(Comparison):
 
     def check(self, ctx) -> None:
         covered = {c.kernel for c in ctx.configs}
-        ctx.expect(
-            covered >= set(KERNELS),
-            f"tiny sizes miss kernels {sorted(set(KERNELS) - covered)}",
-            name="every kernel checked",
-        )
+        msg = f"tiny sizes miss kernels {sorted(set(KERNELS) - covered)}"
+        ctx.expect(covered >= set(KERNELS), msg, name="every kernel checked")
         for config in ctx.configs:
             for trial in range(3):
                 seed = ctx.rng_seed + trial
