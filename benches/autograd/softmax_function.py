@@ -17,24 +17,23 @@ outputs and gradients equal to torch's: only the max subtraction makes that true
 is not itself differentiable, e.g. one that recomputes y from a detached x); a dim out of
 range raises IndexError as torch does.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.softmax_function --no-save``; load average ~8 from other jobs, so each figure is
-the best median of two runs; IQR 10-70%):
-4096x1024: torch 10.7 ms, function 38 ms, composed 131 ms; 256x32768: 24 / 172 / 514 ms;
-65536x16: 5.9 / 11.7 / 23.6 ms. torch's softmax and its backward are one fused pass each
-(max, exp, sum and divide per row in registers); the Function runs each formula as a
-separate full-tensor op (4-6 passes over memory, temporaries included) and is 2-7x slower;
-the composed version adds autograd's per-op backward and saved intermediates on top, another
-2-3x. Max subtraction is free at this level: it is one of the passes anyway.
+Lesson: torch's softmax and its backward are one fused pass each (max, exp, sum and divide
+per row: ``aten/src/ATen/native/SoftMax.cpp`` and ``cuda/SoftMax.cu``); the Function runs
+each formula as a separate full-tensor op (4-6 passes over memory, temporaries included);
+the composed version adds autograd's per-op backward and saved intermediates on top. Max
+subtraction is free at this level: it is one of the passes anyway.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
 from harness import Operator, impl, task
+from harness.claims import speedup
+from harness.mutants import Mutant, replace_impl
 from kernels.autograd.functions import SoftmaxFunction, softmax
 from kernels.autograd.gradcheck import gradcheck_verdict
 
@@ -66,6 +65,45 @@ def _fwd_bwd(apply, x: torch.Tensor, g: torch.Tensor):
     return y.detach(), dx
 
 
+# -- wrong versions, declared as mutants below ------------------------------------------
+class _NoMaxSubtraction(SoftmaxFunction):
+    """exp(x) / sum exp(x): right for small logits, inf / inf = NaN at 1e4."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        e = x.exp()
+        y = e / e.sum(dim=dim, keepdim=True)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+
+class _DetachedRecompute(torch.autograd.Function):
+    """Right first derivative, but backward recomputes y from a detached x: the backward is
+    not differentiable in x, so double backward misses a term (gradgradcheck's job)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        return torch.softmax(x, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        y = torch.softmax(x.detach(), ctx.dim)
+        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None
+
+
+class _FlippedBackward(SoftmaxFunction):
+    """The backward's sign flipped: (sum(g y) - g) y."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return y * ((g * y).sum(ctx.dim, keepdim=True) - g), None
+
+
 @task("autograd.softmax_function", seed="2.06", title="custom autograd.Function for softmax")
 class SoftmaxFunctionTask(Operator):
     __doc__ = __doc__
@@ -74,7 +112,36 @@ class SoftmaxFunctionTask(Operator):
         "cpu": [SoftmaxConfig((4096, 1024)), SoftmaxConfig((256, 32768)), SoftmaxConfig((65536, 16))],
         "gpu": [SoftmaxConfig((16384, 1024)), SoftmaxConfig((2048, 32768)), SoftmaxConfig((1 << 20, 16))],
     }
-    #: the Function under test; a test swaps in a wrong one
+    claims = (
+        speedup("torch_softmax", over="function", at_least=2, text="torch's fused softmax >= 2x the Function"),
+        speedup(
+            "function",
+            over="composed",
+            at_least=1.5,
+            text="the Function's closed-form backward >= 1.5x autograd through the composed ops",
+        ),
+    )
+    mutants = (
+        Mutant(
+            "no_max_subtraction",
+            "exp(x) / sum exp(x): NaN at logits 1e4",
+            {"function_cls": _NoMaxSubtraction},
+            match="not finite",
+        ),
+        Mutant(
+            "detached_recompute",
+            "backward recomputes y from a detached x",
+            {"function_cls": _DetachedRecompute},
+            match="gradgradcheck failed",
+        ),
+        replace_impl(
+            "flipped_backward_sign",
+            "dx = y (sum(g y) - g)",
+            "function",
+            lambda self, x, g, dim: lambda: _fwd_bwd(lambda t: _FlippedBackward.apply(t, dim % x.dim()), x, g),
+        ),
+    )
+    #: the Function under test; the mutants swap in wrong ones
     function_cls = SoftmaxFunction
 
     def inputs(self, config, device, dtype, seed):
@@ -87,10 +154,7 @@ class SoftmaxFunctionTask(Operator):
         return _fwd_bwd(lambda t: torch.softmax(t, dim), x, g)
 
     def bytes(self, config, dtype):
-        n = 1
-        for s in config.shape:
-            n *= s
-        return 4 * n * torch.empty((), dtype=dtype).element_size()  # read x, g; write y, dx
+        return 4 * math.prod(config.shape) * torch.empty((), dtype=dtype).element_size()  # read x, g; write y, dx
 
     @impl(baseline=True)
     def torch_softmax(self, x, g, dim):
