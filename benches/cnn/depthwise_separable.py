@@ -19,24 +19,13 @@ k*k*Cin + Cin*Cout (+ Cin + Cout biases) and k*k*Cin*Cout (+ Cout); FLOP counts
 ``torch.utils.flop_counter.FlopCounterMode`` counts. Both are recorded per shape
 (metrics and a table), with the ratio 1/Cout + 1/k**2 (MobileNets eq. 5).
 
-Lesson: separable convolution cuts parameters and FLOPs by ~k**2 (8.2-8.7x here) but
-time by less: the depthwise half does only k*k multiply-adds per output element while
-reading and writing a full feature map, so it runs at a fraction of the dense conv's
-FLOP rate. The larger the feature map relative to the channel count, the bigger the
-depthwise share and the further the speedup falls below the FLOP ratio.
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.depthwise_separable --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-* 32x64x32x32 -> 128: separable (grouped conv + 1x1) 60 ms, 9.6 GFLOP/s; standard conv
-  94 ms, 51 GFLOP/s: 1.6x faster for 8.4x fewer FLOPs. The hand im2col version took 26 ms
-  here, faster than oneDNN's depthwise kernel at this shape.
-* 32x128x16x16 -> 128: 8.1 ms vs 29 ms: 3.6x (FLOP ratio 8.4).
-* 32x256x8x8 -> 256: 4.2 ms vs 28.6 ms: 6.8x (FLOP ratio 8.7).
-* Parameters 8,960 vs 73,856 (64 -> 128); FLOP ratio = 1/(1/Cout + 1/k**2). Bench 9 s.
+Lesson: separable convolution cuts parameters and FLOPs by ~k**2 but time by less: the
+depthwise half does only k*k multiply-adds per output element while reading and writing a
+full feature map, so it runs at a fraction of the dense conv's FLOP rate (memory-bound;
+the MobileNets paper, sec. 3.2, notes that its 1x1 convolutions take 95 % of the time for
+75 % of the parameters). The larger the feature map relative to the channel count, the
+bigger the depthwise share and the further the speedup falls below the FLOP ratio; the
+claims measure both at the largest feature map of the preset.
 """
 
 from __future__ import annotations
@@ -45,9 +34,12 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import Operator, Prepared, impl, task
+from harness.claims import metric, time_ratio
+from harness.mutants import Mutant, replace_impl
 from kernels.layers.conv import conv2d_im2col, conv_output_size
 from models.convnets import DepthwiseSeparableConv, conv_params, count_params, separable_params
 
@@ -97,6 +89,37 @@ class SepConfig:
 S = SepConfig
 
 
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+class GroupsOne(DepthwiseSeparableConv):
+    """The classic slip: a k x k conv over all channels instead of one filter per channel."""
+
+    def __init__(self, cin, cout, kernel_size=3, stride=1, padding=1, dilation=1, bias=True):
+        super().__init__(cin, cout, kernel_size, stride, padding, dilation, bias)
+        self.depthwise = nn.Conv2d(cin, cin, kernel_size, stride, padding, dilation, groups=1, bias=bias)
+
+
+class WithBN(DepthwiseSeparableConv):
+    """An identity BatchNorm between the two convs: right values, wrong parameter count."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.bn = nn.BatchNorm2d(self.depthwise.out_channels, eps=0.0).eval()
+
+    def forward(self, x):
+        return self.pointwise(self.bn(self.depthwise(x)))
+
+
+def _dense(self, x, w_dw, b_dw, w_pw, b_pw, sp):  # each filter broadcast over all channels
+    full = w_dw.expand(-1, x.shape[1], -1, -1) / x.shape[1]
+    return lambda: F.conv2d(F.conv2d(x, full, b_dw, sp[0], sp[1]), w_pw, b_pw)
+
+
+def _no_pointwise_bias(self, x, w_dw, b_dw, w_pw, b_pw, sp):
+    return lambda: F.conv2d(F.conv2d(x, w_dw, b_dw, sp[0], sp[1], groups=x.shape[1]), w_pw, None)
+
+
 @task("cnn.depthwise_separable", seed="4.07", title="depthwise separable convolution")
 class DepthwiseSeparable(Operator):
     __doc__ = __doc__
@@ -105,8 +128,32 @@ class DepthwiseSeparable(Operator):
         "cpu": [S(32, 64, 128, 32, 32), S(32, 128, 128, 16, 16), S(32, 256, 256, 8, 8)],
         "gpu": [S(128, 64, 128, 32, 32), S(128, 128, 128, 16, 16), S(128, 256, 256, 8, 8)],
     }
-    #: the module under test (tests swap in broken ones)
+    #: the module under test (the mutants swap in broken ones)
     module_cls = DepthwiseSeparableConv
+    metrics = {
+        "speedup_over_standard": "median time of the standard k x k conv / of grouped_conv, first config, x",
+        "flop_ratio_standard_over_separable": "FLOPs of the standard conv / of the separable one, first config",
+    }
+    claims = (
+        metric("speedup_over_standard", ">=", 1.0, text="separable (grouped + 1x1) is faster than the dense conv"),
+        metric(
+            "flop_ratio_standard_over_separable", ">=", 8, text="separable cuts FLOPs >= 8x at k = 3 (MobileNets eq. 5)"
+        ),
+        time_ratio(
+            "module", to="grouped_conv", at_most=1.1, text="the nn.Module costs <= 1.1x the two functional calls"
+        ),
+    )
+    mutants = (
+        Mutant(
+            "depthwise_groups_one",
+            "a dense k x k conv as the depthwise layer",
+            {"module_cls": GroupsOne},
+            match="module",
+        ),
+        Mutant("extra_layer", "an extra BatchNorm in the module", {"module_cls": WithBN}, match="parameter"),
+        replace_impl("dense_depthwise", "im2col path convolves across channels", "im2col", _dense),
+        replace_impl("no_pointwise_bias", "the 1x1 conv drops its bias", "im2col", _no_pointwise_bias),
+    )
 
     def inputs(self, c, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
@@ -157,25 +204,16 @@ class DepthwiseSeparable(Operator):
         for c in ctx.configs:
             x, w_dw, b_dw, w_pw, b_pw, sp = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)
             m = self.make_module(w_dw, b_dw, w_pw, b_pw, sp)
-            ctx.expect(
-                m.depthwise.groups == c.cin,
-                f"{c.label()}: depthwise conv has groups={m.depthwise.groups}, must be Cin={c.cin}",
-                name="depthwise groups = Cin",
-            )
-            standard = torch.nn.Conv2d(c.cin, c.cout, c.k, c.stride, c.padding, bias=c.bias).to(ctx.device, ctx.dtype)
+            why = f"{c.label()}: depthwise conv has groups={m.depthwise.groups}, must be Cin={c.cin}"
+            ctx.expect(m.depthwise.groups == c.cin, why, name="depthwise groups = Cin")
+            standard = nn.Conv2d(c.cin, c.cout, c.k, c.stride, c.padding, bias=c.bias).to(ctx.device, ctx.dtype)
             p_sep, p_std = count_params(m), count_params(standard)
-            ctx.expect(
-                p_sep == separable_params(c.cin, c.cout, c.k, c.bias),
-                f"{c.label()}: separable module has {p_sep} parameters, formula says "
-                f"{separable_params(c.cin, c.cout, c.k, c.bias)}",
-                name="separable parameter count",
-            )
-            ctx.expect(
-                p_std == conv_params(c.cin, c.cout, c.k, 1, c.bias),
-                f"{c.label()}: nn.Conv2d has {p_std} parameters, formula says "
-                f"{conv_params(c.cin, c.cout, c.k, 1, c.bias)}",
-                name="standard parameter count",
-            )
+            for what, got, want in (
+                ("separable", p_sep, separable_params(c.cin, c.cout, c.k, c.bias)),
+                ("standard", p_std, conv_params(c.cin, c.cout, c.k, 1, c.bias)),
+            ):
+                why = f"{c.label()}: {what} module has {got} parameters, formula says {want}"
+                ctx.expect(got == want, why, name=f"{what} parameter count")
             counted = {}
             for name, fn in (("separable", m), ("standard", standard)):
                 with torch.no_grad(), FlopCounterMode(display=False) as fc:
@@ -187,35 +225,23 @@ class DepthwiseSeparable(Operator):
                 f"standard {c.flops_standard()}",
                 name="FLOP formulas == FlopCounterMode",
             )
-            rows.append(
-                {
-                    "config": c.label(),
-                    "params_separable": p_sep,
-                    "params_standard": p_std,
-                    "param_ratio": round(p_std / p_sep, 3),
-                    "gflop_separable": c.flops_separable() / 1e9,
-                    "gflop_standard": c.flops_standard() / 1e9,
-                    "flop_ratio": round(c.flops_standard() / c.flops_separable(), 3),
-                    "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k**2, 4),
-                }
-            )
+            flop_ratio = c.flops_standard() / c.flops_separable()
+            rows.append({"config": c.label(), "params_separable": p_sep, "params_standard": p_std,
+                         "param_ratio": round(p_std / p_sep, 3), "flop_ratio": round(flop_ratio, 3),
+                         "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k**2, 4)})  # fmt: skip
         ctx.table(f"parameters and FLOPs, standard vs separable ({ctx.size})", rows)
         ctx.metric("flop_ratio_standard_over_separable", rows[0]["flop_ratio"])
         ctx.metric("param_ratio_standard_over_separable", rows[0]["param_ratio"])
 
     def bench(self, ctx):
-        super().bench(ctx)
         self.extra_checks(ctx)  # the parameter/FLOP table of the bench sizes
-        for c in ctx.configs:
+        for i, c in enumerate(ctx.configs):
+            sep = {s.name: ctx.measure(s.name, self.prepare(ctx, s.name, c), config=c) for s in self.implementations()}
             x = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)[0]
             w = torch.randn(c.cout, c.cin, c.k, c.k, generator=ctx.generator(1)).to(ctx.device, ctx.dtype)
-            ctx.measure(
-                "standard conv",
-                Prepared(
-                    fn=lambda x=x, w=w, c=c: F.conv2d(x, w, None, c.stride, c.padding),
-                    flops=c.flops_standard(),
-                    items=c.n,
-                    item_unit="images",
-                ),
-                config=c,
+            fn = lambda x=x, w=w, c=c: F.conv2d(x, w, None, c.stride, c.padding)  # noqa: E731 (named for reading)
+            std = ctx.measure(
+                "standard conv", Prepared(fn, flops=c.flops_standard(), items=c.n, item_unit="images"), config=c
             )
+            if i == 0:  # the largest feature map: where depthwise costs most
+                ctx.metric("speedup_over_standard", std.median_ms / sep["grouped_conv"].median_ms)
