@@ -1,16 +1,13 @@
-"""m4.cuda_graphs: the capture/replay wrapper's host-side logic; planted wrapper bugs are caught."""
-
-import sys
+"""m4.cuda_graphs: the capture/replay wrapper's host-side logic; its mutants: test_mutants.py."""
 
 import pytest
 import torch
 
 from harness import REGISTRY
-from harness.testing import expect_check_fails, run_check
+from harness.cuda_graph import GraphedCallable
+from harness.testing import run_check
 
 Task = REGISTRY.get("m4.cuda_graphs")
-mod = sys.modules[Task.__module__]
-GraphedCallable = mod.GraphedCallable
 
 
 def test_check_passes():
@@ -19,60 +16,6 @@ def test_check_passes():
     assert rec.checks["graph replay == eager"]["n"] == 6
     if not torch.cuda.is_available():
         assert rec.skipped_parts[0]["reason"] == "needs cuda"
-
-
-def _planted(wrapper_cls):
-    class Wrong(Task):
-        def graphed(self, model, sample, emulate=None):
-            return wrapper_cls(model, sample, emulate=emulate)
-
-    return Wrong
-
-
-def test_wrapper_that_forgets_to_copy_inputs_is_caught():
-    class NoCopy(GraphedCallable):
-        def __call__(self, *inputs):
-            self.check_inputs(inputs)
-            self.replay()  # replays on the capture's input
-            return self.static_outputs
-
-    expect_check_fails(_planted(NoCopy), match="graph replay == eager")
-
-
-def test_wrapper_without_shape_check_is_caught():
-    class NoShapeCheck(GraphedCallable):
-        def check_inputs(self, inputs):
-            if len(inputs) != len(self.static_inputs):
-                raise TypeError(f"the graph was captured with {len(self.static_inputs)} input(s)")
-            if not all(isinstance(x, torch.Tensor) for x in inputs):
-                raise TypeError("tensors only")
-
-        def __call__(self, *inputs):
-            self.check_inputs(inputs)
-            for s, x in zip(self.static_inputs, inputs):
-                s.copy_(x[: s.shape[0]].to(s.dtype))  # silently truncates a bigger batch
-            self.replay()
-            return self.static_outputs
-
-    expect_check_fails(_planted(NoShapeCheck), match="shape mismatch raises")
-
-
-def test_wrapper_returning_fresh_tensors_is_caught():
-    class Fresh(GraphedCallable):
-        def __call__(self, *inputs):
-            return super().__call__(*inputs).clone()
-
-    expect_check_fails(_planted(Fresh), match="same static output tensor")
-
-
-def test_wrapper_that_writes_into_the_callers_tensor_is_caught():
-    class Aliasing(GraphedCallable):
-        def __call__(self, *inputs):
-            out = super().__call__(*inputs)
-            inputs[0].copy_(out) if out.shape == inputs[0].shape else None
-            return out
-
-    expect_check_fails(_planted(Aliasing), match="modified its input")
 
 
 def test_emulated_wrapper_rules():
