@@ -264,3 +264,19 @@ def length_batch(data: tuple[torch.Tensor, ...], idx: torch.Tensor, device) -> t
     n = int(lengths[idx].max())
     y = y[idx, :n] if y.dim() == 2 else y[idx]
     return ids[idx, :n].to(device), lengths[idx], y.to(device)
+
+
+@torch.no_grad()
+def length_accuracy(model, data: tuple[torch.Tensor, ...], device, batch: int = 500) -> float:
+    """Accuracy of ``model(ids, lengths).argmax(-1)`` on (ids (N, T), lengths (N,), labels (N,)),
+    in batches trimmed to their longest length; the model's train/eval mode is restored."""
+    ids, lengths, y = data
+    was = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, ids.shape[0], batch):
+        n = int(lengths[i : i + batch].max())
+        pred = model(ids[i : i + batch, :n].to(device), lengths[i : i + batch]).argmax(-1).cpu()
+        correct += int((pred == y[i : i + batch]).sum())
+    model.train(was)
+    return correct / ids.shape[0]

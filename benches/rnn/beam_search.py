@@ -3,26 +3,23 @@
 Compared: ``kernels.text.decoding.beam_search`` (fairseq-style: the best 2K of the K x V
 extensions, eos candidates ranked within the top K are finished, the best K others go
 on; hypotheses ranked by log P / lp with the length penalty of Wu et al. 2016,
-lp(Y) = (5 + |Y|)^alpha / 6^alpha) against ``kernels.text.decoding.greedy`` (the baseline).
+``lp(Y) = (5 + |Y|)^alpha / 6^alpha``) against ``kernels.text.decoding.greedy`` (the baseline).
 
 Check (tiny, CPU):
 
-* beam width 1 equals greedy, token for token and in log-probability, on a randomly
-  initialised GRU encoder-decoder (``models.seq2seq``, batch of 16 sources) and on
-  random lattices, for alpha in {0, 0.6, 1};
-* on random second-order lattices (next-token logits depend on position and the last
-  two tokens, so the decoder state must follow each hypothesis), a beam wide enough
-  never to prune finds exactly the best sequence found by brute force over every
-  sequence of up to S tokens (V = 4, S = 5: 4^5 rows scored at once), for each alpha;
+* beam width 1 equals greedy, token for token and in log-probability, on a random GRU
+  encoder-decoder (``models.seq2seq``) and on random lattices, for alpha in {0, 0.6, 1};
+* on random second-order lattices (``kernels.text.lattice``: logits depend on the position
+  and the last two tokens, so the state must follow each hypothesis) an unpruned beam finds
+  exactly the brute-force best of every sequence of up to S tokens, for each alpha;
 * on a planted lattice, greedy takes the locally best first token and ends worse
   (log P = log 0.204 = -1.590: "a" 0.6, then the best next token has only 0.34), while beam width
   2 finds "b <eos>" (log P = log 0.36 = -1.022), the brute-force optimum;
-* the length penalty: every returned score equals log P / ((5 + |Y|) / 6)^alpha, and on
+* the length penalty: every returned score equals ``log P / ((5 + |Y|) / 6)^alpha``, and on
   a lattice built for it the winner flips from the short "<eos>" (log P = -2.0) at
   alpha = 0 to the long "a a <eos>" (log P = -2.5; -2.5 / (8/6) = -1.875 > -2.0) at alpha = 1.
 
-Bench: sequences/s of greedy and of beam search at widths K, decoding a batch of sources
-with a random model to ``max_len`` (it rarely ends early: the worst case).
+Bench: sequences/s of greedy and beam search at widths K, to ``max_len`` (a random model).
 
 Lesson: at small sizes the model's matmuls with K x B rows are cheap; the cost is per step:
 top-k over K x V, gathers, the state reorder and the Python loop over sources that files

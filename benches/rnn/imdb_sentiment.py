@@ -1,35 +1,27 @@
 """5.03 Sentiment analysis (IMDB).
 
 Compared: nothing against a baseline; a training run of an LSTM review classifier
-(``models.sequence.SequenceModel`` with ``head="last"``: word embedding -> ``nn.LSTM``
-over the packed batch -> the final state of each review's own last word -> 2 logits).
+(``models.sequence.SequenceModel`` with ``head="last"``: word embedding -> ``nn.LSTM`` over the
+packed batch -> the final state of each review's own last word -> 2 logits).
 
-Data: real IMDB reviews (Maas et al. 2011) when ``--data-dir`` / ``$DRILLS_DATA_DIR``
-holds ``aclImdb/`` (``drills data fetch imdb`` downloads it), read by
-``harness.data.read_imdb``; else the labelled-synthetic reviews of
-``harness.data.synthetic_reviews`` (templates, 20% opposite-polarity sentences,
-negations), written to disk in the IMDB layout and read back through the same reader.
+Data: real IMDB reviews (Maas et al. 2011) when ``--data-dir`` holds ``aclImdb/`` (``drills
+data fetch imdb``), read by ``harness.data.read_imdb``; else the labelled-synthetic reviews of
+``harness.data.synthetic_reviews``, written in the IMDB layout and read back by the same reader.
 
 Check (tiny):
 
-* the IMDB folder reader: synthetic reviews are written as
-  ``aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`` (ratings 7-10 positive, 1-4
-  negative, sentences joined with the ``<br />`` line breaks real reviews carry) and read
-  back: every (label, text) pair comes back, the breaks turned into spaces;
-* the tokenizer's vocabulary is built on the training split only: each of its words
-  occurs in the training texts, and a word planted in one test review only encodes as
-  ``<unk>``;
-* trained on the files read back, the classifier is above chance on the test split:
-  accuracy >= ``min_accuracy`` = 0.7 (chance: 0.5). Over seeds 0-4 (150 steps of 32
-  reviews, LSTM 32) it reached 0.785-0.853.
+* the IMDB folder reader: synthetic reviews written as ``aclImdb/{train,test}/{pos,neg}/
+  <id>_<rating>.txt`` (``harness.data.writers.write_imdb``: ratings 7-10 / 1-4, ``<br />``
+  breaks) come back as the same (label, text) pairs;
+* the vocabulary is built on the training split only: each of its words occurs in the
+  training texts, and a word planted in one test review only encodes as ``<unk>``;
+* trained on them, test accuracy >= ``min_accuracy`` = 0.7 (chance 0.5; seeds 0-4: 0.785-0.853).
 
-Bench: loss and test-accuracy curves, samples/s of the run, of one timed training step
-and of classifying the test split.
+Bench: loss and test-accuracy curves, samples/s of a training step and of classifying.
 
 Lesson: packing matters for the ``last`` head: without it the final state would be read
 after the padding of every review shorter than its batch's longest. On the synthetic
-stand-in (no ``aclImdb/``) the accuracy says the pipeline works, not how well a model
-reads real reviews.
+stand-in the accuracy says the pipeline works, not how well a model reads real reviews.
 """
 
 from __future__ import annotations
@@ -47,7 +39,7 @@ from harness.data.sets import TextClassificationSet
 from harness.data.sources import resolve
 from harness.data.writers import write_imdb
 from harness.mutants import Mutant
-from harness.train_text import length_batch, train_loop
+from harness.train_text import length_accuracy, length_batch, train_loop
 from models.sequence import SequenceModel, SequenceModelConfig
 
 UNSEEN = "zyzzyvas"  # planted in one test review only
@@ -170,9 +162,7 @@ class ImdbSentiment(TrainingRun):
 
     def model(self, cfg: SentimentConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
-        mc = SequenceModelConfig(
-            vocab_size=vocab, input_size=cfg.emb, hidden_size=cfg.hidden, output_size=2, head="last"
-        )
+        mc = SequenceModelConfig(vocab, cfg.emb, cfg.hidden, output_size=2, head="last")
         return SequenceModel(mc).to(device, dtype)
 
     def train_step(self, model, opt, batch) -> torch.Tensor:
@@ -183,17 +173,8 @@ class ImdbSentiment(TrainingRun):
         opt.step()
         return loss.detach()
 
-    @torch.no_grad()
-    def accuracy(self, model, data, device, batch: int = 500) -> float:
-        ids, lengths, y = data
-        model.eval()
-        correct = 0
-        for i in range(0, ids.shape[0], batch):
-            n = int(lengths[i : i + batch].max())
-            pred = model(ids[i : i + batch, :n].to(device), lengths[i : i + batch]).argmax(-1).cpu()
-            correct += int((pred == y[i : i + batch]).sum())
-        model.train()
-        return correct / ids.shape[0]
+    def accuracy(self, model, data, device) -> float:
+        return length_accuracy(model, data, device)
 
     def run(self, ctx, cfg: SentimentConfig, tok, train, test, curve: bool = False):
         model = self.model(cfg, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)

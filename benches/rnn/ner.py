@@ -1,37 +1,30 @@
 """5.09 Named entity recognition.
 
 Compared: nothing against a baseline; a training run of a BiLSTM tagger
-(``models.sequence.SequenceModel``: word embedding -> bidirectional ``nn.LSTM`` -> one
-tag per token) scored at the entity level as CoNLL's ``conlleval`` scores it
-(``kernels.text.ner_metrics.conlleval``: a port of the Perl script's chunk rules).
+(``models.sequence.SequenceModel``: word embedding -> bidirectional ``nn.LSTM`` -> one tag per
+token) scored at the entity level as CoNLL's ``conlleval`` scores it
+(``kernels.text.ner_metrics.conlleval``, a port of the Perl script's chunk rules).
 
-Data: the synthetic NER generator of ``harness.data.synthetic_ner`` (labelled synthetic:
-templates filled from a gazetteer, BIO tags PER/ORG/LOC/MISC); with ``--data-dir`` (or
-``$DRILLS_DATA_DIR``) holding ``conll2003/*train*`` (and ``*test*``/``*testb*``) the bench
+Data: ``harness.data.synthetic_ner`` (templates filled from a gazetteer, BIO tags
+PER/ORG/LOC/MISC); with ``conll2003/*train*`` (and ``*testb*``) under ``--data-dir`` the bench
 reads the real CoNLL-2003 files instead (IOB1 tags converted to BIO).
 
 Check (tiny):
 
 * the CoNLL reader path: synthetic sentences written as a CoNLL-2003 file
-  (``harness.data.writers.write_conll``: 4 columns, ``-DOCSTART-`` lines, IOB1 tags) and
-  read back with ``harness.data.read_conll`` + ``iob1_to_bio`` equal what was written;
-* the metric on worked examples with known scores (``kernels.text.ner_examples``):
-  seqeval's README example (P = R = F1 = 0.5), an I- without a B- (conlleval opens a
-  chunk: F1 = 1), a type change inside a chunk (two chunks: F1 = 0), adjacent entities, a
-  chunk split by a sentence break, a partial overlap, and P != R (with per-type scores);
-* a tiny tagger (embedding 16, BiLSTM 2 x 16) trained 80 steps on 600 synthetic
-  sentences reaches entity F1 >= ``min_f1`` = 0.9 on 600 held-out ones (vocabulary from
-  the training split only); over seeds 0-7 it reached 0.964-1.0 (50 steps: 0.75-0.88).
+  (``harness.data.writers.write_conll``: 4 columns, ``-DOCSTART-`` lines, IOB1 tags) and read
+  back with ``harness.data.read_conll`` + ``iob1_to_bio`` equal what was written;
+* the metric on worked examples with known scores (``kernels.text.ner_examples``): seqeval's
+  README example, an I- without a B- (conlleval opens a chunk), a type change inside a chunk
+  (two chunks), adjacent entities, a sentence break, a partial overlap, and P != R;
+* a tiny tagger (embedding 16, BiLSTM 2 x 16, 80 steps on 600 sentences) reaches entity F1 >=
+  ``min_f1`` = 0.9 on 600 held-out ones; over seeds 0-7 it reached 0.964-1.0.
 
-Bench: the loss and held-out F1 curves, training tokens/s over the run, one timed
-training step and one timed tagging pass (tokens/s each).
+Bench: loss and held-out F1 curves, tokens/s of a training step and of tagging, per-type scores.
 
-Lesson: the synthetic set is a gazetteer lookup, so its F1 says the pipeline works, not
-that the tagger generalises: real CoNLL-2003 (``--data-dir``) has unseen names in its test
-split, where published BiLSTM(-CRF) taggers report F1 of about 0.85-0.91 (Huang et al. 2015;
-Lample et al. 2016). And the metric is the lesson's other half: entity-level F1 counts a
-chunk right only when its type and both boundaries are right, far stricter than per-token
-accuracy.
+Lesson: entity F1 counts a chunk only when its type and both boundaries are right. The synthetic
+set is a gazetteer lookup: its F1 says the pipeline works, not that the tagger generalises (on
+real CoNLL-2003 BiLSTM(-CRF) taggers report F1 of 0.85-0.91: Huang et al. 2015, Lample et al. 2016).
 """
 
 from __future__ import annotations
@@ -46,13 +39,12 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data import iob1_to_bio, read_conll, synthetic_ner
 from harness.data.sets import TaggedSentences
-from harness.data.sources import resolve
-from harness.data.tagging import encode_tagged, tag_list, word_vocab
+from harness.data.tagging import encode_tagged, load_tagged, tag_list, word_vocab
 from harness.data.writers import write_conll
 from harness.mutants import Mutant
 from harness.train_text import length_batch, train_loop
-from kernels.text.ner_examples import PER_TYPE, WORKED_EXAMPLES
-from kernels.text.ner_metrics import NERScores, TypeScore, conlleval
+from kernels.text.ner_examples import PER_TYPE, WORKED_EXAMPLES, span_scorer
+from kernels.text.ner_metrics import conlleval
 from models.sequence import SequenceModel, SequenceModelConfig
 
 
@@ -111,17 +103,8 @@ def _merged_spans(tags):
     return out
 
 
-def _span_scorer(span_fn):
-    def score(gold, pred):
-        g = {(i, *c) for i, s in enumerate(gold) for c in span_fn(s)}
-        p = {(i, *c) for i, s in enumerate(pred) for c in span_fn(s)}
-        n, ok = sum(map(len, gold)), sum(a == b for gs, ps in zip(gold, pred) for a, b in zip(gs, ps))
-        hit = len(g & p)
-        pr, rc = (hit / len(p) if p else 0.0), (hit / len(g) if g else 0.0)
-        f = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
-        return NERScores(TypeScore(pr, rc, f, len(g), len(p), hit), {}, n, ok / n if n else 0.0)
-
-    return staticmethod(score)
+def _scored_by(span_fn) -> dict:  # the check's scorer replaced by one built on a wrong chunking rule
+    return {"score_fn": staticmethod(span_scorer(span_fn))}
 
 
 def _reader_drops_last(path):
@@ -137,7 +120,6 @@ class Ner(TrainingRun):
         "cpu": NerConfig(n_train=5000, n_test=1000, emb=64, hidden=64, steps=400),
         "gpu": NerConfig(n_train=20000, n_test=3000, emb=128, hidden=256, steps=2000, batch_size=128),
     }
-
     metrics = {"entity_f1": "held-out entity-level F1 (conlleval), in [0, 1]"}
     claims = (
         metric("entity_f1", ">=", 0.95, text="the BiLSTM tagger reaches entity F1 >= 0.95 on held-out sentences"),
@@ -146,11 +128,11 @@ class Ner(TrainingRun):
     score_fn = staticmethod(conlleval)
     read_fn = staticmethod(read_conll)
     mutants = (
-        Mutant("token_level", "counts tagged tokens instead of chunks", {"score_fn": _span_scorer(_token_spans)},
+        Mutant("token_level", "counts tagged tokens instead of chunks", _scored_by(_token_spans),
                match="worked example"),
-        Mutant("strict_iob2", "drops an I- without a B- (strict IOB2 mode)", {"score_fn": _span_scorer(_strict_spans)},
+        Mutant("strict_iob2", "drops an I- without a B- (strict IOB2 mode)", _scored_by(_strict_spans),
                match="I- without B-"),
-        Mutant("merge_across_types", "merges chunks across a type change", {"score_fn": _span_scorer(_merged_spans)},
+        Mutant("merge_across_types", "merges chunks across a type change", _scored_by(_merged_spans),
                match="type change"),
         Mutant("reader_drops_last", "the reader loses the last sentence",
                {"read_fn": staticmethod(_reader_drops_last)}, match="CoNLL round trip"),
@@ -161,30 +143,17 @@ class Ner(TrainingRun):
         return dataclasses.replace(data, tags=[iob1_to_bio(t) for t in data.tags])
 
     def data(self, cfg: NerConfig, seed: int, real: bool = False) -> tuple[TaggedSentences, TaggedSentences, str]:
-        source = resolve("conll2003")
-        if real and source.kind == "files":
-            files = sorted(source.path.iterdir())
-            train = next(f for f in files if "train" in f.name)
-            test = next((f for f in files if "testb" in f.name or "test" in f.name), None)
-            tr = self.read(train)
-            te = self.read(test) if test else tr
-            return tr, te, str(source)
-        tr = synthetic_ner(cfg.n_train, seed=seed)
-        return tr, synthetic_ner(cfg.n_test, seed=seed + 10_000), tr.description
+        return load_tagged(cfg.n_train, cfg.n_test, seed=seed, real=real, read=self.read)
 
     def model(self, cfg: NerConfig, vocab: int, n_tags: int, device, dtype, seed: int) -> SequenceModel:
         torch.manual_seed(seed)
         mc = SequenceModelConfig(vocab, cfg.emb, cfg.hidden, n_tags, bidirectional=True, head="per_step")
         return SequenceModel(mc).to(device, dtype)
 
-    @staticmethod
-    def loss(logits, y, lengths):
-        mask = torch.arange(y.shape[1], device=y.device)[None, :] < lengths.to(y.device)[:, None]  # (B, T)
-        return F.cross_entropy(logits[mask], y[mask])
-
     def train_step(self, model, opt, batch) -> torch.Tensor:
-        ids, y, lengths = batch
-        loss = self.loss(model(ids, lengths), y, lengths)
+        ids, lengths, y = batch
+        mask = torch.arange(y.shape[1], device=y.device)[None, :] < lengths.to(y.device)[:, None]  # (B, T)
+        loss = F.cross_entropy(model(ids, lengths)[mask], y[mask])  # real tokens only
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -192,25 +161,21 @@ class Ner(TrainingRun):
 
     @torch.no_grad()
     def tag(self, model, ids, lengths, tags: list[str]) -> list[list[str]]:
-        model.eval()
-        pred = model(ids, lengths).argmax(-1).cpu()  # (N, T)
+        pred = model.eval()(ids, lengths).argmax(-1).cpu()  # (N, T)
         model.train()
         return [[tags[i] for i in row[:n]] for row, n in zip(pred.tolist(), lengths.tolist())]
 
     def run(self, ctx, cfg: NerConfig, train: TaggedSentences, test: TaggedSentences, curve: bool = False):
-        """Train; returns (held-out scores, losses, seconds, tokens, eval steps, eval F1s, model, tensors)."""
         words, tags = word_vocab(train), tag_list(train)
         x, y, n = encode_tagged(train, words, tags)
-        xt, _, nt = encode_tagged(test, words, tags)
-        xt, nt = xt.to(ctx.device), nt.to(ctx.device)
+        xt, _, nt = (t.to(ctx.device) for t in encode_tagged(test, words, tags))
         model = self.model(cfg, len(words), len(tags), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         drawn = []  # rows of every batch, for the token count
 
         def draw(g):
             drawn.append(torch.randint(0, x.shape[0], (cfg.batch_size,), generator=g))
-            ids, lengths, yb = length_batch((x, n, y), drawn[-1], ctx.device)
-            return ids, yb, lengths
+            return length_batch((x, n, y), drawn[-1], ctx.device)  # (ids, lengths, tags)
 
         f1 = lambda m: self.score_fn(test.tags, self.tag(m, xt, nt, tags)).f1
         losses, ev_steps, ev_f1, seconds = train_loop(
@@ -222,8 +187,7 @@ class Ner(TrainingRun):
         return scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags)
 
     def check_reader(self, ctx) -> None:
-        data = synthetic_ner(25, seed=ctx.rng_seed)
-        path = ctx.workdir / "eng.train"
+        data, path = synthetic_ner(25, seed=ctx.rng_seed), ctx.workdir / "eng.train"
         write_conll(path, data)
         text, back = path.read_text(encoding="utf-8"), self.read(path)
         layout = text.startswith("-DOCSTART- -X- -X- O") and "\n\n" in text and " I-PER" in text
@@ -254,33 +218,26 @@ class Ner(TrainingRun):
         scores, losses, seconds, tokens, *_ = self.run(ctx, cfg, train, test)
         ctx.metric("check_entity_f1", scores.f1)
         ctx.metric("check_train_tokens_per_s", tokens / seconds)
-        ctx.expect(
-            scores.f1 >= cfg.min_f1,
-            f"held-out entity F1 {scores.f1:.3f} below {cfg.min_f1} after {cfg.steps} steps",
-            name=f"entity F1 >= {cfg.min_f1}",
-        )
+        msg = f"held-out entity F1 {scores.f1:.3f} below {cfg.min_f1} after {cfg.steps} steps"
+        ctx.expect(scores.f1 >= cfg.min_f1, msg, name=f"entity F1 >= {cfg.min_f1}")
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
         train, test, desc = self.data(cfg, ctx.rng_seed, real=True)
         ctx.note(f"data: {desc}; {len(train)} train / {len(test)} held-out sentences")
-        scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags) = self.run(
-            ctx, cfg, train, test, curve=True
-        )
+        out = self.run(ctx, cfg, train, test, curve=True)
+        scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags) = out
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="cross-entropy", series="bilstm")
         ctx.curve("held-out entity F1", ev_steps, ev_f1, y_label="F1 (conlleval)", series="bilstm")
-        ctx.metric("entity_f1", scores.f1)
-        ctx.metric("entity_precision", scores.precision)
-        ctx.metric("entity_recall", scores.recall)
+        for k, v in (("f1", scores.f1), ("precision", scores.precision), ("recall", scores.recall)):
+            ctx.metric(f"entity_{k}", v)
         ctx.metric("train_tokens_per_s", tokens / seconds)
         rows = [{"type": t, "precision": round(v.precision, 4), "recall": round(v.recall, 4), "f1": round(v.f1, 4),
                  "gold": v.gold} for t, v in scores.per_type.items()]  # fmt: skip
         ctx.table("per-type scores", rows)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
-        n_tok = int(nt.sum())
-        ctx.measure(
-            "tag", Prepared(fn=lambda: self.tag(model, xt, nt, tags), items=n_tok, item_unit="tokens"), config=cfg
-        )
+        tag = Prepared(fn=lambda: self.tag(model, xt, nt, tags), items=int(nt.sum()), item_unit="tokens")
+        ctx.measure("tag", tag, config=cfg)
 
     def prepare(self, ctx, impl: str, config: NerConfig) -> Prepared:
         train, _, _ = self.data(config, ctx.rng_seed, real=True)
@@ -289,5 +246,5 @@ class Ner(TrainingRun):
         model = self.model(config, len(words), len(tags), ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         b = config.batch_size
-        batch = (x[:b].to(ctx.device), y[:b].to(ctx.device), n[:b])
+        batch = (x[:b].to(ctx.device), n[:b], y[:b].to(ctx.device))
         return Prepared(fn=lambda: self.train_step(model, opt, batch), items=int(n[:b].sum()), item_unit="tokens")

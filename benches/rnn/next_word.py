@@ -1,9 +1,7 @@
 """5.06 Next-word prediction.
 
-Compared: nothing against a baseline; a training run of a word-level LSTM language model
-(``models.sequence.SequenceModel``: embedding -> ``nn.LSTM`` -> logits over the words;
-the recipe of Zaremba et al. 2014 at toy size) scored by perplexity, the exponential of
-the mean negative log-likelihood per held-out word.
+Compared: nothing against a baseline; a word-level LSTM language model (embedding -> LSTM
+-> logits; Zaremba et al. 2014 at toy size) scored by perplexity, exp(mean NLL per word).
 
 Data: the Python standard library's docstrings (real text, offline), or ``corpus/*.txt``
 under ``--data-dir`` (``harness.data.corpus``). The first
@@ -26,8 +24,7 @@ Check (tiny):
   of 32 x 24 words, LSTM 48): 491-521 at initialisation -> 43.4-46.1 after, against a
   unigram perplexity of 65.3.
 
-Bench: held-out perplexity curve, tokens/s of one timed training step and of evaluation,
-and a sampled continuation of a held-out prompt (a note in the report).
+Bench: perplexity curve, tokens/s of a training step and of evaluation, a sampled text (note).
 
 Lesson: a word model beats the unigram baseline quickly, but its cost sits in the output
 layer: the (B*T, H) x (H, V) projection and its softmax grow with the vocabulary V, which is

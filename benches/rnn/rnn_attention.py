@@ -1,10 +1,10 @@
 """5.05 Attention for RNNs (Bahdanau additive, Luong multiplicative).
 
-Compared: the GRU encoder-decoder of 5.04 (``models.seq2seq``) three ways on the same
-data, seed, widths and number of steps: no attention (the source squeezed through the
-final state), Bahdanau et al. (2015) additive attention (score v^T tanh(W_q h_{t-1} +
-W_k e_i), context fed into the decoder RNN) and Luong et al. (2015) multiplicative
-attention ("general" score h_t^T W_a e_i, context combined after the RNN).
+Compared: the GRU encoder-decoder of 5.04 (``models.seq2seq``) three ways on the same data,
+seed, widths and steps: no attention (the source squeezed through the final state),
+Bahdanau et al. (2015) additive attention (score v^T tanh(W_q h_{t-1} + W_k e_i), context fed
+into the decoder RNN) and Luong et al. (2015) multiplicative attention ("general" score
+h_t^T W_a e_i, context combined after the RNN).
 
 Check (tiny):
 
@@ -20,17 +20,14 @@ Check (tiny):
   attention 0-1.0% exact, Bahdanau 87.5-100%, Luong 53-99.5%; the smallest margin
   was 52 points (Luong, seed 5), against the 30 demanded.
 
-Bench: the three loss curves in one chart, exact-match and token accuracy of each, the
-time of one training step of each (the overhead of attention: scores over S source
-positions at every decoder step, plus Bahdanau's step-by-step dependence of the RNN input
-on the context), and the attention map of each trained attention model on a held-out
-sentence.
+Bench: the three loss curves, exact-match and token accuracy of each, the time of one
+training step of each (attention scores S source positions at every decoder step), and the
+attention map of each trained attention model on a held-out sentence.
 
-Lesson: without attention the decoder must carry the whole source in H numbers and
-reorder it from memory; with it each output word looks up its source word (the maps show
-it: one bright cell per output word, off the diagonal where the toy language reorders).
-Luong's costs less than Bahdanau's because its RNN input does not depend on the context,
-and its score is one matmul instead of a tanh layer.
+Lesson: without attention the decoder must carry the whole source in H numbers and reorder
+it from memory; with it each output word looks up its source word (the maps: one bright cell
+per output word, off the diagonal where the toy language reorders). Luong's costs less than
+Bahdanau's: its RNN input does not depend on the context, its score is one matmul.
 """
 
 from __future__ import annotations

@@ -5,32 +5,26 @@ blocks, causal self-attention, tied embeddings) two ways: ``generate_no_cache`` 
 the whole prefix for every new token; ``generate_kv_cache`` feeds only the new token and keeps the
 keys and values of earlier positions in a per-layer cache (``models.transformer.KVCache``).
 
-Data: character-level language modelling on the embedded corpus (the Python standard
-library's docstrings, real human-written text, ``harness.data.stdlib_corpus``; a
-``corpus/*.txt`` folder under ``$DRILLS_DATA_DIR`` replaces it); the first 90% trains,
-the last 10% is held out.
+Data: characters of ``harness.data.corpus`` (the stdlib's docstrings, or ``corpus/*.txt``
+under ``$DRILLS_DATA_DIR``); the first 90% trains, the last 10% is held out.
 
 Check (tiny), for learned, sinusoidal and rotary positions, on freshly initialised models:
 
 * causality: for cut points t = 0, T/2, T-2, replacing every token after t leaves the
   logits at positions 0..t equal (and changes some later logit: the probe can see a change);
-* KV cache = no cache, token by token: 24 greedy tokens after a 9-token prompt (batch 2) are
-  the same both ways, every step's logits are close, and a single full forward over the
-  final sequence gives the same logits at every generated position;
+* KV cache = no cache: 24 greedy tokens after a 9-token prompt (batch 2) are the same both
+  ways, every step's logits are close, and equal one full forward over the final sequence;
 * generating past ``max_len`` raises IndexError;
-* a short training run (200 steps) brings the held-out loss below the unigram entropy of
-  the training text, i.e. the model uses context.
+* 200 training steps bring the held-out loss below the training text's unigram entropy.
 
-Bench (cpu: ``small`` preset, d=128, 3 layers; 100 training steps of 8 x 128 characters):
-training tokens/s and loss curve, tokens/s generating 256 new tokens after a 32-token prompt
-with and without the cache (batch 1), a generated sample (note) and the attention map of the
-trained model's last layer on a held-out prompt (heatmap).
+Bench (cpu: ``small`` preset, 100 steps of 8 x 128 characters): training tokens/s and loss,
+tokens/s of 256 new tokens after a 32-token prompt with and without the cache (batch 1), a
+generated sample (note) and the trained model's attention map on a held-out prompt.
 
 Lesson: without a cache, token t costs a forward over t tokens, so generating N tokens costs
-O(N^2) token-layers; with the cache each token costs one row per layer (the reason every
-serving stack keeps one; Pope et al., "Efficiently Scaling Transformer Inference", 2022), and
-the gap widens with length and width. An undertrained model's greedy sample falls into its
-most likely loop (spaces, "the the the"): greedy decoding exposes the model's mode.
+O(N^2) token-layers; with the cache each token costs one row per layer (Pope et al.,
+"Efficiently Scaling Transformer Inference", 2022), and the gap widens with length and width.
+An undertrained model's greedy sample falls into its most likely loop (greedy shows the mode).
 """
 
 from __future__ import annotations
@@ -75,9 +69,9 @@ class GenConfig:
         return f"{self.model},{self.positional},T={self.seq_len},bs={self.batch_size},steps={self.steps}"
 
 
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy: logits (B, T, V), targets (B, T) int64."""
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction=reduction)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
 def windows(ids: torch.Tensor, n: int, T: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,20 +105,14 @@ class OverwritesAtZero(KVCache):
 @task("transformers.decoder_generation", seed="6.06", title="Transformer decoder for text generation")
 class DecoderGeneration(TrainingRun):
     __doc__ = __doc__
-    #: train_step times one optimizer step; the generate_* variants time greedy generation of
-    #: ``new_tokens`` after ``prompt_len`` with and without the KV cache (pytest/asv front ends)
+    #: one optimizer step; greedy generation of ``new_tokens`` after ``prompt_len`` with and without the cache
     variants = ("train_step", "generate_kv_cache", "generate_no_cache")
     sizes = {
         "tiny": GenConfig(),
         "cpu": GenConfig(model="small", seq_len=128, batch_size=8, steps=100, lr=2e-3, prompt_len=32, new_tokens=256),
         "gpu": GenConfig(model="gen", seq_len=256, batch_size=64, steps=3000, lr=1e-3, prompt_len=32, new_tokens=256),
     }
-    metrics = {
-        "kv_cache_speedup": "tokens/s with the KV cache / tokens/s without, at new_tokens",
-        "held_out_loss_nats": "held-out next-character loss after training, nats",
-        "unigram_entropy_nats": "entropy of the training characters' frequencies, nats",
-        "context_gain_nats": "unigram entropy minus held-out loss, nats per character",
-    }
+    metrics = {"context_gain_nats": "unigram entropy minus held-out loss, nats per character"}
     claims = (
         speedup("generate_kv_cache", over="generate_no_cache", at_least=3.0,
                 text="KV-cache decoding >= 3x the tokens/s of decoding without a cache at 256 new tokens"),

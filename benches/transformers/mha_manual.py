@@ -1,37 +1,28 @@
 """6.07 Multi-head attention by hand.
 
-Compared: ``kernels.layers.attention.MultiheadAttention`` (``manual``): the input projection
-split into W_q, W_k, W_v, the heads separated by reshapes, softmax(Q K^T / sqrt(D) + masks) V
-per head, heads concatenated and projected, against ``nn.MultiheadAttention`` (the
-reference and baseline, ``torch_mha``) holding the same weights (``load_state_dict``: the
-parameter names are torch's: ``in_proj_weight`` (3E, E), ``in_proj_bias``,
-``out_proj.weight``/``bias``). Dropout off, module in eval mode.
+Compared: ``kernels.layers.attention.MultiheadAttention`` (``manual``: W_q, W_k, W_v split from
+the input projection, heads separated by reshapes, softmax(Q K^T / sqrt(D) + masks) V per head,
+heads concatenated and projected) against ``nn.MultiheadAttention`` (reference and baseline,
+``torch_mha``) holding the same weights (torch's parameter names). Dropout off, eval mode.
 
-Check (tiny, float32 and float64, 3 seeded trials per case): the output and the attention
-weights over cases covering self- and cross-attention (L != S), ``batch_first`` both ways
-and unbatched (L, E) input, ``key_padding_mask`` as booleans and as additive floats,
-``attn_mask`` as a 2-D causal boolean, a 2-D float bias and a 3-D (B*H, L, S) boolean,
-both masks at once, ``need_weights=False`` (no weights returned), and
-``average_attn_weights`` True ((B, L, S), the mean over heads) and False ((B, H, L, S)).
-Note the polarity: nn.MultiheadAttention's boolean masks mark what is *blocked*, the
-opposite of ``F.scaled_dot_product_attention``'s. Wrong mask shapes raise ValueError.
+Check (tiny, float32 and float64, 3 seeded trials per case): output and attention weights for
+self- and cross-attention (L != S), ``batch_first`` both ways and unbatched input,
+``key_padding_mask`` as booleans and as additive floats, ``attn_mask`` as a causal boolean, a
+float bias and a 3-D (B*H, L, S) boolean, both masks at once, ``need_weights=False`` and
+``average_attn_weights`` both ways. nn.MultiheadAttention's boolean masks mark what is
+*blocked*, the opposite of ``F.scaled_dot_product_attention``'s. Wrong mask shapes raise
+ValueError.
 
-Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, need_weights=False): time
-of a forward of each.
+Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, ``need_weights=False``).
 
-Lesson: the hand version's projections are the same three GEMMs as torch's, so at short
-lengths both take about the same time; as L grows the difference is the attention core:
-with ``need_weights=False`` ``nn.MultiheadAttention`` hands the heads to
-``F.scaled_dot_product_attention`` (a fused kernel that never stores the (B, H, L, L) weights;
-FlashAttention, Dao et al. 2022, is the GPU form), while the hand version materialises scores
-and softmax. Asking torch for the weights (``need_weights=True``) puts it on the same explicit
-path (per torch's source).
+Lesson: the hand version's projections are the same three GEMMs as torch's, so at short lengths
+both take about the same time; as L grows the attention core differs: with
+``need_weights=False`` torch hands the heads to ``F.scaled_dot_product_attention`` (a fused
+kernel that never stores the (B, H, L, L) weights), while the hand version materialises scores
+and softmax. Asking torch for the weights puts it on the same explicit path (per its source).
 """
 
 from __future__ import annotations
-
-import dataclasses
-import math
 
 import torch
 from torch import nn
@@ -41,71 +32,7 @@ from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant
 from kernels.layers import attention
 from kernels.layers.attention import MultiheadAttention
-
-
-@dataclasses.dataclass(frozen=True)
-class MhaConfig:
-    """One nn.MultiheadAttention call."""
-
-    batch: int
-    """B: sequences (0: unbatched (L, E) input)"""
-    tgt_len: int
-    """L: query positions"""
-    src_len: int
-    """S: key/value positions (== L with ``cross=False``)"""
-    embed_dim: int
-    """E: model width"""
-    heads: int
-    """H: heads (E divisible by H)"""
-    batch_first: bool = False
-    """(B, L, E) instead of (L, B, E)"""
-    cross: bool = False
-    """key/value from a second sequence instead of the query's"""
-    key_padding: str = "none"
-    """"none", "bool" (True = padding) or "float" (-inf at padding)"""
-    attn_mask: str = "none"
-    """"none", "causal" (2-D bool), "bias" (2-D float) or "per_head" (3-D (B*H, L, S) bool)"""
-    need_weights: bool = True
-    """return the attention weights too"""
-    average: bool = True
-    """average_attn_weights: mean over heads (True) or per head (False)"""
-
-    def label(self) -> str:
-        parts = [f"B={self.batch},L={self.tgt_len},S={self.src_len},E={self.embed_dim},H={self.heads}"]
-        parts += [n for n, on in (("batch_first", self.batch_first), ("cross", self.cross)) if on]
-        parts += [f"kpm={self.key_padding}"] if self.key_padding != "none" else []
-        parts += [f"mask={self.attn_mask}"] if self.attn_mask != "none" else []
-        parts += ["no_weights" if not self.need_weights else ("avg" if self.average else "per_head")]
-        return ",".join(parts)
-
-
-def _inputs(config: MhaConfig, g: torch.Generator, dtype: torch.dtype):
-    B, L, E, H = config.batch, config.tgt_len, config.embed_dim, config.heads
-    S = config.src_len if config.cross else L
-    lead = (B,) if B else ()
-
-    def seq(n):
-        x = torch.randn(*lead, n, E, generator=g, dtype=dtype)  # (B, n, E)
-        return x.transpose(0, 1) if B and not config.batch_first else x  # (n, B, E) time-major
-
-    q = seq(L)
-    k = seq(S) if config.cross else q
-    v = seq(S) if config.cross else q
-    kpm = None
-    if config.key_padding != "none":
-        lengths = torch.randint(max(1, S // 2), S + 1, (max(B, 1),), generator=g)
-        pad = torch.arange(S)[None, :] >= lengths[:, None]  # (B, S), True = padding
-        pad = pad[0] if not B else pad
-        kpm = pad if config.key_padding == "bool" else torch.zeros(pad.shape, dtype=dtype).masked_fill(pad, -math.inf)
-    mask = None
-    if config.attn_mask == "causal":
-        mask = torch.ones(L, S, dtype=torch.bool).triu(1)  # True = blocked: keys after the query
-    elif config.attn_mask == "bias":
-        mask = torch.randn(L, S, generator=g, dtype=dtype)
-    elif config.attn_mask == "per_head":
-        mask = torch.rand(max(B, 1) * H, L, S, generator=g) < 0.3
-        mask[..., 0] = False  # every query keeps key 0: no fully masked row (torch gives NaN there)
-    return q, k, v, kpm, mask
+from kernels.layers.masks import MhaConfig, mha_inputs
 
 
 def _call(m, q, k, v, kpm, mask, need_weights, average):
@@ -222,7 +149,7 @@ class MhaManual(Operator):
             module.in_proj_bias.normal_(0, 0.1)
             module.out_proj.bias.normal_(0, 0.1)
         module = module.to(device, dtype).eval()
-        q, k, v, kpm, mask = (t if t is None else t.to(device) for t in _inputs(config, g, dtype))
+        q, k, v, kpm, mask = (t if t is None else t.to(device) for t in mha_inputs(config, g, dtype))
         return q, k, v, kpm, mask, config.need_weights, config.average, module
 
     def reference(self, q, k, v, kpm, mask, need_weights, average, module):

@@ -1,8 +1,7 @@
 """6.09 Masked language modelling (BERT-style).
 
-Compared / checked: the masking rule of BERT (Devlin et al. 2019, section 3.1 and appendix
-A.1) as implemented in ``kernels.text.mlm.mlm_mask``, and the MLM loss ``mlm_loss``, then a
-small ``models.transformer.MaskedLM`` (encoder + tied LM head) trained with them.
+Checked: BERT's masking rule (Devlin et al. 2019, section 3.1, appendix A.1) and MLM loss
+(``kernels.text.mlm``), then a small ``models.transformer.MaskedLM`` trained with them.
 
 The rule: each non-padding token is *selected* independently with probability 0.15 (as Hugging
 Face's ``DataCollatorForLanguageModeling`` draws it); a selected token is replaced by
@@ -10,39 +9,32 @@ Face's ``DataCollatorForLanguageModeling`` draws it); a selected token is replac
 left as it is with probability 0.1. The loss is the cross-entropy of the original token at the
 selected positions only (labels -100 elsewhere, ``ignore_index``).
 
-Data: word-level windows (1,000-word vocabulary fitted on the training part, ``<unk>`` for
-the rest) of the embedded corpus, the Python standard library's docstrings (real text;
-``corpus/*.txt`` under ``$DRILLS_DATA_DIR`` replaces it); last 10% held out.
+Data: word windows (1,000-word vocabulary from the training part) of ``harness.data.corpus``
+(the stdlib's docstrings, or ``corpus/*.txt`` under ``$DRILLS_DATA_DIR``); last 10% held out.
 
 Check (tiny). Statistics on one seeded draw over 400 x 128 tokens (about 46,000 selectable
-after 10% padding), each test with its false-failure rate for a random seed:
+after 10% padding), each with its false-failure rate for a random seed:
 
-* selection: z = (k - 0.15 n) / sqrt(0.15 * 0.85 * n) for k selected of n; fails if |z| > 5
-  (two-sided normal tail: 5.7e-7);
-* 80/10/10: counts of selected positions that became ``<mask>``, became another token,
-  stayed the same, against expectations 0.8, 0.1 (1 - q_i), 0.1 + 0.1 q_i summed over the
-  selected tokens, where q_i = 1 / (number of ordinary tokens) is the chance that the random
-  replacement equals the original; Pearson X^2 with 2 degrees of freedom; fails if X^2 > 30
-  (3.1e-7);
-* random replacements uniform over the ordinary tokens: X^2 over 10 equal id ranges, 9
-  degrees of freedom; fails if X^2 > 50 (1.1e-7). (All three: < 1e-6 together.)
-* exact properties: padding is never selected; unselected positions keep their token and
-  get label -100; selected positions are labelled with the original token; random
-  replacements never produce ``<pad>``, ``<unk>`` or ``<mask>``.
+* selection: z = (k - 0.15 n) / sqrt(0.15 * 0.85 * n); fails if ``|z| > 5`` (5.7e-7);
+* 80/10/10: counts that became ``<mask>``, another token, or stayed, against 0.8, 0.1 (1 - q_i),
+  0.1 + 0.1 q_i summed over the selected tokens (q_i: the chance that the random replacement
+  equals the original); Pearson X^2, 2 degrees of freedom; fails if X^2 > 30 (3.1e-7);
+* random replacements uniform over the ordinary tokens: X^2 over 10 id ranges, 9 degrees of
+  freedom; fails if X^2 > 50 (1.1e-7);
+* exact properties: padding never selected; unselected positions keep their token and get
+  label -100; selected ones are labelled with the original; no ``<pad>``/``<unk>``/``<mask>``
+  as a random replacement.
 
-Loss only on selected positions: the loss equals the cross-entropy over the selected
-positions computed directly; adding large noise to the logits at every unselected position
-leaves it unchanged; changing the logits at one selected position changes it.
+The loss equals the cross-entropy over the selected positions computed directly, ignores noise
+on the logits of every unselected position, and changes with one selected position's logits.
 
-Training: the held-out loss on masked tokens falls below the unigram entropy of the training
-words (the model uses context). Bench: training tokens/s, loss curve, and the attention map of
-the trained model on a held-out window with its masks (heatmap).
+Training: the held-out masked-token loss falls below the training words' unigram entropy.
+Bench: training tokens/s, loss curve, the trained model's attention map on a held-out window.
 
-Lesson: the three statistical tests at |z| <= 5, X^2 <= 30 and X^2 <= 50 fail a correct
-implementation with probability < 1e-6 together, yet catch a 20 % selection at z = 29.
-Predicting only 15 % of the tokens gives a sparse training signal: each window teaches only its
-selected words, which is why BERT trained for 1M steps (Devlin et al. 2019) and why ELECTRA
-(Clark et al. 2020) replaced masking with a task over every token.
+Lesson: the three tests together fail a correct implementation with probability < 1e-6, yet
+catch a 20 % selection at z = 29. Predicting only 15 % of the tokens gives a sparse training
+signal, which is why BERT trained for 1M steps (Devlin et al. 2019) and ELECTRA (Clark et al.
+2020) replaced masking with a task over every token.
 """
 
 from __future__ import annotations
@@ -54,10 +46,9 @@ import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data import WordTokenizer
-from harness.data.corpus import load_corpus
+from harness.data.corpus import random_windows, word_corpus
 from harness.mutants import Mutant
-from harness.train import fit
+from harness.train import fit, standard_step
 from kernels.layers.attention_maps import record_attention
 from kernels.text.mlm import IGNORE, MASK, mlm_loss, mlm_mask
 from models.transformer import MaskedLM, preset
@@ -84,18 +75,9 @@ class MlmConfig:
         return f"{self.model},V={self.vocab_words},T={self.seq_len},bs={self.batch_size},steps={self.steps}"
 
 
-def load_words(config: MlmConfig):
-    """(tokenizer with <mask>, train ids, held-out ids, description): last 10 % of the corpus held out."""
-    text, desc = load_corpus(real=True)
-    cut = int(0.9 * len(text))
-    base = WordTokenizer.fit(text[:cut], max_size=config.vocab_words)
-    tok = WordTokenizer([MASK, *base.itos[2:]])  # ids: 0 <pad>, 1 <unk>, 2 <mask>, 3.. words
-    return tok, tok.encode(text[:cut]), tok.encode(text[cut:]), desc
-
-
 # -- the wrong versions (mutants) ------------------------------------------------------------
 def _wrong_mask(p_select=0.15, split=(0.8, 0.9), low=None, high=None, pad_ok=False):
-    """A masking rule with one parameter wrong (selection rate, 80/10/10 split, replacement range, padding)."""
+    """A masking rule with one parameter wrong (rate, split, replacement range or padding)."""
 
     def fn(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, select_p=None, generator=None):
         g = generator
@@ -114,8 +96,7 @@ def _loss_over_all_positions(logits, labels):
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-def _wrong(name: str, what: str, match: str, **patch) -> Mutant:
-    # the statistics fail before training: skip it so the mutant costs seconds
+def _wrong(name: str, what: str, match: str, **patch) -> Mutant:  # the statistics fail first: no training
     return Mutant(name, what, {"_train": lambda self, *a: (0.0, 1.0), **patch}, match=match)
 
 
@@ -145,13 +126,16 @@ class MaskedLanguageModelling(TrainingRun):
     )  # fmt: skip
 
     def _windows(self, ids, n, T, g):
-        start = torch.randint(0, len(ids) - T, (n,), generator=g)
-        return ids[start[:, None] + torch.arange(T)]  # (n, T)
+        return random_windows(ids, n, T - 1, g)  # (n, T)
+
+    def _data(self, ctx, config):
+        tok, train_ids, test_ids, desc = word_corpus(config.vocab_words, (MASK,))  # 0 <pad>, 1 <unk>, 2 <mask>
+        ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
+        return tok, train_ids, test_ids
 
     def check(self, ctx):
         config = ctx.configs[0]
-        tok, train_ids, test_ids, desc = load_words(config)
-        ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
+        tok, train_ids, test_ids = self._data(ctx, config)
         mask_id, first, V = tok.stoi[MASK], 3, tok.vocab_size
         self._check_rule(ctx, train_ids, mask_id, first, V)
         self._check_loss(ctx, train_ids, mask_id, first, V)
@@ -249,18 +233,12 @@ class MaskedLanguageModelling(TrainingRun):
         x = torch.randint(3, V, (config.batch_size, config.seq_len), generator=g)
         masked = self.mask_fn(x, mask_id=2, first_ordinary=3, vocab_size=V, generator=g)
         inputs, labels = (t.to(ctx.device) for t in masked)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            self.loss_fn(model(inputs), labels).backward()
-            opt.step()
-
+        step = lambda: standard_step(model, opt, inputs, labels, self.loss_fn)
         return Prepared(fn=step, items=config.batch_size * config.seq_len, item_unit="tokens")
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        tok, train_ids, test_ids, desc = load_words(config)
-        ctx.note(f"data: {desc}; {len(train_ids)} training words, vocabulary {tok.vocab_size}")
+        tok, train_ids, test_ids = self._data(ctx, config)
         self._train(ctx, config, tok, train_ids, test_ids)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         model, tok, orig, masked = self._trained

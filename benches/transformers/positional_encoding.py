@@ -10,36 +10,23 @@ Compared: three ways to tell a Transformer where a token sits (``kernels/layers/
 
 Check (tiny):
 
-* sinusoidal: the vectorised table equals the paper's formula evaluated position by
-  position with ``math.sin``/``math.cos`` (float64, and the float32 table against it),
-  for d = 2, 6, 64 and up to 300 positions; the module adds rows offset..offset+T-1;
-  an odd width raises ValueError, positions past the table IndexError;
-* learned: adds its rows; the gradient reaches exactly the rows of the positions used;
-  max_len * d parameters; positions past max_len raise IndexError;
-* rope: equals the paper's complex-number form (x[2i] + j x[2i+1]) e^{j m theta_i}
-  (``kernels.layers.positional.rope_reference``, float64) at offsets 0 and 37; keeps every
-  vector's norm; position 0 is the identity; and the relative-position property: for
-  random q, k the score <RoPE(q, m), RoPE(k, n)> is the same for every (m, n) with the same
-  m - n (offsets -9, 0, 3, 17, 250 at base positions 0, 5, 64, 1000; float64 to 1e-9),
-  while different offsets give different scores.
+* sinusoidal: the vectorised table equals the paper's formula evaluated entry by entry with
+  ``math.sin``/``math.cos`` (float64 and float32; d = 2, 6, 64, up to 300 positions); the
+  module adds rows offset..offset+T-1; an odd width or positions past the table are refused;
+* learned: adds its rows; the gradient reaches exactly the rows used; max_len * d parameters;
+* rope: equals the complex-number form (x[2i] + j x[2i+1]) e^{j m theta_i} (``rope_reference``,
+  float64) at offsets 0 and 37, keeps norms, is the identity at position 0, and
+  <RoPE(q, m), RoPE(k, n)> depends only on m - n (offsets up to 250 at base positions up to
+  1000, to 1e-9) while different offsets give different scores.
 
-Bench (cost, cpu: B=8, d=512 (H=8, D=64), T = 128..2048): time per call of each encoding
-applied to one (B, T, d) activation (RoPE: to q and k, the two tensors it touches),
-against length; the metrics also give each variant's parameters and the time to build the
-sinusoidal table.
+Bench (cpu: B=8, d=512, H=8, T = 128..2048): time per call of each encoding of one (B, T, d)
+activation (RoPE: of q and k) against length; parameters and the table's build time.
 
 Lesson: where the position goes costs far more than how it is computed. Adding a table is one
-memory-bound elementwise pass: at B=8, T=2048, d=512 sinusoidal and learned both take 8.7 ms (at
-T=128: 0.08 and 0.16 ms); the learned table also holds max_len * d = 1,048,576 trainable
-parameters at T=2048, the sinusoidal one none (built once in 13 ms; the paper's formula
-evaluated entry by entry in Python takes 50 ms per 256 rows). RoPE rotates q and k in every
-layer through strided even/odd views and a stack: 7.1 ms at T=128 and 393 ms at T=2048, 45-85x
-the additive tables, yet still small next to attention itself (~8.6 GFLOP per sequence and layer
-at T=2048); in exchange the attention score sees only m - n, which the check verifies to 1e-9
-for offsets up to 250 at positions up to 1,250. Measured with ``OMP_NUM_THREADS=1 drills bench
---task transformers.positional_encoding`` (cpu preset, float32) on the shared 2-core AMD EPYC
-VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock figures are inflated and noisy
-(the run record flags IQR/median > 10%), ratios and counts are the robust part.
+memory-bound elementwise pass, learned or sinusoidal alike; the learned table also holds
+max_len * d trainable parameters, the sinusoidal one none (built once, vectorised). RoPE
+rotates q and k in every layer, far more than one add, yet small next to attention itself
+(4 T^2 d FLOPs per sequence and layer); in exchange the score sees only m - n (Su et al. 2021).
 """
 
 from __future__ import annotations
@@ -50,6 +37,8 @@ import time
 import torch
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, time_ratio
+from harness.mutants import Mutant
 from kernels.layers.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
@@ -79,6 +68,32 @@ class PositionalConfig:
         return f"B={self.batch},T={self.seq_len},d={self.d_model},H={self.heads}"
 
 
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def _rope_mixed_pairing(x, cos, sin):
+    """Pairs feature i with i + D/2 (rotate_half) but lays the angles out for adjacent pairs."""
+    return x * cos.repeat_interleave(2, dim=-1) + _rotate_half(x) * sin.repeat_interleave(2, dim=-1)
+
+
+def _rope_half_split(x, cos, sin):
+    """A consistent rotation of pairs (i, i + D/2): a valid RoPE, but not the paper's pairing."""
+    return x * torch.cat((cos, cos), dim=-1) + _rotate_half(x) * torch.cat((sin, sin), dim=-1)
+
+
+def _table_i_over_d(max_len, d, base=10000.0, dtype=torch.float32, device=None):
+    a = torch.arange(max_len, dtype=torch.float64)[:, None] * base ** (-torch.arange(d // 2, dtype=torch.float64) / d)
+    return torch.stack((a.sin(), a.cos()), -1).reshape(max_len, d).to(dtype)  # exponent i/d, not 2i/d
+
+
+def _table_sin_cos_swapped(max_len, d, base=10000.0, dtype=torch.float32, device=None):
+    t = sinusoidal_table(max_len, d, base, dtype=torch.float64)  # (T, d)
+    return t.reshape(max_len, d // 2, 2).flip(-1).reshape(max_len, d).to(dtype)
+
+
 @task("transformers.positional_encoding", seed="6.04", title="positional encoding by hand")
 class PositionalEncoding(Comparison):
     __doc__ = __doc__
@@ -88,9 +103,28 @@ class PositionalEncoding(Comparison):
         "cpu": [PositionalConfig(8, t, 512) for t in (128, 256, 512, 1024, 2048)],
         "gpu": [PositionalConfig(32, t, 1024, heads=16) for t in (512, 1024, 2048, 4096, 8192)],
     }
-    #: the implementations under test (tests plant broken ones here)
+    metrics = {"sinusoidal.vectorised_speedup": "time of the formula entry by entry / the vectorised table, same table"}
+    claims = (
+        time_ratio("learned", to="sinusoidal", at_most=1.5, text="adding a learned table costs <= 1.5x a sinusoidal"),
+        metric("sinusoidal.vectorised_speedup", ">=", 10,
+               text="the vectorised sinusoidal table builds >= 10x faster than the formula entry by entry"),
+    )  # fmt: skip
+    #: the implementations under test
     table_fn = staticmethod(sinusoidal_table)
     rope_fn = staticmethod(apply_rope)
+    mutants = (
+        Mutant("rope_mixed_pairing", "rotate-half pairing on an interleaved angle table",
+               {"rope_fn": staticmethod(_rope_mixed_pairing)}, match="rope"),
+        Mutant("rope_mixed_pairing_property_only", "the same bug, seen by the relative-position property alone",
+               {"rope_fn": staticmethod(_rope_mixed_pairing), "_check_rope_formula": lambda self, ctx: None},
+               match="depend only on m - n"),
+        Mutant("rope_half_split", "the half-split layout instead of the paper's pairs",
+               {"rope_fn": staticmethod(_rope_half_split)}, match="complex-number formula"),
+        Mutant("exponent_i_over_d", "exponent i/d instead of 2i/d", {"table_fn": staticmethod(_table_i_over_d)},
+               match="sinusoidal table = formula"),
+        Mutant("sin_cos_swapped", "sin and cos swapped", {"table_fn": staticmethod(_table_sin_cos_swapped)},
+               match="sinusoidal table = formula"),
+    )  # fmt: skip
 
     def check(self, ctx):
         self._check_sinusoidal(ctx)
@@ -105,24 +139,15 @@ class PositionalEncoding(Comparison):
                 got = self.table_fn(max_len, d, dtype=dtype)
                 # float64: the two differ only by rounding of pow/sin (~1e-14 at position 300)
                 tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {}
-                ctx.assert_close(
-                    got.cpu(),
-                    want.to(dtype),
-                    name=f"sinusoidal table = formula ({dtype})",
-                    where=f"max_len={max_len}, d={d}",
-                    **tol,
-                )
+                name, where = f"sinusoidal table = formula ({dtype})", f"max_len={max_len}, d={d}"
+                ctx.assert_close(got.cpu(), want.to(dtype), name=name, where=where, **tol)
         pe = SinusoidalPositionalEncoding(64, 8).to(ctx.device)
         x = torch.randn(3, 10, 8, generator=ctx.generator(1)).to(ctx.device)
-        ctx.assert_close(
-            pe(x, offset=5),
-            x + sinusoidal_reference(64, 8)[5:15].float().to(ctx.device),
-            name="sinusoidal module adds rows offset..offset+T-1",
-        )
+        want = x + sinusoidal_reference(64, 8)[5:15].float().to(ctx.device)
+        ctx.assert_close(pe(x, offset=5), want, name="sinusoidal module adds rows offset..offset+T-1")
         ctx.expect_raises(ValueError, lambda: self.table_fn(10, 7), match="even", name="odd width refused")
-        ctx.expect_raises(
-            IndexError, lambda: pe(x, offset=60), match="max_len", name="sinusoidal: past the table refused"
-        )
+        past = lambda: pe(x, offset=60)
+        ctx.expect_raises(IndexError, past, match="max_len", name="sinusoidal: past the table refused")
 
     def _check_learned(self, ctx):
         torch.manual_seed(ctx.rng_seed)
@@ -131,46 +156,32 @@ class PositionalEncoding(Comparison):
         out = emb(x, offset=3)
         ctx.assert_close(out, x + emb.weight[3:9].detach(), name="learned module adds rows offset..offset+T-1")
         out.sum().backward()
-        used = torch.zeros(20, dtype=torch.bool)
-        used[3:9] = True
+        used = (torch.arange(20) >= 3) & (torch.arange(20) < 9)  # rows of positions 3..8
         g = emb.weight.grad.cpu()
-        ctx.expect(
-            bool((g[used] == 2.0).all()) and bool((g[~used] == 0).all()),
-            "learned table: the gradient should reach exactly the rows of the positions used (2 sequences each)",
-            name="learned: gradient reaches the used rows only",
-        )
-        ctx.expect(
-            sum(p.numel() for p in emb.parameters()) == 20 * 8,
-            "learned table should hold max_len * d parameters",
-            name="learned: max_len * d parameters",
-        )
+        ok = bool((g[used] == 2.0).all()) and bool((g[~used] == 0).all())
+        msg = "learned table: the gradient should reach exactly the rows of the positions used (2 sequences each)"
+        ctx.expect(ok, msg, name="learned: gradient reaches the used rows only")
+        n = sum(p.numel() for p in emb.parameters())
+        msg = "learned table should hold max_len * d parameters"
+        ctx.expect(n == 20 * 8, msg, name="learned: max_len * d parameters")
         ctx.expect_raises(
             IndexError, lambda: emb(x, offset=15), match="learned positions", name="learned: past max_len refused"
         )
 
     def _check_rope_formula(self, ctx):
-        g = ctx.generator(3)
-        D = 16
-        x = torch.randn(2, 3, 40, D, generator=g, dtype=torch.float64)  # (B, H, T, D)
+        D, x = 16, torch.randn(2, 3, 40, 16, generator=ctx.generator(3), dtype=torch.float64)  # (B, H, T, D)
         for offset in (0, 37):
             pos = torch.arange(offset, offset + 40)
             cos, sin = rope_angles(pos, D, dtype=torch.float64)
             got = self.rope_fn(x, cos, sin)
-            ctx.assert_close(
-                got, rope_reference(x, pos), name="rope = complex-number formula", where=f"offset {offset}"
-            )
+            want = rope_reference(x, pos)
+            ctx.assert_close(got, want, name="rope = complex-number formula", where=f"offset {offset}")
             ctx.assert_close(got.norm(dim=-1), x.norm(dim=-1), name="rope keeps norms")
         cos0, sin0 = rope_angles(torch.zeros(1, dtype=torch.int64), D, dtype=torch.float64)
-        ctx.assert_close(
-            self.rope_fn(x[..., :1, :], cos0, sin0), x[..., :1, :], name="rope at position 0 is the identity"
-        )
-        rot = RotaryEmbedding(D, 32)
-        ctx.expect_raises(
-            IndexError,
-            lambda: rot(x[..., :8, :].float(), offset=30),
-            match="max_len",
-            name="rope: past max_len refused",
-        )
+        got0 = self.rope_fn(x[..., :1, :], cos0, sin0)
+        ctx.assert_close(got0, x[..., :1, :], name="rope at position 0 is the identity")
+        past = lambda: RotaryEmbedding(D, 32)(x[..., :8, :].float(), offset=30)
+        ctx.expect_raises(IndexError, past, match="max_len", name="rope: past max_len refused")
         ctx.expect_raises(ValueError, lambda: rope_angles(4, 7), match="even", name="rope: odd head dim refused")
 
     def _check_rope_relative(self, ctx):
@@ -187,20 +198,12 @@ class PositionalEncoding(Comparison):
             scores = [score(base + max(shift, 0), base + max(-shift, 0)) for base in (0, 5, 64, 1000)]
             by_shift[shift] = scores[0]
             spread = max(scores) - min(scores)
-            ctx.expect(
-                spread <= 1e-9 * max(1.0, abs(scores[0])),
-                f"rope: <RoPE(q, m), RoPE(k, n)> should depend only on m - n = {shift}, got {scores} at base "
-                "positions 0, 5, 64, 1000",
-                name="rope: score depends only on m - n",
-            )
-        distinct = len({round(v, 6) for v in by_shift.values()})
-        ctx.expect(
-            distinct == len(by_shift),
-            f"rope: different offsets should give different scores, got {by_shift}",
-            name="rope: score changes with m - n",
-        )
+            msg = f"rope: <RoPE(q, m), RoPE(k, n)> should depend only on m - n = {shift}, got {scores} at bases"
+            ctx.expect(spread <= 1e-9 * max(1.0, abs(scores[0])), msg, name="rope: score depends only on m - n")
+        distinct = len({round(v, 6) for v in by_shift.values()}) == len(by_shift)
+        msg = f"rope: different offsets should give different scores, got {by_shift}"
+        ctx.expect(distinct, msg, name="rope: score changes with m - n")
 
-    # -- cost ----------------------------------------------------------------------------------
     def prepare(self, ctx, impl, config):
         B, T, d, H = config.batch, config.seq_len, config.d_model, config.heads
         g = ctx.generator(4)
@@ -209,18 +212,13 @@ class PositionalEncoding(Comparison):
             q = torch.randn(B, H, T, d // H, generator=g).to(ctx.device, ctx.dtype)  # (B, H, T, D)
             k = torch.randn(B, H, T, d // H, generator=g).to(ctx.device, ctx.dtype)
             rot = RotaryEmbedding(d // H, T).to(ctx.device)
-            return Prepared(
-                fn=lambda: (rot(q), rot(k)), items=items, item_unit="tokens", bytes=4 * q.numel() * q.element_size()
-            )
+            nbytes = 4 * q.numel() * q.element_size()
+            return Prepared(fn=lambda: (rot(q), rot(k)), items=items, item_unit="tokens", bytes=nbytes)
         x = torch.randn(B, T, d, generator=g).to(ctx.device, ctx.dtype)  # (B, T, d)
         module = SinusoidalPositionalEncoding(T, d) if impl == "sinusoidal" else LearnedPositionalEmbedding(T, d)
         module = module.to(ctx.device, ctx.dtype)
-        return Prepared(
-            fn=torch.no_grad()(lambda: module(x)),
-            items=items,
-            item_unit="tokens",
-            bytes=(2 * x.numel() + T * d) * x.element_size(),
-        )
+        nbytes = (2 * x.numel() + T * d) * x.element_size()
+        return Prepared(fn=torch.no_grad()(lambda: module(x)), items=items, item_unit="tokens", bytes=nbytes)
 
     def bench(self, ctx):
         pts = {v: [] for v in self.variants}
@@ -229,29 +227,22 @@ class PositionalEncoding(Comparison):
                 m = ctx.measure(v, self.prepare(ctx, v, config), config=config)
                 pts[v].append((config.seq_len, m.median_ms))
         for v, xy in pts.items():
-            ctx.curve(
-                "time per call vs length",
-                [p[0] for p in xy],
-                [p[1] for p in xy],
-                x_label="T (positions)",
-                y_label="ms",
-                series=v,
-                log_x=True,
-                log_y=True,
-            )
+            xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+            ctx.curve("time per call vs length", xs, ys, x_label="T (positions)", y_label="ms", series=v,
+                      log_x=True, log_y=True)  # fmt: skip
         last = ctx.configs[-1]
         d, T = last.d_model, last.seq_len
-        ctx.metric("learned.params", T * d)
-        ctx.metric("sinusoidal.params", 0)
-        ctx.metric("rope.params", 0)
+        for v, n in (("learned", T * d), ("sinusoidal", 0), ("rope", 0)):
+            ctx.metric(f"{v}.params", n)
         t0 = time.perf_counter()
         for _ in range(10):
             sinusoidal_table(T, d)
-        ctx.metric("sinusoidal.table_build_ms", (time.perf_counter() - t0) / 10 * 1e3)
+        build_ms = (time.perf_counter() - t0) / 10 * 1e3
+        ctx.metric("sinusoidal.table_build_ms", build_ms)
         t0 = time.perf_counter()
         sinusoidal_reference(min(T, 256), d)
-        ctx.metric("sinusoidal.python_formula_ms_per_256_rows", (time.perf_counter() - t0) * 1e3)
-        ctx.note(
-            f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; "
-            f"attention at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer"
-        )
+        per_256 = (time.perf_counter() - t0) * 1e3
+        ctx.metric("sinusoidal.python_formula_ms_per_256_rows", per_256)
+        ctx.metric("sinusoidal.vectorised_speedup", per_256 * T / min(T, 256) / build_ms)
+        ctx.note(f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; attention"
+                 f" at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer")  # fmt: skip

@@ -9,34 +9,26 @@ on (B, H, T, D) tensors:
   blocks of 64, an online softmax (running max and denominator, rescaling the partial
   output when the max grows), so only an (L, 64) tile of scores is alive at a time.
 
-Check (tiny, float32 and float64, 3 seeded trials per case): outputs equal torch's with no
-mask, ``is_causal``, an explicit causal boolean mask, key-padding masks as booleans
-(True = attend) and as additive floats (0 / -inf), a random additive float bias broadcast
-over heads, a boolean mask with a fully masked query row (output 0, as torch), L != S
-(top-left causal alignment), and tails of the key blocks; gradients of Q, K, V through both
-equal torch's; passing both a mask and ``is_causal`` or mismatched D raises ValueError.
-Peak memory: measured at L = S = 32..256 for both; the log-log slope of peak memory
-against length must be <= 1.3 for ``blocked`` (linear) and >= 1.7 for ``naive``
-(quadratic: this shows the instrument can see the difference).
+Check (tiny, float32 and float64, 3 seeded trials per case): outputs equal torch's for every
+mask of ``kernels.layers.masks`` (none, ``is_causal``, causal boolean, key padding as booleans
+and as 0/-inf floats, a float bias, a fully masked query row), L != S and tails of the key
+blocks; gradients of Q, K, V equal torch's; a mask with ``is_causal`` or mismatched D raises
+ValueError. Peak memory at L = S = 32..256: the log-log slope must be <= 1.3 for ``blocked``
+(linear) and >= 1.7 for ``naive`` (quadratic: the instrument can see the difference).
 
-How memory is measured (CPU): ``harness.train.peak_memory_mb``, i.e. ``torch.profiler``
-with ``profile_memory=True``, summing the allocator's allocation (+) and free (-) events in
-time order and taking the maximum: the same quantity ``torch.cuda.max_memory_allocated``
-reports on a GPU (bytes of live tensors), whereas process RSS lags the allocator (glibc
-keeps freed pages mapped) and tracking "the largest intermediate" by hand would miss
-tensors alive together. On CUDA the harness uses ``max_memory_allocated`` directly.
+How memory is measured: ``harness.train.peak_memory_mb`` (on CPU the running sum of the
+profiler's allocation and free events, the quantity ``torch.cuda.max_memory_allocated``
+reports on a GPU; process RSS would lag the allocator).
 
-Bench (cpu: B=1, H=4, D=64, L = S = 256..2048, no mask): time and peak memory of the three,
-plotted against length on log axes (``peak memory vs length``, ``time vs length``).
+Bench (cpu: B=1, H=4, D=64, L = S = 256..2048): time and peak memory against length, log axes.
 
-Lesson: the score matrix is the memory problem, not the arithmetic. The naive form's peak
-memory grows as L^2 (log-log slope 2), the blocked one's as L (slope 1), and torch's CPU flash
-kernel stays far below both. The blocked version does the same FLOPs as the naive one; at short
-lengths the Python loop over key blocks costs more than it saves, at long ones it wins because
-the naive one passes an (L, L) matrix through memory several times (scores, mask, softmax,
-product) while a 64-key tile stays in cache; torch's fused kernel blocks the queries as well and
-runs the whole loop in C++ (FlashAttention, Dao et al. 2022: memory linear in length and far
-fewer reads and writes of GPU memory than standard attention).
+Lesson: the score matrix is the memory problem, not the arithmetic: the naive form's peak
+memory grows as L^2, the blocked one's as L, torch's CPU flash kernel stays far below both. The
+blocked version does the naive one's FLOPs; at short lengths its Python loop costs more than it
+saves, at long ones it wins because the naive one passes an (L, L) matrix through memory several
+times while a 64-key tile stays in cache; torch's fused kernel also blocks the queries and runs
+the loop in C++ (FlashAttention, Dao et al. 2022: memory linear in length, far fewer reads and
+writes of GPU memory than standard attention).
 """
 
 from __future__ import annotations

@@ -1,42 +1,30 @@
 """6.10 Vision Transformer for CIFAR-100.
 
-Compared / checked: ``models.vit.ViT`` (Dosovitskiy et al. 2021: Conv2d patch embedding,
-class token, learned positions, pre-LN blocks from ``models.transformer``, head on the class
-token).
+Checked: ``models.vit.ViT`` (Dosovitskiy et al. 2021: Conv2d patch embedding, class token,
+learned positions, pre-LN blocks from ``models.transformer``, head on the class token).
 
 Check (tiny):
 
-* patch embedding: the Conv2d (kernel = stride = P) equals cutting the image into patches
-  by hand (``Tensor.unfold``, features ordered channel, row, column) and multiplying by the
-  conv's own weights reshaped to (E, C*P*P), plus its bias, for 3-channel 32x32 images with
-  4x4 patches, 1-channel 16x16 with 4x4 and 3-channel 224x224 with 16x16, 3 seeded trials
-  each; an image that is not a whole number of patches raises ValueError;
-* the ViT-B/16 configuration (224x224, P=16, E=768, 12 blocks of 12 heads, MLP 3072,
-  1000 classes) has exactly 86,567,656 parameters, built on the meta device (no memory, no
-  init cost); a meta forward gives (B, 1000) logits from 197 tokens; the count per
-  component is recorded as a table;
-* the tiny preset (16x16 inputs, 4x4 patches, E=64, 2 blocks) trains above chance on real
-  images: scikit-learn's 8x8 digits upsampled to 16x16 (1,347 train / 450 test,
-  stratified): test accuracy >= 70% (chance 10%).
+* patch embedding: the Conv2d (kernel = stride = P) equals cutting the image into patches by
+  hand (``Tensor.unfold``, features ordered channel, row, column) times the conv's weights
+  reshaped to (E, C*P*P), plus its bias (3x32x32 with P=4, 1x16x16 with P=4, 3x224x224 with
+  P=16; 3 seeded trials each); an image that is not a whole number of patches raises ValueError;
+* ViT-B/16 (224x224, P=16, E=768, 12 blocks of 12 heads, MLP 3072, 1000 classes), built on the
+  meta device (no memory, no init cost), has exactly 86,567,656 parameters and gives (B, 1000)
+  logits from 197 tokens; the count per component goes into a table;
+* the tiny preset trains above chance on real images: scikit-learn's 8x8 digits upsampled to
+  16x16 (``harness.data.vit_images``): test accuracy >= 70% (chance 10%).
 
-Bench (cpu): ``cifar_small`` (32x32, P=4, E=128, 4 blocks) trained on CIFAR-100 python
-batches when ``$DRILLS_DATA_DIR`` holds ``cifar-100-python``, else on the SYNTHETIC stand-in
-``harness.data.synthetic_cifar`` with 100 classes (far easier than CIFAR-100: only the
-pipeline and the images/s carry over); training and evaluation images/s, curves; and
-ViT-B/16 inference images/s at batch 1 (random weights: speed does not depend on them).
+Bench (cpu): ``cifar_small`` (32x32, P=4, E=128, 4 blocks) on CIFAR-100 python batches under
+``$DRILLS_DATA_DIR``, else on the SYNTHETIC 100-class stand-in (far easier: only the pipeline and
+the images/s carry over): images/s, curves, the class token's attention over the patches of a
+held-out image; ViT-B/16 inference images/s at batch 1 (random weights).
 
-Lesson: the patch embedding is a linear layer in disguise (the conv and unfold+matmul agree to
-3.8e-6), and a ViT's size is almost all blocks: of ViT-B/16's 86,567,656 parameters, 85,054,464
-are the 12 blocks (7,087,872 each), 769,000 the head, 590,592 the patch embedding, 151,296 the
-197 position embeddings. Counting them on the meta device costs no memory; allocating them in
-float32 would take 346 MB. ViT-B/16 inference at batch 1 ran at 1.1 images/s (904 ms, ~35 GFLOP,
-21% of the measured matmul peak). The cifar_small model trained at 113 images/s and reached
-65.8% on the 100-class synthetic stand-in after one epoch of 2,000 images (far easier than
-CIFAR-100; chance 1%); the tiny model reaches 82% on upsampled digits in the check (4 epochs). Measured
-with ``OMP_NUM_THREADS=1 drills bench --task transformers.vit_cifar100`` (cpu preset, float32)
-on the shared 2-core AMD EPYC VM, torch 2.13 CPU, load average ~8 from other jobs: wall-clock
-figures are inflated and noisy (the run record flags IQR/median > 10%), ratios and counts are
-the robust part.
+Lesson: the patch embedding is a linear layer in disguise, and a ViT's size is almost all
+blocks: of ViT-B/16's 86,567,656 parameters, 85,054,464 are the 12 blocks, 769,000 the head,
+590,592 the patch embedding, 151,296 the 197 position embeddings. Counting them on the meta
+device costs no memory (float32 would take 346 MB). Dosovitskiy et al. (2021) report that ViTs
+trail ResNets trained from scratch on mid-sized data and win with large pre-training.
 """
 
 from __future__ import annotations
@@ -47,8 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
-from harness.data import load_cifar100, load_digits_images, resolve, stratified_split, synthetic_cifar
+from harness.claims import metric
+from harness.data.vit_images import load_images
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
+from kernels.layers.attention_maps import record_attention
 from models.vit import ViT, patchify, preset
 
 #: ViT-B/16 with a 1000-class head, as torchvision's vit_b_16 and the paper's Table 1
@@ -80,33 +71,44 @@ class VitConfig:
         return f"{self.model},{self.data},n={self.n_train},epochs={self.epochs},bs={self.batch_size}"
 
 
-def load_images(config: VitConfig, image_size: int, device, dtype):
-    """((x, y) train, (x, y) test, description); images normalised by the training set's statistics."""
-    if config.data == "digits":
-        d = load_digits_images()
-        x = F.interpolate(
-            d.images.to(torch.float32)[:, None] / 16, size=image_size, mode="bilinear", align_corners=False
-        )  # (1797, 1, S, S)
-        tr, te = stratified_split(d.labels, 0.25, seed=0)
-        (xtr, ytr), (xte, yte) = (x[tr], d.labels[tr]), (x[te], d.labels[te])
-        desc = f"{d.description}, bilinearly upsampled to {image_size}x{image_size}"
-    else:
-        src = resolve("cifar100")
-        if src.kind == "files":
-            a, b = load_cifar100(src.path, "train"), load_cifar100(src.path, "test")
-            desc = a.description
-        else:
-            a, b = (
-                synthetic_cifar(config.n_train or 50_000, 100, seed=0),
-                synthetic_cifar(config.n_test or 10_000, 100, seed=1),
-            )
-            desc = f"SYNTHETIC stand-in for CIFAR-100 (no cifar-100-python found): {a.description}"
-        a = a.take(torch.arange(min(config.n_train or len(a), len(a))))
-        b = b.take(torch.arange(min(config.n_test or len(b), len(b))))
-        (xtr, ytr), (xte, yte) = (a.images.float() / 255, a.labels), (b.images.float() / 255, b.labels)
-    mean, std = xtr.mean(dim=(0, 2, 3), keepdim=True), xtr.std(dim=(0, 2, 3), keepdim=True)
-    norm = lambda t: ((t - mean) / std).to(device, dtype)  # noqa: E731
-    return (norm(xtr), ytr.to(device)), (norm(xte), yte.to(device)), desc
+# -- the wrong versions (mutants) ------------------------------------------------------------
+def _transposed_patches(x, P):
+    B, C, H, W = x.shape
+    p = x.unfold(2, P, P).unfold(3, P, P)  # (B, C, H/P, W/P, P, P)
+    return p.permute(0, 2, 3, 1, 5, 4).reshape(B, -1, C * P * P)  # each patch read column by column
+
+
+def _column_major_patches(x, P):
+    B, C, H, W = x.shape
+    p = x.unfold(2, P, P).unfold(3, P, P)
+    return p.permute(0, 3, 2, 1, 4, 5).reshape(B, -1, C * P * P)  # patches listed down the columns first
+
+
+class MeanPooledViT(ViT):
+    """Pools the patch tokens instead of reading a class token (no cls_token parameter)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        del self.cls_token
+        self.pos_embed = torch.nn.Parameter(torch.zeros(1, config.n_patches, config.d_model))
+
+    def tokens(self, x):
+        return self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
+
+    def forward(self, x):
+        h = self.tokens(x)
+        for b in self.blocks:
+            h = b(h)
+        return self.head(self.norm(h.mean(1)))
+
+
+def _no_training(self, ctx, config):
+    raise AssertionError("training reached: the check did not see the planted bug")
+
+
+def _untrained(**patch) -> dict:
+    """The failure under test comes before training: a mutant that reaches it crashes (not caught)."""
+    return {"_train": _no_training, **patch}
 
 
 @task("transformers.vit_cifar100", seed="6.10", title="Vision Transformer for CIFAR-100")
@@ -117,9 +119,25 @@ class VitCifar100(TrainingRun):
         "cpu": VitConfig(model="cifar_small", data="cifar100", n_train=2000, n_test=500, epochs=1, target_accuracy=0.3),
         "gpu": VitConfig(model="cifar", data="cifar100", epochs=30, batch_size=256, lr=1e-3, target_accuracy=0.5),
     }
-    #: the hand patch extraction and the model under test (tests plant broken ones)
+    metrics = {"final_accuracy": "held-out accuracy at the end of training, share in [0, 1]"}
+    claims = (
+        metric(
+            "final_accuracy", ">=", 0.3, text="cifar_small ViT >= 30 % held-out accuracy after its budget (chance 1 %)"
+        ),
+    )
+    #: the hand patch extraction and the model under test
     patchify = staticmethod(patchify)
     model_cls = ViT
+    mutants = (
+        Mutant("transposed_patches", "each patch read column by column",
+               _untrained(patchify=staticmethod(_transposed_patches)), match="patch embedding"),
+        Mutant("column_major_patches", "patches listed down the columns first",
+               _untrained(patchify=staticmethod(_column_major_patches)), match="patch embedding"),
+        Mutant("no_class_token", "mean pooling instead of a class token (wrong parameter count)",
+               _untrained(model_cls=MeanPooledViT), match="86,567,656"),
+        Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
+               epochs=1)}}, match="test accuracy"),
+    )  # fmt: skip
 
     def check(self, ctx):
         self._check_patch_embedding(ctx)
@@ -147,19 +165,10 @@ class VitCifar100(TrainingRun):
                 # float32: up to C*P*P = 768 products summed in another order than the conv kernel's, so
                 # rounding reaches a few 1e-6 relative; a wrong patch layout is off by O(1)
                 tol = {"rtol": 1e-5, "atol": 1e-5} if ctx.dtype == torch.float32 else {}
-                ctx.assert_close(
-                    got,
-                    want,
-                    name="patch embedding = unfold + linear with the conv's weights",
-                    where=f"C={C}, {S}x{S}, P={P}, E={E}, trial {trial}",
-                    **tol,
-                )
-        ctx.expect_raises(
-            ValueError,
-            lambda: self.patchify(torch.zeros(1, 3, 30, 32), 4),
-            match="patches",
-            name="image not a whole number of patches refused",
-        )
+                where, name = f"C={C}, {S}x{S}, P={P}, E={E}, trial {trial}", "patch embedding = unfold + linear"
+                ctx.assert_close(got, want, name=f"{name} with the conv's weights", where=where, **tol)
+        bad = lambda: self.patchify(torch.zeros(1, 3, 30, 32), 4)
+        ctx.expect_raises(ValueError, bad, match="patches", name="image not a whole number of patches refused")
 
     def _check_b16_count(self, ctx):
         config = preset("b16")
@@ -174,16 +183,10 @@ class VitCifar100(TrainingRun):
             groups[name.split(".")[0]] = groups.get(name.split(".")[0], 0) + p.numel()
         rows = [{"component": k, "parameters": v} for k, v in groups.items()]
         ctx.table("ViT-B/16 parameters", rows + [{"component": "total", "parameters": n}])
-        ctx.expect(
-            n == VIT_B16_PARAMS,
-            f"ViT-B/16 has {n:,} parameters, expected {VIT_B16_PARAMS:,}",
-            name="ViT-B/16 parameter count = 86,567,656",
-        )
-        ctx.expect(
-            tuple(logits.shape) == (2, 1000) and tokens == 197,
-            f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197",
-            name="ViT-B/16 shapes",
-        )
+        msg = f"ViT-B/16 has {n:,} parameters, expected {VIT_B16_PARAMS:,}"
+        ctx.expect(n == VIT_B16_PARAMS, msg, name="ViT-B/16 parameter count = 86,567,656")
+        msg = f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197"
+        ctx.expect(tuple(logits.shape) == (2, 1000) and tokens == 197, msg, name="ViT-B/16 shapes")
 
     def _model(self, ctx, config):
         torch.manual_seed(ctx.rng_seed)
@@ -194,17 +197,9 @@ class VitCifar100(TrainingRun):
         train, test, desc = load_images(config, model.config.image_size, ctx.device, ctx.dtype)
         ctx.note(f"data: {desc}; {len(train[1])} train / {len(test[1])} test")
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(
-            model,
-            opt,
-            train,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            eval_data=test,
-            eval_every=max(1, len(train[1]) // config.batch_size // 2),
-            target_accuracy=config.target_accuracy,
-            seed=ctx.rng_seed,
-        )
+        every = max(1, len(train[1]) // config.batch_size // 2)
+        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
+                  eval_every=every, target_accuracy=config.target_accuracy, seed=ctx.rng_seed)  # fmt: skip
         log.record(ctx)
         self._trained = (model, test)
         return log
@@ -214,9 +209,8 @@ class VitCifar100(TrainingRun):
         c = model.config
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         g = ctx.generator(5)
-        x = torch.randn(config.batch_size, c.in_channels, c.image_size, c.image_size, generator=g).to(
-            ctx.device, ctx.dtype
-        )
+        x = torch.randn(config.batch_size, c.in_channels, c.image_size, c.image_size, generator=g)
+        x = x.to(ctx.device, ctx.dtype)
         y = torch.randint(0, c.num_classes, (config.batch_size,), generator=g).to(ctx.device)
         return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
 
@@ -232,6 +226,13 @@ class VitCifar100(TrainingRun):
             Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
             config=f"{config.model}, eval batch {xe.shape[0]}",
         )
+        with torch.no_grad(), record_attention(model) as maps:
+            model(xe[:1])
+        g = model.config.image_size // model.config.patch_size
+        cls_map = maps[-1][0].mean(0)[0, 1:].reshape(g, g)  # the class token's attention over the patch grid
+        ctx.image("held-out image", xe[0], caption="a held-out test image (normalised)")
+        ctx.heatmap("class-token attention (last layer, mean over heads)", cls_map.flip(0), x_label="patch column",
+                    y_label="patch row", caption="where the trained class token looks in that image")  # fmt: skip
         torch.manual_seed(ctx.rng_seed)
         b16 = ViT(preset("b16")).to(ctx.device, ctx.dtype).eval()
         x1 = torch.randn(1, 3, 224, 224, generator=ctx.generator(6)).to(ctx.device, ctx.dtype)

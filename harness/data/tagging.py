@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from harness.data.sets import TaggedSentences
+from harness.data.sources import resolve
+from harness.data.synthetic import synthetic_ner
 from harness.data.text import WordTokenizer
 
 
@@ -32,3 +36,17 @@ def encode_tagged(data: TaggedSentences, words: WordTokenizer, tags: list[str]):
         ids[i, : len(toks)] = torch.tensor([words.stoi.get(w.lower(), words.unk_id) for w in toks])
         y[i, : len(tg)] = torch.tensor([index.get(t, index["O"]) for t in tg])
     return ids, y, lengths
+
+
+def load_tagged(n_train: int, n_test: int, *, seed: int, real: bool, read: Callable[[Path], TaggedSentences]):
+    """(train, test, description): ``conll2003/*train*`` and ``*test*`` under ``--data-dir`` read
+    with ``read`` when ``real`` and present (the test file falls back to the train one), else
+    ``harness.data.synthetic_ner`` sentences (test drawn with seed + 10,000)."""
+    source = resolve("conll2003")
+    if real and source.kind == "files" and source.path is not None:
+        files = sorted(source.path.iterdir())
+        tr = read(next(f for f in files if "train" in f.name))
+        test = next((f for f in files if "test" in f.name), None)
+        return tr, (read(test) if test else tr), str(source)
+    tr = synthetic_ner(n_train, seed=seed)
+    return tr, synthetic_ner(n_test, seed=seed + 10_000), tr.description

@@ -6,6 +6,12 @@ adjacent entities, a chunk split by a sentence break, a partial overlap, P != R)
 is seqeval's README example. Used by 5.09 ``rnn.ner``'s check.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from kernels.text.ner_metrics import NERScores, TypeScore
+
 # (name, gold, predicted, (correct, gold chunks, guessed chunks, P, R, F1, token accuracy)),
 # derived by hand from conlleval's rules (see kernels/text/ner_metrics.py)
 WORKED_EXAMPLES = [
@@ -60,3 +66,19 @@ WORKED_EXAMPLES = [
 ]
 #: per-type scores of the last example: type -> (P, R, F1)
 PER_TYPE = {"PER": (1.0, 1.0, 1.0), "LOC": (1.0, 1.0, 1.0), "ORG": (0.0, 0.0, 0.0)}
+
+
+def span_scorer(span_fn: Callable[[Sequence[str]], list[tuple]]):
+    """A scorer like ``conlleval`` but with chunks from ``span_fn(tags) -> [(type, start, end)]``:
+    for comparing a chunking rule against conlleval's on the worked examples (no per-type scores)."""
+
+    def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> NERScores:
+        g = {(i, *c) for i, s in enumerate(gold) for c in span_fn(s)}
+        p = {(i, *c) for i, s in enumerate(pred) for c in span_fn(s)}
+        n, ok = sum(map(len, gold)), sum(a == b for gs, ps in zip(gold, pred) for a, b in zip(gs, ps))
+        hit = len(g & p)
+        pr, rc = (hit / len(p) if p else 0.0), (hit / len(g) if g else 0.0)
+        f = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+        return NERScores(TypeScore(pr, rc, f, len(g), len(p), hit), {}, n, ok / n if n else 0.0)
+
+    return score
