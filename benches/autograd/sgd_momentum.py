@@ -19,50 +19,40 @@ Compared (``kernels.optim.optimizers.SGD``), the variants timed per optimizer st
 * ``foreach``: the hand-written multi-tensor version on ``torch._foreach_*`` ops, one op over
   the whole list of tensors per (device, dtype) group.
 
-Check (float64 to rtol = atol = 1e-12, tighter than the table because the same ops in the
-same order must give the same bits; float32 to the dtype table): over 50 mini-batch steps of
-an MLP 64-32-16-10 (tanh) on sklearn's real 8x8 digits, the parameters after every step
-equal torch.optim.SGD's, for momentum 0.9, Nesterov, dampening 0.1 (the case that exposes a
-wrongly initialised buffer) and weight decay 1e-2 with momentum; a table of the largest
-deviation per case, variant and dtype goes into the report. Bad input (negative lr,
-Nesterov without momentum, a non-leaf parameter) raises ValueError as torch does.
+Check (float64 to 1e-12: the same ops in the same order give the same bits; float32 to the
+dtype table): over 50 mini-batch steps of an MLP 64-32-16-10 on sklearn's 8x8 digits the
+parameters after every step equal torch.optim.SGD's, for momentum 0.9, Nesterov, dampening
+0.1 (which exposes a wrongly initialised buffer) and weight decay 1e-2; a table of the
+largest deviations goes into the report. Bad input raises ValueError as torch does.
 
-Bench: one ``step()`` on 10,091,040 parameters in 104 tensors (52 Linear(440, 440) layers,
-gradients fixed; heavy-ball and Nesterov), and on 528,000 parameters in 1,000 tensors (where
+Bench: one ``step()`` on 10M parameters in 104 tensors (52 Linear(440, 440) layers,
+gradients fixed; heavy-ball and Nesterov), and on 0.53M parameters in 1,000 tensors (where
 per-tensor overhead dominates), after one untimed step that creates the momentum buffers.
-Metrics ``time_ratio_<variant>_over_torch_foreach_config<i>`` give time / torch-foreach time.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.sgd_momentum --no-save``; load average ~8 from other jobs, so each figure is the best
-median of three runs and differences under ~1.3x are noise): 10M params in 104 tensors:
-torch_foreach 15.0 ms, torch_loop 11.1, loop 15.0, foreach 12.7 (time ratios to torch foreach
-0.74 / 1.00 / 0.84); Nesterov: 17.0 / 14.1 / 20.0 / 22.4 ms; 0.53M params in 1,000 tensors:
-5.5 / 9.3 / 17.7 / 9.9 ms (ratios 1.7 / 3.2 / 1.8). On 10M parameters a heavy-ball step is
-memory-bound (p, g, b read, b, p written: 200 MB, 13-18 GB/s here) and loop and foreach tie:
-on CPU a foreach op is a C++ loop over per-tensor kernels, not one fused kernel. With Nesterov
-the foreach versions (torch's and the hand one) were the slowest in all three runs: the
-look-ahead g + momentum b is computed out of place, and ``_foreach_add`` allocates all 104
-results (40 MB) at once, where the loop allocates one tensor's worth, frees it and reuses it
-warm. Measured alone on this machine: out-of-place ``_foreach_add`` then ``_foreach_add_``
-took 93-105 ms against 18-23 ms for the same arithmetic as a per-tensor loop, and 26-30 ms
-for two in-place foreach ops. With 1,000 small tensors the per-tensor Python overhead is
-the cost: torch's foreach is 3x faster than the Python loop and the hand foreach 1.8x (it
-still walks the list in Python to find first-step buffers). On a GPU the foreach path also
-fuses launches, which is where it earns its default.
+Lesson: on 10M parameters a heavy-ball step is memory-bound (p, g, b read, b, p written) and
+loop and foreach tie: on CPU a foreach op is a C++ loop over per-tensor kernels, not one
+fused kernel. With Nesterov the look-ahead g + momentum b is computed out of place, and an
+out-of-place ``_foreach_add`` allocates all 104 results at once where the loop allocates one
+tensor's worth, frees it and reuses it warm. With 1,000 small tensors the per-tensor Python
+overhead is the cost, and the foreach paths win (the hand foreach less: it still walks the
+list in Python to find first-step buffers). On a GPU the foreach path also saves kernel
+launches, which is where it earns its default ("foreach > for-loop": PyTorch docs,
+``torch.optim``, "Algorithms").
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 
 import kernels.optim.optimizers as hand_optim
 from harness import Comparison, Prepared, Tolerance, task
 from harness.checks import tolerance_for
-from harness.task import config_label
-from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
+from harness.claims import speedup, time_ratio
+from harness.data.digits import digits_features
+from harness.mutants import Mutant
+from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory
 from models.mlp import MLP, MLPConfig
 
 
@@ -97,17 +87,54 @@ STEPS = 50
 LR = 0.1
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from harness.data.tabular import load_digits_images
-
-    images, labels = load_digits_images()
-    return images.reshape(-1, 64).double() / 16.0, labels  # (1797, 64) in [0, 1], (1797,)
-
-
 def small_mlp(seed: int, device, dtype) -> MLP:
     torch.manual_seed(seed)
     return MLP(MLPConfig(in_features=64, hidden=(32, 16), out_features=10, activation="tanh")).to(device, dtype)
+
+
+# -- wrong optimizers, declared as mutants below ------------------------------------------
+class _ZeroInitSGD(hand_optim.SGD):
+    """Momentum buffer started at zero and updated by b <- m b + (1 - dampening) g: the first
+    buffer is (1 - dampening) g instead of g. Identical to torch unless dampening != 0."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+                buf.mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
+                g = g.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
+                p.add_(g, alpha=-group["lr"])
+
+
+class _NesterovOldBuffer(hand_optim.SGD):
+    """Nesterov look-ahead along the buffer *before* this step's update."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state[p]
+                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                old = st.get("momentum_buffer")
+                new = g.clone() if old is None else old * group["momentum"] + (1 - group["dampening"]) * g
+                st["momentum_buffer"] = new
+                ahead = old if (group["nesterov"] and old is not None) else new
+                p.add_(g.add(ahead, alpha=group["momentum"]) if group["nesterov"] else new, alpha=-group["lr"])
+
+
+def _foreach_is(opt_cls):
+    """``make_optimizer`` whose ``foreach`` variant is ``opt_cls``."""
+
+    def make_optimizer(self, variant, params, **hp):
+        return (
+            opt_cls(params, **hp) if variant == "foreach" else SGDMomentum.make_optimizer(self, variant, params, **hp)
+        )
+
+    return make_optimizer
 
 
 @task("autograd.sgd_momentum", seed="2.04", title="SGD with momentum (and Nesterov) optimizer")
@@ -123,15 +150,45 @@ class SGDMomentum(Comparison):
         "cpu": [SGDBenchConfig(52, 440), SGDBenchConfig(52, 440, nesterov=True), SGDBenchConfig(500, 32)],
         "gpu": [SGDBenchConfig(52, 440), SGDBenchConfig(52, 1024), SGDBenchConfig(52, 1024, nesterov=True)],
     }
+    claims = (
+        speedup(
+            "torch_foreach",
+            over="loop",
+            at_least=2,
+            config="1000 tensors",
+            text="1,000 small tensors: torch's foreach step >= 2x the hand per-tensor loop",
+        ),
+        time_ratio(
+            "foreach",
+            to="torch_foreach",
+            at_most=1.5,
+            config="10M params in 104 tensors",
+            text="10M params, heavy ball (memory-bound): the hand foreach within 1.5x of torch's",
+        ),
+    )
+    mutants = (
+        Mutant(
+            "zero_init_buffer",
+            "momentum buffer starts at 0, first update (1 - dampening) g",
+            {"make_optimizer": _foreach_is(_ZeroInitSGD)},
+            match="dampening",
+        ),
+        Mutant(
+            "nesterov_stale_buffer",
+            "Nesterov looks ahead along the previous buffer",
+            {"make_optimizer": _foreach_is(_NesterovOldBuffer)},
+            match="nesterov",
+        ),
+    )
 
     def make_optimizer(self, variant: str, params, **hp) -> torch.optim.Optimizer:
-        """The optimizer of a variant; a test swaps in a wrong one."""
+        """The optimizer of a variant; the mutants swap in wrong ones."""
         if variant.startswith("torch_"):
             return torch.optim.SGD(params, foreach=variant == "torch_foreach", **hp)
         return hand_optim.SGD(params, foreach=variant == "foreach", **hp)
 
     def _trajectory(self, variant: str, case: dict, ctx, seed: int) -> torch.Tensor:
-        x, y = _digits()
+        x, y = digits_features(torch.float64)
         model = small_mlp(seed, ctx.device, ctx.dtype)
         opt = self.make_optimizer(variant, model.parameters(), lr=LR, **case)
         return optimizer_trajectory(
@@ -192,10 +249,3 @@ class SGDMomentum(Comparison):
         # per parameter: read p, g, b; write b, p (float32: 20 bytes); Nesterov reads g and b once more
         el = torch.empty((), dtype=ctx.dtype).element_size()
         return Prepared(fn=opt.step, bytes=n * el * (7 if config.nesterov else 5))
-
-    def bench(self, ctx) -> None:
-        super().bench(ctx)
-        for name, value in time_ratios(
-            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch_foreach"
-        ).items():
-            ctx.metric(name, value)
