@@ -6,7 +6,7 @@
     drills run     [filters] [--device D] [--size S]         check + bench + report
     drills report  [RUN.json ...] [--out reports/index.html]
     drills compare RUN_A.json RUN_B.json [--force]          rank test on raw samples
-    drills timer-check [--busy N] [--seconds S]              the timer beside busy processes
+    drills timer-check [--busy N] [--threads N] [--repeats R] the timer beside busy processes
     drills env     [--measure-peak]
     drills data    list | fetch NAME --data-dir DIR          (the only command that downloads)
     drills gpu-check [--results-dir DIR] [--budget S] [--dry-run]   (plan anywhere, run on a GPU)
