@@ -21,28 +21,46 @@ view, not the amount of data or arithmetic, so the dilated im2col runs at the un
 speed while the receptive field grows from 3 to 2d+1. Inserting zeros into the kernel is
 the definition, not an implementation: its cost grows as d**2.
 
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.dilated_conv --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-16x64x32x32 -> 64, 3x3, padding = d (two runs): im2col 46 GFLOP/s (26-30 ms) at d = 1, 2
-and 4 alike; direct 16-18 GFLOP/s at every d; zero_inserted 43-45 GFLOP/s of useful work
-at d = 1 (it is im2col), 13-15 at d = 2 and 4 at d = 4, tracking the 2.8x and 9x work
-ratios. F.conv2d ran at 49-53 GFLOP/s undilated but 77-84 dilated in both runs (oneDNN
-picks another kernel for dilated shapes), so im2col is 0.82-0.89x of it at d = 1 and
-0.47-0.57x at d = 2, 4. Bench time 8 s.
+The claims check both halves at 3x3, padding = d, d in 1, 2, 4. A library may still beat
+the hand im2col on dilated shapes: oneDNN picks other kernels for them.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from harness import Operator, impl, task
+from harness.claims import metric, speedup
+from harness.mutants import Mutant, replace_impl
 from kernels.layers.conv import ConvShape, conv2d_direct, conv2d_im2col, conv2d_zero_inserted, grads_vs_conv2d
 
 C = ConvShape
+
+
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+def _crop_to_reference(out, x, w, kw):  # cut a wrong-size output to the right size: only values can tell
+    ho = (x.shape[2] + 2 * kw["padding"][0] - kw["dilation"][0] * (w.shape[2] - 1) - 1) // kw["stride"][0] + 1
+    wo = (x.shape[3] + 2 * kw["padding"][1] - kw["dilation"][1] * (w.shape[3] - 1) - 1) // kw["stride"][1] + 1
+    return out[..., :ho, :wo].contiguous()
+
+
+def _no_dilation(self, x, w, b, kw):
+    return lambda: _crop_to_reference(conv2d_im2col(x, w, b, **{**kw, "dilation": 1}), x, w, kw)
+
+
+def _rows_only(self, x, w, b, kw):
+    return lambda: _crop_to_reference(conv2d_im2col(x, w, b, **{**kw, "dilation": (kw["dilation"][0], 1)}), x, w, kw)
+
+
+def _zeros_one_late(x, w, b, stride=1, padding=0, dilation=1, groups=1):
+    d = dilation if isinstance(dilation, tuple) else (dilation, dilation)
+    o, cg, kh, kw = w.shape
+    big = w.new_zeros(o, cg, d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1)
+    big[:, :, :: d[0], :: d[1]] = w
+    return conv2d_im2col(x, torch.roll(big, 1, dims=-1), b, stride, padding, 1, groups)  # every tap a column late
 
 
 @task("cnn.dilated_conv", seed="4.09", title="dilated convolution by hand")
@@ -50,6 +68,21 @@ class DilatedConv(Operator):
     __doc__ = __doc__
     #: implementation name -> conv function; the gradient check differentiates these
     FUNCTIONS = {"direct": conv2d_direct, "im2col": conv2d_im2col, "zero_inserted": conv2d_zero_inserted}
+    metrics = {"im2col_dmax_over_d1": "median im2col time at the largest dilation / at dilation 1, same shape"}
+    claims = (
+        metric("im2col_dmax_over_d1", "<=", 1.25, text="dilation is free in im2col: d = 4 costs <= 1.25x d = 1"),
+        speedup("im2col", over="zero_inserted", at_least=4, text="at d = 4 im2col >= 4x the zero-inserted kernel"),
+    )
+    mutants = (
+        replace_impl("ignores_dilation", "im2col with dilation 1", "im2col", _no_dilation),
+        replace_impl("dilates_rows_only", "dilation applied to rows only", "direct", _rows_only),
+        Mutant(
+            "zero_insertion_off_by_one",
+            "the zero-inserted kernel's taps one column late",
+            {"FUNCTIONS": {"direct": conv2d_direct, "im2col": conv2d_im2col, "zero_inserted": _zeros_one_late}},
+            match="zero_inserted",
+        ),
+    )
     sizes = {
         "tiny": [
             C(2, 3, 4, 9, 9, dilation=(2, 2), padding=(2, 2)),
@@ -100,6 +133,8 @@ class DilatedConv(Operator):
 
     def bench(self, ctx):
         super().bench(ctx)
+        im2col = [m["median_ms"] for m in ctx.record.measurements if m["impl"] == "im2col"]  # d = 1, ..., d max
+        ctx.metric("im2col_dmax_over_d1", im2col[-1] / im2col[0])
         ctx.table(
             "zero-inserted kernel: multiply-adds done per useful one",
             [
