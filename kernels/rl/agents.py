@@ -33,6 +33,21 @@ def _greedy(net):
     return lambda obs: net(obs).argmax(-1)
 
 
+def _sample(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions (N,) int64 drawn from softmax(logits (N, A)) and their log-probabilities (N,).
+
+    ``torch.multinomial`` instead of ``Categorical(...).sample()``: the same draw without the
+    distribution's argument validation, which costs more than the policy's forward per env step.
+    """
+    logp_all = logits.log_softmax(-1)
+    a = torch.multinomial(logp_all.exp(), 1)  # (N, 1)
+    return a.squeeze(1), logp_all.gather(1, a).squeeze(1)
+
+
+def _dist(logits: torch.Tensor) -> Categorical:
+    return Categorical(logits=logits, validate_args=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class PGConfig:
     """REINFORCE with a learned baseline, A2C and PPO share this config (unused fields ignored)."""
@@ -74,7 +89,7 @@ def train_reinforce(cfg: PGConfig, seed: int, returns_fn=returns_to_go, normaliz
             total, end = 0.0, False
             while not end:
                 with torch.no_grad():
-                    a = int(Categorical(logits=pi(torch.as_tensor(obs)[None])).sample())
+                    a = int(_sample(pi(torch.as_tensor(obs)[None]))[0])
                 batch_obs.append(obs)
                 obs, r, term, trunc, _ = env.step(a)
                 end = term or trunc
@@ -87,7 +102,7 @@ def train_reinforce(cfg: PGConfig, seed: int, returns_fn=returns_to_go, normaliz
         g = returns_fn(torch.tensor(rews), torch.tensor(dones), cfg.gamma)  # (T,)
         values = v(o).squeeze(-1)  # (T,)
         adv = normalize(g - values.detach())
-        logp = Categorical(logits=pi(o)).log_prob(torch.tensor(acts))
+        logp = _dist(pi(o)).log_prob(torch.tensor(acts))
         loss = -(logp * adv).mean() + 0.5 * F.mse_loss(values, g)
         opt.zero_grad()
         loss.backward()
@@ -101,9 +116,8 @@ def _rollout(envs, pi, v, obs, cfg, tracker):
     for _ in range(cfg.n_steps):
         o = torch.as_tensor(obs)  # (N, 4)
         with torch.no_grad():
-            dist = Categorical(logits=pi(o))
-            a = dist.sample()
-            buf["logp"].append(dist.log_prob(a)), buf["val"].append(v(o).squeeze(-1))
+            a, logp = _sample(pi(o))
+            buf["logp"].append(logp), buf["val"].append(v(o).squeeze(-1))
         obs, reached, rew, term, trunc = vec_step(envs, a.numpy())
         tracker.add(rew, term | trunc)
         for k, x in (("obs", o), ("act", a), ("rew", rew), ("term", term), ("trunc", trunc), ("reached", reached)):
@@ -128,7 +142,7 @@ def train_a2c(cfg: PGConfig, seed: int, targets_fn=n_step_targets):
         b, obs = _rollout(envs, pi, v, obs, cfg, tracker)
         target = targets_fn(b["rew"], b["next_val"], b["term"], b["trunc"], cfg.gamma, cfg.n_steps)  # (T, N)
         values = v(b["obs"]).squeeze(-1)  # (T, N)
-        dist = Categorical(logits=pi(b["obs"]))
+        dist = _dist(pi(b["obs"]))
         adv = (target - values).detach()
         loss = (
             -(dist.log_prob(b["act"]) * adv).mean()
@@ -170,7 +184,7 @@ def train_ppo(
         n = adv.numel()
         for _ in range(cfg.epochs):
             for idx in torch.randperm(n, generator=g).chunk(cfg.minibatches):
-                dist = Categorical(logits=pi(flat["obs"][idx]))
+                dist = _dist(pi(flat["obs"][idx]))
                 pg = surrogate_fn(dist.log_prob(flat["act"][idx]), flat["logp"][idx], normalize(adv[idx]), cfg.clip)
                 vl = value_loss_fn(v(flat["obs"][idx]).squeeze(-1), flat["val"][idx], ret[idx], cfg.clip)
                 loss = pg + 0.5 * vl - cfg.ent_coef * dist.entropy().mean()
