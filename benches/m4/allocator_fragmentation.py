@@ -1,22 +1,14 @@
 """m4 Allocator fragmentation across batch sizes.
 
-Compared: how much memory PyTorch's CUDA caching allocator holds but does not use, while a
-training step (an MLP, forward + backward + SGD) runs through the same batch sizes in
-different orders:
-
-* schedules: ``increasing``, ``decreasing`` and ``random`` (a seeded permutation) of one
-  multiset of batch sizes, so each schedule does exactly the same work;
-* variants: the allocator's ``default`` settings, and ``expandable_segments`` (set at run
-  time with ``torch.cuda.memory._set_allocator_settings("expandable_segments:True")``,
-  where this torch allows it; it only affects segments created afterwards, so the cache is
-  emptied first).
-
-Measured after every step, from ``torch.cuda.memory_stats()``:
-``free_in_reserved = reserved_bytes.all.current - allocated_bytes.all.current`` (bytes the
-allocator keeps in its segments that no tensor uses: fragments and cached blocks), its
-ratio to reserved, ``inactive_split_bytes.all.current`` (free pieces of split blocks), and
-over the schedule the peaks of reserved and allocated (PyTorch docs, "CUDA semantics:
-memory management" and ``torch.cuda.memory_stats``).
+Compared: how much memory PyTorch's CUDA caching allocator holds but does not use while a
+training step (an MLP, forward + backward + SGD) runs through one multiset of batch sizes
+in ``increasing``, ``decreasing`` and seeded ``random`` order (the same work), with the
+allocator's ``default`` settings and with ``expandable_segments`` (set at run time where
+this torch allows it; it only affects segments created afterwards, so the cache is emptied
+first). Measured after every step from ``torch.cuda.memory_stats()``: free-in-reserved =
+reserved - allocated bytes (fragments and cached blocks no tensor uses), its ratio to
+reserved, the inactive split bytes, and the peaks of reserved and allocated
+(``harness/allocator_stats.py``; PyTorch docs, "CUDA semantics: memory management").
 
 Why the order matters: the allocator rounds large requests up to whole segments and never
 hands a freed block to a *larger* request; it only splits blocks for smaller ones. Rising
@@ -25,110 +17,28 @@ and reserved memory climbs above what the largest step needs; falling sizes reus
 largest segments for everything after. Expandable segments grow one mapping in place
 instead of creating new segments, which is what removes that slack.
 
-Check. CPU: the schedule generator (each kind is a permutation of the same multiset;
-increasing/decreasing are sorted; random is reproducible per seed and differs between
-seeds) and the stats-to-fragmentation arithmetic on stats dicts fabricated in
-``memory_stats``' format, with known answers (and errors for missing keys and inconsistent
-stats). CUDA: on a short schedule, the figures from ``memory_stats`` agree with
-``torch.cuda.memory_reserved() - torch.cuda.memory_allocated()`` after every step.
-Bench (CUDA): a table and curves of free-in-reserved per schedule and variant.
-
-Figures. CPU: check only. H200 (gpu size): not measured yet.
+Check. CPU: the schedules (permutations of one multiset; sorted; random reproducible per
+seed) and the stats arithmetic on a dict fabricated in ``memory_stats``' format, with known
+answers and errors for missing keys and inconsistent stats. CUDA: ``memory_stats`` agrees
+with ``memory_reserved() - memory_allocated()`` after every step of a short schedule. Bench
+(CUDA): a table and curves of free-in-reserved per schedule and variant; the claims are
+cuda-only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import os
-import random
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+import harness.allocator_stats as A
 from harness import Comparison, task
-
-SCHEDULES = ("increasing", "decreasing", "random")
-_MB = 1e6
-
-
-def make_schedule(kind: str, batches: Sequence[int], *, seed: int = 0, repeats: int = 1) -> list[int]:
-    """An order of ``batches`` (repeated ``repeats`` times) for a schedule ``kind``.
-
-    ``increasing``/``decreasing``: sorted; ``random``: a permutation drawn from
-    ``random.Random(seed)``. Every kind returns the same multiset, so schedules differ only
-    in order.
-
-    Raises:
-        ValueError: unknown kind, empty ``batches``, a batch size < 1, ``repeats < 1``.
-    """
-    if kind not in SCHEDULES:
-        raise ValueError(f"unknown schedule {kind!r}; use one of {SCHEDULES}")
-    if not batches or repeats < 1:
-        raise ValueError("a schedule needs at least one batch size and repeats >= 1")
-    if any((not isinstance(b, int)) or b < 1 for b in batches):
-        raise ValueError(f"batch sizes must be ints >= 1, got {list(batches)}")
-    sizes = [int(b) for b in batches] * repeats
-    if kind == "increasing":
-        return sorted(sizes)
-    if kind == "decreasing":
-        return sorted(sizes, reverse=True)
-    rng = random.Random(seed)
-    rng.shuffle(sizes)
-    return sizes
-
-
-_REQUIRED = ("reserved_bytes.all.current", "allocated_bytes.all.current")
-
-
-def fragmentation(stats: Mapping[str, Any]) -> dict[str, float]:
-    """Fragmentation figures of one ``torch.cuda.memory_stats()`` dict.
-
-    Returns (MB = 10**6 bytes): ``reserved_mb``, ``allocated_mb``, ``free_in_reserved_mb`` =
-    reserved - allocated, ``frag_ratio`` = free_in_reserved / reserved (0 when nothing is
-    reserved), ``inactive_split_mb`` (0 when the key is absent).
-
-    Raises:
-        ValueError: a required key is missing (pass ``torch.cuda.memory_stats()``), or
-            allocated exceeds reserved (stats from two different moments).
-    """
-    missing = [k for k in _REQUIRED if k not in stats]
-    if missing:
-        raise ValueError(f"stats lack {missing}; pass the dict torch.cuda.memory_stats() returns")
-    reserved = float(stats["reserved_bytes.all.current"])
-    allocated = float(stats["allocated_bytes.all.current"])
-    if allocated > reserved:
-        raise ValueError(f"allocated ({allocated:.0f} B) exceeds reserved ({reserved:.0f} B): inconsistent stats")
-    free = reserved - allocated
-    return {
-        "reserved_mb": reserved / _MB,
-        "allocated_mb": allocated / _MB,
-        "free_in_reserved_mb": free / _MB,
-        "frag_ratio": free / reserved if reserved else 0.0,
-        "inactive_split_mb": float(stats.get("inactive_split_bytes.all.current", 0)) / _MB,
-    }
-
-
-def summarize(trace: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Aggregate per-step :func:`fragmentation` dicts over a schedule (MB).
-
-    Returns ``peak_reserved_mb``, ``peak_allocated_mb`` (between steps), ``peak_free_mb``,
-    ``mean_free_mb``, ``final_free_mb``, ``mean_frag_ratio``. Raises ValueError on an empty trace.
-    """
-    if not trace:
-        raise ValueError("an empty trace has no summary")
-    free = [t["free_in_reserved_mb"] for t in trace]
-    return {
-        "peak_reserved_mb": max(t["reserved_mb"] for t in trace),
-        "peak_allocated_mb": max(t["allocated_mb"] for t in trace),
-        "peak_free_mb": max(free),
-        "mean_free_mb": statistics.fmean(free),
-        "final_free_mb": free[-1],
-        "mean_frag_ratio": statistics.fmean(t["frag_ratio"] for t in trace),
-    }
+from harness.allocator_stats import MB, SCHEDULES, Step, fragmentation, make_schedule, summarize
+from harness.claims import metric
+from harness.mutants import Mutant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,46 +55,52 @@ class FragConfig:
     """times each batch size occurs in a schedule"""
 
     def label(self) -> str:
-        return (
-            f"{len(self.batches)}x{self.repeats} batches {min(self.batches)}..{max(self.batches)}, width={self.width}"
-        )
+        lo, hi = min(self.batches), max(self.batches)
+        return f"{len(self.batches)}x{self.repeats} batches {lo}..{hi}, width={self.width}"
 
 
-class Step:
-    """One SGD step of an MLP on a (B, width) batch: allocations scale with B."""
-
-    def __init__(self, config: FragConfig, device, seed: int):
-        g = torch.Generator().manual_seed(seed)
-        w = config.width
-        self.weights = [
-            (torch.randn(w, w, generator=g) / w**0.5).to(device).requires_grad_() for _ in range(config.layers)
-        ]
-        self.device, self.width, self.seed = device, w, seed
-
-    def __call__(self, batch: int) -> None:
-        x = torch.randn(batch, self.width, device=self.device)  # (B, W)
-        for w in self.weights:
-            x = F.gelu(x @ w)
-        x.square().mean().backward()
-        with torch.no_grad():
-            for w in self.weights:
-                w -= 1e-3 * w.grad
-                w.grad = None
+# -- wrong schedules and arithmetic (the mutants) -------------------------------------------------
+def _decreasing_unsorted(self, kind, config, seed):
+    """WRONG: 'decreasing' is the input order reversed, not sorted."""
+    s = AllocatorFragmentation.schedule(self, kind, config, seed)
+    return list(reversed(config.batches)) if kind == "decreasing" else s
 
 
-# A stats dict in torch.cuda.memory_stats()'s format with hand-picked numbers (fabricated,
-# not read from a GPU): 512 MiB reserved, 300 MiB allocated.
-FABRICATED_STATS = {
-    "allocated_bytes.all.current": 300 * 2**20,
-    "allocated_bytes.all.peak": 450 * 2**20,
-    "reserved_bytes.all.current": 512 * 2**20,
-    "reserved_bytes.all.peak": 512 * 2**20,
-    "active_bytes.all.current": 310 * 2**20,
-    "inactive_split_bytes.all.current": 42 * 2**20,
-    "num_alloc_retries": 0,
-    "num_ooms": 0,
-    "segment.all.current": 9,
-}
+def _seed_ignored(self, kind, config, seed):
+    """WRONG: the random schedule ignores its seed."""
+    return AllocatorFragmentation.schedule(self, kind, config, 0)
+
+
+def _drops_a_batch(self, kind, config, seed):
+    """WRONG: the schedule loses its last batch."""
+    return AllocatorFragmentation.schedule(self, kind, config, seed)[:-1]
+
+
+def _free_from_active(self, stats):
+    """WRONG: free = reserved - *active* bytes (active includes blocks freed but still used by a stream)."""
+    f = fragmentation(stats)
+    if "active_bytes.all.current" in stats:
+        f["free_in_reserved_mb"] = (stats["reserved_bytes.all.current"] - stats["active_bytes.all.current"]) / MB
+    return f
+
+
+def _ratio_over_allocated(self, stats):
+    """WRONG: the ratio divides by allocated, not reserved."""
+    f = fragmentation(stats)
+    f["frag_ratio"] = f["free_in_reserved_mb"] / f["allocated_mb"] if f["allocated_mb"] else 0.0
+    return f
+
+
+def _sched(fn) -> dict:
+    return {"schedule": fn}
+
+
+def _frag(fn) -> dict:
+    return {"fragmentation": fn}
+
+
+_ORDER = "rising batch sizes reserve >= 1.2x the peak memory falling ones do (same work, default allocator)"
+_EXPAND = "expandable segments cut the rising schedule's peak free-in-reserved to <= half the default's"
 
 
 @task("m4.allocator_fragmentation", seed="m4", title="allocator fragmentation across batch sizes")
@@ -198,7 +114,23 @@ class AllocatorFragmentation(Comparison):
         "gpu": FragConfig(batches=tuple(range(512, 16385, 512)), width=2048),
     }
 
-    # -- the parts tests may replace ---------------------------------------------------------
+    metrics = {
+        "peak_reserved_increasing_over_decreasing": "peak reserved MB, increasing / decreasing schedule (default)",
+        "peak_free_expandable_over_default": "peak free-in-reserved MB, increasing schedule, expandable / default",
+    }
+    claims = (
+        metric("peak_reserved_increasing_over_decreasing", ">=", 1.2, text=_ORDER, device="cuda"),
+        metric("peak_free_expandable_over_default", "<=", 0.5, text=_EXPAND, device="cuda"),
+    )
+    mutants = (
+        Mutant("decreasing_unsorted", "decreasing = reversed input", _sched(_decreasing_unsorted), match="not sorted"),
+        Mutant("random_ignores_seed", "one order for every seed", _sched(_seed_ignored), match="ignores its seed"),
+        Mutant("schedule_drops_a_batch", "the last batch lost", _sched(_drops_a_batch), match="not a permutation"),
+        Mutant("free_from_active_bytes", "reserved - active", _frag(_free_from_active), match="(free_in_reserved_mb)"),
+        Mutant("ratio_over_allocated", "free / allocated", _frag(_ratio_over_allocated), match="frag_ratio"),
+    )
+
+    # -- the parts the mutants replace -------------------------------------------------------
     def schedule(self, kind: str, config: FragConfig, seed: int) -> list[int]:
         return make_schedule(kind, config.batches, seed=seed, repeats=config.repeats)
 
@@ -211,79 +143,46 @@ class AllocatorFragmentation(Comparison):
         base = sorted(list(config.batches) * config.repeats)
         for kind in SCHEDULES:
             s = self.schedule(kind, config, ctx.rng_seed)
-            ctx.expect(
-                sorted(s) == base,
-                f"{kind} schedule {s} is not a permutation of the batch sizes {base}",
-                name="schedules share one multiset",
-            )
-        ctx.expect(
-            self.schedule("increasing", config, 0) == base,
-            "increasing schedule is not sorted ascending",
-            name="increasing is sorted",
-        )
-        ctx.expect(
-            self.schedule("decreasing", config, 0) == base[::-1],
-            "decreasing schedule is not sorted descending",
-            name="decreasing is sorted",
-        )
+            msg = f"{kind} schedule {s} is not a permutation of the batch sizes {base}"
+            ctx.expect(sorted(s) == base, msg, name="schedules share one multiset")
+        inc, dec = self.schedule("increasing", config, 0), self.schedule("decreasing", config, 0)
+        ctx.expect(inc == base, "increasing schedule is not sorted ascending", name="increasing is sorted")
+        ctx.expect(dec == base[::-1], "decreasing schedule is not sorted descending", name="decreasing is sorted")
         r1, r2 = self.schedule("random", config, 1), self.schedule("random", config, 1)
         ctx.expect(r1 == r2, "random schedule differs for the same seed", name="random is reproducible")
-        ctx.expect(
-            r1 not in (base, base[::-1]) and r1 != self.schedule("random", config, 2),
-            "random schedule is sorted or ignores its seed",
-            name="random is shuffled by its seed",
-        )
+        shuffled = r1 not in (base, base[::-1]) and r1 != self.schedule("random", config, 2)
+        ctx.expect(shuffled, "random schedule is sorted or ignores its seed", name="random is shuffled by its seed")
         self._check_arithmetic(ctx)
         if ctx.require("cuda", part="fragmentation read from torch.cuda.memory_stats on a real schedule"):
             self._check_live(ctx, config)
 
     def _check_arithmetic(self, ctx) -> None:
-        f = self.fragmentation(FABRICATED_STATS)
-        mib = 2**20 / _MB
-        want = {
-            "reserved_mb": 512 * mib,
-            "allocated_mb": 300 * mib,
-            "free_in_reserved_mb": 212 * mib,
-            "frag_ratio": 212 / 512,
-            "inactive_split_mb": 42 * mib,
-        }
+        f = self.fragmentation(A.FABRICATED_STATS)
+        mib = 2**20 / MB
+        want = dict(reserved_mb=512 * mib, allocated_mb=300 * mib, free_in_reserved_mb=212 * mib)
+        want.update(frag_ratio=212 / 512, inactive_split_mb=42 * mib)
         for k, v in want.items():
-            ctx.expect(
-                k in f and abs(f[k] - v) <= 1e-9 * max(1.0, abs(v)),
-                f"fragmentation({k}) = {f.get(k)}, expected {v}",
-                name="stats arithmetic (fabricated dict)",
-            )
+            ok = k in f and abs(f[k] - v) <= 1e-9 * max(1.0, abs(v))
+            ctx.expect(ok, f"fragmentation({k}) = {f.get(k)}, expected {v}", name="stats arithmetic (fabricated dict)")
         empty = self.fragmentation({"reserved_bytes.all.current": 0, "allocated_bytes.all.current": 0})
-        ctx.expect(
-            empty["frag_ratio"] == 0.0 and empty["free_in_reserved_mb"] == 0.0,
-            f"nothing reserved should give 0 fragmentation, got {empty}",
-            name="empty allocator",
-        )
+        ok = empty["frag_ratio"] == 0.0 and empty["free_in_reserved_mb"] == 0.0
+        ctx.expect(ok, f"nothing reserved should give 0 fragmentation, got {empty}", name="empty allocator")
+
+        def stats(r, a):
+            return {"reserved_bytes.all.current": r * 2**20, "allocated_bytes.all.current": a * 2**20}
+
+        missing = {"allocated_bytes.all.current": 1}
         ctx.expect_raises(
-            ValueError,
-            lambda: self.fragmentation({"allocated_bytes.all.current": 1}),
-            match="reserved_bytes.all.current",
-            name="missing key raises",
+            ValueError, lambda: self.fragmentation(missing), match="reserved_bytes", name="missing key raises"
         )
+        bad = stats(1, 2)
         ctx.expect_raises(
-            ValueError,
-            lambda: self.fragmentation({"reserved_bytes.all.current": 1, "allocated_bytes.all.current": 2}),
-            match="inconsistent",
-            name="inconsistent stats raise",
+            ValueError, lambda: self.fragmentation(bad), match="inconsistent", name="inconsistent stats raise"
         )
-        trace = [
-            self.fragmentation({"reserved_bytes.all.current": r * 2**20, "allocated_bytes.all.current": a * 2**20})
-            for r, a in ((100, 40), (300, 280), (300, 100))
-        ]
-        sm = summarize(trace)
-        ctx.expect(
-            abs(sm["peak_free_mb"] - 200 * mib) < 1e-9
-            and abs(sm["final_free_mb"] - 200 * mib) < 1e-9
-            and abs(sm["mean_free_mb"] - (60 + 20 + 200) / 3 * mib) < 1e-9
-            and abs(sm["peak_reserved_mb"] - 300 * mib) < 1e-9,
-            f"summary of a known trace is wrong: {sm}",
-            name="summary arithmetic",
-        )
+        sm = summarize([self.fragmentation(stats(r, a)) for r, a in ((100, 40), (300, 280), (300, 100))])
+        want_sm = dict(peak_free_mb=200, final_free_mb=200, mean_free_mb=(60 + 20 + 200) / 3, peak_reserved_mb=300)
+        ok = all(abs(sm[k] - v * mib) < 1e-9 for k, v in want_sm.items())
+        ctx.expect(ok, f"summary of a known trace is wrong: {sm}", name="summary arithmetic")
 
     def _check_live(self, ctx, config: FragConfig) -> None:
         step = Step(config, ctx.device, ctx.rng_seed)
@@ -291,13 +190,11 @@ class AllocatorFragmentation(Comparison):
             step(b)
             ctx.sync()
             f = self.fragmentation(torch.cuda.memory_stats(ctx.device))
-            direct = (torch.cuda.memory_reserved(ctx.device) - torch.cuda.memory_allocated(ctx.device)) / _MB
-            ctx.expect(
-                abs(f["free_in_reserved_mb"] - direct) < 1e-6 and f["free_in_reserved_mb"] >= 0,
-                f"batch {b}: memory_stats gives {f['free_in_reserved_mb']} MB free in reserved, "
-                f"memory_reserved - memory_allocated gives {direct} MB",
-                name="stats agree with the allocator",
-            )
+            direct = (torch.cuda.memory_reserved(ctx.device) - torch.cuda.memory_allocated(ctx.device)) / MB
+            ok = abs(f["free_in_reserved_mb"] - direct) < 1e-6 and f["free_in_reserved_mb"] >= 0
+            msg = f"batch {b}: memory_stats gives {f['free_in_reserved_mb']} MB free in reserved, "
+            msg += f"memory_reserved - memory_allocated gives {direct} MB"
+            ctx.expect(ok, msg, name="stats agree with the allocator")
 
     # -- bench -------------------------------------------------------------------------------
     def bench(self, ctx) -> None:
@@ -306,7 +203,7 @@ class AllocatorFragmentation(Comparison):
         config = ctx.configs[0]
         rows = []
         for variant in self.variants:
-            why = _set_expandable(True) if variant == "expandable_segments" else None
+            why = A.set_expandable(True) if variant == "expandable_segments" else None
             if why:
                 ctx.skip_part("expandable_segments variant", why)
                 continue
@@ -317,18 +214,18 @@ class AllocatorFragmentation(Comparison):
                     rows.append({"variant": variant, "schedule": kind, **{k: round(v, 3) for k, v in sm.items()}})
                     for k in ("peak_free_mb", "mean_free_mb", "peak_reserved_mb"):
                         ctx.metric(f"{k}_{kind}_{variant}", sm[k])
-                    ctx.curve(
-                        f"free in reserved ({variant})",
-                        list(range(1, len(trace) + 1)),
-                        [t["free_in_reserved_mb"] for t in trace],
-                        x_label="step",
-                        y_label="MB",
-                        series=kind,
-                    )
+                    steps, free = list(range(1, len(trace) + 1)), [t["free_in_reserved_mb"] for t in trace]
+                    ctx.curve(f"free in reserved ({variant})", steps, free, x_label="step", y_label="MB", series=kind)
             finally:
                 if variant == "expandable_segments":
-                    _set_expandable(_env_expandable())
+                    A.set_expandable(A.env_expandable())
         ctx.table("fragmentation per schedule", rows)
+        got = {(r["variant"], r["schedule"]): r for r in rows}
+        inc, dec = got.get(("default", "increasing")), got.get(("default", "decreasing"))
+        if inc and dec:
+            ctx.metric("peak_reserved_increasing_over_decreasing", inc["peak_reserved_mb"] / dec["peak_reserved_mb"])
+        if (exp := got.get(("expandable_segments", "increasing"))) and inc and inc["peak_free_mb"] > 0:
+            ctx.metric("peak_free_expandable_over_default", exp["peak_free_mb"] / inc["peak_free_mb"])
 
     def _run_schedule(self, ctx, config: FragConfig, kind: str) -> list[dict[str, float]]:
         gc.collect()
@@ -343,22 +240,3 @@ class AllocatorFragmentation(Comparison):
             trace.append(self.fragmentation(torch.cuda.memory_stats(ctx.device)))
         del step
         return trace
-
-
-def _env_expandable() -> bool:
-    conf = os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "")
-    return "expandable_segments:true" in conf.replace(" ", "").lower()
-
-
-def _set_expandable(on: bool) -> str | None:
-    """Switch expandable segments for segments created from now on; None, or why this torch cannot."""
-    setter = getattr(getattr(torch.cuda, "memory", None), "_set_allocator_settings", None)
-    if setter is None:
-        return "torch.cuda.memory._set_allocator_settings is absent in this torch"
-    try:
-        gc.collect()
-        torch.cuda.empty_cache()
-        setter(f"expandable_segments:{'True' if on else 'False'}")
-        return None
-    except Exception as e:  # noqa: BLE001 - any refusal means the variant cannot run here
-        return f"setting expandable_segments failed: {type(e).__name__}: {e}"
