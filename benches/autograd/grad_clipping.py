@@ -183,12 +183,12 @@ class GradClipping(Comparison):
                 self._same(ctx, f"clip_grad_norm_ {v}", where, params, ref, total, ref_total, tol)
         for v in own:
             with_empty = gs.grad_set("with_none_and_empty", ctx.dtype, ctx.device, ctx.rng_seed)
-            inf_norm = lambda: self.clip_norm(v, with_empty, 1.0, float("inf"))  # noqa: E731 - the call under test
+            inf_norm = lambda: self.clip_norm(v, with_empty, 1.0, float("inf"))  # the call under test
             name = "inf norm of a zero-element gradient raises"
             ctx.expect_raises(RuntimeError, inf_norm, match="identity", name=name)
             bad = gs.grad_set("mixed", ctx.dtype, ctx.device, ctx.rng_seed)
             bad[1].grad[0] = float("inf")
-            strict = lambda: self.clip_norm(v, gs.copy_params(bad), 1.0, 2.0, True)  # noqa: E731 - as above
+            strict = lambda: self.clip_norm(v, gs.copy_params(bad), 1.0, 2.0, True)
             ctx.expect_raises(RuntimeError, strict, match="non-finite", name="error_if_nonfinite raises")
             ref, params = gs.copy_params(bad), gs.copy_params(bad)
             inf = torch.nn.utils.clip_grad_norm_(ref, 1.0)

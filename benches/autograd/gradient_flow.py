@@ -80,7 +80,9 @@ def _late_binding(self, model):
     rec = GradFlowRecorder([])
     for name, p in _weights(model):
         rec.names.append(name)
-        rec._handles.append(p.register_hook(lambda g: rec._pending.__setitem__(name, g.norm())))  # noqa: B023 - the bug
+        rec._handles.append(
+            p.register_hook(lambda g: rec._pending.__setitem__(name, g.norm()))
+        )  # the bug: late binding
     return rec
 
 

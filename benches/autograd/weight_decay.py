@@ -11,48 +11,40 @@ Regularization"):
   ``torch.optim.AdamW``. For plain SGD the two coincide; for Adam they do not: L2's wd p
   enters the moments and gets divided by sqrt(v), so heavily-updated weights are decayed less.
 
-Check (float64 to rtol = atol = 1e-12, float32 to the dtype table; 50 mini-batch steps of an
-MLP 64-32-16-10 on sklearn's real 8x8 digits, parameters compared after every step):
-L2 by hand (loop and foreach) + ``kernels.optim.optimizers.SGD`` without decay, and L2 written into the
-loss, equal ``torch.optim.SGD(momentum=0.9, weight_decay=0.05)``; decoupled decay by hand
-(loop and foreach) + ``kernels.optim.optimizers.Adam`` without decay equals ``torch.optim.AdamW(
-weight_decay=0.1)``; and Adam with L2 (``torch.optim.Adam(weight_decay=0.1)``) must *differ*
-from AdamW (by more than 1e-3 in some weight): the two decays are different algorithms.
+Check (float64 to 1e-12, float32 to the dtype table; 50 mini-batch steps of an MLP
+64-32-16-10 on sklearn's 8x8 digits, parameters compared after every step): L2 by hand (loop
+and foreach) + the hand SGD, and L2 written into the loss, equal
+``torch.optim.SGD(momentum=0.9, weight_decay=0.05)``; decoupled decay by hand + the hand Adam
+equals ``torch.optim.AdamW(weight_decay=0.1)``; and ``torch.optim.Adam(weight_decay=0.1)``
+must *differ* from AdamW (by more than 1e-3 in some weight).
 
-Bench: one optimizer step on 10,091,040 parameters in 104 tensors (52 Linear(440, 440),
-gradients fixed), for SGD with momentum and for AdamW: ``torch`` (baseline: torch.optim with
+Bench: one optimizer step on 10M parameters in 104 tensors (52 Linear(440, 440), gradients
+fixed), for SGD with momentum and for AdamW: ``torch`` (baseline: torch.optim with
 weight_decay, foreach=True), ``hand_loop`` / ``hand_foreach`` (the decay by hand, then the
 hand optimizer of the same kind), ``no_decay`` (torch foreach without weight decay: what the
-decay itself costs). Metrics ``time_ratio_<variant>_over_torch_config<i>``.
+decay itself costs); and the largest weight gap between Adam+L2 and AdamW after 50 steps.
 
-Lesson (2-core shared CPU VM, OMP_NUM_THREADS=1, float32, ``drills bench --task
-autograd.weight_decay --no-save``; load average ~8 from other jobs, so each figure is the best
-median of three runs, IQR 5-40%): SGD+momentum, 10M params / 104 tensors: torch (foreach,
-weight_decay) 41.5 ms, hand_loop 36.9, hand_foreach 37.2, no_decay 25.5 (time ratios to torch
-0.89 / 0.90 / 0.61; hand_loop was below torch in all three runs, 0.74-0.89); AdamW: 84.8 /
-61.0 / 76.0 / 52.3 ms, but the AdamW rows reordered from run to run (no_decay even came out
-slowest once), so read only "decay costs a pass" into them. Weight decay is one more full
-pass over the parameters and on a memory-bound step that pass is a large share (no_decay
-0.6x of SGD's time). torch's foreach SGD adds the decay out of place (``_foreach_add``
-allocates a new 40 MB gradient list every step; see 2.04 for what that costs on CPU), where
-the hand version adds into ``.grad`` in place. The check shows the other lesson: Adam with
-L2 ends up to 0.75 away from AdamW in some weight after 50 steps (wd 0.1, lr 1e-2), while the
-hand decays match torch bit for bit (L2 written into the loss: within 1.5e-16 in float64 and
-6e-8 in float32, from autograd summing the two gradient terms).
+Lesson: weight decay is one more full pass over the parameters, and on a memory-bound step
+that pass is a large share. torch's foreach SGD adds the decay out of place (``_foreach_add``
+allocates a new gradient list every step; see 2.04), where the hand version adds into
+``.grad`` in place. The check shows the other lesson: Adam with L2 parts from AdamW by far
+more than rounding, while the hand decays match torch to rounding (L2 written into the loss
+differs only by autograd summing the two gradient terms).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 
 import kernels.optim.optimizers as hand_optim
 from harness import Comparison, Prepared, Tolerance, task
 from harness.checks import tolerance_for
-from harness.task import config_label
-from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory, time_ratios
+from harness.claims import metric, speedup, time_ratio
+from harness.data.digits import digits_features
+from harness.mutants import Mutant
+from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory
 from kernels.optim.weight_decay import decoupled_decay_, l2_decay_, l2_penalty
 from models.mlp import MLP, MLPConfig
 
@@ -83,12 +75,23 @@ class DecayBenchConfig:
         return f"{self.optimizer},{n / 1e6:.2g}M params in {2 * self.n_layers} tensors"
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from harness.data.tabular import load_digits_images
+# -- wrong decays (``hand_decay``), declared as mutants below -----------------------------
+def _decoupled_as_l2(self, kind, params, *, lr, weight_decay, foreach):
+    """'Decoupled' decay that adds wd * p to the gradient: that is Adam with L2, not AdamW."""
+    l2_decay_(params, weight_decay, foreach=foreach)
 
-    images, labels = load_digits_images()
-    return images.reshape(-1, 64).double() / 16.0, labels  # (1797, 64) in [0, 1], (1797,)
+
+def _decay_without_lr(self, kind, params, *, lr, weight_decay, foreach):
+    """Decoupled decay p <- p (1 - wd), forgetting the learning rate factor."""
+    WeightDecay.hand_decay(
+        self, kind, params, lr=1.0 if kind == "decoupled" else lr, weight_decay=weight_decay, foreach=foreach
+    )
+
+
+def _l2_twice(self, kind, params, *, lr, weight_decay, foreach):
+    """L2 counted twice (decay added on top of an optimizer that already decays)."""
+    wd = 2 * weight_decay if kind == "l2" else weight_decay
+    WeightDecay.hand_decay(self, kind, params, lr=lr, weight_decay=wd, foreach=foreach)
 
 
 @task("autograd.weight_decay", seed="2.09", title="weight decay by hand (L2 and decoupled)")
@@ -103,8 +106,44 @@ class WeightDecay(Comparison):
         "cpu": [DecayBenchConfig("sgd", 52, 440), DecayBenchConfig("adamw", 52, 440)],
         "gpu": [DecayBenchConfig("sgd", 52, 1024), DecayBenchConfig("adamw", 52, 1024)],
     }
+    claims = (
+        metric(
+            "adam_l2_vs_adamw_max_abs_gap_float32",
+            ">",
+            1e-3,
+            text="Adam with L2 is not AdamW: some weight > 1e-3 apart after 50 steps",
+        ),
+        speedup(
+            "no_decay",
+            over="torch",
+            at_least=1.1,
+            config="sgd",
+            text="SGD+momentum, 10M params: the decay pass costs >= 10 % of the step",
+        ),
+        time_ratio(
+            "hand_loop",
+            to="torch",
+            at_most=1.1,
+            config="sgd",
+            text="in-place L2 by hand + SGD within 1.1x of torch's foreach SGD(weight_decay)",
+        ),
+    )
+    metrics = {
+        f"adam_l2_vs_adamw_max_abs_gap_{t}": f"max |Adam+L2 - AdamW| over 50 steps, {t}, weight units"
+        for t in ("float32", "float64")
+    }
+    mutants = (
+        Mutant(
+            "decoupled_as_l2",
+            "decoupled decay added to the gradient",
+            {"hand_decay": _decoupled_as_l2},
+            match="decoupled by hand (loop) + Adam = torch AdamW",
+        ),
+        Mutant("decay_without_lr", "p <- p (1 - wd), no lr", {"hand_decay": _decay_without_lr}, match="torch AdamW"),
+        Mutant("l2_twice", "wd counted twice", {"hand_decay": _l2_twice}, match="L2 by hand (loop) + SGD"),
+    )
 
-    # -- the decays by hand; a test swaps in a wrong one ------------------------------------------
+    # -- the decays by hand; the mutants swap in wrong ones ---------------------------------------
     def hand_decay(self, kind: str, params, *, lr: float, weight_decay: float, foreach: bool) -> None:
         """Apply ``kind`` ("l2" or "decoupled") decay to params (with gradients) in place."""
         if kind == "l2":
@@ -115,7 +154,7 @@ class WeightDecay(Comparison):
     # -- check ----------------------------------------------------------------------------------------
     def _run(self, ctx, make_opt, *, before_step=None, loss_extra=None) -> torch.Tensor:
         """(STEPS, P) trajectory of the digits MLP under ``make_opt(params)``."""
-        x, y = _digits()
+        x, y = digits_features(torch.float64)
         torch.manual_seed(ctx.rng_seed)
         model = MLP(MLPConfig(in_features=64, hidden=(32, 16), out_features=10, activation="tanh"))
         model = model.to(ctx.device, ctx.dtype)
@@ -123,7 +162,7 @@ class WeightDecay(Comparison):
         opt = make_opt(params)
         loss_fn = None
         if loss_extra is not None:
-            loss_fn = lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb) + loss_extra(params)  # noqa: E731
+            loss_fn = lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb) + loss_extra(params)
         return optimizer_trajectory(
             model,
             opt,
@@ -149,33 +188,24 @@ class WeightDecay(Comparison):
             )
 
         sgd_ref = self._run(ctx, lambda p: torch.optim.SGD(p, weight_decay=SGD_WD, **SGD_HP))
-        for foreach in (False, True):
-            traj = self._run(
-                ctx,
-                lambda p, fe=foreach: hand_optim.SGD(p, foreach=fe, **SGD_HP),
-                before_step=lambda p, fe=foreach: self.hand_decay(
-                    "l2", p, lr=SGD_HP["lr"], weight_decay=SGD_WD, foreach=fe
-                ),
-            )
-            compare(f"L2 by hand ({'foreach' if foreach else 'loop'}) + SGD", traj, sgd_ref, "torch SGD(weight_decay)")
-        traj = self._run(ctx, lambda p: hand_optim.SGD(p, **SGD_HP), loss_extra=lambda p: l2_penalty(p, SGD_WD))
-        compare("L2 in the loss + SGD", traj, sgd_ref, "torch SGD(weight_decay)")
-
         adamw_ref = self._run(ctx, lambda p: torch.optim.AdamW(p, weight_decay=ADAM_WD, **ADAM_HP))
-        for foreach in (False, True):
-            traj = self._run(
-                ctx,
-                lambda p, fe=foreach: hand_optim.Adam(p, foreach=fe, **ADAM_HP),
-                before_step=lambda p, fe=foreach: self.hand_decay(
-                    "decoupled", p, lr=ADAM_HP["lr"], weight_decay=ADAM_WD, foreach=fe
-                ),
-            )
-            compare(f"decoupled by hand ({'foreach' if foreach else 'loop'}) + Adam", traj, adamw_ref, "torch AdamW")
+        for kind, cls, hp, wd, ref, name, ref_name in (
+            ("l2", hand_optim.SGD, SGD_HP, SGD_WD, sgd_ref, "L2 by hand ({}) + SGD", "torch SGD(weight_decay)"),
+            ("decoupled", hand_optim.Adam, ADAM_HP, ADAM_WD, adamw_ref, "decoupled by hand ({}) + Adam", "torch AdamW"),
+        ):
+            for fe in (False, True):
+                opt = lambda p, fe=fe, cls=cls, hp=hp: cls(p, foreach=fe, **hp)  # bound per case
+                decay = lambda p, fe=fe, k=kind, hp=hp, wd=wd: self.hand_decay(
+                    k, p, lr=hp["lr"], weight_decay=wd, foreach=fe
+                )
+                traj = self._run(ctx, opt, before_step=decay)
+                compare(name.format("foreach" if fe else "loop"), traj, ref, ref_name)
+            if kind == "l2":
+                traj = self._run(ctx, lambda p: hand_optim.SGD(p, **SGD_HP), loss_extra=lambda p: l2_penalty(p, SGD_WD))
+                compare("L2 in the loss + SGD", traj, sgd_ref, "torch SGD(weight_decay)")
         ctx.table(f"largest parameter deviation over {STEPS} steps ({dt})", rows)
 
-        adam_l2 = self._run(ctx, lambda p: torch.optim.Adam(p, weight_decay=ADAM_WD, **ADAM_HP))
-        gap = float((adam_l2 - adamw_ref).abs().max())
-        ctx.metric(f"adam_l2_vs_adamw_max_abs_gap_{dt}", gap)
+        gap = self._adam_gap(ctx, adamw_ref)
         ctx.expect(
             gap > 1e-3,
             f"Adam with L2 decay should part from AdamW (decoupled), but the largest gap over "
@@ -183,26 +213,27 @@ class WeightDecay(Comparison):
             name="Adam+L2 differs from AdamW",
         )
 
+    def _adam_gap(self, ctx, adamw_ref=None) -> float:
+        """Largest |Adam+L2 - AdamW| over the trajectory, recorded as a metric."""
+        if adamw_ref is None:
+            adamw_ref = self._run(ctx, lambda p: torch.optim.AdamW(p, weight_decay=ADAM_WD, **ADAM_HP))
+        adam_l2 = self._run(ctx, lambda p: torch.optim.Adam(p, weight_decay=ADAM_WD, **ADAM_HP))
+        gap = float((adam_l2 - adamw_ref).abs().max())
+        ctx.metric(f"adam_l2_vs_adamw_max_abs_gap_{str(ctx.dtype).replace('torch.', '')}", gap)
+        return gap
+
     # -- bench ----------------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: DecayBenchConfig) -> Prepared:
         params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype, seed=ctx.rng_seed)
         wd, lr = config.weight_decay, config.lr
         sgd = config.optimizer == "sgd"
+        extra = dict(momentum=0.9) if sgd else {}
         if impl in ("torch", "no_decay"):
-            decay = wd if impl == "torch" else 0.0
-            opt = (
-                torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay, foreach=True)
-                if sgd
-                else torch.optim.AdamW(params, lr=lr, weight_decay=decay, foreach=True)
-            )
-            fn = opt.step
+            cls = torch.optim.SGD if sgd else torch.optim.AdamW
+            fn = cls(params, lr=lr, weight_decay=wd if impl == "torch" else 0.0, foreach=True, **extra).step
         else:
             foreach = impl == "hand_foreach"
-            opt = (
-                hand_optim.SGD(params, lr=lr, momentum=0.9, foreach=foreach)
-                if sgd
-                else hand_optim.Adam(params, lr=lr, foreach=foreach)
-            )
+            opt = (hand_optim.SGD if sgd else hand_optim.Adam)(params, lr=lr, foreach=foreach, **extra)
             kind = "l2" if sgd else "decoupled"
 
             def fn():
@@ -216,7 +247,4 @@ class WeightDecay(Comparison):
 
     def bench(self, ctx) -> None:
         super().bench(ctx)
-        for name, value in time_ratios(
-            ctx.record.measurements, [config_label(c) for c in ctx.configs], "torch"
-        ).items():
-            ctx.metric(name, value)
+        self._adam_gap(ctx)  # the lesson's other half, on the digits MLP (seconds)

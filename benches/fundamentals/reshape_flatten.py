@@ -229,7 +229,7 @@ class ReshapeFlatten(Operator):
             for s in range(-4, 4):
                 for e in range(-4, 4):
                     if s % 4 > e % 4:
-                        fn = lambda: own_flatten(x, s, e)  # noqa: E731 - names the call under test
+                        fn = lambda: own_flatten(x, s, e)  # the call under test
                         ctx.expect_raises(ValueError, fn, match="after", name="flatten start after end raises")
                         continue
                     out, ref = own_flatten(x, s, e, self.view_rule), torch.flatten(x, s, e)
