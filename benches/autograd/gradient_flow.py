@@ -79,10 +79,8 @@ def _late_binding(self, model):
     """The closure bug: a lambda in the loop sees the loop's last name: every norm lands under the last layer."""
     rec = GradFlowRecorder([])
     for name, p in _weights(model):
-        rec.names.append(name)
-        rec._handles.append(
-            p.register_hook(lambda g: rec._pending.__setitem__(name, g.norm()))
-        )  # the bug: late binding
+        rec.names.append(name)  # the bug: the lambda reads `name` when it runs, after the loop
+        rec._handles.append(p.register_hook(lambda g: rec._pending.__setitem__(name, g.norm())))
     return rec
 
 
