@@ -1,12 +1,10 @@
-"""Issue 10, processes left behind: a task's children die with it; SIGTERM is handled like Ctrl-C.
+"""Issue 10, processes left behind: a timed-out task's children die with it, what it measured stays.
 
 Planted tasks run in a `drills` subprocess (DRILLS_TASKS_DIR); they write the pids to check
 into $DRILLS_TEST_DIR.
 """
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -113,17 +111,3 @@ def test_timeout_kills_the_tasks_children_and_keeps_what_it_measured(faults):
     assert {c["name"] for c in t["checks"]} == {"first", "second"}
     assert t["metrics"] == {"loss_before_hang": 0.25}
     assert t["area"] == "zz_faults" and t["duration_s"] > 3
-
-
-def test_sigterm_is_handled_like_ctrl_c(faults):
-    tmp_path, env = faults
-    p = _drills(env, "check", "--task", "zz_faults.child_hangs", "--save", "--time-limit", "300")
-    worker, child = _pids(tmp_path)
-    p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 143, out + err
-    assert "Traceback" not in err and "terminated" in err
-    assert wait_gone([worker, child], 5) == []
-    rec = _record(tmp_path)
-    assert rec["status"] == "interrupted" and rec["finished_utc"]
-    assert json.loads(Path(rec["_path"]).read_text())["status"] == "interrupted"
