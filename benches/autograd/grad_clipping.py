@@ -1,7 +1,7 @@
 """2.05 Gradient clipping by norm and by value.
 
 By norm (Pascanu, Mikolov & Bengio 2013): the gradients of all parameters are one vector g;
-its p-norm total = ||(||g_1||_p, ..., ||g_k||_p)||_p (p = inf: the largest |entry|); every
+its p-norm ``total = ||(||g_1||_p, ..., ||g_k||_p)||_p`` (p = inf: the largest ``|entry|``); every
 gradient is scaled by min(max_norm / (total + 1e-6), 1). The 1e-6 keeps an all-zero gradient
 finite and makes the clipped norm land just below max_norm. By value: every entry is clamped
 to [-clip_value, clip_value]; the direction of g changes, which is why norm clipping is the
@@ -19,7 +19,7 @@ off, tiny gradients (where leaving out the 1e-6 shifts the result by 5e-4 relati
 None (left None), zero-element and all-zero gradients, no parameters; the inf norm of a
 zero-element gradient and a non-finite total under ``error_if_nonfinite`` raise
 RuntimeError, otherwise NaN propagates as in torch. Clipping by value on the same sets; with
-no gradients at all it does nothing (torch 2.13's clip_grad_value_ raises RuntimeError
+no gradients at all it does nothing (torch 2.13's ``clip_grad_value_`` raises RuntimeError
 there: a divergence kept on purpose and noted in the record).
 
 Lesson: clipping is memory-bound, so the count of passes over the gradients decides.

@@ -1,8 +1,8 @@
 """2.03 Huber loss.
 
 Huber (1964); PyTorch doc ``torch.nn.HuberLoss``: with d = input - target,
-loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): quadratic near zero, linear
-(robust to outliers) beyond delta, continuous with a continuous first derivative at |d| = delta.
+loss = 0.5 d^2 where ``|d| < delta``, else delta (``|d|`` - 0.5 delta): quadratic near zero, linear
+(robust to outliers) beyond delta, continuous with a continuous first derivative at ``|d| = delta``.
 
 Compared, each timed as forward *and* backward (fresh leaves for input and target, the loss,
 ``torch.autograd.grad`` of it with a fixed upstream gradient; returns (loss, d/dinput,
@@ -15,7 +15,7 @@ d/dtarget)), against ``F.huber_loss`` (the baseline):
 
 Check (float32 table, 3 seeds, each reduction none/mean/sum with delta 1, 0.5 and 2.5):
 loss and both gradients equal F.huber_loss's, with about half the differences in each branch
-and some exactly at |d| = delta (the linear branch, as ATen); ``gradcheck`` and
+and some exactly at ``|d| = delta`` (the linear branch, as ATen); ``gradcheck`` and
 ``gradgradcheck`` in float64 for every reduction; mismatched shapes raise ValueError with
 both shapes in the message (no silent broadcast of (N, 1) against (N,)); delta <= 0 is
 rejected.

@@ -17,7 +17,7 @@ Compared (modes: ``rows`` pairs x1[i] with x2[i] along ``dim``; ``pairwise`` giv
 * ``torch_cosine`` (baseline): ``F.cosine_similarity``; pairwise by broadcasting
   x1 (B, N, 1, D) against x2 (B, 1, M, D), which materialises (B, N, M, D) products.
 * ``naive``: the formula as written: ``(x1 * x2).sum(dim)`` (a full-size product)
-  over the product of the two clamped ``norm``s; pairwise by the same broadcasting.
+  over the product of the two clamped norms (``norm``); pairwise by the same broadcasting.
 * ``fused``: rows: ``torch.linalg.vecdot`` and ``vector_norm`` (no full-size
   temporary); pairwise: rows normalised once, then one batched matmul
   x1n (B, N, D) @ x2n^T (B, D, M), so nothing of size B N M D exists.
