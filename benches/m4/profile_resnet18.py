@@ -5,19 +5,13 @@ preset ``resnet18``, torchvision's layout, 11.7M parameters) run ``plain`` (base
 and under ``torch.profiler`` (``profiled``, CPU activity, plus CUDA activity on a GPU);
 the difference is the profiler's overhead.
 
-What the task produces, on the device it runs on (CPU here at a small input, CUDA when
-present):
-
-* a Chrome trace of a few profiled steps, ``resnet18_trace.json`` in the task's work folder
-  (path in the notes; open it in chrome://tracing or https://ui.perfetto.dev);
-* the top 3 operators by *self* time (time inside the op minus its children) from
-  ``prof.key_averages()``, as a table and as metrics ``top{1,2,3}_self_ms_per_step``;
-  on CUDA a second table ranks GPU kernels by self device time;
-* ranges ``forward``, ``backward`` and ``optimizer`` around the three phases, both as
-  ``torch.profiler.record_function`` (they appear in the trace) and as NVTX ranges for
-  Nsight Systems (the ``nvtx`` package when importable, else ``torch.cuda.nvtx`` on CUDA).
-  Without a GPU and an NVTX tool attached, NVTX ranges are no-ops: they cost a function call
-  and record nothing; the record_function ranges are what shows in this trace.
+What the task produces, on the device it runs on: a Chrome trace of a few profiled steps
+(``resnet18_trace.json`` in the work folder, path in the notes; chrome://tracing or
+https://ui.perfetto.dev); the top 3 operators by *self* time (time inside the op minus its
+children) as a table and metrics ``top{1,2,3}_self_ms_per_step`` (on CUDA also GPU kernels
+by self device time); ranges ``forward``, ``backward`` and ``optimizer`` around the phases,
+as ``record_function`` (in the trace) and NVTX ranges for Nsight Systems (no-ops without a
+GPU tool attached).
 
 Check (tiny): the trace file exists and parses as JSON with a non-empty ``traceEvents``
 list that contains the three ranges; the top 3 are real operator names (not the task's own
@@ -34,36 +28,24 @@ and ``convolution_backward`` on CPU; cuDNN kernels on GPU), then the batch-norm 
 and elementwise adds/ReLUs, which are memory-bound; the profiler's own cost is per event,
 so it weighs most where ops are short.
 
-Figures. This CPU (cpu size: batch 4 at 64x64, float32, one thread, 2026-11-29, other jobs
-sharing the cores): a step takes 340-400 ms; top 3 by self CPU time per step:
-``aten::convolution_backward`` 141-159 ms (20 calls), ``aten::mkldnn_convolution`` 68 ms
-(20 calls), ``aten::add_`` 22-29 ms (152 calls: residual adds and the SGD update); at batch
-8, 112x112 the third was ``aten::max_pool2d_with_indices``. Profiler overhead: not resolved
-here: two timings of the plain step differed by 17-27%, more than any difference between
-plain and profiled (the task records both and says so in a note). H200 (batch 64 at
-224x224): not measured yet.
+The claims put numbers on both (the helpers: ``harness/profiling.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import re
-from collections import defaultdict
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import profile
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, time_ratio
+from harness.mutants import Mutant
+from harness.profiling import RANGES, activities, is_operator, mark, profile_steps, self_ms_by_name, top_ops
 from harness.timing import measure
 from models.convnets import ResNet, resnet_preset
-
-#: The task's own ranges: they are not operators and never count in the top 3.
-RANGES = ("forward", "backward", "optimizer")
-_NOT_OPS = ("ProfilerStep", "Optimizer.", "[memory]", "autograd::engine::evaluate_function", "cudaDeviceSynchronize")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,25 +63,6 @@ class ProfileConfig:
 
     def label(self) -> str:
         return f"resnet18 B={self.batch} {self.image}x{self.image}"
-
-
-def nvtx_range(name: str):
-    """An NVTX range (no-op without a GPU tool attached)."""
-    try:
-        import nvtx
-
-        return nvtx.annotate(name, domain="torchdrills")
-    except ImportError:
-        if torch.cuda.is_available():
-            return torch.cuda.nvtx.range(name)
-        return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def mark(name: str):
-    """A range in the profiler trace and in NVTX."""
-    with record_function(name), nvtx_range(name):
-        yield
 
 
 class TrainStep:
@@ -123,63 +86,39 @@ class TrainStep:
             self.opt.step()
 
 
-def activities(device: torch.device) -> list:
-    return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+# -- wrong rankings (the mutants) ----------------------------------------------------------------
+def _ascending(self, averages, k=3, *, device_time=False):
+    """WRONG: the top 3 sorted ascending."""
+    return sorted(top_ops(averages, k), key=lambda r: r["self_ms"])
 
 
-_RUNTIME_API = re.compile(r"^cu(da)?[A-Z]")  # cudaLaunchKernel, cuLaunchKernelEx, cudaMemcpyAsync, ...
+def _by_total(self, averages, k=3, *, device_time=False):
+    """WRONG: ranked by total time (children included), not self time."""
+    rows = [{"op": e.key, "self_ms": e.cpu_time_total / 1e3, "calls": e.count} for e in averages if is_operator(e.key)]
+    return sorted(rows, key=lambda r: r["self_ms"], reverse=True)[:k]
 
 
-def is_operator(name: str) -> bool:
-    """An operator or kernel: not a range of ours, torch's wrappers or a CUDA runtime/driver call."""
-    return bool(name) and name not in RANGES and not name.startswith(_NOT_OPS) and not _RUNTIME_API.match(name)
+def _unfiltered(self, averages, k=3, *, device_time=False):
+    """WRONG: no filter: the task's own 'forward' range counts as an operator."""
+    rows = [{"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count} for e in averages]
+    rows.sort(key=lambda r: -r["self_ms"])
+    fwd = next(r for r in rows if r["op"] == "forward")
+    return sorted([fwd] + [r for r in rows if r is not fwd][:2], key=lambda r: -r["self_ms"])
 
 
-def _self_us(e, device_time: bool) -> float:
-    if device_time:  # renamed from self_cuda_time_total in torch 2.4
-        return float(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0)))
-    return float(e.self_cpu_time_total)
+def _skips_second(self, averages, k=3, *, device_time=False):
+    """WRONG: the second-largest operator dropped."""
+    rows = top_ops(averages, k + 1)
+    return [rows[0], rows[2], rows[3]]
 
 
-def top_ops(averages, k: int = 3, *, device_time: bool = False) -> list[dict]:
-    """The ``k`` operators with the largest self time in ``prof.key_averages()``, descending.
-
-    Rows: ``op``, ``self_ms`` (total over the profiled steps), ``calls``. Our ranges,
-    torch's wrappers and runtime calls are excluded (:func:`is_operator`). ``device_time``
-    ranks GPU kernels (rows whose device is CUDA) by self device time; otherwise CPU-side
-    operators by self CPU time (on a GPU that is their host cost: dispatch and launch).
-    """
-    cuda_type = torch.autograd.DeviceType.CUDA
-    rows = [
-        {"op": e.key, "self_ms": _self_us(e, device_time) / 1e3, "calls": int(e.count)}
-        for e in averages
-        if is_operator(e.key) and ((getattr(e, "device_type", None) == cuda_type) == device_time)
-    ]
-    rows.sort(key=lambda r: r["self_ms"], reverse=True)
-    return rows[:k]
+def _top(fn) -> dict:
+    return {"top_ops": fn}
 
 
-def self_ms_by_name(events) -> dict[str, float]:
-    """Self CPU ms per operator name summed over raw profiler events (independent of key_averages)."""
-    out: dict[str, float] = defaultdict(float)
-    for e in events:
-        if is_operator(e.name):
-            out[e.name] += e.self_cpu_time_total / 1e3
-    return dict(out)
-
-
-def profile_steps(step: TrainStep, config: ProfileConfig, device: torch.device, trace: Path):
-    """Warm up once, profile ``config.steps`` steps, write the Chrome trace; return the profiler."""
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    with profile(activities=activities(device)) as prof:
-        for _ in range(config.steps):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    prof.export_chrome_trace(str(trace))
-    return prof
+_MORE = "more than the third extracted op"
+_OVERHEAD = "the profiler (CPU activity) costs <= 10% of a ResNet-18 training step"
+_CONV = "convolutions (forward and backward) take >= 50% of the step's self CPU time"
 
 
 @task("m4.profile_resnet18", seed="m4", title="profile ResNet-18 training, top 3 bottlenecks")
@@ -193,13 +132,25 @@ class ProfileResNet18(Comparison):
         "gpu": ProfileConfig(batch=64, image=224, steps=3),
     }
 
+    metrics = {"conv_self_share": "self CPU time of ops named *conv* / all operators' self CPU time, fraction"}
+    claims = (
+        metric("conv_self_share", ">=", 0.5, text=_CONV),
+        time_ratio("profiled", to="plain", at_most=1.1, text=_OVERHEAD),
+    )
+    mutants = (
+        Mutant("top3_ascending", "sorted ascending", _top(_ascending), match="not sorted by self time, descending"),
+        Mutant("top3_by_total_time", "ranked by total time", _top(_by_total), match=_MORE),
+        Mutant("top3_includes_ranges", "the forward range counted", _top(_unfiltered), match="are not operator names"),
+        Mutant("second_dropped", "the 2nd-largest op dropped", _top(_skips_second), match=_MORE),
+    )
+
     def top_ops(self, averages, k: int = 3, *, device_time: bool = False) -> list[dict]:
         return top_ops(averages, k, device_time=device_time)
 
     def _profile(self, ctx, config: ProfileConfig):
         step = TrainStep(config, ctx.device, ctx.dtype, ctx.rng_seed)
         trace = ctx.workdir / "resnet18_trace.json"
-        prof = profile_steps(step, config, ctx.device, trace)
+        prof = profile_steps(step, config.steps, ctx.device, trace)
         ctx.note(f"Chrome trace ({config.label()}, {config.steps} steps, {ctx.device.type}): {trace}")
         if not (ctx.is_cuda or ctx.has("cuda")):
             ctx.note(
@@ -218,41 +169,25 @@ class ProfileResNet18(Comparison):
             ctx.expect(False, f"{trace} does not parse as JSON: {e}", name="trace is JSON")
             return
         events = data.get("traceEvents") if isinstance(data, dict) else None
-        ctx.expect(
-            isinstance(events, list) and len(events) > 0,
-            f"{trace} has no traceEvents list",
-            name="trace is JSON with traceEvents",
-        )
+        ok = isinstance(events, list) and len(events) > 0
+        ctx.expect(ok, f"{trace} has no traceEvents list", name="trace is JSON with traceEvents")
         names = {e.get("name") for e in events if isinstance(e, dict)}
-        ctx.expect(
-            set(RANGES) <= names,
-            f"trace lacks the ranges {sorted(set(RANGES) - names)}",
-            name="forward/backward/optimizer ranges in the trace",
-        )
+        msg = f"trace lacks the ranges {sorted(set(RANGES) - names)}"
+        ctx.expect(set(RANGES) <= names, msg, name="forward/backward/optimizer ranges in the trace")
         top = self.top_ops(prof.key_averages())
         ctx.expect(len(top) == 3, f"expected 3 operators, got {top}", name="top 3 extracted")
         ms = [r["self_ms"] for r in top]
-        ctx.expect(
-            all(is_operator(r["op"]) and r["op"] in names for r in top),
-            f"top 3 {[r['op'] for r in top]} are not operator names seen in the trace",
-            name="top 3 are real operators",
-        )
+        msg = f"top 3 {[r['op'] for r in top]} are not operator names seen in the trace"
+        ctx.expect(all(is_operator(r["op"]) and r["op"] in names for r in top), msg, name="top 3 are real operators")
         ctx.expect(all(m > 0 for m in ms), f"non-positive self times {ms}", name="self times positive")
-        ctx.expect(
-            ms == sorted(ms, reverse=True),
-            f"top 3 not sorted by self time, descending: {ms}",
-            name="top 3 sorted descending",
-        )
+        msg = f"top 3 not sorted by self time, descending: {ms}"
+        ctx.expect(ms == sorted(ms, reverse=True), msg, name="top 3 sorted descending")
         raw = self_ms_by_name(prof.events())
         rest = {k: v for k, v in raw.items() if k not in {r["op"] for r in top}}
         worst = max(rest.items(), key=lambda kv: kv[1]) if rest else ("-", 0.0)
         third = raw.get(top[-1]["op"], 0.0)
-        ctx.expect(
-            worst[1] <= third * (1 + 1e-6) + 1e-6,
-            f"{worst[0]} has {worst[1]:.3f} ms self time, more than the third extracted op "
-            f"{top[-1]['op']} ({third:.3f} ms)",
-            name="top 3 are the largest",
-        )
+        msg = f"{worst[0]} has {worst[1]:.3f} ms self time, {_MORE} {top[-1]['op']} ({third:.3f} ms)"
+        ctx.expect(worst[1] <= third * (1 + 1e-6) + 1e-6, msg, name="top 3 are the largest")
 
     # -- bench -------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: ProfileConfig) -> Prepared:
@@ -262,9 +197,8 @@ class ProfileResNet18(Comparison):
             return Prepared(fn=step, items=config.batch, item_unit="images")
         prof = profile(activities=activities(ctx.device))
         prof.__enter__()  # the profiler records every timed step
-        return Prepared(
-            fn=step, items=config.batch, item_unit="images", teardown=lambda: prof.__exit__(None, None, None)
-        )
+        stop = lambda: prof.__exit__(None, None, None)  # noqa: E731 (a one-line teardown)
+        return Prepared(fn=step, items=config.batch, item_unit="images", teardown=stop)
 
     def bench(self, ctx) -> None:
         config = ctx.configs[0]
@@ -291,22 +225,17 @@ class ProfileResNet18(Comparison):
                 "timings of the plain step): not resolved here"
             )
         prof, _ = self._profile(ctx, config)
+        raw = self_ms_by_name(prof.events())
+        ctx.metric("conv_self_share", sum(v for k, v in raw.items() if "conv" in k) / max(sum(raw.values()), 1e-12))
         averages = prof.key_averages()
         rankings = [("self CPU time", False)] + ([("self GPU time (kernels)", True)] if ctx.is_cuda else [])
         for what, device_time in rankings:
             top = self.top_ops(averages, device_time=device_time)
-            ctx.table(
-                f"top 3 operators by {what} ({config.label()}, per step)",
-                [
-                    {
-                        "rank": i + 1,
-                        "op": r["op"],
-                        "self_ms_per_step": round(r["self_ms"] / config.steps, 3),
-                        "calls_per_step": r["calls"] // config.steps,
-                    }
-                    for i, r in enumerate(top)
-                ],
-            )
+            per_step = [(r["op"], round(r["self_ms"] / config.steps, 3), r["calls"] // config.steps) for r in top]
+            rows = [
+                dict(rank=i + 1, op=o, self_ms_per_step=ms, calls_per_step=c) for i, (o, ms, c) in enumerate(per_step)
+            ]
+            ctx.table(f"top 3 operators by {what} ({config.label()}, per step)", rows)
             prefix = "top" if not device_time else "gpu_top"
             for i, r in enumerate(top):
                 ctx.metric(f"{prefix}{i + 1}_self_ms_per_step", r["self_ms"] / config.steps)
