@@ -20,21 +20,11 @@ of each go into a table and curves (one series per variant).
 
 Lesson: pooling is mostly about the head and the cost: without downsampling the flatten
 head sees 16x more features (C*8*8 vs C*2*2) and holds most of the parameters, and the
-second conv runs at 4x the positions, so a step costs 2x more; accuracy barely moves
-on 8x8 digits, where translation invariance matters little (with the tiny 8/16-channel
-net and 4 epochs, no_pool was even ahead, 0.98-0.99 vs 0.93-0.98, from its larger head).
-Strided convolution matches pooling at half the cost per step (the conv computes only
-the positions it keeps).
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.pooling_compare --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-Channels 32/64, 6 epochs, batch 64: test accuracy maxpool 0.993, avgpool 0.993, strided
-0.993, no_pool 0.991; parameters 21,482 (each pooled variant) vs 59,882 (no_pool); time
-per step 5.3, 5.1, 2.7 and 11.3 ms. Bench 8.5 s.
+second conv runs at 4x the positions, so a step costs more; accuracy barely moves on 8x8
+digits, where translation invariance matters little. Strided convolution matches pooling
+at a lower cost per step (the conv computes only the positions it keeps; Springenberg et
+al., "Striving for Simplicity: The All Convolutional Net", 2015, sec. 2). The claims state
+each part.
 """
 
 from __future__ import annotations
@@ -42,9 +32,12 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from torch import nn
 
 from harness import Comparison, Prepared, task
-from harness.data import load_digits_images, stratified_split
+from harness.claims import metric, speedup
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from models.convnets import SmallCNN, SmallCNNConfig, count_params
 
@@ -78,11 +71,25 @@ class PoolConfig:
 
 
 def digits(device, dtype):
-    ds = load_digits_images()
-    tr, te = stratified_split(ds.labels, 0.25, seed=0)
-    x = (ds.images.to(dtype) / 16).unsqueeze(1).to(device)  # (N, 8, 8) -> (N, 1, 8, 8), values 0..1
-    y = ds.labels.to(device)
-    return (x[tr], y[tr]), (x[te], y[te]), ds.description
+    """(train, test, description): images (N, 1, 8, 8) in [0, 1], labels (N,)."""
+    x, y, xt, yt = digits_split(0.25, seed=0, dtype=dtype)  # (N, 64)
+    img = lambda v: v.reshape(-1, 1, 8, 8).to(device)  # noqa: E731 (named for reading)
+    return (img(x), y.to(device)), (img(xt), yt.to(device)), "scikit-learn digits (1,797 real 8x8), 25 % held out"
+
+
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+def _drops_pooling(self, ctx, config, variant):
+    net = PoolingCompare.model(self, ctx, config, variant)
+    if variant == "avgpool":
+        net.features[1][-1] = nn.Identity()  # the second stage forgets its pooling
+    return net
+
+
+class WrongArithmetic(SmallCNNConfig):
+    def stage_shapes(self):  # one row short per stage
+        return [(c, h - 1, w) for c, h, w in super().stage_shapes()]
 
 
 @task("cnn.pooling_compare", seed="4.08", title="with vs without pooling")
@@ -94,10 +101,28 @@ class PoolingCompare(Comparison):
         "cpu": PoolConfig(channels=(32, 64), epochs=6),
         "gpu": PoolConfig(channels=(32, 64), epochs=20),
     }
+    #: the network config class (its shape arithmetic is checked against the model)
+    config_cls = SmallCNNConfig
+    metrics = {"accuracy_spread": "highest minus lowest final test accuracy of the four variants, in [0, 1]"}
+    claims = (
+        metric("accuracy_spread", "<=", 0.03, text="on 8x8 digits all four reach test accuracies within 3 points"),
+        speedup("strided", over="maxpool", at_least=1.3, text="a strided conv step >= 1.3x a conv + max-pool step"),
+        speedup("maxpool", over="no_pool", at_least=1.5, text="pooling makes a step >= 1.5x cheaper than none"),
+    )
+    mutants = (
+        Mutant("missing_pooling_layer", "stage 2 lost its pooling", {"model": _drops_pooling}, match="avgpool"),
+        Mutant(
+            "wrong_shape_arithmetic",
+            "shapes off by one",
+            {"config_cls": WrongArithmetic},
+            match="arithmetic",
+        ),
+        Mutant("does_not_learn", "lr 0", {"sizes": {"tiny": PoolConfig(lr=0.0, epochs=1)}}, match="test accuracy"),
+    )
 
     def model(self, ctx, config, variant):
         torch.manual_seed(ctx.rng_seed)
-        cfg = SmallCNNConfig(channels=config.channels, pool=POOL_OF[variant], batch_norm=True)
+        cfg = self.config_cls(channels=config.channels, pool=POOL_OF[variant], batch_norm=True)
         return SmallCNN(cfg).to(ctx.device, ctx.dtype)
 
     def check(self, ctx):
@@ -145,9 +170,8 @@ class PoolingCompare(Comparison):
         for variant in self.variants:
             net = self.model(ctx, config, variant)
             opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-            log = fit(
-                net, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test, seed=ctx.rng_seed
-            )
+            kw = {"batch_size": config.batch_size, "epochs": config.epochs, "seed": ctx.rng_seed}
+            log = fit(net, opt, train, eval_data=test, **kw)
             log.record(ctx, series=variant, prefix=f"{variant}.")
             rows.append(
                 {
@@ -160,6 +184,8 @@ class PoolingCompare(Comparison):
             )
             ctx.metric(f"{variant}.params", rows[-1]["params"])
         ctx.table(f"accuracy, parameters and time per step after {config.epochs} epochs", rows)
+        accs = [r["test_accuracy"] for r in rows]
+        ctx.metric("accuracy_spread", max(accs) - min(accs))
         return rows
 
     def prepare(self, ctx, impl, config):
