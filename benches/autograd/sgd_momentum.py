@@ -196,7 +196,7 @@ class SGDMomentum(Comparison):
         )
 
     def check(self, ctx) -> None:
-        rows = []
+        rows, dt = [], str(ctx.dtype).replace("torch.", "")
         tl = self.tolerances.get(ctx.dtype) or tolerance_for(ctx.dtype)
         tol = dict(rtol=tl.rtol, atol=tl.atol)
         for case_name, case in CASES.items():
@@ -209,36 +209,22 @@ class SGDMomentum(Comparison):
                     name=f"{variant} trajectory = torch.optim.SGD",
                     where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref, **tol)}",
                 )
-                rows.append(
-                    {
-                        "case": case_name,
-                        "variant": variant,
-                        "dtype": str(ctx.dtype).replace("torch.", ""),
-                        "steps": STEPS,
-                        "max_abs_dev": float((traj - ref).abs().max()),
-                    }
-                )
-        ctx.table(
-            f"largest parameter deviation from torch.optim.SGD over {STEPS} steps "
-            f"({str(ctx.dtype).replace('torch.', '')})",
-            rows,
-        )
+                dev = float((traj - ref).abs().max())
+                rows.append({"case": case_name, "variant": variant, "dtype": dt, "steps": STEPS, "max_abs_dev": dev})
+        ctx.table(f"largest parameter deviation from torch.optim.SGD over {STEPS} steps ({dt})", rows)
         p = [torch.nn.Parameter(torch.zeros(3))]
         ctx.expect_raises(
             ValueError, lambda: hand_optim.SGD(p, lr=-0.1), match="learning rate", name="negative lr rejected"
         )
-        ctx.expect_raises(
-            ValueError,
-            lambda: hand_optim.SGD(p, lr=0.1, nesterov=True),
-            match="Nesterov",
-            name="Nesterov without momentum rejected",
-        )
-        ctx.expect_raises(
-            ValueError,
-            lambda: hand_optim.SGD([torch.zeros(3, requires_grad=True) * 2], lr=0.1),
-            match="leaf",
-            name="non-leaf parameter rejected",
-        )
+        for name, make, match in (
+            ("Nesterov without momentum rejected", lambda: hand_optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
+            (
+                "non-leaf parameter rejected",
+                lambda: hand_optim.SGD([torch.zeros(3, requires_grad=True) * 2], lr=0.1),
+                "leaf",
+            ),
+        ):
+            ctx.expect_raises(ValueError, make, match=match, name=name)
 
     # -- bench ----------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: SGDBenchConfig) -> Prepared:
