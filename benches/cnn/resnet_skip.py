@@ -15,30 +15,16 @@ Checked:
   variants; the ratio of first-conv gradient norms residual/plain is recorded;
 * both variants train: loss falls on the synthetic CIFAR stand-in (curves per variant).
 
-Bench: training and evaluation images/s of both at the same depth; first-conv gradient
-norm at init against depth (8 to 56 layers) for both; loss/accuracy curves after an
-equal budget (synthetic stand-in data, labelled so in the notes).
+Bench: training and evaluation images/s of both; first-conv gradient norm at init against
+depth (8 to 56 layers); curves after an equal budget (synthetic stand-in, so noted).
 
 Lesson: the shortcut costs almost nothing (one add per block) and changes what the net
 computes at init: with zero-init every block starts as relu(shortcut(x)), so a deep net
-starts as a shallow one. The plain net's gradient does not vanish with BN in every
-block (He et al. say as much); it explodes: the first conv's gradient norm at init grows
-from 0.6 at 8 layers to 1,840 at 56, while the zero-init ResNet's stays at 0.29-0.36
-at every depth (gradient explosion of deep BN nets at init: Yang et al., "A Mean Field
-Theory of Batch Normalization", ICLR 2019). The same budget trains the ResNet to 88%
-and the plain net to 39%.
-
-Timing note: this machine was shared with other jobs (load average 6-8 on 2 cores). With
-2 threads every figure was distorted by OpenMP threads waiting for a descheduled peer
-(F.conv2d itself ran 2x slower than with one thread), so the figures below come from
-``OMP_NUM_THREADS=1 drills bench --task cnn.resnet_skip --no-save`` (one thread, torch 2.13 CPU,
-float32, AMD EPYC); single runs, +-20% between runs.
-
-Depth 20, widths 8/16/32, 16x16 synthetic images, batch 32, SGD 0.05: training 727 vs
-794 images/s (ResNet vs plain, over the run; the single-step timings, 1,129 vs 698,
-were noisy), evaluation 4,074 vs 3,741 images/s; after 40 steps test accuracy 0.877 vs
-0.391, loss 0.21 vs 0.96. Tiny check (depth 14): first-conv gradient norm ratio
-ResNet/plain 0.2. Bench 10 s.
+starts as a shallow one. The plain net's gradient does not vanish with BN in every block
+(He et al. say as much); it explodes with depth, while the zero-init ResNet's stays flat
+(gradient explosion of deep BN nets at init: Yang et al., "A Mean Field Theory of Batch
+Normalization", ICLR 2019). The same budget then trains the ResNet far better; the claims
+state each of these on the run's own numbers.
 """
 
 from __future__ import annotations
@@ -49,7 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
+from harness.claims import metric, time_ratio
 from harness.data import synthetic_cifar
+from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from models.convnets import BasicBlock, Bottleneck, ResNet, ResNetConfig
 
@@ -88,6 +76,29 @@ def _depth_layers(depth: int) -> tuple[int, int, int]:
     return (n, n, n)
 
 
+# -- wrong versions (mutants) ------------------------------------------------------------
+
+
+class NoShortcut(BasicBlock):
+    def forward(self, x):
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
+class WrongZeroInit(BasicBlock):
+    def last_bn(self):  # zero-inits the first BN: the block is not relu(shortcut) at init
+        return self.bn1
+
+
+class CutsGradient(BasicBlock):
+    def forward(self, x):
+        return super().forward(x.detach())
+
+
+class IgnoresStride(Bottleneck):
+    def __init__(self, cin, width, stride=1, residual=True):
+        super().__init__(cin, width, 1, residual)
+
+
 @task("cnn.resnet_skip", seed="4.03", title="ResNet-like skip connections")
 class ResNetSkip(Comparison):
     __doc__ = __doc__
@@ -105,8 +116,28 @@ class ResNetSkip(Comparison):
             grad_depths=(8, 20, 56, 110),
         ),
     }
-    #: block classes under test (tests swap in broken ones)
+    #: block classes under test (the mutants swap in broken ones)
     blocks = {"basic": BasicBlock, "bottleneck": Bottleneck}
+    metrics = {
+        "resnet_minus_plain_accuracy": "test accuracy of the ResNet minus the plain net's after the same budget",
+        "plain.grad_norm_growth": "plain net: first-conv gradient norm at init, deepest / shallowest depth",
+        "resnet.grad_norm_growth": "ResNet: first-conv gradient norm at init, deepest / shallowest depth",
+    }
+    claims = (
+        metric("resnet_minus_plain_accuracy", ">=", 0.2, text="same budget: ResNet >= 20 points above the plain net"),
+        metric("plain.grad_norm_growth", ">=", 10, text="the plain net's init gradient grows >= 10x with depth"),
+        metric("resnet.grad_norm_growth", "<=", 2, text="the zero-init ResNet's init gradient stays within 2x"),
+        time_ratio("resnet", to="plain", at_most=1.15, config="eval", text="the shortcut adds <= 15 % to a forward"),
+    )
+    mutants = tuple(
+        Mutant(name, what, {"blocks": {"basic": BasicBlock, "bottleneck": Bottleneck, **swap}}, match=match)
+        for name, what, swap, match in (
+            ("no_shortcut", "a block without its shortcut", {"basic": NoShortcut}, "zero init"),
+            ("zero_init_wrong_bn", "zero-init on the first BN", {"basic": WrongZeroInit}, "zero init"),
+            ("cuts_gradient", "the block detaches its input", {"basic": CutsGradient}, "first conv gradient"),
+            ("ignores_stride", "the bottleneck ignores its stride", {"bottleneck": IgnoresStride}, "designed"),
+        )
+    )
 
     def model(self, ctx, config, variant, layers=None, seed_offset=0):
         cfg = ResNetConfig(
@@ -169,25 +200,14 @@ class ResNetSkip(Comparison):
         for variant in self.variants:
             net = self.model(ctx, config, variant)
             opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
-            logs[variant] = log = fit(
-                net,
-                opt,
-                train,
-                batch_size=config.batch_size,
-                max_steps=config.steps,
-                epochs=10**6,
-                eval_data=test,
-                eval_every=max(1, config.steps // 5),
-                seed=ctx.rng_seed,
-            )
+            kw = {"batch_size": config.batch_size, "max_steps": config.steps, "epochs": 10**6, "seed": ctx.rng_seed}
+            logs[variant] = log = fit(net, opt, train, eval_data=test, eval_every=max(1, config.steps // 5), **kw)
             log.record(ctx, series=variant, prefix=f"{variant}.")
             if check:
                 first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
-                ctx.expect(
-                    last < first,
-                    f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over {config.steps} steps)",
-                    name=f"{variant} trains",
-                )
+                why = f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over {config.steps} steps)"
+                ctx.expect(last < first, why, name=f"{variant} trains")
+        ctx.metric("resnet_minus_plain_accuracy", logs["resnet"].final_accuracy - logs["plain"].final_accuracy)
         return logs
 
     def prepare(self, ctx, impl, config):
@@ -220,26 +240,10 @@ class ResNetSkip(Comparison):
                 net = self.model(ctx, config, variant, layers=_depth_layers(depth))
                 F.cross_entropy(net(xb), yb).backward()
                 norms.append(float(net.conv1.weight.grad.norm()))
-            ctx.curve(
-                "first-conv gradient norm at init",
-                list(config.grad_depths),
-                norms,
-                x_label="depth (layers)",
-                y_label="||dL/dW conv1||",
-                series=variant,
-                log_y=True,
-            )
+            kw = {"x_label": "depth (layers)", "y_label": "||dL/dW conv1||", "series": variant, "log_y": True}
+            ctx.curve("first-conv gradient norm at init", list(config.grad_depths), norms, **kw)
+            ctx.metric(f"{variant}.grad_norm_growth", max(norms) / norms[0])
         logs = self.train_variants(ctx, config)
-        ctx.table(
-            "after an equal budget",
-            [
-                {
-                    "variant": v,
-                    "depth": config.depth,
-                    "steps": config.steps,
-                    "final_loss": round(log.losses[-1], 4),
-                    "test_accuracy": round(log.final_accuracy, 4),
-                }
-                for v, log in logs.items()
-            ],
-        )
+        rows = [{"variant": v, "depth": config.depth, "steps": config.steps, "final_loss": round(log.losses[-1], 4),
+                 "test_accuracy": round(log.final_accuracy, 4)} for v, log in logs.items()]  # fmt: skip
+        ctx.table("after an equal budget", rows)
