@@ -203,3 +203,36 @@ def test_normalize_advantages():
     assert n.tolist() == pytest.approx(((a - 3) / a.std()).tolist())
     with pytest.raises(ValueError, match="2 samples"):
         ppo.normalize_advantages(torch.tensor([1.0]))
+
+
+def test_vec_step_returns_the_final_observation_of_an_ended_env():
+    pytest.importorskip("gymnasium")
+    import numpy as np
+
+    from kernels.rl.envs import make_vec, vec_step
+
+    envs = make_vec(2)
+    envs.reset(seed=0)
+    for _ in range(200):  # always push left: the pole falls within a few dozen steps
+        obs, reached, _, term, trunc = vec_step(envs, np.zeros(2, dtype=np.int64))
+        ended = term | trunc
+        if ended.any():
+            i = int(np.flatnonzero(ended)[0])
+            assert not np.allclose(obs[i], reached[i])  # obs is the next episode's first state
+            assert abs(reached[i][2]) > 0.2 or abs(reached[i][0]) > 2.4  # the terminal angle or position
+            break
+    else:
+        pytest.fail("no episode ended in 200 steps of pushing left")
+    envs.close()
+
+
+def test_runlog_solved_at():
+    from kernels.rl.envs import RunLog
+
+    log = RunLog()
+    for i, ret in enumerate([10.0] * 5 + [500.0] * 5):
+        log.env_steps = 100 * (i + 1)
+        log.episode(ret)
+    assert log.solved_at(475.0, window=5)[0] == 1000
+    assert log.solved_at(475.0, window=6) is None
+    assert log.mean_last(5) == 500.0

@@ -1,0 +1,1 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", 2015)."""
