@@ -125,7 +125,7 @@ class FashionMNIST(TrainingRun):
         Mutant(
             "ignores_idx_files",
             "loader never looks in the data folder",
-            {"loader": staticmethod(_ignores_idx_files)},
+            {"loader": staticmethod(_ignores)},
             match="IDX files",
         ),
         Mutant("wrong_pixel_scale", "pixels divided by 256", {"loader": staticmethod(_wrong_scale)}, match="pixels"),
