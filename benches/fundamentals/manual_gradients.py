@@ -10,7 +10,7 @@ Compared, each returning (L, dL/dx, dL/dW, dL/db), against ``torch.autograd.grad
 
 * ``autograd`` (baseline): the forward on leaves that require grad, then
   ``torch.autograd.grad``: the graph is recorded and walked at run time.
-* ``manual``: the forward keeping h, then the formulas above: no graph at all.
+* ``manual``: the forward keeping h, then the formulas above (:mod:`kernels.autograd.tanh_mse`): no graph.
 * ``function``: the same formulas as the backward of a ``torch.autograd.Function``
   (:class:`TanhMSE`), so it composes with autograd; ``gradcheck`` in float64 checks
   that backward against finite differences.
@@ -38,6 +38,7 @@ from harness import Operator, Prepared, impl, task
 from harness.claims import metric, time_ratio
 from harness.contract import config_label
 from harness.mutants import Mutant, replace_impl
+from kernels.autograd.tanh_mse import TanhMSE, forward, grads_by_hand
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,36 +51,6 @@ class GradConfig:
     """input features"""
     m: int
     """output features"""
-
-
-def forward(x, w, b, y):
-    """L = mean((tanh(x @ w + b) - y)**2) / 2, a 0-d tensor."""
-    return 0.5 * (torch.tanh(x @ w + b) - y).pow(2).mean()
-
-
-def grads_by_hand(x, w, b, y):
-    """(L, dL/dx, dL/dw, dL/db) from the formulas in the module docstring."""
-    h = torch.tanh(x @ w + b)  # (N, M)
-    r = h - y
-    loss = 0.5 * r.pow(2).mean()
-    dz = (r / r.numel()) * (1 - h * h)  # (N, M): dL/dh times tanh'
-    return loss, dz @ w.T, x.T @ dz, dz.sum(0)
-
-
-class TanhMSE(torch.autograd.Function):
-    """forward: L (0-d); backward: the hand-derived gradients for x, w, b (none for y)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, y):
-        h = torch.tanh(x @ w + b)
-        ctx.save_for_backward(x, w, h, y)
-        return 0.5 * (h - y).pow(2).mean()
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        x, w, h, y = ctx.saved_tensors
-        dz = grad_loss * ((h - y) / h.numel()) * (1 - h * h)  # (N, M)
-        return dz @ w.T, x.T @ dz, dz.sum(0), None
 
 
 # -- wrong versions, declared as mutants below ------------------------------------------
