@@ -14,30 +14,24 @@ colours and a stripe orientation/frequency, with noise), labelled as such in the
 record's notes. Its accuracy says nothing about CIFAR-10; the loss-curve equality and
 the images/s carry over, since they depend on shapes and arithmetic, not on pixels.
 
-Check: this task's loading path parses real-format python batches: a tiny
-``cifar-10-batches-py`` tree (five ``data_batch_*``, ``test_batch``, ``batches.meta``) is
-written with ``harness.data.write_cifar10`` into the work folder and read back through
-the task's loader, which must return exactly the pixels, labels and class names written
-and say it used real batches. Then 30 Adam steps of the CNN on the default data (the
-stand-in unless ``DRILLS_DATA_DIR`` holds CIFAR-10, which must then say SYNTHETIC) with each
-optimizer: the per-step loss curves of the two own versions equal torch's (float32 table;
-they come out bit-identical) and so do the final parameters; the loss falls.
+Check: a tiny ``cifar-10-batches-py`` tree (``harness.data.write_cifar10``) written into
+the work folder is read back through the task's loader, which must return exactly the
+pixels, labels and class names written and say it used real batches. Then 30 Adam steps
+of the CNN on the default data (the stand-in says SYNTHETIC) with each optimizer: the
+per-step loss curves of the own versions and their final parameters equal torch's (float32
+table; they come out bit-identical); the loss falls.
 
 Bench: the loss curves of the three variants over the budget (one chart, one line each,
 with the largest difference from torch's curve as a metric), the final test accuracy, and
 the training images/s of one step per variant.
 
-Lesson (cifar_small preset: 33,946 parameters in 11 tensors, batch 64, 60 steps on the
-synthetic stand-in, float32, ``drills bench --task m2.cifar10_own_adam`` twice, on a 2-core
-VM shared with other jobs, OMP_NUM_THREADS=1): the three loss curves are identical, bit for
-bit (largest difference 0.0 at every step, in the check as in the bench): the hand
-Adam performs torch's operations in torch's order, and on the CPU the loop and foreach
-versions round identically. One training step took 77-83 ms with torch's Adam, 88-100 ms
-with the own loop and 67-90 ms with the own foreach version (770-830, 640-730 and 710-950
-images/s): the same within the noise of this machine, as expected, since the optimizer
-touches 34k parameters while the convolutions' forward and backward on 64 images are
-nearly all of the step. All three reach 100% test accuracy on the stand-in, which is far
-easier than CIFAR-10; point ``--data-dir`` at the real batches for a meaningful accuracy.
+Lesson: the hand Adam performs torch's operations in torch's order, so its loss curves
+equal torch's bit for bit (loop and foreach round identically on the CPU). Its speed does
+not matter here: the optimizer touches tens of thousands of parameters while the
+convolutions' forward and backward over a batch of images are nearly all of a step, so the
+three variants' images/s agree within noise (the claims say by how much). The stand-in is
+far easier than CIFAR-10 (Krizhevsky 2009, "Learning Multiple Layers of Features from Tiny
+Images"); point ``--data-dir`` at the real batches for a meaningful accuracy.
 """
 
 from __future__ import annotations
@@ -49,9 +43,15 @@ import torch.nn.functional as F
 
 import kernels.optim.optimizers as own_optim
 from harness import Comparison, Prepared, task
-from harness.data import load_cifar10, resolve, synthetic_cifar, write_cifar10
+from harness.claims import metric, time_ratio
+from harness.data import write_cifar10
+from harness.data.cifar_images import load_images, to_tensors
+from harness.mutants import Mutant
 from harness.train import evaluate
 from models.convnets import SmallCNN, small_cnn_preset
+
+_SAME = "own foreach Adam's loss curve equals torch Adam's (|diff| <= 1e-6: same ops, same order)"
+_STEP = "a CNN training step with own {} Adam within 1.1x of torch's Adam (convolutions dominate)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,28 +75,37 @@ class AdamCnnConfig:
         return f"{self.model},steps={self.steps},B={self.batch}"
 
 
-def load_images(config: AdamCnnConfig, data_dir=None):
-    """(train ImageSet, test ImageSet, description): real CIFAR-10 python batches when found
-    in ``data_dir`` (else ``$DRILLS_DATA_DIR``), else the synthetic stand-in. Images uint8."""
-    src = resolve("cifar10", data_dir)
-    if src.kind == "files":
-        tr, te = load_cifar10(src.path, "train"), load_cifar10(src.path, "test")
-        tr = tr.take(torch.arange(min(config.n_train, len(tr))))
-        te = te.take(torch.arange(min(config.n_test, len(te))))
-        return tr, te, tr.description
-    tr, te = synthetic_cifar(config.n_train, seed=0), synthetic_cifar(config.n_test, seed=1)
-    return tr, te, f"SYNTHETIC stand-in for CIFAR-10 (no python batches found): {tr.description}"
+def _load(config: AdamCnnConfig, data_dir=None):
+    """(train, test, description) of CIFAR-10 capped at the config's sizes, else the stand-in."""
+    return load_images(config.n_train, config.n_test, data_dir)
 
 
-def to_tensors(train, test, device, dtype):
-    """Scale to [0, 1], normalise each channel by the training images' mean and std."""
-    x = train.images.to(dtype) / 255  # (N, 3, 32, 32)
-    mean, std = x.mean(dim=(0, 2, 3), keepdim=True), x.std(dim=(0, 2, 3), keepdim=True)
+# -- wrong optimizer and loaders (the mutants) ---------------------------------------------------
+class AdamNoBiasCorrection(own_optim.Adam):
+    """WRONG: Adam without the 1 / (1 - beta^t) corrections (early steps far too small)."""
 
-    def norm(s):
-        return ((s.images.to(dtype) / 255 - mean) / std).to(device), s.labels.to(device)
+    def _update(self, group, params):
+        beta1, beta2 = group["betas"]
+        for p in params:
+            st = self.state[p]
+            if not st:
+                st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            st["step"] += 1
+            st["exp_avg"].lerp_(p.grad, 1 - beta1)
+            st["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            p.addcdiv_(st["exp_avg"], st["exp_avg_sq"].sqrt().add_(group["eps"]), value=-group["lr"])
 
-    return norm(train), norm(test)
+
+def _loader_swapping_channels(config, data_dir=None):
+    """WRONG: reads RGB as BGR."""
+    tr, te, desc = _load(config, data_dir)
+    return dataclasses.replace(tr, images=tr.images.flip(1)), te, desc
+
+
+def _loader_dropping_last_batch(config, data_dir=None):
+    """WRONG: forgets data_batch_5 of the real files."""
+    tr, te, desc = _load(config, data_dir)
+    return (tr.take(torch.arange(len(tr) - 2)) if data_dir is not None else tr), te, desc
 
 
 @task("m2.cifar10_own_adam", seed="m2", title="CNN on CIFAR-10 with own Adam")
@@ -108,10 +117,36 @@ class Cifar10OwnAdam(Comparison):
         "cpu": AdamCnnConfig(model="cifar_small", n_train=2048, n_test=512, steps=60, batch=64),
         "gpu": AdamCnnConfig(model="cifar", n_train=50_000, n_test=10_000, steps=3000, batch=128),
     }
-    #: the loading path under test (tests swap in broken ones)
-    loader = staticmethod(load_images)
+    metrics = {"own_adam_foreach.max_abs_loss_diff_vs_torch": "largest |own foreach - torch| loss over the curve"}
+    claims = (
+        metric("own_adam_foreach.max_abs_loss_diff_vs_torch", "<=", 1e-6, text=_SAME),
+        time_ratio("own_adam_foreach", to="torch_adam", at_most=1.1, text=_STEP.format("foreach")),
+        time_ratio("own_adam", to="torch_adam", at_most=1.1, text=_STEP.format("per-tensor")),
+    )
+    #: the loading path under test (the mutants swap in wrong ones)
+    loader = staticmethod(_load)
     #: the hand-written Adam under test
     adam_cls = own_optim.Adam
+    mutants = (
+        Mutant(
+            "adam_no_bias_correction",
+            "Adam without bias correction",
+            {"adam_cls": AdamNoBiasCorrection},
+            match="loss curve = torch Adam's",
+        ),
+        Mutant(
+            "loader_swaps_channels",
+            "RGB read as BGR",
+            {"loader": staticmethod(_loader_swapping_channels)},
+            match="pixels",
+        ),
+        Mutant(
+            "loader_drops_a_batch",
+            "data_batch_5 forgotten",
+            {"loader": staticmethod(_loader_dropping_last_batch)},
+            match="train pixels",
+        ),
+    )
 
     def optimizer(self, variant: str, params, lr: float) -> torch.optim.Optimizer:
         if variant == "torch_adam":
@@ -143,26 +178,19 @@ class Cifar10OwnAdam(Comparison):
         cfg = ctx.configs[0]
         self.check_reader(ctx, cfg)
         tr, te, desc = self.loader(cfg)  # real batches if DRILLS_DATA_DIR has them, else the stand-in
-        ctx.expect(
-            not tr.synthetic or "SYNTHETIC" in desc,
-            f"the stand-in must say it is synthetic: {desc}",
-            name="stand-in labelled synthetic",
-        )
+        msg = f"the stand-in must say it is synthetic: {desc}"
+        ctx.expect(not tr.synthetic or "SYNTHETIC" in desc, msg, name="stand-in labelled synthetic")
         ctx.note(f"data: {desc}")
         data = to_tensors(tr, te, ctx.device, ctx.dtype)
         ref_losses, ref_model = self.train("torch_adam", cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
         for v in self.variants[1:]:
             losses, model = self.train(v, cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
             ctx.assert_close(losses, ref_losses, name=f"{v}: loss curve = torch Adam's", where=f"{cfg.steps} steps")
-            ctx.assert_close(
-                list(model.parameters()), list(ref_model.parameters()), name=f"{v}: final parameters = torch Adam's"
-            )
+            params, ref = list(model.parameters()), list(ref_model.parameters())
+            ctx.assert_close(params, ref, name=f"{v}: final parameters = torch Adam's")
         first, last = ref_losses[:5].mean().item(), ref_losses[-5:].mean().item()
-        ctx.expect(
-            last < 0.8 * first,
-            f"loss {first:.3f} -> {last:.3f} in {cfg.steps} steps: not learning",
-            name="the CNN learns",
-        )
+        msg = f"loss {first:.3f} -> {last:.3f} in {cfg.steps} steps: not learning"
+        ctx.expect(last < 0.8 * first, msg, name="the CNN learns")
 
     def check_reader(self, ctx, cfg: AdamCnnConfig) -> None:
         g = ctx.generator(1)
@@ -171,25 +199,15 @@ class Cifar10OwnAdam(Comparison):
         classes = tuple(f"written_{i}" for i in range(10))
         folder = write_cifar10(ctx.workdir / "cifar10", train, test, classes)
         tr, te, desc = self.loader(cfg, ctx.workdir)
-        ctx.expect(
-            "real python batches" in desc and not tr.synthetic,
-            f"the batches written in {folder} were not used: {desc}",
-            name="CIFAR batches found and used",
-        )
+        msg = f"the batches written in {folder} were not used: {desc}"
+        ctx.expect("real python batches" in desc and not tr.synthetic, msg, name="CIFAR batches found and used")
         for got, want, split in ((tr, train, "train"), (te, test, "test")):
-            ctx.expect(
-                got.images.shape == want[0].shape and torch.equal(got.images, want[0]),
-                f"CIFAR {split} pixels differ from those written",
-                name=f"CIFAR {split} pixels read back",
-            )
-            ctx.expect(
-                torch.equal(got.labels, want[1]),
-                f"CIFAR {split} labels differ: {got.labels.tolist()}",
-                name=f"CIFAR {split} labels read back",
-            )
-        ctx.expect(
-            tr.classes == classes, f"class names {tr.classes} != {classes}", name="class names from batches.meta"
-        )
+            same = got.images.shape == want[0].shape and torch.equal(got.images, want[0])
+            ctx.expect(same, f"CIFAR {split} pixels differ from those written", name=f"CIFAR {split} pixels read back")
+            msg = f"CIFAR {split} labels differ: {got.labels.tolist()}"
+            ctx.expect(torch.equal(got.labels, want[1]), msg, name=f"CIFAR {split} labels read back")
+        msg = f"class names {tr.classes} != {classes}"
+        ctx.expect(tr.classes == classes, msg, name="class names from batches.meta")
 
     # -- bench ---------------------------------------------------------------------------------
     def _data(self, ctx, config):
@@ -224,9 +242,8 @@ class Cifar10OwnAdam(Comparison):
         curves = {}
         for v in self.variants:
             curves[v], model = self.train(v, cfg, data, ctx.device, ctx.dtype, ctx.rng_seed)
-            ctx.curve(
-                "train loss", list(range(1, cfg.steps + 1)), curves[v].tolist(), y_label="cross-entropy", series=v
-            )
+            steps = list(range(1, cfg.steps + 1))
+            ctx.curve("train loss", steps, curves[v].tolist(), y_label="cross-entropy", series=v)
             ctx.metric(f"{v}.test_accuracy", evaluate(model, *data[1])[0])
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
         for v in self.variants[1:]:
