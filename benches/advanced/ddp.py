@@ -10,33 +10,28 @@ rendezvous), gloo on CPU and NCCL when every rank has its own GPU. Two ways to s
   gradient buckets during backward and divides by W;
 * by hand: after ``backward``, ``all_reduce(SUM)`` of every ``.grad``, then ``/= W``.
 
-Check (world size 2, gloo; about 10 s, mostly two interpreters importing torch): every
-rank's averaged gradients equal the single-process gradients of the full batch, per
-parameter, for both ways; DDP made every rank start from rank 0's parameters (each rank
-seeds its own model differently on purpose: DDP broadcasts at construction); and each
-rank's loss equals the single-process loss on its own shard, so the ranks really split
-the data (had every rank used the whole batch, the averaged gradients would still agree).
-Why the average: each rank's loss is a mean over B/W samples; the full-batch mean is the
-mean of those W means, so the gradients must be summed and divided by W. Summing alone
+Check (world size 2, gloo): every rank's averaged gradients equal the single-process
+gradients of the full batch, both ways; DDP made every rank start from rank 0's parameters
+(each rank seeds its model differently on purpose: DDP broadcasts at construction); each
+rank's loss equals the single-process loss on its own shard, so the ranks really split the
+data. Why the average: each rank's loss is a mean over B/W samples and the full-batch mean
+is the mean of those W means, so the gradients are summed and divided by W; summing alone
 gives W times the gradient, the same as a W-fold learning rate.
 
-Bench: milliseconds per optimizer step (forward, backward with all-reduce, SGD step;
-slowest rank per step) at each world size for the same global batch (strong scaling),
-samples/s, and scaling efficiency t(1) / (W * t(W)).
+Bench: ms per optimizer step (slowest rank) at each world size for the same global batch
+(strong scaling), samples/s, and scaling efficiency t(1) / (W * t(W)).
 
-Lesson (2-core CPU, MLP 512-1024-1024-10, B = 256, gloo, one thread per rank, ``drills
-bench --task advanced.ddp --no-save`` while other jobs kept both cores busy): 136 ms per
-step with one process, 134 ms with two (scaling efficiency 0.51): on a machine whose cores
-are already taken a second rank buys nothing, and the 6.4 MB gradient all-reduce over
-loopback comes on top. Data parallelism pays only when each rank has a core (or a GPU) of
-its own; and the averaging is part of the algorithm, not a detail: without the 1/W the
-step is W times too large.
+Lesson: data parallelism pays only when each rank has a core (or a GPU) of its own: on a
+machine whose cores are already taken a second rank buys nothing, and the gradient
+all-reduce comes on top (for large models DDP overlaps it with backward by bucketing:
+Li et al. 2020, "PyTorch Distributed: Experiences on Accelerating Data Parallel
+Training", VLDB). And the averaging is part of the algorithm, not a detail: without the
+1/W the step is W times too large (the mutants show the check catching both forms).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 
 import torch
@@ -44,7 +39,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from harness import System, task
+from harness.claims import metric
 from harness.launch import launch, resolve_backend
+from harness.mutants import Mutant
+from harness.rank_helpers import my_shard, rank_device, shard, wrap_ddp
 from harness.train import record_samples
 from models.mlp import MLP, MLPConfig
 
@@ -83,12 +81,6 @@ def global_batch(cfg: DDPConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.randn(cfg.batch, cfg.in_features, generator=g), torch.randint(0, 10, (cfg.batch,), generator=g)
 
 
-def shard(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    """Rank ``rank``'s contiguous 1/world of the rows of ``t``."""
-    per = t.shape[0] // world
-    return t[rank * per : (rank + 1) * per]
-
-
 def allreduce_mean(model: torch.nn.Module) -> None:
     """Average ``.grad`` over the ranks: all_reduce(SUM), then divide by the world size."""
     world = dist.get_world_size()
@@ -97,26 +89,11 @@ def allreduce_mean(model: torch.nn.Module) -> None:
         p.grad /= world
 
 
-def _rank_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device("cpu")
-
-
-def _ddp(model: torch.nn.Module, device: torch.device):
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(model.to(device), device_ids=[device.index] if device.type == "cuda" else None)
-
-
 def grads_rank(cfg: DDPConfig, seed: int, grad_sync, comm_hook) -> dict:
     """One backward both ways on this rank's shard; returns CPU tensors for the parent."""
-    rank, world = dist.get_rank(), dist.get_world_size()
-    device = _rank_device()
-    x, y = global_batch(cfg, seed)
-    xs, ys = shard(x, rank, world).to(device), shard(y, rank, world).to(device)
-    torch.manual_seed(seed + 1000 * rank)  # a different init per rank: DDP must overwrite it
-    ddp = _ddp(_model(cfg), device)
+    device, (xs, ys) = rank_device(), my_shard(*global_batch(cfg, seed))
+    torch.manual_seed(seed + 1000 * dist.get_rank())  # a different init per rank: DDP must overwrite it
+    ddp = wrap_ddp(_model(cfg), device)
     if comm_hook is not None:
         ddp.register_comm_hook(None, comm_hook)
     init = {n: p.detach().cpu().clone() for n, p in ddp.module.named_parameters()}
@@ -139,12 +116,9 @@ def step_times_rank(cfg: DDPConfig, seed: int) -> list[float]:
     """Milliseconds of each timed DDP training step on this rank."""
     import time
 
-    rank, world = dist.get_rank(), dist.get_world_size()
-    device = _rank_device()
-    x, y = global_batch(cfg, seed)
-    xs, ys = shard(x, rank, world).to(device), shard(y, rank, world).to(device)
+    device, (xs, ys) = rank_device(), my_shard(*global_batch(cfg, seed))
     torch.manual_seed(seed)
-    ddp = _ddp(_model(cfg), device)
+    ddp = wrap_ddp(_model(cfg), device)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = []
@@ -161,6 +135,27 @@ def step_times_rank(cfg: DDPConfig, seed: int) -> list[float]:
     return times
 
 
+# -- wrong gradient syncs (the mutants; module level: ranks import them by reference) ---------
+def allreduce_sum_only(model: torch.nn.Module) -> None:
+    """WRONG: forgets to divide by the world size: W times the gradient."""
+    for p in model.parameters():
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+
+
+def sum_hook(state, bucket):
+    """WRONG: a DDP comm hook that sums the bucket across ranks and never divides."""
+    fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+def _sync(fn) -> dict:
+    return {"grad_sync": staticmethod(fn)}
+
+
+def _hook(fn) -> dict:
+    return {"comm_hook": staticmethod(fn)}
+
+
 # -- the task -------------------------------------------------------------------------------
 
 
@@ -172,14 +167,21 @@ class DistributedDataParallelTask(System):
     sizes = {
         "tiny": DDPConfig(batch=16, in_features=24, hidden=(32,), steps=5, warmup=2),
         "cpu": DDPConfig(batch=256, in_features=512, hidden=(1024, 1024)),
-        "gpu": DDPConfig(
-            batch=8192, in_features=1024, hidden=(4096, 4096), world_sizes=(1, 2, 4, 8), steps=20, warmup=5
-        ),
+        "gpu": DDPConfig(8192, 1024, (4096, 4096), world_sizes=(1, 2, 4, 8), steps=20, warmup=5),
     }
+    metrics = {f"scaling_efficiency_w{w}": f"t(1) / ({w} t({w})), same global batch (1 = perfect)" for w in (2, 8)}
+    claims = (
+        metric("scaling_efficiency_w2", ">=", 0.8, text="2 ranks reach >= 80% strong-scaling efficiency"),
+        metric("scaling_efficiency_w8", ">=", 0.7, text="8 GPUs reach >= 70% strong-scaling efficiency", device="cuda"),
+    )
     #: how the by-hand path averages; a staticmethod so ranks import it by reference
     grad_sync = staticmethod(allreduce_mean)
     #: DDP comm hook (None: PyTorch's default all-reduce-and-divide)
     comm_hook = None
+    mutants = (
+        Mutant("manual_sum_only", "all_reduce(SUM), no / W", _sync(allreduce_sum_only), match="all_reduce mean"),
+        Mutant("ddp_hook_sums", "a comm hook that never divides", _hook(sum_hook), match="DDP gradients"),
+    )
 
     def _backend(self, ctx, world: int) -> str | None:
         """nccl when the run is on CUDA with a GPU per rank, gloo on CPU; None: cannot run."""
@@ -204,30 +206,15 @@ class DistributedDataParallelTask(System):
             shard_loss = [F.cross_entropy(single(shard(x, r, world)), shard(y, r, world)) for r in range(world)]
         for rank, out in enumerate(outs):
             where = f"rank {rank} of {world}, {backend}"
-            ctx.assert_close(
-                torch.tensor(out["local_loss"]),
-                shard_loss[rank],
-                name="each rank's loss is that of its own shard",
-                where=where,
-            )
+            name = "each rank's loss is that of its own shard"
+            ctx.assert_close(torch.tensor(out["local_loss"]), shard_loss[rank], name=name, where=where)
             for n, p in single.named_parameters():
-                ctx.assert_close(
-                    out["ddp_init"][n],
-                    init[n],
-                    name="DDP broadcasts rank 0's parameters",
-                    where=f"{where}, {n}",
-                    rtol=0,
-                    atol=0,
-                )
-                ctx.assert_close(
-                    out["ddp_grads"][n], p.grad, name="DDP gradients = single-process gradients", where=f"{where}, {n}"
-                )
-                ctx.assert_close(
-                    out["manual_grads"][n],
-                    p.grad,
-                    name="all_reduce mean gradients = single-process gradients",
-                    where=f"{where}, {n}",
-                )
+                at = f"{where}, {n}"
+                name = "DDP broadcasts rank 0's parameters"
+                ctx.assert_close(out["ddp_init"][n], init[n], name=name, where=at, rtol=0, atol=0)
+                ctx.assert_close(out["ddp_grads"][n], p.grad, name="DDP gradients = single-process gradients", where=at)
+                name = "all_reduce mean gradients = single-process gradients"
+                ctx.assert_close(out["manual_grads"][n], p.grad, name=name, where=at)
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -241,14 +228,8 @@ class DistributedDataParallelTask(System):
                 raise ValueError(f"{cfg.label()}: world size {world} does not divide the global batch")
             per_rank = launch(step_times_rank, world, args=(cfg, ctx.rng_seed), backend=backend, timeout_s=300)
             step_ms = [max(t) for t in zip(*per_rank)]  # a step ends when its slowest rank does
-            record_samples(
-                ctx,
-                "ddp",
-                step_ms,
-                config=f"W={world},{backend},{cfg.label()}",
-                items=cfg.batch,
-                mode=f"wall-clock in rank, {backend}",
-            )
+            label, mode = f"W={world},{backend},{cfg.label()}", f"wall-clock in rank, {backend}"
+            record_samples(ctx, "ddp", step_ms, config=label, items=cfg.batch, mode=mode)
             xs.append(world)
             ys.append(statistics.median(step_ms))
             ctx.metric(f"step_ms_w{world}", ys[-1])
