@@ -1,0 +1,1 @@
+"""Curriculum learning: difficulty scores, pacing functions and paced batch sampling."""
