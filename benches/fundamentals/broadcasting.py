@@ -91,6 +91,10 @@ def _left_aligned_rule(*shapes):
     return broadcast_shape(*[tuple(s) + (1,) * (nd - len(s)) for s in shapes])
 
 
+def _rule(name: str, what: str, rule, match: str) -> Mutant:
+    return Mutant(name, what, {"shape_rule": staticmethod(rule)}, match=match)
+
+
 def _wrong_tile(self, a, b):
     """Tiles b along the wrong axis: right shape, wrong values wherever b varies."""
     shape = torch.broadcast_shapes(a.shape, b.shape)
@@ -115,26 +119,13 @@ class Broadcasting(Operator):
     }
     claims = (
         speedup(
-            "implicit",
-            over="materialised",
-            at_least=2.0,
-            text="implicit a - b >= 2x faster than materialising both operands, at the largest (out-of-cache) size",
+            "implicit", over="materialised", at_least=2.0, text="implicit a - b >= 2x materialising (largest size)"
         ),
         time_ratio("expand", to="implicit", at_most=1.5, text="stride-0 views (expand) within 1.5x of implicit a - b"),
     )
     mutants = (
-        Mutant(
-            "lenient_rule",
-            "the rule takes the larger size instead of rejecting (3,) vs (4,)",
-            {"shape_rule": staticmethod(_lenient_rule)},
-            match="broadcast",
-        ),
-        Mutant(
-            "left_aligned_rule",
-            "the rule aligns shapes on the left",
-            {"shape_rule": staticmethod(_left_aligned_rule)},
-            match="torch.broadcast_shapes gives",
-        ),
+        _rule("lenient_rule", "takes the larger size instead of rejecting (3,) vs (4,)", _lenient_rule, "broadcast"),
+        _rule("left_aligned_rule", "aligns shapes on the left", _left_aligned_rule, "torch.broadcast_shapes gives"),
         replace_impl("swapped_operands", "computes b - a", "materialised", lambda self, a, b: lambda: b - a),
         replace_impl("wrong_tiling", "tiles b along the wrong axis", "materialised", _wrong_tile),
     )
