@@ -1,4 +1,4 @@
-"""m3.native_comparison: the table covers every custom kernel, each equal to its native op (mutants: test_mutants.py)."""
+"""m3.native_comparison: the table covers every custom kernel, each equal to its native op (mutants: test_mutants)."""
 
 import sys
 
