@@ -153,10 +153,8 @@ class GradCAM(Operator):
     }
     metrics = {"planted_patch_argmax_hit_rate": "share of held-out class-1 images whose map peaks in the patch"}
     claims = (
-        speedup(
-            "batched", over="per_image", at_least=5, config="gap,", text="batched Grad-CAM >= 5x per-image, small CNN"
-        ),
-        speedup("batched", over="per_image", at_least=1.2, config="resnet", text="... and >= 1.2x on a ResNet-20"),
+        speedup("batched", over="per_image", at_least=5, config="gap,", text="Grad-CAM batched >= 5x: small CNN"),
+        speedup("batched", over="per_image", at_least=1.2, config="resnet", text="Grad-CAM batched >= 1.2x: ResNet-20"),
         metric("planted_patch_argmax_hit_rate", ">=", 0.9, text="the map peaks inside the planted patch >= 90 %"),
     )
     mutants = (
