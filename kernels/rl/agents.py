@@ -93,7 +93,9 @@ def train_reinforce(cfg: PGConfig, seed: int, returns_fn=returns_to_go, normaliz
                 batch_obs.append(obs)
                 obs, r, term, trunc, _ = env.step(a)
                 end = term or trunc
-                acts.append(a), rews.append(float(r)), dones.append(end)
+                acts.append(a)
+                rews.append(float(r))
+                dones.append(end)
                 total += float(r)
                 log.env_steps += 1
             log.episode(total)
@@ -117,7 +119,8 @@ def _rollout(envs, pi, v, obs, cfg, tracker):
         o = torch.as_tensor(obs)  # (N, 4)
         with torch.no_grad():
             a, logp = _sample(pi(o))
-            buf["logp"].append(logp), buf["val"].append(v(o).squeeze(-1))
+            buf["logp"].append(logp)
+            buf["val"].append(v(o).squeeze(-1))
         obs, reached, rew, term, trunc = vec_step(envs, a.numpy())
         tracker.add(rew, term | trunc)
         for k, x in (("obs", o), ("act", a), ("rew", rew), ("term", term), ("trunc", trunc), ("reached", reached)):
