@@ -6,6 +6,7 @@ widths, i.e. the same blocks with the shortcut removed (He et al. Sec. 4.1 compa
 two the same way), trained on the same seed and data.
 
 Checked:
+
 * block shapes: basic and bottleneck blocks, stride 1 and 2, channel changes, odd sizes:
   (N, Cin, H, W) -> (N, width*expansion, ceil(H/s), ceil(W/s));
 * identity at zero init: with the last BN gamma of the residual branch set to zero

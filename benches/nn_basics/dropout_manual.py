@@ -8,7 +8,7 @@ two mask rules: ``manual`` draws ``torch.rand(shape) >= p``; ``manual_bernoulli`
 Check (tiny: 256 x 1024 = 262,144 elements, p = 0.1, 0.5, 0.9, float32):
 
 * keep rate: the kept count K ~ Binomial(n, 1 - p); two-sided z-test,
-  z = (K - n q) / sqrt(n q (1 - q)) with q = 1 - p, fails when |z| > 4.89 (alpha = 1e-6);
+  z = (K - n q) / sqrt(n q (1 - q)) with q = 1 - p, fails when ``|z| > 4.89`` (alpha = 1e-6);
 * independence: of n/2 disjoint adjacent pairs, the count with both kept ~ Binomial(n/2, q^2),
   same z-test (catches masks that drop whole rows or repeat);
 * scale: every non-zero output equals x / (1 - p) (x drawn in [0.5, 1.5], so a zero output

@@ -12,7 +12,7 @@ Check (tiny: breast cancer):
 
 * standardisation fitted on train only: the fitted mean and std equal the training rows'
   own statistics (recomputed here in float64), differ from the full data set's (the check
-  first makes sure the two differ at all: max |train mean - full mean| / std > 1e-3), and
+  first makes sure the two differ at all: ``max |train mean - full mean| / std > 1e-3``), and
   stay identical when every test row is shifted by +1000 (no test statistic can leak in);
   the standardised training features then have mean 0 and std 1 per column;
 * the MLP (30-32-2, 200 full-batch Adam steps) beats the majority baseline on the test rows

@@ -2,7 +2,7 @@
 
 Compared: the update/weight ratio ``||W_{t+1} - W_t|| / ||W_t||`` (Frobenius norms) of
 every weight matrix at every optimizer step, recorded three ways: not at all (the
-baseline), by :class:`UpdateRatioTracker` (snapshot with ``torch._foreach_copy_``, norms
+baseline), by ``kernels.optim.update_ratio.UpdateRatioTracker`` (snapshot with ``torch._foreach_copy_``, norms
 with ``torch._foreach_norm``, one stacked tensor per step, copied to the host once at the
 end: no device sync inside the loop), and naively (per layer ``.item()`` every step).
 
