@@ -367,7 +367,10 @@ class _Worker:
         self.proc = ctx.Process(
             target=_worker_main,
             args=(child, env, tuple(str(p) for p in self.out_paths)),
-            daemon=True,
+            # not daemonic: tasks start processes of their own (DataLoader workers, the elastic
+            # agent), which a daemonic process may not; close()/kill() and the worker's
+            # parent-death watch end it, and its process group goes with it
+            daemon=False,
             name="drills-worker",
         )
         # Until the worker has its own session, a terminal Ctrl-C reaches it too (a traceback
