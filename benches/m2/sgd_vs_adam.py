@@ -140,7 +140,7 @@ class SgdVsAdam(Comparison):
             "same_optimizer",
             "every variant is SGD at one rate",
             {"optimizer": _sgd_for_all},
-            match="the optimizers differ",
+            match="same loss curve",
         ),
     )
 
