@@ -332,13 +332,13 @@ def _list_missing(args) -> int:
     except catalogue.CatalogueError as e:
         raise UsageError(str(e)) from None
     if args.format == "json":
-        print(json.dumps([dataclasses.asdict(e) for e in rows], indent=1))
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
         return EXIT_OK
     t = Table(title=f"{len(rows)} catalogue tasks not registered", show_lines=False)
     for col in ("seed", "id", "title"):
         t.add_column(col, overflow="fold")
-    for e in rows:
-        t.add_row(e.seed, e.id, Text(e.title))
+    for row in rows:
+        t.add_row(row.seed, row.id, Text(row.title))
     console.print(t)
     console.print(catalogue.coverage([c.id for c in REGISTRY.all()]).summary)
     return EXIT_OK

@@ -39,7 +39,7 @@ class TaskRecord:
     reason: str = ""
     checks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)
     curves: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     tables: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     skipped_parts: list[dict[str, str]] = dataclasses.field(default_factory=list)

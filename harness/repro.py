@@ -44,7 +44,8 @@ def _rng_digest() -> str:
     """A short digest of the Python, NumPy and torch CPU generator states (changes with every draw)."""
     h = hashlib.sha256()
     h.update(repr(random.getstate()).encode())
-    h.update(np.random.get_state()[1].tobytes())
+    state: Any = np.random.get_state()  # legacy tuple: (name, keys (624,) uint32, pos, ...)
+    h.update(np.asarray(state[1]).tobytes())
     h.update(torch.get_rng_state().numpy().tobytes())
     return h.hexdigest()[:16]
 

@@ -163,10 +163,10 @@ def load_cifar10(root: str | os.PathLike, split: str = "train") -> ImageSet:
     if split not in ("train", "test"):
         raise ValueError(f"load_cifar10: split must be 'train' or 'test', got {split!r}")
     root = Path(root)
-    names = CIFAR10_TRAIN_BATCHES if split == "train" else ("test_batch",)
+    names: tuple[str, ...] = CIFAR10_TRAIN_BATCHES if split == "train" else ("test_batch",)
     d = _dataset_dir(root, CIFAR10_DIR, names[0])
     parts = [read_cifar_batch(d / n, "labels", 10) for n in names]
-    classes = CIFAR10_CLASSES
+    classes: tuple[str, ...] = CIFAR10_CLASSES
     if (d / "batches.meta").is_file():
         meta = _unpickle(d / "batches.meta")
         if "label_names" not in meta:
@@ -215,12 +215,12 @@ class _Py2Pickler(pickle._Pickler):
     def save_bytes(self, obj: bytes) -> None:
         n = len(obj)
         if n < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)  # type: ignore[attr-defined]  # pickle._Pickler's
         else:
-            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
-        self.memoize(obj)
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)  # type: ignore[attr-defined]
+        self.memoize(obj)  # type: ignore[attr-defined]
 
-    dispatch[bytes] = save_bytes
+    dispatch[bytes] = save_bytes  # type: ignore[assignment]  # _Pickler's dispatch takes (self, obj)
 
 
 def _dump_py2(obj: dict[bytes, Any], path: str | os.PathLike) -> Path:

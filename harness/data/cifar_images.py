@@ -30,7 +30,7 @@ def load_images(
         DataFormatError: a batch file is present but malformed (it names the file).
     """
     src = resolve("cifar10", data_dir)
-    if src.kind == "files":
+    if src.kind == "files" and src.path is not None:
         tr, te = load_cifar10(src.path, "train"), load_cifar10(src.path, "test")
         if n_train is not None:
             tr = tr.take(torch.arange(min(n_train, len(tr))))

@@ -184,7 +184,8 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None) -> DatasetSour
     note = ""
     if root is not None and spec.ok is not None:
         tried = [root / s for s in spec.subdirs]
-        hit = _first(tried, lambda d: d.is_dir() and spec.ok(d))
+        ok = spec.ok
+        hit = _first(tried, lambda d: d.is_dir() and ok(d))
         if hit is not None:
             return DatasetSource(name, "files", str(hit.resolve()), hit.resolve())
         if explicit:

@@ -115,7 +115,9 @@ def stdlib_corpus() -> TextCorpus:
     interpreter ships no standard-library sources (a .pyc-only install).
     """
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    parts, used, missing = [], [], []
+    parts: list[str] = []
+    used: list[str] = []
+    missing: list[str] = []
     for module in STDLIB_CORPUS_MODULES:
         f = _module_file(stdlib, module)
         if f is None:
