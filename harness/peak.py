@@ -37,7 +37,10 @@ from harness.fingerprint import REPO_ROOT, fingerprint, machine_id
 from harness.results import atomic_write_json
 from harness.timing import measure
 
+#: Where measured peaks are kept (committed, one file per machine, device and thread count);
+#: ``$DRILLS_PEAKS_DIR`` points elsewhere (the test suite does, so tests never write here).
 PEAKS_DIR = REPO_ROOT / "results" / "peaks"
+PEAKS_DIR_ENV = "DRILLS_PEAKS_DIR"
 #: Timings per figure; the best is kept.
 ATTEMPTS = 3
 #: Run dtype -> the key of the peak its GFLOP/s are judged against.
@@ -167,7 +170,9 @@ def peak_path(device: str | torch.device = "cpu", peaks_dir: Path | None = None,
     writes ``<machine>_cpu_t<threads>.json`` instead.
     """
     device = torch.device(device)
-    base = (peaks_dir or PEAKS_DIR) / f"{machine_id(fingerprint())}_{device.type}.json"
+    env = os.environ.get(PEAKS_DIR_ENV)
+    root = peaks_dir or (Path(env) if env else PEAKS_DIR)
+    base = root / f"{machine_id(fingerprint())}_{device.type}.json"
     if device.type != "cpu":
         return base
     n = threads or torch.get_num_threads()
