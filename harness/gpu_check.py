@@ -339,7 +339,7 @@ def cmd(args, *, console, err_console, usage_error: type[Exception], marks: dict
     except RegistryError as e:
         raise usage_error(str(e)) from None
     for path, tb in REGISTRY.load_errors.items():
-        err_console.print(f"[red]task file failed to import:[/] {path}\n{tb.strip().splitlines()[-1]}")
+        err_console.print(f"task file failed to import: {path}\n{tb.strip().splitlines()[-1]}", markup=False)
 
     prev = None
     if args.results_dir is not None and not getattr(args, "fresh", False):
@@ -391,7 +391,11 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
     try:
         peak = load_or_measure(device, peaks_dir=args.results_dir)
     except Exception as e:  # a fault of the peak must not cost the tasks: they run, without % of peak
-        console.print(f"peak measurement failed ({type(e).__name__}: {e}); tasks run without % of peak", soft_wrap=True)
+        console.print(
+            f"peak measurement failed ({type(e).__name__}: {e}); tasks run without % of peak",
+            soft_wrap=True,
+            markup=False,
+        )
         peak = {"error": f"{type(e).__name__}: {e}"[:300]}
     console.print(
         f"peak: {json.dumps({k: v for k, v in peak.items() if k.endswith(('gflops', 'gbps'))})}", soft_wrap=True
@@ -430,11 +434,12 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
                 entry.setdefault(k, getattr(cls, k))
             writer.add(entry)
             bad += entry["status"] in ("fail", "error")
-            console.print(
-                f"{marks[entry['status']]:>22} {entry['id']:<42} {entry.get('duration_s', 0):6.1f}s "
-                f"{entry.get('reason', '')[:160]}",
-                soft_wrap=True,  # one line per task: the device log is read afterwards, not in a terminal
+            from harness.cli import _status_line  # text, never markup: reasons carry [brackets]
+
+            status_line = _status_line(
+                entry["status"], entry["id"], entry.get("duration_s", 0), entry.get("reason", "")[:160]
             )
+            console.print(status_line, soft_wrap=True)  # one line per task: the device log is read afterwards
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
@@ -442,7 +447,7 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
         heads = writer.data[RECORD_FIELD]["headlines"] = headlines(writer.data["tasks"])
         writer.finish(status)
     for line in heads:
-        console.print(f"headline: {line}", soft_wrap=True)
+        console.print(f"headline: {line}", soft_wrap=True, markup=False)
     console.print(
         f"gpu-check: {len(steps) - 2} tasks, {bad} failed or errored, {time.monotonic() - t_start:.0f} s; "
         f"record: {writer.path}",
