@@ -183,6 +183,11 @@ class DistributedDataParallelTask(System):
         Mutant("ddp_hook_sums", "a comm hook that never divides", _hook(sum_hook), match="DDP gradients"),
     )
 
+    @classmethod
+    def rank_job(cls, cfg: DDPConfig, seed: int):
+        """What each rank runs under a real torchrun (``python -m harness.dist advanced.ddp``)."""
+        return step_times_rank, (cfg, seed)
+
     def _backend(self, ctx, world: int) -> str | None:
         """nccl when the run is on CUDA with a GPU per rank, gloo on CPU; None: cannot run."""
         if ctx.is_cuda:
