@@ -103,3 +103,32 @@ def test_backend_resolution_and_free_port():
             resolve_backend("nccl", 64)
     assert 0 < free_port() < 65536
     pickle.dumps(env_and_all_reduce)  # by reference
+
+
+def test_a_task_rank_job_runs_under_a_real_torchrun(tmp_path):
+    """`torchrun ... -m harness.dist advanced.ddp`: the README's multi-node command, on one node."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip(f"no torchrun beside {sys.executable}")
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "harness.dist", "advanced.ddp"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["task"] == "advanced.ddp" and out["world_size"] == 2 and len(out["per_rank"]) == 2
+    assert all(len(times) > 0 and all(t > 0 for t in times) for times in out["per_rank"])
+
+
+def test_harness_dist_outside_torchrun_is_one_line_exit_2():
+    from harness.dist import main
+
+    env = {k: os.environ.pop(k) for k in ("RANK", "WORLD_SIZE") if k in os.environ}
+    try:
+        assert main(["advanced.ddp"]) == 2
+    finally:
+        os.environ.update(env)
