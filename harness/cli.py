@@ -500,6 +500,8 @@ def _run(args, mode: str) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     where = f"  record: {writer.path}" if writer.path else ("  record: not written (see above)" if save else "")
     console.print(Text(f"{mode}: {summary or 'nothing ran'}{where}"), soft_wrap=True)
+    if getattr(args, "mutants", False):  # the check strength --mutants was asked for
+        console.print(Text(_mutants_summary(writer.data["tasks"].values())), soft_wrap=True)
     if mode != "check":  # how far to trust the timings (harness.timing)
         from harness.timing import contention_summary
 
@@ -529,6 +531,19 @@ def _run(args, mode: str) -> int:
     if mode == "run":
         _render_after_run(writer, args)
     return EXIT_FAIL if bad else EXIT_OK
+
+
+def _mutants_summary(entries) -> str:
+    """One line for ``drills check --mutants``: mutants caught / declared over the tasks run,
+    and how many tasks declare none (their check strength is unknown)."""
+    entries = list(entries)
+    ran = [m for e in entries for m in (e.get("mutants") or [])]
+    caught = sum(1 for m in ran if m.get("caught"))
+    without = sum(1 for e in entries if e.get("status") == "pass" and not e.get("mutants"))
+    line = f"mutants: {caught} of {len(ran)} caught"
+    if without:
+        line += f"; {without} passing task(s) declare none"
+    return line
 
 
 def _render_after_run(writer, args) -> None:

@@ -1,0 +1,20 @@
+"""Regressions found by trying the CLI as a new user (the trial of issue: newcomer pass)."""
+
+from harness.cli import _mutants_summary
+
+
+def test_mutants_summary_counts_caught_and_tasks_without_mutants():
+    entries = [
+        {"status": "pass", "mutants": [{"name": "a", "caught": True}, {"name": "b", "caught": True}]},
+        {"status": "fail", "mutants": [{"name": "c", "caught": False}]},
+        {"status": "pass", "mutants": []},
+        {"status": "skip"},
+    ]
+    assert _mutants_summary(entries) == "mutants: 2 of 3 caught; 1 passing task(s) declare none"
+
+
+def test_check_mutants_prints_check_strength(drills):
+    """`drills check --mutants` used to print only `check: N pass`: no word on the mutants."""
+    r = drills("check", "--task", "zz_planted.ok", "--mutants", "--no-isolate")
+    assert r.returncode == 0, r.stderr
+    assert "mutants: 0 of 0 caught; 1 passing task(s) declare none" in r.stdout
