@@ -132,7 +132,7 @@ def cross_entropy(
       (Szegedy et al. 2016, "Rethinking the Inception Architecture").
     Returns per-element losses (reduction='none', target's shape) or a 0-d tensor.
     'mean' with class indices divides by the summed weight of non-ignored targets (NaN if
-    every target is ignored, as torch); with probabilities it divides by N * d1 * ... * dk.
+    every target is ignored, with a zero gradient, as torch); with probabilities it divides by N * d1 * ... * dk.
     """
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -181,4 +181,10 @@ def cross_entropy(
     total = (1 - eps) * nll.sum() + (eps / n_classes) * smooth.sum()
     if reduction == "sum":
         return total
-    return total / w_t.sum()
+    denom = w_t.sum()
+    # Every target ignored: the value is NaN (0/0) as in torch, but the gradient must be 0 as
+    # torch's is, not 0 * inf = NaN; the NaN comes from a constant branch of `where`, whose
+    # other branch divides by 1 and receives a zero gradient.
+    empty = denom == 0
+    safe_denom = torch.where(empty, torch.ones_like(denom), denom)
+    return torch.where(empty, torch.full_like(total, float("nan")), total / safe_denom)
