@@ -92,7 +92,7 @@ class ActorCritic(TrainingRun):
     time_limit_s = {"check": 240.0, "bench": 900.0}
     metrics = METRICS
     claims = (
-        metric("eval_return", ">=", 195.0, text="A2C's greedy policy averages >= 195 after 100k env steps (cpu)"),
+        metric("eval_return", ">=", 475.0, text="A2C greedy policy solves CartPole-v1: >= 475 in 10 episodes (cpu)"),
         speedup("vector_env", over="single_env", at_least=2.0,
                 text="8 vectorised envs >= 2x the env steps/s of one env, policy forward included"),
     )  # fmt: skip

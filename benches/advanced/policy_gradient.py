@@ -90,7 +90,7 @@ class PolicyGradient(TrainingRun):
     time_limit_s = {"check": 240.0, "bench": 900.0}
     metrics = METRICS
     claims = (
-        metric("eval_return", ">=", 195.0, text="REINFORCE's greedy policy averages >= 195 after 60k env steps (cpu)"),
+        metric("eval_return", ">=", 475.0, text="REINFORCE's greedy policy reaches >= 475 over 10 episodes (cpu)"),
         speedup("vector_env", over="single_env", at_least=2.0,
                 text="8 vectorised envs >= 2x the env steps/s of one env, policy forward included"),
     )  # fmt: skip
