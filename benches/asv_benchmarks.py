@@ -43,6 +43,18 @@ import sys
 from pathlib import Path
 
 SIZE_ENV = "DRILLS_ASV_SIZE"
+
+
+def _default_size(device_type: str) -> str:
+    """The project's one rule (harness.contract.default_size); commits from before it existed
+    (asv installs the harness of each commit) used the same answer: gpu on CUDA, else cpu."""
+    try:
+        from harness.contract import default_size
+    except ImportError:
+        return "gpu" if device_type == "cuda" else "cpu"
+    return default_size("bench", device_type, "asv")
+
+
 DEVICE_ENV = "DRILLS_ASV_DEVICE"
 VERBOSE_ENV = "DRILLS_ASV_VERBOSE"
 #: Seconds asv allows one benchmark (setup + all samples). Training-run tasks take long
@@ -181,7 +193,7 @@ class _TaskBenchmark:
         if miss:
             raise NotImplementedError(capabilities.skip_reason(miss))
         device = resolve_device(os.environ.get(DEVICE_ENV, "auto"))
-        size = os.environ.get(SIZE_ENV) or ("gpu" if device.type == "cuda" else "cpu")
+        size = os.environ.get(SIZE_ENV) or _default_size(device.type)
         dtype = cls.bench_dtypes.get(device.type, torch.float32)
         task = cls()
         # configs() raises ValueError naming the valid sizes for a bad DRILLS_ASV_SIZE

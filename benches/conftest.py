@@ -25,7 +25,7 @@ environment that has the project's dependencies only, where pytest is absent.
 
 from __future__ import annotations
 
-SIZES = ("tiny", "cpu", "gpu")
+SIZES = ("tiny", "cpu", "gpu")  # harness.contract.SIZE_PRESETS (not imported here: see above)
 
 
 def pytest_addoption(parser):

@@ -28,6 +28,7 @@ import torch
 
 from harness import capabilities
 from harness.context import Context
+from harness.contract import default_size
 from harness.registry import REGISTRY
 from harness.runner import resolve_device, run_task
 from harness.task import config_label
@@ -105,7 +106,8 @@ def test_bench(drills_task_id, drills_impl, benchmark, request):
     if miss:
         pytest.skip(capabilities.skip_reason(miss))
 
-    size = request.config.getoption("drills_size") or ("gpu" if device.type == "cuda" else "tiny")
+    # the project's one rule: tiny on CPU for this quick front end, gpu on CUDA (harness.contract)
+    size = request.config.getoption("drills_size") or default_size("bench", device.type, "pytest")
     dtype = cls.bench_dtypes.get(device.type, torch.float32)
     task = cls()
     ctx = Context(task, mode="bench", device=device, dtype=dtype, size=size, rng_seed=0)
