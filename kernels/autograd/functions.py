@@ -84,9 +84,13 @@ class SoftmaxFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        shifted = x - x.amax(dim=dim, keepdim=True)
-        e = shifted.exp()
-        y = e / e.sum(dim=dim, keepdim=True)
+        if x.shape[dim] == 0:
+            # An empty softmax dim: amax has no identity, and torch returns an empty tensor.
+            y = torch.empty_like(x)
+        else:
+            shifted = x - x.amax(dim=dim, keepdim=True)
+            e = shifted.exp()
+            y = e / e.sum(dim=dim, keepdim=True)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y

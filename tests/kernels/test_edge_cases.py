@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from kernels.autograd import functions
 from kernels.layers.losses import cross_entropy
 
 
@@ -22,3 +23,12 @@ def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
     assert torch.isnan(ours) and torch.isnan(ref)
     torch.testing.assert_close(g_ours, g_ref)
     assert bool((g_ours == 0).all())
+
+
+def test_softmax_function_over_empty_dim_is_empty() -> None:
+    x = torch.randn(5, 0, 0, requires_grad=True)
+    ours = functions.softmax(x, dim=-1)
+    ref = torch.softmax(x.detach(), dim=-1)
+    assert ours.shape == ref.shape == (5, 0, 0)
+    (g,) = torch.autograd.grad(ours.sum(), x)
+    assert g.shape == (5, 0, 0)
