@@ -7,7 +7,8 @@ itself) or as a second Function with its own hand-derived backward (Swish, below
 
 Functions (autograd.Function subclasses) and their functional wrappers:
 
-- ``ReLUFunction`` / ``relu(x)``: max(x, 0); derivative 1[x > 0] (0 at x == 0, as torch).
+- ``ReLUFunction`` / ``relu(x)``: max(x, 0); derivative 0 where x <= 0, else 1 (0 at x == 0,
+  and the upstream gradient passes at x = NaN, as torch's threshold_backward).
 - ``SoftmaxFunction`` / ``softmax(x, dim)``: exp(x - max) / sum exp(x - max). Subtracting the
   row max makes it finite for logits of +-1e4 (exp(1e4) overflows even float64).
   Backward: dx = y * (g - sum(g * y, dim)), the Jacobian-vector product of softmax.
@@ -48,7 +49,10 @@ def _check_floating(x: Tensor, name: str) -> None:
 
 
 class ReLUFunction(torch.autograd.Function):
-    """ReLU: y = max(x, 0). Backward: dx = g * 1[x > 0].
+    """ReLU: y = max(x, 0). Backward: dx = g where not x <= 0, else 0.
+
+    The mask is written ``~(x <= 0)``, not ``x > 0``: the two differ only at NaN, where torch's
+    threshold_backward passes the upstream gradient through.
 
     The mask is a constant of x (its derivative is 0 almost everywhere), so the backward
     ``where(mask, g, 0)`` is differentiable in g, which is all double backward needs.
@@ -56,7 +60,7 @@ class ReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        mask = x > 0
+        mask = ~(x <= 0)  # True at NaN, as torch
         ctx.save_for_backward(mask)
         # clamp_min propagates NaN exactly as torch.relu does.
         return x.clamp_min(0)

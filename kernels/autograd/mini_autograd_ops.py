@@ -262,8 +262,8 @@ log = _Primitive("log", torch.log, [lambda g, o, x: g / x], [lambda t, o, x: t /
 sin = _Primitive("sin", torch.sin, [lambda g, o, x: g * x.cos()], [lambda t, o, x: t * x.cos()])
 cos = _Primitive("cos", torch.cos, [lambda g, o, x: g * -x.sin()], [lambda t, o, x: t * -x.sin()])
 tanh = _Primitive("tanh", torch.tanh, [lambda g, o, x: g * (1 - o * o)], [lambda t, o, x: t * (1 - o * o)])
-# gradient passes where the *output* is > 0 (threshold_backward); NaN outputs pass none
-relu = _Primitive("relu", torch.relu, [lambda g, o, x: _where0(~(o > 0), g)], [lambda t, o, x: _where0(~(o > 0), t)])
+# Gradient 0 where the output is <= 0, as torch's threshold_backward: a NaN input passes g.
+relu = _Primitive("relu", torch.relu, [lambda g, o, x: _where0(o <= 0, g)], [lambda t, o, x: _where0(o <= 0, t)])
 
 
 def _dpow_dx(x, y, o: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels.autograd import functions
+from kernels.autograd import mini_autograd as ma
 from kernels.layers.losses import cross_entropy
 
 
@@ -32,3 +33,16 @@ def test_softmax_function_over_empty_dim_is_empty() -> None:
     assert ours.shape == ref.shape == (5, 0, 0)
     (g,) = torch.autograd.grad(ours.sum(), x)
     assert g.shape == (5, 0, 0)
+
+
+def test_relu_backward_passes_upstream_gradient_at_nan() -> None:
+    x = torch.tensor([float("nan"), -1.0, 0.0, 2.0], dtype=torch.float64)
+    upstream = torch.tensor([3.0, 4.0, 5.0, 6.0], dtype=torch.float64)
+    ref_in = x.clone().requires_grad_(True)
+    (g_ref,) = torch.autograd.grad(torch.relu(ref_in), ref_in, upstream)
+    fn_in = x.clone().requires_grad_(True)
+    (g_fn,) = torch.autograd.grad(functions.relu(fn_in), fn_in, upstream)
+    torch.testing.assert_close(g_fn, g_ref)
+    _, vjp_fn = ma.vjp(ma.relu, x)
+    (g_ma,) = vjp_fn(upstream)
+    torch.testing.assert_close(g_ma, g_ref)
