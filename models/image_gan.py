@@ -1,0 +1,100 @@
+"""Image-to-image GAN parts: a small ResNet generator, the PatchGAN discriminator, the image pool.
+
+* :class:`ResnetGenerator`: conv 7x7 -> 2 stride-2 convs -> ``blocks`` residual blocks -> 2
+  transposed convs -> conv 7x7 -> tanh, instance norm (Zhu et al. 2017, CycleGAN, appendix 7.2,
+  after Johnson et al. 2016), at a small width; (N, C, S, S) -> (N, C, S, S), S divisible by 4.
+* :class:`PatchGAN`: the 70x70 PatchGAN of Isola et al. 2017 (pix2pix, appendix 6.1.2):
+  C64-C128-C256-C512 with 4x4 convs (strides 2, 2, 2, 1; no norm on the first), then a 4x4
+  conv to one channel, LeakyReLU 0.2; a 256x256 input gives a 30x30 map of patch logits.
+  :func:`receptive_field` computes the patch side (70) from the layer list.
+* :class:`ImagePool`: the 50-image history of Shrivastava et al. 2017 used by CycleGAN (Sec. 4):
+  until full, store and return each image; then with probability 1/2 return a stored image and
+  put the new one in its place, else return the new one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Res(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(ch), nn.ReLU(),
+            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(ch),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """(N, C, S, S) in [-1, 1] -> (N, C, S, S) in [-1, 1]."""
+
+    def __init__(self, channels: int = 1, width: int = 16, blocks: int = 2):
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 7, padding=3, padding_mode="reflect"), nn.InstanceNorm2d(w), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, 2, 1), nn.InstanceNorm2d(2 * w), nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.InstanceNorm2d(4 * w), nn.ReLU(),
+            *[_Res(4 * w) for _ in range(blocks)],
+            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(2 * w), nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(w), nn.ReLU(),
+            nn.Conv2d(w, channels, 7, padding=3, padding_mode="reflect"), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchGAN(nn.Module):
+    """(N, C, S, S) -> patch logits (N, 1, S', S'); ``width`` 64 is the published 70x70 PatchGAN."""
+
+    def __init__(self, channels: int = 1, width: int = 64):
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.InstanceNorm2d(2 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.InstanceNorm2d(4 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * w, 8 * w, 4, 1, 1), nn.InstanceNorm2d(8 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(8 * w, 1, 4, 1, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def receptive_field(module: nn.Module) -> int:
+    """Side in input pixels seen by one output unit of a chain of convolutions: r += (k - 1) * jump."""
+    r, jump = 1, 1
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            r += (m.kernel_size[0] - 1) * jump
+            jump *= m.stride[0]
+    return r
+
+
+class ImagePool:
+    """A history of at most ``size`` generated images (detached copies), seeded by ``generator``."""
+
+    def __init__(self, size: int = 50, generator: torch.Generator | None = None):
+        self.size, self.images, self.g = size, [], generator or torch.Generator().manual_seed(0)
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, H, W): each image replaced by a stored one with probability 1/2 once full."""
+        out = []
+        for img in batch.detach():
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif float(torch.rand((), generator=self.g)) < 0.5:
+                i = int(torch.randint(0, self.size, (), generator=self.g))
+                out.append(self.images[i])
+                self.images[i] = img.clone()
+            else:
+                out.append(img)
+        return torch.stack(out)
