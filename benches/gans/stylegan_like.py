@@ -72,13 +72,25 @@ class StyleGanLike(Operator):
     )
     mapping_cls = MappingNetwork
     mutants = (
-        replace_impl("first_style_for_all", "every sample gets sample 0's style", "grouped",
-                     lambda self, x, w, s: lambda: modconv_grouped(x, w, s[:1].expand_as(s))),
-        replace_impl("demod_over_out_channels", "demodulation normalises over output channels", "per_sample_loop",
-                     lambda self, x, w, s: lambda: _demod_wrong_axis(x, w, s)),
-        Mutant("no_equalised_lr", "mapping layers without the 1/sqrt(fan_in) scale", {"mapping_cls": _PlainMapping},
-               match="equalised"),
-    )  # fmt: skip
+        replace_impl(
+            "first_style_for_all",
+            "every sample gets sample 0's style",
+            "grouped",
+            lambda self, x, w, s: lambda: modconv_grouped(x, w, s[:1].expand_as(s)),
+        ),
+        replace_impl(
+            "demod_over_out_channels",
+            "demodulation normalises over output channels",
+            "per_sample_loop",
+            lambda self, x, w, s: lambda: _demod_wrong_axis(x, w, s),
+        ),
+        Mutant(
+            "no_equalised_lr",
+            "mapping layers without the 1/sqrt(fan_in) scale",
+            {"mapping_cls": _PlainMapping},
+            match="equalised",
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
