@@ -437,7 +437,9 @@ def _run(args, mode: str) -> int:
     if mode != "check":
         console.print(f"peak of this machine ({device.type}) ...", end=" ")
         peak = load_or_measure(device, remeasure=args.remeasure_peak, threads=threads)  # at the benchmarks thread count
-        console.print(f"{peak['matmul_gflops']:.0f} GFLOP/s matmul, {peak['copy_gbps']:.1f} GB/s copy")
+        console.print(
+            f"{peak['matmul_gflops']:.0f} GFLOP/s matmul, {peak['copy_gbps']:.1f} GB/s copy{_peak_note(peak)}"
+        )
     writer = RunWriter(
         mode=mode,
         device=str(device),
@@ -531,6 +533,13 @@ def _run(args, mode: str) -> int:
     if mode == "run":
         _render_after_run(writer, args)
     return EXIT_FAIL if bad else EXIT_OK
+
+
+def _peak_note(peak: dict[str, Any]) -> str:
+    """The caveat printed after the peak: one measured beside busy processes is a lower bound."""
+    if not peak.get("loaded"):
+        return ""
+    return f" (measured under load {peak.get('load_avg_1m', '?')}: a lower bound, % of peak reads high)"
 
 
 def _mutants_summary(entries) -> str:

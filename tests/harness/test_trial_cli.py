@@ -18,3 +18,12 @@ def test_check_mutants_prints_check_strength(drills):
     r = drills("check", "--task", "zz_planted.ok", "--mutants", "--no-isolate")
     assert r.returncode == 0, r.stderr
     assert "mutants: 0 of 0 caught; 1 passing task(s) declare none" in r.stdout
+
+
+def test_peak_line_says_when_the_peak_was_measured_under_load():
+    """The bench header printed a peak taken on a busy machine as if it were precise."""
+    from harness.cli import _peak_note
+
+    assert _peak_note({"matmul_gflops": 8.0, "copy_gbps": 1.7, "loaded": False}) == ""
+    note = _peak_note({"matmul_gflops": 8.0, "copy_gbps": 1.7, "loaded": True, "load_avg_1m": 9.0})
+    assert "under load 9.0" in note and "lower bound" in note
