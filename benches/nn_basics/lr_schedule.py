@@ -13,8 +13,10 @@ step) against ``torch.optim.lr_scheduler`` (the baseline), for three schedules:
 Check (tiny): an SGD optimizer with two param groups (base lr 0.1 and 0.03) is driven by
 each pair of schedulers for 1,000 steps (1,001 values for warmup_cosine, on [0, total]);
 every lr of every group at every step, and ``get_last_lr()``, must agree to rtol 1e-12
-(torch's CosineAnnealingLR uses a recursive update that drifts from the closed form by
-rounding only: at most 3.5e-15 relative over the 1,000 steps). Independent of torch, a
+(torch's CosineAnnealingLR rescales the current lr recursively, as the hand one now does;
+left alone that differs from the closed form by rounding only, at most 3.5e-15 relative
+over the 1,000 steps, but after an lr set by hand the closed form ignores the change:
+tests/kernels/test_edge_cases.py shows both). Independent of torch, a
 few values are checked against the formulas written out: StepLR halves exactly at
 t = step_size; the cosine is eta_min at T_max, (base + eta_min) / 2 at T_max / 2 and base
 again at 2 T_max; warmup starts at start_factor * base and reaches base at W. The lr

@@ -10,11 +10,16 @@ units):
 - warmup + cosine: the warmup for t < W, then the cosine over T = total - W steps; held
   at eta_min after ``total`` (the usual recipe, Goyal et al. 2017 for the warmup).
 
-torch's CosineAnnealingLR uses a recursive formula in ``get_lr`` that equals the closed
-form up to rounding (~1e-17 here) and, past T_max, keeps following the cosine back up
-(period 2 T_max); ``CosineAnnealingLR`` below does the same so values match everywhere,
-while ``warmup_cosine_lr`` holds eta_min after ``total`` (what training recipes want), so
-it equals torch's SequentialLR only on [0, total].
+torch's CosineAnnealingLR uses a recursive formula in ``get_lr``: each step rescales the
+group's *current* lr, lr_t = eta_min + (lr_{t-1} - eta_min) (1 + cos(pi t / T)) /
+(1 + cos(pi (t - 1) / T)), and past T_max keeps following the cosine back up (period
+2 T_max). Left alone it equals the closed form up to rounding (~1e-17 here); after the lr is
+changed by hand mid-schedule the two part ways: the recursion scales the new lr (T_max=10,
+base 1, lr halved at t=3: 0.327254 at t=4), the closed form ignores it (0.654508).
+``CosineAnnealingLR`` below uses the recursion so it equals torch there too, and
+``cosine_annealing_lr`` stays the closed form, the contrast. ``warmup_cosine_lr`` holds
+eta_min after ``total`` (what training recipes want), so it equals torch's SequentialLR
+only on [0, total].
 
 The driver classes mirror the torch protocol: construction sets lr(0) on every param
 group (and stores ``initial_lr`` as torch does), ``step()`` advances t and sets lr(t),
@@ -132,11 +137,44 @@ class StepLR(LRSchedule):
 
 
 class CosineAnnealingLR(LRSchedule):
-    """Cosine from base_lr to eta_min over T_max steps (equals torch CosineAnnealingLR)."""
+    """Cosine from base_lr to eta_min over T_max steps (equals torch CosineAnnealingLR).
+
+    ``step()`` applies torch's recursive update to each group's current lr (module
+    docstring), so an lr changed by hand mid-schedule is annealed from, as in torch.
+    Construction and ``load_state_dict`` set the closed form at ``last_epoch`` (torch's
+    ``get_lr`` does the same on a scheduler's first step from a nonzero epoch).
+    """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         _check_int("T_max", T_max, 1)
+        self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, lambda t, base: cosine_annealing_lr(t, base, T_max, eta_min))
+
+    def step(self) -> None:
+        """Advance one step with torch's recursion on the current lr of each group."""
+        self.last_epoch += 1
+        t, T, lo = self.last_epoch, self.T_max, self.eta_min
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            if (t - 1 - T) % (2 * T) == 0:
+                # the previous step sat at the trough, where the ratio below is 0/0: torch adds
+                # the first step of the way back up instead
+                g["lr"] = g["lr"] + (base - lo) * (1 - math.cos(math.pi / T)) / 2
+            else:
+                ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+                g["lr"] = ratio * (g["lr"] - lo) + lo
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        # the recursion continues from the current lrs, so they travel with the state (torch
+        # keeps them as ``_last_lr``; its optimizer state_dict carries them too)
+        return {**super().state_dict(), "last_lr": list(self._last_lr)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)  # closed form at last_epoch
+        if "last_lr" in state:
+            for g, lr in zip(self.optimizer.param_groups, state["last_lr"]):
+                g["lr"] = lr
+            self._last_lr = list(state["last_lr"])
 
 
 class WarmupCosineLR(LRSchedule):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from kernels.autograd import functions
 from kernels.autograd import mini_autograd as ma
 from kernels.layers.losses import cross_entropy
+from kernels.optim import schedulers
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -46,3 +47,24 @@ def test_relu_backward_passes_upstream_gradient_at_nan() -> None:
     _, vjp_fn = ma.vjp(ma.relu, x)
     (g_ma,) = vjp_fn(upstream)
     torch.testing.assert_close(g_ma, g_ref)
+
+
+def test_cosine_annealing_after_manual_lr_change_follows_torch() -> None:
+    def trace(make):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = make(opt)
+        out = []
+        for t in range(1, 25):  # past T_max, through the trough and back up
+            opt.step()
+            sched.step()
+            if t == 3:
+                opt.param_groups[0]["lr"] *= 0.5  # changed by hand mid-schedule
+            out.append(opt.param_groups[0]["lr"])
+        return torch.tensor(out, dtype=torch.float64)
+
+    ref = trace(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01))
+    ours = trace(lambda o: schedulers.CosineAnnealingLR(o, T_max=10, eta_min=0.01))
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-15)
+    # the closed form is the contrast: it ignores the hand change
+    closed = schedulers.cosine_annealing_lr(4, 1.0, 10, 0.01)
+    assert abs(closed - float(ref[3])) > 0.1
