@@ -98,3 +98,51 @@ class ImagePool:
             else:
                 out.append(img)
         return torch.stack(out)
+
+
+class UNet(nn.Module):
+    """pix2pix's U-Net generator (Isola et al. 2017, appendix 6.1.1) at ``depth`` levels.
+
+    (N, Cin, S, S) -> (N, Cout, S, S), S divisible by 2^depth. Encoder: 4x4 stride-2 convs
+    (no norm on the first), LeakyReLU 0.2; decoder: 4x4 stride-2 transposed convs, ReLU, each
+    fed the previous output concatenated with the encoder's output of the same resolution (the
+    skip). ``skips`` is False for the plain encoder-decoder the paper compares against.
+    After a forward pass, ``last_skips`` lists (decoder tensor shape, skip shape) per join.
+    """
+
+    def __init__(self, cin: int = 1, cout: int = 3, width: int = 16, depth: int = 4, skips: bool = True):
+        super().__init__()
+        self.skips = skips
+        chans = [min(width * 2**i, width * 8) for i in range(depth)]  # C64-C128-C256-C512-C512...
+        self.down = nn.ModuleList()
+        prev = cin
+        for i, c in enumerate(chans):
+            norm: nn.Module = nn.Identity() if i == 0 else nn.BatchNorm2d(c)
+            self.down.append(nn.Sequential(nn.Conv2d(prev, c, 4, 2, 1), norm, nn.LeakyReLU(0.2)))
+            prev = c
+        self.up = nn.ModuleList()
+        for i in reversed(range(depth)):
+            c_in = chans[i] * (2 if skips and i < depth - 1 else 1)
+            c_out = chans[i - 1] if i > 0 else cout
+            last = i == 0
+            self.up.append(
+                nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.Tanh())
+                if last
+                else nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU())
+            )
+        self.last_skips: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = []
+        for layer in self.down:
+            x = layer(x)
+            feats.append(x)
+        self.last_skips = []
+        h = feats[-1]
+        for j, layer in enumerate(self.up):
+            if j > 0 and self.skips:
+                skip = feats[-1 - j]
+                self.last_skips.append((tuple(h.shape), tuple(skip.shape)))
+                h = torch.cat([h, skip], dim=1)  # (N, C_up + C_skip, R, R)
+            h = layer(h)
+        return h
