@@ -87,6 +87,18 @@ class _HandOptimizer(torch.optim.Optimizer):
             self._update(group, params)
         return loss
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch.optim's base ``load_state_dict``, then each ``step`` back to a Python int.
+
+        A torch.optim state_dict stores ``step`` as a float32 tensor; left so, ``beta ** step``
+        would be computed in float32 and the trajectory would drift ~1e-7 from torch's (which
+        reads the step with ``.item()``). Our own state_dicts already hold ints.
+        """
+        super().load_state_dict(state_dict)
+        for st in self.state.values():
+            if isinstance(st.get("step"), Tensor):
+                st["step"] = int(st["step"].item())
+
 
 class SGD(_HandOptimizer):
     """Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.

@@ -5,13 +5,15 @@ Each test feeds the input named in the issue and compares with torch's value, co
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 
 from kernels.autograd import functions
 from kernels.autograd import mini_autograd as ma
 from kernels.layers.losses import cross_entropy
-from kernels.optim import schedulers
+from kernels.optim import optimizers, schedulers
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -68,3 +70,24 @@ def test_cosine_annealing_after_manual_lr_change_follows_torch() -> None:
     # the closed form is the contrast: it ignores the hand change
     closed = schedulers.cosine_annealing_lr(4, 1.0, 10, 0.01)
     assert abs(closed - float(ref[3])) > 0.1
+
+
+def test_adam_adamw_continue_exactly_after_loading_a_torch_state_dict() -> None:
+    for name in ("Adam", "AdamW"):
+        gen = torch.Generator().manual_seed(0)
+        p0 = torch.randn(6, dtype=torch.float64, generator=gen)
+        grads = [torch.randn(6, dtype=torch.float64, generator=gen) for _ in range(6)]
+        ref_p = torch.nn.Parameter(p0.clone())
+        ref = getattr(torch.optim, name)([ref_p], lr=0.1)
+        for g in grads[:3]:
+            ref_p.grad = g.clone()
+            ref.step()
+        own_p = torch.nn.Parameter(ref_p.detach().clone())
+        own = getattr(optimizers, name)([own_p], lr=0.1)
+        own.load_state_dict(copy.deepcopy(ref.state_dict()))  # else the moments are shared
+        assert isinstance(own.state[own_p]["step"], int)
+        for g in grads[3:]:
+            ref_p.grad, own_p.grad = g.clone(), g.clone()
+            ref.step()
+            own.step()
+        torch.testing.assert_close(own_p.detach(), ref_p.detach(), rtol=1e-14, atol=1e-15)
