@@ -136,8 +136,8 @@ class _BatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalize ``x`` per channel; see the module docstring for the formulas.
 
-        Raises ValueError for a wrong rank or channel count, and in training for one value
-        per channel (the variance is undefined), as torch does.
+        Raises ValueError for a wrong rank or channel count, and with batch statistics for
+        one value per channel (the variance is undefined) or eps <= 0, as torch does.
         """
         self._check_input(x)
         use_batch_stats = self.training or not self.track_running_stats
@@ -147,6 +147,11 @@ class _BatchNorm(nn.Module):
             if self.affine:
                 y = y * _per_channel(self.weight, x) + _per_channel(self.bias, x)
             return y
+        if not self.eps > 0:  # written so that NaN fails too
+            raise ValueError(
+                f"batch_norm eps must be positive during training, but got {self.eps} "
+                f"(pass eps > 0 to {type(self).__name__}, e.g. the default 1e-5)"
+            )
         m = x.numel() // x.shape[1]  # values per channel
         if m <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}")

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from kernels.autograd import functions
 from kernels.autograd import mini_autograd as ma
+from kernels.layers import batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
 
@@ -91,3 +93,14 @@ def test_adam_adamw_continue_exactly_after_loading_a_torch_state_dict() -> None:
             ref.step()
             own.step()
         torch.testing.assert_close(own_p.detach(), ref_p.detach(), rtol=1e-14, atol=1e-15)
+
+
+def test_batchnorm_rejects_nonpositive_eps_with_batch_statistics() -> None:
+    x = torch.randn(4, 3)
+    for eps in (0.0, -1.0):
+        with pytest.raises(ValueError, match="eps must be positive"):
+            torch.nn.BatchNorm1d(3, eps=eps)(x)
+        with pytest.raises(ValueError, match="eps must be positive"):
+            batchnorm.BatchNorm1d(3, eps=eps)(x)
+    # eval with running statistics: torch accepts eps = 0, and so do we
+    torch.testing.assert_close(batchnorm.BatchNorm1d(3, eps=0.0).eval()(x), torch.nn.BatchNorm1d(3, eps=0.0).eval()(x))
