@@ -146,3 +146,31 @@ class UNet(nn.Module):
                 h = torch.cat([h, skip], dim=1)  # (N, C_up + C_skip, R, R)
             h = layer(h)
         return h
+
+
+class SRNet(nn.Module):
+    """A small ESPCN/SRResNet-style x``scale`` super-resolution net (Shi et al. 2016; Ledig et al. 2017).
+
+    (N, C, H, W) -> (N, C, scale*H, scale*W): convs at low resolution, a conv to C*scale^2 channels,
+    ``nn.PixelShuffle(scale)``; with ``global_skip`` the net predicts the residual over bicubic
+    upsampling and its last conv starts at zero (the untrained net *is* bicubic).
+    """
+
+    def __init__(self, channels: int = 1, width: int = 32, scale: int = 4, global_skip: bool = True):
+        super().__init__()
+        self.scale, self.global_skip = scale, global_skip
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 5, padding=2), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, channels * scale * scale, 3, padding=1),
+        )  # fmt: skip
+        self.shuffle = nn.PixelShuffle(scale)  # (N, C*s^2, H, W) -> (N, C, s*H, s*W)
+        if global_skip:
+            nn.init.zeros_(self.body[-1].weight)
+            nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        out = self.shuffle(self.body(lr))
+        if self.global_skip:
+            out = out + nn.functional.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return out
