@@ -1,6 +1,6 @@
 """1.02 Min-max scaling along any dim: (x - min) / (max - min), per slice.
 
-Compared, against a NumPy reference (float64, ``np.divide(..., where=span > 0)``):
+Compared, against a NumPy reference (float64, ``np.divide(..., where=span != 0)``):
 
 * ``naive`` (baseline): the textbook formula: ``amin`` and ``amax``, then
   ``(x - min) / span`` and a ``torch.where`` guarding constant slices: two live
@@ -12,9 +12,10 @@ Compared, against a NumPy reference (float64, ``np.divide(..., where=span > 0)``
   in-place ``mul_``: no full-size temporary, no full-size ``where``.
 
 Constant slices (span 0) map to 0, as scikit-learn's ``minmax_scale`` does; without
-the guard they become 0/0 = NaN. ``dim`` is an int, a tuple of ints (any order,
-negative allowed) or None (the whole tensor); :func:`minmax_stats` returns the
-statistics with ``keepdim`` honoured like ``torch.amin``.
+the guard they become 0/0 = NaN. A slice holding a NaN becomes NaN throughout: its min and
+max are NaN (``torch.amin`` and ``np.min`` propagate it), so the guard does not fire.
+``dim`` is an int, a tuple of ints (any order, negative allowed) or None (the whole
+tensor); :func:`minmax_stats` returns the statistics with ``keepdim`` honoured like ``torch.amin``.
 
 Lesson: min-max scaling is memory-bound, so what counts is full-size passes and fresh
 full-size buffers, and a "one pass" kernel is no gain when that kernel is slow (along a dim,
@@ -134,7 +135,8 @@ class MinMaxNormalize(Operator):
         axis = dims_of(dim, a.ndim)
         lo = a.min(axis=axis, keepdims=True)
         span = a.max(axis=axis, keepdims=True) - lo
-        out = np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
+        # != 0, not > 0: a NaN span (a NaN in the slice) must divide to NaN, as the operators do
+        out = np.divide(a - lo, span, out=np.zeros_like(a), where=span != 0)
         return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
 
     def bytes(self, config, dtype):

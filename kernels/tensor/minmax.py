@@ -1,7 +1,10 @@
 """Min-max scaling along any dim, three ways: (x - min) / (max - min) per slice, constant slices -> 0.
 
 ``dim`` is an int, a tuple of ints (any order, negative allowed) or None (the whole tensor).
-Constant slices (span 0) map to 0, as scikit-learn's ``minmax_scale`` does.
+Constant slices (span 0) map to 0, as scikit-learn's ``minmax_scale`` does. NaN rule: a slice
+that holds a NaN is NaN throughout (its min and max are NaN, as ``torch.amin`` gives), in all
+three versions; scikit-learn instead ignores NaN in the statistics, which would cost a full-size
+pass here.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from kernels.autograd import mini_autograd as ma
 from kernels.layers import batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
+from kernels.tensor import minmax
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -104,3 +105,16 @@ def test_batchnorm_rejects_nonpositive_eps_with_batch_statistics() -> None:
             batchnorm.BatchNorm1d(3, eps=eps)(x)
     # eval with running statistics: torch accepts eps = 0, and so do we
     torch.testing.assert_close(batchnorm.BatchNorm1d(3, eps=0.0).eval()(x), torch.nn.BatchNorm1d(3, eps=0.0).eval()(x))
+
+
+def test_minmax_nan_slice_rule_operators_and_task_reference_agree() -> None:
+    from benches.fundamentals.minmax_normalize import MinMaxNormalize as Task
+
+    x = torch.tensor([[1.0, float("nan"), 3.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    # the rule, from torch's own reductions: a NaN slice has NaN min and max
+    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
+    expected = torch.where(hi - lo == 0, torch.zeros_like(x), (x - lo) / (hi - lo))
+    assert bool(expected[0].isnan().all()) and bool((expected[2] == 0).all())
+    for fn in (minmax.minmax_naive, minmax.minmax_aminmax, minmax.minmax_fused):
+        torch.testing.assert_close(fn(x, 1), expected, equal_nan=True)
+    torch.testing.assert_close(Task().reference(x, 1), expected, equal_nan=True)
