@@ -272,7 +272,13 @@ def multi_head_attention(
     mask = _merge_masks(key_padding_mask, attn_mask, B, H, L, S, scores.dtype)
     if mask is not None:
         scores = scores + mask
-    weights = torch.softmax(scores, dim=-1)  # (B, H, L, S); fully masked rows give NaN, as torch's
+    if need_weights:
+        weights = torch.softmax(scores, dim=-1)  # (B, H, L, S); fully masked rows give NaN, as torch's
+    else:
+        # torch takes the SDPA path without weights, where a row with every key masked gives 0
+        # (and finite gradients); fill it with 0 before the softmax so no inf - inf appears
+        dead = (scores == -math.inf).all(dim=-1, keepdim=True)  # (B, H, L, 1)
+        weights = torch.softmax(scores.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)  # (B, H, L, S)
     out = (weights @ v).permute(2, 0, 1, 3).reshape(L, B, E)  # (B, H, L, D) -> (L, B, H, D) -> (L, B, E)
     out = F.linear(out, out_proj_weight, out_proj_bias)  # (L, B, E)
     if unbatched:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from kernels.autograd import functions
 from kernels.autograd import mini_autograd as ma
-from kernels.layers import batchnorm
+from kernels.layers import attention, batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
 from kernels.tensor import minmax
@@ -118,3 +118,22 @@ def test_minmax_nan_slice_rule_operators_and_task_reference_agree() -> None:
     for fn in (minmax.minmax_naive, minmax.minmax_aminmax, minmax.minmax_fused):
         torch.testing.assert_close(fn(x, 1), expected, equal_nan=True)
     torch.testing.assert_close(Task().reference(x, 1), expected, equal_nan=True)
+
+
+def test_mha_without_weights_fully_masked_row_is_zero_with_finite_gradients() -> None:
+    torch.manual_seed(0)
+    ref = torch.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    own = attention.MultiheadAttention.from_torch(ref)
+    x = torch.randn(2, 3, 8, dtype=torch.float64)
+    kpm = torch.tensor([[True, True, True], [False, True, False]])  # batch 0: every key masked
+    outs, grads = [], []
+    for m in (ref, own):
+        xi = x.clone().requires_grad_(True)
+        out, w = m(xi, xi, xi, key_padding_mask=kpm, need_weights=False)
+        assert w is None
+        (g,) = torch.autograd.grad(out.sum(), xi)
+        outs.append(out.detach())
+        grads.append(g)
+    torch.testing.assert_close(outs[1], outs[0])
+    torch.testing.assert_close(grads[1], grads[0])
+    assert bool(torch.isfinite(grads[1]).all())
