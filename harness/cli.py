@@ -394,7 +394,7 @@ def _bench_threads(args, mode: str) -> int | None:
 def _run(args, mode: str) -> int:
     from harness import fingerprint as fpmod
     from harness.peak import load_or_measure
-    from harness.results import RunWriter, check_writable_dir, check_writable_file, default_runs_dir
+    from harness.results import RunWriter, check_writable_dir, default_runs_dir
     from harness.runner import Runner, resolve_device
 
     if args.size is not None and args.size not in SIZE_PRESETS:
@@ -426,7 +426,7 @@ def _run(args, mode: str) -> int:
     if mode == "run":
         from harness.report.render import default_out
 
-        check_writable_file(args.out or default_out(), "--out")
+        _check_report_out(args.out or default_out())
     if save:
         label = "--results-dir" if args.results_dir else "results folder"
         check_writable_dir(args.results_dir or default_runs_dir(), label)
@@ -535,6 +535,30 @@ def _run(args, mode: str) -> int:
     return EXIT_FAIL if bad else EXIT_OK
 
 
+def _check_report_out(path: Path) -> Path:
+    """``--out`` of ``run``/``report``: writable, and never an existing file other than a
+    torchdrills report (``drills report --out README.md`` used to replace the README).
+
+    Raises:
+        ResultsError: not writable (see ``check_writable_file``), or an existing non-empty
+            file without the report's ``<title>`` in its first 4 KiB.
+    """
+    from harness.results import check_writable_file
+
+    path = check_writable_file(path, "--out")
+    if path.is_file() and path.stat().st_size:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError as e:
+            raise ResultsError(f"--out {path}: cannot read the existing file ({e}); give another file") from e
+        if b"<title>torchdrills report</title>" not in head:
+            raise ResultsError(
+                f"--out {path}: exists and is not a torchdrills report; give a new file name or remove it first"
+            )
+    return path
+
+
 def _peak_note(peak: dict[str, Any]) -> str:
     """The caveat printed after the peak: one measured beside busy processes is a lower bound."""
     if not peak.get("loaded"):
@@ -582,9 +606,9 @@ def cmd_report(args) -> int:
     from harness.fingerprint import machine_id
     from harness.report import render_report
     from harness.report.render import default_out
-    from harness.results import check_writable_file, load_run, newest_full_run
+    from harness.results import load_run, newest_full_run
 
-    out = check_writable_file(args.out or default_out(), "--out")
+    out = _check_report_out(args.out or default_out())
     if args.results_dir is not None and args.results_dir.exists() and not args.results_dir.is_dir():
         raise UsageError(f"--results-dir {args.results_dir}: is a file, not a folder of run records")
     runs = list(args.runs)

@@ -27,3 +27,32 @@ def test_peak_line_says_when_the_peak_was_measured_under_load():
     assert _peak_note({"matmul_gflops": 8.0, "copy_gbps": 1.7, "loaded": False}) == ""
     note = _peak_note({"matmul_gflops": 8.0, "copy_gbps": 1.7, "loaded": True, "load_avg_1m": 9.0})
     assert "under load 9.0" in note and "lower bound" in note
+
+
+def test_report_out_refuses_an_existing_file_that_is_not_a_report(tmp_path):
+    """`drills report RUN --out README.md` used to overwrite the README with the report."""
+    import pytest
+
+    from harness.cli import _check_report_out
+    from harness.results import ResultsError
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# my project\n")
+    with pytest.raises(ResultsError, match="exists and is not a torchdrills report"):
+        _check_report_out(readme)
+    assert readme.read_text() == "# my project\n"
+    old = tmp_path / "index.html"
+    old.write_text("<!DOCTYPE html><html><head><title>torchdrills report</title></head></html>")
+    assert _check_report_out(old) == old  # an earlier report is replaced
+    assert _check_report_out(tmp_path / "new.html") == tmp_path / "new.html"
+    (tmp_path / "empty.html").write_text("")
+    assert _check_report_out(tmp_path / "empty.html") == tmp_path / "empty.html"
+
+
+def test_drills_report_out_readme_is_a_usage_error(drills, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# keep me\n")
+    r = drills("report", "--out", str(readme))
+    assert r.returncode == 2, r.stderr
+    assert "is not a torchdrills report" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert readme.read_text() == "# keep me\n"
