@@ -323,7 +323,23 @@ class MultiheadAttention(nn.Module):
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention) -> MultiheadAttention:
-        """A copy holding ``m``'s weights (same dtype and device)."""
+        """A copy holding ``m``'s weights (same dtype and device).
+
+        Raises ValueError naming the setting when ``m`` uses one this class does not support
+        (separate kdim/vdim, add_bias_kv, add_zero_attn, dropout).
+        """
+        unsupported = [
+            f"kdim={m.kdim}/vdim={m.vdim} (separate key/value projections)" if not m._qkv_same_embed_dim else "",
+            "add_bias_kv=True" if m.bias_k is not None else "",
+            "add_zero_attn=True" if m.add_zero_attn else "",
+            f"dropout={m.dropout}" if m.dropout else "",
+        ]
+        unsupported = [u for u in unsupported if u]
+        if unsupported:
+            raise ValueError(
+                f"MultiheadAttention.from_torch: {', '.join(unsupported)} not supported; "
+                "build torch's module with kdim = vdim = embed_dim, no bias_kv, no zero_attn, dropout 0"
+            )
         mine = cls(m.embed_dim, m.num_heads, bias=m.in_proj_bias is not None, batch_first=m.batch_first)
         mine.to(m.in_proj_weight.device, m.in_proj_weight.dtype).load_state_dict(m.state_dict())
         return mine

@@ -137,3 +137,12 @@ def test_mha_without_weights_fully_masked_row_is_zero_with_finite_gradients() ->
     torch.testing.assert_close(outs[1], outs[0])
     torch.testing.assert_close(grads[1], grads[0])
     assert bool(torch.isfinite(grads[1]).all())
+
+
+def test_mha_from_torch_refuses_kdim_vdim_clearly() -> None:
+    ref = torch.nn.MultiheadAttention(8, 2, kdim=6, vdim=5)
+    ref(torch.randn(3, 1, 8), torch.randn(4, 1, 6), torch.randn(4, 1, 5))  # torch supports it
+    with pytest.raises(ValueError, match="kdim=6/vdim=5"):
+        attention.MultiheadAttention.from_torch(ref)
+    with pytest.raises(ValueError, match="add_bias_kv"):
+        attention.MultiheadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
