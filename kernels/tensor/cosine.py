@@ -11,17 +11,40 @@ import torch
 EPS = 1e-8  # F.cosine_similarity's default
 
 
+def _broadcast_along(x1: torch.Tensor, x2: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both operands broadcast (views) when either would be broadcast along ``dim``: the norm
+    of a repeated vector is not the norm of the original. Otherwise unchanged, so pairwise
+    broadcasting over other dims still takes each norm once."""
+    shape = torch.broadcast_shapes(x1.shape, x2.shape)
+    if not shape:
+        return x1, x2
+    d = dim % len(shape) - len(shape)  # negative: counts from the right in every operand
+    if any((x.shape[d] if x.dim() >= -d else 1) != shape[d] for x in (x1, x2)):
+        return torch.broadcast_tensors(x1, x2)
+    return x1, x2
+
+
 def cosine_naive(x1: torch.Tensor, x2: torch.Tensor, dim: int = -1, eps: float = EPS) -> torch.Tensor:
-    """Similarity along ``dim`` of broadcastable x1, x2; builds the full-size product x1 * x2."""
+    """Similarity along ``dim`` of broadcastable x1, x2; builds the full-size product x1 * x2.
+
+    The operands are broadcast (views, no copy) before the norms: broadcast along ``dim``
+    repeats a vector's entries, which changes its norm (x1 (1, 2, 3), x2 (2, 1, 3), dim=-2).
+    """
+    x1, x2 = _broadcast_along(x1, x2, dim)
     return (x1 * x2).sum(dim) / (x1.norm(dim=dim).clamp_min(eps) * x2.norm(dim=dim).clamp_min(eps))
 
 
 def cosine_fused(x1: torch.Tensor, x2: torch.Tensor, dim: int = -1, eps: float = EPS) -> torch.Tensor:
-    """Similarity along ``dim`` with ``linalg.vecdot`` and ``vector_norm``: no full-size temporary."""
+    """Similarity along ``dim`` with ``linalg.vecdot`` and ``vector_norm``: no full-size temporary.
+
+    Broadcast first (views), as :func:`cosine_naive`. The clamps and the division are
+    out-of-place: they touch only reduced-size tensors, and autograd saved the norms.
+    """
+    x1, x2 = _broadcast_along(x1, x2, dim)
     dot = torch.linalg.vecdot(x1, x2, dim=dim)
-    n1 = torch.linalg.vector_norm(x1, dim=dim).clamp_min_(eps)
-    n2 = torch.linalg.vector_norm(x2, dim=dim).clamp_min_(eps)
-    return dot.div_(n1.mul_(n2))
+    n1 = torch.linalg.vector_norm(x1, dim=dim).clamp_min(eps)
+    n2 = torch.linalg.vector_norm(x2, dim=dim).clamp_min(eps)
+    return dot / (n1 * n2)
 
 
 def cosine_pairwise_matmul(x1: torch.Tensor, x2: torch.Tensor, eps: float = EPS) -> torch.Tensor:

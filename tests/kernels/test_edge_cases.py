@@ -16,7 +16,7 @@ from kernels.autograd import mini_autograd as ma
 from kernels.layers import attention, batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
-from kernels.tensor import minmax
+from kernels.tensor import cosine, minmax
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -146,3 +146,18 @@ def test_mha_from_torch_refuses_kdim_vdim_clearly() -> None:
         attention.MultiheadAttention.from_torch(ref)
     with pytest.raises(ValueError, match="add_bias_kv"):
         attention.MultiheadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+
+
+def test_cosine_broadcast_along_reduced_dim_and_fused_is_differentiable() -> None:
+    torch.manual_seed(0)
+    x1 = torch.randn(1, 2, 3, dtype=torch.float64)
+    x2 = torch.randn(2, 1, 3, dtype=torch.float64)
+    ref = F.cosine_similarity(x1, x2, dim=-2)
+    for fn in (cosine.cosine_naive, cosine.cosine_fused):
+        torch.testing.assert_close(fn(x1, x2, dim=-2), ref)
+    a, b = x1.clone().requires_grad_(True), x2.clone().requires_grad_(True)
+    ga = torch.autograd.grad(F.cosine_similarity(a, b, dim=-2).sum(), (a, b))
+    a2, b2 = x1.clone().requires_grad_(True), x2.clone().requires_grad_(True)
+    go = torch.autograd.grad(cosine.cosine_fused(a2, b2, dim=-2).sum(), (a2, b2))
+    for o, r in zip(go, ga):
+        torch.testing.assert_close(o, r)
