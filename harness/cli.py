@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.capabilities import setup_triton_interpreter
 
@@ -176,11 +176,18 @@ def _add_run_opts(p: argparse.ArgumentParser, mode: str) -> None:
         )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and where help is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="drills", description="torchdrills: PyTorch performance drills — correctness checks and timed benchmarks."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     p = sub.add_parser("list", help="list registered tasks")
     _add_filters(p)
@@ -214,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "data", help="where each data set comes from; fetch the real ones (the only command that downloads)"
     )
-    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_OneLineParser)
     dsub.required = True
     q = dsub.add_parser("list", help="each data set and the source a task would use now")
     q.add_argument(

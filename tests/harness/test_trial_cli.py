@@ -56,3 +56,19 @@ def test_drills_report_out_readme_is_a_usage_error(drills, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "is not a torchdrills report" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert readme.read_text() == "# keep me\n"
+
+
+def test_argparse_errors_are_one_line():
+    import subprocess
+    import sys
+
+    for argv in (["bench", "--min-run-time", "abc"], ["compare", "a.json"], ["bench", "--timing-mode", "bogus"]):
+        res = subprocess.run(
+            [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 2, res
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "--help" in lines[0], res.stderr
