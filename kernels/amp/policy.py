@@ -205,6 +205,8 @@ class CastPolicy:
         call; None for passthrough or when nothing is eligible."""
         kwargs = kwargs or {}
         cat = self.category(name)
+        if kwargs.get("out") is not None:
+            return None  # torch does not autocast a call given out=: it runs in out's dtype
         elig = [t for t in self._tensors(args, kwargs) if self._eligible(t)]
         if cat == "passthrough" or not elig:
             return None

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from kernels.amp import policy
 from kernels.autograd import functions
 from kernels.autograd import mini_autograd as ma
 from kernels.layers import attention, batchnorm
@@ -161,3 +162,14 @@ def test_cosine_broadcast_along_reduced_dim_and_fused_is_differentiable() -> Non
     go = torch.autograd.grad(cosine.cosine_fused(a2, b2, dim=-2).sum(), (a2, b2))
     for o, r in zip(go, ga):
         torch.testing.assert_close(o, r)
+
+
+def test_manual_autocast_leaves_out_calls_alone() -> None:
+    a, b = torch.randn(3, 4), torch.randn(4, 5)
+    ref_out, own_out = torch.empty(3, 5), torch.empty(3, 5)
+    with torch.autocast("cpu"):
+        ref = torch.mm(a, b, out=ref_out)
+    with policy.ManualAutocast(policy.CPU_BF16_POLICY):
+        own = torch.mm(a, b, out=own_out)
+    assert own is own_out and own.dtype == ref.dtype == torch.float32
+    torch.testing.assert_close(own_out, ref_out)
