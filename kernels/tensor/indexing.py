@@ -54,13 +54,15 @@ def _split(spec: str) -> list[str]:
     return parts + [cur.strip()]
 
 
-def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool]:
+def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool, tuple[int, ...]]:
     """Resolve ``index`` for ``shape`` into per-dim ranges and one advanced group.
 
     Returns (basic, adv_dims, adv_index, adjacent): ``basic[d]`` is ``range(start, stop,
     step)`` for a sliced dim, an int for a dropped dim (no arrays present), or None for
     a dim in the advanced group; ``adv_index`` are the group's int64 index vectors, all
-    of one length k; ``adjacent`` says whether the k dim stays in place (else it goes first).
+    of one length k; ``adjacent`` says whether the k dim stays in place (else it goes first);
+    ``adv_shape`` is the broadcast shape of the index arrays (NumPy: the result holds these
+    dims where the group's one k = prod(adv_shape) dim is placed).
 
     Raises:
         IndexError: too many indices, an index out of bounds, a mask of the wrong length.
@@ -76,7 +78,8 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
             raise IndexError(
                 f"boolean mask of shape {tuple(index[0].shape)} does not match tensor shape {tuple(shape)}"
             )
-        return [None] * len(shape), list(range(len(shape))), list(index[0].nonzero().unbind(1)), True
+        nz = index[0].nonzero()  # (k, ndim)
+        return [None] * len(shape), list(range(len(shape))), list(nz.unbind(1)), True, (nz.shape[0],)
     if len(index) > len(shape):
         raise IndexError(f"too many indices: {len(index)} for a {len(shape)}-d tensor")
     index = tuple(index) + (slice(None),) * (len(shape) - len(index))
@@ -106,19 +109,20 @@ def plan(index: tuple, shape) -> tuple[list, list[int], list[torch.Tensor], bool
             adv.append(i)
         else:
             basic.append(i)
+    adv_shape: tuple[int, ...] = ()
     if adv:
-        k = max(a.numel() if isinstance(a, torch.Tensor) else 1 for a in adv)
         dev = next(a.device for a in adv if isinstance(a, torch.Tensor))
-        adv = [
-            a.long() if isinstance(a, torch.Tensor) else torch.full((k,), a, dtype=torch.long, device=dev) for a in adv
-        ]  # ints broadcast to (k,)
+        # index arrays of any rank and ints broadcast together (NumPy), then flatten to (k,)
+        full = torch.broadcast_tensors(*[torch.as_tensor(a, dtype=torch.long, device=dev) for a in adv])
+        adv_shape = tuple(full[0].shape)
+        adv = [a.reshape(-1) for a in full]  # each (k,)
     adjacent = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims))) if adv_dims else True
-    return basic, adv_dims, adv, adjacent
+    return basic, adv_dims, adv, adjacent, adv_shape
 
 
 def index_slice(x: torch.Tensor, index: tuple) -> torch.Tensor:
     """Views for slices with a positive step; flip for a negative one; index_select for arrays."""
-    basic, adv_dims, adv, adjacent = plan(index, x.shape)
+    basic, adv_dims, adv, adjacent, adv_shape = plan(index, x.shape)
     y, dims = x, []  # dims: positions in y of the original dims that are kept
     for d, r in enumerate(basic):
         pos = len(dims)
@@ -140,12 +144,16 @@ def index_slice(x: torch.Tensor, index: tuple) -> torch.Tensor:
     sizes = y.shape[: len(group)]
     lin = sum(a * math.prod(sizes[j + 1 :]) for j, a in enumerate(adv))  # row-major position in the group
     y = y.flatten(0, len(group) - 1).index_select(0, lin)  # (k, rest...)
-    return y.movedim(0, group[0]) if adjacent else y  # (..., k, ...) where the group was, else (k, rest...)
+    y = y.reshape(adv_shape + tuple(y.shape[1:]))  # (*adv_shape, rest...)
+    if not adjacent:
+        return y
+    nb = len(adv_shape)  # the adv_shape block goes where the group was
+    return y.movedim(list(range(nb)), list(range(group[0], group[0] + nb)))
 
 
 def index_gather(x: torch.Tensor, index: tuple) -> torch.Tensor:
     """One ``torch.take`` from the flat storage at offsets built from the strides."""
-    basic, adv_dims, adv, adjacent = plan(index, x.shape)
+    basic, adv_dims, adv, adjacent, adv_shape = plan(index, x.shape)
     base = x.storage_offset() + sum(r * x.stride(d) for d, r in enumerate(basic) if isinstance(r, int))
     vecs = []  # one 1-D offset vector per output dim, in output order
     for d, r in enumerate(basic):
@@ -153,11 +161,15 @@ def index_gather(x: torch.Tensor, index: tuple) -> torch.Tensor:
             vecs.append(torch.tensor(r, dtype=torch.long, device=x.device) * x.stride(d))
         elif r is None and d == adv_dims[0]:  # the advanced group's one output dim
             vecs.append(sum(a * x.stride(ad) for ad, a in zip(adv_dims, adv)))
+    i = sum(1 for d, r in enumerate(basic) if isinstance(r, range) and adv_dims and d < adv_dims[0])
     if adv and not adjacent:  # the group's dim goes first
-        i = sum(1 for d, r in enumerate(basic) if isinstance(r, range) and d < adv_dims[0])
         vecs.insert(0, vecs.pop(i))
+        i = 0
     offsets = torch.full((), base, dtype=torch.long, device=x.device)
     for j, v in enumerate(vecs):  # outer sum: dim j of the output varies along axis j
         offsets = offsets.unsqueeze(-1) + v.view(*([1] * j), -1)  # (n0, ..., nj)
     storage = x.as_strided((x.untyped_storage().nbytes() // x.element_size(),), (1,), 0)  # flat storage, 1-D
-    return torch.take(storage, offsets)
+    out = torch.take(storage, offsets)
+    if adv:  # the group's one k dim (at position i) becomes the index arrays' broadcast shape
+        out = out.reshape(tuple(out.shape[:i]) + adv_shape + tuple(out.shape[i + 1 :]))
+    return out

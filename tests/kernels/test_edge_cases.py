@@ -17,7 +17,7 @@ from kernels.autograd import mini_autograd as ma
 from kernels.layers import attention, batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
-from kernels.tensor import cosine, minmax
+from kernels.tensor import cosine, indexing, minmax
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -173,3 +173,16 @@ def test_manual_autocast_leaves_out_calls_alone() -> None:
         own = torch.mm(a, b, out=own_out)
     assert own is own_out and own.dtype == ref.dtype == torch.float32
     torch.testing.assert_close(own_out, ref_out)
+
+
+def test_slicing_3d_with_a_2d_index_tensor() -> None:
+    x = torch.arange(5 * 9 * 11, dtype=torch.float32).reshape(5, 9, 11)
+    idx = torch.tensor([[0, 4], [2, 1]])
+    cases = [(idx,), (slice(None), idx), (idx, slice(1, 8, 2), torch.tensor([3, -1])), (idx, 2), (1, slice(None), idx)]
+    for index in cases:
+        # NumPy's rules (the module's): an int beside an array is advanced too, where torch's
+        # x[1, :, idx] differs; on the input (idx,) NumPy and torch agree
+        ref = torch.from_numpy(x.numpy()[tuple(i.numpy() if isinstance(i, torch.Tensor) else i for i in index)])
+        for fn in (indexing.index_gather, indexing.index_slice):
+            torch.testing.assert_close(fn(x, index), ref, msg=f"{fn.__name__} {index}")
+    assert indexing.index_gather(x, (idx,)).shape == x[idx].shape == (2, 2, 9, 11)
