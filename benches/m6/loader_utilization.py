@@ -56,6 +56,8 @@ class LoaderConfig:
     """floats per item"""
     load_ms: float = 0.0
     """time to load one item, ms (a sleep, like a file read)"""
+    gpu_matmuls: int = 8
+    """(B, F) @ (F, F) products per batch in the GPU consumer (its step time)"""
 
     def label(self) -> str:
         return f"N={self.samples},B={self.batch},load={self.load_ms}ms"
@@ -108,7 +110,7 @@ class LoaderUtilization(Comparison):
     sizes = {
         "tiny": LoaderConfig(samples=45, batch=8),
         "cpu": LoaderConfig(samples=128, batch=16, load_ms=1.0),
-        "gpu": LoaderConfig(samples=1024, batch=64, features=4096, load_ms=0.5),
+        "gpu": LoaderConfig(samples=8192, batch=256, features=4096, load_ms=0.02, gpu_matmuls=64),
     }
     # worker processes start slowly on a busy 2-core machine
     time_limit_s = {"check": 600.0, "bench": 600.0, "run": 900.0}
@@ -205,15 +207,22 @@ class LoaderUtilization(Comparison):
     def _gpu_utilisation(self, ctx, cfg):
         from harness.gpu_monitor import GpuMonitor
 
-        loader, _ = self._loader(SlowItems(cfg), cfg, ctx.rng_seed, num_workers=4, pin_memory=True)
+        kw = {"num_workers": 8, "pin_memory": True, "persistent_workers": True, "prefetch_factor": 4}
+        loader, _ = self._loader(SlowItems(cfg), cfg, ctx.rng_seed, **kw)
         w = torch.randn(cfg.features, cfg.features, device=ctx.device) / cfg.features**0.5
-        with GpuMonitor(interval_s=0.05) as mon:
-            for _ in range(3):
-                for _, x in loader:
-                    y = x.to(ctx.device, non_blocking=True)
-                    for _ in range(8):  # the step: enough matmuls to be worth feeding
-                        y = torch.tanh(y @ w)
+
+        def epoch():
+            for _, x in loader:
+                y = x.to(ctx.device, non_blocking=True)
+                for _ in range(cfg.gpu_matmuls):  # the step: enough work to be worth feeding
+                    y = torch.tanh(y @ w)
             ctx.sync()
+
+        epoch()  # workers started and warm: the monitor sees the steady state
+        with GpuMonitor(interval_s=0.05) as mon:
+            for _ in range(5):
+                epoch()
+        loader._iterator._shutdown_workers()
         ctx.note(mon.report())
         for k, v in mon.summary().items():
             ctx.metric(k, v)

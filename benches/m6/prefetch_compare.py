@@ -129,7 +129,10 @@ class PrefetchCompare(Comparison):
             "drops_last", "the prefetcher loses the last batch", {"loader_cls": _DropsLast}, match="arrived, expected"
         ),
         Mutant(
-            "reorders", "the prefetcher swaps neighbouring batches", {"loader_cls": _Reorders}, match="arrived, expected"
+            "reorders",
+            "the prefetcher swaps neighbouring batches",
+            {"loader_cls": _Reorders},
+            match="arrived, expected",
         ),
     )
 
@@ -194,7 +197,7 @@ class PrefetchCompare(Comparison):
         def epoch():
             for _, x in loader:
                 consume(x.to(ctx.device))
-            ctx.sync()
+                ctx.sync()  # a step that reads its loss waits for the GPU; else launches alone overlap
 
         return Prepared(fn=epoch, items=config.batches, item_unit="batches")
 
