@@ -15,7 +15,8 @@ the output's bytes; blocking bounds the memory but does no register or cache til
 tuned GEMM (what ``torch.matmul`` calls: MKL/OpenBLAS on CPU, cuBLAS on GPU) stays far ahead.
 For scale: a tuned SGEMM reaches 80-90 % of a core's FMA peak (Goto & van de Geijn, "Anatomy of
 High-Performance Matrix Multiplication", ACM TOMS 2008); the claims below say how far each hand
-version stays behind on the machine that ran them.
+version stays behind on the machine that ran them. The operators, with torch.matmul's rank rules
+(1-D operands, broadcast batch dims, empty dims), live in :mod:`kernels.tensor.matmul`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from harness import Operator, impl, task
 from harness.claims import speedup
 from harness.mutants import replace_impl
+from kernels.tensor.matmul import matmul_blocked, matmul_broadcast_sum, matmul_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,38 +43,6 @@ class MatmulConfig:
     """columns of B and C"""
     batch: int = 0
     """leading batch dimension; 0 means plain 2-D matrices"""
-
-
-def _loop(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype, device=a.device)
-    flat_a = a.reshape(-1, *a.shape[-2:])  # (B, M, K)
-    flat_b = b.reshape(-1, *b.shape[-2:])  # (B, K, N)
-    flat_o = out.reshape(-1, *out.shape[-2:])  # (B, M, N), a view of out
-    for p in range(flat_a.shape[0]):
-        for i in range(flat_a.shape[1]):
-            for j in range(flat_b.shape[2]):
-                flat_o[p, i, j] = (flat_a[p, i, :] * flat_b[p, :, j]).sum()
-    return out
-
-
-def _broadcast_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # (..., M, K, 1) * (..., 1, K, N) -> (..., M, K, N), summed over K
-    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
-
-
-def _blocked(a: torch.Tensor, b: torch.Tensor, block: int = 32) -> torch.Tensor:
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    out = torch.zeros(*a.shape[:-1], n, dtype=a.dtype, device=a.device)
-    for i0 in range(0, m, block):
-        for j0 in range(0, n, block):
-            acc = out[..., i0 : i0 + block, j0 : j0 + block]  # view: accumulate in place
-            for k0 in range(0, k, block):
-                # (..., bm, bk, 1) * (..., 1, bk, bn) summed over bk -> (..., bm, bn)
-                acc += (
-                    a[..., i0 : i0 + block, k0 : k0 + block].unsqueeze(-1)
-                    * b[..., k0 : k0 + block, j0 : j0 + block].unsqueeze(-3)
-                ).sum(-2)
-    return out
 
 
 @task("fundamentals.manual_matmul", seed="1.01", title="matrix multiplication without torch.mm/matmul/@")
@@ -134,12 +104,12 @@ class ManualMatmul(Operator):
 
     @impl
     def loop(self, a, b):
-        return lambda: _loop(a, b)
+        return lambda: matmul_loop(a, b)
 
     @impl
     def broadcast_sum(self, a, b):
-        return lambda: _broadcast_sum(a, b)
+        return lambda: matmul_broadcast_sum(a, b)
 
     @impl
     def blocked(self, a, b):
-        return lambda: _blocked(a, b)
+        return lambda: matmul_blocked(a, b)

@@ -17,7 +17,7 @@ from kernels.autograd import mini_autograd as ma
 from kernels.layers import attention, batchnorm
 from kernels.layers.losses import cross_entropy
 from kernels.optim import optimizers, schedulers
-from kernels.tensor import cosine, indexing, minmax
+from kernels.tensor import cosine, indexing, matmul, minmax
 
 
 def test_cross_entropy_mean_all_ignored_has_zero_gradient() -> None:
@@ -186,3 +186,18 @@ def test_slicing_3d_with_a_2d_index_tensor() -> None:
         for fn in (indexing.index_gather, indexing.index_slice):
             torch.testing.assert_close(fn(x, index), ref, msg=f"{fn.__name__} {index}")
     assert indexing.index_gather(x, (idx,)).shape == x[idx].shape == (2, 2, 9, 11)
+
+
+def test_manual_matmuls_follow_torch_matmul_rank_rules() -> None:
+    g = torch.Generator().manual_seed(0)
+    shapes = [((5, 10), (5, 10, 5)), ((10,), (10, 5)), ((0, 0), (5, 0, 0)), ((10,), (10,)), ((3, 10), (10,))]
+    shapes += [((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)), ((0, 3), (3, 2)), ((2, 0), (0, 3))]
+    for sa, sb in shapes:
+        a = torch.randn(sa, generator=g, dtype=torch.float64)
+        b = torch.randn(sb, generator=g, dtype=torch.float64)
+        ref = torch.matmul(a, b)
+        for fn in (matmul.matmul_loop, matmul.matmul_broadcast_sum, matmul.matmul_blocked):
+            torch.testing.assert_close(fn(a, b), ref, msg=f"{fn.__name__} {sa} @ {sb}")
+    for fn in (matmul.matmul_loop, matmul.matmul_blocked):
+        with pytest.raises(RuntimeError, match="at least 1D"):
+            fn(torch.tensor(1.0), torch.ones(2))
