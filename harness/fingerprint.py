@@ -64,8 +64,13 @@ def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
             return None
 
     commit = run("rev-parse", "HEAD")
+    stamped = commit_without_git(root)
+    if stamped["commit"]:
+        # an explicit stamp wins: a copy sent to a lent GPU machine may carry a stale .git
+        # (seen: the device's copy reported the session's first commit, not the one it ran)
+        return {**stamped, "git_head": commit} if commit else stamped
     if not commit:
-        return commit_without_git(root)
+        return stamped
     # Untracked files are ignored: results written by this very run must not mark it dirty.
     status = run("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "short": commit[:8], "dirty": bool(status)}

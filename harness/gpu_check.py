@@ -487,7 +487,8 @@ def worst_elements(actual, expected, *, rtol: float, atol: float, k: int = 1024,
         [
             torch.topk(over, min(k, over.numel())).indices,
             torch.nan_to_num(diff, nan=float("inf")).argmax().reshape(1),
-            torch.linspace(0, a.numel() - 1, min(k, a.numel()), device=a.device).long(),
+            # integer spacing: a float32 linspace rounds n - 1 up to n past 2^24 elements
+            torch.arange(min(k, a.numel()), device=a.device) * (a.numel() - 1) // max(min(k, a.numel()) - 1, 1),
         ]
     )
     return a[idx].cpu(), e[idx].cpu()
