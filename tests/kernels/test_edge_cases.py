@@ -109,7 +109,9 @@ def test_batchnorm_rejects_nonpositive_eps_with_batch_statistics() -> None:
 
 
 def test_minmax_nan_slice_rule_operators_and_task_reference_agree() -> None:
-    from benches.fundamentals.minmax_normalize import MinMaxNormalize as Task
+    from harness import REGISTRY  # task files load by path, never as benches.* modules
+
+    Task = REGISTRY.get("fundamentals.minmax_normalize")
 
     x = torch.tensor([[1.0, float("nan"), 3.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
     # the rule, from torch's own reductions: a NaN slice has NaN min and max
