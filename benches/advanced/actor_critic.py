@@ -31,15 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl.agents import PGConfig, train_a2c
-from kernels.rl.envs import RANDOM_RETURN, env_steps_fn, evaluate, mlp
-from kernels.rl.record import METRICS, record_run
+from kernels.rl.envs import env_steps_fn, mlp
+from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.returns import n_step_targets
 
 
@@ -123,14 +122,7 @@ class ActorCritic(TrainingRun):
         batched = self.targets(r[:, None].repeat(1, 2), nv[:, None].repeat(1, 2), term[:, None].repeat(1, 2),
                                trunc[:, None].repeat(1, 2), g, 3)  # fmt: skip
         ctx.assert_close(batched[:, 1], torch.tensor(want3, dtype=torch.float64), name="n-step targets, (T, N) batch")
-        run = ctx.configs[0]
-        evals = [np.mean(evaluate(self._train(run.agent, ctx.rng_seed + s)[1], 5, 1000)) for s in range(run.seeds)]
-        ctx.expect(
-            float(np.mean(evals)) >= run.min_return,
-            f"greedy returns {[round(float(e), 1) for e in evals]} after {run.agent.total_steps} env steps: mean "
-            f"below {run.min_return} (random: about {RANDOM_RETURN})",
-            name="learns: above random across seeds",
-        )
+        expect_learns(ctx, ctx.configs[0], self._train)
 
     def _train(self, agent, seed):
         return train_a2c(agent, seed, targets_fn=self.targets)

@@ -31,15 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl.agents import PGConfig, train_reinforce
-from kernels.rl.envs import RANDOM_RETURN, env_steps_fn, evaluate, mlp
-from kernels.rl.record import METRICS, record_run
+from kernels.rl.envs import env_steps_fn, mlp
+from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.returns import returns_to_go
 
 
@@ -116,14 +115,7 @@ class PolicyGradient(TrainingRun):
         want_b = [5 + g * 4 + g * g * 3, 4 + g * 3, 3, 2 + g * 1, 1]
         ctx.assert_close(both, torch.tensor([want, want_b], dtype=torch.float64).T, name="returns-to-go, (T, N) batch",
                          where=where)  # fmt: skip
-        run = ctx.configs[0]
-        evals = [np.mean(evaluate(self._train(run.agent, ctx.rng_seed + s)[1], 5, 1000)) for s in range(run.seeds)]
-        ctx.expect(
-            float(np.mean(evals)) >= run.min_return,
-            f"greedy returns {[round(float(e), 1) for e in evals]} after {run.agent.total_steps} env steps: mean "
-            f"below {run.min_return} (random: about {RANDOM_RETURN})",
-            name="learns: above random across seeds",
-        )
+        expect_learns(ctx, ctx.configs[0], self._train)
 
     def _train(self, agent, seed):
         return train_reinforce(agent, seed, returns_fn=self.returns)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -42,8 +41,8 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl.agents import DQNConfig, train_dqn
-from kernels.rl.envs import RANDOM_RETURN, SOLVED, env_steps_fn, evaluate, mlp
-from kernels.rl.record import METRICS, record_run
+from kernels.rl.envs import SOLVED, env_steps_fn, mlp
+from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.replay import ReplayBuffer, linear_epsilon
 from kernels.rl.returns import td_targets
 from kernels.rl.target import TargetSync
@@ -162,14 +161,7 @@ class DQN(TrainingRun):
                          name="Polyak update tau = 0.1")  # fmt: skip
         eps = [linear_epsilon(s, 1.0, 0.1, 100) for s in (0, 50, 100, 200)]
         ctx.assert_close(torch.tensor(eps), torch.tensor([1.0, 0.55, 0.1, 0.1]), name="linear epsilon schedule")
-        run = ctx.configs[0]
-        evals = [np.mean(evaluate(self._train(run.agent, ctx.rng_seed + s)[1], 5, 1000)) for s in range(run.seeds)]
-        ctx.expect(
-            float(np.mean(evals)) >= run.min_return,
-            f"greedy returns {[round(float(e), 1) for e in evals]} after {run.agent.total_steps} env steps: mean "
-            f"below {run.min_return} (random: about {RANDOM_RETURN})",
-            name="learns: above random across seeds",
-        )
+        expect_learns(ctx, ctx.configs[0], self._train)
 
     def _check_buffer(self, ctx):
         buf = self.buffer_cls(4, 2)

@@ -56,3 +56,23 @@ def record_run(ctx: Any, log: RunLog, act: Any, agent: str, anchors: list[tuple[
     ]
     rows += [{"run": s, "env_steps": n, "return": r, "wall_s": ""} for s, n, r in anchors]
     ctx.table("CartPole-v1 return beside published figures", rows)
+
+
+def expect_learns(ctx: Any, run: Any, train: Any) -> None:
+    """The learning check every RL task shares: the greedy policy beats random across seeds.
+
+    ``run`` has ``agent`` (with ``total_steps``), ``seeds`` and ``min_return``; ``train(agent,
+    seed)`` returns ``(log, act)``. Each seed's greedy return is the mean of 5 episodes (seed
+    1000); their mean must reach ``min_return`` (random CartPole: about 22).
+    """
+    import numpy as np
+
+    from kernels.rl.envs import RANDOM_RETURN, evaluate
+
+    evals = [np.mean(evaluate(train(run.agent, ctx.rng_seed + s)[1], 5, 1000)) for s in range(run.seeds)]
+    ctx.expect(
+        float(np.mean(evals)) >= run.min_return,
+        f"greedy returns {[round(float(e), 1) for e in evals]} after {run.agent.total_steps} env steps: mean "
+        f"below {run.min_return} (random: about {RANDOM_RETURN})",
+        name="learns: above random across seeds",
+    )
