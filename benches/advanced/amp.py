@@ -44,8 +44,7 @@ import torch.nn.functional as F
 from harness import Comparison, Prepared, task
 from harness.claims import speedup
 from harness.mutants import Mutant
-
-LOW = {"cpu": torch.bfloat16, "cuda": torch.float16}
+from kernels.amp.documented import LOW, documented_probes, run_op
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,34 +66,6 @@ def _mlp(cfg: AmpConfig, device, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     blocks = [m for _ in range(cfg.layers) for m in (nn.Linear(cfg.dim, cfg.dim), nn.GELU())]
     return nn.Sequential(*blocks, nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, 10)).to(device)
-
-
-def _probes(dev: str):
-    """(op, input dtype, expected output dtype) from the documented lists; inputs built on ``dev``."""
-    low = LOW[dev]
-    rows = [(op, "float32", low) for op in ("matmul", "linear", "bmm", "conv2d")]
-    rows += [(op, "float32", torch.float32) for op in ("softmax", "log_softmax", "layer_norm")]
-    rows += [(op, "low", torch.float32) for op in ("mse_loss", "cross_entropy", "nll_loss")]
-    if dev == "cuda":  # on the CUDA float32 list: a float16 input comes back float32
-        rows += [(op, "low", torch.float32) for op in ("softmax", "log_softmax", "layer_norm")]
-    return rows
-
-
-def _run_op(op: str, x: torch.Tensor, t: torch.Tensor):
-    w, img = x[:, :8].T.contiguous(), x.reshape(1, 2, 4, 4)  # (8, 4); (1, 2, 4, 4)
-    calls = {
-        "matmul": lambda: x @ w,
-        "linear": lambda: F.linear(x, w.T),
-        "bmm": lambda: torch.bmm(x[None], w[None]),
-        "conv2d": lambda: F.conv2d(img, img[:, :, :3, :3].expand(3, 2, 3, 3).contiguous()),
-        "softmax": lambda: F.softmax(x, -1),
-        "log_softmax": lambda: F.log_softmax(x, -1),
-        "layer_norm": lambda: F.layer_norm(x, (8,)),
-        "mse_loss": lambda: F.mse_loss(x, x.flip(0)),
-        "cross_entropy": lambda: F.cross_entropy(x, t),
-        "nll_loss": lambda: F.nll_loss(x, t),
-    }
-    return calls[op]()
 
 
 # -- wrong versions (the check must reject each) -------------------------------------------
@@ -181,10 +152,10 @@ class Amp(Comparison):
         x32 = torch.randn(4, 8, generator=g).to(dev)
         t = torch.randint(0, 8, (4,), generator=g).to(dev)
         rows, bad = [], []
-        for op, src, want in _probes(dev):
+        for op, src, want in documented_probes(dev):
             x = x32 if src == "float32" else x32.to(LOW[dev])
             with self.autocast(dev):
-                got = _run_op(op, x, t).dtype
+                got = run_op(op, x, t).dtype
             rows.append({"device": dev, "op": op, "input": str(x.dtype)[6:], "output": str(got)[6:]})
             if got != want:
                 bad.append(f"{op}({str(x.dtype)[6:]}) -> {str(got)[6:]}, documented {str(want)[6:]}")
