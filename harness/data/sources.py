@@ -147,6 +147,12 @@ _SPECS: dict[str, _Spec] = {
         "embedded",
         "the Python standard library's docstrings (harness.data.text.stdlib_corpus), to be tokenized",
     ),
+    "planetoid": _Spec(
+        ("planetoid", "Planetoid", "Cora/raw", "cora", "."),
+        lambda d: _any_file(d, ("ind.*.graph",)),
+        "embedded",
+        _SKLEARN.format("digits") + " as a 10-nearest-neighbour graph standing in for Cora/Citeseer/Pubmed",
+    ),
     "digits": _Spec((), None, "embedded", _SKLEARN.format("digits")),
     "breast_cancer": _Spec((), None, "embedded", _SKLEARN.format("breast_cancer")),
     "wine": _Spec((), None, "embedded", _SKLEARN.format("wine")),
