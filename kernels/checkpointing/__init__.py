@@ -1,0 +1,1 @@
+"""A training run that can stop and resume bit for bit (task deployment.checkpointing)."""

@@ -1,0 +1,111 @@
+"""Writes that fail or stall half-way, the in-place writer they expose, and the file system type.
+
+``FailingFile`` and ``StallingFile`` wrap the open file :func:`harness.checkpoint.atomic_save`
+writes to (its ``wrap`` argument): the first raises ``OSError`` (a full disk) after a number
+of bytes, the second signals an event and sleeps there until its process is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from harness.checkpoint import torch_writer
+
+
+class _Wrapped:
+    """Passes everything to the wrapped file; counts the bytes written."""
+
+    def __init__(self, f: IO[bytes], after_bytes: int):
+        if after_bytes <= 0:
+            raise ValueError(f"after_bytes must be > 0, got {after_bytes}")
+        self._f, self.after_bytes, self.written = f, after_bytes, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+    def _write_part(self, data: bytes) -> int:
+        """Write up to the limit; returns the bytes written of ``data``."""
+        room = max(self.after_bytes - self.written, 0)
+        part = bytes(memoryview(data)[:room])
+        self._f.write(part)
+        self._f.flush()  # the half-written bytes reach the file, as a real interrupted write's do
+        self.written += len(part)
+        return len(part)
+
+
+class FailingFile(_Wrapped):
+    """Raises ``OSError(ENOSPC)`` once ``after_bytes`` bytes have been written."""
+
+    def write(self, data: bytes) -> int:
+        n = self._write_part(data)
+        if n < len(memoryview(data).cast("B")):
+            raise OSError(28, "No space left on device (simulated mid-write)")
+        return n
+
+
+class StallingFile(_Wrapped):
+    """After ``after_bytes`` bytes, sets ``midway`` and sleeps (the parent then kills the process)."""
+
+    def __init__(self, f: IO[bytes], after_bytes: int, midway: Any):
+        super().__init__(f, after_bytes)
+        self.midway = midway
+
+    def write(self, data: bytes) -> int:
+        n = self._write_part(data)
+        if n < len(memoryview(data).cast("B")):
+            self.midway.set()
+            time.sleep(3600)  # never returns in the check: SIGKILL comes first
+        return n
+
+
+def write_in_place(
+    obj: Any,
+    path: str | os.PathLike,
+    *,
+    fsync: bool = True,
+    writer: Callable[[Any, IO[bytes]], None] = torch_writer,
+    wrap: Callable[[IO[bytes]], IO[bytes]] | None = None,
+) -> Path:
+    """The wrong way (a mutant): truncate the checkpoint and write over it."""
+    path = Path(path)
+    with open(path, "wb") as f:
+        writer(obj, wrap(f) if wrap is not None else f)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+    return path
+
+
+def write_in_place_restoring(obj: Any, path: str | os.PathLike, **kw: Any) -> Path:
+    """Also wrong (a mutant): write in place, putting the old bytes back if the write raises.
+
+    Survives an exception, not a kill: a SIGKILL runs no ``except`` clause.
+    """
+    path = Path(path)
+    old = path.read_bytes() if path.exists() else None
+    try:
+        return write_in_place(obj, path, **kw)
+    except BaseException:
+        if old is not None:
+            path.write_bytes(old)
+        raise
+
+
+def filesystem_of(path: str | os.PathLike) -> str:
+    """The file system type holding ``path`` (``ext4``, ``tmpfs``, ...) from /proc/mounts, or ``unknown``."""
+    p = str(Path(path).resolve())
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 3 and (p == fields[1] or p.startswith(fields[1].rstrip("/") + "/")):
+                    if len(fields[1]) > len(best):
+                        best, kind = fields[1], fields[2]
+    except OSError:
+        pass
+    return kind
