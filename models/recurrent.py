@@ -30,8 +30,15 @@ module is slower than torch's fused one, by a factor that grows with T.
 Shape legend: T time steps, B batch, C input features, H hidden, L layers, G gates
 (4 for the LSTM, 3 for the GRU), N = sum of lengths (rows of a packed batch).
 
-Not supported (raise ``ValueError``): bidirectional layers and LSTM projections
-(``proj_size``); :class:`SequenceModel` uses torch's modules for bidirectional ones.
+Bidirectional stacks (``bidirectional=True``): each layer runs a second set of weights
+(``*_reverse``) from the last step to the first and concatenates both outputs (2H features);
+layer k > 0 reads those 2H features; h_n/c_n hold (L*2, B, H) states ordered layer by layer,
+forward then reverse. In a packed batch the reverse pass starts each sequence at its own
+last step, as torch does. LSTM projections (``proj_size`` = P > 0, Sak et al., "Long
+Short-Term Memory Based Recurrent Neural Network Architectures for Large Vocabulary Speech
+Recognition", 2014): h' = W_hr (o * tanh(c')) with W_hr (P, H), so h, the outputs and
+weight_hh (4H, P) are P wide while c stays H wide. ``proj_size`` on a GRU raises
+ValueError, as in torch.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ class RecurrentConfig:
     """padded input/output as (B, T, C) instead of (T, B, C); states stay (L, B, H)"""
     dropout: float = 0.0
     """dropout probability on the outputs of every layer but the last, in training mode only"""
+    bidirectional: bool = False
+    """also run each layer from the last step to the first; outputs 2x the features"""
+    proj_size: int = 0
+    """P: LSTM only; > 0 projects h to P features (0 < P < hidden_size), 0 = no projection"""
 
     def __post_init__(self) -> None:
         if self.input_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
@@ -73,14 +84,39 @@ class RecurrentConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"RecurrentConfig: dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.proj_size < self.hidden_size:
+            raise ValueError(
+                f"RecurrentConfig: proj_size must be >= 0 and < hidden_size ({self.hidden_size}), got {self.proj_size}"
+            )
+
+    @property
+    def directions(self) -> int:
+        """D: 2 when bidirectional, else 1"""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def out_size(self) -> int:
+        """features of h (and of each direction's output): proj_size when set, else hidden_size"""
+        return self.proj_size or self.hidden_size
 
     def n_params(self, gates: int) -> int:
-        """Parameter count for ``gates`` gates per layer (4: LSTM, 3: GRU)."""
-        g, h = gates * self.hidden_size, self.hidden_size
+        """Parameter count for ``gates`` gates per layer (4: LSTM, 3: GRU), both directions."""
+        g, h, o = gates * self.hidden_size, self.hidden_size, self.out_size
         per = [
-            g * (self.input_size if k == 0 else h) + g * h + (2 * g if self.bias else 0) for k in range(self.num_layers)
+            g * (self.input_size if k == 0 else o * self.directions)
+            + g * o
+            + (2 * g if self.bias else 0)
+            + (o * h if self.proj_size else 0)
+            for k in range(self.num_layers)
         ]
-        return sum(per)
+        return sum(per) * self.directions
+
+    def torch_kwargs(self, cell: str) -> dict[str, Any]:
+        """The keyword arguments of ``nn.LSTM`` (``cell="lstm"``) / ``nn.GRU`` for this config."""
+        kw = dataclasses.asdict(self)
+        if cell != "lstm":
+            kw.pop("proj_size")  # nn.GRU refuses the argument even when 0
+        return kw
 
 
 PRESETS: dict[str, RecurrentConfig] = {
@@ -110,15 +146,22 @@ class _Recurrent(nn.Module):
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()
+        if config.proj_size and self.GATES != 4:
+            raise ValueError(
+                f"{type(self).__name__}: proj_size={config.proj_size}: projections exist for the LSTM only"
+            )
         self.config = config
-        g, h = self.GATES * config.hidden_size, config.hidden_size
+        g, h, o = self.GATES * config.hidden_size, config.hidden_size, config.out_size
         for k in range(config.num_layers):
-            c = config.input_size if k == 0 else h
-            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(g, c)))  # (G*H, C)
-            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(g, h)))  # (G*H, H)
-            if config.bias:
-                self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(g)))
-                self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(g)))
+            c = config.input_size if k == 0 else o * config.directions
+            for sfx in ("", "_reverse")[: config.directions]:  # torch's names and order
+                self.register_parameter(f"weight_ih_l{k}{sfx}", nn.Parameter(torch.empty(g, c)))  # (G*H, C)
+                self.register_parameter(f"weight_hh_l{k}{sfx}", nn.Parameter(torch.empty(g, o)))  # (G*H, P|H)
+                if config.bias:
+                    self.register_parameter(f"bias_ih_l{k}{sfx}", nn.Parameter(torch.empty(g)))
+                    self.register_parameter(f"bias_hh_l{k}{sfx}", nn.Parameter(torch.empty(g)))
+                if config.proj_size:
+                    self.register_parameter(f"weight_hr_l{k}{sfx}", nn.Parameter(torch.empty(o, h)))  # (P, H)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -132,8 +175,6 @@ class _Recurrent(nn.Module):
         """A copy of ``module`` (an ``nn.LSTM`` / ``nn.GRU``) with its weights, dtype and device."""
         if not isinstance(module, cls.TORCH):
             raise TypeError(f"{cls.__name__}.from_torch needs an nn.{cls.TORCH.__name__}, got {type(module).__name__}")
-        if module.bidirectional or getattr(module, "proj_size", 0):
-            raise ValueError(f"{cls.__name__}: bidirectional layers and proj_size are not supported")
         cfg = RecurrentConfig(
             module.input_size,
             module.hidden_size,
@@ -141,6 +182,8 @@ class _Recurrent(nn.Module):
             module.bias,
             module.batch_first,
             float(module.dropout),
+            module.bidirectional,
+            getattr(module, "proj_size", 0),
         )
         ref = next(module.parameters())
         mine = cls(cfg).to(ref.device, ref.dtype)
@@ -150,14 +193,22 @@ class _Recurrent(nn.Module):
     def to_torch(self) -> nn.RNNBase:
         """The ``nn.LSTM`` / ``nn.GRU`` with this module's config and weights."""
         ref = next(self.parameters())
-        m = self.TORCH(**dataclasses.asdict(self.config)).to(ref.device, ref.dtype)
+        m = self.TORCH(**self.config.torch_kwargs("lstm" if self.GATES == 4 else "gru")).to(ref.device, ref.dtype)
         m.load_state_dict(self.state_dict())
         return m
 
-    def layer_weights(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(weight_ih, weight_hh, bias_ih or None, bias_hh or None) of layer ``k``."""
-        get = lambda n: getattr(self, f"{n}_l{k}", None)  # noqa: E731
+    def layer_weights(
+        self, k: int, reverse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(weight_ih, weight_hh, bias_ih or None, bias_hh or None) of layer ``k`` (its reverse direction)."""
+        sfx = "_reverse" if reverse else ""
+        get = lambda n: getattr(self, f"{n}_l{k}{sfx}", None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def _step(self, xw: torch.Tensor, state: State, w_hh, b_hh, w_hr) -> State:
+        """:meth:`cell`, then the LSTM projection h = W_hr h when ``w_hr`` (P, H) is given."""
+        state = self.cell(xw, state, w_hh, b_hh)
+        return state if w_hr is None else (F.linear(state[0], w_hr), *state[1:])
 
     def cell(self, xw: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor | None) -> State:
         """One step: ``xw`` = W_ih x + b_ih (b, G*H), ``state`` tensors (b, H) -> new state."""
@@ -172,29 +223,54 @@ class _Recurrent(nn.Module):
 
     def _initial(self, hx: Any, batch: int, unbatched: bool, like: torch.Tensor) -> State:
         cfg = self.config
+        ld = cfg.num_layers * cfg.directions
+        sizes = (cfg.out_size, cfg.hidden_size)[: self.N_STATE]  # h is P wide with a projection, c stays H
         parts = self._split_hx(hx)
         if parts is None:
-            zeros = like.new_zeros(cfg.num_layers, batch, cfg.hidden_size)  # (L, B, H)
-            return (zeros,) * self.N_STATE
-        want = (cfg.num_layers, cfg.hidden_size) if unbatched else (cfg.num_layers, batch, cfg.hidden_size)
-        for s in parts:
+            return tuple(like.new_zeros(ld, batch, n) for n in sizes)  # each (L*D, B, P|H)
+        for s, n in zip(parts, sizes):
+            want = (ld, n) if unbatched else (ld, batch, n)
             if not isinstance(s, torch.Tensor) or tuple(s.shape) != want:
                 got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
                 raise ValueError(
-                    f"{type(self).__name__}: initial state must be (num_layers, batch, hidden) = {want}, got {got}"
+                    f"{type(self).__name__}: initial state must be (num_layers*directions, batch, features) = "
+                    f"{want}, got {got}"
                 )
-        return tuple(s.unsqueeze(1) if unbatched else s for s in parts)  # each (L, B, H)
+        return tuple(s.unsqueeze(1) if unbatched else s for s in parts)  # each (L*D, B, P|H)
 
     # -- the loops --------------------------------------------------------------------------------
-    def _run_padded(self, xw: torch.Tensor, state: State, w_hh, b_hh) -> tuple[torch.Tensor, State]:
+    def _run_padded(self, xw: torch.Tensor, state: State, w_hh, b_hh, w_hr=None) -> tuple[torch.Tensor, State]:
         outs = []
         for t in range(xw.shape[0]):  # xw (T, B, G*H)
-            state = self.cell(xw[t], state, w_hh, b_hh)
+            state = self._step(xw[t], state, w_hh, b_hh, w_hr)
             outs.append(state[0])
-        return torch.stack(outs), state  # (T, B, H)
+        return torch.stack(outs), state  # (T, B, P|H)
+
+    def _run_packed_reverse(
+        self, xw: torch.Tensor, batch_sizes: list[int], state: State, w_hh, b_hh, w_hr=None
+    ) -> tuple[torch.Tensor, State]:
+        # Backwards over a packed batch: at step t the first batch_sizes[t] sequences are
+        # active; a sequence joins (from its initial state) at its own last step.
+        starts = [0]
+        for b in batch_sizes[:-1]:
+            starts.append(starts[-1] + b)
+        outs: list[torch.Tensor] = [xw] * len(batch_sizes)
+        cur: State | None = None
+        rows = 0
+        for t in reversed(range(len(batch_sizes))):
+            b = batch_sizes[t]
+            if b > rows:  # sequences b..rows-1 end at step t: they start here
+                new = tuple(s[rows:b] for s in state)
+                cur = new if cur is None else tuple(torch.cat([c, n]) for c, n in zip(cur, new))
+                rows = b
+            assert cur is not None
+            cur = self._step(xw[starts[t] : starts[t] + b], cur, w_hh, b_hh, w_hr)  # rows (b, G*H)
+            outs[t] = cur[0]
+        assert cur is not None
+        return torch.cat(outs), cur  # (N, P|H) in packed order, each (B, .) in sorted order
 
     def _run_packed(
-        self, xw: torch.Tensor, batch_sizes: list[int], state: State, w_hh, b_hh
+        self, xw: torch.Tensor, batch_sizes: list[int], state: State, w_hh, b_hh, w_hr=None
     ) -> tuple[torch.Tensor, State]:
         # A packed batch is sorted by length, longest first: at step t only the first
         # batch_sizes[t] sequences are active. Rows that drop out are final; keep them aside.
@@ -204,11 +280,11 @@ class _Recurrent(nn.Module):
                 finished.append(tuple(s[b:rows] for s in state))
                 state = tuple(s[:b] for s in state)
                 rows = b
-            state = self.cell(xw[off : off + b], state, w_hh, b_hh)  # xw (N, G*H) -> rows (b, G*H)
+            state = self._step(xw[off : off + b], state, w_hh, b_hh, w_hr)  # xw (N, G*H) -> rows (b, G*H)
             outs.append(state[0])
             off += b
         final = tuple(torch.cat([state[i]] + [f[i] for f in reversed(finished)]) for i in range(self.N_STATE))
-        return torch.cat(outs), final  # (N, H), each (B, H) in sorted order
+        return torch.cat(outs), final  # (N, P|H), each (B, .) in sorted order
 
     def forward(self, input: torch.Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
         """Run the stack over a sequence batch, as ``nn.LSTM`` / ``nn.GRU`` do.
@@ -216,14 +292,16 @@ class _Recurrent(nn.Module):
         Args:
             input: (T, B, C), or (B, T, C) with ``batch_first``, or unbatched (T, C), or a
                 ``PackedSequence`` with data (N, C).
-            hx: initial state(s), each (L, B, H) ((L, H) unbatched), in the batch order of
+            hx: initial state(s), h (L*D, B, P|H) and for the LSTM c (L*D, B, H) ((L*D, .)
+                unbatched; D = 2 when bidirectional; P = proj_size), in the batch order of
                 ``input`` (for a packed batch: the order before sorting); zeros when None.
         Returns:
             (output, h_n) for the GRU, (output, (h_n, c_n)) for the LSTM. output has the
-            input's layout with H features (a ``PackedSequence`` for a packed input); h_n
-            and c_n (L, B, H) hold each sequence's state after its own last step.
+            input's layout with D*P|H features (a ``PackedSequence`` for a packed input); h_n
+            and c_n hold each sequence's state after its own last step (the reverse
+            direction's after step 0), layer by layer, forward before reverse.
         Raises:
-            ValueError: wrong input rank, feature size or state shape.
+            ValueError: wrong input rank, feature size or state shape, or a sequence of length 0.
         """
         cfg = self.config
         packed = isinstance(input, PackedSequence)
@@ -240,6 +318,8 @@ class _Recurrent(nn.Module):
             unbatched = input.dim() == 2
             x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if cfg.batch_first else input)  # (T, B, C)
             batch = x.shape[1]
+            if x.shape[0] == 0:
+                raise ValueError(f"{type(self).__name__}: the input has no time steps (T = 0); torch refuses it too")
         if x.shape[-1] != cfg.input_size:
             raise ValueError(
                 f"{type(self).__name__}: input has {x.shape[-1]} features per step, input_size is {cfg.input_size}"
@@ -249,16 +329,25 @@ class _Recurrent(nn.Module):
             states = tuple(s.index_select(1, sorted_idx) for s in states)  # caller's order -> sorted
         finals, layer_in = [], x
         for k in range(cfg.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self.layer_weights(k)
-            xw = F.linear(layer_in, w_ih, b_ih)  # all steps at once: (T, B, G*H) or (N, G*H)
-            state = tuple(s[k] for s in states)
-            if packed:
-                out, state = self._run_packed(xw, batch_sizes, state, w_hh, b_hh)
-            else:
-                out, state = self._run_padded(xw, state, w_hh, b_hh)
-            finals.append(state)
+            outs = []
+            for d in range(cfg.directions):
+                w_ih, w_hh, b_ih, b_hh = self.layer_weights(k, reverse=d == 1)
+                w_hr = getattr(self, f"weight_hr_l{k}{'_reverse' if d else ''}", None)
+                xw = F.linear(layer_in, w_ih, b_ih)  # all steps at once: (T, B, G*H) or (N, G*H)
+                state = tuple(s[k * cfg.directions + d] for s in states)
+                if packed:
+                    run = self._run_packed_reverse if d else self._run_packed
+                    out, state = run(xw, batch_sizes, state, w_hh, b_hh, w_hr)
+                elif d:
+                    out, state = self._run_padded(xw.flip(0), state, w_hh, b_hh, w_hr)  # last step first
+                    out = out.flip(0)  # (T, B, P|H) back in time order
+                else:
+                    out, state = self._run_padded(xw, state, w_hh, b_hh, w_hr)
+                finals.append(state)
+                outs.append(out)
+            out = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (T, B, D*(P|H)) or (N, .)
             layer_in = F.dropout(out, cfg.dropout, self.training) if cfg.dropout and k < cfg.num_layers - 1 else out
-        h_n = tuple(torch.stack([f[i] for f in finals]) for i in range(self.N_STATE))  # each (L, B, H)
+        h_n = tuple(torch.stack([f[i] for f in finals]) for i in range(self.N_STATE))  # each (L*D, B, .)
         if packed:
             if unsorted_idx is not None:
                 h_n = tuple(s.index_select(1, unsorted_idx) for s in h_n)  # sorted -> caller's order
@@ -324,17 +413,19 @@ RECURRENT = {"lstm": (LSTM, nn.LSTM), "gru": (GRU, nn.GRU)}
 def make_rnn(cell: str, config: RecurrentConfig, impl: str = "torch", bidirectional: bool = False) -> nn.Module:
     """An ``nn.LSTM``/``nn.GRU`` (``impl="torch"``) or this module's (``"manual"``) for ``config``.
 
-    Both take the same call and return the same structure. Raises ValueError for an
-    unknown cell or impl, or a bidirectional manual one.
+    Both take the same call and return the same structure; ``bidirectional=True`` overrides
+    the config's field. Raises ValueError for an unknown cell or impl, or proj_size on a GRU.
     """
     if cell not in RECURRENT:
         raise ValueError(f"unknown cell {cell!r}; choose from {sorted(RECURRENT)}")
     mine, theirs = RECURRENT[cell]
+    if bidirectional:
+        config = dataclasses.replace(config, bidirectional=True)
+    if cell != "lstm" and config.proj_size:
+        raise ValueError(f"proj_size={config.proj_size}: projections exist for the LSTM only, not {cell!r}")
     if impl == "torch":
-        return theirs(**dataclasses.asdict(config), bidirectional=bidirectional)
+        return theirs(**config.torch_kwargs(cell))
     if impl == "manual":
-        if bidirectional:
-            raise ValueError("the manual LSTM/GRU is unidirectional; use impl='torch' for bidirectional")
         return mine(config)
     raise ValueError(f"unknown impl {impl!r}; choose 'torch' or 'manual'")
 
@@ -412,11 +503,16 @@ class RecurrentCase:
     """"no"; "sorted" (lengths descending, enforce_sorted=True); "unsorted" (enforce_sorted=False)"""
     initial_state: bool = False
     """pass random h_0 (and c_0) instead of zeros"""
+    bidirectional: bool = False
+    """a second, reversed direction per layer"""
+    proj_size: int = 0
+    """P: LSTM projection width (0 = none)"""
 
     def label(self) -> str:
+        extra = (",bidirectional" if self.bidirectional else "") + (f",P={self.proj_size}" if self.proj_size else "")
         return (
             f"T={self.seq_len},B={self.batch},C={self.input_size},H={self.hidden_size},L={self.num_layers},"
-            f"batch_first={self.batch_first},packed={self.packed},h0={self.initial_state}"
+            f"batch_first={self.batch_first},packed={self.packed},h0={self.initial_state}{extra}"
         )
 
     def inputs(self, cell: str, device, dtype, seed: int) -> tuple:
@@ -425,9 +521,15 @@ class RecurrentCase:
         torch_cls = RECURRENT[cell][1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = torch_cls(self.input_size, self.hidden_size, self.num_layers, batch_first=self.batch_first).to(
-                device, dtype
-            )
+            extra = {"proj_size": self.proj_size} if self.proj_size else {}
+            module = torch_cls(
+                self.input_size,
+                self.hidden_size,
+                self.num_layers,
+                batch_first=self.batch_first,
+                bidirectional=self.bidirectional,
+                **extra,
+            ).to(device, dtype)
         shape = (self.batch, self.seq_len) if self.batch_first else (self.seq_len, self.batch)
         x = torch.randn(*shape, self.input_size, generator=g, dtype=dtype).to(device)
         lengths = None
@@ -440,9 +542,8 @@ class RecurrentCase:
                 lengths = lengths[torch.randperm(self.batch, generator=g)]
         hx = None
         if self.initial_state:
-            st = [
-                torch.randn(self.num_layers, self.batch, self.hidden_size, generator=g, dtype=dtype).to(device)
-                for _ in range(RECURRENT[cell][0].N_STATE)
-            ]
+            ld = self.num_layers * (2 if self.bidirectional else 1)
+            widths = (self.proj_size or self.hidden_size, self.hidden_size)[: RECURRENT[cell][0].N_STATE]
+            st = [torch.randn(ld, self.batch, n, generator=g, dtype=dtype).to(device) for n in widths]
             hx = st[0] if len(st) == 1 else tuple(st)
         return x, lengths, self.packed != "unsorted", hx, module

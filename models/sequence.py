@@ -48,7 +48,7 @@ class SequenceModelConfig:
     impl: str = "torch"
     """"torch" (nn.LSTM/nn.GRU, fused kernels) or "manual" (models.recurrent, a Python loop over T)"""
     bidirectional: bool = False
-    """run a backward-in-time stack too and concatenate (torch impl only)"""
+    """run a backward-in-time stack too and concatenate (either impl)"""
     head: str = "per_step"
     """"per_step": (B, T, O) outputs; "last": (B, O) from each sequence's final state"""
     dropout: float = 0.0
@@ -61,8 +61,6 @@ class SequenceModelConfig:
             raise ValueError(f"SequenceModelConfig: head must be one of {HEADS}, got {self.head!r}")
         if self.vocab_size is not None and not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"SequenceModelConfig: pad_id {self.pad_id} outside the vocabulary of {self.vocab_size}")
-        if self.bidirectional and self.impl != "torch":
-            raise ValueError("SequenceModelConfig: bidirectional needs impl='torch'")
 
     def n_params(self) -> int:
         return sum(p.numel() for p in SequenceModel(self).parameters())

@@ -9,7 +9,7 @@ Functions (autograd.Function subclasses) and their functional wrappers:
 
 - ``ReLUFunction`` / ``relu(x)``: max(x, 0); derivative 0 where x <= 0, else 1 (0 at x == 0,
   and the upstream gradient passes at x = NaN, as torch's threshold_backward).
-- ``SoftmaxFunction`` / ``softmax(x, dim)``: exp(x - max) / sum exp(x - max). Subtracting the
+- ``SoftmaxFunction`` / ``softmax(x, dim, dtype=None)``: exp(x - max) / sum exp(x - max). Subtracting the
   row max makes it finite for logits of +-1e4 (exp(1e4) overflows even float64).
   Backward: dx = y * (g - sum(g * y, dim)), the Jacobian-vector product of softmax.
 - ``SwishFunction`` / ``swish(x, beta)``: x * sigmoid(beta * x) (Ramachandran et al. 2017,
@@ -183,12 +183,21 @@ def relu(x: Tensor) -> Tensor:
     return ReLUFunction.apply(x)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
+def softmax(x: Tensor, dim: int = -1, dtype: torch.dtype | None = None) -> Tensor:
     """Stable softmax along ``dim`` through ``SoftmaxFunction`` (equals torch.softmax).
 
-    x: any shape with at least one dim, floating dtype. Raises TypeError for integer input,
-    IndexError (as torch) when dim is out of range.
+    x: any shape, floating dtype (or any dtype when ``dtype`` is given). ``dtype``: as
+    ``torch.softmax``'s, x is cast to it *before* the operation (so float16 logits can be
+    normalised in float32, and the gradient flows back cast to x's dtype).
+    Raises TypeError for integer input without a floating ``dtype``, IndexError (as torch)
+    when dim is out of range.
     """
+    if dtype is not None:
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"softmax: dtype={dtype!r}: must be a floating torch.dtype (or None)")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"softmax expects a torch.Tensor, got {type(x).__name__}")
+        x = x.to(dtype)
     _check_floating(x, "softmax")
     if x.dim() == 0:
         x1 = x.reshape(1)  # (1,) torch treats a 0-d tensor as one element

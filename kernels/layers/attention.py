@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, enable_gqa: bool = False) -> None:
     if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
         raise ValueError(
             f"sdpa: query, key and value need the same rank >= 2 ((..., L, D)), got shapes "
@@ -48,6 +48,32 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"sdpa: query and key must share the last dim D, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"sdpa: key and value must have the same length S, got {k.shape[-2]} and {v.shape[-2]}")
+    if enable_gqa:
+        if q.dim() < 3:
+            raise ValueError(f"sdpa: enable_gqa=True needs (..., H, L, D) inputs, got query {tuple(q.shape)}")
+        hq, hk, hv = q.shape[-3], k.shape[-3], v.shape[-3]
+        if hk != hv or hk == 0 or hq % hk:
+            raise ValueError(
+                f"sdpa: enable_gqa=True needs key and value with the same number of heads, dividing the "
+                f"query's: got {hq} query, {hk} key and {hv} value heads"
+            )
+    lead = 3 if enable_gqa else 2  # with GQA the head dims differ by design; the rest must broadcast
+    try:
+        torch.broadcast_shapes(q.shape[:-lead], k.shape[:-lead], v.shape[:-lead])
+    except RuntimeError:
+        raise ValueError(
+            f"sdpa: the batch dims of query {tuple(q.shape[:-2])}, key {tuple(k.shape[:-2])} and value "
+            f"{tuple(v.shape[:-2])} do not broadcast (fewer key/value heads need enable_gqa=True)"
+        ) from None
+
+
+def _repeat_kv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, enable_gqa: bool):
+    """Grouped-query attention (Ainslie et al., "GQA", 2023): each of the Hk key/value heads
+    serves Hq/Hk consecutive query heads, as torch's ``enable_gqa`` (repeat_interleave on dim -3)."""
+    if not enable_gqa or k.shape[-3] == q.shape[-3]:
+        return k, v
+    r = q.shape[-3] // k.shape[-3]
+    return k.repeat_interleave(r, dim=-3), v.repeat_interleave(r, dim=-3)  # (..., Hk*r = Hq, S, D)
 
 
 def _check_mask(attn_mask: torch.Tensor, L: int, S: int) -> None:
@@ -83,6 +109,7 @@ def sdpa_naive(
     is_causal: bool = False,
     scale: float | None = None,
     generator: torch.Generator | None = None,
+    enable_gqa: bool = False,
 ) -> torch.Tensor:
     """softmax(Q K^T * scale + mask) V with the whole (..., L, S) score matrix in memory.
 
@@ -93,10 +120,14 @@ def sdpa_naive(
             drawn from ``generator``; 0 for a deterministic result.
         is_causal: key j visible to query i only when j <= i.
         scale: defaults to 1/sqrt(D).
+        enable_gqa: key/value (..., Hk, S, D) with Hk dividing the query's Hq heads; each
+            key/value head serves Hq/Hk consecutive query heads (torch's ``enable_gqa``).
     Returns (..., L, Dv) in the query's dtype.
-    Raises ValueError on mismatched shapes, both masks at once, or dropout_p outside [0, 1).
+    Raises ValueError on mismatched shapes (batch dims that do not broadcast, head counts
+    that do not divide), both masks at once, or dropout_p outside [0, 1).
     """
-    _check_qkv(query, key, value)
+    _check_qkv(query, key, value, enable_gqa)
+    key, value = _repeat_kv(query, key, value, enable_gqa)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"sdpa_naive: dropout_p must be in [0, 1), got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
@@ -122,6 +153,7 @@ def sdpa_blocked(
     is_causal: bool = False,
     scale: float | None = None,
     block_size: int = 64,
+    enable_gqa: bool = False,
 ) -> torch.Tensor:
     """:func:`sdpa_naive` (dropout off) computed over key blocks with an online softmax.
 
@@ -129,7 +161,8 @@ def sdpa_blocked(
     extra memory is O(L * (block_size + Dv)) per (batch, head) instead of O(L * S).
     Raises ValueError as :func:`sdpa_naive` does, or for block_size < 1.
     """
-    _check_qkv(query, key, value)
+    _check_qkv(query, key, value, enable_gqa)
+    key, value = _repeat_kv(query, key, value, enable_gqa)
     if block_size < 1:
         raise ValueError(f"sdpa_blocked: block_size must be >= 1, got {block_size}")
     L, S, D = query.shape[-2], key.shape[-2], query.shape[-1]
@@ -141,6 +174,8 @@ def sdpa_blocked(
     lead = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     if attn_mask is not None:
         lead = torch.broadcast_shapes(lead, attn_mask.shape[:-2])
+    if S == 0:  # no keys: every row is fully masked, output 0 (Q (K^T V) over an empty S, still in the graph)
+        return query @ (key.transpose(-2, -1) @ value)  # (..., L, D) @ (..., D, Dv) -> (..., L, Dv) of zeros
     q = query * scale  # (..., L, D): scale once, not per block
     m = torch.full((*lead, L, 1), -math.inf, dtype=query.dtype, device=query.device)  # running max
     l = torch.zeros((*lead, L, 1), dtype=query.dtype, device=query.device)  # running denominator
@@ -220,7 +255,7 @@ def multi_head_attention(
     key: torch.Tensor,
     value: torch.Tensor,
     num_heads: int,
-    in_proj_weight: torch.Tensor,
+    in_proj_weight: torch.Tensor | None,
     in_proj_bias: torch.Tensor | None,
     out_proj_weight: torch.Tensor,
     out_proj_bias: torch.Tensor | None,
@@ -230,19 +265,32 @@ def multi_head_attention(
     attn_mask: torch.Tensor | None = None,
     average_attn_weights: bool = True,
     batch_first: bool = False,
+    q_proj_weight: torch.Tensor | None = None,
+    k_proj_weight: torch.Tensor | None = None,
+    v_proj_weight: torch.Tensor | None = None,
+    bias_k: torch.Tensor | None = None,
+    bias_v: torch.Tensor | None = None,
+    add_zero_attn: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-head attention as ``nn.MultiheadAttention.forward`` computes it (dropout off).
 
     Args:
-        query (L, B, E), key and value (S, B, E) ((B, L, E) with ``batch_first``; unbatched
-            (L, E) / (S, E) also accepted).
+        query (L, B, E), key (S, B, Ek) and value (S, B, Ev) ((B, L, E) with ``batch_first``;
+            unbatched (L, E) / (S, Ek) also accepted). Ek = Ev = E unless separate weights.
         in_proj_weight (3E, E): W_q, W_k, W_v stacked by rows; in_proj_bias (3E,) or None.
+            Pass ``in_proj_weight=None`` and ``q_proj_weight`` (E, E), ``k_proj_weight``
+            (E, Ek), ``v_proj_weight`` (E, Ev) for key/value widths other than E (torch's
+            ``kdim``/``vdim``); in_proj_bias still stacks the three biases.
         out_proj_weight (E, E), out_proj_bias (E,) or None.
         key_padding_mask: (B, S); True (or -inf) marks padding keys to ignore.
         attn_mask: (L, S) or (B*H, L, S); True (or -inf) blocks a pair; float values add.
             Note the polarity: True = *blocked*, the opposite of ``F.scaled_dot_product_attention``.
         need_weights: also return the attention weights.
-        average_attn_weights: weights (B, L, S) averaged over heads, else (B, H, L, S).
+        average_attn_weights: weights (B, L, S') averaged over heads, else (B, H, L, S').
+        bias_k, bias_v: (1, 1, E) each or None (torch's ``add_bias_kv``): one learned key and
+            value appended after the projection, so S' = S + 1 (masks padded with "attend").
+        add_zero_attn: append one all-zero key and value per head after that (S' += 1), so no
+            query row is ever fully masked.
     Returns (output shaped like query, weights or None).
     Raises ValueError for E not divisible by num_heads or mismatched shapes/masks.
     """
@@ -253,21 +301,46 @@ def multi_head_attention(
     elif batch_first:
         query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (L, B, E)
     L, B, E = query.shape
-    S = key.shape[0]
     if E % num_heads:
         raise ValueError(f"embed_dim {E} must be divisible by num_heads {num_heads}")
-    if in_proj_weight.shape != (3 * E, E):
-        raise ValueError(f"in_proj_weight must be (3*E, E) = ({3 * E}, {E}), got {tuple(in_proj_weight.shape)}")
+    if key.shape[:2] != value.shape[:2] or key.shape[1] != B:
+        raise ValueError(
+            f"key {tuple(key.shape)} and value {tuple(value.shape)} must share (S, batch={B}) (time-major here)"
+        )
     H, D = num_heads, E // num_heads
-    w_q, w_k, w_v = in_proj_weight.chunk(3)
     b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None, None, None)
+    if in_proj_weight is not None:
+        if in_proj_weight.shape != (3 * E, E):
+            raise ValueError(f"in_proj_weight must be (3*E, E) = ({3 * E}, {E}), got {tuple(in_proj_weight.shape)}")
+        w_q, w_k, w_v = in_proj_weight.chunk(3)
+    elif q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+        raise ValueError("in_proj_weight=None needs q_proj_weight, k_proj_weight and v_proj_weight")
+    else:
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    for name, w, x in (("q_proj_weight", w_q, query), ("k_proj_weight", w_k, key), ("v_proj_weight", w_v, value)):
+        if w.shape != (E, x.shape[-1]):
+            raise ValueError(
+                f"{name} must be (embed_dim, input width) = ({E}, {x.shape[-1]}), got {tuple(w.shape)} "
+                "(key/value widths other than embed_dim need kdim/vdim)"
+            )
+    q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)  # (L|S, B, E)
+    pad_masks = lambda m: None if m is None else F.pad(m, (0, 1))  # noqa: E731  one more key that every query sees
+    if (bias_k is None) != (bias_v is None):
+        raise ValueError("bias_k and bias_v come together (add_bias_kv): pass both or neither")
+    if bias_k is not None and bias_v is not None:
+        k = torch.cat([k, bias_k.reshape(1, 1, E).expand(1, B, E)])  # (S+1, B, E)
+        v = torch.cat([v, bias_v.reshape(1, 1, E).expand(1, B, E)])
+        attn_mask, key_padding_mask = pad_masks(attn_mask), pad_masks(key_padding_mask)
+    if add_zero_attn:
+        k = torch.cat([k, k.new_zeros(1, B, E)])  # a zero key per head (zero in every head's slice)
+        v = torch.cat([v, v.new_zeros(1, B, E)])
+        attn_mask, key_padding_mask = pad_masks(attn_mask), pad_masks(key_padding_mask)
+    S = k.shape[0]
 
     def heads(x: torch.Tensor, n: int) -> torch.Tensor:
         return x.reshape(n, B, H, D).permute(1, 2, 0, 3)  # (n, B, E) -> (B, H, n, D)
 
-    q = heads(F.linear(query, w_q, b_q), L)
-    k = heads(F.linear(key, w_k, b_k), S)
-    v = heads(F.linear(value, w_v, b_v), S)
+    q, k, v = heads(q, L), heads(k, S), heads(v, S)
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)  # (B, H, L, S)
     mask = _merge_masks(key_padding_mask, attn_mask, B, H, L, S, scores.dtype)
     if mask is not None:
@@ -294,54 +367,87 @@ def multi_head_attention(
 class MultiheadAttention(nn.Module):
     """:func:`multi_head_attention` with ``nn.MultiheadAttention``'s parameters and names.
 
-    ``in_proj_weight`` (3E, E), ``in_proj_bias`` (3E,), ``out_proj.weight`` (E, E),
-    ``out_proj.bias`` (E,), so ``load_state_dict`` copies weights from torch's module.
-    Supported: ``embed_dim``, ``num_heads``, ``bias``, ``batch_first``; dropout, separate
-    key/value dims, ``add_bias_kv`` and ``add_zero_attn`` are not (ValueError).
+    ``in_proj_weight`` (3E, E) (or ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim),
+    ``v_proj_weight`` (E, vdim) when kdim or vdim differs from E), ``in_proj_bias`` (3E,),
+    ``out_proj.weight`` (E, E), ``out_proj.bias`` (E,), ``bias_k``/``bias_v`` (1, 1, E) with
+    ``add_bias_kv``, so ``load_state_dict`` copies weights from torch's module.
+    Supported: ``embed_dim``, ``num_heads``, ``bias``, ``batch_first``, ``kdim``, ``vdim``,
+    ``add_bias_kv``, ``add_zero_attn``. Refused (ValueError): ``dropout`` > 0 (its random
+    mask could not be compared with torch's draw for draw).
     """
 
     def __init__(
         self,
         embed_dim: int,
         num_heads: int,
-        bias: bool = True,
-        batch_first: bool = False,
         dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
         kdim: int | None = None,
         vdim: int | None = None,
+        batch_first: bool = False,
     ):
         super().__init__()
-        if dropout != 0.0 or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
-            raise ValueError("MultiheadAttention: dropout, kdim != embed_dim and vdim != embed_dim are not supported")
+        if dropout != 0.0:
+            raise ValueError(
+                f"MultiheadAttention: dropout={dropout} is not supported (only 0.0); "
+                "apply dropout outside the module or use nn.MultiheadAttention"
+            )
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.batch_first = embed_dim, num_heads, batch_first
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dim)) if bias else None
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        nn.init.xavier_uniform_(self.in_proj_weight)  # torch's initialisation
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self.add_zero_attn = add_zero_attn
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        E = embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * E, E))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = nn.Parameter(torch.empty(E, E))
+            self.k_proj_weight = nn.Parameter(torch.empty(E, self.kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(E, self.vdim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * E)) if bias else None
+        self.out_proj = nn.Linear(E, E, bias=bias)
+        if add_bias_kv:
+            self.bias_k = nn.Parameter(torch.empty(1, 1, E))
+            self.bias_v = nn.Parameter(torch.empty(1, 1, E))
+            nn.init.xavier_normal_(self.bias_k)  # torch's initialisation
+            nn.init.xavier_normal_(self.bias_v)
+        else:
+            self.bias_k = self.bias_v = None
+        for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if w is not None:
+                nn.init.xavier_uniform_(w)  # torch's initialisation
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention) -> MultiheadAttention:
-        """A copy holding ``m``'s weights (same dtype and device).
+        """A copy holding ``m``'s weights (same dtype and device), kdim/vdim, bias_k/bias_v
+        and add_zero_attn included.
 
-        Raises ValueError naming the setting when ``m`` uses one this class does not support
-        (separate kdim/vdim, add_bias_kv, add_zero_attn, dropout).
+        Raises ValueError naming the setting when ``m`` has dropout > 0 (not supported).
         """
-        unsupported = [
-            f"kdim={m.kdim}/vdim={m.vdim} (separate key/value projections)" if not m._qkv_same_embed_dim else "",
-            "add_bias_kv=True" if m.bias_k is not None else "",
-            "add_zero_attn=True" if m.add_zero_attn else "",
-            f"dropout={m.dropout}" if m.dropout else "",
-        ]
-        unsupported = [u for u in unsupported if u]
-        if unsupported:
+        if m.dropout:
             raise ValueError(
-                f"MultiheadAttention.from_torch: {', '.join(unsupported)} not supported; "
-                "build torch's module with kdim = vdim = embed_dim, no bias_kv, no zero_attn, dropout 0"
+                f"MultiheadAttention.from_torch: dropout={m.dropout} not supported (only 0.0); "
+                "build torch's module with dropout=0.0"
             )
-        mine = cls(m.embed_dim, m.num_heads, bias=m.in_proj_bias is not None, batch_first=m.batch_first)
-        mine.to(m.in_proj_weight.device, m.in_proj_weight.dtype).load_state_dict(m.state_dict())
+        mine = cls(
+            m.embed_dim,
+            m.num_heads,
+            bias=m.in_proj_bias is not None,
+            add_bias_kv=m.bias_k is not None,
+            add_zero_attn=m.add_zero_attn,
+            kdim=m.kdim,
+            vdim=m.vdim,
+            batch_first=m.batch_first,
+        )
+        mine.to(m.out_proj.weight.device, m.out_proj.weight.dtype).load_state_dict(m.state_dict())
         return mine
 
     def forward(
@@ -361,4 +467,10 @@ class MultiheadAttention(nn.Module):
             attn_mask=attn_mask,
             average_attn_weights=average_attn_weights,
             batch_first=self.batch_first,
+            q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight,
+            bias_k=self.bias_k,
+            bias_v=self.bias_v,
+            add_zero_attn=self.add_zero_attn,
         )

@@ -153,7 +153,11 @@ class _BatchNorm(nn.Module):
                 f"(pass eps > 0 to {type(self).__name__}, e.g. the default 1e-5)"
             )
         m = x.numel() // x.shape[1]  # values per channel
-        if m <= 1:
+        if m == 0:  # an empty batch: torch returns it empty, counts the batch, leaves the statistics
+            if self.training and self.track_running_stats:
+                self.num_batches_tracked.add_(1)
+            return x * _per_channel(self.weight, x) + _per_channel(self.bias, x) if self.affine else x.clone()
+        if m == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}")
         y, mean, var = self.autograd_function.apply(x, self.weight, self.bias, self.eps)
         if self.training and self.track_running_stats:

@@ -25,8 +25,18 @@ Ho/Wo output, L = Ho*Wo output positions, K = kh*kw*Cg the patch length of one g
   (Yu & Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016);
   correct, but it multiplies by the zeros.
 
+Torch's signature, all four functions: ``padding`` may be an int, a pair, ``'valid'`` (no
+padding) or ``'same'`` (output size = input size, stride 1 only, as torch); ``'same'`` needs
+``dilation*(k-1)`` pixels in all and, when that is odd (an even kernel), puts the extra one on
+the right/bottom, as ``F.conv2d`` does (``_convolution_mode`` in ATen's Convolution.cpp pads
+``total // 2`` both sides and one more at the end). ``padding_mode`` is ``nn.Conv2d``'s:
+``'zeros'`` (default), ``'reflect'`` (mirror without repeating the edge; padding < size),
+``'replicate'`` (repeat the edge) or ``'circular'`` (wrap around; padding <= size), built
+here by index arithmetic (:func:`pad_index`). An unbatched (C, H, W) input gives (O, Ho, Wo).
+
 Errors: each function raises ValueError/TypeError naming the argument, as torch would
-(bad rank, channels not divisible by groups, weight shape, output smaller than 1x1).
+(bad rank, channels not divisible by groups, weight shape, output smaller than 1x1, an
+unknown padding string or mode, 'same' with stride > 1, reflect/circular padding too wide).
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ import torch
 import torch.nn.functional as F
 
 IntPair = int | Sequence[int]
+Padding = IntPair | str
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _pair(v: IntPair, name: str) -> tuple[int, int]:
@@ -47,6 +59,92 @@ def _pair(v: IntPair, name: str) -> tuple[int, int]:
     if len(t) != 2 or not all(isinstance(a, int) for a in t):
         raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}")
     return t  # type: ignore[return-value]
+
+
+def pad_index(size: int, before: int, after: int, mode: str, device=None) -> torch.Tensor:
+    """Source index of every padded position along one dim of length ``size``: int64
+    (before + size + after,), so ``x.index_select(dim, pad_index(...))`` pads ``x``.
+
+    ``mode``: ``'reflect'`` (-1 -> 1, size -> size-2: the edge is not repeated),
+    ``'replicate'`` (clamped to the edge) or ``'circular'`` (modulo size), as ``F.pad``.
+    Raises ValueError when reflect padding is >= size or circular padding > size (torch's limits).
+    """
+    if mode == "reflect" and max(before, after) >= size:
+        raise ValueError(
+            f"conv2d: padding_mode='reflect' needs padding < input size, got padding "
+            f"({before}, {after}) for a dim of size {size}"
+        )
+    if mode == "circular" and max(before, after) > size:
+        raise ValueError(
+            f"conv2d: padding_mode='circular' needs padding <= input size, got padding "
+            f"({before}, {after}) for a dim of size {size}"
+        )
+    i = torch.arange(-before, size + after, device=device)  # padded position -> source position
+    if mode == "reflect":
+        i = i.abs()  # -1 -> 1
+        return torch.where(i >= size, 2 * (size - 1) - i, i)  # size -> size - 2
+    if mode == "replicate":
+        return i.clamp(0, size - 1)
+    return i % size  # circular
+
+
+def _padding(padding: Padding, kernel: tuple[int, int], stride: IntPair, dilation: IntPair) -> tuple[int, ...]:
+    """``padding`` as (top, bottom, left, right) pixels; strings resolved as torch does."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"conv2d: padding={padding!r}: the strings accepted are 'valid' and 'same'")
+        if _pair(stride, "stride") != (1, 1):
+            raise ValueError(f"conv2d: padding='same' needs stride 1 (as torch), got stride={stride!r}")
+        out: list[int] = []
+        for k, d in zip(kernel, _pair(dilation, "dilation")):
+            total = d * (k - 1)  # the dilated kernel's reach beyond one pixel
+            out += [total // 2, total - total // 2]  # the odd pixel goes on the right/bottom, as torch
+        return tuple(out)
+    ph, pw = _pair(padding, "padding")
+    return (ph, ph, pw, pw)
+
+
+def _as_batched_padded(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    stride: IntPair,
+    padding: Padding,
+    dilation: IntPair,
+    padding_mode: str,
+) -> tuple[torch.Tensor, tuple[int, int], bool]:
+    """(x as (N, C, H, W), the symmetric zero padding still to apply, whether x was unbatched).
+
+    Padding that is not symmetric zeros ('same' with an even reach, or a non-zeros mode) is
+    applied here, so the convolutions below only ever see symmetric zero padding.
+    """
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"conv2d: padding_mode={padding_mode!r}: choose one of {PADDING_MODES}")
+    if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"conv2d: input must be (N, C, H, W) or unbatched (C, H, W), got shape {got}")
+    unbatched = x.dim() == 3
+    if unbatched:
+        x = x.unsqueeze(0)  # (1, C, H, W)
+    if weight.dim() != 4:
+        raise ValueError(f"conv2d: weight must be (Cout, Cin/groups, kh, kw), got shape {tuple(weight.shape)}")
+    t, b, l, r = _padding(padding, (weight.shape[2], weight.shape[3]), stride, dilation)
+    if min(t, b, l, r) < 0:
+        raise ValueError(f"conv2d: padding must be >= 0, got padding={padding!r}")
+    if padding_mode == "zeros" and t == b and l == r:
+        return x, (t, l), unbatched
+    if padding_mode == "zeros":
+        x = F.pad(x, (l, r, t, b))  # (N, C, H+t+b, W+l+r): zeros, one side wider than the other
+    else:
+        rows = pad_index(x.shape[2], t, b, padding_mode, x.device)  # (H+t+b,)
+        cols = pad_index(x.shape[3], l, r, padding_mode, x.device)  # (W+l+r,)
+        x = x.index_select(2, rows).index_select(3, cols)  # (N, C, H+t+b, W+l+r)
+    return x, (0, 0), unbatched
+
+
+def _unbatch(out: torch.Tensor, unbatched: bool) -> torch.Tensor:
+    return out.squeeze(0) if unbatched else out  # (1, O, Ho, Wo) -> (O, Ho, Wo)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -200,16 +298,19 @@ def conv2d_direct(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: Padding = 0,
     dilation: IntPair = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """Direct convolution: for each tap (i, j), the strided window of the padded input it
     touches times that tap's (Og, Cg) weight slice, accumulated. Gradients by autograd.
 
-    Args/returns as ``F.conv2d``: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,)
-    or None -> (N, O, Ho, Wo) in x's dtype.
+    Args/returns as ``F.conv2d``: x (N, C, H, W) or (C, H, W), weight (O, C/groups, kh, kw),
+    bias (O,) or None -> (N, O, Ho, Wo) (or (O, Ho, Wo)) in x's dtype; ``padding`` also
+    'same'/'valid' and ``padding_mode`` as ``nn.Conv2d`` (module docstring).
     """
+    x, padding, unbatched = _as_batched_padded(x, weight, stride, padding, dilation, padding_mode)
     (sh, sw), (ph, pw), (dh, dw), (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
     n, c = x.shape[:2]
     o, cg, kh, kw = weight.shape
@@ -224,7 +325,7 @@ def conv2d_direct(
             win = xg[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw]
             out = out + torch.einsum("ngchw,goc->ngohw", win, wg[..., i, j])
     out = out.reshape(n, o, ho, wo)  # (N, O, Ho, Wo)
-    return out if bias is None else out + bias.view(1, o, 1, 1)
+    return _unbatch(out if bias is None else out + bias.view(1, o, 1, 1), unbatched)
 
 
 # -- im2col + matmul -----------------------------------------------------------------------------
@@ -354,18 +455,20 @@ def conv2d_im2col(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: Padding = 0,
     dilation: IntPair = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """im2col + matmul convolution with a hand-written backward; arguments as ``F.conv2d``.
 
     Returns (N, O, Ho, Wo), contiguous. Memory: a patch matrix holds kh*kw times its
     images' elements (divided by stride**2), the price of turning convolution into GEMM;
     built chunk by chunk, only one chunk's worth (<= CHUNK_BYTES, at least one image)
-    is live at a time.
+    is live at a time. Unbatched input, 'same'/'valid' and ``padding_mode`` as :func:`conv2d_direct`.
     """
-    return Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation, groups)
+    x, padding, unbatched = _as_batched_padded(x, weight, stride, padding, dilation, padding_mode)
+    return _unbatch(Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation, groups), unbatched)
 
 
 def conv2d_unfold(
@@ -373,12 +476,14 @@ def conv2d_unfold(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: Padding = 0,
     dilation: IntPair = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """``F.unfold`` + matmul (NCHW patch layout, batched per image); gradients by autograd.
-    The textbook version of im2col; arguments and result as ``F.conv2d``."""
+    The textbook version of im2col; arguments and result as :func:`conv2d_direct`."""
+    x, padding, unbatched = _as_batched_padded(x, weight, stride, padding, dilation, padding_mode)
     s, p, d, (ho, wo) = check_conv_args(x, weight, bias, stride, padding, dilation, groups)
     n = x.shape[0]
     o, cg, kh, kw = weight.shape
@@ -386,7 +491,7 @@ def conv2d_unfold(
     cols = cols.view(n, groups, cg * kh * kw, ho * wo)  # (N, G, Cg*kh*kw, L)
     out = weight.view(groups, o // groups, cg * kh * kw) @ cols  # (N, G, Og, L)
     out = out.view(n, o, ho, wo)  # (N, O, Ho, Wo)
-    return out if bias is None else out + bias.view(1, o, 1, 1)
+    return _unbatch(out if bias is None else out + bias.view(1, o, 1, 1), unbatched)
 
 
 # -- dilation by zero insertion ---------------------------------------------------------------
@@ -404,17 +509,19 @@ def conv2d_zero_inserted(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: Padding = 0,
     dilation: IntPair = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """Dilated convolution as an undilated im2col convolution with :func:`dilate_kernel`.
 
     Costs ((d*(k-1)+1)/k)**2 times the FLOPs of the dilated one: 25/9 for k=3, d=2.
-    Arguments and result as ``F.conv2d``; gradients flow through the zero insertion.
+    Arguments and result as :func:`conv2d_direct`; gradients flow through the zero insertion.
     """
+    x, padding, unbatched = _as_batched_padded(x, weight, stride, padding, dilation, padding_mode)
     check_conv_args(x, weight, bias, stride, padding, dilation, groups)
-    return conv2d_im2col(x, dilate_kernel(weight, dilation), bias, stride, padding, 1, groups)
+    return _unbatch(conv2d_im2col(x, dilate_kernel(weight, dilation), bias, stride, padding, 1, groups), unbatched)
 
 
 def conv_grads(

@@ -73,6 +73,8 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
     The max is detached: the expression is exactly independent of it, and detaching avoids
     routing a (cancelling) subgradient through amax.
     """
+    if x.dim() and x.shape[dim] == 0:
+        return x - x  # an empty dim: amax has no identity; torch returns the empty tensor
     m = x.amax(dim=dim, keepdim=True).detach()
     shifted = x - m
     return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()

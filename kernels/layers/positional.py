@@ -17,10 +17,19 @@ angle m * theta_i, theta_i = base^(-2i/d)::
 
 i.e. the complex number x[2i] + j x[2i+1] times e^{j m theta_i}. Because rotations compose,
 <RoPE(q, m), RoPE(k, n)> = Re sum_i q_i conj(k_i) e^{j (m - n) theta_i} depends on the
-positions only through m - n: attention scores see relative positions. (GPT-NeoX and the
-Hugging Face LLaMA code pair feature i with i + d/2 instead, "rotate_half"; that is a
-permutation of the same idea, not the paper's layout, and its cos/sin tables must be laid
-out to match.)
+positions only through m - n: attention scores see relative positions.
+
+Two pairings are in use, and checkpoints trained with one are wrong under the other, so
+every RoPE function here takes ``pairing=``:
+
+* ``"interleaved"`` (default): feature 2i with 2i + 1, the paper's layout, used by GPT-J
+  (mesh-transformer-jax ``rotate_every_two``) and Meta's LLaMA reference code (the complex
+  view ``view_as_complex(x.reshape(..., D/2, 2))``).
+* ``"half_split"``: feature i with i + D/2 (``rotate_half``), used by GPT-NeoX and the
+  Hugging Face LLaMA/Mistral code (``cos``/``sin`` tables concatenated with themselves).
+
+The two are the same rotation up to a permutation of the features (interleaved = half-split
+after moving the even features to the first half and the odd ones to the second).
 
 Angles are computed in float64 and cast, so long tables stay accurate in float32.
 Shape legend: T positions, d (or D) features, B batch, H heads.
@@ -32,6 +41,16 @@ import math
 
 import torch
 from torch import nn
+
+PAIRINGS = ("interleaved", "half_split")
+"""RoPE feature pairings: (2i, 2i+1) as RoFormer/GPT-J/Meta LLaMA, (i, i+D/2) as GPT-NeoX/HF LLaMA."""
+
+
+def _check_pairing(pairing: str, what: str) -> None:
+    if pairing not in PAIRINGS:
+        raise ValueError(
+            f"{what}: pairing={pairing!r}: choose 'interleaved' (GPT-J, the paper) or 'half_split' (GPT-NeoX, HF LLaMA)"
+        )
 
 
 def _even(d: int, what: str) -> None:
@@ -114,11 +133,15 @@ def rope_angles(
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate each adjacent pair (x[2i], x[2i+1]) of x (..., T, D) by the angles in cos/sin (T, D/2).
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pairing: str = "interleaved") -> torch.Tensor:
+    """Rotate each feature pair of x (..., T, D) by the angles in cos/sin (T, D/2) (from :func:`rope_angles`).
 
-    Raises ValueError when cos/sin do not match (T, D/2).
+    ``pairing="interleaved"`` rotates (x[2i], x[2i+1]) (the paper, GPT-J); ``"half_split"``
+    rotates (x[i], x[i + D/2]) (GPT-NeoX, Hugging Face LLaMA). Pair i turns by angle i in
+    both; only which two features form pair i differs. Returns x's shape and dtype.
+    Raises ValueError when cos/sin do not match (T, D/2), for odd D or an unknown pairing.
     """
+    _check_pairing(pairing, "apply_rope")
     T, D = x.shape[-2], x.shape[-1]
     if cos.shape != (T, D // 2) or sin.shape != cos.shape or D % 2:
         raise ValueError(
@@ -126,20 +149,36 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
             f"{tuple(cos.shape)} and {tuple(sin.shape)}"
         )
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if pairing == "half_split":
+        x1, x2 = x[..., : D // 2], x[..., D // 2 :]  # (..., T, D/2) each: pair i is (x1[i], x2[i])
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, D)
     xe, xo = x[..., 0::2], x[..., 1::2]  # (..., T, D/2) each: the two members of every pair
     out = torch.stack((xe * cos - xo * sin, xe * sin + xo * cos), dim=-1)  # (..., T, D/2, 2)
     return out.flatten(-2)  # (..., T, D), pairs back in place
+
+
+def apply_rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope` with pairs (2i, 2i+1): RoFormer, GPT-J, Meta's LLaMA reference."""
+    return apply_rope(x, cos, sin, "interleaved")
+
+
+def apply_rope_half_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope` with pairs (i, i + D/2): GPT-NeoX, Hugging Face LLaMA (``rotate_half``)."""
+    return apply_rope(x, cos, sin, "half_split")
 
 
 class RotaryEmbedding(nn.Module):
     """RoPE with cached angles for positions 0..max_len-1: x (..., T, D) -> rotated x.
 
     ``forward(x, offset)`` rotates row t by position offset + t (for a KV cache).
+    ``pairing``: ``"interleaved"`` (default, the paper / GPT-J) or ``"half_split"`` (GPT-NeoX,
+    HF LLaMA); see the module docstring.
     """
 
-    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0, pairing: str = "interleaved"):
         super().__init__()
-        self.max_len = max_len
+        _check_pairing(pairing, "RotaryEmbedding")
+        self.max_len, self.pairing = max_len, pairing
         cos, sin = rope_angles(max_len, head_dim, base)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
@@ -148,22 +187,33 @@ class RotaryEmbedding(nn.Module):
         T = x.shape[-2]
         if offset + T > self.max_len:
             raise IndexError(f"positions {offset}..{offset + T - 1} exceed max_len {self.max_len}")
-        return apply_rope(x, self.cos[offset : offset + T], self.sin[offset : offset + T])
+        return apply_rope(x, self.cos[offset : offset + T], self.sin[offset : offset + T], self.pairing)
 
 
-def rope_reference(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """RoPE as the paper writes it, with complex numbers: (x[2i] + j x[2i+1]) * e^{j m theta_i}.
+def rope_reference(
+    x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0, pairing: str = "interleaved"
+) -> torch.Tensor:
+    """RoPE as the paper writes it, with complex numbers: (x_a + j x_b) * e^{j m theta_i}, where
+    (x_a, x_b) = (x[2i], x[2i+1]) for ``pairing="interleaved"``, (x[i], x[i + D/2]) for ``"half_split"``.
 
     x (..., T, D) real, positions int64 (T,). Computed in float64/complex128; returns x's dtype.
     """
+    _check_pairing(pairing, "rope_reference")
     D = x.shape[-1]
     _even(D, "rope_reference")
-    z = torch.view_as_complex(x.to(torch.float64).reshape(*x.shape[:-1], D // 2, 2).contiguous())  # (..., T, D/2)
+    x64 = x.to(torch.float64)
+    if pairing == "interleaved":
+        z = torch.view_as_complex(x64.reshape(*x.shape[:-1], D // 2, 2).contiguous())  # (..., T, D/2)
+    else:
+        z = torch.complex(x64[..., : D // 2], x64[..., D // 2 :])  # (..., T, D/2)
     theta = torch.tensor([base ** (-2 * i / D) for i in range(D // 2)], dtype=torch.float64)
     rot = torch.polar(
         torch.ones(len(positions), D // 2, dtype=torch.float64), positions.to(torch.float64)[:, None] * theta
     )  # (T, D/2) unit complex numbers
-    return torch.view_as_real(z * rot).reshape(x.shape).to(x.dtype)
+    r = z * rot  # (..., T, D/2)
+    if pairing == "interleaved":
+        return torch.view_as_real(r).reshape(x.shape).to(x.dtype)  # (..., T, D/2, 2) -> (..., T, D)
+    return torch.cat((r.real, r.imag), dim=-1).to(x.dtype)  # (..., T, D)
 
 
 def sinusoidal_reference(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 All follow ``F.cosine_similarity`` (PyTorch docs, torch 2.x): x1 . x2 / (max(||x1||, eps) *
 max(||x2||, eps)), each norm clamped on its own; a zero vector gives 0, never NaN.
+Operands that do not broadcast raise ValueError naming x1 and x2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ def _broadcast_along(x1: torch.Tensor, x2: torch.Tensor, dim: int) -> tuple[torc
     """Both operands broadcast (views) when either would be broadcast along ``dim``: the norm
     of a repeated vector is not the norm of the original. Otherwise unchanged, so pairwise
     broadcasting over other dims still takes each norm once."""
-    shape = torch.broadcast_shapes(x1.shape, x2.shape)
+    try:
+        shape = torch.broadcast_shapes(x1.shape, x2.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"cosine similarity: x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)} do not broadcast to one shape"
+        ) from None
     if not shape:
         return x1, x2
     d = dim % len(shape) - len(shape)  # negative: counts from the right in every operand

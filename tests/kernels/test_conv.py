@@ -98,10 +98,12 @@ def test_bad_arguments_raise_clear_errors(fn):
     with pytest.raises(ValueError, match="output would be"):
         fn(x, torch.randn(4, 6, 7, 7), None)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        fn(torch.randn(6, 5, 5), torch.randn(4, 6, 3, 3), None)
+        fn(torch.randn(6, 5), torch.randn(4, 6, 3, 3), None)
     with pytest.raises(ValueError, match="bias"):
         fn(x, torch.randn(4, 6, 3, 3), torch.randn(3))
-    with pytest.raises(TypeError, match="strings"):
-        fn(x, torch.randn(4, 6, 3, 3), None, padding="same")
+    with pytest.raises(ValueError, match="'valid' and 'same'"):
+        fn(x, torch.randn(4, 6, 3, 3), None, padding="full")
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        fn(x, torch.randn(4, 6, 3, 3), None, stride=2, padding="same")
     with pytest.raises(TypeError, match="dtype"):
         fn(x, torch.randn(4, 6, 3, 3, dtype=torch.float64), None)

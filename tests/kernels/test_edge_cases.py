@@ -142,13 +142,15 @@ def test_mha_without_weights_fully_masked_row_is_zero_with_finite_gradients() ->
     assert bool(torch.isfinite(grads[1]).all())
 
 
-def test_mha_from_torch_refuses_kdim_vdim_clearly() -> None:
-    ref = torch.nn.MultiheadAttention(8, 2, kdim=6, vdim=5)
-    ref(torch.randn(3, 1, 8), torch.randn(4, 1, 6), torch.randn(4, 1, 5))  # torch supports it
-    with pytest.raises(ValueError, match="kdim=6/vdim=5"):
-        attention.MultiheadAttention.from_torch(ref)
-    with pytest.raises(ValueError, match="add_bias_kv"):
-        attention.MultiheadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+def test_mha_from_torch_copies_kdim_vdim_and_refuses_dropout_clearly() -> None:
+    torch.manual_seed(0)
+    ref = torch.nn.MultiheadAttention(8, 2, kdim=6, vdim=5).double()
+    q, k, v = (torch.randn(n, 1, d, dtype=torch.float64) for n, d in ((3, 8), (4, 6), (4, 5)))
+    own = attention.MultiheadAttention.from_torch(ref)  # was an AttributeError (issue 18.11)
+    for got, want in zip(own(q, k, v), ref(q, k, v)):
+        torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="dropout=0.1 not supported"):
+        attention.MultiheadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, dropout=0.1))
 
 
 def test_cosine_broadcast_along_reduced_dim_and_fused_is_differentiable() -> None:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from models.recurrent import GRU, LSTM, PRESETS, RecurrentCase, RecurrentConfig, forward_backward, make_rnn, preset
+from models.recurrent import GRU, LSTM, PRESETS, RecurrentCase, RecurrentConfig, forward_backward, preset
 from models.sequence import SequenceModel, SequenceModelConfig
 
 CELLS = {"lstm": (LSTM, nn.LSTM), "gru": (GRU, nn.GRU)}
@@ -90,16 +90,18 @@ def test_bad_input_raises_clear_errors():
         lstm(torch.randn(5, 2, 3), torch.zeros(2, 2, 4))
     with pytest.raises(ValueError, match="initial state"):
         GRU(RecurrentConfig(3, 4, 2))(torch.randn(5, 2, 3), torch.zeros(2, 3, 4))
-    with pytest.raises(ValueError, match="bidirectional"):
-        LSTM.from_torch(nn.LSTM(3, 4, bidirectional=True))
+    with pytest.raises(ValueError, match="proj_size=2: projections exist for the LSTM only"):
+        GRU(RecurrentConfig(3, 4, proj_size=2))
     with pytest.raises(TypeError, match="nn.LSTM"):
         LSTM.from_torch(nn.GRU(3, 4))
     with pytest.raises(ValueError, match=">= 1"):
         RecurrentConfig(0, 4)
     with pytest.raises(ValueError, match="unknown recurrent preset"):
         preset("huge")
-    with pytest.raises(ValueError, match="bidirectional"):
-        make_rnn("lstm", RecurrentConfig(3, 4), "manual", bidirectional=True)
+    with pytest.raises(ValueError, match="proj_size must be >= 0 and < hidden_size"):
+        RecurrentConfig(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="no time steps"):
+        lstm(torch.randn(0, 2, 3))
 
 
 def test_presets_are_frozen_and_counted():
