@@ -1,0 +1,242 @@
+"""8.03 Model quantization.
+
+Compared: a digits MLP (64 -> 256 -> 256 -> 10, float32) beside its int8 versions: torchao's PT2E
+flow (``torch.export`` -> ``prepare_pt2e`` with ``X86InductorQuantizer`` -> calibration ->
+``convert_pt2e``: uint8 activations per tensor, int8 weights per channel, static scales) and
+torchao's dynamic int8 (``Int8DynamicActivationInt8WeightConfig``: activation scales computed per
+row at run time). The affine arithmetic is written out in ``kernels.compress.affine``.
+
+Check (tiny): the hand quantize/dequantize equals ``torch.quantize_per_tensor`` (uint8 and int8,
+exact ties included) and the hand min/max qparams equal torchao's ``MinMaxObserver``; the PT2E
+graph dequantizes every Linear's weight per channel and re-quantizes the activations between
+layers; each int8 weight is within scale/2 of its float original; held-out accuracy drops <= 1
+point for both int8 models, and the logits move by <= 10 % (relative norm); the saved state dict
+shrinks >= 3x.
+
+Bench: fp32 eager beside PT2E int8 run eagerly (q/dq as float ops), PT2E int8 lowered by
+``torch.compile`` (inductor fuses q/dq into oneDNN int8 kernels; cpu preset only: ~20 s to
+compile), torchao dynamic int8 eager and, where it still exists, the deprecated
+``torch.ao.quantization.quantize_dynamic`` (fbgemm kernels); sizes, accuracies and
+``torch.backends.cpu.get_cpu_capability()`` are recorded.
+
+Lesson: int8 buys size for sure (4x fewer weight bytes) and speed only where the hardware has int8
+dot products and the runtime uses them. PyTorch's dynamic-quantization tutorial for BERT
+("(beta) Dynamic Quantization on BERT", pytorch.org/tutorials) shrinks the model from 438 MB to
+181.5 MB (Linear layers only: embeddings stay float32) at an F1 change under 1 point on MRPC.
+Without AVX512-VNNI / AVX-VNNI / AMX an x86 core multiplies int8 with the same AVX2 lanes it uses
+for float (Intel's "Deep Learning with Intel AVX-512 and DL Boost" guide: VNNI fuses the 3-
+instruction int8 multiply-accumulate into one), so int8 may not be faster at all; a PT2E model
+that is not lowered is slower than float32, because it runs quantize/dequantize as extra float
+ops. ``torch.ao.quantization`` is deprecated (the warning names 2.10 for removal): the PT2E flow
+and the tensor-subclass configs live in torchao now.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+
+import torch
+
+from harness import Comparison, Prepared, task
+from harness.claims import metric, speedup
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
+from kernels.compress import affine
+from kernels.compress.ao import count_ops, drop_unused_state, dynamic_int8, pt2e_int8, saved_bytes, torchao
+from kernels.compress.digits import accuracy, fit, mlp
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig:
+    """Model, training and timing sizes."""
+
+    hidden: int = 256
+    """width of the two hidden layers (weights dominate the file: the size ratio nears 4x)"""
+    steps: int = 400
+    """Adam steps of the float model (batch 64, lr 3e-3)"""
+    calibration: int = 512
+    """training rows the PT2E observers see before conversion"""
+    batch: int = 256
+    """rows per timed forward"""
+    compile_int8: bool = False
+    """also time the PT2E model lowered by torch.compile (inductor; ~20 s to compile)"""
+
+
+def _cpu_has_vnni() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(k in flags for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+# -- wrong versions (the check must reject each) -------------------------------------------
+def _zero_point_subtracted(x, scale, zero_point, qmin, qmax):
+    return affine.quantize(x, scale, -zero_point, qmin, qmax)
+
+
+def _zero_point_mid_range(lo, hi, qmin, qmax):
+    scale, _ = affine.minmax_qparams(lo, hi, qmin, qmax)
+    return scale, (qmin + qmax + 1) // 2  # the symmetric scheme's zero point with an asymmetric range
+
+
+@task("advanced.quantization", seed="8.03", title="model quantization")
+class Quantization(Comparison):
+    __doc__ = __doc__
+    requires = ("torchao",)
+    variants = ("fp32", "int8_pt2e", "int8_pt2e_inductor", "int8_dynamic", "int8_dynamic_legacy")
+    sizes = {"tiny": QuantConfig(), "cpu": QuantConfig(hidden=512, batch=512, compile_int8=True)}
+    metrics = {
+        "acc_fp32": "float32 held-out accuracy, share",
+        "acc_int8_pt2e": "PT2E static int8 held-out accuracy, share",
+        "acc_int8_dynamic": "torchao dynamic int8 held-out accuracy, share",
+        "acc_drop_pts": "fp32 minus PT2E int8 held-out accuracy, points",
+        "logit_rel_err": "||z_int8 - z_fp32|| / ||z_fp32|| on the held-out set (PT2E)",
+        "size_ratio": "saved fp32 state dict bytes / saved PT2E int8 state dict bytes",
+        "cpu_has_vnni": "1 when /proc/cpuinfo lists avx512_vnni, avx_vnni or amx_int8, else 0",
+    }
+    claims = (
+        metric("acc_drop_pts", "<=", 1.0, text="PT2E int8 loses <= 1 point of held-out digits accuracy"),
+        metric("size_ratio", ">=", 3.0, text="the int8 state dict is >= 3x smaller than the float32 one"),
+        speedup("fp32", over="int8_pt2e", at_least=1.0,
+                text="un-lowered PT2E int8 (q/dq as float ops) is no faster than float32"),
+    )  # fmt: skip
+    quantize = staticmethod(affine.quantize)
+    qparams = staticmethod(affine.minmax_qparams)
+    drop_state = staticmethod(drop_unused_state)
+    calibration_data = staticmethod(lambda x: x)
+    mutants = (
+        Mutant("zero_point_subtracted", "q = round(x / s) - z", {"quantize": staticmethod(_zero_point_subtracted)},
+               match="torch.quantize_per_tensor"),
+        Mutant("zero_point_mid_range", "z = the middle of [qmin, qmax] for an asymmetric range",
+               {"qparams": staticmethod(_zero_point_mid_range)}, match="MinMaxObserver"),
+        Mutant("fp32_weights_kept", "the saved int8 model still carries the float32 weights",
+               {"drop_state": staticmethod(lambda gm: gm)}, match="smaller"),
+        Mutant("calibrated_on_zeros", "observers calibrated on all-zero inputs",
+               {"calibration_data": staticmethod(torch.zeros_like)}, match="accuracy"),
+    )  # fmt: skip
+
+    def check(self, ctx):
+        self._check_affine(ctx)
+        r = self._study(ctx, ctx.configs[0])
+        gm = r["pt2e"]
+        n_lin = sum(isinstance(m, torch.nn.Linear) for m in r["fp32"].modules())
+        ctx.expect(count_ops(gm, "dequantize_per_channel") == n_lin and count_ops(gm, "quantize_per_tensor") >= n_lin,
+                   f"PT2E graph: {count_ops(gm, 'dequantize_per_channel')} per-channel weight dequantizes and "
+                   f"{count_ops(gm, 'quantize_per_tensor')} activation quantizes for {n_lin} Linear layers",
+                   name="q/dq around every Linear")  # fmt: skip
+        for k, (wq, scale, zp, w) in enumerate(r["weights"]):
+            err = (affine.dequantize(wq, scale, zp) - w).abs()  # (out, in)
+            ctx.expect(bool((err <= scale / 2 + 1e-6).all()), f"int8 weight {k}: error {float(err.max()):.3g} "
+                       "exceeds scale/2", name="int8 weights within scale/2")  # fmt: skip
+        for arm in ("int8_pt2e", "int8_dynamic"):
+            drop = 100 * (r["acc_fp32"] - r[f"acc_{arm}"])
+            ctx.expect(drop <= 1.0, f"{arm}: held-out accuracy {r[f'acc_{arm}']:.4f} vs fp32 {r['acc_fp32']:.4f} "
+                       f"(drop {drop:.2f} points > 1)", name=f"{arm} accuracy within 1 point")  # fmt: skip
+        ctx.expect(r["logit_rel_err"] <= 0.10, f"PT2E logits move by {r['logit_rel_err']:.3f} of their norm (> 0.10)",
+                   name="int8 logits within 10 %")  # fmt: skip
+        ctx.expect(r["size_ratio"] >= 3.0, f"saved int8 state dict only {r['size_ratio']:.2f}x smaller than fp32 "
+                   f"({r['bytes_fp32']} vs {r['bytes_int8']} bytes; want >= 3x)",
+                   name="int8 file >= 3x smaller")  # fmt: skip
+
+    def _check_affine(self, ctx):
+        g = ctx.generator()
+        x = torch.cat([torch.randn(4096, generator=g) * 3 + 1, torch.arange(-40, 41) * 0.25])  # ties at scale 0.5
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantized dtypes are deprecated too; they remain the reference
+            for dtype, qmin, qmax in ((torch.quint8, 0, 255), (torch.qint8, -128, 127)):
+                for scale, zp in (self.qparams(x.min(), x.max(), qmin, qmax), (0.5, qmin + 131)):
+                    ref = torch.quantize_per_tensor(x, scale, zp, dtype)
+                    q = self.quantize(x, scale, zp, qmin, qmax)
+                    where = f"{dtype}, scale {scale:.4g}, zero point {zp}"
+                    ctx.assert_close(q, ref.int_repr().to(torch.int32),
+                                     name="hand quantize = torch.quantize_per_tensor", where=where)  # fmt: skip
+                    ctx.assert_close(affine.dequantize(q, scale, zp), ref.dequantize(),
+                                     name="hand dequantize = torch dequantize", where=where)  # fmt: skip
+        torchao()
+        from torchao.quantization.pt2e.observer import MinMaxObserver
+
+        for dtype, qmin, qmax in ((torch.quint8, 0, 255), (torch.qint8, -128, 127)):
+            obs = MinMaxObserver(dtype=dtype)
+            obs(x)
+            s_ref, z_ref = obs.calculate_qparams()
+            s, z = self.qparams(x.min(), x.max(), qmin, qmax)
+            ctx.assert_close(torch.tensor([s, float(z)]), torch.tensor([float(s_ref), float(z_ref)]),
+                             name="min/max qparams = torchao MinMaxObserver", where=str(dtype))  # fmt: skip
+
+    def _study(self, ctx, cfg):
+        xtr, ytr, xte, yte = digits_split(seed=0)
+        torch.manual_seed(ctx.rng_seed)
+        model = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
+        gm = self.drop_state(pt2e_int8(model, xtr[:8], self.calibration_data(xtr[: cfg.calibration])))
+        dyn = dynamic_int8(copy.deepcopy(model))
+        lin = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        # PT2E names the folded int8 weights _frozen_param{k}, their per-channel qparams _scale_{k}, _zero_point_{k}
+        weights = [(getattr(gm, f"_frozen_param{k}"), getattr(gm, f"_scale_{k}")[:, None],  # (out, 1)
+                    getattr(gm, f"_zero_point_{k}")[:, None], m.weight.detach())
+                   for k, m in enumerate(lin)]  # fmt: skip
+        with torch.no_grad():
+            z, zq = model(xte), gm(xte)  # (N, 10) each
+        b_fp, b_q = saved_bytes(model.state_dict()), saved_bytes(gm.state_dict())
+        return {"fp32": model, "pt2e": gm, "dynamic": dyn, "weights": weights, "acc_fp32": accuracy(model, xte, yte),
+                "acc_int8_pt2e": accuracy(gm, xte, yte), "acc_int8_dynamic": accuracy(dyn, xte, yte),
+                "logit_rel_err": float((zq - z).norm() / z.norm()), "bytes_fp32": b_fp, "bytes_int8": b_q,
+                "size_ratio": b_fp / b_q, "bytes_dynamic": saved_bytes(dyn.state_dict())}  # fmt: skip
+
+    def bench(self, ctx):
+        cfg = ctx.configs[0]
+        r = self._study(ctx, cfg)
+        for k in ("acc_fp32", "acc_int8_pt2e", "acc_int8_dynamic", "logit_rel_err", "size_ratio"):
+            ctx.metric(k, r[k])
+        ctx.metric("acc_drop_pts", 100 * (r["acc_fp32"] - r["acc_int8_pt2e"]))
+        ctx.metric("cpu_has_vnni", float(_cpu_has_vnni()))
+        ctx.note(f"torch.backends.cpu.get_cpu_capability() = {torch.backends.cpu.get_cpu_capability()}")
+        ctx.table("saved state dict bytes", [{"model": k, "bytes": r[f"bytes_{k}"]} for k in
+                                             ("fp32", "int8", "dynamic")])  # fmt: skip
+        self._models = r
+        for impl in self.variants:
+            try:
+                prepared = self.prepare(ctx, impl, cfg)
+            except NotImplementedError as e:  # not timed on this preset or this torch: say why
+                ctx.skip_part(f"timing of {impl}", str(e))
+                continue
+            ctx.measure(impl, prepared, config=cfg)
+
+    def prepare(self, ctx, impl, config):
+        r = getattr(self, "_models", None) or self._study(ctx, config)
+        x = torch.rand(config.batch, 64, generator=ctx.generator())  # (B, 64) pixels in [0, 1]
+        if impl == "fp32":
+            model = r["fp32"]
+        elif impl == "int8_pt2e":
+            model = r["pt2e"]
+        elif impl == "int8_dynamic":
+            model = r["dynamic"]
+        elif impl == "int8_pt2e_inductor":
+            if not config.compile_int8:
+                raise NotImplementedError("the inductor compile (~20 s) runs in the cpu preset only")
+            model = torch.compile(r["pt2e"])
+            with torch.no_grad():
+                model(x)  # compile outside the timed region
+        else:
+            model = _legacy_dynamic(r["fp32"])
+            if model is None:
+                raise NotImplementedError("torch.ao.quantization.quantize_dynamic is gone from this torch")
+
+        def fn():
+            with torch.no_grad():
+                return model(x)
+
+        return Prepared(fn=fn, items=config.batch, item_unit="rows")
+
+
+def _legacy_dynamic(model):
+    """torch.ao.quantization.quantize_dynamic (deprecated; fbgemm int8 kernels) or None."""
+    q = getattr(getattr(torch, "ao", None), "quantization", None)
+    if q is None or not hasattr(q, "quantize_dynamic"):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return q.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
