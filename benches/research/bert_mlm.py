@@ -10,11 +10,12 @@ Check (tiny): built on the meta device, BERT-base (30,522 WordPiece tokens) has 
 109,482,240 parameters with the pooler (the paper's "110M"; Hugging Face's ``BertModel``) and
 BERT-large 335,141,888 ("340M"); on 400k tokens the masking selects 15 % and splits them
 80/10/10 (each share within 1 point); a small BERT trained with the MLM loss on the
-stdlib-docstring corpus (word-level vocabulary) lowers its masked-token loss by >= 20 %.
+stdlib-docstring corpus lowers its masked-token loss by >= 10 %. Tokens: WordPiece, BERT's own
+scheme, with a vocabulary trained offline on the corpus by Hugging Face ``tokenizers``
+(``harness.data.wordpiece``; a BERT ``vocab.txt`` under ``--data-dir``/``wordpiece/`` wins).
 
 Bench: tokens/s of a training step at sequence length 128; the masked-token loss after the
-preset's budget, beside the published figures. A WordPiece vocabulary trained offline with
-Hugging Face ``tokenizers`` is not wired in (the package is not installed here): words stand in.
+preset's budget, beside the published figures.
 
 Lesson: "110M" is BertModel with the pooler and without the MLM head's transform; the token
 embedding alone is 23.4M of it (21 %), a quarter of the model that a smaller vocabulary would
@@ -31,9 +32,10 @@ import torch
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data.corpus import random_windows, word_corpus
+from harness.data.corpus import random_windows
+from harness.data.wordpiece import FIRST_ORDINARY, wordpiece_corpus
 from harness.mutants import Mutant
-from kernels.text.mlm import MASK, mlm_loss, mlm_mask
+from kernels.text.mlm import mlm_loss, mlm_mask
 from models.bert import BERT_BASE, BERT_BASE_PARAMS, BERT_LARGE, BERT_LARGE_PARAMS, BERT_VOCAB, BertMLM
 from models.transformer import TransformerConfig
 
@@ -49,8 +51,8 @@ class BertRun:
 
     model: TransformerConfig
     """the encoder's shape"""
-    vocab_words: int = 2000
-    """word-level vocabulary (WordPiece stands in)"""
+    vocab_size: int = 2000
+    """WordPiece pieces (BERT's released vocabulary has 30,522), specials included"""
     seq_len: int = 32
     """T: tokens per window"""
     batch_size: int = 32
@@ -83,7 +85,7 @@ class BertMlm(TrainingRun):
         "tiny": BertRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128)),
         "cpu": BertRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128), seq_len=128,
                        batch_size=16, steps=150, lr=3e-3),
-        "gpu": BertRun(BERT_BASE, vocab_words=8000, seq_len=128, batch_size=64, steps=3000, lr=5e-4),
+        "gpu": BertRun(BERT_BASE, vocab_size=8000, seq_len=128, batch_size=64, steps=3000, lr=5e-4),
     }  # fmt: skip
     metrics = {
         "param_count_mismatch": "|ours - published| over BERT-base and BERT-large, parameters",
@@ -91,7 +93,7 @@ class BertMlm(TrainingRun):
     }
     claims = (
         metric("param_count_mismatch", "<=", 0, text="BERT-base 109,482,240 and BERT-large 335,141,888 exactly"),
-        metric("loss_drop_pct", ">=", 15.0, text="the masked-token loss falls >= 15 % within the budget"),
+        metric("loss_drop_pct", ">=", 10.0, text="the masked-token loss falls >= 10 % within the budget"),
     )
     model_cls = BertMLM
     mask_fn = staticmethod(mlm_mask)
@@ -120,10 +122,12 @@ class BertMlm(TrainingRun):
         ctx.expect(ok, f"selected {shares[0]:.3f}, mask/random/kept {shares[1]:.3f}/{shares[2]:.3f}/{shares[3]:.3f}: "
                    "not 15 % and 80/10/10", name="masking 15 % then 80/10/10")  # fmt: skip
         drop = self._train(ctx, ctx.configs[0])
-        ctx.expect(drop >= 20.0, f"masked-token loss fell {drop:.1f} %, needs 20 %", name="MLM loss falls")
+        # WordPiece pieces are more predictable from their unigram counts than whole words, which the
+        # first 10 steps already learn: what falls after them is less than with whole words
+        ctx.expect(drop >= 10.0, f"masked-token loss fell {drop:.1f} %, needs 10 %", name="MLM loss falls")
 
     def _train(self, ctx, run):
-        tok, train_ids, _, self.data_desc = word_corpus(run.vocab_words, (MASK,))  # 0 <pad>, 1 <unk>, 2 <mask>
+        tok, train_ids, _, self.data_desc = wordpiece_corpus(run.vocab_size)  # [PAD] 0 .. [MASK] 4
         V, g = tok.vocab_size, ctx.generator(3)
         torch.manual_seed(ctx.rng_seed)
         model = self.model_cls(run.model, V).to(ctx.device, ctx.dtype)
@@ -131,23 +135,24 @@ class BertMlm(TrainingRun):
         losses = []
         for _ in range(run.steps):
             x = random_windows(train_ids, run.batch_size, run.seq_len - 1, g)  # (B, T)
-            inp, lab = self.mask_fn(x, mask_id=tok.stoi[MASK], first_ordinary=3, vocab_size=V, generator=g)
+            inp, lab = self.mask_fn(x, mask_id=tok.id("[MASK]"), first_ordinary=FIRST_ORDINARY, vocab_size=V,
+                                    generator=g)  # fmt: skip
             loss = mlm_loss(model(inp.to(ctx.device)), lab.to(ctx.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         ctx.curve("masked-token loss", list(range(1, len(losses) + 1)), losses, y_label="loss (nats)")
         k = min(10, len(losses) // 4)
         return 100 * (1 - sum(losses[-k:]) / sum(losses[:k]))
 
     def prepare(self, ctx, impl, config):
-        V = config.vocab_words + 3
+        V = config.vocab_size
         torch.manual_seed(ctx.rng_seed)
         model = self.model_cls(config.model, V).to(ctx.device, ctx.dtype)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        x = torch.randint(3, V, (config.batch_size, config.seq_len), generator=ctx.generator())
-        inp, lab = (t.to(ctx.device) for t in mlm_mask(x, mask_id=2, first_ordinary=3, vocab_size=V,
+        x = torch.randint(FIRST_ORDINARY, V, (config.batch_size, config.seq_len), generator=ctx.generator())
+        inp, lab = (t.to(ctx.device) for t in mlm_mask(x, mask_id=4, first_ordinary=FIRST_ORDINARY, vocab_size=V,
                                                        generator=ctx.generator(1)))  # fmt: skip
 
         def step():
@@ -169,7 +174,7 @@ class BertMlm(TrainingRun):
         c = run.model
         ours = f"masked-token loss -{drop:.0f} % in {run.steps} steps"
         rows = [{"result": a, "published": p, "ours": ours, "difference (data, hardware, budget)":
-                 f"published: {d}; ours: {self.data_desc[:70]}, words; {c.n_layers}L x {c.d_model}, T={run.seq_len}, "
-                 f"{run.steps} x {run.batch_size}, {hw}"} for a, p, d in ANCHORS]  # fmt: skip
+                 f"published: {d}; ours: {self.data_desc[:60]}, WordPiece {run.vocab_size:,}; "
+                 f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} x {run.batch_size}, {hw}"} for a, p, d in ANCHORS]  # fmt: skip
         ctx.table("published vs ours", rows)
         super().bench(ctx)
