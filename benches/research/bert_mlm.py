@@ -175,6 +175,7 @@ class BertMlm(TrainingRun):
         ours = f"masked-token loss -{drop:.0f} % in {run.steps} steps"
         rows = [{"result": a, "published": p, "ours": ours, "difference (data, hardware, budget)":
                  f"published: {d}; ours: {self.data_desc[:60]}, WordPiece {run.vocab_size:,}; "
-                 f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} x {run.batch_size}, {hw}"} for a, p, d in ANCHORS]  # fmt: skip
+                 f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} x {run.batch_size}, {hw}"}
+                for a, p, d in ANCHORS]  # fmt: skip
         ctx.table("published vs ours", rows)
         super().bench(ctx)
