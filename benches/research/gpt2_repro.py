@@ -17,7 +17,10 @@ count. A small GPT trained on the corpus's bytes lowers its held-out loss well b
 Bench: tokens/s of one AdamW training step with its model FLOP/s (the harness turns them into %
 of the measured matmul peak) and MFU of the training run = tokens/s x FLOPs per token / peak;
 held-out loss against the byte unigram NLL (what knowing only byte frequencies gives). The
-``gpu`` preset trains the 124M shape (T = 1,024) in bf16 autocast on the same bytes.
+``gpu`` preset trains the 124M shape (T = 1,024) in bf16 autocast under ``torch.compile``, with
+attention through ``F.scaled_dot_product_attention`` (the flash kernel on CUDA). With llm.c
+GPT-2 shards under ``--data-dir`` (``token_shards/`` or ``fineweb10B/``, e.g. what llm.c's
+``fineweb.py`` writes) the bench trains on their tokens (vocabulary 50,257) instead of bytes.
 
 Lesson: count and FLOPs first, they are exact. A reported "124M" and nanoGPT's "123.65M" are the
 same model: the difference is the position table. MFU compares against the machine's own
@@ -42,6 +45,7 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data.corpus import load_corpus, random_windows, split_windows, unigram_nll
 from harness.data.shards import HEADER_INTS, read_shard, write_shard
+from harness.data.sources import resolve
 from harness.mutants import Mutant
 from harness.peak import peak_key
 from harness.train_text import lm_step
@@ -71,6 +75,9 @@ class GPTRun:
     """AdamW learning rate (weight decay 0.1, betas 0.9, 0.95 as nanoGPT)"""
     bf16: bool = False
     """train under bf16 autocast (CUDA)"""
+    compile: bool = False
+    """wrap the model in ``torch.compile`` (Inductor; attention stays F.scaled_dot_product_attention,
+    which picks the flash kernel for bf16 on CUDA)"""
 
 
 def _untied(cfg, vocab):
@@ -86,7 +93,7 @@ class GPT2Repro(TrainingRun):
         "tiny": GPTRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=64)),
         "cpu": GPTRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128), seq_len=128,
                       steps=150),
-        "gpu": GPTRun(GPT2_124M, seq_len=1024, batch_size=16, steps=2000, lr=6e-4, bf16=True),
+        "gpu": GPTRun(GPT2_124M, seq_len=1024, batch_size=16, steps=2000, lr=6e-4, bf16=True, compile=True),
     }  # fmt: skip
     time_limit_s = {"check": 120.0, "bench": 3600.0}
     metrics = {
@@ -142,31 +149,46 @@ class GPT2Repro(TrainingRun):
         ctx.expect(val < 0.7 * first, f"held-out loss {val:.3f} vs first batch {first:.3f}: needs a 30 % drop",
                    name="loss falls")  # fmt: skip
 
-    def _data(self):
+    def _data(self, real: bool = False):
+        """(train ids, held-out ids, description, vocabulary): GPT-2-tokenised llm.c shards under
+        --data-dir (``token_shards/``, ``fineweb10B/``: ``*train*.bin`` / ``*val*.bin``) when ``real``
+        and present, else the corpus's bytes (vocabulary 256)."""
+        src = resolve("token_shards")
+        if real and src.path is not None:
+            shards = sorted(src.path.glob("*.bin"))
+            val = [f for f in shards if "val" in f.name] or shards[-1:]
+            train = [f for f in shards if f not in val] or val
+            # at most 2^24 tokens of each, int64 in memory: 128 MB
+            load = lambda fs: torch.from_numpy(np.concatenate([read_shard(f)[: 1 << 24] for f in fs]).astype(np.int64))  # noqa: E731 - two uses
+            return load(train), load(val), f"{len(shards)} llm.c shards at {src.path}", GPT2_VOCAB
         text, desc = load_corpus(real=False)
         ids = torch.tensor(list(text.encode()), dtype=torch.int64)  # bytes: vocabulary 256
         cut = int(0.9 * len(ids))
-        return ids[:cut], ids[cut:], desc
+        return ids[:cut], ids[cut:], desc, 256
+
+    def _model(self, ctx, run, vocab):
+        torch.manual_seed(ctx.rng_seed)
+        model = self.build(run.model, vocab).to(ctx.device, ctx.dtype)
+        return model, (torch.compile(model) if run.compile else model)
 
     def _autocast(self, ctx, run):
         return torch.autocast("cuda", torch.bfloat16) if run.bf16 and ctx.is_cuda else contextlib.nullcontext()
 
-    def _train(self, ctx, run):
-        train, held, self.data_desc = self._data()
-        torch.manual_seed(ctx.rng_seed)
-        model = self.build(run.model, 256).to(ctx.device, ctx.dtype)
+    def _train(self, ctx, run, real=False):
+        train, held, self.data_desc, self.vocab = self._data(real)
+        model, fwd = self._model(ctx, run, self.vocab)
         opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=0.1)
         g, losses = torch.Generator().manual_seed(ctx.rng_seed), []
         ctx.sync()
         t0 = time.perf_counter()
         for _ in range(run.steps):
             with self._autocast(ctx, run):
-                losses.append(lm_step(model, opt, random_windows(train, run.batch_size, run.seq_len, g).to(ctx.device)))
+                losses.append(lm_step(fwd, opt, random_windows(train, run.batch_size, run.seq_len, g).to(ctx.device)))
         ctx.sync()
         self.train_s = time.perf_counter() - t0
         x, y = split_windows(held[: 64 * run.seq_len + 1], run.seq_len)  # (64, T) each
         with torch.no_grad(), self._autocast(ctx, run):
-            val = float(F.cross_entropy(model(x.to(ctx.device)).flatten(0, 1).float(), y.to(ctx.device).flatten()))
+            val = float(F.cross_entropy(fwd(x.to(ctx.device)).flatten(0, 1).float(), y.to(ctx.device).flatten()))
         losses = [float(v) for v in losses]
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="loss (nats)")
         return losses[0], val, model
@@ -177,21 +199,20 @@ class GPT2Repro(TrainingRun):
         return self.flops_fn(n, c.n_layers, c.n_heads, c.d_model // c.n_heads, run.seq_len)
 
     def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        model = self.build(config.model, 256).to(ctx.device, ctx.dtype)
+        model, fwd = self._model(ctx, config, 256)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.1)
         w = torch.randint(0, 256, (config.batch_size, config.seq_len + 1), generator=ctx.generator()).to(ctx.device)
         tokens = config.batch_size * config.seq_len
-        return Prepared(fn=lambda: lm_step(model, opt, w), flops=self._fpt(model, config) * tokens, items=tokens,
+        return Prepared(fn=lambda: lm_step(fwd, opt, w), flops=self._fpt(model, config) * tokens, items=tokens,
                         item_unit="tokens")  # fmt: skip
 
     def bench(self, ctx):
         run = ctx.configs[0]
         n, _, _ = self._count()
         ctx.metric("param_count_mismatch", abs(n - GPT2_124M_PARAMS))
-        _, val, model = self._train(ctx, run)
-        train, held, _ = self._data()
-        uni = unigram_nll(train, held, 256)
+        _, val, model = self._train(ctx, run, real=True)
+        train, held, _, vocab = self._data(real=True)
+        uni = unigram_nll(train, held, vocab)
         tps = run.steps * run.batch_size * run.seq_len / self.train_s
         ctx.metric("val_loss_nats", val)
         ctx.metric("unigram_gap_nats", uni - val)
@@ -201,10 +222,11 @@ class GPT2Repro(TrainingRun):
         if peak > 0:
             ctx.metric("mfu_pct", 100 * mfu(tps, self._fpt(model, run), peak))
         hw = torch.cuda.get_device_name(ctx.device) if ctx.is_cuda else "CPU"
-        ours = f"val loss {val:.3f} nats/byte (unigram {uni:.3f}), {tps:,.0f} tokens/s"
+        unit = "byte" if vocab == 256 else "token"
+        ours = f"val loss {val:.3f} nats/{unit} (unigram {uni:.3f}), {tps:,.0f} tokens/s"
         c = run.model
         budget = f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} steps x {run.batch_size}, {hw}"
-        data = f"bytes of {self.data_desc.split(';')[0]}"
+        data = f"bytes of {self.data_desc.split(';')[0]}" if vocab == 256 else f"GPT-2 tokens of {self.data_desc}"
         rows = [{"result": a, "published": p, "ours": ours, "difference (data, hardware, budget)":
                  f"published: {d}; ours: {data}; {budget}"} for a, p, d in ANCHORS]  # fmt: skip
         ctx.table("published vs ours", rows)

@@ -50,3 +50,35 @@ def test_llmc_header(tmp_path):
     assert (int(h[0]), int(h[1]), int(h[2])) == (20240520, 1, 300) and not h[3:].any()
     assert p.stat().st_size == 1024 + 2 * 300
     assert np.array_equal(np.asarray(read_shard(p)), np.arange(300) % 256)
+
+
+def test_llm_c_shards_under_data_dir_replace_the_bytes(tmp_path, monkeypatch):
+    """GPT-2 token shards in --data-dir (llm.c naming: *_train_*.bin, *_val_*.bin) become the bench's
+    data, with GPT-2's vocabulary; without them the bytes of the corpus (vocabulary 256)."""
+    task = Task()
+    _, _, _, vocab = task._data(real=True)
+    assert vocab == 256
+    d = tmp_path / "token_shards"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    train, val = (torch.from_numpy(rng.integers(0, GPT2_VOCAB, n)) for n in (5000, 700))
+    write_shard(d / "fineweb_val_000000.bin", val, model="gpt-2")
+    write_shard(d / "fineweb_train_000001.bin", train, model="gpt-2")
+    monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
+    got_train, got_val, desc, vocab = task._data(real=True)
+    assert vocab == GPT2_VOCAB and "2 llm.c shards" in desc
+    assert torch.equal(got_train, train) and torch.equal(got_val, val)
+
+
+def test_compile_flag_wraps_the_model():
+    import dataclasses
+
+    from harness.context import Context, TaskRecord
+
+    task = Task()
+    ctx = Context(task, mode="bench", device="cpu", dtype=torch.float32, size="tiny", rng_seed=0,
+                  record=TaskRecord(id=Task.id))  # fmt: skip
+    run = dataclasses.replace(Task.sizes["tiny"], compile=True)
+    model, fwd = task._model(ctx, run, 256)
+    assert fwd is not model and getattr(fwd, "_orig_mod", None) is model  # torch.compile's OptimizedModule
+    assert Task.sizes["gpu"].compile and Task.sizes["gpu"].bf16
