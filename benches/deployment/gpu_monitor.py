@@ -1,0 +1,285 @@
+"""9.05 Monitor GPU usage during training.
+
+Compared: a training step of an MLP timed alone, and while ``harness.gpu_monitor.GpuMonitor``
+samples NVML (nvidia-ml-py) from a background thread every 10, 50 and 200 ms. With a GPU the
+sampler reads the real device; on a CPU it reads a fake NVML (``kernels.monitoring.fake_nvml``)
+and the bench rows say so: what is timed there is the thread waking up, not the driver.
+
+Check:
+
+* without a GPU (a fake NVML whose ``nvmlInit`` fails, and this machine itself when it has
+  no driver) the monitor says "no GPU was found" with the reason, returns no figures and
+  starts no thread (``threading.enumerate()`` before and after);
+* with the fake NVML injected, during training: one sampler thread runs and is gone after
+  ``stop()``; the series is exactly the readings NVML returned, in order, with increasing
+  times and at least one taken while a step was computing; consecutive samples are at
+  least one interval apart; the summary (mean and max utilisation, mean memory-busy, peak
+  memory, count, duration) equals the same statistics computed from the series, and the
+  peak memory is the workload's last, largest footprint (the reading taken at ``stop()``);
+* with a GPU and a driver: the real device is sampled while the model trains on it, it was
+  busy in some sample, and NVML's used memory is at least what torch allocated.
+
+Bench: ms per training step without a sampler and with one at 10, 50 and 200 ms.
+
+Lesson: NVML's "utilisation" is the fraction of its own sample period (1/6 s to 1 s by
+product) in which *any* kernel ran (NVML API reference, ``nvmlDeviceGetUtilizationRates``):
+100 % says the GPU was never idle, not that its SMs were full, and sampling faster than
+that period repeats values. So a sampler needs no more than tens of milliseconds, and at
+that rate its cost is a Python thread waking up: each wake-up takes the GIL, which the
+training thread gives back within ``sys.getswitchinterval()`` (5 ms by default: Python docs,
+``sys.setswitchinterval``), and each NVML query is a driver call of microseconds. Tools
+built for the job sample slower still: ``nvidia-smi dmon`` defaults to one line per second
+and DCGM's default field-update interval is 30 s in its exporter's default configuration.
+A monitor that cannot find a GPU must not fail the training it watches, nor leave a thread
+spinning: it reports why and does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness import Prepared, System, task
+from harness.claims import time_ratio
+from harness.gpu_monitor import NO_GPU, GpuMonitor
+from harness.mutants import Mutant
+from kernels.monitoring.fake_nvml import FakeNVML, NVMLError
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorConfig:
+    """The training step and how the check samples it."""
+
+    batch: int = 64
+    """samples per step"""
+    features: int = 256
+    """input features; the MLP is features -> hidden -> 10"""
+    hidden: int = 512
+    """hidden width"""
+    min_steps: int = 20
+    """check: steps trained under the monitor (more while under 40 intervals have passed)"""
+    interval_s: float = 0.01
+    """check: sampling interval, seconds"""
+    idle_ms: float = 1.0
+    """check: pause between steps (loading the next batch): the fake NVML reads idle there"""
+    nvml: str = ""
+    """bench rows: 'real' or 'fake' NVML (set by the bench)"""
+
+    def label(self) -> str:
+        return f"B={self.batch},H={self.hidden}" + (f",{self.nvml} NVML" if self.nvml else "")
+
+
+class Trainer:
+    """An MLP and AdamW on ``device``; ``step()`` trains one random batch."""
+
+    def __init__(self, cfg: MonitorConfig, device: torch.device, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(cfg.batch, cfg.features, generator=g).to(device)  # (B, F)
+        self.y = torch.randint(0, 10, (cfg.batch,), generator=g).to(device)  # (B,)
+        torch.manual_seed(seed)
+        self.model = nn.Sequential(nn.Linear(cfg.features, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 10)).to(device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.device = device
+
+    def step(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        F.cross_entropy(self.model(self.x), self.y).backward()
+        self.opt.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def footprint_bytes(self) -> int:
+        """Bytes of weights, gradients and optimizer state (what the fake device 'holds')."""
+        ts = [p for p in self.model.parameters()] + [p.grad for p in self.model.parameters() if p.grad is not None]
+        ts += [v for s in self.opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        return sum(t.numel() * t.element_size() for t in ts)
+
+
+# -- wrong monitors (the check must reject each) ------------------------------------------
+class _BusyLoop(GpuMonitor):
+    def _run(self):  # samples as fast as it can: the interval is ignored
+        while not self._stop.is_set():
+            self.samples.append(self.sample_once())
+
+
+class _ThreadWithoutGpu(GpuMonitor):
+    def start(self):  # starts its thread whether or not NVML found a device
+        self.samples, self._t0 = [], time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="GpuMonitor", daemon=True)
+        self._thread.start()
+        return self
+
+
+class _MaxAsMean(GpuMonitor):
+    def summary(self):
+        out = super().summary()
+        if out:
+            out["gpu_util_mean_pct"] = out["gpu_util_max_pct"]
+        return out
+
+
+class _LeaksThread(GpuMonitor):
+    def stop(self):  # returns the samples but never stops the thread
+        return list(self.samples)
+
+
+def _new_threads(before: list[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
+def _halt(mon: GpuMonitor) -> None:
+    """Stop a (possibly broken) monitor's thread for sure: nothing the check starts outlives it."""
+    mon._stop.set()
+    if mon._thread is not None:
+        mon._thread.join(5.0)
+
+
+@task("deployment.gpu_monitor", seed="9.05", title="monitor GPU usage during training")
+class GpuMonitoring(System):
+    __doc__ = __doc__
+    variants = ("no_sampler", "sampler_10ms", "sampler_50ms", "sampler_200ms")
+    gpu_check = True  # the real-NVML part runs behind ctx.require("cuda", "nvml")
+    sizes = {
+        "tiny": MonitorConfig(),
+        "cpu": MonitorConfig(batch=128, hidden=1024),
+        "gpu": MonitorConfig(batch=1024, features=1024, hidden=4096),
+    }
+    metrics = {
+        "gpu_util_mean_pct": "mean utilisation over the samples (fake NVML: % of samples taken mid-step), %",
+        "sample_gap_median_ms": "median time between consecutive samples at the check's interval, ms",
+    }
+    claims = (
+        time_ratio("sampler_50ms", to="no_sampler", at_most=1.05, text="a 50 ms sampler adds <= 5 % to a step"),
+        time_ratio("sampler_10ms", to="no_sampler", at_most=1.10, text="a 10 ms sampler adds <= 10 % to a step"),
+    )
+    monitor_cls: type[GpuMonitor] = GpuMonitor
+    mutants = (
+        Mutant("busy_loop", "the sampler ignores its interval", {"monitor_cls": _BusyLoop}, match="interval"),
+        Mutant("thread_without_gpu", "starts a thread with no GPU", {"monitor_cls": _ThreadWithoutGpu}, match="thread"),
+        Mutant("max_as_mean", "summary's mean is the max", {"monitor_cls": _MaxAsMean}, match="summary"),
+        Mutant("leaks_thread", "stop() leaves the thread running", {"monitor_cls": _LeaksThread}, match="thread"),
+    )
+
+    def check(self, ctx):
+        self._no_gpu(ctx)
+        self._fake_series(ctx, ctx.configs[0])
+        if ctx.require("cuda", "nvml", part="sampling a real GPU while it trains"):
+            self._real_gpu(ctx, ctx.configs[0])
+
+    def _no_gpu(self, ctx):
+        monitors = {"NVML that cannot start": dict(nvml=FakeNVML(init_error=NVMLError("Driver Not Loaded")))}
+        if not ctx.has("nvml"):
+            monitors["this machine (no GPU driver)"] = {}
+        for what, kw in monitors.items():
+            before = threading.enumerate()
+            mon = self.monitor_cls(**kw).start()
+            started = _new_threads(before)
+            mon.stop()
+            _halt(mon)
+            ctx.expect(not started, f"{what}: started thread(s) {[t.name for t in started]} without a GPU")
+            ctx.expect(
+                not mon.available and mon.report().startswith(NO_GPU) and mon.summary() == {},
+                f"{what}: the monitor must report {NO_GPU!r} with no figures, got {mon.report()!r}",
+                name="no GPU: reported",
+            )
+            ctx.note(f"{what}: {mon.report()}")
+
+    def _fake_series(self, ctx, cfg):
+        fake = FakeNVML()
+        run = Trainer(cfg, ctx.device, ctx.rng_seed)
+        before = threading.enumerate()
+        mon = self.monitor_cls(nvml=fake, nvml_index=0, interval_s=cfg.interval_s).start()
+        running = _new_threads(before)
+        t0, steps = time.perf_counter(), 0
+        while steps < cfg.min_steps or time.perf_counter() - t0 < 40 * cfg.interval_s:
+            fake.busy = True
+            run.step()
+            fake.mem_used_bytes = run.footprint_bytes()
+            fake.busy = False
+            time.sleep(cfg.idle_ms / 1e3)
+            steps += 1
+        samples = mon.stop()
+        left = _new_threads(before)
+        _halt(mon)
+        names = [t.name for t in running]
+        ctx.expect(names == ["GpuMonitor"], f"one sampler thread while training, found {names}", name="one thread")
+        ctx.expect(not left, f"thread(s) {[t.name for t in left]} still running after stop()", name="thread stopped")
+        series = [[s.gpu_util_pct, s.mem_util_pct, s.mem_used_mb * 1e6] for s in samples]
+        same = len(series) == len(fake.log) and all(
+            a[:2] == b[:2] and math.isclose(a[2], b[2], rel_tol=1e-12) for a, b in zip(series, fake.log)
+        )
+        ctx.expect(same, f"series of {len(series)} samples != the {len(fake.log)} NVML readings", name="series")
+        ts = [s.t_s for s in samples]
+        ctx.expect(ts == sorted(ts) and len(ts) >= 3, f"sample times not increasing or < 3: {ts[:5]}", name="times")
+        ctx.expect(any(s.gpu_util_pct > 0 for s in samples), "no sample saw a step computing", name="busy seen")
+        gaps = [b - a for a, b in zip(ts[:-2], ts[1:-1])]  # the thread's samples: the last one is stop()'s
+        ctx.expect(
+            min(gaps) >= 0.8 * cfg.interval_s,
+            f"samples {min(gaps) * 1e3:.3f} ms apart at an interval of {cfg.interval_s * 1e3:g} ms",
+            name="interval respected",
+        )
+        ctx.metric("sample_gap_median_ms", statistics.median(gaps) * 1e3)
+        util = [s.gpu_util_pct for s in samples]
+        want = {
+            "gpu_util_mean_pct": sum(util) / len(util),
+            "gpu_util_max_pct": max(util),
+            "mem_util_mean_pct": sum(s.mem_util_pct for s in samples) / len(samples),
+            "mem_used_max_mb": run.footprint_bytes() / 1e6,  # the final footprint is the largest
+            "n_samples": float(len(samples)),
+            "duration_s": ts[-1],
+            "sm_clock_mean_mhz": 1410.0,
+        }
+        got = mon.summary()
+        bad = {k: (got.get(k), v) for k, v in want.items() if not math.isclose(got.get(k, math.nan), v, rel_tol=1e-9)}
+        extra = sorted(set(got) - set(want))  # power is "Not Supported" on the fake: no power figure
+        ctx.expect(not bad and not extra, f"summary (got, want): {bad}, unexpected {extra}", name="summary")
+        ctx.metric("gpu_util_mean_pct", got["gpu_util_mean_pct"])
+        ctx.note(f"fake NVML, {steps} steps: {mon.report()}")
+
+    def _real_gpu(self, ctx, cfg):
+        run = Trainer(cfg, ctx.device, ctx.rng_seed)
+        with self.monitor_cls(ctx.device.index or 0, interval_s=0.05) as mon:
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < 2.0:  # > NVML's longest sample period (1 s)
+                run.step()
+        sm = mon.summary()
+        ctx.expect(mon.available and sm.get("n_samples", 0) >= 5, f"real NVML: {mon.report()}", name="real samples")
+        ctx.expect(sm["gpu_util_max_pct"] > 0, f"the GPU trained but NVML saw it idle: {mon.report()}", name="busy")
+        alloc = torch.cuda.memory_allocated(ctx.device) / 1e6
+        ctx.expect(sm["mem_used_max_mb"] >= alloc, f"NVML {sm['mem_used_max_mb']:.0f} MB < torch's {alloc:.0f} MB")
+        ctx.note(f"real NVML: {mon.report()}")
+        mon.close()
+
+    # -- bench ----------------------------------------------------------------------------
+    def prepare(self, ctx, impl, config):
+        run = Trainer(config, ctx.device, ctx.rng_seed)
+        if impl == "no_sampler":
+            return Prepared(fn=run.step, items=config.batch, item_unit="samples")
+        interval = int(impl.removeprefix("sampler_").removesuffix("ms")) / 1e3
+        if config.nvml == "real":
+            mon = self.monitor_cls(ctx.device.index or 0, interval_s=interval)
+        else:
+            mon = self.monitor_cls(nvml=FakeNVML(), nvml_index=0, interval_s=interval)
+        mon.start()
+        return Prepared(fn=run.step, items=config.batch, item_unit="samples", teardown=mon.close)
+
+    def bench(self, ctx):
+        real = ctx.has("cuda", "nvml")
+        if not real:
+            ctx.note("no GPU: the sampler reads the fake NVML; the rows time a thread waking, not driver calls")
+        for config in ctx.configs:
+            config = dataclasses.replace(config, nvml="real" if real else "fake")
+            for impl in self.variants:
+                p = self.prepare(ctx, impl, config)
+                try:
+                    ctx.measure(impl, p, config=config)
+                finally:
+                    if p.teardown is not None:
+                        p.teardown()

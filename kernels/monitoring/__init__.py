@@ -1,0 +1,1 @@
+"""Stand-ins for GPU management libraries, so monitoring code runs and is checked on a CPU."""
