@@ -1,0 +1,1 @@
+"""Pipeline parallelism: a Transformer LM that splits into stages, stage clocks, and the GPipe bubble."""
