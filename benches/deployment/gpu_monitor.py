@@ -28,8 +28,8 @@ that period repeats values. So a sampler needs no more than tens of milliseconds
 that rate its cost is a Python thread waking up: each wake-up takes the GIL, which the
 training thread gives back within ``sys.getswitchinterval()`` (5 ms by default: Python docs,
 ``sys.setswitchinterval``), and each NVML query is a driver call of microseconds. Tools
-built for the job sample slower still: ``nvidia-smi dmon`` defaults to one line per second
-and DCGM's default field-update interval is 30 s in its exporter's default configuration.
+built for the job sample slower still: ``nvidia-smi dmon`` prints one line a second unless
+told otherwise (``-d``, its delay in seconds: ``nvidia-smi dmon -h``).
 A monitor that cannot find a GPU must not fail the training it watches, nor leave a thread
 spinning: it reports why and does nothing.
 """
@@ -43,14 +43,13 @@ import threading
 import time
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from harness import Prepared, System, task
 from harness.claims import time_ratio
 from harness.gpu_monitor import NO_GPU, GpuMonitor
 from harness.mutants import Mutant
 from kernels.monitoring.fake_nvml import FakeNVML, NVMLError
+from kernels.monitoring.trainer import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,32 +73,6 @@ class MonitorConfig:
 
     def label(self) -> str:
         return f"B={self.batch},H={self.hidden}" + (f",{self.nvml} NVML" if self.nvml else "")
-
-
-class Trainer:
-    """An MLP and AdamW on ``device``; ``step()`` trains one random batch."""
-
-    def __init__(self, cfg: MonitorConfig, device: torch.device, seed: int):
-        g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(cfg.batch, cfg.features, generator=g).to(device)  # (B, F)
-        self.y = torch.randint(0, 10, (cfg.batch,), generator=g).to(device)  # (B,)
-        torch.manual_seed(seed)
-        self.model = nn.Sequential(nn.Linear(cfg.features, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 10)).to(device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
-        self.device = device
-
-    def step(self) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        F.cross_entropy(self.model(self.x), self.y).backward()
-        self.opt.step()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def footprint_bytes(self) -> int:
-        """Bytes of weights, gradients and optimizer state (what the fake device 'holds')."""
-        ts = [p for p in self.model.parameters()] + [p.grad for p in self.model.parameters() if p.grad is not None]
-        ts += [v for s in self.opt.state.values() for v in s.values() if torch.is_tensor(v)]
-        return sum(t.numel() * t.element_size() for t in ts)
 
 
 # -- wrong monitors (the check must reject each) ------------------------------------------
