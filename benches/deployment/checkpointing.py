@@ -157,7 +157,8 @@ class Checkpointing(System):
         self._safe_load(ctx, folder)
 
     def _interrupted_writes(self, ctx, run, path, good):
-        newer = run.state(ALL_PARTS)  # a different, later state: overwriting `good` would show
+        # a later state (overwriting `good` would show), on the CPU: a forked child must not touch CUDA
+        newer = torch.utils._pytree.tree_map(lambda v: v.cpu() if torch.is_tensor(v) else v, run.state(ALL_PARTS))
         try:
             self.saver(newer, path, wrap=lambda f: FailingFile(f, after_bytes=len(good) // 2))
         except (OSError, RuntimeError):  # torch's zip writer reports a failed write as RuntimeError
