@@ -35,6 +35,7 @@ def test_check_passes():
     assert rec.checks["unsafe object refused"]["n"] == 2
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd (Linux)")
 def test_write_order_is_file_fsync_rename_folder_fsync(tmp_path, monkeypatch):
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
