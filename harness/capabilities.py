@@ -16,6 +16,7 @@ import importlib.util
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import torch
 
@@ -28,7 +29,9 @@ DESCRIPTIONS: dict[str, str] = {
     "cpp_ext": "a C++ compiler and ninja for torch.utils.cpp_extension (pip install 'torchdrills[cpp]')",
     "multiproc": "torch.distributed with the gloo backend (several processes on this machine)",
     "nccl": "torch.distributed with NCCL and at least one CUDA GPU",
-    "tensorrt": "NVIDIA TensorRT (pip install 'torchdrills[gpu]') and a CUDA GPU",
+    "tensorrt": "NVIDIA TensorRT with torch_tensorrt (pip install 'torchdrills[gpu]' torch-tensorrt; the TensorRT "
+    "libraries come from NVIDIA's index) and a CUDA GPU",
+    "executorch": "ExecuTorch's exporter and runtime (pip install 'torchdrills[export]'; Linux x86_64 wheels)",
     "onnxruntime": "onnx + onnxruntime + onnxscript (pip install 'torchdrills[export]')",
     "torchao": "torchao's PT2E quantization and QAT (pip install 'torchdrills[export]')",
     "fastapi": "fastapi + uvicorn + httpx (pip install 'torchdrills[serve]')",
@@ -60,6 +63,15 @@ def _nvml_ok() -> bool:
         return False
 
 
+def _executorch_ok() -> bool:
+    # importing executorch.runtime pulls in its compiler stack (seconds): look for the
+    # runtime's compiled extension on disk instead
+    spec = importlib.util.find_spec("executorch") if _has_module("executorch") else None
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    libs = ("_C*.so", "_portable_lib*.so")  # the extension's name in executorch 1.x and 0.x
+    return any(any((Path(r) / "extension" / "pybindings").glob(p)) for r in roots for p in libs)
+
+
 @functools.lru_cache(maxsize=1)
 def detect() -> dict[str, bool]:
     """Return ``{capability: available}`` for every name in :data:`DESCRIPTIONS`.
@@ -76,7 +88,8 @@ def detect() -> dict[str, bool]:
         "cpp_ext": (shutil.which("c++") or shutil.which("g++")) is not None and _has_module("ninja"),
         "multiproc": torch.distributed.is_available() and torch.distributed.is_gloo_available(),
         "nccl": cuda and torch.distributed.is_available() and torch.distributed.is_nccl_available(),
-        "tensorrt": cuda and _has_module("tensorrt"),
+        "tensorrt": cuda and _has_module("tensorrt") and _has_module("torch_tensorrt"),
+        "executorch": _executorch_ok(),
         "onnxruntime": all(_has_module(m) for m in ("onnx", "onnxruntime", "onnxscript")),
         "torchao": _has_module("torchao"),
         "fastapi": all(_has_module(m) for m in ("fastapi", "uvicorn", "httpx")),

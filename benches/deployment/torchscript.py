@@ -1,0 +1,199 @@
+"""9.02 TorchScript inference.
+
+Compared: a small CNN (``models.deploy.TinyConvNet``: Conv-BN-ReLU, depthwise separable
+conv, pooling, Dropout, Linear) run eagerly, as TorchScript (``torch.jit.script`` and
+``torch.jit.trace``), through ``torch.compile`` and, in the bench's gpu preset, as an
+AOTInductor package; and a model with a data-dependent branch (``GatedMLP``: ``if x.sum() > 0``
+picks one of two layers) captured each way.
+
+Check (tiny):
+
+* scripted and traced CNNs equal eager, at the traced batch and another one, before and
+  after ``save`` / ``torch.jit.load`` (in a temporary folder removed afterwards);
+* the branch: the module traced on a positive input is right on positive inputs and
+  *wrong* on negative ones (the tracer recorded one path and warned with a TracerWarning),
+  while the scripted module (which compiles the Python ``if``) is right on both, also after
+  a reload;
+* ``torch.jit`` is deprecated (torch 2.13 warns on every call: "Please switch to
+  torch.compile or torch.export"); its successor ``torch.export`` refuses the Python ``if``
+  outright (a data-dependent guard) instead of freezing it, and with the branch written as
+  ``torch.cond`` exports both paths: a ``torch.export.save`` / ``load`` round trip of that
+  model equals eager on both branches and at a batch size the export never saw.
+
+Bench: latency of eager, scripted and ``torch.compile``-d CNNs (AOTInductor too where the
+preset allows its C++ build: over a minute on a 2-core CPU, so the cpu preset skips it with
+that reason).
+
+Lesson: tracing runs the model once and records the operators it executed, so Python
+control flow on tensor values, and anything else Python decided, is frozen at trace time;
+the PyTorch docs for ``torch.jit.trace`` warn exactly this. Scripting compiles the source
+instead, but only a subset of Python. PyTorch 2 replaced both: TorchDynamo captured graphs
+for 99 % of the 163 open-source models it was tried on, and ``torch.compile`` ran 93 % of
+them, 43 % faster in training on an A100 on average (pytorch.org, "PyTorch 2.0: Our next
+generation release", 2023), and ``torch.export`` gives the whole-graph, Python-free artifact
+TorchScript used to give, failing loudly where a trace would silently be wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from harness import Prepared, System, task
+from harness.claims import speedup, time_ratio
+from harness.mutants import Mutant
+from kernels.export.graph import quiet_torch_logs
+from models.deploy import CondGatedMLP, GatedMLP, TinyConvNet
+
+
+@dataclasses.dataclass(frozen=True)
+class TSConfig:
+    """Model sizes for the check and the bench."""
+
+    dim: int = 16
+    """width of the gated MLP (check)"""
+    width: int = 8
+    """CNN channels after the first conv"""
+    image: int = 8
+    """CNN input height = width (pixels)"""
+    batch: int = 4
+    """batch of the check's example and of the bench"""
+    aot_inductor: bool = False
+    """time an AOTInductor package too (a C++ build of over a minute on a 2-core CPU)"""
+
+    def label(self) -> str:
+        return f"w={self.width},img={self.image},B={self.batch}"
+
+
+def _jit(fn, *args):
+    with warnings.catch_warnings():  # torch.jit's deprecation and the tracer's warnings: the lesson, not noise
+        warnings.simplefilter("ignore")
+        return fn(*args)
+
+
+class _BranchDeleted(GatedMLP):
+    """torch.export's data-dependent error 'fixed' by dropping the branch."""
+
+    def forward(self, x):
+        return torch.relu(self.pos(x))
+
+
+@task("deployment.torchscript", seed="9.02", title="TorchScript inference")
+class TorchScript(System):
+    __doc__ = __doc__
+    variants = ("eager", "scripted", "compiled", "aot_inductor")
+    sizes = {"tiny": TSConfig(), "cpu": TSConfig(width=16, image=16, batch=16),
+             "gpu": TSConfig(width=32, image=32, batch=64, aot_inductor=True)}  # fmt: skip
+    claims = (
+        time_ratio("scripted", to="eager", at_most=1.25,
+                   text="TorchScript is a format, not a speed-up: scripted within 1.25x of eager"),
+        speedup("compiled", over="eager", at_least=1.0, text="torch.compile at least as fast as eager at this size"),
+    )  # fmt: skip
+    #: how the module to script/trace is prepared (inference: eval mode)
+    freeze = staticmethod(lambda m: m.eval())
+    #: how the branching model is scripted
+    script = staticmethod(torch.jit.script)
+    #: the branching model written for torch.export
+    export_cls: type[GatedMLP] = CondGatedMLP
+    mutants = (
+        Mutant("forgets_eval", "scripted/traced in training mode (Dropout on, BatchNorm on batch statistics)",
+               {"freeze": staticmethod(lambda m: m)}, match="= eager"),
+        Mutant("traced_branch", "the branching model 'scripted' by torch.jit.trace: claimed right on the other branch",
+               {"script": staticmethod(lambda m: torch.jit.trace(m, torch.ones(2, m.pos.in_features)))},
+               match="other branch"),
+        Mutant("branch_deleted", "torch.export's data-dependent error silenced by deleting the branch",
+               {"export_cls": _BranchDeleted}, match="torch.export"),
+    )  # fmt: skip
+
+    def check(self, ctx):
+        cfg, g = ctx.configs[0], ctx.generator()
+        torch.manual_seed(ctx.rng_seed)
+        cnn = TinyConvNet(cfg.width)
+        ref = copy.deepcopy(cnn).eval()
+        x = torch.randn(cfg.batch, 1, cfg.image, cfg.image, generator=g)
+        x2 = torch.randn(cfg.batch + 3, 1, cfg.image, cfg.image, generator=g)  # a batch the trace never saw
+        with tempfile.TemporaryDirectory(prefix="drills-jit-") as d, torch.no_grad():
+            mods = {"scripted": _jit(torch.jit.script, self.freeze(copy.deepcopy(cnn))),
+                    "traced": _jit(torch.jit.trace, self.freeze(copy.deepcopy(cnn)), x)}  # fmt: skip
+            for name, m in mods.items():
+                m.save(f"{d}/{name}.pt")
+                for when, mm in (("before save", m), ("reloaded", torch.jit.load(f"{d}/{name}.pt"))):
+                    for xi in (x, x2):
+                        ctx.assert_close(mm(xi), ref(xi), name=f"{name} = eager",
+                                         where=f"CNN, {when}, batch {xi.shape[0]}")  # fmt: skip
+            torch.manual_seed(ctx.rng_seed + 1)
+            gated = GatedMLP(cfg.dim).eval()
+            xp = torch.randn(cfg.batch, cfg.dim, generator=g).abs()  # sum > 0: the "pos" branch
+            xn = -xp  # sum < 0: the other branch
+            traced = _jit(torch.jit.trace, gated, xp)
+            ctx.assert_close(traced(xp), gated(xp), name="traced = eager on the traced branch")
+            wrong = not torch.allclose(traced(xn), gated(xn))
+            ctx.expect(wrong, "the module traced on x.sum() > 0 matched eager on x.sum() < 0: the inputs did not "
+                       "take the other branch", name="trace is wrong on the other branch (the lesson)")  # fmt: skip
+            scripted = _jit(self.script, gated)
+            scripted.save(f"{d}/gated.pt")
+            for when, mm in (("before save", scripted), ("reloaded", torch.jit.load(f"{d}/gated.pt"))):
+                ctx.assert_close(mm(xp), gated(xp), name="scripted branch = eager", where=f"traced branch, {when}")
+                ctx.assert_close(mm(xn), gated(xn), name="scripted branch = eager", where=f"other branch, {when}")
+            self._export_round_trip(ctx, gated, xp, xn, Path(d))
+
+    def _export_round_trip(self, ctx, gated, xp, xn, d: Path):
+        with quiet_torch_logs():  # the refused export logs its half-traced graph first
+            ctx.expect_raises(Exception, lambda: torch.export.export(gated, (xp,)), match="data-dependent",
+                              name="torch.export refuses a Python if on tensor values")  # fmt: skip
+        cond = self.export_cls(xp.shape[1]).eval()
+        cond.load_state_dict(gated.state_dict())
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        ep = torch.export.export(cond, (xp,), dynamic_shapes=({0: batch},))  # example batch >= 2: stays dynamic
+        torch.export.save(ep, d / "gated.pt2")
+        loaded = torch.export.load(d / "gated.pt2").module()
+        for where, xi in (("branch x.sum() > 0", xp), ("branch x.sum() < 0", xn), ("unseen batch 3", xn[:3])):
+            ctx.assert_close(loaded(xi), gated(xi), name="torch.export save/load = eager", where=where)
+
+    def bench(self, ctx):
+        for config in ctx.configs:
+            for spec in ctx.implementations(self, bench=True):
+                if spec.name == "aot_inductor" and not config.aot_inductor:
+                    ctx.skip_part("timing of aot_inductor", "AOTInductor's C++ build takes over a minute on a 2-core "
+                                  "CPU, past this preset's budget; the gpu preset times it")  # fmt: skip
+                    continue
+                try:
+                    prepared = self.prepare(ctx, spec.name, config)
+                except Exception as e:  # no C++ compiler, an inductor bug: the part is skipped with its reason
+                    ctx.skip_part(f"timing of {spec.name}", f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
+                    continue
+                try:
+                    ctx.measure(spec.name, prepared, config=config)
+                finally:
+                    if prepared.teardown is not None:
+                        prepared.teardown()
+
+    def prepare(self, ctx, impl, config):
+        torch.manual_seed(ctx.rng_seed)
+        model = TinyConvNet(config.width).eval().to(ctx.device)
+        x = torch.randn(config.batch, 1, config.image, config.image, generator=ctx.generator()).to(ctx.device)
+        teardown = None
+        if impl == "scripted":
+            model = _jit(torch.jit.script, model)
+        elif impl == "compiled":
+            model = torch.compile(model)
+        elif impl == "aot_inductor":
+            d = Path(tempfile.mkdtemp(prefix="drills-aoti-"))
+            ep = torch.export.export(model, (x,))
+            model = torch._inductor.aoti_load_package(
+                torch._inductor.aoti_compile_and_package(ep, package_path=str(d / "cnn.pt2"))
+            )
+            teardown = lambda: shutil.rmtree(d, ignore_errors=True)  # noqa: E731 - one line
+
+        def fn():
+            with torch.inference_mode():
+                return model(x)
+
+        fn()  # compiles (torch.compile) / loads and warms up outside the timed region
+        return Prepared(fn=fn, items=config.batch, item_unit="images", teardown=teardown)

@@ -1,0 +1,1 @@
+"""Model export and inference runtimes: ONNX Runtime, ExecuTorch (.pte), torch.export graphs."""
