@@ -1,4 +1,4 @@
-"""9.04 checkpointing: resume bit for bit, atomic writes, safe loads (its 11 mutants: test_mutants.py).
+"""9.04 checkpointing: resume bit for bit, atomic writes, safe loads (its 12 mutants: test_mutants.py).
 
 Beside the task's check: the order of the durable write (file fsync, rename, folder fsync),
 the RNG round trip through ``weights_only=True``, and the clear refusals.
