@@ -1,0 +1,1 @@
+"""Data-parallel building blocks: batch norm synchronised over ranks, DDP's bucket plan."""

@@ -1,0 +1,84 @@
+"""ResNet-50 data-parallel ranks (m5.ddp_resnet50): one checked step, timed steps.
+
+Module-level functions: :func:`harness.launch.launch` and torchrun ranks import them by
+reference. ``cfg`` is the task's config (``image``, ``batch_per_rank``, ``steps``,
+``warmup``, ``amp``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from harness.rank_helpers import my_shard, rank_device, wrap_ddp
+from kernels.ddp import sync_bn
+from kernels.ddp.ranks import timed
+from models.convnets import ResNet
+
+
+def labelled_batch(cfg, n: int, seed: int, dtype=torch.float32):
+    """n synthetic (n, 3, H, W) images and (n,) labels in 0..999, the same in every process."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, cfg.image, cfg.image, generator=g, dtype=dtype)
+    return x, torch.randint(0, 1000, (n,), generator=g)
+
+
+def resnet50(seed: int, dtype: torch.dtype) -> ResNet:
+    torch.manual_seed(seed)
+    return ResNet("resnet50").to(dtype)
+
+
+def to_sync_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """Synchronised BN: torch's SyncBatchNorm on NCCL, the all-reduce version elsewhere."""
+    if dist.get_backend() == "nccl":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return sync_bn.convert(model)
+
+
+def bn_stats(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``{layer.running_mean: (C,), layer.running_var: (C,)}`` of every BN layer, on the CPU."""
+    return {
+        n: b.detach().cpu().clone() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var"))
+    }
+
+
+def grads_rank(cfg, seed: int, dtype: torch.dtype, sync_norm, comm_hook) -> dict:
+    """One DDP step with synced BN (gradients, BN statistics) and per-rank BN's statistics."""
+    device, world = rank_device(), dist.get_world_size()
+    xs, ys = my_shard(*labelled_batch(cfg, world * cfg.batch_per_rank, seed, dtype))
+    model = resnet50(seed, dtype).to(device)
+    plain = copy.deepcopy(model)
+    with torch.no_grad():  # per-rank BN: a training-mode forward updates the running statistics
+        plain(xs)
+    ddp = wrap_ddp(sync_norm(model), device)
+    if comm_hook is not None:
+        ddp.register_comm_hook(None, comm_hook)
+    F.cross_entropy(ddp(xs), ys).backward()
+    return {
+        "stats_local": bn_stats(plain),
+        "stats_sync": bn_stats(ddp.module),
+        # one flat tensor: 25.5 M values pickle faster than 161 tensors
+        "grads": torch.cat([p.grad.reshape(-1) for p in ddp.module.parameters()]).cpu(),
+    }
+
+
+def step_times_rank(cfg, seed: int) -> list[float]:
+    """Milliseconds of each timed DDP training step (SGD, synced BN) on this rank."""
+    device = rank_device()
+    xs, ys = (t.to(device) for t in labelled_batch(cfg, cfg.batch_per_rank, seed + dist.get_rank()))
+    ddp = wrap_ddp(to_sync_bn(resnet50(seed, torch.float32)).to(memory_format=torch.channels_last), device)
+    xs = xs.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
+    amp = cfg.amp and device.type == "cuda"
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(ddp(xs), ys)
+        loss.backward()
+        opt.step()
+
+    return timed(step, cfg.steps, cfg.warmup, device)
