@@ -20,7 +20,9 @@ Where this torch version differs from the docs pages:
   scaled_dot_product_attention; float32 also covers rms_norm, logsumexp, huber_loss and
   upsample_*; promote also covers vdot. cross_entropy (listed as float32 in the docs) is
   not registered on CUDA: it decomposes into log_softmax and nll_loss, both float32 ops,
-  so the result is float32 all the same (``composites`` below).
+  so the result is float32 all the same (``composites`` below). Likewise ``trace`` on CUDA
+  (its kernel calls ``diagonal().sum()``): float32 from a half input, while on CPU it is a
+  float32 op by registration. Seen on an H100 (torch 2.11): the first GPU run failed on both.
 
 Cast rules (autocast_mode.h): only *eligible* tensors are cast: floating point, on the
 policy's device, and not float64 (doubles are never touched).
@@ -148,6 +150,9 @@ class CastPolicy:
     strict_composites: composites that first check that their inputs share one dtype
       (tensordot, inner, multi_dot): with mixed inputs they raise under autocast too, so
       the policy leaves such calls uncast and the op raises the same error.
+    kernel_composites: composites whose decomposition happens inside the device kernel
+      (CUDA's trace): fake tensors run the op's meta function instead and cannot show it,
+      so only a real device verifies them.
     """
 
     device_type: str
@@ -160,6 +165,7 @@ class CastPolicy:
     banned: frozenset = frozenset()
     composites: Mapping[str, str] = field(default_factory=dict)
     strict_composites: frozenset = frozenset()
+    kernel_composites: frozenset = frozenset()
 
     def registered_ops(self) -> frozenset[str]:
         """Union of the aten lists (what autocast registers for this device)."""
@@ -279,10 +285,13 @@ CUDA_FP16_POLICY = CastPolicy(
     _CUDA_FP32_APPEND_DTYPE,
     _CUDA_PROMOTE,
     _CUDA_BANNED,
-    # log_softmax + nll_loss, softmax, norm / div: all float32 on CUDA; inner -> tensordot
+    # log_softmax + nll_loss, softmax, norm / div: all float32 on CUDA; inner -> tensordot; trace's
+    # CUDA kernel is diagonal().sum() (aten/src/ATen/native/cuda/ReduceOps, trace_cuda), and that
+    # inner sum goes through autocast's fp32_set_opt_dtype: float32 on CUDA, unlike the CPU kernel
     composites=types.MappingProxyType(
-        {"cross_entropy_loss": "fp32", "softmin": "fp32", "normalize": "fp32", "inner": "promote"}
+        {"cross_entropy_loss": "fp32", "softmin": "fp32", "normalize": "fp32", "inner": "promote", "trace": "fp32"}
     ),
+    kernel_composites=_ops("trace"),
 )
 
 
