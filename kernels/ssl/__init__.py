@@ -1,0 +1,1 @@
+"""Self-supervised learning: SimCLR's NT-Xent, BYOL's EMA target and loss, digit views, linear probe."""
