@@ -20,14 +20,28 @@ def mlp(hidden: int, depth: int = 2) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(width, 10))
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, seed: int, batch: int = 64):
-    """Adam on seeded minibatches of (x (N, 64), y (N,)) with cross-entropy; returns the model.
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    batch: int = 64,
+    weight_decay: float = 0.0,
+):
+    """Adam (AdamW when ``weight_decay`` > 0) on seeded minibatches of (x (N, ...), y (N,)) with
+    cross-entropy; returns the model in eval mode.
 
     The optimizer is created here, so pruning hooks and fake quantizers on the model are in force
     on every step.
     """
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if weight_decay > 0:
+        opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         idx = torch.randint(0, x.shape[0], (batch,), generator=g)
@@ -42,3 +56,19 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: f
 def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
     """Share of argmax(model(x)) == y, in [0, 1] (model: any callable (N, 64) -> (N, 10))."""
     return float((model(x).argmax(-1) == y).float().mean())
+
+
+def cnn(c1: int = 16, c2: int = 32) -> nn.Sequential:
+    """(N, 1, 8, 8) -> conv3x3(c1) -> ReLU -> conv3x3(c2) -> ReLU -> maxpool 2 -> flatten -> Linear(c2*16, 10).
+
+    Indices 0 and 2 are the convolutions, 6 the classifier; float32, default init (seed before).
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, c1, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),  # (N, c2, 4, 4) -> (N, c2 * 16), channel-major
+        nn.Linear(c2 * 16, 10),
+    )

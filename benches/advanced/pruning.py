@@ -1,0 +1,266 @@
+"""8.04 Pruning a CNN.
+
+Compared: ``torch.nn.utils.prune`` on digits models: global magnitude pruning of an MLP
+(64 -> 256 -> 256 -> 10; one |w| threshold for all layers, ``prune.global_unstructured``) with
+fine-tuning, and structured pruning of a small CNN's filters (``prune.ln_structured``, L2 norm
+over each output channel) followed by slicing the pruned channels out (``kernels.compress.prune``).
+Timed: y = x W^T with W (F, F) at a sweep of sparsities, as a dense matrix, as the same matrix
+with pruned entries zeroed (what ``prune`` leaves), as CSR (``torch.sparse.mm``) and, on a GPU,
+2:4 semi-structured (``torch.sparse.to_sparse_semi_structured``, float16).
+
+Check (tiny): global pruning reaches the stated sparsity exactly (round(s N) zeros) with one
+threshold (every pruned |w| <= every kept |w|, across layers); masks stay in force through 150
+Adam steps with weight decay (the same entries are zero, while ``weight_orig`` moved); after
+``prune.remove`` and a save/load round trip into a fresh model the zeros and the outputs are the
+same and no ``_orig``/``_mask`` is left; 90 % pruned and fine-tuned, the MLP stays within 2 points of
+its dense accuracy; pruning half a conv's filters (bias included) and slicing them out shrinks the
+weight shapes and the parameter count and leaves the outputs unchanged; on CUDA the 2:4 product
+equals the masked dense one.
+
+Bench: held-out accuracy after pruning to each sparsity and fine-tuning; latency of dense, masked
+dense, CSR (and 2:4 on CUDA) against sparsity, and the sparsity where CSR overtakes dense.
+
+Lesson: Han, Pool, Tran & Dally, "Learning both Weights and Connections for Efficient Neural
+Networks" (NeurIPS 2015, Table 1): prune-and-retrain removes 9x of AlexNet's and 13x of VGG-16's
+parameters without loss of ImageNet accuracy (12x for LeNet-300-100). Fewer parameters are not
+less time: a masked dense weight multiplies its zeros like any other value, and a sparse format
+pays for its indices and irregular access, so CSR wins only at high sparsity (Han et al. count
+the speedup on their EIE accelerator, not on dense BLAS). Speed comes from structure: filters
+sliced out (smaller dense shapes) or the 2:4 pattern that NVIDIA Ampere's sparse tensor cores run
+at up to 2x the dense math throughput (Mishra et al., "Accelerating Sparse Deep Neural Networks",
+arXiv:2104.08378, 2021).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness import Comparison, Prepared, task
+from harness.claims import metric, speedup, time_ratio
+from harness.data.digits import digits_split
+from harness.mutants import Mutant
+from kernels.compress import prune as P
+from kernels.compress.digits import accuracy, cnn, fit, mlp
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig:
+    """One point of the sweep (sparsity of the timed matrix) and the models' budgets."""
+
+    sparsity: float = 0.9
+    """share of the timed matrix's entries pruned (smallest |w|)"""
+    features: int = 512
+    """timed W is (features, features)"""
+    batch: int = 64
+    """rows of x in the timed product"""
+    hidden: int = 256
+    """width of the MLP's two hidden layers (at 128 the 90 %-pruned MLP loses ~2 points: too few weights left)"""
+    steps: int = 300
+    """Adam steps of the dense MLP (lr 3e-3, batch 64)"""
+    tune_steps: int = 150
+    """AdamW steps after pruning (lr 1e-3, weight decay 1e-2: decay would pull unmasked zeros off zero)"""
+
+
+SWEEP = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+
+def _zeroed_in_place(model, amount):  # zeros the weights once; nothing keeps them at zero
+    ws = [m.weight for m, _ in P.weights(model)]
+    cut = torch.cat([w.detach().abs().flatten() for w in ws]).kthvalue(round(amount * sum(w.numel() for w in ws)))
+    with torch.no_grad():
+        for w in ws:
+            w[w.abs() <= cut.values] = 0.0
+    return model
+
+
+def _per_layer(model, amount):  # each layer pruned to the share on its own: no common threshold
+    for m, name in P.weights(model):
+        torch.nn.utils.prune.l1_unstructured(m, name, amount=amount)
+    return model
+
+
+def _restore_original(model):  # "removes" pruning by putting the unpruned weights back
+    for m in model.modules():
+        if hasattr(m, "weight_orig"):
+            orig = m.weight_orig.detach().clone()
+            P.remove_all(m)
+            with torch.no_grad():
+                m.weight.copy_(orig)
+    return model
+
+
+def _bias_left(conv, amount):
+    torch.nn.utils.prune.ln_structured(conv, "weight", amount=amount, n=2, dim=0)
+    return conv.weight_mask.flatten(1).any(dim=1)
+
+
+@task("advanced.pruning", seed="8.04", title="pruning a CNN")
+class Pruning(Comparison):
+    __doc__ = __doc__
+    variants = ("dense", "masked_dense", "csr", "semi_structured_24")
+    gpu_check = True
+    sizes = {
+        "tiny": [PruneConfig(sparsity=s) for s in SWEEP],
+        "cpu": [PruneConfig(sparsity=s, features=2048, batch=128) for s in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)],
+    }
+    metrics = {
+        "acc_dense": "dense MLP held-out accuracy, share",
+        "acc_drop_pts_at_90": "dense minus 90 %-pruned-and-fine-tuned held-out accuracy, points",
+        "csr_crossover_sparsity": "sparsity from which CSR stays faster than the dense product (1.0: never)",
+    }
+    claims = (
+        metric("acc_drop_pts_at_90", "<=", 1.0,
+               text="90 % of the MLP's weights pruned (10x fewer) costs <= 1 point after fine-tuning"),
+        time_ratio("dense", to="masked_dense", at_most=1.1, config="sparsity=0.9,",
+                   text="a masked dense weight (90 % zeros) is no faster than the dense one"),
+        speedup("csr", over="masked_dense", at_least=2.0, config="sparsity=0.99,",
+                text="CSR is >= 2x faster than the masked dense product at 99 % sparsity"),
+        metric("csr_crossover_sparsity", ">=", 0.5, measured_by="csr",
+               text="CSR overtakes the dense product only above 50 % sparsity"),
+    )  # fmt: skip
+    global_prune = staticmethod(P.global_magnitude)
+    finalize = staticmethod(P.remove_all)
+    channel_prune = staticmethod(P.prune_channels)
+    mutants = (
+        Mutant("zeroed_in_place", "pruned weights zeroed once, with no mask", {"global_prune": staticmethod(
+            _zeroed_in_place)}, match="masks"),
+        Mutant("per_layer_threshold", "each layer pruned to the share on its own", {"global_prune": staticmethod(
+            _per_layer)}, match="threshold"),
+        Mutant("remove_restores_original", "removal puts the unpruned weights back",
+               {"finalize": staticmethod(_restore_original)}, match="save/load"),
+        Mutant("bias_of_pruned_channels_kept", "filters pruned but their bias left in place",
+               {"channel_prune": staticmethod(_bias_left)}, match="sliced"),
+    )  # fmt: skip
+
+    def check(self, ctx):
+        cfg, s = ctx.configs[0], 0.9
+        xtr, ytr, xte, yte = digits_split(seed=0)
+        torch.manual_seed(ctx.rng_seed)
+        dense = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
+        model = self.global_prune(copy.deepcopy(dense), s)
+        before = [m.weight.detach().clone() for m, _ in P.weights(dense)]
+        after = [m.weight.detach().clone() for m, _ in P.weights(model)]
+        n = sum(w.numel() for w in after)
+        zeros = sum(int((w == 0).sum()) for w in after)
+        cut = max(float(b[a == 0].abs().max()) for b, a in zip(before, after, strict=True) if (a == 0).any())
+        kept = min(float(b[a != 0].abs().min()) for b, a in zip(before, after, strict=True) if (a != 0).any())
+        ctx.expect(cut <= kept, f"largest pruned |w| {cut:.4g} > smallest kept |w| {kept:.4g}: not one global "
+                   "threshold", name="one global magnitude threshold")  # fmt: skip
+        ctx.expect(zeros == round(s * n), f"{zeros} of {n} weights are zero; {s:.0%} asks for {round(s * n)}",
+                   name="stated sparsity reached")  # fmt: skip
+        fit(model, xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=1, weight_decay=1e-2)
+        tuned = [m.weight.detach() for m, _ in P.weights(model)]
+        same = all(bool(((a == 0) == (t == 0)).all()) for a, t in zip(after, tuned, strict=True))
+        ctx.expect(same, f"after {cfg.tune_steps} AdamW steps the zeros moved (sparsity now "
+                   f"{P.sparsity(tuned):.3f}): pruning masks must stay in force", name="masks persist")  # fmt: skip
+        drop = 100 * (accuracy(dense, xte, yte) - accuracy(model, xte, yte))
+        ctx.expect(drop <= 2.0, f"90 % pruned + fine-tuned loses {drop:.2f} points (> 2)",
+                   name="90 % pruned within 2 points")  # fmt: skip
+        self._check_save_load(ctx, model, xte)
+        self._check_structured(ctx, cfg, xtr, ytr)
+        if ctx.require("cuda", part="2:4 semi-structured product"):
+            self._check_24(ctx, cfg)
+
+    def _check_save_load(self, ctx, model, x):
+        out = model(x).detach()
+        self.finalize(model)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        buf.seek(0)
+        state = torch.load(buf, weights_only=True)
+        fresh = mlp(ctx.configs[0].hidden)
+        fresh.load_state_dict(state)  # strict: a leftover weight_orig/weight_mask would fail here
+        ctx.assert_close(fresh(x).detach(), out, name="outputs equal after remove + save/load")
+        sp = P.sparsity(m.weight for m, _ in P.weights(fresh))
+        ctx.expect(abs(sp - 0.9) < 1e-3, f"sparsity after remove + save/load is {sp:.3f}, not 0.900",
+                   name="sparsity survives remove + save/load")  # fmt: skip
+
+    def _check_structured(self, ctx, cfg, xtr, ytr):
+        torch.manual_seed(ctx.rng_seed)
+        net = fit(cnn(), xtr.view(-1, 1, 8, 8), ytr, steps=50, lr=3e-3, seed=ctx.rng_seed)  # (N, 64) -> (N,1,8,8)
+        x = xtr[:64].view(-1, 1, 8, 8)
+        keep1 = self.channel_prune(net[0], 0.5)
+        keep2 = self.channel_prune(net[2], 0.5)
+        P.remove_all(net)
+        with torch.no_grad():
+            masked = net(x)
+        small = copy.deepcopy(net)
+        small[0], conv2 = P.slice_channels(net[0], net[2], keep1)
+        small[2], small[6] = P.slice_channels(conv2, net[6], keep2, spatial=16)  # 4x4 after pooling
+        n_big, n_small = (sum(p.numel() for p in m.parameters()) for m in (net, small))
+        ctx.expect(small[0].weight.shape[0] == 8 and small[2].weight.shape[:2] == (16, 8) and n_small < n_big,
+                   f"sliced shapes {tuple(small[0].weight.shape)}, {tuple(small[2].weight.shape)}; "
+                   f"{n_small} vs {n_big} parameters", name="structured pruning shrinks shapes")  # fmt: skip
+        with torch.no_grad():
+            ctx.assert_close(small(x), masked, name="sliced model = masked model",
+                             where="half the filters of both convs sliced out")  # fmt: skip
+
+    def _check_24(self, ctx, cfg):
+        w, x = _weights(cfg, ctx, 0.0)
+        w24 = P.mask_2_4(w).cuda().half()
+        from torch.sparse import to_sparse_semi_structured
+
+        y = F.linear(x.cuda().half(), to_sparse_semi_structured(w24))
+        ctx.assert_close(y, F.linear(x.cuda().half(), w24), name="2:4 semi-structured = masked dense", rtol=1e-2,
+                         atol=1e-2)  # fmt: skip
+
+    def bench(self, ctx):
+        cfg = ctx.configs[0]
+        xtr, ytr, xte, yte = digits_split(seed=0)
+        torch.manual_seed(ctx.rng_seed)
+        dense = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
+        rows = [{"sparsity": 0.0, "acc": accuracy(dense, xte, yte)}]
+        for s in (0.5, 0.8, 0.9, 0.95, 0.98):
+            m = fit(self.global_prune(copy.deepcopy(dense), s), xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=1,
+                    weight_decay=1e-2)  # fmt: skip
+            rows.append({"sparsity": s, "acc": round(accuracy(m, xte, yte), 4)})
+        ctx.table("held-out accuracy after pruning and fine-tuning", rows)
+        ctx.metric("acc_dense", rows[0]["acc"])
+        ctx.metric("acc_drop_pts_at_90", 100 * (rows[0]["acc"] - next(r["acc"] for r in rows if r["sparsity"] == 0.9)))
+        times: dict[str, list[float]] = {"masked_dense": [], "csr": []}
+        for c in ctx.configs:
+            for impl in self.variants:
+                if impl == "semi_structured_24" and not (c.sparsity == 0.5 and ctx.require(
+                        "cuda", part="timing of semi_structured_24")):  # fmt: skip
+                    continue
+                m = ctx.measure(impl, self.prepare(ctx, impl, c), config=c)
+                if impl in times:
+                    times[impl].append(m.median_ms)
+        from harness.crossover import crossover
+
+        factor = [1 / (1 - c.sparsity) for c in ctx.configs]  # compression factor: increasing, log-friendly
+        x = crossover(factor, times["masked_dense"], times["csr"])
+        ctx.metric("csr_crossover_sparsity", 1.0 if x is None else 1 - 1 / x)
+
+    def prepare(self, ctx, impl, config):
+        w, x = _weights(config, ctx, config.sparsity)
+        if impl == "dense":
+            w = _weights(config, ctx, 0.0)[0]
+        elif impl == "csr":
+            csr, xt = w.to_sparse_csr(), x.t().contiguous()  # (F, F) CSR; (F, B)
+            return Prepared(fn=lambda: torch.sparse.mm(csr, xt), items=config.batch, item_unit="rows")
+        elif impl == "semi_structured_24":
+            from torch.sparse import to_sparse_semi_structured
+
+            ws = to_sparse_semi_structured(P.mask_2_4(w).to(ctx.device).half())
+            xh = x.to(ctx.device).half()
+            return Prepared(fn=lambda: F.linear(xh, ws), items=config.batch, item_unit="rows")
+        w, x = w.to(ctx.device), x.to(ctx.device)
+        return Prepared(fn=lambda: F.linear(x, w), items=config.batch, item_unit="rows")
+
+
+def _weights(cfg, ctx, sparsity):
+    """(W (F, F) with the smallest ``sparsity`` share of |w| zeroed by ``prune``, x (B, F)), CPU float32."""
+    g = ctx.generator()
+    lin = nn.Linear(cfg.features, cfg.features, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(cfg.features, cfg.features, generator=g))
+    if sparsity > 0:
+        torch.nn.utils.prune.l1_unstructured(lin, "weight", amount=sparsity)
+    return lin.weight.detach().clone(), torch.randn(cfg.batch, cfg.features, generator=g)

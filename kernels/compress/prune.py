@@ -1,0 +1,102 @@
+"""Pruning with ``torch.nn.utils.prune`` and the steps that make it pay: removal and slicing.
+
+``torch.nn.utils.prune`` keeps ``weight_orig`` (a Parameter the optimizer updates) and
+``weight_mask`` (a buffer) and recomputes ``weight = weight_orig * weight_mask`` in a forward
+pre-hook, so pruned entries stay zero however the optimizer moves ``weight_orig``. ``prune.remove``
+folds the mask in (a plain ``weight`` with zeros). Zeros in a dense tensor cost as much as any
+other value: only a sparse format (CSR) or smaller shapes (structured pruning, then slicing the
+channels out) make the model faster.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+
+def weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(module, "weight") for every Conv2d and Linear, the parameters pruning acts on."""
+    return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def global_magnitude(model: nn.Module, amount: float) -> nn.Module:
+    """Prune ``amount`` (share in [0, 1)) of all Conv2d/Linear weights together by |w| (in place).
+
+    One threshold for the whole model (``prune.global_unstructured`` with ``L1Unstructured``), so
+    layers with many small weights lose more of them. Returns ``model``.
+    Raises ValueError for an amount outside [0, 1).
+    """
+    if not 0.0 <= amount < 1.0:
+        raise ValueError(f"pruning amount must be a share in [0, 1), got {amount}")
+    prune.global_unstructured(weights(model), pruning_method=prune.L1Unstructured, amount=amount)
+    return model
+
+
+def remove_all(model: nn.Module) -> nn.Module:
+    """``prune.remove`` on every pruned parameter: masks folded into plain parameters (in place)."""
+    for m in model.modules():
+        for name in [k[: -len("_orig")] for k, _ in m.named_parameters(recurse=False) if k.endswith("_orig")]:
+            prune.remove(m, name)
+    return model
+
+
+def sparsity(tensors) -> float:
+    """Share of exact zeros over the given tensors (an iterable of tensors), in [0, 1]."""
+    tensors = list(tensors)
+    zeros = sum(int((t == 0).sum()) for t in tensors)
+    return zeros / max(1, sum(t.numel() for t in tensors))
+
+
+def prune_channels(conv: nn.Conv2d, amount: float) -> torch.Tensor:
+    """Prune ``amount`` of the output channels of ``conv`` by L2 norm, the bias with them (in place).
+
+    ``prune.ln_structured`` masks whole filters but leaves the bias, whose ReLU(b) would still
+    reach the next layer; the same channel mask goes on the bias so that a pruned channel outputs
+    exactly 0. Returns the bool (out,) mask of kept channels.
+    """
+    prune.ln_structured(conv, "weight", amount=amount, n=2, dim=0)
+    keep = conv.weight_mask.flatten(1).any(dim=1)  # (out,)
+    if conv.bias is not None:
+        prune.custom_from_mask(conv, "bias", keep.to(conv.bias.dtype))
+    return keep
+
+
+def slice_channels(layer: nn.Conv2d, nxt: nn.Module, keep: torch.Tensor, spatial: int = 1):
+    """New (smaller) ``layer`` and ``nxt`` with only the channels in ``keep`` (bool (C,)).
+
+    ``layer``: Conv2d whose output channels are cut (masks removed first). ``nxt``: the Conv2d
+    reading those channels, or a Linear reading them flattened channel-major with ``spatial``
+    values per channel. Returns (layer', nxt'), float32 copies; raises TypeError for another ``nxt``.
+    """
+    idx = keep.nonzero().flatten()
+    small = nn.Conv2d(layer.in_channels, len(idx), layer.kernel_size, layer.stride, layer.padding,
+                      bias=layer.bias is not None)  # fmt: skip
+    with torch.no_grad():
+        small.weight.copy_(layer.weight[idx])
+        if layer.bias is not None:
+            small.bias.copy_(layer.bias[idx])
+        if isinstance(nxt, nn.Conv2d):
+            after = nn.Conv2d(len(idx), nxt.out_channels, nxt.kernel_size, nxt.stride, nxt.padding,
+                              bias=nxt.bias is not None)  # fmt: skip
+            after.weight.copy_(nxt.weight[:, idx])
+        elif isinstance(nxt, nn.Linear):
+            after = nn.Linear(len(idx) * spatial, nxt.out_features, bias=nxt.bias is not None)
+            w = nxt.weight.view(nxt.out_features, -1, spatial)  # (out, C, spatial)
+            after.weight.copy_(w[:, idx].reshape(nxt.out_features, -1))  # (out, C' * spatial)
+        else:
+            raise TypeError(f"slice_channels: the next layer must be Conv2d or Linear, got {type(nxt).__name__}")
+        if nxt.bias is not None:
+            after.bias.copy_(nxt.bias)
+    return small, after
+
+
+def mask_2_4(w: torch.Tensor) -> torch.Tensor:
+    """``w`` (out, in) with the 2 smallest |w| of every 4 consecutive inputs zeroed (NVIDIA's 2:4
+    pattern, 50 % sparsity). ``in`` must be a multiple of 4 (ValueError otherwise). Same dtype/device."""
+    if w.dim() != 2 or w.shape[1] % 4:
+        raise ValueError(f"mask_2_4 needs a 2-D weight with inputs a multiple of 4, got {tuple(w.shape)}")
+    groups = w.reshape(w.shape[0], -1, 4)  # (out, in / 4, 4)
+    top = groups.abs().topk(2, dim=-1).indices
+    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, top, True)
+    return (groups * mask).reshape(w.shape)
