@@ -65,10 +65,26 @@ class Mutant:
         for key, value in self.patch.items():
             if not hasattr(task_cls, key):
                 raise ValueError(f"mutant {self.name!r} of {task_cls.id}: the task has no attribute {key!r} to replace")
-            attrs[key] = value
+            attrs[key] = _keep_mark(getattr(task_cls, key), value)
         if self.impl is not None:
             attrs.update(_impl_patch(task_cls, self.impl, self.wrong, self.name))
         return type(f"Mutant_{task_cls.__name__}_{self.name}", (task_cls,), attrs)
+
+
+def _keep_mark(old: Any, new: Any) -> Any:
+    """``new`` carrying ``old``'s implementation/variant marker, so a patched variant builder
+    stays a variant (``harness.trained.variant``) instead of silently leaving the comparison."""
+    spec = getattr(old, "_drills_impl", None)
+    if spec is None or not callable(new) or getattr(new, "_drills_impl", None) is not None:
+        return new
+
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        return new(*args, **kwargs)
+
+    marked.__name__ = getattr(new, "__name__", spec.method or "patched")
+    marked._drills_impl = spec  # type: ignore[attr-defined]
+    marked._drills_variant = getattr(old, "_drills_variant", False)  # type: ignore[attr-defined]
+    return marked
 
 
 def replace_impl(

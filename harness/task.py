@@ -29,6 +29,7 @@ The kinds:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -119,7 +120,12 @@ class Task:
         if specs:
             # definition order, not alphabetical: the file's order is the reading order
             order = {name: i for i, name in enumerate(_definition_order(cls))}
-            return sorted(specs, key=lambda s: order.get(s.method or "", 1 << 30))
+            specs.sort(key=lambda s: order.get(s.method or "", 1 << 30))
+            builders = [getattr(getattr(cls, s.method or "", None), "_drills_variant", False) for s in specs]
+            if all(builders) and not any(s.baseline for s in specs):
+                # variant builders (harness.trained.variant): the first is the baseline
+                specs[0] = dataclasses.replace(specs[0], baseline=True)
+            return specs
         base = cls.baseline_variant or (cls.variants[0] if cls.variants else None)
         return [ImplSpec(name=v, baseline=(v == base)) for v in cls.variants]
 
@@ -310,23 +316,146 @@ class Operator(Task):
         )
 
 
-class TrainingRun(Task):
+class _Trains(Task):
+    """What training and comparison tasks share when the harness carries the training.
+
+    A task using :mod:`harness.trained` gives ``train_data(ctx, config)`` -> ((x, y), (x, y))
+    (train, held out), its builder(s) returning a :class:`harness.trained.Recipe`, and
+    optionally ``budget``, ``properties`` and ``summarize``.
+    """
+
+    def train_data(self, ctx: Context, config: Any) -> tuple[Any, Any]:
+        """((x (N, ...), y (N,)), (x_held_out, y_held_out)): the data every run trains on."""
+        raise NotImplementedError(f"{self.id} builds its runs but defines no train_data(ctx, config)")
+
+    def budget(self, config: Any) -> Any:
+        """The :class:`harness.trained.Budget` of every run; default: read from the config's fields."""
+        from harness.trained import default_budget
+
+        return default_budget(config)
+
+    def train_variant(self, ctx: Context, name: str, recipe: Any, opt: Any, data: Any, budget: Any) -> Any:
+        """Train one built recipe on ``data`` within ``budget`` (mutants patch this to be unfair)."""
+        from harness.trained import train_recipe
+
+        return train_recipe(ctx, name, recipe, opt, data, budget)
+
+    def properties(self, ctx: Context, runs: Any) -> None:
+        """The task's own checks on the tiny preset's run(s); default none."""
+
+    def summarize(self, ctx: Context, runs: Any) -> None:
+        """Metrics the claims read, from the run(s); called after check and bench training."""
+
+
+class TrainingRun(_Trains):
     """Trains a model from ``models/`` on data from ``harness.data``.
 
-    ``check`` asserts properties (loss falls, an accuracy threshold on the embedded
-    data, equality with a torch reference trajectory) on the ``tiny`` preset;
-    ``bench`` records throughput, time-to-accuracy and curves (``ctx.curve``).
+    Carried by the harness: define ``recipe(ctx, config) -> harness.trained.Recipe``,
+    ``train_data`` and (unless the config has ``batch_size``/``epochs``/``steps``/
+    ``eval_every``/``target_accuracy`` fields) ``budget``. The harness trains with
+    ``harness.train.fit``, records curves, samples/s and time to target, then calls
+    ``properties(ctx, run)`` (check) and ``summarize(ctx, run)`` (check and bench); bench
+    also times ``train_step`` (one step of the recipe on one batch).
+
+    Or by hand: ``check`` asserts properties (loss falls, an accuracy threshold, equality
+    with a torch reference trajectory) on the ``tiny`` preset; ``bench`` records
+    throughput, time-to-accuracy and curves (``ctx.curve``);
     ``prepare(ctx, "train_step", config)`` returns one training step for the timers.
     """
 
     kind = "training"
     variants = ("train_step",)
 
+    def recipe(self, ctx: Context, config: Any) -> Any:
+        raise NotImplementedError(f"{self.id} defines neither check() nor recipe(ctx, config)")
 
-class Comparison(Task):
-    """Variants run on the same seed and budget; the report plots them together."""
+    @classmethod
+    def carried(cls) -> bool:
+        """True when the harness trains the task (it defines ``recipe``)."""
+        return cls.recipe is not TrainingRun.recipe
+
+    def train(self, ctx: Context, config: Any) -> Any:
+        """The recipe trained on the task's data and budget: a :class:`harness.trained.Trained`."""
+        from harness.trained import train_one
+
+        return train_one(self, ctx, "recipe", "train_step", config)
+
+    def check(self, ctx: Context) -> None:
+        if not self.carried():
+            super().check(ctx)
+        run = self.train(ctx, ctx.configs[0])
+        run.log.record(ctx)
+        self.properties(ctx, run)
+        self.summarize(ctx, run)
+
+    def bench(self, ctx: Context) -> None:
+        if self.carried():
+            many = len(ctx.configs) > 1
+            for config in ctx.configs:
+                run = self.train(ctx, config)
+                run.log.record(ctx, series=config_label(config) if many else None)
+                self.summarize(ctx, run)
+        super().bench(ctx)
+
+    def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
+        if not self.carried() or impl != "train_step":
+            return super().prepare(ctx, impl, config)
+        from harness.trained import step_prepared
+
+        return step_prepared(self, ctx, "recipe", config)
+
+
+class Comparison(_Trains):
+    """Variants run on the same seed and budget; the report plots them together.
+
+    Carried by the harness: one builder per variant, ``@variant def name(self, ctx,
+    config) -> harness.trained.Recipe`` (definition order; the first is the baseline),
+    and ``train_data``. The harness trains every variant from ``torch.manual_seed(seed)``
+    on the same data stream and budget, checks that (``same budget``, ``same data
+    stream``, ``same initial weights`` where the parameter shapes agree and ``same_init``
+    is True), records each variant's curves as one series and its metrics as
+    ``<variant>.<metric>``, calls ``properties(ctx, runs)`` (check; ``runs``: name ->
+    :class:`harness.trained.Trained`) and ``summarize(ctx, runs)`` (check and bench); bench
+    adds a ``comparison`` table and times one training step per variant. Check and bench
+    train on the preset's first config.
+
+    Or by hand: ``variants`` names and ``check``/``prepare``/``bench`` written by the task.
+    """
 
     kind = "comparison"
+    #: builder variants: expect identical initial parameters where the shapes agree.
+    same_init: ClassVar[bool] = True
+
+    def check(self, ctx: Context) -> None:
+        from harness.trained import check_fair, has_builders, run_variants
+
+        if not has_builders(type(self)):
+            super().check(ctx)
+        runs = run_variants(self, ctx, ctx.configs[0])
+        check_fair(ctx, runs, same_init=self.same_init)
+        for r in runs.values():
+            r.log.record(ctx, series=r.name, prefix=f"{r.name}.")
+        self.properties(ctx, runs)
+        self.summarize(ctx, runs)
+
+    def bench(self, ctx: Context) -> None:
+        from harness.trained import comparison_rows, has_builders, run_variants
+
+        if has_builders(type(self)):
+            runs = run_variants(self, ctx, ctx.configs[0])
+            for r in runs.values():
+                r.log.record(ctx, series=r.name, prefix=f"{r.name}.")
+            ctx.table("comparison", comparison_rows(runs))
+            self.summarize(ctx, runs)
+        super().bench(ctx)
+
+    def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
+        from harness.trained import has_builders, step_prepared
+
+        if not has_builders(type(self)):
+            return super().prepare(ctx, impl, config)
+        spec = next(s for s in self.implementations() if s.name == impl)
+        return step_prepared(self, ctx, str(spec.method), config)
 
 
 class System(Task):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import os
 import sys
@@ -102,6 +103,8 @@ class TrainLog:
         target_accuracy: the target given to :func:`fit`, or None.
         time_to_accuracy_s / steps_to_accuracy: at the first evaluation reaching the
             target; None when it was never reached.
+        data_digest: SHA-1 of the sample indices of every step in order (two runs with
+            equal digests saw the same data stream; ``harness.trained.check_fair``).
     """
 
     steps: list[int] = dataclasses.field(default_factory=list)
@@ -117,6 +120,7 @@ class TrainLog:
     target_accuracy: float | None = None
     time_to_accuracy_s: float | None = None
     steps_to_accuracy: int | None = None
+    data_digest: str = ""
 
     @property
     def samples_per_s(self) -> float:
@@ -220,6 +224,7 @@ def fit(
     g = torch.Generator().manual_seed(seed)
     log = TrainLog(target_accuracy=target_accuracy)
     pending: list[torch.Tensor] = []  # losses not yet copied to the host
+    digest = hashlib.sha1()  # of the indices actually consumed, hashed on the host once per epoch
     step = 0
     model.train()
 
@@ -244,8 +249,8 @@ def fit(
 
     stop = False
     for _ in range(epochs):
-        order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
-        order = order.to(device)
+        order_cpu = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        order = order_cpu.to(device)
         ends = range(batch_size, n + 1, batch_size) if drop_last else range(batch_size, n + batch_size, batch_size)
         epoch_samples, epoch_time = 0, 0.0
         _sync(device)
@@ -276,6 +281,7 @@ def fit(
         epoch_time += dt
         log.train_time_s += dt
         log.samples += epoch_samples
+        digest.update(order_cpu[:epoch_samples].numpy().tobytes())
         if epoch_samples:
             log.epoch_samples_per_s.append(epoch_samples / epoch_time if epoch_time > 0 else math.nan)
         if eval_data is not None and not eval_every and not stop:
@@ -285,6 +291,7 @@ def fit(
     if eval_data is not None and (not log.eval_steps or log.eval_steps[-1] != step):
         run_eval()
     flush_losses()
+    log.data_digest = digest.hexdigest()
     return log
 
 

@@ -1,0 +1,111 @@
+"""harness.trained: builder variants run fair (same seed, data stream, budget) or fail the check."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from harness import Comparison, TrainingRun
+from harness.mutants import Mutant, run_mutant
+from harness.testing import run_check
+from harness.trained import Budget, Recipe, default_budget, train_recipe, variant
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    batch_size: int = 16
+    epochs: int = 3
+    target_accuracy: float = 0.5
+
+
+def _data(ctx, cfg):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    return (x[:96], y[:96]), (x[96:], y[96:])
+
+
+class Toy(Comparison):
+    """Two optimizers on a linearly separable toy set."""
+
+    id, seed, title, area = "test.toy", "0.0", "toy", "test"
+    sizes = {"tiny": Cfg()}
+    train_data = staticmethod(_data)
+
+    @variant
+    def sgd(self, ctx, cfg):
+        return Recipe(torch.nn.Linear(4, 2), lambda p: torch.optim.SGD(p, lr=0.5))
+
+    @variant
+    def adam(self, ctx, cfg):
+        return Recipe(torch.nn.Linear(4, 2), lambda p: torch.optim.Adam(p, lr=0.05))
+
+
+class ToyRun(TrainingRun):
+    """One linear model to a target."""
+
+    id, seed, title, area = "test.toy_run", "0.0", "toy run", "test"
+    sizes = {"tiny": Cfg()}
+    train_data = staticmethod(_data)
+
+    def recipe(self, ctx, cfg):
+        return Recipe(torch.nn.Linear(4, 2), lambda p: torch.optim.Adam(p, lr=0.05))
+
+
+def _reseeded(self, ctx, cfg):
+    torch.manual_seed(123)
+    return Toy.adam(self, ctx, cfg)
+
+
+def _short(self, ctx, name, recipe, opt, data, budget):
+    return train_recipe(
+        ctx, name, recipe, opt, data, dataclasses.replace(budget, epochs=budget.epochs - int(name == "adam"))
+    )
+
+
+def _other_order(self, ctx, name, recipe, opt, data, budget):
+    (x, y), held = data
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(int(name == "adam")))
+    return train_recipe(ctx, name, recipe, opt, ((x[perm], y[perm]), held), budget)
+
+
+def test_fair_comparison_passes_records_curves_and_builds_variants():
+    assert [s.name for s in Toy.implementations()] == ["sgd", "adam"]
+    assert Toy.baseline() == "sgd"
+    rec = run_check(Toy)
+    assert all(c["passed"] for c in rec.checks.values())
+    assert {"same budget", "same data stream", "same initial weights"} <= set(rec.checks)
+    assert {c["series"] for c in rec.curves if c["name"] == "train loss"} == {"sgd", "adam"}
+
+
+@pytest.mark.parametrize(
+    ("patch", "match"),
+    [
+        ({"adam": _reseeded}, "initial weights"),
+        ({"train_variant": _short}, "budget"),
+        ({"train_variant": _other_order}, "data stream"),
+    ],
+)
+def test_unfair_variant_is_caught(patch, match):
+    verdict = run_mutant(Toy, Mutant("unfair", "one variant treated differently", patch, match=match))
+    assert verdict["caught"], verdict["how"]
+
+
+def test_training_run_records_throughput_and_time_to_target():
+    rec = run_check(ToyRun)
+    assert rec.metrics["samples_per_s"] > 0
+    assert rec.metrics["target_accuracy"] == 0.5
+    assert rec.metrics["time_to_accuracy_s"] is not None
+
+
+def test_budget_read_from_config_or_refused():
+    assert default_budget(Cfg()) == Budget(batch_size=16, epochs=3, target_accuracy=0.5)
+
+    @dataclasses.dataclass(frozen=True)
+    class Steps:
+        batch: int = 8
+        steps: int = 40
+
+    assert default_budget(Steps()).max_steps == 40
+    with pytest.raises(ValueError, match="batch_size"):
+        default_budget(object())
