@@ -22,13 +22,13 @@ dense, CSR (and 2:4 on CUDA) against sparsity, and the sparsity where CSR overta
 
 Lesson: Han, Pool, Tran & Dally, "Learning both Weights and Connections for Efficient Neural
 Networks" (NeurIPS 2015, Table 1): prune-and-retrain removes 9x of AlexNet's and 13x of VGG-16's
-parameters without loss of ImageNet accuracy (12x for LeNet-300-100). Fewer parameters are not
-less time: a masked dense weight multiplies its zeros like any other value, and a sparse format
-pays for its indices and irregular access, so CSR wins only at high sparsity (Han et al. count
-the speedup on their EIE accelerator, not on dense BLAS). Speed comes from structure: filters
-sliced out (smaller dense shapes) or the 2:4 pattern that NVIDIA Ampere's sparse tensor cores run
-at up to 2x the dense math throughput (Mishra et al., "Accelerating Sparse Deep Neural Networks",
-arXiv:2104.08378, 2021).
+parameters without loss of ImageNet accuracy (12x for LeNet-300-100). Fewer parameters are not less
+time: a masked dense weight multiplies its zeros like any other value, and a sparse format pays for
+its indices and irregular access, so CSR wins only at high sparsity (Deep Compression, Han, Mao &
+Dally, ICLR 2016, reports 3-4x layer speedups for pruned fully connected layers only as sparse
+matrix-vector products at batch 1). Speed comes from structure: filters sliced out (smaller dense
+shapes) or the 2:4 pattern that NVIDIA Ampere's sparse tensor cores run at up to 2x the dense math
+throughput (Mishra et al., "Accelerating Sparse Deep Neural Networks", arXiv:2104.08378, 2021).
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ class Pruning(Comparison):
         if impl == "dense":
             w = _weights(config, ctx, 0.0)[0]
         elif impl == "csr":
-            csr, xt = w.to_sparse_csr(), x.t().contiguous()  # (F, F) CSR; (F, B)
+            csr, xt = w.to(ctx.device).to_sparse_csr(), x.t().contiguous().to(ctx.device)  # (F, F) CSR; (F, B)
             return Prepared(fn=lambda: torch.sparse.mm(csr, xt), items=config.batch, item_unit="rows")
         elif impl == "semi_structured_24":
             from torch.sparse import to_sparse_semi_structured

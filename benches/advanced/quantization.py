@@ -20,15 +20,17 @@ compile), torchao dynamic int8 eager and, where it still exists, the deprecated
 ``torch.backends.cpu.get_cpu_capability()`` are recorded.
 
 Lesson: int8 buys size for sure (4x fewer weight bytes) and speed only where the hardware has int8
-dot products and the runtime uses them. PyTorch's dynamic-quantization tutorial for BERT
-("(beta) Dynamic Quantization on BERT", pytorch.org/tutorials) shrinks the model from 438 MB to
-181.5 MB (Linear layers only: embeddings stay float32) at an F1 change under 1 point on MRPC.
-Without AVX512-VNNI / AVX-VNNI / AMX an x86 core multiplies int8 with the same AVX2 lanes it uses
-for float (Intel's "Deep Learning with Intel AVX-512 and DL Boost" guide: VNNI fuses the 3-
-instruction int8 multiply-accumulate into one), so int8 may not be faster at all; a PT2E model
-that is not lowered is slower than float32, because it runs quantize/dequantize as extra float
-ops. ``torch.ao.quantization`` is deprecated (the warning names 2.10 for removal): the PT2E flow
-and the tensor-subclass configs live in torchao now.
+dot products and the runtime uses them. PyTorch's "(beta) Dynamic Quantization on BERT" tutorial
+(pytorch.org/tutorials, sections 3.1-3.2) shrinks bert-base-uncased from 438 MB to 181 MB: only the
+Linear layers are quantized (350 MB -> 90 MB, ~3.9x) while the 90 MB word-embedding table stays
+float32; F1 on MRPC is 0.9019 (fp32) vs 0.902 (int8) in its table, and one MacBook Pro thread
+evaluates MRPC in 90 s instead of 160 s with fbgemm's int8 kernels. Without AVX512-VNNI / AVX-VNNI /
+AMX an x86 core multiplies int8 with the same AVX2 lanes it uses for float (VNNI's VPDPBUSD fuses the
+3-instruction int8 multiply-accumulate VPMADDUBSW + VPMADDWD + VPADDD into one: Intel, "Deep Learning
+with Intel AVX-512 and Intel DL Boost"), so int8 may not be faster at all; a PT2E model that is not
+lowered is slower than float32, because it runs quantize/dequantize as extra float ops.
+``torch.ao.quantization`` is deprecated (its warning names 2.10 for removal; it still imports in
+2.13): the PT2E flow and the tensor-subclass configs live in torchao now.
 """
 
 from __future__ import annotations
