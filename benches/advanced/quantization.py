@@ -28,7 +28,8 @@ evaluates MRPC in 90 s instead of 160 s with fbgemm's int8 kernels. Without AVX5
 AMX an x86 core multiplies int8 with the same AVX2 lanes it uses for float (VNNI's VPDPBUSD fuses the
 3-instruction int8 multiply-accumulate VPMADDUBSW + VPMADDWD + VPADDD into one: Intel, "Deep Learning
 with Intel AVX-512 and Intel DL Boost"), so int8 may not be faster at all; a PT2E model that is not
-lowered is slower than float32, because it runs quantize/dequantize as extra float ops.
+lowered is slower than float32, because it runs quantize/dequantize as extra float ops, and torchao's
+dynamic int8 tensor subclass is meant to run under ``torch.compile`` (eagerly it dispatches per op).
 ``torch.ao.quantization`` is deprecated (its warning names 2.10 for removal; it still imports in
 2.13): the PT2E flow and the tensor-subclass configs live in torchao now.
 """
