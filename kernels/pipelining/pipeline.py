@@ -65,7 +65,7 @@ def stage_layers(n_layers: int, stage: int, n_stages: int) -> list[int]:
         raise ValueError(f"{n_layers} blocks cannot fill {n_stages} stages; use n_layers >= stages")
     if not 0 <= stage < n_stages:
         raise ValueError(f"stage {stage} outside 0..{n_stages - 1}")
-    bounds = [round(i * n_layers / n_stages) for i in range(n_stages + 1)]
+    bounds = [-(-i * n_layers // n_stages) for i in range(n_stages + 1)]  # ceil: earlier stages get the extra
     return list(range(bounds[stage], bounds[stage + 1]))
 
 

@@ -2,8 +2,8 @@
 and the task's config.
 
 Every rank trains the same seeded :class:`kernels.pipelining.pipeline.StagedLM` on its own
-rows of a global batch (data parallel); the optimizer class and the FSDP2 gradient divide
-factor come in as arguments, so a task can pass a different (or a wrong) one.
+rows of a global batch (data parallel); the optimizer class and FSDP2's gradient-sync switch
+come in as arguments, so a task can pass a different (or a wrong) one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.fsdp import fully_shard
 
 from harness.rank_helpers import my_shard, rank_device, wrap_ddp
 from kernels.pipelining.pipeline import StagedLM, lm_loss
@@ -67,20 +67,21 @@ def batch(cfg: ZeroConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ids[:, :-1], ids[:, 1:]
 
 
-def sharded_model(cfg: ZeroConfig, seed: int, divide: float | None) -> StagedLM:
+def sharded_model(cfg: ZeroConfig, seed: int, sync: bool = True) -> StagedLM:
     """The seeded model under FSDP2: every block one ``fully_shard`` unit, the rest the root's.
 
-    ``divide``: the gradient divide factor of every unit (None: FSDP2's default, the world size).
+    ``sync``: reduce-scatter gradients every backward (False is gradient-accumulation mode:
+    each rank keeps its own unsharded gradients). ``set_gradient_divide_factor`` would be the
+    way to plant a sum instead of a mean, but it reduces with ``ReduceOp.PREMUL_SUM``, which
+    gloo lacks ("Cannot use ReduceOp.PREMUL_SUM with Gloo", torch 2.13).
     """
     torch.manual_seed(seed)
     model = cfg.model().to(rank_device())
     for block in model.blocks.values():
         fully_shard(block)
     fully_shard(model)
-    if divide is not None:
-        for m in model.modules():
-            if isinstance(m, FSDPModule):
-                m.set_gradient_divide_factor(divide)
+    if not sync:
+        model.set_requires_gradient_sync(False)  # recurses into every unit
     return model
 
 
@@ -95,7 +96,12 @@ def _cpu(named) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in named}
 
 
-def check_rank(cfg: ZeroConfig, seed: int, zero_cls: type, divide: float | None) -> dict[str, Any]:
+def _cpu_tree(tree: Any) -> Any:
+    """A deep copy of ``tree`` with every tensor on the CPU (the parent may compare on the CPU)."""
+    return torch.utils._pytree.tree_map(lambda v: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v, tree)
+
+
+def check_rank(cfg: ZeroConfig, seed: int, zero_cls: type, sync: bool) -> dict[str, Any]:
     """ZeRO-1 (under DDP), its state-dict round trip, FSDP2, and the mixed-precision bytes."""
     rank, device = dist.get_rank(), rank_device()
     xs, ys = my_shard(*batch(cfg, seed))
@@ -109,7 +115,7 @@ def check_rank(cfg: ZeroConfig, seed: int, zero_cls: type, divide: float | None)
     opt.consolidate_state_dict(to=0)
     box = [opt.state_dict() if rank == 0 else None]  # only the target rank holds the whole state
     dist.broadcast_object_list(box, src=0)
-    out["consolidated"] = box[0] if rank == 0 else None
+    out["consolidated"] = _cpu_tree(box[0]) if rank == 0 else None
     # round trip: a fresh model and optimizer, loaded from the checkpoint, take one more step
     torch.manual_seed(seed + 1)
     resumed = cfg.model()
@@ -120,10 +126,12 @@ def check_rank(cfg: ZeroConfig, seed: int, zero_cls: type, divide: float | None)
     _train(ddp2, opt2, xs, ys, 1)
     out["resumed_params"] = _cpu(resumed.named_parameters())
 
-    model = sharded_model(cfg, seed, divide)
+    model = sharded_model(cfg, seed, sync)
     adam = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.eps)
     lm_loss(model(xs), ys).backward()
-    out["fsdp_grads"] = {n: p.grad.to_local().detach().cpu().clone() for n, p in model.named_parameters()}
+    out["fsdp_grads"] = {
+        n: None if p.grad is None else p.grad.to_local().cpu().clone() for n, p in model.named_parameters()
+    }
     adam.step()
     _train(model, adam, xs, ys, cfg.steps - 1)
     out["fsdp_local"] = {n: p.to_local().detach().cpu().clone() for n, p in model.named_parameters()}
@@ -152,7 +160,7 @@ def bench_rank(cfg: ZeroConfig, seed: int, zero_cls: type) -> dict[str, Any]:
     out = {}
     for variant in ("adam", "zero1", "fsdp2"):
         if variant == "fsdp2":
-            model = sharded_model(cfg, seed, None)
+            model = sharded_model(cfg, seed)
             opt: Any = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.eps)
         else:
             torch.manual_seed(seed)
