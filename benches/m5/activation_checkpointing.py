@@ -11,8 +11,9 @@ segment-recompute ``autograd.Function`` by hand on an MLP; this task uses torch'
 non-reentrant and selective machinery on Transformer blocks.)
 
 Check (each tiny config, float32): the loss and every parameter gradient of each policy are
-bit-identical to ``none`` (the recomputation reruns the same kernels with the RNG state
-restored, so dropout draws the same masks); every parameter gets a gradient; the bytes the
+bit-identical to ``none`` on CPU (the recomputation reruns the same kernels with the RNG
+state restored, so dropout draws the same masks; on CUDA within float32 tolerance, since the
+attention backward accumulates with atomics); every parameter gets a gradient; the bytes the
 forward leaves alive for backward drop (per_block and sqrt_segments below a quarter of
 ``none``, selective strictly between per_block and none: it keeps the matmul outputs), and
 the peak of the step drops (per_block below 60 % of ``none``). Memory is the allocator's
@@ -25,17 +26,17 @@ against n beside Chen's sqrt(n) curve, and the fitted exponent of peak ~ n^a per
 Lesson: Chen, Xu, Zhang & Guestrin 2016 ("Training Deep Nets with Sublinear Memory Cost",
 arXiv:1604.06174, Sec. 3-4) store every k-th layer's output and recompute the rest in
 backward: memory n/k stored inputs + k live layers, smallest at k = sqrt(n), O(sqrt n) for
-one extra forward (~ +33 % of a step's FLOPs); they train a 1,000-layer ResNet in 7 GB
-instead of 48 GB. The sqrt rule assumes a layer's output costs as much as its internals. A
-Transformer block keeps ~10-30x its input (attention scores, softmax, dropout masks, the
-4x-wide MLP): with stored inputs of a bytes and block internals of b bytes the peak
+one extra forward; their abstract: a 1,000-layer ResNet's memory from 48 GB to 7 GB for
+about 30 % more running time. The sqrt rule assumes a layer's output costs as much as its internals. A
+Transformer block keeps tens of times its input (attention probabilities, dropout masks,
+the 4x-wide MLP's activations): with stored inputs of a bytes and block internals of b bytes the peak
 n a / k + k b is smallest at k = sqrt(n a / b), below 1 here, so checkpointing every block
 beats sqrt(n)-block segments, which is what large-model trainers do (Megatron-LM's
 "full" recomputation per layer; Korthikanti et al. 2022, "Reducing Activation
-Recomputation in Large Transformer Models", Table 2 and Sec. 4, whose *selective*
-recomputation of only the attention core saves most of the memory for ~ 2-4 % extra
-FLOPs). On a CPU the selective policy's dispatcher overhead can outweigh the saving; the
-claims say what this machine shows.
+Recomputation in Large Transformer Models", whose *selective* recomputation of only the
+attention core keeps most of the saving while cutting recomputation's time overhead by
+over 90 %, per their abstract). On a CPU the selective policy's dispatcher overhead can
+outweigh the saving; the claims say what this machine shows.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class ActivationCheckpointing(Comparison):
     sizes = {
         "tiny": [ActCkptConfig(4, 32, 2, 32, 4), ActCkptConfig(9, 32, 2, 32, 4)],
         "cpu": [ActCkptConfig(n, 64, 4, 64, 8) for n in (4, 9, 16, 25)],
-        "gpu": [ActCkptConfig(n, 1024, 16, 1024, 8, vocab=8192) for n in (4, 9, 16, 25)],
+        "gpu": [ActCkptConfig(n, 1024, 16, 1024, 4, vocab=8192) for n in (4, 9, 16, 25)],
     }
     metrics = {
         "peak_ratio_per_block": "peak bytes of per_block / of none at the deepest config (deterministic on CPU)",
@@ -156,6 +157,9 @@ class ActivationCheckpointing(Comparison):
         return loss.detach(), [p.grad for p in model.parameters()]
 
     def check(self, ctx) -> None:
+        # CPU kernels are deterministic: recomputation is bit-exact. CUDA's memory-efficient
+        # attention backward accumulates with atomics, so two plain backwards already differ
+        exact = {} if ctx.is_cuda else {"rtol": 0.0, "atol": 0.0}
         for cfg in ctx.configs:
             model, ids = _model(cfg, ctx.device, ctx.dtype, ctx.rng_seed), _ids(cfg, ctx.device, ctx.rng_seed)
             names = [n for n, _ in model.named_parameters()]
@@ -172,10 +176,10 @@ class ActivationCheckpointing(Comparison):
                         f"{where}: no gradient reached {missing[:4]}",
                         name="every parameter gets a gradient",
                     )
-                    ctx.assert_close(loss, ref_loss, name="loss = no checkpointing", where=where, rtol=0, atol=0)
+                    ctx.assert_close(loss, ref_loss, name="loss = no checkpointing", where=where, **exact)
                     for n, g, r in zip(names, grads, ref):
-                        name = "gradients = no checkpointing (bit-identical)"
-                        ctx.assert_close(g, r, name=name, where=f"{where}, {n}", rtol=0, atol=0)
+                        name = "gradients = no checkpointing (bit-identical on CPU)"
+                        ctx.assert_close(g, r, name=name, where=f"{where}, {n}", **exact)
                 fn = lambda p=policy: lm_loss(model, ids, p, self.ckpt)  # noqa: E731 - bound per policy
                 mem[policy] = held_and_peak_bytes(fn, list(model.parameters()), ctx.device)
             (h_none, p_none), (h_blk, p_blk) = mem["none"], mem["per_block"]
