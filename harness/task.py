@@ -413,11 +413,11 @@ class Comparison(_Trains):
     and ``train_data``. The harness trains every variant from ``torch.manual_seed(seed)``
     on the same data stream and budget, checks that (``same budget``, ``same data
     stream``, ``same initial weights`` where the parameter shapes agree and ``same_init``
-    is True), records each variant's curves as one series and its metrics as
-    ``<variant>.<metric>``, calls ``properties(ctx, runs)`` (check; ``runs``: name ->
-    :class:`harness.trained.Trained`) and ``summarize(ctx, runs)`` (check and bench); bench
-    adds a ``comparison`` table and times one training step per variant. Check and bench
-    train on the preset's first config.
+    is True), records each variant's curves as one series, its metrics as
+    ``<variant>.<metric>`` and a ``comparison`` table (extra columns from ``row(run)``),
+    calls ``properties(ctx, runs)`` (check; ``runs``: name -> :class:`harness.trained.Trained`)
+    and ``summarize(ctx, runs)`` (check and bench); bench then times one training step per
+    variant. Check and bench train on the preset's first config.
 
     Or by hand: ``variants`` names and ``check``/``prepare``/``bench`` written by the task.
     """
@@ -426,28 +426,46 @@ class Comparison(_Trains):
     #: builder variants: expect identical initial parameters where the shapes agree.
     same_init: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        from harness.trained import has_builders
+
+        if has_builders(cls):  # ``variants`` lists the builders' names, as in hand-written comparisons
+            cls.variants = tuple(s.name for s in cls.implementations())
+
     def check(self, ctx: Context) -> None:
-        from harness.trained import check_fair, has_builders, run_variants
+        from harness.trained import check_fair, has_builders
 
         if not has_builders(type(self)):
             super().check(ctx)
-        runs = run_variants(self, ctx, ctx.configs[0])
+        runs = self._train_all(ctx)
         check_fair(ctx, runs, same_init=self.same_init)
-        for r in runs.values():
-            r.log.record(ctx, series=r.name, prefix=f"{r.name}.")
         self.properties(ctx, runs)
-        self.summarize(ctx, runs)
 
     def bench(self, ctx: Context) -> None:
-        from harness.trained import comparison_rows, has_builders, run_variants
+        from harness.trained import has_builders
 
         if has_builders(type(self)):
-            runs = run_variants(self, ctx, ctx.configs[0])
-            for r in runs.values():
-                r.log.record(ctx, series=r.name, prefix=f"{r.name}.")
-            ctx.table("comparison", comparison_rows(runs))
-            self.summarize(ctx, runs)
+            self._train_all(ctx)
         super().bench(ctx)
+
+    def row(self, run: Any) -> dict[str, Any]:
+        """Extra columns of ``run``'s row in the comparison table; default none."""
+        return {}
+
+    def _train_all(self, ctx: Context) -> dict[str, Any]:
+        """Every variant trained on the first config; curves, the comparison table, summarize."""
+        from harness.trained import comparison_rows, run_variants
+
+        runs = run_variants(self, ctx, ctx.configs[0])
+        for r in runs.values():
+            r.log.record(ctx, series=r.name, prefix=f"{r.name}.")
+        rows = comparison_rows(runs)
+        ctx.table(
+            f"comparison [{config_label(ctx.configs[0])}]", [{**row, **self.row(runs[row["variant"]])} for row in rows]
+        )
+        self.summarize(ctx, runs)
+        return runs
 
     def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
         from harness.trained import has_builders, step_prepared

@@ -228,10 +228,12 @@ def run_variants(task: Any, ctx: Context, config: Any) -> dict[str, Trained]:
 
 
 def check_fair(ctx: Context, runs: dict[str, Trained], *, same_init: bool = True) -> None:
-    """Expect every run to match the first in budget, data stream and (if comparable) initial weights."""
+    """Expect every run to match the first in budget and data stream, and the first run with its
+    parameter shapes in initial weights (variants built differently have nothing to compare)."""
     first, *rest = runs.values()
     for r in rest:
         where = f"{r.name} vs {first.name}"
+        twin = next(t for t in runs.values() if t.shapes == r.shapes)  # the first run built like r
         ctx.expect(
             len(r.log.steps) == len(first.log.steps) and r.log.samples == first.log.samples,
             f"{where}: {len(r.log.steps)} steps / {r.log.samples} samples against "
@@ -243,11 +245,11 @@ def check_fair(ctx: Context, runs: dict[str, Trained], *, same_init: bool = True
             f"{where}: other samples or another batch order: not the same data stream",
             name="same data stream",
         )
-        if same_init and r.shapes == first.shapes:
+        if same_init and twin is not r:
             ctx.expect(
-                torch.equal(r.init, first.init),
-                f"{where}: initial weights differ (max gap {float((r.init - first.init).abs().max()):.2e}): "
-                "not the same seed",
+                torch.equal(r.init, twin.init),
+                f"{r.name} vs {twin.name}: initial weights differ (max gap "
+                f"{float((r.init - twin.init).abs().max()):.2e}): not the same seed",
                 name="same initial weights",
             )
 

@@ -34,14 +34,13 @@ import dataclasses
 import torch
 from torch import nn
 
-from harness import Comparison, Prepared, task
+from harness import Comparison, task
 from harness.claims import metric, speedup
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Recipe, variant
 from models.convnets import SmallCNN, SmallCNNConfig, count_params
 
-POOL_OF = {"maxpool": "max", "avgpool": "avg", "strided": "stride", "no_pool": "none"}
 #: stage output shapes (C, H, W) designed for an 8x8 digit and channels (8, 16)
 DESIGNED_8PX = {
     "maxpool": [(8, 4, 4), (16, 2, 2)],
@@ -70,21 +69,13 @@ class PoolConfig:
         return f"channels={self.channels},epochs={self.epochs},batch={self.batch_size}"
 
 
-def digits(device, dtype):
-    """(train, test, description): images (N, 1, 8, 8) in [0, 1], labels (N,)."""
-    x, y, xt, yt = digits_split(0.25, seed=0, dtype=dtype)  # (N, 64)
-    img = lambda v: v.reshape(-1, 1, 8, 8).to(device)  # noqa: E731 (named for reading)
-    return (img(x), y.to(device)), (img(xt), yt.to(device)), "scikit-learn digits (1,797 real 8x8), 25 % held out"
-
-
 # -- wrong versions (mutants) ------------------------------------------------------------
 
 
-def _drops_pooling(self, ctx, config, variant):
-    net = PoolingCompare.model(self, ctx, config, variant)
-    if variant == "avgpool":
-        net.features[1][-1] = nn.Identity()  # the second stage forgets its pooling
-    return net
+def _drops_pooling(self, ctx, config):
+    recipe = PoolingCompare.avgpool(self, ctx, config)
+    recipe.model.features[1][-1] = nn.Identity()  # the second stage forgets its pooling
+    return recipe
 
 
 class WrongArithmetic(SmallCNNConfig):
@@ -95,7 +86,6 @@ class WrongArithmetic(SmallCNNConfig):
 @task("cnn.pooling_compare", seed="4.08", title="with vs without pooling")
 class PoolingCompare(Comparison):
     __doc__ = __doc__
-    variants = ("maxpool", "avgpool", "strided", "no_pool")
     sizes = {
         "tiny": PoolConfig(),
         "cpu": PoolConfig(channels=(32, 64), epochs=6),
@@ -110,7 +100,7 @@ class PoolingCompare(Comparison):
         speedup("maxpool", over="no_pool", at_least=1.5, text="pooling makes a step >= 1.5x cheaper than none"),
     )
     mutants = (
-        Mutant("missing_pooling_layer", "stage 2 lost its pooling", {"model": _drops_pooling}, match="avgpool"),
+        Mutant("missing_pooling_layer", "stage 2 lost its pooling", {"avgpool": _drops_pooling}, match="avgpool"),
         Mutant(
             "wrong_shape_arithmetic",
             "shapes off by one",
@@ -120,84 +110,78 @@ class PoolingCompare(Comparison):
         Mutant("does_not_learn", "lr 0", {"sizes": {"tiny": PoolConfig(lr=0.0, epochs=1)}}, match="test accuracy"),
     )
 
-    def model(self, ctx, config, variant):
-        torch.manual_seed(ctx.rng_seed)
-        cfg = self.config_cls(channels=config.channels, pool=POOL_OF[variant], batch_norm=True)
-        return SmallCNN(cfg).to(ctx.device, ctx.dtype)
+    def train_data(self, ctx, config):
+        """scikit-learn digits (1,797 real 8x8), 25 % held out: images (N, 1, 8, 8) in [0, 1]."""
+        x, y, xt, yt = digits_split(0.25, seed=0, dtype=ctx.dtype)  # (N, 64)
+        return (x.reshape(-1, 1, 8, 8), y), (xt.reshape(-1, 1, 8, 8), yt)
+
+    def _cnn(self, config: PoolConfig, pool: str) -> Recipe:
+        net = SmallCNN(self.config_cls(channels=config.channels, pool=pool, batch_norm=True))
+        return Recipe(net, lambda params: torch.optim.Adam(params, lr=config.lr))
+
+    @variant
+    def maxpool(self, ctx, config):
+        return self._cnn(config, "max")
+
+    @variant
+    def avgpool(self, ctx, config):
+        return self._cnn(config, "avg")
+
+    @variant
+    def strided(self, ctx, config):
+        return self._cnn(config, "stride")
+
+    @variant
+    def no_pool(self, ctx, config):
+        return self._cnn(config, "none")
 
     def check(self, ctx):
-        config = ctx.configs[0]
+        self.check_shapes(ctx, ctx.configs[0])  # first: a head sized for other shapes would only raise
+        super().check(ctx)
+
+    def check_shapes(self, ctx, config):
         x = torch.rand(5, 1, 8, 8, generator=ctx.generator()).to(ctx.device, ctx.dtype)
-        for variant in self.variants:
-            net = self.model(ctx, config, variant)
+        for variant_name in self.variants:
+            net = getattr(self, variant_name)(ctx, config).model.to(ctx.device, ctx.dtype)
             shapes = []
             hooks = [
                 stage.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
                 for stage in net.features
             ]
-            feats = net.features(x)  # shapes first: a head sized for other shapes would only raise
+            feats = net.features(x)
             for h in hooks:
                 h.remove()
             ctx.expect(
                 shapes == net.config.stage_shapes(),
-                f"{variant}: stage outputs {shapes}, the config's arithmetic says {net.config.stage_shapes()}",
-                name=f"{variant}: shapes follow the config",
+                f"{variant_name}: stage outputs {shapes}, the config's arithmetic says {net.config.stage_shapes()}",
+                name=f"{variant_name}: shapes follow the config",
             )
             if config.channels == (8, 16):
                 ctx.expect(
-                    shapes == DESIGNED_8PX[variant],
-                    f"{variant}: stage outputs {shapes}, designed {DESIGNED_8PX[variant]}",
-                    name=f"{variant}: shapes as designed",
+                    shapes == DESIGNED_8PX[variant_name],
+                    f"{variant_name}: stage outputs {shapes}, designed {DESIGNED_8PX[variant_name]}",
+                    name=f"{variant_name}: shapes as designed",
                 )
             logits = net.head(feats)
             ctx.expect(
                 tuple(logits.shape) == (5, 10),
-                f"{variant}: logits {tuple(logits.shape)} != (5, 10)",
-                name=f"{variant}: logits shape",
-            )
-        rows = self.train_variants(ctx, config)
-        for row in rows:
-            ctx.expect(
-                row["test_accuracy"] >= config.min_accuracy,
-                f"{row['variant']}: test accuracy {row['test_accuracy']:.3f} < {config.min_accuracy}",
-                name=f"{row['variant']} trains",
+                f"{variant_name}: logits {tuple(logits.shape)} != (5, 10)",
+                name=f"{variant_name}: logits shape",
             )
 
-    def train_variants(self, ctx, config):
-        train, test, desc = digits(ctx.device, ctx.dtype)
-        ctx.note(f"data: {desc}")
-        rows = []
-        for variant in self.variants:
-            net = self.model(ctx, config, variant)
-            opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-            kw = {"batch_size": config.batch_size, "epochs": config.epochs, "seed": ctx.rng_seed}
-            log = fit(net, opt, train, eval_data=test, **kw)
-            log.record(ctx, series=variant, prefix=f"{variant}.")
-            rows.append(
-                {
-                    "variant": variant,
-                    "params": count_params(net),
-                    "feature_shape": "x".join(map(str, net.config.feature_shape())),
-                    "test_accuracy": round(log.final_accuracy, 4),
-                    "ms_per_step": round(1e3 * log.train_time_s / len(log.steps), 3),
-                }
-            )
-            ctx.metric(f"{variant}.params", rows[-1]["params"])
-        ctx.table(f"accuracy, parameters and time per step after {config.epochs} epochs", rows)
-        accs = [r["test_accuracy"] for r in rows]
+    def properties(self, ctx, runs):
+        for run in runs.values():
+            acc, floor = run.log.final_accuracy, ctx.configs[0].min_accuracy
+            ctx.expect(acc >= floor, f"{run.name}: test accuracy {acc:.3f} < {floor}", name=f"{run.name} trains")
+
+    def row(self, run):
+        return {
+            "params": count_params(run.model),
+            "feature_shape": "x".join(map(str, run.model.config.feature_shape())),
+        }
+
+    def summarize(self, ctx, runs):
+        for run in runs.values():
+            ctx.metric(f"{run.name}.params", count_params(run.model))
+        accs = [r.log.final_accuracy for r in runs.values()]
         ctx.metric("accuracy_spread", max(accs) - min(accs))
-        return rows
-
-    def prepare(self, ctx, impl, config):
-        net = self.model(ctx, config, impl)
-        opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-        g = ctx.generator(3)
-        x = torch.rand(config.batch_size, 1, 8, 8, generator=g).to(ctx.device, ctx.dtype)
-        y = torch.randint(0, 10, (config.batch_size,), generator=g).to(ctx.device)
-        return Prepared(fn=lambda: standard_step(net, opt, x, y), items=config.batch_size, item_unit="images")
-
-    def bench(self, ctx):
-        config = ctx.configs[0]
-        for variant in self.variants:
-            ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
-        self.train_variants(ctx, config)
