@@ -39,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import Comparison, Prepared, task
+from harness import Comparison, task
 from harness.claims import metric, time_ratio
-from harness.data.digits import digits_split as digits_features_split
+from harness.data.digits import digits_split
 from harness.module_equivalence import assert_module_matches
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Recipe, variant
 from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction
 from models.mlp import MLP, MLPConfig
 
@@ -76,12 +76,6 @@ class BNConfig:
     def label(self) -> str:
         widths = "-".join(map(str, self.hidden))
         return f"mlp=64-{widths}-10,{self.activation},bs={self.batch_size},epochs={self.epochs}"
-
-
-def digits_split(seed: int, device, dtype):
-    """(x_train, y_train), (x_test, y_test): pixels / 16 in [0, 1], (N, 64) and (N,)."""
-    x, y, xt, yt = digits_features_split(0.25, seed=seed, dtype=dtype)
-    return (x.to(device), y.to(device)), (xt.to(device), yt.to(device))
 
 
 # -- wrong versions (mutants) ------------------------------------------------------------
@@ -136,7 +130,6 @@ class WrongGrad1d(BatchNorm1d):
 @task("nn_basics.batchnorm_compare", seed="3.04", title="with vs without batch normalization")
 class BatchNormCompare(Comparison):
     __doc__ = __doc__
-    variants = ("no_bn", "own_bn", "torch_bn")
     bn1d, bn2d = BatchNorm1d, BatchNorm2d  # the implementations under test
     sizes = {
         "tiny": BNConfig(hidden=(32, 32), epochs=4, activation="relu"),
@@ -144,7 +137,10 @@ class BatchNormCompare(Comparison):
         "gpu": BNConfig(hidden=(1024,) * 4, epochs=15, batch_size=256),
     }
     metrics = {
-        **{f"{v}.final_accuracy": f"{v}: test accuracy after the budget, in [0, 1]" for v in variants},
+        **{
+            f"{v}.final_accuracy": f"{v}: test accuracy after the budget, in [0, 1]"
+            for v in ("no_bn", "own_bn", "torch_bn")
+        },
         "bn_accuracy_gain": "torch_bn's final test accuracy minus no_bn's, in [0, 1]",
     }
     claims = (
@@ -164,22 +160,30 @@ class BatchNormCompare(Comparison):
         )
     )
 
-    def model(self, variant: str, cfg: BNConfig, ctx, seed: int) -> nn.Module:
-        torch.manual_seed(seed)  # BN layers draw nothing: all variants get the same Linear weights
-        bn = variant != "no_bn"
-        m = MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10, activation=cfg.activation, batch_norm=bn))
-        if variant == "own_bn":
-            for name, child in m.net.named_children():
-                if isinstance(child, nn.BatchNorm1d):
-                    setattr(m.net, name, self.bn1d(child.num_features))
-        return m.to(ctx.device, ctx.dtype)
+    def train_data(self, ctx, cfg):
+        x, y, xt, yt = digits_split(0.25, seed=ctx.rng_seed, dtype=ctx.dtype)  # (N, 64) pixels / 16
+        return (x, y), (xt, yt)
 
-    def train(self, variant: str, cfg: BNConfig, ctx, data):
-        model = self.model(variant, cfg, ctx, ctx.rng_seed)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
-        return fit(
-            model, opt, data[0], batch_size=cfg.batch_size, epochs=cfg.epochs, eval_data=data[1], seed=ctx.rng_seed
-        )
+    def _mlp(self, cfg: BNConfig, bn: bool) -> Recipe:
+        # BN layers draw nothing: every variant gets the same Linear weights
+        m = MLP(MLPConfig(in_features=64, hidden=cfg.hidden, out_features=10, activation=cfg.activation, batch_norm=bn))
+        return Recipe(m, lambda params: torch.optim.SGD(params, lr=cfg.lr, momentum=0.9))
+
+    @variant
+    def no_bn(self, ctx, cfg: BNConfig) -> Recipe:
+        return self._mlp(cfg, bn=False)
+
+    @variant
+    def own_bn(self, ctx, cfg: BNConfig) -> Recipe:
+        recipe = self._mlp(cfg, bn=True)
+        for name, child in recipe.model.net.named_children():
+            if isinstance(child, nn.BatchNorm1d):
+                setattr(recipe.model.net, name, self.bn1d(child.num_features))
+        return recipe
+
+    @variant
+    def torch_bn(self, ctx, cfg: BNConfig) -> Recipe:
+        return self._mlp(cfg, bn=True)
 
     # -- check ---------------------------------------------------------------------------
     def check(self, ctx) -> None:
@@ -198,42 +202,19 @@ class BatchNormCompare(Comparison):
         ):
             x = torch.randn(shape, device=ctx.device, dtype=ctx.dtype)
             ctx.expect_raises(ValueError, lambda: cls(4).to(ctx.device, ctx.dtype)(x), name=f"rejects wrong {bad}")
-        cfg = ctx.configs[0]
-        data = digits_split(ctx.rng_seed, ctx.device, ctx.dtype)
-        logs = {v: self.train(v, cfg, ctx, data) for v in self.variants}
-        for v, log in logs.items():
-            ctx.expect(
-                log.losses[-1] < 0.5 * log.losses[0],
-                f"{v}: loss did not halve ({log.losses[0]:.3f} -> {log.losses[-1]:.3f})",
-                name=f"{v} trains",
-            )
-            log.record(ctx, series=v, prefix=f"{v}.")
-        ctx.metric("bn_accuracy_gain", logs["torch_bn"].final_accuracy - logs["no_bn"].final_accuracy)
+        super().check(ctx)  # the three trained on one seed, data stream and budget
+
+    def properties(self, ctx, runs) -> None:
+        for v, run in runs.items():
+            first, last = run.log.losses[0], run.log.losses[-1]
+            ctx.expect(last < 0.5 * first, f"{v}: loss did not halve ({first:.3f} -> {last:.3f})", name=f"{v} trains")
         ctx.assert_close(
-            torch.tensor(logs["own_bn"].losses),
-            torch.tensor(logs["torch_bn"].losses),
+            torch.tensor(runs["own_bn"].log.losses),
+            torch.tensor(runs["torch_bn"].log.losses),
             name="own_bn loss curve = torch_bn loss curve",
             rtol=1e-4,
             atol=1e-5,
         )
 
-    # -- bench ---------------------------------------------------------------------------
-    def prepare(self, ctx, impl: str, config: BNConfig) -> Prepared:
-        (x, y), _ = digits_split(ctx.rng_seed, ctx.device, ctx.dtype)
-        xb, yb = x[: config.batch_size], y[: config.batch_size]
-        model = self.model(impl, config, ctx, ctx.rng_seed)
-        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
-        return Prepared(
-            fn=lambda: standard_step(model, opt, xb, yb, F.cross_entropy), items=config.batch_size, item_unit="samples"
-        )
-
-    def bench(self, ctx) -> None:
-        cfg = ctx.configs[0]
-        data = digits_split(ctx.rng_seed, ctx.device, ctx.dtype)
-        acc = {}
-        for v in self.variants:
-            log = self.train(v, cfg, ctx, data)
-            acc[v] = log.final_accuracy
-            log.record(ctx, series=v, prefix=f"{v}.")
-            ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
-        ctx.metric("bn_accuracy_gain", acc["torch_bn"] - acc["no_bn"])
+    def summarize(self, ctx, runs) -> None:
+        ctx.metric("bn_accuracy_gain", runs["torch_bn"].log.final_accuracy - runs["no_bn"].log.final_accuracy)
