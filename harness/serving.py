@@ -27,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -95,26 +96,37 @@ class Server:
     ):
         self.argv, self.name, self.ready_path, self.ready_timeout_s = list(argv), name, ready_path, ready_timeout_s
         self.tag = os.environ.get(TAG_ENV) or f"drills-serve-{uuid.uuid4().hex[:12]}"
-        self.log_path = Path(log_path) if log_path else Path(f"/tmp/{self.tag}-{name}.log")
+        unique = f"{self.tag}-{name}-{uuid.uuid4().hex[:6]}.log"  # several servers may share a tag
+        self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / unique
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
-    def start(self) -> Server:
-        """Start and wait until ready. Raises ServerError (log tail) if it exits or times out."""
-        self.port = free_port()
+    def start(self, attempts: int = 3) -> Server:
+        """Start and wait until ready. Raises ServerError (log tail) if it exits or times out.
+
+        The port is free when chosen but another process may take it before the server binds
+        it; a start that fails with "address already in use" is retried on a new port.
+        """
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
         env.setdefault("OMP_NUM_THREADS", "1")
-        cmd = [*self.argv, "--port", str(self.port), "--tag", self.tag]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in range(attempts):
+            self.port = free_port()
+            cmd = [*self.argv, "--port", str(self.port), "--tag", self.tag]
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            try:
+                self._wait_ready()
+                return self
+            except ServerError as e:
+                self.stop()
+                if "in use" not in str(e).lower() or attempt == attempts - 1:
+                    raise
+            except BaseException:  # Ctrl-C while waiting: nothing may outlive it
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

@@ -12,7 +12,7 @@ is gone and ends its group.
 
 Check (``kernels.serve.contract``): the server's classes equal in-process inference exactly
 and its logits to float32 tolerance; malformed JSON (400), a wrong or extra field, a wrong
-shape, a wrong dtype (422), an oversized body (413) and an unknown model (404) each get a
+shape, a wrong dtype, a NaN (422), an oversized body (413) and an unknown model (404) each get a
 4xx whose JSON body ``{"error", "detail"}`` names the problem; the server is still up after
 them and answers every request right under 4-8 concurrent clients; the model was read once
 in the serving process and the intra-op thread count is the one asked for; nothing is left
@@ -72,7 +72,7 @@ class ServeWithFastAPI(System):
     }
     claims = (
         metric(
-            "bad_payloads_rejected", ">=", 7, text="all 7 bad payloads get a 4xx with a JSON error naming the problem"
+            "bad_payloads_rejected", ">=", 8, text="all 8 bad payloads get a 4xx with a JSON error naming the problem"
         ),
         metric(
             "uvicorn_overhead_ms_c1",

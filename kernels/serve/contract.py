@@ -69,6 +69,7 @@ def bad_payloads(model: str) -> list[tuple[str, str, bytes | dict, int, str]]:
         ("extra field", path, {"inputs": [row], "debug": True}, 422, "debug"),
         ("wrong shape (3 values in a row)", path, {"inputs": [[1.0, 2.0, 3.0]]}, 422, "64"),
         ("wrong dtype (strings)", path, {"inputs": [["0"] * N_FEATURES]}, 422, "number"),
+        ("NaN value", path, b'{"inputs": [[NaN' + b", 0.0" * (N_FEATURES - 1) + b"]]}", 422, "finite"),
         (f"oversized body (> {MAX_BODY_BYTES} bytes)", path, big, 413, str(MAX_BODY_BYTES)),
         ("unknown model", "/v1/models/no_such_model/predict", {"inputs": [row]}, 404, "no_such_model"),
     ]

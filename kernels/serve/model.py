@@ -20,11 +20,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from kernels.serve.schemas import N_FEATURES, ServeError
+from kernels.serve.schemas import N_FEATURES, PIXEL_MAX, ServeError
 from models.mlp import MLP, MLPConfig
-
-#: Pixel scale of sklearn digits: values are 0..16, so x / 16 lies in [0, 1].
-PIXEL_MAX = 16.0
 
 
 class ServedModel:

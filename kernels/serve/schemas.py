@@ -3,7 +3,7 @@
 One contract for the FastAPI app, the Flask app and the registry routes:
 
 * ``PredictRequest``: ``{"inputs": [[64 numbers], ...]}``, 1 to :data:`MAX_ROWS` rows of
-  :data:`N_FEATURES` raw pixel values each (sklearn digits: 0..16, not yet scaled).
+  :data:`N_FEATURES` raw pixel values each (sklearn digits: finite, 0..16, not yet scaled).
   Strict: a string or a boolean where a number belongs is refused (no coercion of
   ``"3"`` to 3.0), and so is any field besides ``inputs``.
 * ``PredictResponse``: the model name and version that answered, the class of each row
@@ -31,7 +31,13 @@ N_FEATURES = 64
 #: Model names and versions: letters, digits, ``.``, ``_``, ``-``; 1 to 32 characters.
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
-Row = Annotated[list[float], Field(min_length=N_FEATURES, max_length=N_FEATURES)]
+#: Largest pixel value (sklearn digits are 0..16); a value outside [0, PIXEL_MAX] is refused.
+PIXEL_MAX = 16.0
+
+# finite and in range: pydantic's JSON parser accepts NaN and Infinity by default, and a NaN
+# logit cannot be written back as JSON (the server would fail with a 500 instead of a 422)
+Pixel = Annotated[float, Field(ge=0.0, le=PIXEL_MAX, allow_inf_nan=False)]
+Row = Annotated[list[Pixel], Field(min_length=N_FEATURES, max_length=N_FEATURES)]
 
 
 class PredictRequest(BaseModel):

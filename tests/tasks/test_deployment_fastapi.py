@@ -22,9 +22,9 @@ def test_check_passes_and_records_each_bad_payload():
     for name in ("predictions = in-process", "bad payload -> 4xx", "error names the problem", "nothing left running"):
         assert name in rec.checks
     (table,) = rec.tables
-    assert [r["status"] for r in table["rows"]] == [400, 422, 422, 422, 422, 413, 404]
+    assert [r["status"] for r in table["rows"]] == [400, 422, 422, 422, 422, 422, 413, 404]
     assert all('"error"' in r["body"] and '"detail"' in r["body"] for r in table["rows"])
-    assert rec.metrics["bad_payloads_rejected"] == 7
+    assert rec.metrics["bad_payloads_rejected"] == 8
 
 
 def test_the_payload_model_names_each_problem():

@@ -20,8 +20,8 @@ def test_check_passes_under_waitress_and_gunicorn():
     assert all(c["passed"] for c in rec.checks.values())
     assert rec.checks["model loaded once per worker, threads set"]["n"] == 2
     (table,) = rec.tables
-    assert [r["server"] for r in table["rows"]] == ["waitress"] * 7 + ["gunicorn"] * 7
-    assert [r["status"] for r in table["rows"]] == [400, 422, 422, 422, 422, 413, 404] * 2
+    assert [r["server"] for r in table["rows"]] == ["waitress"] * 8 + ["gunicorn"] * 8
+    assert [r["status"] for r in table["rows"]] == [400, 422, 422, 422, 422, 422, 413, 404] * 2
 
 
 def test_flask_app_answers_every_bad_payload_with_json(tmp_path):
