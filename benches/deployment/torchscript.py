@@ -21,7 +21,7 @@ Check (tiny):
   model equals eager on both branches and at a batch size the export never saw.
 
 Bench: latency of eager, scripted and ``torch.compile``-d CNNs (AOTInductor too where the
-preset allows its C++ build: over a minute on a 2-core CPU, so the cpu preset skips it with
+preset allows its C++ build: about a minute on a 2-core CPU, so the cpu preset skips it with
 that reason).
 
 Lesson: tracing runs the model once and records the operators it executed, so Python
@@ -65,7 +65,7 @@ class TSConfig:
     batch: int = 4
     """batch of the check's example and of the bench"""
     aot_inductor: bool = False
-    """time an AOTInductor package too (a C++ build of over a minute on a 2-core CPU)"""
+    """time an AOTInductor package too (a C++ build of about a minute on a 2-core CPU)"""
 
     def label(self) -> str:
         return f"w={self.width},img={self.image},B={self.batch}"
@@ -160,7 +160,7 @@ class TorchScript(System):
         for config in ctx.configs:
             for spec in ctx.implementations(self, bench=True):
                 if spec.name == "aot_inductor" and not config.aot_inductor:
-                    ctx.skip_part("timing of aot_inductor", "AOTInductor's C++ build takes over a minute on a 2-core "
+                    ctx.skip_part("timing of aot_inductor", "AOTInductor's C++ build takes about a minute on a 2-core "
                                   "CPU, past this preset's budget; the gpu preset times it")  # fmt: skip
                     continue
                 try:
