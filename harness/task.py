@@ -20,9 +20,28 @@ The kinds:
 1. :class:`Operator`: ``inputs``/``reference``/implementations marked with :func:`impl`
    (exactly one ``baseline=True``), ``flops``/``bytes``. ``check`` is generic: 3 seeded
    trials per config, every implementation against the reference with the guards.
-2. :class:`TrainingRun`: trains a model; the task writes ``check`` (loss falls,
-   accuracy threshold, ...) and ``bench`` (throughput, curves).
-3. :class:`Comparison`: ``variants`` run on the same seed and budget, plotted together.
+2. :class:`TrainingRun`: trains a model. Carried by the harness when the task writes
+   ``recipe(ctx, config) -> harness.trained.Recipe`` (model + optimizer) and
+   ``train_data(ctx, config)``: the harness trains with ``harness.train.fit``, records
+   curves, samples/s and time to ``target_accuracy``, calls ``properties(ctx, run)`` and
+   ``summarize(ctx, run)``, and times ``train_step``. Else the task writes ``check`` and
+   ``bench`` itself.
+3. :class:`Comparison`: variants run on the same seed and budget, plotted together.
+   Carried by the harness when each variant is a builder::
+
+       @variant
+       def adam(self, ctx, config) -> Recipe:
+           return Recipe(MLP(...), lambda params: torch.optim.Adam(params, lr=config.lr))
+
+   The harness seeds before every builder, trains all on the same data stream and
+   ``budget(config)`` (default: the config's ``batch_size``/``epochs``/``steps``/
+   ``eval_every``/``target_accuracy``), checks ``same budget``, ``same data stream`` and
+   ``same initial weights``, records curves (a series per variant), ``<variant>.*``
+   metrics and a comparison table (``row(run)`` adds columns), then calls
+   ``properties(ctx, runs)`` (check) and ``summarize(ctx, runs)`` (check and bench) and
+   times one step per variant. ``train_variant`` trains one variant, so a mutant can make
+   one run unfair. Hand-written comparisons (``variants`` names, own ``check``/``bench``)
+   keep working. See :mod:`harness.trained`.
 4. :class:`System`: a real server, exporter or process group started and stopped by
    the task itself.
 """

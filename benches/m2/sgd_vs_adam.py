@@ -10,7 +10,8 @@ with the hand-written optimizers of ``kernels/optim/optimizers.py`` (foreach ver
 
 Each variant starts from the same initial weights (``torch.manual_seed(seed)`` before the
 model is built) and sees the same mini-batches in the same order (one index stream from a
-generator seeded once), for the same number of steps; only the optimizer differs.
+generator seeded once), for the same number of steps; only the optimizer differs. The
+harness (``harness.trained``) trains each variant's builder and checks that fairness.
 
 Check (tiny): the three runs start from bit-identical parameters, draw identical batch
 sequences and take the same number of steps; every run's loss falls (mean of the last 10
@@ -37,14 +38,13 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 
 import kernels.optim.optimizers as own_optim
-from harness import Comparison, Prepared, task
+from harness import Comparison, task
 from harness.claims import metric, time_ratio
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from harness.train import evaluate
+from harness.trained import Recipe, expect_learns, run_variants, train_recipe, variant
 from models.mlp import MLP, MLPConfig
 
 #: variant -> (optimizer class name, fixed arguments); the learning rate comes from the config
@@ -75,26 +75,18 @@ class CurveConfig:
         return f"steps={self.steps},B={self.batch},hidden={'x'.join(map(str, self.hidden))}"
 
 
-@dataclasses.dataclass
-class Run:
-    """What one variant's run produced."""
-
-    init: torch.Tensor  # all initial parameters, flattened
-    batches: list[torch.Tensor]  # the index tensor of every step
-    losses: list[float]
-    eval_steps: list[int]
-    accuracy: list[float]
-
-
 # -- unfair comparisons (the mutants) ------------------------------------------------------------
-def _seed_per_variant(self, variant, config, device, dtype, seed):
-    """WRONG: seeds each variant's model differently: the curves compare initialisations too."""
-    return SgdVsAdam.model(self, variant, config, device, dtype, seed + SgdVsAdam.variants.index(variant))
+def _seed_per_variant(self, ctx, config):
+    """WRONG: seeds Adam's model differently: the curves compare initialisations too."""
+    torch.manual_seed(ctx.rng_seed + 2)
+    return SgdVsAdam.adam(self, ctx, config)
 
 
-def _batches_per_variant(self, variant, config, n, seed):
+def _batches_per_variant(self, ctx, name, recipe, opt, data, budget):
     """WRONG: each variant draws its own batch stream."""
-    return SgdVsAdam.batch_indices(self, variant, config, n, seed + SgdVsAdam.variants.index(variant))
+    (x, y), held_out = data
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(len(name))).to(y.device)
+    return train_recipe(ctx, name, recipe, opt, ((x[perm], y[perm]), held_out), budget)
 
 
 def _sgd_for_all(self, variant, params, lr):
@@ -105,7 +97,6 @@ def _sgd_for_all(self, variant, params, lr):
 @task("m2.sgd_vs_adam", seed="m2", title="convergence curves of SGD vs Adam")
 class SgdVsAdam(Comparison):
     __doc__ = __doc__
-    variants = tuple(OPTIMIZERS)
     sizes = {
         "tiny": CurveConfig(steps=60, hidden=(32,)),
         "cpu": CurveConfig(steps=400, hidden=(128, 64), sweep=(0.3, 1.0, 3.0)),
@@ -127,115 +118,64 @@ class SgdVsAdam(Comparison):
         Mutant(
             "seed_per_variant",
             "each variant's model seeded differently",
-            {"model": _seed_per_variant},
-            match="initial parameters",
+            {"adam": _seed_per_variant},
+            match="initial weights",
         ),
         Mutant(
             "batches_per_variant",
             "each variant draws its own batches",
-            {"batch_indices": _batches_per_variant},
-            match="not the same sequence",
+            {"train_variant": _batches_per_variant},
+            match="not the same data stream",
         ),
         Mutant(
-            "same_optimizer",
-            "every variant is SGD at one rate",
-            {"optimizer": _sgd_for_all},
-            match="same loss curve",
+            "same_optimizer", "every variant is SGD at one rate", {"optimizer": _sgd_for_all}, match="same loss curve"
         ),
     )
 
-    def model(self, variant: str, config: CurveConfig, device, dtype, seed: int) -> MLP:
-        """The network a variant trains (same for all: seeded before construction)."""
-        torch.manual_seed(seed)
-        return MLP(MLPConfig(in_features=64, hidden=config.hidden, out_features=10)).to(device, dtype)
+    def train_data(self, ctx, config):
+        xtr, ytr, xte, yte = digits_split(0.2, seed=0, dtype=ctx.dtype)  # (N, 64), 1,437 / 360
+        return (xtr, ytr), (xte, yte)
 
     def optimizer(self, variant: str, params, lr: float) -> torch.optim.Optimizer:
         name, kwargs = OPTIMIZERS[variant]
         return getattr(own_optim, name)(params, lr=lr, foreach=True, **kwargs)
 
-    def batch_indices(self, variant: str, config: CurveConfig, n: int, seed: int) -> list[torch.Tensor]:
-        """Every step's batch indices: one stream, seeded once, the same for every variant."""
-        g = torch.Generator().manual_seed(seed)
-        return [torch.randint(0, n, (config.batch,), generator=g) for _ in range(config.steps)]
+    def _mlp(self, variant: str, config: CurveConfig) -> Recipe:
+        model = MLP(MLPConfig(in_features=64, hidden=config.hidden, out_features=10))
+        return Recipe(model, lambda params: self.optimizer(variant, params, config.lr(variant)))
 
-    def run(self, variant: str, config: CurveConfig, device, dtype, seed: int, lr: float | None = None) -> Run:
-        xtr, ytr, xte, yte = (t.to(device) for t in digits_split(0.2, seed=0, dtype=dtype))
-        model = self.model(variant, config, device, dtype, seed)
-        opt = self.optimizer(variant, model.parameters(), config.lr(variant) if lr is None else lr)
-        init = torch.cat([p.detach().reshape(-1).cpu() for p in model.parameters()])
-        batches = self.batch_indices(variant, config, len(ytr), seed)
-        losses, eval_steps, acc = [], [], []
-        for step, idx in enumerate(batches, 1):
-            idx = idx.to(device)
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            if step % config.eval_every == 0 or step == len(batches):
-                eval_steps.append(step)
-                acc.append(evaluate(model, xte, yte)[0])
-        return Run(init, batches, torch.stack(losses).float().cpu().tolist(), eval_steps, acc)
+    @variant
+    def sgd(self, ctx, config):
+        return self._mlp("sgd", config)
 
-    # -- check ---------------------------------------------------------------------------------
-    def check(self, ctx) -> None:
-        cfg = ctx.configs[0]
-        runs = {v: self.run(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed) for v in self.variants}
-        base = runs[self.variants[0]]
-        for v, r in runs.items():
-            b0 = self.variants[0]
-            msg = f"{v}: initial parameters differ from {b0}'s: not the same seed"
-            ctx.expect(torch.equal(r.init, base.init), msg, name="same initial parameters")
-            same = len(r.batches) == len(base.batches) and all(map(torch.equal, r.batches, base.batches))
-            msg = f"{v}: {len(r.batches)} batches, not the same sequence as {b0}'s {len(base.batches)}"
-            ctx.expect(same, msg, name="same batches in the same order")
-            msg = f"{v}: {len(r.losses)} steps, budget {cfg.steps}"
-            ctx.expect(len(r.losses) == cfg.steps, msg, name="same budget")
-            first, last = sum(r.losses[:10]) / 10, sum(r.losses[-10:]) / 10
-            msg = f"{v}: loss {first:.3f} -> {last:.3f} over {cfg.steps} steps does not fall"
-            ctx.expect(last < 0.7 * first, msg, name="every run learns")
-            self.record(ctx, v, r)
-        ctx.metric("early_accuracy_gain", runs["adam"].accuracy[0] - runs["sgd"].accuracy[0])
-        curves = [tuple(r.losses) for r in runs.values()]
+    @variant
+    def sgd_momentum(self, ctx, config):
+        return self._mlp("sgd_momentum", config)
+
+    @variant
+    def adam(self, ctx, config):
+        return self._mlp("adam", config)
+
+    def properties(self, ctx, runs) -> None:
+        for run in runs.values():
+            expect_learns(ctx, run, ratio=0.7, window=10)
+        curves = [tuple(r.log.losses) for r in runs.values()]
         msg = "two variants produced the same loss curve: is the optimizer actually switched?"
         ctx.expect(len(set(curves)) == len(curves), msg, name="the optimizers differ")
 
-    def record(self, ctx, variant: str, r: Run) -> None:
-        ctx.curve("train loss", list(range(1, len(r.losses) + 1)), r.losses, y_label="cross-entropy", series=variant)
-        ctx.curve("test accuracy", r.eval_steps, r.accuracy, y_label="accuracy", series=variant)
-        ctx.metric(f"{variant}.final_loss_mean10", sum(r.losses[-10:]) / 10)
-        ctx.metric(f"{variant}.final_accuracy", r.accuracy[-1])
-
-    # -- bench ---------------------------------------------------------------------------------
-    def prepare(self, ctx, impl: str, config: CurveConfig) -> Prepared:
-        xtr, ytr, _, _ = digits_split(0.2, seed=0, dtype=ctx.dtype)
-        xb, yb = xtr[: config.batch].to(ctx.device), ytr[: config.batch].to(ctx.device)
-        model = self.model(impl, config, ctx.device, ctx.dtype, ctx.rng_seed)
-        opt = self.optimizer(impl, model.parameters(), config.lr(impl))
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xb), yb).backward()
-            opt.step()
-
-        step()
-        return Prepared(fn=step, items=config.batch, item_unit="samples")
+    def summarize(self, ctx, runs) -> None:
+        ctx.metric("early_accuracy_gain", runs["adam"].log.eval_accuracy[0] - runs["sgd"].log.eval_accuracy[0])
 
     def bench(self, ctx) -> None:
-        cfg = ctx.configs[0]
-        rows, first_acc = [], {}
-        for v in self.variants:
-            r = self.run(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed)
-            self.record(ctx, v, r)
-            first_acc[v] = r.accuracy[0]
-            for mult in cfg.sweep:
-                lr = cfg.lr(v) * mult
-                r = self.run(v, cfg, ctx.device, ctx.dtype, ctx.rng_seed, lr=lr)
-                row = {"variant": v, "lr": float(f"{lr:.3g}"), "steps": cfg.steps}
-                loss10 = sum(r.losses[-10:]) / 10
-                rows.append({**row, "final_loss_mean10": float(f"{loss10:.4g}"), "final_accuracy": r.accuracy[-1]})
-            ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
-        ctx.metric("early_accuracy_gain", first_acc["adam"] - first_acc["sgd"])
+        super().bench(ctx)  # curves, comparison table, one step timed per variant
+        cfg, rows = ctx.configs[0], []
+        for mult in cfg.sweep:  # the learning-rate sweep: every rate scaled by mult
+            scaled = dataclasses.replace(cfg, lrs=tuple((v, lr * mult) for v, lr in cfg.lrs))
+            for v, run in run_variants(self, ctx, scaled).items():
+                log = run.log
+                loss10 = sum(log.losses[-10:]) / 10
+                row = {"variant": v, "lr": float(f"{scaled.lr(v):.3g}"), "steps": cfg.steps}
+                rows.append({**row, "final_loss_mean10": float(f"{loss10:.4g}"), "final_accuracy": log.final_accuracy})
         if rows:
             ctx.table("lr sweep", rows)
             ctx.metric("adam.worst_sweep_accuracy", min(r["final_accuracy"] for r in rows if r["variant"] == "adam"))
