@@ -111,7 +111,7 @@ ARMS = {  # name -> (predictor factory, target branch, regression loss)
 class BYOL(TrainingRun):
     __doc__ = __doc__
     variants = tuple(ARMS)
-    sizes = {"tiny": BYOLConfig(), "cpu": BYOLConfig(steps=600, batch=256)}
+    sizes = {"tiny": BYOLConfig(), "cpu": BYOLConfig(steps=300, batch=256)}
     metrics = {f"spread_{a}": f"final spread of held-out projections, arm {a} (1: spread out, 0: collapsed)"
                for a in ARMS} | {"probe_acc_byol": "linear-probe held-out accuracy of the BYOL encoder"}  # fmt: skip
     claims = (
