@@ -214,8 +214,9 @@ class Pruning(Comparison):
         from torch.sparse import to_sparse_semi_structured
 
         y = F.linear(x.cuda().half(), to_sparse_semi_structured(w24))
-        ctx.assert_close(y, F.linear(x.cuda().half(), w24), name="2:4 semi-structured = masked dense", rtol=1e-2,
-                         atol=1e-2)  # fmt: skip
+        # float16 outputs of size ~16 (256 unit products): 1 ulp is 0.008, and the two kernels round apart
+        ctx.assert_close(y, F.linear(x.cuda().half(), w24), name="2:4 semi-structured = masked dense",
+                         rtol=2e-2, atol=2e-2)  # fmt: skip
 
     def bench(self, ctx):
         cfg = ctx.configs[0]
@@ -264,7 +265,8 @@ class Pruning(Comparison):
         elif impl == "semi_structured_24":
             from torch.sparse import to_sparse_semi_structured
 
-            ws = to_sparse_semi_structured(P.mask_2_4(w).to(ctx.device).half())
+            dense_w = _weights(config, ctx, 0.0)[0]  # 2:4 on the unpruned matrix: exactly 50 % zeros
+            ws = to_sparse_semi_structured(P.mask_2_4(dense_w).to(ctx.device).half())
             xh = x.to(ctx.device).half()
             return Prepared(fn=lambda: F.linear(xh, ws), items=config.batch, item_unit="rows")
         w, x = w.to(ctx.device), x.to(ctx.device)
