@@ -35,7 +35,7 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data import load_digits_images, load_mnist, read_idx_images, resolve, stratified_split, write_mnist
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Recipe
 from models.convnets import SmallCNN, small_cnn_preset
 
 
@@ -169,46 +169,35 @@ class FashionMNIST(TrainingRun):
             name="28x28 forward shape",
         )
 
-        log, data = self._train(ctx, ctx.configs[0])
-        ctx.note(f"trained on {data.description}")
-        acc = log.final_accuracy
-        ctx.expect(
-            acc >= ctx.configs[0].target_accuracy,
-            f"test accuracy {acc:.3f} < {ctx.configs[0].target_accuracy} after {log.steps[-1]} steps",
-            name="trains to the target accuracy",
-        )
+        super().check(ctx)  # the harness trains the recipe, then properties() and summarize()
 
-    def _train(self, ctx, config):
-        data = self.loader(device=ctx.device)
-        torch.manual_seed(ctx.rng_seed)
-        model = make_model(data, ctx.device, ctx.dtype)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        train = (data.train[0].to(ctx.dtype), data.train[1])
-        test = (data.test[0].to(ctx.dtype), data.test[1])
-        kw = {"batch_size": config.batch_size, "epochs": config.epochs, "seed": ctx.rng_seed}
-        log = fit(model, opt, train, eval_data=test, target_accuracy=config.target_accuracy, **kw)
-        log.record(ctx)
-        if log.steps_to_accuracy is not None:
-            ctx.metric("epochs_to_accuracy", log.steps_to_accuracy / (train[1].shape[0] // config.batch_size))
-        self._last = (model, opt, data)
-        return log, data
+    def train_data(self, ctx, config):
+        self.data = self.loader(device=ctx.device)  # kept: recipe() sizes the model for it
+        return self.data.train, self.data.test
 
-    def prepare(self, ctx, impl, config):
-        data = self.loader(device=ctx.device)
-        torch.manual_seed(ctx.rng_seed)
-        model = make_model(data, ctx.device, ctx.dtype)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        x, y = data.train[0][: config.batch_size].to(ctx.dtype), data.train[1][: config.batch_size]
-        return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
+    def recipe(self, ctx, config) -> Recipe:
+        model = make_model(self.data, ctx.device, ctx.dtype)
+        return Recipe(model, lambda params: torch.optim.Adam(params, lr=config.lr))
+
+    def properties(self, ctx, run):
+        acc, target = run.log.final_accuracy, run.config.target_accuracy
+        why = f"test accuracy {acc:.3f} < {target} after {run.log.steps[-1]} steps"
+        ctx.expect(acc >= target, why, name="trains to the target accuracy")
+
+    def summarize(self, ctx, run):
+        ctx.note(f"trained on {self.data.description}")
+        if run.log.steps_to_accuracy is not None:
+            per_epoch = self.data.train[1].shape[0] // run.config.batch_size
+            ctx.metric("epochs_to_accuracy", run.log.steps_to_accuracy / per_epoch)
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        log, data = self._train(ctx, config)
-        ctx.note(f"trained on {data.description}")
-        model, opt, _ = self._last
+        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
+        run.log.record(ctx)
+        self.summarize(ctx, run)
         step = ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        xe = data.test[0][: config.eval_batch].to(ctx.dtype)
-        model.eval()
+        model = make_model(self.data, ctx.device, ctx.dtype).eval()  # eval time does not depend on the weights
+        xe = self.data.test[0][: config.eval_batch].to(ctx.dtype)
         fwd = Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images")
         ev = ctx.measure("eval", fwd, config=f"eval batch {xe.shape[0]}")
         per_image = (step.median_ms / config.batch_size) / (ev.median_ms / xe.shape[0])
