@@ -100,3 +100,14 @@ def mask_2_4(w: torch.Tensor) -> torch.Tensor:
     top = groups.abs().topk(2, dim=-1).indices
     mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, top, True)
     return (groups * mask).reshape(w.shape)
+
+
+def pruned_matrix(features: int, batch: int, sparsity: float, generator: torch.Generator):
+    """(W float32 (features, features) ~ N(0, 1) with its smallest ``sparsity`` share of |w| zeroed by
+    ``prune.l1_unstructured``, x float32 (batch, features) ~ N(0, 1)), on the CPU, from ``generator``."""
+    lin = nn.Linear(features, features, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(features, features, generator=generator))
+    if sparsity > 0:
+        prune.l1_unstructured(lin, "weight", amount=sparsity)
+    return lin.weight.detach().clone(), torch.randn(batch, features, generator=generator)
