@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +72,8 @@ def test_a_killed_parent_takes_its_server_along():
         finally:
             parent.kill()
             parent.wait()
+            for log in Path(tempfile.gettempdir()).glob(f"{tag}-*.log"):  # its stop() never ran
+                log.unlink()
     # tagged_servers waited (3 s grace) and found nothing left
 
 
