@@ -82,8 +82,8 @@ class ZeroShardingTask(System):
     variants = ("adam", "zero1", "fsdp2")
     sizes = {
         "tiny": ZeroConfig(d_model=32, n_layers=2, vocab=64),
-        "cpu": ZeroConfig(d_model=384, n_layers=10, vocab=4096, batch=4, seq_len=32, lr=1e-3, steps=5),
-        "gpu": ZeroConfig(1024, 24, 2048, batch=16, seq_len=512, n_heads=16, lr=1e-4, steps=10, warmup=3),
+        "cpu": ZeroConfig(d_model=384, n_layers=10, vocab=4096, batch=4, seq_len=32, lr=1e-3),
+        "gpu": ZeroConfig(1024, 24, 2048, batch=16, seq_len=512, n_heads=16, lr=1e-4, bench_steps=10, warmup=3),
     }
     metrics = {
         "zero1_state_share": "largest ZeRO-1 rank's share of Adam's state at W=2 (0..1)",
@@ -254,4 +254,24 @@ class ZeroShardingTask(System):
                         "step_ms": round(statistics.median(step_ms), 1),
                     }
                 )
-        ctx.table("model-state bytes per rank (fp32 Adam) and step time", rows)
+        zero = [o["zero1"]["state"] for o in outs]
+        ctx.metric("zero1_state_share", max(zero) / outs[0]["adam"]["state"])
+        mixed = [o["mixed"] for o in outs]  # bf16 weights and gradients, ZeRO-1 sharded fp32 MasterAdam
+        ctx.metric(
+            "mixed_bytes_per_param",
+            (mixed[0]["params"] + mixed[0]["grads"] + sum(m["state"] for m in mixed)) / n_params,
+        )
+        for r, m in enumerate(mixed):
+            mb = {f"{k}_mb": round(m[k] / 2**20, 2) for k in ("params", "grads", "state")}
+            per_param = round((m["params"] + m["grads"] + m["state"]) / n_params, 2)
+            rows.append(
+                {
+                    "variant": "zero1, bf16 + fp32 master",
+                    "rank": r,
+                    **mb,
+                    "bytes_per_param": per_param,
+                    "zero_formula": zero_bytes_per_param(1, W),
+                    "step_ms": None,
+                }
+            )
+        ctx.table("model-state bytes per rank and step time", rows)

@@ -13,7 +13,7 @@ import time
 
 import torch
 import torch.distributed as dist
-from torch.distributed.pipelining import PipelineStage, SplitPoint, pipeline
+from torch.distributed.pipelining import PipelineStage, Schedule1F1B, SplitPoint, pipeline
 
 from harness.rank_helpers import rank_device
 from kernels.pipelining.pipeline import StageClock, StagedLM, keep_stage, lm_loss, split_points
@@ -106,12 +106,14 @@ def grads_rank(cfg: PipeConfig, seed: int, schedules: dict, scale: bool) -> dict
 
 
 def bench_rank(cfg: PipeConfig, seed: int, schedules: dict) -> dict:
-    """Per (schedule, M): each timed step's wall ms and this stage's busy ms."""
+    """Per (schedule, M): each timed step's wall ms and this stage's busy ms (1F1B only for M >= K)."""
     ids, targets = (t.to(rank_device()) for t in batch(cfg, seed))
     sync = torch.cuda.synchronize if rank_device().type == "cuda" else (lambda: None)
     out = {}
     for name, schedule_cls in schedules.items():
         for micro in cfg.micro_batches:
+            if schedule_cls is Schedule1F1B and micro < dist.get_world_size():
+                continue  # torch's Schedule1F1B refuses M < K (its warm-up needs K micro-batches)
             stage, _ = stage_of(cfg, seed, "manual", micro)
             clock = StageClock()
             clock.attach(stage)
