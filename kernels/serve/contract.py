@@ -27,8 +27,8 @@ import torch
 
 from harness.serving import Server, group_members, processes_tagged, request, run_load, serve_command
 from harness.train import record_samples
+from kernels.serve.limits import MAX_BODY_BYTES, N_FEATURES
 from kernels.serve.model import ServedModel, digits_data, train_digits
-from kernels.serve.schemas import MAX_BODY_BYTES, N_FEATURES
 
 
 @dataclasses.dataclass(frozen=True)

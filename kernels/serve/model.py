@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from kernels.serve.schemas import N_FEATURES, PIXEL_MAX, ServeError
+from kernels.serve.limits import N_FEATURES, PIXEL_MAX, ServeError
 from models.mlp import MLP, MLPConfig
 
 

@@ -11,8 +11,8 @@ One contract for the FastAPI app, the Flask app and the registry routes:
 * ``ErrorBody``: ``{"error": KIND, "detail": "what is wrong and how to fix it"}``, the
   body of every 4xx (and of a 500, which the contract forbids for bad input).
 
-Limits are stated here once, so a client can read them: :data:`MAX_BODY_BYTES` (413 above
-it, checked before the body is parsed) and :data:`MAX_ROWS` (422 above it).
+Limits are stated once, in :mod:`kernels.serve.limits`: ``MAX_BODY_BYTES`` (413 above it,
+checked before the body is parsed), ``MAX_ROWS`` (422 above it), pixels finite in 0..16.
 """
 
 from __future__ import annotations
@@ -22,17 +22,24 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-#: Largest request body accepted, in bytes (413 above it, before parsing).
-MAX_BODY_BYTES = 64 * 1024
-#: Largest batch accepted per request, in rows (422 above it).
-MAX_ROWS = 64
-#: Values per row: sklearn digits' 8 x 8 pixels, flattened.
-N_FEATURES = 64
-#: Model names and versions: letters, digits, ``.``, ``_``, ``-``; 1 to 32 characters.
-NAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+from kernels.serve.limits import MAX_BODY_BYTES, MAX_ROWS, N_FEATURES, NAME_PATTERN, PIXEL_MAX, ServeError
 
-#: Largest pixel value (sklearn digits are 0..16); a value outside [0, PIXEL_MAX] is refused.
-PIXEL_MAX = 16.0
+__all__ = [  # the limits and ServeError are re-exported from kernels.serve.limits
+    "MAX_BODY_BYTES",
+    "MAX_ROWS",
+    "N_FEATURES",
+    "NAME_PATTERN",
+    "PIXEL_MAX",
+    "ActivateRequest",
+    "ErrorBody",
+    "PredictRequest",
+    "PredictResponse",
+    "RegisterRequest",
+    "ServeError",
+    "describe_validation",
+    "json_reason",
+    "parse_predict",
+]
 
 # finite and in range: pydantic's JSON parser accepts NaN and Infinity by default, and a NaN
 # logit cannot be written back as JSON (the server would fail with a 500 instead of a 422)
@@ -76,17 +83,6 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: str
-
-
-class ServeError(Exception):
-    """A request the server refuses: HTTP ``status``, error ``kind`` and a one-line ``detail``."""
-
-    def __init__(self, status: int, kind: str, detail: str):
-        super().__init__(detail)
-        self.status, self.kind, self.detail = status, kind, detail
-
-    def body(self) -> dict[str, str]:
-        return {"error": self.kind, "detail": self.detail}
 
 
 def describe_validation(errors: list[dict[str, Any]]) -> str:
