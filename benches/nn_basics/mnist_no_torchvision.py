@@ -37,15 +37,15 @@ import dataclasses
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric
 from harness.data import idx
 from harness.data.sources import resolve
 from harness.data.tabular import load_digits_images, stratified_split
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.train import standard_step
+from harness.trained import Recipe, default_budget
 from models.mlp import MLP, MLPConfig
 
 
@@ -160,26 +160,27 @@ class MnistNoTorchvision(TrainingRun):
     def train_step(self, model, optimizer, x, y, loss_fn):
         return standard_step(model, optimizer, x, y, loss_fn)
 
-    def run(self, ctx, cfg: MnistConfig, train: Split, test: Split, epochs: int):
-        torch.manual_seed(ctx.rng_seed)
-        (x, y), (xt, yt) = [(im.to(ctx.device, ctx.dtype), lab.to(ctx.device)) for im, lab in (train, test)]
-        model = MLP(MLPConfig(in_features=x[0].numel(), hidden=cfg.hidden, out_features=10)).to(ctx.device, ctx.dtype)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        return fit(
-            model,
-            opt,
-            (x, y),
-            batch_size=cfg.batch_size,
-            epochs=epochs,
-            eval_data=(xt, yt),
-            target_accuracy=cfg.target_accuracy,
-            loss_fn=F.cross_entropy,
-            step_fn=self.train_step,
-            seed=ctx.rng_seed,
-        )
+    def train_data(self, ctx, cfg: MnistConfig) -> tuple[Split, Split]:
+        """The check trains on the digits it wrote as IDX; bench on MNIST when present (``load``)."""
+        if ctx.mode == "check":
+            root, self._epochs = ctx.workdir / "digits-idx", cfg.epochs
+            train, test = self.read_split(root, "train"), self.read_split(root, "test")
+        else:
+            train, test, source, self._epochs = self.load(ctx)
+            ctx.note(
+                f"data: {source}; {len(train[1])} train / {len(test[1])} test images of {tuple(train[0].shape[1:])}"
+            )
+        self._pixels = train[0][0].numel()  # the recipe's input width (called after this)
+        return train, test
+
+    def budget(self, cfg: MnistConfig):
+        return dataclasses.replace(default_budget(cfg), epochs=self._epochs)  # fewer passes over real MNIST
+
+    def recipe(self, ctx, cfg: MnistConfig) -> Recipe:
+        model = MLP(MLPConfig(in_features=self._pixels, hidden=cfg.hidden, out_features=10))
+        return Recipe(model, lambda params: torch.optim.Adam(params, lr=cfg.lr), step_fn=self.train_step)
 
     def check(self, ctx) -> None:
-        cfg = ctx.configs[0]
         root = ctx.workdir / "digits-idx"
         written = self.write_digits_as_idx(root, ctx.rng_seed)
         ctx.expect(
@@ -192,7 +193,10 @@ class MnistNoTorchvision(TrainingRun):
         for split, (xw, yw), (xl, yl) in zip(("train", "test"), written, loaded):
             ctx.assert_close(xl, xw, name="IDX round trip: images", where=split, rtol=0, atol=0)
             ctx.assert_close(yl, yw, name="IDX round trip: labels", where=split)
-        log = self.run(ctx, cfg, loaded[0], loaded[1], cfg.epochs)
+        super().check(ctx)  # the harness trains the recipe on them: properties() below
+
+    def properties(self, ctx, run) -> None:
+        cfg, log = run.config, run.log
         ctx.metric("check_test_accuracy", log.final_accuracy)
         ctx.expect(
             log.final_accuracy >= cfg.target_accuracy,
@@ -206,25 +210,7 @@ class MnistNoTorchvision(TrainingRun):
             name="training loss falls",
         )
 
-    # -- bench ---------------------------------------------------------------------------
-    def prepare(self, ctx, impl: str, config: MnistConfig) -> Prepared:
-        train, _, _, _ = self.load(ctx)
-        x, y = train[0][: config.batch_size].to(ctx.device, ctx.dtype), train[1][: config.batch_size].to(ctx.device)
-        torch.manual_seed(ctx.rng_seed)
-        model = MLP(MLPConfig(in_features=x[0].numel(), hidden=config.hidden)).to(ctx.device, ctx.dtype)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        return Prepared(
-            fn=lambda: self.train_step(model, opt, x, y, F.cross_entropy), items=config.batch_size, item_unit="samples"
-        )
-
-    def bench(self, ctx) -> None:
-        cfg = ctx.configs[0]
-        train, test, source, epochs = self.load(ctx)
-        ctx.note(
-            f"data: {source}; {train[0].shape[0]} train / {test[0].shape[0]} test images of {tuple(train[0].shape[1:])}"
-        )
-        log = self.run(ctx, cfg, train, test, epochs)
-        log.record(ctx, series="adam")
-        if log.steps_to_accuracy is not None:
-            ctx.metric("epochs_to_accuracy", log.steps_to_accuracy / (train[0].shape[0] // cfg.batch_size))
-        ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
+    def summarize(self, ctx, run) -> None:
+        if run.log.steps_to_accuracy is not None:
+            per_epoch = len(run.log.steps) / len(run.log.epoch_samples_per_s)  # steps per epoch
+            ctx.metric("epochs_to_accuracy", run.log.steps_to_accuracy / per_epoch)
