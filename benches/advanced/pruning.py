@@ -274,6 +274,8 @@ class Pruning(Comparison):
         elif impl == "semi_structured_24":
             from torch.sparse import to_sparse_semi_structured
 
+            if ctx.device.type != "cuda":
+                raise NotImplementedError("2:4 semi-structured kernels need a CUDA GPU (sm80 or newer)")
             dense_w = P.pruned_matrix(config.features, config.batch, 0.0, ctx.generator())[
                 0
             ]  # 2:4 on the unpruned matrix: exactly 50 % zeros

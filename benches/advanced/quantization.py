@@ -206,7 +206,11 @@ class Quantization(Comparison):
             except NotImplementedError as e:  # not timed on this preset or this torch: say why
                 ctx.skip_part(f"timing of {impl}", str(e))
                 continue
-            ctx.measure(impl, prepared, config=cfg)
+            try:
+                ctx.measure(impl, prepared, config=cfg)
+            finally:
+                if prepared.teardown is not None:
+                    prepared.teardown()
 
     def prepare(self, ctx, impl, config):
         r = getattr(self, "_models", None) or self._study(ctx, config)
@@ -232,7 +236,8 @@ class Quantization(Comparison):
             with torch.no_grad():
                 return model(x)
 
-        return Prepared(fn=fn, items=config.batch, item_unit="rows")
+        stop = _stop_compile_workers if impl == "int8_pt2e_inductor" else None
+        return Prepared(fn=fn, items=config.batch, item_unit="rows", teardown=stop)
 
 
 def _legacy_dynamic(model):
@@ -243,3 +248,10 @@ def _legacy_dynamic(model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return q.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _stop_compile_workers():
+    """Inductor may start a pool of compile worker processes (many-core machines): end them here."""
+    from torch._inductor.async_compile import shutdown_compile_workers
+
+    shutdown_compile_workers()
