@@ -112,6 +112,12 @@ class RestApi(System):
             match="v1 after v2",
         ),
         Mutant(
+            "whole_pixels_only",
+            "raises (HTTP 500) on a fractional pixel value; every check but the fuzzer sends whole ones",
+            {"app": "kernels.serve.wrong:fastapi_whole_pixels"},
+            match="schemathesis",
+        ),
+        Mutant(
             "unvalidated",
             "parses predict bodies by hand: bad payloads raise, HTTP 500",
             {"app": "kernels.serve.wrong:fastapi_unvalidated"},

@@ -7,6 +7,8 @@ Each factory takes the same settings dict as the right ones and is started the s
   pydantic model, so a wrong field, shape or dtype surfaces as an exception: HTTP 500;
 * ``*_raw_pixels``: skips the input scaling (x / 16) the model was trained with: answers
   200 with plausible-looking but wrong classes;
+* ``fastapi_whole_pixels``: raises on a fractional pixel value (the digits it was tried on
+  are whole numbers): a 500 that only a fuzzer's inputs reach;
 * ``fastapi_leaky_versions``: the registry reuses one module per model name "to save
   memory", so registering v2 overwrites the weights v1's route answers with.
 """
@@ -29,6 +31,20 @@ class RawPixelsModel(ServedModel):
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+class WholePixelsModel(ServedModel):
+    """WRONG: assumes pixels are whole numbers (sklearn's are) and raises otherwise: a 500."""
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.equal(x, x.round()):
+            raise ValueError("pixel values must be whole numbers")
+        return x / 16.0
+
+
+class WholePixelsRegistry(Registry):
+    def _read(self, file: str) -> ServedModel:
+        return WholePixelsModel(super()._read(file).mlp)
 
 
 class RawPixelsRegistry(Registry):
@@ -71,6 +87,10 @@ def fastapi_unvalidated(settings: dict[str, Any]):
 
 def fastapi_raw_pixels(settings: dict[str, Any]):
     return fastapi_app.create_app(settings, registry_cls=RawPixelsRegistry)
+
+
+def fastapi_whole_pixels(settings: dict[str, Any]):
+    return fastapi_app.create_app(settings, registry_cls=WholePixelsRegistry)
 
 
 def fastapi_leaky_versions(settings: dict[str, Any]):
