@@ -38,7 +38,7 @@ from harness.claims import metric
 from harness.data import DataFormatError, write_cifar10
 from harness.data.cifar_images import load_images, to_tensors
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, default_budget
 from models.convnets import SmallCNN, small_cnn_preset
 
 
@@ -171,57 +171,37 @@ class Cifar10CNN(TrainingRun):
             name="truncated batch refused, naming the file",
         )
 
-        log, desc = self._train(ctx, config)
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def train_data(self, ctx, config):
+        tr, te, self.description = self.loader(config.n_train, config.n_test)
+        ctx.note(f"data: {self.description}")
+        train, self.test = to_tensors(tr, te, ctx.device, ctx.dtype)
+        return train, self.test
+
+    def budget(self, config) -> Budget:
+        per_epoch = (config.n_train or 50_000) // config.batch_size  # four evaluations per epoch
+        return dataclasses.replace(default_budget(config), eval_every=max(1, per_epoch // 4))
+
+    def recipe(self, ctx, config) -> Recipe:
+        model = SmallCNN(small_cnn_preset(config.model))
+        return Recipe(model, lambda params: torch.optim.Adam(params, lr=config.lr))
+
+    def properties(self, ctx, run):
+        acc, target = run.log.final_accuracy, run.config.target_accuracy
         ctx.expect(
-            log.final_accuracy >= config.target_accuracy,
-            f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) after "
-            f"{log.steps[-1]} steps on {desc}",
+            acc >= target,
+            f"test accuracy {acc:.3f} < {target} (chance 0.1) after {run.log.steps[-1]} steps on {self.description}",
             name="trains above chance",
         )
 
-    def _data(self, ctx, config):
-        tr, te, desc = self.loader(config.n_train, config.n_test)
-        ctx.note(f"data: {desc}")
-        return (*to_tensors(tr, te, ctx.device, ctx.dtype), desc)
-
-    def _model(self, ctx, config):
-        torch.manual_seed(ctx.rng_seed)
-        return SmallCNN(small_cnn_preset(config.model)).to(ctx.device, ctx.dtype)
-
-    def _train(self, ctx, config):
-        train, test, desc = self._data(ctx, config)
-        model = self._model(ctx, config)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        log = fit(
-            model,
-            opt,
-            train,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            eval_data=test,
-            eval_every=max(1, len(train[1]) // config.batch_size // 4),
-            target_accuracy=config.target_accuracy,
-            seed=ctx.rng_seed,
-        )
-        log.record(ctx)
-        self._trained = (model, test)
-        return log, desc
-
-    def prepare(self, ctx, impl, config):
-        model = self._model(ctx, config)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        g = ctx.generator(2)
-        x = torch.randn(config.batch_size, 3, 32, 32, generator=g).to(ctx.device, ctx.dtype)
-        y = torch.randint(0, 10, (config.batch_size,), generator=g).to(ctx.device)
-        return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
-
     def bench(self, ctx):
         config = ctx.configs[0]
-        self._train(ctx, config)
-        model, test = self._trained
+        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
+        run.log.record(ctx)
         step = ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model.eval()
-        for label, xe in (("forward", test[0][: config.batch_size]), ("eval", test[0][: config.eval_batch])):
+        model, xt = run.model.eval(), self.test[0]  # (N, 3, 32, 32)
+        for label, xe in (("forward", xt[: config.batch_size]), ("eval", xt[: config.eval_batch])):
             fwd = ctx.measure(
                 label,
                 Prepared(fn=torch.no_grad()(lambda xe=xe: model(xe)), items=xe.shape[0], item_unit="images"),
