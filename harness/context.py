@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,9 +135,14 @@ class Context:
 
     @property
     def workdir(self) -> Path:
-        """A scratch folder for this task's files (traces, checkpoints, event files)."""
+        """A scratch folder for this task's files (traces, checkpoints, event files), removed with
+        the context unless ``$DRILLS_KEEP_WORKDIR`` is 1."""
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix=f"drills-{self.task_cls.id}-"))
+            # a folder the context made is removed with it (at the latest when the interpreter
+            # exits): nothing a task starts outlives it; DRILLS_KEEP_WORKDIR=1 keeps it to look at
+            if os.environ.get("DRILLS_KEEP_WORKDIR", "") != "1":
+                weakref.finalize(self, shutil.rmtree, self._workdir, True)
         self._workdir.mkdir(parents=True, exist_ok=True)
         return self._workdir
 

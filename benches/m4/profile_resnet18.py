@@ -151,7 +151,8 @@ class ProfileResNet18(Comparison):
         step = TrainStep(config, ctx.device, ctx.dtype, ctx.rng_seed)
         trace = ctx.workdir / "resnet18_trace.json"
         prof = profile_steps(step, config.steps, ctx.device, trace)
-        ctx.note(f"Chrome trace ({config.label()}, {config.steps} steps, {ctx.device.type}): {trace}")
+        ctx.note(f"Chrome trace ({config.label()}, {config.steps} steps, {ctx.device.type}): {trace} (removed after "
+                 "the run; DRILLS_KEEP_WORKDIR=1 keeps it for chrome://tracing or Perfetto)")  # fmt: skip
         if not (ctx.is_cuda or ctx.has("cuda")):
             ctx.note(
                 "NVTX ranges are no-ops here (no GPU, no NVTX tool attached); the forward/backward/"

@@ -1,0 +1,24 @@
+def test_workdir_is_removed_with_its_context(monkeypatch):
+    """A scratch folder the context made goes with it (nothing a task starts outlives it), unless
+    DRILLS_KEEP_WORKDIR=1 asks to keep it."""
+    import gc
+
+    import torch
+
+    from harness import REGISTRY
+    from harness.context import Context, TaskRecord
+
+    cls = REGISTRY.get("fundamentals.manual_matmul")
+    for keep, exists_after in (("0", False), ("1", True)):
+        monkeypatch.setenv("DRILLS_KEEP_WORKDIR", keep)
+        ctx = Context(cls(), mode="check", device="cpu", dtype=torch.float32, size="tiny", rng_seed=0,
+                      record=TaskRecord(id=cls.id))  # fmt: skip
+        path = ctx.workdir
+        (path / "trace.json").write_text("{}")
+        del ctx
+        gc.collect()
+        assert path.exists() == exists_after
+        if exists_after:
+            import shutil
+
+            shutil.rmtree(path)
