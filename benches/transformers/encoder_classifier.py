@@ -36,7 +36,7 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data import WordTokenizer, read_imdb, resolve, synthetic_reviews
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, default_budget
 from kernels.layers.attention_maps import record_attention
 from models.transformer import EncoderClassifier, preset
 
@@ -118,30 +118,35 @@ class EncoderClassifierTask(TrainingRun):
                epochs=1)}}, match="held-out accuracy"),
     )  # fmt: skip
 
-    def _data(self, ctx, config):
+    def train_data(self, ctx, config):
         tr, te, desc = load_reviews(config)
-        tok = WordTokenizer.fit(tr.texts)
-        x, _ = tok.encode_batch(tr.texts, config.max_len)
-        xt, _ = tok.encode_batch(te.texts, config.max_len)
+        self.tok, self.test_texts = WordTokenizer.fit(tr.texts), te.texts  # the recipe sizes its vocabulary by it
+        x, _ = self.tok.encode_batch(tr.texts, config.max_len)  # (N, max_len) ids, padded
+        xt, _ = self.tok.encode_batch(te.texts, config.max_len)
         ctx.note(
-            f"data: {desc}; {len(tr)} train / {len(te)} test, vocabulary {tok.vocab_size}, "
+            f"data: {desc}; {len(tr)} train / {len(te)} test, vocabulary {self.tok.vocab_size}, "
             f"up to {config.max_len} tokens"
         )
-        return tok, (x.to(ctx.device), tr.labels.to(ctx.device)), (xt.to(ctx.device), te.labels.to(ctx.device)), te
+        return (x, tr.labels), (xt, te.labels)
 
-    def _model(self, ctx, config, vocab, num_classes):
-        torch.manual_seed(ctx.rng_seed)
-        return self.model_cls(preset(config.model, max_len=config.max_len + 32), vocab, num_classes).to(
-            ctx.device, ctx.dtype
-        )
+    def budget(self, config) -> Budget:  # two evaluations per epoch
+        return dataclasses.replace(default_budget(config), eval_every=max(1, config.n_train // config.batch_size // 2))
+
+    def recipe(self, ctx, config) -> Recipe:
+        model = self.model_cls(preset(config.model, max_len=config.max_len + 32), self.tok.vocab_size, 2)
+        return Recipe(model, lambda params: torch.optim.AdamW(params, lr=config.lr))
 
     def check(self, ctx):
         config = ctx.configs[0]
-        tok, train, test, te = self._data(ctx, config)
-        model = self._model(ctx, config, tok.vocab_size, 2)
-        self._check_padding(ctx, model, tok, te.texts[:6], config.max_len, "initialised")
-        log = self._fit(ctx, config, model, train, test)
-        self._check_padding(ctx, model, tok, te.texts[:6], config.max_len, "trained")
+        self.train_data(ctx, config)
+        torch.manual_seed(ctx.rng_seed)
+        model = self.recipe(ctx, config).model.to(ctx.device, ctx.dtype)
+        self._check_padding(ctx, model, self.tok, self.test_texts[:6], config.max_len, "initialised")
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def properties(self, ctx, run):
+        config, log = run.config, run.log
+        self._check_padding(ctx, run.model, self.tok, self.test_texts[:6], config.max_len, "trained")
         ctx.expect(
             log.final_accuracy >= config.target_accuracy,
             f"held-out accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.5) after "
@@ -177,46 +182,21 @@ class EncoderClassifierTask(TrainingRun):
             )
         model.train()
 
-    def _fit(self, ctx, config, model, train, test):
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        steps_per_epoch = len(train[1]) // config.batch_size
-        log = fit(
-            model,
-            opt,
-            train,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            eval_data=test,
-            eval_every=max(1, steps_per_epoch // 2),
-            target_accuracy=config.target_accuracy,
-            seed=ctx.rng_seed,
-        )
-        log.record(ctx)
-        return log
-
-    def prepare(self, ctx, impl, config):
-        model = self._model(ctx, config, 1000, 2)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        g = ctx.generator(7)
-        x = torch.randint(2, 1000, (config.batch_size, config.max_len), generator=g).to(ctx.device)
-        y = torch.randint(0, 2, (config.batch_size,), generator=g).to(ctx.device)
-        return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="samples")
-
     def bench(self, ctx):
         config = ctx.configs[0]
-        tok, train, test, te = self._data(ctx, config)
-        model = self._model(ctx, config, tok.vocab_size, 2)
-        self._fit(ctx, config, model, train, test)
+        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
+        run.log.record(ctx)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
+        model, tok = run.model, self.tok
         model.eval()
-        text = min(te.texts[:20], key=len)  # a short held-out review: readable axes
+        text = min(self.test_texts[:20], key=len)  # a short held-out review: readable axes
         words, ids = tok.split(text)[:32], tok.encode(text)[:32][None].to(ctx.device)  # (1, T)
         with torch.no_grad(), record_attention(model) as maps:
             model(ids)
         ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=words, y=words,
                     x_label="key word", y_label="query word",
                     caption="self-attention of the trained encoder on a held-out review")  # fmt: skip
-        xe = test[0][:256]
+        xe = tok.encode_batch(self.test_texts[:256], config.max_len)[0].to(ctx.device)  # (256, max_len)
         ctx.measure(
             "classify",
             Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
