@@ -243,16 +243,23 @@ class Task:
     def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
         raise NotImplementedError(f"{self.id} defines no prepare(); override bench() or add it")
 
-    def bench(self, ctx: Context) -> None:
-        """Time every available implementation on every config of the preset."""
+    def bench(self, ctx: Context) -> Any:
+        """Time every available implementation on every config of the preset.
+
+        Returns:
+            implementation name -> its ``harness.timing.Measurement`` on the last config
+            (so a subclass can derive a ratio after ``super().bench(ctx)``).
+        """
+        times = {}
         for config in ctx.configs:
             for spec in ctx.implementations(self, bench=True):
                 prepared = self.prepare(ctx, spec.name, config)
                 try:
-                    ctx.measure(spec.name, prepared, config=config)
+                    times[spec.name] = ctx.measure(spec.name, prepared, config=config)
                 finally:
                     if prepared.teardown is not None:
                         prepared.teardown()
+        return times
 
 
 def _definition_order(cls: type) -> list[str]:
@@ -407,14 +414,14 @@ class TrainingRun(_Trains):
         self.properties(ctx, run)
         self.summarize(ctx, run)
 
-    def bench(self, ctx: Context) -> None:
+    def bench(self, ctx: Context) -> Any:
         if self.carried():
             many = len(ctx.configs) > 1
             for config in ctx.configs:
                 run = self.train(ctx, config)
                 run.log.record(ctx, series=config_label(config) if many else None)
                 self.summarize(ctx, run)
-        super().bench(ctx)
+        return super().bench(ctx)
 
     def prepare(self, ctx: Context, impl: str, config: Any) -> Prepared:
         if not self.carried() or impl != "train_step":
@@ -461,12 +468,12 @@ class Comparison(_Trains):
         check_fair(ctx, runs, same_init=self.same_init)
         self.properties(ctx, runs)
 
-    def bench(self, ctx: Context) -> None:
+    def bench(self, ctx: Context) -> Any:
         from harness.trained import has_builders
 
         if has_builders(type(self)):
             self._train_all(ctx)
-        super().bench(ctx)
+        return super().bench(ctx)
 
     def row(self, run: Any) -> dict[str, Any]:
         """Extra columns of ``run``'s row in the comparison table; default none."""

@@ -45,7 +45,8 @@ from harness.claims import metric, time_ratio
 from harness.data import synthetic_cifar
 from harness.data.cifar_images import load_images
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.train import standard_step
+from harness.trained import Budget, Recipe, default_budget, expect_learns, variant
 from kernels.vision import augment
 from models.convnets import SmallCNN, small_cnn_preset
 
@@ -112,7 +113,6 @@ def _crop_without_padding(images, offsets, padding, fill=0.0):  # a zoom, not a 
 @task("cnn.augmentation", seed="4.04", title="CNN with data augmentation")
 class Augmentation(Comparison):
     __doc__ = __doc__
-    variants = ("no_augment", "augment")
     sizes = {
         "tiny": AugConfig(),
         "cpu": AugConfig(image_size=32, padding=4, n_train=2048, n_test=512, batch_size=64, steps=48),
@@ -177,71 +177,51 @@ class Augmentation(Comparison):
         centre = self.ops.crop_with_padding(x, torch.full((x.shape[0], 2), p), p)
         ctx.expect(torch.equal(centre, x), "the centred crop is not the image itself", name="centred crop = identity")
 
-        self.train_variants(ctx, config, check=True)
+        super().check(ctx)  # the harness trains both on one seed, data stream and budget
 
-    def _data(self, ctx, config):
+    def train_data(self, ctx, config):
         tr, te, desc = load_data(config, ctx.rng_seed)
         ctx.note(f"data: {desc}")
         mean = tr.images.to(ctx.dtype).mean(dim=(0, 2, 3), keepdim=True) / 255
 
         def norm(s):  # scale, centre per channel; the padding (0) then is the mean colour
-            return (s.images.to(ctx.dtype) / 255 - mean).to(ctx.device), s.labels.to(ctx.device)
+            return s.images.to(ctx.dtype) / 255 - mean, s.labels
 
         return norm(tr), norm(te)
 
-    def _model(self, ctx, config):
-        torch.manual_seed(ctx.rng_seed)
-        return SmallCNN(small_cnn_preset("cifar_tiny", image_size=config.image_size)).to(ctx.device, ctx.dtype)
+    def budget(self, config) -> Budget:  # six evaluations over the budget
+        return dataclasses.replace(default_budget(config), eval_every=max(1, config.steps // 6))
 
-    def _step_fn(self, ctx, config, variant):
-        g = ctx.generator(10)
-        if variant == "no_augment":
-            return standard_step
+    def _cnn(self, config, step_fn=standard_step) -> Recipe:
+        model = SmallCNN(small_cnn_preset("cifar_tiny", image_size=config.image_size))
+        return Recipe(model, lambda params: torch.optim.Adam(params, lr=config.lr), step_fn=step_fn)
+
+    @variant
+    def no_augment(self, ctx, config) -> Recipe:
+        return self._cnn(config)
+
+    @variant
+    def augment(self, ctx, config) -> Recipe:
+        g = ctx.generator(10)  # the augmentation's own stream: the batch order stays the harness's
 
         def step(model, opt, x, y, loss_fn):
             xa, ya = self.augment_fn(x, y, g, config)
             return standard_step(model, opt, xa, ya, loss_fn)
 
-        return step
+        return self._cnn(config, step)
 
-    def train_variants(self, ctx, config, check=False):
-        train, test = self._data(ctx, config)
-        logs = {}
-        for variant in self.variants:
-            model = self._model(ctx, config)
-            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-            kw = {"batch_size": config.batch_size, "epochs": 10**6, "max_steps": config.steps, "seed": ctx.rng_seed}
-            step = self._step_fn(ctx, config, variant)
-            logs[variant] = log = fit(
-                model, opt, train, eval_data=test, eval_every=max(1, config.steps // 6), step_fn=step, **kw
-            )
-            log.record(ctx, series=variant, prefix=f"{variant}.")
-            if check:
-                first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
-                why = f"{variant}: loss did not fall ({first:.3f} -> {last:.3f})"
-                ctx.expect(last < first, why, name=f"{variant} trains")
-        return logs
-
-    def prepare(self, ctx, impl, config):
-        model = self._model(ctx, config)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        g = ctx.generator(3)
-        x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=g).to(
-            ctx.device, ctx.dtype
-        )
-        y = torch.randint(0, 10, (config.batch_size,), generator=g).to(ctx.device)
-        step = self._step_fn(ctx, config, impl)
-        return Prepared(fn=lambda: step(model, opt, x, y, F.cross_entropy), items=config.batch_size, item_unit="images")
+    def properties(self, ctx, runs):
+        for run in runs.values():
+            expect_learns(ctx, run, ratio=1.0, window=3)
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        ms = {v: ctx.measure(v, self.prepare(ctx, v, config), config=config) for v in self.variants}
+        ms = super().bench(ctx)  # curves, comparison table, a training step per variant
         x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=ctx.generator(4))
         x, y, g = x.to(ctx.device, ctx.dtype), torch.zeros(config.batch_size, dtype=torch.long), ctx.generator(5)
         alone = Prepared(fn=lambda: self.augment_fn(x, y, g, config), items=config.batch_size, item_unit="images")
         only = ctx.measure("augment only", alone, config=f"{config.label()} augmentation alone")
         ctx.metric("augment_share", only.median_ms / ms["no_augment"].median_ms)
-        self.train_variants(ctx, config)
         # what the network sees: 8 training images (top row), then three augmented draws of them
         tr, _, desc = load_data(config, ctx.rng_seed)
         imgs = tr.images[:8].float() / 255  # (8, 3, S, S) in [0, 1]; padding shows black
