@@ -74,12 +74,15 @@ def stage_of(cfg: PipeConfig, seed: int, how: str, micro: int) -> tuple[Pipeline
     return PipelineStage(module, rank, world, device), module
 
 
-def run_step(stage, schedule_cls, micro: int, scale: bool, clock: StageClock, ids, targets) -> tuple:
-    """One step of ``schedule_cls`` over ``micro`` micro-batches: (last stage's logits or None, its losses).
+def make_schedule(stage, schedule_cls, micro: int, scale: bool, clock: StageClock):
+    """``schedule_cls`` over ``micro`` micro-batches with the timed mean loss; ``scale`` is its
+    ``scale_grads``: divide the accumulated gradients by M (the losses are per-micro-batch means)."""
+    return schedule_cls(stage, n_microbatches=micro, loss_fn=clock.timed(lm_loss), scale_grads=scale)
 
-    ``scale`` is the schedule's ``scale_grads``: divide the accumulated gradients by M.
-    """
-    schedule = schedule_cls(stage, n_microbatches=micro, loss_fn=clock.timed(lm_loss), scale_grads=scale)
+
+def run_step(schedule, ids: torch.Tensor, targets: torch.Tensor) -> tuple:
+    """One step: rank 0 feeds ids (B, T), the last rank targets (B, T); returns (the last
+    stage's logits (B, T, V) or None, its per-micro-batch losses)."""
     rank, last = dist.get_rank(), dist.get_world_size() - 1
     losses: list[torch.Tensor] = []
     args = (ids,) if rank == 0 else ()
@@ -95,7 +98,7 @@ def grads_rank(cfg: PipeConfig, seed: int, schedules: dict, scale: bool) -> dict
         stage, module = stage_of(cfg, seed, how, micro)
         clock = StageClock()
         clock.attach(stage)
-        logits, losses = run_step(stage, schedules[name], micro, scale, clock, ids, targets)
+        logits, losses = run_step(make_schedule(stage, schedules[name], micro, scale, clock), ids, targets)
         out[name] = {
             "logits": None if logits is None else logits.detach().cpu(),
             "losses": [x.item() for x in losses],
@@ -117,12 +120,13 @@ def bench_rank(cfg: PipeConfig, seed: int, schedules: dict) -> dict:
             stage, _ = stage_of(cfg, seed, "manual", micro)
             clock = StageClock()
             clock.attach(stage)
+            schedule = make_schedule(stage, schedule_cls, micro, True, clock)
             wall, busy = [], []
             for i in range(cfg.warmup + cfg.steps):
                 dist.barrier()  # every stage starts the step together
                 clock.reset()
                 t0 = time.perf_counter()
-                run_step(stage, schedule_cls, micro, True, clock, ids, targets)
+                run_step(schedule, ids, targets)
                 sync()
                 if i >= cfg.warmup:
                     wall.append((time.perf_counter() - t0) * 1e3)
