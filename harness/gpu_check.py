@@ -59,6 +59,10 @@ class Estimate:
     not yet measured on the device)"""
     measures: str
     """what the task measures, one line"""
+    size: str = "gpu"
+    """the preset gpu-check benches at: "gpu", or "cpu" for a long training recipe (its gpu preset
+    takes minutes to hours; gpu-check runs its CUDA path at the short preset, ``drills run --size
+    gpu`` runs the recipe)"""
 
 
 #: Start-up share: the worker imports torch, triton and every task file and makes its CUDA
@@ -90,6 +94,31 @@ ESTIMATES: dict[str, Estimate] = {
     "m3.pinned_loader": Estimate(40.0, "H2D GB/s pinned vs pageable, loader copy/compute overlap"),
     "m4.allocator_fragmentation": Estimate(45.0, "caching allocator: reserved vs allocated over 32 batch sizes"),
     "fundamentals.cpu_vs_gpu_speed": Estimate(35.0, "add and sum, 10^3..10^8 elements, CPU vs GPU with transfers"),
+    # --- added with issues 13-17: not yet measured on a device (estimates from the presets) ---
+    "advanced.amp": Estimate(40.0, "CUDA float16 op lists and GradScaler; fp32 vs autocast step time, 4 x 4096 MLP"),
+    "m5.activation_checkpointing": Estimate(60.0, "max_memory_allocated and step time per policy, GPT of 4..25 blocks"),
+    "deployment.gpu_monitor": Estimate(30.0, "NVML utilisation/memory series while a 4096-wide MLP trains"),
+    "advanced.pruning": Estimate(45.0, "2:4 semi-structured vs dense vs CSR matmul latency on CUDA"),
+    "m6.loader_utilization": Estimate(45.0, "NVML GPU utilisation while a DataLoader feeds 64 matmuls per batch"),
+    # max-autotune compiles for minutes on first use: the longest of this group
+    "deployment.tensorrt": Estimate(120.0, "torch_tensorrt engine, or torch.compile max-autotune vs eager without it"),
+    # multi-rank tasks: NCCL needs 2 GPUs; on one GPU their checks run on gloo CPU ranks
+    "m5.ddp_resnet50": Estimate(90.0, "ResNet-50 images/s at world size 1 (224 px, bf16 AMP); more with more GPUs"),
+    "m5.zero_sharding": Estimate(60.0, "ZeRO-1/FSDP2 state bytes per rank and step time (NCCL with 2 GPUs)"),
+    "m5.pipeline_parallel": Estimate(60.0, "GPipe/1F1B throughput vs micro-batches (NCCL with 2 GPUs)"),
+    "m5.bucket_tuning": Estimate(30.0, "DDP step time vs bucket_cap_mb (NCCL with 2 GPUs; else skipped)"),
+    # training recipes: their CUDA path at the cpu preset (short); the gpu preset is drills run --size gpu
+    "research.gpt2_repro": Estimate(60.0, "GPT training tokens/s and MFU on CUDA (cpu preset), compile path", "cpu"),
+    "research.diffusion": Estimate(
+        30.0, "DDPM training images/s; 1000-step vs strided sampling time (cpu preset)", "cpu"
+    ),
+    "gans.stylegan_like": Estimate(25.0, "grouped vs per-sample modulated conv, images/s on CUDA (cpu preset)", "cpu"),
+    "gans.wgan_gp": Estimate(25.0, "critic step with vs without the gradient penalty on CUDA (cpu preset)", "cpu"),
+    "gans.dcgan": Estimate(25.0, "DCGAN D+G steps/s on CUDA and the digits-feature FD (cpu preset)", "cpu"),
+    "research.resnet_repro": Estimate(30.0, "ResNet-20 CIFAR recipe images/s on CUDA (cpu preset)", "cpu"),
+    "research.vit_cifar100": Estimate(30.0, "ViT recipe images/s on CUDA (cpu preset)", "cpu"),
+    "research.bert_mlm": Estimate(30.0, "BERT MLM tokens/s at T=128 on CUDA (cpu preset)", "cpu"),
+    "research.ppo": Estimate(40.0, "PPO env steps/s with the policy on CUDA (cpu preset: solves CartPole)", "cpu"),
 }
 PRIORITY: tuple[str, ...] = tuple(ESTIMATES)
 
@@ -172,7 +201,8 @@ def make_plan(task_ids: list[str], budget_s: float) -> list[Step]:
 def select_ids(registry, patterns: list[str] | None) -> list[str]:
     """The tasks gpu-check runs, in run order.
 
-    Without ``patterns``: every task with a GPU part (``uses_gpu()``), in priority order.
+    Without ``patterns``: every task with a GPU part (``uses_gpu()``) or an entry in
+    :data:`ESTIMATES` (the training recipes, run at their short preset), in priority order.
     With them: in the order given; an exact id is taken as named, a glob adds its tasks with a
     GPU part in priority order.
 
@@ -180,12 +210,12 @@ def select_ids(registry, patterns: list[str] | None) -> list[str]:
         harness.registry.RegistryError: a pattern that matches nothing.
     """
     if not patterns:
-        return priority_order(c.id for c in registry.all() if c.uses_gpu())
+        return priority_order(c.id for c in registry.all() if c.uses_gpu() or c.id in ESTIMATES)
     out: list[str] = []
     for pat in patterns:
         hits = registry.select(tasks=[pat])
         if any(ch in pat for ch in "*?["):
-            ids = priority_order(c.id for c in hits if c.uses_gpu())
+            ids = priority_order(c.id for c in hits if c.uses_gpu() or c.id in ESTIMATES)
         else:
             ids = [c.id for c in hits]
         out += [t for t in ids if t not in out]
@@ -423,6 +453,7 @@ def _run(args, steps, kept, prev, t_start: float, *, console, usage_error, marks
 
     def run_one(tid: str, limit: float) -> dict[str, Any]:
         runner.time_limit_s = limit
+        runner.kwargs["size"] = estimate_for(tid).size  # a training recipe runs its short preset
         return runner.run_one(REGISTRY.get(tid))
 
     bad = 0

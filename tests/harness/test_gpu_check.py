@@ -34,8 +34,11 @@ def _plan(budget=420.0, ids=None):
 def test_headlines_first_and_every_gpu_task_planned():
     ids = gpu_check.select_ids(REGISTRY, None)
     assert set(HEADLINES) <= set(ids[:4]), ids[:4]
-    gpu_tasks = {c.id for c in REGISTRY.all() if c.uses_gpu()}
+    gpu_tasks = {c.id for c in REGISTRY.all() if c.uses_gpu()} | set(gpu_check.ESTIMATES)
     assert set(ids) == gpu_tasks and len(ids) == len(gpu_tasks)
+    assert set(gpu_check.ESTIMATES) <= {c.id for c in REGISTRY.all()}, "an estimate for a task that does not exist"
+    recipes = {t for t, e in gpu_check.ESTIMATES.items() if e.size == "cpu"}
+    assert recipes and all("cpu" in REGISTRY.get(t).sizes for t in recipes), "a short preset to run on the GPU"
 
 
 @pytest.mark.parametrize("budget", [420.0, 56.0, 300.3, 5000.0])
@@ -63,7 +66,9 @@ def test_task_order_is_kept_and_globs_add_gpu_tasks_by_priority():
     ids = gpu_check.select_ids(REGISTRY, ["m4.cuda_graphs", "fundamentals.manual_matmul", "m3.*"])
     assert ids[:2] == ["m4.cuda_graphs", "fundamentals.manual_matmul"]  # an exact id runs as named
     assert ids[2] == "m3.fused_ln_dropout"  # the glob's first by priority
-    assert set(ids[2:]) == {c.id for c in REGISTRY.all() if c.area == "m3" and c.uses_gpu()}
+    assert set(ids[2:]) == {
+        c.id for c in REGISTRY.all() if c.area == "m3" and (c.uses_gpu() or c.id in gpu_check.ESTIMATES)
+    }
 
 
 class FakeClock:
