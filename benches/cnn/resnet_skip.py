@@ -39,7 +39,7 @@ from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
 from harness.data import synthetic_cifar
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, default_budget, expect_learns, variant
 from models.convnets import BasicBlock, Bottleneck, ResNet, ResNetConfig
 
 
@@ -103,7 +103,6 @@ class IgnoresStride(Bottleneck):
 @task("cnn.resnet_skip", seed="4.03", title="ResNet-like skip connections")
 class ResNetSkip(Comparison):
     __doc__ = __doc__
-    variants = ("plain", "resnet")
     sizes = {
         "tiny": SkipConfig(layers=(2, 2, 2), steps=16),
         "cpu": SkipConfig(image_size=16, n_train=1024, batch_size=32, steps=40, grad_depths=(8, 14, 20, 32, 56)),
@@ -178,73 +177,68 @@ class ResNetSkip(Comparison):
         batch = synthetic_cifar(16, seed=ctx.rng_seed, image_size=16)
         xb = (batch.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)
         norms = {}
-        for variant in self.variants:
-            net = self.model(ctx, ctx.configs[0], variant)
+        for arm in ("plain", "resnet"):
+            net = self.model(ctx, ctx.configs[0], arm)
             F.cross_entropy(net(xb), batch.labels.to(ctx.device)).backward()
             grad = net.conv1.weight.grad  # None when no path from the loss reaches it
-            norms[variant] = 0.0 if grad is None else float(grad.norm())
+            norms[arm] = 0.0 if grad is None else float(grad.norm())
             ctx.expect(
-                0 < norms[variant] < float("inf"),
-                f"{variant}: first conv gradient norm {norms[variant]} (must be finite and > 0)",
-                name=f"{variant}: gradient reaches the first conv",
+                0 < norms[arm] < float("inf"),
+                f"{arm}: first conv gradient norm {norms[arm]} (must be finite and > 0)",
+                name=f"{arm}: gradient reaches the first conv",
             )
         ctx.metric("first_conv_grad_norm_ratio_resnet_over_plain", norms["resnet"] / norms["plain"])
-        self.train_variants(ctx, ctx.configs[0], check=True)
+        super().check(ctx)  # the harness trains both on one seed, data stream and budget
 
-    def train_variants(self, ctx, config, check=False):
+    def train_data(self, ctx, config):
         data = synthetic_cifar(config.n_train + 512, seed=ctx.rng_seed, image_size=config.image_size)
-        x = (data.images.to(ctx.dtype) / 255 - 0.5).to(ctx.device)  # (N, 3, S, S)
-        y = data.labels.to(ctx.device)
-        train, test = (x[: config.n_train], y[: config.n_train]), (x[config.n_train :], y[config.n_train :])
         ctx.note(f"data: {data.description}")
-        logs = {}
-        for variant in self.variants:
-            net = self.model(ctx, config, variant)
-            opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
-            kw = {"batch_size": config.batch_size, "max_steps": config.steps, "epochs": 10**6, "seed": ctx.rng_seed}
-            logs[variant] = log = fit(net, opt, train, eval_data=test, eval_every=max(1, config.steps // 5), **kw)
-            log.record(ctx, series=variant, prefix=f"{variant}.")
-            if check:
-                first, last = sum(log.losses[:3]) / 3, sum(log.losses[-3:]) / 3
-                why = f"{variant}: loss did not fall ({first:.3f} -> {last:.3f} over {config.steps} steps)"
-                ctx.expect(last < first, why, name=f"{variant} trains")
-        ctx.metric("resnet_minus_plain_accuracy", logs["resnet"].final_accuracy - logs["plain"].final_accuracy)
-        return logs
+        x, y = data.images.to(ctx.dtype) / 255 - 0.5, data.labels  # (N, 3, S, S)
+        return (x[: config.n_train], y[: config.n_train]), (x[config.n_train :], y[config.n_train :])
 
-    def prepare(self, ctx, impl, config):
-        net = self.model(ctx, config, impl)
-        opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
-        g = ctx.generator(3)
-        x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=g)
-        y = torch.randint(0, 10, (config.batch_size,), generator=g)
-        x, y = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
-        return Prepared(fn=lambda: standard_step(net, opt, x, y), items=config.batch_size, item_unit="images")
+    def budget(self, config) -> Budget:  # five evaluations over the budget
+        return dataclasses.replace(default_budget(config), eval_every=max(1, config.steps // 5))
+
+    def _net(self, ctx, config, residual: bool) -> Recipe:
+        net = self.model(ctx, config, "resnet" if residual else "plain")
+        return Recipe(net, lambda params: torch.optim.SGD(params, lr=config.lr, momentum=0.9))
+
+    @variant
+    def plain(self, ctx, config) -> Recipe:
+        return self._net(ctx, config, residual=False)
+
+    @variant
+    def resnet(self, ctx, config) -> Recipe:
+        return self._net(ctx, config, residual=True)
+
+    def properties(self, ctx, runs):
+        for run in runs.values():
+            expect_learns(ctx, run, ratio=1.0, window=3)
+
+    def summarize(self, ctx, runs):
+        ctx.metric("resnet_minus_plain_accuracy", runs["resnet"].log.final_accuracy - runs["plain"].log.final_accuracy)
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        for variant in self.variants:
-            ctx.measure(variant, self.prepare(ctx, variant, config), config=config)
-            net = self.model(ctx, config, variant).eval()
+        super().bench(ctx)  # curves, comparison table, a training step per arm
+        for arm in self.variants:
+            net = self.model(ctx, config, arm).eval()
             xe = torch.randn(4 * config.batch_size, 3, config.image_size, config.image_size, generator=ctx.generator(4))
             xe = xe.to(ctx.device, ctx.dtype)
             ctx.measure(
-                variant,
+                arm,
                 Prepared(fn=torch.no_grad()(lambda net=net: net(xe)), items=xe.shape[0], item_unit="images"),
                 config=f"eval depth={config.depth} batch {xe.shape[0]}",
             )
         xb = torch.randn(16, 3, config.image_size, config.image_size, generator=ctx.generator(5))
         yb = torch.randint(0, 10, (16,), generator=ctx.generator(5))
         xb, yb = xb.to(ctx.device, ctx.dtype), yb.to(ctx.device)
-        for variant in self.variants:
+        for arm in self.variants if config.grad_depths else ():  # the tiny preset sweeps no depths
             norms = []
             for depth in config.grad_depths:
-                net = self.model(ctx, config, variant, layers=_depth_layers(depth))
+                net = self.model(ctx, config, arm, layers=_depth_layers(depth))
                 F.cross_entropy(net(xb), yb).backward()
                 norms.append(float(net.conv1.weight.grad.norm()))
-            kw = {"x_label": "depth (layers)", "y_label": "||dL/dW conv1||", "series": variant, "log_y": True}
+            kw = {"x_label": "depth (layers)", "y_label": "||dL/dW conv1||", "series": arm, "log_y": True}
             ctx.curve("first-conv gradient norm at init", list(config.grad_depths), norms, **kw)
-            ctx.metric(f"{variant}.grad_norm_growth", max(norms) / norms[0])
-        logs = self.train_variants(ctx, config)
-        rows = [{"variant": v, "depth": config.depth, "steps": config.steps, "final_loss": round(log.losses[-1], 4),
-                 "test_accuracy": round(log.final_accuracy, 4)} for v, log in logs.items()]  # fmt: skip
-        ctx.table("after an equal budget", rows)
+            ctx.metric(f"{arm}.grad_norm_growth", max(norms) / norms[0])
