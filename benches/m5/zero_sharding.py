@@ -25,8 +25,8 @@ unsharded, and 2 + 2 + 12/W per ZeRO-1 rank.
 
 Bench: step time and each rank's parameter, gradient and optimizer-state bytes per variant,
 the bytes per parameter beside ZeRO's formula (fp32 here: 4 + 4 + 8, the fp32 weight being
-Adam's master). The ``gpu`` preset is the catalogue's ~300M-parameter model (d 1024, 24
-blocks); ``cpu`` ~20M.
+Adam's master). The ``gpu`` preset is the catalogue's 300M-parameter model (307,032,064
+parameters: E 1024, 24 blocks, V 2048); ``cpu`` 20,907,520 (E 384, 10 blocks, V 4096).
 
 Lesson: for a model of Psi parameters, mixed-precision Adam keeps 16 Psi bytes of model
 states, 12 Psi of them optimizer state (Rajbhandari et al. 2020, "ZeRO", SC20, section 3.1:

@@ -67,6 +67,12 @@ def test_master_adam_equals_adam_in_fp32_and_keeps_12_bytes_in_bf16():
         MasterAdam(low.parameters(), lr=0)
 
 
+def test_preset_parameter_counts():
+    with torch.device("meta"):  # shapes only: the 300M model allocates nothing
+        counts = {size: sum(p.numel() for p in Task.sizes[size].model().parameters()) for size in ("cpu", "gpu")}
+    assert counts == {"cpu": 20_907_520, "gpu": 307_032_064}
+
+
 def test_greedy_partition_bound():
     share, bound = largest_state_share([60, 40], 100, 30, 2)
     assert share == 0.6 and bound == pytest.approx(0.8)
