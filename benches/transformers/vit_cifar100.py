@@ -38,7 +38,7 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data.vit_images import load_images
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, default_budget
 from kernels.layers.attention_maps import record_attention
 from models.vit import ViT, patchify, preset
 
@@ -108,7 +108,7 @@ def _no_training(self, ctx, config):
 
 def _untrained(**patch) -> dict:
     """The failure under test comes before training: a mutant that reaches it crashes (not caught)."""
-    return {"_train": _no_training, **patch}
+    return {"train": _no_training, **patch}
 
 
 @task("transformers.vit_cifar100", seed="6.10", title="Vision Transformer for CIFAR-100")
@@ -142,13 +142,12 @@ class VitCifar100(TrainingRun):
     def check(self, ctx):
         self._check_patch_embedding(ctx)
         self._check_b16_count(ctx)
-        config = ctx.configs[0]
-        log = self._train(ctx, config)
-        ctx.expect(
-            log.final_accuracy >= config.target_accuracy,
-            f"test accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.1) on digits",
-            name="tiny ViT trains above chance",
-        )
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def properties(self, ctx, run):
+        acc, target = run.log.final_accuracy, run.config.target_accuracy
+        why = f"test accuracy {acc:.3f} < {target} (chance 0.1) on digits"
+        ctx.expect(acc >= target, why, name="tiny ViT trains above chance")
 
     def _check_patch_embedding(self, ctx):
         for C, S, P, E in ((3, 32, 4, 24), (1, 16, 4, 16), (3, 224, 16, 8)):
@@ -188,39 +187,26 @@ class VitCifar100(TrainingRun):
         msg = f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197"
         ctx.expect(tuple(logits.shape) == (2, 1000) and tokens == 197, msg, name="ViT-B/16 shapes")
 
-    def _model(self, ctx, config):
-        torch.manual_seed(ctx.rng_seed)
-        return self.model_cls(preset(config.model)).to(ctx.device, ctx.dtype)
+    def train_data(self, ctx, config):
+        train, self.test, desc = load_images(config, preset(config.model).image_size, ctx.device, ctx.dtype)
+        ctx.note(f"data: {desc}; {len(train[1])} train / {len(self.test[1])} test")
+        self._n_train = len(train[1])
+        return train, self.test
 
-    def _train(self, ctx, config):
-        model = self._model(ctx, config)
-        train, test, desc = load_images(config, model.config.image_size, ctx.device, ctx.dtype)
-        ctx.note(f"data: {desc}; {len(train[1])} train / {len(test[1])} test")
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        every = max(1, len(train[1]) // config.batch_size // 2)
-        log = fit(model, opt, train, batch_size=config.batch_size, epochs=config.epochs, eval_data=test,
-                  eval_every=every, target_accuracy=config.target_accuracy, seed=ctx.rng_seed)  # fmt: skip
-        log.record(ctx)
-        self._trained = (model, test)
-        return log
+    def budget(self, config) -> Budget:  # two evaluations per epoch (train_data ran first)
+        return dataclasses.replace(default_budget(config), eval_every=max(1, self._n_train // config.batch_size // 2))
 
-    def prepare(self, ctx, impl, config):
-        model = self._model(ctx, config)
-        c = model.config
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        g = ctx.generator(5)
-        x = torch.randn(config.batch_size, c.in_channels, c.image_size, c.image_size, generator=g)
-        x = x.to(ctx.device, ctx.dtype)
-        y = torch.randint(0, c.num_classes, (config.batch_size,), generator=g).to(ctx.device)
-        return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="images")
+    def recipe(self, ctx, config) -> Recipe:
+        model = self.model_cls(preset(config.model))
+        return Recipe(model, lambda params: torch.optim.AdamW(params, lr=config.lr))
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        self._train(ctx, config)
-        model, test = self._trained
+        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
+        run.log.record(ctx)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model.eval()
-        xe = test[0][:256]
+        model = run.model.eval()
+        xe = self.test[0][:256]  # (256, C, S, S)
         ctx.measure(
             "classify",
             Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
