@@ -23,7 +23,7 @@ measured bubble beside the formula: each stage's busy time is the time inside it
 backward and loss calls (``StageClock``); the rest of the step it waits for its neighbour.
 
 Lesson: a pipeline keeps K devices busy only once it is full. GPipe (Huang et al. 2019,
-"GPipe", NeurIPS, section 2.2) gives the idle share (K-1)/(M+K-1) and reports it negligible
+"GPipe", NeurIPS; arXiv:1811.06965) gives the idle share (K-1)/(M+K-1) and reports it negligible
 for M >= 4K; at K = 2 that is 50 % idle at M = 1 and 11 % at M = 8. Narayanan et al. (2021,
 "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC,
 section 2.2.1) write the same bubble as (K-1)/M of the *ideal* compute time: that ratio is

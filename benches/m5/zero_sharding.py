@@ -33,7 +33,7 @@ states, 12 Psi of them optimizer state (Rajbhandari et al. 2020, "ZeRO", SC20, s
 a 1.5B-parameter GPT-2 needs 24 GB before any activation). Sharding the optimizer state
 (stage 1) cuts a rank to 4 Psi + 12 Psi/N_d, at no extra communication: the paper's figure
 1 gives 7.5B parameters on 64 GPUs 120 GB -> 31.4 GB per GPU. Stage 3 (FSDP) divides all
-16 Psi by N_d (1.9 GB there) and pays 1.5x DDP's communication volume (section 7.2.2) for
+16 Psi by N_d (1.9 GB there) and pays 1.5x DDP's communication volume (section 7) for
 gathering the weights each pass. The sharded optimizer is only right if each rank's updated
 weights reach the others: ZeRO-1 broadcasts them after every step (the mutant that skips it
 drifts apart from the first step), FSDP2 all-gathers them at the next forward.

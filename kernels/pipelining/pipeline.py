@@ -9,7 +9,7 @@ by name). The model's ``forward`` skips the parts a stage lacks: stage 0 takes t
 logits (B, T, V).
 
 Bubble (GPipe, Huang et al. 2019, "GPipe: Efficient Training of Giant Neural Networks using
-Pipeline Parallelism", NeurIPS, section 2.2): with K stages of equal cost and M micro-batches,
+Pipeline Parallelism", NeurIPS; arXiv:1811.06965): with K stages of equal cost and M micro-batches,
 each device idles for (K-1) of the M+K-1 forward slots and as many backward slots, so the
 idle share of a step is (K-1)/(M+K-1). 1F1B (PipeDream-Flush, Narayanan et al. 2021, SC
 "Efficient Large-Scale Language Model Training on GPU Clusters", section 2.2.1) has the same
@@ -92,7 +92,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def gpipe_bubble(stages: int, micro_batches: int) -> float:
-    """Idle share of a GPipe step, (K-1)/(M+K-1) (Huang et al. 2019, section 2.2).
+    """Idle share of a GPipe step, (K-1)/(M+K-1) (Huang et al. 2019, GPipe).
 
     Raises:
         ValueError: K < 1 or M < 1.

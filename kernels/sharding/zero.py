@@ -5,7 +5,7 @@ ZeRO (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trill
 Models", SC20, section 3.1): mixed-precision Adam keeps, per parameter, an fp16/bf16 copy of
 the weight (2 bytes) and of its gradient (2 bytes) and, in fp32, the master weight, momentum
 and variance (K = 12 bytes): 2 + 2 + K = 16 bytes per parameter, 16 Psi for Psi parameters.
-Sharding over N_d data-parallel ranks keeps per rank (section 5.1, figure 1):
+Sharding over N_d data-parallel ranks keeps per rank (section 5, figure 1):
 
 ============  =============================  ======================
 stage         what is partitioned            bytes per parameter

@@ -33,7 +33,7 @@ def test_check_passes_with_two_gloo_ranks():
 
 
 def test_bubble_worked_examples():
-    # GPipe (Huang et al. 2019, section 2.2): K = 2 idles half the step at M = 1, 1/9 at M = 8
+    # GPipe (Huang et al. 2019): K = 2 idles half the step at M = 1, 1/9 at M = 8
     assert gpipe_bubble(2, 1) == 0.5 and gpipe_bubble(2, 8) == pytest.approx(1 / 9)
     assert gpipe_bubble(1, 4) == 0.0 and gpipe_bubble(4, 12) == pytest.approx(0.2)  # M = 4K: 20 %
     with pytest.raises(ValueError, match="micro-batches"):
