@@ -39,7 +39,7 @@ from harness.claims import metric
 from harness.data import DataFormatError, WordTokenizer, read_headlines
 from harness.data.headlines import load_headlines
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, default_budget, expect_learns
 from kernels.layers.attention_maps import record_attention
 from models.transformer import EncoderClassifier, preset
 
@@ -164,62 +164,39 @@ class NewsHeadlines(TrainingRun):
             name="short row refused, naming the file",
         )
 
-        log = self._train(ctx, config)
-        first, last = sum(log.losses[:10]) / 10, sum(log.losses[-10:]) / 10
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def properties(self, ctx, run):
+        expect_learns(ctx, run, ratio=0.7, window=10)
+        acc, config = run.log.final_accuracy, run.config
         ctx.expect(
-            last < 0.7 * first,
-            f"training loss went from {first:.3f} to {last:.3f}: it does not fall",
-            name="loss falls",
-        )
-        ctx.expect(
-            log.final_accuracy >= config.target_accuracy,
-            f"held-out topic accuracy {log.final_accuracy:.3f} < {config.target_accuracy} "
-            f"(chance {1 / config.topics:.2f})",
+            acc >= config.target_accuracy,
+            f"held-out topic accuracy {acc:.3f} < {config.target_accuracy} (chance {1 / config.topics:.2f})",
             name="topic accuracy above chance",
         )
 
-    def _train(self, ctx, config):
-        tr, te, desc = self.loader(config)
-        tok = WordTokenizer.fit(tr.texts)
-        x, _ = tok.encode_batch(tr.texts, config.max_len)
-        xt, _ = tok.encode_batch(te.texts, config.max_len)
-        ctx.note(f"data: {desc}; vocabulary {tok.vocab_size}, classes {list(tr.classes)}")
-        model = self._model(ctx, config, tok.vocab_size, len(tr.classes))
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        test = (xt.to(ctx.device), te.labels.to(ctx.device))
-        log = fit(
-            model,
-            opt,
-            (x.to(ctx.device), tr.labels.to(ctx.device)),
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            eval_data=test,
-            eval_every=max(1, len(tr) // config.batch_size // 2),
-            target_accuracy=config.target_accuracy,
-            seed=ctx.rng_seed,
-        )
-        log.record(ctx)
-        self._trained = (model, test, tok, te)
-        return log
+    def train_data(self, ctx, config):
+        tr, self.te, desc = self.loader(config)
+        self.tok, self.classes = WordTokenizer.fit(tr.texts), tr.classes  # the recipe sizes its model by them
+        x, _ = self.tok.encode_batch(tr.texts, config.max_len)  # (N, max_len) ids, padded
+        xt, _ = self.tok.encode_batch(self.te.texts, config.max_len)
+        ctx.note(f"data: {desc}; vocabulary {self.tok.vocab_size}, classes {list(tr.classes)}")
+        self._n_train = len(tr)
+        return (x, tr.labels), (xt, self.te.labels)
 
-    def _model(self, ctx, config, vocab, classes):
-        torch.manual_seed(ctx.rng_seed)
-        return EncoderClassifier(preset(config.model, max_len=config.max_len), vocab, classes).to(ctx.device, ctx.dtype)
+    def budget(self, config) -> Budget:  # two evaluations per epoch (train_data ran first)
+        return dataclasses.replace(default_budget(config), eval_every=max(1, self._n_train // config.batch_size // 2))
 
-    def prepare(self, ctx, impl, config):
-        model = self._model(ctx, config, 500, config.topics)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        g = ctx.generator(7)
-        x = torch.randint(2, 500, (config.batch_size, config.max_len), generator=g).to(ctx.device)
-        y = torch.randint(0, config.topics, (config.batch_size,), generator=g).to(ctx.device)
-        return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size, item_unit="samples")
+    def recipe(self, ctx, config) -> Recipe:
+        model = EncoderClassifier(preset(config.model, max_len=config.max_len), self.tok.vocab_size, len(self.classes))
+        return Recipe(model, lambda params: torch.optim.AdamW(params, lr=config.lr))
 
     def bench(self, ctx):
         config = ctx.configs[0]
-        self._train(ctx, config)
-        model, test, tok, te = self._trained
+        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
+        run.log.record(ctx)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model.eval()
+        model, tok, te = run.model.eval(), self.tok, self.te
         words, ids = tok.split(te.texts[0]), tok.encode(te.texts[0])[None].to(ctx.device)  # (1, T)
         with torch.no_grad(), record_attention(model) as maps:
             model(ids)
@@ -227,7 +204,7 @@ class NewsHeadlines(TrainingRun):
         ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=words, y=words,
                     x_label="key word", y_label="query word",
                     caption=f"self-attention of the trained encoder on a held-out headline ({topic})")  # fmt: skip
-        xe = test[0][:512]
+        xe = tok.encode_batch(te.texts[:512], config.max_len)[0].to(ctx.device)  # (512, max_len)
         ctx.measure(
             "classify",
             Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
