@@ -414,12 +414,17 @@ class TrainingRun(_Trains):
         self.properties(ctx, run)
         self.summarize(ctx, run)
 
+    def run_name(self, config: Any) -> str | None:
+        """The series (and ``<name>.`` metric prefix) of a config's run when bench trains
+        several configs; default its label."""
+        return config_label(config)
+
     def bench(self, ctx: Context) -> Any:
         if self.carried():
-            many = len(ctx.configs) > 1
             for config in ctx.configs:
                 run = self.train(ctx, config)
-                run.log.record(ctx, series=config_label(config) if many else None)
+                name = self.run_name(config) if len(ctx.configs) > 1 else None
+                run.log.record(ctx, series=name, prefix=f"{name}." if name else "")
                 self.summarize(ctx, run)
         return super().bench(ctx)
 

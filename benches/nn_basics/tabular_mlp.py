@@ -37,13 +37,12 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data.tabular import fit_standardizer, load_tabular, standardize, stratified_split
 from harness.mutants import Mutant
-from harness.train import fit, standard_step
+from harness.trained import Budget, Recipe, train_recipe
 from models.mlp import MLP, MLPConfig
 
 MARGIN = 0.25
@@ -83,10 +82,10 @@ def _one_test_row(self, x_train, x_all):  # a small leak is still a leak
     return fit_standardizer(torch.cat([x_train, extra[None]]))
 
 
-def _majority_model(self, cfg, ctx, train, test):  # training never moves it off the majority class
-    model, log = TabularMLP.train(self, cfg, ctx, train, test)
-    log.eval_accuracy = [self.majority_accuracy(train[1], test[1])] * len(log.eval_accuracy)
-    return model, log
+def _majority_model(self, ctx, name, recipe, opt, data, budget):  # never moves off the majority class
+    run = train_recipe(ctx, name, recipe, opt, data, budget)
+    run.log.eval_accuracy = [self.majority_accuracy(data[0][1], data[1][1])] * len(run.log.eval_accuracy)
+    return run
 
 
 @task("nn_basics.tabular_mlp", seed="3.07", title="MLP for tabular data")
@@ -112,7 +111,7 @@ class TabularMLP(TrainingRun):
             ("fits_on_all_rows", "standardiser fitted on every row", "standardizer", _fits_on_all_rows, "train mean"),
             ("sample_std", "sample std (n - 1)", "standardizer", _sample_std, "population"),
             ("one_test_row_leaked", "one test row in the fit", "standardizer", _one_test_row, "train mean"),
-            ("majority_model", "never beats the majority class", "train", _majority_model, "majority baseline"),
+            ("majority_model", "never beats the majority class", "train_variant", _majority_model, "majority"),
         )
     )
 
@@ -132,18 +131,20 @@ class TabularMLP(TrainingRun):
         mean, std = self.standardizer(x[tr], x)
         return x, y, tr, te, mean, std, (standardize(x[tr], mean, std), y[tr]), (standardize(x[te], mean, std), y[te])
 
-    def train(self, cfg: TabularConfig, ctx, train, test):
-        torch.manual_seed(ctx.rng_seed)
-        n_classes = int(train[1].max()) + 1
-        model = MLP(MLPConfig(in_features=train[0].shape[1], hidden=cfg.hidden, out_features=n_classes))
-        model = model.to(ctx.device, ctx.dtype)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        dev = [(a.to(ctx.device, ctx.dtype), b.to(ctx.device)) for a, b in (train, test)]
-        n = dev[0][1].shape[0]  # full batch: one step per epoch
-        log = fit(
-            model, opt, dev[0], batch_size=n, epochs=cfg.steps, eval_data=dev[1], eval_every=10, seed=ctx.rng_seed
-        )
-        return model, log
+    def train_data(self, ctx, cfg: TabularConfig):
+        *_, train, test = self.split(cfg, ctx.rng_seed)
+        self._shape = (train[0].shape[1], int(train[1].max()) + 1, len(train[1]))  # features, classes, rows
+        return train, test
+
+    def budget(self, cfg: TabularConfig) -> Budget:  # full batch: one step per epoch (train_data ran first)
+        return Budget(batch_size=self._shape[2], epochs=cfg.steps, eval_every=10)
+
+    def recipe(self, ctx, cfg: TabularConfig) -> Recipe:
+        model = MLP(MLPConfig(in_features=self._shape[0], hidden=cfg.hidden, out_features=self._shape[1]))
+        return Recipe(model, lambda params: torch.optim.Adam(params, lr=cfg.lr))
+
+    def run_name(self, cfg: TabularConfig) -> str:
+        return cfg.dataset
 
     @staticmethod
     def majority_accuracy(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
@@ -187,8 +188,11 @@ class TabularMLP(TrainingRun):
             name="standardised train std 1",
             rtol=1e-5,
         )
-        _, log = self.train(cfg, ctx, train, test)
-        log.record(ctx, series=cfg.dataset)
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def properties(self, ctx, run) -> None:
+        log, cfg = run.log, run.config
+        *_, train, test = self.split(cfg, ctx.rng_seed)
         base = self.majority_accuracy(train[1], test[1])
         ctx.metric("majority_baseline_accuracy", base)
         ctx.expect(
@@ -203,29 +207,18 @@ class TabularMLP(TrainingRun):
             name=f"beats majority baseline by {MARGIN:.2f}",
         )
 
+    def summarize(self, ctx, run) -> None:
+        *_, train, test = self.split(run.config, ctx.rng_seed)
+        base, name = self.majority_accuracy(train[1], test[1]), run.config.dataset
+        ctx.metric(f"{name}.majority_baseline_accuracy", base)
+        ctx.metric(f"{name}.gain_over_majority", run.log.final_accuracy - base)
+
     # -- bench ---------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: TabularConfig) -> Prepared:
-        *_, train, test = self.split(config, ctx.rng_seed)
-        model, _ = self.train(dataclasses.replace(config, steps=1), ctx, train, test)
-        x, y = train[0].to(ctx.device, ctx.dtype), train[1].to(ctx.device)
-        if impl == "train_step":
-            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-            fn = lambda: standard_step(model, opt, x, y, F.cross_entropy)  # noqa: E731
-        else:
-            model.eval()
-
-            def fn():
-                with torch.no_grad():
-                    return model(x)
-
-        return Prepared(fn=fn, items=x.shape[0], item_unit="samples")
-
-    def bench(self, ctx) -> None:
-        for cfg in ctx.configs:
-            *_, train, test = self.split(cfg, ctx.rng_seed)
-            _, log = self.train(cfg, ctx, train, test)
-            log.record(ctx, series=cfg.dataset, prefix=f"{cfg.dataset}.")
-            base = self.majority_accuracy(train[1], test[1])
-            ctx.metric(f"{cfg.dataset}.majority_baseline_accuracy", base)
-            ctx.metric(f"{cfg.dataset}.gain_over_majority", log.final_accuracy - base)
-        super().bench(ctx)
+        if impl == "train_step":  # one full-batch step of the recipe
+            return super().prepare(ctx, impl, config)
+        (x, _), _ = self.train_data(ctx, config)
+        torch.manual_seed(ctx.rng_seed)
+        model = self.recipe(ctx, config).model.to(ctx.device, ctx.dtype).eval()
+        x = x.to(ctx.device, ctx.dtype)
+        return Prepared(fn=torch.no_grad()(lambda: model(x)), items=x.shape[0], item_unit="samples")
