@@ -13,7 +13,8 @@ Two methods carry the work, both given a :class:`harness.context.Context`:
 * ``prepare(ctx, impl, config)``: builds inputs and returns a :class:`Prepared` whose
   zero-argument ``fn`` is what gets timed, so allocation and compilation stay outside
   the timed region. The default ``bench(ctx)`` times every implementation on every
-  config of the size preset; the pytest and asv front ends call ``prepare`` directly.
+  config of the size preset and returns name -> measurement (so an override derives a
+  ratio after ``super().bench(ctx)``); the pytest and asv front ends call ``prepare``.
 
 The kinds:
 
@@ -24,7 +25,8 @@ The kinds:
    ``recipe(ctx, config) -> harness.trained.Recipe`` (model + optimizer) and
    ``train_data(ctx, config)``: the harness trains with ``harness.train.fit``, records
    curves, samples/s and time to ``target_accuracy``, calls ``properties(ctx, run)`` and
-   ``summarize(ctx, run)``, and times ``train_step``. Else the task writes ``check`` and
+   ``summarize(ctx, run)``, and times ``train_step`` (several bench configs: one series
+   and metric prefix per ``run_name(config)``). Else the task writes ``check`` and
    ``bench`` itself.
 3. :class:`Comparison`: variants run on the same seed and budget, plotted together.
    Carried by the harness when each variant is a builder::
