@@ -399,8 +399,9 @@ class TrainingRun(_Trains):
 
     @classmethod
     def carried(cls) -> bool:
-        """True when the harness trains the task (it defines ``recipe``)."""
-        return cls.recipe is not TrainingRun.recipe
+        """True when the harness trains the task (it defines a ``recipe`` method; a task whose
+        ``recipe`` is data, such as research.resnet_repro's paper recipe config, trains by hand)."""
+        return inspect.isfunction(cls.recipe) and cls.recipe is not TrainingRun.recipe
 
     def train(self, ctx: Context, config: Any) -> Any:
         """The recipe trained on the task's data and budget: a :class:`harness.trained.Trained`."""

@@ -56,3 +56,9 @@ def test_schedule_at_the_milestones():
         got.append(opt.param_groups[0]["lr"])
         sched.step()
     assert got == pytest.approx([lr_at(small, s) for s in range(64)], rel=1e-12)
+
+
+def test_a_recipe_config_is_not_the_harness_training_hook():
+    """The task's ``recipe`` is He et al.'s config (data), not the contract's ``recipe`` method: the
+    task trains by hand and its bench must not ask the harness for train_data."""
+    assert not Task.carried()
