@@ -69,7 +69,7 @@ class PipelineParallelTask(System):
     variants = ("gpipe", "1f1b")
     sizes = {
         "tiny": PipeConfig(d_model=32, n_layers=4, seq_len=16, vocab=64, batch=8),
-        "cpu": PipeConfig(d_model=128, n_layers=4, seq_len=64, vocab=512, batch=32, n_heads=4, steps=6, warmup=2),
+        "cpu": PipeConfig(d_model=128, n_layers=4, seq_len=64, vocab=512, batch=32, n_heads=4, steps=5, warmup=1),
         "gpu": PipeConfig(1024, 8, 512, 32000, 64, n_heads=16, micro_batches=(1, 2, 4, 8, 16), steps=10, warmup=3),
     }
     metrics = {

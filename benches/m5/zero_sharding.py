@@ -82,7 +82,7 @@ class ZeroShardingTask(System):
     variants = ("adam", "zero1", "fsdp2")
     sizes = {
         "tiny": ZeroConfig(d_model=32, n_layers=2, vocab=64),
-        "cpu": ZeroConfig(d_model=384, n_layers=10, vocab=4096, batch=4, seq_len=32, lr=1e-3),
+        "cpu": ZeroConfig(d_model=384, n_layers=10, vocab=4096, batch=4, seq_len=32, lr=1e-3, bench_steps=5),
         "gpu": ZeroConfig(1024, 24, 2048, batch=16, seq_len=512, n_heads=16, lr=1e-4, bench_steps=10, warmup=3),
     }
     metrics = {
