@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +45,7 @@ from harness.claims import metric, speedup, time_ratio
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
 from kernels.compress import prune as P
+from kernels.compress import wrong as W
 from kernels.compress.digits import accuracy, cnn, fit, mlp
 
 
@@ -68,36 +68,6 @@ class PruneConfig:
 
 
 SWEEP = (0.5, 0.8, 0.9, 0.95, 0.99)
-
-
-def _zeroed_in_place(model, amount):  # zeros the weights once; nothing keeps them at zero
-    ws = [m.weight for m, _ in P.weights(model)]
-    cut = torch.cat([w.detach().abs().flatten() for w in ws]).kthvalue(round(amount * sum(w.numel() for w in ws)))
-    with torch.no_grad():
-        for w in ws:
-            w[w.abs() <= cut.values] = 0.0
-    return model
-
-
-def _per_layer(model, amount):  # each layer pruned to the share on its own: no common threshold
-    for m, name in P.weights(model):
-        torch.nn.utils.prune.l1_unstructured(m, name, amount=amount)
-    return model
-
-
-def _restore_original(model):  # "removes" pruning by putting the unpruned weights back
-    for m in model.modules():
-        if hasattr(m, "weight_orig"):
-            orig = m.weight_orig.detach().clone()
-            P.remove_all(m)
-            with torch.no_grad():
-                m.weight.copy_(orig)
-    return model
-
-
-def _bias_left(conv, amount):
-    torch.nn.utils.prune.ln_structured(conv, "weight", amount=amount, n=2, dim=0)
-    return conv.weight_mask.flatten(1).any(dim=1)
 
 
 @task("advanced.pruning", seed="8.04", title="pruning a CNN")
@@ -130,14 +100,14 @@ class Pruning(Comparison):
     finalize = staticmethod(P.remove_all)
     channel_prune = staticmethod(P.prune_channels)
     mutants = (
-        Mutant("zeroed_in_place", "pruned weights zeroed once, with no mask", {"global_prune": staticmethod(
-            _zeroed_in_place)}, match="masks"),
-        Mutant("per_layer_threshold", "each layer pruned to the share on its own", {"global_prune": staticmethod(
-            _per_layer)}, match="threshold"),
+        Mutant("zeroed_in_place", "pruned weights zeroed once, with no mask",
+               {"global_prune": staticmethod(W.zeroed_in_place)}, match="masks"),
+        Mutant("per_layer_threshold", "each layer pruned to the share on its own",
+               {"global_prune": staticmethod(W.per_layer)}, match="threshold"),
         Mutant("remove_restores_original", "removal puts the unpruned weights back",
-               {"finalize": staticmethod(_restore_original)}, match="save/load"),
+               {"finalize": staticmethod(W.restore_original)}, match="save/load"),
         Mutant("bias_of_pruned_channels_kept", "filters pruned but their bias left in place",
-               {"channel_prune": staticmethod(_bias_left)}, match="sliced"),
+               {"channel_prune": staticmethod(W.bias_left)}, match="sliced"),
     )  # fmt: skip
 
     def check(self, ctx):
@@ -171,13 +141,7 @@ class Pruning(Comparison):
 
     def _check_save_load(self, ctx, model, x):
         out = model(x).detach()
-        self.finalize(model)
-        buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
-        buf.seek(0)
-        state = torch.load(buf, weights_only=True)
-        fresh = mlp(ctx.configs[0].hidden)
-        fresh.load_state_dict(state)  # strict: a leftover weight_orig/weight_mask would fail here
+        fresh = P.reload(self.finalize(model), mlp(ctx.configs[0].hidden))  # strict: no weight_orig/_mask left
         ctx.assert_close(fresh(x).detach(), out, name="outputs equal after remove + save/load")
         sp = P.sparsity(m.weight for m, _ in P.weights(fresh))
         ctx.expect(abs(sp - 0.9) < 1e-3, f"sparsity after remove + save/load is {sp:.3f}, not 0.900",
@@ -198,24 +162,15 @@ class Pruning(Comparison):
             ctx.assert_close(small(x), masked, name="sliced model = masked model",
                              where="half the filters of both convs sliced out")  # fmt: skip
 
-    def _prune_and_slice(self, net):
-        """(net with half the filters of both convs pruned and the masks removed, a sliced copy)."""
-        keep1, keep2 = self.channel_prune(net[0], 0.5), self.channel_prune(net[2], 0.5)
-        P.remove_all(net)
-        small = copy.deepcopy(net)
-        small[0], conv2 = P.slice_channels(net[0], net[2], keep1)
-        small[2], small[6] = P.slice_channels(conv2, net[6], keep2, spatial=16)  # 4x4 after pooling
-        return net, small
+    def _prune_and_slice(self, net):  # (net, masks removed; a copy with the pruned filters sliced out)
+        return P.prune_and_slice(net, self.channel_prune)
 
     def _check_24(self, ctx, cfg):
         w, x = P.pruned_matrix(cfg.features, cfg.batch, 0.0, ctx.generator())
-        w24 = P.mask_2_4(w).cuda().half()
-        from torch.sparse import to_sparse_semi_structured
-
         try:
-            ws = to_sparse_semi_structured(w24)
-        except (RuntimeError, NotImplementedError, ValueError) as e:  # GPUs before sm80, builds without the kernels
-            ctx.skip_part("2:4 semi-structured product", f"no 2:4 kernel here: {e}"[:200])
+            w24, ws = P.semi_structured_24(w, torch.device("cuda"))
+        except NotImplementedError as e:  # GPUs before sm80, builds without the kernels
+            ctx.skip_part("2:4 semi-structured product", str(e))
             return
         y = F.linear(x.cuda().half(), ws)
         # float16 outputs of size ~16 (256 unit products): 1 ulp is 0.008, and the two kernels round apart
@@ -271,18 +226,9 @@ class Pruning(Comparison):
         elif impl == "csr":
             csr, xt = w.to(ctx.device).to_sparse_csr(), x.t().contiguous().to(ctx.device)  # (F, F) CSR; (F, B)
             return Prepared(fn=lambda: torch.sparse.mm(csr, xt), items=config.batch, item_unit="rows")
-        elif impl == "semi_structured_24":
-            from torch.sparse import to_sparse_semi_structured
-
-            if ctx.device.type != "cuda":
-                raise NotImplementedError("2:4 semi-structured kernels need a CUDA GPU (sm80 or newer)")
-            dense_w = P.pruned_matrix(config.features, config.batch, 0.0, ctx.generator())[
-                0
-            ]  # 2:4 on the unpruned matrix: exactly 50 % zeros
-            try:
-                ws = to_sparse_semi_structured(P.mask_2_4(dense_w).to(ctx.device).half())
-            except (RuntimeError, ValueError) as e:
-                raise NotImplementedError(f"no 2:4 kernel here: {e}") from e
+        elif impl == "semi_structured_24":  # 2:4 on the unpruned matrix: exactly 50 % zeros
+            dense_w = P.pruned_matrix(config.features, config.batch, 0.0, ctx.generator())[0]
+            ws = P.semi_structured_24(dense_w, ctx.device)[1]  # NotImplementedError: no 2:4 kernel here
             xh = x.to(ctx.device).half()
             return Prepared(fn=lambda: F.linear(xh, ws), items=config.batch, item_unit="rows")
         w, x = w.to(ctx.device), x.to(ctx.device)

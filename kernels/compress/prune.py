@@ -10,6 +10,10 @@ channels out) make the model faster.
 
 from __future__ import annotations
 
+import copy
+import io
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn.utils import prune
@@ -89,6 +93,45 @@ def slice_channels(layer: nn.Conv2d, nxt: nn.Module, keep: torch.Tensor, spatial
         if nxt.bias is not None:
             after.bias.copy_(nxt.bias)
     return small, after
+
+
+def prune_and_slice(net: nn.Sequential, channel_prune: Callable = prune_channels):
+    """(``net`` with half the filters of both convs pruned and the masks removed, a sliced copy).
+
+    ``net``: ``kernels.compress.digits.cnn()`` (convs at 0 and 2, head Linear at 6 reading 4x4 maps).
+    ``channel_prune(conv, 0.5)`` prunes in place and returns the bool (out,) kept-channel mask."""
+    keep1, keep2 = channel_prune(net[0], 0.5), channel_prune(net[2], 0.5)
+    remove_all(net)
+    small = copy.deepcopy(net)
+    small[0], conv2 = slice_channels(net[0], net[2], keep1)
+    small[2], small[6] = slice_channels(conv2, net[6], keep2, spatial=16)  # 4x4 after pooling
+    return net, small
+
+
+def reload(model: nn.Module, fresh: nn.Module) -> nn.Module:
+    """``fresh`` with ``model``'s state dict through ``torch.save``/``torch.load`` (weights_only).
+
+    Strict load: a leftover ``weight_orig``/``weight_mask`` raises RuntimeError. Returns ``fresh``."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    return fresh
+
+
+def semi_structured_24(w: torch.Tensor, device: torch.device):
+    """(``mask_2_4(w)`` float16 on ``device``, the same as a ``torch.sparse`` 2:4 semi-structured tensor).
+
+    Raises NotImplementedError off CUDA or where the build/GPU has no 2:4 kernel (before sm80)."""
+    from torch.sparse import to_sparse_semi_structured
+
+    if torch.device(device).type != "cuda":
+        raise NotImplementedError("2:4 semi-structured kernels need a CUDA GPU (sm80 or newer)")
+    w24 = mask_2_4(w).to(device).half()
+    try:
+        return w24, to_sparse_semi_structured(w24)
+    except (RuntimeError, NotImplementedError, ValueError) as e:
+        raise NotImplementedError(f"no 2:4 kernel here: {e}"[:200]) from e
 
 
 def mask_2_4(w: torch.Tensor) -> torch.Tensor:
