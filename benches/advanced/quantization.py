@@ -46,8 +46,9 @@ from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from kernels.compress import affine
-from kernels.compress.ao import count_ops, drop_unused_state, dynamic_int8, pt2e_int8, saved_bytes, torchao
+from kernels.compress import affine, ao
+from kernels.compress import wrong as W
+from kernels.compress.ao import count_ops, dynamic_int8, pt2e_int8, saved_bytes, torchao
 from kernels.compress.digits import accuracy, fit, mlp
 
 
@@ -65,25 +66,6 @@ class QuantConfig:
     """rows per timed forward"""
     compile_int8: bool = False
     """also time the PT2E model lowered by torch.compile (inductor; ~20 s to compile)"""
-
-
-def _cpu_has_vnni() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(k in flags for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
-
-
-# -- wrong versions (the check must reject each) -------------------------------------------
-def _zero_point_subtracted(x, scale, zero_point, qmin, qmax):
-    return affine.quantize(x, scale, -zero_point, qmin, qmax)
-
-
-def _zero_point_mid_range(lo, hi, qmin, qmax):
-    scale, _ = affine.minmax_qparams(lo, hi, qmin, qmax)
-    return scale, (qmin + qmax + 1) // 2  # the symmetric scheme's zero point with an asymmetric range
 
 
 @task("advanced.quantization", seed="8.03", title="model quantization")
@@ -109,13 +91,13 @@ class Quantization(Comparison):
     )  # fmt: skip
     quantize = staticmethod(affine.quantize)
     qparams = staticmethod(affine.minmax_qparams)
-    drop_state = staticmethod(drop_unused_state)
+    drop_state = staticmethod(ao.drop_unused_state)
     calibration_data = staticmethod(lambda x: x)
     mutants = (
-        Mutant("zero_point_subtracted", "q = round(x / s) - z", {"quantize": staticmethod(_zero_point_subtracted)},
+        Mutant("zero_point_subtracted", "q = round(x / s) - z", {"quantize": staticmethod(W.zero_point_subtracted)},
                match="torch.quantize_per_tensor"),
         Mutant("zero_point_mid_range", "z = the middle of [qmin, qmax] for an asymmetric range",
-               {"qparams": staticmethod(_zero_point_mid_range)}, match="MinMaxObserver"),
+               {"qparams": staticmethod(W.zero_point_mid_range)}, match="MinMaxObserver"),
         Mutant("fp32_weights_kept", "the saved int8 model still carries the float32 weights",
                {"drop_state": staticmethod(lambda gm: gm)}, match="smaller"),
         Mutant("calibrated_on_zeros", "observers calibrated on all-zero inputs",
@@ -176,11 +158,7 @@ class Quantization(Comparison):
         model = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
         gm = self.drop_state(pt2e_int8(model, xtr[:8], self.calibration_data(xtr[: cfg.calibration])))
         dyn = dynamic_int8(copy.deepcopy(model))
-        lin = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-        # PT2E names the folded int8 weights _frozen_param{k}, their per-channel qparams _scale_{k}, _zero_point_{k}
-        weights = [(getattr(gm, f"_frozen_param{k}"), getattr(gm, f"_scale_{k}")[:, None],  # (out, 1)
-                    getattr(gm, f"_zero_point_{k}")[:, None], m.weight.detach())
-                   for k, m in enumerate(lin)]  # fmt: skip
+        weights = ao.pt2e_weights(gm, model)  # [(int8 W, scale (out, 1), zero point (out, 1), float W)]
         with torch.no_grad():
             z, zq = model(xte), gm(xte)  # (N, 10) each
         b_fp, b_q = saved_bytes(model.state_dict()), saved_bytes(gm.state_dict())
@@ -195,7 +173,7 @@ class Quantization(Comparison):
         for k in ("acc_fp32", "acc_int8_pt2e", "acc_int8_dynamic", "logit_rel_err", "size_ratio"):
             ctx.metric(k, r[k])
         ctx.metric("acc_drop_pts", 100 * (r["acc_fp32"] - r["acc_int8_pt2e"]))
-        ctx.metric("cpu_has_vnni", float(_cpu_has_vnni()))
+        ctx.metric("cpu_has_vnni", float(ao.cpu_has_vnni()))
         ctx.note(f"torch.backends.cpu.get_cpu_capability() = {torch.backends.cpu.get_cpu_capability()}")
         ctx.table("saved state dict bytes", [{"model": k, "bytes": r[f"bytes_{k}"]} for k in
                                              ("fp32", "int8", "dynamic")])  # fmt: skip
@@ -228,7 +206,7 @@ class Quantization(Comparison):
             with torch.no_grad():
                 model(x)  # compile outside the timed region
         else:
-            model = _legacy_dynamic(r["fp32"])
+            model = ao.legacy_dynamic(r["fp32"])
             if model is None:
                 raise NotImplementedError("torch.ao.quantization.quantize_dynamic is gone from this torch")
 
@@ -236,22 +214,5 @@ class Quantization(Comparison):
             with torch.no_grad():
                 return model(x)
 
-        stop = _stop_compile_workers if impl == "int8_pt2e_inductor" else None
+        stop = ao.stop_compile_workers if impl == "int8_pt2e_inductor" else None
         return Prepared(fn=fn, items=config.batch, item_unit="rows", teardown=stop)
-
-
-def _legacy_dynamic(model):
-    """torch.ao.quantization.quantize_dynamic (deprecated; fbgemm int8 kernels) or None."""
-    q = getattr(getattr(torch, "ao", None), "quantization", None)
-    if q is None or not hasattr(q, "quantize_dynamic"):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return q.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def _stop_compile_workers():
-    """Inductor may start a pool of compile worker processes (many-core machines): end them here."""
-    from torch._inductor.async_compile import shutdown_compile_workers
-
-    shutdown_compile_workers()

@@ -7,8 +7,10 @@ Import paths are those of torchao 0.18 (``torchao.quantization.pt2e``): the PT2E
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -85,3 +87,42 @@ def saved_bytes(obj: Any) -> int:
 def count_ops(gm: torch.fx.GraphModule, needle: str) -> int:
     """Graph call nodes whose target's name contains ``needle`` (e.g. ``dequantize_per_channel``)."""
     return sum(1 for n in gm.graph.nodes if n.op == "call_function" and needle in str(n.target))
+
+
+def pt2e_weights(gm: torch.fx.GraphModule, model: nn.Module) -> list[tuple]:
+    """(int8 weight (out, in), scale (out, 1), zero point (out, 1), float weight (out, in)) per Linear
+    of ``model``, from its PT2E-converted ``gm``: PT2E names the folded int8 weights
+    ``_frozen_param{k}`` and their per-channel qparams ``_scale_{k}``, ``_zero_point_{k}``."""
+    lin = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return [(getattr(gm, f"_frozen_param{k}"), getattr(gm, f"_scale_{k}")[:, None],  # (out, 1)
+             getattr(gm, f"_zero_point_{k}")[:, None], m.weight.detach())
+            for k, m in enumerate(lin)]  # fmt: skip
+
+
+def cpu_has_vnni() -> bool:
+    """True when /proc/cpuinfo lists avx512_vnni, avx_vnni or amx_int8 (x86 int8 dot products);
+    False elsewhere or where /proc/cpuinfo cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(k in flags for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def legacy_dynamic(model: nn.Module) -> nn.Module | None:
+    """A copy of ``model`` through ``torch.ao.quantization.quantize_dynamic`` (deprecated; fbgemm int8
+    kernels, qint8 Linear weights), or None where this torch no longer has it."""
+    q = getattr(getattr(torch, "ao", None), "quantization", None)
+    if q is None or not hasattr(q, "quantize_dynamic"):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return q.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+
+
+def stop_compile_workers() -> None:
+    """Inductor may start a pool of compile worker processes (many-core machines): end them."""
+    from torch._inductor.async_compile import shutdown_compile_workers
+
+    shutdown_compile_workers()
