@@ -53,14 +53,15 @@ from harness import Prepared, System, task
 from harness.checkpoint import CheckpointError, atomic_save, load_checkpoint, stale_temps
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
-from kernels.checkpointing.faults import (
-    FailingFile,
-    StallingFile,
-    filesystem_of,
-    write_in_place,
-    write_in_place_restoring,
+from kernels.checkpointing import faults
+from kernels.checkpointing.run import (
+    ALL_PARTS,
+    ResumableRun,
+    RunConfig,
+    count_differences,
+    first_difference,
+    seed_everything,
 )
-from kernels.checkpointing.run import ALL_PARTS, ResumableRun, RunConfig, first_difference, seed_everything
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +79,6 @@ class CkptConfig:
 
 def _without(*names: str) -> tuple[str, ...]:
     return tuple(p for p in ALL_PARTS if p not in names)
-
-
-def _unsafe_load(path, **kw):  # the mutant: the pre-2.6 default, which runs any pickle
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 @task("deployment.checkpointing", seed="9.04", title="checkpoint and resume training")
@@ -108,32 +105,19 @@ class Checkpointing(System):
         Mutant("no_optimizer", "leaves out AdamW's moments", {"parts": _without("optimizer")}, match="resumed"),
         Mutant("no_scheduler", "leaves out the LR scheduler", {"parts": _without("scheduler")}, match="resumed"),
         Mutant("no_scaler", "leaves out the GradScaler", {"parts": _without("scaler")}, match="resumed"),
-        Mutant(
-            "no_rng",
-            "leaves out every RNG state",
-            {"parts": _without("torch_rng", "numpy_rng", "python_rng")},
-            match="resumed",
-        ),
+        Mutant("no_rng", "leaves out every RNG state", {"parts": _without("torch_rng", "numpy_rng", "python_rng")},
+               match="resumed"),
         Mutant("no_torch_rng", "leaves out torch's RNG (dropout)", {"parts": _without("torch_rng")}, match="resumed"),
         Mutant("no_numpy_rng", "leaves out NumPy's RNG", {"parts": _without("numpy_rng")}, match="resumed"),
         Mutant("no_python_rng", "leaves out Python's RNG", {"parts": _without("python_rng")}, match="resumed"),
         Mutant("no_data_position", "restarts the data at epoch 0", {"parts": _without("data")}, match="resumed"),
-        Mutant(
-            "in_place_write",
-            "writes over the checkpoint itself",
-            {"saver": staticmethod(write_in_place)},
-            match="exception",
-        ),
-        Mutant(
-            "restores_on_error",
-            "writes in place and puts the old bytes back on an exception (not on a kill)",
-            {"saver": staticmethod(write_in_place_restoring)},
-            match="SIGKILL",
-        ),
-        Mutant(
-            "unsafe_load", "torch.load(weights_only=False)", {"loader": staticmethod(_unsafe_load)}, match="refused"
-        ),
-    )
+        Mutant("in_place_write", "writes over the checkpoint itself", {"saver": staticmethod(faults.write_in_place)},
+               match="exception"),
+        Mutant("restores_on_error", "writes in place and puts the old bytes back on an exception (not on a kill)",
+               {"saver": staticmethod(faults.write_in_place_restoring)}, match="SIGKILL"),
+        Mutant("unsafe_load", "torch.load(weights_only=False)", {"loader": staticmethod(faults.unsafe_load)},
+               match="refused"),
+    )  # fmt: skip
 
     # -- check ----------------------------------------------------------------------------
     def check(self, ctx):
@@ -156,7 +140,7 @@ class Checkpointing(System):
         after = [resumed.step() for _ in range(cfg.steps - cfg.stop_at)]
         where = first_difference(whole.snapshot(), resumed.snapshot())
         bad_losses = sum(a != b for a, b in zip(losses[cfg.stop_at :], after))
-        ctx.metric("resume_mismatched_states", _count_differences(whole.snapshot(), resumed.snapshot()))
+        ctx.metric("resume_mismatched_states", count_differences(whole.snapshot(), resumed.snapshot()))
         ctx.note(f"{whole.skipped} of {cfg.steps} steps skipped by the GradScaler (overflow): its state matters")
         ctx.expect(
             where is None and bad_losses == 0,
@@ -171,7 +155,7 @@ class Checkpointing(System):
         # a later state (overwriting `good` would show), on the CPU: a forked child must not touch CUDA
         newer = torch.utils._pytree.tree_map(lambda v: v.cpu() if torch.is_tensor(v) else v, run.state(ALL_PARTS))
         try:
-            self.saver(newer, path, wrap=lambda f: FailingFile(f, after_bytes=len(good) // 2))
+            self.saver(newer, path, wrap=lambda f: faults.FailingFile(f, after_bytes=len(good) // 2))
         except (OSError, RuntimeError):  # torch's zip writer reports a failed write as RuntimeError
             pass
         ctx.expect(
@@ -184,9 +168,8 @@ class Checkpointing(System):
             return
         mpc = mp.get_context("fork")  # the child inherits the task (and a mutant's saver) as it is
         midway = mpc.Event()
-        child = mpc.Process(
-            target=self.saver, args=(newer, path), kwargs={"wrap": lambda f: StallingFile(f, len(good) // 2, midway)}
-        )
+        stall = lambda f: faults.StallingFile(f, len(good) // 2, midway)  # noqa: E731 - a one-line wrapper
+        child = mpc.Process(target=self.saver, args=(newer, path), kwargs={"wrap": stall})
         child.start()
         try:
             reached = midway.wait(60.0)
@@ -242,7 +225,7 @@ class Checkpointing(System):
         return Prepared(fn=fn, bytes=nbytes, teardown=lambda: path.unlink(missing_ok=True))
 
     def bench(self, ctx):
-        ctx.note(f"checkpoints written to {ctx.workdir} on {filesystem_of(ctx.workdir)}")
+        ctx.note(f"checkpoints written to {ctx.workdir} on {faults.filesystem_of(ctx.workdir)}")
         for config in ctx.configs:
             for impl in self.variants:
                 p = self.prepare(ctx, impl, config)
@@ -250,10 +233,3 @@ class Checkpointing(System):
                     ctx.measure(impl, p, config=config, waits=True)  # waits: the disk, not the CPU
                 finally:
                     p.teardown()
-
-
-def _count_differences(a, b) -> int:
-    la, lb = torch.utils._pytree.tree_leaves(a), torch.utils._pytree.tree_leaves(b)
-    if len(la) != len(lb):
-        return abs(len(la) - len(lb)) + 1
-    return sum(first_difference(x, y) is not None for x, y in zip(la, lb))

@@ -95,6 +95,13 @@ def write_in_place_restoring(obj: Any, path: str | os.PathLike, **kw: Any) -> Pa
         raise
 
 
+def unsafe_load(path: str | os.PathLike, **kw: Any) -> Any:
+    """Also wrong (a mutant): ``torch.load(weights_only=False)``, the pre-2.6 default that runs any pickle."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def filesystem_of(path: str | os.PathLike) -> str:
     """The file system type holding ``path`` (``ext4``, ``tmpfs``, ...) from /proc/mounts, or ``unknown``."""
     p = str(Path(path).resolve())

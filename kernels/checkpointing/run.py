@@ -218,5 +218,14 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else (path.lstrip(".") or "<root>")
 
 
+def count_differences(a: Any, b: Any) -> int:
+    """How many leaves (tensors, numbers) of two nested states differ bit for bit (``first_difference``
+    per leaf); a different leaf count counts as that difference plus one."""
+    la, lb = torch.utils._pytree.tree_leaves(a), torch.utils._pytree.tree_leaves(b)
+    if len(la) != len(lb):
+        return abs(len(la) - len(lb)) + 1
+    return sum(first_difference(x, y) is not None for x, y in zip(la, lb))
+
+
 def _bytes(t: torch.Tensor) -> torch.Tensor:
     return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)  # (numel * itemsize,) raw bytes
