@@ -48,8 +48,10 @@ from harness import Prepared, System, task
 from harness.claims import time_ratio
 from harness.gpu_monitor import NO_GPU, GpuMonitor
 from harness.mutants import Mutant
+from kernels.monitoring import wrong as W
 from kernels.monitoring.fake_nvml import FakeNVML, NVMLError
 from kernels.monitoring.trainer import Trainer
+from kernels.monitoring.wrong import halt, new_threads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,45 +77,6 @@ class MonitorConfig:
         return f"B={self.batch},H={self.hidden}" + (f",{self.nvml} NVML" if self.nvml else "")
 
 
-# -- wrong monitors (the check must reject each) ------------------------------------------
-class _BusyLoop(GpuMonitor):
-    def _run(self):  # samples as fast as it can: the interval is ignored
-        while not self._stop.is_set():
-            self.samples.append(self.sample_once())
-
-
-class _ThreadWithoutGpu(GpuMonitor):
-    def start(self):  # starts its thread whether or not NVML found a device
-        self.samples, self._t0 = [], time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="GpuMonitor", daemon=True)
-        self._thread.start()
-        return self
-
-
-class _MaxAsMean(GpuMonitor):
-    def summary(self):
-        out = super().summary()
-        if out:
-            out["gpu_util_mean_pct"] = out["gpu_util_max_pct"]
-        return out
-
-
-class _LeaksThread(GpuMonitor):
-    def stop(self):  # returns the samples but never stops the thread
-        return list(self.samples)
-
-
-def _new_threads(before: list[threading.Thread]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t not in before and t.is_alive()]
-
-
-def _halt(mon: GpuMonitor) -> None:
-    """Stop a (possibly broken) monitor's thread for sure: nothing the check starts outlives it."""
-    mon._stop.set()
-    if mon._thread is not None:
-        mon._thread.join(5.0)
-
-
 @task("deployment.gpu_monitor", seed="9.05", title="monitor GPU usage during training")
 class GpuMonitoring(System):
     __doc__ = __doc__
@@ -134,10 +97,12 @@ class GpuMonitoring(System):
     )
     monitor_cls: type[GpuMonitor] = GpuMonitor
     mutants = (
-        Mutant("busy_loop", "the sampler ignores its interval", {"monitor_cls": _BusyLoop}, match="interval"),
-        Mutant("thread_without_gpu", "starts a thread with no GPU", {"monitor_cls": _ThreadWithoutGpu}, match="thread"),
-        Mutant("max_as_mean", "summary's mean is the max", {"monitor_cls": _MaxAsMean}, match="summary"),
-        Mutant("leaks_thread", "stop() leaves the thread running", {"monitor_cls": _LeaksThread}, match="thread"),
+        Mutant("busy_loop", "the sampler ignores its interval", {"monitor_cls": W.BusyLoop}, match="interval"),
+        Mutant(
+            "thread_without_gpu", "starts a thread with no GPU", {"monitor_cls": W.ThreadWithoutGpu}, match="thread"
+        ),
+        Mutant("max_as_mean", "summary's mean is the max", {"monitor_cls": W.MaxAsMean}, match="summary"),
+        Mutant("leaks_thread", "stop() leaves the thread running", {"monitor_cls": W.LeaksThread}, match="thread"),
     )
 
     def check(self, ctx):
@@ -153,9 +118,9 @@ class GpuMonitoring(System):
         for what, kw in monitors.items():
             before = threading.enumerate()
             mon = self.monitor_cls(**kw).start()
-            started = _new_threads(before)
+            started = new_threads(before)
             mon.stop()
-            _halt(mon)
+            halt(mon)
             ctx.expect(not started, f"{what}: started thread(s) {[t.name for t in started]} without a GPU")
             ctx.expect(
                 not mon.available and mon.report().startswith(NO_GPU) and mon.summary() == {},
@@ -169,7 +134,7 @@ class GpuMonitoring(System):
         run = Trainer(cfg, ctx.device, ctx.rng_seed)
         before = threading.enumerate()
         mon = self.monitor_cls(nvml=fake, nvml_index=0, interval_s=cfg.interval_s).start()
-        running = _new_threads(before)
+        running = new_threads(before)
         t0, steps = time.perf_counter(), 0
         while steps < cfg.min_steps or time.perf_counter() - t0 < 40 * cfg.interval_s:
             fake.busy = True
@@ -179,8 +144,8 @@ class GpuMonitoring(System):
             time.sleep(cfg.idle_ms / 1e3)
             steps += 1
         samples = mon.stop()
-        left = _new_threads(before)
-        _halt(mon)
+        left = new_threads(before)
+        halt(mon)
         names = [t.name for t in running]
         ctx.expect(names == ["GpuMonitor"], f"one sampler thread while training, found {names}", name="one thread")
         ctx.expect(not left, f"thread(s) {[t.name for t in left]} still running after stop()", name="thread stopped")
