@@ -38,7 +38,6 @@ import dataclasses
 import statistics
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 from harness import System, task
@@ -48,6 +47,7 @@ from harness.mutants import Mutant
 from harness.train import record_samples
 from kernels.ddp.bucket_ranks import FLAGS, bench_rank, buckets_rank, global_batch, mlp
 from kernels.ddp.buckets import MIB, bucket_bytes, caps_bytes, plan_buckets
+from kernels.ddp.wrong import buckets_forward_order, buckets_never_overshoot, buckets_no_small_first, sum_hook
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,40 +75,10 @@ def cap_label(cap: float | None) -> str:
     return "cap=default(25MiB)" if cap is None else f"cap={cap:g}MiB"
 
 
-# -- wrong versions (the mutants) --------------------------------------------------------------
 def ddp_buckets(sizes_in_registration_order: list[int], cap_mb: float | None) -> list[int]:
     """Bytes of each bucket DDP builds for a feed-forward net: plan in reverse registration order."""
     ready = sizes_in_registration_order[::-1]
     return bucket_bytes(ready, plan_buckets(ready, cap_mb))
-
-
-def buckets_forward_order(sizes: list[int], cap_mb: float | None) -> list[int]:
-    """WRONG: buckets filled first layer first (the order of registration, not of readiness)."""
-    return bucket_bytes(sizes, plan_buckets(sizes, cap_mb))
-
-
-def buckets_never_overshoot(sizes: list[int], cap_mb: float | None) -> list[int]:
-    """WRONG: a new bucket starts *before* a tensor would push the open one past the cap."""
-    first, cap = caps_bytes(cap_mb)
-    out: list[int] = []
-    size = 0
-    for s in sizes[::-1]:
-        if size and size + s > (first if not out else cap):
-            out.append(size)
-            size = 0
-        size += s
-    return out + [size] if size else out
-
-
-def buckets_no_small_first(sizes: list[int], cap_mb: float | None) -> list[int]:
-    """WRONG: forgets DDP's 1 MiB first bucket under the default cap."""
-    return ddp_buckets(sizes, 25.0 if cap_mb is None else cap_mb)
-
-
-def sum_hook(state, bucket):
-    """WRONG: a comm hook that sums the buckets and never divides by W."""
-    fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
-    return fut.then(lambda f: f.value()[0])
 
 
 @task("m5.bucket_tuning", seed="m5", title="tune DDP bucket sizes")
@@ -130,53 +100,25 @@ class BucketTuning(System):
         "slowdown_smallest_cap": "step ms at the smallest cap / at DDP's default cap (> 1: tiny buckets cost)",
     }
     claims = (
-        metric(
-            "slowdown_smallest_cap",
-            ">=",
-            1.0,
-            text="one bucket per tensor is slower per step than the 25 MiB default",
-            measured_by="default",
-        ),
-        metric(
-            "hidden_comm_best",
-            ">=",
-            0.25,
-            text=">= 25 % of the all-reduce hides behind backward at the best cap",
-            measured_by="default",
-        ),
-        time_ratio(
-            "view_static",
-            to="default",
-            at_most=1.05,
-            config="default(25MiB)",
-            text="gradient_as_bucket_view + static_graph cost <= 1.05x the default flags",
-        ),
-    )
+        metric("slowdown_smallest_cap", ">=", 1.0, measured_by="default",
+               text="one bucket per tensor is slower per step than the 25 MiB default"),
+        metric("hidden_comm_best", ">=", 0.25, measured_by="default",
+               text=">= 25 % of the all-reduce hides behind backward at the best cap"),
+        time_ratio("view_static", to="default", at_most=1.05, config="default(25MiB)",
+                   text="gradient_as_bucket_view + static_graph cost <= 1.05x the default flags"),
+    )  # fmt: skip
     planner = staticmethod(ddp_buckets)
     comm_hook = None
     mutants = (
-        Mutant(
-            "forward_order",
-            "buckets filled in registration order",
-            {"planner": staticmethod(buckets_forward_order)},
-            match="buckets",
-        ),
-        Mutant(
-            "never_overshoot",
-            "closes a bucket before it would pass the cap",
-            {"planner": staticmethod(buckets_never_overshoot)},
-            match="buckets",
-        ),
-        Mutant(
-            "no_small_first",
-            "no 1 MiB first bucket under the default cap",
-            {"planner": staticmethod(buckets_no_small_first)},
-            match="buckets",
-        ),
-        Mutant(
-            "grads_summed", "a comm hook that sums, no / W", {"comm_hook": staticmethod(sum_hook)}, match="gradients"
-        ),
-    )
+        Mutant("forward_order", "buckets filled in registration order",
+               {"planner": staticmethod(buckets_forward_order)}, match="buckets"),
+        Mutant("never_overshoot", "closes a bucket before it would pass the cap",
+               {"planner": staticmethod(buckets_never_overshoot)}, match="buckets"),
+        Mutant("no_small_first", "no 1 MiB first bucket under the default cap",
+               {"planner": staticmethod(buckets_no_small_first)}, match="buckets"),
+        Mutant("grads_summed", "a comm hook that sums, no / W", {"comm_hook": staticmethod(sum_hook)},
+               match="gradients"),
+    )  # fmt: skip
 
     @classmethod
     def rank_job(cls, cfg: BucketConfig, seed: int):
@@ -226,39 +168,18 @@ class BucketTuning(System):
         for key in per_rank[0]:
             step_ms = [max(t) for t in zip(*(r[key] for r in per_rank))]  # a step ends with its slowest rank
             name, cap = key
-            record_samples(
-                ctx,
-                name,
-                step_ms,
-                config=f"{cap_label(cap)},{cfg.label()}",
-                items=cfg.batch,
-                mode=f"wall-clock in rank, {backend}",
-            )
+            record_samples(ctx, name, step_ms, config=f"{cap_label(cap)},{cfg.label()}", items=cfg.batch,
+                           mode=f"wall-clock in rank, {backend}")  # fmt: skip
             med[key] = statistics.median(step_ms)
-        hidden = [
-            max(
-                0.0,
-                min(
-                    1.0,
-                    (med[("no_sync", c)] + med[("allreduce_only", c)] - med[("default", c)])
-                    / med[("allreduce_only", c)],
-                ),
-            )
-            for c in cfg.caps_mb
-        ]
+        hidden = []  # (t_no_sync + t_allreduce - t_ddp) / t_allreduce, clipped to [0, 1]
+        for c in cfg.caps_mb:
+            t_ar = med[("allreduce_only", c)]
+            hidden.append(max(0.0, min(1.0, (med[("no_sync", c)] + t_ar - med[("default", c)]) / t_ar)))
         xs = [caps_bytes(c)[1] / MIB for c in cfg.caps_mb]  # MiB (the default: 25)
         for name in FLAGS:
-            ctx.curve(
-                "step time vs bucket_cap_mb",
-                xs,
-                [med[(name, c)] for c in cfg.caps_mb],
-                x_label="bucket_cap_mb (MiB)",
-                y_label="ms per step",
-                series=name,
-                log_x=True,
-            )
-        ctx.curve(
-            "all-reduce hidden behind backward", xs, hidden, x_label="bucket_cap_mb (MiB)", y_label="share", log_x=True
-        )
+            ctx.curve("step time vs bucket_cap_mb", xs, [med[(name, c)] for c in cfg.caps_mb],
+                      x_label="bucket_cap_mb (MiB)", y_label="ms per step", series=name, log_x=True)  # fmt: skip
+        ctx.curve("all-reduce hidden behind backward", xs, hidden, x_label="bucket_cap_mb (MiB)", y_label="share",
+                  log_x=True)  # fmt: skip
         ctx.metric("hidden_comm_best", max(hidden))
         ctx.metric("slowdown_smallest_cap", med[("default", cfg.caps_mb[0])] / med[("default", cfg.caps_mb[-1])])
