@@ -54,23 +54,17 @@ from harness.mutants import Mutant
 from harness.train import record_samples
 from kernels.pipelining.pipeline import lm_loss
 from kernels.sharding.ranks import ZeroConfig, batch, bench_rank, check_rank
-from kernels.sharding.zero import largest_state_share, zero_bytes_per_param
+from kernels.sharding.wrong import ZeroAllOnRankZero, ZeroSkipsBroadcast
+from kernels.sharding.zero import (
+    bytes_rows,
+    largest_state_share,
+    model_bytes,
+    state_bytes,
+    unsharded_bytes,
+    zero_bytes_per_param,
+)
 
 VARIANT_STAGE = {"adam": 0, "zero1": 1, "fsdp2": 3}
-
-
-class ZeroSkipsBroadcast(ZeroRedundancyOptimizer):
-    """WRONG: each rank updates its own parameters and never broadcasts them to the others."""
-
-    def _sync_params(self) -> None:
-        pass
-
-
-class ZeroAllOnRankZero(ZeroRedundancyOptimizer):
-    """WRONG: the partition puts every parameter (and so all of Adam's state) on rank 0."""
-
-    def _get_min_index(self, values, disallowed_indices=None) -> int:
-        return 0
 
 
 @task("m5.zero_sharding", seed="m5", title="a 300M-parameter model with optimizer sharding")
@@ -147,17 +141,11 @@ class ZeroShardingTask(System):
             where = f"rank {r} of {W}, {backend}, after {cfg.steps} Adam steps"
             for n, p in after[cfg.steps].items():
                 g = out["fsdp_grads"][n]
-                name = "FSDP2 gradient on every rank (reduce-scattered)"
-                ctx.expect(
-                    g is not None,
-                    f"rank {r}, step 1: no FSDP2 gradient rows for {n} (never reduce-scattered)",
-                    name=name,
-                )
+                msg = f"rank {r}, step 1: no FSDP2 gradient rows for {n} (never reduce-scattered)"
+                ctx.expect(g is not None, msg, name="FSDP2 gradient on every rank (reduce-scattered)")
+                want = torch.chunk(first_grads[n], W)[r]
                 ctx.assert_close(
-                    g,
-                    torch.chunk(first_grads[n], W)[r],
-                    name="FSDP2 gradient rows = single-process rows",
-                    where=f"rank {r}, step 1, {n}",
+                    g, want, name="FSDP2 gradient rows = single-process rows", where=f"rank {r}, step 1, {n}"
                 )
                 ctx.assert_close(
                     out["zero_params"][n], p, name="ZeRO-1 weights = unsharded Adam", where=f"{where}, {n}"
@@ -187,7 +175,7 @@ class ZeroShardingTask(System):
                 )
         # optimizer-state bytes: ZeRO-1 whole parameters, FSDP2 rows
         n_params = sum(p.numel() for p in params.values())
-        total = sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if v.dim() > 0)
+        total = state_bytes(opt)["per_param"]  # momentum and variance, not the scalar steps
         biggest = max(p.numel() for p in params.values())
         largest = total * biggest // n_params  # Adam's state bytes of the largest parameter
         zero = [o["zero_state"]["per_param"] for o in outs]
@@ -208,7 +196,7 @@ class ZeroShardingTask(System):
         ctx.metric("zero1_state_share", share)
         # mixed precision (bf16 weights and gradients, fp32 master/momentum/variance): ZeRO's 16 Psi
         mixed = [o["mixed"] for o in outs]
-        unsharded = (mixed[0]["params"] + mixed[0]["grads"] + sum(m["state"] for m in mixed)) / n_params
+        unsharded = unsharded_bytes(mixed) / n_params
         ctx.assert_close(
             torch.tensor(unsharded),
             torch.tensor(zero_bytes_per_param(0, W)),
@@ -216,7 +204,7 @@ class ZeroShardingTask(System):
         )
         ctx.metric("mixed_bytes_per_param", unsharded)
         for r, m in enumerate(mixed):
-            per_rank, formula = (m["params"] + m["grads"] + m["state"]) / n_params, zero_bytes_per_param(1, W)
+            per_rank, formula = model_bytes(m) / n_params, zero_bytes_per_param(1, W)
             ctx.expect(
                 per_rank <= formula + 12 * biggest / n_params,
                 f"rank {r}: {per_rank:.2f} bytes per parameter under ZeRO-1, "
@@ -239,39 +227,13 @@ class ZeroShardingTask(System):
             step_ms = [max(t) for t in zip(*(o[variant]["step_ms"] for o in outs))]  # the slowest rank ends a step
             label = f"W={W},{backend},{cfg.label()}"
             record_samples(ctx, variant, step_ms, config=label, items=cfg.batch, mode=f"wall-clock in rank, {backend}")
-            per_rank = [(o[variant]["params"] + o[variant]["grads"] + o[variant]["state"]) / n_params for o in outs]
-            ctx.metric(f"{variant}_bytes_per_param", max(per_rank))
+            per_rank = [o[variant] for o in outs]
+            ctx.metric(f"{variant}_bytes_per_param", max(model_bytes(b) / n_params for b in per_rank))
             formula = zero_bytes_per_param(stage, W, param=4, grad=4, k=8)
-            for r, o in enumerate(outs):
-                mb = {k: round(o[variant][k] / 2**20, 2) for k in ("params", "grads", "state")}
-                rows.append(
-                    {
-                        "variant": variant,
-                        "rank": r,
-                        **{f"{k}_mb": v for k, v in mb.items()},
-                        "bytes_per_param": round(per_rank[r], 2),
-                        "zero_formula": formula,
-                        "step_ms": round(statistics.median(step_ms), 1),
-                    }
-                )
+            rows += bytes_rows(variant, per_rank, n_params, formula, round(statistics.median(step_ms), 1))
         zero = [o["zero1"]["state"] for o in outs]
         ctx.metric("zero1_state_share", max(zero) / outs[0]["adam"]["state"])
         mixed = [o["mixed"] for o in outs]  # bf16 weights and gradients, ZeRO-1 sharded fp32 MasterAdam
-        ctx.metric(
-            "mixed_bytes_per_param",
-            (mixed[0]["params"] + mixed[0]["grads"] + sum(m["state"] for m in mixed)) / n_params,
-        )
-        for r, m in enumerate(mixed):
-            mb = {f"{k}_mb": round(m[k] / 2**20, 2) for k in ("params", "grads", "state")}
-            per_param = round((m["params"] + m["grads"] + m["state"]) / n_params, 2)
-            rows.append(
-                {
-                    "variant": "zero1, bf16 + fp32 master",
-                    "rank": r,
-                    **mb,
-                    "bytes_per_param": per_param,
-                    "zero_formula": zero_bytes_per_param(1, W),
-                    "step_ms": None,
-                }
-            )
+        ctx.metric("mixed_bytes_per_param", unsharded_bytes(mixed) / n_params)
+        rows += bytes_rows("zero1, bf16 + fp32 master", mixed, n_params, zero_bytes_per_param(1, W), None)
         ctx.table("model-state bytes per rank and step time", rows)

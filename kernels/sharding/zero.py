@@ -123,3 +123,39 @@ def largest_state_share(per_rank: list[int], total: int, largest: int, world: in
     if total <= 0:
         return math.nan, math.nan
     return max(per_rank) / total, 1 / world + largest / total
+
+
+def model_bytes(b: dict[str, int]) -> int:
+    """One rank's model-state bytes: ``b["params"] + b["grads"] + b["state"]`` (bytes each)."""
+    return b["params"] + b["grads"] + b["state"]
+
+
+def unsharded_bytes(per_rank: list[dict[str, int]]) -> int:
+    """Model-state bytes of the unsharded run, from ZeRO-1 ranks' byte counts (as
+    :func:`model_bytes`): rank 0's parameters and gradients (every rank holds them all) plus
+    every rank's optimizer-state shard."""
+    return per_rank[0]["params"] + per_rank[0]["grads"] + sum(b["state"] for b in per_rank)
+
+
+def bytes_rows(
+    variant: str, per_rank: list[dict[str, int]], n_params: int, formula: float, step_ms: float | None
+) -> list[dict]:
+    """The bench table's rows for one variant, one per rank: its parameter, gradient and
+    optimizer-state MiB (``per_rank[r]`` in bytes, as :func:`model_bytes`), its model-state
+    bytes per parameter beside ZeRO's ``formula``, and the median step time ``step_ms`` (ms,
+    None where not timed)."""
+    rows = []
+    for r, b in enumerate(per_rank):
+        mb = {f"{k}_mb": round(b[k] / 2**20, 2) for k in ("params", "grads", "state")}
+        per_param = round(model_bytes(b) / n_params, 2)
+        rows.append(
+            {
+                "variant": variant,
+                "rank": r,
+                **mb,
+                "bytes_per_param": per_param,
+                "zero_formula": formula,
+                "step_ms": step_ms,
+            }
+        )
+    return rows
