@@ -218,9 +218,31 @@ def _kill_group(proc: subprocess.Popen) -> None:
 _AGENT = "import sys; from harness.launch import _agent_main; sys.exit(_agent_main(*sys.argv[1:]))"
 
 
+def _end_with_parent() -> None:
+    """End this session's group (agent and ranks) once the process that started it is gone.
+
+    The agent has its own session, so the runner's kill of its worker's process group (Ctrl-C,
+    SIGTERM, a SIGKILLed ``drills``, a task's time limit) does not reach it: without this the
+    agent and its ranks ran on, orphaned, until their job ended by itself.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.killpg(0, signal.SIGKILL)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="drills-agent-parent-watch", daemon=True).start()
+
+
 def _agent_main(workdir_str: str, world_size: str, max_restarts: str) -> int:
     """The elastic agent's process: ``torchrun --standalone`` for :func:`_rank_main`."""
     import uuid
+
+    _end_with_parent()
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch

@@ -132,3 +132,46 @@ def test_harness_dist_outside_torchrun_is_one_line_exit_2():
         assert main(["advanced.ddp"]) == 2
     finally:
         os.environ.update(env)
+
+
+def sleep_forever_noting_pid(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+
+
+def test_ranks_end_with_the_process_that_launched_them(tmp_path):
+    """The agent has its own session (out of reach of the runner's process-group kill): when
+    its parent is SIGKILLed (Ctrl-C or a time limit ending a drills worker), it and its ranks
+    must end too, not run on orphaned."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pid_file = tmp_path / "rank0.pid"
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_launch; "
+        "from harness.launch import launch; "
+        f"launch(test_launch.sleep_forever_noting_pid, 1, args=({str(pid_file)!r},), backend=None, timeout_s=300)"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert parent.poll() is None and time.monotonic() < deadline, "the rank never started"
+            time.sleep(0.2)
+        rank = int(pid_file.read_text())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(rank, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(rank, signal.SIGKILL)
+    pytest.fail(f"rank {rank} outlived the process that launched it by 10 s")
