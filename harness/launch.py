@@ -218,8 +218,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 _AGENT = "import sys; from harness.launch import _agent_main; sys.exit(_agent_main(*sys.argv[1:]))"
 
 
-def _end_with_parent() -> None:
-    """End this session's group (agent and ranks) once the process that started it is gone.
+def _end_with_parent(workdir: Path) -> None:
+    """End this session's group (agent and ranks) and remove ``workdir`` once the process that
+    started it is gone (nobody is left to read the results or clean up).
 
     The agent has its own session, so the runner's kill of its worker's process group (Ctrl-C,
     SIGTERM, a SIGKILLed ``drills``, a task's time limit) does not reach it: without this the
@@ -232,6 +233,7 @@ def _end_with_parent() -> None:
     def watch() -> None:
         while True:
             if os.getppid() != parent:
+                shutil.rmtree(workdir, ignore_errors=True)
                 os.killpg(0, signal.SIGKILL)
             time.sleep(0.5)
 
@@ -242,7 +244,7 @@ def _agent_main(workdir_str: str, world_size: str, max_restarts: str) -> int:
     """The elastic agent's process: ``torchrun --standalone`` for :func:`_rank_main`."""
     import uuid
 
-    _end_with_parent()
+    _end_with_parent(Path(workdir_str))
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
