@@ -49,12 +49,7 @@ from harness.mutants import Mutant
 from harness.train import record_samples
 from kernels.pipelining.pipeline import gpipe_bubble, lm_loss, simulate
 from kernels.pipelining.ranks import PipeConfig, batch, bench_rank, grads_rank
-
-
-def bubble_over_m(stages: int, micro_batches: int) -> float:
-    """WRONG: (K-1)/M is the bubble relative to the ideal time, not the idle share of a step."""
-    return (stages - 1) / micro_batches
-
+from kernels.pipelining.wrong import bubble_over_m
 
 SCHEDULES = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
 BUBBLES = (("gpipe", 1), ("gpipe", 8), ("1f1b", 8))  # the measured bubbles recorded as metrics
@@ -78,21 +73,11 @@ class PipelineParallelTask(System):
         "bubble_drop_gpipe_m8": "measured GPipe idle share at M=1 minus at M=8 (formula: 0.5 - 0.11)",
     }
     claims = (
-        metric(
-            "bubble_drop_gpipe_m8",
-            ">=",
-            0.1,
-            text="GPipe's measured idle share at M=8 is >= 10 points below M=1's (formula: 39 points)",
-            measured_by="gpipe",
-        ),
-        metric(
-            "bubble_gpipe_m1",
-            ">=",
-            0.4,
-            text="GPipe at M=1 idles >= 40 % of the step (formula: 50 %)",
-            measured_by="gpipe",
-        ),
-    )
+        metric("bubble_drop_gpipe_m8", ">=", 0.1, measured_by="gpipe",
+               text="GPipe's measured idle share at M=8 is >= 10 points below M=1's (formula: 39 points)"),
+        metric("bubble_gpipe_m1", ">=", 0.4, measured_by="gpipe",
+               text="GPipe at M=1 idles >= 40 % of the step (formula: 50 %)"),
+    )  # fmt: skip
     #: the schedule classes the ranks run, by name (staticmethods are not needed: classes)
     schedules = SCHEDULES
     #: divide the accumulated gradients by M (the losses are per-micro-batch means)
@@ -100,25 +85,13 @@ class PipelineParallelTask(System):
     #: the bubble share the bench writes beside the measurement
     bubble = staticmethod(gpipe_bubble)
     mutants = (
-        Mutant(
-            "loss_not_scaled",
-            "gradients summed over micro-batches: M times too big",
-            {"scale_grads": False},
-            match="pipelined gradients",
-        ),
-        Mutant(
-            "bubble_over_m",
-            "bubble share (K-1)/M instead of (K-1)/(M+K-1)",
-            {"bubble": staticmethod(bubble_over_m)},
-            match="bubble formula",
-        ),
-        Mutant(
-            "one_f_one_b_is_gpipe",
-            "the 1F1B slot runs GPipe: M activations in flight",
-            {"schedules": {"gpipe": ScheduleGPipe, "1f1b": ScheduleGPipe}},
-            match="in flight",
-        ),
-    )
+        Mutant("loss_not_scaled", "gradients summed over micro-batches: M times too big",
+               {"scale_grads": False}, match="pipelined gradients"),
+        Mutant("bubble_over_m", "bubble share (K-1)/M instead of (K-1)/(M+K-1)",
+               {"bubble": staticmethod(bubble_over_m)}, match="bubble formula"),
+        Mutant("one_f_one_b_is_gpipe", "the 1F1B slot runs GPipe: M activations in flight",
+               {"schedules": {"gpipe": ScheduleGPipe, "1f1b": ScheduleGPipe}}, match="in flight"),
+    )  # fmt: skip
 
     @classmethod
     def rank_job(cls, cfg: PipeConfig, seed: int):
