@@ -35,7 +35,7 @@ import torch
 
 from harness.fingerprint import REPO_ROOT, fingerprint, machine_id
 from harness.results import atomic_write_json
-from harness.timing import measure
+from harness.timing import NoisyMeasurementWarning, measure
 
 #: Where measured peaks are kept (committed, one file per machine, device and thread count);
 #: ``$DRILLS_PEAKS_DIR`` points elsewhere (the test suite does, so tests never write here).
@@ -72,9 +72,15 @@ def _competing(load: float | None, used: int) -> bool:
 def _best_rate(fn, work: float, device: torch.device, min_run_time_s: float, attempts: int) -> float:
     """Best of ``attempts`` median rates of ``fn`` (work units per second)."""
     mode = "auto" if device.type == "cpu" else "warm"
-    return max(
-        work / (measure(fn, device, mode=mode, min_run_time_s=min_run_time_s).median_ms / 1e3) for _ in range(attempts)
-    )
+    # a peak is the best of several attempts and is judged by the load around it (``loaded``):
+    # per-attempt noisy/contended warnings would only spill raw warning lines into the CLI
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoisyMeasurementWarning)  # ContendedMeasurementWarning too
+        rates = [
+            work / (measure(fn, device, mode=mode, min_run_time_s=min_run_time_s).median_ms / 1e3)
+            for _ in range(attempts)
+        ]
+    return max(rates)
 
 
 def _gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, min_run_time_s: float, attempts: int) -> float:
