@@ -138,7 +138,9 @@ class Context:
         """A scratch folder for this task's files (traces, checkpoints, event files), removed with
         the context unless ``$DRILLS_KEEP_WORKDIR`` is 1."""
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix=f"drills-{self.task_cls.id}-"))
+            scratch = os.environ.get("DRILLS_SCRATCH_DIR") or None  # the runner's worker folder
+            scratch = scratch if scratch and os.path.isdir(scratch) else None
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"drills-{self.task_cls.id}-", dir=scratch))
             # a folder the context made is removed with it (at the latest when the interpreter
             # exits): nothing a task starts outlives it; DRILLS_KEEP_WORKDIR=1 keeps it to look at
             if os.environ.get("DRILLS_KEEP_WORKDIR", "") != "1":

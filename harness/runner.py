@@ -361,6 +361,9 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         env = {k: v for k, v in os.environ.items() if k.startswith(("DRILLS_", "TRITON_"))}
         self.tmp = Path(tempfile.mkdtemp(prefix="drills-worker-"))
+        # tasks' scratch folders go inside the worker's own: a worker killed mid-task (time limit,
+        # Ctrl-C) cannot clean up, and close() removes this folder with everything in it
+        env["DRILLS_SCRATCH_DIR"] = str(self.tmp)
         self.out_paths = (self.tmp / "stdout.txt", self.tmp / "stderr.txt")
         for p in self.out_paths:
             p.touch()

@@ -22,3 +22,18 @@ def test_workdir_is_removed_with_its_context(monkeypatch):
             import shutil
 
             shutil.rmtree(path)
+
+
+def test_workdir_goes_inside_the_runners_scratch_folder(tmp_path, monkeypatch):
+    """Under the runner, a task's scratch folder lies inside the worker's folder, which the runner
+    removes even when it had to kill the worker mid-task."""
+    import torch
+
+    from harness import REGISTRY
+    from harness.context import Context, TaskRecord
+
+    monkeypatch.setenv("DRILLS_SCRATCH_DIR", str(tmp_path))
+    cls = REGISTRY.get("fundamentals.manual_matmul")
+    ctx = Context(cls(), mode="check", device="cpu", dtype=torch.float32, size="tiny", rng_seed=0,
+                  record=TaskRecord(id=cls.id))  # fmt: skip
+    assert ctx.workdir.parent == tmp_path
