@@ -40,6 +40,7 @@ from harness import capabilities, contract
 from harness import context as context_mod
 from harness.checks import CheckFailed
 from harness.context import Context, TaskRecord
+from harness.data.errors import DataFormatError, DataNotFoundError
 from harness.registry import REGISTRY
 from harness.results import mark_abandoned, sanitise_entry
 from harness.task import Task
@@ -184,6 +185,8 @@ def run_task(
         rec.status, rec.reason = "fail", str(e)[:2000]
     except KeyboardInterrupt:
         raise
+    except (DataFormatError, DataNotFoundError) as e:  # the user's data: its message names file and fix
+        rec.status, rec.reason = "error", f"{type(e).__name__}: {e}"[:2000]
     except Exception as e:
         rec.status = "error"
         rec.reason = f"{type(e).__name__}: {e}"[:2000]

@@ -143,3 +143,19 @@ def test_data_list_and_fetch_usage_without_downloading(drills):
         timeout=120,
     )
     assert r.returncode == 2 and "pass --data-dir DIR" in r.stderr
+
+
+def test_bad_data_under_data_dir_is_one_line_without_a_traceback(tmp_path, monkeypatch):
+    """A malformed file in the user's --data-dir fails the task with the reader's message (file,
+    expectation, fix) and no traceback from inside the task."""
+    from harness import REGISTRY
+    from harness.runner import run_task
+
+    d = tmp_path / "planetoid"
+    d.mkdir()
+    for part in ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index"):
+        (d / f"ind.cora.{part}").write_bytes(b"")
+    monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
+    entry = run_task(REGISTRY.get("research.gnn"), mode="bench", device="cpu", size="tiny", min_run_time_s=0.01)
+    assert entry["status"] == "error" and entry["reason"].startswith("DataFormatError: ")
+    assert "ind.cora.x" in entry["reason"] and "error" not in entry  # no traceback tail
