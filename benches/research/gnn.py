@@ -189,6 +189,7 @@ class GNN(Comparison):
             adj = sparse_normalized_adjacency(g.edge_index, len(g.y))
             _, acc = train_node_classifier(model, x, adj, g.y, g.train, g.test)
             out[name] = acc[-1]
+            self.seen = {**getattr(self, "seen", {}), name: (len(g.y), int(g.train.sum()))}
             ctx.metric(f"{name}_test_acc", acc[-1])
         return out
 
@@ -217,10 +218,9 @@ class GNN(Comparison):
         rows = []
         for n, p, d in ANCHORS:
             if n.lower() in real:
-                ours, diff = (
-                    f"{100 * real[n.lower()]:.1f} %",
-                    f"same data and split; 200 epochs, no early stopping, {hw}",
-                )
+                nodes, labels = self.seen[n.lower()]  # the files found, shown: not assumed to be the real set
+                ours = f"{100 * real[n.lower()]:.1f} %"
+                diff = f"{n} files found: {nodes:,} nodes, {labels} labels; 200 epochs, no early stopping, {hw}"
             else:
                 ours, diff = digits, (f"published: {d}, Planetoid split; ours: 1,797 digits, 10-NN graph of pixels, "
                                       f"200 labels (no {n} under --data-dir); same hyperparameters, {hw}")  # fmt: skip
