@@ -1,6 +1,7 @@
 """m4.profile_resnet18: trace written and parsed, top 3 extracted; its mutants: test_mutants.py."""
 
 import json
+import shutil
 
 from harness import REGISTRY
 from harness.profiling import is_operator
@@ -20,11 +21,13 @@ class Cached(Task):
         return Cached._cache
 
 
-def test_check_passes_and_writes_a_chrome_trace():
+def test_check_passes_and_writes_a_chrome_trace(monkeypatch):
+    monkeypatch.setenv("DRILLS_KEEP_WORKDIR", "1")  # the trace outlives the check only when asked to
     rec = run_check(Cached)
     assert all(c["passed"] for c in rec.checks.values())
     _, trace = Cached._cache
     data = json.loads(trace.read_text())
+    shutil.rmtree(trace.parent)
     assert any(e.get("name") == "backward" for e in data["traceEvents"])
     assert any(str(trace) in n for n in rec.notes)
 
