@@ -5,16 +5,11 @@ launch order for L2 reuse, ``% M``/``% N`` wrap of tail rows and columns, masked
 fp32 accumulation; autotuned over a Hopper config set on CUDA) against ``torch.matmul``
 (cuBLAS on CUDA, the baseline).
 
-Check (CPU, Triton interpreter, float32 and bfloat16, 3 seeds): odd shapes that put every
-tail in play against the interpreter's fixed 32x32x32 tiles: 100x70 @ 70x90, 1x1 @ 1x1,
-129x257 @ 257x63 (M, N, K all one past or short of a tile) and a batched 2x17x40 @ 2x40x33;
-plus the launcher's errors (inner dims that differ, mixed dtypes). On a GPU the same check
-runs the compiled kernel.
-
-Bench: GFLOP/s with flops = 2*M*N*K, and % of the device's measured peak, bf16 on CUDA at
-4096^3 and across a sweep of square sizes; on CPU only torch.matmul is timed (fp32): the
-interpreter runs each program in numpy, so its timings mean nothing, and the Triton
-implementation is listed as skipped there ("needs cuda").
+The check (float32 and bfloat16) runs the Triton interpreter on CPU and the compiled kernel on a
+GPU, on odd shapes that put every M, N and K tail in play against the interpreter's fixed
+32x32x32 tiles, plus the launcher's errors. The bench reports GFLOP/s (flops = 2*M*N*K) and % of
+the measured peak, bf16 on CUDA; on CPU only torch.matmul is timed (fp32): the interpreter runs
+each program in numpy, so its timings mean nothing ("needs cuda").
 
 Lesson: the kernel is ~60 lines of Triton against cuBLAS's hand-tuned SASS, and the Triton
 tutorial ("Matrix Multiplication", triton-lang.org) reports it on par with cuBLAS for fp16
@@ -27,6 +22,7 @@ drops the last K % BLOCK_K products, and the mutants show the check catching exa
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 
@@ -56,21 +52,15 @@ _SWEEP = [MatmulShape(s, s, s) for s in (512, 1024, 2048, 8192)]
 _CUBLAS = "Triton matmul >= 85% of cuBLAS's speed at {0}^3 (bf16): time <= 1.18x torch.matmul's"
 
 
-# -- wrong kernels (the mutants) -----------------------------------------------------------------
-def _no_k_tail(self, a, b):
-    """WRONG: the tile loop runs K // BLOCK_K steps and drops the K tail."""
-    from kernels.triton.matmul_no_k_tail import matmul_no_k_tail
+def _wrong(name):
+    """A mutant's builder calling ``kernels.triton.wrong.<name>`` (imported late: it needs triton)."""
 
-    return lambda: matmul_no_k_tail(a, b)
+    def build(self, a, b):
+        from kernels.triton import wrong
 
+        return lambda: getattr(wrong, name)(a, b)
 
-def _tf32_like(self, a, b):
-    """WRONG: inputs rounded to TF32's 10-bit mantissa, as tensor cores do with allow_tf32."""
-
-    def rnd(t):
-        return (t.view(torch.int32) + 0x1000 & ~0x1FFF).view(torch.float32) if t.dtype == torch.float32 else t
-
-    return lambda: torch.matmul(rnd(a), rnd(b))
+    return build
 
 
 @task("m4.triton_matmul", seed="m4", title="a Triton matmul kernel")
@@ -88,23 +78,19 @@ class TritonMatmul(Operator):
         "gpu": [MatmulShape(4096, 4096, 4096)] + _SWEEP,
     }
     check_dtypes = (torch.float32, torch.bfloat16)
-    claims = (
-        time_ratio(
-            "triton", to="torch_matmul", at_most=1.18, config="4096x4096@", device="cuda", text=_CUBLAS.format(4096)
-        ),
-        time_ratio(
-            "triton", to="torch_matmul", at_most=1.18, config="8192x8192@", device="cuda", text=_CUBLAS.format(8192)
-        ),
+    claims = tuple(
+        time_ratio("triton", to="torch_matmul", at_most=1.18, config=f"{s}x{s}@", device="cuda", text=_CUBLAS.format(s))
+        for s in (4096, 8192)
     )
     mutants = (
         replace_impl(
             "no_k_tail",
             "K // BLOCK_K tile steps: the K tail dropped",
             "triton",
-            _no_k_tail,
+            _wrong("matmul_no_k_tail"),
             match="triton [100x70@70x90",
         ),
-        replace_impl("tf32_inputs", "inputs rounded to TF32", "triton", _tf32_like, match="triton"),
+        replace_impl("tf32_inputs", "inputs rounded to TF32", "triton", _wrong("matmul_tf32_inputs"), match="triton"),
     )
     # Loosened for fp32: a K-term dot product summed tile by tile differs from BLAS's
     # blocking by ~sqrt(K) * 2**-24 * sum|a_i b_i|, about 3e-5 at K = 257 with unit-normal
@@ -148,15 +134,8 @@ class TritonMatmul(Operator):
         from kernels.triton.matmul import matmul
 
         a = torch.randn(4, 5, device=ctx.device)
-        ctx.expect_raises(
-            ValueError,
-            lambda: matmul(a, torch.randn(6, 3, device=ctx.device)),
-            match="inner dimensions",
-            name="rejects mismatched inner dimensions",
-        )
-        ctx.expect_raises(
-            TypeError,
-            lambda: matmul(a, torch.randn(5, 3, device=ctx.device, dtype=torch.float64)),
-            match="dtype",
-            name="rejects mixed dtypes",
-        )
+        for b, error, match, name in (
+            (a.new_ones(6, 3), ValueError, "inner dimensions", "rejects mismatched inner dimensions"),
+            (a.new_ones(5, 3, dtype=torch.float64), TypeError, "dtype", "rejects mixed dtypes"),
+        ):
+            ctx.expect_raises(error, functools.partial(matmul, a, b), match=match, name=name)
