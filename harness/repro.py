@@ -16,10 +16,12 @@ reproducibility".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
 import random
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -30,6 +32,17 @@ import torch
 DEFAULT_TORCH_SEED = 67280421310721
 #: Environment variables that change which kernels run or how they are seeded.
 ENV_VARS = ("CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_LAUNCH_BLOCKING")
+
+
+@contextlib.contextmanager
+def deterministic(on: bool = True) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(on)`` inside the block, the previous setting restored after it."""
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(on)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
 
 
 def packages_hash(dists: list[tuple[str, str]] | None = None) -> str:

@@ -7,11 +7,9 @@ the environment variables that change kernel selection, the git commit with its 
 and a hash of every installed package. The report shows the captured values and which ones
 fall short of a reproducible run, with the fix.
 
-Check: the capture is live, not typed in. Switching deterministic algorithms on or off,
-seeding torch, drawing a random number, setting ``CUBLAS_WORKSPACE_CONFIG`` each change the
-captured field (and the checklist verdict) and putting them back restores it; versions equal
-what the interpreter has loaded; the package hash is order-free and changes with any
-version; the commit equals git's.
+Check: the capture is live, not typed in: flags, seeds, RNG state and environment variables
+changed by the check show up in it (and in the verdicts), versions are the loaded ones, the
+package hash is order-free, the commit is git's.
 
 Bench: the cost of one capture (it runs at the start of every run, so it must stay cheap).
 
@@ -24,8 +22,7 @@ generated from the run, because a hand-written one goes stale the moment a flag 
 
 from __future__ import annotations
 
-import contextlib
-import os
+from unittest import mock
 
 import numpy as np
 import torch
@@ -33,18 +30,8 @@ import torch
 from harness import Comparison, Prepared, task
 from harness import repro as R
 from harness.claims import metric
+from harness.fingerprint import git_state
 from harness.mutants import Mutant
-
-
-@contextlib.contextmanager
-def _env(name, value):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        os.environ.pop(name) if old is None else os.environ.__setitem__(name, old)
-
 
 # -- wrong versions (the check must reject each) -------------------------------------------
 _FIRST: dict = {}
@@ -106,11 +93,8 @@ class ReproChecklist(Comparison):
             name="versions are the loaded ones",
         )
         before = torch.are_deterministic_algorithms_enabled()
-        try:
-            torch.use_deterministic_algorithms(not before)
+        with R.deterministic(not before):
             flipped = self.capture()
-        finally:
-            torch.use_deterministic_algorithms(before)
         ctx.expect(
             flipped["deterministic_algorithms"] == (not before)
             and self.capture()["deterministic_algorithms"] == before,
@@ -136,7 +120,7 @@ class ReproChecklist(Comparison):
             "drawing a number left the RNG digest as it was",
             name="RNG state captured live",
         )
-        with _env("CUBLAS_WORKSPACE_CONFIG", ":4096:8"):
+        with mock.patch.dict("os.environ", {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}):
             ce = self.capture()
         ctx.expect(
             ce["env_CUBLAS_WORKSPACE_CONFIG"] == ":4096:8",
@@ -149,17 +133,17 @@ class ReproChecklist(Comparison):
             "the package hash depends on order or ignores a version change",
             name="package hash",
         )
-        from harness.fingerprint import git_state
-
         ctx.expect(
             c0["git_commit"] == git_state().get("commit"), "the captured commit is not git's", name="commit is git's"
         )
-        ctx.table("reproducibility checklist", [{**i, "value": str(i["value"])} for i in R.checklist(c0)])
+        self._table(ctx, c0)
 
     def bench(self, ctx):
-        m = ctx.measure("capture", Prepared(fn=self.capture))
-        ctx.metric("capture_ms", m.median_ms)
-        ctx.table("reproducibility checklist", [{**i, "value": str(i["value"])} for i in R.checklist(self.capture())])
+        ctx.metric("capture_ms", ctx.measure("capture", Prepared(fn=self.capture)).median_ms)
+        self._table(ctx, self.capture())
+
+    def _table(self, ctx, cap):
+        ctx.table("reproducibility checklist", [{**i, "value": str(i["value"])} for i in R.checklist(cap)])
 
     def prepare(self, ctx, impl, config):
         return Prepared(fn=self.capture)
