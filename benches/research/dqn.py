@@ -9,17 +9,12 @@ online one every C gradient steps; hyperparameters from RL Zoo's tuned CartPole-
 the Q-network choosing actions on one env (one forward per step) against a ``SyncVectorEnv`` of
 8 (one batched forward per 8 steps), the same number of env steps each.
 
-Check (tiny): the TD target on a worked example (a terminated step does not bootstrap, a
-truncated one does); the replay buffer's capacity, overwrite order (the oldest goes first) and
-seeded sampling (the same generator state draws the same transitions, only stored ones); the
-target sync, hard every C steps (unchanged before, equal at C) and Polyak with tau = 0.1; the
-epsilon schedule. Then 2 seeds of a short run: the greedy policy's mean return must be well
-above a random policy's (about 22).
-
-Bench: env steps/s single vs vectorised; one training run (return per episode against env
-steps), SPS including training, time and env steps to solve (mean of 100 episodes >= 475), the
-greedy policy's return. The ``cpu`` preset is long: 50k env steps and 25k gradient steps,
-minutes on a loaded 2-core machine.
+The check works the TD target by hand (a terminated step does not bootstrap, a truncated one
+does), the replay buffer's capacity, overwrite order (oldest first) and seeded sampling, the
+target sync (hard every C steps; Polyak with tau = 0.1) and the epsilon schedule; then 2 short
+seeds must beat a random policy (about 22). The bench trains once (``cpu``: 50k env steps and
+25k gradient steps, minutes on a loaded 2-core machine): return curve, SPS, env steps and time
+to solve (100-episode mean >= 475), the greedy return.
 
 Lesson: bootstrapping from a network that is being trained chases a moving target; the frozen
 target network and replay (which breaks the correlation of consecutive transitions) are what
@@ -32,73 +27,26 @@ the same amortisation of the forward pass that PPO gets.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl.agents import DQNConfig, train_dqn
-from kernels.rl.envs import SOLVED, env_steps_fn, mlp
+from kernels.rl.envs import SOLVED
 from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.replay import ReplayBuffer, linear_epsilon
 from kernels.rl.returns import td_targets
+from kernels.rl.run import RLRun, env_steps_prepared
 from kernels.rl.target import TargetSync
-
-
-@dataclasses.dataclass(frozen=True)
-class DQNRun:
-    """Training budget, seeds and the env-steps probe."""
-
-    agent: DQNConfig
-    """the DQN hyperparameters and budget (env steps)"""
-    seeds: int = 2
-    """training runs (check: their mean must beat random)"""
-    min_return: float = 60.0
-    """check: mean greedy return over seeds must reach this (random: about 22)"""
-    probe_steps: int = 512
-    """env steps per timed call (single and vector)"""
-    n_envs: int = 8
-    """envs of the vectorised probe"""
-
+from kernels.rl.wrong import KeepsOldest, NeverSyncs, PolyakBackwards, UnseededSampling, td_through_termination
 
 T, F = True, False
 ANCHORS = [
     ("CleanRL dqn.py, CleanRL benchmark docs", 500_000, "488.69 +- 16.11"),
     ("gymnasium CartPole-v1 reward_threshold", "", "475"),
 ]
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-class NeverSyncs(TargetSync):
-    def __call__(self, step, target, online):
-        return False
-
-
-class KeepsOldest(ReplayBuffer):
-    """Stops writing once full: the buffer freezes on the first, most random transitions."""
-
-    def add(self, obs, action, reward, next_obs, terminated):
-        if self.size < self.capacity:
-            super().add(obs, action, reward, next_obs, terminated)
-
-
-class UnseededSampling(ReplayBuffer):
-    def sample(self, batch, generator):
-        return super().sample(batch, torch.Generator().manual_seed(int(torch.randint(1 << 30, ()))))
-
-
-class PolyakBackwards(TargetSync):
-    def __call__(self, step, target, online):
-        if self.tau == 1.0:
-            return super().__call__(step, target, online)
-        if step % self.every == 0:
-            with torch.no_grad():
-                for t, o in zip(target.parameters(), online.parameters(), strict=True):
-                    t.lerp_(o, 1 - self.tau)  # keeps tau of the target instead of 1 - tau
-        return step % self.every == 0
 
 
 @task("research.dqn", seed="10.08", title="Deep Q-Learning")
@@ -108,9 +56,9 @@ class DQN(TrainingRun):
     variants = ("single_env", "vector_env")
     sizes = {
         # small net, short budget: 1,100 gradient steps learn well above random in seconds
-        "tiny": DQNRun(DQNConfig(total_steps=4_500, hidden=64, learning_starts=500, train_freq=64, gradient_steps=16,
-                                 target_every=64, eps_fraction=0.3), min_return=50.0),
-        "cpu": DQNRun(DQNConfig(total_steps=50_000), seeds=1, probe_steps=2048),
+        "tiny": RLRun(DQNConfig(total_steps=4_500, hidden=64, learning_starts=500, train_freq=64, gradient_steps=16,
+                                target_every=64, eps_fraction=0.3), min_return=50.0),
+        "cpu": RLRun(DQNConfig(total_steps=50_000), seeds=1, probe_steps=2048),
     }  # fmt: skip
     time_limit_s = {"check": 240.0, "bench": 900.0}
     metrics = METRICS
@@ -127,7 +75,7 @@ class DQN(TrainingRun):
     buffer_cls = ReplayBuffer
     mutants = (
         Mutant("bootstraps_through_termination", "r + gamma max Q(s') also after the pole fell",
-               {"td_target": staticmethod(lambda r, nq, term, g: r + g * nq)}, match="TD target"),
+               {"td_target": staticmethod(td_through_termination)}, match="TD target"),
         Mutant("target_never_synced", "the target network keeps its initial weights", {"sync_cls": NeverSyncs},
                match="hard sync"),
         Mutant("polyak_backwards", "theta' <- (1 - tau) theta + tau theta'", {"sync_cls": PolyakBackwards},
@@ -179,10 +127,7 @@ class DQN(TrainingRun):
         return train_dqn(agent, seed, td_fn=self.td_target, sync_cls=self.sync_cls, buffer_cls=self.buffer_cls)
 
     def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        q = mlp(4, config.agent.hidden, 2)
-        fn = env_steps_fn(1 if impl == "single_env" else config.n_envs, config.probe_steps, q, ctx.rng_seed)
-        return Prepared(fn=fn, items=config.probe_steps, item_unit="env_steps")
+        return env_steps_prepared(ctx, impl, config, hidden=config.agent.hidden)
 
     def bench(self, ctx):
         run = ctx.configs[0]

@@ -8,17 +8,12 @@ clipped value loss, gradient norm 0.5, learning rate annealed to 0. Timed: env s
 policy choosing actions on one env (one forward per step) against the vector env (one batched
 forward per 8 steps), the same number of env steps each.
 
-Check (tiny): GAE (gamma 0.99, lambda 0.95) on a hand-computed rollout with a termination (no
-bootstrap), a truncation (bootstraps the final observation's value) and an episode boundary the
-advantage sum must not cross; the clipped surrogate on both sides of the clip for A > 0 and
-A < 0, and its gradient (zero on the clipped side); the clipped value loss; advantage
-normalisation (mean 0, std 1). Then 2 seeds of a short run: the greedy policy's mean return must
-be well above a random policy's (about 22).
-
-Bench: env steps/s single vs vectorised; one training run (return per episode against env
-steps as a curve), SPS including training, time and env steps to solve (mean of 100 episodes
->= 475), the greedy policy's return. The ``cpu`` preset is long: 100k env steps, minutes on a
-loaded 2-core machine.
+The check works GAE by hand on a rollout with a termination (no bootstrap), a truncation
+(bootstraps the final observation's value) and an episode boundary the sum must not cross, the
+clipped surrogate and its gradient on both sides of the clip, the clipped value loss and advantage
+normalisation; then 2 short seeds must beat a random policy (about 22). The bench trains once
+(``cpu``: 100k env steps, minutes on a loaded 2-core machine): return curve, SPS, env steps and
+time to solve (100-episode mean >= 475), the greedy return.
 
 Lesson: the ratio clip removes the incentive to move the policy further once the new/old
 probability ratio leaves [1 - eps, 1 + eps] in the direction the advantage favours, and keeps
@@ -38,31 +33,16 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl import ppo as losses
 from kernels.rl.agents import PGConfig, train_ppo
-from kernels.rl.envs import SOLVED, env_steps_fn, mlp
+from kernels.rl.envs import SOLVED
 from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.returns import gae
-
-
-@dataclasses.dataclass(frozen=True)
-class PPORun:
-    """Training budget, seeds and the env-steps probe."""
-
-    agent: PGConfig
-    """the PPO hyperparameters and budget (env steps)"""
-    seeds: int = 2
-    """training runs (check: each must beat random)"""
-    min_return: float = 60.0
-    """check: mean greedy return over seeds must reach this (random: about 22)"""
-    probe_steps: int = 512
-    """env steps per timed call (single and vector)"""
-    n_envs: int = 8
-    """envs of the vectorised probe"""
-
+from kernels.rl.run import RLRun, env_steps_prepared
+from kernels.rl.wrong import gae_no_reset, gae_through_termination, optimistic_surrogate, optimistic_value_loss
 
 _AGENT = PGConfig(n_envs=8, n_steps=32, lr=1e-3, gamma=0.98, lam=0.8, epochs=10, minibatches=1)
 T, F = True, False
@@ -72,33 +52,14 @@ ANCHORS = [
 ]
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _optimistic_surrogate(new, old, adv, clip):
-    ratio = (new - old).exp()
-    return torch.max(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)  # max: the clip never binds
-
-
-def _gae_through_termination(r, v, nv, term, trunc, gamma=0.99, lam=0.95):
-    return gae(r, v, nv, torch.zeros_like(term), term | trunc, gamma, lam)
-
-
-def _gae_no_reset(r, v, nv, term, trunc, gamma=0.99, lam=0.95):
-    return gae(r, v, nv, term, torch.zeros_like(trunc), gamma, lam)  # a truncation no longer ends the sum
-
-
-def _optimistic_value_loss(v, v_old, ret, clip=None):
-    vc = v_old + (v - v_old).clamp(-clip, clip)
-    return 0.5 * torch.min((v - ret) ** 2, (vc - ret) ** 2).mean()
-
-
 @task("research.ppo", seed="10.06", title="PPO")
 class PPO(TrainingRun):
     __doc__ = __doc__
     requires = ("gymnasium",)
     variants = ("single_env", "vector_env")
     sizes = {
-        "tiny": PPORun(dataclasses.replace(_AGENT, total_steps=8_000)),
-        "cpu": PPORun(dataclasses.replace(_AGENT, total_steps=100_000), seeds=1, probe_steps=2048),
+        "tiny": RLRun(dataclasses.replace(_AGENT, total_steps=8_000)),
+        "cpu": RLRun(dataclasses.replace(_AGENT, total_steps=100_000), seeds=1, probe_steps=2048),
     }
     time_limit_s = {"check": 240.0, "bench": 900.0}
     metrics = METRICS
@@ -114,13 +75,13 @@ class PPO(TrainingRun):
     normalize = staticmethod(losses.normalize_advantages)
     mutants = (
         Mutant("clip_wrong_side", "max instead of min: the optimistic term, so the clip never binds",
-               {"surrogate": staticmethod(_optimistic_surrogate)}, match="surrogate"),
+               {"surrogate": staticmethod(optimistic_surrogate)}, match="surrogate"),
         Mutant("bootstraps_through_termination", "GAE bootstraps V(s') after the pole fell",
-               {"gae": staticmethod(_gae_through_termination)}, match="GAE"),
+               {"gae": staticmethod(gae_through_termination)}, match="GAE"),
         Mutant("no_reset_at_truncation", "the advantage sum runs across a truncated episode's end into the next",
-               {"gae": staticmethod(_gae_no_reset)}, match="GAE"),
+               {"gae": staticmethod(gae_no_reset)}, match="GAE"),
         Mutant("value_clip_optimistic", "min instead of max in the clipped value loss",
-               {"value_loss": staticmethod(_optimistic_value_loss)}, match="value loss"),
+               {"value_loss": staticmethod(optimistic_value_loss)}, match="value loss"),
         Mutant("no_normalisation", "advantages used raw", {"normalize": staticmethod(lambda a, eps=1e-8: a)},
                match="normalis"),
     )  # fmt: skip
@@ -162,9 +123,7 @@ class PPO(TrainingRun):
                          value_loss_fn=self.value_loss, normalize=self.normalize)  # fmt: skip
 
     def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        fn = env_steps_fn(1 if impl == "single_env" else config.n_envs, config.probe_steps, mlp(4, 64, 2), ctx.rng_seed)
-        return Prepared(fn=fn, items=config.probe_steps, item_unit="env_steps")
+        return env_steps_prepared(ctx, impl, config)
 
     def bench(self, ctx):
         run = ctx.configs[0]

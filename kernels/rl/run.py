@@ -1,0 +1,42 @@
+"""What a CartPole task's config holds besides its agent, and the env-steps probe it times.
+
+The RL tasks check that a short training run beats a random policy across seeds
+(:func:`kernels.rl.record.expect_learns`) and time env steps/s with the policy acting on one
+env against a vector env (variants ``single_env`` and ``vector_env``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from harness.contract import Prepared
+from kernels.rl.envs import env_steps_fn, mlp
+
+
+@dataclasses.dataclass(frozen=True)
+class RLRun:
+    """Training budget, seeds and the env-steps probe."""
+
+    agent: Any
+    """the agent's hyperparameters and budget (a ``kernels.rl.agents`` config; ``total_steps`` env steps)"""
+    seeds: int = 2
+    """training runs (check: the mean of their greedy returns must beat random)"""
+    min_return: float = 60.0
+    """check: mean greedy return over seeds must reach this (random: about 22)"""
+    probe_steps: int = 512
+    """env steps per timed call (single and vector)"""
+    n_envs: int = 8
+    """envs of the vectorised probe"""
+
+
+def env_steps_prepared(ctx: Any, impl: str, run: RLRun, hidden: int = 64) -> Prepared:
+    """``run.probe_steps`` env steps with a fresh seeded MLP (4 -> hidden -> hidden -> 2) choosing the
+    actions on one env (``impl == "single_env"``, a forward per step) or on ``run.n_envs`` (one
+    batched forward per n steps): the timed call of both variants, in env steps."""
+    torch.manual_seed(ctx.rng_seed)
+    policy = mlp(4, hidden, 2)
+    fn = env_steps_fn(1 if impl == "single_env" else run.n_envs, run.probe_steps, policy, ctx.rng_seed)
+    return Prepared(fn=fn, items=run.probe_steps, item_unit="env_steps")
