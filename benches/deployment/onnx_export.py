@@ -3,23 +3,15 @@
 Compared: a small sequence classifier (``models.deploy.SeqClassifier``: (B, T, 8) -> (B, 4),
 input projection, one self-attention block, GELU MLP, mean over T) run in eager PyTorch and
 exported with ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript) into an
-``.onnx`` file that ONNX Runtime runs on its CPU execution provider.
+``.onnx`` file that ONNX Runtime runs on its CPU execution provider with the same thread
+count; timed at batch 1, T = 16, the export time recorded as ``export_s``.
 
-Check (tiny):
-
-* the graph is float32 in and out (what the service is fed) and passes ``onnx.checker``;
-* ONNX Runtime's outputs equal eager outputs at the export's example shape (2, 3) and at
-  shapes the export never saw: (1, 1), (5, 11), (17, 2), because batch and sequence were
-  exported as named dynamic dims (``dynamic_shapes``) and appear as symbols in the graph;
-* a static export (no ``dynamic_shapes``) is refused by ONNX Runtime at batch 5 with
-  INVALID_ARGUMENT: what the dynamic axes buy.
-
-The example input is >= 2 in every dynamic dim: ``torch.export`` specialises sizes 0 and 1
-(a size-1 dim broadcasts, so it cannot be assumed to stay free), so an example of batch 1
-would freeze the batch (``kernels.export.onnx_rt.export_onnx`` refuses that example).
-
-Bench: latency of eager PyTorch and of ONNX Runtime (same thread count) at batch 1, T = 16;
-the export time is recorded (``export_s``).
+The check runs the file at the export's example shape (2, 3) and at shapes the export never
+saw, since batch and sequence were exported as named dynamic dims (``dynamic_shapes``); a
+static export is refused at batch 5: what the dynamic axes buy. The example must be >= 2 in
+every dynamic dim: ``torch.export`` specialises sizes 0 and 1 (a size-1 dim broadcasts, so
+it cannot be assumed to stay free), and ``kernels.export.onnx_rt.export_onnx`` refuses such
+an example.
 
 Lesson: an ONNX file is a graph without Python; the runtime is free to fuse it. Microsoft
 fused BERT's attention, LayerNorm and GELU subgraphs into single ONNX Runtime kernels and
