@@ -1,30 +1,18 @@
 """4.08 With vs without pooling.
 
-Compared: the same two-stage CNN (conv 3x3 -> BN -> ReLU -> downsample, then a flatten +
-Linear head; ``models/convnets.py`` SmallCNN) with four ways to handle resolution, trained
-on the same seed, data and budget:
-
-* ``maxpool``: 2x2 max pooling after each conv (H and W halve per stage);
-* ``avgpool``: 2x2 average pooling instead;
-* ``strided``: no pooling layer, the conv itself has stride 2 (H and W halve; the
-  all-convolutional net of Springenberg et al., ICLR 2015 workshop);
-* ``no_pool``: no downsampling at all: the head sees every position of the last stage.
-
-Data: scikit-learn's digits (1,797 real 8x8 handwritten digits, 25% held out, stratified).
-
-Checked: every stage's output shape equals the designed one (a table written in this file,
-not derived from the model: (8,4,4) then (16,2,2) with downsampling, (8,8,8) then (16,8,8)
-without) and the config's own shape arithmetic agrees; logits are (N, 10); every variant
-trains to >= 85% test accuracy in the tiny budget; accuracy, parameters and time per step
-of each go into a table and curves (one series per variant).
+Compared: the same two-stage CNN (``models/convnets.py`` SmallCNN: conv 3x3 -> BN -> ReLU
+-> downsample, then a flatten + Linear head) on scikit-learn's real 8x8 digits (25% held
+out, stratified), same seed, data and budget, with four ways to handle resolution:
+``maxpool`` / ``avgpool`` (2x2 pooling after each conv), ``strided`` (the conv itself has
+stride 2, no pooling layer) and ``no_pool`` (no downsampling). The check compares every
+stage's output shape with a table written here and with the config's own arithmetic.
 
 Lesson: pooling is mostly about the head and the cost: without downsampling the flatten
 head sees 16x more features (C*8*8 vs C*2*2) and holds most of the parameters, and the
 second conv runs at 4x the positions, so a step costs more; accuracy barely moves on 8x8
 digits, where translation invariance matters little. Strided convolution matches pooling
 at a lower cost per step (the conv computes only the positions it keeps; Springenberg et
-al., "Striving for Simplicity: The All Convolutional Net", 2015, sec. 2). The claims state
-each part.
+al., "Striving for Simplicity: The All Convolutional Net", ICLR 2015 workshop, sec. 2).
 """
 
 from __future__ import annotations
@@ -42,12 +30,8 @@ from harness.trained import Recipe, variant
 from models.convnets import SmallCNN, SmallCNNConfig, count_params
 
 #: stage output shapes (C, H, W) designed for an 8x8 digit and channels (8, 16)
-DESIGNED_8PX = {
-    "maxpool": [(8, 4, 4), (16, 2, 2)],
-    "avgpool": [(8, 4, 4), (16, 2, 2)],
-    "strided": [(8, 4, 4), (16, 2, 2)],
-    "no_pool": [(8, 8, 8), (16, 8, 8)],
-}
+DESIGNED_8PX = {"maxpool": [(8, 4, 4), (16, 2, 2)], "no_pool": [(8, 8, 8), (16, 8, 8)]}
+DESIGNED_8PX["avgpool"] = DESIGNED_8PX["strided"] = DESIGNED_8PX["maxpool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +85,7 @@ class PoolingCompare(Comparison):
     )
     mutants = (
         Mutant("missing_pooling_layer", "stage 2 lost its pooling", {"avgpool": _drops_pooling}, match="avgpool"),
-        Mutant(
-            "wrong_shape_arithmetic",
-            "shapes off by one",
-            {"config_cls": WrongArithmetic},
-            match="arithmetic",
-        ),
+        Mutant("wrong_shape_arithmetic", "shapes off by one", {"config_cls": WrongArithmetic}, match="arithmetic"),
         Mutant("does_not_learn", "lr 0", {"sizes": {"tiny": PoolConfig(lr=0.0, epochs=1)}}, match="test accuracy"),
     )
 
@@ -136,38 +115,24 @@ class PoolingCompare(Comparison):
         return self._cnn(config, "none")
 
     def check(self, ctx):
-        self.check_shapes(ctx, ctx.configs[0])  # first: a head sized for other shapes would only raise
-        super().check(ctx)
-
-    def check_shapes(self, ctx, config):
+        # the shapes first: a head sized for other shapes would only raise in training
+        config = ctx.configs[0]
         x = torch.rand(5, 1, 8, 8, generator=ctx.generator()).to(ctx.device, ctx.dtype)
-        for variant_name in self.variants:
-            net = getattr(self, variant_name)(ctx, config).model.to(ctx.device, ctx.dtype)
-            shapes = []
-            hooks = [
-                stage.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-                for stage in net.features
-            ]
-            feats = net.features(x)
-            for h in hooks:
-                h.remove()
-            ctx.expect(
-                shapes == net.config.stage_shapes(),
-                f"{variant_name}: stage outputs {shapes}, the config's arithmetic says {net.config.stage_shapes()}",
-                name=f"{variant_name}: shapes follow the config",
-            )
-            if config.channels == (8, 16):
-                ctx.expect(
-                    shapes == DESIGNED_8PX[variant_name],
-                    f"{variant_name}: stage outputs {shapes}, designed {DESIGNED_8PX[variant_name]}",
-                    name=f"{variant_name}: shapes as designed",
-                )
+        for v in self.variants:
+            net = getattr(self, v)(ctx, config).model.to(ctx.device, ctx.dtype)
+            feats, shapes = x, []
+            for stage in net.features:
+                feats = stage(feats)
+                shapes.append(tuple(feats.shape[1:]))  # (C, H, W) after each stage
+            wants = {"shapes follow the config": ("the config's arithmetic says", net.config.stage_shapes())}
+            if config.channels == (8, 16):  # the widths the table was designed for
+                wants["shapes as designed"] = ("designed", DESIGNED_8PX[v])
+            for what, (says, want) in wants.items():
+                ctx.expect(shapes == want, f"{v}: stage outputs {shapes}, {says} {want}", name=f"{v}: {what}")
             logits = net.head(feats)
-            ctx.expect(
-                tuple(logits.shape) == (5, 10),
-                f"{variant_name}: logits {tuple(logits.shape)} != (5, 10)",
-                name=f"{variant_name}: logits shape",
-            )
+            why = f"{v}: logits {tuple(logits.shape)} != (5, 10)"
+            ctx.expect(tuple(logits.shape) == (5, 10), why, name=f"{v}: logits shape")
+        super().check(ctx)
 
     def properties(self, ctx, runs):
         for run in runs.values():
@@ -175,10 +140,8 @@ class PoolingCompare(Comparison):
             ctx.expect(acc >= floor, f"{run.name}: test accuracy {acc:.3f} < {floor}", name=f"{run.name} trains")
 
     def row(self, run):
-        return {
-            "params": count_params(run.model),
-            "feature_shape": "x".join(map(str, run.model.config.feature_shape())),
-        }
+        shape = "x".join(map(str, run.model.config.feature_shape()))
+        return {"params": count_params(run.model), "feature_shape": shape}
 
     def summarize(self, ctx, runs):
         for run in runs.values():
