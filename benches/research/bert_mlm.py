@@ -2,20 +2,15 @@
 
 Checked: ``models.bert.BertMLM`` (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional
 Transformers for Language Understanding"): token + token-type + position embeddings, 12 blocks of
-768 with 12 heads and MLP 3072, the pooler, and an MLM head tied to the token embedding; the
-masking rule of 6.09 (``kernels.text.mlm.mlm_mask``: 15 % of tokens selected, of those 80 %
-``<mask>``, 10 % a random ordinary token, 10 % kept).
-
-Check (tiny): built on the meta device, BERT-base (30,522 WordPiece tokens) has exactly
-109,482,240 parameters with the pooler (the paper's "110M"; Hugging Face's ``BertModel``) and
-BERT-large 335,141,888 ("340M"); on 400k tokens the masking selects 15 % and splits them
-80/10/10 (each share within 1 point); a small BERT trained with the MLM loss on the
-stdlib-docstring corpus lowers its masked-token loss by >= 10 %. Tokens: WordPiece, BERT's own
-scheme, with a vocabulary trained offline on the corpus by Hugging Face ``tokenizers``
-(``harness.data.wordpiece``; a BERT ``vocab.txt`` under ``--data-dir``/``wordpiece/`` wins).
-
-Bench: tokens/s of a training step at sequence length 128; the masked-token loss after the
-preset's budget, beside the published figures.
+768 with 12 heads and MLP 3072, the pooler, and an MLM head tied to the token embedding. Built on
+the meta device, BERT-base (30,522 WordPiece tokens) has exactly 109,482,240 parameters with the
+pooler (the paper's "110M"; Hugging Face's ``BertModel``) and BERT-large 335,141,888 ("340M").
+The masking rule of 6.09 (``kernels.text.mlm.mlm_mask``) selects 15 % of 400k tokens and splits
+them 80 % ``<mask>``, 10 % a random ordinary token, 10 % kept (each share within 1 point). A small
+BERT's masked-token loss on the stdlib-docstring corpus falls >= 10 % (tiny), in WordPiece tokens
+(``harness.data.wordpiece``: a vocabulary trained offline by Hugging Face ``tokenizers``, or a
+BERT ``vocab.txt`` under ``--data-dir``/``wordpiece/``). The bench times a training step at
+sequence length 128 (tokens/s) and sets the loss beside the published figures.
 
 Lesson: "110M" is BertModel with the pooler and without the MLM head's transform; the token
 embedding alone is 23.4M of it (21 %), a quarter of the model that a smaller vocabulary would
@@ -35,7 +30,10 @@ from harness.claims import metric
 from harness.data.corpus import random_windows
 from harness.data.wordpiece import FIRST_ORDINARY, wordpiece_corpus
 from harness.mutants import Mutant
+from harness.published import published_vs_ours
+from harness.train import standard_step
 from kernels.text.mlm import mlm_loss, mlm_mask
+from kernels.text.wrong import NoPooler, ninety_five_five
 from models.bert import BERT_BASE, BERT_BASE_PARAMS, BERT_LARGE, BERT_LARGE_PARAMS, BERT_VOCAB, BertMLM
 from models.transformer import TransformerConfig
 
@@ -63,21 +61,6 @@ class BertRun:
     """AdamW learning rate"""
 
 
-class NoPooler(BertMLM):
-    """Counts BertModel without the pooler (the 768 x 768 + 768 after [CLS])."""
-
-    def body_parameters(self):
-        return [p for p in super().body_parameters() if all(p is not q for q in self.pooler.parameters())]
-
-
-def _ninety_five_five(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, select_p=0.15, generator=None):
-    sel = (torch.rand(ids.shape, generator=generator) < select_p) & (ids != pad_id)
-    u = torch.rand(ids.shape, generator=generator)
-    rnd = torch.randint(first_ordinary, vocab_size, ids.shape, generator=generator)
-    out = torch.where(sel & (u < 0.9), mask_id, torch.where(sel & (u < 0.95), rnd, ids))
-    return out, torch.where(sel, ids, -100)
-
-
 @task("research.bert_mlm", seed="10.02", title="BERT-like model for MLM")
 class BertMlm(TrainingRun):
     __doc__ = __doc__
@@ -99,7 +82,7 @@ class BertMlm(TrainingRun):
     mask_fn = staticmethod(mlm_mask)
     mutants = (
         Mutant("pooler_left_out", "the count leaves out the pooler", {"model_cls": NoPooler}, match="BERT-base"),
-        Mutant("ninety_five_five", "90/5/5 where BERT uses 80/10/10", {"mask_fn": staticmethod(_ninety_five_five)},
+        Mutant("ninety_five_five", "90/5/5 where BERT uses 80/10/10", {"mask_fn": staticmethod(ninety_five_five)},
                match="80/10/10"),
     )  # fmt: skip
 
@@ -128,20 +111,15 @@ class BertMlm(TrainingRun):
 
     def _train(self, ctx, run):
         tok, train_ids, _, self.data_desc = wordpiece_corpus(run.vocab_size)  # [PAD] 0 .. [MASK] 4
-        V, g = tok.vocab_size, ctx.generator(3)
+        V, g, mask = tok.vocab_size, ctx.generator(3), tok.id("[MASK]")
         torch.manual_seed(ctx.rng_seed)
         model = self.model_cls(run.model, V).to(ctx.device, ctx.dtype)
         opt = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=0.01)
         losses = []
         for _ in range(run.steps):
             x = random_windows(train_ids, run.batch_size, run.seq_len - 1, g)  # (B, T)
-            inp, lab = self.mask_fn(x, mask_id=tok.id("[MASK]"), first_ordinary=FIRST_ORDINARY, vocab_size=V,
-                                    generator=g)  # fmt: skip
-            loss = mlm_loss(model(inp.to(ctx.device)), lab.to(ctx.device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            inp, lab = self.mask_fn(x, mask_id=mask, first_ordinary=FIRST_ORDINARY, vocab_size=V, generator=g)
+            losses.append(standard_step(model, opt, inp.to(ctx.device), lab.to(ctx.device), mlm_loss).item())
         ctx.curve("masked-token loss", list(range(1, len(losses) + 1)), losses, y_label="loss (nats)")
         k = min(10, len(losses) // 4)
         return 100 * (1 - sum(losses[-k:]) / sum(losses[:k]))
@@ -154,14 +132,8 @@ class BertMlm(TrainingRun):
         x = torch.randint(FIRST_ORDINARY, V, (config.batch_size, config.seq_len), generator=ctx.generator())
         inp, lab = (t.to(ctx.device) for t in mlm_mask(x, mask_id=4, first_ordinary=FIRST_ORDINARY, vocab_size=V,
                                                        generator=ctx.generator(1)))  # fmt: skip
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            mlm_loss(model(inp), lab).backward()
-            opt.step()
-
         tokens = config.batch_size * config.seq_len
-        return Prepared(fn=step, items=tokens, item_unit="tokens")
+        return Prepared(fn=lambda: standard_step(model, opt, inp, lab, mlm_loss), items=tokens, item_unit="tokens")
 
     def bench(self, ctx):
         run = ctx.configs[0]
@@ -170,12 +142,8 @@ class BertMlm(TrainingRun):
         ctx.table("parameter counts", [{"model": k, "ours": a, "published": b} for k, (a, b) in counts.items()])
         drop = self._train(ctx, run)
         ctx.metric("loss_drop_pct", drop)
-        hw = torch.cuda.get_device_name(ctx.device) if ctx.is_cuda else "CPU"
         c = run.model
-        ours = f"masked-token loss -{drop:.0f} % in {run.steps} steps"
-        rows = [{"result": a, "published": p, "ours": ours, "difference (data, hardware, budget)":
-                 f"published: {d}; ours: {self.data_desc[:60]}, WordPiece {run.vocab_size:,}; "
-                 f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} x {run.batch_size}, {hw}"}
-                for a, p, d in ANCHORS]  # fmt: skip
-        ctx.table("published vs ours", rows)
+        setup = (f"{self.data_desc[:60]}, WordPiece {run.vocab_size:,}; {c.n_layers}L x {c.d_model}, T={run.seq_len}, "
+                 f"{run.steps} x {run.batch_size}")  # fmt: skip
+        published_vs_ours(ctx, ANCHORS, f"masked-token loss -{drop:.0f} % in {run.steps} steps", setup)
         super().bench(ctx)

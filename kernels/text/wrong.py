@@ -1,0 +1,26 @@
+"""Plausible wrong versions of BERT's pieces, each beside the right one it mirrors.
+
+research.bert_mlm declares them as mutants: its check must reject every one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models.bert import BertMLM
+
+
+class NoPooler(BertMLM):
+    """Counts BertModel without the pooler (the 768 x 768 + 768 after [CLS])."""
+
+    def body_parameters(self):
+        return [p for p in super().body_parameters() if all(p is not q for q in self.pooler.parameters())]
+
+
+def ninety_five_five(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, select_p=0.15, generator=None):
+    """:func:`kernels.text.mlm.mlm_mask` with a 90/5/5 split of the selected tokens where BERT uses 80/10/10."""
+    sel = (torch.rand(ids.shape, generator=generator) < select_p) & (ids != pad_id)
+    u = torch.rand(ids.shape, generator=generator)
+    rnd = torch.randint(first_ordinary, vocab_size, ids.shape, generator=generator)
+    out = torch.where(sel & (u < 0.9), mask_id, torch.where(sel & (u < 0.95), rnd, ids))
+    return out, torch.where(sel, ids, -100)
