@@ -15,6 +15,7 @@ subclass, the way a test would plant a bug::
                match="KV cache"),
         replace_impl("transposed", "multiplies by B^T", "broadcast_sum",
                      lambda self, a, b: lambda: ...),          # operator tasks
+        replace_call("no_eps", "divides by the raw norms", "naive", wrong.cosine_no_eps),  # a function of the inputs
     )
 
 A mutant counts as *caught* only when the check raises :class:`harness.checks.CheckFailed`
@@ -95,6 +96,14 @@ def replace_impl(
     ``wrong(self, *inputs)`` returns a zero-argument closure, like any implementation.
     """
     return Mutant(name, what, {}, match=match if match is not None else impl_name, impl=impl_name, wrong=wrong)
+
+
+def replace_call(
+    name: str, what: str, impl_name: str, wrong: Callable[..., Any], *, match: str | None = None
+) -> Mutant:
+    """:func:`replace_impl` for a wrong *function of the inputs*: implementation ``impl_name``
+    becomes ``lambda: wrong(*inputs)`` (nothing set up outside the timed closure)."""
+    return replace_impl(name, what, impl_name, lambda self, *inputs: lambda: wrong(*inputs), match=match)
 
 
 def _impl_patch(task_cls: Any, impl_name: str, wrong: Callable[..., Any] | None, label: str) -> dict[str, Any]:

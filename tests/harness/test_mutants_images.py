@@ -9,7 +9,7 @@ import torch
 from harness import Operator, impl
 from harness.context import Context
 from harness.images import MAX_HEATMAP, RECORD_BUDGET_BYTES, encode_image
-from harness.mutants import Mutant, replace_impl, run_mutant
+from harness.mutants import Mutant, replace_call, replace_impl, run_mutant
 from harness.registry import Registry, RegistryError, task
 from harness.runner import run_task
 
@@ -52,6 +52,14 @@ def test_caught_survivor_and_crash():
     assert caught["caught"] and "own" in caught["how"]
     assert not survived["caught"] and "cannot see" in survived["how"]
     assert not crashed["caught"] and "crashed" in crashed["how"]
+
+
+def test_replace_call_times_the_wrong_function_of_the_inputs():
+    cls = _register((replace_call("halves", "x / 2", "own", lambda x: x / 2),))
+    verdict = run_mutant(cls, cls.mutants[0])
+    assert verdict["caught"] and "own" in verdict["how"]
+    x = torch.ones(3)
+    assert torch.equal(cls.mutants[0].build(cls)().own(x)(), x / 2)
 
 
 def test_run_task_with_mutants_fails_on_a_survivor_and_records_each():
