@@ -254,16 +254,47 @@ def check_fair(ctx: Context, runs: dict[str, Trained], *, same_init: bool = True
             )
 
 
-def expect_learns(ctx: Context, run: Trained, *, ratio: float = 0.75, window: int = 10) -> None:
-    """Expect the mean loss of the last ``window`` steps below ``ratio`` x that of the first ``window``."""
+def expect_learns(
+    ctx: Context, run: Trained, *, ratio: float = 0.75, window: int = 10, name: str = "every run learns"
+) -> None:
+    """Expect the mean loss of the last ``window`` steps below ``ratio`` x that of the first ``window``
+    (``window=1, ratio=0.5``: the last step's loss at most half the first's); ``name`` names the check."""
     losses = run.log.losses
     w = max(1, min(window, len(losses) // 2))
     first, last = sum(losses[:w]) / w, sum(losses[-w:]) / w
     ctx.expect(
         last < ratio * first,
         f"{run.name}: loss {first:.3f} -> {last:.3f} over {len(losses)} steps is not below {ratio} x the start",
-        name="every run learns",
+        name=name,
     )
+
+
+def expect_accuracy(ctx: Context, run: Trained, floor: float, *, name: str, why: str = "") -> None:
+    """Expect ``run``'s final held-out accuracy (in [0, 1]) >= ``floor``; ``why`` ends the failure message.
+
+    The message names the run unless it is a training task's one run (``train_step``).
+    """
+    acc = run.log.final_accuracy
+    who = "" if run.name == "train_step" else f"{run.name}: "
+    msg = f"{who}test accuracy {acc:.3f} < {floor} after {len(run.log.steps)} steps{why}"
+    ctx.expect(acc >= floor, msg, name=name)
+
+
+def epochs_to_accuracy(run: Trained) -> float | None:
+    """Epochs (fractional) until the held-out accuracy first reached the budget's target; None
+    when it never did. Steps per epoch are read as steps / completed epochs, so this holds for
+    budgets of whole epochs (a ``max_steps`` cut mid-epoch would skew it)."""
+    log = run.log
+    if log.steps_to_accuracy is None or not log.epoch_samples_per_s:
+        return None
+    return log.steps_to_accuracy / (len(log.steps) / len(log.epoch_samples_per_s))
+
+
+def forward_prepared(model: nn.Module, x: torch.Tensor, unit: str = "samples") -> Prepared:
+    """What an evaluation-throughput timer runs: ``model`` (put in eval mode) on ``x`` (N, ...)
+    under ``torch.no_grad()``; N items of ``unit`` per call."""
+    model.eval()
+    return Prepared(fn=torch.no_grad()(lambda: model(x)), items=x.shape[0], item_unit=unit)
 
 
 def comparison_rows(runs: dict[str, Trained]) -> list[dict[str, Any]]:

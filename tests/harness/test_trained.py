@@ -7,8 +7,18 @@ import torch
 
 from harness import Comparison, TrainingRun
 from harness.mutants import Mutant, run_mutant
-from harness.testing import run_check
-from harness.trained import Budget, Recipe, default_budget, train_recipe, variant
+from harness.testing import expect_check_fails, run_check
+from harness.trained import (
+    Budget,
+    Recipe,
+    default_budget,
+    epochs_to_accuracy,
+    expect_accuracy,
+    expect_learns,
+    forward_prepared,
+    train_recipe,
+    variant,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +119,29 @@ def test_budget_read_from_config_or_refused():
     assert default_budget(Steps()).max_steps == 40
     with pytest.raises(ValueError, match="batch_size"):
         default_budget(object())
+
+
+class ToyChecked(ToyRun):
+    """ToyRun with the task-side helpers: an accuracy floor, a named loss check, epochs to target."""
+
+    floor = 0.5
+
+    def properties(self, ctx, run):
+        expect_accuracy(ctx, run, self.floor, name="reaches the floor", why=" (toy)")
+        expect_learns(ctx, run, ratio=0.9, window=1, name="loss falls")
+
+    def summarize(self, ctx, run):
+        ctx.metric("epochs_to_accuracy", epochs_to_accuracy(run))
+
+
+def test_accuracy_epochs_and_forward_helpers():
+    rec = run_check(ToyChecked)
+    assert rec.checks["reaches the floor"]["passed"] and rec.checks["loss falls"]["passed"]
+    steps_per_epoch = 96 // 16  # drop_last: whole batches only
+    assert rec.metrics["epochs_to_accuracy"] == pytest.approx(rec.metrics["steps_to_accuracy"] / steps_per_epoch)
+    failed = expect_check_fails(type("Unreachable", (ToyChecked,), {"floor": 1.01}), match="test accuracy")
+    assert str(failed).startswith("test accuracy") and str(failed).endswith("(toy)")  # no run name for train_step
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+    prep = forward_prepared(model, torch.ones(5, 4), unit="rows")
+    out = prep.fn()
+    assert not model.training and not out.requires_grad and (prep.items, prep.item_unit) == (5, "rows")
