@@ -282,7 +282,8 @@ class Context:
         ``extra`` adds metrics to the same row (e.g. ``peak_mem_mb=...``). ``waits=True``
         for work that waits by design (server round trip, data loader, process group,
         GPU sync): preemption is then judged by run-queue delay and CPU pressure, not by
-        CPU time (harness.timing; the row says ``waits: true``).
+        CPU time (harness.timing; the row says ``waits: true``); a ``Prepared`` with
+        ``waits=True`` asks for the same.
         """
         if not isinstance(prepared, Prepared):
             prepared = Prepared(fn=prepared)
@@ -294,7 +295,7 @@ class Context:
                 self.device,
                 mode=mode or self.timing_mode,
                 min_run_time_s=self.min_run_time_s if min_run_time_s is None else min_run_time_s,
-                waits=waits,
+                waits=waits or prepared.waits,
             )
         self.record_measurement(
             impl,

@@ -113,6 +113,8 @@ class Prepared:
         items: work items per call (samples, tokens, images, rows) for a throughput.
         item_unit: plural noun for ``items``; the metric is named ``<item_unit>_per_s``.
         teardown: called once after timing (stop a server, free a process group).
+        waits: the timed work waits by design (a data loader, a server round trip): timed as
+            ``ctx.measure(..., waits=True)`` is, whoever measures it.
     """
 
     fn: Callable[[], Any]
@@ -121,6 +123,7 @@ class Prepared:
     items: float | None = None
     item_unit: str | None = None
     teardown: Callable[[], None] | None = None
+    waits: bool = False
 
 
 def config_label(config: Any) -> str:
