@@ -1,22 +1,12 @@
 """8.07 Curriculum learning.
 
-Compared: a digits MLP (64 -> 64 -> 10, Adam, batch 32; sklearn's 8x8 digits from
-``harness.data.digits``) trained three ways on the same data, seeds and budget (Wu, Dyer &
-Neyshabur, "When Do Curricula Work?", ICLR 2021): *curriculum* (examples ordered easy to hard
-by a linear probe's per-example loss; step t draws uniformly from the easiest
-ceil(g(t) N), with linear pacing g from 20 % to everything at 80 % of the steps), *random order*
-(every example from step 0) and *anti-curriculum* (the same pacing over the reversed order).
-Three regimes: a short budget (40 steps), the standard one (400 steps) and the standard one
-with 40 % of the training labels replaced by random ones (``kernels.curriculum.pacing``).
-
-Check (tiny): the pacing on a worked example (N = 10, start 0.2, full at half of 10 steps:
-2, 4, 6, 7, 9, 10, ... exposed) and the sampler draws exactly from that prefix, every one of
-its examples (none beyond); the order is easiest first; every example is exposed once the
-pacing reaches 1; curriculum and random order train on the same number of samples and both
-learn (held-out accuracy above 50 %, chance 10 %).
-
-Bench: held-out accuracy of the three arms in each regime (mean of 3 seeds) as a table and
-metrics; the time of the short-budget run with a curriculum and in random order.
+Compared: a digits MLP (64 -> 64 -> 10, Adam, batch 32, sklearn's 8x8 digits) trained three
+ways on the same data, seeds and budget (Wu, Dyer & Neyshabur, "When Do Curricula Work?",
+ICLR 2021): *curriculum* (easy to hard by a linear probe's per-example loss; step t draws
+uniformly from the easiest ceil(g(t) N), linear pacing g from 20 % to all at 80 % of the
+steps), *random order* (all examples from step 0) and *anti-curriculum* (the same pacing,
+reversed order); in three regimes: short (40 steps), standard (400) and standard with 40 % of
+the training labels random (pacing, sampler, training loop: :mod:`kernels.curriculum.pacing`).
 
 Lesson: Wu et al. (2021) ran thousands of orderings on CIFAR and found that curricula, random
 and anti-curricula end up alike under standard budgets, and that a curriculum helps only when
@@ -33,14 +23,15 @@ import dataclasses
 import functools
 
 import torch
-import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from kernels.curriculum.pacing import exposed, linear_pacing, paced_batches, probe_difficulty
-from models.mlp import MLP, MLPConfig
+from kernels.curriculum import pacing as P
+from kernels.curriculum import wrong
+
+ARMS = ("curriculum", "random_order", "anti")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,15 +52,6 @@ class CurriculumConfig:
     """share of the steps after which everything is exposed"""
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _floor(fraction, n):
-    return max(1, int(fraction * n))  # rounds the exposed count down
-
-
-def _never_grows(step, total_steps, start, full_at):
-    return start
-
-
 @task("advanced.curriculum", seed="8.07", title="curriculum learning")
 class Curriculum(Comparison):
     __doc__ = __doc__
@@ -88,15 +70,21 @@ class Curriculum(Comparison):
         metric("short_curriculum_minus_random_pts", ">=", 0.0,
                text="short budget: the curriculum at least matches random order (Wu et al. 2021)"),
     )  # fmt: skip
-    exposed = staticmethod(exposed)
-    pacing = staticmethod(linear_pacing)
+    exposed = staticmethod(P.exposed)
+    pacing = staticmethod(P.linear_pacing)
     descending = False  # order hardest first when True
     mutants = (
-        Mutant("floor_count", "the exposed count rounds down", {"exposed": staticmethod(_floor)}, match="pacing"),
-        Mutant("pool_never_grows", "the pacing stays at its start share", {"pacing": staticmethod(_never_grows)},
-               match="pacing"),
+        Mutant(
+            "floor_count", "the exposed count rounds down", {"exposed": staticmethod(wrong.floor_exposed)}, "pacing"
+        ),
+        Mutant(
+            "pool_never_grows",
+            "the pacing stays at its start share",
+            {"pacing": staticmethod(wrong.never_grows)},
+            "pacing",
+        ),
         Mutant("hardest_first", "the difficulty order is reversed", {"descending": True}, match="easiest first"),
-    )  # fmt: skip
+    )
 
     def check(self, ctx):
         pace = functools.partial(self.pacing, total_steps=10, start=0.2, full_at=0.5)
@@ -104,60 +92,51 @@ class Curriculum(Comparison):
         want = [2, 4, 6, 7, 9, 10, 10, 10, 10, 10]
         ctx.expect(counts == want, f"pacing exposes {counts} of 10, want {want}", name="pacing exposes ceil(g(t) N)")
         order = torch.randperm(10, generator=ctx.generator())
-        batches = paced_batches(order, 10, 400, pace, ctx.generator(1), self.exposed)
+        batches = P.paced_batches(order, 10, 400, pace, ctx.generator(1), self.exposed)  # (10 steps, 400)
         for t, k in enumerate(want):
-            got = set(batches[t].tolist())
-            ctx.expect(got == set(order[:k].tolist()), f"step {t}: drew examples {sorted(got)}, not exactly the "
-                       f"{k} easiest {sorted(order[:k].tolist())}",
-                       name="pacing: draws exactly the exposed prefix")  # fmt: skip
-        xtr, ytr, xte, yte = digits_split(seed=0)
-        cfg = ctx.configs[0]
-        d = probe_difficulty(xtr, ytr, seed=ctx.rng_seed)
-        o = self._order(d)
-        ctx.expect(bool((d[o][1:] >= d[o][:-1]).all()), "the curriculum order is not easiest first",
-                   name="order is easiest first")  # fmt: skip
-        full = self.exposed(self.pacing(int(cfg.full_at * cfg.short_steps), cfg.short_steps, cfg.start, cfg.full_at),
-                            len(ytr))  # fmt: skip
-        ctx.expect(full == len(ytr), f"pacing exposes {full} of {len(ytr)} at the end", name="every example exposed")
+            got, easiest = sorted(set(batches[t].tolist())), sorted(order[:k].tolist())
+            ctx.expect(
+                got == easiest,
+                f"step {t}: drew examples {got}, not exactly the {k} easiest {easiest}",
+                name="pacing: draws exactly the exposed prefix",
+            )
+        cfg, data = ctx.configs[0], digits_split(seed=0)
+        d = P.probe_difficulty(data[0], data[1], seed=ctx.rng_seed)
+        o = d.argsort(descending=self.descending)
+        easy_first = bool((d[o][1:] >= d[o][:-1]).all())
+        ctx.expect(easy_first, "the curriculum order is not easiest first", name="order is easiest first")
+        n = len(o)
+        full = self.exposed(self.pacing(int(cfg.full_at * cfg.short_steps), cfg.short_steps, cfg.start, cfg.full_at), n)
+        ctx.expect(full == n, f"pacing exposes {full} of {n} at the end", name="every example exposed")
         for s in range(cfg.seeds):
-            accs = [self._train(cfg, arm, o, xtr, ytr, xte, yte, cfg.short_steps, s) for arm in self.variants]
-            ctx.expect(min(accs) > 0.5, f"seed {s}: held-out accuracy {accs} (curriculum, random) after "
-                       f"{cfg.short_steps} steps of 32: not learning",
-                       name="both arms learn on the same budget")  # fmt: skip
+            accs = [self._train(cfg, arm, o, data, cfg.short_steps, s) for arm in self.variants]
+            ctx.expect(
+                min(accs) > 0.5,
+                f"seed {s}: held-out accuracy {accs} (curriculum, random) after {cfg.short_steps} steps of 32",
+                name="both arms learn on the same budget",
+            )
 
-    def _order(self, difficulty):
-        return difficulty.argsort(descending=self.descending)
-
-    def _train(self, cfg, arm, order, xtr, ytr, xte, yte, steps, seed):
-        torch.manual_seed(seed)
-        model = MLP(MLPConfig(in_features=64, hidden=(64,)))
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    def _train(self, cfg, arm, order, data, steps, seed):
+        """One arm's held-out accuracy: random order sees everything from step 0 (g = 1)."""
+        pace = functools.partial(self.pacing, total_steps=steps, start=cfg.start, full_at=cfg.full_at)
         if arm == "random_order":
-            order, pace = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(seed)), lambda t: 1.0
-        else:
-            order = order.flip(0) if arm == "anti" else order
-            pace = functools.partial(self.pacing, total_steps=steps, start=cfg.start, full_at=cfg.full_at)
-        for idx in paced_batches(order, steps, 32, pace, torch.Generator().manual_seed(seed), self.exposed):
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            return float((model(xte).argmax(-1) == yte).float().mean())
+            order, pace = torch.randperm(len(order), generator=torch.Generator().manual_seed(seed)), lambda t: 1.0
+        order = order.flip(0) if arm == "anti" else order  # anti-curriculum: the same pacing, hardest first
+        return P.train_paced(order, pace, data, steps, seed=seed, exposed_fn=self.exposed)
 
     def bench(self, ctx):
-        cfg = ctx.configs[0]
-        xtr, ytr, xte, yte = digits_split(seed=0)
+        cfg, (xtr, ytr, xte, yte) = ctx.configs[0], digits_split(seed=0)  # (N, 64) float, (N,) int64
         rows = []
-        for regime, steps, noise in (("short", cfg.short_steps, 0.0), ("standard", cfg.standard_steps, 0.0),
-                                     ("noisy", cfg.standard_steps, cfg.noise)):  # fmt: skip
-            g = ctx.generator(5)
-            y = ytr.clone()
-            flip = torch.rand(len(y), generator=g) < noise
-            y[flip] = torch.randint(0, 10, (int(flip.sum()),), generator=g)
-            order = self._order(probe_difficulty(xtr, y, seed=ctx.rng_seed))
-            acc = {arm: sum(self._train(cfg, arm, order, xtr, y, xte, yte, steps, s) for s in range(cfg.seeds))
-                   / cfg.seeds for arm in ("curriculum", "random_order", "anti")}  # fmt: skip
+        for regime, steps, noise in (
+            ("short", cfg.short_steps, 0.0),
+            ("standard", cfg.standard_steps, 0.0),
+            ("noisy", cfg.standard_steps, cfg.noise),
+        ):
+            data = (xtr, P.noisy_labels(ytr, noise, ctx.generator(5)), xte, yte)
+            order = P.probe_difficulty(data[0], data[1], seed=ctx.rng_seed).argsort(descending=self.descending)
+            acc = {
+                a: sum(self._train(cfg, a, order, data, steps, s) for s in range(cfg.seeds)) / cfg.seeds for a in ARMS
+            }
             rows.append({"regime": regime, "steps": steps, **{k: round(v, 4) for k, v in acc.items()}})
             ctx.metric(f"{regime}_curriculum_minus_random_pts", 100 * (acc["curriculum"] - acc["random_order"]))
             ctx.metric(f"{regime}_curriculum_minus_anti_pts", 100 * (acc["curriculum"] - acc["anti"]))
@@ -165,7 +144,7 @@ class Curriculum(Comparison):
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        xtr, ytr, xte, yte = digits_split(seed=0)
-        order = self._order(probe_difficulty(xtr, ytr, seed=ctx.rng_seed))
-        run = lambda: self._train(config, impl, order, xtr, ytr, xte, yte, config.short_steps, 0)  # noqa: E731
+        data = digits_split(seed=0)
+        order = P.probe_difficulty(data[0], data[1], seed=ctx.rng_seed).argsort(descending=self.descending)
+        run = lambda: self._train(config, impl, order, data, config.short_steps, 0)
         return Prepared(fn=run, items=config.short_steps * 32, item_unit="samples")

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.mlp import MLP, MLPConfig
+
 
 def linear_pacing(step: int, total_steps: int, start: float, full_at: float) -> float:
     """g(t) = min(1, start + (1 - start) t / (full_at T)): the share exposed at 0-based ``step``.
@@ -58,3 +60,42 @@ def probe_difficulty(x: torch.Tensor, y: torch.Tensor, *, steps: int = 200, seed
         opt.step()
     with torch.no_grad():
         return F.cross_entropy(probe(x), y, reduction="none")
+
+
+def noisy_labels(y: torch.Tensor, share: float, generator: torch.Generator, classes: int = 10) -> torch.Tensor:
+    """A copy of labels ``y`` (N,) int64 with each replaced, with probability ``share``, by one drawn
+    uniformly from ``classes`` (so about share/classes of the replaced ones keep their label)."""
+    y = y.clone()
+    flip = torch.rand(len(y), generator=generator) < share
+    y[flip] = torch.randint(0, classes, (int(flip.sum()),), generator=generator)
+    return y
+
+
+def train_paced(
+    order: torch.Tensor,
+    pacing,
+    data: tuple,
+    steps: int,
+    *,
+    seed: int,
+    exposed_fn=exposed,
+    batch: int = 32,
+    classes: int = 10,
+) -> float:
+    """Held-out accuracy in [0, 1] of a D-64-``classes`` MLP after ``steps`` Adam steps (lr 3e-3) on paced batches.
+
+    ``data`` = (x_train (N, D) float, y_train (N,) int64, x_test, y_test); batches come from
+    :func:`paced_batches` over ``order`` with ``pacing`` (step -> share); ``seed`` seeds both the
+    weights and the batch draws, so two arms with one seed differ only in order and pacing.
+    """
+    xtr, ytr, xte, yte = data
+    torch.manual_seed(seed)
+    model = MLP(MLPConfig(in_features=xtr.shape[1], hidden=(64,), out_features=classes))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for idx in paced_batches(order, steps, batch, pacing, torch.Generator().manual_seed(seed), exposed_fn):
+        loss = F.cross_entropy(model(xtr[idx]), ytr[idx])  # idx (batch,)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((model(xte).argmax(-1) == yte).float().mean())
