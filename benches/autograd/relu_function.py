@@ -9,11 +9,9 @@ forward, then ``torch.autograd.grad`` with a fixed upstream gradient g, and retu
 * ``no_autograd``: the same two formulas called directly, no graph: the floor that tells how
   much autograd's bookkeeping (graph nodes, saved tensors, the engine) costs.
 
-Check (float32 table; inputs contain exact zeros, where torch's derivative is 0): forward and
-gradient equal F.relu's on 3 seeds per shape; NaN and +-inf pass through forward as in
-torch.relu; ``gradcheck`` and ``gradgradcheck`` in float64 on small inputs kept away from the
-kink (finite differences across x = 0 measure a slope that does not exist); an integer
-tensor is rejected with TypeError.
+Besides equality with F.relu on inputs holding exact zeros (torch's derivative there is 0),
+the check passes NaN and +-inf through forward as torch.relu does, runs ``gradcheck`` and
+``gradgradcheck`` in float64 off the kink, and rejects an integer tensor.
 
 Lesson: the custom Function costs about what the graph-free formulas cost, so autograd's
 bookkeeping is not where the time goes: the built-in wins because ``relu`` and
@@ -34,8 +32,10 @@ import torch.nn.functional as F
 from harness import Operator, impl, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant, replace_impl
+from kernels.autograd import wrong
 from kernels.autograd.functions import ReLUFunction, relu
-from kernels.autograd.gradcheck import gradcheck_verdict
+from kernels.autograd.fwd_bwd import fwd_bwd
+from kernels.autograd.gradcheck import expect_gradcheck
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,28 +47,6 @@ class ActConfig:
 
     def label(self) -> str:
         return "x".join(map(str, self.shape))
-
-
-def _fwd_bwd(apply, x: torch.Tensor, g: torch.Tensor):
-    """(y, dL/dx) for L = sum(y * g), through autograd on a fresh leaf that shares x's storage."""
-    leaf = x.detach().requires_grad_()
-    y = apply(leaf)
-    (dx,) = torch.autograd.grad(y, leaf, g)
-    return y.detach(), dx
-
-
-# -- wrong versions, declared as mutants below ------------------------------------------
-class _LeakyBackward(ReLUFunction):
-    """Backward passes the gradient where x < 0 too (forgets the mask on the negative side)."""
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out.clone()
-
-
-def _ge_mask(self, x, g):
-    """x >= 0 as the mask: derivative 1 at x == 0, where torch uses 0 (the inputs hold exact zeros)."""
-    return lambda: (x.clamp_min(0), torch.where(x >= 0, g, torch.zeros((), dtype=g.dtype, device=g.device)))
 
 
 @task("autograd.relu_function", seed="2.01", title="custom autograd.Function for ReLU")
@@ -92,18 +70,23 @@ class ReLUFunctionTask(Operator):
         Mutant(
             "leaky_backward",
             "backward lets the gradient through x < 0",
-            {"function_cls": _LeakyBackward},
+            {"function_cls": wrong.LeakyBackwardReLU},
             match="function",
         ),
         Mutant(
             "leaky_backward_gradcheck",
             "the same Function, the timed path right: gradcheck alone sees it",
-            {"function_cls": _LeakyBackward},
+            {"function_cls": wrong.LeakyBackwardReLU},
             match="gradcheck",
             impl="function",
             wrong=lambda self, x, g: self.torch_relu(x, g),
         ),
-        replace_impl("gradient_one_at_zero", "mask x >= 0: derivative 1 at x == 0", "no_autograd", _ge_mask),
+        replace_impl(
+            "gradient_one_at_zero",
+            "mask x >= 0: derivative 1 at x == 0",
+            "no_autograd",
+            lambda self, x, g: lambda: wrong.relu_ge_mask(x, g),
+        ),
     )
     #: the Function under test; the mutants swap in a wrong one
     function_cls = ReLUFunction
@@ -116,7 +99,7 @@ class ReLUFunctionTask(Operator):
         return x.to(device), g.to(device)
 
     def reference(self, x, g):
-        return _fwd_bwd(F.relu, x, g)
+        return fwd_bwd(F.relu, (x,), g)
 
     def bytes(self, config, dtype):
         # read x and g, write y and dx (the bool mask is an implementation detail)
@@ -124,11 +107,11 @@ class ReLUFunctionTask(Operator):
 
     @impl(baseline=True)
     def torch_relu(self, x, g):
-        return lambda: _fwd_bwd(F.relu, x, g)
+        return lambda: fwd_bwd(F.relu, (x,), g)
 
     @impl
     def function(self, x, g):
-        return lambda: _fwd_bwd(self.function_cls.apply, x, g)
+        return lambda: fwd_bwd(self.function_cls.apply, (x,), g)
 
     @impl
     def no_autograd(self, x, g):
@@ -152,10 +135,7 @@ class ReLUFunctionTask(Operator):
         for shape in ((6,), (3, 4)):
             x = torch.randn(shape, generator=gen, dtype=torch.float64)
             x = (x.sign() * (x.abs() + 0.1)).to(ctx.device).requires_grad_()  # |x| >= 0.1: off the kink
-            ok, why = gradcheck_verdict(self.function_cls.apply, (x,))
-            ctx.expect(
-                ok, f"{self.function_cls.__name__}, shape {shape}: {why}", name="gradcheck + gradgradcheck float64"
-            )
+            expect_gradcheck(ctx, self.function_cls.apply, (x,), f"{self.function_cls.__name__}, shape {shape}")
         ctx.expect_raises(
             TypeError, lambda: relu(torch.arange(3)), match="floating-point", name="integer input rejected"
         )

@@ -1,5 +1,6 @@
-"""``gradcheck_verdict``: ``torch.autograd.gradcheck`` + ``gradgradcheck`` as (passed, reason), for the
-custom Functions of 2.01, 2.03, 2.06 and 2.07.
+"""``gradcheck_verdict``: ``torch.autograd.gradcheck`` + ``gradgradcheck`` as (passed, reason), and
+``expect_gradcheck``, the same recorded as a task's check, for the custom Functions of 1.05, 2.01,
+2.03, 2.06 and 2.07.
 """
 
 from __future__ import annotations
@@ -33,3 +34,14 @@ def gradcheck_verdict(
         except (GradcheckError, RuntimeError) as e:
             return False, f"{name} failed: " + " ".join(str(e).split())[:400]
     return True, ""
+
+
+def expect_gradcheck(ctx, fn: Callable[..., Tensor], inputs: tuple, what: str, **kwargs) -> bool:
+    """:func:`gradcheck_verdict` recorded as the check ``gradcheck + gradgradcheck float64``
+    (``gradcheck float64`` with ``second_order=False``) on ``ctx`` (a harness Context); the
+    failure message starts with ``what`` (the Function and the input it failed on).
+    Returns whether it passed."""
+    ok, why = gradcheck_verdict(fn, inputs, **kwargs)
+    name = "gradcheck + gradgradcheck float64" if kwargs.get("second_order", True) else "gradcheck float64"
+    ctx.expect(ok, f"{what}: {why}", name=name)
+    return ok
