@@ -6,24 +6,15 @@ programs (``.pte``), the format PyTorch's on-device runtime loads on Android and
 ``torch.export`` -> ``executorch.exir.to_edge_transform_and_lower`` with the XNNPACK
 partitioner (conv, linear, pooling handed to XNNPACK's optimised kernels) ->
 ``to_executorch()`` -> ``.pte``, and the same program without a partitioner, on ExecuTorch's
-*portable* kernels. The programs are written to a temporary folder, loaded back with
-``executorch.runtime`` (the same C++ runtime a phone runs, through its Python bindings) and
-the folder is removed.
+*portable* kernels. The programs are loaded back from a file with ``executorch.runtime``
+(the same C++ runtime a phone runs, through its Python bindings). The bench times all
+three and records both ``.pte`` file sizes.
 
-Check (tiny):
-
-* the XNNPACK program delegates the model: at least one ``executorch_call_delegate`` and no
-  convolution or matmul left outside it;
-* its outputs equal eager on digits at the export's example batch (2) and at batches the
-  export never saw (1 and 7): the batch was exported as a dynamic dim (example >= 2, since
-  torch.export specialises sizes 0 and 1);
-* the portable program, exported with static shapes, equals eager at its batch and refuses
-  batch 5 with a clear message (``kernels.export.pte.PteModule`` names the planned shape and
-  the fix; the runtime itself only says ``set_inputs() failed with error 0x10``), because
-  ExecuTorch plans every buffer ahead of time for the exported shapes.
-
-Bench: latency of eager PyTorch, the XNNPACK program and the portable program, and the two
-``.pte`` file sizes (``pte_kb_xnnpack``, ``pte_kb_portable``).
+The XNNPACK program must leave no convolution or matmul outside its delegate and answer
+batches the export never saw (the batch is a dynamic dim, example >= 2 since torch.export
+specialises sizes 0 and 1); the static portable program refuses batch 5, and
+``kernels.export.pte.PteModule`` turns the runtime's bare ``set_inputs() failed with error
+0x10`` into a message naming the planned shape and the fix.
 
 Lesson: on a phone there is no Python and little memory: ExecuTorch's design goal is a
 runtime under 50 KB without kernels, against 1.5 MB for the Lite Interpreter it replaces, which
@@ -150,12 +141,7 @@ class Mobile(System):
         net = self._model(ctx, config).eval()
         x = _digits(config.batch, config.image)
         if impl == "eager":
-
-            def eager():
-                with torch.inference_mode():
-                    return net(x)
-
-            return Prepared(fn=eager, items=config.batch, item_unit="images")
+            return Prepared(fn=torch.inference_mode()(lambda: net(x)), items=config.batch, item_unit="images")
         d = Path(tempfile.mkdtemp(prefix="drills-pte-"))
         (d / "m.pte").write_bytes(lower(net, x, backend=impl).buffer)
         pte = PteModule(d / "m.pte")
