@@ -1,20 +1,12 @@
 """4.06 CNN for Fashion-MNIST.
 
 Trains a small CNN (``models/convnets.py``: conv-BN-ReLU-maxpool x2, Linear head) on
-Fashion-MNIST when its four IDX files are found (``--data-dir`` / ``DRILLS_DATA_DIR``,
-read by ``harness.data.load_mnist(kind="fashion")``), else on the embedded stand-in:
-scikit-learn's digits, 1,797 real 8x8 handwritten digits (not clothing: a smaller, easier
-real image set, so the accuracy figures below are digits figures), 25% held out by a
-seeded stratified split.
-
-Checked: the IDX reading path of this task parses real-format files (the check writes
-tiny gzip IDX files in the Fashion-MNIST layout into its work folder and reads them back
-through the task's loader, pixel for pixel); the network trains on the embedded digits to
-at least 98% test accuracy within the tiny budget (6 epochs); loss and accuracy curves go
-into the run record.
-
-Bench: training and evaluation throughput (images/s), time and steps to 98% test accuracy,
-with curves.
+Fashion-MNIST when its four IDX files are found (``--data-dir`` / ``DRILLS_DATA_DIR``), else
+on scikit-learn's digits, 1,797 real 8x8 handwritten digits (not clothing: a smaller, easier
+real image set, so the accuracy figures below are digits figures);
+``harness.data.fashion_images`` picks and scales them. The check writes tiny gzip IDX files
+in the Fashion-MNIST layout and reads them back through the task's loader, pixel for pixel,
+then trains on the digits to 98% test accuracy; the bench times training and evaluation.
 
 Lesson: on digits a CNN with ~21k parameters passes 98% within a few epochs (a 64-32-10
 MLP needs many more to reach 97%): weight sharing and local receptive fields are the right
@@ -31,11 +23,12 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric
-from harness.data import load_digits_images, load_mnist, read_idx_images, resolve, stratified_split, write_mnist
+from harness.data import read_idx_images, write_mnist
+from harness.data.fashion_images import FashionData, load_fashion_or_digits
 from harness.mutants import Mutant
-from harness.trained import Recipe
+from harness.trained import Recipe, epochs_to_accuracy, expect_accuracy, forward_prepared
 from models.convnets import SmallCNN, small_cnn_preset
 
 
@@ -58,39 +51,7 @@ class FashionConfig:
         return f"epochs={self.epochs},batch={self.batch_size}"
 
 
-@dataclasses.dataclass
-class Data:
-    """Train and test tensors: images float (N, 1, H, W) in [0, 1], labels int64 (N,)."""
-
-    train: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
-    description: str
-    model_preset: str
-
-
-def load_data(data_dir=None, device="cpu") -> Data:
-    """Fashion-MNIST from IDX files when ``data_dir`` (else ``$DRILLS_DATA_DIR``) has them,
-    else the embedded sklearn digits. Raises DataNotFoundError when an explicit
-    ``data_dir`` lacks the files."""
-    src = resolve("fashion_mnist", data_dir)
-    if src.kind == "files":
-        tr, te = load_mnist(src.path, "train", kind="fashion"), load_mnist(src.path, "test", kind="fashion")
-        scale, preset, desc = 255.0, "fashion", tr.description
-        (xtr, ytr), (xte, yte) = tr, te
-    else:
-        ds = load_digits_images()
-        itr, ite = stratified_split(ds.labels, 0.25, seed=0)
-        scale, preset = 16.0, "digits"  # digits hold 0..16
-        desc = f"{ds.description}; standing in for Fashion-MNIST ({src})"
-        (xtr, ytr), (xte, yte) = ds.take(itr), ds.take(ite)
-
-    def prep(x):
-        return (x.float() / scale).unsqueeze(1).to(device)  # (N, H, W) -> (N, 1, H, W)
-
-    return Data((prep(xtr), ytr.to(device)), (prep(xte), yte.to(device)), desc, preset)
-
-
-def make_model(data: Data, device, dtype) -> SmallCNN:
+def make_model(data: FashionData, device, dtype) -> SmallCNN:
     size = data.train[0].shape[-1]
     return SmallCNN(small_cnn_preset(data.model_preset, image_size=size)).to(device, dtype)
 
@@ -99,11 +60,11 @@ def make_model(data: Data, device, dtype) -> SmallCNN:
 
 
 def _ignores(data_dir=None, device="cpu"):
-    return load_data(None, device)  # never looks in data_dir
+    return load_fashion_or_digits(None, device)  # never looks in data_dir
 
 
 def _wrong_scale(data_dir=None, device="cpu"):
-    d = load_data(data_dir, device)
+    d = load_fashion_or_digits(data_dir, device)
     return dataclasses.replace(d, train=(d.train[0] * 255 / 256, d.train[1]))  # divides by 256, not 255
 
 
@@ -112,7 +73,7 @@ class FashionMNIST(TrainingRun):
     __doc__ = __doc__
     sizes = {"tiny": FashionConfig(), "cpu": FashionConfig(epochs=8), "gpu": FashionConfig(epochs=15, batch_size=128)}
     #: the data path under test (the mutants swap in broken ones)
-    loader = staticmethod(load_data)
+    loader = staticmethod(load_fashion_or_digits)
     metrics = {
         "epochs_to_accuracy": "epochs (fractional) until test accuracy first reached the target",
         "eval_over_train_images_per_s": "images/s of evaluation / of training steps (per-image cost ratio)",
@@ -135,18 +96,12 @@ class FashionMNIST(TrainingRun):
     )
 
     def check(self, ctx):
-        # the IDX path: tiny files in the real layout, read back through load_data
-        g = ctx.generator(1)
-        written = {
-            s: (
-                torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8),
-                torch.randint(0, 10, (n,), generator=g),
-            )
-            for s, n in (("train", 12), ("test", 5))
-        }
-        root = ctx.workdir / "fashion_mnist"
-        for split, (imgs, labels) in written.items():
-            write_mnist(root, split, imgs, labels)
+        # the IDX path: tiny files in the real layout, read back through the loader
+        root, g, written = ctx.workdir / "fashion_mnist", ctx.generator(1), {}
+        for split, n in (("train", 12), ("test", 5)):
+            images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+            written[split] = (images, torch.randint(0, 10, (n,), generator=g))
+            write_mnist(root, split, *written[split])
         data = self.loader(ctx.workdir)
         ctx.expect(
             data.model_preset == "fashion" and "Fashion-MNIST" in data.description,
@@ -163,12 +118,8 @@ class FashionMNIST(TrainingRun):
             name="labels file read as images is refused",
         )
         out = make_model(data, ctx.device, ctx.dtype)(data.train[0].to(ctx.device, ctx.dtype))
-        ctx.expect(
-            tuple(out.shape) == (12, 10),
-            f"28x28 model output {tuple(out.shape)} != (12, 10)",
-            name="28x28 forward shape",
-        )
-
+        why = f"28x28 model output {tuple(out.shape)} != (12, 10)"
+        ctx.expect(tuple(out.shape) == (12, 10), why, name="28x28 forward shape")
         super().check(ctx)  # the harness trains the recipe, then properties() and summarize()
 
     def train_data(self, ctx, config):
@@ -180,25 +131,18 @@ class FashionMNIST(TrainingRun):
         return Recipe(model, lambda params: torch.optim.Adam(params, lr=config.lr))
 
     def properties(self, ctx, run):
-        acc, target = run.log.final_accuracy, run.config.target_accuracy
-        why = f"test accuracy {acc:.3f} < {target} after {run.log.steps[-1]} steps"
-        ctx.expect(acc >= target, why, name="trains to the target accuracy")
+        expect_accuracy(ctx, run, run.config.target_accuracy, name="trains to the target accuracy")
 
     def summarize(self, ctx, run):
         ctx.note(f"trained on {self.data.description}")
-        if run.log.steps_to_accuracy is not None:
-            per_epoch = self.data.train[1].shape[0] // run.config.batch_size
-            ctx.metric("epochs_to_accuracy", run.log.steps_to_accuracy / per_epoch)
+        if (epochs := epochs_to_accuracy(run)) is not None:
+            ctx.metric("epochs_to_accuracy", epochs)
 
     def bench(self, ctx):
+        step = super().bench(ctx)["train_step"]  # the harness trains (curves, time to target), times a step
         config = ctx.configs[0]
-        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
-        run.log.record(ctx)
-        self.summarize(ctx, run)
-        step = ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model = make_model(self.data, ctx.device, ctx.dtype).eval()  # eval time does not depend on the weights
+        model = make_model(self.data, ctx.device, ctx.dtype)  # eval time does not depend on the weights
         xe = self.data.test[0][: config.eval_batch].to(ctx.dtype)
-        fwd = Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images")
-        ev = ctx.measure("eval", fwd, config=f"eval batch {xe.shape[0]}")
+        ev = ctx.measure("eval", forward_prepared(model, xe, "images"), config=f"eval batch {xe.shape[0]}")
         per_image = (step.median_ms / config.batch_size) / (ev.median_ms / xe.shape[0])
         ctx.metric("eval_over_train_images_per_s", per_image)
