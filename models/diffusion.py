@@ -8,7 +8,8 @@ Ho, Jain & Abbeel, "Denoising diffusion probabilistic models", NeurIPS 2020 (arX
 * posterior q(x_{t-1} | x_t, x_0) = N(c0 x_0 + ct x_t, beta~_t I) with
   c0 = beta_t sqrt(abar_{t-1}) / (1 - abar_t), ct = (1 - abar_{t-1}) sqrt(alpha_t) / (1 - abar_t),
   beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t  (Eq. 6-7), with abar_{-1} = 1;
-* training: predict eps from x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (Algorithm 1);
+* training: predict eps from x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (Algorithm 1,
+  :func:`train_ddpm`);
 * sampling: x_0 estimate from eps, then the posterior (Algorithm 2 in its equivalent form).
 
 Strided ("respaced") sampling (Nichol & Dhariwal 2021, "Improved DDPM", Sec. 4) keeps the
@@ -19,8 +20,10 @@ Tensors: images (N, C, H, W) float; t int64 (N,) in 0..T-1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -53,6 +56,35 @@ class LinearSchedule:
         abar = self.abar[ts]
         prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
         return LinearSchedule(betas=1 - abar / prev), ts
+
+
+def train_ddpm(
+    model: nn.Module, sched: LinearSchedule, images: torch.Tensor, *, steps: int, batch: int, lr: float,
+    generator: torch.Generator,
+) -> tuple[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:  # fmt: skip
+    """Algorithm 1 for ``steps`` Adam steps: (the step function, the losses (steps,) float32 on CPU).
+
+    Each step draws ``batch`` images of ``images`` (N, C, H, W) with replacement, one t in
+    0..T-1 and a standard normal eps per image (all from ``generator``, in that order), and
+    regresses ``model(x_t, t)`` on eps (MSE). The step function ``step(x0, t, noise)`` does one
+    more such step on given tensors (what the bench times); it returns the detached loss.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    device = images.device
+
+    def step(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(sched.q_sample(x0, t, noise), t), noise)  # predict the noise that was added
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    losses = []
+    for _ in range(steps):
+        x0 = images[torch.randint(0, images.shape[0], (batch,), generator=generator).to(device)]
+        t = torch.randint(0, sched.T, (batch,), generator=generator).to(device)
+        losses.append(step(x0, t, torch.randn(x0.shape, generator=generator).to(device)))
+    return step, torch.stack(losses).cpu() if losses else torch.zeros(0)
 
 
 @torch.no_grad()
