@@ -3,16 +3,11 @@
 Compared: one short training run of a digits MLP repeated over N seeds (each seed sets the
 initial weights and the batch order; data and split stay fixed), summarised by hand
 (``kernels.stats.intervals``: mean, sample standard deviation, a Student-t and a percentile
-bootstrap 95 % interval) and by SciPy (``scipy.stats.t.interval``,
-``scipy.stats.bootstrap``), the references.
-
-Check: the hand summary equals SciPy's on a worked example and on random samples (mean,
-std with ddof = 1, t-interval to 1e-12); the bootstrap interval agrees with SciPy's to within
-Monte Carlo error (both draw 9,999 resamples with their own generators); the seeds really
-differ (the best and the worst held-out accuracy are not equal).
-
-Bench: the N-seed study (accuracy per seed as curves, the summary as metrics and a table)
-and the time of the vectorised bootstrap (one (B, N) gather) against SciPy's.
+bootstrap 95 % interval) against SciPy (``scipy.stats.t.interval``, ``scipy.stats.bootstrap``):
+equal to 1e-12 on a worked example and on random samples, the bootstrap within Monte Carlo
+error (each draws 9,999 resamples with its own generator). The bench records the study
+(accuracy per seed as curves, the summary as metrics and a table) and times the vectorised
+bootstrap (one (B, N) gather) against SciPy's.
 
 Lesson: a single run is one draw from a distribution. Picard (2021, "torch.manual_seed(3407)
 is all you need", arXiv:2109.08203) trained a CIFAR-10 ResNet with 10,000 seeds: accuracy
@@ -35,6 +30,7 @@ from harness.data.digits import digits_split
 from harness.mutants import Mutant
 from harness.train import fit
 from kernels.stats import intervals as own
+from kernels.stats.wrong import normal_interval, permutation_bootstrap, population_std
 from models.mlp import MLP, MLPConfig
 
 
@@ -48,25 +44,6 @@ class SeedStudy:
     """Adam steps per run (batch 64)"""
     resamples: int = 9999
     """bootstrap resamples B"""
-
-
-# -- wrong versions (the check must reject each) -------------------------------------------
-def _population_std(x):
-    m = float(x.double().mean())
-    return m, float(x.double().std(correction=0))  # ddof = 0: biased low for few seeds
-
-
-def _normal_interval(x, level=0.95):
-    m, s = own.mean_std(x)
-    half = 1.96 * s / x.numel() ** 0.5  # the normal quantile where Student's t belongs
-    return m - half, m + half
-
-
-def _permutation_bootstrap(x, level=0.95, n_resamples=9999, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.stack([torch.randperm(x.numel(), generator=g) for _ in range(200)])  # no replacement
-    means = x.double()[idx].mean(1)
-    return float(means.min()), float(means.max())
 
 
 @task("m6.variance_tracker", seed="m6", title="a variance tracker across runs")
@@ -93,26 +70,25 @@ class VarianceTracker(Comparison):
         Mutant(
             "population_std",
             "standard deviation with ddof = 0",
-            {"mean_std": staticmethod(_population_std)},
+            {"mean_std": staticmethod(population_std)},
             match="std",
         ),
         Mutant(
             "normal_quantile",
             "1.96 where the t quantile belongs",
-            {"t_interval": staticmethod(_normal_interval)},
+            {"t_interval": staticmethod(normal_interval)},
             match="t-interval",
         ),
         Mutant(
             "no_replacement",
             "bootstrap resamples drawn without replacement",
-            {"bootstrap": staticmethod(_permutation_bootstrap)},
+            {"bootstrap": staticmethod(permutation_bootstrap)},
             match="bootstrap",
         ),
     )
 
     def check(self, ctx):
-        worked = torch.tensor([0.91, 0.93, 0.92, 0.95, 0.90], dtype=torch.float64)
-        g = ctx.generator()
+        worked, g = torch.tensor([0.91, 0.93, 0.92, 0.95, 0.90], dtype=torch.float64), ctx.generator()
         samples = [worked] + [torch.randn(n, generator=g, dtype=torch.float64) * 0.01 + 0.9 for n in (5, 10, 10)]
         for i, x in enumerate(samples):
             self._check_summary(ctx, x, where=f"sample {i} (N={x.numel()})")
@@ -125,53 +101,29 @@ class VarianceTracker(Comparison):
         )
 
     def _check_summary(self, ctx, x, where):
-        xn = x.numpy()
-        m, s = self.mean_std(x)
-        ctx.assert_close(
-            torch.tensor([m, s], dtype=torch.float64),
-            torch.tensor([xn.mean(), xn.std(ddof=1)], dtype=torch.float64),
-            name="mean and std (ddof 1)",
-            where=where,
-            rtol=1e-12,
-            atol=0,
-        )
-        sem = xn.std(ddof=1) / np.sqrt(len(xn))
-        ref = sps.t.interval(0.95, len(xn) - 1, loc=xn.mean(), scale=sem)
-        ctx.assert_close(
-            torch.tensor(self.t_interval(x), dtype=torch.float64),
-            torch.tensor(ref, dtype=torch.float64),
-            name="t-interval 95 %",
-            where=where,
-            rtol=1e-12,
-            atol=0,
-        )
-        ref_b = sps.bootstrap((xn,), np.mean, method="percentile", n_resamples=9999, random_state=ctx.rng_seed)
-        ours = torch.tensor(self.bootstrap(x, 0.95, 9999, ctx.rng_seed), dtype=torch.float64)
-        theirs = torch.tensor([ref_b.confidence_interval.low, ref_b.confidence_interval.high], dtype=torch.float64)
+        xn, f64 = x.numpy(), lambda v: torch.tensor(v, dtype=torch.float64)
+        exact = {"where": where, "rtol": 1e-12, "atol": 0}
+        ctx.assert_close(f64(self.mean_std(x)), f64([xn.mean(), xn.std(ddof=1)]), name="mean and std (ddof 1)", **exact)
+        ref = sps.t.interval(0.95, len(xn) - 1, loc=xn.mean(), scale=xn.std(ddof=1) / np.sqrt(len(xn)))
+        ctx.assert_close(f64(self.t_interval(x)), f64(ref), name="t-interval 95 %", **exact)
+        ref = sps.bootstrap((xn,), np.mean, method="percentile", n_resamples=9999, random_state=ctx.rng_seed)
+        ours = f64(self.bootstrap(x, 0.95, 9999, ctx.rng_seed))
+        theirs = f64([ref.confidence_interval.low, ref.confidence_interval.high])
         # Monte Carlo error of a percentile with 9,999 resamples is ~1-2 % of the std; allow 8 %
         ctx.assert_close(
             ours, theirs, name="bootstrap interval (percentile)", where=where, rtol=0, atol=0.08 * float(xn.std(ddof=1))
         )
 
     def _study(self, ctx, cfg):
-        xtr, ytr, xte, yte = digits_split(seed=0, dtype=ctx.dtype)
-        xtr, ytr, xte, yte = (t.to(ctx.device) for t in (xtr, ytr, xte, yte))
+        """Held-out accuracy after ``cfg.steps`` Adam steps, one run per seed (weights and batch order)."""
+        xtr, ytr, xte, yte = (t.to(ctx.device) for t in digits_split(seed=0, dtype=ctx.dtype))
+        budget = {"batch_size": 64, "epochs": 100, "max_steps": cfg.steps, "eval_every": max(1, cfg.steps // 8)}
         accs = []
         for s in range(cfg.seeds):
             torch.manual_seed(ctx.rng_seed + s)
             model = MLP(MLPConfig(in_features=64, hidden=(64,))).to(ctx.device, ctx.dtype)
             opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-            log = fit(
-                model,
-                opt,
-                (xtr, ytr),
-                batch_size=64,
-                epochs=100,
-                max_steps=cfg.steps,
-                eval_data=(xte, yte),
-                eval_every=max(1, cfg.steps // 8),
-                seed=ctx.rng_seed + s,
-            )
+            log = fit(model, opt, (xtr, ytr), eval_data=(xte, yte), seed=ctx.rng_seed + s, **budget)
             ctx.curve(
                 "held-out accuracy per seed", log.eval_steps, log.eval_accuracy, series=f"seed {s}", y_label="accuracy"
             )
@@ -184,10 +136,8 @@ class VarianceTracker(Comparison):
         summ = own.summarize(accs, n_resamples=cfg.resamples, seed=ctx.rng_seed)
         ctx.metric("ci95_halfwidth_pts", 100 * (summ.t_high - summ.t_low) / 2)
         ctx.metric("spread_pts", 100 * float(accs.max() - accs.min()))
-        ctx.table(
-            "accuracy over seeds",
-            [{k: round(v, 5) if isinstance(v, float) else v for k, v in dataclasses.asdict(summ).items()}],
-        )
+        row = {k: round(v, 5) if isinstance(v, float) else v for k, v in dataclasses.asdict(summ).items()}
+        ctx.table("accuracy over seeds", [row])
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
