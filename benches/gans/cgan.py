@@ -24,13 +24,14 @@ unconditional one; a number that Theis et al. (2016) showed says little about sa
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.gan_metric import LABEL, digits_fd, digits_images, label_accuracy
+from harness.gan_train import adam, expect_in_range, gan_step, grid, minibatches, sample, sampling, steps_curve
 from harness.mutants import Mutant
 from models.gan import GanConfig, MLPDiscriminator, MLPGenerator
 
@@ -90,28 +91,11 @@ class CGan(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         gc = GanConfig(size=8, z_dim=cfg.z_dim, width=cfg.width, classes=10)
         G, D = self.generator_cls(gc).to(ctx.device), self.discriminator_cls(gc).to(ctx.device)
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        step = functools.partial(gan_step, G, D, adam(cfg.lr, G), adam(cfg.lr, D))  # (real, z, y) -> (d, g)
         x, y = (t.to(ctx.device) for t in digits_images())
-        g, hist = ctx.generator(1), []
-
-        def step(real, labels, z):
-            ones, zeros = torch.ones(len(labels), device=ctx.device), torch.zeros(len(labels), device=ctx.device)
-            fake = G(z, labels)  # fakes carry the label they were asked for
-            opt_d.zero_grad(set_to_none=True)
-            d = F.binary_cross_entropy_with_logits(D(real, labels), ones)
-            d = d + F.binary_cross_entropy_with_logits(D(fake.detach(), labels), zeros)
-            d.backward()
-            opt_d.step()
-            opt_g.zero_grad(set_to_none=True)
-            gl = F.binary_cross_entropy_with_logits(D(fake, labels), ones)
-            gl.backward()
-            opt_g.step()
-            return d.detach(), gl.detach()
-
-        for _ in range(cfg.steps):
-            idx = torch.randint(0, x.shape[0], (cfg.batch,), generator=g).to(ctx.device)
-            hist.append(step(x[idx], y[idx], torch.randn(cfg.batch, cfg.z_dim, device=ctx.device)))
+        batches = minibatches(ctx.generator(1), cfg.steps, cfg.batch, x, y)
+        # fakes carry the label they were asked for: G(z, y) is judged as D(., y)
+        hist = [step(real, torch.randn(cfg.batch, cfg.z_dim, device=ctx.device), labels) for real, labels in batches]
         return G, step, hist
 
     def _probe(self, ctx, G, cfg):
@@ -125,18 +109,14 @@ class CGan(TrainingRun):
         cfg = ctx.configs[0]
         G, _, _ = self._train(ctx, cfg)
         imgs, y = self._probe(ctx, G, cfg)
-        grid = imgs.view(10, 10, 64)  # (label, z, pixels)
-        spread = float((grid - grid.mean(0, keepdim=True)).abs().mean())
+        by_label = imgs.view(10, 10, 64)  # (label, z, pixels)
+        spread = float((by_label - by_label.mean(0, keepdim=True)).abs().mean())
         ctx.expect(
             spread > 0.05,
             f"with z fixed, G(z, y) hardly changes with the label (mean |change| {spread:.4f})",
             name="G(z, y) changes with the label",
         )
-        ctx.expect(
-            bool(torch.isfinite(imgs).all()) and float(imgs.abs().max()) <= 1,
-            "samples not finite or outside [-1, 1]",
-            name="samples in range",
-        )
+        expect_in_range(ctx, imgs)
         acc = label_accuracy(imgs, y)
         ctx.expect(
             acc >= 0.4,
@@ -147,32 +127,19 @@ class CGan(TrainingRun):
     def bench(self, ctx):
         cfg = ctx.configs[0]
         G, _, hist = self._train(ctx, cfg)
-        steps = list(range(1, cfg.steps + 1))
-        ctx.curve("GAN losses", steps, [float(d) for d, _ in hist], series="D loss", y_label="BCE loss")
-        ctx.curve("GAN losses", steps, [float(g) for _, g in hist], series="G loss", y_label="BCE loss")
+        steps_curve(ctx, "GAN losses", [d for d, _ in hist], series="D loss", y_label="BCE loss")
+        steps_curve(ctx, "GAN losses", [g for _, g in hist], series="G loss", y_label="BCE loss")
         imgs, y = self._probe(ctx, G, cfg)
-        ctx.image(
-            "samples by label",
-            imgs,
-            nrow=10,
-            vmin=-1,
-            vmax=1,
-            caption="row r: G(z, r) for ten fixed z (one per column)",
-        )
+        grid(ctx, "samples by label", imgs, "row r: G(z, r) for ten fixed z (one per column)", nrow=10)
         ctx.metric("label_accuracy", label_accuracy(imgs, y))
-        with torch.no_grad():
-            big = G(
-                torch.randn(500, cfg.z_dim, generator=ctx.generator(3)).to(ctx.device),
-                torch.arange(10, device=ctx.device).repeat(50),
-            )
+        big = sample(G, 500, cfg.z_dim, ctx.generator(3), torch.arange(10, device=ctx.device).repeat(50))
         ctx.metric("digits_fd", digits_fd(big))
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        short = dataclasses.replace(config, steps=1)
-        G, step, _ = self._train(ctx, short)
+        G, step, _ = self._train(ctx, dataclasses.replace(config, steps=1))
         x, y = (t[: config.batch].to(ctx.device) for t in digits_images())
         z = torch.randn(config.batch, config.z_dim, device=ctx.device)
         if impl == "sample":
-            return Prepared(fn=torch.no_grad()(lambda: G(z, y)), items=config.batch, item_unit="samples")
-        return Prepared(fn=lambda: step(x, y, z), items=1, item_unit="steps")
+            return sampling(G, z, y)
+        return Prepared(fn=lambda: step(x, z, y), items=1, item_unit="steps")
