@@ -1,20 +1,17 @@
 """7.06 Pix2Pix: U-Net generator, 70x70 PatchGAN, GAN + 100 L1.
 
 Compared: Isola, Zhu, Zhou & Efros, "Image-to-image translation with conditional adversarial
-networks" (CVPR 2017): a U-Net generator (encoder-decoder with skips between mirrored layers), a
-conditional PatchGAN discriminator that sees the (input, output) pair and classifies each 70x70
-patch, and the generator loss ``L_cGAN + lambda L1`` with lambda = 100 (Eq. 4, Sec. 4). Paired
-data here: grey -> colour on 32x32 crops of real photos shipped with scikit-image (astronaut
-and coffee for training, chelsea held out; real photos, not CIFAR).
+networks" (CVPR 2017): a U-Net generator (skips between mirrored layers), a conditional
+PatchGAN that judges each 70x70 patch of the (input, output) pair, and the generator loss
+``L_cGAN + lambda L1``, lambda = 100 (Eq. 4, Sec. 4), on grey -> colour 32x32 crops of real
+photos shipped with scikit-image (astronaut and coffee to train, chelsea held out).
 
-Check: every U-Net skip joins tensors of the same spatial size (one join per level) and the
-output has the input's size with the target's channels; the discriminator takes input and
-output channels together; a 256x256 pair gives 30x30 patch logits and the receptive field
-computes to 70 (r += (k - 1) x jump over the five 4x4 convs); the generator loss equals
-BCE(D(x, G(x)), 1) + 100 mean |G(x) - y| on fixed tensors.
+Check: U-Net skips join equal sizes at every level and the output keeps the input's size;
+D sees the pair; the published PatchGAN is 70x70 (30x30 logits on 256x256); the generator
+loss equals BCE(D(x, G(x)), 1) + 100 mean |G(x) - y| on fixed tensors.
 
-Bench: one D+G step (steps/s); a short run records the held-out L1 before and after, and a
-picture (grey input, G's colouring, the real photo) on held-out crops.
+Bench: one D+G step (steps/s); a short run records held-out L1 before and after, and grey
+input, G's colouring and the real photo of held-out crops.
 
 Lesson: the L1 term gets the low frequencies right (an L1-only model is blurry but correct on
 average), the PatchGAN only has to judge local texture, so it is small and works at any image
@@ -26,15 +23,15 @@ alone) (Table 1); not comparable with colourisation of photo crops.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
+from harness import gan_train as gan
 from harness.claims import metric
+from harness.data.textures import photo_patches
 from harness.mutants import Mutant
-from models.image_gan import PatchGAN, UNet, receptive_field
+from models.image_gan import PatchGAN, UNet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,57 +75,32 @@ class Pix2Pix(TrainingRun):
 
     def g_loss(self, d_logits, fake, target):
         """BCE(D, real) + lambda * mean |fake - target|: the generator's objective."""
-        return (
-            F.binary_cross_entropy_with_logits(d_logits, torch.ones_like(d_logits))
-            + self.l1_weight * (fake - target).abs().mean()
-        )
-
-    def _nets(self, cfg, device):
-        G = UNet(1, 3, cfg.width, cfg.depth, skips=self.unet_skips).to(device)
-        D = PatchGAN(4 if self.d_sees_input else 3, cfg.width).to(device)
-        return G, D
+        return gan.bce_g_loss(d_logits) + self.l1_weight * (fake - target).abs().mean()
 
     def _pair(self, x, y):
         return torch.cat([x, y], dim=1) if self.d_sees_input else y  # (N, 1 + 3, S, S)
 
     def check(self, ctx):
         cfg = ctx.configs[0]
-        torch.manual_seed(ctx.rng_seed)
-        G, D = self._nets(cfg, ctx.device)
+        G, D, _ = self._setup(ctx, cfg)
         x = torch.randn(2, 1, cfg.side, cfg.side, generator=ctx.generator()).to(ctx.device)
-        out = G(x)
+        out = tuple(G(x).shape)
+        ctx.expect(out == (2, 3, cfg.side, cfg.side), f"U-Net output {out}", name="U-Net output shape")
+        joins = G.last_skips  # (upsampled shape, skip shape) per join
         ctx.expect(
-            out.shape == (2, 3, cfg.side, cfg.side), f"U-Net output {tuple(out.shape)}", name="U-Net output shape"
-        )
-        joins = G.last_skips
-        ctx.expect(
-            len(joins) == cfg.depth - 1,
-            f"{len(joins)} skip joins for {cfg.depth} levels: a skip is missing",
+            len(joins) == cfg.depth - 1 and all(up[2:] == skip[2:] for up, skip in joins),
+            f"skip joins {joins} for {cfg.depth} levels: want {cfg.depth - 1}, each of equal sizes",
             name="U-Net skip shapes",
         )
-        for up, skip in joins:
-            ctx.expect(up[2:] == skip[2:], f"skip of {skip} joins {up}", name="U-Net skip shapes")
-        first = next(m for m in D.modules() if isinstance(m, torch.nn.Conv2d))
-        ctx.expect(
-            first.in_channels == 4,
-            f"D takes {first.in_channels} channels: it must see the (input, output) pair",
-            name="D sees the pair",
-        )
-        big = PatchGAN(4 if self.d_sees_input else 3, 64)
-        side = big(torch.zeros(1, first.in_channels, 256, 256)).shape[-1]
-        ctx.expect(
-            side == 30 and receptive_field(big) == 70,
-            f"PatchGAN {side}x{side}, field {receptive_field(big)}",
-            name="70x70 PatchGAN",
-        )
+        c = next(m for m in D.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+        ctx.expect(c == 4, f"D takes {c} channels: it must see the (input, output) pair", name="D sees the pair")
+        gan.expect_70x70_patchgan(ctx, c)
         d = torch.tensor([0.3, -1.2])
         fake, target = torch.full((2, 3, 2, 2), 0.5), torch.zeros(2, 3, 2, 2)
         want = -torch.log(torch.sigmoid(d)).mean() + 100 * 0.5
         ctx.assert_close(self.g_loss(d, fake, target), want, name="G loss = GAN + 100 L1")
 
     def _data(self, ctx, cfg):
-        from harness.data.textures import photo_patches
-
         train = torch.cat(
             [photo_patches(p, 256, cfg.side, seed=ctx.rng_seed + i) for i, p in enumerate(("astronaut", "coffee"))]
         )
@@ -137,64 +109,41 @@ class Pix2Pix(TrainingRun):
 
     def _setup(self, ctx, cfg):
         torch.manual_seed(ctx.rng_seed)
-        G, D = self._nets(cfg, ctx.device)
-        opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        G = UNet(1, 3, cfg.width, cfg.depth, skips=self.unet_skips).to(ctx.device)
+        D = PatchGAN(4 if self.d_sees_input else 3, cfg.width).to(ctx.device)
+        opt_g, opt_d = gan.adam(2e-4, G), gan.adam(2e-4, D)
 
         def step(y):
             x = y.mean(1, keepdim=True)  # grey input (N, 1, S, S)
             fake = G(x)
-            opt_d.zero_grad(set_to_none=True)
-            real_l, fake_l = D(self._pair(x, y)), D(self._pair(x, fake.detach()))
-            d = 0.5 * (
-                F.binary_cross_entropy_with_logits(real_l, torch.ones_like(real_l))
-                + F.binary_cross_entropy_with_logits(fake_l, torch.zeros_like(fake_l))
-            )
-            d.backward()
-            opt_d.step()
-            opt_g.zero_grad(set_to_none=True)
-            g = self.g_loss(D(self._pair(x, fake)), fake, y)
-            g.backward()
-            opt_g.step()
-            return g.detach()
+            # D's loss is halved, which slows D down relative to G (Sec. 3.3)
+            gan.descend(opt_d, 0.5 * gan.bce_d_loss(D(self._pair(x, y)), D(self._pair(x, fake.detach()))))
+            return gan.descend(opt_g, self.g_loss(D(self._pair(x, fake)), fake, y))
 
-        return G, step
+        return G, D, step
 
     def bench(self, ctx):
-        if importlib.util.find_spec("skimage") is None:
-            ctx.skip_part("Pix2Pix training on photo crops", "needs scikit-image (pip install scikit-image)")
+        if not gan.have(ctx, "skimage", "Pix2Pix training on photo crops", pip="scikit-image"):
             return
         cfg = ctx.configs[0]
         train, test = self._data(ctx, cfg)
-        G, step = self._setup(ctx, cfg)
+        G, _, step = self._setup(ctx, cfg)
         grey = test.mean(1, keepdim=True)
-        held_out = lambda: float((G.eval()(grey) - test).abs().mean())  # noqa: E731 - called twice
-        with torch.no_grad():
-            before = held_out()
+        held_out = torch.no_grad()(lambda: float((G.eval()(grey) - test).abs().mean()))  # mean |G(x) - y|
+        before = held_out()
         G.train()
-        g, losses = ctx.generator(5), []
-        for _ in range(cfg.steps):
-            losses.append(
-                float(step(train[torch.randint(0, train.shape[0], (cfg.batch,), generator=g).to(ctx.device)]))
-            )
-        ctx.curve("generator loss", list(range(1, cfg.steps + 1)), losses, y_label="BCE + 100 L1")
+        losses = [step(y) for y in gan.minibatches(ctx.generator(5), cfg.steps, cfg.batch, train)]
+        gan.steps_curve(ctx, "generator loss", losses, y_label="BCE + 100 L1")
+        after = held_out()
         with torch.no_grad():
-            after = held_out()
             pics = torch.cat([grey[:6].expand(-1, 3, -1, -1), G(grey[:6]), test[:6]])
         ctx.metric("l1_before", before)
         ctx.metric("l1_after", after)
         ctx.metric("l1_ratio", after / before)
-        ctx.image(
-            "grey -> colour (held-out chelsea crops)",
-            pics,
-            nrow=6,
-            vmin=-1,
-            vmax=1,
-            caption="rows: grey input, G(x), real photo",
-        )
+        gan.grid(ctx, "grey -> colour (held-out chelsea crops)", pics, "rows: grey input, G(x), real photo", nrow=6)
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        _, step = self._setup(ctx, config)
+        *_, step = self._setup(ctx, config)
         y = torch.rand(config.batch, 3, config.side, config.side, generator=ctx.generator(6)).to(ctx.device) * 2 - 1
         return Prepared(fn=lambda: step(y), items=1, item_unit="steps")
