@@ -5,22 +5,14 @@ element [i0, ..., ik] lives at ``storage[offset + sum(i_d * s_d)]``, and every v
 (indexing with ints, slices, None and ``...``, transpose, permute, flip) only computes a
 new (shape, strides, offset) over the same storage.
 
-Check: 600 random chains (``kernels/tensor/index_chains.py``: permute a base tensor over a
-storage with a non-zero offset, index it with a random expression of ints, slices, None and
-``...``, a third of the slices stepping backwards, then maybe transpose two dims):
-
-* positive steps: shape, strides, storage offset and values equal the torch view built by
-  the same ops, the view shares the storage, and ``view(-1)`` raises exactly where torch's
-  does and otherwise gives torch's strides;
-* every chain, negative steps included (torch refuses those, which the check confirms):
-  the layout equals NumPy's (NumPy allows negative strides) and the values equal torch's
-  taken dim by dim;
-* an out-of-range int raises IndexError with torch's message word for word; too many
-  indices raise IndexError too.
-
-Bench: applying the same 64 positive-step index expressions with
-``torch.Tensor.__getitem__`` (baseline: C++ view creation) and with
-``StridedTensor.__getitem__`` (Python arithmetic on tuples).
+Check: 600 random chains (``kernels/tensor/index_chains.py``: a permuted base tensor over a
+storage with a non-zero offset, indexed by a random expression of ints, slices, None and
+``...``, a third of the slices stepping backwards, then maybe a transpose). With positive steps
+the layout, the values, the shared storage and ``view(-1)``'s verdict equal torch's; with any
+steps the layout equals NumPy's (NumPy has negative strides, torch refuses them) and the values
+equal torch's taken dim by dim. Out-of-range ints raise torch's IndexError word for word. Bench:
+the same 64 positive-step expressions through ``torch.Tensor.__getitem__`` (baseline: C++ view
+creation) and ``StridedTensor.__getitem__`` (Python arithmetic on tuples).
 
 Lesson: a view is a few integer multiplications, and the cost of indexing is bookkeeping
 either way: torch parses the Python index and allocates a new TensorImpl with autograd
@@ -41,8 +33,9 @@ import torch
 from harness import Operator, impl, task
 from harness.claims import time_ratio
 from harness.mutants import Mutant
-from kernels.tensor.index_chains import CATEGORIES, compare_chain, random_index
+from kernels.tensor.index_chains import random_index, run_chains, torch_index_error
 from kernels.tensor.strided import StridedTensor
+from kernels.tensor.strided_wrong import IgnoresStepSign, NumpyNoneStride, ShapeOnlyTranspose, TooManyIndicesIgnored
 
 _CLAIM = "pure-Python views within 8x of torch's C++ view creation per expression (rank {})"
 
@@ -62,55 +55,9 @@ class IndexConfig:
         return f"rank={self.rank},size={self.size},exprs={self.n_exprs}"
 
 
-# -- wrong tensor classes (the mutants) ----------------------------------------------------------
-class _Keep(StridedTensor):
-    """StridedTensor's views are plain StridedTensors; keep a wrong subclass through them."""
-
-    def _wrap(self, v):
-        return type(self)(v.storage, v.shape, v.strides, v.offset)
-
-    def permute(self, *dims):
-        return self._wrap(StridedTensor.permute(self, *dims))
-
-    def __getitem__(self, index):
-        return self._wrap(StridedTensor.__getitem__(self, index))
-
-
-class ShapeOnlyTranspose(_Keep):
-    """WRONG: swaps the sizes but keeps the strides: a reshape disguised as a transpose."""
-
-    def transpose(self, d0, d1):
-        shape = list(self.shape)
-        shape[d0], shape[d1] = shape[d1], shape[d0]
-        return ShapeOnlyTranspose(self.storage, tuple(shape), self.strides, self.offset)
-
-
-class IgnoresStepSign(_Keep):
-    """WRONG: treats a:b:-c as a:b:c."""
-
-    def __getitem__(self, index):
-        items = index if isinstance(index, tuple) else (index,)
-        fix = tuple(slice(i.start, i.stop, abs(i.step)) if isinstance(i, slice) and i.step else i for i in items)
-        return super().__getitem__(fix)
-
-
-class NumpyNoneStride(_Keep):
-    """WRONG: gives a None dim stride 0 (NumPy's choice) instead of torch's size * stride."""
-
-    def __getitem__(self, index):
-        v = StridedTensor.__getitem__(self, index)
-        if None in (index if isinstance(index, tuple) else (index,)):
-            return NumpyNoneStride(
-                v.storage, v.shape, tuple(0 if n == 1 else s for n, s in zip(v.shape, v.strides)), v.offset
-            )
-        return NumpyNoneStride(v.storage, v.shape, v.strides, v.offset)
-
-
-class TooManyIndicesIgnored(StridedTensor):
-    """WRONG: drops indices beyond ndim instead of raising."""
-
-    def __getitem__(self, index):
-        return super().__getitem__(index[: self.ndim] if isinstance(index, tuple) else index)
+def _wrong(name: str, what: str, cls: type, match: str) -> Mutant:
+    """A mutant checking ``cls`` (a wrong subclass from kernels.tensor.strided_wrong) instead."""
+    return Mutant(name, what, {"tensor_cls": cls}, match=match)
 
 
 @task("m1.strided_tensor", seed="m1", title="a Tensor class with stride-based slicing")
@@ -129,29 +76,13 @@ class StridedTensorTask(Operator):
     #: the class under test; the mutants swap in wrong subclasses
     tensor_cls = StridedTensor
     mutants = (
-        Mutant(
-            "shape_only_transpose",
-            "transpose swaps sizes, not strides",
-            {"tensor_cls": ShapeOnlyTranspose},
-            match="random chains",
-        ),
-        Mutant("ignores_step_sign", "a:b:-c walks forwards", {"tensor_cls": IgnoresStepSign}, match="random chains"),
-        Mutant(
-            "numpy_none_stride",
-            "None dims get stride 0 (NumPy's)",
-            {"tensor_cls": NumpyNoneStride},
-            match="layout vs torch",
-        ),
-        Mutant(
-            "too_many_indices_ignored",
-            "extra indices dropped silently",
-            {"tensor_cls": TooManyIndicesIgnored},
-            match="too many indices",
-        ),
+        _wrong("shape_only_transpose", "transpose swaps sizes, not strides", ShapeOnlyTranspose, "random chains"),
+        _wrong("ignores_step_sign", "a:b:-c walks forwards", IgnoresStepSign, "random chains"),
+        _wrong("numpy_none_stride", "None dims get stride 0 (NumPy's)", NumpyNoneStride, "layout vs torch"),
+        _wrong("too_many_indices_ignored", "extra indices dropped silently", TooManyIndicesIgnored, "too many indices"),
     )
     n_random_chains = 600
 
-    # -- operator contract: index the same expressions both ways -------------------------------------
     def inputs(self, config, device, dtype, seed):
         rng = random.Random(seed)
         shape = (config.size,) * config.rank
@@ -177,24 +108,8 @@ class StridedTensorTask(Operator):
         return lambda: tuple(own[e] for e in exprs)
 
     def check(self, ctx):
-        self.check_random_chains(ctx)
-        self.check_errors(ctx)
-        # generic part: the values of the timed expressions (as torch views of the shared storage)
-        for config in ctx.configs:
-            base, own, exprs = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
-            got = tuple(v.to_torch() for v in self.strided_getitem(base, own, exprs)())
-            ctx.assert_close(got, self.reference(base, own, exprs), name="strided_getitem (timed expressions)")
-
-    # -- random chains --------------------------------------------------------------------------------
-    def check_random_chains(self, ctx) -> None:
-        rng = random.Random(ctx.rng_seed)
-        mismatch: dict[str, list[str]] = {c: [] for c in CATEGORIES}
-        n, n_neg = self.n_random_chains, 0
-        for _ in range(n):
-            found, negative = compare_chain(self.tensor_cls, rng, ctx.dtype, ctx.device)
-            n_neg += negative
-            for what, why in found.items():
-                mismatch[what].append(why)
+        n = self.n_random_chains
+        mismatch, n_neg = run_chains(self.tensor_cls, ctx.rng_seed, n, ctx.dtype, ctx.device)
         ctx.metric("random_chains", n)
         ctx.metric("random_chains_with_negative_steps", n_neg)
         msg = f"{n_neg} of {n} chains step backwards: both kinds must be well represented"
@@ -202,6 +117,12 @@ class StridedTensorTask(Operator):
         for what, bad in mismatch.items():
             msg = f"random chains: {what}: {len(bad)} of {n} fail, e.g. {bad[0][:400] if bad else ''}"
             ctx.expect(not bad, msg, name=f"random chains: {what}")
+        self.check_errors(ctx)
+        # the values of the timed expressions (as torch views of the shared storage)
+        for config in ctx.configs:
+            base, own, exprs = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
+            got = tuple(v.to_torch() for v in self.strided_getitem(base, own, exprs)())
+            ctx.assert_close(got, self.reference(base, own, exprs), name="strided_getitem (timed expressions)")
 
     def check_errors(self, ctx) -> None:
         t = torch.arange(12, dtype=ctx.dtype, device=ctx.device).reshape(3, 4)
@@ -210,11 +131,7 @@ class StridedTensorTask(Operator):
             ValueError, lambda: t[::-1], match="step must be greater than zero", name="torch refuses negative steps"
         )
         for index in ((5,), (slice(None), -5), (1, 4), (-4,)):
-            try:
-                t[index]
-                raise AssertionError(f"torch accepted {index}")
-            except IndexError as e:
-                want = str(e)
+            want = torch_index_error(t, index)
             e = ctx.expect_raises(
                 IndexError,
                 lambda: st[index],

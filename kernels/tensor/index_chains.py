@@ -161,3 +161,32 @@ def compare_chain(tensor_cls, rng: random.Random, dtype: torch.dtype, device) ->
     if got_v != want_v:
         found["view(-1) vs torch"] = f"{where}: own {got_v}, torch {want_v}"
     return found, False
+
+
+def run_chains(tensor_cls, seed: int, n: int, dtype: torch.dtype, device) -> tuple[dict[str, list[str]], int]:
+    """``n`` random chains (:func:`compare_chain`) from ``random.Random(seed)``:
+    ({category: what differed, one entry per failing chain} for every category of
+    :data:`CATEGORIES`, how many chains stepped backwards)."""
+    rng = random.Random(seed)
+    mismatch: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    n_neg = 0
+    for _ in range(n):
+        found, negative = compare_chain(tensor_cls, rng, dtype, device)
+        n_neg += negative
+        for what, why in found.items():
+            mismatch[what].append(why)
+    return mismatch, n_neg
+
+
+def torch_index_error(t: torch.Tensor, index: tuple) -> str:
+    """The message of the IndexError torch raises for ``t[index]`` (the text an own tensor class
+    must reproduce word for word).
+
+    Raises:
+        AssertionError: torch accepts ``index``.
+    """
+    try:
+        t[index]
+    except IndexError as e:
+        return str(e)
+    raise AssertionError(f"torch accepted {index}")
