@@ -46,7 +46,7 @@ from typing import Any, cast
 
 import torch
 
-__all__ = ["PrefetchLoader", "map_tensors", "pin_supported", "tensors_of"]
+__all__ = ["PrefetchLoader", "map_tensors", "pin_supported", "prefetch_threads", "shutdown_workers", "tensors_of"]
 
 _END = object()
 
@@ -95,6 +95,25 @@ def tensors_of(batch: Any) -> list[torch.Tensor]:
 
     map_tensors(keep, batch)
     return found
+
+
+def prefetch_threads(wait_s: float = 0.0) -> list[threading.Thread]:
+    """The :class:`PrefetchLoader` producer threads still alive after waiting up to ``wait_s``
+    seconds for them to end (a producer notices the stop flag within ~50 ms)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = [t for t in threading.enumerate() if t.name == "PrefetchLoader" and t.is_alive()]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.01)
+
+
+def shutdown_workers(loader: Any) -> None:
+    """End a ``DataLoader``'s persistent worker processes now rather than at interpreter exit
+    (no-op for a loader that has not started any)."""
+    it = getattr(loader, "_iterator", None)  # the persistent workers' iterator, kept between epochs
+    if it is not None and getattr(it, "_workers", None):
+        it._shutdown_workers()
 
 
 class PrefetchLoader:

@@ -125,3 +125,39 @@ def test_cuda_batches_equal_host_batches():
     src = [torch.randn(64, 1024) for _ in range(5)]
     out = [b.cpu() for b in PrefetchLoader(src, device="cuda", depth=2)]
     assert all(torch.equal(a, b) for a, b in zip(out, src))
+
+
+def test_prefetch_threads_waits_for_a_stopped_producer():
+    from harness.loader import prefetch_threads
+
+    for k, _ in enumerate(PrefetchLoader(iter(range(1000)), depth=2)):
+        if k == 1:
+            break
+    assert prefetch_threads(wait_s=5.0) == []
+
+
+def test_shutdown_workers_ends_persistent_workers():
+    from harness.loader import shutdown_workers
+
+    loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=1, persistent_workers=True)
+    assert [b[0].tolist() for b in loader] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    workers = list(loader._iterator._workers)
+    shutdown_workers(loader)
+    assert all(not w.is_alive() for w in workers)
+    shutdown_workers(DataLoader(TensorDataset(torch.arange(8.0))))  # no workers started: nothing to do
+
+
+def test_slow_sources_are_seeded_by_index_and_sharded_by_worker():
+    from types import SimpleNamespace
+
+    from harness.data.slow import ShardedStream, SlowItems, SlowSource
+
+    cfg = SimpleNamespace(batches=3, batch=2, dim=4, samples=13, features=5, load_ms=0.0)
+    assert [i for i, _ in SlowSource(cfg)] == [0, 1, 2] and len(SlowSource(cfg)) == 3
+    assert torch.equal(list(SlowSource(cfg, seed=5))[0][1], list(SlowSource(cfg, seed=4))[1][1])
+    with pytest.raises(RuntimeError, match="failed at batch 1"):
+        list(SlowSource(cfg, fail_at=1))
+    assert torch.equal(SlowItems(cfg)[3][1], SlowItems(cfg)[3][1]) and len(SlowItems(cfg)) == 13
+    assert list(ShardedStream(cfg)) == list(range(13))  # outside a worker: every shard
+    got = sorted(int(i) for b in DataLoader(ShardedStream(cfg), batch_size=4, num_workers=2) for i in b)
+    assert got == list(range(13))

@@ -1,19 +1,14 @@
 """m6 Throughput with vs without prefetching.
 
-Compared: one epoch of batches from a slow producer (each batch takes ``delay`` seconds to
-arrive, as from a disk or a network share; the wait releases the GIL) fed to a compute-bound
-consumer (matmuls), read directly and through ``harness.loader.PrefetchLoader``, which runs
-the producer on a background thread ``depth`` batches ahead.
+Compared: batches/s of one epoch from a slow producer (``harness.data.slow.SlowSource``: each
+batch takes ``delay`` seconds to arrive, as from a disk or a network share, set equal to the
+consumer's measured step time) fed to a compute-bound consumer (matmuls), read directly and
+through ``harness.loader.PrefetchLoader``, which runs the producer on a background thread
+``depth`` (2) batches ahead.
 
-Check:
-
-* the same batches arrive, in the same order, none missing or repeated, with and without
-  prefetching, for depth 1, 2 and 4 (batch indices and bit-identical tensors);
-* an exception raised by the producer reaches the consumer, after the batches before it;
-* leaving the loop early (``break``) stops the background thread (none left alive).
-
-Bench: batches/s of the epoch without and with prefetching (depth 2), the producer's delay
-set equal to the consumer's measured step time.
+Check: the same batches arrive in the same order (indices and bit-identical tensors) with and
+without prefetching, for depth 1, 2 and 4; a producer's exception reaches the consumer after the
+batches before it; leaving the loop early (``break``) stops the background thread.
 
 Lesson: without prefetching the step time is producer + consumer; with it, the two overlap
 and the step time tends to max(producer, consumer), so equal times approach a 2x gain and
@@ -28,15 +23,16 @@ batch, re-raise the producer's errors and stop its thread when the consumer leav
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import torch
 
 from harness import Comparison, Prepared, task
 from harness.claims import speedup
-from harness.loader import PrefetchLoader
+from harness.data.slow import SlowSource
+from harness.loader import PrefetchLoader, prefetch_threads
 from harness.mutants import Mutant
+from kernels.loading.wrong import DropsLast, Reorders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,56 +50,6 @@ class PrefetchConfig:
 
     def label(self) -> str:
         return f"N={self.batches},B={self.batch},D={self.dim}"
-
-
-class SlowSource:
-    """Re-iterable: yields ``(index, (B, D) float32 tensor seeded by index)`` after ``delay_s`` each.
-
-    ``fail_at`` raises ``RuntimeError`` instead of producing that batch.
-    """
-
-    def __init__(self, cfg: PrefetchConfig, delay_s: float = 0.0, seed: int = 0, fail_at: int | None = None):
-        self.cfg, self.delay_s, self.seed, self.fail_at = cfg, delay_s, seed, fail_at
-
-    def __len__(self) -> int:
-        return self.cfg.batches
-
-    def __iter__(self):
-        for i in range(self.cfg.batches):
-            if self.delay_s:
-                time.sleep(self.delay_s)  # I/O-like wait: releases the GIL
-            if i == self.fail_at:
-                raise RuntimeError(f"producer failed at batch {i}")
-            g = torch.Generator().manual_seed(self.seed + i)
-            yield i, torch.randn(self.cfg.batch, self.cfg.dim, generator=g)
-
-
-# -- wrong versions (the check must reject each) -------------------------------------------
-class _DropsLast(PrefetchLoader):
-    def __iter__(self):
-        it = super().__iter__()
-        prev = next(it, None)
-        for b in it:  # hands out one batch behind and never the last
-            yield prev
-            prev = b
-
-
-class _Reorders(PrefetchLoader):
-    def __iter__(self):
-        held = None
-        for b in super().__iter__():  # swaps neighbours, as a pool of racing threads can
-            if held is None:
-                held = b
-            else:
-                yield b
-                yield held
-                held = None
-        if held is not None:
-            yield held
-
-
-def _prefetch_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "PrefetchLoader" and t.is_alive()]
 
 
 @task("m6.prefetch_compare", seed="m6", title="throughput with vs without prefetching")
@@ -126,13 +72,10 @@ class PrefetchCompare(Comparison):
     loader_cls = PrefetchLoader
     mutants = (
         Mutant(
-            "drops_last", "the prefetcher loses the last batch", {"loader_cls": _DropsLast}, match="arrived, expected"
+            "drops_last", "the prefetcher loses the last batch", {"loader_cls": DropsLast}, match="arrived, expected"
         ),
         Mutant(
-            "reorders",
-            "the prefetcher swaps neighbouring batches",
-            {"loader_cls": _Reorders},
-            match="arrived, expected",
+            "reorders", "the prefetcher swaps neighbouring batches", {"loader_cls": Reorders}, match="arrived, expected"
         ),
     )
 
@@ -165,11 +108,10 @@ class PrefetchCompare(Comparison):
         for k, _ in enumerate(self.loader_cls(SlowSource(cfg, delay_s=0.001), depth=2)):
             if k == 1:
                 break
-        deadline = time.monotonic() + 5.0  # the thread notices the stop flag within ~50 ms
-        while _prefetch_threads() and time.monotonic() < deadline:
-            time.sleep(0.01)
         ctx.expect(
-            not _prefetch_threads(), "a PrefetchLoader thread is still alive after break", name="break stops the thread"
+            not prefetch_threads(wait_s=5.0),
+            "a PrefetchLoader thread is still alive after break",
+            name="break stops the thread",
         )
 
     def prepare(self, ctx, impl, config):
@@ -199,9 +141,4 @@ class PrefetchCompare(Comparison):
                 consume(x.to(ctx.device))
                 ctx.sync()  # a step that reads its loss waits for the GPU; else launches alone overlap
 
-        return Prepared(fn=epoch, items=config.batches, item_unit="batches")
-
-    def bench(self, ctx):
-        for config in ctx.configs:
-            for impl in self.variants:
-                ctx.measure(impl, self.prepare(ctx, impl, config), config=config, waits=True)
+        return Prepared(fn=epoch, items=config.batches, item_unit="batches", waits=True)  # waits on the producer

@@ -1,0 +1,1 @@
+"""Data loading: wrong prefetchers and data sets, the mutants of the m6 loader drills."""
