@@ -4,28 +4,23 @@ Huber (1964); PyTorch doc ``torch.nn.HuberLoss``: with d = input - target,
 loss = 0.5 d^2 where ``|d| < delta``, else delta (``|d|`` - 0.5 delta): quadratic near zero, linear
 (robust to outliers) beyond delta, continuous with a continuous first derivative at ``|d| = delta``.
 
-Compared, each timed as forward *and* backward (fresh leaves for input and target, the loss,
-``torch.autograd.grad`` of it with a fixed upstream gradient; returns (loss, d/dinput,
-d/dtarget)), against ``F.huber_loss`` (the baseline):
+Compared, each timed as forward *and* backward (:func:`kernels.autograd.fwd_bwd.fwd_bwd`:
+loss, d/dinput, d/dtarget for a fixed upstream gradient), against ``F.huber_loss`` (the baseline):
 
 * ``own``: ``kernels.layers.losses.huber_loss``: abs, a ``where`` between the two branches and the
   reduction, in elementwise torch ops; autograd derives the backward.
 * ``smooth_l1``: ``delta * F.smooth_l1_loss(beta=delta)``: the identity Huber = delta *
   SmoothL1 with beta = delta (SmoothL1 divides its quadratic branch by beta).
 
-Check (float32 table, 3 seeds, each reduction none/mean/sum with delta 1, 0.5 and 2.5):
-loss and both gradients equal F.huber_loss's, with about half the differences in each branch
-and some exactly at ``|d| = delta`` (the linear branch, as ATen); ``gradcheck`` and
-``gradgradcheck`` in float64 for every reduction; mismatched shapes raise ValueError with
-both shapes in the message (no silent broadcast of (N, 1) against (N,)); delta <= 0 is
-rejected.
+Some differences sit exactly at ``|d| = delta`` (the linear branch, as ATen); mismatched shapes
+(no silent broadcast of (N, 1) against (N,)) and delta <= 0 raise ValueError.
 
 Lesson: the hand-written loss is about ten elementwise ops forward (sub, abs, compare, two
 branches, where, reduce) and their autograd backward, each a full pass over memory with a
 temporary, where ATen's ``huber_loss`` and ``huber_loss_backward`` are one fused pass each
 (``aten/src/ATen/native/Loss.cpp``). SmoothL1 times delta is the same loss at the
 built-in's speed (one extra scalar multiply, which on the unreduced loss costs two more full
-passes with its backward). The claims compare fwd+bwd against fwd+bwd.
+passes with its backward).
 """
 
 from __future__ import annotations
@@ -39,7 +34,9 @@ import torch.nn.functional as F
 from harness import Operator, impl, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import replace_impl
-from kernels.autograd.gradcheck import gradcheck_verdict
+from kernels.autograd import wrong
+from kernels.autograd.fwd_bwd import fwd_bwd
+from kernels.autograd.gradcheck import expect_gradcheck
 from kernels.layers.losses import huber_loss
 
 
@@ -58,35 +55,14 @@ class HuberConfig:
         return "x".join(map(str, self.shape)) + f",{self.reduction},delta={self.delta}"
 
 
-def _fwd_bwd(loss_fn, inp: torch.Tensor, tgt: torch.Tensor, g: torch.Tensor):
-    """(loss, dL/dinput, dL/dtarget) with L = sum(loss * g), through autograd on fresh leaves."""
-    a, b = inp.detach().requires_grad_(), tgt.detach().requires_grad_()
-    loss = loss_fn(a, b)
-    da, db = torch.autograd.grad(loss, (a, b), g)
-    return loss.detach(), da, db
+def _timed(loss, inp, tgt, g, reduction, delta):
+    """fwd+bwd of ``loss(input, target, reduction=, delta=)`` on fresh leaves, as a closure to time."""
+    return lambda: fwd_bwd(lambda a, b: loss(a, b, reduction=reduction, delta=delta), (inp, tgt), g)
 
 
-# -- wrong versions, declared as mutants below ------------------------------------------
-def _reduce(loss, reduction):
-    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
-
-
-def _wrong(quadratic, linear):
-    """Huber by hand with the given branches: quadratic(d), linear(|d|, delta)."""
-
-    def impl_(self, inp, tgt, g, reduction, delta):
-        def loss(a, b):
-            d = a - b
-            return _reduce(torch.where(d.abs() < delta, quadratic(d), linear(d.abs(), delta)), reduction)
-
-        return lambda: _fwd_bwd(loss, inp, tgt, g)
-
-    return impl_
-
-
-def _mean_is_sum(self, inp, tgt, g, reduction, delta):
-    r = "sum" if reduction == "mean" else reduction
-    return lambda: _fwd_bwd(lambda a, b: huber_loss(a, b, reduction=r, delta=delta), inp, tgt, g)
+def _own_is(loss):
+    """A wrong ``own`` implementation for the mutants: ``loss`` timed as ``own`` times huber_loss."""
+    return lambda self, *inputs: _timed(loss, *inputs)
 
 
 @task("autograd.huber_loss", seed="2.03", title="Huber loss")
@@ -106,19 +82,14 @@ class HuberLossTask(Operator):
         time_ratio("smooth_l1", to="torch_huber", at_most=1.5, text="delta * SmoothL1 within 1.5x of F.huber_loss"),
     )
     mutants = (
-        replace_impl(
-            "no_half",
-            "quadratic branch d^2 without the 0.5",
-            "own",
-            _wrong(lambda d: d * d, lambda a, delta: delta * (a - 0.5 * delta)),
-        ),
+        replace_impl("no_half", "quadratic branch d^2 without the 0.5", "own", _own_is(wrong.huber_no_half)),
         replace_impl(
             "no_linear_offset",
             "linear branch delta |d| without the -0.5 delta",
             "own",
-            _wrong(lambda d: 0.5 * d * d, lambda a, delta: delta * a),
+            _own_is(wrong.huber_no_linear_offset),
         ),
-        replace_impl("mean_is_sum", "reduction mean computed as sum", "own", _mean_is_sum),
+        replace_impl("mean_is_sum", "reduction mean computed as sum", "own", _own_is(wrong.huber_mean_is_sum)),
     )
 
     def inputs(self, config, device, dtype, seed):
@@ -135,7 +106,7 @@ class HuberLossTask(Operator):
         return inp.to(device), target.to(device), g.to(device), config.reduction, config.delta
 
     def reference(self, inp, tgt, g, reduction, delta):
-        return _fwd_bwd(lambda a, b: F.huber_loss(a, b, reduction=reduction, delta=delta), inp, tgt, g)
+        return _timed(F.huber_loss, inp, tgt, g, reduction, delta)()
 
     def bytes(self, config, dtype):
         n = math.prod(config.shape)
@@ -145,16 +116,16 @@ class HuberLossTask(Operator):
 
     @impl(baseline=True)
     def torch_huber(self, inp, tgt, g, reduction, delta):
-        return lambda: _fwd_bwd(lambda a, b: F.huber_loss(a, b, reduction=reduction, delta=delta), inp, tgt, g)
+        return _timed(F.huber_loss, inp, tgt, g, reduction, delta)
 
     @impl
     def own(self, inp, tgt, g, reduction, delta):
-        return lambda: _fwd_bwd(lambda a, b: huber_loss(a, b, reduction=reduction, delta=delta), inp, tgt, g)
+        return _timed(huber_loss, inp, tgt, g, reduction, delta)
 
     @impl
     def smooth_l1(self, inp, tgt, g, reduction, delta):
-        return lambda: _fwd_bwd(
-            lambda a, b: delta * F.smooth_l1_loss(a, b, reduction=reduction, beta=delta), inp, tgt, g
+        return lambda: fwd_bwd(
+            lambda a, b: delta * F.smooth_l1_loss(a, b, reduction=reduction, beta=delta), (inp, tgt), g
         )
 
     def extra_checks(self, ctx):
@@ -165,8 +136,8 @@ class HuberLossTask(Operator):
             d = d.sign() * (d.abs() * 0.3 + 0.05)  # |d| in [0.05, 1.2) ...
             d[d.abs().sub(0.7).abs() < 0.05] *= 1.3  # ... but never within 0.05 of delta = 0.7
             a, b = a.to(ctx.device).requires_grad_(), (a + d).detach().to(ctx.device).requires_grad_()
-            ok, why = gradcheck_verdict(lambda x, y, r=reduction: huber_loss(x, y, reduction=r, delta=0.7), (a, b))
-            ctx.expect(ok, f"huber_loss, reduction={reduction}: {why}", name="gradcheck + gradgradcheck float64")
+            fn = lambda x, y, r=reduction: huber_loss(x, y, reduction=r, delta=0.7)  # noqa: E731 - one use
+            expect_gradcheck(ctx, fn, (a, b), f"huber_loss, reduction={reduction}")
         x, y = torch.zeros(4, 3), torch.zeros(3, 4)
         e = ctx.expect_raises(ValueError, lambda: huber_loss(x, y), match="(4, 3)", name="mismatched shapes rejected")
         ctx.expect("(3, 4)" in str(e), f"the shape error names only one shape: {e}", name="mismatched shapes rejected")

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from kernels.autograd.functions import ReLUFunction, SoftmaxFunction
+from kernels.autograd.tanh_mse import TanhMSE, grads_by_hand
 from kernels.layers.losses import huber_loss
 
 
@@ -87,3 +88,27 @@ def huber_no_linear_offset(a: Tensor, b: Tensor, reduction: str = "mean", delta:
 def huber_mean_is_sum(a: Tensor, b: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """WRONG: reduction mean computed as sum (arguments as ``huber_loss``)."""
     return huber_loss(a, b, reduction="sum" if reduction == "mean" else reduction, delta=delta)
+
+
+# -- fundamentals.manual_gradients: kernels.autograd.tanh_mse gone wrong ----------------------------
+def grads_no_tanh_prime(x: Tensor, w: Tensor, b: Tensor, y: Tensor) -> tuple[Tensor, ...]:
+    """WRONG: (L, dL/dx, dL/dw, dL/db) with dL/dz forgetting the factor tanh' = 1 - h**2."""
+    h = torch.tanh(x @ w + b)  # (N, M)
+    r = h - y
+    dz = r / r.numel()  # forgot * (1 - h**2)
+    return 0.5 * r.pow(2).mean(), dz @ w.T, x.T @ dz, dz.sum(0)
+
+
+def grads_bias_averaged(x: Tensor, w: Tensor, b: Tensor, y: Tensor) -> tuple[Tensor, ...]:
+    """WRONG: dL/db averaged over the batch instead of summed."""
+    loss, gx, gw, gb = grads_by_hand(x, w, b, y)
+    return loss, gx, gw, gb / x.shape[0]
+
+
+class WrongTanhMSE(TanhMSE):
+    """WRONG: the Function's backward gives dL/dW 1 % off (a float64 gradcheck sees it)."""
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        gx, gw, gb, gy = TanhMSE.backward(ctx, grad_loss)
+        return gx, gw * 1.01, gb, gy

@@ -4,9 +4,10 @@ import torch
 
 from harness import REGISTRY
 from harness.testing import planted, run_check
+from kernels.autograd import wrong
+from kernels.autograd.fwd_bwd import fwd_bwd
 
 Task = REGISTRY.get("autograd.huber_loss")
-mod = __import__(Task.__module__, fromlist=["x"])
 
 
 def test_check_passes():
@@ -25,15 +26,25 @@ def test_check_passes():
 
 def test_boundary_in_the_quadratic_branch_is_harmless():
     """|d| <= delta instead of < delta: both branches agree at the boundary, so the check passes."""
-    right = mod._wrong(lambda d: 0.5 * d * d, lambda a, delta: delta * (a - 0.5 * delta))
 
     def own(self, inp, tgt, g, reduction, delta):
         def loss(a, b):
             d = a - b
             q, lin = 0.5 * d * d, delta * (d.abs() - 0.5 * delta)
-            return mod._reduce(torch.where(d.abs() <= delta, q, lin), reduction)
+            out = torch.where(d.abs() <= delta, q, lin)
+            return out if reduction == "none" else out.sum() if reduction == "sum" else out.mean()
 
-        return lambda: mod._fwd_bwd(loss, inp, tgt, g)
+        return lambda: fwd_bwd(loss, (inp, tgt), g)
+
+    def right(self, inp, tgt, g, reduction, delta):
+        """The mutants' by-hand Huber (kernels.autograd.wrong) with both branches right."""
+
+        def loss(a, b):
+            return wrong._huber_by_hand(
+                a, b, reduction, delta, lambda d: 0.5 * d * d, lambda m: delta * (m - 0.5 * delta)
+            )
+
+        return lambda: fwd_bwd(loss, (inp, tgt), g)
 
     run_check(planted(Task, "own", own))
     run_check(planted(Task, "own", right))  # the mutants' helper with both branches right passes too
