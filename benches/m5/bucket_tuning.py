@@ -1,52 +1,34 @@
 """m5 Tune DDP bucket sizes.
 
-Compared: DistributedDataParallel on an MLP at several ``bucket_cap_mb`` (MiB), with and
-without ``gradient_as_bucket_view`` (gradients are views into the flat buckets: no copy, no
-second buffer) and ``static_graph`` (the graph is recorded once; DDP skips per-iteration
-bookkeeping). Two gloo ranks on the CPU, NCCL when every rank has a GPU.
+Compared: DistributedDataParallel on an MLP (two gloo ranks on the CPU, NCCL when every rank has
+a GPU) at several ``bucket_cap_mb`` (MiB), with and without ``gradient_as_bucket_view``
+(gradients are views into the flat buckets: no copy) and ``static_graph`` (the graph recorded
+once). The check holds every run to one process's gradients on the full batch, and DDP's rebuilt
+buckets (bytes) to the plan ``kernels.ddp.buckets`` derives from the parameter sizes alone: walk
+the gradients in ready order (last layer first), close a bucket once it reaches the cap (the
+first one's is 1 MiB under the 25 MiB default). The bench times steps and the hidden all-reduce share.
 
-Check (world size 2):
-
-* every bucket size and flag gives the gradients of one process on the full batch (after
-  DDP rebuilt its buckets from the first iterations' gradient-ready order);
-* gradients become ready last layer first (the reverse of registration order);
-* the buckets DDP built (``_get_ddp_logging_data()["rebuilt_bucket_sizes"]``, bytes) are
-  those that ``kernels.ddp.buckets.plan_buckets`` derives from the parameter sizes alone:
-  walk the gradients in ready order, add one, close the bucket once it reaches the cap;
-  the first bucket's cap is 1 MiB when ``bucket_cap_mb`` is left at its 25 MiB default.
-
-Bench: ms per training step (slowest rank) at each cap for the four flag combinations, and
-for the default flags the share of the all-reduce time hidden behind the backward pass:
-``(t_no_sync + t_allreduce - t_ddp) / t_allreduce``, where ``t_no_sync`` is the same step
-under ``ddp.no_sync()`` (no communication) and ``t_allreduce`` the bucket all-reduces alone.
-
-Lesson: bucketing trades per-call latency against overlap. One all-reduce per parameter
-pays the collective's fixed cost once per tensor; one bucket for the whole model cannot
-start before the last gradient is ready, so nothing overlaps. Li et al. 2020 ("PyTorch
-Distributed: Experiences on Accelerating Data Parallel Training", VLDB 13(12)): Sec. 3.2.3
-shows the total all-reduce time of a model's gradients falling steeply as more parameters
-go into each call (Fig. 2), and Sec. 5.2 measures ResNet-50 and BERT iterations against the
-bucket size: both extremes are slow and the best lies at a few to tens of MB, hence the
-25 MiB default and the small first bucket (the last layers' gradients, ready first, start
-the first all-reduce early). The best cap depends on the model, the interconnect and the
-backend: tune it by measuring, as this task does.
+Lesson: bucketing trades per-call latency against overlap: one all-reduce per parameter pays the
+collective's fixed cost once per tensor; one bucket for the whole model cannot start before the
+last gradient is ready. Li et al. 2020 ("PyTorch Distributed: Experiences on Accelerating Data
+Parallel Training", VLDB 13(12)) show the total all-reduce time falling steeply as more
+parameters go into each call (Sec. 3.2.3, Fig. 2), and ResNet-50 and BERT iterations slow at
+both extremes of bucket size, best at a few to tens of MB (Sec. 5.2): hence the 25 MiB default
+and the small first bucket (the last layers' gradients, ready first, start the first all-reduce
+early). The best cap depends on the model, interconnect and backend: measure it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import statistics
-
-import torch
-import torch.nn.functional as F
 
 from harness import System, task
 from harness.claims import metric, time_ratio
-from harness.launch import launch, resolve_backend
+from harness.launch import launch
+from harness.multirank import bench_backend, check_backend, record_slowest_rank
 from harness.mutants import Mutant
-from harness.train import record_samples
-from kernels.ddp.bucket_ranks import FLAGS, bench_rank, buckets_rank, global_batch, mlp
-from kernels.ddp.buckets import MIB, bucket_bytes, caps_bytes, plan_buckets
+from kernels.ddp.bucket_ranks import FLAGS, bench_rank, buckets_rank, single_process_model
+from kernels.ddp.buckets import MIB, cap_label, caps_bytes, ddp_buckets, hidden_share
 from kernels.ddp.wrong import buckets_forward_order, buckets_never_overshoot, buckets_no_small_first, sum_hook
 
 
@@ -71,14 +53,15 @@ class BucketConfig:
         return f"mlp={self.in_features}-{'-'.join(map(str, self.hidden))}-10,B={self.batch}"
 
 
-def cap_label(cap: float | None) -> str:
-    return "cap=default(25MiB)" if cap is None else f"cap={cap:g}MiB"
+def _wrong_plan(name: str, what: str, planner) -> Mutant:
+    """A mutant planning the buckets with ``planner`` instead of :func:`ddp_buckets`."""
+    return Mutant(name, what, {"planner": staticmethod(planner)}, match="buckets")
 
 
-def ddp_buckets(sizes_in_registration_order: list[int], cap_mb: float | None) -> list[int]:
-    """Bytes of each bucket DDP builds for a feed-forward net: plan in reverse registration order."""
-    ready = sizes_in_registration_order[::-1]
-    return bucket_bytes(ready, plan_buckets(ready, cap_mb))
+_GRADS = "DDP gradients = single-process gradients at every bucket size"
+_SMALLEST = "one bucket per tensor is slower per step than the 25 MiB default"
+_HIDDEN = ">= 25 % of the all-reduce hides behind backward at the best cap"
+_FLAGS = "gradient_as_bucket_view + static_graph cost <= 1.05x the default flags"
 
 
 @task("m5.bucket_tuning", seed="m5", title="tune DDP bucket sizes")
@@ -86,8 +69,7 @@ class BucketTuning(System):
     __doc__ = __doc__
     requires = ("multiproc",)
     gpu_check = True  # NCCL step times when 2 GPUs are present
-    # launching ranks costs tens of seconds on a busy 2-core machine (spawned interpreters)
-    time_limit_s = {"check": 600.0, "bench": 1800.0}
+    time_limit_s = {"check": 600.0, "bench": 1800.0}  # spawned ranks start slowly on a busy 2-core machine
     variants = (*FLAGS, "no_sync", "allreduce_only")
     sizes = {
         # parameter bytes (reverse order): 40, 10240, 1024, 524288, 2048, 1048576, 2048, 524288, 1024, 131072
@@ -100,25 +82,20 @@ class BucketTuning(System):
         "slowdown_smallest_cap": "step ms at the smallest cap / at DDP's default cap (> 1: tiny buckets cost)",
     }
     claims = (
-        metric("slowdown_smallest_cap", ">=", 1.0, measured_by="default",
-               text="one bucket per tensor is slower per step than the 25 MiB default"),
-        metric("hidden_comm_best", ">=", 0.25, measured_by="default",
-               text=">= 25 % of the all-reduce hides behind backward at the best cap"),
-        time_ratio("view_static", to="default", at_most=1.05, config="default(25MiB)",
-                   text="gradient_as_bucket_view + static_graph cost <= 1.05x the default flags"),
-    )  # fmt: skip
+        metric("slowdown_smallest_cap", ">=", 1.0, measured_by="default", text=_SMALLEST),
+        metric("hidden_comm_best", ">=", 0.25, measured_by="default", text=_HIDDEN),
+        time_ratio("view_static", to="default", at_most=1.05, config="default(25MiB)", text=_FLAGS),
+    )
     planner = staticmethod(ddp_buckets)
     comm_hook = None
     mutants = (
-        Mutant("forward_order", "buckets filled in registration order",
-               {"planner": staticmethod(buckets_forward_order)}, match="buckets"),
-        Mutant("never_overshoot", "closes a bucket before it would pass the cap",
-               {"planner": staticmethod(buckets_never_overshoot)}, match="buckets"),
-        Mutant("no_small_first", "no 1 MiB first bucket under the default cap",
-               {"planner": staticmethod(buckets_no_small_first)}, match="buckets"),
-        Mutant("grads_summed", "a comm hook that sums, no / W", {"comm_hook": staticmethod(sum_hook)},
-               match="gradients"),
-    )  # fmt: skip
+        _wrong_plan("forward_order", "buckets filled in registration order", buckets_forward_order),
+        _wrong_plan("never_overshoot", "closes a bucket before it would pass the cap", buckets_never_overshoot),
+        _wrong_plan("no_small_first", "no 1 MiB first bucket under the default cap", buckets_no_small_first),
+        Mutant(
+            "grads_summed", "a comm hook that sums, no / W", {"comm_hook": staticmethod(sum_hook)}, match="gradients"
+        ),
+    )
 
     @classmethod
     def rank_job(cls, cfg: BucketConfig, seed: int):
@@ -127,22 +104,17 @@ class BucketTuning(System):
 
     def check(self, ctx) -> None:
         cfg, world = ctx.configs[0], 2
-        backend = "nccl" if ctx.is_cuda and resolve_backend("auto", world) == "nccl" else "gloo"
+        backend = check_backend(ctx, world)
         runs = [(cap, False, False) for cap in cfg.caps_mb] + [(None, True, False), (cfg.caps_mb[1], True, True)]
-        outs = launch(
-            buckets_rank, world, args=(cfg, ctx.rng_seed, runs, self.comm_hook), backend=backend, timeout_s=600
-        )
-        single = mlp(cfg, ctx.rng_seed)
-        x, y = global_batch(cfg, ctx.rng_seed)
-        F.cross_entropy(single(x), y).backward()
-        params = list(single.named_parameters())
+        args = (cfg, ctx.rng_seed, runs, self.comm_hook)
+        outs = launch(buckets_rank, world, args=args, backend=backend, timeout_s=600)
+        params = list(single_process_model(cfg, ctx.rng_seed).named_parameters())
         sizes = [p.numel() * p.element_size() for _, p in params]
         for rank, per_run in enumerate(outs):
             for (cap, view, static), got in zip(runs, per_run):
                 where = f"rank {rank}, {cap_label(cap)}, bucket_view={view}, static_graph={static}"
                 for (n, p), g in zip(params, got["grads"]):
-                    name = "DDP gradients = single-process gradients at every bucket size"
-                    ctx.assert_close(g, p.grad, name=name, where=f"{where}, {n}")
+                    ctx.assert_close(g, p.grad, name=_GRADS, where=f"{where}, {n}")
                 ctx.expect(
                     got["ready_order"] == list(range(len(params)))[::-1],
                     f"{where}: gradients became ready in order {got['ready_order']}, not last layer first",
@@ -151,35 +123,28 @@ class BucketTuning(System):
                 want = self.planner(sizes, cap)
                 ctx.expect(
                     got["bucket_sizes"] == want,
-                    f"{where}: DDP built buckets of {got['bucket_sizes']} bytes, the plan from the parameter sizes "
-                    f"says {want} ({len(got['bucket_sizes'])} vs {len(want)} buckets)",
+                    f"{where}: DDP built buckets of {got['bucket_sizes']} bytes, the plan from the sizes says {want}",
                     name="DDP's buckets = the plan from the parameter sizes",
                 )
         ctx.note(f"parameter bytes, registration order: {sizes} ({sum(sizes) / MIB:.2f} MiB)")
 
     def bench(self, ctx) -> None:
         cfg, world = ctx.configs[0], 2
-        if ctx.is_cuda and resolve_backend("auto", world) != "nccl":
-            ctx.skip_part("NCCL step times", f"needs {world} GPUs, found {torch.cuda.device_count()}")
+        if (backend := bench_backend(ctx, world, "NCCL step times")) is None:
             return
-        backend = "nccl" if ctx.is_cuda else "gloo"
         per_rank = launch(bench_rank, world, args=(cfg, ctx.rng_seed), backend=backend, timeout_s=600)
-        med = {}
-        for key in per_rank[0]:
-            step_ms = [max(t) for t in zip(*(r[key] for r in per_rank))]  # a step ends with its slowest rank
-            name, cap = key
-            record_samples(ctx, name, step_ms, config=f"{cap_label(cap)},{cfg.label()}", items=cfg.batch,
-                           mode=f"wall-clock in rank, {backend}")  # fmt: skip
-            med[key] = statistics.median(step_ms)
-        hidden = []  # (t_no_sync + t_allreduce - t_ddp) / t_allreduce, clipped to [0, 1]
-        for c in cfg.caps_mb:
-            t_ar = med[("allreduce_only", c)]
-            hidden.append(max(0.0, min(1.0, (med[("no_sync", c)] + t_ar - med[("default", c)]) / t_ar)))
+        ms = {}  # (variant, cap) -> median ms of a step (slowest rank)
+        for name, cap in per_rank[0]:
+            steps = [r[(name, cap)] for r in per_rank]
+            label = f"{cap_label(cap)},{cfg.label()}"
+            m = record_slowest_rank(ctx, name, steps, backend=backend, config=label, items=cfg.batch)
+            ms[(name, cap)] = m.median_ms
+        hidden = [hidden_share(ms[("default", c)], ms[("no_sync", c)], ms[("allreduce_only", c)]) for c in cfg.caps_mb]
         xs = [caps_bytes(c)[1] / MIB for c in cfg.caps_mb]  # MiB (the default: 25)
+        axes = {"x_label": "bucket_cap_mb (MiB)", "log_x": True}
         for name in FLAGS:
-            ctx.curve("step time vs bucket_cap_mb", xs, [med[(name, c)] for c in cfg.caps_mb],
-                      x_label="bucket_cap_mb (MiB)", y_label="ms per step", series=name, log_x=True)  # fmt: skip
-        ctx.curve("all-reduce hidden behind backward", xs, hidden, x_label="bucket_cap_mb (MiB)", y_label="share",
-                  log_x=True)  # fmt: skip
+            steps = [ms[(name, c)] for c in cfg.caps_mb]
+            ctx.curve("step time vs bucket_cap_mb", xs, steps, y_label="ms per step", series=name, **axes)
+        ctx.curve("all-reduce hidden behind backward", xs, hidden, y_label="share", **axes)
         ctx.metric("hidden_comm_best", max(hidden))
-        ctx.metric("slowdown_smallest_cap", med[("default", cfg.caps_mb[0])] / med[("default", cfg.caps_mb[-1])])
+        ctx.metric("slowdown_smallest_cap", ms[("default", cfg.caps_mb[0])] / ms[("default", cfg.caps_mb[-1])])

@@ -41,6 +41,15 @@ def global_batch(cfg, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(cfg.batch, cfg.in_features, generator=g), torch.randint(0, 10, (cfg.batch,), generator=g)
 
 
+def single_process_model(cfg, seed: int) -> MLP:
+    """The reference: the same MLP after one backward of the mean loss on the whole global batch
+    in one process (its ``.grad`` are what every DDP rank must end with)."""
+    model = mlp(cfg, seed)
+    x, y = global_batch(cfg, seed)
+    F.cross_entropy(model(x), y).backward()
+    return model
+
+
 def ddp_of(cfg, seed, cap, view, static, device) -> DistributedDataParallel:
     ids = [device.index] if device.type == "cuda" else None
     model = mlp(cfg, seed).to(device)

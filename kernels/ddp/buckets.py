@@ -69,3 +69,26 @@ def plan_buckets(sizes_bytes: Sequence[int], bucket_cap_mb: float | None) -> lis
 def bucket_bytes(sizes_bytes: Sequence[int], buckets: Sequence[Sequence[int]]) -> list[int]:
     """Bytes of each bucket of a plan."""
     return [sum(sizes_bytes[i] for i in b) for b in buckets]
+
+
+def hidden_share(t_ddp: float, t_no_sync: float, t_allreduce: float) -> float:
+    """The share of the all-reduce time hidden behind backward, in [0, 1].
+
+    ``(t_no_sync + t_allreduce - t_ddp) / t_allreduce``: a DDP step (``t_ddp``) that took no
+    longer than the step without communication (``t_no_sync``, under ``ddp.no_sync()``) hid
+    all of its bucket all-reduces (``t_allreduce``, timed alone); one that took their sum hid
+    none. Times in any one unit; clipped to [0, 1] against timing noise.
+    """
+    return max(0.0, min(1.0, (t_no_sync + t_allreduce - t_ddp) / t_allreduce))
+
+
+def ddp_buckets(sizes_in_registration_order: Sequence[int], cap_mb: float | None) -> list[int]:
+    """Bytes of each bucket DDP builds for a feed-forward net (gradients ready last layer first):
+    :func:`plan_buckets` over the sizes (bytes) in reverse registration order."""
+    ready = list(sizes_in_registration_order)[::-1]
+    return bucket_bytes(ready, plan_buckets(ready, cap_mb))
+
+
+def cap_label(bucket_cap_mb: float | None) -> str:
+    """How a bucket cap is named in labels and messages: ``cap=0.5MiB``, ``cap=default(25MiB)``."""
+    return f"cap=default({DEFAULT_CAP_MB}MiB)" if bucket_cap_mb is None else f"cap={bucket_cap_mb:g}MiB"
