@@ -7,15 +7,12 @@ autograd (the baseline):
 * ``function``: ``kernels.autograd.functions.SoftmaxFunction``: y = exp(x - max) / sum exp(x - max),
   saving y; backward dx = y * (g - sum(g * y)), the Jacobian diag(y) - y y^T applied to g
   without forming it.
-* ``composed``: the same forward from four differentiable torch ops (amax, sub, exp, div by
-  sum); autograd derives the backward from each op's own rule and saves every intermediate.
+* ``composed``: ``softmax_composed``, the same forward from four differentiable torch ops (amax,
+  sub, exp, div by sum); autograd derives the backward op by op, saving every intermediate.
 
-Check (float32 table, 3 seeds per config, along the last dim and a middle one): forward and
-gradient equal torch's; logits of +-1e4 (exp(1e4) overflows even float64) give finite
-outputs and gradients equal to torch's: only the max subtraction makes that true;
-``gradcheck`` and ``gradgradcheck`` in float64 (the second-order check sees a backward that
-is not itself differentiable, e.g. one that recomputes y from a detached x); a dim out of
-range raises IndexError as torch does.
+Logits of +-1e4 (exp(1e4) overflows even float64) must give finite outputs and gradients equal
+to torch's, which only the max subtraction makes true; ``gradgradcheck`` in float64 sees a
+backward that is not itself differentiable (e.g. one recomputing y from a detached x).
 
 Lesson: torch's softmax and its backward are one fused pass each (max, exp, sum and divide
 per row: ``aten/src/ATen/native/SoftMax.cpp`` and ``cuda/SoftMax.cu``); the Function runs
@@ -34,8 +31,10 @@ import torch
 from harness import Operator, impl, task
 from harness.claims import speedup
 from harness.mutants import Mutant, replace_impl
-from kernels.autograd.functions import SoftmaxFunction, softmax
-from kernels.autograd.gradcheck import gradcheck_verdict
+from kernels.autograd import wrong
+from kernels.autograd.functions import SoftmaxFunction, softmax, softmax_composed
+from kernels.autograd.fwd_bwd import fwd_bwd
+from kernels.autograd.gradcheck import expect_gradcheck
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,59 +48,6 @@ class SoftmaxConfig:
 
     def label(self) -> str:
         return "x".join(map(str, self.shape)) + f",dim={self.dim}"
-
-
-def composed_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Stable softmax from plain ops; autograd derives its backward op by op."""
-    e = (x - x.amax(dim=dim, keepdim=True)).exp()
-    return e / e.sum(dim=dim, keepdim=True)
-
-
-def _fwd_bwd(apply, x: torch.Tensor, g: torch.Tensor):
-    """(y, dL/dx) for L = sum(y * g), through autograd on a fresh leaf sharing x's storage."""
-    leaf = x.detach().requires_grad_()
-    y = apply(leaf)
-    (dx,) = torch.autograd.grad(y, leaf, g)
-    return y.detach(), dx
-
-
-# -- wrong versions, declared as mutants below ------------------------------------------
-class _NoMaxSubtraction(SoftmaxFunction):
-    """exp(x) / sum exp(x): right for small logits, inf / inf = NaN at 1e4."""
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        e = x.exp()
-        y = e / e.sum(dim=dim, keepdim=True)
-        ctx.save_for_backward(y)
-        ctx.dim = dim
-        return y
-
-
-class _DetachedRecompute(torch.autograd.Function):
-    """Right first derivative, but backward recomputes y from a detached x: the backward is
-    not differentiable in x, so double backward misses a term (gradgradcheck's job)."""
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        ctx.save_for_backward(x)
-        ctx.dim = dim
-        return torch.softmax(x, dim)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        y = torch.softmax(x.detach(), ctx.dim)
-        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None
-
-
-class _FlippedBackward(SoftmaxFunction):
-    """The backward's sign flipped: (sum(g y) - g) y."""
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return y * ((g * y).sum(ctx.dim, keepdim=True) - g), None
 
 
 @task("autograd.softmax_function", seed="2.06", title="custom autograd.Function for softmax")
@@ -125,20 +71,22 @@ class SoftmaxFunctionTask(Operator):
         Mutant(
             "no_max_subtraction",
             "exp(x) / sum exp(x): NaN at logits 1e4",
-            {"function_cls": _NoMaxSubtraction},
+            {"function_cls": wrong.NoMaxSubtractionSoftmax},
             match="not finite",
         ),
         Mutant(
             "detached_recompute",
             "backward recomputes y from a detached x",
-            {"function_cls": _DetachedRecompute},
+            {"function_cls": wrong.DetachedRecomputeSoftmax},
             match="gradgradcheck failed",
         ),
         replace_impl(
             "flipped_backward_sign",
             "dx = y (sum(g y) - g)",
             "function",
-            lambda self, x, g, dim: lambda: _fwd_bwd(lambda t: _FlippedBackward.apply(t, dim % x.dim()), x, g),
+            lambda self, x, g, dim: (
+                lambda: fwd_bwd(lambda t: wrong.FlippedBackwardSoftmax.apply(t, dim % x.dim()), (x,), g)
+            ),
         ),
     )
     #: the Function under test; the mutants swap in wrong ones
@@ -151,23 +99,23 @@ class SoftmaxFunctionTask(Operator):
         return x.to(device), g.to(device), config.dim
 
     def reference(self, x, g, dim):
-        return _fwd_bwd(lambda t: torch.softmax(t, dim), x, g)
+        return fwd_bwd(lambda t: torch.softmax(t, dim), (x,), g)
 
     def bytes(self, config, dtype):
         return 4 * math.prod(config.shape) * torch.empty((), dtype=dtype).element_size()  # read x, g; write y, dx
 
     @impl(baseline=True)
     def torch_softmax(self, x, g, dim):
-        return lambda: _fwd_bwd(lambda t: torch.softmax(t, dim), x, g)
+        return lambda: fwd_bwd(lambda t: torch.softmax(t, dim), (x,), g)
 
     @impl
     def function(self, x, g, dim):
         d = dim % x.dim()
-        return lambda: _fwd_bwd(lambda t: self.function_cls.apply(t, d), x, g)
+        return lambda: fwd_bwd(lambda t: self.function_cls.apply(t, d), (x,), g)
 
     @impl
     def composed(self, x, g, dim):
-        return lambda: _fwd_bwd(lambda t: composed_softmax(t, dim), x, g)
+        return lambda: fwd_bwd(lambda t: softmax_composed(t, dim), (x,), g)
 
     def extra_checks(self, ctx):
         gen = torch.Generator().manual_seed(ctx.rng_seed)
@@ -175,7 +123,7 @@ class SoftmaxFunctionTask(Operator):
         big = (torch.randn(4, 9, generator=gen) * 1e4).to(ctx.device, ctx.dtype)
         big[0] = torch.tensor([1e4, -1e4, 1e4 - 1, 0, 5, -5, 1e4 - 0.5, -1e4, 2], dtype=ctx.dtype)
         g = torch.randn(4, 9, generator=gen).to(ctx.device, ctx.dtype)
-        y, dx = _fwd_bwd(lambda t: self.function_cls.apply(t, 1), big, g)
+        y, dx = fwd_bwd(lambda t: self.function_cls.apply(t, 1), (big,), g)
         finite = bool(torch.isfinite(y).all() and torch.isfinite(dx).all())
         ctx.expect(
             finite,
@@ -186,12 +134,8 @@ class SoftmaxFunctionTask(Operator):
         ctx.assert_close((y, dx), self.reference(big, g, 1), name="equals torch.softmax at +-1e4")
         for shape, dim in (((3, 5), 1), ((2, 3, 4), 1)):
             x = torch.randn(shape, generator=gen, dtype=torch.float64).to(ctx.device).requires_grad_()
-            ok, why = gradcheck_verdict(lambda t, dim=dim: self.function_cls.apply(t, dim), (x,))
-            ctx.expect(
-                ok,
-                f"{self.function_cls.__name__}, shape {shape}, dim {dim}: {why}",
-                name="gradcheck + gradgradcheck float64",
-            )
+            what = f"{self.function_cls.__name__}, shape {shape}, dim {dim}"
+            expect_gradcheck(ctx, lambda t, dim=dim: self.function_cls.apply(t, dim), (x,), what)
         ctx.expect_raises(
             IndexError,
             lambda: softmax(torch.zeros(2, 3), dim=2),

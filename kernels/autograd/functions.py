@@ -33,6 +33,7 @@ __all__ = [
     "SquaredReLUFunction",
     "relu",
     "softmax",
+    "softmax_composed",
     "swish",
     "squared_relu",
     "swish_reference",
@@ -207,6 +208,14 @@ def softmax(x: Tensor, dim: int = -1, dtype: torch.dtype | None = None) -> Tenso
             f"Dimension out of range (expected to be in range of [{-x.dim()}, {x.dim() - 1}], but got {dim})"
         )
     return SoftmaxFunction.apply(x, dim % x.dim())
+
+
+def softmax_composed(x: Tensor, dim: int = -1) -> Tensor:
+    """Stable softmax from four differentiable torch ops (amax, sub, exp, div by sum): the
+    no-Function version, whose backward autograd derives op by op, saving every intermediate.
+    Same shapes and dtype as :func:`softmax`; dim as torch's (IndexError when out of range)."""
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
 
 
 def swish(x: Tensor, beta: float = 1.0) -> Tensor:
