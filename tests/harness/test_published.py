@@ -1,9 +1,10 @@
-"""The "published vs ours" table: one row per anchor, this run's figure and setup with the device appended."""
+"""The "published vs ours" table (one row per anchor, the device appended) and MFU against a quiet peak only."""
 
+import pytest
 import torch
 
 from harness.context import Context, TaskRecord
-from harness.published import DIFFERENCE, TABLE, hardware, published_vs_ours
+from harness.published import DIFFERENCE, TABLE, hardware, published_vs_ours, record_mfu
 from harness.registry import REGISTRY
 
 
@@ -15,3 +16,16 @@ def test_one_row_per_anchor_with_the_device():
     assert table["name"] == TABLE and hardware(ctx) == "CPU"
     assert [r["result"] for r in table["rows"]] == ["A", "B"] and {r["ours"] for r in table["rows"]} == {"0.5"}
     assert table["rows"][1][DIFFERENCE] == "published: their budget; ours: our data; 10 steps, CPU"
+
+
+def test_mfu_recorded_against_a_quiet_peak_only():
+    def ctx_with(peak):
+        return Context(REGISTRY.get("research.gpt2_repro"), mode="bench", peak=peak, record=TaskRecord(id="t"))
+
+    quiet = ctx_with({"matmul_gflops": 100.0})  # 1e11 FLOP/s
+    record_mfu(quiet, "mfu_pct", 1000.0, 1e7, torch.float32)  # 1e10 FLOP/s: 10 %
+    assert quiet.record.metrics["mfu_pct"] == pytest.approx(10.0)
+    for peak in ({"matmul_gflops": 100.0, "loaded": True}, {"matmul_gflops": 1.0}, {}):  # loaded, over 100 %, none
+        ctx = ctx_with(peak)
+        record_mfu(ctx, "mfu_pct", 1000.0, 1e7, torch.float32)
+        assert "mfu_pct" not in ctx.record.metrics
