@@ -1,26 +1,13 @@
 """10.05 Reproduce GPT-2 (124M): the parameter count, the FLOPs per token, MFU, llm.c shards.
 
 Checked: GPT-2 small (Radford et al. 2019) as ``models.gpt2.GPT2_124M`` on ``models.transformer.GPT``
-(pre-LN blocks, learned positions, token embedding tied to the output head); the FLOPs per
-token of PaLM (Chowdhery et al. 2022, appendix B) that nanoGPT's ``estimate_mfu`` uses; token
-shards in llm.c's ``.bin`` format (``harness.data.shards``); a byte-level tokenizer (tiktoken's
-BPE downloads its merges at run time, so it cannot be the offline default).
-
-Check (tiny): built on the meta device, the 124M config has exactly 124,439,808 parameters and
-its head *is* the token embedding (untied it would be 163,037,184); without the 786,432 position
-embeddings it is 123,653,376, the "123.65M" nanoGPT prints (its ``get_num_params`` leaves them
-out). FLOPs per token 6N + 12 L H Q T on the worked example N = 123,653,376, L = H = 12, Q = 64,
-T = 1,024: 741,920,256 + 113,246,208 = 855,166,464. Bytes of the stdlib-docstring corpus
-written as a GPT-2 llm.c shard read back with the header's magic 20240520, version 1 and token
-count. A small GPT trained on the corpus's bytes lowers its held-out loss well below ln 256.
-
-Bench: tokens/s of one AdamW training step with its model FLOP/s (the harness turns them into %
-of the measured matmul peak) and MFU of the training run = tokens/s x FLOPs per token / peak;
-held-out loss against the byte unigram NLL (what knowing only byte frequencies gives). The
-``gpu`` preset trains the 124M shape (T = 1,024) in bf16 autocast under ``torch.compile``, with
-attention through ``F.scaled_dot_product_attention`` (the flash kernel on CUDA). With llm.c
-GPT-2 shards under ``--data-dir`` (``token_shards/`` or ``fineweb10B/``, e.g. what llm.c's
-``fineweb.py`` writes) the bench trains on their tokens (vocabulary 50,257) instead of bytes.
+(pre-LN blocks, learned positions, token embedding tied to the output head: untied it would have
+163,037,184 parameters); PaLM's FLOPs per token 6N + 12 L H Q T (Chowdhery et al. 2022, appendix B;
+nanoGPT's ``estimate_mfu``); llm.c ``.bin`` token shards (``harness.data.shards``); a byte-level GPT
+on the stdlib-docstring corpus (tiktoken's BPE downloads its merges, so bytes are the offline
+default; llm.c GPT-2 shards under ``--data-dir`` replace them). Timed: tokens/s and model FLOP/s of
+an AdamW step, the run's MFU against the measured matmul peak; the ``gpu`` preset trains the 124M
+shape (T = 1,024) in bf16 autocast under ``torch.compile`` (SDPA: the flash kernel on CUDA).
 
 Lesson: count and FLOPs first, they are exact. A reported "124M" and nanoGPT's "123.65M" are the
 same model: the difference is the position table. MFU compares against the machine's own
@@ -35,21 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data.corpus import load_corpus, random_windows, split_windows, unigram_nll
+from harness.data.corpus import load_corpus, unigram_nll
+from harness.data.lm_tokens import lm_tokens
 from harness.data.shards import HEADER_INTS, read_shard, write_shard
-from harness.data.sources import resolve
 from harness.mutants import Mutant
-from harness.peak import peak_key
+from harness.published import published_vs_ours, record_mfu
 from harness.train_text import lm_step
-from models.gpt2 import GPT2_124M, GPT2_124M_PARAMS, GPT2_VOCAB, NANOGPT_PRINTED_PARAMS, flops_per_token, mfu
+from kernels.text.lm_train import train_lm
+from kernels.text.wrong import untied_gpt
+from models.gpt2 import GPT2_124M, GPT2_124M_PARAMS, GPT2_VOCAB, NANOGPT_PRINTED_PARAMS, flops_per_token
 from models.transformer import GPT, TransformerConfig
 
 ANCHORS = [
@@ -76,14 +63,7 @@ class GPTRun:
     bf16: bool = False
     """train under bf16 autocast (CUDA)"""
     compile: bool = False
-    """wrap the model in ``torch.compile`` (Inductor; attention stays F.scaled_dot_product_attention,
-    which picks the flash kernel for bf16 on CUDA)"""
-
-
-def _untied(cfg, vocab):
-    m = GPT(cfg, vocab)
-    m.lm_head.weight = torch.nn.Parameter(torch.empty_like(m.lm_head.weight))  # a head of its own
-    return m
+    """wrap the model in ``torch.compile`` (Inductor; attention stays SDPA: flash for bf16 on CUDA)"""
 
 
 @task("research.gpt2_repro", seed="10.05", title="reproduce GPT-2")
@@ -112,7 +92,7 @@ class GPT2Repro(TrainingRun):
     flops_fn = staticmethod(flops_per_token)
     shard_model = "gpt-2"
     mutants = (
-        Mutant("untied_head", "lm_head gets its own 50,257 x 768 matrix", {"build": staticmethod(_untied)},
+        Mutant("untied_head", "lm_head gets its own 50,257 x 768 matrix", {"build": staticmethod(untied_gpt)},
                match="124M"),
         Mutant("flops_6n_only", "FLOPs per token 6N: attention's 12 L H Q T left out",
                {"flops_fn": staticmethod(lambda n, L, H, Q, T: 6 * n)}, match="FLOPs"),
@@ -149,47 +129,20 @@ class GPT2Repro(TrainingRun):
         ctx.expect(val < 0.7 * first, f"held-out loss {val:.3f} vs first batch {first:.3f}: needs a 30 % drop",
                    name="loss falls")  # fmt: skip
 
-    def _data(self, real: bool = False):
-        """(train ids, held-out ids, description, vocabulary): GPT-2-tokenised llm.c shards under
-        --data-dir (``token_shards/``, ``fineweb10B/``: ``*train*.bin`` / ``*val*.bin``) when ``real``
-        and present, else the corpus's bytes (vocabulary 256)."""
-        src = resolve("token_shards")
-        if real and src.path is not None:
-            shards = sorted(src.path.glob("*.bin"))
-            val = [f for f in shards if "val" in f.name] or shards[-1:]
-            train = [f for f in shards if f not in val] or val
-            # at most 2^24 tokens of each, int64 in memory: 128 MB
-            load = lambda fs: torch.from_numpy(np.concatenate([read_shard(f)[: 1 << 24] for f in fs]).astype(np.int64))  # noqa: E731 - two uses
-            return load(train), load(val), f"{len(shards)} llm.c shards at {src.path}", GPT2_VOCAB
-        text, desc = load_corpus(real=False)
-        ids = torch.tensor(list(text.encode()), dtype=torch.int64)  # bytes: vocabulary 256
-        cut = int(0.9 * len(ids))
-        return ids[:cut], ids[cut:], desc, 256
-
     def _model(self, ctx, run, vocab):
         torch.manual_seed(ctx.rng_seed)
         model = self.build(run.model, vocab).to(ctx.device, ctx.dtype)
         return model, (torch.compile(model) if run.compile else model)
 
-    def _autocast(self, ctx, run):
-        return torch.autocast("cuda", torch.bfloat16) if run.bf16 and ctx.is_cuda else contextlib.nullcontext()
-
     def _train(self, ctx, run, real=False):
-        train, held, self.data_desc, self.vocab = self._data(real)
+        self.train_ids, self.held_ids, self.data_desc, self.vocab = lm_tokens(real)
         model, fwd = self._model(ctx, run, self.vocab)
         opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=0.1)
-        g, losses = torch.Generator().manual_seed(ctx.rng_seed), []
-        ctx.sync()
-        t0 = time.perf_counter()
-        for _ in range(run.steps):
-            with self._autocast(ctx, run):
-                losses.append(lm_step(fwd, opt, random_windows(train, run.batch_size, run.seq_len, g).to(ctx.device)))
-        ctx.sync()
-        self.train_s = time.perf_counter() - t0
-        x, y = split_windows(held[: 64 * run.seq_len + 1], run.seq_len)  # (64, T) each
-        with torch.no_grad(), self._autocast(ctx, run):
-            val = float(F.cross_entropy(fwd(x.to(ctx.device)).flatten(0, 1).float(), y.to(ctx.device).flatten()))
-        losses = [float(v) for v in losses]
+        bf16 = run.bf16 and ctx.is_cuda
+        autocast = (lambda: torch.autocast("cuda", torch.bfloat16)) if bf16 else contextlib.nullcontext
+        losses, val, self.train_s = train_lm(fwd, opt, self.train_ids, self.held_ids, steps=run.steps,
+                                             batch_size=run.batch_size, seq_len=run.seq_len, seed=ctx.rng_seed,
+                                             device=ctx.device, autocast=autocast)  # fmt: skip
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="loss (nats)")
         return losses[0], val, model
 
@@ -211,27 +164,16 @@ class GPT2Repro(TrainingRun):
         n, _, _ = self._count()
         ctx.metric("param_count_mismatch", abs(n - GPT2_124M_PARAMS))
         _, val, model = self._train(ctx, run, real=True)
-        train, held, _, vocab = self._data(real=True)
-        uni = unigram_nll(train, held, vocab)
+        uni = unigram_nll(self.train_ids, self.held_ids, self.vocab)
         tps = run.steps * run.batch_size * run.seq_len / self.train_s
         ctx.metric("val_loss_nats", val)
         ctx.metric("unigram_gap_nats", uni - val)
         ctx.metric("tokens_per_s", tps)
-        key = peak_key(torch.bfloat16 if run.bf16 and ctx.is_cuda else ctx.dtype)
-        peak = ctx.peak.get(key or "", 0.0) * 1e9
-        if peak > 0:
-            m = 100 * mfu(tps, self._fpt(model, run), peak)
-            if ctx.peak.get("loaded") or m > 100:  # a peak taken on a busy machine is a lower bound
-                ctx.note(f"MFU {m:.0f} % not recorded: the matmul peak was measured under load, so it reads high")
-            else:
-                ctx.metric("mfu_pct", m)
-        hw = torch.cuda.get_device_name(ctx.device) if ctx.is_cuda else "CPU"
-        unit = "byte" if vocab == 256 else "token"
+        dtype = torch.bfloat16 if run.bf16 and ctx.is_cuda else ctx.dtype  # what the matmuls ran in
+        record_mfu(ctx, "mfu_pct", tps, self._fpt(model, run), dtype)
+        unit, c = ("byte" if self.vocab == 256 else "token"), run.model
         ours = f"val loss {val:.3f} nats/{unit} (unigram {uni:.3f}), {tps:,.0f} tokens/s"
-        c = run.model
-        budget = f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} steps x {run.batch_size}, {hw}"
-        data = f"bytes of {self.data_desc.split(';')[0]}" if vocab == 256 else f"GPT-2 tokens of {self.data_desc}"
-        rows = [{"result": a, "published": p, "ours": ours, "difference (data, hardware, budget)":
-                 f"published: {d}; ours: {data}; {budget}"} for a, p, d in ANCHORS]  # fmt: skip
-        ctx.table("published vs ours", rows)
+        data = f"bytes of {self.data_desc.split(';')[0]}" if self.vocab == 256 else f"GPT-2 tokens of {self.data_desc}"
+        budget = f"{c.n_layers}L x {c.d_model}, T={run.seq_len}, {run.steps} steps x {run.batch_size}"
+        published_vs_ours(ctx, ANCHORS, ours, f"{data}; {budget}")
         super().bench(ctx)

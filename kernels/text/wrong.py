@@ -1,6 +1,7 @@
 """Plausible wrong versions of BERT's pieces, each beside the right one it mirrors.
 
-research.bert_mlm declares them as mutants: its check must reject every one.
+research.bert_mlm and research.gpt2_repro declare them as mutants: their checks must reject
+every one.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from models.bert import BertMLM
+from models.transformer import GPT, TransformerConfig
 
 
 class NoPooler(BertMLM):
@@ -24,3 +26,11 @@ def ninety_five_five(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, sele
     rnd = torch.randint(first_ordinary, vocab_size, ids.shape, generator=generator)
     out = torch.where(sel & (u < 0.9), mask_id, torch.where(sel & (u < 0.95), rnd, ids))
     return out, torch.where(sel, ids, -100)
+
+
+def untied_gpt(cfg: TransformerConfig, vocab: int) -> GPT:
+    """A ``models.transformer.GPT`` whose lm_head gets a matrix of its own (vocab x d_model) instead of
+    sharing the token embedding's."""
+    m = GPT(cfg, vocab)
+    m.lm_head.weight = torch.nn.Parameter(torch.empty_like(m.lm_head.weight))
+    return m

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from harness import REGISTRY
+from harness.data.lm_tokens import lm_tokens
 from harness.data.shards import HEADER_INTS, read_shard, write_shard
 from harness.testing import run_check
 from models.gpt2 import GPT2_124M, GPT2_124M_PARAMS, GPT2_VOCAB, NANOGPT_PRINTED_PARAMS, flops_per_token, mfu
@@ -54,9 +55,9 @@ def test_llmc_header(tmp_path):
 
 def test_llm_c_shards_under_data_dir_replace_the_bytes(tmp_path, monkeypatch):
     """GPT-2 token shards in --data-dir (llm.c naming: *_train_*.bin, *_val_*.bin) become the bench's
-    data, with GPT-2's vocabulary; without them the bytes of the corpus (vocabulary 256)."""
-    task = Task()
-    _, _, _, vocab = task._data(real=True)
+    data (``harness.data.lm_tokens``), with GPT-2's vocabulary; without them the bytes of the corpus
+    (vocabulary 256)."""
+    _, _, _, vocab = lm_tokens(real=True)
     assert vocab == 256
     d = tmp_path / "token_shards"
     d.mkdir()
@@ -65,7 +66,7 @@ def test_llm_c_shards_under_data_dir_replace_the_bytes(tmp_path, monkeypatch):
     write_shard(d / "fineweb_val_000000.bin", val, model="gpt-2")
     write_shard(d / "fineweb_train_000001.bin", train, model="gpt-2")
     monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
-    got_train, got_val, desc, vocab = task._data(real=True)
+    got_train, got_val, desc, vocab = lm_tokens(real=True)
     assert vocab == GPT2_VOCAB and "2 llm.c shards" in desc
     assert torch.equal(got_train, train) and torch.equal(got_val, val)
 
