@@ -42,6 +42,12 @@ def edge_index_of(adj: torch.Tensor) -> torch.Tensor:
     return adj.nonzero().t().contiguous()
 
 
+def row_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Features (N, F) divided by their row sums (rows summing to 0 stay 0): Kipf's ``preprocess_features``."""
+    rows = x.sum(1, keepdim=True)  # (N, 1)
+    return torch.where(rows > 0, x / rows, 0.0)
+
+
 class GCNLayer(nn.Module):
     """H' = A_hat (H W) + b: (N, F) -> (N, H); W is Glorot-initialised as in the paper."""
 
@@ -112,6 +118,33 @@ def train_node_classifier(
                 accs.append(float((model(x, adj)[eval_mask].argmax(1) == y[eval_mask]).float().mean()))
             at.append(e)
     return at, accs
+
+
+def fit_gcn(x, adj, y, train_mask, eval_mask, config: GCNConfig = GCNConfig(), seed: int = 0):
+    """A fresh two-layer :class:`GCN` (F = x's width, C = max label + 1) from ``torch.manual_seed(seed)``,
+    trained by :func:`train_node_classifier` for ``config.epochs``: (epochs, accuracies on ``eval_mask``)."""
+    torch.manual_seed(seed)
+    model = GCN(x.shape[1], int(y.max()) + 1, config)
+    return train_node_classifier(model, x, adj, y, train_mask, eval_mask)
+
+
+def fit_planetoid(graph, config: GCNConfig = GCNConfig(), seed: int = 0) -> float:
+    """Kipf & Welling's recipe on a ``harness.data.planetoid.PlanetoidGraph``: row-normalised features
+    (their ``preprocess_features``), sparse A_hat, trained on the public split; the test accuracy."""
+    adj = sparse_normalized_adjacency(graph.edge_index, len(graph.y))
+    return fit_gcn(row_normalize(graph.x), adj, graph.y, graph.train, graph.test, config, seed)[1][-1]
+
+
+def pyg_conv_like(layer: GCNLayer):
+    """PyTorch Geometric's ``GCNConv`` (an optional dependency) holding ``layer``'s weight and bias:
+    the same A_hat H W + b, computed by message passing over an edge_index (2, E)."""
+    from torch_geometric.nn import GCNConv
+
+    conv = GCNConv(*layer.weight.shape)
+    with torch.no_grad():
+        conv.lin.weight.copy_(layer.weight.t())  # GCNConv's Linear stores W^T: (fout, fin)
+        conv.bias.copy_(layer.bias)
+    return conv
 
 
 def knn_adjacency(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,24 +1,15 @@
 """10.07 Graph neural network: a GCN (Kipf & Welling 2017), dense and sparse, on real graphs.
 
-Checked: ``models.gcn``: one layer H' = A_hat H W + b with A_hat = D^-1/2 (A + I) D^-1/2
-(Kipf & Welling, "Semi-Supervised Classification with Graph Convolutional Networks", ICLR 2017,
-eq. 2), the two-layer GCN with the paper's hyperparameters (16 hidden, dropout 0.5, Adam lr 0.01,
-weight decay 5e-4 on the first layer, 200 epochs), as a dense (N, N) product and as a sparse one.
-
-Check (tiny): on a random graph the layer equals the formula written with explicit diagonal
-matrices, the sparse layer equals the dense one, and PyTorch Geometric's ``GCNConv`` with the same
-weights agrees (skipped, named, when torch_geometric is not installed). Real graphs, offline:
-Zachary's karate club (networkx; 34 members, 78 friendships): with one labelled member per club
-and identity features the GCN places the others by the graph alone; scikit-learn's 1,797 digits
-as a 10-nearest-neighbour graph of their pixels with a Planetoid split (20 labels per class, 500
-validation, 1,000 test): the GCN beats a two-layer MLP with the same hyperparameters on the same
-features (the GCN with A_hat = I) by >= 3 points.
-
-Bench: epochs/s of a training epoch on the digits graph, dense against sparse adjacency; the
-accuracy study (curves, the published-vs-ours table). Cora, Citeseer and Pubmed in their original
-Planetoid files (``ind.<name>.*``, read by ``harness.data.planetoid``) under ``--data-dir`` (in
-``planetoid/``, ``<Name>/raw/`` or the folder itself) are trained with the same recipe on the public
-split and their test accuracy takes the "ours" column.
+Checked: ``models.gcn``: one layer H' = A_hat H W + b with A_hat = D^-1/2 (A + I) D^-1/2 (Kipf &
+Welling, "Semi-Supervised Classification with Graph Convolutional Networks", ICLR 2017, eq. 2),
+dense and sparse, against the formula and PyTorch Geometric's ``GCNConv``; the two-layer GCN with
+the paper's hyperparameters (16 hidden, dropout 0.5, Adam lr 0.01, weight decay 5e-4 on the first
+layer, 200 epochs) on real graphs, offline (``harness.data.graphs``): Zachary's karate club from
+one label per club and identity features, and scikit-learn's 1,797 digits as a 10-nearest-neighbour
+graph of their pixels with a Planetoid split (20 labels per class, 500 validation, 1,000 test),
+where it must beat the same network without the graph (A_hat = I, an MLP) by >= 3 points. Bench:
+epochs/s dense against sparse; Cora, Citeseer and Pubmed in their Planetoid files under
+``--data-dir`` (``harness.data.planetoid``) trained the same way take the table's "ours" column.
 
 Lesson: a GCN layer is a feature transform followed by averaging over neighbours with symmetric
 degree weights; the graph is what the MLP lacks, so labels spread from the 200 labelled nodes
@@ -34,24 +25,17 @@ import dataclasses
 import importlib.util
 
 import torch
-from sklearn.datasets import load_digits
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup
+from harness.data.graphs import digits_graph, karate_club
 from harness.data.planetoid import find_planetoid, read_planetoid
 from harness.data.sources import resolve
 from harness.mutants import Mutant
-from models.gcn import (
-    GCN,
-    GCNConfig,
-    GCNLayer,
-    edge_index_of,
-    knn_adjacency,
-    normalized_adjacency,
-    planetoid_split,  # fmt: skip
-    sparse_normalized_adjacency,
-    train_node_classifier,
-)
+from harness.published import hardware
+from kernels.graph.wrong import no_edges, no_self_loops, row_normalised
+from models import gcn
+from models.gcn import GCNConfig
 
 ANCHORS = [
     ("Cora", "81.5 %", "2,708 papers, bag-of-words, 140 labels"),
@@ -72,23 +56,6 @@ class GNNRun:
     """check: the GCN must beat the MLP on the digits test nodes by this many points"""
 
 
-def _no_self_loops(adj):
-    d = adj.sum(1).clamp(min=1).rsqrt()
-    return d[:, None] * adj * d[None, :]
-
-
-def _row_normalised(adj):
-    a = adj + torch.eye(adj.shape[0])
-    return a / a.sum(1, keepdim=True)
-
-
-def _digits_graph(k, knn):
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32)
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)  # (1797, 64) standardised pixels
-    return x, torch.tensor(d.target), knn(x, k)
-
-
 @task("research.gnn", seed="10.07", title="graph neural network")
 class GNN(Comparison):
     __doc__ = __doc__
@@ -104,118 +71,96 @@ class GNN(Comparison):
     }  # fmt: skip
     claims = (
         metric("gcn_margin_pts", ">=", 4.0, text="the graph adds >= 4 points over the MLP on the digits kNN graph"),
-        speedup(
-            "sparse", over="dense", at_least=3.0, text="sparse A_hat trains >= 3x the epochs/s of dense at N=1,797"
-        ),
-    )
-    normalize = staticmethod(normalized_adjacency)
-    knn = staticmethod(knn_adjacency)
+        speedup("sparse", over="dense", at_least=3.0,
+                text="sparse A_hat trains >= 3x the epochs/s of dense at N=1,797"),
+    )  # fmt: skip
+    normalize = staticmethod(gcn.normalized_adjacency)
+    knn = staticmethod(gcn.knn_adjacency)
     mutants = (
-        Mutant("no_self_loops", "D^-1/2 A D^-1/2: the node's own features dropped", {"normalize": staticmethod(
-               _no_self_loops)}, match="formula"),
+        Mutant("no_self_loops", "D^-1/2 A D^-1/2: the node's own features dropped",
+               {"normalize": staticmethod(no_self_loops)}, match="formula"),
         Mutant("row_normalised", "D^-1 (A + I): mean aggregation, not the symmetric normalisation",
-               {"normalize": staticmethod(_row_normalised)}, match="formula"),
-        Mutant("adjacency_dropped", "the kNN graph has no edges: the GCN is an MLP",
-               {"knn": staticmethod(lambda x, k: torch.zeros(len(x), len(x)))}, match="vs MLP"),
+               {"normalize": staticmethod(row_normalised)}, match="formula"),
+        Mutant("adjacency_dropped", "the kNN graph has no edges: the GCN is an MLP", {"knn": staticmethod(no_edges)},
+               match="vs MLP"),
     )  # fmt: skip
 
     def check(self, ctx):
         g = ctx.generator()
         a = (torch.rand(12, 12, generator=g) < 0.3).float().triu(1)
         a = a + a.t()  # (12, 12) symmetric, no loops
-        x, layer = torch.randn(12, 5, generator=g), GCNLayer(5, 3)
+        x, layer = torch.randn(12, 5, generator=g), gcn.GCNLayer(5, 3)
         d = torch.diag((a + torch.eye(12)).sum(1) ** -0.5)
         want = d @ (a + torch.eye(12)) @ d @ x @ layer.weight + layer.bias
         ctx.assert_close(layer(x, self.normalize(a)), want, name="GCN layer = D^-1/2 (A+I) D^-1/2 X W + b formula")
-        sparse = sparse_normalized_adjacency(edge_index_of(a), 12)
+        sparse = gcn.sparse_normalized_adjacency(gcn.edge_index_of(a), 12)
         ctx.assert_close(layer(x, sparse), want, name="sparse layer = dense formula")
         self._check_pyg(ctx, a, x, layer, want)
         self._karate(ctx)
-        gcn, mlp, _ = self._digits(ctx, ctx.configs[0])
-        margin, need = 100 * (gcn[-1] - mlp[-1]), ctx.configs[0].min_margin_pts
-        ctx.expect(margin >= need, f"GCN {gcn[-1]:.3f} vs MLP {mlp[-1]:.3f} on the digits graph: {margin:.1f} "
+        graph, mlp, _ = self._digits(ctx, ctx.configs[0])
+        margin, need = 100 * (graph[-1] - mlp[-1]), ctx.configs[0].min_margin_pts
+        ctx.expect(margin >= need, f"GCN {graph[-1]:.3f} vs MLP {mlp[-1]:.3f} on the digits graph: {margin:.1f} "
                    f"points, needs >= {need}", name="GCN beats the MLP")  # fmt: skip
 
     def _check_pyg(self, ctx, a, x, layer, want):
         if importlib.util.find_spec("torch_geometric") is None:
             ctx.skip_part("GCN layer = PyTorch Geometric's GCNConv", "torch_geometric is not installed")
             return
-        from torch_geometric.nn import GCNConv
-
-        conv = GCNConv(5, 3)
-        with torch.no_grad():
-            conv.lin.weight.copy_(layer.weight.t())
-            conv.bias.copy_(layer.bias)
-        ctx.assert_close(conv(x, edge_index_of(a)), want, name="GCN layer = PyTorch Geometric's GCNConv")
+        got = gcn.pyg_conv_like(layer)(x, gcn.edge_index_of(a))
+        ctx.assert_close(got, want, name="GCN layer = PyTorch Geometric's GCNConv")
 
     def _karate(self, ctx):
         if importlib.util.find_spec("networkx") is None:
             ctx.skip_part("Zachary's karate club", "networkx is not installed (pip install networkx)")
             return None
-        import networkx as nx
-
-        graph = nx.karate_club_graph()
-        a = torch.tensor(nx.to_numpy_array(graph, nodelist=range(34)) > 0, dtype=torch.float32)  # (34, 34)
-        y = torch.tensor([graph.nodes[i]["club"] != "Mr. Hi" for i in range(34)], dtype=torch.int64)
+        a, y = karate_club()  # (34, 34), (34,)
         train = torch.zeros(34, dtype=torch.bool)
         train[[0, 33]] = True  # the instructor and the administrator: one label per club
-        torch.manual_seed(ctx.rng_seed)
-        model = GCN(34, 2)
-        _, acc = train_node_classifier(model, torch.eye(34), self.normalize(a), y, train, ~train)
+        _, acc = gcn.fit_gcn(torch.eye(34), self.normalize(a), y, train, ~train, seed=ctx.rng_seed)
         ctx.expect(acc[-1] >= 0.75, f"karate club: {acc[-1]:.3f} of the 32 unlabelled members placed, needs 0.75",
                    name="karate club from two labels")  # fmt: skip
         return acc[-1]
 
     def _digits(self, ctx, run):
-        x, y, a = _digits_graph(run.k, self.knn)
-        train, _, test = planetoid_split(y, 20, 500, 1000, seed=ctx.rng_seed)
-        accs = []
-        for adj in (self.normalize(a).to_sparse(), torch.eye(len(y)).to_sparse()):  # GCN, then MLP (A_hat = I)
-            torch.manual_seed(ctx.rng_seed)
-            at, acc = train_node_classifier(GCN(64, 10, run.gcn), x, adj, y, train, test)
-            accs.append(acc)
-        return accs[0], accs[1], at
+        """GCN and MLP (the same network with A_hat = I) test accuracies on the digits graph, same seed."""
+        x, y, a = digits_graph(run.k, self.knn)  # (1797, 64), (1797,), (1797, 1797)
+        train, _, test = gcn.planetoid_split(y, 20, 500, 1000, seed=ctx.rng_seed)
+        at, graph = gcn.fit_gcn(x, self.normalize(a).to_sparse(), y, train, test, run.gcn, ctx.rng_seed)
+        _, mlp = gcn.fit_gcn(x, torch.eye(len(y)).to_sparse(), y, train, test, run.gcn, ctx.rng_seed)
+        return graph, mlp, at
 
     def _planetoid(self, ctx, run) -> dict[str, float]:
         """Kipf & Welling's recipe on every Planetoid set found under --data-dir: test accuracy."""
-        src = resolve("planetoid")
-        out = {}
+        src, out, self.seen = resolve("planetoid"), {}, {}
         for name, folder in (find_planetoid(src.path) if src.path is not None else {}).items():
             g = read_planetoid(folder, name)
-            rows = g.x.sum(1, keepdim=True)
-            x = torch.where(rows > 0, g.x / rows, 0.0)  # (N, F) row-normalised, as Kipf's preprocess_features
-            torch.manual_seed(ctx.rng_seed)
-            model = GCN(x.shape[1], g.num_classes, run.gcn)
-            adj = sparse_normalized_adjacency(g.edge_index, len(g.y))
-            _, acc = train_node_classifier(model, x, adj, g.y, g.train, g.test)
-            out[name] = acc[-1]
-            self.seen = {**getattr(self, "seen", {}), name: (len(g.y), int(g.train.sum()))}
-            ctx.metric(f"{name}_test_acc", acc[-1])
+            out[name] = gcn.fit_planetoid(g, run.gcn, ctx.rng_seed)
+            self.seen[name] = (len(g.y), int(g.train.sum()))
+            ctx.metric(f"{name}_test_acc", out[name])
         return out
 
     def prepare(self, ctx, impl, config):
-        x, y, a = _digits_graph(config.k, self.knn)
-        adj = self.normalize(a) if impl == "dense" else sparse_normalized_adjacency(edge_index_of(a), len(y))
-        train, _, _ = planetoid_split(y, 20, 500, 1000)
+        x, y, a = digits_graph(config.k, self.knn)
+        adj = self.normalize(a) if impl == "dense" else gcn.sparse_normalized_adjacency(gcn.edge_index_of(a), len(y))
+        train, _, _ = gcn.planetoid_split(y, 20, 500, 1000)
         torch.manual_seed(ctx.rng_seed)
-        model = GCN(64, 10, config.gcn)
-        return Prepared(fn=lambda: train_node_classifier(model, x, adj, y, train, train, 1, eval_every=2), items=1,
-                        item_unit="epochs")  # fmt: skip
+        model = gcn.GCN(64, 10, config.gcn)
+        fn = lambda: gcn.train_node_classifier(model, x, adj, y, train, train, 1, eval_every=2)  # noqa: E731
+        return Prepared(fn=fn, items=1, item_unit="epochs")
 
     def bench(self, ctx):
         run = ctx.configs[0]
-        gcn, mlp, at = self._digits(ctx, run)
-        ctx.curve("digits test accuracy", at, gcn, x_label="epoch", y_label="accuracy", series="GCN")
+        graph, mlp, at = self._digits(ctx, run)
+        ctx.curve("digits test accuracy", at, graph, x_label="epoch", y_label="accuracy", series="GCN")
         ctx.curve("digits test accuracy", at, mlp, x_label="epoch", y_label="accuracy", series="MLP (no graph)")
-        ctx.metric("gcn_test_acc", gcn[-1])
-        ctx.metric("mlp_test_acc", mlp[-1])
-        ctx.metric("gcn_margin_pts", 100 * (gcn[-1] - mlp[-1]))
         karate = self._karate(ctx)
+        accs = {"gcn_test_acc": graph[-1], "mlp_test_acc": mlp[-1], "gcn_margin_pts": 100 * (graph[-1] - mlp[-1])}
         if karate is not None:
-            ctx.metric("karate_acc", karate)
-        digits = f"digits kNN graph {100 * gcn[-1]:.1f} % (MLP {100 * mlp[-1]:.1f} %)"
-        real, hw = self._planetoid(ctx, run), torch.cuda.get_device_name() if ctx.is_cuda else "CPU"
-        rows = []
+            accs["karate_acc"] = karate
+        for k, v in accs.items():
+            ctx.metric(k, v)
+        digits = f"digits kNN graph {100 * graph[-1]:.1f} % (MLP {100 * mlp[-1]:.1f} %)"
+        real, hw, rows = self._planetoid(ctx, run), hardware(ctx), []
         for n, p, d in ANCHORS:
             if n.lower() in real:
                 nodes, labels = self.seen[n.lower()]  # the files found, shown: not assumed to be the real set
