@@ -264,6 +264,28 @@ class Task:
         return times
 
 
+def measure_or_skip(task: Task, ctx: Context, impl: str, config: Any) -> Any:
+    """``ctx.measure`` of ``task.prepare(ctx, impl, config)``, its teardown included, or a skipped part.
+
+    A ``prepare`` that raises ``NotImplementedError`` (this preset, device or build cannot run
+    ``impl``; the message says why) is recorded as the skipped part ``timing of <impl>`` with the
+    message's first 200 characters, and nothing is timed. Any other exception propagates.
+
+    Returns:
+        the ``harness.timing.Measurement``, or None when skipped.
+    """
+    try:
+        prepared = task.prepare(ctx, impl, config)
+    except NotImplementedError as e:
+        ctx.skip_part(f"timing of {impl}", str(e)[:200])
+        return None
+    try:
+        return ctx.measure(impl, prepared, config=config)
+    finally:
+        if prepared.teardown is not None:
+            prepared.teardown()
+
+
 def _definition_order(cls: type) -> list[str]:
     names: list[str] = []
     for klass in reversed(cls.__mro__):
