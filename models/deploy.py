@@ -12,7 +12,7 @@ thousand parameters and the benchmarks widen them through the config fields.
   one of two linear maps): what ``torch.jit.trace`` silently freezes and ``torch.jit.script``
   / ``torch.cond`` keep.
 * :class:`CondGatedMLP`: the same function written with ``torch.cond`` so ``torch.export``
-  can capture both branches.
+  can capture both branches; :class:`BranchDeletedMLP`, the wrong fix (the branch dropped).
 * :class:`TinyConvNet`: (B, 1, H, W) -> (B, C) logits; Conv-BN-ReLU, depthwise conv,
   pooling, Dropout, Linear: the layer mix of a mobile CNN (MobileNet's depthwise separable
   convolution, Howard et al. 2017, arXiv:1704.04861).
@@ -73,6 +73,14 @@ class CondGatedMLP(GatedMLP):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cond(x.sum() > 0, lambda t: torch.relu(self.pos(t)), lambda t: torch.tanh(self.neg(t)), (x,))
+
+
+class BranchDeletedMLP(GatedMLP):
+    """:class:`GatedMLP` with torch.export's data-dependent error "fixed" by deleting the branch:
+    always ``pos(x)``. A wrong model (9.02's ``branch_deleted`` mutant), equal only for sum > 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.pos(x))
 
 
 class TinyConvNet(nn.Module):

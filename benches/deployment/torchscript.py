@@ -1,28 +1,18 @@
 """9.02 TorchScript inference.
 
-Compared: a small CNN (``models.deploy.TinyConvNet``: Conv-BN-ReLU, depthwise separable
-conv, pooling, Dropout, Linear) run eagerly, as TorchScript (``torch.jit.script`` and
-``torch.jit.trace``), through ``torch.compile`` and, in the bench's gpu preset, as an
-AOTInductor package; and a model with a data-dependent branch (``GatedMLP``: ``if x.sum() > 0``
-picks one of two layers) captured each way.
+Compared: a small CNN (``models.deploy.TinyConvNet``, with BatchNorm and Dropout) run eagerly,
+as TorchScript (``torch.jit.script`` and ``torch.jit.trace``), through ``torch.compile`` and,
+in the gpu preset, as an AOTInductor package (its C++ build takes about a minute on a 2-core
+CPU: the cpu preset skips it with that reason); and a model with a data-dependent branch
+(``GatedMLP``: ``if x.sum() > 0`` picks one of two layers) captured each way.
 
-Check (tiny):
-
-* scripted and traced CNNs equal eager, at the traced batch and another one, before and
-  after ``save`` / ``torch.jit.load`` (in a temporary folder removed afterwards);
-* the branch: the module traced on a positive input is right on positive inputs and
-  *wrong* on negative ones (the tracer recorded one path and warned with a TracerWarning),
-  while the scripted module (which compiles the Python ``if``) is right on both, also after
-  a reload;
-* ``torch.jit`` is deprecated (torch 2.13 warns on every call: "Please switch to
-  torch.compile or torch.export"); its successor ``torch.export`` refuses the Python ``if``
-  outright (a data-dependent guard) instead of freezing it, and with the branch written as
-  ``torch.cond`` exports both paths: a ``torch.export.save`` / ``load`` round trip of that
-  model equals eager on both branches and at a batch size the export never saw.
-
-Bench: latency of eager, scripted and ``torch.compile``-d CNNs (AOTInductor too where the
-preset allows its C++ build: about a minute on a 2-core CPU, so the cpu preset skips it with
-that reason).
+Scripted and traced CNNs must equal eager at two batches, before and after ``torch.jit.load``.
+On the branch, the module traced on a positive input must be *wrong* on negative ones (the
+tracer recorded one path, with a TracerWarning), while the scripted module, which compiles
+the ``if``, is right on both. ``torch.jit`` is deprecated (torch 2.13 warns on every call:
+"Please switch to torch.compile or torch.export"); ``torch.export`` refuses the Python ``if``
+(a data-dependent guard) instead of freezing it, and exports both paths of the ``torch.cond``
+version, kept through ``torch.export.save`` / ``load`` and at an unseen batch.
 
 Lesson: tracing runs the model once and records the operators it executed, so Python
 control flow on tensor values, and anything else Python decided, is frozen at trace time;
@@ -38,18 +28,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import shutil
-import tempfile
-import warnings
-from pathlib import Path
 
 import torch
 
 from harness import Prepared, System, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant
+from kernels.export.compile import aoti_load, jit_round_trip, quiet_jit, time_or_skip
 from kernels.export.graph import quiet_torch_logs
-from models.deploy import CondGatedMLP, GatedMLP, TinyConvNet
+from models.deploy import BranchDeletedMLP, CondGatedMLP, GatedMLP, TinyConvNet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +56,6 @@ class TSConfig:
 
     def label(self) -> str:
         return f"w={self.width},img={self.image},B={self.batch}"
-
-
-def _jit(fn, *args):
-    with warnings.catch_warnings():  # torch.jit's deprecation and the tracer's warnings: the lesson, not noise
-        warnings.simplefilter("ignore")
-        return fn(*args)
-
-
-class _BranchDeleted(GatedMLP):
-    """torch.export's data-dependent error 'fixed' by dropping the branch."""
-
-    def forward(self, x):
-        return torch.relu(self.pos(x))
 
 
 @task("deployment.torchscript", seed="9.02", title="TorchScript inference")
@@ -108,7 +82,7 @@ class TorchScript(System):
                {"script": staticmethod(lambda m: torch.jit.trace(m, torch.ones(2, m.pos.in_features)))},
                match="other branch"),
         Mutant("branch_deleted", "torch.export's data-dependent error silenced by deleting the branch",
-               {"export_cls": _BranchDeleted}, match="torch.export"),
+               {"export_cls": BranchDeletedMLP}, match="torch.export"),
     )  # fmt: skip
 
     def check(self, ctx):
@@ -118,12 +92,12 @@ class TorchScript(System):
         ref = copy.deepcopy(cnn).eval()
         x = torch.randn(cfg.batch, 1, cfg.image, cfg.image, generator=g)
         x2 = torch.randn(cfg.batch + 3, 1, cfg.image, cfg.image, generator=g)  # a batch the trace never saw
-        with tempfile.TemporaryDirectory(prefix="drills-jit-") as d, torch.no_grad():
-            mods = {"scripted": _jit(torch.jit.script, self.freeze(copy.deepcopy(cnn))),
-                    "traced": _jit(torch.jit.trace, self.freeze(copy.deepcopy(cnn)), x)}  # fmt: skip
+        d = ctx.workdir  # removed with the context
+        with torch.no_grad():
+            mods = {"scripted": quiet_jit(torch.jit.script, self.freeze(copy.deepcopy(cnn))),
+                    "traced": quiet_jit(torch.jit.trace, self.freeze(copy.deepcopy(cnn)), x)}  # fmt: skip
             for name, m in mods.items():
-                m.save(f"{d}/{name}.pt")
-                for when, mm in (("before save", m), ("reloaded", torch.jit.load(f"{d}/{name}.pt"))):
+                for when, mm in jit_round_trip(m, d / f"{name}.pt"):
                     for xi in (x, x2):
                         ctx.assert_close(mm(xi), ref(xi), name=f"{name} = eager",
                                          where=f"CNN, {when}, batch {xi.shape[0]}")  # fmt: skip
@@ -131,30 +105,26 @@ class TorchScript(System):
             gated = GatedMLP(cfg.dim).eval()
             xp = torch.randn(cfg.batch, cfg.dim, generator=g).abs()  # sum > 0: the "pos" branch
             xn = -xp  # sum < 0: the other branch
-            traced = _jit(torch.jit.trace, gated, xp)
+            traced = quiet_jit(torch.jit.trace, gated, xp)
             ctx.assert_close(traced(xp), gated(xp), name="traced = eager on the traced branch")
-            wrong = not torch.allclose(traced(xn), gated(xn))
-            ctx.expect(wrong, "the module traced on x.sum() > 0 matched eager on x.sum() < 0: the inputs did not "
-                       "take the other branch", name="trace is wrong on the other branch (the lesson)")  # fmt: skip
-            scripted = _jit(self.script, gated)
-            scripted.save(f"{d}/gated.pt")
-            for when, mm in (("before save", scripted), ("reloaded", torch.jit.load(f"{d}/gated.pt"))):
+            ctx.expect(not torch.allclose(traced(xn), gated(xn)), "the module traced on x.sum() > 0 matched eager "
+                       "on x.sum() < 0: the inputs did not take the other branch",
+                       name="trace is wrong on the other branch (the lesson)")  # fmt: skip
+            for when, mm in jit_round_trip(quiet_jit(self.script, gated), d / "gated.pt"):
                 ctx.assert_close(mm(xp), gated(xp), name="scripted branch = eager", where=f"traced branch, {when}")
                 ctx.assert_close(mm(xn), gated(xn), name="scripted branch = eager", where=f"other branch, {when}")
-            self._export_round_trip(ctx, gated, xp, xn, Path(d))
-
-    def _export_round_trip(self, ctx, gated, xp, xn, d: Path):
-        with quiet_torch_logs():  # the refused export logs its half-traced graph first
-            ctx.expect_raises(Exception, lambda: torch.export.export(gated, (xp,)), match="data-dependent",
-                              name="torch.export refuses a Python if on tensor values")  # fmt: skip
-        cond = self.export_cls(xp.shape[1]).eval()
-        cond.load_state_dict(gated.state_dict())
-        batch = torch.export.Dim("batch", min=1, max=1024)
-        ep = torch.export.export(cond, (xp,), dynamic_shapes=({0: batch},))  # example batch >= 2: stays dynamic
-        torch.export.save(ep, d / "gated.pt2")
-        loaded = torch.export.load(d / "gated.pt2").module()
-        for where, xi in (("branch x.sum() > 0", xp), ("branch x.sum() < 0", xn), ("unseen batch 3", xn[:3])):
-            ctx.assert_close(loaded(xi), gated(xi), name="torch.export save/load = eager", where=where)
+            # torch.export, the successor: refuses the Python if; exports the torch.cond version whole
+            with quiet_torch_logs():  # the refused export logs its half-traced graph first
+                ctx.expect_raises(Exception, lambda: torch.export.export(gated, (xp,)), match="data-dependent",
+                                  name="torch.export refuses a Python if on tensor values")  # fmt: skip
+            cond = self.export_cls(xp.shape[1]).eval()
+            cond.load_state_dict(gated.state_dict())
+            batch = torch.export.Dim("batch", min=1, max=1024)
+            ep = torch.export.export(cond, (xp,), dynamic_shapes=({0: batch},))  # example batch >= 2: stays dynamic
+            torch.export.save(ep, d / "gated.pt2")
+            loaded = torch.export.load(d / "gated.pt2").module()
+            for where, xi in (("branch x.sum() > 0", xp), ("branch x.sum() < 0", xn), ("unseen batch 3", xn[:3])):
+                ctx.assert_close(loaded(xi), gated(xi), name="torch.export save/load = eager", where=where)
 
     def bench(self, ctx):
         for config in ctx.configs:
@@ -162,44 +132,19 @@ class TorchScript(System):
                 if spec.name == "aot_inductor" and not config.aot_inductor:
                     ctx.skip_part("timing of aot_inductor", "AOTInductor's C++ build takes about a minute on a 2-core "
                                   "CPU, past this preset's budget; the gpu preset times it")  # fmt: skip
-                    continue
-                try:
-                    prepared = self.prepare(ctx, spec.name, config)
-                except Exception as e:  # only the compilers may fail here (no C++ compiler, an inductor bug)
-                    if spec.name not in ("compiled", "aot_inductor"):
-                        raise  # eager or TorchScript failing is a bug, not a missing toolchain
-                    ctx.skip_part(f"timing of {spec.name}", f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
-                    continue
-                try:
-                    ctx.measure(spec.name, prepared, config=config)
-                finally:
-                    if prepared.teardown is not None:
-                        prepared.teardown()
+                else:  # only the compilers may fail (no C++ compiler, an inductor bug): eager or TorchScript is a bug
+                    time_or_skip(ctx, self, spec.name, config, may_fail=spec.name in ("compiled", "aot_inductor"))
 
     def prepare(self, ctx, impl, config):
         torch.manual_seed(ctx.rng_seed)
         model = TinyConvNet(config.width).eval().to(ctx.device)
         x = torch.randn(config.batch, 1, config.image, config.image, generator=ctx.generator()).to(ctx.device)
-        teardown = None
         if impl == "scripted":
-            model = _jit(torch.jit.script, model)
+            model = quiet_jit(torch.jit.script, model)
         elif impl == "compiled":
             model = torch.compile(model)
-        elif impl == "aot_inductor":
-            d = Path(tempfile.mkdtemp(prefix="drills-aoti-"))
-            teardown = lambda: shutil.rmtree(d, ignore_errors=True)  # noqa: E731 - one line
-            try:
-                ep = torch.export.export(model, (x,))
-                model = torch._inductor.aoti_load_package(
-                    torch._inductor.aoti_compile_and_package(ep, package_path=str(d / "cnn.pt2"))
-                )
-            except Exception:
-                teardown()  # the bench records the failure as a skipped part; the folder goes now
-                raise
-
-        def fn():
-            with torch.inference_mode():
-                return model(x)
-
+        elif impl == "aot_inductor":  # the package lives in the task's scratch folder, removed with it
+            model = aoti_load(model, x, ctx.workdir / "cnn.pt2")
+        fn = torch.inference_mode()(lambda: model(x))
         fn()  # compiles (torch.compile) / loads and warms up outside the timed region
-        return Prepared(fn=fn, items=config.batch, item_unit="images", teardown=teardown)
+        return Prepared(fn=fn, items=config.batch, item_unit="images")
