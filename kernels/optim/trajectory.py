@@ -1,7 +1,9 @@
 """Optimizer benchmark pieces (2.04, 2.05, 2.09): ~10M parameters in 100+ tensors (``bench_parameters``),
 the flat parameters after every step of a seeded run (``optimizer_trajectory``) to compare a hand-written
 optimizer with ``torch.optim`` step by step, the first step where two trajectories part
-(``first_deviation``) and time / baseline-time ratios from timing rows (``time_ratios``).
+(``first_deviation``), that comparison as a task's check (``expect_same_trajectory``, and
+``expect_trajectories`` over hyper-parameter cases with a deviation table) and time /
+baseline-time ratios from timing rows (``time_ratios``).
 """
 
 from __future__ import annotations
@@ -95,3 +97,48 @@ def time_ratios(measurements: list[dict], labels: list[str], baseline: str) -> d
             if impl != baseline and rows.get(baseline):
                 out[f"time_ratio_{impl}_over_{baseline}_config{i}"] = ms / rows[baseline]
     return out
+
+
+def expect_same_trajectory(ctx, traj: Tensor, ref: Tensor, *, name: str, where: str) -> float:
+    """``ctx.assert_close(traj, ref)`` for two (steps, P) trajectories, the failure naming the first
+    deviating step (:func:`first_deviation`) at the task's tolerance for ``ctx.dtype``.
+
+    ctx: a harness Context. Returns the largest |traj - ref|, for a deviation table.
+    """
+    from harness.checks import tolerance_for
+
+    tol = ctx.task_cls.tolerances.get(ctx.dtype) or tolerance_for(ctx.dtype)
+    step = first_deviation(traj, ref, rtol=tol.rtol, atol=tol.atol)
+    ctx.assert_close(traj, ref, name=name, where=f"{where}, {step}")
+    return float((traj - ref).abs().max())
+
+
+def expect_trajectories(
+    ctx,
+    trajectory: Callable[[str, dict], Tensor],
+    cases: dict[str, dict],
+    variants: tuple[str, ...],
+    *,
+    reference: str,
+    against: str,
+    steps: int,
+) -> None:
+    """Check that ``trajectory(variant, case)`` equals ``trajectory(reference, case)`` step by step
+    for every case and variant (:func:`expect_same_trajectory`, checks ``<variant> trajectory =
+    <against>``), and record one table row per comparison with its largest deviation.
+
+    ctx: a harness Context. trajectory: (variant, hyper-parameters) -> (steps, P) parameters,
+    from the same initial weights and batches for every variant. cases: case name ->
+    hyper-parameters. against: what the reference is, in words. Table: ``largest parameter
+    deviation from <against> over <steps> steps (<dtype>)``, columns case, variant, dtype,
+    steps, max_abs_dev.
+    """
+    rows, dt = [], str(ctx.dtype).replace("torch.", "")
+    for case_name, case in cases.items():
+        ref = trajectory(reference, case)
+        for variant in variants:
+            traj = trajectory(variant, case)
+            where = f"{case_name} {case}, {ctx.dtype}"
+            dev = expect_same_trajectory(ctx, traj, ref, name=f"{variant} trajectory = {against}", where=where)
+            rows.append({"case": case_name, "variant": variant, "dtype": dt, "steps": steps, "max_abs_dev": dev})
+    ctx.table(f"largest parameter deviation from {against} over {steps} steps ({dt})", rows)
