@@ -1,58 +1,46 @@
 """2.04 SGD with momentum (and Nesterov), from scratch.
 
-Update (torch.optim.SGD docs; Sutskever et al. 2013 for Nesterov), per parameter p with
-gradient g:
+Update per parameter p with gradient g (torch.optim.SGD docs; Sutskever et al. 2013 for Nesterov):
 
     g <- g + weight_decay p
     b <- g on the first step, else b <- momentum b + (1 - dampening) g
     g <- g + momentum b (Nesterov) else g <- b
     p <- p - lr g
 
-The first step *copies* g into the buffer: a buffer started at zero and updated by the
-second line gives (1 - dampening) g instead, and the trajectories part from step one on.
+The first step *copies* g into the buffer: a buffer started at zero and updated by the second
+line gives (1 - dampening) g instead, and the trajectories part from step one on (the check:
+every step's parameters over 50 steps of an MLP on sklearn's digits equal torch.optim.SGD's).
 
-Compared (``kernels.optim.optimizers.SGD``), the variants timed per optimizer step:
+Compared, each timed per ``step()`` (fixed gradients, momentum buffers created by an untimed
+step): ``torch.optim.SGD`` with ``foreach=True`` (``torch_foreach``, the baseline: the
+multi-tensor path) and ``foreach=False`` (``torch_loop``), and :class:`kernels.optim.optimizers.SGD`
+as a per-tensor loop (``loop``: a few in-place ops per parameter) and on ``torch._foreach_*`` ops
+(``foreach``: one op over the whole list of tensors per (device, dtype) group).
 
-* ``torch_foreach`` (baseline): ``torch.optim.SGD(foreach=True)``, the multi-tensor path.
-* ``torch_loop``: ``torch.optim.SGD(foreach=False)``, torch's single-tensor loop.
-* ``loop``: the hand-written per-tensor loop (a few in-place ops per parameter).
-* ``foreach``: the hand-written multi-tensor version on ``torch._foreach_*`` ops, one op over
-  the whole list of tensors per (device, dtype) group.
-
-Check (float64 to 1e-12: the same ops in the same order give the same bits; float32 to the
-dtype table): over 50 mini-batch steps of an MLP 64-32-16-10 on sklearn's 8x8 digits the
-parameters after every step equal torch.optim.SGD's, for momentum 0.9, Nesterov, dampening
-0.1 (which exposes a wrongly initialised buffer) and weight decay 1e-2; a table of the
-largest deviations goes into the report. Bad input raises ValueError as torch does.
-
-Bench: one ``step()`` on 10M parameters in 104 tensors (52 Linear(440, 440) layers,
-gradients fixed; heavy-ball and Nesterov), and on 0.53M parameters in 1,000 tensors (where
-per-tensor overhead dominates), after one untimed step that creates the momentum buffers.
-
-Lesson: on 10M parameters a heavy-ball step is memory-bound (p, g, b read, b, p written) and
-loop and foreach tie: on CPU a foreach op is a C++ loop over per-tensor kernels, not one
-fused kernel. With Nesterov the look-ahead g + momentum b is computed out of place, and an
-out-of-place ``_foreach_add`` allocates all 104 results at once where the loop allocates one
-tensor's worth, frees it and reuses it warm. With 1,000 small tensors the per-tensor Python
-overhead is the cost, and the foreach paths win (the hand foreach less: it still walks the
-list in Python to find first-step buffers). On a GPU the foreach path also saves kernel
-launches, which is where it earns its default ("foreach > for-loop": PyTorch docs,
-``torch.optim``, "Algorithms").
+Lesson: on 10M parameters a heavy-ball step is memory-bound (p, g, b read, b, p written) and loop
+and foreach tie: on CPU a foreach op is a C++ loop over per-tensor kernels, not one fused kernel.
+With Nesterov the look-ahead g + momentum b is computed out of place, and an out-of-place
+``_foreach_add`` allocates all 104 results at once where the loop allocates one tensor's worth,
+frees it and reuses it warm. With 1,000 small tensors the per-tensor Python overhead is the
+cost, and the foreach paths win (the hand foreach less: it still walks the list in Python to
+find first-step buffers). On a GPU the foreach path also saves kernel launches, which is where
+it earns its default ("foreach > for-loop": PyTorch docs, ``torch.optim``, "Algorithms").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 
 import kernels.optim.optimizers as hand_optim
 from harness import Comparison, Prepared, Tolerance, task
-from harness.checks import tolerance_for
 from harness.claims import speedup, time_ratio
 from harness.data.digits import digits_features
 from harness.mutants import Mutant
-from kernels.optim.trajectory import bench_parameters, first_deviation, optimizer_trajectory
+from kernels.optim import wrong
+from kernels.optim.trajectory import bench_parameters, expect_trajectories, optimizer_trajectory
 from models.mlp import MLP, MLPConfig
 
 
@@ -76,65 +64,13 @@ class SGDBenchConfig:
         return f"{n / 1e6:.2g}M params in {2 * self.n_layers} tensors" + (",nesterov" if self.nesterov else "")
 
 
-#: Hyper-parameter cases of the trajectory check (lr 0.1 everywhere).
-CASES: dict[str, dict] = {
+CASES: dict[str, dict] = {  # hyper-parameter cases of the trajectory check (lr 0.1 everywhere)
     "momentum": dict(momentum=0.9),
     "nesterov": dict(momentum=0.9, nesterov=True),
     "dampening": dict(momentum=0.9, dampening=0.1),
     "weight_decay": dict(momentum=0.9, weight_decay=1e-2),
 }
-STEPS = 50
-LR = 0.1
-
-
-def small_mlp(seed: int, device, dtype) -> MLP:
-    torch.manual_seed(seed)
-    return MLP(MLPConfig(in_features=64, hidden=(32, 16), out_features=10, activation="tanh")).to(device, dtype)
-
-
-# -- wrong optimizers, declared as mutants below ------------------------------------------
-class _ZeroInitSGD(hand_optim.SGD):
-    """Momentum buffer started at zero and updated by b <- m b + (1 - dampening) g: the first
-    buffer is (1 - dampening) g instead of g. Identical to torch unless dampening != 0."""
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
-                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
-                buf.mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
-                g = g.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
-                p.add_(g, alpha=-group["lr"])
-
-
-class _NesterovOldBuffer(hand_optim.SGD):
-    """Nesterov look-ahead along the buffer *before* this step's update."""
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                st = self.state[p]
-                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
-                old = st.get("momentum_buffer")
-                new = g.clone() if old is None else old * group["momentum"] + (1 - group["dampening"]) * g
-                st["momentum_buffer"] = new
-                ahead = old if (group["nesterov"] and old is not None) else new
-                p.add_(g.add(ahead, alpha=group["momentum"]) if group["nesterov"] else new, alpha=-group["lr"])
-
-
-def _foreach_is(opt_cls):
-    """``make_optimizer`` whose ``foreach`` variant is ``opt_cls``."""
-
-    def make_optimizer(self, variant, params, **hp):
-        return (
-            opt_cls(params, **hp) if variant == "foreach" else SGDMomentum.make_optimizer(self, variant, params, **hp)
-        )
-
-    return make_optimizer
+STEPS, LR = 50, 0.1
 
 
 @task("autograd.sgd_momentum", seed="2.04", title="SGD with momentum (and Nesterov) optimizer")
@@ -170,68 +106,51 @@ class SGDMomentum(Comparison):
         Mutant(
             "zero_init_buffer",
             "momentum buffer starts at 0, first update (1 - dampening) g",
-            {"make_optimizer": _foreach_is(_ZeroInitSGD)},
+            {"foreach_cls": wrong.ZeroInitBufferSGD},
             match="dampening",
         ),
         Mutant(
             "nesterov_stale_buffer",
             "Nesterov looks ahead along the previous buffer",
-            {"make_optimizer": _foreach_is(_NesterovOldBuffer)},
+            {"foreach_cls": wrong.NesterovStaleBufferSGD},
             match="nesterov",
         ),
     )
+    #: the hand optimizer of the ``foreach`` variant; the mutants swap in wrong ones
+    foreach_cls = hand_optim.SGD
 
     def make_optimizer(self, variant: str, params, **hp) -> torch.optim.Optimizer:
-        """The optimizer of a variant; the mutants swap in wrong ones."""
         if variant.startswith("torch_"):
             return torch.optim.SGD(params, foreach=variant == "torch_foreach", **hp)
-        return hand_optim.SGD(params, foreach=variant == "foreach", **hp)
+        cls = self.foreach_cls if variant == "foreach" else hand_optim.SGD
+        return cls(params, foreach=variant == "foreach", **hp)
 
-    def _trajectory(self, variant: str, case: dict, ctx, seed: int) -> torch.Tensor:
+    def _trajectory(self, ctx, variant: str, case: dict) -> torch.Tensor:
+        """(STEPS, P): the parameters after each step, the same init and batches for every variant."""
         x, y = digits_features(torch.float64)
-        model = small_mlp(seed, ctx.device, ctx.dtype)
+        torch.manual_seed(ctx.rng_seed)
+        model = MLP(MLPConfig(64, hidden=(32, 16), out_features=10, activation="tanh")).to(ctx.device, ctx.dtype)
         opt = self.make_optimizer(variant, model.parameters(), lr=LR, **case)
-        return optimizer_trajectory(
-            model, opt, x.to(ctx.device, ctx.dtype), y.to(ctx.device), steps=STEPS, batch=32, seed=seed
-        )
+        xd, yd = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
+        return optimizer_trajectory(model, opt, xd, yd, steps=STEPS, batch=32, seed=ctx.rng_seed)
 
     def check(self, ctx) -> None:
-        rows, dt = [], str(ctx.dtype).replace("torch.", "")
-        tl = self.tolerances.get(ctx.dtype) or tolerance_for(ctx.dtype)
-        tol = dict(rtol=tl.rtol, atol=tl.atol)
-        for case_name, case in CASES.items():
-            ref = self._trajectory("torch_loop", case, ctx, ctx.rng_seed)  # (STEPS, P)
-            for variant in ("loop", "foreach"):
-                traj = self._trajectory(variant, case, ctx, ctx.rng_seed)
-                ctx.assert_close(
-                    traj,
-                    ref,
-                    name=f"{variant} trajectory = torch.optim.SGD",
-                    where=f"{case_name} {case}, {ctx.dtype}, {first_deviation(traj, ref, **tol)}",
-                )
-                dev = float((traj - ref).abs().max())
-                rows.append({"case": case_name, "variant": variant, "dtype": dt, "steps": STEPS, "max_abs_dev": dev})
-        ctx.table(f"largest parameter deviation from torch.optim.SGD over {STEPS} steps ({dt})", rows)
-        p = [torch.nn.Parameter(torch.zeros(3))]
-        ctx.expect_raises(
-            ValueError, lambda: hand_optim.SGD(p, lr=-0.1), match="learning rate", name="negative lr rejected"
+        trajectory = functools.partial(self._trajectory, ctx)
+        expect_trajectories(
+            ctx, trajectory, CASES, ("loop", "foreach"), reference="torch_loop", against="torch.optim.SGD", steps=STEPS
         )
+        p, non_leaf = [torch.nn.Parameter(torch.zeros(3))], [torch.zeros(3, requires_grad=True) * 2]
         for name, make, match in (
+            ("negative lr rejected", lambda: hand_optim.SGD(p, lr=-0.1), "learning rate"),
             ("Nesterov without momentum rejected", lambda: hand_optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
-            (
-                "non-leaf parameter rejected",
-                lambda: hand_optim.SGD([torch.zeros(3, requires_grad=True) * 2], lr=0.1),
-                "leaf",
-            ),
+            ("non-leaf parameter rejected", lambda: hand_optim.SGD(non_leaf, lr=0.1), "leaf"),
         ):
             ctx.expect_raises(ValueError, make, match=match, name=name)
 
-    # -- bench ----------------------------------------------------------------------------------
     def prepare(self, ctx, impl: str, config: SGDBenchConfig) -> Prepared:
         params = bench_parameters(config.n_layers, config.width, device=ctx.device, dtype=ctx.dtype, seed=ctx.rng_seed)
         opt = self.make_optimizer(impl, params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
         opt.step()  # creates the momentum buffers: time the steady state
-        n = sum(p.numel() for p in params)
+        n_bytes = sum(p.numel() for p in params) * params[0].element_size()
         # per parameter: read p, g, b; write b, p (float32: 20 bytes); Nesterov reads g and b once more
-        el = torch.empty((), dtype=ctx.dtype).element_size()
-        return Prepared(fn=opt.step, bytes=n * el * (7 if config.nesterov else 5))
+        return Prepared(fn=opt.step, bytes=n_bytes * (7 if config.nesterov else 5))
