@@ -1,41 +1,29 @@
 """9.09 Inference with TensorRT.
 
 Compared: a small CNN (``models.deploy.TinyConvNet``) run eagerly, through ``torch.compile``
-(default and, on a GPU, ``mode="max-autotune"``) and as a TensorRT engine built by
-Torch-TensorRT's dynamo path (``torch_tensorrt.compile(model, ir="dynamo", ...)``), which
-exports the model with ``torch.export``, lowers it to core ATen and converts operator by
-operator; an operator without a converter stays in PyTorch and splits the engine.
-
-Check (tiny):
-
-* on any machine, the export graph TensorRT would compile: ``torch.export`` of the model in
-  eval mode, decomposed to core ATen; its input is float32; it equals eager; it holds no
-  training-only operator (``_native_batch_norm_legit_functional``, ``native_dropout``: a
-  model exported in train mode); every operator is on the stated converter list
-  :data:`TRT_CONVERTERS` (coverage 1.0: one engine); and a model with ``torch.bucketize``,
-  which is not on the list, reports coverage below 1 with that operator named as the
-  fallback;
-* with the ``tensorrt`` capability (a CUDA GPU, TensorRT and torch_tensorrt), the engine's
-  outputs stay within 1e-3 of eager; without it that part is skipped with the reason
-  (torch_tensorrt cannot come from PyPI alone: the TensorRT libraries download from
-  NVIDIA's own index).
-
-Bench: latency of eager, ``torch.compile``, ``max-autotune`` (GPU) and TensorRT (where
-installed). On a GPU without TensorRT the record says that ``max-autotune`` stands in.
+(on a GPU also ``mode="max-autotune"``, the stand-in where TensorRT is missing) and as a
+TensorRT engine from Torch-TensorRT's dynamo path, which exports the model with
+``torch.export``, lowers it to core ATen and converts it operator by operator; an operator
+without a converter stays in PyTorch and splits the engine. Checked on any machine (no GPU
+needed): that export graph (eval mode) takes float32, equals eager, holds no training-only
+operator and only operators on the stated list ``kernels.export.trt.TRT_CONVERTERS``, while
+``torch.bucketize``, off the list, is named as the fallback. With the ``tensorrt`` capability
+(a CUDA GPU and torch_tensorrt, whose TensorRT libraries come from NVIDIA's index, not PyPI)
+the engine must stay within 1e-3 of eager.
 
 Lesson: TensorRT wins by fusing layers, picking the fastest kernel per layer and shape at
 build time and running in reduced precision; NVIDIA reported up to 6x faster inference with
 Torch-TensorRT than eager PyTorch on NVIDIA GPUs (NVIDIA Technical Blog, "Accelerating
 Inference Up to 6x Faster in PyTorch with Torch-TensorRT", 2021-12). The precondition is the
 graph: the build is only as whole as the converter coverage of the exported operators, and
-a model exported in training mode carries batch-norm updates and dropout into it. Checking
-the graph needs no GPU, which is why it is the part that runs everywhere.
+a model exported in training mode carries batch-norm updates and dropout into it.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 
 import torch
 
@@ -43,25 +31,8 @@ from harness import Prepared, System, impl, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.export.graph import coverage, graph_ops, input_dtypes
+from kernels.export.trt import TRAINING_OPS, TRT_CONVERTERS, Bucketized, namespace_coverage, op_table, trt_compile
 from models.deploy import TinyConvNet
-
-#: Core-ATen operators with a converter in Torch-TensorRT's dynamo path (registered with
-#: ``dynamo_tensorrt_converter`` in py/torch_tensorrt/dynamo/conversion/aten_ops_converters.py,
-#: pytorch/TensorRT 2.x); a stated subset, the operators CNNs and MLPs lower to.
-TRT_CONVERTERS = tuple(
-    f"aten.{op}"
-    for op in (
-        "convolution.default", "_native_batch_norm_legit_no_training.default", "native_layer_norm.default",
-        "relu.default", "gelu.default", "sigmoid.default", "tanh.default", "hardtanh.default", "_softmax.default",
-        "addmm.default", "mm.default", "bmm.default", "add.Tensor", "sub.Tensor", "mul.Tensor", "div.Tensor",
-        "mean.dim", "sum.dim_IntList", "amax.default", "avg_pool2d.default", "max_pool2d_with_indices.default",
-        "view.default", "reshape.default", "permute.default", "expand.default", "clone.default", "_to_copy.default",
-        "cat.default", "slice.Tensor", "select.int", "squeeze.dims", "unsqueeze.default", "where.self", "clamp.default",
-        "embedding.default", "rsqrt.default",
-    )
-)  # fmt: skip
-#: Operators that only a training-mode export contains.
-TRAINING_OPS = ("aten._native_batch_norm_legit_functional.default", "aten.native_dropout.default")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,22 +48,6 @@ class TRTConfig:
 
     def label(self) -> str:
         return f"w={self.width},img={self.image},B={self.batch}"
-
-
-class _Bucketized(torch.nn.Module):
-    """A feature quantiser in front of the CNN: ``torch.bucketize`` is not on the converter list."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-        self.register_buffer("edges", torch.linspace(-2, 2, 9))
-
-    def forward(self, x):
-        return self.net(torch.bucketize(x, self.edges).float())
-
-
-def _namespace_only(ops, supported):
-    return coverage(ops, [o for o in ops if o.startswith("aten.")])  # any ATen op "has a converter"
 
 
 @task("deployment.tensorrt", seed="9.09", title="inference with TensorRT")
@@ -121,12 +76,12 @@ class TensorRT(System):
         Mutant("float16_export", "model and example exported in float16: a half-precision engine input",
                {"export_dtype": torch.float16}, match="float32"),
         Mutant("namespace_coverage", "coverage counts every aten op as convertible", {"coverage_fn":
-               staticmethod(_namespace_only)}, match="fallback"),
+               staticmethod(namespace_coverage)}, match="fallback"),
     )  # fmt: skip
 
-    def _graph(self, ctx, model, x):
-        model = self.freeze(model)
-        ep = torch.export.export(model.to(self.export_dtype), (x.to(self.export_dtype),)).run_decompositions()
+    def _graph(self, model, x):  # the core-ATen graph TensorRT would compile, and its operator counts
+        ep = torch.export.export(self.freeze(model).to(self.export_dtype), (x.to(self.export_dtype),))
+        ep = ep.run_decompositions()
         return ep, graph_ops(ep)
 
     def check(self, ctx):
@@ -135,7 +90,7 @@ class TensorRT(System):
         net = TinyConvNet(cfg.width)
         ref = copy.deepcopy(net).eval()
         x = torch.randn(cfg.batch, 1, cfg.image, cfg.image, generator=ctx.generator())
-        ep, ops = self._graph(ctx, copy.deepcopy(net), x)
+        ep, ops = self._graph(copy.deepcopy(net), x)
         dts = input_dtypes(ep)
         ctx.expect(dts == [torch.float32], f"export graph inputs are {dts}; the engine is fed float32",
                    name="export graph input is float32")  # fmt: skip
@@ -146,22 +101,13 @@ class TensorRT(System):
             ctx.assert_close(ep.module()(x), ref(x), name="export graph = eager")
         cov = self.coverage_fn(ops, TRT_CONVERTERS)
         ctx.metric("trt_op_coverage", cov["fraction"])
-        ctx.table(
-            "export graph operators (core ATen)",
-            [
-                {"op": o, "count": n, "TensorRT converter": o in TRT_CONVERTERS}
-                for o, n in sorted(ops.items())
-                if o != "getitem"
-            ],
-        )
+        ctx.table("export graph operators (core ATen)", op_table(ops))
         ctx.expect(cov["fraction"] == 1.0, f"operators without a converter: {cov['missing']}",
                    name="every operator has a TensorRT converter")  # fmt: skip
-        _, ops_b = self._graph(ctx, _Bucketized(copy.deepcopy(net)), x)
-        cov_b = self.coverage_fn(ops_b, TRT_CONVERTERS)
+        cov_b = self.coverage_fn(self._graph(Bucketized(copy.deepcopy(net)), x)[1], TRT_CONVERTERS)
         ctx.expect("aten.bucketize.Tensor" in cov_b["missing"] and cov_b["fraction"] < 1.0,
                    f"bucketize model: coverage {cov_b['fraction']:.2f}, missing {cov_b['missing']}; torch.bucketize "
-                   "should be reported as the fallback operator",
-                   name="an unconverted operator is a fallback")  # fmt: skip
+                   "should be named the fallback", name="an unconverted operator is a fallback")  # fmt: skip
         if ctx.require("tensorrt", part="TensorRT engine (torch_tensorrt) within 1e-3 of eager"):
             trt = self.tensorrt(ref.to(ctx.device), x.to(ctx.device))
             with torch.no_grad():
@@ -176,25 +122,22 @@ class TensorRT(System):
 
     @impl
     def compiled(self, model, x):
-        return _compiled(model, x)
+        return functools.partial(torch.compile(model), x)
 
     @impl(bench_requires=("cuda",))
     def max_autotune(self, model, x):
-        return _compiled(model, x, mode="max-autotune")
+        return functools.partial(torch.compile(model, mode="max-autotune"), x)
 
     @impl(requires=("tensorrt",))
     def tensorrt(self, model, x):
-        import torch_tensorrt  # only with the tensorrt capability
-
-        engine = torch_tensorrt.compile(model, ir="dynamo", inputs=[x], enabled_precisions={torch.float32})
-        return lambda: engine(x)
+        return functools.partial(trt_compile(model, x), x)
 
     def bench(self, ctx):
         if ctx.is_cuda and not ctx.has("tensorrt"):
             ctx.note("TensorRT is not installed: torch.compile(mode='max-autotune') stands in for it beside eager")
         cfg = ctx.configs[0]
         torch.manual_seed(ctx.rng_seed)
-        _, ops = self._graph(ctx, TinyConvNet(cfg.width), torch.randn(2, 1, cfg.image, cfg.image))
+        _, ops = self._graph(TinyConvNet(cfg.width), torch.randn(2, 1, cfg.image, cfg.image))
         ctx.metric("trt_op_coverage", coverage(ops, TRT_CONVERTERS)["fraction"])
         super().bench(ctx)
 
@@ -202,18 +145,6 @@ class TensorRT(System):
         torch.manual_seed(ctx.rng_seed)
         model = TinyConvNet(config.width).eval().to(ctx.device)
         x = torch.randn(config.batch, 1, config.image, config.image, generator=ctx.generator()).to(ctx.device)
-        spec = next(s for s in self.implementations() if s.name == impl)
-        call = getattr(self, str(spec.method))(model, x)  # builds the engine (TensorRT: torch.export inside)
-        with torch.inference_mode():
-            call()  # compiles (torch.compile) and warms up outside the timed region, in the timed grad mode
-
-        def fn():
-            with torch.inference_mode():
-                return call()
-
+        fn = torch.inference_mode()(getattr(self, impl)(model, x))  # builds the engine (TensorRT: export inside)
+        fn()  # compiles (torch.compile) and warms up outside the timed region, in the timed grad mode
         return Prepared(fn=fn, items=config.batch, item_unit="images")
-
-
-def _compiled(model, x, mode: str | None = None):
-    compiled = torch.compile(model, mode=mode)
-    return lambda: compiled(x)
