@@ -22,15 +22,20 @@ def test_bench_data_comes_from_real_idx_files_when_the_data_dir_has_them(tmp_pat
         images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
         idx.write_mnist(tmp_path / "mnist", split, images, torch.arange(n) % 10)
     monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
-    train, test, source, epochs = Task().load(Context(Task, mode="bench", size="tiny"))
+    task, ctx = Task(), Context(Task, mode="bench", size="tiny")
+    train, test = task.train_data(ctx, Task.sizes["tiny"])
     assert train[0].shape == (12, 28, 28) and test[0].shape == (5, 28, 28)
     assert 0.0 <= float(train[0].min()) and float(train[0].max()) <= 1.0
     assert torch.equal(test[1], torch.arange(5))
-    assert "real files" in source and epochs == Task.sizes["tiny"].real_epochs
+    assert (
+        "real files" in ctx.record.notes[-1]
+        and task.budget(Task.sizes["tiny"]).epochs == Task.sizes["tiny"].real_epochs
+    )
 
 
 def test_bench_falls_back_to_the_embedded_digits(monkeypatch):
     monkeypatch.delenv("DRILLS_DATA_DIR", raising=False)
-    train, test, source, _ = Task().load(Context(Task, mode="bench", size="tiny"))
+    ctx = Context(Task, mode="bench", size="tiny")
+    train, test = Task().train_data(ctx, Task.sizes["tiny"])
     assert train[0].shape[1:] == (8, 8) and train[0].shape[0] + test[0].shape[0] == 1797
-    assert "digits" in source and "IDX" in source
+    assert "digits" in ctx.record.notes[-1] and "IDX" in ctx.record.notes[-1]
