@@ -1,23 +1,17 @@
 """1.08 One-hot encoding: labels (...,) int64 -> (..., C) int64 with a 1 at each label.
 
-Own encoders validate first: labels must be an integer tensor (TypeError), no label may
-be negative or >= num_classes (ValueError naming the offending value and the valid
-range); ``num_classes=-1`` infers max + 1 as ``F.one_hot`` does, and empty labels then
-raise (nothing to infer from). ``F.one_hot`` raises RuntimeError("Class values must be
-non-negative.") for the same inputs; the validation costs one min/max pass and, on a
-GPU, a device-to-host sync for the two numbers.
+Own encoders validate first: labels must be an integer tensor (TypeError), no label may be
+negative or >= num_classes (ValueError naming the offending value and the valid range);
+``num_classes=-1`` infers max + 1 as ``F.one_hot`` does, and empty labels then raise. ``F.one_hot``
+raises RuntimeError("Class values must be non-negative.") for the same inputs; the validation
+costs one min/max pass and, on a GPU, a device-to-host sync for the two numbers.
 
-Compared, all against ``F.one_hot``:
+Compared, all against ``F.one_hot`` (``torch_one_hot``, the baseline):
 
-* ``torch_one_hot`` (baseline): ``F.one_hot``.
-* ``scatter``: zeros (..., C), then ``scatter_`` a 1 at each label: one full-size
-  zero fill, one write per row.
-* ``compare``: ``labels[..., None] == arange(C)``, a broadcast comparison, cast to
-  int64: a bool (..., C) temporary, then the int64 output.
-* ``eye_index``: rows of a (C, C) identity picked by the labels (``eye[labels]``);
-  the identity is built once, outside the timed region.
-
-Throughput is rows/s (one row = one label) and GB/s (labels read + output written).
+* ``scatter``: zeros (..., C), then ``scatter_`` a 1 at each label: one full-size zero fill,
+  one write per row.
+* ``compare``: ``labels[..., None] == arange(C)`` cast to int64: a bool (..., C) temporary first.
+* ``eye_index``: rows of a (C, C) identity (``eye[labels]``), built outside the timed region.
 
 Lesson: one-hot is bound by writing its output, C int64 values per label, almost all
 zero; how the ones get there hardly matters (the claims: each encoder within a small factor
@@ -29,6 +23,7 @@ live in :mod:`kernels.tensor.one_hot`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import torch
@@ -36,7 +31,8 @@ import torch.nn.functional as F
 
 from harness import Operator, impl, task
 from harness.claims import time_ratio
-from harness.mutants import replace_impl
+from harness.mutants import replace_call
+from kernels.tensor import wrong
 from kernels.tensor.one_hot import one_hot_compare, one_hot_eye, one_hot_scatter
 
 
@@ -54,32 +50,11 @@ class OneHotConfig:
         return f"{'x'.join(map(str, self.shape))} C={self.num_classes}"
 
 
-# -- wrong versions, declared as mutants below ------------------------------------------
-def _unchecked(self, labels, num_classes):
-    """No validation: -1 matches no class and becomes an all-zero row."""
-    c = num_classes if num_classes > 0 else int(labels.max()) + 1 if labels.numel() else 0
-    return lambda: (labels.unsqueeze(-1) == torch.arange(c, device=labels.device)).long()
-
-
-def _raw_scatter(self, labels, num_classes):
-    """scatter_ rejects -1 itself, but with a RuntimeError from deep inside, not a clear ValueError."""
-    c = num_classes if num_classes > 0 else int(labels.max()) + 1 if labels.numel() else 1
-    return lambda: torch.zeros(*labels.shape, max(c, 1), dtype=torch.int64, device=labels.device).scatter_(
-        -1, labels.unsqueeze(-1), 1
-    )
-
-
 @task("fundamentals.one_hot", seed="1.08", title="one-hot encoding")
 class OneHot(Operator):
     __doc__ = __doc__
     sizes = {
-        "tiny": [
-            OneHotConfig((10,), 4),
-            OneHotConfig((2, 7), 5),
-            OneHotConfig((13,), -1),
-            OneHotConfig((0,), 3),
-            OneHotConfig((3, 4, 2), 1),
-        ],
+        "tiny": [OneHotConfig(s, c) for s, c in (((10,), 4), ((2, 7), 5), ((13,), -1), ((0,), 3), ((3, 4, 2), 1))],
         "cpu": [OneHotConfig((65536,), 10), OneHotConfig((65536,), 100), OneHotConfig((8192,), 1000)],
         "gpu": [OneHotConfig((1 << 20,), 10), OneHotConfig((1 << 20,), 100), OneHotConfig((131072,), 1000)],
     }
@@ -98,32 +73,22 @@ class OneHot(Operator):
         ),
     )
     mutants = (
-        replace_impl(
+        replace_call(
             "accepts_minus_one",
             "no validation: -1 becomes an all-zero row",
             "compare",
-            _unchecked,
+            wrong.one_hot_unchecked,
             match="negative label rejected",
         ),
-        replace_impl(
+        replace_call(
             "unclear_error",
             "rejects -1 with scatter_'s RuntimeError, not a clear ValueError",
             "scatter",
-            _raw_scatter,
+            wrong.one_hot_raw_scatter,
             match="expected",
         ),
-        replace_impl(
-            "float_output",
-            "returns float32, not int64 like F.one_hot",
-            "eye_index",
-            lambda self, labels, c: lambda: F.one_hot(labels, c).float(),
-        ),
-        replace_impl(
-            "off_by_one_class",
-            "the 1 lands one class too far",
-            "scatter",
-            lambda self, labels, c: lambda: F.one_hot(labels, c).roll(1, -1),
-        ),
+        replace_call("float_output", "returns float32, not int64 like F.one_hot", "eye_index", wrong.one_hot_float),
+        replace_call("off_by_one_class", "the 1 lands one class too far", "scatter", wrong.one_hot_shifted),
     )
 
     def inputs(self, config, device, dtype, seed):
@@ -160,33 +125,24 @@ class OneHot(Operator):
         return lambda: one_hot_eye(labels, num_classes, eye)
 
     def extra_checks(self, ctx):
-        dev = ctx.device
-        ok = torch.tensor([0, 2, 1, 3], device=dev)
+        t = functools.partial(torch.tensor, device=ctx.device)
+        ok = t([0, 2, 1, 3])
+        bad = (  # (error, labels, num_classes, message part, check name)
+            (ValueError, t([0, -1, 2]), 4, ">= 0", "negative label rejected"),
+            (ValueError, t([[0, 1], [4, 2]]), 4, "out of range", "label >= num_classes rejected"),
+            (ValueError, t([-3]), -1, ">= 0", "negative label rejected (inferred C)"),
+            (TypeError, ok.float(), 4, "integer", "float labels rejected"),
+            (ValueError, ok[:0], -1, "infer", "empty labels, C=-1 rejected"),
+        )
         for spec in ctx.implementations(self):
             if spec.baseline:
                 continue  # F.one_hot raises RuntimeError; the clear errors are the own encoders' job
             enc = getattr(self, spec.method)
-            where = f"{spec.name}: "
-            ctx.expect_raises(
-                ValueError, enc(torch.tensor([0, -1, 2], device=dev), 4), match=">= 0", name="negative label rejected"
-            )
-            ctx.expect_raises(
-                ValueError,
-                enc(torch.tensor([[0, 1], [4, 2]], device=dev), 4),
-                match="out of range",
-                name="label >= num_classes rejected",
-            )
-            ctx.expect_raises(
-                ValueError,
-                enc(torch.tensor([-3], device=dev), -1),
-                match=">= 0",
-                name="negative label rejected (inferred C)",
-            )
-            ctx.expect_raises(TypeError, enc(ok.float(), 4), match="integer", name="float labels rejected")
-            ctx.expect_raises(ValueError, enc(ok[:0], -1), match="infer", name="empty labels, C=-1 rejected")
+            for error, labels, c, match, name in bad:
+                ctx.expect_raises(error, enc(labels, c), match=match, name=name)
             out = enc(ok, 6)()
             ctx.expect(
                 out.dtype == torch.int64 and out.shape == (4, 6),
-                where + f"dtype {out.dtype}, shape {tuple(out.shape)}; F.one_hot gives int64 (4, 6)",
+                f"{spec.name}: dtype {out.dtype}, shape {tuple(out.shape)}; F.one_hot gives int64 (4, 6)",
                 name="int64 (..., C) like F.one_hot",
             )

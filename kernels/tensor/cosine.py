@@ -58,3 +58,29 @@ def cosine_pairwise_matmul(x1: torch.Tensor, x2: torch.Tensor, eps: float = EPS)
     x1n = x1 / torch.linalg.vector_norm(x1, dim=-1, keepdim=True).clamp_min(eps)  # (..., N, D)
     x2n = x2 / torch.linalg.vector_norm(x2, dim=-1, keepdim=True).clamp_min(eps)  # (..., M, D)
     return x1n @ x2n.mT  # (..., N, D) @ (..., D, M)
+
+
+def broadcast_pairs(
+    x1: torch.Tensor, x2: torch.Tensor, dim: int, pairwise: bool
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(x1, x2, dim) as given (row-wise mode), or, ``pairwise``, every row of x1 (..., N, D) against
+    every row of x2 (..., M, D) by broadcasting: (x1 (..., N, 1, D), x2 (..., 1, M, D), -1), whose
+    products materialise (..., N, M, D)."""
+    return (x1.unsqueeze(-2), x2.unsqueeze(-3), -1) if pairwise else (x1, x2, dim)
+
+
+def edge_vectors(shape: tuple[int, ...], dim: int, g: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    """Random N(0, 1) vectors along ``dim`` of a tensor of ``shape``, the first one zero and the
+    second (if any) of norm ~1e-9, below ``EPS``: the inputs where the eps rule shows.
+
+    The vectors are drawn last-dim-first, then moved to ``dim``: the result is a view, not
+    contiguous unless ``dim`` is the last dim (as real strided inputs are).
+    """
+    d = shape[dim]
+    rest = [n for i, n in enumerate(shape) if i != dim % len(shape)]
+    base = torch.randn(*rest, d, generator=g, dtype=dtype)  # (..., D): vectors last
+    rows = base.view(-1, d)  # (R, D), a view: edits land in base
+    rows[0] = 0.0
+    if rows.shape[0] > 1:
+        rows[1] *= 1e-9
+    return base.movedim(-1, dim)  # vectors back along dim
