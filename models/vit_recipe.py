@@ -6,16 +6,51 @@
 * :func:`smoothed_cross_entropy`: (1 - eps) * NLL + eps * mean over all K classes of -log p
   (Szegedy et al. 2016), PyTorch's ``F.cross_entropy(label_smoothing=eps)``;
 * :func:`adamw_groups`: weight decay on weight matrices only, none on biases, norm gains, the
-  class token and position embeddings (timm's ``no_weight_decay``).
+  class token and position embeddings (timm's ``no_weight_decay``);
+* :class:`RecipeRun`: the recipe's hyperparameters, model and data (research.vit_cifar100's
+  config; ``harness.data.vit_images.load_images`` reads its data fields).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeRun:
+    """Model, data and the recipe's hyperparameters."""
+
+    model: str = "tiny"
+    """models.vit preset"""
+    data: str = "digits"
+    """"digits" (real, upsampled) or "cifar100" (real files, else the synthetic stand-in)"""
+    n_train: int | None = None
+    """training images (None: all)"""
+    n_test: int | None = None
+    """test images (None: all)"""
+    steps: int = 120
+    """optimizer steps"""
+    warmup: int = 12
+    """linear warmup steps"""
+    batch_size: int = 64
+    """images per step"""
+    lr: float = 2e-3
+    """peak AdamW learning rate"""
+    weight_decay: float = 0.05
+    """AdamW decoupled weight decay on the weight matrices"""
+    smoothing: float = 0.1
+    """label smoothing eps"""
+    padding: int = 1
+    """pad-crop padding in pixels (4 on 32x32 CIFAR)"""
+    flip_p: float = 0.0
+    """horizontal flip probability (0.5 on CIFAR; digits are not mirror-symmetric)"""
+
 
 #: parameter names (suffixes) that never get weight decay, besides every 1-D parameter
 NO_DECAY_NAMES = ("cls_token", "pos_embed")
@@ -35,6 +70,18 @@ def make_scheduler(opt: torch.optim.Optimizer, total: int, warmup: int, min_lr: 
     """LambdaLR following :func:`warmup_cosine` for every group (step it once per optimizer step)."""
     base = opt.param_groups[0]["lr"]
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup, base, min_lr) / base)
+
+
+def lr_trace(schedule: Callable, total: int, warmup: int, base_lr: float) -> list[float]:
+    """The LR of each of ``total`` optimizer steps of a one-parameter AdamW (lr ``base_lr``) under
+    ``schedule(opt, total, warmup)`` (a :func:`make_scheduler`-like factory), read before each step."""
+    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=base_lr)
+    sched, lrs = schedule(opt, total, warmup), []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
 
 
 def smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
