@@ -11,12 +11,10 @@ Compared: five kernels of :mod:`kernels.tensor.vectorize`, each written as a Pyt
 * ``ema``: exponential moving average along T; loop over steps vs a log2(T)-round
   Hillis-Steele scan of affine maps.
 
-Check (tiny sizes, 3 seeds): vectorized equals looped for every kernel (histogram
-counts exactly, on data with values on every bin edge, outside the range and NaN), and
-the vectorized versions equal torch's own op where one exists (``torch.cdist``,
-``torch.histc``, ``unfold(...).mean``, ``x @ x.T``), so a loop and a vectorized version
-that share a bug do not pass together. Bench: the time of each variant per kernel;
-``speedup_vs_baseline`` is the loop's time over the vectorized one's.
+The check holds each vectorized version to its loop (histogram counts exactly, on data with
+values on every bin edge, outside the range and NaN) and both to torch's own op where one exists
+(``kernels.tensor.vectorize_cases``), so a loop and a vectorization that share a bug do not pass
+together. ``speedup_vs_baseline`` is the loop's time over the vectorized one's.
 
 Lesson: a Python-level trip costs microseconds (indexing, a tiny kernel launch, a
 0-dim tensor write); a vectorized version pays that fixed cost a handful of times. The
@@ -36,14 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
-import kernels.tensor.vectorize as V
+import kernels.tensor.vectorize_wrong as W
 from harness import Comparison, Prepared, task
 from harness.checks import guard_not_constant
 from harness.claims import speedup
 from harness.mutants import Mutant
 from kernels.tensor.vectorize import KERNELS
+from kernels.tensor.vectorize_cases import make_inputs, torch_reference
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,90 +62,16 @@ class VecConfig:
         return f"{self.kernel}:n={self.n},d={self.d}{p}"
 
 
-#: histogram range: randn data, so a few percent fall outside and are ignored
-HIST_LO, HIST_HI = -2.5, 2.5
+def _wrong(name: str, what: str, kernel: str, fn, loop_too: bool = False) -> Mutant:
+    """A mutant with the vectorized (and, with ``loop_too``, the looped: ``fn(variant)``) ``kernel``
+    replaced by ``fn`` from kernels.tensor.vectorize_wrong. The check must fail on that kernel;
+    a bug both versions share only against torch's own op."""
 
+    def pick(self, variant, k):
+        hit = k == kernel and (variant == "vectorized" or loop_too)
+        return fn(variant) if hit and loop_too else fn if hit else VectorizeLoops.kernel(self, variant, k)
 
-def make_inputs(config: VecConfig, device, dtype, seed: int) -> tuple:
-    """Positional arguments of the kernel (tensors created on CPU from ``seed``, then moved)."""
-    g = torch.Generator().manual_seed(seed)
-    k, n, d = config.kernel, config.n, config.d
-    if k == "pairwise_distances":
-        # M = N + 3 rows on the right so a transposed result cannot pass
-        return (
-            torch.randn(n, d, generator=g, dtype=dtype).to(device),
-            torch.randn(n + 3, d, generator=g, dtype=dtype).to(device),
-        )
-    if k == "running_mean":
-        return torch.randn(n, d, generator=g, dtype=dtype).to(device), int(config.param)
-    if k == "histogram":
-        bins = int(config.param)
-        x = torch.randn(n, generator=g, dtype=dtype)
-        # every bin edge (lo and hi included), and a NaN: the cases an off-by-one gets wrong
-        edges = torch.linspace(HIST_LO, HIST_HI, bins + 1, dtype=torch.float64).to(dtype)
-        x = torch.cat([x, edges, torch.tensor([float("nan"), HIST_HI + 1.0], dtype=dtype)])
-        return x[torch.randperm(x.numel(), generator=g)].to(device), bins, HIST_LO, HIST_HI
-    if k == "gram":
-        return (torch.randn(n, d, generator=g, dtype=dtype).to(device),)
-    if k == "ema":
-        return torch.randn(n, d, generator=g, dtype=dtype).to(device), float(config.param)
-    raise ValueError(f"unknown kernel {k!r}; one of {sorted(KERNELS)}")
-
-
-def torch_reference(config: VecConfig, *args) -> torch.Tensor | None:
-    """The same function through torch's own op, where torch has one."""
-    k = config.kernel
-    if k == "pairwise_distances":
-        x, y = args
-        # compute_mode: cdist's default switches to the ||x||^2+||y||^2-2xy matmul form past 25
-        # rows, which cancels for close points; the direct form is what both versions compute
-        return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
-    if k == "running_mean":
-        x, w = args
-        return x.unfold(0, w, 1).mean(-1)  # (T - w + 1, d, w) -> (T - w + 1, d)
-    if k == "histogram":
-        x, bins, lo, hi = args
-        return torch.histc(x.double(), bins, lo, hi).long()
-    if k == "gram":
-        (x,) = args
-        return torch.matmul(x, x.transpose(0, 1))
-    return None  # EMA: torch has no op for it; the loop is the reference
-
-
-# -- wrong vectorizations (the mutants) ----------------------------------------------------------
-def _hist_off_by_one(x, bins, lo, hi):
-    """WRONG: ceil instead of floor: values on a bin edge go one bin up."""
-    v = x.reshape(-1).double()
-    v = v[(v >= lo) & (v <= hi)]
-    return torch.bincount(((v - lo) * bins / (hi - lo)).ceil().long().clamp(0, bins - 1), minlength=bins)
-
-
-def _hist_open_top(x, bins, lo, hi):
-    """WRONG: the top edge hi itself is dropped."""
-    v = x.reshape(-1).double()
-    v = v[(v >= lo) & (v < hi)]
-    return torch.bincount(((v - lo) * bins / (hi - lo)).floor().long(), minlength=bins)
-
-
-def _ema_zero_start(x, alpha):
-    """WRONG: the scan starts from 0 instead of x[0]."""
-    decay = (1 - alpha) ** torch.arange(1, x.shape[0] + 1).view(-1, *[1] * (x.dim() - 1))
-    return V.ema_vec(x, alpha) - decay * x[0]
-
-
-def _wrong(kernel: str, fn, loop_too: bool = False) -> dict:
-    """The task with the vectorized (and, with ``loop_too``, the looped) ``kernel`` replaced by ``fn``."""
-
-    def pick(self, variant, name):
-        hit = name == kernel and (variant == "vectorized" or loop_too)
-        return fn(variant) if hit and loop_too else fn if hit else VectorizeLoops.kernel(self, variant, name)
-
-    return {"kernel": pick}
-
-
-def _gram_plus_one(variant):
-    """WRONG in both versions: a loop and a vectorization sharing a bug."""
-    return lambda x: (V.gram_vec(x) if variant == "vectorized" else V.gram_loop(x)) + 1.0
+    return Mutant(name, what, {"kernel": pick}, match=f"{kernel}: vectorized == torch" if loop_too else kernel)
 
 
 _TRIPS = "vectorized {} >= {}x its Python loop ({} trips, each microseconds, vs a few ops)"
@@ -182,27 +105,12 @@ class VectorizeLoops(Comparison):
         speedup("vectorized", over="loop", at_least=5, config="histogram", text=_TRIPS.format("histogram", 5, "n")),
     )
     mutants = (
-        Mutant("hist_off_by_one", "edges binned one up", _wrong("histogram", _hist_off_by_one), match="histogram"),
-        Mutant("hist_open_top", "the top edge dropped", _wrong("histogram", _hist_open_top), match="histogram"),
-        Mutant(
-            "short_running_mean",
-            "one window too few",
-            _wrong("running_mean", lambda x, w: V.running_mean_vec(x, w)[:-1]),
-            match="running_mean",
-        ),
-        Mutant("ema_zero_start", "the EMA starts from 0", _wrong("ema", _ema_zero_start), match="ema"),
-        Mutant(
-            "transposed_distances",
-            "distances of y to x",
-            _wrong("pairwise_distances", lambda x, y: torch.cdist(y, x).T.contiguous()[:, :-1]),
-            match="pairwise_distances",
-        ),
-        Mutant(
-            "gram_shared_bug",
-            "loop and vectorized both + 1",
-            _wrong("gram", _gram_plus_one, loop_too=True),
-            match="gram: vectorized == torch",
-        ),
+        _wrong("hist_off_by_one", "edges binned one up", "histogram", W.hist_off_by_one),
+        _wrong("hist_open_top", "the top edge dropped", "histogram", W.hist_open_top),
+        _wrong("short_running_mean", "one window too few", "running_mean", W.running_mean_short),
+        _wrong("ema_zero_start", "the EMA starts from 0", "ema", W.ema_zero_start),
+        _wrong("transposed_distances", "distances of y to x", "pairwise_distances", W.distances_transposed),
+        _wrong("gram_shared_bug", "loop and vectorized both + 1", "gram", W.gram_plus_one, loop_too=True),
     )
 
     def kernel(self, variant: str, name: str):
