@@ -13,6 +13,8 @@ Shapes: logits (B, C) float, labels (B,) int64; every loss returns a scalar.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +26,22 @@ def kd_loss_by_hand(student: torch.Tensor, teacher: torch.Tensor, labels: torch.
     log_p = teacher / T - torch.logsumexp(teacher / T, dim=-1, keepdim=True)  # (B, C)
     kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()
     ce = -(student - torch.logsumexp(student, -1, keepdim=True)).gather(1, labels[:, None]).mean()
+    return alpha * T * T * kl + (1 - alpha) * ce
+
+
+def kd_loss_one(student: list[float], teacher: list[float], label: int, T: float, alpha: float) -> float:
+    """The loss of ONE sample in plain Python floats (``math`` only, no torch): softmaxes, the KL
+    sum and the cross-entropy spelled out, a reading of the formula independent of both tensor forms.
+
+    ``student``, ``teacher``: the C logits; ``label`` in [0, C).
+    """
+
+    def softmax(z: list[float], temp: float) -> list[float]:
+        return [math.exp(v / temp) / sum(math.exp(u / temp) for u in z) for v in z]
+
+    p, q = softmax(teacher, T), softmax(student, T)
+    kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+    ce = -math.log(softmax(student, 1.0)[label])
     return alpha * T * T * kl + (1 - alpha) * ce
 
 
