@@ -4,32 +4,21 @@ Compared: the MAML meta-gradient (Finn, Abbeel & Levine, "Model-Agnostic Meta-Le
 Adaptation of Deep Networks", ICML 2017, arXiv:1703.03400) on the paper's sinusoid benchmark
 (section 5.1: y = A sin(x - phi), A ~ U[0.1, 5], phi ~ U[0, pi], x ~ U[-5, 5], K = 10 support
 points, a 1 -> 40 -> 40 -> 1 ReLU net, one inner SGD step of alpha = 0.01, meta-batch 25, Adam)
-computed four ways (``kernels.meta.maml``): ``torch.func`` (``grad`` of a ``vmap`` over tasks of an
-inner ``grad``, run through ``functional_call``) against a Python loop over tasks with
-``torch.autograd.grad(create_graph=True)``, each second-order (the true gradient) and first-order
-(the inner gradient detached: FOMAML, section 5.2). Timed: one meta-step (gradient + Adam) each.
-
-Check (tiny, float64 for the gradients): the looped second-order meta-gradient equals
-torch.func's, and both equal central finite differences of the meta-loss along random
-directions; the first-order gradient differs from both (the Hessian term is not negligible, so
-the check can tell them apart). Then a short meta-training run: on 200 held-out tasks, one inner
-step on the K = 10 support points lowers the query MSE of the meta-learned initialisation by at
-least the stated fraction.
-
-Bench: meta-steps/s of the four variants; the meta-training curve (query MSE before and after one
-and ten inner steps on held-out tasks, against meta-steps).
+four ways (``kernels.meta.maml``): ``torch.func`` (``grad`` of a ``vmap`` over tasks of an inner
+``grad``) or a Python loop with ``torch.autograd.grad(create_graph=True)``, each second order
+(checked in float64 against finite differences) or first order (FOMAML, section 5.2: the inner
+gradient detached). Timed: one meta-step each; recorded: held-out query MSE along meta-training.
 
 Lesson: MAML learns an initialisation from which one small gradient step fits a new task; the
 meta-gradient differentiates through that step, which needs a Hessian-vector product per task.
 ``torch.func`` writes this as what it is, a gradient of a function that takes a gradient, and
 ``vmap`` turns the per-task loop into one batched program: with a network this small the loop
 pays Python and kernel-launch overhead per task and per layer, so vmapping the 25 tasks is the
-big win; dropping the second-order term (FOMAML) saves the double backward but changes the
-gradient, which Finn et al. found costs little accuracy (MiniImagenet 5-way 1-shot: MAML
-48.70 +- 1.84 %, first-order 48.07 +- 1.75 %, the paper's Table 1). Anchor: MAML reaches
-98.7 +- 0.4 % on Omniglot 5-way 1-shot (same table). On sinusoids the meta-learned model adapts
-from 10 points, while a model pretrained on all tasks jointly learns a near-zero mean function
-that one step cannot bend to the task (the paper's figure 2).
+big win. Dropping the second-order term (FOMAML) saves the double backward but changes the
+gradient, which Finn et al. found costs little accuracy (their Table 1, MiniImagenet 5-way
+1-shot: MAML 48.70 +- 1.84 %, first-order 48.07 +- 1.75 %; Omniglot 5-way 1-shot: MAML 98.7 +-
+0.4 %). On sinusoids the meta-learned model adapts from 10 points, while a model pretrained on
+all tasks jointly learns a near-zero mean function one step cannot bend (the paper's figure 2).
 """
 
 from __future__ import annotations
@@ -38,13 +27,11 @@ import dataclasses
 import math
 
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
-from kernels.meta import maml
+from kernels.meta import maml, wrong
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +56,6 @@ class MAMLConfig:
     """check: query MSE after one inner step / before must be at most this"""
 
 
-def _first_order_loop(model, params, tasks, alpha, steps=1, first_order=False):
-    return maml.meta_grad_loop(model, params, tasks, alpha, steps, first_order=True)  # detached inner gradient
-
-
-def _outer_on_support(model, params, tasks, alpha, steps=1, first_order=False):
-    swapped = dataclasses.replace(tasks, xq=tasks.xs, yq=tasks.ys)  # outer loss on the data adapted to
-    return maml.meta_grad_loop(model, params, swapped, alpha, steps, first_order)
-
-
-def _ascending(model, params, xs, ys, alpha, steps=1, first_order=False):
-    return maml.adapt(model, params, xs, ys, -alpha, steps, first_order)  # theta + alpha * grad
-
-
 @task("advanced.maml", seed="8.09", title="meta-learning (MAML)")
 class MAML(Comparison):
     __doc__ = __doc__
@@ -103,11 +77,11 @@ class MAML(Comparison):
     adapt = staticmethod(maml.adapt)
     mutants = (
         Mutant("first_order", "the inner gradient detached (first-order MAML) where second order is claimed",
-               {"meta_grad": staticmethod(_first_order_loop)}, match="meta-gradient"),
+               {"meta_grad": staticmethod(wrong.first_order_loop)}, match="meta-gradient"),
         Mutant("outer_loss_on_support", "the outer loss on the support set instead of the query set",
-               {"meta_grad": staticmethod(_outer_on_support)}, match="meta-gradient"),
+               {"meta_grad": staticmethod(wrong.outer_on_support)}, match="meta-gradient"),
         Mutant("inner_step_ascends", "theta' = theta + alpha * grad (the inner step climbs the loss)",
-               {"adapt": staticmethod(_ascending)}, match="adapt"),
+               {"adapt": staticmethod(wrong.ascending)}, match="adapt"),
     )  # fmt: skip
 
     def check(self, ctx):
@@ -122,52 +96,37 @@ class MAML(Comparison):
         for n in ref:
             ctx.assert_close(got[n], ref[n], name="meta-gradient = torch.func's (second order)", where=n)
         gen = ctx.generator(1)
-        for i in range(3):  # directional derivatives: d/de L(theta + e v) by central differences
+        for i in range(3):  # directional derivatives: grad . v against d/de L(theta + e v)
             v = {n: torch.randn(p.shape, generator=gen, dtype=p.dtype) for n, p in params.items()}
-            eps = 1e-6
-            f = lambda s: maml.meta_loss(net, {n: p + s * v[n] for n, p in params.items()}, tasks, cfg.alpha)  # noqa: E731
-            fd = (f(eps) - f(-eps)) / (2 * eps)
-            dot = lambda g: sum((g[n] * v[n]).sum() for n in g)  # noqa: E731 - one line
-            ctx.assert_close(dot(got), fd, rtol=1e-5, atol=1e-7, name="meta-gradient = finite differences",
+            fd = maml.directional_fd(lambda p: maml.meta_loss(net, p, tasks, cfg.alpha), params, v)
+            dot = sum((got[n] * v[n]).sum() for n in got)
+            ctx.assert_close(dot, fd, rtol=1e-5, atol=1e-7, name="meta-gradient = finite differences",
                              where=f"direction {i}")  # fmt: skip
         gap = math.sqrt(sum(float((ref[n] - fo[n]).pow(2).sum()) for n in ref))
         size = math.sqrt(sum(float(ref[n].pow(2).sum()) for n in ref))
         ctx.expect(gap > 0.01 * size, f"first-order and second-order meta-gradients differ by only {gap / size:.2%}",
                    name="the Hessian term is visible (first order differs)")  # fmt: skip
-        before, after = self._meta_train(ctx, cfg, every=cfg.meta_steps, inner=(0, 1))
-        ratio = after[-1] / before[-1]
-        ctx.expect(ratio <= cfg.max_ratio, f"one inner step (adapt) takes the held-out query MSE from {before[-1]:.3f} "
-                   f"to {after[-1]:.3f} (ratio {ratio:.3f} > {cfg.max_ratio})",
+        (_, before), (_, after) = self._meta_train(ctx, cfg, every=cfg.meta_steps, inner=(0, 1))  # at 0 and the end
+        ctx.expect(after / before <= cfg.max_ratio, f"one inner step (adapt) takes the held-out query MSE from "
+                   f"{before:.3f} to {after:.3f} (ratio {after / before:.3f} > {cfg.max_ratio})",
                    name="adaptation lowers the query MSE")  # fmt: skip
-
-    def _query_mse(self, net, params, tasks, cfg, steps):
-        fn = lambda xs, ys, xq, yq: F.mse_loss(  # noqa: E731 - one line
-            functional_call(net, self.adapt(net, params, xs, ys, cfg.alpha, steps), (xq,)), yq
-        )
-        return float(vmap(fn)(tasks.xs, tasks.ys, tasks.xq, tasks.yq).mean())
 
     def _meta_train(self, ctx, cfg, every=50, inner=(0, 1, 10)):
         """Meta-train with the torch.func gradient; held-out query MSE after each number of ``inner``
-        steps, every ``every`` meta-steps and at the end: one list per entry of ``inner``."""
+        steps (through ``self.adapt``), every ``every`` meta-steps and at the end: a list per entry."""
         torch.manual_seed(ctx.rng_seed)
-        net = maml.sine_net().to(ctx.device)
-        params = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
-        opt = torch.optim.Adam(params.values(), lr=cfg.meta_lr)
-        gen, held = ctx.generator(2), maml.sample_sine_tasks(cfg.eval_tasks, cfg.k, 100, ctx.generator(3),
-                                                              device=ctx.device)  # fmt: skip
+        net, params, opt = maml.meta_learner(cfg.meta_lr, ctx.device)
+        gen = ctx.generator(2)  # the meta-training tasks; the held-out ones come from generator 3
+        held = maml.sample_sine_tasks(cfg.eval_tasks, cfg.k, 100, ctx.generator(3), device=ctx.device)
         curves: list[list[float]] = [[] for _ in inner]
         for step in range(cfg.meta_steps + 1):
             if step % every == 0 or step == cfg.meta_steps:
                 frozen = {n: p.detach() for n, p in params.items()}
                 for out, s in zip(curves, inner, strict=True):
-                    out.append(self._query_mse(net, frozen, held, cfg, s))
-            if step == cfg.meta_steps:
-                break
-            tasks = maml.sample_sine_tasks(cfg.meta_batch, cfg.k, cfg.q, gen, device=ctx.device)
-            g = maml.meta_grad_func(net, {n: p.detach() for n, p in params.items()}, tasks, cfg.alpha)
-            for n, p in params.items():
-                p.grad = g[n]
-            opt.step()
+                    out.append(float(maml.query_mse(net, frozen, held, cfg.alpha, s, self.adapt).mean()))
+            if step < cfg.meta_steps:
+                tasks = maml.sample_sine_tasks(cfg.meta_batch, cfg.k, cfg.q, gen, device=ctx.device)
+                maml.meta_step(net, params, opt, tasks, cfg.alpha)
         return curves
 
     def bench(self, ctx):
@@ -184,17 +143,8 @@ class MAML(Comparison):
 
     def prepare(self, ctx, impl, config):
         torch.manual_seed(ctx.rng_seed)
-        net = maml.sine_net().to(ctx.device)
-        params = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
-        opt = torch.optim.Adam(params.values(), lr=config.meta_lr)
+        net, params, opt = maml.meta_learner(config.meta_lr, ctx.device)
         tasks = maml.sample_sine_tasks(config.meta_batch, config.k, config.q, ctx.generator(), device=ctx.device)
         way = maml.meta_grad_func if impl.startswith("vmap") else maml.meta_grad_loop
-        first = impl.endswith("first_order")
-
-        def step():
-            g = way(net, {n: p.detach() for n, p in params.items()}, tasks, config.alpha, first_order=first)
-            for n, p in params.items():
-                p.grad = g[n]
-            opt.step()
-
+        step = lambda: maml.meta_step(net, params, opt, tasks, config.alpha, way, impl.endswith("first_order"))
         return Prepared(fn=step, items=config.meta_batch, item_unit="tasks")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -139,7 +140,45 @@ def meta_grad_loop(model: nn.Module, params: Params, tasks: SineTasks, alpha: fl
     return dict(zip(leaves, grads, strict=True))
 
 
-def query_mse(model: nn.Module, params: Params, tasks: SineTasks, alpha: float, steps: int) -> torch.Tensor:
-    """Per-task query MSE (T,) after ``steps`` inner steps (0: the meta-learned initialisation itself)."""
-    per_task = vmap(lambda xs, ys, xq, yq: _mse(model, adapt(model, params, xs, ys, alpha, steps), xq, yq))
+def query_mse(
+    model: nn.Module, params: Params, tasks: SineTasks, alpha: float, steps: int, adapt_fn: Callable = adapt
+) -> torch.Tensor:
+    """Per-task query MSE (T,) after ``steps`` inner steps (0: the meta-learned initialisation itself).
+
+    ``adapt_fn`` (``adapt``'s signature, vmappable) takes the inner steps; a task passes its own to
+    have it checked.
+    """
+    per_task = vmap(lambda xs, ys, xq, yq: _mse(model, adapt_fn(model, params, xs, ys, alpha, steps), xq, yq))
     return per_task(tasks.xs, tasks.ys, tasks.xq, tasks.yq)
+
+
+def meta_learner(lr: float, device: torch.device | str = "cpu") -> tuple[nn.Module, Params, torch.optim.Adam]:
+    """(a fresh :func:`sine_net` on ``device``, its parameters as leaf copies that require grad, Adam
+    over those leaves at ``lr``): what :func:`meta_step` updates. Seed the global RNG first."""
+    net = sine_net().to(device)
+    params = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
+    return net, params, torch.optim.Adam(params.values(), lr=lr)
+
+
+def meta_step(
+    model: nn.Module,
+    params: Params,
+    opt: torch.optim.Optimizer,
+    tasks: SineTasks,
+    alpha: float,
+    grad_fn: Callable = meta_grad_func,
+    first_order: bool = False,
+) -> None:
+    """One meta-optimiser step: ``grad_fn``'s meta-gradient on ``tasks`` into each leaf's ``.grad``
+    (``params`` from :func:`meta_learner`, the leaves ``opt`` updates), then ``opt.step()``."""
+    g = grad_fn(model, {n: p.detach() for n, p in params.items()}, tasks, alpha, first_order=first_order)
+    for n, p in params.items():
+        p.grad = g[n]
+    opt.step()
+
+
+def directional_fd(loss: Callable[[Params], torch.Tensor], params: Params, v: Params, eps: float = 1e-6):
+    """(loss(theta + eps v) - loss(theta - eps v)) / (2 eps): the central finite difference of ``loss``
+    along direction ``v`` (a dict like ``params``), which equals grad . v up to O(eps^2) (use float64)."""
+    shifted = lambda s: loss({n: p + s * v[n] for n, p in params.items()})  # noqa: E731 - one line
+    return (shifted(eps) - shifted(-eps)) / (2 * eps)
