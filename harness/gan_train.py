@@ -6,16 +6,20 @@ losses. The pieces here are the parts the ``gans`` drills share; a task keeps it
 its networks and its checks.
 
 * :func:`adam`, :func:`descend`: one optimizer over several nets; one step on a scalar loss.
+* :func:`digits_pair`: a seeded generator and discriminator for 8x8 digits with their optimizers.
 * :func:`bce_d_loss`, :func:`bce_g_loss`: the losses of Goodfellow et al. 2014 ("Generative
   adversarial nets", NeurIPS) on logits, the generator's in the non-saturating form
   ``-log D(G(z))`` (their Sec. 3).
 * :func:`d_step`, :func:`g_step`, :func:`gan_step`: the alternating update, D on detached
   fakes first, then G through D.
+* :func:`snapshot`, :func:`unchanged`: did a step move a net's weights (each player steps only its own)?
 * :func:`minibatches`, :func:`sample`, :func:`sampling`: seeded random rows of the data; samples
   from seeded noise; the timed sampling call.
-* :func:`steps_curve`, :func:`grid`, :func:`noise_fd`, :func:`expect_in_range`, :func:`have`:
-  what the drills record (losses per step, image grids in [-1, 1], the digits-feature FD of
-  uniform noise as the floor a generator must beat) and the checks they share.
+* :func:`steps_curve`, :func:`grid`, :func:`noise_fd`, :func:`record_fd`: what the drills record
+  (losses per step, image grids in [-1, 1], the digits-feature FD of samples against that of
+  uniform noise, the floor a generator must beat).
+* :func:`expect_in_range`, :func:`expect_fd_below`, :func:`expect_70x70_patchgan`, :func:`have`:
+  the checks they share, and the skip of a part whose optional package is missing.
 
 Images are float (N, C, S, S) in [-1, 1]; noise z is (N, z_dim); logits are (N,) or patch
 maps (N, 1, S', S'); labels y, when a model is conditional, int64 (N,).
@@ -41,6 +45,26 @@ Loss = Callable[..., torch.Tensor]
 def adam(lr: float, *nets: nn.Module, betas: tuple[float, float] = (0.5, 0.999)) -> torch.optim.Adam:
     """One Adam over the parameters of ``nets`` (betas (0.5, 0.999): Radford et al. 2015, Sec. 4)."""
     return torch.optim.Adam(itertools.chain(*(n.parameters() for n in nets)), lr=lr, betas=betas)
+
+
+def digits_pair(
+    seed: int,
+    cfg: Any,
+    device: Any,
+    G_cls: type[nn.Module] | None = None,
+    D_cls: type[nn.Module] | None = None,
+    classes: int = 0,
+    betas: tuple[float, float] = (0.5, 0.999),
+) -> tuple[nn.Module, nn.Module, torch.optim.Adam, torch.optim.Adam]:
+    """A generator and a discriminator for 8x8 digits, seeded by ``seed``, with one Adam each:
+    (G, D, opt_g, opt_d). ``cfg`` gives ``z_dim``, ``width`` and ``lr``; the classes default to
+    ``models.gan``'s MLP pair (``classes`` > 0: conditional on that many labels)."""
+    from models.gan import GanConfig, MLPDiscriminator, MLPGenerator
+
+    torch.manual_seed(seed)
+    gc = GanConfig(size=8, z_dim=cfg.z_dim, width=cfg.width, classes=classes)
+    G, D = (G_cls or MLPGenerator)(gc).to(device), (D_cls or MLPDiscriminator)(gc).to(device)
+    return G, D, adam(cfg.lr, G, betas=betas), adam(cfg.lr, D, betas=betas)
 
 
 def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
@@ -105,6 +129,16 @@ def gan_step(
     return d_step(G, D, opt_d, real, z, *y), g_step(G, D, opt_g, z, *y)
 
 
+def snapshot(net: nn.Module) -> list[torch.Tensor]:
+    """Detached copies of ``net``'s parameters, to compare with :func:`unchanged` after a step."""
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def unchanged(before: list[torch.Tensor], net: nn.Module) -> bool:
+    """True if every parameter of ``net`` equals (bit for bit) its copy in ``before`` (:func:`snapshot`)."""
+    return all(torch.equal(a, p) for a, p in zip(before, net.parameters(), strict=True))
+
+
 def minibatches(g: torch.Generator, steps: int, batch: int, x: torch.Tensor, *more: torch.Tensor) -> Iterator[Any]:
     """``steps`` minibatches of ``batch`` rows drawn with replacement by the CPU generator ``g``.
 
@@ -134,8 +168,11 @@ def steps_curve(ctx: Any, name: str, values: Sequence[Any], **kw: Any) -> None:
     ctx.curve(name, list(range(1, len(values) + 1)), [float(v) for v in values], **kw)
 
 
-def grid(ctx: Any, name: str, images: torch.Tensor, caption: str, nrow: int = 8) -> None:
-    """Record images (N, C, S, S) in [-1, 1] as one picture, ``nrow`` per row."""
+def grid(ctx: Any, name: str, images: torch.Tensor | Sequence[torch.Tensor], caption: str, nrow: int = 8) -> None:
+    """Record images (N, C, S, S) in [-1, 1] as one picture, ``nrow`` per row; given a list of
+    such tensors, the first ``nrow`` images of each make one row (input, output, target, ...)."""
+    if not isinstance(images, torch.Tensor):
+        images = torch.cat([row[:nrow] for row in images])  # (rows * nrow, C, S, S)
     ctx.image(name, images, nrow=nrow, vmin=-1, vmax=1, caption=caption)
 
 
@@ -182,4 +219,15 @@ def expect_fd_below(
     (:func:`noise_fd`); returns the samples' FD."""
     fd = digits_fd(samples)
     ctx.expect(fd < ratio * noise, f"{who} FD {fd:.1f} is not below {ratio}x noise FD {noise:.1f}", name=name)
+    return fd
+
+
+def record_fd(
+    ctx: Any, samples: torch.Tensor, noise: float, name: str = "digits_fd", ratio: str = "fd_vs_noise"
+) -> float:
+    """Record the digits-feature FD of ``samples`` as metric ``name`` and its ratio to the FD of
+    noise (:func:`noise_fd`) as metric ``ratio`` (below 1: closer to digits than noise is); returns the FD."""
+    fd = digits_fd(samples)
+    ctx.metric(name, fd)
+    ctx.metric(ratio, fd / noise)
     return fd

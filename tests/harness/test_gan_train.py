@@ -11,16 +11,21 @@ from harness.gan_train import (
     bce_d_loss,
     bce_g_loss,
     d_step,
+    digits_pair,
     expect_70x70_patchgan,
     expect_fd_below,
     expect_in_range,
     g_step,
     gan_step,
+    grid,
     have,
     minibatches,
+    record_fd,
     sample,
     sampling,
+    snapshot,
     steps_curve,
+    unchanged,
 )
 
 
@@ -44,13 +49,19 @@ class _D(nn.Module):
 
 class _Ctx:
     def __init__(self):
-        self.checks, self.curves, self.skipped = {}, [], []
+        self.checks, self.curves, self.skipped, self.metrics = {}, [], [], {}
+
+    def metric(self, name, value):
+        self.metrics[name] = float(value)
 
     def expect(self, cond, message, *, name=None):
         self.checks[name] = (cond, message)
 
     def curve(self, name, x, y, **kw):
         self.curves.append((name, x, y, kw))
+
+    def image(self, name, img, **kw):
+        self.images = (name, img, kw)
 
     def skip_part(self, part, reason):
         self.skipped.append((part, reason))
@@ -62,10 +73,6 @@ def _pair():
     return G, D, adam(0.1, G), adam(0.1, D)
 
 
-def _snapshot(m):
-    return [p.detach().clone() for p in m.parameters()]
-
-
 def test_bce_losses_equal_the_formulas():
     r, f = torch.tensor([2.0, -1.0], dtype=torch.float64), torch.tensor([-3.0, 0.5], dtype=torch.float64)
     sig = torch.sigmoid
@@ -75,11 +82,10 @@ def test_bce_losses_equal_the_formulas():
 
 def test_d_step_moves_only_d_and_leaves_no_gradient_in_g():
     G, D, _, opt_d = _pair()
-    g0, d0 = _snapshot(G), _snapshot(D)
+    g0, d0 = snapshot(G), snapshot(D)
     d_step(G, D, opt_d, torch.rand(8, 4), torch.randn(8, 2))
     assert all(p.grad is None for p in G.parameters())
-    assert all(torch.equal(a, p) for a, p in zip(g0, G.parameters()))
-    assert any(not torch.equal(a, p) for a, p in zip(d0, D.parameters()))
+    assert unchanged(g0, G) and not unchanged(d0, D)
 
 
 def test_d_step_without_detach_fills_g_grad():
@@ -90,9 +96,9 @@ def test_d_step_without_detach_fills_g_grad():
 
 def test_g_step_moves_only_g_and_gan_step_passes_labels():
     G, D, opt_g, opt_d = _pair()
-    d0 = _snapshot(D)
+    d0 = snapshot(D)
     g_step(G, D, opt_g, torch.randn(8, 2))
-    assert all(torch.equal(a, p) for a, p in zip(d0, D.parameters()))
+    assert unchanged(d0, D)
     d, g = gan_step(G, D, opt_g, opt_d, torch.rand(8, 4), torch.randn(8, 2), torch.arange(8))
     assert not d.requires_grad and not g.requires_grad and math.isfinite(float(d) + float(g))
 
@@ -144,9 +150,31 @@ def test_noise_fd_is_large_and_real_digits_beat_it(side):
     expect_fd_below(ctx, torch.rand(64, 1, 8, 8) * 2 - 1, noise, 0.5, name="beats noise", who="noise")
     ok, msg = ctx.checks["beats noise"]
     assert not ok and msg.startswith("noise FD")
+    assert record_fd(ctx, digits_images()[0][:256], noise, "gan_fd", "gan_fd_vs_noise") == fd
+    assert ctx.metrics == {"gan_fd": fd, "gan_fd_vs_noise": fd / noise}
 
 
 def test_published_patchgan_is_70x70():
     ctx = _Ctx()
     expect_70x70_patchgan(ctx, 4)
     assert ctx.checks["70x70 PatchGAN"][0]
+
+
+def test_grid_of_rows_takes_the_first_nrow_of_each():
+    ctx = _Ctx()
+    a, b = torch.zeros(9, 1, 2, 2), torch.ones(9, 1, 2, 2)
+    grid(ctx, "pics", [a, b], "rows", nrow=6)
+    name, img, kw = ctx.images
+    assert img.shape == (12, 1, 2, 2) and float(img[:6].sum()) == 0 and float(img[6:].mean()) == 1
+    assert kw == {"nrow": 6, "vmin": -1, "vmax": 1, "caption": "rows"}
+
+
+def test_digits_pair_is_seeded_and_conditional_on_request():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(z_dim=4, width=8, lr=1e-3)
+    (G1, _, opt_g, _), (G2, *_) = digits_pair(3, cfg, "cpu"), digits_pair(3, cfg, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(G1.parameters(), G2.parameters()))
+    assert opt_g.defaults["betas"] == (0.5, 0.999) and G1(torch.randn(2, 4)).shape == (2, 1, 8, 8)
+    G, D, *_ = digits_pair(0, cfg, "cpu", classes=10)
+    assert D(G(torch.randn(2, 4), torch.tensor([1, 2])), torch.tensor([1, 2])).shape == (2,)
