@@ -17,20 +17,29 @@ import torch
 def style_images(side: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(content, style), each float32 (1, 1, side, side) in [0, 1] (grey: the mean of RGB).
 
-    The content is every 4th pixel of china.jpg from row 100, column 200; the brick every 2nd
-    pixel from the corner (flower.jpg: every 4th). Past the photos' edges (china.jpg is 427 x 640)
-    the slices are cut short, so the content is square only for ``side`` <= 81.
+    The content is every 4th pixel of china.jpg (427 x 640) from row 100, column 200, the brick
+    texture (512 x 512) every 2nd pixel from the corner, flower.jpg every 4th: strides shrink where
+    ``side`` would run past an edge (side 256: every pixel of china.jpg), so both are square.
+
+    Raises:
+        ValueError: ``side`` over 256 (the brick texture at stride 2 and china.jpg's crop end there).
     """
+    if not 1 <= side <= 256:
+        raise ValueError(f"style_images: side must be in 1..256 pixels, got {side}")
     from sklearn.datasets import load_sample_image
 
     def grey(a):
         return torch.from_numpy(a.astype("float32")).mean(-1) / 255  # (H, W, 3) -> (H, W) in [0, 1]
 
-    content = grey(load_sample_image("china.jpg"))[100 : 100 + 4 * side : 4, 200 : 200 + 4 * side : 4]
+    def crop(img, top, left, step):  # every step-th pixel of a side x side window, stride cut to fit
+        step = min(step, (img.shape[0] - top) // side, (img.shape[1] - left) // side)
+        return img[top : top + step * side : step, left : left + step * side : step]
+
+    content = crop(grey(load_sample_image("china.jpg")), 100, 200, 4)
     if importlib.util.find_spec("skimage"):
         import skimage.data
 
-        style = torch.from_numpy(skimage.data.brick().astype("float32") / 255)[: 2 * side : 2, : 2 * side : 2]
+        style = crop(torch.from_numpy(skimage.data.brick().astype("float32") / 255), 0, 0, 2)
     else:
-        style = grey(load_sample_image("flower.jpg"))[: 4 * side : 4, : 4 * side : 4]
+        style = crop(grey(load_sample_image("flower.jpg")), 0, 0, 4)
     return content[None, None].contiguous(), style[None, None].contiguous()  # (1, 1, side, side)
