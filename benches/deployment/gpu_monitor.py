@@ -1,46 +1,30 @@
 """9.05 Monitor GPU usage during training.
 
 Compared: a training step of an MLP timed alone, and while ``harness.gpu_monitor.GpuMonitor``
-samples NVML (nvidia-ml-py) from a background thread every 10, 50 and 200 ms. With a GPU the
-sampler reads the real device; on a CPU it reads a fake NVML (``kernels.monitoring.fake_nvml``)
-and the bench rows say so: what is timed there is the thread waking up, not the driver.
+samples NVML (nvidia-ml-py) from a background thread every 10, 50 and 200 ms; on a CPU it reads a
+fake NVML (``kernels.monitoring.fake_nvml``) and the bench rows say so: what is timed there is the
+thread waking up, not the driver. Without a GPU (an NVML that cannot start, or no driver) the
+monitor must say "no GPU was found", give no figures and start no thread; on the fake NVML during
+training its one thread must end at ``stop()``, its series be exactly the readings, an interval
+apart, and its summary the statistics of that series (``kernels.monitoring.observe``); on a real
+GPU it must see the device busy while the model trains, using at least the memory torch allocated.
 
-Check:
-
-* without a GPU (a fake NVML whose ``nvmlInit`` fails, and this machine itself when it has
-  no driver) the monitor says "no GPU was found" with the reason, returns no figures and
-  starts no thread (``threading.enumerate()`` before and after);
-* with the fake NVML injected, during training: one sampler thread runs and is gone after
-  ``stop()``; the series is exactly the readings NVML returned, in order, with increasing
-  times and at least one taken while a step was computing; consecutive samples are at
-  least one interval apart; the summary (mean and max utilisation, mean memory-busy, peak
-  memory, count, duration) equals the same statistics computed from the series, and the
-  peak memory is the workload's last, largest footprint (the reading taken at ``stop()``);
-* with a GPU and a driver: the real device is sampled while the model trains on it, it was
-  busy in some sample, and NVML's used memory is at least what torch allocated.
-
-Bench: ms per training step without a sampler and with one at 10, 50 and 200 ms.
-
-Lesson: NVML's "utilisation" is the fraction of its own sample period (1/6 s to 1 s by
-product) in which *any* kernel ran (NVML API reference, ``nvmlDeviceGetUtilizationRates``):
-100 % says the GPU was never idle, not that its SMs were full, and sampling faster than
-that period repeats values. So a sampler needs no more than tens of milliseconds, and at
-that rate its cost is a Python thread waking up: each wake-up takes the GIL, which the
-training thread gives back within ``sys.getswitchinterval()`` (5 ms by default: Python docs,
-``sys.setswitchinterval``), and each NVML query is a driver call of microseconds. Tools
-built for the job sample slower still: ``nvidia-smi dmon`` prints one line a second unless
-told otherwise (``-d``, its delay in seconds: ``nvidia-smi dmon -h``).
-A monitor that cannot find a GPU must not fail the training it watches, nor leave a thread
-spinning: it reports why and does nothing.
+Lesson: NVML's "utilisation" is the fraction of its own sample period (1/6 s to 1 s by product) in
+which *any* kernel ran (NVML API reference, ``nvmlDeviceGetUtilizationRates``): 100 % says the GPU
+was never idle, not that its SMs were full, and sampling faster than that period repeats values. So
+a sampler needs no more than tens of milliseconds, and at that rate its cost is a Python thread
+waking up: each wake-up takes the GIL, which the training thread gives back within
+``sys.getswitchinterval()`` (5 ms by default: Python docs, ``sys.setswitchinterval``), and each
+NVML query is a driver call of microseconds. ``nvidia-smi dmon``, built for the job, prints one
+line a second unless told otherwise (``-d``, its delay in seconds: ``nvidia-smi dmon -h``). A
+monitor that cannot find a GPU must not fail the training it watches, nor leave a thread spinning:
+it reports why and does nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
-import threading
-import time
 
 import torch
 
@@ -48,10 +32,10 @@ from harness import Prepared, System, task
 from harness.claims import time_ratio
 from harness.gpu_monitor import NO_GPU, GpuMonitor
 from harness.mutants import Mutant
+from kernels.monitoring import observe
 from kernels.monitoring import wrong as W
 from kernels.monitoring.fake_nvml import FakeNVML, NVMLError
 from kernels.monitoring.trainer import Trainer
-from kernels.monitoring.wrong import halt, new_threads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,11 +66,8 @@ class GpuMonitoring(System):
     __doc__ = __doc__
     variants = ("no_sampler", "sampler_10ms", "sampler_50ms", "sampler_200ms")
     gpu_check = True  # the real-NVML part runs behind ctx.require("cuda", "nvml")
-    sizes = {
-        "tiny": MonitorConfig(),
-        "cpu": MonitorConfig(batch=128, hidden=1024),
-        "gpu": MonitorConfig(batch=1024, features=1024, hidden=4096),
-    }
+    sizes = {"tiny": MonitorConfig(), "cpu": MonitorConfig(batch=128, hidden=1024),
+             "gpu": MonitorConfig(batch=1024, features=1024, hidden=4096)}  # fmt: skip
     metrics = {
         "gpu_util_mean_pct": "mean utilisation over the samples (fake NVML: % of samples taken mid-step), %",
         "sample_gap_median_ms": "median time between consecutive samples at the check's interval, ms",
@@ -98,12 +79,11 @@ class GpuMonitoring(System):
     monitor_cls: type[GpuMonitor] = GpuMonitor
     mutants = (
         Mutant("busy_loop", "the sampler ignores its interval", {"monitor_cls": W.BusyLoop}, match="interval"),
-        Mutant(
-            "thread_without_gpu", "starts a thread with no GPU", {"monitor_cls": W.ThreadWithoutGpu}, match="thread"
-        ),
+        Mutant("thread_without_gpu", "starts a thread with no GPU", {"monitor_cls": W.ThreadWithoutGpu},
+               match="thread"),
         Mutant("max_as_mean", "summary's mean is the max", {"monitor_cls": W.MaxAsMean}, match="summary"),
         Mutant("leaks_thread", "stop() leaves the thread running", {"monitor_cls": W.LeaksThread}, match="thread"),
-    )
+    )  # fmt: skip
 
     def check(self, ctx):
         self._no_gpu(ctx)
@@ -113,80 +93,37 @@ class GpuMonitoring(System):
 
     def _no_gpu(self, ctx):
         monitors = {"NVML that cannot start": dict(nvml=FakeNVML(init_error=NVMLError("Driver Not Loaded")))}
-        if not ctx.has("nvml"):
-            monitors["this machine (no GPU driver)"] = {}
+        monitors |= {} if ctx.has("nvml") else {"this machine (no GPU driver)": {}}
         for what, kw in monitors.items():
-            before = threading.enumerate()
-            mon = self.monitor_cls(**kw).start()
-            started = new_threads(before)
-            mon.stop()
-            halt(mon)
-            ctx.expect(not started, f"{what}: started thread(s) {[t.name for t in started]} without a GPU")
-            ctx.expect(
-                not mon.available and mon.report().startswith(NO_GPU) and mon.summary() == {},
-                f"{what}: the monitor must report {NO_GPU!r} with no figures, got {mon.report()!r}",
-                name="no GPU: reported",
-            )
+            mon, started = observe.started_without_gpu(self.monitor_cls, **kw)
+            ctx.expect(not started, f"{what}: started thread(s) {started} without a GPU")
+            ctx.expect(not mon.available and mon.report().startswith(NO_GPU) and mon.summary() == {},
+                       f"{what}: the monitor must report {NO_GPU!r} with no figures, got {mon.report()!r}",
+                       name="no GPU: reported")  # fmt: skip
             ctx.note(f"{what}: {mon.report()}")
 
     def _fake_series(self, ctx, cfg):
-        fake = FakeNVML()
-        run = Trainer(cfg, ctx.device, ctx.rng_seed)
-        before = threading.enumerate()
-        mon = self.monitor_cls(nvml=fake, nvml_index=0, interval_s=cfg.interval_s).start()
-        running = new_threads(before)
-        t0, steps = time.perf_counter(), 0
-        while steps < cfg.min_steps or time.perf_counter() - t0 < 40 * cfg.interval_s:
-            fake.busy = True
-            run.step()
-            fake.mem_used_bytes = run.footprint_bytes()
-            fake.busy = False
-            time.sleep(cfg.idle_ms / 1e3)
-            steps += 1
-        samples = mon.stop()
-        left = new_threads(before)
-        halt(mon)
-        names = [t.name for t in running]
-        ctx.expect(names == ["GpuMonitor"], f"one sampler thread while training, found {names}", name="one thread")
-        ctx.expect(not left, f"thread(s) {[t.name for t in left]} still running after stop()", name="thread stopped")
-        series = [[s.gpu_util_pct, s.mem_util_pct, s.mem_used_mb * 1e6] for s in samples]
-        same = len(series) == len(fake.log) and all(
-            a[:2] == b[:2] and math.isclose(a[2], b[2], rel_tol=1e-12) for a, b in zip(series, fake.log)
-        )
-        ctx.expect(same, f"series of {len(series)} samples != the {len(fake.log)} NVML readings", name="series")
-        ts = [s.t_s for s in samples]
+        w = observe.train_watched(self.monitor_cls, cfg, ctx.device, ctx.rng_seed)  # under the fake NVML
+        ctx.expect(w.running == ["GpuMonitor"], f"one sampler thread in training, found {w.running}", name="one thread")
+        ctx.expect(not w.left, f"thread(s) {w.left} still running after stop()", name="thread stopped")
+        ctx.expect(observe.same_series(w.samples, w.readings), f"series of {len(w.samples)} samples != the "
+                   f"{len(w.readings)} NVML readings", name="series")  # fmt: skip
+        ts = [s.t_s for s in w.samples]
         ctx.expect(ts == sorted(ts) and len(ts) >= 3, f"sample times not increasing or < 3: {ts[:5]}", name="times")
-        ctx.expect(any(s.gpu_util_pct > 0 for s in samples), "no sample saw a step computing", name="busy seen")
+        ctx.expect(any(s.gpu_util_pct > 0 for s in w.samples), "no sample saw a step computing", name="busy seen")
         gaps = [b - a for a, b in zip(ts[:-2], ts[1:-1])]  # the thread's samples: the last one is stop()'s
-        ctx.expect(
-            min(gaps) >= 0.8 * cfg.interval_s,
-            f"samples {min(gaps) * 1e3:.3f} ms apart at an interval of {cfg.interval_s * 1e3:g} ms",
-            name="interval respected",
-        )
+        ctx.expect(min(gaps) >= 0.8 * cfg.interval_s, f"samples {min(gaps) * 1e3:.3f} ms apart at an interval "
+                   f"of {cfg.interval_s * 1e3:g} ms", name="interval respected")  # fmt: skip
         ctx.metric("sample_gap_median_ms", statistics.median(gaps) * 1e3)
-        util = [s.gpu_util_pct for s in samples]
-        want = {
-            "gpu_util_mean_pct": sum(util) / len(util),
-            "gpu_util_max_pct": max(util),
-            "mem_util_mean_pct": sum(s.mem_util_pct for s in samples) / len(samples),
-            "mem_used_max_mb": run.footprint_bytes() / 1e6,  # the final footprint is the largest
-            "n_samples": float(len(samples)),
-            "duration_s": ts[-1],
-            "sm_clock_mean_mhz": 1410.0,
-        }
-        got = mon.summary()
-        bad = {k: (got.get(k), v) for k, v in want.items() if not math.isclose(got.get(k, math.nan), v, rel_tol=1e-9)}
-        extra = sorted(set(got) - set(want))  # power is "Not Supported" on the fake: no power figure
-        ctx.expect(not bad and not extra, f"summary (got, want): {bad}, unexpected {extra}", name="summary")
-        ctx.metric("gpu_util_mean_pct", got["gpu_util_mean_pct"])
-        ctx.note(f"fake NVML, {steps} steps: {mon.report()}")
+        bad = observe.summary_mismatch(w.summary, observe.expected_summary(w.samples, w.footprint_bytes))
+        ctx.expect(not bad, f"summary (got, want): {bad}", name="summary")
+        ctx.metric("gpu_util_mean_pct", w.summary["gpu_util_mean_pct"])
+        ctx.note(f"fake NVML, {w.steps} steps: {w.report}")
 
     def _real_gpu(self, ctx, cfg):
         run = Trainer(cfg, ctx.device, ctx.rng_seed)
         with self.monitor_cls(ctx.device.index or 0, interval_s=0.05) as mon:
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < 2.0:  # > NVML's longest sample period (1 s)
-                run.step()
+            run.run_for(2.0)  # > NVML's longest sample period (1 s)
         sm = mon.summary()
         ctx.expect(mon.available and sm.get("n_samples", 0) >= 5, f"real NVML: {mon.report()}", name="real samples")
         ctx.expect(sm["gpu_util_max_pct"] > 0, f"the GPU trained but NVML saw it idle: {mon.report()}", name="busy")
@@ -195,29 +132,18 @@ class GpuMonitoring(System):
         ctx.note(f"real NVML: {mon.report()}")
         mon.close()
 
-    # -- bench ----------------------------------------------------------------------------
     def prepare(self, ctx, impl, config):
         run = Trainer(config, ctx.device, ctx.rng_seed)
         if impl == "no_sampler":
             return Prepared(fn=run.step, items=config.batch, item_unit="samples")
         interval = int(impl.removeprefix("sampler_").removesuffix("ms")) / 1e3
-        if config.nvml == "real":
-            mon = self.monitor_cls(ctx.device.index or 0, interval_s=interval)
-        else:
-            mon = self.monitor_cls(nvml=FakeNVML(), nvml_index=0, interval_s=interval)
-        mon.start()
+        nvml = {} if config.nvml == "real" else {"nvml": FakeNVML(), "nvml_index": 0}
+        mon = self.monitor_cls(ctx.device.index or 0, interval_s=interval, **nvml).start()
         return Prepared(fn=run.step, items=config.batch, item_unit="samples", teardown=mon.close)
 
     def bench(self, ctx):
         real = ctx.has("cuda", "nvml")
         if not real:
             ctx.note("no GPU: the sampler reads the fake NVML; the rows time a thread waking, not driver calls")
-        for config in ctx.configs:
-            config = dataclasses.replace(config, nvml="real" if real else "fake")
-            for impl in self.variants:
-                p = self.prepare(ctx, impl, config)
-                try:
-                    ctx.measure(impl, p, config=config)
-                finally:
-                    if p.teardown is not None:
-                        p.teardown()
+        ctx.configs = [dataclasses.replace(c, nvml="real" if real else "fake") for c in ctx.configs]
+        super().bench(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -33,6 +34,14 @@ class Trainer:
         self.opt.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    def run_for(self, seconds: float) -> int:
+        """Train steps until ``seconds`` of wall time have passed; returns the steps run."""
+        t0, steps = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            self.step()
+            steps += 1
+        return steps
 
     def footprint_bytes(self) -> int:
         """Bytes of weights, gradients and optimizer state (what the fake device 'holds')."""
