@@ -1,26 +1,16 @@
 """3.04 With vs without batch normalization.
 
 Compared: the same MLP on scikit-learn's real 8x8 digits (1,347 train / 450 test,
-stratified), same seed, same Linear initialisation, same SGD budget, three ways:
-``no_bn`` (the baseline), ``own_bn`` (``kernels.layers.batchnorm.BatchNorm1d`` after every hidden
+stratified), same seed, same Linear initialisation, same SGD budget, three ways: ``no_bn``
+(the baseline), ``own_bn`` (``kernels.layers.batchnorm.BatchNorm1d`` after every hidden
 Linear) and ``torch_bn`` (``nn.BatchNorm1d`` in the same places).
 
-Check (tiny, float32):
-
-* ``kernels.layers.batchnorm`` equals ``nn.BatchNorm1d``/``nn.BatchNorm2d`` on (N, C), (N, C, L) and
-  (N, C, H, W) inputs, with momentum 0.1 and momentum None (cumulative average), with and
-  without affine parameters, and without running statistics: over 3 training steps the
-  outputs, the gradients for input, weight and bias, ``running_mean``, ``running_var``
-  (updated with the *unbiased* batch variance m/(m-1) var while normalising with the biased
-  one) and ``num_batches_tracked``; then the same in eval mode; bad ranks, channel counts and
-  a single value per channel in training raise ValueError;
-* the comparison runs: every variant's training loss halves, and ``own_bn``'s loss curve
-  equals ``torch_bn``'s step for step (rtol 1e-4: float32 rounding of two different but
-  equal formulas compounds over the steps; a wrong running statistic or gradient is off by
-  far more).
-
-Bench: loss, test-accuracy and samples/s curves of every variant (one chart per quantity,
-one line per variant), plus one timed training step per variant.
+The check holds the hand-written BN to ``nn.BatchNorm1d``/``2d`` (outputs, gradients and
+buffers over 3 training steps and in eval; momentum 0.1 and None, with and without affine
+parameters or running statistics; ``running_var`` takes the *unbiased* batch variance while
+normalising with the biased one), then every variant's loss must halve and ``own_bn``'s loss
+curve must equal ``torch_bn``'s (rtol 1e-4: float32 rounding of two different but equal
+formulas compounds over the steps; a wrong statistic or gradient is off by far more).
 
 Lesson: four stacked sigmoids at this learning rate saturate and their gradients vanish, so
 without BN the net stays near chance for the whole budget; normalising every pre-activation
@@ -36,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from harness import Comparison, task
@@ -44,10 +33,12 @@ from harness.claims import metric, time_ratio
 from harness.data.digits import digits_split
 from harness.module_equivalence import assert_module_matches
 from harness.mutants import Mutant
-from harness.trained import Recipe, variant
-from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormFunction
+from harness.trained import Recipe, expect_learns, variant
+from kernels.layers.batchnorm import BatchNorm1d, BatchNorm2d, replace_batchnorm
+from kernels.layers.batchnorm_wrong import BatchStatsInEval1d, BiasedRunningVar1d, NoMomentumNone2d, WrongGrad1d
 from models.mlp import MLP, MLPConfig
 
+VARIANTS = ("no_bn", "own_bn", "torch_bn")
 #: (module pair, input shape, constructor kwargs) of the equality check
 EQUALITY_CASES = [
     ("1d", (16, 6), {"momentum": 0.1}),
@@ -78,55 +69,6 @@ class BNConfig:
         return f"mlp=64-{widths}-10,{self.activation},bs={self.batch_size},epochs={self.epochs}"
 
 
-# -- wrong versions (mutants) ------------------------------------------------------------
-
-
-class BiasedRunningVar1d(BatchNorm1d):
-    """Updates running_var with the biased batch variance (the one used to normalise)."""
-
-    def forward(self, x):
-        before = self.running_var.clone()
-        y = super().forward(x)
-        if self.training and self.track_running_stats:
-            f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-            with torch.no_grad():
-                self.running_var.copy_((1 - f) * before + f * x.var([0, *range(2, x.dim())], correction=0))
-        return y
-
-
-class NoMomentumNone2d(BatchNorm2d):
-    """Treats momentum=None as momentum=0.1 instead of a cumulative average."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.momentum = 0.1 if self.momentum is None else self.momentum
-
-
-class BatchStatsInEval1d(BatchNorm1d):
-    """Normalises with the batch's statistics in eval mode too (ignores the running estimates)."""
-
-    def forward(self, x):
-        if self.training or not self.track_running_stats:
-            return super().forward(x)
-        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
-
-
-class DropsXhatTerm(BatchNormFunction):
-    """Backward without the mean(g * xhat) term of the input gradient."""
-
-    @staticmethod
-    def backward(ctx, gy, _gm, _gv):
-        xhat, invstd, weight = ctx.saved_tensors
-        dims = [0, *range(2, xhat.dim())]
-        g = gy * weight.reshape(1, -1, *([1] * (gy.dim() - 2))) if weight is not None else gy
-        gx = invstd * (g - g.mean(dims, keepdim=True))
-        return gx, (gy * xhat).sum(dims) if weight is not None else None, gy.sum(dims) if ctx.has_bias else None, None
-
-
-class WrongGrad1d(BatchNorm1d):
-    autograd_function = DropsXhatTerm
-
-
 @task("nn_basics.batchnorm_compare", seed="3.04", title="with vs without batch normalization")
 class BatchNormCompare(Comparison):
     __doc__ = __doc__
@@ -137,10 +79,7 @@ class BatchNormCompare(Comparison):
         "gpu": BNConfig(hidden=(1024,) * 4, epochs=15, batch_size=256),
     }
     metrics = {
-        **{
-            f"{v}.final_accuracy": f"{v}: test accuracy after the budget, in [0, 1]"
-            for v in ("no_bn", "own_bn", "torch_bn")
-        },
+        **{f"{v}.final_accuracy": f"{v}: test accuracy after the budget, in [0, 1]" for v in VARIANTS},
         "bn_accuracy_gain": "torch_bn's final test accuracy minus no_bn's, in [0, 1]",
     }
     claims = (
@@ -176,16 +115,13 @@ class BatchNormCompare(Comparison):
     @variant
     def own_bn(self, ctx, cfg: BNConfig) -> Recipe:
         recipe = self._mlp(cfg, bn=True)
-        for name, child in recipe.model.net.named_children():
-            if isinstance(child, nn.BatchNorm1d):
-                setattr(recipe.model.net, name, self.bn1d(child.num_features))
+        replace_batchnorm(recipe.model, (self.bn1d, self.bn2d))  # the same places, the hand-written class
         return recipe
 
     @variant
     def torch_bn(self, ctx, cfg: BNConfig) -> Recipe:
         return self._mlp(cfg, bn=True)
 
-    # -- check ---------------------------------------------------------------------------
     def check(self, ctx) -> None:
         for i, (kind, shape, kw) in enumerate(EQUALITY_CASES):
             ref_cls, own_cls = (nn.BatchNorm1d, self.bn1d) if kind == "1d" else (nn.BatchNorm2d, self.bn2d)
@@ -205,16 +141,10 @@ class BatchNormCompare(Comparison):
         super().check(ctx)  # the three trained on one seed, data stream and budget
 
     def properties(self, ctx, runs) -> None:
-        for v, run in runs.items():
-            first, last = run.log.losses[0], run.log.losses[-1]
-            ctx.expect(last < 0.5 * first, f"{v}: loss did not halve ({first:.3f} -> {last:.3f})", name=f"{v} trains")
-        ctx.assert_close(
-            torch.tensor(runs["own_bn"].log.losses),
-            torch.tensor(runs["torch_bn"].log.losses),
-            name="own_bn loss curve = torch_bn loss curve",
-            rtol=1e-4,
-            atol=1e-5,
-        )
+        for v, run in runs.items():  # the last step's loss at most half the first's
+            expect_learns(ctx, run, ratio=0.5, window=1, name=f"{v} trains")
+        own, ref = (torch.tensor(runs[v].log.losses) for v in ("own_bn", "torch_bn"))
+        ctx.assert_close(own, ref, name="own_bn loss curve = torch_bn loss curve", rtol=1e-4, atol=1e-5)
 
     def summarize(self, ctx, runs) -> None:
         ctx.metric("bn_accuracy_gain", runs["torch_bn"].log.final_accuracy - runs["no_bn"].log.final_accuracy)

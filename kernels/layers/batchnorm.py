@@ -187,13 +187,14 @@ class BatchNorm2d(_BatchNorm):
     _dims, _shape_doc = (4,), "4D (N, C, H, W)"
 
 
-def replace_batchnorm(module: nn.Module) -> nn.Module:
+def replace_batchnorm(module: nn.Module, classes: tuple[type, type] = (BatchNorm1d, BatchNorm2d)) -> nn.Module:
     """Swap every ``nn.BatchNorm1d``/``nn.BatchNorm2d`` inside ``module`` (in place) for the
-    hand-written class with the same arguments, parameters and buffers; returns ``module``."""
+    hand-written class (``classes``: the 1d and the 2d one, subclasses of these allowed) with
+    the same arguments, parameters and buffers; returns ``module``."""
     for name, child in module.named_children():
-        cls = {nn.BatchNorm1d: BatchNorm1d, nn.BatchNorm2d: BatchNorm2d}.get(type(child))
+        cls = {nn.BatchNorm1d: classes[0], nn.BatchNorm2d: classes[1]}.get(type(child))
         if cls is None:
-            replace_batchnorm(child)
+            replace_batchnorm(child, classes)
             continue
         p = next((t for t in (*child.parameters(), *child.buffers()) if t.is_floating_point()), None)
         new = cls(

@@ -47,6 +47,9 @@ def test_state_dict_loads_both_ways_and_replace_keeps_state():
     replace_batchnorm(model)
     assert isinstance(model[1], BatchNorm1d) and isinstance(model[2][0], BatchNorm2d)
     torch.testing.assert_close(model[1].running_mean, ref.running_mean)
+    sub1d, sub2d = type("Sub1d", (BatchNorm1d,), {}), type("Sub2d", (BatchNorm2d,), {})
+    other = replace_batchnorm(nn.Sequential(nn.BatchNorm1d(4), nn.BatchNorm2d(2)), (sub1d, sub2d))
+    assert [type(m) for m in other] == [sub1d, sub2d]  # the classes asked for (a task's own or a mutant's)
 
 
 def test_no_running_stats_uses_batch_statistics_in_eval():
