@@ -38,6 +38,7 @@ delivered.
 from __future__ import annotations
 
 import functools
+import multiprocessing as mp
 import queue
 import threading
 import time
@@ -46,9 +47,23 @@ from typing import Any, cast
 
 import torch
 
-__all__ = ["PrefetchLoader", "map_tensors", "pin_supported", "prefetch_threads", "shutdown_workers", "tensors_of"]
+__all__ = [
+    "PrefetchLoader",
+    "map_tensors",
+    "peek_order",
+    "pin_supported",
+    "prefetch_threads",
+    "shutdown_workers",
+    "tensors_of",
+]
 
 _END = object()
+
+#: ``multiprocessing_context`` for DataLoader workers that start at once: "fork" where the
+#: platform has it. The drills worker is a spawned process, so its default start method is
+#: spawn too, and each spawned DataLoader worker re-imports torch (seconds each on a busy
+#: machine). Forked workers must not touch CUDA: the parent pins and copies.
+FAST_START = "fork" if "fork" in mp.get_all_start_methods() else None
 
 
 class _Failure:
@@ -106,6 +121,15 @@ def prefetch_threads(wait_s: float = 0.0) -> list[threading.Thread]:
         if not alive or time.monotonic() >= deadline:
             return alive
         time.sleep(0.01)
+
+
+def peek_order(sampler: Any) -> list[int]:
+    """The indices a seeded ``RandomSampler`` (one with a ``generator``) yields on its next pass,
+    drawn without disturbing that pass: its generator's state is restored afterwards."""
+    state = sampler.generator.get_state()
+    order = list(sampler)
+    sampler.generator.set_state(state)
+    return order
 
 
 def shutdown_workers(loader: Any) -> None:

@@ -1,47 +1,36 @@
 """m6 A dataloader that keeps the GPU >= 90 % busy.
 
-Compared: ``torch.utils.data.DataLoader`` reading a data set whose items take time to load
-(a sleep stands for a file read; it releases the GIL) with 0, 1 and 2 worker processes,
-persistent workers and pinned memory where this torch can pin.
-
-Check:
-
-* map-style: every batch arrives whole, in the sampler's order (a seeded permutation), with
-  no index missing or repeated, for ``num_workers`` 0 and 2, ``prefetch_factor`` 1 and 4,
-  ``persistent_workers`` (two epochs from the same workers) and ``pin_memory`` (with a GPU);
-* iterable-style (a stream split into shards): with 2 workers every sample arrives exactly
-  once: each worker reads only its own shards (``get_worker_info``).
-
-Bench: batches/s against the worker count (persistent workers, so starting them is not
-timed). With a GPU (``ctx.require("cuda", "nvml")``): a GPU consumer fed through
-``pin_memory`` and ``non_blocking`` copies while ``harness.gpu_monitor`` samples NVML's
-busy fraction.
+Compared: batches/s of ``torch.utils.data.DataLoader`` with 0, 1 and 2 worker processes
+(persistent, so starting them is not timed; pinned memory where this torch can pin) reading a
+data set whose items take time to load (``harness.data.slow.SlowItems``: a sleep stands for a
+file read). With a GPU, a GPU consumer fed through ``pin_memory`` and ``non_blocking`` copies
+while ``harness.gpu_monitor`` samples NVML's busy fraction. The check wants every batch whole
+and in the sampler's order for several loader settings, and an iterable stream split into
+shards (``harness.data.slow.ShardedStream``) to yield every sample exactly once with 2 workers.
 
 Lesson: with ``num_workers=0`` loading and the step run one after the other, so the GPU idles
 while each batch loads; k workers load k batches at once (``prefetch_factor`` each ahead),
 and once loading per batch / k is below the step time the GPU stays busy (the catalogue's
 target: >= 90 % of NVML's samples with a kernel running). Workers are processes: each holds
-a copy of the data set, an iterable data set must shard itself by worker or every worker
-replays the whole stream (PyTorch docs, "torch.utils.data", "Multi-process data loading").
+a copy of the data set, an iterable data set must shard itself by worker (``get_worker_info``)
+or every worker replays the whole stream (PyTorch docs, "torch.utils.data", "Multi-process
+data loading").
 """
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
-import time
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup
+from harness.data.slow import ShardedStream, SlowItems
+from harness.gpu_monitor import GpuMonitor
+from harness.loader import FAST_START, peek_order, shutdown_workers
 from harness.mutants import Mutant
-
-# The drills worker is a spawned process, so its default start method is spawn too: each
-# DataLoader worker would re-import torch (seconds each on a busy machine). Forked workers
-# start at once and never touch CUDA (the parent pins and copies).
-_MP = "fork" if "fork" in mp.get_all_start_methods() else None
+from kernels.loading.wrong import UnshardedStream
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,45 +50,6 @@ class LoaderConfig:
 
     def label(self) -> str:
         return f"N={self.samples},B={self.batch},load={self.load_ms}ms"
-
-
-class SlowItems(Dataset):
-    """Item i: ``(i, (features,) float32 seeded by i)`` after ``load_ms``."""
-
-    def __init__(self, cfg: LoaderConfig):
-        self.cfg = cfg
-
-    def __len__(self) -> int:
-        return self.cfg.samples
-
-    def __getitem__(self, i: int):
-        if self.cfg.load_ms:
-            time.sleep(self.cfg.load_ms / 1e3)
-        return i, torch.randn(self.cfg.features, generator=torch.Generator().manual_seed(i))
-
-
-class ShardedStream(IterableDataset):
-    """A stream of ``shards`` shards of consecutive indices; each worker reads shards w, w + W, ..."""
-
-    shards = 6
-
-    def __init__(self, cfg: LoaderConfig):
-        self.cfg = cfg
-
-    def my_shards(self) -> range:
-        info = get_worker_info()
-        return range(self.shards) if info is None else range(info.id, self.shards, info.num_workers)
-
-    def __iter__(self):
-        per = -(-self.cfg.samples // self.shards)
-        for s in self.my_shards():
-            yield from range(s * per, min((s + 1) * per, self.cfg.samples))
-
-
-# -- wrong versions (the check must reject each) -------------------------------------------
-class _UnshardedStream(ShardedStream):
-    def my_shards(self) -> range:
-        return range(self.shards)  # every worker replays the whole stream
 
 
 @task("m6.loader_utilization", seed="m6", title="a dataloader that keeps the GPU ≥90% busy")
@@ -127,7 +77,7 @@ class LoaderUtilization(Comparison):
         Mutant(
             "unsharded_stream",
             "the iterable data set ignores the worker it runs in",
-            {"stream_cls": _UnshardedStream},
+            {"stream_cls": UnshardedStream},
             match="exactly once",
         ),
         Mutant("drop_last", "the short last batch is dropped", {"drop_last": True}, match="sampler order"),
@@ -136,7 +86,7 @@ class LoaderUtilization(Comparison):
     def _loader(self, data, cfg, seed, **kw):
         sampler = torch.utils.data.RandomSampler(data, generator=torch.Generator().manual_seed(seed))
         if kw.get("num_workers"):
-            kw["multiprocessing_context"] = _MP
+            kw["multiprocessing_context"] = FAST_START
         return DataLoader(data, batch_size=cfg.batch, sampler=sampler, drop_last=self.drop_last, **kw), sampler
 
     def check(self, ctx):
@@ -151,9 +101,7 @@ class LoaderUtilization(Comparison):
         for kw in settings:
             loader, sampler = self._loader(data, cfg, ctx.rng_seed, **kw)
             for epoch in range(2 if kw.get("persistent_workers") else 1):
-                state = sampler.generator.get_state()
-                order = list(sampler)  # the permutation this epoch draws: same generator state
-                sampler.generator.set_state(state)
+                order = peek_order(sampler)  # the permutation this epoch draws
                 got = [(idx.tolist(), x) for idx, x in loader]
                 want = [order[i : i + cfg.batch] for i in range(0, len(order), cfg.batch)]
                 ctx.expect(
@@ -164,8 +112,9 @@ class LoaderUtilization(Comparison):
                 )
                 ok = all(torch.equal(x[j], data[i][1]) for idx, x in got for j, i in enumerate(idx))
                 ctx.expect(ok, f"{kw}: a batch's rows are not its indices' items", name="rows match indices")
-        stream = self.stream_cls(cfg)
-        loader = DataLoader(stream, batch_size=cfg.batch, num_workers=2, multiprocessing_context=_MP)
+        loader = DataLoader(
+            self.stream_cls(cfg), batch_size=cfg.batch, num_workers=2, multiprocessing_context=FAST_START
+        )
         seen = sorted(int(i) for b in loader for i in b)
         dup = len(seen) - len(set(seen))
         ctx.expect(
@@ -179,50 +128,32 @@ class LoaderUtilization(Comparison):
         workers = int(impl.split("_")[1])
         kw = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": ctx.is_cuda}
         loader, _ = self._loader(SlowItems(config), config, ctx.rng_seed, **kw)
+        stop = lambda: shutdown_workers(loader)  # now, not at interpreter exit
+        return Prepared(
+            lambda: self._epoch(ctx, loader), items=len(loader), item_unit="batches", teardown=stop, waits=True
+        )
 
-        def epoch():
-            for _, x in loader:
-                x.to(ctx.device, non_blocking=True)
-            ctx.sync()
-
-        def stop():
-            it = loader._iterator  # the persistent workers' iterator: shut them down now, not at exit
-            if it is not None and workers > 0:
-                it._shutdown_workers()
-
-        n = len(loader)
-        return Prepared(fn=epoch, items=n, item_unit="batches", teardown=stop)
+    def _epoch(self, ctx, loader, w=None, matmuls=0):
+        """One pass over ``loader``: each batch copied to the device, then ``matmuls`` (B, F) @ (F, F) on it."""
+        for _, x in loader:
+            y = x.to(ctx.device, non_blocking=True)
+            for _ in range(matmuls):  # the GPU consumer's step: enough work to be worth feeding
+                y = torch.tanh(y @ w)
+        ctx.sync()
 
     def bench(self, ctx):
-        for config in ctx.configs:
-            for impl in self.variants:
-                p = self.prepare(ctx, impl, config)
-                try:
-                    ctx.measure(impl, p, config=config, waits=True)
-                finally:
-                    p.teardown()
-        if ctx.require("cuda", "nvml", part="GPU utilisation (NVML) while the loader feeds the GPU"):
-            self._gpu_utilisation(ctx, ctx.configs[-1])
-
-    def _gpu_utilisation(self, ctx, cfg):
-        from harness.gpu_monitor import GpuMonitor
-
+        super().bench(ctx)  # every worker count, timed as work that waits by design (Prepared.waits)
+        if not ctx.require("cuda", "nvml", part="GPU utilisation (NVML) while the loader feeds the GPU"):
+            return
+        cfg = ctx.configs[-1]
         kw = {"num_workers": 8, "pin_memory": True, "persistent_workers": True, "prefetch_factor": 4}
         loader, _ = self._loader(SlowItems(cfg), cfg, ctx.rng_seed, **kw)
         w = torch.randn(cfg.features, cfg.features, device=ctx.device) / cfg.features**0.5
-
-        def epoch():
-            for _, x in loader:
-                y = x.to(ctx.device, non_blocking=True)
-                for _ in range(cfg.gpu_matmuls):  # the step: enough work to be worth feeding
-                    y = torch.tanh(y @ w)
-            ctx.sync()
-
-        epoch()  # workers started and warm: the monitor sees the steady state
+        self._epoch(ctx, loader, w, cfg.gpu_matmuls)  # workers started and warm: the monitor sees the steady state
         with GpuMonitor(interval_s=0.05) as mon:
             for _ in range(5):
-                epoch()
-        loader._iterator._shutdown_workers()
+                self._epoch(ctx, loader, w, cfg.gpu_matmuls)
+        shutdown_workers(loader)
         ctx.note(mon.report())
         for k, v in mon.summary().items():
             ctx.metric(k, v)
