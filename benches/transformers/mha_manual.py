@@ -5,13 +5,11 @@ the input projection, heads separated by reshapes, softmax(Q K^T / sqrt(D) + mas
 heads concatenated and projected) against ``nn.MultiheadAttention`` (reference and baseline,
 ``torch_mha``) holding the same weights (torch's parameter names). Dropout off, eval mode.
 
-Check (tiny, float32 and float64, 3 seeded trials per case): output and attention weights for
-self- and cross-attention (L != S), ``batch_first`` both ways and unbatched input,
-``key_padding_mask`` as booleans and as additive floats, ``attn_mask`` as a causal boolean, a
-float bias and a 3-D (B*H, L, S) boolean, both masks at once, ``need_weights=False`` and
-``average_attn_weights`` both ways. nn.MultiheadAttention's boolean masks mark what is
-*blocked*, the opposite of ``F.scaled_dot_product_attention``'s. Wrong mask shapes raise
-ValueError.
+Check (tiny, float32 and float64): output and attention weights for self- and cross-attention
+(L != S), ``batch_first`` both ways, unbatched input, key padding and attention masks of every
+kind torch accepts, alone and together, ``need_weights`` and ``average_attn_weights`` both ways;
+wrong mask shapes raise ValueError. nn.MultiheadAttention's boolean masks mark what is
+*blocked*, the opposite of ``F.scaled_dot_product_attention``'s.
 
 Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, ``need_weights=False``).
 
@@ -30,8 +28,8 @@ from torch import nn
 from harness import Operator, impl, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant
-from kernels.layers import attention
 from kernels.layers.attention import MultiheadAttention
+from kernels.layers.attention_wrong import HeadsSplitWrong, InvertedPadding, NoScale, SummedHeads
 from kernels.layers.masks import MhaConfig, mha_inputs
 
 
@@ -40,62 +38,6 @@ def _call(m, q, k, v, kpm, mask, need_weights, average):
     ``extra_checks`` asserts that separately)."""
     out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=mask, need_weights=need_weights, average_attn_weights=average)
     return (out, w) if need_weights else out
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-class _Planted(MultiheadAttention):
-    """The hand module with its weights or options bent before the shared functional call."""
-
-    def call(self, q, k, v, kpm, need_weights, mask, average, w_in=None, b_in=None, w_out=None):
-        return attention.multi_head_attention(
-            q, k, v, self.num_heads, self.in_proj_weight if w_in is None else w_in,
-            self.in_proj_bias if b_in is None else b_in, self.out_proj.weight if w_out is None else w_out,
-            self.out_proj.bias, key_padding_mask=kpm, need_weights=need_weights, attn_mask=mask,
-            average_attn_weights=average, batch_first=self.batch_first,
-        )  # fmt: skip
-
-    def forward(
-        self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True
-    ):
-        return self.call(query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights)
-
-
-class NoScale(_Planted):
-    """Scaling the query projection by sqrt(D) cancels the 1/sqrt(D) inside."""
-
-    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
-        E, D = self.embed_dim, self.embed_dim // self.num_heads
-        w, b = self.in_proj_weight.detach().clone(), self.in_proj_bias.detach().clone()
-        w[:E], b[:E] = w[:E] * D**0.5, b[:E] * D**0.5
-        return super().call(q, k, v, kpm, need_weights, mask, average, w_in=w, b_in=b)
-
-
-class InvertedPadding(_Planted):
-    """F.sdpa's polarity (True = keep) where the module means "ignore"."""
-
-    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
-        if kpm is not None and kpm.dtype == torch.bool:
-            kpm = ~kpm
-            kpm[..., 0] = False
-        return super().call(q, k, v, kpm, need_weights, mask, average)
-
-
-class SummedHeads(_Planted):
-    """Per-head weights summed instead of averaged."""
-
-    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
-        out, w = super().call(q, k, v, kpm, need_weights, mask, False)
-        return out, (w.sum(dim=1) if w is not None and average else w)
-
-
-class HeadsSplitWrong(_Planted):
-    """(n, B, E) read as (n, B, D, H): each "head" takes every H-th feature."""
-
-    def call(self, q, k, v, kpm, need_weights, mask, average, **_):
-        perm = torch.arange(self.embed_dim).view(self.num_heads, -1).t().reshape(-1)
-        w_in = torch.cat([w[perm] for w in self.in_proj_weight.chunk(3)])
-        b_in = torch.cat([b[perm] for b in self.in_proj_bias.chunk(3)])
-        return super().call(q, k, v, kpm, need_weights, mask, average, w_in, b_in, self.out_proj.weight[:, perm])
 
 
 @task("transformers.mha_manual", seed="6.07", title="multi-head attention by hand")
@@ -121,13 +63,19 @@ class MhaManual(Operator):
     )
     mutants = (
         Mutant("missing_scale", "no 1/sqrt(D) scale", {"manual_cls": NoScale}, match="manual"),
-        Mutant("inverted_key_padding", "key_padding_mask read with F.sdpa's polarity", {"manual_cls": InvertedPadding},
-               match="manual"),
-        Mutant("summed_head_weights", "per-head weights summed, not averaged", {"manual_cls": SummedHeads},
-               match="manual"),
-        Mutant("heads_split_wrong_axis", "heads take every H-th feature", {"manual_cls": HeadsSplitWrong},
-               match="manual"),
-    )  # fmt: skip
+        Mutant(
+            "inverted_key_padding",
+            "key_padding_mask read with F.sdpa's polarity",
+            {"manual_cls": InvertedPadding},
+            match="manual",
+        ),
+        Mutant(
+            "summed_head_weights", "per-head weights summed, not averaged", {"manual_cls": SummedHeads}, match="manual"
+        ),
+        Mutant(
+            "heads_split_wrong_axis", "heads take every H-th feature", {"manual_cls": HeadsSplitWrong}, match="manual"
+        ),
+    )
     sizes = {
         "tiny": [
             MhaConfig(2, 5, 5, 12, 3),
