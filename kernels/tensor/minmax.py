@@ -68,3 +68,20 @@ def minmax_fused(x: torch.Tensor, dim=None) -> torch.Tensor:
     """amin + amax, reciprocal on the reduced tensor, one output buffer (no full-size temporary)."""
     lo, span = minmax_stats(x, dim, keepdim=True)
     return _scale(x, lo, span)
+
+
+def minmax_numpy(x: torch.Tensor, dim=None) -> torch.Tensor:
+    """The reference: NumPy in float64 (``np.divide(x - min, span, where=span != 0)``), cast back.
+
+    x: any shape and floating dtype, on any device; the result has x's shape, dtype and device.
+    ``!= 0``, not ``> 0``: a NaN span (a NaN in the slice) divides to NaN, as the operators do.
+    Raises as :func:`dims_of`.
+    """
+    import numpy as np
+
+    a = x.detach().cpu().double().numpy()
+    axis = dims_of(dim, a.ndim)
+    lo = a.min(axis=axis, keepdims=True)
+    span = a.max(axis=axis, keepdims=True) - lo
+    out = np.divide(a - lo, span, out=np.zeros_like(a), where=span != 0)
+    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
