@@ -3,17 +3,22 @@
 ``FailingFile`` and ``StallingFile`` wrap the open file :func:`harness.checkpoint.atomic_save`
 writes to (its ``wrap`` argument): the first raises ``OSError`` (a full disk) after a number
 of bytes, the second signals an event and sleeps there until its process is killed.
+:func:`fail_mid_write` and :func:`kill_mid_write` run a saver into each.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from harness.checkpoint import torch_writer
+import torch
+
+from harness.checkpoint import CheckpointError, stale_temps, torch_writer
 
 
 class _Wrapped:
@@ -60,6 +65,59 @@ class StallingFile(_Wrapped):
             self.midway.set()
             time.sleep(3600)  # never returns in the check: SIGKILL comes first
         return n
+
+
+def fail_mid_write(saver: Callable[..., Any], obj: Any, path: Path, after_bytes: int) -> None:
+    """``saver(obj, path, wrap=...)`` whose file raises ``OSError`` after ``after_bytes`` bytes;
+    the error (or torch's zip writer's ``RuntimeError`` for it) is swallowed: the caller looks at
+    what is left at ``path``."""
+    try:
+        saver(obj, path, wrap=lambda f: FailingFile(f, after_bytes=after_bytes))
+    except (OSError, RuntimeError):  # torch's zip writer reports a failed write as RuntimeError
+        pass
+
+
+def kill_mid_write(saver: Callable[..., Any], obj: Any, path: Path, after_bytes: int) -> tuple[bool, int | None] | None:
+    """Run ``saver(obj, path, wrap=...)`` in a forked child, SIGKILL it once ``after_bytes`` bytes
+    are written (waiting up to 60 s for that), and reap it.
+
+    Returns ``(reached the middle, the child's exit code: -SIGKILL when killed)``, or None where
+    the fork start method is missing (not POSIX). ``obj`` must hold CPU tensors only: a forked
+    child must not touch CUDA. The child inherits ``saver`` as it is (a mutant's included).
+    """
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    ctx = mp.get_context("fork")
+    midway = ctx.Event()
+    child = ctx.Process(target=saver, args=(obj, path), kwargs={"wrap": lambda f: StallingFile(f, after_bytes, midway)})
+    child.start()
+    try:
+        reached = midway.wait(60.0)
+    finally:
+        assert child.pid is not None  # started
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10.0)
+    return reached, child.exitcode
+
+
+def refusal(loader: Callable[[Path], Any], obj: Any, path: Path) -> str | None:
+    """``torch.save(obj, path)``, then ``loader(path)``: the ``CheckpointError`` message it raised,
+    or None when it loaded the file (the refusal a safe loader owes an unexpected object)."""
+    torch.save(obj, path)
+    try:
+        loader(path)
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
+def clear_stale(folder: Path) -> int:
+    """Remove the temporary files a killed writer left in ``folder``
+    (:func:`harness.checkpoint.stale_temps`); returns how many there were."""
+    left = stale_temps(folder)
+    for f in left:
+        f.unlink()
+    return len(left)
 
 
 def write_in_place(

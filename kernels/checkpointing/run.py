@@ -75,6 +75,19 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
+def parts_without(*names: str) -> tuple[str, ...]:
+    """:data:`ALL_PARTS` less ``names``: a checkpoint that leaves those states out."""
+    return tuple(p for p in ALL_PARTS if p not in names)
+
+
+def started_run(cfg: RunConfig, seed: int, device: torch.device | str, steps: int) -> tuple[ResumableRun, list[float]]:
+    """Seed every global RNG with ``seed``, build a :class:`ResumableRun` and train ``steps`` steps;
+    returns the run and its losses."""
+    seed_everything(seed)
+    run = ResumableRun(cfg, seed, device)
+    return run, [run.step() for _ in range(steps)]
+
+
 class ResumableRun:
     """The run: ``step()`` trains one batch; ``state(parts)`` / ``load(state)`` checkpoint it.
 
@@ -229,3 +242,16 @@ def count_differences(a: Any, b: Any) -> int:
 
 def _bytes(t: torch.Tensor) -> torch.Tensor:
     return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)  # (numel * itemsize,) raw bytes
+
+
+def layered_state(
+    state_mb: float, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """A state dict of ``state_mb`` MB (10**6 bytes) of float32 normal noise, as a model's layers:
+    ``layer{i}.weight`` tensors of 1 M elements (4 MB each) and a smaller ``tail`` for the rest."""
+    n = 1_000_000
+    k, rest = divmod(int(state_mb * 1e6 / 4), n)
+    state = {f"layer{i}.weight": torch.randn(n, generator=generator).to(device) for i in range(k)}
+    if rest:
+        state["tail"] = torch.randn(rest, generator=generator).to(device)
+    return state
