@@ -4,110 +4,51 @@ Compared: one training step (forward + backward of the next-token loss) of a GPT
 Transformer (``models/transformer.py``, n pre-LN blocks, dropout on) under four policies of
 ``kernels.autograd.block_checkpoint``: ``none``; ``per_block``, each block under
 ``torch.utils.checkpoint.checkpoint(use_reentrant=False)``; ``sqrt_segments``, round(sqrt n)
-blocks per checkpoint (Chen et al.'s schedule); ``selective``, per block with
-``create_selective_checkpoint_contexts`` keeping matmul and attention outputs and
-recomputing the element-wise ops, LayerNorms and dropouts. (m1.checkpointing writes the
-segment-recompute ``autograd.Function`` by hand on an MLP; this task uses torch's own
-non-reentrant and selective machinery on Transformer blocks.)
+blocks per checkpoint (Chen et al.'s schedule); ``selective``, per block, keeping the matmul and
+attention outputs and recomputing the element-wise ops, LayerNorms and dropouts.
+(m1.checkpointing writes the recompute by hand on an MLP.)
 
-Check (each tiny config, float32): the loss and every parameter gradient of each policy are
-bit-identical to ``none`` on CPU (the recomputation reruns the same kernels with the RNG
-state restored, so dropout draws the same masks; on CUDA within float32 tolerance, since the
-attention backward accumulates with atomics); every parameter gets a gradient; the bytes the
-forward leaves alive for backward drop (per_block and sqrt_segments below a quarter of
-``none``, selective strictly between per_block and none: it keeps the matmul outputs), and
-the peak of the step drops (per_block below 60 % of ``none``). Memory is the allocator's
-tensor bytes allocated during the step (CPU: ``torch.profiler`` memory events, exact and
-deterministic; CUDA: ``memory_allocated`` / ``max_memory_allocated``).
-
-Bench: step time, held and peak MB of every policy over a sweep of depths n, the peak
-against n beside Chen's sqrt(n) curve, and the fitted exponent of peak ~ n^a per policy.
+The check holds each policy's loss and gradients to ``none``'s (bit-identical on CPU: the
+recomputation restores the RNG state, so dropout draws the same masks) and its held and peak
+bytes (the allocator's: ``torch.profiler`` memory events on CPU, exact; ``max_memory_allocated``
+on CUDA) to what it promises. The bench sweeps the depth n: step time, held and peak MB, and the
+peak's fitted exponent beside Chen's sqrt(n).
 
 Lesson: Chen, Xu, Zhang & Guestrin 2016 ("Training Deep Nets with Sublinear Memory Cost",
-arXiv:1604.06174, Sec. 3-4) store every k-th layer's output and recompute the rest in
-backward: memory n/k stored inputs + k live layers, smallest at k = sqrt(n), O(sqrt n) for
-one extra forward; their abstract: a 1,000-layer ResNet's memory from 48 GB to 7 GB for
-about 30 % more running time. The sqrt rule assumes a layer's output costs as much as its internals. A
-Transformer block keeps tens of times its input (attention probabilities, dropout masks,
-the 4x-wide MLP's activations): with stored inputs of a bytes and block internals of b bytes the peak
-n a / k + k b is smallest at k = sqrt(n a / b), below 1 here, so checkpointing every block
-beats sqrt(n)-block segments, which is what large-model trainers do (Megatron-LM's
-"full" recomputation per layer; Korthikanti et al. 2022, "Reducing Activation
-Recomputation in Large Transformer Models", whose *selective* recomputation of only the
-attention core keeps most of the saving while cutting recomputation's time overhead by
-over 90 %, per their abstract). On a CPU the selective policy's dispatcher overhead can
-outweigh the saving; the claims say what this machine shows.
+arXiv:1604.06174, Sec. 3-4) store every k-th layer's output and recompute the rest in backward:
+n/k stored inputs + k live layers, smallest at k = sqrt(n), for one extra forward (their
+abstract: a 1,000-layer ResNet's memory from 48 GB to 7 GB for about 30 % more running time).
+That assumes a layer's output costs as much as its internals. A Transformer block keeps tens of
+times its input (attention probabilities, dropout masks, the 4x-wide MLP's activations): with
+inputs of a bytes and internals of b bytes the peak n a / k + k b is smallest at k = sqrt(n a /
+b), below 1 here, so checkpointing every block beats sqrt(n)-block segments, as large-model
+trainers do (Megatron-LM's "full" recomputation per layer; Korthikanti et al. 2022, "Reducing
+Activation Recomputation in Large Transformer Models": *selective* recomputation of only the
+attention core keeps most of the saving while cutting recomputation's time overhead by over 90
+%, per their abstract). On a CPU the selective policy's dispatcher overhead can outweigh the
+saving; the claims say what this machine shows.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-
-import torch
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
 from harness.mutants import Mutant
-from kernels.autograd.block_checkpoint import POLICIES, held_and_peak_bytes, lm_loss, torch_checkpoint
-from models.transformer import GPT, TransformerConfig
+from kernels.autograd.block_checkpoint import POLICIES, lm_loss, torch_checkpoint
+from kernels.checkpointing.activation import ActCkptConfig, loss_and_grads, model_and_ids, policy_bytes
+from kernels.checkpointing.wrong import checkpoint_without_rng, detaching_checkpoint, no_checkpoint
+from kernels.layers.masks import loglog_slope
 
 
-@dataclasses.dataclass(frozen=True)
-class ActCkptConfig:
-    """A GPT-style stack and the batch of token ids it trains on."""
-
-    layers: int
-    """n: Transformer blocks"""
-    d_model: int
-    """E: features per token (d_ff = 4 E)"""
-    heads: int
-    """attention heads (E divisible by it)"""
-    seq: int
-    """T: tokens per sequence"""
-    batch: int
-    """B: sequences per step"""
-    vocab: int = 64
-    """V: token ids 0..V-1 (small: the logits stay a minor part of the memory)"""
-    dropout: float = 0.1
-    """dropout in every block: recomputation must redraw the same masks"""
-
-    def label(self) -> str:
-        return f"n={self.layers},E={self.d_model},T={self.seq},B={self.batch}"
+def _wrong(name: str, what: str, ckpt, match: str) -> Mutant:
+    """A mutant whose policies checkpoint with ``ckpt`` (from kernels.checkpointing.wrong)."""
+    return Mutant(name, what, {"ckpt": staticmethod(ckpt)}, match=match)
 
 
-def _model(cfg: ActCkptConfig, device, dtype, seed: int) -> GPT:
-    torch.manual_seed(seed)
-    tc = TransformerConfig(cfg.d_model, cfg.heads, cfg.layers, 4 * cfg.d_model, cfg.seq, cfg.dropout)
-    return GPT(tc, cfg.vocab).to(device, dtype).train()
-
-
-def _ids(cfg: ActCkptConfig, device, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, cfg.vocab, (cfg.batch, cfg.seq), generator=g).to(device)  # (B, T)
-
-
-def _exponent(ns: list[int], ys: list[float]) -> float:
-    """Least-squares slope a of log y = a log n + c."""
-    lx, ly = [math.log(n) for n in ns], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((x - mx) * (y - my) for x, y in zip(lx, ly)) / sum((x - mx) ** 2 for x in lx)
-
-
-# -- wrong versions (the check must reject each) ------------------------------------------------
-def detaching_checkpoint(fn, x, **kw):
-    """WRONG: checkpoints a detached copy of the input: nothing before the block gets a gradient."""
-    return torch_checkpoint(fn, x.detach(), **kw)
-
-
-def checkpoint_without_rng(fn, x, **kw):
-    """WRONG: recomputes without restoring the RNG state: dropout draws new masks in backward."""
-    return torch_checkpoint(fn, x, preserve_rng_state=False, **kw)
-
-
-def no_checkpoint(fn, x, context_fn=None, **kw):
-    """WRONG: calls the block plainly: everything is kept, nothing is saved."""
-    return fn(x)
+_EVERY = "every parameter gets a gradient"
+_GRADS = "gradients = no checkpointing (bit-identical on CPU)"
 
 
 @task("m5.activation_checkpointing", seed="m5", title="activation checkpointing for large models")
@@ -116,9 +57,9 @@ class ActivationCheckpointing(Comparison):
     gpu_check = True  # max_memory_allocated and step times on CUDA
     variants = POLICIES
     sizes = {
-        "tiny": [ActCkptConfig(4, 32, 2, 32, 4), ActCkptConfig(9, 32, 2, 32, 4)],
-        "cpu": [ActCkptConfig(n, 64, 4, 64, 8) for n in (4, 9, 16, 25)],
-        "gpu": [ActCkptConfig(n, 1024, 16, 1024, 4, vocab=8192) for n in (4, 9, 16, 25)],
+        "tiny": [ActCkptConfig(layers=n, d_model=32, heads=2, seq=32, batch=4) for n in (4, 9)],
+        "cpu": [ActCkptConfig(layers=n, d_model=64, heads=4, seq=64, batch=8) for n in (4, 9, 16, 25)],
+        "gpu": [ActCkptConfig(layers=n, d_model=1024, heads=16, seq=1024, batch=4, vocab=8192) for n in (4, 9, 16, 25)],
     }
     metrics = {
         "peak_ratio_per_block": "peak bytes of per_block / of none at the deepest config (deterministic on CPU)",
@@ -135,53 +76,31 @@ class ActivationCheckpointing(Comparison):
     #: the checkpoint function the policies call (a staticmethod: the mutants replace it)
     ckpt = staticmethod(torch_checkpoint)
     mutants = (
-        Mutant(
-            "detaches", "checkpoints a detached input", {"ckpt": staticmethod(detaching_checkpoint)}, match="gradient"
-        ),
-        Mutant(
-            "no_rng_restore",
-            "recomputes dropout with fresh RNG",
-            {"ckpt": staticmethod(checkpoint_without_rng)},
-            match="gradients",
-        ),
-        Mutant(
-            "keeps_everything", "the wrapper never checkpoints", {"ckpt": staticmethod(no_checkpoint)}, match="memory"
-        ),
+        _wrong("detaches", "checkpoints a detached input", detaching_checkpoint, "gradient"),
+        _wrong("no_rng_restore", "recomputes dropout with fresh RNG", checkpoint_without_rng, "gradients"),
+        _wrong("keeps_everything", "the wrapper never checkpoints", no_checkpoint, "memory"),
     )
-
-    def _step(self, model: GPT, ids: torch.Tensor, policy: str, seed: int) -> tuple[torch.Tensor, list]:
-        torch.manual_seed(seed)  # the same dropout masks for every policy
-        model.zero_grad(set_to_none=True)
-        loss = lm_loss(model, ids, policy, self.ckpt)
-        loss.backward()
-        return loss.detach(), [p.grad for p in model.parameters()]
 
     def check(self, ctx) -> None:
         # CPU kernels are deterministic: recomputation is bit-exact. CUDA's memory-efficient
         # attention backward accumulates with atomics, so two plain backwards already differ
         exact = {} if ctx.is_cuda else {"rtol": 0.0, "atol": 0.0}
         for cfg in ctx.configs:
-            model, ids = _model(cfg, ctx.device, ctx.dtype, ctx.rng_seed), _ids(cfg, ctx.device, ctx.rng_seed)
+            model, ids = model_and_ids(cfg, ctx.device, ctx.dtype, ctx.rng_seed)
             names = [n for n, _ in model.named_parameters()]
-            ref_loss, ref = self._step(model, ids, "none", ctx.rng_seed)
+            ref_loss, ref = loss_and_grads(model, ids, "none", ctx.rng_seed, self.ckpt)
             ref = [g.clone() for g in ref]
             mem = {}
             for policy in POLICIES:
                 where = f"{policy} [{cfg.label()}]"
                 if policy != "none":
-                    loss, grads = self._step(model, ids, policy, ctx.rng_seed)
+                    loss, grads = loss_and_grads(model, ids, policy, ctx.rng_seed, self.ckpt)
                     missing = [n for n, g in zip(names, grads) if g is None]
-                    ctx.expect(
-                        not missing,
-                        f"{where}: no gradient reached {missing[:4]}",
-                        name="every parameter gets a gradient",
-                    )
+                    ctx.expect(not missing, f"{where}: no gradient reached {missing[:4]}", name=_EVERY)
                     ctx.assert_close(loss, ref_loss, name="loss = no checkpointing", where=where, **exact)
                     for n, g, r in zip(names, grads, ref):
-                        name = "gradients = no checkpointing (bit-identical on CPU)"
-                        ctx.assert_close(g, r, name=name, where=f"{where}, {n}", **exact)
-                fn = lambda p=policy: lm_loss(model, ids, p, self.ckpt)  # noqa: E731 - bound per policy
-                mem[policy] = held_and_peak_bytes(fn, list(model.parameters()), ctx.device)
+                        ctx.assert_close(g, r, name=_GRADS, where=f"{where}, {n}", **exact)
+                mem[policy] = policy_bytes(model, ids, policy, ctx.device, self.ckpt)
             (h_none, p_none), (h_blk, p_blk) = mem["none"], mem["per_block"]
             at = f"[{cfg.label()}] held/peak bytes: " + ", ".join(f"{k} {h:,}/{p:,}" for k, (h, p) in mem.items())
             ctx.expect(
@@ -201,7 +120,7 @@ class ActivationCheckpointing(Comparison):
             )
 
     def prepare(self, ctx, impl: str, config: ActCkptConfig) -> Prepared:
-        model, ids = _model(config, ctx.device, ctx.dtype, ctx.rng_seed), _ids(config, ctx.device, ctx.rng_seed)
+        model, ids = model_and_ids(config, ctx.device, ctx.dtype, ctx.rng_seed)
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
@@ -215,9 +134,8 @@ class ActivationCheckpointing(Comparison):
         for cfg in ctx.configs:
             for policy in POLICIES:
                 prepared = self.prepare(ctx, policy, cfg)
-                model, ids = _model(cfg, ctx.device, ctx.dtype, ctx.rng_seed), _ids(cfg, ctx.device, ctx.rng_seed)
-                fn = lambda p=policy: lm_loss(model, ids, p, self.ckpt)  # noqa: E731 - bound per policy
-                held, peak = held_and_peak_bytes(fn, list(model.parameters()), ctx.device)
+                model, ids = model_and_ids(cfg, ctx.device, ctx.dtype, ctx.rng_seed)
+                held, peak = policy_bytes(model, ids, policy, ctx.device, self.ckpt)
                 ctx.measure(policy, prepared, config=cfg, held_mb=held / 1e6, peak_mb=peak / 1e6)
                 peaks[policy].append(peak / 1e6)
         for policy, ys in peaks.items():
@@ -227,4 +145,4 @@ class ActivationCheckpointing(Comparison):
         ctx.metric("peak_ratio_per_block", peaks["per_block"][-1] / peaks["none"][-1])
         if len(ns) > 1:
             for policy in ("none", "sqrt_segments", "per_block"):
-                ctx.metric(f"peak_exponent_{policy}", _exponent(ns, peaks[policy]))
+                ctx.metric(f"peak_exponent_{policy}", loglog_slope(ns, peaks[policy]))

@@ -9,9 +9,11 @@ import torch
 from harness import REGISTRY
 from harness.testing import run_check
 from kernels.autograd.block_checkpoint import held_and_peak_bytes, lm_loss
+from kernels.checkpointing.activation import model_and_ids
+from kernels.layers.masks import loglog_slope
 
 Task = REGISTRY.get("m5.activation_checkpointing")
-module = __import__(Task.__module__, fromlist=["ActCkptConfig"])
+module = __import__(Task.__module__, fromlist=["ActCkptConfig"])  # the config, as the task module exports it
 CPU = torch.device("cpu")
 
 
@@ -25,7 +27,7 @@ def test_check_passes():
 
 def _held(n: int, policy: str) -> int:
     cfg = module.ActCkptConfig(n, 32, 2, 16, 2)
-    model, ids = module._model(cfg, CPU, torch.float32, 0), module._ids(cfg, CPU, 0)
+    model, ids = model_and_ids(cfg, CPU, torch.float32, 0)
     return held_and_peak_bytes(lambda: lm_loss(model, ids, policy), list(model.parameters()), CPU)[0]
 
 
@@ -44,11 +46,11 @@ def test_no_checkpointing_keeps_far_more_per_block():
 
 def test_exponent_of_a_power_law():
     ns = [4, 9, 16, 25]
-    assert module._exponent(ns, [3 * math.sqrt(n) for n in ns]) == pytest.approx(0.5)
+    assert loglog_slope(ns, [3 * math.sqrt(n) for n in ns]) == pytest.approx(0.5)
 
 
 def test_unknown_policy_is_refused():
     cfg = module.ActCkptConfig(1, 32, 2, 8, 1)
-    model, ids = module._model(cfg, CPU, torch.float32, 0), module._ids(cfg, CPU, 0)
+    model, ids = model_and_ids(cfg, CPU, torch.float32, 0)
     with pytest.raises(ValueError, match="unknown checkpoint policy"):
         lm_loss(model, ids, "everything")
