@@ -7,28 +7,25 @@ every Linear weight is fake-quantized on each forward, ``kernels.compress.qat``)
 weight bit width, symmetric per output channel. Deployment: ``QATConfig(step="convert")`` +
 ``IntxWeightOnlyConfig`` store the weights as integers.
 
-Check (tiny): a fake quantizer sits on every Linear weight (int{b}, per channel, none on
-activations); torchao's fake-quantized weight and its scale equal the hand quantize -> dequantize
-(``kernels.compress.affine``, scale = max|w_c| / ((qmax - qmin) / 2)); the straight-through
-gradient is 1 inside the clamp range and 0 outside, for the hand fake quantizer, torchao's and
-``torch.fake_quantize_per_tensor_affine`` alike; the converted integer model gives the fake-quantized
-model's logits; at 2-bit weights QAT's held-out accuracy, mean of 3 seeds, beats PTQ's by >= 1 point.
-
-Bench: held-out accuracy of fp32, PTQ and QAT at 2, 3 and 4 bits (mean of seeds), and the latency
-of the float32 model beside the converted PTQ and QAT models (4 bits).
+The check compares torchao's fake quantizer (on every Linear weight, none on activations) and its
+scale with the hand quantize -> dequantize of ``kernels.compress.affine``, and the straight-through
+gradient (1 inside the clamp range, 0 outside) of the hand, torchao and torch fake quantizers; the
+converted integer model must give the fake-quantized logits, and at 2-bit weights QAT must beat PTQ
+by >= 1 point (mean of seeds). The bench records held-out accuracy at 2, 3 and 4 bits and times
+float32 beside the converted 4-bit PTQ and QAT models.
 
 Lesson: QAT lets the weights settle where rounding hurts least (Jacob et al., CVPR 2018,
 "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference",
-simulated quantization with a straight-through gradient). How much it buys depends on the bit width:
-on digits with per-channel scales, 4-bit PTQ already stays within seed noise of float32, while at 2
-bits PTQ loses points that QAT wins back. At 8 bits the gap is small but real on BERT: Q8BERT
-(Zafrir et al., arXiv:1910.06188, Table 1, as quoted by PyTorch's BERT quantization tutorial)
-reaches MRPC F1 0.8788 with post-training dynamic quantization and 0.8956 with QAT. PyTorch's
-torchao QAT blog ("Quantization-Aware Training for Large Language Models with PyTorch", 2024)
-reports QAT recovering up to 96 % of the accuracy degradation on hellaswag for Llama3 with int4
-weights + int8 activations. QAT changes training, not the deployed format: PTQ and QAT models have
-the same latency, and weight-only integer formats run eagerly on a CPU dequantize on every call
-(memory saved, not time).
+simulated quantization with a straight-through gradient). How much it buys depends on the bit
+width: on digits with per-channel scales, 4-bit PTQ already stays within seed noise of float32,
+while at 2 bits PTQ loses points that QAT wins back. At 8 bits the gap is small but real on BERT:
+Q8BERT (Zafrir et al., arXiv:1910.06188, Table 1, as quoted by PyTorch's BERT quantization
+tutorial) reaches MRPC F1 0.8788 with post-training dynamic quantization and 0.8956 with QAT.
+PyTorch's torchao QAT blog ("Quantization-Aware Training for Large Language Models with PyTorch",
+2024) reports QAT recovering up to 96 % of the accuracy degradation on hellaswag for Llama3 with
+int4 weights + int8 activations. QAT changes training, not the deployed format: PTQ and QAT models
+have the same latency, and weight-only integer formats run eagerly on a CPU dequantize on every
+call (memory saved, not time).
 """
 
 from __future__ import annotations
@@ -42,8 +39,7 @@ from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from kernels.compress import affine, qat
-from kernels.compress.ao import torchao
+from kernels.compress import affine, qat, wrong
 from kernels.compress.digits import accuracy, fit, mlp
 
 
@@ -65,16 +61,6 @@ class QATTaskConfig:
     """bit widths of the bench's accuracy table"""
     batch: int = 256
     """rows per timed forward"""
-
-
-def _fake_quant_no_clamp_mask(x, scale, zero_point, qmin, qmax):
-    q = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
-    return x + ((q - zero_point) * scale - x).detach()  # gradient 1 everywhere, even where clamped
-
-
-def _all_but_last(model, bits):
-    last = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
-    return qat.prepare(model, bits, filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and fqn != last)
 
 
 @task("deployment.qat", seed="9.08", title="quantization-aware training")
@@ -102,9 +88,9 @@ class QAT(Comparison):
     qat_trains_quantized = True
     mutants = (
         Mutant("ste_ignores_clamp", "the straight-through gradient passes also where the clamp is active",
-               {"fake_quant": staticmethod(_fake_quant_no_clamp_mask)}, match="straight-through"),
+               {"fake_quant": staticmethod(wrong.fake_quant_no_clamp_mask)}, match="straight-through"),
         Mutant("last_layer_float", "the classifier Linear is left without a fake quantizer",
-               {"prepare_qat": staticmethod(_all_but_last)}, match="Linear layers carry"),
+               {"prepare_qat": staticmethod(wrong.qat_all_but_last)}, match="Linear layers carry"),
         Mutant("qat_trains_in_float", "fake quantizers inserted after fine-tuning, not before (PTQ in disguise)",
                {"qat_trains_quantized": False}, match="QAT should win"),
     )  # fmt: skip
@@ -117,8 +103,7 @@ class QAT(Comparison):
         n_lin = sum(isinstance(m, torch.nn.Linear) for m in model.modules())  # FakeQuantizedLinear is a Linear
         layers = qat.fake_quantized_layers(model)
         qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-        planned = all(m.weight_fake_quantizer.config.dtype == qat.INT_DTYPES[bits] and
-                      m.activation_fake_quantizer is None for _, m in layers)  # fmt: skip
+        planned = qat.weight_only(layers, bits)  # int{bits} on each weight, nothing on activations
         ctx.expect(len(layers) == n_lin and planned, f"{len(layers)} of {n_lin} Linear layers carry an int{bits} "
                    "weight fake quantizer (none on activations planned)",
                    name="fake quantizer on every Linear")  # fmt: skip
@@ -140,25 +125,14 @@ class QAT(Comparison):
                    f"{len(rows)} seeds): QAT should win by >= 1 point", name="QAT beats PTQ at equal bits")  # fmt: skip
 
     def _check_ste(self, ctx):
-        torchao()
-        from torchao.quantization.qat.utils import _fake_quantize_per_channel_group
-
         # scale 0.1, int4: representable [-0.8, 0.7]; 0.74 rounds to 7 (inside), 0.76 to 8 (clamped)
         x = torch.tensor([[-3.0, -0.84, -0.3, 0.0, 0.7, 0.74, 0.76, 3.0]])  # (1, 8)
         inside = ((torch.round(x / 0.1) >= -8) & (torch.round(x / 0.1) <= 7)).float()
-        grads = {}
-        for who, fq in (("hand", lambda v: self.fake_quant(v, 0.1, 0, -8, 7)),
-                        ("torchao", lambda v: _fake_quantize_per_channel_group(
-                            v, torch.tensor([[0.1]]), torch.zeros(1, 1, dtype=torch.int32), -8, 7, 8)),
-                        ("torch", lambda v: torch.fake_quantize_per_tensor_affine(v, 0.1, 0, -8, 7))):  # fmt: skip
-            v = x.clone().requires_grad_()
-            out = fq(v)
-            out.sum().backward()
-            grads[who] = v.grad
-            ctx.assert_close(out.detach(), torch.fake_quantize_per_tensor_affine(x, 0.1, 0, -8, 7),
+        for who, fq in {"hand": self.fake_quant, **qat.library_fake_quantizers()}.items():
+            out, grad = qat.forward_backward(lambda v, fq=fq: fq(v, 0.1, 0, -8, 7), x)
+            ctx.assert_close(out, torch.fake_quantize_per_tensor_affine(x, 0.1, 0, -8, 7),
                              name="fake quant forward = quantize -> dequantize", where=who)  # fmt: skip
-        for who, g in grads.items():
-            ctx.assert_close(g, inside, name="straight-through gradient: 1 inside the clamp range, 0 outside",
+            ctx.assert_close(grad, inside, name="straight-through gradient: 1 inside the clamp range, 0 outside",
                              where=f"{who}, x = {x.flatten().tolist()}")  # fmt: skip
 
     def _study(self, ctx, cfg, bit_widths):
@@ -172,11 +146,10 @@ class QAT(Comparison):
             row = {"seed": seed, "fp32": accuracy(tuned, xte, yte)}
             for b in bit_widths:
                 row[f"ptq_w{b}"] = accuracy(self.prepare_qat(copy.deepcopy(tuned), b), xte, yte)
+                # QAT: fake quantizers in from the split on, the same fine-tuning steps trained through them
+                q = self.prepare_qat(copy.deepcopy(base if self.qat_trains_quantized else tuned), b)
                 if self.qat_trains_quantized:
-                    q = fit(self.prepare_qat(copy.deepcopy(base), b), xtr, ytr, steps=cfg.tune_steps, lr=1e-3,
-                            seed=seed + 100)  # fmt: skip
-                else:
-                    q = self.prepare_qat(copy.deepcopy(tuned), b)
+                    q = fit(q, xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=seed + 100)
                 row[f"qat_w{b}"] = accuracy(q, xte, yte)
                 if b == 4:
                     self._last = (tuned, q)  # the pair the bench times (4-bit weights)
@@ -187,28 +160,18 @@ class QAT(Comparison):
         cfg = ctx.configs[0]
         rows = self._study(ctx, cfg, cfg.bench_bits)
         mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "seed"}
-        ctx.metric("acc_fp32", mean["fp32"])
-        for b in cfg.bench_bits:
-            for arm in ("ptq", "qat"):
-                ctx.metric(f"acc_{arm}_w{b}", mean[f"{arm}_w{b}"])
+        for k, v in mean.items():  # acc_fp32, acc_ptq_w2, acc_qat_w2, ...
+            ctx.metric(f"acc_{k}", v)
         ctx.metric("qat_gain_pts_w2", 100 * (mean["qat_w2"] - mean["ptq_w2"]))
         ctx.metric("ptq_drop_pts_w4", 100 * (mean["fp32"] - mean["ptq_w4"]))
         ctx.table("held-out accuracy per seed", [{k: round(v, 4) for k, v in r.items()} for r in rows])
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        tuned, q4 = getattr(self, "_last", None) or self._train_pair(ctx, config)
+        if not hasattr(self, "_last"):  # prepare called alone (pytest-benchmark, asv): one seed trained here
+            self._study(ctx, dataclasses.replace(config, seeds=1), (4,))
+        tuned, q4 = self._last
         model = {"fp32": tuned, "ptq_int4": qat.convert(self.prepare_qat(copy.deepcopy(tuned), 4), 4),
                  "qat_int4": qat.convert(copy.deepcopy(q4), 4)}[impl]  # fmt: skip
         x = torch.rand(config.batch, 64, generator=ctx.generator())  # (B, 64) pixels in [0, 1]
-
-        def fn():
-            with torch.no_grad():
-                return model(x)
-
-        return Prepared(fn=fn, items=config.batch, item_unit="rows")
-
-    def _train_pair(self, ctx, cfg):
-        one = dataclasses.replace(cfg, seeds=1)
-        self._study(ctx, one, (4,))
-        return self._last
+        return Prepared(fn=torch.no_grad()(lambda: model(x)), items=config.batch, item_unit="rows")

@@ -9,6 +9,8 @@ straight-through gradient. ``convert`` swaps them back and stores the weights as
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -62,3 +64,37 @@ def fake_quantized_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     from torchao.quantization.qat import FakeQuantizedLinear
 
     return [(n, m) for n, m in model.named_modules() if isinstance(m, FakeQuantizedLinear)]
+
+
+def weight_only(layers: list[tuple[str, nn.Module]], bits: int) -> bool:
+    """True when each of :func:`fake_quantized_layers`' ``layers`` fake-quantizes its weight to
+    int{bits} and has no activation fake quantizer (what :func:`prepare` plans)."""
+    return all(
+        m.weight_fake_quantizer.config.dtype == INT_DTYPES[bits] and m.activation_fake_quantizer is None
+        for _, m in layers
+    )
+
+
+def library_fake_quantizers() -> dict[str, Callable[..., torch.Tensor]]:
+    """The fake quantizers a hand-written one is compared with, each called ``fq(x, scale, zero_point,
+    qmin, qmax)`` with a float scale and int zero point on x (1, N): torchao's per-channel-group
+    kernel (the one its ``IntxFakeQuantizer`` runs; one group of N columns) and
+    ``torch.fake_quantize_per_tensor_affine``."""
+    torchao()
+    from torchao.quantization.qat.utils import _fake_quantize_per_channel_group
+
+    def ao(x: torch.Tensor, scale: float, zero_point: int, qmin: int, qmax: int) -> torch.Tensor:
+        zp = torch.full((1, 1), zero_point, dtype=torch.int32)
+        return _fake_quantize_per_channel_group(x, torch.tensor([[scale]]), zp, qmin, qmax, x.shape[-1])
+
+    return {"torchao": ao, "torch": torch.fake_quantize_per_tensor_affine}
+
+
+def forward_backward(fq: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fq(x), d fq(x).sum() / dx)``, both detached: the forward values and the gradient that
+    reaches the input (for a fake quantizer, its straight-through mask)."""
+    v = x.detach().clone().requires_grad_()
+    out = fq(v)
+    out.sum().backward()
+    assert v.grad is not None  # fq's output depends on v
+    return out.detach(), v.grad

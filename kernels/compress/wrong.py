@@ -1,7 +1,8 @@
 """Wrong compression steps: the mutants of the compression tasks (each one a plausible mistake).
 
 advanced.pruning swaps these in for ``kernels.compress.prune``'s right versions and
-advanced.quantization for ``kernels.compress.affine``'s; each check must catch each one
+advanced.quantization for ``kernels.compress.affine``'s, deployment.qat for ``affine.fake_quantize``
+and ``kernels.compress.qat.prepare``; each check must catch each one
 (``tests/tasks/test_mutants.py``).
 """
 
@@ -59,3 +60,18 @@ def zero_point_mid_range(lo, hi, qmin, qmax):
     with an asymmetric range; arguments as ``affine.minmax_qparams``."""
     scale, _ = affine.minmax_qparams(lo, hi, qmin, qmax)
     return scale, (qmin + qmax + 1) // 2
+
+
+def fake_quant_no_clamp_mask(x, scale, zero_point, qmin, qmax):
+    """WRONG: fake quantization whose straight-through gradient is 1 everywhere, also where the
+    clamp is active; arguments as ``affine.fake_quantize``."""
+    q = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
+    return x + ((q - zero_point) * scale - x).detach()
+
+
+def qat_all_but_last(model: nn.Module, bits: int) -> nn.Module:
+    """WRONG: ``kernels.compress.qat.prepare`` that leaves the last Linear (the classifier) float."""
+    from kernels.compress import qat
+
+    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    return qat.prepare(model, bits, filter_fn=lambda m, fqn: isinstance(m, nn.Linear) and fqn != last)
