@@ -1,13 +1,13 @@
 """ResNet-50 data-parallel ranks (m5.ddp_resnet50): one checked step, timed steps.
 
 Module-level functions: :func:`harness.launch.launch` and torchrun ranks import them by
-reference. ``cfg`` is the task's config (``image``, ``batch_per_rank``, ``steps``,
-``warmup``, ``amp``).
+reference. ``cfg`` is the task's :class:`ResNet50DDPConfig`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 import torch.distributed as dist
@@ -17,6 +17,27 @@ from harness.rank_helpers import my_shard, rank_device, wrap_ddp
 from kernels.ddp import sync_bn
 from kernels.ddp.ranks import timed
 from models.convnets import ResNet
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNet50DDPConfig:
+    """Images, per-rank batch and the world sizes the bench sweeps."""
+
+    image: int
+    """H = W of the square RGB images, pixels (224 for ImageNet; >= 32)"""
+    batch_per_rank: int
+    """b: images per rank per step (>= 2: BN needs two values per channel at 1 x 1 maps)"""
+    world_sizes: tuple[int, ...] = (1, 2)
+    """rank counts the bench times (the check always uses 2)"""
+    steps: int = 3
+    """timed steps per world size"""
+    warmup: int = 1
+    """untimed steps first (DDP rebuilds its buckets after the first backward)"""
+    amp: bool = False
+    """bf16 autocast for the bench on CUDA (ignored on CPU)"""
+
+    def label(self) -> str:
+        return f"resnet50,{self.image}px,b={self.batch_per_rank}/rank" + (",amp" if self.amp else "")
 
 
 def labelled_batch(cfg, n: int, seed: int, dtype=torch.float32):
@@ -29,6 +50,16 @@ def labelled_batch(cfg, n: int, seed: int, dtype=torch.float32):
 def resnet50(seed: int, dtype: torch.dtype) -> ResNet:
     torch.manual_seed(seed)
     return ResNet("resnet50").to(dtype)
+
+
+def single_process_model(cfg, world: int, seed: int, dtype: torch.dtype) -> ResNet:
+    """The reference: ResNet-50 after one backward of the mean loss on the whole global batch of
+    ``world * cfg.batch_per_rank`` images in one process (its gradients and BN running statistics
+    are what DDP with synchronised BN must reproduce)."""
+    model = resnet50(seed, dtype)
+    x, y = labelled_batch(cfg, world * cfg.batch_per_rank, seed, dtype)
+    F.cross_entropy(model(x), y).backward()
+    return model
 
 
 def to_sync_bn(model: torch.nn.Module) -> torch.nn.Module:

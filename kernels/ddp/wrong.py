@@ -1,15 +1,18 @@
-"""Wrong bucket plans and a wrong comm hook: the mutants of m5.bucket_tuning (each one a plausible
-mistake about DDP's buckets, see ``kernels.ddp.buckets`` for the right plan).
+"""Wrong bucket plans, a wrong comm hook and wrong synchronised batch norms: the mutants of
+m5.bucket_tuning and m5.ddp_resnet50 (each one a plausible mistake about DDP; see
+``kernels.ddp.buckets`` for the right plan, ``kernels.ddp.sync_bn`` for the right BN).
 
 Planners take the parameter bytes in registration order and ``bucket_cap_mb`` (MiB, None for
-DDP's default) and return each bucket's bytes. ``sum_hook`` is module level so that spawned
-ranks import it by reference.
+DDP's default) and return each bucket's bytes. ``sum_hook`` and the BN converters are module
+level so that spawned ranks import them by reference.
 """
 
 from __future__ import annotations
 
 import torch.distributed as dist
+from torch import nn
 
+from kernels.ddp import sync_bn
 from kernels.ddp.buckets import bucket_bytes, caps_bytes, plan_buckets
 
 
@@ -41,3 +44,13 @@ def sum_hook(state, bucket):
     """WRONG: a comm hook that sums the buckets and never divides by W."""
     fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
     return fut.then(lambda f: f.value()[0])
+
+
+def keep_plain_bn(model: nn.Module) -> nn.Module:
+    """WRONG: leaves per-rank BatchNorm in place and calls it synchronised."""
+    return model
+
+
+def local_variance_bn(model: nn.Module) -> nn.Module:
+    """WRONG: global mean, but each rank's variance around its own mean, averaged."""
+    return sync_bn.convert(model, sync_bn.LocalVarianceBatchNorm)
