@@ -1,24 +1,12 @@
 """6.02 Mini Transformer encoder for text classification.
 
-Trains ``models.transformer.EncoderClassifier`` (token embedding + learned positions,
-pre-LN encoder blocks, mean over the real tokens, linear head) on movie-review sentiment:
-the IMDB folders (``aclImdb/train/pos/*.txt`` ...) when ``$DRILLS_DATA_DIR`` holds them
-(``harness.data.read_imdb``), else the SYNTHETIC stand-in ``harness.data.synthetic_reviews``
-(template reviews whose sentences carry the label's polarity 80% of the time, with
-negations: a bag of words does not reach 100%). Words are tokenized with a vocabulary
-built on the training texts only (``WordTokenizer``, ``<unk>`` for the rest), truncated to
-``max_len`` tokens and right-padded.
-
-Check (tiny):
-
-* padding does not change a sequence's logits: for 6 held-out reviews, the logits of each
-  alone (no padding), padded with 3 and with 25 pad tokens, and inside a batch next to a
-  longer review are equal, on the freshly initialised and on the trained model (padding
-  keys are masked in every attention, the mean pools over real tokens only);
-* it trains above chance: held-out accuracy >= 70% (chance 50%) after the tiny budget.
-
-Bench: samples/s of training and of inference, loss and accuracy curves, and the attention
-map of the trained model's last layer on a held-out review (heatmap, words on the axes).
+Trains ``models.transformer.EncoderClassifier`` (token embedding + learned positions, pre-LN
+encoder blocks, mean over the real tokens, linear head) on movie-review sentiment
+(``harness.data.reviews``: the IMDB folders under ``$DRILLS_DATA_DIR``, else a SYNTHETIC
+stand-in), tokenized with a vocabulary built on the training texts only (``WordTokenizer``),
+truncated to ``max_len`` tokens and right-padded. The check wants padding to leave the logits
+of 6 held-out reviews unchanged and held-out accuracy >= 70 % (chance 50 %); the bench records
+samples/s of training and of inference, the curves and the last layer's attention map.
 
 Lesson: with the key padding mask and a masked mean, padding is invisible to the model: logits
 of a review alone, padded by 3 or 25 tokens, or batched beside a longer one agree to float32
@@ -32,12 +20,14 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric
-from harness.data import WordTokenizer, read_imdb, resolve, synthetic_reviews
+from harness.data import WordTokenizer
+from harness.data.reviews import load_reviews
 from harness.mutants import Mutant
-from harness.trained import Budget, Recipe, default_budget
+from harness.trained import Budget, Recipe, default_budget, forward_prepared
 from kernels.layers.attention_maps import record_attention
+from kernels.text.classifier_wrong import AttendsToPadding, PoolsOverPadding
 from models.transformer import EncoderClassifier, preset
 
 
@@ -66,33 +56,6 @@ class ClassifierConfig:
         return f"{self.model},n={self.n_train},max_len={self.max_len},epochs={self.epochs},bs={self.batch_size}"
 
 
-def load_reviews(config: ClassifierConfig):
-    """(train, test, description): IMDB folders under $DRILLS_DATA_DIR, else synthetic reviews."""
-    src = resolve("imdb")
-    if src.kind == "files":
-        tr, te = read_imdb(src.path, "train"), read_imdb(src.path, "test")
-        g = torch.Generator().manual_seed(0)  # the files come sorted by class: shuffle before capping
-        tr = tr.take(torch.randperm(len(tr), generator=g)[: config.n_train])
-        te = te.take(torch.randperm(len(te), generator=g)[: config.n_test])
-        return tr, te, tr.description
-    tr, te = synthetic_reviews(config.n_train, seed=0), synthetic_reviews(config.n_test, seed=1)
-    return tr, te, f"SYNTHETIC stand-in for IMDB (no aclImdb folders found): {tr.description}"
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-class PoolsOverPadding(EncoderClassifier):
-    def forward(self, ids):
-        h = self.encoder(ids, key_pad=ids == self.pad_id)
-        return self.head(h.mean(1))  # the mean includes the padding positions
-
-
-class AttendsToPadding(EncoderClassifier):
-    def forward(self, ids):
-        h = self.encoder(ids)  # no key padding mask
-        keep = (ids != self.pad_id).unsqueeze(-1).float()
-        return self.head((h * keep).sum(1) / keep.sum(1))
-
-
 @task("transformers.encoder_classifier", seed="6.02", title="mini Transformer encoder for text classification")
 class EncoderClassifierTask(TrainingRun):
     __doc__ = __doc__
@@ -119,7 +82,7 @@ class EncoderClassifierTask(TrainingRun):
     )  # fmt: skip
 
     def train_data(self, ctx, config):
-        tr, te, desc = load_reviews(config)
+        tr, te, desc = load_reviews(config.n_train, config.n_test)
         self.tok, self.test_texts = WordTokenizer.fit(tr.texts), te.texts  # the recipe sizes its vocabulary by it
         x, _ = self.tok.encode_batch(tr.texts, config.max_len)  # (N, max_len) ids, padded
         xt, _ = self.tok.encode_batch(te.texts, config.max_len)
@@ -145,50 +108,35 @@ class EncoderClassifierTask(TrainingRun):
         super().check(ctx)  # the harness trains the recipe: properties() below
 
     def properties(self, ctx, run):
-        config, log = run.config, run.log
-        self._check_padding(ctx, run.model, self.tok, self.test_texts[:6], config.max_len, "trained")
-        ctx.expect(
-            log.final_accuracy >= config.target_accuracy,
-            f"held-out accuracy {log.final_accuracy:.3f} < {config.target_accuracy} (chance 0.5) after "
-            f"{log.steps[-1]} steps",
-            name="trains above chance",
-        )
+        self._check_padding(ctx, run.model, self.tok, self.test_texts[:6], run.config.max_len, "trained")
+        acc, target = run.log.final_accuracy, run.config.target_accuracy
+        why = f"held-out accuracy {acc:.3f} < {target} (chance 0.5) after {run.log.steps[-1]} steps"
+        ctx.expect(acc >= target, why, name="trains above chance")
 
     @torch.no_grad()
     def _check_padding(self, ctx, model, tok, texts, max_len, when):
         model.eval()
-        pad = tok.pad_id
         longest = max(len(tok.encode(t)[:max_len]) for t in texts)
         for i, text in enumerate(texts):
             ids = tok.encode(text)[:max_len][None].to(ctx.device)  # (1, T) no padding
             alone = model(ids)
+            same = lambda got, how: ctx.assert_close(  # one check, three ways of padding
+                got, alone, name="padding does not change the logits", where=f"{when} model, review {i} {how}"
+            )
             for extra in (3, 25):
-                padded = torch.cat([ids, torch.full((1, extra), pad, device=ctx.device)], 1)  # (1, T + extra)
-                ctx.assert_close(
-                    model(padded),
-                    alone,
-                    name="padding does not change the logits",
-                    where=f"{when} model, review {i} + {extra} pad tokens",
-                )
+                padded = torch.cat([ids, torch.full((1, extra), tok.pad_id, device=ctx.device)], 1)  # (1, T + extra)
+                same(model(padded), f"+ {extra} pad tokens")
             other = tok.encode(texts[(i + 1) % len(texts)] + " " + texts[(i + 2) % len(texts)])[: longest + 20]
-            batch = torch.full((2, max(ids.shape[1], len(other))), pad)  # (2, T_max)
+            batch = torch.full((2, max(ids.shape[1], len(other))), tok.pad_id)  # (2, T_max)
             batch[0, : ids.shape[1]] = ids[0].cpu()
             batch[1, : len(other)] = other
-            ctx.assert_close(
-                model(batch.to(ctx.device))[:1],
-                alone,
-                name="padding does not change the logits",
-                where=f"{when} model, review {i} batched with a longer one",
-            )
+            same(model(batch.to(ctx.device))[:1], "batched with a longer one")
         model.train()
 
-    def bench(self, ctx):
-        config = ctx.configs[0]
-        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
-        run.log.record(ctx)
-        ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model, tok = run.model, self.tok
-        model.eval()
+    def summarize(self, ctx, run):
+        if ctx.mode != "bench":  # the trained model's attention map and inference time: bench only
+            return
+        model, tok, config = run.model.eval(), self.tok, run.config
         text = min(self.test_texts[:20], key=len)  # a short held-out review: readable axes
         words, ids = tok.split(text)[:32], tok.encode(text)[:32][None].to(ctx.device)  # (1, T)
         with torch.no_grad(), record_attention(model) as maps:
@@ -197,8 +145,4 @@ class EncoderClassifierTask(TrainingRun):
                     x_label="key word", y_label="query word",
                     caption="self-attention of the trained encoder on a held-out review")  # fmt: skip
         xe = tok.encode_batch(self.test_texts[:256], config.max_len)[0].to(ctx.device)  # (256, max_len)
-        ctx.measure(
-            "classify",
-            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
-            config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}",
-        )
+        ctx.measure("classify", forward_prepared(model, xe), config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}")
