@@ -1,30 +1,19 @@
 """6.03 Transformer on news headlines.
 
 Trains ``models.transformer.EncoderClassifier`` to tell a headline's topic. Real data: a
-``headlines/`` folder under ``$DRILLS_DATA_DIR`` with CSV or TSV files holding a
-``headline`` and a ``category`` column (the layout of the Kaggle "News Category Dataset" or
-AG News once converted), read by ``harness.data.read_headlines``: files named ``*train*``
-and ``*test*`` are used as such, else the first file is split 80/20 with a seeded
-permutation. Without it: the SYNTHETIC stand-in ``harness.data.synthetic_headlines``
-(4 topics; 2-4 topic keywords, 10% of them from another topic, shuffled with filler
-words shared by all topics).
-
-Check (tiny):
-
-* the reading path: the check writes ``headlines/train.csv`` (comma-separated, a header,
-  a quoted headline that contains a comma and a doubled quote) and ``headlines/test.tsv``
-  (tab-separated) into its work folder, loads them through this task's loader, and
-  requires the texts, labels and class names to equal those written; a row with a missing
-  field is refused with an error naming the file;
-* it trains: the loss falls, and held-out topic accuracy reaches >= 60% (chance 25%).
-
-Bench: samples/s of training and of classification, loss and accuracy curves, and the
-attention map of the trained model's last layer on a held-out headline (heatmap).
+``headlines/`` folder under ``$DRILLS_DATA_DIR`` with CSV or TSV files holding a ``headline`` and
+a ``category`` column (the Kaggle "News Category Dataset" or AG News once converted), read by
+``harness.data.headlines.load_headlines`` (``*train*`` and ``*test*`` files, else the first file
+split 80/20); without it, the SYNTHETIC stand-in ``harness.data.synthetic_headlines`` (4 topics;
+2-4 topic keywords, 10 % of them from another topic, among filler words shared by all topics).
+The check reads back a ``train.csv`` and a ``test.tsv`` it wrote with the traps below and a
+file with a short row; then the model must learn (held-out accuracy >= 60 %, chance 25 %). The
+bench records samples/s of training and of classification, the curves and an attention map.
 
 Lesson: topic keywords make this easy for attention plus mean pooling; headlines are short,
 so throughput is high. The reader's traps are all in the file: quoted commas, a TSV next to
-a CSV, and each file numbering its own sorted class names, which the loader
-(``harness.data.headlines``) renumbers by the training file's.
+a CSV, and each file numbering its own sorted class names, which the loader renumbers by the
+training file's.
 """
 
 from __future__ import annotations
@@ -34,13 +23,14 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric
-from harness.data import DataFormatError, WordTokenizer, read_headlines
+from harness.data import DataFormatError, WordTokenizer
 from harness.data.headlines import load_headlines
 from harness.mutants import Mutant
-from harness.trained import Budget, Recipe, default_budget, expect_learns
+from harness.trained import Budget, Recipe, default_budget, expect_learns, forward_prepared
 from kernels.layers.attention_maps import record_attention
+from kernels.text.headlines_wrong import hides_short_row, ignores_files, per_file_numbering, tsv_as_csv
 from models.transformer import EncoderClassifier, preset
 
 
@@ -82,29 +72,6 @@ WRITTEN_TRAIN = [
 WRITTEN_TEST = [("Striker injured before final", "sports"), ("Summit ends without deal", "world")]
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _ignores_files(config, data_dir=None):
-    return load_headlines(config, None)
-
-
-def _tsv_as_csv(config, data_dir=None):
-    return load_headlines(config, data_dir, read=lambda path, **kw: read_headlines(path, delimiter=","))
-
-
-def _per_file_numbering(config, data_dir=None):
-    tr, te, d = load_headlines(config, data_dir)
-    if data_dir is not None:
-        te = read_headlines(data_dir / "headlines" / "test.tsv")  # labels index the test file's own classes
-    return tr, te, d
-
-
-def _hides_short_row(config, data_dir=None):
-    try:
-        return load_headlines(config, data_dir)
-    except ValueError:
-        return load_headlines(config, None)
-
-
 @task("transformers.news_headlines", seed="6.03", title="Transformer on news headlines")
 class NewsHeadlines(TrainingRun):
     __doc__ = __doc__
@@ -120,12 +87,12 @@ class NewsHeadlines(TrainingRun):
     #: the loading path under test
     loader = staticmethod(load_headlines)
     mutants = (
-        Mutant("ignores_files", "the loader ignores the files", {"loader": staticmethod(_ignores_files)},
+        Mutant("ignores_files", "the loader ignores the files", {"loader": staticmethod(ignores_files)},
                match="headlines read"),
-        Mutant("tsv_as_csv", "a TSV read as CSV", {"loader": staticmethod(_tsv_as_csv)}, match="test.tsv"),
+        Mutant("tsv_as_csv", "a TSV read as CSV", {"loader": staticmethod(tsv_as_csv)}, match="test.tsv"),
         Mutant("per_file_numbering", "each file keeps its own label numbering",
-               {"loader": staticmethod(_per_file_numbering)}, match="labels"),
-        Mutant("hides_short_row", "a short row is hidden, not refused", {"loader": staticmethod(_hides_short_row)},
+               {"loader": staticmethod(per_file_numbering)}, match="labels"),
+        Mutant("hides_short_row", "a short row is hidden, not refused", {"loader": staticmethod(hides_short_row)},
                match="short row"),
         Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
                epochs=1)}}, match="loss"),
@@ -135,12 +102,12 @@ class NewsHeadlines(TrainingRun):
         config = ctx.configs[0]
         folder = ctx.workdir / "headlines"
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "train.csv", "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([("headline", "category"), *WRITTEN_TRAIN])
-        with open(folder / "test.tsv", "w", newline="", encoding="utf-8") as f:
-            csv.writer(f, delimiter="\t").writerows([("headline", "category"), *WRITTEN_TEST])
+        for name, rows, sep in (("train.csv", WRITTEN_TRAIN, ","), ("test.tsv", WRITTEN_TEST, "\t")):
+            with open(folder / name, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, delimiter=sep).writerows([("headline", "category"), *rows])
+        load = lambda: self.loader(config, ctx.workdir)
         try:
-            tr, te, desc = self.loader(config, ctx.workdir)
+            tr, te, desc = load()
         except DataFormatError as e:  # a reader that cannot parse well-formed files fails the check
             ctx.expect(False, f"the written headline files were refused: {e}", name="written files read")
         classes = tuple(sorted({c for _, c in WRITTEN_TRAIN}))
@@ -157,23 +124,14 @@ class NewsHeadlines(TrainingRun):
                 name=f"headline labels ({split})",
             )
         (folder / "test.tsv").write_text("headline\tcategory\nA row without its label\n", encoding="utf-8")
-        ctx.expect_raises(
-            DataFormatError,
-            lambda: self.loader(config, ctx.workdir),
-            match="test.tsv",
-            name="short row refused, naming the file",
-        )
-
+        ctx.expect_raises(DataFormatError, load, match="test.tsv", name="short row refused, naming the file")
         super().check(ctx)  # the harness trains the recipe: properties() below
 
     def properties(self, ctx, run):
         expect_learns(ctx, run, ratio=0.7, window=10)
         acc, config = run.log.final_accuracy, run.config
-        ctx.expect(
-            acc >= config.target_accuracy,
-            f"held-out topic accuracy {acc:.3f} < {config.target_accuracy} (chance {1 / config.topics:.2f})",
-            name="topic accuracy above chance",
-        )
+        why = f"held-out topic accuracy {acc:.3f} < {config.target_accuracy} (chance {1 / config.topics:.2f})"
+        ctx.expect(acc >= config.target_accuracy, why, name="topic accuracy above chance")
 
     def train_data(self, ctx, config):
         tr, self.te, desc = self.loader(config)
@@ -191,12 +149,10 @@ class NewsHeadlines(TrainingRun):
         model = EncoderClassifier(preset(config.model, max_len=config.max_len), self.tok.vocab_size, len(self.classes))
         return Recipe(model, lambda params: torch.optim.AdamW(params, lr=config.lr))
 
-    def bench(self, ctx):
-        config = ctx.configs[0]
-        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
-        run.log.record(ctx)
-        ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model, tok, te = run.model.eval(), self.tok, self.te
+    def summarize(self, ctx, run):
+        if ctx.mode != "bench":  # the trained model's attention map and inference time: bench only
+            return
+        model, tok, te, config = run.model.eval(), self.tok, self.te, run.config
         words, ids = tok.split(te.texts[0]), tok.encode(te.texts[0])[None].to(ctx.device)  # (1, T)
         with torch.no_grad(), record_attention(model) as maps:
             model(ids)
@@ -205,8 +161,4 @@ class NewsHeadlines(TrainingRun):
                     x_label="key word", y_label="query word",
                     caption=f"self-attention of the trained encoder on a held-out headline ({topic})")  # fmt: skip
         xe = tok.encode_batch(te.texts[:512], config.max_len)[0].to(ctx.device)  # (512, max_len)
-        ctx.measure(
-            "classify",
-            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="samples"),
-            config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}",
-        )
+        ctx.measure("classify", forward_prepared(model, xe), config=f"eval batch {xe.shape[0]}, T={xe.shape[1]}")
