@@ -4,21 +4,10 @@ Compared: SimCLR's NT-Xent loss (Chen, Kornblith, Norouzi & Hinton, "A Simple Fr
 Contrastive Learning of Visual Representations", ICML 2020, arXiv:2002.05709, eq. 1) written as
 one (2N)-way cross-entropy over the similarity matrix with its diagonal masked
 (``kernels.ssl.contrastive``), against ``pytorch-metric-learning``'s ``NTXentLoss``, which
-gathers positive and negative pairs from labels. A small encoder (64 -> 128 -> 16) with a
-projection head (16 -> 64 -> 32, BatchNorm) trains on two views of scikit-learn's 8x8 digits
-(random 1-pixel shift, brightness, noise, cutout: ``kernels.ssl.views``); the encoder is then
-rated by a linear probe (logistic regression on frozen features, all training labels).
-Timed: one training step (views, forward, loss, backward, Adam) with each loss.
-
-Check (tiny): the loss is symmetric in the two views; with views that agree, pairing each row
-with another image's view (a derangement of the second view) raises the loss, i.e. the positives
-are the pairs i <-> i + N; it equals a hand computation on a worked example (2 images, 2-d
-projections, temperature 0.5) and ``NTXentLoss`` (labels i for rows i and i + N) on random
-projections at temperatures 0.1, 0.5 and 1. Then a short training: the trained encoder's probe
-accuracy beats a random-init encoder's (same architecture and seed) by the stated margin.
-
-Bench: training steps/s with each loss; the loss curve; probe accuracy of the random-init and
-trained encoders.
+gathers positive and negative pairs from labels. An encoder (64 -> 128 -> 16) with a projection
+head (16 -> 64 -> 32, BatchNorm) trains on two views of sklearn's 8x8 digits (1-pixel shift,
+brightness, noise, cutout: ``kernels.ssl.views``); a linear probe on its frozen features (all
+training labels) rates it against the untrained encoder. Timed: one training step per loss.
 
 Lesson: NT-Xent asks each view to pick its partner out of the 2N - 2 other views of the batch:
 a softmax cross-entropy over cosine similarities, sharpened by a temperature (the paper's
@@ -38,16 +27,15 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from pytorch_metric_learning.losses import NTXentLoss
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric, speedup
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
-from kernels.ssl.contrastive import nt_xent, nt_xent_by_hand
+from kernels.ssl import wrong
+from kernels.ssl.contrastive import nt_xent, nt_xent_by_hand, nt_xent_pml
 from kernels.ssl.probe import linear_probe
-from kernels.ssl.train import train_two_views
-from kernels.ssl.views import digit_view
+from kernels.ssl.train import train_two_views, two_view_step
 from models.mlp import MLP, MLPConfig
 
 
@@ -72,43 +60,6 @@ class SimCLRConfig:
     """check: trained probe accuracy minus random-init probe accuracy, at least this many points"""
 
 
-def _pml(z1, z2, temperature=0.5):
-    labels = torch.arange(z1.shape[0], device=z1.device).repeat(2)  # row i and row i + N share label i
-    return NTXentLoss(temperature=temperature)(torch.cat([z1, z2]), labels)
-
-
-def _unmasked(z1, z2, temperature=0.5):
-    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)  # (2N, D)
-    n = z1.shape[0]
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
-    return torch.nn.functional.cross_entropy(z @ z.T / temperature, target)  # s_ii stays in the denominator
-
-
-def _no_temperature(z1, z2, temperature=0.5):
-    return nt_xent(z1, z2, 1.0)
-
-
-def _one_direction(z1, z2, temperature=0.5):
-    n = z1.shape[0]
-    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)  # (2N, D)
-    sim = (z @ z.T / temperature).fill_diagonal_(float("-inf"))[:n]  # anchors from the first view only
-    return torch.nn.functional.cross_entropy(sim, torch.arange(n, 2 * n))
-
-
-def _positives_shifted(z1, z2, temperature=0.5):
-    return nt_xent(z1, z2.roll(1, 0), temperature)  # row i paired with image i - 1's second view
-
-
-def _no_positive_term(z1, z2, temperature=0.5):
-    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)  # (2N, D)
-    sim = (z @ z.T / temperature).fill_diagonal_(float("-inf"))  # (2N, 2N)
-    return torch.logsumexp(sim, dim=1).mean()  # blind to which view is whose partner
-
-
-def _encoder(cfg):
-    return MLP(MLPConfig(in_features=64, hidden=(128,), out_features=cfg.rep_dim))
-
-
 @task("advanced.simclr", seed="8.10", title="contrastive learning (SimCLR)")
 class SimCLR(TrainingRun):
     __doc__ = __doc__
@@ -126,16 +77,16 @@ class SimCLR(TrainingRun):
     )  # fmt: skip
     loss = staticmethod(nt_xent)
     mutants = (
-        Mutant("diagonal_unmasked", "s_ii left in the softmax denominator", {"loss": staticmethod(_unmasked)},
+        Mutant("diagonal_unmasked", "s_ii left in the softmax denominator", {"loss": staticmethod(wrong.unmasked)},
                match="hand"),
-        Mutant("no_temperature", "the temperature ignored (tau = 1)", {"loss": staticmethod(_no_temperature)},
+        Mutant("no_temperature", "the temperature ignored (tau = 1)", {"loss": staticmethod(wrong.no_temperature)},
                match="hand"),
-        Mutant("one_direction", "only the first view's rows are anchors", {"loss": staticmethod(_one_direction)},
+        Mutant("one_direction", "only the first view's rows are anchors", {"loss": staticmethod(wrong.one_direction)},
                match="symmetric"),
         Mutant("positives_shifted", "row i's positive is image i - 1's second view",
-               {"loss": staticmethod(_positives_shifted)}, match="symmetric"),
+               {"loss": staticmethod(wrong.positives_shifted)}, match="symmetric"),
         Mutant("no_positive_term", "only the denominator (log-sum-exp over the other views): no pull between pairs",
-               {"loss": staticmethod(_no_positive_term)}, match="positives"),
+               {"loss": staticmethod(wrong.no_positive_term)}, match="positives"),
     )  # fmt: skip
 
     def check(self, ctx):
@@ -147,8 +98,8 @@ class SimCLR(TrainingRun):
             ctx.assert_close(self.loss(a, b, tau), self.loss(b, a, tau), name="symmetric in the two views",
                              where=f"tau {tau}")  # fmt: skip
         close = a + 0.1 * torch.randn(a.shape, generator=g, dtype=torch.float64)  # views that agree
-        derange = torch.arange(8).roll(3)  # every row gets another image's view
-        aligned, shuffled = float(self.loss(a, close, 0.5)), float(self.loss(a, close[derange], 0.5))
+        # close.roll(3, 0): every row paired with another image's view (a derangement of the 8)
+        aligned, shuffled = float(self.loss(a, close, 0.5)), float(self.loss(a, close.roll(3, 0), 0.5))
         ctx.expect(shuffled > aligned + 1.0, f"pairing rows with other images' views gives loss {shuffled:.3f}, "
                    f"not above the aligned {aligned:.3f}: the positives are not the pairs i <-> i + N",
                    name="permuting the second view raises the loss")  # fmt: skip
@@ -157,7 +108,7 @@ class SimCLR(TrainingRun):
         want = torch.tensor(nt_xent_by_hand(z1, z2, 0.5), dtype=torch.float64)
         ctx.assert_close(got, want, name="NT-Xent = hand computation", where="2 images, 2-d, tau 0.5")
         for tau in (0.1, 0.5, 1.0):
-            ctx.assert_close(self.loss(a, b, tau), _pml(a, b, tau), rtol=1e-6, atol=1e-9,
+            ctx.assert_close(self.loss(a, b, tau), nt_xent_pml(a, b, tau), rtol=1e-6, atol=1e-9,
                              name="NT-Xent = pytorch-metric-learning NTXentLoss", where=f"tau {tau}")  # fmt: skip
         rand_acc, acc, _ = self._train_and_probe(ctx, cfg)
         gain = 100 * (acc - rand_acc)
@@ -165,12 +116,16 @@ class SimCLR(TrainingRun):
                    f"(gain {gain:.2f} < {cfg.min_gain_pts} points)",
                    name="the trained encoder beats a random one (linear probe)")  # fmt: skip
 
+    def _nets(self, ctx, cfg):
+        """(encoder 64 -> 128 -> rep_dim, projection head rep_dim -> 64 -> proj_dim with BatchNorm), seeded."""
+        torch.manual_seed(ctx.rng_seed)
+        enc = MLP(MLPConfig(in_features=64, hidden=(128,), out_features=cfg.rep_dim))
+        head = MLP(MLPConfig(in_features=cfg.rep_dim, hidden=(64,), out_features=cfg.proj_dim, batch_norm=True))
+        return enc.to(ctx.device), head.to(ctx.device)
+
     def _train_and_probe(self, ctx, cfg):
         xtr, ytr, xte, yte = (t.to(ctx.device) for t in digits_split(seed=0))
-        torch.manual_seed(ctx.rng_seed)
-        enc = _encoder(cfg).to(ctx.device)
-        head = MLP(MLPConfig(in_features=cfg.rep_dim, hidden=(64,), out_features=cfg.proj_dim, batch_norm=True))
-        head = head.to(ctx.device)
+        enc, head = self._nets(ctx, cfg)
         rand_acc = linear_probe(enc, xtr, ytr, xte, yte)
         curve = train_two_views(lambda v1, v2: self.loss(head(enc(v1)), head(enc(v2)), cfg.temperature),
                                 [*enc.parameters(), *head.parameters()], xtr, steps=cfg.steps, batch=cfg.batch,
@@ -178,8 +133,7 @@ class SimCLR(TrainingRun):
         return rand_acc, linear_probe(enc, xtr, ytr, xte, yte), curve
 
     def bench(self, ctx):
-        cfg = ctx.configs[0]
-        rand_acc, acc, (steps, losses) = self._train_and_probe(ctx, cfg)
+        rand_acc, acc, (steps, losses) = self._train_and_probe(ctx, ctx.configs[0])
         ctx.curve("NT-Xent loss", steps, losses, y_label="loss (batch)")
         ctx.metric("probe_acc_random", rand_acc)
         ctx.metric("probe_acc_trained", acc)
@@ -187,20 +141,10 @@ class SimCLR(TrainingRun):
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        x = digits_split(seed=0)[0].to(ctx.device)
-        torch.manual_seed(ctx.rng_seed)
-        enc = _encoder(config).to(ctx.device)
-        head = MLP(MLPConfig(in_features=config.rep_dim, hidden=(64,), out_features=config.proj_dim, batch_norm=True))
-        head = head.to(ctx.device)
-        loss = nt_xent if impl == "nt_xent_masked_matrix" else _pml
+        xb = digits_split(seed=0)[0][: config.batch].to(ctx.device)  # (batch, 64): the same images every step
+        enc, head = self._nets(ctx, config)
+        loss = nt_xent if impl == "nt_xent_masked_matrix" else nt_xent_pml
         opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=config.lr)
         g = ctx.generator()
-        xb = x[: config.batch]
-
-        def step():
-            out = loss(head(enc(digit_view(xb, g))), head(enc(digit_view(xb, g))), config.temperature)
-            opt.zero_grad(set_to_none=True)
-            out.backward()
-            opt.step()
-
+        step = lambda: two_view_step(lambda v1, v2: loss(head(enc(v1)), head(enc(v2)), config.temperature), opt, xb, g)
         return Prepared(fn=step, items=config.batch, item_unit="images")

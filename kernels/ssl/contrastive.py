@@ -48,3 +48,12 @@ def nt_xent_by_hand(z1: list[list[float]], z2: list[list[float]], temperature: f
         denom = sum(math.exp(s[i][k] / temperature) for k in range(n2) if k != i)
         total += -math.log(math.exp(s[i][j] / temperature) / denom)
     return total / n2
+
+
+def nt_xent_pml(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """The same loss through ``pytorch-metric-learning``'s ``NTXentLoss``, which gathers every
+    positive and negative pair from labels: rows i and i + N of [z1; z2] share label i."""
+    from pytorch_metric_learning.losses import NTXentLoss  # an optional package: imported where used
+
+    labels = torch.arange(z1.shape[0], device=z1.device).repeat(2)  # (2N,)
+    return NTXentLoss(temperature=temperature)(torch.cat([z1, z2]), labels)

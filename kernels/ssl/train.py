@@ -14,6 +14,21 @@ import torch
 from kernels.ssl.views import digit_view
 
 
+def two_view_step(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One step on the digits ``xb`` (B, 64): two views drawn from ``generator`` (first, then second),
+    ``loss_fn(v1, v2)``, backward, ``opt.step()``; returns the loss (with its graph)."""
+    loss = loss_fn(digit_view(xb, generator), digit_view(xb, generator))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def train_two_views(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     params: Iterable[torch.nn.Parameter],
@@ -37,10 +52,7 @@ def train_two_views(
     at, losses = [], []
     for step in range(steps):
         xb = x[torch.randint(0, x.shape[0], (batch,), generator=g).to(x.device)]  # (B, 64)
-        loss = loss_fn(digit_view(xb, g), digit_view(xb, g))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = two_view_step(loss_fn, opt, xb, g)
         if after_step is not None:
             after_step(step)
         if step % every == 0 or step == steps - 1:
