@@ -156,18 +156,14 @@ class Checkpointing(System):
     def prepare(self, ctx, impl, config):
         state = layered_state(config.state_mb, ctx.generator(), ctx.device)  # 4 MB tensors, as a model's layers
         nbytes = sum(t.numel() * t.element_size() for t in state.values())
-        path = ctx.workdir / f"bench_{config.label()}.pt"
+        path = ctx.workdir / "bench.pt"  # one file, overwritten per config: the scratch folder holds one state
         atomic_save(state, path, fsync=False)
         save = functools.partial(atomic_save, state, path, fsync=impl == "save_fsync")
         fn = functools.partial(load_checkpoint, path, map_location=ctx.device) if impl == "load" else save
-        return Prepared(fn=fn, bytes=nbytes, teardown=lambda: path.unlink(missing_ok=True))
+        return Prepared(fn=fn, bytes=nbytes)
 
     def bench(self, ctx):
         ctx.note(f"checkpoints written to {ctx.workdir} on {faults.filesystem_of(ctx.workdir)}")
         for config in ctx.configs:
             for impl in self.variants:
-                p = self.prepare(ctx, impl, config)
-                try:
-                    ctx.measure(impl, p, config=config, waits=True)  # waits: the disk, not the CPU
-                finally:
-                    p.teardown()
+                ctx.measure(impl, self.prepare(ctx, impl, config), config=config, waits=True)  # waits: on the disk
