@@ -1,0 +1,1 @@
+"""GAN drills' wrong parts (:mod:`kernels.gan.wrong`): the mutants beside ``models/`` right ones."""
