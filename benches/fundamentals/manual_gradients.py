@@ -6,25 +6,18 @@ b (M,), y (N, M). Derived by the chain rule (with z = x W + b, h = tanh z, r = h
     dL/dh = r / (N M)                      dL/dz = dL/dh * (1 - h**2)   (tanh' = 1 - tanh**2)
     dL/dW = x^T dL/dz   (D, M)             dL/db = sum_n dL/dz   (M,)     dL/dx = dL/dz W^T   (N, D)
 
-Compared, each returning (L, dL/dx, dL/dW, dL/db), against ``torch.autograd.grad``:
+Compared, each returning (L, dL/dx, dL/dW, dL/db), against ``torch.autograd.grad`` (``autograd``,
+the baseline: the graph recorded and walked at run time): ``manual``, the forward keeping h, then
+the formulas above, no graph (:mod:`kernels.autograd.tanh_mse`), and ``function``, the same
+formulas as the backward of a ``torch.autograd.Function`` (``TanhMSE``), so it composes with
+autograd; ``gradcheck`` in float64 checks that backward against finite differences.
 
-* ``autograd`` (baseline): the forward on leaves that require grad, then
-  ``torch.autograd.grad``: the graph is recorded and walked at run time.
-* ``manual``: the forward keeping h, then the formulas above (:mod:`kernels.autograd.tanh_mse`): no graph.
-* ``function``: the same formulas as the backward of a ``torch.autograd.Function``
-  (:class:`TanhMSE`), so it composes with autograd; ``gradcheck`` in float64 checks
-  that backward against finite differences.
-
-The benchmark also times the forward alone (no grad) at the largest size and records
-``bwd_over_fwd_<impl>`` = (forward+backward - forward) / forward; the claims compare only
-implementations doing the same work (all three compute the loss and the same gradients).
-
-Lesson: the backward of a dense layer costs two matmuls (x^T dz and dz W^T) to the
-forward's one, so the backward is about twice the forward and fwd+bwd about 3x (the
-"backward is 2x forward" rule of Kaplan et al., "Scaling Laws for Neural Language Models",
-2020, sec. 2.1: 6N flops per token for training vs 2N for the forward). Autograd's graph
-bookkeeping adds a little on top, which shows at small sizes and vanishes at large ones;
-both need the same two matmuls, so no gradient trick beats the arithmetic.
+Lesson: the backward of a dense layer costs two matmuls (x^T dz and dz W^T) to the forward's one,
+so the backward is about twice the forward and fwd+bwd about 3x (the "backward is 2x forward"
+rule of Kaplan et al., "Scaling Laws for Neural Language Models", 2020, sec. 2.1: 6N flops per
+token for training vs 2N for the forward; ``bwd_over_fwd_<impl>`` measures it). Autograd's graph
+bookkeeping adds a little on top, which shows at small sizes and vanishes at large ones; both
+need the same two matmuls, so no gradient trick beats the arithmetic.
 """
 
 from __future__ import annotations
@@ -32,12 +25,13 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch.autograd.gradcheck import GradcheckError
 
 from harness import Operator, Prepared, impl, task
 from harness.claims import metric, time_ratio
-from harness.contract import config_label
-from harness.mutants import Mutant, replace_impl
+from harness.mutants import Mutant, replace_call
+from kernels.autograd import wrong
+from kernels.autograd.fwd_bwd import fwd_bwd
+from kernels.autograd.gradcheck import expect_gradcheck
 from kernels.autograd.tanh_mse import TanhMSE, forward, grads_by_hand
 
 
@@ -51,38 +45,6 @@ class GradConfig:
     """input features"""
     m: int
     """output features"""
-
-
-# -- wrong versions, declared as mutants below ------------------------------------------
-def _no_tanh_prime(self, x, w, b, y):
-    def run():
-        h = torch.tanh(x @ w + b)
-        r = h - y
-        dz = r / r.numel()  # forgot * (1 - h**2)
-        return 0.5 * r.pow(2).mean(), dz @ w.T, x.T @ dz, dz.sum(0)
-
-    return run
-
-
-def _mean_bias(self, x, w, b, y):
-    def run():
-        loss, gx, gw, gb = grads_by_hand(x, w, b, y)
-        return loss, gx, gw, gb / x.shape[0]  # mean over the batch instead of the sum
-
-    return run
-
-
-class _WrongBackward(TanhMSE):
-    """dL/dW 1 % off: a float64 gradcheck sees it."""
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        gx, gw, gb, gy = TanhMSE.backward(ctx, grad_loss)
-        return gx, gw * 1.01, gb, gy
-
-
-def _leaves(*ts):
-    return [t.detach().requires_grad_() for t in ts]  # fresh leaves; the inputs stay untouched
 
 
 @task("fundamentals.manual_gradients", seed="1.05", title="gradients by hand vs autograd")
@@ -118,18 +80,20 @@ class ManualGradients(Operator):
         for i in ("autograd", "manual", "function")
     }
     mutants = (
-        replace_impl("no_tanh_prime", "dL/dz forgets the factor tanh' = 1 - h**2", "manual", _no_tanh_prime),
-        replace_impl("bias_grad_averaged", "dL/db averaged over the batch instead of summed", "manual", _mean_bias),
+        replace_call("no_tanh_prime", "dL/dz forgets the factor tanh' = 1 - h**2", "manual", wrong.grads_no_tanh_prime),
+        replace_call(
+            "bias_grad_averaged", "dL/db averaged over the batch instead of summed", "manual", wrong.grads_bias_averaged
+        ),
         Mutant(
             "wrong_backward",
             "the Function's backward gives dL/dW 1 % off",
-            {"function_cls": _WrongBackward},
+            {"function_cls": wrong.WrongTanhMSE},
             match="function",
         ),
         Mutant(
             "wrong_backward_gradcheck",
             "the same wrong Function, the timed path right: gradcheck alone sees it",
-            {"function_cls": _WrongBackward},
+            {"function_cls": wrong.WrongTanhMSE},
             match="gradcheck",
             impl="function",
             wrong=lambda self, *inputs: self.autograd(*inputs),
@@ -147,21 +111,14 @@ class ManualGradients(Operator):
         return tuple(t.to(device) for t in (x, w, b, y))
 
     def reference(self, x, w, b, y):
-        leaves = _leaves(x, w, b)
-        loss = forward(*leaves, y)
-        return (loss.detach(), *torch.autograd.grad(loss, leaves))
+        return fwd_bwd(lambda *leaves: forward(*leaves, y), (x, w, b))  # (L, dL/dx, dL/dw, dL/db)
 
     def flops(self, config):
         return 6 * config.n * config.d * config.m  # forward matmul 2NDM, backward two matmuls 4NDM
 
     @impl(baseline=True)
     def autograd(self, x, w, b, y):
-        def run():
-            leaves = _leaves(x, w, b)
-            loss = forward(*leaves, y)
-            return (loss.detach(), *torch.autograd.grad(loss, leaves))
-
-        return run
+        return lambda: fwd_bwd(lambda *leaves: forward(*leaves, y), (x, w, b))
 
     @impl
     def manual(self, x, w, b, y):
@@ -169,47 +126,25 @@ class ManualGradients(Operator):
 
     @impl
     def function(self, x, w, b, y):
-        def run():
-            leaves = _leaves(x, w, b)
-            loss = self.function_cls.apply(*leaves, y)
-            return (loss.detach(), *torch.autograd.grad(loss, leaves))
-
-        return run
+        return lambda: fwd_bwd(lambda *leaves: self.function_cls.apply(*leaves, y), (x, w, b))
 
     def extra_checks(self, ctx):
         for i, config in enumerate(ctx.configs):
             x, w, b, y = self.inputs(config, ctx.device, torch.float64, ctx.rng_seed)
+            where = f"n={config.n},d={config.d},m={config.m}"
             # float64: the hand formulas to 1e-7, not just to float32's tolerance
-            ctx.assert_close(
-                grads_by_hand(x, w, b, y),
-                self.reference(x, w, b, y),
-                name="manual float64",
-                where=f"n={config.n},d={config.d},m={config.m}",
-            )
-            leaves = _leaves(x, w, b)
-            try:
-                # full Jacobian by finite differences on the first config; random projections
-                # (PyTorch's "fast gradcheck") on the larger ones, 2 evaluations per input
-                torch.autograd.gradcheck(lambda *t: self.function_cls.apply(*t, y), leaves, fast_mode=i > 0)
-                ok, why = True, ""
-            except GradcheckError as e:
-                ok, why = False, " ".join(str(e).split())[:400]
-            ctx.expect(
-                ok,
-                f"gradcheck of {self.function_cls.__name__} (float64, n={config.n},d={config.d},m={config.m}): {why}",
-                name="gradcheck float64",
-            )
+            ctx.assert_close(grads_by_hand(x, w, b, y), self.reference(x, w, b, y), name="manual float64", where=where)
+            # the full Jacobian on the first config; random projections ("fast gradcheck") on the larger ones
+            leaves = tuple(t.detach().requires_grad_() for t in (x, w, b))
+            what = f"gradcheck of {self.function_cls.__name__} (float64, {where})"
+            fn = lambda *t: self.function_cls.apply(*t, y)  # noqa: E731 - L of the leaves, y fixed
+            expect_gradcheck(ctx, fn, leaves, what, second_order=False, fast_mode=i > 0)
 
     def bench(self, ctx):
-        super().bench(ctx)
+        times = super().bench(ctx)  # implementation -> its Measurement at the largest size
         config = ctx.configs[-1]  # the forward alone, at the largest size: the bwd/fwd ratios
-        x, w, b, y = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
-
-        def fwd():
-            with torch.no_grad():
-                return forward(x, w, b, y)
-
-        t_fwd = ctx.measure("forward", Prepared(fn=fwd, flops=2 * config.n * config.d * config.m), config=config)
-        for m in ctx.record.measurements:
-            if m["config"] == config_label(config) and m["impl"] != "forward":
-                ctx.metric(f"bwd_over_fwd_{m['impl']}", (m["median_ms"] - t_fwd.median_ms) / t_fwd.median_ms)
+        x, w, b, y = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)  # none requires grad: no graph
+        fwd = Prepared(fn=lambda: forward(x, w, b, y), flops=2 * config.n * config.d * config.m)
+        t_fwd = ctx.measure("forward", fwd, config=config).median_ms
+        for name, t in times.items():
+            ctx.metric(f"bwd_over_fwd_{name}", (t.median_ms - t_fwd) / t_fwd)
