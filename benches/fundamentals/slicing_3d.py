@@ -1,31 +1,26 @@
 """1.09 Slicing 3-D tensors with NumPy's rules: strided, negative and masked slices.
 
-An index is written as in NumPy (``"1:-1:2, ::-1, -4:"``); the check compares every
-implementation with NumPy indexing the same data (``x.numpy()[index]``). Parts: ints
-(negative count from the end), slices with any step (negative too, which torch's own
-``x[::-1]`` rejects), ``...``, an int list ``[0,2,-1]``, ``mask`` (a random 1-D bool
-mask over that dim) and ``mask3d`` (a bool mask of the whole tensor, alone).
+An index is written as in NumPy (``"1:-1:2, ::-1, -4:"``) and NumPy's indexing is the reference:
+ints, slices of any step (negative too: torch's own ``x[::-1]`` rejects it), ``...``, an int list
+``[0,2,-1]``, ``mask`` (a random 1-D bool mask over that dim), ``mask3d`` (a whole-tensor mask, alone).
 
-NumPy's rule for mixing (NumPy manual, "Advanced indexing"): once an array is present,
-ints are advanced indices too; all advanced indices broadcast to one result dim,
-which sits where they were when they are adjacent and goes first when a slice
-separates them. So ``x[1, :, [0, 2]]`` has shape (2, n1), not (n1, 2).
+NumPy's rule for mixing (NumPy manual, "Advanced indexing"): with an array present, ints are
+advanced indices too; all advanced indices broadcast to one result dim, placed where they were if
+adjacent, first if a slice separates them: ``x[1, :, [0, 2]]`` is (2, n1), not (n1, 2).
 
-Compared (both execute the same plan, :func:`plan`):
+Compared (both execute the same plan, :func:`kernels.tensor.indexing.plan`):
 
-* ``slicing`` (baseline): basic slicing (a view, as NumPy's), ``flip`` for a negative
-  step (torch has no negative strides, so that part copies), and one ``index_select``
-  over the flattened advanced dims.
-* ``gather``: every output element's storage offset as an outer sum of per-dim index
-  vectors times strides, then one ``torch.take``: always a copy.
+* ``slicing`` (baseline): basic slicing (a view, as NumPy's), ``flip`` for a negative step (torch
+  has no negative strides: that part copies), one ``index_select`` over the flattened advanced dims.
+* ``gather``: every output element's storage offset as an outer sum of per-dim index vectors
+  times strides, then one ``torch.take``: always a copy.
 * ``slice_contiguous``: ``slicing`` then ``.contiguous()``, the cost of materialising.
 
-Lesson: a basic slice is a view: microseconds whatever the size, the cost is only
-deferred to whoever reads it. A gather writes an int64 offset per element (twice the
-float32 output) before reading scattered addresses, so it loses to a strided copy of
-the view; masks, index lists and negative steps force copies in torch (NumPy returns a
-view for ``::-1``, torch cannot: it has no negative strides: pytorch/pytorch issues #229 and #59786). The
-operators live in :mod:`kernels.tensor.indexing`.
+Lesson: a basic slice is a view: microseconds whatever the size, the cost is only deferred to
+whoever reads it. A gather writes an int64 offset per element (twice the float32 output) before
+reading scattered addresses, so it loses to a strided copy of the view; masks, index lists and
+negative steps force copies in torch (NumPy returns a view for ``::-1``; torch has no negative
+strides: pytorch/pytorch issues #229 and #59786). Operators: :mod:`kernels.tensor.indexing`.
 """
 
 from __future__ import annotations
@@ -37,8 +32,11 @@ import torch
 
 from harness import Operator, impl, task
 from harness.claims import speedup, time_ratio
-from harness.mutants import replace_impl
+from harness.mutants import replace_call
+from harness.rejects import expect_rejects
+from kernels.tensor import wrong
 from kernels.tensor.indexing import index_gather, index_slice, parse
+from kernels.tensor.reshape import shares_storage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,36 +53,9 @@ class SliceConfig:
         return f"{'x'.join(map(str, self.shape))}[{self.spec.replace(' ', '')}]"
 
 
-# -- wrong versions, declared as mutants below ------------------------------------------
-def _flip_then_step(self, x, index):
-    """Reverses the whole dim and then steps: right only when the slice starts at the end."""
-
-    def run():
-        parts, y = [], x
-        for i in index:
-            if isinstance(i, slice) and (i.step or 1) < 0:
-                y = y.flip(len(parts))
-                i = slice(None, None, -i.step)
-            if not isinstance(i, (slice, int)):
-                return index_slice(x, index)
-            parts.append(i)
-        return y[tuple(parts)]
-
-    return run
-
-
-def _in_order(self, x, index):
-    """Selects the int first, then indexes the array: (n1, k) where NumPy gives (k, n1)."""
-
-    def run():
-        ints = [d for d, i in enumerate(index) if isinstance(i, int)]
-        arrays = [d for d, i in enumerate(index) if isinstance(i, torch.Tensor)]
-        if ints and arrays and abs(ints[0] - arrays[0]) > 1:
-            y = x.select(ints[0], index[ints[0]])
-            return y.index_select(arrays[0] - (ints[0] < arrays[0]), index[arrays[0]] % x.shape[arrays[0]])
-        return index_slice(x, index)
-
-    return run
+def _bench(small: tuple[int, int, int], big: tuple[int, int, int]) -> list[SliceConfig]:
+    """x[::2, ::2, ::2] at two sizes (a view), and a mask with a negative step at the larger (copies)."""
+    return [SliceConfig(small, "::2, ::2, ::2"), SliceConfig(big, "::2, ::2, ::2"), SliceConfig(big, "mask, :, ::-1")]
 
 
 @task("fundamentals.slicing_3d", seed="1.09", title="slicing 3D tensors")
@@ -108,52 +79,25 @@ class Slicing3D(Operator):
         ),
     )
     mutants = (
-        replace_impl("negative_step_flip", "a negative step as flip-then-step", "slicing", _flip_then_step),
-        replace_impl(
-            "advanced_in_order", "int and array applied in order, not NumPy's broadcast rule", "gather", _in_order
-        ),
-        replace_impl(
-            "gather_ignores_offset",
-            "gathers from a shifted base",
+        replace_call("negative_step_flip", "a negative step as flip-then-step", "slicing", wrong.slice_flip_then_step),
+        replace_call(
+            "advanced_in_order",
+            "int and array applied in order, not NumPy's broadcast rule",
             "gather",
-            lambda self, x, index: lambda: index_gather(x[1:], index),
+            wrong.slice_advanced_in_order,
         ),
-        replace_impl(
-            "slice_copies",
-            "a basic slice that copies",
-            "slicing",
-            lambda self, x, index: lambda: index_slice(x, index).clone(),
-            match="view",
-        ),
+        replace_call("gather_ignores_offset", "gathers from a shifted base", "gather", wrong.gather_shifted_base),
+        replace_call("slice_copies", "a basic slice that copies", "slicing", wrong.slice_copies, match="view"),
     )
+    #: the check's index specs ("; "-separated): steps of every sign, ints, masks, lists, empty, clipped
+    tiny_specs = (
+        "1:-1:2, ::-1, -4:; -2, :, ::3; ::-2, 5:1:-1, -1; mask, 1:, ::-1; :, mask, -1; [0,2,-1], :, ::-2; "
+        "1, :, [0,-1,3]; :, 2, [4,1]; ..., 3:3; mask3d; -7, -9:, 10:-100:-3; -2, ..."
+    ).split("; ")
     sizes = {
-        "tiny": [
-            SliceConfig((7, 9, 11), s)
-            for s in (
-                "1:-1:2, ::-1, -4:",
-                "-2, :, ::3",
-                "::-2, 5:1:-1, -1",
-                "mask, 1:, ::-1",
-                ":, mask, -1",
-                "[0,2,-1], :, ::-2",
-                "1, :, [0,-1,3]",
-                ":, 2, [4,1]",
-                "..., 3:3",
-                "mask3d",
-                "-7, -9:, 10:-100:-3",
-                "-2, ...",
-            )
-        ],
-        "cpu": [
-            SliceConfig((64, 64, 64), "::2, ::2, ::2"),
-            SliceConfig((256, 256, 256), "::2, ::2, ::2"),
-            SliceConfig((256, 256, 256), "mask, :, ::-1"),
-        ],
-        "gpu": [
-            SliceConfig((256, 256, 256), "::2, ::2, ::2"),
-            SliceConfig((1024, 1024, 256), "::2, ::2, ::2"),
-            SliceConfig((1024, 1024, 256), "mask, :, ::-1"),
-        ],
+        "tiny": [SliceConfig((7, 9, 11), s) for s in tiny_specs],
+        "cpu": _bench((64, 64, 64), (256, 256, 256)),
+        "gpu": _bench((256, 256, 256), (1024, 1024, 256)),
     }
 
     def inputs(self, config, device, dtype, seed):
@@ -166,14 +110,11 @@ class Slicing3D(Operator):
         out = x.cpu().numpy()[np_index if len(np_index) != 1 else np_index[0]]
         return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
 
-    def bytes(self, config, dtype):
-        return None  # set per implementation in prepare (a view moves nothing)
-
     def prepare(self, ctx, impl, config):
-        p = super().prepare(ctx, impl, config)
+        p = super().prepare(ctx, impl, config)  # bytes: none for a view (it moves nothing), set here for a copy
         x, index = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
         out = index_slice(x, index)
-        if impl != "slicing" or out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr():
+        if impl != "slicing" or not shares_storage(out, x):
             p.bytes = 2 * out.numel() * out.element_size()  # a copy: each output element read and written
         return p
 
@@ -196,30 +137,17 @@ class Slicing3D(Operator):
             for spec in ctx.implementations(self):
                 out = getattr(self, spec.method)(x, index)()
                 # .contiguous() of a view that is contiguous already returns the view itself
-                want = (
-                    view
-                    and out.numel() > 0
-                    and (
-                        spec.name == "slicing"
-                        or (spec.name == "slice_contiguous" and index_slice(x, index).is_contiguous())
-                    )
-                )
-                shares = out.numel() > 0 and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
-                ctx.expect(
-                    shares == want,
-                    f"{spec.name} [{config.label}]: {'a view' if shares else 'a copy'} where "
-                    f"NumPy semantics and torch allow {'a view' if want else 'only a copy'}",
-                    name="basic slices are views, the rest copies",
-                )
+                views = {"slicing": True, "slice_contiguous": index_slice(x, index).is_contiguous()}
+                want = view and out.numel() > 0 and views.get(spec.name, False)
+                shares = out.numel() > 0 and shares_storage(out, x)
+                got, allowed = ("a view" if shares else "a copy"), ("a view" if want else "only a copy")
+                msg = f"{spec.name} [{config.label}]: {got} where NumPy semantics and torch allow {allowed}"
+                ctx.expect(shares == want, msg, name="basic slices are views, the rest copies")
         x = torch.randn(3, 4, 5, device=ctx.device, dtype=ctx.dtype)
-        for spec in ctx.implementations(self):
-            fn = getattr(self, spec.method)
-            ctx.expect_raises(ValueError, fn(x, (slice(None, None, 0),)), match="step", name="step 0 raises")
-            ctx.expect_raises(IndexError, fn(x, (0, 4)), match="out of bounds", name="index out of range raises")
-            ctx.expect_raises(IndexError, fn(x, (0, 0, 0, 0)), match="too many", name="too many indices raise")
-            ctx.expect_raises(
-                IndexError,
-                fn(x, (torch.ones(4, dtype=torch.bool, device=ctx.device),)),
-                match="does not match",
-                name="wrong mask length raises",
-            )
+        bad = [  # (error, inputs, message part, check name)
+            (ValueError, (x, (slice(None, None, 0),)), "step", "step 0 raises"),
+            (IndexError, (x, (0, 4)), "out of bounds", "index out of range raises"),
+            (IndexError, (x, (0, 0, 0, 0)), "too many", "too many indices raise"),
+            (IndexError, (x, (x.new_ones(4, dtype=torch.bool),)), "does not match", "wrong mask length raises"),
+        ]
+        expect_rejects(ctx, self, bad)
