@@ -2,22 +2,13 @@
 
 Compared: a digits MLP (64 -> 256 -> 256 -> 10, float32) beside its int8 versions: torchao's PT2E
 flow (``torch.export`` -> ``prepare_pt2e`` with ``X86InductorQuantizer`` -> calibration ->
-``convert_pt2e``: uint8 activations per tensor, int8 weights per channel, static scales) and
-torchao's dynamic int8 (``Int8DynamicActivationInt8WeightConfig``: activation scales computed per
-row at run time). The affine arithmetic is written out in ``kernels.compress.affine``.
-
-Check (tiny): the hand quantize/dequantize equals ``torch.quantize_per_tensor`` (uint8 and int8,
-exact ties included) and the hand min/max qparams equal torchao's ``MinMaxObserver``; the PT2E
-graph dequantizes every Linear's weight per channel and re-quantizes the activations between
-layers; each int8 weight is within scale/2 of its float original; held-out accuracy drops <= 1
-point for both int8 models, and the logits move by <= 10 % (relative norm); the saved state dict
-shrinks >= 3x.
-
-Bench: fp32 eager beside PT2E int8 run eagerly (q/dq as float ops), PT2E int8 lowered by
-``torch.compile`` (inductor fuses q/dq into oneDNN int8 kernels; cpu preset only: ~20 s to
-compile), torchao dynamic int8 eager and, where it still exists, the deprecated
-``torch.ao.quantization.quantize_dynamic`` (fbgemm kernels); sizes, accuracies and
-``torch.backends.cpu.get_cpu_capability()`` are recorded.
+``convert_pt2e``: uint8 activations per tensor, int8 weights per channel, static scales) run
+eagerly (q/dq as float ops) and lowered by ``torch.compile`` (inductor fuses q/dq into oneDNN int8
+kernels; cpu preset only: ~20 s to compile), torchao's dynamic int8
+(``Int8DynamicActivationInt8WeightConfig``: activation scales per row at run time) and, where it
+still exists, the deprecated ``torch.ao.quantization.quantize_dynamic`` (fbgemm kernels). The
+affine arithmetic is written out in ``kernels.compress.affine`` and checked against
+``torch.quantize_per_tensor`` (exact ties included) and torchao's ``MinMaxObserver``.
 
 Lesson: int8 buys size for sure (4x fewer weight bytes) and speed only where the hardware has int8
 dot products and the runtime uses them. PyTorch's "(beta) Dynamic Quantization on BERT" tutorial
@@ -38,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 
 import torch
 
@@ -46,9 +36,9 @@ from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
+from harness.task import measure_or_skip
 from kernels.compress import affine, ao
 from kernels.compress import wrong as W
-from kernels.compress.ao import count_ops, dynamic_int8, pt2e_int8, saved_bytes, torchao
 from kernels.compress.digits import accuracy, fit, mlp
 
 
@@ -107,12 +97,10 @@ class Quantization(Comparison):
     def check(self, ctx):
         self._check_affine(ctx)
         r = self._study(ctx, ctx.configs[0])
-        gm = r["pt2e"]
         n_lin = sum(isinstance(m, torch.nn.Linear) for m in r["fp32"].modules())
-        ctx.expect(count_ops(gm, "dequantize_per_channel") == n_lin and count_ops(gm, "quantize_per_tensor") >= n_lin,
-                   f"PT2E graph: {count_ops(gm, 'dequantize_per_channel')} per-channel weight dequantizes and "
-                   f"{count_ops(gm, 'quantize_per_tensor')} activation quantizes for {n_lin} Linear layers",
-                   name="q/dq around every Linear")  # fmt: skip
+        n_dq, n_q = ao.count_ops(r["pt2e"], "dequantize_per_channel"), ao.count_ops(r["pt2e"], "quantize_per_tensor")
+        ctx.expect(n_dq == n_lin and n_q >= n_lin, f"PT2E graph: {n_dq} per-channel weight dequantizes and {n_q} "
+                   f"activation quantizes for {n_lin} Linear layers", name="q/dq around every Linear")  # fmt: skip
         for k, (wq, scale, zp, w) in enumerate(r["weights"]):
             err = (affine.dequantize(wq, scale, zp) - w).abs()  # (out, in)
             ctx.expect(bool((err <= scale / 2 + 1e-6).all()), f"int8 weight {k}: error {float(err.max()):.3g} "
@@ -130,42 +118,32 @@ class Quantization(Comparison):
     def _check_affine(self, ctx):
         g = ctx.generator()
         x = torch.cat([torch.randn(4096, generator=g) * 3 + 1, torch.arange(-40, 41) * 0.25])  # ties at scale 0.5
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # quantized dtypes are deprecated too; they remain the reference
-            for dtype, qmin, qmax in ((torch.quint8, 0, 255), (torch.qint8, -128, 127)):
-                for scale, zp in (self.qparams(x.min(), x.max(), qmin, qmax), (0.5, qmin + 131)):
-                    ref = torch.quantize_per_tensor(x, scale, zp, dtype)
-                    q = self.quantize(x, scale, zp, qmin, qmax)
-                    where = f"{dtype}, scale {scale:.4g}, zero point {zp}"
-                    ctx.assert_close(q, ref.int_repr().to(torch.int32),
-                                     name="hand quantize = torch.quantize_per_tensor", where=where)  # fmt: skip
-                    ctx.assert_close(affine.dequantize(q, scale, zp), ref.dequantize(),
-                                     name="hand dequantize = torch dequantize", where=where)  # fmt: skip
-        torchao()
-        from torchao.quantization.pt2e.observer import MinMaxObserver
-
         for dtype, qmin, qmax in ((torch.quint8, 0, 255), (torch.qint8, -128, 127)):
-            obs = MinMaxObserver(dtype=dtype)
-            obs(x)
-            s_ref, z_ref = obs.calculate_qparams()
+            for scale, zp in (self.qparams(x.min(), x.max(), qmin, qmax), (0.5, qmin + 131)):
+                q_ref, x_ref = affine.torch_quantized(x, scale, zp, dtype)
+                q = self.quantize(x, scale, zp, qmin, qmax)
+                where = f"{dtype}, scale {scale:.4g}, zero point {zp}"
+                ctx.assert_close(q, q_ref, name="hand quantize = torch.quantize_per_tensor", where=where)
+                ctx.assert_close(affine.dequantize(q, scale, zp), x_ref, name="hand dequantize = torch dequantize",
+                                 where=where)  # fmt: skip
             s, z = self.qparams(x.min(), x.max(), qmin, qmax)
-            ctx.assert_close(torch.tensor([s, float(z)]), torch.tensor([float(s_ref), float(z_ref)]),
+            ctx.assert_close(torch.tensor([s, float(z)]), torch.tensor(ao.observer_qparams(x, dtype)).float(),
                              name="min/max qparams = torchao MinMaxObserver", where=str(dtype))  # fmt: skip
 
     def _study(self, ctx, cfg):
         xtr, ytr, xte, yte = digits_split(seed=0)
         torch.manual_seed(ctx.rng_seed)
         model = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
-        gm = self.drop_state(pt2e_int8(model, xtr[:8], self.calibration_data(xtr[: cfg.calibration])))
-        dyn = dynamic_int8(copy.deepcopy(model))
+        gm = self.drop_state(ao.pt2e_int8(model, xtr[:8], self.calibration_data(xtr[: cfg.calibration])))
+        dyn = ao.dynamic_int8(copy.deepcopy(model))
         weights = ao.pt2e_weights(gm, model)  # [(int8 W, scale (out, 1), zero point (out, 1), float W)]
         with torch.no_grad():
             z, zq = model(xte), gm(xte)  # (N, 10) each
-        b_fp, b_q = saved_bytes(model.state_dict()), saved_bytes(gm.state_dict())
+        b_fp, b_q = ao.saved_bytes(model.state_dict()), ao.saved_bytes(gm.state_dict())
         return {"fp32": model, "pt2e": gm, "dynamic": dyn, "weights": weights, "acc_fp32": accuracy(model, xte, yte),
                 "acc_int8_pt2e": accuracy(gm, xte, yte), "acc_int8_dynamic": accuracy(dyn, xte, yte),
                 "logit_rel_err": float((zq - z).norm() / z.norm()), "bytes_fp32": b_fp, "bytes_int8": b_q,
-                "size_ratio": b_fp / b_q, "bytes_dynamic": saved_bytes(dyn.state_dict())}  # fmt: skip
+                "size_ratio": b_fp / b_q, "bytes_dynamic": ao.saved_bytes(dyn.state_dict())}  # fmt: skip
 
     def bench(self, ctx):
         cfg = ctx.configs[0]
@@ -178,41 +156,19 @@ class Quantization(Comparison):
         ctx.table("saved state dict bytes", [{"model": k, "bytes": r[f"bytes_{k}"]} for k in
                                              ("fp32", "int8", "dynamic")])  # fmt: skip
         self._models = r
-        for impl in self.variants:
-            try:
-                prepared = self.prepare(ctx, impl, cfg)
-            except NotImplementedError as e:  # not timed on this preset or this torch: say why
-                ctx.skip_part(f"timing of {impl}", str(e))
-                continue
-            try:
-                ctx.measure(impl, prepared, config=cfg)
-            finally:
-                if prepared.teardown is not None:
-                    prepared.teardown()
+        for impl in self.variants:  # a variant this preset or torch cannot run: a skipped part saying why
+            measure_or_skip(self, ctx, impl, cfg)
 
     def prepare(self, ctx, impl, config):
         r = getattr(self, "_models", None) or self._study(ctx, config)
         x = torch.rand(config.batch, 64, generator=ctx.generator())  # (B, 64) pixels in [0, 1]
-        if impl == "fp32":
-            model = r["fp32"]
-        elif impl == "int8_pt2e":
-            model = r["pt2e"]
-        elif impl == "int8_dynamic":
-            model = r["dynamic"]
-        elif impl == "int8_pt2e_inductor":
+        model = {"fp32": r["fp32"], "int8_pt2e": r["pt2e"], "int8_dynamic": r["dynamic"]}.get(impl)
+        if impl == "int8_pt2e_inductor":
             if not config.compile_int8:
                 raise NotImplementedError("the inductor compile (~20 s) runs in the cpu preset only")
-            model = torch.compile(r["pt2e"])
-            with torch.no_grad():
-                model(x)  # compile outside the timed region
-        else:
-            model = ao.legacy_dynamic(r["fp32"])
-            if model is None:
-                raise NotImplementedError("torch.ao.quantization.quantize_dynamic is gone from this torch")
-
-        def fn():
-            with torch.no_grad():
-                return model(x)
-
+            model = ao.compiled_warm(r["pt2e"], x)
+        elif impl == "int8_dynamic_legacy":
+            model = ao.legacy_dynamic(r["fp32"])  # NotImplementedError where this torch has none
+        fn = torch.no_grad()(lambda: model(x))  # inference: no autograd graph
         stop = ao.stop_compile_workers if impl == "int8_pt2e_inductor" else None
         return Prepared(fn=fn, items=config.batch, item_unit="rows", teardown=stop)

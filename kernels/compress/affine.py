@@ -18,6 +18,8 @@ implements.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -69,6 +71,19 @@ def quantize(x: torch.Tensor, scale: float | torch.Tensor, zero_point: int | tor
 def dequantize(q: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor) -> torch.Tensor:
     """x_hat = (q - zero_point) * scale as float32, same shape as q."""
     return (q.to(torch.float32) - zero_point) * scale
+
+
+def torch_quantized(x: torch.Tensor, scale: float, zero_point: int, dtype: torch.dtype):
+    """The reference: ``torch.quantize_per_tensor(x, scale, zero_point, dtype)`` (``torch.quint8`` or
+    ``torch.qint8``) as (its integers int32, x's shape; its dequantized float32 values).
+
+    Quantized dtypes are deprecated too (torch warns on use); they remain the reference, so the
+    warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = torch.quantize_per_tensor(x, scale, zero_point, dtype)
+        return ref.int_repr().to(torch.int32), ref.dequantize()
 
 
 class _FakeQuant(torch.autograd.Function):

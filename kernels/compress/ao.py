@@ -27,6 +27,18 @@ def torchao() -> Any:
     return ao
 
 
+def observer_qparams(x: torch.Tensor, dtype: torch.dtype) -> tuple[float, int]:
+    """(scale, zero point) torchao's ``MinMaxObserver(dtype=dtype)`` picks after seeing ``x``: the
+    reference for :func:`kernels.compress.affine.minmax_qparams`. Raises ImportError without torchao."""
+    torchao()
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+
+    obs = MinMaxObserver(dtype=dtype)
+    obs(x)
+    scale, zero_point = obs.calculate_qparams()
+    return float(scale), int(zero_point)
+
+
 def pt2e_int8(model: nn.Module, example: torch.Tensor, calibration: torch.Tensor) -> torch.fx.GraphModule:
     """Static int8 PT2E: export, annotate with ``X86InductorQuantizer``, observe, convert.
 
@@ -110,15 +122,28 @@ def cpu_has_vnni() -> bool:
     return any(k in flags for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
-def legacy_dynamic(model: nn.Module) -> nn.Module | None:
+def legacy_dynamic(model: nn.Module) -> nn.Module:
     """A copy of ``model`` through ``torch.ao.quantization.quantize_dynamic`` (deprecated; fbgemm int8
-    kernels, qint8 Linear weights), or None where this torch no longer has it."""
+    kernels, qint8 Linear weights).
+
+    Raises:
+        NotImplementedError: this torch no longer has it.
+    """
     q = getattr(getattr(torch, "ao", None), "quantization", None)
     if q is None or not hasattr(q, "quantize_dynamic"):
-        return None
+        raise NotImplementedError("torch.ao.quantization.quantize_dynamic is gone from this torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return q.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+
+
+def compiled_warm(model: nn.Module, x: torch.Tensor) -> Any:
+    """``torch.compile(model)`` already called once on ``x`` without grad, so the compile (inductor,
+    seconds) happens here and not in a timed region; end its workers with :func:`stop_compile_workers`."""
+    fast = torch.compile(model)
+    with torch.no_grad():
+        fast(x)
+    return fast
 
 
 def stop_compile_workers() -> None:
