@@ -138,3 +138,35 @@ class ViT(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.head(self.norm(h[:, 0]))  # class token -> (B, K)
+
+
+def params_by_component(model: nn.Module) -> dict[str, int]:
+    """Parameters per top-level component, in ``named_parameters`` order (the module's own
+    parameters first): for a :class:`ViT` ``cls_token``, ``pos_embed``, ``patch_embed``,
+    ``blocks``, ``norm``, ``head``."""
+    groups: dict[str, int] = {}
+    for name, p in model.named_parameters():
+        top = name.split(".")[0]
+        groups[top] = groups.get(top, 0) + p.numel()
+    return groups
+
+
+@torch.no_grad()
+def class_token_attention(model: ViT, image: torch.Tensor) -> torch.Tensor:
+    """Where the class token looks: its last-layer attention over the patches of one image
+    (1, C, H, W), averaged over heads, as a (H/P, W/P) grid (rows top to bottom)."""
+    from kernels.layers.attention_maps import record_attention
+
+    with record_attention(model) as maps:
+        model(image)
+    g = model.config.image_size // model.config.patch_size
+    return maps[-1][0].mean(0)[0, 1:].reshape(g, g)  # (H, N + 1, N + 1) -> class row over the N patches
+
+
+def block_flops(config: ViTConfig) -> int:
+    """Floating-point operations of the Transformer blocks for one image (2 per multiply-add):
+    per layer and token, 4 E^2 for the Q, K, V and output projections, 2 E M for the MLP and
+    2 T E for Q K^T and the weighted sum of V, with T = N + 1 tokens. Patch embedding, norms,
+    softmax, GELU and head are left out (together about 1 % of ViT-B/16's)."""
+    T, E = config.n_patches + 1, config.d_model
+    return 2 * T * config.depth * (4 * E * E + 2 * E * config.mlp_dim + 2 * T * E)

@@ -1,24 +1,12 @@
 """6.10 Vision Transformer for CIFAR-100.
 
 Checked: ``models.vit.ViT`` (Dosovitskiy et al. 2021: Conv2d patch embedding, class token,
-learned positions, pre-LN blocks from ``models.transformer``, head on the class token).
-
-Check (tiny):
-
-* patch embedding: the Conv2d (kernel = stride = P) equals cutting the image into patches by
-  hand (``Tensor.unfold``, features ordered channel, row, column) times the conv's weights
-  reshaped to (E, C*P*P), plus its bias (3x32x32 with P=4, 1x16x16 with P=4, 3x224x224 with
-  P=16; 3 seeded trials each); an image that is not a whole number of patches raises ValueError;
-* ViT-B/16 (224x224, P=16, E=768, 12 blocks of 12 heads, MLP 3072, 1000 classes), built on the
-  meta device (no memory, no init cost), has exactly 86,567,656 parameters and gives (B, 1000)
-  logits from 197 tokens; the count per component goes into a table;
-* the tiny preset trains above chance on real images: scikit-learn's 8x8 digits upsampled to
-  16x16 (``harness.data.vit_images``): test accuracy >= 70% (chance 10%).
-
-Bench (cpu): ``cifar_small`` (32x32, P=4, E=128, 4 blocks) on CIFAR-100 python batches under
-``$DRILLS_DATA_DIR``, else on the SYNTHETIC 100-class stand-in (far easier: only the pipeline and
-the images/s carry over): images/s, curves, the class token's attention over the patches of a
-held-out image; ViT-B/16 inference images/s at batch 1 (random weights).
+learned positions, pre-LN blocks from ``models.transformer``, head on the class token): its
+patch embedding against patches cut by hand (``models.vit.patchify``), ViT-B/16's parameter
+count and shapes on the meta device, and learning on real images (scikit-learn's 8x8 digits
+upsampled to 16x16, chance 10 %). The bench trains ``cifar_small`` (32x32, P=4, E=128, 4 blocks)
+on CIFAR-100 python batches under ``$DRILLS_DATA_DIR``, else on the SYNTHETIC 100-class stand-in
+(far easier: only the pipeline and the images/s carry over), and times ViT-B/16 at batch 1.
 
 Lesson: the patch embedding is a linear layer in disguise, and a ViT's size is almost all
 blocks: of ViT-B/16's 86,567,656 parameters, 85,054,464 are the 12 blocks, 769,000 the head,
@@ -34,13 +22,13 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric
 from harness.data.vit_images import load_images
 from harness.mutants import Mutant
-from harness.trained import Budget, Recipe, default_budget
-from kernels.layers.attention_maps import record_attention
-from models.vit import ViT, patchify, preset
+from harness.trained import Budget, Recipe, default_budget, forward_prepared
+from kernels.vision.vit_wrong import MeanPooledViT, column_major_patches, transposed_patches
+from models.vit import ViT, block_flops, class_token_attention, params_by_component, patchify, preset
 
 #: ViT-B/16 with a 1000-class head, as torchvision's vit_b_16 and the paper's Table 1
 VIT_B16_PARAMS = 86_567_656
@@ -71,37 +59,6 @@ class VitConfig:
         return f"{self.model},{self.data},n={self.n_train},epochs={self.epochs},bs={self.batch_size}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _transposed_patches(x, P):
-    B, C, H, W = x.shape
-    p = x.unfold(2, P, P).unfold(3, P, P)  # (B, C, H/P, W/P, P, P)
-    return p.permute(0, 2, 3, 1, 5, 4).reshape(B, -1, C * P * P)  # each patch read column by column
-
-
-def _column_major_patches(x, P):
-    B, C, H, W = x.shape
-    p = x.unfold(2, P, P).unfold(3, P, P)
-    return p.permute(0, 3, 2, 1, 4, 5).reshape(B, -1, C * P * P)  # patches listed down the columns first
-
-
-class MeanPooledViT(ViT):
-    """Pools the patch tokens instead of reading a class token (no cls_token parameter)."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        del self.cls_token
-        self.pos_embed = torch.nn.Parameter(torch.zeros(1, config.n_patches, config.d_model))
-
-    def tokens(self, x):
-        return self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
-
-    def forward(self, x):
-        h = self.tokens(x)
-        for b in self.blocks:
-            h = b(h)
-        return self.head(self.norm(h.mean(1)))
-
-
 def _no_training(self, ctx, config):
     raise AssertionError("training reached: the check did not see the planted bug")
 
@@ -130,9 +87,9 @@ class VitCifar100(TrainingRun):
     model_cls = ViT
     mutants = (
         Mutant("transposed_patches", "each patch read column by column",
-               _untrained(patchify=staticmethod(_transposed_patches)), match="patch embedding"),
+               _untrained(patchify=staticmethod(transposed_patches)), match="patch embedding"),
         Mutant("column_major_patches", "patches listed down the columns first",
-               _untrained(patchify=staticmethod(_column_major_patches)), match="patch embedding"),
+               _untrained(patchify=staticmethod(column_major_patches)), match="patch embedding"),
         Mutant("no_class_token", "mean pooling instead of a class token (wrong parameter count)",
                _untrained(model_cls=MeanPooledViT), match="86,567,656"),
         Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
@@ -157,8 +114,7 @@ class VitCifar100(TrainingRun):
                 with torch.no_grad():
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) / (C * P * P) ** 0.5)  # O(1) outputs
                     conv.bias.copy_(torch.randn(E, generator=g))
-                x = torch.randn(2, C, S, S, generator=g).to(ctx.device, ctx.dtype)
-                with torch.no_grad():
+                    x = torch.randn(2, C, S, S, generator=g).to(ctx.device, ctx.dtype)
                     want = conv(x).flatten(2).transpose(1, 2)  # (B, E, S/P, S/P) -> (B, N, E)
                     got = F.linear(self.patchify(x, P), conv.weight.reshape(E, -1), conv.bias)
                 # float32: up to C*P*P = 768 products summed in another order than the conv kernel's, so
@@ -177,10 +133,7 @@ class VitCifar100(TrainingRun):
             tokens = model.tokens(torch.empty(1, 3, 224, 224)).shape[1]
         n = sum(p.numel() for p in model.parameters())
         ctx.note(f"ViT-B/16 parameters counted on the meta device: {n:,}")
-        groups: dict[str, int] = {}
-        for name, p in model.named_parameters():  # patch_embed, cls_token, pos_embed, blocks, norm, head
-            groups[name.split(".")[0]] = groups.get(name.split(".")[0], 0) + p.numel()
-        rows = [{"component": k, "parameters": v} for k, v in groups.items()]
+        rows = [{"component": k, "parameters": v} for k, v in params_by_component(model).items()]
         ctx.table("ViT-B/16 parameters", rows + [{"component": "total", "parameters": n}])
         msg = f"ViT-B/16 has {n:,} parameters, expected {VIT_B16_PARAMS:,}"
         ctx.expect(n == VIT_B16_PARAMS, msg, name="ViT-B/16 parameter count = 86,567,656")
@@ -200,35 +153,20 @@ class VitCifar100(TrainingRun):
         model = self.model_cls(preset(config.model))
         return Recipe(model, lambda params: torch.optim.AdamW(params, lr=config.lr))
 
-    def bench(self, ctx):
-        config = ctx.configs[0]
-        run = self.train(ctx, config)  # the harness's loop: curves, samples/s, time to target
-        run.log.record(ctx)
-        ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
-        model = run.model.eval()
+    def summarize(self, ctx, run):
+        if ctx.mode != "bench":  # inference times and the class token's attention: bench only
+            return
+        model, config = run.model.eval(), run.config
         xe = self.test[0][:256]  # (256, C, S, S)
         ctx.measure(
-            "classify",
-            Prepared(fn=torch.no_grad()(lambda: model(xe)), items=xe.shape[0], item_unit="images"),
-            config=f"{config.model}, eval batch {xe.shape[0]}",
+            "classify", forward_prepared(model, xe, "images"), config=f"{config.model}, eval batch {xe.shape[0]}"
         )
-        with torch.no_grad(), record_attention(model) as maps:
-            model(xe[:1])
-        g = model.config.image_size // model.config.patch_size
-        cls_map = maps[-1][0].mean(0)[0, 1:].reshape(g, g)  # the class token's attention over the patch grid
+        cls_map = class_token_attention(model, xe[:1])  # (H/P, W/P)
         ctx.image("held-out image", xe[0], caption="a held-out test image (normalised)")
         ctx.heatmap("class-token attention (last layer, mean over heads)", cls_map.flip(0), x_label="patch column",
                     y_label="patch row", caption="where the trained class token looks in that image")  # fmt: skip
         torch.manual_seed(ctx.rng_seed)
-        b16 = ViT(preset("b16")).to(ctx.device, ctx.dtype).eval()
+        b16 = ViT(preset("b16")).to(ctx.device, ctx.dtype)
         x1 = torch.randn(1, 3, 224, 224, generator=ctx.generator(6)).to(ctx.device, ctx.dtype)
-        ctx.measure(
-            "vit_b16_inference",
-            Prepared(
-                fn=torch.no_grad()(lambda: b16(x1)),
-                items=1,
-                item_unit="images",
-                flops=2 * 197 * (12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 197 * 768 * 12),
-            ),
-            config="ViT-B/16, batch 1, 224x224",
-        )
+        infer = dataclasses.replace(forward_prepared(b16, x1, "images"), flops=block_flops(b16.config))
+        ctx.measure("vit_b16_inference", infer, config="ViT-B/16, batch 1, 224x224")
