@@ -4,22 +4,10 @@ Compared: one training step of a small MLP in float32 and under ``torch.autocast
 (bfloat16 on a CPU, float16 with a ``torch.amp.GradScaler`` on a GPU): the library path,
 beside the hand-written policy of ``m2.manual_amp``.
 
-Check:
-
-* op by op, float32 inputs under ``torch.autocast``: the ops on the documented
-  lower-precision list (``matmul``, ``linear``, ``bmm``, ``conv2d``) return the low dtype;
-  ``softmax``, ``log_softmax`` and ``layer_norm`` stay float32 (on a CPU because they are on
-  neither list, so a float32 input stays float32); losses on the float32 list
-  (``mse_loss``, ``cross_entropy``, ``nll_loss``) return float32 even from low-precision
-  inputs. On CUDA (``ctx.require("cuda")``) float16 inputs of softmax, log_softmax and
-  layer_norm come back float32 (they are on the CUDA float32 list, not the CPU one);
-* the scaler: a step whose gradients hold inf is skipped (parameters unchanged) and halves
-  the scale; ``growth_interval`` clean steps in a row double it;
-* ``unscale_`` happens before clipping: after the step, the update equals the float32
-  update with the *true* gradient clipped to ``max_norm``.
-
-Bench: the step in float32 and under autocast; ``torch.backends.cpu.get_cpu_capability()``
-is recorded as a note.
+Check: output dtypes under ``torch.autocast`` against the documented lists, op by op (on CUDA
+too, behind ``ctx.require``); the scaler skips a step with inf gradients and halves the scale,
+doubles it after ``growth_interval`` clean steps and unscales before clipping (the update is
+float32's with the *true* gradient clipped).
 
 Lesson: autocast is a list, not a switch. Matmul-like ops run in the low dtype, where the
 hardware has fast dot products; reductions, normalisations and losses stay in float32 (the
@@ -38,13 +26,14 @@ import contextlib
 import dataclasses
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
 from harness.claims import speedup
 from harness.mutants import Mutant
-from kernels.amp.documented import LOW, documented_probes, run_op
+from kernels.amp import steps
+from kernels.amp.documented import LOW, probe_dtypes
+
+_GPU = "the float16 autocast step >= 1.5x the float32 step on a GPU with tensor cores"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,29 +51,6 @@ class AmpConfig:
         return f"B={self.batch},D={self.dim},L={self.layers}"
 
 
-def _mlp(cfg: AmpConfig, device, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    blocks = [m for _ in range(cfg.layers) for m in (nn.Linear(cfg.dim, cfg.dim), nn.GELU())]
-    return nn.Sequential(*blocks, nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, 10)).to(device)
-
-
-# -- wrong versions (the check must reject each) -------------------------------------------
-def _clip_before_unscale(model, opt, scaler, loss, max_norm):
-    scaler.scale(loss).backward()
-    nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # clips scaled gradients
-    scaler.unscale_(opt)
-    scaler.step(opt)
-    scaler.update()
-
-
-def _step_on_inf(model, opt, scaler, loss, max_norm):
-    scaler.scale(loss).backward()
-    scaler.unscale_(opt)
-    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    opt.step()  # ignores the scaler's inf check
-    scaler.update()
-
-
 @task("advanced.amp", seed="8.01", title="mixed precision with torch.amp (torch.cuda.amp on GPU)")
 class Amp(Comparison):
     __doc__ = __doc__
@@ -95,40 +61,25 @@ class Amp(Comparison):
         "cpu": AmpConfig(batch=64, dim=256),
         "gpu": AmpConfig(batch=512, dim=4096, layers=4),
     }
-    claims = (
-        speedup(
-            "autocast",
-            over="float32",
-            at_least=1.5,
-            device="cuda",
-            text="the float16 autocast step >= 1.5x the float32 step on a GPU with tensor cores",
-        ),
-    )
+    claims = (speedup("autocast", over="float32", at_least=1.5, device="cuda", text=_GPU),)
 
     @staticmethod
     def autocast(dev: str, on: bool = True):
         return torch.autocast(dev, dtype=LOW[dev]) if on else contextlib.nullcontext()
 
-    @staticmethod
-    def scaled_step(model, opt, scaler, loss, max_norm):
-        """The documented order: scale, backward, unscale_, clip, step (skipped on inf), update."""
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        scaler.step(opt)
-        scaler.update()
+    scaled_step = staticmethod(steps.scaled_step)
 
     mutants = (
         Mutant(
             "clip_before_unscale",
             "gradients clipped while still multiplied by the scale",
-            {"scaled_step": staticmethod(_clip_before_unscale)},
+            {"scaled_step": staticmethod(steps.clip_before_unscale)},
             match="unscale",
         ),
         Mutant(
             "step_on_inf",
             "optimizer stepped on inf gradients",
-            {"scaled_step": staticmethod(_step_on_inf)},
+            {"scaled_step": staticmethod(steps.step_on_inf)},
             match="skipped",
         ),
         Mutant(
@@ -140,68 +91,44 @@ class Amp(Comparison):
     )
 
     def check(self, ctx):
-        devices = ["cpu"]
-        if ctx.require("cuda", part="float16 op lists and GradScaler on CUDA"):
-            devices.append("cuda")
-        for dev in devices:
-            self._check_ops(ctx, dev)
+        cuda = ctx.require("cuda", part="float16 op lists and GradScaler on CUDA")
+        for dev in ("cpu", "cuda") if cuda else ("cpu",):
+            rows, bad = probe_dtypes(dev, self.autocast, ctx.generator())  # bad: ops off the documented dtype
+            ctx.table(f"autocast op dtypes ({dev})", rows)
+            ctx.expect(not bad, f"{dev}: op dtype differs from the list: {'; '.join(bad)}", name=f"op dtypes ({dev})")
             self._check_scaler(ctx, dev)
-
-    def _check_ops(self, ctx, dev):
-        g = ctx.generator()
-        x32 = torch.randn(4, 8, generator=g).to(dev)
-        t = torch.randint(0, 8, (4,), generator=g).to(dev)
-        rows, bad = [], []
-        for op, src, want in documented_probes(dev):
-            x = x32 if src == "float32" else x32.to(LOW[dev])
-            with self.autocast(dev):
-                got = run_op(op, x, t).dtype
-            rows.append({"device": dev, "op": op, "input": str(x.dtype)[6:], "output": str(got)[6:]})
-            if got != want:
-                bad.append(f"{op}({str(x.dtype)[6:]}) -> {str(got)[6:]}, documented {str(want)[6:]}")
-        ctx.table(f"autocast op dtypes ({dev})", rows)
-        ctx.expect(not bad, f"{dev}: op dtype differs from the list: {'; '.join(bad)}", name=f"op dtypes ({dev})")
 
     def _check_scaler(self, ctx, dev):
         cfg, max_norm, interval = ctx.configs[0], 0.05, 3
-        model = _mlp(cfg, dev, ctx.rng_seed)
+        model = steps.mlp(cfg.dim, cfg.layers, seed=ctx.rng_seed).to(dev)
         opt = torch.optim.SGD(model.parameters(), lr=1.0)
         scaler = torch.amp.GradScaler(dev, init_scale=2.0**10, growth_interval=interval)
         g = ctx.generator(1)
         x = torch.randn(cfg.batch, cfg.dim, generator=g).to(dev)
         y = torch.randint(0, 10, (cfg.batch,), generator=g).to(dev)
-        # the reference: float32 gradient of the same autocast loss, clipped to max_norm, lr 1
-        ref = _mlp(cfg, dev, ctx.rng_seed)
-        with self.autocast(dev):
-            F.cross_entropy(ref(x), y).backward()
-        nn.utils.clip_grad_norm_(ref.parameters(), max_norm)
-        want = [p.detach() - p.grad for p in ref.parameters()]
-        scales, expected, scale, clean = [], [], 2.0**10, 0
-        for k, bad in enumerate((False, True, False, False, False)):
+        ref = steps.mlp(cfg.dim, cfg.layers, seed=ctx.rng_seed).to(
+            dev
+        )  # the reference: the true gradient clipped to max_norm, SGD lr 1
+        ref_opt, on = torch.optim.SGD(ref.parameters(), lr=1.0), lambda: self.autocast(dev)
+        steps.autocast_step(ref, ref_opt, None, x, y, on, steps.clipped_step, max_norm)
+        want = [p.detach() for p in ref.parameters()]
+        x_inf = x.clone()
+        x_inf[0, 0] = float("inf")  # the loss, hence every gradient, is non-finite
+        bad_steps, scales = [False, True, False, False, False], []
+        for k, bad in enumerate(bad_steps):
             before = [p.detach().clone() for p in model.parameters()]
-            opt.zero_grad(set_to_none=True)
-            xb = x.clone()
-            if bad:
-                xb[0, 0] = float("inf")  # the loss, hence every gradient, is non-finite
-            with self.autocast(dev):
-                loss = F.cross_entropy(model(xb), y)
-            self.scaled_step(model, opt, scaler, loss, max_norm)
+            steps.autocast_step(model, opt, scaler, x_inf if bad else x, y, on, self.scaled_step, max_norm)
             same = all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
-            finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
-            if bad:
-                ctx.expect(
-                    same and finite, f"{dev}: step {k} had inf gradients but was not skipped", name="inf step skipped"
-                )
+            if bad:  # skipped: the weights untouched, hence finite
+                skipped = same and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+                ctx.expect(skipped, f"{dev}: step {k} had inf gradients but was not skipped", name="inf step skipped")
             elif k == 0:
                 got = [p.detach() for p in model.parameters()]
                 ctx.assert_close(got, want, name=f"unscale before clipping ({dev})", rtol=1e-3, atol=1e-4)
             else:
                 ctx.expect(not same, f"{dev}: clean step {k} changed nothing", name="clean steps taken")
-            clean = 0 if bad else clean + 1
-            scale = scale * 0.5 if bad else (scale * 2 if clean == interval else scale)
-            clean = 0 if clean == interval else clean
             scales.append(scaler.get_scale())
-            expected.append(scale)
+        expected = steps.expected_scales(bad_steps, 2.0**10, interval)
         ctx.expect(
             scales == expected,
             f"{dev}: scale after each step {scales}, expected {expected} (halve on inf, double after {interval})",
@@ -210,24 +137,14 @@ class Amp(Comparison):
 
     def prepare(self, ctx, impl, config):
         dev = ctx.device.type
-        model = _mlp(config, ctx.device, ctx.rng_seed)
+        model = steps.mlp(config.dim, config.layers, seed=ctx.rng_seed).to(ctx.device)
         opt = torch.optim.SGD(model.parameters(), lr=1e-3)
         on = impl == "autocast"
         scaler = torch.amp.GradScaler(dev, enabled=on and LOW[dev] == torch.float16)  # bf16 needs no scaling
         x = torch.randn(config.batch, config.dim, generator=ctx.generator()).to(ctx.device)
         y = torch.randint(0, 10, (config.batch,), generator=ctx.generator(1)).to(ctx.device)
-        cap = torch.backends.cpu.get_cpu_capability()
-        note = f"CPU capability: {cap}" + (
-            " (no native bfloat16 dot products: slower than float32)" if cap in ("AVX2", "DEFAULT") else ""
-        )
-        if note not in ctx.record.notes:
+        if (note := steps.cpu_capability_note()) not in ctx.record.notes:
             ctx.note(note)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            with self.autocast(dev, on):
-                loss = F.cross_entropy(model(x), y)
-            self.scaled_step(model, opt, scaler, loss, 1.0)
-
+        step = lambda: steps.autocast_step(model, opt, scaler, x, y, lambda: self.autocast(dev, on), self.scaled_step)
         flops = 6 * config.batch * config.dim * (config.dim * config.layers + 10)  # fwd + bwd matmuls
         return Prepared(fn=step, flops=flops, items=config.batch, item_unit="samples")

@@ -8,6 +8,9 @@ each probe under ``torch.autocast`` and compares the output dtype with the docum
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +45,24 @@ def run_op(op: str, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         "nll_loss": lambda: F.nll_loss(x, t),
     }
     return calls[op]()
+
+
+def probe_dtypes(dev: str, autocast: Callable[[str], Any], generator: torch.Generator) -> tuple[list[dict], list[str]]:
+    """Run every :func:`documented_probes` op on ``dev`` inside ``autocast(dev)`` (a context manager
+    factory: ``torch.autocast`` or the task's own) on x (4, 8) from ``generator``.
+
+    Returns (table rows: device, op, input and output dtype; one line per op whose output dtype is
+    not the documented one, empty when all agree).
+    """
+    x32 = torch.randn(4, 8, generator=generator).to(dev)
+    t = torch.randint(0, 8, (4,), generator=generator).to(dev)
+    name = lambda dt: str(dt)[6:]  # noqa: E731 - "torch.float32" -> "float32"
+    rows, bad = [], []
+    for op, src, want in documented_probes(dev):
+        x = x32 if src == "float32" else x32.to(LOW[dev])
+        with autocast(dev):
+            got = run_op(op, x, t).dtype
+        rows.append({"device": dev, "op": op, "input": name(x.dtype), "output": name(got)})
+        if got != want:
+            bad.append(f"{op}({name(x.dtype)}) -> {name(got)}, documented {name(want)}")
+    return rows, bad
