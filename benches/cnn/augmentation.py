@@ -4,24 +4,14 @@ Compared: training the same small CNN with and without the standard CIFAR augmen
 (``kernels/vision/augment.py``: pad 4 px with zeros, take a random crop of the original size,
 flip left-right with probability 0.5; He et al. 2016 Sec. 4.2, torchvision's
 ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip()``), done on the whole batch with
-tensor indexing, on the same seed and budget.
+tensor indexing, on the same seed and budget. The check holds the augmentation to its
+definition (seeded; hflip a mirror; every crop a per-image pad-then-slice; labels kept) and
+the flip rate within 5 standard errors of 0.5 over 4,096 images (false failures < 1e-6).
 
-Checked:
-
-* seeded: the same generator seed gives the same crops, flips and pixels, another others;
-* flip: hflip mirrors left-right, twice is the identity; p=1 flips all, p=0 none, p=0.5 a
-  fraction within 5 standard errors of 0.5 over 4,096 images (false failures < 1e-6);
-* crop with padding keeps the shape, the centred crop is the image itself, every crop
-  equals a per-image pad-then-slice; the labels are kept; both variants train.
-
-Data: CIFAR-10 python batches when ``--data-dir``/``DRILLS_DATA_DIR`` has them, else the
-SYNTHETIC stripes stand-in of ``harness.data.synthetic_cifar`` (labelled in the notes). On
-the stand-in a flip is not quite label-preserving in meaning: a class is partly defined by
-its stripe orientation theta and a mirror turns theta into pi - theta (colours still tell
-the classes apart); on CIFAR a mirrored car is still a car.
-
-Bench: a training step with and without augmentation, the augmentation alone, loss and
-accuracy curves of both after an equal budget, and a picture of augmented samples.
+Data: CIFAR-10 python batches when found (``--data-dir``/``DRILLS_DATA_DIR``), else the
+SYNTHETIC stripes stand-in of ``harness.data.synthetic_cifar`` (the notes say which), where a
+mirror turns a stripe orientation theta into pi - theta, so a flip is not quite
+label-preserving in meaning (colours still tell the classes apart); a mirrored car is a car.
 
 Lesson: done per batch with indexing, crop + flip is a gather over the batch, O(N*C*H*W),
 a small fraction of a training step, so augmentation is nearly free in throughput (the
@@ -35,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +37,7 @@ from harness.mutants import Mutant
 from harness.train import standard_step
 from harness.trained import Budget, Recipe, default_budget, expect_learns, variant
 from kernels.vision import augment
+from kernels.vision.wrong_inputs import augment_ops, crop_without_padding, flips_labels, global_rng, shifted_crop
 from models.convnets import SmallCNN, small_cnn_preset
 
 
@@ -85,31 +75,6 @@ def load_data(config: AugConfig, seed: int):
     return tr, te, f"SYNTHETIC stand-in for CIFAR-10: {tr.description}"
 
 
-# -- wrong versions (mutants): the augmentation module with one function replaced ----------
-
-
-def _ops(**replace):
-    return types.SimpleNamespace(**{**vars(augment), **replace})
-
-
-def _flips_labels(x, y, g, padding=4, flip_p=0.5):
-    out, flipped = augment.random_flip(x, g, flip_p)
-    return out, torch.where(flipped.to(y.device), 9 - y, y)  # "mirrors" the class too
-
-
-def _global_rng(x, y, g, padding=4, flip_p=0.5):  # ignores the generator it is given
-    return augment.augment_batch(x, y, torch.Generator().manual_seed(torch.seed()), padding=padding, flip_p=flip_p)
-
-
-def _shifted_crop(images, offsets, padding, fill=0.0):  # the window one pixel off
-    return torch.roll(augment.crop_with_padding(images, offsets, padding, fill), 1, dims=-1)
-
-
-def _crop_without_padding(images, offsets, padding, fill=0.0):  # a zoom, not a padded crop
-    h, w = images.shape[-2:]
-    return F.interpolate(images[..., padding : h - padding, padding : w - padding], size=(h, w))
-
-
 @task("cnn.augmentation", seed="4.04", title="CNN with data augmentation")
 class Augmentation(Comparison):
     __doc__ = __doc__
@@ -126,13 +91,13 @@ class Augmentation(Comparison):
         metric("augment_share", "<=", 0.2, text="the batch augmentation alone costs <= 20 % of a training step"),
     )
     mutants = tuple(
-        Mutant(name, what, {"ops": _ops(**replace)}, match=match)
+        Mutant(name, what, {"ops": augment_ops(**replace)}, match=match)
         for name, what, replace, match in (
-            ("flips_labels", "the label changes with the flip", {"augment_batch": _flips_labels}, "labels"),
-            ("ignores_seed", "draws from a fresh seed", {"augment_batch": _global_rng}, "same seed"),
+            ("flips_labels", "the label changes with the flip", {"augment_batch": flips_labels}, "labels"),
+            ("ignores_seed", "draws from a fresh seed", {"augment_batch": global_rng}, "same seed"),
             ("vertical_flip", "flips up-down", {"hflip": lambda x: x.flip(-2)}, "mirror"),
-            ("crop_off_by_one", "window shifted one pixel", {"crop_with_padding": _shifted_crop}, "pad-then-slice"),
-            ("crop_without_padding", "zooms", {"crop_with_padding": _crop_without_padding}, "pad-then-slice"),
+            ("crop_off_by_one", "window shifted one pixel", {"crop_with_padding": shifted_crop}, "pad-then-slice"),
+            ("crop_without_padding", "zooms", {"crop_with_padding": crop_without_padding}, "pad-then-slice"),
         )
     )
 
@@ -140,19 +105,15 @@ class Augmentation(Comparison):
         return self.ops.augment_batch(x, y, g, padding=config.padding, flip_p=config.flip_p)
 
     def check(self, ctx):
-        config = ctx.configs[0]
-        p = config.padding
+        config, p = ctx.configs[0], ctx.configs[0].padding
         x = torch.randn(64, 3, 9, 7, generator=ctx.generator(1)).to(ctx.device, ctx.dtype)
         y = torch.randint(0, 10, (64,), generator=ctx.generator(1)).to(ctx.device)
         run = lambda seed: self.augment_fn(x, y, torch.Generator().manual_seed(seed), config)  # noqa: E731
         (a1, l1), (a2, _), (a3, _) = run(7), run(7), run(8)
         ctx.expect(torch.equal(a1, a2), "same seed gave different augmented images", name="seeded: same seed")
         ctx.expect(not torch.equal(a1, a3), "seeds 7 and 8 gave identical augmentations", name="seeded: other seed")
-        ctx.expect(
-            tuple(a1.shape) == tuple(x.shape) and a1.dtype == x.dtype,
-            f"augmented batch {tuple(a1.shape)} {a1.dtype} != input {tuple(x.shape)} {x.dtype}",
-            name="shape and dtype kept",
-        )
+        why = f"augmented batch {tuple(a1.shape)} {a1.dtype} != input {tuple(x.shape)} {x.dtype}"
+        ctx.expect(a1.shape == x.shape and a1.dtype == x.dtype, why, name="shape and dtype kept")
         ctx.expect(torch.equal(l1, y), "augmentation changed the labels", name="label-preserving")
         twice = torch.equal(self.ops.hflip(self.ops.hflip(x)), x)
         ctx.expect(twice, "hflip twice is not the identity", name="flip twice = identity")
@@ -166,7 +127,6 @@ class Augmentation(Comparison):
         z = abs(flipped.float().mean().item() - 0.5) / math.sqrt(0.25 / n)
         why = f"flip rate {flipped.float().mean():.4f} is {z:.1f} standard errors from 0.5"
         ctx.expect(z < 5, why, name="flip rate (binomial, 5 SE)")
-
         offsets = self.ops.crop_offsets(x.shape[0], p, torch.Generator().manual_seed(3))
         crops = self.ops.crop_with_padding(x, offsets, p)
         padded = F.pad(x, (p, p, p, p))
@@ -176,7 +136,6 @@ class Augmentation(Comparison):
         ctx.expect(torch.equal(crops, want), "crop_with_padding differs from pad-then-slice", name="crop windows")
         centre = self.ops.crop_with_padding(x, torch.full((x.shape[0], 2), p), p)
         ctx.expect(torch.equal(centre, x), "the centred crop is not the image itself", name="centred crop = identity")
-
         super().check(ctx)  # the harness trains both on one seed, data stream and budget
 
     def train_data(self, ctx, config):

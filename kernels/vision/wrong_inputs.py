@@ -8,8 +8,13 @@ reject every one (``tests/tasks/test_mutants.py``).
 from __future__ import annotations
 
 import dataclasses
+import types
+
+import torch
+import torch.nn.functional as F
 
 from harness.data.cifar_images import load_images
+from kernels.vision import augment
 
 # -- CIFAR-10 loaders (cnn.cifar10_cnn): (n_train, n_test, data_dir) -> (train, test, description)
 
@@ -35,3 +40,33 @@ def hides_truncation(n_train, n_test, data_dir=None):
         return load_images(n_train, n_test, data_dir)
     except ValueError:
         return load_images(n_train, n_test, None)
+
+
+# -- augmentations (cnn.augmentation): kernels.vision.augment with one function replaced ----
+
+
+def augment_ops(**replace) -> types.SimpleNamespace:
+    """The functions of :mod:`kernels.vision.augment`, with those named in ``replace`` swapped."""
+    return types.SimpleNamespace(**{**vars(augment), **replace})
+
+
+def flips_labels(x, y, g, padding=4, flip_p=0.5):
+    """WRONG ``augment_batch``: the label changes with the flip (it "mirrors" the class too)."""
+    out, flipped = augment.random_flip(x, g, flip_p)
+    return out, torch.where(flipped.to(y.device), 9 - y, y)
+
+
+def global_rng(x, y, g, padding=4, flip_p=0.5):
+    """WRONG ``augment_batch``: ignores the generator it is given and draws from a fresh seed."""
+    return augment.augment_batch(x, y, torch.Generator().manual_seed(torch.seed()), padding=padding, flip_p=flip_p)
+
+
+def shifted_crop(images, offsets, padding, fill=0.0):
+    """WRONG ``crop_with_padding``: the window one pixel off."""
+    return torch.roll(augment.crop_with_padding(images, offsets, padding, fill), 1, dims=-1)
+
+
+def crop_without_padding(images, offsets, padding, fill=0.0):
+    """WRONG ``crop_with_padding``: a zoom (centre cut, resized back), not a padded crop."""
+    h, w = images.shape[-2:]
+    return F.interpolate(images[..., padding : h - padding, padding : w - padding], size=(h, w))
