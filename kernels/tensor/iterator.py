@@ -36,8 +36,10 @@ __all__ = [
     "broadcast_shape",
     "broadcast_strides",
     "expand_to",
+    "broadcast_sub",
     "elementwise_loop",
     "elementwise_strided",
+    "engine_operand",
     "exp_scalar",
     "exp_vector",
     "storage_offsets",
@@ -109,6 +111,19 @@ def expand_to(t: Tensor, shape: Sequence[int]) -> Tensor:
         ValueError: ``t.shape`` does not broadcast to ``shape``.
     """
     return t.as_strided(tuple(shape), broadcast_strides(t.shape, t.stride(), shape), t.storage_offset())
+
+
+def broadcast_sub(a: Tensor, b: Tensor, rule: Callable = broadcast_shape, *, materialise: bool = False) -> Tensor:
+    """a - b, broadcast by hand: the output shape from ``rule`` (default :func:`broadcast_shape`),
+    both operands as stride-0 views (:func:`expand_to`, no copies) subtracted by ``torch.sub``.
+
+    ``materialise=True`` makes the views contiguous first, as code that "repeats" or "tiles" the
+    smaller operand does: two full-size copies written and read back. Raises ValueError (from the
+    rule) for shapes that do not broadcast.
+    """
+    shape = rule(a.shape, b.shape)
+    va, vb = expand_to(a, shape), expand_to(b, shape)
+    return torch.sub(va.contiguous(), vb.contiguous()) if materialise else torch.sub(va, vb)
 
 
 # -- scalar and vector exp (no math.exp / torch.exp) ------------------------------------
@@ -307,3 +322,19 @@ def elementwise_strided(op: str, *tensors: Tensor) -> Tensor:
         storage = t.detach().as_strided((n_storage,), (1,), 0)  # the whole storage as 1-D (n_storage,)
         flat.append(torch.take(storage, storage_offsets(t, shape)))  # (numel,), aligned across operands
     return fn(*flat).view(shape)  # (numel,) -> shape, row-major like the offsets
+
+
+def engine_operand(shape: Sequence[int], g: torch.Generator, dtype: torch.dtype, strided: bool, role: str) -> Tensor:
+    """A random N(0, 9) operand of ``shape`` for the engines' check (1.04).
+
+    Contiguous unless ``strided``: then role ``"a"`` gives a permuted view (its strides run in
+    reverse order) and role ``"b"`` every other element of the last dim starting at storage
+    offset 1, so both stride and offset arithmetic get exercised. A 0-d shape is always contiguous.
+    """
+    if not strided or not shape:
+        return torch.randn(shape, generator=g, dtype=dtype) * 3
+    if role == "a":
+        t = torch.randn(tuple(shape)[::-1], generator=g, dtype=dtype).mul_(3)  # (s_n-1, ..., s_0)
+        return t.permute(*range(len(shape) - 1, -1, -1))  # (s_0, ..., s_n-1), non-contiguous
+    full = torch.randn(*shape[:-1], 2 * shape[-1] + 1, generator=g, dtype=dtype).mul_(3)
+    return full[..., 1::2]
