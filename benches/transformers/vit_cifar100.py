@@ -1,12 +1,11 @@
 """6.10 Vision Transformer for CIFAR-100.
 
-Checked: ``models.vit.ViT`` (Dosovitskiy et al. 2021: Conv2d patch embedding, class token,
-learned positions, pre-LN blocks from ``models.transformer``, head on the class token): its
-patch embedding against patches cut by hand (``models.vit.patchify``), ViT-B/16's parameter
-count and shapes on the meta device, and learning on real images (scikit-learn's 8x8 digits
-upsampled to 16x16, chance 10 %). The bench trains ``cifar_small`` (32x32, P=4, E=128, 4 blocks)
-on CIFAR-100 python batches under ``$DRILLS_DATA_DIR``, else on the SYNTHETIC 100-class stand-in
-(far easier: only the pipeline and the images/s carry over), and times ViT-B/16 at batch 1.
+Checked: ``models.vit.ViT`` (Dosovitskiy et al. 2021: Conv2d patch embedding, class token, learned
+positions, pre-LN blocks from ``models.transformer``): its patch embedding against patches cut by
+hand (``models.vit.patchify``), ViT-B/16's parameter count and shapes on the meta device, and
+learning on real images (scikit-learn's 8x8 digits upsampled to 16x16). The bench trains
+``cifar_small`` on CIFAR-100 python batches under ``$DRILLS_DATA_DIR``, else on the SYNTHETIC
+stand-in (far easier: only the pipeline and images/s carry over), and times ViT-B/16 at batch 1.
 
 Lesson: the patch embedding is a linear layer in disguise, and a ViT's size is almost all
 blocks: of ViT-B/16's 86,567,656 parameters, 85,054,464 are the 12 blocks, 769,000 the head,
@@ -26,7 +25,7 @@ from harness import TrainingRun, task
 from harness.claims import metric
 from harness.data.vit_images import load_images
 from harness.mutants import Mutant
-from harness.trained import Budget, Recipe, default_budget, forward_prepared
+from harness.trained import Budget, Recipe, default_budget, expect_accuracy, forward_prepared
 from kernels.vision.vit_wrong import MeanPooledViT, column_major_patches, transposed_patches
 from models.vit import ViT, block_flops, class_token_attention, params_by_component, patchify, preset
 
@@ -59,15 +58,6 @@ class VitConfig:
         return f"{self.model},{self.data},n={self.n_train},epochs={self.epochs},bs={self.batch_size}"
 
 
-def _no_training(self, ctx, config):
-    raise AssertionError("training reached: the check did not see the planted bug")
-
-
-def _untrained(**patch) -> dict:
-    """The failure under test comes before training: a mutant that reaches it crashes (not caught)."""
-    return {"train": _no_training, **patch}
-
-
 @task("transformers.vit_cifar100", seed="6.10", title="Vision Transformer for CIFAR-100")
 class VitCifar100(TrainingRun):
     __doc__ = __doc__
@@ -87,48 +77,34 @@ class VitCifar100(TrainingRun):
     model_cls = ViT
     mutants = (
         Mutant("transposed_patches", "each patch read column by column",
-               _untrained(patchify=staticmethod(transposed_patches)), match="patch embedding"),
+               {"patchify": staticmethod(transposed_patches)}, match="patch embedding"),
         Mutant("column_major_patches", "patches listed down the columns first",
-               _untrained(patchify=staticmethod(column_major_patches)), match="patch embedding"),
+               {"patchify": staticmethod(column_major_patches)}, match="patch embedding"),
         Mutant("no_class_token", "mean pooling instead of a class token (wrong parameter count)",
-               _untrained(model_cls=MeanPooledViT), match="86,567,656"),
+               {"model_cls": MeanPooledViT}, match="86,567,656"),
         Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
                epochs=1)}}, match="test accuracy"),
     )  # fmt: skip
 
     def check(self, ctx):
-        self._check_patch_embedding(ctx)
-        self._check_b16_count(ctx)
-        super().check(ctx)  # the harness trains the recipe: properties() below
-
-    def properties(self, ctx, run):
-        acc, target = run.log.final_accuracy, run.config.target_accuracy
-        why = f"test accuracy {acc:.3f} < {target} (chance 0.1) on digits"
-        ctx.expect(acc >= target, why, name="tiny ViT trains above chance")
-
-    def _check_patch_embedding(self, ctx):
         for C, S, P, E in ((3, 32, 4, 24), (1, 16, 4, 16), (3, 224, 16, 8)):
             for trial in range(3):
                 g = ctx.generator(10 + trial)
-                conv = torch.nn.Conv2d(C, E, P, stride=P).to(ctx.device, ctx.dtype)
-                with torch.no_grad():
-                    conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) / (C * P * P) ** 0.5)  # O(1) outputs
-                    conv.bias.copy_(torch.randn(E, generator=g))
-                    x = torch.randn(2, C, S, S, generator=g).to(ctx.device, ctx.dtype)
-                    want = conv(x).flatten(2).transpose(1, 2)  # (B, E, S/P, S/P) -> (B, N, E)
-                    got = F.linear(self.patchify(x, P), conv.weight.reshape(E, -1), conv.bias)
-                # float32: up to C*P*P = 768 products summed in another order than the conv kernel's, so
-                # rounding reaches a few 1e-6 relative; a wrong patch layout is off by O(1)
+                # weights scaled by 1/sqrt(fan-in): O(1) outputs, so a wrong patch layout is off by O(1)
+                w = (torch.randn(E, C, P, P, generator=g) / (C * P * P) ** 0.5).to(ctx.device, ctx.dtype)
+                b = torch.randn(E, generator=g).to(ctx.device, ctx.dtype)
+                x = torch.randn(2, C, S, S, generator=g).to(ctx.device, ctx.dtype)
+                want = F.conv2d(x, w, b, stride=P).flatten(2).transpose(1, 2)  # (B, E, S/P, S/P) -> (B, N, E)
+                got = F.linear(self.patchify(x, P), w.reshape(E, -1), b)
+                # float32: up to C*P*P = 768 products summed in another order than the conv's: ~1e-6 relative
                 tol = {"rtol": 1e-5, "atol": 1e-5} if ctx.dtype == torch.float32 else {}
                 where, name = f"C={C}, {S}x{S}, P={P}, E={E}, trial {trial}", "patch embedding = unfold + linear"
                 ctx.assert_close(got, want, name=f"{name} with the conv's weights", where=where, **tol)
         bad = lambda: self.patchify(torch.zeros(1, 3, 30, 32), 4)
         ctx.expect_raises(ValueError, bad, match="patches", name="image not a whole number of patches refused")
-
-    def _check_b16_count(self, ctx):
-        config = preset("b16")
+        # ViT-B/16 on the meta device: parameters counted without allocating them
         with torch.device("meta"):
-            model = self.model_cls(config)
+            model = self.model_cls(preset("b16"))
             logits = model(torch.empty(2, 3, 224, 224))
             tokens = model.tokens(torch.empty(1, 3, 224, 224)).shape[1]
         n = sum(p.numel() for p in model.parameters())
@@ -139,6 +115,10 @@ class VitCifar100(TrainingRun):
         ctx.expect(n == VIT_B16_PARAMS, msg, name="ViT-B/16 parameter count = 86,567,656")
         msg = f"ViT-B/16 meta forward gave logits {tuple(logits.shape)} from {tokens} tokens; expected (2, 1000), 197"
         ctx.expect(tuple(logits.shape) == (2, 1000) and tokens == 197, msg, name="ViT-B/16 shapes")
+        super().check(ctx)  # the harness trains the recipe: properties() below
+
+    def properties(self, ctx, run):
+        expect_accuracy(ctx, run, run.config.target_accuracy, name="tiny ViT trains above chance", why=" (chance 0.1)")
 
     def train_data(self, ctx, config):
         train, self.test, desc = load_images(config, preset(config.model).image_size, ctx.device, ctx.dtype)
@@ -156,11 +136,9 @@ class VitCifar100(TrainingRun):
     def summarize(self, ctx, run):
         if ctx.mode != "bench":  # inference times and the class token's attention: bench only
             return
-        model, config = run.model.eval(), run.config
-        xe = self.test[0][:256]  # (256, C, S, S)
-        ctx.measure(
-            "classify", forward_prepared(model, xe, "images"), config=f"{config.model}, eval batch {xe.shape[0]}"
-        )
+        model, xe = run.model.eval(), self.test[0][:256]  # xe: (256, C, S, S)
+        where = f"{run.config.model}, eval batch {xe.shape[0]}"
+        ctx.measure("classify", forward_prepared(model, xe, "images"), config=where)
         cls_map = class_token_attention(model, xe[:1])  # (H/P, W/P)
         ctx.image("held-out image", xe[0], caption="a held-out test image (normalised)")
         ctx.heatmap("class-token attention (last layer, mean over heads)", cls_map.flip(0), x_label="patch column",
