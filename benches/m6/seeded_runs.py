@@ -1,21 +1,18 @@
 """m6 Fixed seeds verify reproducibility.
 
-Compared: the same short training run twice, with ``torch.use_deterministic_algorithms(True)``,
+Compared: one training step with deterministic algorithms on and off (the bench: the cost of
+determinism). Checked: the same short run twice with ``torch.use_deterministic_algorithms(True)``,
 fed by a DataLoader with two worker processes whose augmentation (a random shift and pixel
-noise, ``harness.data.seeded.AugmentedDigits``) draws from a NumPy Generator made in the parent.
-The check wants bit-identical parameters for the same seed (and different ones for another),
-different augmentations in the two workers, and a run resumed after k batches from
-``ResumableSampler``'s state that sees exactly the samples of the uninterrupted one. The bench
-times one training step with deterministic algorithms on and off: the cost of determinism.
+noise, ``harness.data.seeded.AugmentedDigits``) draws from a NumPy Generator made in the
+parent, and a run interrupted after k batches, resumed from ``ResumableSampler``'s state.
 
-Lesson: a seed fixes only the generators it reaches. PyTorch's "Reproducibility" notes list
-what else must be pinned: each DataLoader worker's NumPy and ``random`` state, the loader's own
-generator, the deterministic-algorithm switch (and on CUDA, ``CUBLAS_WORKSPACE_CONFIG``), and
-the position in the data stream when a run resumes. Since PyTorch 1.9 the loader seeds NumPy's
-global generator in each worker, but a ``np.random.Generator`` made in the parent is copied into
-every worker as it is, so every worker replays the same "random" augmentations unless a
-``worker_init_fn`` (``harness.data.seeded.seed_worker``) re-seeds it: the modern form of the
-duplicated-augmentation bug.
+Lesson: a seed fixes only the generators it reaches. PyTorch's "Reproducibility" notes list what
+else must be pinned: each DataLoader worker's NumPy and ``random`` state, the loader's own
+generator, the deterministic-algorithm switch (and on CUDA, ``CUBLAS_WORKSPACE_CONFIG``), and the
+position in the data stream when a run resumes. Since PyTorch 1.9 the loader seeds NumPy's global
+generator in each worker, but a ``np.random.Generator`` made in the parent is copied into every
+worker unchanged, so all of them replay the same "random" augmentations unless a ``worker_init_fn``
+(``seed_worker`` here) re-seeds it: the modern form of the duplicated-augmentation bug.
 """
 
 from __future__ import annotations
@@ -49,10 +46,10 @@ class SeededConfig:
     """batches before the simulated interruption"""
 
 
-def _net(seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+def _net(seed: int, device="cpu") -> tuple[nn.Module, torch.optim.Optimizer]:
     """A small CNN for (B, 1, 8, 8) digits, initialised from ``seed``, and its SGD optimizer."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10))
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10)).to(device)
     return model, torch.optim.SGD(model.parameters(), lr=0.1)
 
 
@@ -107,8 +104,7 @@ class SeededRuns(Comparison):
     def check(self, ctx):
         cfg = ctx.configs[0]
         with deterministic(True):
-            a, batches = self._train(cfg, ctx.rng_seed, cfg.workers)
-            b, _ = self._train(cfg, ctx.rng_seed, cfg.workers)
+            (a, batches), (b, _) = (self._train(cfg, ctx.rng_seed, cfg.workers) for _ in range(2))  # same seed twice
             c, _ = self._train(cfg, ctx.rng_seed + 1, 0)  # any other seed will do, without workers
         ctx.expect(
             torch.equal(a, b),
@@ -143,8 +139,7 @@ class SeededRuns(Comparison):
         )
 
     def prepare(self, ctx, impl, config):
-        model, opt = _net(ctx.rng_seed)
-        model.to(ctx.device)  # in place: the optimizer keeps these parameters
+        model, opt = _net(ctx.rng_seed, ctx.device)
         x = torch.rand(config.batch, 1, 8, 8, generator=ctx.generator()).to(ctx.device)
         y = torch.randint(0, 10, (config.batch,), generator=ctx.generator(1)).to(ctx.device)
 
