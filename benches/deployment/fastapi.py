@@ -44,13 +44,21 @@ comparison with in-process inference catches it.
 from __future__ import annotations
 
 from harness import System, task
-from harness.claims import metric
 from harness.mutants import Mutant
 from harness.serving import request
-from kernels.serve.contract import ServeConfig, bench_floor, bench_server, check_contract, make_store, serving
+from kernels.serve.contract import (
+    CPU,
+    TINY,
+    bench_floor,
+    bench_server,
+    check_contract,
+    make_store,
+    server_claims,
+    server_metrics,
+    serving,
+)
 
 MODELS = [["digits", "v1", "digits-v1.pt"]]
-CLIENTS = (1, 4, 16)
 
 
 @task("deployment.fastapi", seed="9.03", title="serve with FastAPI")
@@ -58,30 +66,9 @@ class ServeWithFastAPI(System):
     __doc__ = __doc__
     requires = ("fastapi",)
     variants = ("uvicorn", "in_process")
-    sizes = {
-        "tiny": ServeConfig(
-            train_steps=60, check_rows=16, check_clients=4, check_requests=24, bench_requests=48, bench_seconds=3.0
-        ),
-        "cpu": ServeConfig(bench_requests=400, bench_seconds=10.0),
-    }
-    metrics = {
-        "bad_payloads_rejected": "bad payloads answered with the expected 4xx and a JSON error (count)",
-        "uvicorn_overhead_ms_c1": "median ms a one-row request over loopback adds to in-process inference, 1 client",
-        **{f"uvicorn_rps_c{c}": f"requests/s at {c} concurrent clients" for c in CLIENTS},
-        **{f"uvicorn_p99_ms_c{c}": f"99th-percentile latency (ms) at {c} concurrent clients" for c in CLIENTS},
-    }
-    claims = (
-        metric(
-            "bad_payloads_rejected", ">=", 8, text="all 8 bad payloads get a 4xx with a JSON error naming the problem"
-        ),
-        metric(
-            "uvicorn_overhead_ms_c1",
-            "<=",
-            20.0,
-            measured_by="uvicorn",
-            text="a one-row request over loopback adds <= 20 ms to in-process inference at 1 client",
-        ),
-    )
+    sizes = {"tiny": TINY, "cpu": CPU}
+    metrics = server_metrics("uvicorn")
+    claims = server_claims("uvicorn")
     #: the app factory the server runs (``module:function``); mutants swap in a wrong one
     app = "kernels.serve.fastapi_app:create_app"
     #: torch intra-op threads in the server process

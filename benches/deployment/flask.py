@@ -41,14 +41,22 @@ Production"), which is why the task never uses it.
 from __future__ import annotations
 
 from harness import System, task
-from harness.claims import metric
 from harness.mutants import Mutant
 from harness.serving import request
-from kernels.serve.contract import ServeConfig, bench_floor, bench_server, check_contract, make_store, serving
+from kernels.serve.contract import (
+    CPU,
+    TINY,
+    bench_floor,
+    bench_server,
+    check_contract,
+    make_store,
+    server_claims,
+    server_metrics,
+    serving,
+)
 
 MODELS = [["digits", "v1", "digits-v1.pt"]]
 SERVERS = ("waitress", "gunicorn")
-CLIENTS = (1, 4, 16)
 
 
 @task("deployment.flask", seed="9.07", title="deploy with Flask")
@@ -56,30 +64,9 @@ class DeployWithFlask(System):
     __doc__ = __doc__
     requires = ("flask",)
     variants = (*SERVERS, "in_process")
-    sizes = {
-        "tiny": ServeConfig(
-            train_steps=60, check_rows=16, check_clients=4, check_requests=24, bench_requests=48, bench_seconds=3.0
-        ),
-        "cpu": ServeConfig(bench_requests=400, bench_seconds=10.0),
-    }
-    metrics = {
-        "bad_payloads_rejected": "bad payloads answered with the expected 4xx and a JSON error (count, per server)",
-        **{f"{s}_overhead_ms_c1": f"median ms {s} adds to in-process inference, 1 client" for s in SERVERS},
-        **{f"{s}_rps_c{c}": f"{s} requests/s at {c} concurrent clients" for s in SERVERS for c in CLIENTS},
-        **{f"{s}_p99_ms_c{c}": f"{s} 99th-percentile latency (ms) at {c} clients" for s in SERVERS for c in CLIENTS},
-    }
-    claims = (
-        metric(
-            "bad_payloads_rejected", ">=", 8, text="all 8 bad payloads get a 4xx with a JSON error naming the problem"
-        ),
-        metric(
-            "waitress_overhead_ms_c1",
-            "<=",
-            20.0,
-            measured_by="waitress",
-            text="waitress: a one-row request over loopback adds <= 20 ms to in-process inference at 1 client",
-        ),
-    )
+    sizes = {"tiny": TINY, "cpu": CPU}
+    metrics = server_metrics(*SERVERS)
+    claims = server_claims("waitress", named=True)
     #: the Flask app factory both servers run (``module:function``); mutants swap in a wrong one
     app = "kernels.serve.flask_app:create_app"
     #: torch intra-op threads per serving process (each gunicorn worker sets its own)

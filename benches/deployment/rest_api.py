@@ -4,26 +4,21 @@ Compared: a model registry behind a REST API (``kernels.serve.fastapi_app`` on u
 real process group on loopback started and stopped by the task) against the same models
 called in-process. Two versions of the digits classifier (64-32-10 MLPs trained with
 different seeds on scikit-learn's digits) are files in the server's store; the API
-registers, lists, activates and deletes versions and serves them by name and version:
+registers, lists, activates and deletes versions and serves them by name and version.
 
-``GET /v1/models``, ``POST /v1/models/{name}/versions`` (201), ``PUT /v1/models/{name}/active``,
-``DELETE /v1/models/{name}/versions/{v}``, ``POST /v1/models/{name}/predict`` (the active
-version) and ``POST /v1/models/{name}/versions/{v}/predict``. 404 for an unknown model or
-version, 409 for registering a version twice or deleting the active one, 422 for a payload
-or store file that does not fit; every error a JSON ``{"error", "detail"}``.
+The routes: ``GET /v1/models``, ``POST .../versions`` (201), ``PUT .../active``, ``DELETE
+.../versions/{v}``, ``POST .../predict`` (the active version) and ``POST
+.../versions/{v}/predict``; 404 for an unknown model or version, 409 for registering a version
+twice or deleting the active one, 422 for a payload or store file that does not fit, every
+error a JSON ``{"error", "detail"}``.
 
-Check: the registry routes do what they say (each step read back through the API); each
-version's route answers with that version's in-process logits, also after another version
-is registered (a registry that shares weights between versions fails here); while clients
-hammer the active route and the active version is swapped back and forth, every answer
-names a version and carries exactly that version's in-process logits (never a mix); the
-shared contract of 9.03 (``kernels.serve.contract``: bad payloads get a 4xx naming the
-problem, right answers under concurrent clients); and the OpenAPI spec FastAPI generates
-is fuzzed with schemathesis (bounded by an example count and a timeout): no request it
-makes may get a 5xx. Nothing is left running afterwards.
-
-Bench: requests/s and p50/p99 latency of one-row requests to the active version at 1, 4 and
-16 concurrent clients, beside the in-process floor.
+The check walks the registry through the API, reading each step back; each version's route
+must answer with that version's in-process logits, also after another is registered; while
+clients hammer the active route and the active version is swapped back and forth, every
+answer must carry exactly the logits of the version it names. Then the shared contract of
+9.03 (``kernels.serve.contract``) and a bounded schemathesis fuzz of the OpenAPI spec
+FastAPI generates: no request may get a 5xx. The bench loads the active version at 1, 4
+and 16 concurrent clients, beside the in-process floor.
 
 Lesson: a registry is shared mutable state under concurrent readers, and the rule that keeps
 it right is the one of any concurrent map: a reader takes one consistent snapshot (version
@@ -43,29 +38,29 @@ section 15.5: "the client seems to have erred").
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness import System, task
 from harness.claims import metric
 from harness.mutants import Mutant
 from harness.serving import request
 from kernels.serve.contract import (
-    ServeConfig,
+    CPU,
+    TINY,
     bench_floor,
     bench_server,
     check_contract,
     digits_batch,
     expect_same,
     make_store,
+    server_claims,
+    server_metrics,
     serving,
 )
 from kernels.serve.rest import fuzz_openapi, swap_under_load
 
-CLIENTS = (1, 4, 16)
-ROUTE = "/v1/models/digits"
-
-
-def _step(ctx, got: tuple[int, object], status: int, what: str) -> dict:
-    ctx.expect(got[0] == status, f"{what}: expected HTTP {status}, got {got[0]}: {str(got[1])[:200]}", name=what)
-    return got[1] if isinstance(got[1], dict) else {}
+R = "/v1/models/digits"
+ONLY_V1 = [{"name": "digits", "versions": ["v1"], "active": "v1"}]
 
 
 @task("deployment.rest_api", seed="9.06", title="REST API for serving models")
@@ -74,124 +69,72 @@ class RestApi(System):
     requires = ("fastapi",)
     variants = ("uvicorn", "in_process")
     sizes = {
-        "tiny": ServeConfig(
-            train_steps=60, check_rows=16, check_clients=4, check_requests=64, bench_requests=48, bench_seconds=3.0
-        ),
-        "cpu": ServeConfig(bench_requests=400, bench_seconds=10.0, fuzz_examples=25, fuzz_seconds=120.0),
+        "tiny": dataclasses.replace(TINY, check_requests=64),
+        "cpu": dataclasses.replace(CPU, fuzz_examples=25, fuzz_seconds=120.0),
     }
     metrics = {
-        "bad_payloads_rejected": "bad payloads answered with the expected 4xx and a JSON error (count)",
+        **server_metrics("uvicorn"),
         "swaps_under_load": "active-version swaps made while clients were sending requests (count)",
         "fuzz_cases": "requests schemathesis generated from the OpenAPI spec, none answered 5xx (count)",
-        "uvicorn_overhead_ms_c1": "median ms a one-row request adds to in-process inference, 1 client",
-        **{f"uvicorn_rps_c{c}": f"requests/s at {c} concurrent clients" for c in CLIENTS},
-        **{f"uvicorn_p99_ms_c{c}": f"99th-percentile latency (ms) at {c} clients" for c in CLIENTS},
     }
     claims = (
-        metric(
-            "bad_payloads_rejected", ">=", 8, text="all 8 bad payloads get a 4xx with a JSON error naming the problem"
-        ),
+        *server_claims("uvicorn"),
         metric(
             "swaps_under_load", ">=", 2, text="the active version is swapped >= 2 times under load, answers consistent"
-        ),
-        metric(
-            "uvicorn_overhead_ms_c1",
-            "<=",
-            20.0,
-            measured_by="uvicorn",
-            text="a one-row request over loopback adds <= 20 ms to in-process inference at 1 client",
         ),
     )
     #: the app factory the server runs (``module:function``); mutants swap in a wrong one
     app = "kernels.serve.fastapi_app:create_app"
     mutants = (
-        Mutant(
-            "leaky_versions",
-            "the registry keeps one module per model name: registering v2 overwrites v1's weights",
-            {"app": "kernels.serve.wrong:fastapi_leaky_versions"},
-            match="v1 after v2",
-        ),
-        Mutant(
-            "whole_pixels_only",
-            "raises (HTTP 500) on a fractional pixel value; every check but the fuzzer sends whole ones",
-            {"app": "kernels.serve.wrong:fastapi_whole_pixels"},
-            match="schemathesis",
-        ),
-        Mutant(
-            "unvalidated",
-            "parses predict bodies by hand: bad payloads raise, HTTP 500",
-            {"app": "kernels.serve.wrong:fastapi_unvalidated"},
-            match="bad payload",
-        ),
-    )
+        Mutant("leaky_versions", "the registry keeps one module per model name: registering v2 overwrites v1's "
+               "weights", {"app": "kernels.serve.wrong:fastapi_leaky_versions"}, match="v1 after v2"),
+        Mutant("whole_pixels_only", "raises (HTTP 500) on a fractional pixel value; every check but the fuzzer "
+               "sends whole ones", {"app": "kernels.serve.wrong:fastapi_whole_pixels"}, match="schemathesis"),
+        Mutant("unvalidated", "parses predict bodies by hand: bad payloads raise, HTTP 500",
+               {"app": "kernels.serve.wrong:fastapi_unvalidated"}, match="bad payload"),
+    )  # fmt: skip
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
         models = make_store(ctx.workdir, {"v1": ctx.rng_seed, "v2": ctx.rng_seed + 1}, cfg.train_steps)
-        x = digits_batch(cfg.check_rows)
+        x = digits_batch(cfg.check_rows)  # (rows, 64) raw pixels
+        rows = {"inputs": x.tolist()}
         with serving(ctx, "uvicorn", self.app, ctx.workdir, [["digits", "v1", "digits-v1.pt"]]) as srv:
-            port = srv.port
-            listing = _step(ctx, request(port, "GET", "/v1/models"), 200, "list models")
-            ctx.expect(
-                listing.get("models") == [{"name": "digits", "versions": ["v1"], "active": "v1"}],
-                f"list: expected digits v1 active, got {listing}",
-                name="list models",
-            )
-            _step(
-                ctx,
-                request(port, "POST", f"{ROUTE}/versions", {"version": "v2", "file": "digits-v2.pt"}),
-                201,
-                "register",
-            )
-            _step(
-                ctx,
-                request(port, "POST", f"{ROUTE}/versions", {"version": "v2", "file": "digits-v2.pt"}),
-                409,
-                "register twice",
-            )
-            _step(
-                ctx,
-                request(port, "POST", f"{ROUTE}/versions", {"version": "v3", "file": "nope.pt"}),
-                422,
-                "register a missing file",
-            )
-            for v in ("v1", "v2"):
-                body = _step(
-                    ctx,
-                    request(port, "POST", f"{ROUTE}/versions/{v}/predict", {"inputs": x.tolist()}),
-                    200,
-                    "versioned predict",
-                )
-                expect_same(ctx, body, models[v], x, f"route {v} after v2 was registered" if v == "v1" else "route v2")
-            _step(
-                ctx,
-                request(port, "POST", f"{ROUTE}/versions/v9/predict", {"inputs": x.tolist()}),
-                404,
-                "unknown version",
-            )
-            _step(ctx, request(port, "PUT", f"{ROUTE}/active", {"version": "v9"}), 404, "activate unknown")
-            _step(ctx, request(port, "PUT", f"{ROUTE}/active", {"version": "v2"}), 200, "activate")
-            body = _step(ctx, request(port, "POST", f"{ROUTE}/predict", {"inputs": x.tolist()}), 200, "active predict")
+
+            def call(what: str, method: str, path: str, body: dict | None = None, status: int = 200) -> dict:
+                """One request, its status checked as ``what``; the JSON answer ({} if none)."""
+                got, answer = request(srv.port, method, path, body)
+                ctx.expect(got == status, f"{what}: expected HTTP {status}, got {got}: {str(answer)[:200]}", name=what)
+                return answer if isinstance(answer, dict) else {}
+
+            def only_v1(when: str) -> None:
+                listing = call("list models", "GET", "/v1/models")
+                ctx.expect(listing.get("models") == ONLY_V1, f"{when}: expected digits v1 alone and active, got "
+                           f"{listing}", name="list models")  # fmt: skip
+
+            only_v1("at start")
+            v2 = {"version": "v2", "file": "digits-v2.pt"}
+            call("register", "POST", f"{R}/versions", v2, 201)
+            call("register twice", "POST", f"{R}/versions", v2, 409)
+            call("register a missing file", "POST", f"{R}/versions", {"version": "v3", "file": "nope.pt"}, 422)
+            # a registry sharing weights between versions answers v1's route with v2's logits
+            for v, where in (("v1", "route v1 after v2 was registered"), ("v2", "route v2")):
+                body = call("versioned predict", "POST", f"{R}/versions/{v}/predict", rows)
+                expect_same(ctx, body, models[v], x, where)
+            call("unknown version", "POST", f"{R}/versions/v9/predict", rows, 404)
+            call("activate unknown", "PUT", f"{R}/active", {"version": "v9"}, 404)
+            call("activate", "PUT", f"{R}/active", {"version": "v2"})
+            body = call("active predict", "POST", f"{R}/predict", rows)
             expect_same(ctx, body, models["v2"], x, "the active route after activating v2")
-            ctx.metric("swaps_under_load", swap_under_load(ctx, port, ROUTE, models, cfg))
-            _step(ctx, request(port, "PUT", f"{ROUTE}/active", {"version": "v1"}), 200, "activate")
-            _step(ctx, request(port, "DELETE", f"{ROUTE}/versions/v1"), 409, "delete the active version")
-            _step(ctx, request(port, "DELETE", f"{ROUTE}/versions/v2"), 200, "delete")
-            _step(
-                ctx,
-                request(port, "POST", f"{ROUTE}/versions/v2/predict", {"inputs": x.tolist()}),
-                404,
-                "deleted version",
-            )
-            listing = _step(ctx, request(port, "GET", "/v1/models"), 200, "list models")
-            ctx.expect(
-                listing.get("models") == [{"name": "digits", "versions": ["v1"], "active": "v1"}],
-                f"after deleting v2: expected only v1, got {listing}",
-                name="list models",
-            )
-            rows = check_contract(ctx, port, "digits", models["v1"], cfg, "uvicorn")
-            fuzz_openapi(ctx, port, cfg, {"path.name": "digits", "path.version": "v1"})
-        ctx.table("bad payloads and the answers they got", rows)
+            ctx.metric("swaps_under_load", swap_under_load(ctx, srv.port, R, models, cfg))
+            call("activate", "PUT", f"{R}/active", {"version": "v1"})
+            call("delete the active version", "DELETE", f"{R}/versions/v1", status=409)
+            call("delete", "DELETE", f"{R}/versions/v2")
+            call("deleted version", "POST", f"{R}/versions/v2/predict", rows, 404)
+            only_v1("after deleting v2")
+            table = check_contract(ctx, srv.port, "digits", models["v1"], cfg, "uvicorn")
+            fuzz_openapi(ctx, srv.port, cfg, {"path.name": "digits", "path.version": "v1"})
+        ctx.table("bad payloads and the answers they got", table)
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]

@@ -12,6 +12,8 @@ running server):
 :func:`bench_server` records requests/s and p50/p99 latency at each client count, and
 :func:`bench_floor` the in-process latency of the same one-row request, the floor no server
 can beat (its overhead is what the server adds: parsing, HTTP, scheduling).
+:data:`TINY`, :data:`CPU`, :func:`server_metrics` and :func:`server_claims` are the presets,
+metric declarations and claims the three tasks share.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import torch
 
+from harness.claims import Claim, metric
 from harness.serving import Server, group_members, processes_tagged, request, run_load, serve_command
 from harness.train import record_samples
 from kernels.serve.limits import MAX_BODY_BYTES, N_FEATURES
@@ -56,6 +59,49 @@ class ServeConfig:
 
     def label(self) -> str:
         return f"clients={'/'.join(map(str, self.clients))},n={self.bench_requests}"
+
+
+#: the check preset of the server tasks: a few seconds of training and load on a CPU
+TINY = ServeConfig(
+    train_steps=60, check_rows=16, check_clients=4, check_requests=24, bench_requests=48, bench_seconds=3.0
+)
+#: the bench preset on a CPU
+CPU = ServeConfig(bench_requests=400, bench_seconds=10.0)
+
+
+def server_metrics(*servers: str, clients: tuple[int, ...] = (1, 4, 16)) -> dict[str, str]:
+    """Metric name -> meaning of what :func:`check_contract` and :func:`bench_server` record for ``servers``."""
+    per = ", per server" if len(servers) > 1 else ""
+    out = {"bad_payloads_rejected": f"bad payloads answered with the expected 4xx and a JSON error (count{per})"}
+    for s in servers:
+        out[f"{s}_overhead_ms_c1"] = (
+            f"median ms a one-row request over loopback to {s} adds to in-process inference, 1 client"
+        )
+    for s in servers:
+        out |= {f"{s}_rps_c{c}": f"{s}: requests/s at {c} concurrent clients" for c in clients}
+    for s in servers:
+        out |= {f"{s}_p99_ms_c{c}": f"{s}: 99th-percentile latency (ms) at {c} concurrent clients" for c in clients}
+    return out
+
+
+def server_claims(server: str, *, named: bool = False) -> tuple[Claim, Claim]:
+    """Every bad payload of :func:`bad_payloads` rejected; ``server`` adds <= 20 ms at 1 client.
+
+    ``named`` starts the second claim's text with the server's name (a task with several servers).
+    """
+    who = f"{server}: " if named else ""
+    return (
+        metric(
+            "bad_payloads_rejected", ">=", 8, text="all 8 bad payloads get a 4xx with a JSON error naming the problem"
+        ),
+        metric(
+            f"{server}_overhead_ms_c1",
+            "<=",
+            20.0,
+            measured_by=server,
+            text=f"{who}a one-row request over loopback adds <= 20 ms to in-process inference at 1 client",
+        ),
+    )
 
 
 def bad_payloads(model: str) -> list[tuple[str, str, bytes | dict, int, str]]:
