@@ -8,14 +8,12 @@ Update per parameter p with gradient g (torch.optim.SGD docs; Sutskever et al. 2
     p <- p - lr g
 
 The first step *copies* g into the buffer: a buffer started at zero and updated by the second
-line gives (1 - dampening) g instead, and the trajectories part from step one on (the check:
-every step's parameters over 50 steps of an MLP on sklearn's digits equal torch.optim.SGD's).
+line gives (1 - dampening) g instead, and the trajectories part from step one on.
 
-Compared, each timed per ``step()`` (fixed gradients, momentum buffers created by an untimed
-step): ``torch.optim.SGD`` with ``foreach=True`` (``torch_foreach``, the baseline: the
-multi-tensor path) and ``foreach=False`` (``torch_loop``), and :class:`kernels.optim.optimizers.SGD`
-as a per-tensor loop (``loop``: a few in-place ops per parameter) and on ``torch._foreach_*`` ops
-(``foreach``: one op over the whole list of tensors per (device, dtype) group).
+Compared, each timed per ``step()`` (fixed gradients, momentum buffers made by an untimed step):
+``torch.optim.SGD`` with ``foreach=True`` (``torch_foreach``, the baseline: the multi-tensor path)
+and ``foreach=False`` (``torch_loop``), and :class:`kernels.optim.optimizers.SGD` as a per-tensor
+loop (``loop``) and on ``torch._foreach_*`` ops (``foreach``: one op per (device, dtype) group).
 
 Lesson: on 10M parameters a heavy-ball step is memory-bound (p, g, b read, b, p written) and loop
 and foreach tie: on CPU a foreach op is a C++ loop over per-tensor kernels, not one fused kernel.
@@ -30,7 +28,6 @@ it earns its default ("foreach > for-loop": PyTorch docs, ``torch.optim``, "Algo
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 
@@ -120,22 +117,19 @@ class SGDMomentum(Comparison):
     foreach_cls = hand_optim.SGD
 
     def make_optimizer(self, variant: str, params, **hp) -> torch.optim.Optimizer:
-        if variant.startswith("torch_"):
-            return torch.optim.SGD(params, foreach=variant == "torch_foreach", **hp)
-        cls = self.foreach_cls if variant == "foreach" else hand_optim.SGD
-        return cls(params, foreach=variant == "foreach", **hp)
-
-    def _trajectory(self, ctx, variant: str, case: dict) -> torch.Tensor:
-        """(STEPS, P): the parameters after each step, the same init and batches for every variant."""
-        x, y = digits_features(torch.float64)
-        torch.manual_seed(ctx.rng_seed)
-        model = MLP(MLPConfig(64, hidden=(32, 16), out_features=10, activation="tanh")).to(ctx.device, ctx.dtype)
-        opt = self.make_optimizer(variant, model.parameters(), lr=LR, **case)
-        xd, yd = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
-        return optimizer_trajectory(model, opt, xd, yd, steps=STEPS, batch=32, seed=ctx.rng_seed)
+        own = self.foreach_cls if variant == "foreach" else hand_optim.SGD
+        return (torch.optim.SGD if variant.startswith("torch_") else own)(params, foreach="foreach" in variant, **hp)
 
     def check(self, ctx) -> None:
-        trajectory = functools.partial(self._trajectory, ctx)
+        def trajectory(variant: str, case: dict) -> torch.Tensor:
+            """(STEPS, P): the parameters after each step, the same init and batches for every variant."""
+            x, y = digits_features(torch.float64)
+            torch.manual_seed(ctx.rng_seed)
+            model = MLP(MLPConfig(64, hidden=(32, 16), out_features=10, activation="tanh")).to(ctx.device, ctx.dtype)
+            opt = self.make_optimizer(variant, model.parameters(), lr=LR, **case)
+            xd, yd = x.to(ctx.device, ctx.dtype), y.to(ctx.device)
+            return optimizer_trajectory(model, opt, xd, yd, steps=STEPS, batch=32, seed=ctx.rng_seed)
+
         expect_trajectories(
             ctx, trajectory, CASES, ("loop", "foreach"), reference="torch_loop", against="torch.optim.SGD", steps=STEPS
         )
