@@ -1,9 +1,8 @@
 """1.02 Min-max scaling along any dim: (x - min) / (max - min), per slice.
 
 Constant slices (span 0) map to 0, as scikit-learn's ``minmax_scale`` does, not to 0/0 = NaN; a
-slice holding a NaN is NaN throughout (its min and max are NaN, so the guard does not fire).
-
-Compared, against ``minmax_numpy`` (float64 NumPy, ``np.divide(..., where=span != 0)``):
+slice holding a NaN is NaN throughout (its min and max are NaN, so the guard does not fire). Compared,
+against ``minmax_numpy`` (float64 NumPy, ``np.divide(..., where=span != 0)``):
 
 * ``naive`` (baseline): ``amin``, ``amax``, ``(x - min) / span`` and a ``torch.where`` guarding
   constant slices: two live full-size temporaries and a three-operand broadcast ``where``.
@@ -12,13 +11,12 @@ Compared, against ``minmax_numpy`` (float64 NumPy, ``np.divide(..., where=span !
 * ``fused``: ``amin`` + ``amax``, the reciprocal of the span taken on the small reduced tensor (0
   for constant slices), then ``sub`` into the one output buffer and an in-place ``mul_``.
 
-Lesson: min-max scaling is memory-bound, so what counts is full-size passes and fresh full-size
-buffers, and a "one pass" kernel is no gain when that kernel is slow (along a dim,
-``torch.aminmax`` can be slower than ``amin`` and ``amax`` together). A second live full-size
-temporary can be fresh memory from the OS on every call (glibc serves large blocks by mmap above
-M_MMAP_THRESHOLD, 128 KiB by default and adjusted dynamically: ``man mallopt``), and its page
-faults can cost more than the arithmetic. Multiplying by the reciprocal costs up to 1 ulp (a
-slice maximum may come out 1 - 2**-24 rather than 1). The operators: :mod:`kernels.tensor.minmax`.
+Lesson: min-max scaling is memory-bound: what counts is full-size passes and fresh full-size
+buffers, and a "one pass" kernel is no gain when it is slow (along a dim, ``torch.aminmax`` can be
+slower than ``amin`` and ``amax`` together). A second live full-size temporary can be fresh memory
+from the OS on every call (glibc serves large blocks by mmap above M_MMAP_THRESHOLD, 128 KiB by
+default and adjusted dynamically: ``man mallopt``), and its page faults can cost more than the
+arithmetic. The reciprocal costs up to 1 ulp (a slice maximum may come out 1 - 2**-24, not 1).
 """
 
 from __future__ import annotations
@@ -58,8 +56,7 @@ def _bench(n: int, cube: tuple[int, int, int]) -> list[MinMaxConfig]:
 class MinMaxNormalize(Operator):
     __doc__ = __doc__
     sizes = {
-        # odd shapes; one, two (unordered, negative) and all dims
-        "tiny": [
+        "tiny": [  # odd shapes; one, two (unordered, negative) and all dims
             MinMaxConfig((7, 13)),
             MinMaxConfig((7, 13, 5), 1),
             MinMaxConfig((6, 5, 4), (-1, 0)),
@@ -100,8 +97,7 @@ class MinMaxNormalize(Operator):
             match="keepdim",
         ),
     )
-    #: statistics function checked for keepdim; the mutants swap in a wrong one
-    stats = staticmethod(minmax_stats)
+    stats = staticmethod(minmax_stats)  # checked for keepdim; the mutants swap in a wrong one
 
     def inputs(self, config, device, dtype, seed):
         x = torch.randn(config.shape, generator=torch.Generator().manual_seed(seed), dtype=dtype) * 3 + 1
@@ -130,8 +126,7 @@ class MinMaxNormalize(Operator):
         for config in ctx.configs:
             x, dim = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)
             dims = dims_of(dim, x.ndim)
-            # a constant tensor, and one slice made constant inside random data
-            mixed = x.clone()
+            mixed = x.clone()  # one slice made constant inside random data (and below, a constant tensor)
             mixed[tuple(slice(None) if d in dims else 0 for d in range(x.ndim))] = 7.0
             bounds = (torch.zeros_like(x.amin(dims)), torch.ones_like(x.amin(dims)))
             for name, fn in impls:
