@@ -3,9 +3,9 @@
 Trains ``models.transformer.EncoderClassifier`` to tell a headline's topic. Real data: a
 ``headlines/`` folder under ``$DRILLS_DATA_DIR`` with CSV or TSV files holding a ``headline`` and
 a ``category`` column (the Kaggle "News Category Dataset" or AG News once converted), read by
-``harness.data.headlines.load_headlines`` (``*train*`` and ``*test*`` files, else the first file
-split 80/20); without it, the SYNTHETIC stand-in ``harness.data.synthetic_headlines`` (4 topics;
-2-4 topic keywords, 10 % of them from another topic, among filler words shared by all topics).
+``harness.data.headlines.load_headlines``; without it, the SYNTHETIC stand-in
+``harness.data.synthetic_headlines`` (4 topics; 2-4 topic keywords, 10 % of them from another
+topic, among filler words shared by all topics).
 The check reads back a ``train.csv`` and a ``test.tsv`` it wrote with the traps below and a
 file with a short row; then the model must learn (held-out accuracy >= 60 %, chance 25 %). The
 bench records samples/s of training and of classification, the curves and an attention map.
@@ -99,25 +99,22 @@ class NewsHeadlines(TrainingRun):
     )  # fmt: skip
 
     def check(self, ctx):
-        config = ctx.configs[0]
         folder = ctx.workdir / "headlines"
         folder.mkdir(parents=True, exist_ok=True)
         for name, rows, sep in (("train.csv", WRITTEN_TRAIN, ","), ("test.tsv", WRITTEN_TEST, "\t")):
             with open(folder / name, "w", newline="", encoding="utf-8") as f:
                 csv.writer(f, delimiter=sep).writerows([("headline", "category"), *rows])
-        load = lambda: self.loader(config, ctx.workdir)
+        load = lambda: self.loader(ctx.configs[0], ctx.workdir)
         try:
             tr, te, desc = load()
         except DataFormatError as e:  # a reader that cannot parse well-formed files fails the check
             ctx.expect(False, f"the written headline files were refused: {e}", name="written files read")
         classes = tuple(sorted({c for _, c in WRITTEN_TRAIN}))
         for got, rows, split in ((tr, WRITTEN_TRAIN, "train.csv"), (te, WRITTEN_TEST, "test.tsv")):
+            texts, want = [h for h, _ in rows], [classes.index(c) for _, c in rows]
             ctx.expect(
-                got.texts == [h for h, _ in rows],
-                f"{split}: headlines read {got.texts} != written",
-                name=f"headline texts ({split})",
+                got.texts == texts, f"{split}: headlines read {got.texts} != written", name=f"headline texts ({split})"
             )
-            want = [classes.index(c) for _, c in rows]
             ctx.expect(
                 got.labels.tolist() == want and got.classes == classes,
                 f"{split}: labels {got.labels.tolist()} / classes {got.classes} != written {want} / {classes}",
@@ -136,8 +133,7 @@ class NewsHeadlines(TrainingRun):
     def train_data(self, ctx, config):
         tr, self.te, desc = self.loader(config)
         self.tok, self.classes = WordTokenizer.fit(tr.texts), tr.classes  # the recipe sizes its model by them
-        x, _ = self.tok.encode_batch(tr.texts, config.max_len)  # (N, max_len) ids, padded
-        xt, _ = self.tok.encode_batch(self.te.texts, config.max_len)
+        x, xt = (self.tok.encode_batch(d.texts, config.max_len)[0] for d in (tr, self.te))  # (N, max_len) ids, padded
         ctx.note(f"data: {desc}; vocabulary {self.tok.vocab_size}, classes {list(tr.classes)}")
         self._n_train = len(tr)
         return (x, tr.labels), (xt, self.te.labels)
