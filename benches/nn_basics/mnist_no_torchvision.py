@@ -10,12 +10,11 @@ The check trains an MLP 64-32-10 (2,410 parameters) 20 epochs to >= 94% test acc
 its loss halved: over 20 seeds (each its own split and init) it measured 95.8-98.2%, mean
 96.9%; an optimizer that never steps stays near 10%.
 
-Lesson: reading MNIST needs no torchvision: the format is a 4-byte magic, the dimension
-sizes and raw bytes (LeCun et al., "THE MNIST DATABASE of handwritten digits", file-format
-section, yann.lecun.com/exdb/mnist). A two-layer MLP reaches 97 % test accuracy within a
-few epochs (the claims); LeCun et al. list 2-layer MLPs on full MNIST at 95-98 % (same page,
-"Classifiers"). At this size the loop is bound by per-step Python and dispatch overhead, not
-by arithmetic (a step is ~0.3 MFLOP).
+Lesson: reading MNIST needs no torchvision: the format is a 4-byte magic, the dimension sizes
+and raw bytes (LeCun et al., "THE MNIST DATABASE of handwritten digits", file-format section,
+yann.lecun.com/exdb/mnist). A two-layer MLP reaches 97 % test accuracy within a few epochs
+(the claims); LeCun et al. list 2-layer MLPs on full MNIST at 95-98 % (same page,
+"Classifiers"). At this size a step (~0.3 MFLOP) is bound by Python and dispatch overhead.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from harness.data.sources import resolve
 from harness.mutants import Mutant
 from harness.train import standard_step
 from harness.trained import Recipe, default_budget, epochs_to_accuracy, expect_accuracy, expect_learns
+from kernels.vision.wrong_inputs import idx_drops_last, idx_transposed
 from models.mlp import MLP, MLPConfig
 
 
@@ -67,17 +67,8 @@ def _never_steps(self, model, optimizer, x, y, loss_fn):  # gradients, but no op
     return loss.detach()
 
 
-def _drops_last(self, root, split):  # an off-by-one reader
-    x, y = MnistNoTorchvision.read_split(self, root, split)
-    return x[:-1], y[:-1]
-
-
-def _transposes(self, root, split):  # row-major pixels read column-major
-    x, y = MnistNoTorchvision.read_split(self, root, split)
-    return x.transpose(1, 2).contiguous(), y
-
-
 _TINY = MnistConfig(hidden=(32,), epochs=20, real_epochs=1, target_accuracy=0.94)
+_DROPS_LAST, _TRANSPOSED = {"read_split": idx_drops_last}, {"read_split": idx_transposed}  # wrong IDX readers
 _LOW_BAR = {"train_step": _never_steps, "sizes": {"tiny": dataclasses.replace(_TINY, target_accuracy=0.01)}}
 
 
@@ -101,8 +92,8 @@ class MnistNoTorchvision(TrainingRun):
         Mutant("never_steps", "no optimizer.step()", {"train_step": _never_steps}, match="test accuracy"),
         # the same bug under a bar it clears (chance is 10 %): the loss check must see it
         Mutant("never_steps_low_bar", "no optimizer.step(), 1 % bar", _LOW_BAR, match="not below 0.5 x the start"),
-        Mutant("drops_last_image", "reader loses the last image", {"read_split": _drops_last}, match="IDX round trip"),
-        Mutant("transposed_pixels", "reader transposes each image", {"read_split": _transposes}, match="trip: images"),
+        Mutant("drops_last_image", "reader loses the last image", _DROPS_LAST, match="IDX round trip"),
+        Mutant("transposed_pixels", "reader transposes each image", _TRANSPOSED, match="round trip: images"),
     )
 
     def read_split(self, root: Path, split: str) -> Split:

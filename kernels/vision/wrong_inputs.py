@@ -1,8 +1,8 @@
 """Plausible wrong image input pipelines (loaders, augmentations), each beside the right one it mirrors.
 
-The mutants of cnn.cifar10_cnn (wrong versions of :func:`harness.data.cifar_images.load_images`)
-and cnn.augmentation (wrong versions of :mod:`kernels.vision.augment`): their checks must
-reject every one (``tests/tasks/test_mutants.py``).
+The mutants of cnn.cifar10_cnn (wrong versions of :func:`harness.data.cifar_images.load_images`),
+cnn.augmentation (of :mod:`kernels.vision.augment`) and nn_basics.mnist_no_torchvision (of its
+IDX reader, pixels / 255): their checks must reject every one (``tests/tasks/test_mutants.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.data.cifar_images import load_images
+from harness.data.idx import load_mnist
 from kernels.vision import augment
 
 # -- CIFAR-10 loaders (cnn.cifar10_cnn): (n_train, n_test, data_dir) -> (train, test, description)
@@ -70,3 +71,18 @@ def crop_without_padding(images, offsets, padding, fill=0.0):
     """WRONG ``crop_with_padding``: a zoom (centre cut, resized back), not a padded crop."""
     h, w = images.shape[-2:]
     return F.interpolate(images[..., padding : h - padding, padding : w - padding], size=(h, w))
+
+
+# -- MNIST IDX readers (nn_basics.mnist_no_torchvision): (self, root, split) -> (images, labels)
+
+
+def idx_drops_last(self, root, split):
+    """WRONG reader: an off-by-one that loses the last image and label of the split."""
+    images, labels = load_mnist(root, split)  # uint8 (N, H, W), int64 (N,)
+    return images[:-1].float() / 255.0, labels[:-1]
+
+
+def idx_transposed(self, root, split):
+    """WRONG reader: row-major pixels read column-major (each image transposed)."""
+    images, labels = load_mnist(root, split)
+    return images.transpose(1, 2).float().contiguous() / 255.0, labels
