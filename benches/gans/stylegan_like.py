@@ -1,26 +1,19 @@
 """7.08 StyleGAN-like building blocks: modulated convolution, demodulation, mapping, noise.
 
 Compared: StyleGAN2's modulated convolution (Karras et al., "Analyzing and improving the image
-quality of StyleGAN", CVPR 2020, Sec. 2.2) in two implementations from ``models.stylegan``:
-``grouped`` (the batch folded into the groups of one convolution, as the paper does) and
-``per_sample_loop`` (one ``F.conv2d`` per sample), against a hand reference that scales and
-normalises the weights element by element and convolves by ``unfold`` + ``einsum``.
+quality of StyleGAN", CVPR 2020, Sec. 2.2; ``models.stylegan``) as one convolution with the
+batch folded into its groups (``grouped``, as the paper does) and as one ``F.conv2d`` per
+sample, against weights scaled and normalised element by element, convolved by unfold + einsum.
 
-Check: both implementations equal the hand computation (3 seeded trials per config); with
-demodulation the output std stays within 10 % of the input std for unit-variance inputs
-(the paper's assumption), while without it the std follows the style scale; the mapping
-network is pixel norm + 8 equalised-LR layers with LeakyReLU 0.2 whose stored weights are
-N(0, 1) and effective weights N(0, 1/fan_in); noise injection starts as the identity (zero
-scales) and then adds scale_c * noise.
+Check: both against the reference (3 seeded trials per config); demodulation keeps a
+unit-variance input's std (the paper's assumption), plain modulation scales it with the style;
+8 mapping layers with an equalised learning rate; noise injection starts as the identity.
+Bench: both at StyleGAN2's width (``gpu``: 512 channels); output std with and without demodulation.
 
-Bench: the two implementations at StyleGAN2's width on the ``gpu`` preset (512 channels);
-a heatmap shows per-(sample, channel) output std with and without demodulation.
-
-Lesson: demodulation replaces AdaIN's normalisation of activations by a normalisation of
-weights, which removes the "droplet" artefacts (Sec. 2) while keeping the style's scale
-out of the activations; folding the batch into groups makes it one kernel launch.
-Published figure for scale: StyleGAN2 (config F) reaches FID 2.84 on FFHQ 1024x1024
-(Karras et al. 2020, Table 1); no training here, so nothing of ours is comparable.
+Lesson: demodulation normalises the weights instead of AdaIN's activations, which removes the
+"droplet" artefacts (Sec. 2) and keeps the style's scale out of the activations; folding the
+batch into groups makes it one kernel launch. StyleGAN2 (config F) reaches FID 2.84 on FFHQ
+1024x1024 (Table 1); nothing is trained here, so nothing of ours is comparable.
 """
 
 from __future__ import annotations
@@ -32,7 +25,8 @@ import torch.nn.functional as F
 
 from harness import Operator, impl, task
 from harness.claims import speedup, time_ratio
-from harness.mutants import Mutant, replace_impl
+from harness.mutants import Mutant, replace_call
+from kernels.gan import wrong
 from models.stylegan import EqualLinear, MappingNetwork, NoiseInjection, modconv_grouped, modconv_loop
 
 
@@ -50,13 +44,6 @@ class ModConvConfig:
     """kernel side (odd)"""
     size: int
     """image side in pixels"""
-
-
-class _PlainMapping(MappingNetwork):  # wrong: no equalised learning rate (weights used as stored)
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        for layer in self.layers:
-            layer.scale = 1.0
 
 
 @task("gans.stylegan_like", seed="7.08", title="StyleGAN-like architecture")
@@ -79,22 +66,17 @@ class StyleGanLike(Operator):
     )
     mapping_cls = MappingNetwork
     mutants = (
-        replace_impl(
-            "first_style_for_all",
-            "every sample gets sample 0's style",
-            "grouped",
-            lambda self, x, w, s: lambda: modconv_grouped(x, w, s[:1].expand_as(s)),
-        ),
-        replace_impl(
+        replace_call("first_style_for_all", "every sample gets sample 0's style", "grouped", wrong.first_style_for_all),
+        replace_call(
             "demod_over_out_channels",
             "demodulation normalises over output channels",
             "per_sample_loop",
-            lambda self, x, w, s: lambda: _demod_wrong_axis(x, w, s),
+            wrong.demod_over_out_channels,
         ),
         Mutant(
             "no_equalised_lr",
             "mapping layers without the 1/sqrt(fan_in) scale",
-            {"mapping_cls": _PlainMapping},
+            {"mapping_cls": wrong.PlainMapping},
             match="equalised",
         ),
     )
@@ -131,73 +113,38 @@ class StyleGanLike(Operator):
 
     def extra_checks(self, ctx):
         g = ctx.generator(7)
-        x = torch.randn(4, 16, 32, 32, generator=g)
-        w, s = torch.randn(8, 16, 3, 3, generator=g), torch.rand(4, 16, generator=g) * 3 + 0.5
-        std = float(modconv_grouped(x, w, s).std())
-        ctx.expect(
-            abs(std - 1) < 0.1,
-            f"demodulated output std {std:.3f} for unit input: want 1 +/- 0.1",
-            name="demodulation keeps std",
-        )
-        raw = float(
-            modconv_grouped(x, w, s * 4, demodulate=False).std() / modconv_grouped(x, w, s, demodulate=False).std()
-        )
-        ctx.expect(
-            abs(raw - 4) < 0.05,
-            f"without demodulation 4x styles scale the output by {raw:.3f}",
-            name="modulation scales",
-        )
+        x, w = torch.randn(4, 16, 32, 32, generator=g), torch.randn(8, 16, 3, 3, generator=g)
+        s = torch.rand(4, 16, generator=g) * 3 + 0.5  # styles (N, Cin)
+        std = float(modconv_grouped(x, w, s).std())  # of unit-variance inputs
+        ctx.expect(abs(std - 1) < 0.1, f"demodulated std {std:.3f}, want 1 +/- 0.1", name="demodulation keeps std")
+        plain = [float(modconv_grouped(x, w, k * s, demodulate=False).std()) for k in (1, 4)]
+        r = plain[1] / plain[0]
+        ctx.expect(abs(r - 4) < 0.05, f"undemodulated, 4x styles scale the std {r:.3f}x", name="modulation scales")
         torch.manual_seed(ctx.rng_seed)
         m = self.mapping_cls(z_dim=64, w_dim=64, layers=8)
         lin = [l for l in m.modules() if isinstance(l, EqualLinear)]
         ctx.expect(len(lin) == 8, f"mapping network has {len(lin)} layers, want 8", name="mapping: 8 layers")
-        eff = torch.cat([(l.weight * l.scale).flatten() for l in lin]).detach()
-        stored = torch.cat([l.weight.flatten() for l in lin]).detach()
+        stored = float(torch.cat([l.weight.detach().flatten() for l in lin]).std())
+        eff = float(torch.cat([(l.weight * l.scale).detach().flatten() for l in lin]).std())
         ctx.expect(
-            abs(float(stored.std()) - 1) < 0.05 and abs(float(eff.std()) - 1 / 8) < 0.01,
-            f"stored weight std {float(stored.std()):.3f} (want 1), effective {float(eff.std()):.4f} "
-            "(want 1/sqrt(64) = 0.125): not an equalised learning rate",
+            abs(stored - 1) < 0.05 and abs(eff - 1 / 8) < 0.01,
+            f"weight std stored {stored:.3f}, effective {eff:.4f}: want 1 and 1/sqrt(64), an equalised learning rate",
             name="mapping: equalised learning rate",
         )
         ctx.expect(m(torch.randn(5, 64, generator=g)).shape == (5, 64), "mapping output shape", name="mapping: shape")
-        noise_layer, feat, nz = (
-            NoiseInjection(3),
-            torch.randn(2, 3, 4, 4, generator=g),
-            torch.randn(2, 1, 4, 4, generator=g),
-        )
+        noise_layer, scale = NoiseInjection(3), torch.tensor([0.0, 1.0, -2.0])
+        feat, nz = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 1, 4, 4, generator=g)  # features, noise
         ctx.assert_close(noise_layer(feat, nz), feat, name="noise injection: identity at init")
-        with torch.no_grad():
-            noise_layer.scale.copy_(torch.tensor([0.0, 1.0, -2.0]))
-        ctx.assert_close(
-            noise_layer(feat, nz),
-            feat + torch.tensor([0.0, 1.0, -2.0]).view(1, 3, 1, 1) * nz,
-            name="noise injection: scale * noise",
-        )
+        noise_layer.scale = torch.nn.Parameter(scale)  # as if trained
+        want = feat + scale.view(1, 3, 1, 1) * nz  # scale (C,) per channel, noise (N, 1, H, W) shared
+        ctx.assert_close(noise_layer(feat, nz), want, name="noise injection: scale * noise")
 
     def bench(self, ctx):
         g = ctx.generator(8)
-        x, w, s = (
-            torch.randn(8, 32, 16, 16, generator=g),
-            torch.randn(16, 32, 3, 3, generator=g),
-            torch.rand(8, 32, generator=g) * 3,
-        )
-        with_d = modconv_grouped(x, w, s).std(dim=(2, 3))  # (N, Cout)
-        without = modconv_grouped(x, w, s, demodulate=False).std(dim=(2, 3))
-        ctx.heatmap(
-            "output std, demodulated", with_d, x_label="output channel", y_label="sample", caption="near 1 everywhere"
-        )
-        ctx.heatmap(
-            "output std, modulated only",
-            without,
-            x_label="output channel",
-            y_label="sample",
-            caption="follows the style scale",
-        )
+        x, w = torch.randn(8, 32, 16, 16, generator=g), torch.randn(16, 32, 3, 3, generator=g)
+        s = torch.rand(8, 32, generator=g) * 3
+        panels = {"demodulated": (True, "near 1 everywhere"), "modulated only": (False, "follows the style scale")}
+        for name, (demod, caption) in panels.items():
+            std = modconv_grouped(x, w, s, demodulate=demod).std(dim=(2, 3))  # (N, Cout)
+            ctx.heatmap(f"output std, {name}", std, x_label="output channel", y_label="sample", caption=caption)
         super().bench(ctx)
-
-
-def _demod_wrong_axis(x, w, s):
-    wm = w[None] * s[:, None, :, None, None]  # (N, Cout, Cin, k, k)
-    wm = wm * torch.rsqrt(wm.square().sum(dim=(1, 3, 4), keepdim=True) + 1e-8)  # over Cout: wrong
-    k = w.shape[-1]
-    return torch.cat([F.conv2d(x[i : i + 1], wm[i], padding=k // 2) for i in range(x.shape[0])])
