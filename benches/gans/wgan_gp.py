@@ -1,28 +1,20 @@
 """7.04 WGAN with gradient penalty.
 
 Compared: Gulrajani et al.'s WGAN-GP ("Improved training of Wasserstein GANs", NeurIPS 2017,
-Algorithm 1): a critic f (no sigmoid: it outputs a score, not a probability) maximises
-``E f(x) - E f(G(z))``; instead of clipping weights, the loss adds
-``lambda * E (||grad f(x_hat)||_2 - 1)^2`` at ``x_hat = eps x + (1 - eps) G(z)``, one
-``eps ~ U[0, 1]`` per sample, with lambda = 10 and n_critic = 5 critic steps per G step,
-Adam(1e-4, betas (0, 0.9)). Trained here on sklearn's real 8x8 digits with MLP nets.
+Algorithm 1): a critic f (no sigmoid: a score, not a probability) maximises ``E f(x) - E f(G(z))``;
+instead of clipping weights, the loss adds ``lambda * E (||grad f(x_hat)||_2 - 1)^2`` at
+``x_hat = eps x + (1 - eps) G(z)``, one ``eps ~ U[0, 1]`` per sample, lambda = 10, n_critic = 5
+critic steps per G step, Adam(1e-4, betas (0, 0.9)); MLP nets on sklearn's real 8x8 digits.
 
-Check: for a linear critic f(x) = w.x + b the penalty equals its closed form
-lambda (||w|| - 1)^2, and its gradient with respect to w equals 2 lambda (||w|| - 1) w / ||w||
-(it exists only if the input gradient was taken with ``create_graph=True``); the
-interpolation weights differ per sample; the critic holds no sigmoid and no batch norm
-(the penalty is per sample, and batch norm mixes samples: Sec. 4); lambda = 10, n_critic = 5;
-a few training iterations stay finite.
-
-Bench: one critic step with and without the penalty (what the double backward costs), a full
-iteration (5 critic steps + 1 G step) and samples/s; a training run records the critic's
-Wasserstein estimate, a sample grid and the digits-feature FD (not comparable to published FID).
+Check: for a linear critic f(x) = w.x + b, the penalty and its gradient in w (which exists only
+with ``create_graph=True``) against closed forms; one eps per sample; a critic without sigmoid or
+batch norm (which mixes the samples of a per-sample penalty: Sec. 4); a few iterations stay finite.
 
 Lesson: the penalty is a gradient of a gradient: ``torch.autograd.grad(..., create_graph=True)``
-keeps the graph of the input gradient so that the penalty itself can be differentiated; with
-``create_graph=False`` the term is a constant and the critic is unconstrained. Published figure
-for scale: 7.86 Inception score on unsupervised CIFAR-10 with a ResNet (Gulrajani et al.
-Table 3), against 6.16 for DCGAN in the same table; not comparable with our digits FD.
+keeps the input gradient's graph so that the penalty can itself be differentiated; with
+``create_graph=False`` it is a constant and the critic is unconstrained. For scale (not comparable
+with our FD): Inception score 7.86 on unsupervised CIFAR-10 with a ResNet, 6.16 for DCGAN
+(Gulrajani et al. Table 3). The bench times what the double backward costs.
 """
 
 from __future__ import annotations
@@ -33,10 +25,12 @@ import torch
 from torch import nn
 
 from harness import Prepared, TrainingRun, task
+from harness import gan_train as gan
 from harness.claims import time_ratio
 from harness.gan_metric import LABEL, digits_fd, digits_images
 from harness.mutants import Mutant
-from models.gan import GanConfig, MLPDiscriminator, MLPGenerator
+from kernels.gan import wrong
+from models.gan import MLPDiscriminator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +47,6 @@ class WganConfig:
     """generator iterations (each after n_critic critic steps)"""
     lr: float = 1e-4
     """Adam learning rate (Gulrajani et al.: 1e-4, betas (0, 0.9))"""
-
-
-class _BNCritic(MLPDiscriminator):  # wrong: batch norm in the critic
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.net.insert(1, nn.BatchNorm1d(cfg.width))
 
 
 @task("gans.wgan_gp", seed="7.04", title="WGAN with gradient penalty")
@@ -82,71 +70,53 @@ class WganGp(TrainingRun):
     )
     lam, n_critic = 10.0, 5
     create_graph = True
+    eps_per_sample = True  # one interpolation weight per sample (Algorithm 1), broadcast over (C, H, W)
     critic_cls = MLPDiscriminator
     mutants = (
-        Mutant(
-            "no_create_graph",
-            "input gradient taken with create_graph=False",
-            {"create_graph": False},
-            match="create_graph",
-        ),
-        Mutant(
-            "one_eps_per_batch",
-            "one interpolation weight for the whole batch",
-            {"eps_shape": lambda self, n: (1, 1, 1, 1)},
-            match="per sample",
-        ),
-        Mutant("bn_critic", "batch norm in the critic", {"critic_cls": _BNCritic}, match="batch norm"),
+        Mutant("no_create_graph", "input gradient without create_graph", {"create_graph": False}, match="create_graph"),
+        Mutant("one_eps_per_batch", "one eps for the whole batch", {"eps_per_sample": False}, match="per sample"),
+        Mutant("bn_critic", "batch norm in the critic", {"critic_cls": wrong.BNCritic}, match="batch norm"),
     )
-
-    def eps_shape(self, n):
-        return (n, 1, 1, 1)  # one weight per sample, broadcast over (C, H, W)
 
     def penalty(self, critic, real, fake, g=None):
         """(lambda E (||grad_x_hat f|| - 1)^2, eps (N, 1, 1, 1)); real, fake (N, C, H, W)."""
-        eps = torch.rand(self.eps_shape(real.shape[0]), generator=g).to(real).expand(real.shape[0], 1, 1, 1)
+        n = real.shape[0]
+        eps = torch.rand(n if self.eps_per_sample else 1, 1, 1, 1, generator=g).to(real).expand(n, 1, 1, 1)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=self.create_graph)
         return self.lam * (grad.flatten(1).norm(dim=1) - 1).square().mean(), eps
 
-    def _build(self, cfg, device):
-        gc = GanConfig(size=8, z_dim=cfg.z_dim, width=cfg.width)
-        G, C = MLPGenerator(gc).to(device), self.critic_cls(gc).to(device)
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
-        opt_c = torch.optim.Adam(C.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
-        return G, C, opt_g, opt_c
+    def _build(self, ctx, cfg):  # (G, critic, opt_g, opt_c), Adam betas (0, 0.9) as published
+        return gan.digits_pair(ctx.rng_seed, cfg, ctx.device, D_cls=self.critic_cls, betas=(0.0, 0.9))
 
     def critic_step(self, G, C, opt_c, real, z, gp=True):
         fake = G(z).detach()
-        opt_c.zero_grad(set_to_none=True)
         w_est = C(real).mean() - C(fake).mean()  # the critic's Wasserstein estimate
-        loss = -w_est + (self.penalty(C, real, fake)[0] if gp else 0.0)
-        loss.backward()
-        opt_c.step()
+        gan.descend(opt_c, -w_est + (self.penalty(C, real, fake)[0] if gp else 0.0))
         return w_est.detach()
 
-    def train_iter(self, G, C, opt_g, opt_c, x, cfg, g):
-        for _ in range(self.n_critic):
-            real = x[torch.randint(0, x.shape[0], (cfg.batch,), generator=g).to(x.device)]
+    def train_iter(self, nets, x, cfg, g):
+        """n_critic critic steps on fresh real batches of x, then one G step; returns the last estimate."""
+        G, C, opt_g, opt_c = nets
+        for real in gan.minibatches(g, self.n_critic, cfg.batch, x):
             w = self.critic_step(G, C, opt_c, real, torch.randn(cfg.batch, cfg.z_dim, device=x.device))
-        opt_g.zero_grad(set_to_none=True)
-        (-C(G(torch.randn(cfg.batch, cfg.z_dim, device=x.device))).mean()).backward()
-        opt_g.step()
+        gan.g_step(G, C, opt_g, torch.randn(cfg.batch, cfg.z_dim, device=x.device), loss=lambda f: -f.mean())
         return w
+
+    def _run(self, ctx, cfg):
+        """Builds and trains ``cfg.iters`` iterations: (nets, the Wasserstein estimate after each)."""
+        nets, x, g = self._build(ctx, cfg), digits_images()[0].to(ctx.device), ctx.generator(4)
+        return nets, [float(self.train_iter(nets, x, cfg, g)) for _ in range(cfg.iters)]
 
     def check(self, ctx):
         cfg = ctx.configs[0]
-        ctx.expect(
-            self.lam == 10 and self.n_critic == 5,
-            f"lambda {self.lam}, n_critic {self.n_critic}: want 10, 5",
-            name="lambda 10, n_critic 5",
-        )
+        hyper = (self.lam, self.n_critic)
+        ctx.expect(hyper == (10, 5), f"(lambda, n_critic) = {hyper}: want (10, 5)", name="lambda 10, n_critic 5")
         lin = nn.Sequential(nn.Flatten(), nn.Linear(64, 1)).double()
         real, fake = (torch.randn(16, 1, 8, 8, generator=ctx.generator(i), dtype=torch.float64) for i in (1, 2))
         pen, eps = self.penalty(lin, real, fake, g=ctx.generator(3))
         w = lin[1].weight
-        want = self.lam * (w.norm() - 1) ** 2
-        ctx.assert_close(pen.detach(), want.detach(), name="penalty = lambda (||w|| - 1)^2")
+        ctx.assert_close(pen.detach(), self.lam * (w.norm() - 1).detach() ** 2, name="penalty = lambda (||w|| - 1)^2")
         ctx.expect(
             pen.requires_grad,
             "the penalty has no graph: the input gradient needs create_graph=True",
@@ -154,58 +124,33 @@ class WganGp(TrainingRun):
         )
         (dw,) = torch.autograd.grad(pen, w)
         ctx.assert_close(dw, (2 * self.lam * (w.norm() - 1) * w / w.norm()).detach(), name="d penalty / dw")
+        n_eps = eps.flatten().unique().numel()
+        ctx.expect(n_eps == 16, f"{n_eps} interpolation weights, want one per sample", name="interpolation per sample")
+        nets, ws = self._run(ctx, cfg)
+        kinds = (nn.Sigmoid, nn.modules.batchnorm._BatchNorm)  # a score, not a probability; per-sample penalty
+        bad = [type(m).__name__ for m in nets[1].modules() if isinstance(m, kinds)]
         ctx.expect(
-            eps.flatten().unique().numel() == real.shape[0],
-            f"{eps.flatten().unique().numel()} interpolation weights for {real.shape[0]} samples: want one per sample",
-            name="interpolation per sample",
+            not bad, f"the critic holds {bad}: want no sigmoid, no batch norm", name="critic: no sigmoid, no batch norm"
         )
-        torch.manual_seed(ctx.rng_seed)
-        G, C, opt_g, opt_c = self._build(cfg, ctx.device)
-        bad = [type(m).__name__ for m in C.modules() if isinstance(m, (nn.Sigmoid, nn.modules.batchnorm._BatchNorm))]
-        ctx.expect(
-            not bad,
-            f"the critic holds {bad}: want no sigmoid (a score) and no batch norm (per-sample penalty)",
-            name="critic: no sigmoid, no batch norm",
-        )
-        x, g = digits_images()[0].to(ctx.device), ctx.generator(4)
-        ws = [float(self.train_iter(G, C, opt_g, opt_c, x, cfg, g)) for _ in range(cfg.iters)]
-        ctx.expect(
-            all(map(lambda v: abs(v) < 1e6, ws)), f"Wasserstein estimates {ws} not finite", name="training finite"
-        )
+        ctx.expect(all(abs(v) < 1e6 for v in ws), f"Wasserstein estimates {ws} not finite", name="training finite")
 
     def bench(self, ctx):
         cfg = ctx.configs[0]
-        torch.manual_seed(ctx.rng_seed)
-        G, C, opt_g, opt_c = self._build(cfg, ctx.device)
-        x, g = digits_images()[0].to(ctx.device), ctx.generator(4)
-        ws = [float(self.train_iter(G, C, opt_g, opt_c, x, cfg, g)) for _ in range(cfg.iters)]
-        ctx.curve(
-            "Wasserstein estimate",
-            list(range(1, cfg.iters + 1)),
-            ws,
-            x_label="G iteration",
-            y_label="E f(x) - E f(G(z))",
-        )
-        with torch.no_grad():
-            samples = G(torch.randn(512, cfg.z_dim, generator=ctx.generator(2)).to(ctx.device))
-        ctx.image(
-            "samples", samples[:64], nrow=8, vmin=-1, vmax=1, caption=f"64 samples after {cfg.iters} G iterations"
-        )
+        nets, ws = self._run(ctx, cfg)
+        gan.steps_curve(ctx, "Wasserstein estimate", ws, x_label="G iteration", y_label="E f(x) - E f(G(z))")
+        samples = gan.sample(nets[0], 512, cfg.z_dim, ctx.generator(2))
+        gan.grid(ctx, "samples", samples[:64], f"64 samples after {cfg.iters} G iterations")
         ctx.metric("digits_fd", digits_fd(samples))
-        ctx.metric("noise_fd", digits_fd(torch.rand(512, 1, 8, 8, generator=ctx.generator(3)) * 2 - 1))
+        ctx.metric("noise_fd", gan.noise_fd(ctx.generator(3)))
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        G, C, opt_g, opt_c = self._build(config, ctx.device)
-        x = digits_images()[0].to(ctx.device)
+        G, C, _, opt_c = nets = self._build(ctx, config)
+        x, g = digits_images()[0].to(ctx.device), ctx.generator(5)
         real, z = x[: config.batch], torch.randn(config.batch, config.z_dim, device=ctx.device)
         if impl == "sample":
-            return Prepared(fn=torch.no_grad()(lambda: G(z)), items=config.batch, item_unit="samples")
+            return gan.sampling(G, z)
         if impl == "train_iter":
-            g = ctx.generator(5)
-            return Prepared(
-                fn=lambda: self.train_iter(G, C, opt_g, opt_c, x, config, g), items=1, item_unit="iterations"
-            )
+            return Prepared(fn=lambda: self.train_iter(nets, x, config, g), items=1, item_unit="iterations")
         gp = impl == "critic_step_gp"
         return Prepared(fn=lambda: self.critic_step(G, C, opt_c, real, z, gp=gp), items=1, item_unit="steps")
