@@ -7,12 +7,11 @@ every Linear weight is fake-quantized on each forward, ``kernels.compress.qat``)
 weight bit width, symmetric per output channel. Deployment: ``QATConfig(step="convert")`` +
 ``IntxWeightOnlyConfig`` store the weights as integers.
 
-The check compares torchao's fake quantizer (on every Linear weight, none on activations) and its
-scale with the hand quantize -> dequantize of ``kernels.compress.affine``, and the straight-through
-gradient (1 inside the clamp range, 0 outside) of the hand, torchao and torch fake quantizers; the
-converted integer model must give the fake-quantized logits, and at 2-bit weights QAT must beat PTQ
-by >= 1 point (mean of seeds). The bench records held-out accuracy at 2, 3 and 4 bits and times
-float32 beside the converted 4-bit PTQ and QAT models.
+Checked: torchao's scales and fake-quantized weights against the hand quantize -> dequantize of
+``kernels.compress.affine``, its converted integer model against the fake-quantized one, the
+straight-through gradient of the hand, torchao and torch fake quantizers, and QAT beating PTQ at
+2-bit weights. The bench records held-out accuracy at 2, 3 and 4 bits and times float32 beside the
+converted 4-bit PTQ and QAT models.
 
 Lesson: QAT lets the weights settle where rounding hurts least (Jacob et al., CVPR 2018,
 "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference",
