@@ -1,32 +1,21 @@
 """1.04 Element-wise ops without built-ins: add, sub, mul, div, maximum, neg, exp, sigmoid.
 
-Compared, against the torch op (``torch.add`` ... ``torch.sigmoid``, the baseline):
+Compared, against the torch op (``torch_op``, the baseline), two engines of :mod:`kernels.tensor.iterator`:
 
-* ``loop``: :func:`kernels.tensor.iterator.elementwise_loop`: pure Python over the raw
-  storage. An odometer walks the output index; each operand keeps a storage offset
-  that moves by its strides, a broadcast dimension having stride 0. Arithmetic on
-  Python floats (float64, rounded to float32 at the end), exp by Cody-Waite range
-  reduction and a Taylor polynomial, IEEE division and NaN-propagating maximum by hand
-  (Python raises on x / 0.0 and its max() drops NaN).
-* ``strided``: :func:`kernels.tensor.iterator.elementwise_strided`: the same addressing
-  vectorised: the storage offset of every output element is built from the strides
-  (repeat_interleave + repeat, one dimension at a time, no broadcasting), the operands
-  are fetched with ``torch.take`` from the flat storage, then the arithmetic runs on
-  aligned 1-D tensors (exp again by range reduction: about 1.5 ulp in float32 where
-  torch.exp is within 1).
+* ``loop`` (``elementwise_loop``): pure Python over the raw storage: an odometer walks the output
+  index, each operand's storage offset moving by its strides (0 along a broadcast dim); Python
+  floats (float64, rounded at the end), exp by Cody-Waite range reduction and a Taylor polynomial,
+  IEEE division and NaN-propagating maximum by hand (Python raises on x / 0.0, max() drops NaN).
+* ``strided`` (``elementwise_strided``): the same addressing vectorised: every output element's
+  storage offset built from the strides, the operands fetched with ``torch.take`` from the flat
+  storage, the arithmetic on aligned 1-D tensors (exp about 1.5 ulp in float32, torch.exp 1).
 
-Inputs include broadcasting (missing and size-1 dims, a 0-d operand) and strided
-operands (a permuted view; a step-2 slice with a storage offset). Special values
-(+-inf, nan, exp overflow and underflow, division by +-0) are checked separately.
-
-Lesson: TensorIterator does the same stride arithmetic, but once per block in C++ with
-SIMD over the inner dimension (PyTorch's ``aten/src/ATen/TensorIterator.h``; "How
-TensorIterator works", PyTorch dev podcast / wiki). The Python loop pays the interpreter for
-every element (the arithmetic is nothing beside it, and exp/sigmoid run a 14-term
-polynomial in Python); the strided engine removes the interpreter but builds int64
-offsets and gathers, moving 3-4 times the bytes of the op, and each polynomial step is a
-separate full pass. The claims say how far each engine
-stays behind.
+Lesson: TensorIterator does the same stride arithmetic, but once per block in C++ with SIMD over the
+inner dimension (PyTorch's ``aten/src/ATen/TensorIterator.h``; "How TensorIterator works", PyTorch
+dev podcast / wiki). The Python loop pays the interpreter for every element (the arithmetic is
+nothing beside it, and exp/sigmoid run a 14-term polynomial in Python); the strided engine removes
+the interpreter but builds int64 offsets and gathers, moving 3-4 times the bytes of the op, and
+each polynomial step is a separate full pass; the claims say how far each engine stays behind.
 """
 
 from __future__ import annotations
@@ -38,13 +27,14 @@ import torch
 
 from harness import Operator, impl, task
 from harness.claims import speedup
-from harness.mutants import replace_impl
-from kernels.tensor.iterator import SCALAR_OPS, VECTOR_OPS, elementwise_loop, elementwise_strided
+from harness.mutants import replace_call
+from harness.rejects import expect_rejects
+from kernels.tensor import wrong
+from kernels.tensor.iterator import SCALAR_OPS, elementwise_loop, elementwise_strided, engine_operand
 
-TORCH_OPS = {n: getattr(torch, n) for n in ("add", "sub", "mul", "div", "maximum", "neg", "exp", "sigmoid")}
-
-SPECIAL = "-inf -200 -104 -88 -1e-8 -0.0 0.0 1e-8 1 88 88.7 89 200 inf nan"
-OTHER = "0.0 -0.0 0.0 1 0.0 0.0 -0.0 nan -1 inf 2 -inf 0.0 1 3"
+SPECIAL = "-inf -200 -104 -88 -1e-8 -0.0 0.0 1e-8 1 88 88.7 89 200 inf nan"  # +-inf, nan, exp's edges, +-0
+OTHER = "0.0 -0.0 0.0 1 0.0 0.0 -0.0 nan -1 inf 2 -inf 0.0 1 3"  # paired with SPECIAL: divisors +-0, nan, inf
+BENCH_OPS = ("add", "mul", "div", "exp", "sigmoid")  # few elements: the Python loop costs ~1-5 us per element
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,53 +52,8 @@ class ElementwiseConfig:
 
     @property
     def label(self) -> str:
-        shapes = "x".join(map(str, self.a_shape)) + (
-            "" if self.b_shape is None else "," + "x".join(map(str, self.b_shape))
-        )
+        shapes = ",".join("x".join(map(str, s)) for s in (self.a_shape, self.b_shape) if s is not None)
         return f"{self.op} ({shapes}){' strided' if self.strided else ''}"
-
-
-def _make(shape, g, dtype, strided: bool, role: str) -> torch.Tensor:
-    if not strided or not shape:
-        return torch.randn(shape, generator=g, dtype=dtype) * 3
-    if role == "a":  # a permuted view: its strides run in reverse order
-        t = torch.randn(shape[::-1], generator=g, dtype=dtype).mul_(3)  # (s_n-1, ..., s_0)
-        return t.permute(*range(len(shape) - 1, -1, -1))  # (s_0, ..., s_n-1), non-contiguous
-    # every other element of the last dim, starting at storage offset 1
-    full = torch.randn(*shape[:-1], 2 * shape[-1] + 1, generator=g, dtype=dtype).mul_(3)
-    return full[..., 1::2]
-
-
-# -- wrong versions, declared as mutants below ------------------------------------------
-def _ignores_strides(self, op, *tensors):
-    """Reads every operand as if contiguous: right on plain inputs, wrong on views."""
-    dense = [t.as_strided(t.shape, torch.empty(t.shape).stride()) for t in tensors]  # strides dropped
-    return lambda: elementwise_loop(op, *dense)
-
-
-def _python_per_element(op, scalar_fn):
-    """The loop with ``op``'s scalar function replaced (values taken in broadcast order)."""
-
-    def wrong(self, op_, *tensors):
-        if op_ != op:
-            return lambda: elementwise_loop(op_, *tensors)
-        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
-        cols = [t.expand(shape).reshape(-1).tolist() for t in tensors]
-        return lambda: torch.tensor([scalar_fn(*v) for v in zip(*cols)], dtype=tensors[0].dtype).view(shape)
-
-    return wrong
-
-
-def _taylor_exp(x):  # no range reduction: fine near 0, far off for |x| of tens
-    return sum(x**n / math.factorial(n) for n in range(12)) if math.isfinite(x) else math.exp(x)
-
-
-def _no_zero_stride(self, op, *tensors):
-    """Forgets stride 0 for broadcast dims: tiles the small operand's storage instead."""
-    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
-    n = math.prod(shape)
-    flat = [t.contiguous().reshape(-1).repeat(n // max(t.numel(), 1) or 1)[:n] for t in tensors]
-    return lambda: VECTOR_OPS[op](*flat).view(shape)
 
 
 @task("fundamentals.elementwise_manual", seed="1.04", title="element-wise ops without built-ins")
@@ -125,11 +70,8 @@ class ElementwiseManual(Operator):
             ElementwiseConfig("exp", (7, 13), strided=True),
             ElementwiseConfig("sigmoid", (5, 4, 3)),
         ],
-        # the Python loop (~1-5 us per element) bounds the size: 4096 elements per call
-        "cpu": [ElementwiseConfig(op, (64, 64), (64,)) for op in ("add", "mul", "div")]
-        + [ElementwiseConfig(op, (64, 64)) for op in ("exp", "sigmoid")],
-        "gpu": [ElementwiseConfig(op, (128, 128), (128,)) for op in ("add", "mul", "div")]
-        + [ElementwiseConfig(op, (128, 128)) for op in ("exp", "sigmoid")],
+        "cpu": [ElementwiseConfig(op, (64, 64), (64,) if SCALAR_OPS[op][0] == 2 else None) for op in BENCH_OPS],
+        "gpu": [ElementwiseConfig(op, (128, 128), (128,) if SCALAR_OPS[op][0] == 2 else None) for op in BENCH_OPS],
     }
     claims = (
         speedup(
@@ -147,42 +89,35 @@ class ElementwiseManual(Operator):
         ),
     )
     mutants = (
-        replace_impl("ignores_strides", "the loop reads every operand as if contiguous", "loop", _ignores_strides),
-        replace_impl(
-            "exp_no_range_reduction", "exp by a plain Taylor series", "loop", _python_per_element("exp", _taylor_exp)
-        ),
-        replace_impl(
+        replace_call("ignores_strides", "the loop reads every operand as if contiguous", "loop", wrong.ignores_strides),
+        replace_call("exp_no_range_reduction", "exp by a plain Taylor series", "loop", wrong.loop_exp_taylor),
+        replace_call(
             "maximum_drops_nan",
             "maximum by Python's max(), which drops a NaN",
             "loop",
-            _python_per_element("maximum", max),
+            wrong.loop_maximum_drops_nan,
             match="maximum",
         ),
-        replace_impl(
-            "broadcast_stride_not_zero", "the strided engine tiles broadcast operands", "strided", _no_zero_stride
+        replace_call(
+            "broadcast_stride_not_zero", "the strided engine tiles broadcast operands", "strided", wrong.tiles_broadcast
         ),
     )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
-        a = _make(config.a_shape, g, dtype, config.strided, "a").to(device)
-        if config.b_shape is None:
-            return config.op, a
-        return config.op, a, _make(config.b_shape, g, dtype, config.strided, "b").to(device)
+        roles = [(s, role) for s, role in ((config.a_shape, "a"), (config.b_shape, "b")) if s is not None]
+        return config.op, *(engine_operand(s, g, dtype, config.strided, role).to(device) for s, role in roles)
 
     def reference(self, op, *tensors):
-        return TORCH_OPS[op](*tensors)
+        return getattr(torch, op)(*tensors)
 
     def bytes(self, config, dtype):
-        el = torch.empty((), dtype=dtype).element_size()
-        shapes = [config.a_shape] + ([] if config.b_shape is None else [config.b_shape])
-        out = math.prod(torch.broadcast_shapes(*shapes))
-        return el * (sum(math.prod(s) for s in shapes) + out)
+        shapes = [s for s in (config.a_shape, config.b_shape) if s is not None]  # read the operands, write out
+        return (sum(map(math.prod, shapes)) + math.prod(torch.broadcast_shapes(*shapes))) * torch.finfo(dtype).bits // 8
 
     @impl(baseline=True)
     def torch_op(self, op, *tensors):
-        fn = TORCH_OPS[op]
-        return lambda: fn(*tensors)
+        return lambda fn=getattr(torch, op): fn(*tensors)  # torch.add ... torch.sigmoid, looked up outside the call
 
     @impl
     def loop(self, op, *tensors):
@@ -194,43 +129,22 @@ class ElementwiseManual(Operator):
 
     def extra_checks(self, ctx):
         dev, dt = ctx.device, ctx.dtype
-        # +-inf, nan, exp overflow/underflow edges, signed zeros; paired with divisors +-0, nan, inf
-        special = torch.tensor([float(v) for v in SPECIAL.split()], dtype=dt, device=dev)
-        other = torch.tensor([float(v) for v in OTHER.split()], dtype=dt, device=dev)
-        cases = [(op, (special,)) for op in ("exp", "sigmoid", "neg")]
-        cases += [(op, (special, other)) for op in ("div", "maximum", "add", "mul")]
-        # an expanded operand (stride 0 already) and a 0-d operand
-        half = torch.tensor(0.5, dtype=dt, device=dev)
-        cases += [("sub", (torch.arange(4.0, dtype=dt, device=dev).expand(3, 4), half))]
+        special, other = (torch.tensor([float(v) for v in vs.split()], dtype=dt, device=dev) for vs in (SPECIAL, OTHER))
+        cases = [(f"special values: {op}", op, (special,)) for op in ("exp", "sigmoid", "neg")]
+        cases += [(f"special values: {op}", op, (special, other)) for op in ("div", "maximum", "add", "mul")]
+        row = special.new_tensor([0, 1, 2, 3]).expand(3, 4)  # an expanded operand (stride 0 already)
+        cases += [("special values: sub", "sub", (row, special.new_tensor(0.5)))]  # and a 0-d operand
+        # float64 end to end (the loop rounds nothing then; the polynomial has degree 14)
+        x, y = torch.randn(5, 3, dtype=torch.float64, device=dev) * 5, torch.randn(3, dtype=torch.float64, device=dev)
+        cases += [("float64", op, (x, y) if SCALAR_OPS[op][0] == 2 else (x,)) for op in ("div", "exp", "sigmoid")]
         for spec in ctx.implementations(self):
-            for op, tensors in cases:
-                ctx.assert_close(
-                    getattr(self, spec.method)(op, *tensors)(),
-                    TORCH_OPS[op](*tensors),
-                    equal_nan=True,
-                    name=f"special values: {op}",
-                    where=spec.name,
-                )
-            # float64 end to end (the loop rounds nothing then; the polynomial has degree 14)
-            x = torch.randn(5, 3, dtype=torch.float64, device=dev) * 5
-            y = torch.randn(3, dtype=torch.float64, device=dev)
-            for op in ("div", "exp", "sigmoid"):
-                args = (x, y) if SCALAR_OPS[op][0] == 2 else (x,)
-                ctx.assert_close(
-                    getattr(self, spec.method)(op, *args)(),
-                    TORCH_OPS[op](*args),
-                    name="float64",
-                    where=f"{spec.name} {op}",
-                )
-        for engine in (elementwise_loop, elementwise_strided):
-            a = torch.randn(3, 4, dtype=dt, device=dev)
-            ctx.expect_raises(
-                ValueError,
-                lambda: engine("add", a, torch.randn(3, dtype=dt, device=dev)),
-                match="not broadcastable",
-                name="incompatible shapes raise ValueError",
-            )
-            ctx.expect_raises(
-                TypeError, lambda: engine("add", a, a.double()), match="dtype", name="mixed dtypes raise TypeError"
-            )
-            ctx.expect_raises(ValueError, lambda: engine("pow", a, a), match="unknown op", name="unknown op raises")
+            for name, op, ts in cases:
+                out = getattr(self, spec.method)(op, *ts)()
+                ctx.assert_close(out, self.reference(op, *ts), equal_nan=True, name=name, where=f"{spec.name} {op}")
+        a = torch.randn(3, 4, dtype=dt, device=dev)
+        bad = [  # (error, inputs, message part, check name): the engines' own errors
+            (ValueError, ("add", a, a[0, :3]), "not broadcastable", "incompatible shapes raise ValueError"),
+            (TypeError, ("add", a, a.double()), "dtype", "mixed dtypes raise TypeError"),
+            (ValueError, ("pow", a, a), "unknown op", "unknown op raises"),
+        ]
+        expect_rejects(ctx, self, bad, baseline=False)
