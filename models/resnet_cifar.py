@@ -11,6 +11,7 @@ BN projection, :class:`models.convnets.BasicBlock`) adds 2 x (16*32 + 2*32) + ..
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +99,18 @@ class HeCifarRecipe:
 def lr_at(recipe: HeCifarRecipe, step: int) -> float:
     """LR used by optimizer step ``step`` (0-based): lr * gamma^(milestones <= step)."""
     return recipe.lr * recipe.gamma ** sum(step >= m for m in recipe.milestones)
+
+
+def scheduled_lrs(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, steps: int) -> torch.Tensor:
+    """The LR of ``opt``'s first group that each of ``steps`` iterations uses, stepping ``sched`` once
+    per iteration (without optimizer steps, so torch's order warning is silenced): float64 (steps,)."""
+    lrs = []
+    with warnings.catch_warnings():  # stepping the scheduler alone warns "before optimizer.step()"
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            sched.step()
+    return torch.tensor(lrs, dtype=torch.float64)
 
 
 def make_optimizer(params, recipe: HeCifarRecipe) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:

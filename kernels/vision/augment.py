@@ -101,3 +101,27 @@ def augment_batch(
     out, _ = random_crop(images, generator, padding, fill) if padding else (images, None)
     out, _ = random_flip(out, generator, flip_p)
     return out, labels
+
+
+def locate_flip_crop(out: torch.Tensor, images: torch.Tensor, padding: int) -> list[tuple[int, int, int] | None]:
+    """Which flip and crop of its zero-padded original each augmented image is.
+
+    ``out`` and ``images``: (N, C, H, W). For image i, the first (flip, dy, dx) (flip 0 or 1,
+    offsets 0..2*padding) whose crop of ``images[i]`` padded by ``padding`` zeros (and flipped
+    when flip is 1) equals ``out[i]`` exactly; None when no such crop exists (not a flip +
+    pad-crop). Brute force, (2 * (2 * padding + 1)^2) comparisons per image: for checks.
+    """
+    H, W = images.shape[-2:]
+    padded = F.pad(images, (padding,) * 4)  # (N, C, H + 2p, W + 2p)
+    found: list[tuple[int, int, int] | None] = []
+    for i in range(images.shape[0]):
+        views = (padded[i], padded[i].flip(-1))
+        hits = [
+            (f, dy, dx)
+            for f in (0, 1)
+            for dy in range(2 * padding + 1)
+            for dx in range(2 * padding + 1)
+            if torch.equal(views[f][:, dy : dy + H, dx : dx + W], out[i])
+        ]
+        found.append(hits[0] if hits else None)
+    return found

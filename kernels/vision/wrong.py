@@ -1,16 +1,22 @@
 """Plausible wrong versions of the vision research pieces, each beside the right one it mirrors.
 
 research.diffusion (``models.diffusion.LinearSchedule``), research.vit_cifar100
-(``models.vit_recipe``) and research.style_transfer declare them as mutants: their checks must
-reject every one.
+(``models.vit_recipe``), research.style_transfer and research.resnet_repro
+(``models.resnet_cifar``, ``kernels.vision.augment``) declare them as mutants: their checks
+must reject every one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 
+from kernels.vision.augment import augment_batch
+from models.convnets import BasicBlock
 from models.diffusion import LinearSchedule
+from models.resnet_cifar import HeCifarRecipe, make_optimizer
 from models.vit_recipe import make_scheduler
 
 # -- DDPM (research.diffusion) -----------------------------------------------------------------
@@ -64,3 +70,27 @@ def gram_unnormalised(f: torch.Tensor) -> torch.Tensor:
 def style_on_features(self, fs: list[torch.Tensor], ts: list[torch.Tensor]) -> torch.Tensor:
     """A style loss (a task method) that compares the features themselves, not their Gram matrices."""
     return sum(F.mse_loss(a, b) for a, b in zip(fs, ts))
+
+
+# -- He et al. 2015 CIFAR ResNet recipe (research.resnet_repro) --------------------------------
+
+
+class ProjectionBlock(BasicBlock):
+    """Option B (1x1 conv + BN on the downsampling shortcut) passed off as option A
+    (``models.resnet_cifar.OptionABlock``): 2,752 extra parameters in ResNet-20."""
+
+
+def one_late_milestones(params, recipe: HeCifarRecipe):
+    """``models.resnet_cifar.make_optimizer`` whose scheduler divides the LR one iteration late."""
+    opt, _ = make_optimizer(params, recipe)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, [m + 1 for m in recipe.milestones], gamma=recipe.gamma)
+
+
+def no_weight_decay(params, recipe: HeCifarRecipe):
+    """``make_optimizer`` without the recipe's 1e-4 weight decay."""
+    return make_optimizer(params, dataclasses.replace(recipe, weight_decay=0.0))
+
+
+def flip_only(x, y, g, padding=4, flip_p=0.5, fill=0.0):
+    """``kernels.vision.augment.augment_batch`` that ignores ``padding``: flips, never crops."""
+    return augment_batch(x, y, g, padding=0, flip_p=flip_p)
