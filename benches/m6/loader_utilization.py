@@ -1,20 +1,18 @@
 """m6 A dataloader that keeps the GPU >= 90 % busy.
 
 Compared: batches/s of ``torch.utils.data.DataLoader`` with 0, 1 and 2 worker processes
-(persistent, so starting them is not timed; pinned memory where this torch can pin) reading a
-data set whose items take time to load (``harness.data.slow.SlowItems``: a sleep stands for a
-file read). With a GPU, a GPU consumer fed through ``pin_memory`` and ``non_blocking`` copies
-while ``harness.gpu_monitor`` samples NVML's busy fraction. The check wants every batch whole
-and in the sampler's order for several loader settings, and an iterable stream split into
-shards (``harness.data.slow.ShardedStream``) to yield every sample exactly once with 2 workers.
+(persistent, so starting them is not timed; pinned memory where this torch can pin) reading a data
+set whose items take time to load (``harness.data.slow.SlowItems``: a sleep stands for a file
+read); with a GPU, a GPU consumer fed through ``pin_memory`` and ``non_blocking`` copies while
+``harness.gpu_monitor`` samples NVML's busy fraction. Checked: whole batches in sampler order for
+several settings; each sample of a sharded stream once.
 
-Lesson: with ``num_workers=0`` loading and the step run one after the other, so the GPU idles
-while each batch loads; k workers load k batches at once (``prefetch_factor`` each ahead),
-and once loading per batch / k is below the step time the GPU stays busy (the catalogue's
-target: >= 90 % of NVML's samples with a kernel running). Workers are processes: each holds
-a copy of the data set, an iterable data set must shard itself by worker (``get_worker_info``)
-or every worker replays the whole stream (PyTorch docs, "torch.utils.data", "Multi-process
-data loading").
+Lesson: with ``num_workers=0`` loading and the step run one after the other, so the GPU idles while
+each batch loads; k workers load k batches at once (``prefetch_factor`` each ahead), and once
+loading per batch / k is below the step time the GPU stays busy (the catalogue's target: >= 90 % of
+NVML's samples with a kernel running). Workers are processes: each holds a copy of the data set, an
+iterable data set must shard itself by worker (``get_worker_info``) or every worker replays the
+whole stream (PyTorch docs, "torch.utils.data", "Multi-process data loading").
 """
 
 from __future__ import annotations
@@ -62,8 +60,7 @@ class LoaderUtilization(Comparison):
         "cpu": LoaderConfig(samples=128, batch=16, load_ms=1.0),
         "gpu": LoaderConfig(samples=8192, batch=256, features=4096, load_ms=0.02, gpu_matmuls=64),
     }
-    # worker processes start slowly on a busy 2-core machine
-    time_limit_s = {"check": 600.0, "bench": 600.0, "run": 900.0}
+    time_limit_s = {"check": 600.0, "bench": 600.0, "run": 900.0}  # workers start slowly on a busy 2-core machine
     metrics = {"gpu_util_mean_pct": "mean NVML GPU-busy percent while the loader feeds the GPU, %"}
     claims = (
         speedup(
@@ -85,8 +82,7 @@ class LoaderUtilization(Comparison):
 
     def _loader(self, data, cfg, seed, **kw):
         sampler = torch.utils.data.RandomSampler(data, generator=torch.Generator().manual_seed(seed))
-        if kw.get("num_workers"):
-            kw["multiprocessing_context"] = FAST_START
+        kw.setdefault("multiprocessing_context", FAST_START if kw.get("num_workers") else None)  # workers only
         return DataLoader(data, batch_size=cfg.batch, sampler=sampler, drop_last=self.drop_last, **kw), sampler
 
     def check(self, ctx):
@@ -112,14 +108,11 @@ class LoaderUtilization(Comparison):
                 )
                 ok = all(torch.equal(x[j], data[i][1]) for idx, x in got for j, i in enumerate(idx))
                 ctx.expect(ok, f"{kw}: a batch's rows are not its indices' items", name="rows match indices")
-        loader = DataLoader(
-            self.stream_cls(cfg), batch_size=cfg.batch, num_workers=2, multiprocessing_context=FAST_START
-        )
-        seen = sorted(int(i) for b in loader for i in b)
-        dup = len(seen) - len(set(seen))
+        stream = DataLoader(self.stream_cls(cfg), cfg.batch, num_workers=2, multiprocessing_context=FAST_START)
+        seen = sorted(int(i) for b in stream for i in b)
         ctx.expect(
             seen == list(range(cfg.samples)),
-            f"iterable data set with 2 workers: {len(seen)} items for {cfg.samples}, {dup} repeated: "
+            f"iterable, 2 workers: {len(seen)} items for {cfg.samples}, {len(seen) - len(set(seen))} repeated: "
             "each sample must arrive exactly once",
             name="iterable: each sample exactly once",
         )
@@ -128,10 +121,8 @@ class LoaderUtilization(Comparison):
         workers = int(impl.split("_")[1])
         kw = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": ctx.is_cuda}
         loader, _ = self._loader(SlowItems(config), config, ctx.rng_seed, **kw)
-        stop = lambda: shutdown_workers(loader)  # now, not at interpreter exit
-        return Prepared(
-            lambda: self._epoch(ctx, loader), items=len(loader), item_unit="batches", teardown=stop, waits=True
-        )
+        epoch, stop = lambda: self._epoch(ctx, loader), lambda: shutdown_workers(loader)  # stop: now, not at exit
+        return Prepared(epoch, items=len(loader), item_unit="batches", teardown=stop, waits=True)
 
     def _epoch(self, ctx, loader, w=None, matmuls=0):
         """One pass over ``loader``: each batch copied to the device, then ``matmuls`` (B, F) @ (F, F) on it."""
