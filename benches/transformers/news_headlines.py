@@ -1,19 +1,18 @@
 """6.03 Transformer on news headlines.
 
 Trains ``models.transformer.EncoderClassifier`` to tell a headline's topic. Real data: a
-``headlines/`` folder under ``$DRILLS_DATA_DIR`` with CSV or TSV files holding a ``headline`` and
-a ``category`` column (the Kaggle "News Category Dataset" or AG News once converted), read by
+``headlines/`` folder under ``$DRILLS_DATA_DIR`` with CSV or TSV files holding a ``headline`` and a
+``category`` column (the Kaggle "News Category Dataset" or AG News once converted), read by
 ``harness.data.headlines.load_headlines``; without it, the SYNTHETIC stand-in
 ``harness.data.synthetic_headlines`` (4 topics; 2-4 topic keywords, 10 % of them from another
-topic, among filler words shared by all topics).
-The check reads back a ``train.csv`` and a ``test.tsv`` it wrote with the traps below and a
-file with a short row; then the model must learn (held-out accuracy >= 60 %, chance 25 %). The
-bench records samples/s of training and of classification, the curves and an attention map.
+topic, among filler words shared by all topics). The check reads back a ``train.csv`` and a
+``test.tsv`` it wrote with the traps below and a file with a short row; then the model must learn
+(held-out accuracy >= 60 %, chance 25 %). The bench records samples/s of training and of
+classification, the curves and an attention map.
 
-Lesson: topic keywords make this easy for attention plus mean pooling; headlines are short,
-so throughput is high. The reader's traps are all in the file: quoted commas, a TSV next to
-a CSV, and each file numbering its own sorted class names, which the loader renumbers by the
-training file's.
+Lesson: topic keywords make this easy for attention plus mean pooling; headlines are short, so
+throughput is high. The reader's traps are all in the file: quoted commas, a TSV next to a CSV, and
+each file numbering its own sorted class names, which the loader renumbers by the training file's.
 """
 
 from __future__ import annotations
