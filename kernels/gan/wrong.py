@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.gan import MLPDiscriminator, MLPGenerator
+from models.gan import DCDiscriminator, MLPDiscriminator, MLPGenerator
 from models.image_gan import ImagePool
 from models.stylegan import MappingNetwork, modconv_grouped
 
@@ -92,3 +92,12 @@ def saturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """WRONG: the minimax generator loss log(1 - D(G(z))), minimised; its gradient vanishes when D
     rejects the fakes confidently (Goodfellow et al. 2014, Sec. 3). Logits (N,) -> scalar."""
     return torch.log1p(-torch.sigmoid(fake_logits)).mean()
+
+
+class BNInputD(DCDiscriminator):
+    """WRONG: the DCGAN discriminator with batch norm on its input layer (Radford et al. 2015,
+    Sec. 3: batch norm on every layer "resulted in sample oscillation and model instability")."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.body[1] = nn.Sequential(nn.BatchNorm2d(cfg.width), nn.LeakyReLU(0.2))

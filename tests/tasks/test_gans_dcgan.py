@@ -27,14 +27,14 @@ def test_cifar10_batches_under_data_dir_train_the_bench_in_colour(tmp_path, monk
     """CIFAR-10's python batches under --data-dir become the bench's training images: 3 channels in
     [-1, 1], and the generator built for them outputs colour."""
     from harness.data.cifar import write_cifar10
+    from harness.data.cifar_or_digits import cifar_or_digits
 
     g = torch.Generator().manual_seed(0)
     imgs = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=g)
     write_cifar10(tmp_path, (imgs, torch.arange(20) % 10), (imgs[:4], torch.arange(4)))
     monkeypatch.setenv("DRILLS_DATA_DIR", str(tmp_path))
-    mod = __import__(Task.__module__, fromlist=["_bench_images"])
-    x, desc = mod._bench_images(8)
+    x, desc = cifar_or_digits(8)
     assert x.shape == (8, 3, 32, 32) and "CIFAR-10" in desc
     assert torch.equal(x, imgs[:8].float() / 127.5 - 1)
-    G, *_ = Task()._build(Task.sizes["tiny"], "cpu", channels=3)
+    G, *_ = Task()._build(Task.sizes["tiny"], "cpu", 0, channels=3)
     assert G(torch.randn(2, Task.sizes["tiny"].z_dim)).shape == (2, 3, 32, 32)
