@@ -18,6 +18,7 @@ bubble but keeps at most K micro-batches' activations in flight instead of M.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -185,3 +186,24 @@ class StageClock:
         stage.forward_one_chunk = self.timed(stage.forward_one_chunk, +1)
         stage.backward_one_chunk = self.timed(stage.backward_one_chunk, -1)
         return stage
+
+
+def measured_bubble(busy_ms: list[list[float]], step_ms: list[float]) -> float:
+    """The idle share of a pipelined step as measured: ``busy_ms[s][i]`` is the time stage s spent
+    inside its own forward, backward and loss calls in step i (:class:`StageClock`), ``step_ms[i]``
+    the step's time (its slowest stage's); a stage idles for the rest. Median of
+    ``1 - busy / step`` over stages and steps, in [0, 1] for consistent clocks.
+    """
+    return statistics.median(1 - b / w for busy in busy_ms for b, w in zip(busy, step_ms))
+
+
+def table_row(schedule: str, micro_batches: int, samples_per_s: float, measured: float, formula: float) -> dict:
+    """One row of m5.pipeline_parallel's throughput table, rounded for reading (samples/s to 0.1,
+    bubble shares to 0.001)."""
+    return {
+        "schedule": schedule,
+        "M": micro_batches,
+        "samples_per_s": round(samples_per_s, 1),
+        "bubble_measured": round(measured, 3),
+        "bubble_formula": round(formula, 3),
+    }

@@ -133,3 +133,16 @@ def bench_rank(cfg: PipeConfig, seed: int, schedules: dict) -> dict:
                     busy.append(clock.busy_s * 1e3)
             out[f"{name},M={micro}"] = {"wall": wall, "busy": busy}
     return out
+
+
+def single_stage_reference(cfg: PipeConfig, seed: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The reference: the whole model in one process from ``torch.manual_seed(seed)``, one backward
+    of the mean loss on the full batch: (its parameters by name, ``.grad`` set; logits (B, T, V)
+    and the loss, both detached)."""
+    torch.manual_seed(seed)
+    model = cfg.model()
+    ids, targets = batch(cfg, seed)
+    logits = model(ids)
+    loss = lm_loss(logits, targets)
+    loss.backward()
+    return dict(model.named_parameters()), logits.detach(), loss.detach()
