@@ -222,6 +222,21 @@ def compare_policy(
     return out
 
 
+def policy_rows(policy: CastPolicy, probes: tuple[OpProbe, ...] = PROBES) -> list[dict[str, str]]:
+    """One row per probe op: its name, the policy's category for it and the dtype a float32 input
+    of the op runs in under the policy ("(unchanged)" where the policy leaves it alone)."""
+    one = (torch.ones(1, device=policy.device_type),)
+    name = lambda dt: str(dt or "(unchanged)").replace("torch.", "")  # noqa: E731 - one line
+    return [
+        {
+            "op": p.name,
+            "category": policy.category(p.name),
+            "float32 input runs in": name(policy.compute_dtype(p.name, one)),
+        }
+        for p in probes
+    ]
+
+
 def _compare_probe(policy, probe, variants, table, seed, fake) -> list[Mismatch]:
     device, low = policy.device_type, policy.lower_dtype
     # a composite reaches its float32 result by another kernel route under autocast (CUDA's
