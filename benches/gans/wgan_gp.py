@@ -12,9 +12,8 @@ batch norm (which mixes the samples of a per-sample penalty: Sec. 4); a few iter
 
 Lesson: the penalty is a gradient of a gradient: ``torch.autograd.grad(..., create_graph=True)``
 keeps the input gradient's graph so that the penalty can itself be differentiated; with
-``create_graph=False`` it is a constant and the critic is unconstrained. For scale (not comparable
-with our FD): Inception score 7.86 on unsupervised CIFAR-10 with a ResNet, 6.16 for DCGAN
-(Gulrajani et al. Table 3). The bench times what the double backward costs.
+``create_graph=False`` it is a constant and the critic is unconstrained. For scale, not comparable
+with our FD: Inception score 7.86 on unsupervised CIFAR-10 with a ResNet, 6.16 for DCGAN (their Table 3).
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ class WganGp(TrainingRun):
     lam, n_critic = 10.0, 5
     create_graph = True
     eps_per_sample = True  # one interpolation weight per sample (Algorithm 1), broadcast over (C, H, W)
-    critic_cls = MLPDiscriminator
+    critic_cls, betas = MLPDiscriminator, (0.0, 0.9)  # Adam betas as published
     mutants = (
         Mutant("no_create_graph", "input gradient without create_graph", {"create_graph": False}, match="create_graph"),
         Mutant("one_eps_per_batch", "one eps for the whole batch", {"eps_per_sample": False}, match="per sample"),
@@ -85,9 +84,6 @@ class WganGp(TrainingRun):
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=self.create_graph)
         return self.lam * (grad.flatten(1).norm(dim=1) - 1).square().mean(), eps
-
-    def _build(self, ctx, cfg):  # (G, critic, opt_g, opt_c), Adam betas (0, 0.9) as published
-        return gan.digits_pair(ctx.rng_seed, cfg, ctx.device, D_cls=self.critic_cls, betas=(0.0, 0.9))
 
     def critic_step(self, G, C, opt_c, real, z, gp=True):
         fake = G(z).detach()
@@ -105,11 +101,11 @@ class WganGp(TrainingRun):
 
     def _run(self, ctx, cfg):
         """Builds and trains ``cfg.iters`` iterations: (nets, the Wasserstein estimate after each)."""
-        nets, x, g = self._build(ctx, cfg), digits_images()[0].to(ctx.device), ctx.generator(4)
+        nets = gan.digits_pair(ctx.rng_seed, cfg, ctx.device, D_cls=self.critic_cls, betas=self.betas)
+        x, g = digits_images()[0].to(ctx.device), ctx.generator(4)
         return nets, [float(self.train_iter(nets, x, cfg, g)) for _ in range(cfg.iters)]
 
     def check(self, ctx):
-        cfg = ctx.configs[0]
         hyper = (self.lam, self.n_critic)
         ctx.expect(hyper == (10, 5), f"(lambda, n_critic) = {hyper}: want (10, 5)", name="lambda 10, n_critic 5")
         lin = nn.Sequential(nn.Flatten(), nn.Linear(64, 1)).double()
@@ -117,16 +113,13 @@ class WganGp(TrainingRun):
         pen, eps = self.penalty(lin, real, fake, g=ctx.generator(3))
         w = lin[1].weight
         ctx.assert_close(pen.detach(), self.lam * (w.norm() - 1).detach() ** 2, name="penalty = lambda (||w|| - 1)^2")
-        ctx.expect(
-            pen.requires_grad,
-            "the penalty has no graph: the input gradient needs create_graph=True",
-            name="penalty differentiable (create_graph)",
-        )
+        no_graph = "the penalty has no graph: the input gradient needs create_graph=True"
+        ctx.expect(pen.requires_grad, no_graph, name="penalty differentiable (create_graph)")
         (dw,) = torch.autograd.grad(pen, w)
         ctx.assert_close(dw, (2 * self.lam * (w.norm() - 1) * w / w.norm()).detach(), name="d penalty / dw")
         n_eps = eps.flatten().unique().numel()
         ctx.expect(n_eps == 16, f"{n_eps} interpolation weights, want one per sample", name="interpolation per sample")
-        nets, ws = self._run(ctx, cfg)
+        nets, ws = self._run(ctx, ctx.configs[0])
         kinds = (nn.Sigmoid, nn.modules.batchnorm._BatchNorm)  # a score, not a probability; per-sample penalty
         bad = [type(m).__name__ for m in nets[1].modules() if isinstance(m, kinds)]
         ctx.expect(
@@ -145,7 +138,8 @@ class WganGp(TrainingRun):
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
-        G, C, _, opt_c = nets = self._build(ctx, config)
+        nets = gan.digits_pair(ctx.rng_seed, config, ctx.device, D_cls=self.critic_cls, betas=self.betas)
+        G, C, _, opt_c = nets
         x, g = digits_images()[0].to(ctx.device), ctx.generator(5)
         real, z = x[: config.batch], torch.randn(config.batch, config.z_dim, device=ctx.device)
         if impl == "sample":
