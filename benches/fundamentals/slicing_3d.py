@@ -3,7 +3,6 @@
 An index is written as in NumPy (``"1:-1:2, ::-1, -4:"``) and NumPy's indexing is the reference:
 ints, slices of any step (negative too: torch's own ``x[::-1]`` rejects it), ``...``, an int list
 ``[0,2,-1]``, ``mask`` (a random 1-D bool mask over that dim), ``mask3d`` (a whole-tensor mask, alone).
-
 NumPy's rule for mixing (NumPy manual, "Advanced indexing"): with an array present, ints are
 advanced indices too; all advanced indices broadcast to one result dim, placed where they were if
 adjacent, first if a slice separates them: ``x[1, :, [0, 2]]`` is (2, n1), not (n1, 2).
@@ -53,8 +52,7 @@ class SliceConfig:
         return f"{'x'.join(map(str, self.shape))}[{self.spec.replace(' ', '')}]"
 
 
-def _bench(small: tuple[int, int, int], big: tuple[int, int, int]) -> list[SliceConfig]:
-    """x[::2, ::2, ::2] at two sizes (a view), and a mask with a negative step at the larger (copies)."""
+def _bench(small, big):  # x[::2, ::2, ::2] at two sizes (a view), a mask and negative step at the larger (copies)
     return [SliceConfig(small, "::2, ::2, ::2"), SliceConfig(big, "::2, ::2, ::2"), SliceConfig(big, "mask, :, ::-1")]
 
 
@@ -89,8 +87,7 @@ class Slicing3D(Operator):
         replace_call("gather_ignores_offset", "gathers from a shifted base", "gather", wrong.gather_shifted_base),
         replace_call("slice_copies", "a basic slice that copies", "slicing", wrong.slice_copies, match="view"),
     )
-    #: the check's index specs ("; "-separated): steps of every sign, ints, masks, lists, empty, clipped
-    tiny_specs = (
+    tiny_specs = (  # the check's index specs, "; "-separated: steps of every sign, ints, masks, lists, empty, clipped
         "1:-1:2, ::-1, -4:; -2, :, ::3; ::-2, 5:1:-1, -1; mask, 1:, ::-1; :, mask, -1; [0,2,-1], :, ::-2; "
         "1, :, [0,-1,3]; :, 2, [4,1]; ..., 3:3; mask3d; -7, -9:, 10:-100:-3; -2, ..."
     ).split("; ")
