@@ -34,7 +34,8 @@ import torch
 from harness import Prepared, System, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant
-from kernels.export.compile import aoti_load, jit_round_trip, quiet_jit, time_or_skip
+from harness.task import measure_or_skip
+from kernels.export.compile import compile_or_skip, jit_round_trip, quiet_jit
 from kernels.export.graph import quiet_torch_logs
 from models.deploy import BranchDeletedMLP, CondGatedMLP, GatedMLP, TinyConvNet
 
@@ -126,25 +127,22 @@ class TorchScript(System):
             for where, xi in (("branch x.sum() > 0", xp), ("branch x.sum() < 0", xn), ("unseen batch 3", xn[:3])):
                 ctx.assert_close(loaded(xi), gated(xi), name="torch.export save/load = eager", where=where)
 
-    def bench(self, ctx):
+    def bench(self, ctx):  # a compiler that cannot build here is a skipped part, its reason from prepare
         for config in ctx.configs:
             for spec in ctx.implementations(self, bench=True):
-                if spec.name == "aot_inductor" and not config.aot_inductor:
-                    ctx.skip_part("timing of aot_inductor", "AOTInductor's C++ build takes about a minute on a 2-core "
-                                  "CPU, past this preset's budget; the gpu preset times it")  # fmt: skip
-                else:  # only the compilers may fail (no C++ compiler, an inductor bug): eager or TorchScript is a bug
-                    time_or_skip(ctx, self, spec.name, config, may_fail=spec.name in ("compiled", "aot_inductor"))
+                measure_or_skip(self, ctx, spec.name, config)
 
     def prepare(self, ctx, impl, config):
+        if impl == "aot_inductor" and not config.aot_inductor:
+            raise NotImplementedError("AOTInductor's C++ build takes about a minute on a 2-core CPU, past this "
+                                      "preset's budget; the gpu preset times it")  # fmt: skip
         torch.manual_seed(ctx.rng_seed)
         model = TinyConvNet(config.width).eval().to(ctx.device)
         x = torch.randn(config.batch, 1, config.image, config.image, generator=ctx.generator()).to(ctx.device)
         if impl == "scripted":
             model = quiet_jit(torch.jit.script, model)
-        elif impl == "compiled":
-            model = torch.compile(model)
-        elif impl == "aot_inductor":  # the package lives in the task's scratch folder, removed with it
-            model = aoti_load(model, x, ctx.workdir / "cnn.pt2")
+        elif impl != "eager":  # only a compiler may fail to build (NotImplementedError); eager or TorchScript is a bug
+            model = compile_or_skip(impl, model, x, ctx.workdir)  # built and warmed up; a package in the scratch folder
         fn = torch.inference_mode()(lambda: model(x))
-        fn()  # compiles (torch.compile) / loads and warms up outside the timed region
+        fn()  # warms up outside the timed region
         return Prepared(fn=fn, items=config.batch, item_unit="images")

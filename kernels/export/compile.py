@@ -1,11 +1,12 @@
 """Capturing a model for inference: TorchScript without its warnings, AOTInductor packages, and
-timing compilers that may be missing.
+compilers that may be missing.
 
 ``torch.jit`` is deprecated (torch 2.13 warns on every call) and the tracer warns about every
 branch it freezes: in a task whose lesson is exactly those warnings they are noise in the run
 record, so :func:`quiet_jit` silences them. An AOTInductor package
-(``torch._inductor.aoti_compile_and_package``) is a C++ build; :func:`time_or_skip` records a
-compiler that fails to build as a skipped part instead of an error.
+(``torch._inductor.aoti_compile_and_package``) is a C++ build; :func:`compile_or_skip` turns a
+compiler that fails to build into ``NotImplementedError``, which
+``harness.task.measure_or_skip`` records as a skipped part instead of an error.
 """
 
 from __future__ import annotations
@@ -42,21 +43,25 @@ def aoti_load(model: torch.nn.Module, x: torch.Tensor, package: Path) -> Callabl
     return torch._inductor.aoti_load_package(path)
 
 
-def time_or_skip(ctx, task, impl: str, config: Any, *, may_fail: bool) -> None:
-    """``ctx.measure`` of ``task.prepare(ctx, impl, config)``, teardown included.
+def compile_or_skip(impl: str, model: torch.nn.Module, x: torch.Tensor, workdir: Path) -> Callable[..., Any]:
+    """``model`` built by a compiler, warmed up once on ``x`` (under ``torch.inference_mode``).
 
-    ``may_fail``: a failure to prepare (a compiler's build) becomes a skipped part ``timing of
-    <impl>`` with the error's first line; otherwise it propagates (eager failing is a bug).
+    Args:
+        impl: ``compiled`` (``torch.compile``, which builds on the first call) or
+            ``aot_inductor`` (an AOTInductor package written to ``workdir / "cnn.pt2"``).
+
+    Raises:
+        NotImplementedError: the build failed (no C++ compiler, an inductor bug); the message is
+            the error's type and first line, which ``harness.task.measure_or_skip`` records as
+            the skipped part's reason.
+        ValueError: an unknown ``impl``.
     """
+    if impl not in ("compiled", "aot_inductor"):
+        raise ValueError(f"unknown compiler {impl!r}; use 'compiled' or 'aot_inductor'")
     try:
-        prepared = task.prepare(ctx, impl, config)
+        built = torch.compile(model) if impl == "compiled" else aoti_load(model, x, workdir / "cnn.pt2")
+        with torch.inference_mode():
+            built(x)
     except Exception as e:
-        if not may_fail:
-            raise
-        ctx.skip_part(f"timing of {impl}", f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
-        return
-    try:
-        ctx.measure(impl, prepared, config=config)
-    finally:
-        if prepared.teardown is not None:
-            prepared.teardown()
+        raise NotImplementedError(f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
+    return built

@@ -1,5 +1,6 @@
-"""kernels.export.compile: a compiler that fails to build is a skipped part, anything else an error;
-TorchScript round trips; kernels.export.trt's wrong coverage and op table."""
+"""kernels.export.compile: a compiler that fails to build raises NotImplementedError (a skipped part
+under harness.task.measure_or_skip); TorchScript round trips; kernels.export.trt's wrong coverage and
+op table."""
 
 from __future__ import annotations
 
@@ -8,29 +9,19 @@ import collections
 import pytest
 import torch
 
-from harness import Prepared, System
-from harness.context import Context
-from kernels.export.compile import jit_round_trip, quiet_jit, time_or_skip
+from kernels.export.compile import compile_or_skip, jit_round_trip, quiet_jit
 from kernels.export.trt import TRT_CONVERTERS, namespace_coverage, op_table
 
 
-class _Fails(System):
-    id = "tests.fails"
-    variants = ("eager", "compiled")
-    sizes = {"tiny": [None]}
+def test_a_failing_build_is_not_implemented_with_its_first_line(monkeypatch, tmp_path):
+    def no_compiler(model, **kw):
+        raise RuntimeError("no C++ compiler found\nsecond line")
 
-    def prepare(self, ctx, impl, config):
-        if impl == "compiled":
-            raise RuntimeError("no C++ compiler found\nsecond line")
-        return Prepared(fn=lambda: None)
-
-
-def test_a_failing_compiler_is_a_skipped_part_and_a_failing_eager_an_error():
-    ctx = Context(_Fails, mode="bench", min_run_time_s=0.01)
-    time_or_skip(ctx, _Fails(), "compiled", None, may_fail=True)
-    assert ctx.record.skipped_parts == [{"part": "timing of compiled", "reason": "RuntimeError: no C++ compiler found"}]
-    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
-        time_or_skip(ctx, _Fails(), "compiled", None, may_fail=False)
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    with pytest.raises(NotImplementedError, match=r"^RuntimeError: no C\+\+ compiler found$"):
+        compile_or_skip("compiled", torch.nn.Linear(3, 2), torch.randn(2, 3), tmp_path)
+    with pytest.raises(ValueError, match="unknown compiler"):
+        compile_or_skip("tensorrt", torch.nn.Linear(3, 2), torch.randn(2, 3), tmp_path)
 
 
 def test_jit_round_trip_reloads_an_equal_module(tmp_path):
