@@ -9,18 +9,6 @@ with pruned entries zeroed (what ``prune`` leaves), as CSR (``torch.sparse.mm``)
 2:4 semi-structured (``torch.sparse.to_sparse_semi_structured``, float16); and the CNN's forward
 with half its filters masked against the same CNN with them sliced out.
 
-Check (tiny): global pruning reaches the stated sparsity exactly (round(s N) zeros) with one
-threshold (every pruned |w| <= every kept |w|, across layers); masks stay in force through 150
-Adam steps with weight decay (the same entries are zero, while ``weight_orig`` moved); after
-``prune.remove`` and a save/load round trip into a fresh model the zeros and the outputs are the
-same and no ``_orig``/``_mask`` is left; 90 % pruned and fine-tuned, the MLP stays within 2 points of
-its dense accuracy; pruning half a conv's filters (bias included) and slicing them out shrinks the
-weight shapes and the parameter count and leaves the outputs unchanged; on CUDA the 2:4 product
-equals the masked dense one.
-
-Bench: held-out accuracy after pruning to each sparsity and fine-tuning; latency of dense, masked
-dense, CSR (and 2:4 on CUDA) against sparsity, and the sparsity where CSR overtakes dense.
-
 Lesson: Han, Pool, Tran & Dally, "Learning both Weights and Connections for Efficient Neural
 Networks" (NeurIPS 2015, Table 1): prune-and-retrain removes 9x of AlexNet's and 13x of VGG-16's
 parameters without loss of ImageNet accuracy (12x for LeNet-300-100). Fewer parameters are not less
@@ -42,8 +30,10 @@ import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup, time_ratio
+from harness.crossover import crossover
 from harness.data.digits import digits_split
 from harness.mutants import Mutant
+from harness.task import measure_or_skip
 from kernels.compress import prune as P
 from kernels.compress import wrong as W
 from kernels.compress.digits import accuracy, cnn, fit, mlp
@@ -112,16 +102,12 @@ class Pruning(Comparison):
 
     def check(self, ctx):
         cfg, s = ctx.configs[0], 0.9
-        xtr, ytr, xte, yte = digits_split(seed=0)
-        torch.manual_seed(ctx.rng_seed)
-        dense = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
+        dense, (xtr, ytr, xte, yte) = self._dense(ctx, cfg)
         model = self.global_prune(copy.deepcopy(dense), s)
         before = [m.weight.detach().clone() for m, _ in P.weights(dense)]
         after = [m.weight.detach().clone() for m, _ in P.weights(model)]
-        n = sum(w.numel() for w in after)
-        zeros = sum(int((w == 0).sum()) for w in after)
-        cut = max(float(b[a == 0].abs().max()) for b, a in zip(before, after, strict=True) if (a == 0).any())
-        kept = min(float(b[a != 0].abs().min()) for b, a in zip(before, after, strict=True) if (a != 0).any())
+        n, zeros = sum(w.numel() for w in after), sum(int((w == 0).sum()) for w in after)
+        cut, kept = P.threshold_split(before, after)  # largest pruned |w|, smallest kept |w|
         ctx.expect(cut <= kept, f"largest pruned |w| {cut:.4g} > smallest kept |w| {kept:.4g}: not one global "
                    "threshold", name="one global magnitude threshold")  # fmt: skip
         ctx.expect(zeros == round(s * n), f"{zeros} of {n} weights are zero; {s:.0%} asks for {round(s * n)}",
@@ -139,6 +125,12 @@ class Pruning(Comparison):
         if ctx.require("cuda", part="2:4 semi-structured product"):
             self._check_24(ctx, cfg)
 
+    def _dense(self, ctx, cfg):
+        """(the dense MLP trained on digits, the data (x_train (N, 64), y_train, x_test, y_test))."""
+        data = digits_split(seed=0)
+        torch.manual_seed(ctx.rng_seed)
+        return fit(mlp(cfg.hidden), data[0], data[1], steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed), data
+
     def _check_save_load(self, ctx, model, x):
         out = model(x).detach()
         fresh = P.reload(self.finalize(model), mlp(ctx.configs[0].hidden))  # strict: no weight_orig/_mask left
@@ -151,7 +143,7 @@ class Pruning(Comparison):
         torch.manual_seed(ctx.rng_seed)
         net = fit(cnn(), xtr.view(-1, 1, 8, 8), ytr, steps=50, lr=3e-3, seed=ctx.rng_seed)  # (N, 64) -> (N,1,8,8)
         x = xtr[:64].view(-1, 1, 8, 8)
-        net, small = self._prune_and_slice(net)
+        net, small = P.prune_and_slice(net, self.channel_prune)  # (masks removed, sliced copy)
         with torch.no_grad():
             masked = net(x)
         n_big, n_small = (sum(p.numel() for p in m.parameters()) for m in (net, small))
@@ -162,26 +154,18 @@ class Pruning(Comparison):
             ctx.assert_close(small(x), masked, name="sliced model = masked model",
                              where="half the filters of both convs sliced out")  # fmt: skip
 
-    def _prune_and_slice(self, net):  # (net, masks removed; a copy with the pruned filters sliced out)
-        return P.prune_and_slice(net, self.channel_prune)
-
     def _check_24(self, ctx, cfg):
-        w, x = P.pruned_matrix(cfg.features, cfg.batch, 0.0, ctx.generator())
         try:
-            w24, ws = P.semi_structured_24(w, torch.device("cuda"))
+            y, y_dense = P.semi_structured_products(cfg.features, cfg.batch, ctx.generator())
         except NotImplementedError as e:  # GPUs before sm80, builds without the kernels
             ctx.skip_part("2:4 semi-structured product", str(e))
             return
-        y = F.linear(x.cuda().half(), ws)
         # float16 outputs of size ~16 (256 unit products): 1 ulp is 0.008, and the two kernels round apart
-        ctx.assert_close(y, F.linear(x.cuda().half(), w24), name="2:4 semi-structured = masked dense",
-                         rtol=2e-2, atol=2e-2)  # fmt: skip
+        ctx.assert_close(y, y_dense, name="2:4 semi-structured = masked dense", rtol=2e-2, atol=2e-2)
 
     def bench(self, ctx):
         cfg = ctx.configs[0]
-        xtr, ytr, xte, yte = digits_split(seed=0)
-        torch.manual_seed(ctx.rng_seed)
-        dense = fit(mlp(cfg.hidden), xtr, ytr, steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed)
+        dense, (xtr, ytr, xte, yte) = self._dense(ctx, cfg)
         rows = [{"sparsity": 0.0, "acc": accuracy(dense, xte, yte)}]
         for s in (0.5, 0.8, 0.9, 0.95, 0.98):
             m = fit(self.global_prune(copy.deepcopy(dense), s), xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=1,
@@ -191,23 +175,16 @@ class Pruning(Comparison):
         ctx.metric("acc_dense", rows[0]["acc"])
         ctx.metric("acc_drop_pts_at_90", 100 * (rows[0]["acc"] - next(r["acc"] for r in rows if r["sparsity"] == 0.9)))
         times: dict[str, list[float]] = {"masked_dense": [], "csr": []}
+        on_gpu = ctx.require("cuda", part="timing of semi_structured_24")
         for c in ctx.configs:
             for impl in self.variants:
-                if impl == "semi_structured_24" and not (c.sparsity == 0.5 and ctx.require(
-                        "cuda", part="timing of semi_structured_24")):  # fmt: skip
-                    continue
+                if impl == "semi_structured_24" and not (on_gpu and c.sparsity == 0.5):
+                    continue  # 2:4 is a fixed 50 % pattern: one point of the sweep, on a GPU
                 if impl.startswith("cnn_") and c is not ctx.configs[0]:
                     continue  # the CNN does not depend on the matrix sweep
-                try:
-                    prepared = self.prepare(ctx, impl, c)
-                except NotImplementedError as e:  # no 2:4 kernel on this GPU or build
-                    ctx.skip_part(f"timing of {impl}", str(e)[:200])
-                    continue
-                m = ctx.measure(impl, prepared, config=c)
-                if impl in times:
+                m = measure_or_skip(self, ctx, impl, c)  # skipped: no 2:4 kernel on this GPU or build
+                if m is not None and impl in times:
                     times[impl].append(m.median_ms)
-        from harness.crossover import crossover
-
         factor = [1 / (1 - c.sparsity) for c in ctx.configs]  # compression factor: increasing, log-friendly
         x = crossover(factor, times["masked_dense"], times["csr"])
         ctx.metric("csr_crossover_sparsity", 1.0 if x is None else 1 - 1 / x)
@@ -215,21 +192,19 @@ class Pruning(Comparison):
     def prepare(self, ctx, impl, config):
         if impl.startswith("cnn_"):  # half the filters pruned: masked in place, or sliced out
             torch.manual_seed(ctx.rng_seed)
-            nets = dict(zip(("cnn_masked", "cnn_sliced"), self._prune_and_slice(cnn()), strict=True))
+            nets = dict(zip(("cnn_masked", "cnn_sliced"), P.prune_and_slice(cnn(), self.channel_prune), strict=True))
             net = nets[impl].to(ctx.device).eval()
             imgs = torch.rand(4 * config.batch, 1, 8, 8, generator=ctx.generator()).to(ctx.device)  # (N, 1, 8, 8)
             fn = torch.no_grad()(lambda: net(imgs))  # inference: no autograd graph
             return Prepared(fn=fn, items=4 * config.batch, item_unit="images")
         w, x = P.pruned_matrix(config.features, config.batch, config.sparsity, ctx.generator())
-        if impl == "dense":
+        if impl in ("dense", "semi_structured_24"):  # the unpruned matrix (2:4 makes its own 50 % zeros)
             w = P.pruned_matrix(config.features, config.batch, 0.0, ctx.generator())[0]
-        elif impl == "csr":
+        if impl == "csr":
             csr, xt = w.to(ctx.device).to_sparse_csr(), x.t().contiguous().to(ctx.device)  # (F, F) CSR; (F, B)
             return Prepared(fn=lambda: torch.sparse.mm(csr, xt), items=config.batch, item_unit="rows")
-        elif impl == "semi_structured_24":  # 2:4 on the unpruned matrix: exactly 50 % zeros
-            dense_w = P.pruned_matrix(config.features, config.batch, 0.0, ctx.generator())[0]
-            ws = P.semi_structured_24(dense_w, ctx.device)[1]  # NotImplementedError: no 2:4 kernel here
-            xh = x.to(ctx.device).half()
+        if impl == "semi_structured_24":  # NotImplementedError where there is no 2:4 kernel
+            ws, xh = P.semi_structured_24(w, ctx.device)[1], x.to(ctx.device).half()
             return Prepared(fn=lambda: F.linear(xh, ws), items=config.batch, item_unit="rows")
         w, x = w.to(ctx.device), x.to(ctx.device)
         return Prepared(fn=lambda: F.linear(x, w), items=config.batch, item_unit="rows")

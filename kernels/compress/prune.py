@@ -154,3 +154,26 @@ def pruned_matrix(features: int, batch: int, sparsity: float, generator: torch.G
     if sparsity > 0:
         prune.l1_unstructured(lin, "weight", amount=sparsity)
     return lin.weight.detach().clone(), torch.randn(batch, features, generator=generator)
+
+
+def threshold_split(before: list[torch.Tensor], after: list[torch.Tensor]) -> tuple[float, float]:
+    """(largest original |w| among the entries pruned to 0, smallest original |w| among those kept),
+    over every layer: weights ``before`` pruning and ``after`` it, paired by layer, same shapes.
+    One global magnitude threshold means the first is <= the second."""
+    pairs = list(zip(before, after, strict=True))
+    cut = max(float(b[a == 0].abs().max()) for b, a in pairs if (a == 0).any())
+    kept = min(float(b[a != 0].abs().min()) for b, a in pairs if (a != 0).any())
+    return cut, kept
+
+
+def semi_structured_products(
+    features: int, batch: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x W^T through the 2:4 semi-structured kernel, the same product with the 2:4-masked dense W),
+    float16 on CUDA, x (batch, features) and W (features, features) from :func:`pruned_matrix`.
+
+    Raises NotImplementedError off CUDA or where the build/GPU has no 2:4 kernel (before sm80)."""
+    w, x = pruned_matrix(features, batch, 0.0, generator)
+    w24, ws = semi_structured_24(w, torch.device("cuda"))
+    xh = x.cuda().half()
+    return torch.nn.functional.linear(xh, ws), torch.nn.functional.linear(xh, w24)

@@ -46,3 +46,12 @@ def test_slice_channels_keeps_the_surviving_filters_in_order():
     torch.testing.assert_close(small_b.weight[:, 4:], b.weight[:, 8:12])  # channel 2's four columns
     with pytest.raises(TypeError, match="Conv2d or Linear"):
         P.slice_channels(a, nn.ReLU(), keep)
+
+
+def test_threshold_split_is_largest_pruned_and_smallest_kept_across_layers():
+    before = [torch.tensor([0.1, -0.5, 2.0]), torch.tensor([[0.3, -4.0]])]
+    after = [torch.tensor([0.0, -0.5, 2.0]), torch.tensor([[0.0, -4.0]])]
+    assert P.threshold_split(before, after) == (0.30000001192092896, 0.5)
+    per_layer = [torch.tensor([0.0, -0.5, 2.0]), torch.tensor([[0.3, 0.0]])]  # layer 2 pruned its larger one
+    cut, kept = P.threshold_split(before, per_layer)
+    assert cut > kept
