@@ -7,18 +7,18 @@ loops over the kh*kw kernel taps (a small GEMM of each strided window by its wei
 gathers the patches by hand from an ``as_strided`` channels-last view into one
 (N*Ho*Wo, kh*kw*Cin/G) matrix per group, one GEMM for the batch, with a hand backward
 (grad_w = cols^T @ grad_out, grad_x = col2im of grad_out @ w^T). GFLOP/s counts
-2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw per call.
+2*N*Cout*Ho*Wo*(Cin/groups)*kh*kw per call (``kernels.layers.conv.conv2d_flops``).
 
 Lesson: turning convolution into GEMM is most of the way to a library convolution, if the
-patch matrix stays in cache. Built for a whole 32x64x32x32 batch at once it is 75 MB (kh*kw
+patch matrix stays in cache: built for a whole 32x64x32x32 batch at once it is 75 MB (kh*kw
 copies of the input) and falls far behind; built a chunk of images at a time
-(``kernels.layers.conv.CHUNK_BYTES``) and multiplied straight into the NCHW output it comes
-within the claims' factor of ``F.conv2d``. The tap loop's kh*kw small GEMMs (K = Cin) and the
-autograd ``F.unfold`` version (whole-batch patches plus a layout copy) stay further behind,
-grouped convolutions furthest (G small GEMMs per image). oneDNN never builds a patch matrix
-(direct convolution on blocked channels-last data; oneDNN developer guide, "Convolution"
-primitive), which is why it stays ahead. im2col as the classic route: Chellapilla et al.,
-"High Performance Convolutional Neural Networks for Document Processing", 2006.
+(``kernels.layers.conv.CHUNK_BYTES``) straight into the NCHW output it comes within the
+claims' factor of ``F.conv2d``. The tap loop's kh*kw small GEMMs (K = Cin) and ``F.unfold``
+(whole-batch patches plus a layout copy) stay further behind, grouped convolutions furthest
+(G small GEMMs per image). oneDNN never builds a patch matrix (direct convolution on blocked
+channels-last data; oneDNN developer guide, "Convolution" primitive), which keeps it ahead.
+im2col as the classic route: Chellapilla et al., "High Performance Convolutional Neural
+Networks for Document Processing", 2006.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from kernels.layers.conv import ConvShape as C
 from kernels.layers.conv import conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d, im2col
 from kernels.layers.conv_wrong import no_dilation, scaled_backward, wrong_padding
 
-H = "32x64x32x32->64,k3x3"  # label of the first cpu config: the headline shape
+H = "32x64x32x32->64,k3x3"  # label of the first cpu config: the headline shape (claims, gflops ratio)
 #: implementation name -> function(x, w, b, stride, padding, dilation, groups): what the impls
 #: call and the gradient check differentiates (the wrong_backward mutant swaps one)
 HAND = {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": conv2d_im2col}
@@ -76,7 +76,6 @@ class Conv2dManual(Operator):
             C(2, 4, 4, 6, 7, groups=4),  # depthwise
             C(3, 5, 3, 5, 5, kh=1, kw=1, padding=(0, 0)),
         ],
-        # the first config is the headline one (the im2col / F.conv2d ratio metric)
         "cpu": [
             C(32, 64, 64, 32, 32),
             C(32, 3, 32, 32, 32),
@@ -94,17 +93,11 @@ class Conv2dManual(Operator):
         ],
     }
 
-    def inputs(self, config, device, dtype, seed):
-        return config.inputs(device, dtype, seed)
+    # the config builds its own seeded inputs and counts its FLOPs and bytes (kernels/layers/conv.py)
+    inputs, flops, bytes = staticmethod(C.inputs), staticmethod(C.flops), staticmethod(C.bytes)
 
     def reference(self, x, w, b, kw):
         return F.conv2d(x, w, b, **kw)
-
-    def flops(self, c):
-        return c.flops()
-
-    def bytes(self, c, dtype):
-        return c.bytes(dtype)
 
     def items(self, c):
         return c.n, "images"
