@@ -56,3 +56,18 @@ def to_tensors(
         return ((s.images.to(dtype) / 255 - mean) / std).to(device), s.labels.to(device)
 
     return norm(train), norm(test)
+
+
+def load_images_sized(image_size: int, n_train: int, n_test: int, seed: int) -> tuple[ImageSet, ImageSet, str]:
+    """(train, test, description) with images uint8 (N, 3, S, S), S = ``image_size``.
+
+    At 32 px: :func:`load_images` (real CIFAR-10 batches when found, else its stand-in).
+    Smaller: the synthetic stand-in at that size, seeded ``seed`` (train) and ``seed + 1``
+    (test); the description then starts with ``SYNTHETIC``. Used by ``cnn.augmentation``,
+    whose tiny check trains on 16 px images.
+    """
+    if image_size == 32:
+        return load_images(n_train, n_test)
+    tr = synthetic_cifar(n_train, seed=seed, image_size=image_size)
+    te = synthetic_cifar(n_test, seed=seed + 1, image_size=image_size)
+    return tr, te, f"SYNTHETIC stand-in for CIFAR-10: {tr.description}"
