@@ -8,10 +8,9 @@ tensor indexing, on the same seed and budget. The check holds the augmentation t
 definition (seeded; hflip a mirror; every crop a per-image pad-then-slice; labels kept) and
 the flip rate within 5 standard errors of 0.5 over 4,096 images (false failures < 1e-6).
 
-Data: CIFAR-10 python batches when found (``--data-dir``/``DRILLS_DATA_DIR``), else the
-SYNTHETIC stripes stand-in of ``harness.data.synthetic_cifar`` (the notes say which), where a
-mirror turns a stripe orientation theta into pi - theta, so a flip is not quite
-label-preserving in meaning (colours still tell the classes apart); a mirrored car is a car.
+Data: CIFAR-10 python batches when found, else the SYNTHETIC stripes stand-in (the notes say
+which), where a mirror turns a stripe orientation theta into pi - theta: a flip is not quite
+label-preserving there (colours still tell the classes apart); a mirrored car is a car.
 
 Lesson: done per batch with indexing, crop + flip is a gather over the batch, O(N*C*H*W),
 a small fraction of a training step, so augmentation is nearly free in throughput (the
@@ -31,8 +30,7 @@ import torch.nn.functional as F
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
-from harness.data import synthetic_cifar
-from harness.data.cifar_images import load_images
+from harness.data.cifar_images import load_images_sized
 from harness.mutants import Mutant
 from harness.train import standard_step
 from harness.trained import Budget, Recipe, default_budget, expect_learns, variant
@@ -64,15 +62,6 @@ class AugConfig:
 
     def label(self) -> str:
         return f"{self.image_size}px,pad={self.padding},batch={self.batch_size}"
-
-
-def load_data(config: AugConfig, seed: int):
-    """(train, test, description): images uint8 (N, 3, S, S), labels int64 (N,)."""
-    if config.image_size == 32:  # real CIFAR-10 when found, else the stand-in at 32 px
-        return load_images(config.n_train, config.n_test)
-    tr = synthetic_cifar(config.n_train, seed=seed, image_size=config.image_size)
-    te = synthetic_cifar(config.n_test, seed=seed + 1, image_size=config.image_size)
-    return tr, te, f"SYNTHETIC stand-in for CIFAR-10: {tr.description}"
 
 
 @task("cnn.augmentation", seed="4.04", title="CNN with data augmentation")
@@ -139,14 +128,11 @@ class Augmentation(Comparison):
         super().check(ctx)  # the harness trains both on one seed, data stream and budget
 
     def train_data(self, ctx, config):
-        tr, te, desc = load_data(config, ctx.rng_seed)
+        tr, te, desc = load_images_sized(config.image_size, config.n_train, config.n_test, ctx.rng_seed)
         ctx.note(f"data: {desc}")
-        mean = tr.images.to(ctx.dtype).mean(dim=(0, 2, 3), keepdim=True) / 255
-
-        def norm(s):  # scale, centre per channel; the padding (0) then is the mean colour
-            return s.images.to(ctx.dtype) / 255 - mean, s.labels
-
-        return norm(tr), norm(te)
+        mean = tr.images.to(ctx.dtype).mean(dim=(0, 2, 3), keepdim=True) / 255  # (1, 3, 1, 1)
+        # scaled and centred per channel: the zero padding is then the mean colour
+        return tuple((s.images.to(ctx.dtype) / 255 - mean, s.labels) for s in (tr, te))
 
     def budget(self, config) -> Budget:  # six evaluations over the budget
         return dataclasses.replace(default_budget(config), eval_every=max(1, config.steps // 6))
@@ -182,7 +168,7 @@ class Augmentation(Comparison):
         only = ctx.measure("augment only", alone, config=f"{config.label()} augmentation alone")
         ctx.metric("augment_share", only.median_ms / ms["no_augment"].median_ms)
         # what the network sees: 8 training images (top row), then three augmented draws of them
-        tr, _, desc = load_data(config, ctx.rng_seed)
+        tr, _, desc = load_images_sized(config.image_size, config.n_train, config.n_test, ctx.rng_seed)
         imgs = tr.images[:8].float() / 255  # (8, 3, S, S) in [0, 1]; padding shows black
         draws = [self.augment_fn(imgs, tr.labels[:8], ctx.generator(20 + i), config)[0] for i in range(3)]
         cap = f"top row: 8 training images ({desc.split(':')[0]}); below: three random crop + flip draws"
