@@ -15,7 +15,7 @@ def test_check_passes():
 
 def test_vocabulary_comes_from_train_only():
     cfg = Task.sizes["tiny"]
-    tok, train, held, desc = Task().data(cfg)
+    tok, train, held, _, desc = Task().data(cfg)
     assert len(tok) == cfg.vocab_size + 2 and "standard-library" in desc
     assert int(train.max()) < len(tok) and int(held.max()) < len(tok)
     assert (held == tok.unk_id).any()  # held-out words outside the train vocabulary become <unk>
