@@ -96,3 +96,68 @@ def spread(z: torch.Tensor) -> float:
     z (N, D) float. About 1 for outputs spread over the sphere, 0 when every input maps to one point.
     """
     return float(F.normalize(z, dim=1).std(dim=0).mean() * math.sqrt(z.shape[1]))
+
+
+def mlp_head(d_in: int, d_out: int, hidden: int = 64) -> nn.Module:
+    """BYOL's projector / predictor shape at digits scale: Linear(d_in, hidden) -> BatchNorm -> ReLU ->
+    Linear(hidden, d_out) (Grill et al. appendix A: 4096 hidden, 256 out); (N, d_in) -> (N, d_out)."""
+    from models.mlp import MLP, MLPConfig
+
+    return MLP(MLPConfig(in_features=d_in, hidden=(hidden,), out_features=d_out, batch_norm=True))
+
+
+def predictor(dim: int) -> nn.Module:
+    """The predictor q: an :func:`mlp_head` from projections (N, dim) to predictions (N, dim)."""
+    return mlp_head(dim, dim)
+
+
+def online_spread(nets: BYOLNets, x: torch.Tensor) -> float:
+    """:func:`spread` of the online projections of ``x`` (N, 64) in eval mode (BatchNorm on its
+    running statistics, as for held-out data); ``nets`` is back in train mode afterwards."""
+    nets.eval()
+    out = spread(nets.online(x))
+    nets.train()
+    return out
+
+
+def loss_with_constant_targets(nets: BYOLNets, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+    """Reference for the stop-gradient: the symmetrised :func:`regression_loss` with the target
+    projections computed with a graph and then detached, so they enter as constants; the online
+    gradient of :func:`byol_loss` must equal this one's. Views (N, 64) -> scalar."""
+    t1, t2 = nets.target(v1).detach(), nets.target(v2).detach()  # (N, D) constants
+    q1, q2 = nets.predictor(nets.online(v1)), nets.predictor(nets.online(v2))
+    return regression_loss(q1, t2) + regression_loss(q2, t1)
+
+
+def train_byol(
+    nets: BYOLNets,
+    loss_fn,
+    ema,
+    x: torch.Tensor,
+    x_test: torch.Tensor,
+    *,
+    steps: int,
+    batch: int,
+    lr: float,
+    tau_base: float,
+    seed: int,
+    every: int = 10,
+) -> tuple[list[int], list[float], tuple[list[int], list[float]]]:
+    """BYOL's loop: :func:`kernels.ssl.train.train_two_views` on ``loss_fn(v1, v2)`` over digits ``x``
+    (N, 64), after each step ``ema(nets.target, nets.online, tau)`` with tau on :func:`cosine_tau`.
+
+    Returns (steps at which the spread was taken: 0, every ``every``-th and the last;
+    :func:`online_spread` of ``x_test`` (M, 64) at those steps; (steps, batch losses) of the run).
+    """
+    from kernels.ssl.train import train_two_views
+
+    at, spreads = [0], [online_spread(nets, x_test)]
+
+    def after(step: int) -> None:
+        ema(nets.target, nets.online, cosine_tau(step + 1, steps, tau_base))
+        if (step + 1) % every == 0 or step + 1 == steps:
+            at.append(step + 1)
+            spreads.append(online_spread(nets, x_test))
+
+    curve = train_two_views(loss_fn, nets.trainable(), x, steps=steps, batch=batch, lr=lr, seed=seed, after_step=after)
+    return at, spreads, curve
