@@ -2,8 +2,9 @@
 
 Trains ``models.transformer.Seq2SeqTransformer`` (encoder-decoder of Vaswani et al. 2017,
 pre-LN, learned positions; tiny preset d=32, 2+2 layers) with teacher forcing and decodes
-greedily (``kernels.text.decoding.greedy``: the source is encoded once, the decoder re-run on the
-prefix at each step).
+greedily (``kernels.text.translate``: the source is encoded once, the decoder re-run on the
+prefix at each step), then scores held-out sentences *not seen in training* and, in the bench,
+draws the cross-attention map of one of them (which source word each output word reads).
 
 Data: a tab-separated parallel corpus (``translation/*.tsv`` under ``$DRILLS_DATA_DIR``,
 e.g. a Tatoeba/Anki pair file; first 90% train, last 10% held out) when present, else the
@@ -11,15 +12,6 @@ SYNTHETIC toy language ``harness.data.synthetic_translation``: ``det adj* noun v
 noun`` -> each word through a fixed dictionary, adjectives after their noun, verb last
 (SVO -> SOV), so the model must both translate words and reorder them.
 ``harness.data.toy_translate`` is the exact answer for any source sentence.
-
-Check (tiny: 250 steps of 64 pairs): the training loss falls below a tenth of its start;
-greedy decoding of held-out source sentences *not seen in training* gives exactly
-``toy_translate(source)`` (the reference target for real data) for >= 90% of them; the
-sentence and word accuracy reached are recorded (``exact_match``, ``word_accuracy``).
-
-Bench: training target-tokens/s, greedy-decoding tokens/s on the held-out set, loss curve,
-and the cross-attention map of the trained model on a held-out sentence (heatmap: which
-source word each output word reads).
 
 Lesson: the toy language needs word translation and reordering (adjectives after the noun, verb
 last), which cross-attention learns quickly: the map is close to a permutation matrix with the
@@ -33,19 +25,19 @@ learning rate.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import torch
 import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data import ParallelSet, toy_translate
+from harness.data import toy_translate
 from harness.data.parallel import ParallelVocab, load_translation_pairs
 from harness.mutants import Mutant
 from harness.train import fit
-from kernels.layers.attention_maps import record_attention
-from kernels.text.decoding import greedy
+from harness.train_text import score
+from kernels.text import translate as tr
+from kernels.text.wrong import non_causal_sdpa
 from models.transformer import Seq2SeqTransformer, preset
 
 
@@ -72,12 +64,6 @@ class TranslationConfig:
         return f"{self.model},n={self.n_train},steps={self.steps},bs={self.batch_size}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _non_causal_sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
-    """Ignores ``is_causal``: the decoder sees the answer during teacher forcing."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
-
-
 @task("transformers.translation", seed="6.08", title="Transformer for machine translation")
 class Translation(TrainingRun):
     __doc__ = __doc__
@@ -98,7 +84,7 @@ class Translation(TrainingRun):
     sdpa = staticmethod(F.scaled_dot_product_attention)
     mutants = (
         Mutant("non_causal_decoder", "the decoder's self-attention is not causal (it copies the answer)",
-               {"sdpa": staticmethod(_non_causal_sdpa),
+               {"sdpa": staticmethod(non_causal_sdpa),
                 "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=120)}},
                match="greedy decoding got"),
         Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
@@ -107,111 +93,62 @@ class Translation(TrainingRun):
 
     def _model(self, ctx, config, vocab):
         torch.manual_seed(ctx.rng_seed)
-        return Seq2SeqTransformer(
-            preset(config.model, max_len=64), vocab.src.vocab_size, vocab.tgt.vocab_size, sdpa=self.sdpa
-        ).to(ctx.device, ctx.dtype)
+        cfg = preset(config.model, max_len=64)
+        model = Seq2SeqTransformer(cfg, vocab.src.vocab_size, vocab.tgt.vocab_size, sdpa=self.sdpa)
+        return model.to(ctx.device, ctx.dtype), torch.optim.AdamW(model.parameters(), lr=config.lr)
 
     def _train(self, ctx, config):
         train, test, desc = load_translation_pairs(config.n_train, config.n_test, seed=0, real=True)
-        synthetic = test.synthetic
-        seen = set(train.sources)
-        unseen = [i for i, s in enumerate(test.sources) if s not in seen]
-        test = ParallelSet([test.sources[i] for i in unseen], [test.targets[i] for i in unseen], test.description)
+        synthetic, test = test.synthetic, tr.unseen(train, test)
         ctx.note(f"data: {desc}; {len(train)} training pairs, {len(test)} held-out pairs not seen in training")
         vocab = ParallelVocab(train)
         enc = vocab.encode(train)
         src, tin, tout = (t.to(ctx.device) for t in (enc.src, enc.tgt_in, enc.tgt_out))
-        S = src.shape[1]
-        model = self._model(ctx, config, vocab)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-
-        def step(model, opt, x, y, loss_fn):  # x packs (src | tgt_in) so harness.train.fit can batch it
-            opt.zero_grad(set_to_none=True)
-            logits = model(x[:, :S], x[:, S:])  # (B, T, V_tgt)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=0)  # padding carries no loss
-            loss.backward()
-            opt.step()
-            return loss.detach()
-
+        model, opt = self._model(ctx, config, vocab)
         epochs = -(-config.steps * config.batch_size // len(train))
-        log = fit(
-            model,
-            opt,
-            (torch.cat([src, tin], 1), tout),
-            batch_size=config.batch_size,
-            epochs=epochs,
-            max_steps=config.steps,
-            step_fn=step,
-            seed=ctx.rng_seed,
-        )
+        log = fit(model, opt, (torch.cat([src, tin], 1), tout), batch_size=config.batch_size, epochs=epochs,
+                  max_steps=config.steps, step_fn=tr.packed_step(src.shape[1]), seed=ctx.rng_seed)  # fmt: skip
         log.record(ctx)
         tokens = int((tout != 0).sum()) / len(train) * log.samples
         ctx.metric("train_target_tokens_per_s", tokens / log.train_time_s)
         return model, vocab, test, synthetic, log
 
-    @torch.no_grad()
-    def translate(self, model, vocab, sources: list[str], device) -> tuple[list[str], int, float]:
-        """(greedy translations, tokens generated, seconds)."""
-        model.eval()
-        src, _ = vocab.src.encode_batch(sources)
-        fn, state = model.step_fn(src.to(device))
-        t0 = time.perf_counter()
-        out = greedy(
-            fn, state, batch_size=len(sources), bos=vocab.bos, eos=vocab.eos, max_len=src.shape[1] + 8, device=device
-        )
-        seconds = time.perf_counter() - t0
-        model.train()
-        seqs = out.sequences()
-        return [vocab.decode(s) for s in seqs], sum(map(len, seqs)), seconds
-
     def _evaluate(self, ctx, model, vocab, test, synthetic):
-        hyps, n_tokens, seconds = self.translate(model, vocab, test.sources, ctx.device)
-        refs = (
-            [toy_translate(s) for s in test.sources]
-            if synthetic
-            else [vocab.tgt.decode(vocab.tgt.encode(t)) for t in test.targets]
-        )
-        exact = sum(h == r for h, r in zip(hyps, refs)) / len(refs)
-        words = sum(sum(a == b for a, b in zip(h.split(), r.split())) for h, r in zip(hyps, refs))
-        word_acc = words / sum(len(r.split()) for r in refs)
+        hyps, n_tokens, seconds = tr.translate(model, vocab, test.sources, ctx.device)
+        if synthetic:  # the toy language's exact answer, else the reference as the vocabulary reads it
+            refs = [toy_translate(s) for s in test.sources]
+        else:
+            refs = [vocab.tgt.decode(vocab.tgt.encode(t)) for t in test.targets]
+        exact, word_acc = score(hyps, refs)
         ctx.metric("exact_match", exact)
         ctx.metric("word_accuracy", word_acc)
         ctx.metric("decode_tokens_per_s", n_tokens / seconds)
         wrong = [(s, h, r) for s, h, r in zip(test.sources, hyps, refs) if h != r][:3]
-        ctx.note(
-            f"greedy decoding: {exact:.1%} of {len(refs)} unseen sentences exactly right, word accuracy "
-            f"{word_acc:.1%}" + (f"; e.g. wrong: {wrong}" if wrong else "")
-        )
+        ctx.note(f"greedy decoding: {exact:.1%} of {len(refs)} unseen sentences exactly right, word accuracy "
+                 f"{word_acc:.1%}" + (f"; e.g. wrong: {wrong}" if wrong else ""))  # fmt: skip
         return exact
 
     def check(self, ctx):
         config = ctx.configs[0]
         model, vocab, test, synthetic, log = self._train(ctx, config)
         first, last = sum(log.losses[:10]) / 10, sum(log.losses[-10:]) / 10
-        ctx.expect(
-            last < 0.1 * first,
-            f"training loss went from {first:.3f} to {last:.3f} (needs < a tenth)",
-            name="loss falls",
-        )
+        ctx.expect(last < 0.1 * first, f"training loss went from {first:.3f} to {last:.3f} (needs < a tenth)",
+                   name="loss falls")  # fmt: skip
         exact = self._evaluate(ctx, model, vocab, test, synthetic)
-        ctx.expect(
-            exact >= config.target_exact,
-            f"greedy decoding got {exact:.1%} of {len(test)} unseen sentences "
-            f"exactly right, below {config.target_exact:.0%}",
-            name="greedy decode right on held-out sentences",
-        )
+        ctx.expect(exact >= config.target_exact, f"greedy decoding got {exact:.1%} of {len(test)} unseen sentences "
+                   f"exactly right, below {config.target_exact:.0%}",
+                   name="greedy decode right on held-out sentences")  # fmt: skip
 
     def prepare(self, ctx, impl, config):
         train, _, _ = load_translation_pairs(config.n_train, config.n_test, seed=0, real=True)
         vocab = ParallelVocab(train)
-        model = self._model(ctx, config, vocab)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+        model, opt = self._model(ctx, config, vocab)
         enc = vocab.encode(train).head(config.batch_size)
         src, tin, tout = (t.to(ctx.device) for t in (enc.src, enc.tgt_in, enc.tgt_out))
 
         def step():
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(src, tin).flatten(0, 1), tout.flatten(), ignore_index=0).backward()
+            tr.teacher_forcing_loss(model, src, tin, tout).backward()
             opt.step()
 
         return Prepared(fn=step, items=int((tout != 0).sum()), item_unit="tokens")
@@ -222,17 +159,13 @@ class Translation(TrainingRun):
         self._evaluate(ctx, model, vocab, test, synthetic)
         ctx.measure("train_step", self.prepare(ctx, "train_step", config), config=config)
         sources = test.sources[:256]
+        tokens = sum(len(toy_translate(s).split()) + 1 for s in sources) if synthetic else None
         prepared = Prepared(
-            fn=lambda: self.translate(model, vocab, sources, ctx.device),
-            items=sum(len(toy_translate(s).split()) + 1 for s in sources) if synthetic else None,
-            item_unit="tokens",
+            fn=lambda: tr.translate(model, vocab, sources, ctx.device), items=tokens, item_unit="tokens"
         )
         ctx.measure("greedy_decode", prepared, config=f"{len(sources)} sentences")
-        hyp = self.translate(model, vocab, test.sources[:1], ctx.device)[0][0]
-        src, out = vocab.src.split(test.sources[0]), [*vocab.tgt.split(hyp), "<eos>"]
-        tgt_in = torch.tensor([[vocab.bos, *vocab.tgt.encode(hyp).tolist()]], device=ctx.device)  # (1, T)
-        with torch.no_grad(), record_attention(model) as maps:
-            model.eval()(vocab.src.encode(test.sources[0])[None].to(ctx.device), tgt_in)
-        ctx.heatmap("cross-attention map (last decoder layer, mean over heads)", maps[-1][0].mean(0), x=src, y=out,
+        hyp = tr.translate(model, vocab, test.sources[:1], ctx.device)[0][0]
+        attn, src_words, out_words = tr.cross_attention(model, vocab, test.sources[0], hyp, ctx.device)
+        ctx.heatmap("cross-attention map (last decoder layer, mean over heads)", attn, x=src_words, y=out_words,
                     x_label="source word", y_label="output word",
                     caption="which source word each greedy output word reads, on a held-out sentence")  # fmt: skip

@@ -1,12 +1,13 @@
-"""Plausible wrong versions of BERT's pieces, each beside the right one it mirrors.
+"""Plausible wrong versions of the Transformer text pieces, each beside the right one it mirrors.
 
-research.bert_mlm and research.gpt2_repro declare them as mutants: their checks must reject
-every one.
+research.bert_mlm, research.gpt2_repro and transformers.translation declare them as mutants:
+their checks must reject every one.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from models.bert import BertMLM
 from models.transformer import GPT, TransformerConfig
@@ -34,3 +35,9 @@ def untied_gpt(cfg: TransformerConfig, vocab: int) -> GPT:
     m = GPT(cfg, vocab)
     m.lm_head.weight = torch.nn.Parameter(torch.empty_like(m.lm_head.weight))
     return m
+
+
+def non_causal_sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """``F.scaled_dot_product_attention`` that ignores ``is_causal``: a decoder built on it sees the
+    answer during teacher forcing (transformers.translation's mutant)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
