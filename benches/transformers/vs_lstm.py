@@ -6,20 +6,12 @@ with ``nn.LSTM`` (embedding 32, hidden 64, classifier on the last state; ~26k pa
 trained on the same data with the same budget (optimizer steps, batch size, AdamW learning
 rate, seed) at several sequence lengths.
 
-The task (SYNTHETIC, generated here, seeded): *first-token recall*. Each sequence starts
-with one of 4 key tokens; the label is which one. The other T-1 positions hold random
-filler tokens, and 10% of them are key tokens too (distractors), so a model must remember
-the *first* key, not any key, across T-1 steps. An LSTM has to carry it in its state
-through every step; attention can look back at position 0 directly (given positions).
-
-Check (tiny, lengths 8 and 32, 200 steps of 32): both models get the same number of steps
-and samples; both beat chance (25%) clearly at the shortest length (>= 60%); the
-Transformer reaches >= 90% at every length.
-
-Bench (cpu: lengths 8, 32, 128, 200 steps of 32): held-out accuracy and training time of
-both against length, plotted together (``accuracy vs length``, ``train time vs length``,
-series per model), each run's accuracy curve, a timed training step per model, and the
-attention map of the trained Transformer on a held-out sequence at the longest length.
+The task (SYNTHETIC, seeded, ``harness.data.recall``): *first-token recall*. Each sequence
+starts with one of 4 key tokens; the label is which one; 10% of the other T-1 positions hold key
+tokens too (distractors), so a model must remember the *first* key across T-1 steps. An LSTM
+has to carry it in its state through every step; attention can look back at position 0 directly
+(given positions). Both get the same steps and samples at every length; accuracy and training
+time are plotted against length, with the trained Transformer's attention map at the longest.
 
 Lesson: at equal budget the Transformer solves first-token recall at every length while the
 LSTM solves it only at short lengths and stays near chance beyond: its gradient has to cross
@@ -36,9 +28,11 @@ import torch
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
+from harness.data.recall import first_token_recall
 from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from kernels.layers.attention_maps import record_attention
+from kernels.text import wrong
 from models.sequence import SequenceModel, SequenceModelConfig
 from models.transformer import EncoderClassifier, preset
 
@@ -71,42 +65,10 @@ class VsConfig:
     def label(self) -> str:
         return f"T={list(self.lengths)},steps={self.steps},bs={self.batch_size},lr={self.lr}"
 
-
-def first_token_recall(n: int, T: int, config: VsConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x int64 (n, T), y int64 (n,)): x[:, 0] = 1 + y; later keys are distractors."""
-    g = torch.Generator().manual_seed(seed)
-    K = config.keys
-    x = torch.randint(K + 1, config.vocab, (n, T), generator=g)  # filler
-    y = torch.randint(0, K, (n,), generator=g)
-    x[:, 0] = 1 + y
-    dis = torch.rand(n, T, generator=g) < config.distractors
-    dis[:, 0] = False
-    return torch.where(dis, 1 + torch.randint(0, K, (n, T), generator=g), x), y
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _no_positions(self, variant, config, T):
-    model = VsLstm.make_model(self, variant, config, T)
-    if variant == "transformer":
-        model.encoder.pos = None  # a bag of tokens cannot tell which key came first
-    return model
-
-
-def _lstm_frozen(self, variant, config, T):
-    model = VsLstm.make_model(self, variant, config, T)
-    if variant == "lstm":  # only the head trains, on zero embeddings: nothing is remembered
-        for p in model.parameters():
-            p.requires_grad_(False)
-        model.head.weight.requires_grad_(True)
-        with torch.no_grad():
-            model.embed.weight.zero_()
-    return model
-
-
-def _lstm_half_budget(model, opt, train, **kw):
-    if not hasattr(model, "encoder"):  # the LSTM gets half the steps
-        kw["max_steps"] = kw["max_steps"] // 2
-    return fit(model, opt, train, **kw)
+    def data(self, n: int, T: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x int64 (n, T), y int64 (n,)) of first-token recall with this vocabulary and keys, on ``device``."""
+        x, y = first_token_recall(n, T, vocab=self.vocab, keys=self.keys, distractors=self.distractors, seed=seed)
+        return x.to(device), y.to(device)
 
 
 @task("transformers.vs_lstm", seed="6.05", title="Transformer vs LSTM on sequence tasks")
@@ -118,30 +80,16 @@ class VsLstm(Comparison):
         "cpu": VsConfig(lengths=(8, 32, 128)),
         "gpu": VsConfig(lengths=(8, 32, 128, 512, 1024), steps=1000, batch_size=64, n_train=20000),
     }
-
     metrics = {
         "transformer.T128.accuracy": "held-out accuracy of the Transformer at T=128, share",
         "lstm.T128.accuracy": "held-out accuracy of the LSTM at T=128, share",
     }
     claims = (
         metric("transformer.T128.accuracy", ">=", 0.9, text="the Transformer recalls the first token >= 90 % at T=128"),
-        metric(
-            "lstm.T128.accuracy", "<=", 0.5, text="the LSTM stays <= 50 % at T=128 on the same budget (chance 25 %)"
-        ),
-        time_ratio(
-            "transformer", to="lstm", at_most=3.0, text="a Transformer training step at T=128 costs <= 3x an LSTM's"
-        ),
-    )
-    #: the training loop (both models get the same budget through it)
-    fit_fn = staticmethod(fit)
-    _short = {"tiny": dataclasses.replace(sizes["tiny"], steps=120)}  # each bug shows long before 200 steps
-    mutants = (
-        Mutant("no_positions", "the Transformer has no positional information", {"make_model": _no_positions,
-               "sizes": _short}, match="Transformer reached only"),
-        Mutant("lstm_frozen", "the LSTM does not learn", {"make_model": _lstm_frozen, "sizes": _short},
-               match="lstm reached only"),
-        Mutant("unequal_budgets", "the LSTM gets half the steps", {"fit_fn": staticmethod(_lstm_half_budget),
-               "sizes": _short}, match="budgets differ"),
+        metric("lstm.T128.accuracy", "<=", 0.5,
+               text="the LSTM stays <= 50 % at T=128 on the same budget (chance 25 %)"),
+        time_ratio("transformer", to="lstm", at_most=3.0,
+                   text="a Transformer training step at T=128 costs <= 3x an LSTM's"),
     )  # fmt: skip
 
     def make_model(self, variant, config, T):
@@ -149,17 +97,33 @@ class VsLstm(Comparison):
             return EncoderClassifier(preset("tiny", max_len=T), config.vocab, config.keys)
         return SequenceModel(SequenceModelConfig(config.vocab, 32, config.lstm_hidden, config.keys, head="last"))
 
+    #: the training loop (both models get the same budget through it)
+    fit_fn = staticmethod(fit)
+    _short = {"tiny": dataclasses.replace(sizes["tiny"], steps=120)}  # each bug shows long before 200 steps
+    mutants = (
+        Mutant("no_positions", "the Transformer has no positional information",
+               {"make_model": wrong.for_variant(make_model, "transformer", wrong.without_positions), "sizes": _short},
+               match="Transformer reached only"),
+        Mutant("lstm_frozen", "the LSTM does not learn",
+               {"make_model": wrong.for_variant(make_model, "lstm", wrong.frozen_lstm), "sizes": _short},
+               match="lstm reached only"),
+        Mutant("unequal_budgets", "the LSTM gets half the steps",
+               {"fit_fn": staticmethod(wrong.lstm_half_budget), "sizes": _short}, match="budgets differ"),
+    )  # fmt: skip
+
+    def _build(self, ctx, variant, config, T):
+        torch.manual_seed(ctx.rng_seed)
+        model = self.make_model(variant, config, T).to(ctx.device, ctx.dtype)
+        return model, torch.optim.AdamW(model.parameters(), lr=config.lr)
+
     def _run(self, ctx, config, T):
-        train = [t.to(ctx.device) for t in first_token_recall(config.n_train, T, config, ctx.rng_seed)]
-        test = [t.to(ctx.device) for t in first_token_recall(config.n_test, T, config, ctx.rng_seed + 1)]
-        logs = {}
+        train = config.data(config.n_train, T, ctx.rng_seed, ctx.device)
+        test = config.data(config.n_test, T, ctx.rng_seed + 1, ctx.device)
+        logs, epochs = {}, -(-config.steps * config.batch_size // config.n_train)
         for v in self.variants:
-            torch.manual_seed(ctx.rng_seed)
-            model = self.make_model(v, config, T).to(ctx.device, ctx.dtype)
-            opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-            epochs = -(-config.steps * config.batch_size // config.n_train)
-            logs[v] = self.fit_fn(model, opt, tuple(train), batch_size=config.batch_size, epochs=epochs,
-                                  max_steps=config.steps, eval_data=tuple(test), eval_every=max(1, config.steps // 4),
+            model, opt = self._build(ctx, v, config, T)
+            logs[v] = self.fit_fn(model, opt, train, batch_size=config.batch_size, epochs=epochs,
+                                  max_steps=config.steps, eval_data=test, eval_every=max(1, config.steps // 4),
                                   seed=ctx.rng_seed)  # fmt: skip
             logs[v].params = sum(p.numel() for p in model.parameters())
             self._models = {**getattr(self, "_models", {}), v: (model, test)}
@@ -177,9 +141,8 @@ class VsLstm(Comparison):
         for v, pts in results.items():
             xs = [T for T, _ in pts]
             acc, secs = [log.final_accuracy for _, log in pts], [log.train_time_s for _, log in pts]
-            ctx.curve(
-                "accuracy vs length", xs, acc, x_label="T (tokens)", y_label="held-out accuracy", series=v, log_x=True
-            )
+            ctx.curve("accuracy vs length", xs, acc, x_label="T (tokens)", y_label="held-out accuracy", series=v,
+                      log_x=True)  # fmt: skip
             ctx.curve("train time vs length", xs, secs, x_label="T (tokens)", y_label=f"s for {config.steps} steps",
                       series=v, log_x=True, log_y=True)  # fmt: skip
             ctx.metric(f"{v}.params_at_T{xs[-1]}", pts[-1][1].params)
@@ -196,33 +159,21 @@ class VsLstm(Comparison):
         chance = 1 / config.keys
         for i, T in enumerate(config.lengths):
             t_log, l_log = results["transformer"][i][1], results["lstm"][i][1]
-            ctx.expect(
-                t_log.steps[-1] == l_log.steps[-1] == config.steps and t_log.samples == l_log.samples,
-                f"T={T}: budgets differ: transformer {t_log.steps[-1]} steps / {t_log.samples} samples, "
-                f"lstm {l_log.steps[-1]} / {l_log.samples}",
-                name="same budget for both",
-            )
-            ctx.expect(
-                t_log.final_accuracy >= 0.9,
-                f"T={T}: the Transformer reached only {t_log.final_accuracy:.3f} "
-                f"(chance {chance}) on first-token recall",
-                name="transformer learns at every length",
-            )
-        T0 = config.lengths[0]
+            ctx.expect(t_log.steps[-1] == l_log.steps[-1] == config.steps and t_log.samples == l_log.samples,
+                       f"T={T}: budgets differ: transformer {t_log.steps[-1]} steps / {t_log.samples} samples, "
+                       f"lstm {l_log.steps[-1]} / {l_log.samples}", name="same budget for both")  # fmt: skip
+            ctx.expect(t_log.final_accuracy >= 0.9, f"T={T}: the Transformer reached only {t_log.final_accuracy:.3f} "
+                       f"(chance {chance}) on first-token recall",
+                       name="transformer learns at every length")  # fmt: skip
         for v in self.variants:
             acc = results[v][0][1].final_accuracy
-            ctx.expect(
-                acc >= 0.6,
-                f"{v} reached only {acc:.3f} at T={T0} (chance {chance})",
-                name="both beat chance at the shortest length",
-            )
+            ctx.expect(acc >= 0.6, f"{v} reached only {acc:.3f} at T={config.lengths[0]} (chance {chance})",
+                       name="both beat chance at the shortest length")  # fmt: skip
 
     def prepare(self, ctx, impl, config):
         T = config.lengths[-1]
-        torch.manual_seed(ctx.rng_seed)
-        model = self.make_model(impl, config, T).to(ctx.device, ctx.dtype)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        x, y = (t.to(ctx.device) for t in first_token_recall(config.batch_size, T, config, ctx.rng_seed))
+        model, opt = self._build(ctx, impl, config, T)
+        x, y = config.data(config.batch_size, T, ctx.rng_seed, ctx.device)
         return Prepared(fn=lambda: standard_step(model, opt, x, y), items=config.batch_size * T, item_unit="tokens")
 
     def bench(self, ctx):

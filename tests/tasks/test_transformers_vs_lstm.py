@@ -7,7 +7,6 @@ from harness import REGISTRY
 from harness.testing import run_check
 
 Task = REGISTRY.get("transformers.vs_lstm")
-module = __import__(Task.__module__, fromlist=["first_token_recall"])
 
 
 def test_check_passes():
@@ -20,6 +19,6 @@ def test_check_passes():
 
 def test_first_token_recall_labels_the_first_key():
     config = Task.sizes["tiny"]
-    x, y = module.first_token_recall(200, 16, config, 0)
+    x, y = config.data(200, 16, 0, "cpu")
     assert torch.equal(x[:, 0], 1 + y)
     assert ((x[:, 1:] >= 1) & (x[:, 1:] <= config.keys)).any()  # distractors present
