@@ -266,6 +266,23 @@ def length_batch(data: tuple[torch.Tensor, ...], idx: torch.Tensor, device) -> t
     return ids[idx, :n].to(device), lengths[idx], y.to(device)
 
 
+def length_step(model, opt, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Zero grads, cross-entropy of ``model(ids, lengths)`` (B, C) against labels (B,) for a batch
+    (ids, lengths, labels) from :func:`length_batch`, backward, step; the detached loss."""
+    ids, lengths, y = batch
+    loss = F.cross_entropy(model(ids, lengths), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def random_length_batches(data: tuple[torch.Tensor, ...], batch_size: int, device) -> Callable:
+    """A ``draw(g)`` for :func:`train_loop`: ``batch_size`` rows of (ids (N, T), lengths (N,), labels)
+    drawn uniformly (with replacement) by the generator ``g``, through :func:`length_batch`."""
+    return lambda g: length_batch(data, torch.randint(0, data[0].shape[0], (batch_size,), generator=g), device)
+
+
 @torch.no_grad()
 def length_accuracy(model, data: tuple[torch.Tensor, ...], device, batch: int = 500) -> float:
     """Accuracy of ``model(ids, lengths).argmax(-1)`` on (ids (N, T), lengths (N,), labels (N,)),
