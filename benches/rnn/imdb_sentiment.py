@@ -4,20 +4,14 @@ Compared: nothing against a baseline; a training run of an LSTM review classifie
 (``models.sequence.SequenceModel`` with ``head="last"``: word embedding -> ``nn.LSTM`` over the
 packed batch -> the final state of each review's own last word -> 2 logits).
 
-Data: real IMDB reviews (Maas et al. 2011) when ``--data-dir`` holds ``aclImdb/`` (``drills
-data fetch imdb``), read by ``harness.data.read_imdb``; else the labelled-synthetic reviews of
-``harness.data.synthetic_reviews``, written in the IMDB layout and read back by the same reader.
+Data: real IMDB reviews (Maas et al. 2011) when ``--data-dir`` holds ``aclImdb/`` (``drills data
+fetch imdb``), else labelled-synthetic reviews (``harness.data.synthetic_reviews``) written in the
+IMDB layout (``harness.data.imdb_files``); both read by ``harness.data.read_imdb``.
 
-Check (tiny):
-
-* the IMDB folder reader: synthetic reviews written as ``aclImdb/{train,test}/{pos,neg}/
-  <id>_<rating>.txt`` (``harness.data.writers.write_imdb``: ratings 7-10 / 1-4, ``<br />``
-  breaks) come back as the same (label, text) pairs;
-* the vocabulary is built on the training split only: each of its words occurs in the
-  training texts, and a word planted in one test review only encodes as ``<unk>``;
-* trained on them, test accuracy >= ``min_accuracy`` = 0.7 (chance 0.5; seeds 0-4: 0.785-0.853).
-
-Bench: loss and test-accuracy curves, samples/s of a training step and of classifying.
+Check (tiny): the synthetic files come back from the reader as the (label, text) pairs written;
+the vocabulary is built on the training split only (each word occurs in a training text; a word
+planted in one test review encodes as ``<unk>``); test accuracy >= ``min_accuracy`` = 0.7
+(chance 0.5; seeds 0-4: 0.785-0.853).
 
 Lesson: packing matters for the ``last`` head: without it the final state would be read
 after the padding of every review shorter than its batch's longest. On the synthetic
@@ -27,19 +21,18 @@ stand-in the accuracy says the pipeline works, not how well a model reads real r
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data import GENERATORS, WordTokenizer, read_imdb, synthetic_reviews
+from harness.data import GENERATORS, WordTokenizer, read_imdb
+from harness.data.imdb_files import pairs_differing, write_synthetic_imdb
 from harness.data.sets import TextClassificationSet
 from harness.data.sources import resolve
-from harness.data.writers import write_imdb
 from harness.mutants import Mutant
-from harness.train_text import length_accuracy, length_batch, train_loop
+from harness.train_text import length_accuracy, length_batch, length_step, random_length_batches, train_loop
+from kernels.text import imdb_wrong
 from models.sequence import SequenceModel, SequenceModelConfig
 
 UNSEEN = "zyzzyvas"  # planted in one test review only
@@ -78,81 +71,43 @@ class SentimentConfig:
         return f"emb={self.emb},H={self.hidden},steps={self.steps},bs={self.batch_size},max_len={self.max_len}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _swaps_labels(root, split, **kw):
-    d = read_imdb(root, split, **kw)
-    return dataclasses.replace(d, labels=1 - d.labels)
-
-
-def _vocab_on_all_text(self, train, test, cfg):
-    return WordTokenizer.fit(train.texts + test.texts, max_size=cfg.vocab_size)
-
-
-def _never_steps(self, model, opt, batch):
-    ids, lengths, y = batch
-    loss = F.cross_entropy(model(ids, lengths), y)
-    loss.backward()  # no opt.step()
-    return loss.detach()
-
-
 @task("rnn.imdb_sentiment", seed="5.03", title="sentiment analysis (IMDB)")
 class ImdbSentiment(TrainingRun):
     __doc__ = __doc__
     sizes = {
         "tiny": SentimentConfig(n_train=1000, n_test=400, emb=32, hidden=32, steps=150, lr=1e-2, min_accuracy=0.7),
         "cpu": SentimentConfig(4000, 1000, emb=64, hidden=64, steps=300, real_per_class=1000, max_len=150),
-        "gpu": SentimentConfig(
-            25000,
-            25000,
-            emb=128,
-            hidden=256,
-            steps=3000,
-            batch_size=128,
-            lr=2e-3,
-            real_per_class=12500,
-            max_len=400,
-            eval_every=250,
-        ),  # fmt: skip
-    }
+        "gpu": SentimentConfig(25000, 25000, emb=128, hidden=256, steps=3000, batch_size=128, lr=2e-3,
+                               real_per_class=12500, max_len=400, eval_every=250),
+    }  # fmt: skip
 
     metrics = {"final_accuracy": "test accuracy after the bench's training run, share in [0, 1]"}
     claims = (metric("final_accuracy", ">=", 0.8, text="the LSTM classifies >= 80 % of test reviews right"),)
-    #: the reader under test
+    #: the reader and the training step under test
     read_fn = staticmethod(read_imdb)
+    train_step = staticmethod(length_step)
     mutants = (
-        Mutant("swaps_labels", "the reader swaps pos and neg", {"read_fn": staticmethod(_swaps_labels)},
+        Mutant("swaps_labels", "the reader swaps pos and neg", {"read_fn": staticmethod(imdb_wrong.swaps_labels)},
                match="IMDB round trip"),
-        Mutant("vocab_on_all_text", "the vocabulary is fitted on train + test", {"fit_tokenizer": _vocab_on_all_text},
-               match="vocabulary holds words absent"),
-        Mutant("never_steps", "the optimizer never steps", {"train_step": _never_steps,
+        Mutant("vocab_on_all_text", "the vocabulary is fitted on train + test",
+               {"fit_tokenizer": staticmethod(imdb_wrong.vocab_on_all_text)}, match="vocabulary holds words absent"),
+        Mutant("never_steps", "the optimizer never steps", {"train_step": staticmethod(imdb_wrong.never_steps),
                "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=10)}}, match="test accuracy"),
     )  # fmt: skip
 
-    def fit_tokenizer(self, train: TextClassificationSet, test, cfg: SentimentConfig) -> WordTokenizer:
+    @staticmethod
+    def fit_tokenizer(train: TextClassificationSet, test, cfg: SentimentConfig) -> WordTokenizer:
         return WordTokenizer.fit(train.texts, max_size=cfg.vocab_size)
-
-    def synthetic_files(self, root: Path, cfg: SentimentConfig, seed: int):
-        """Write synthetic train/test reviews as IMDB folders under ``root``; return what was written."""
-        train = synthetic_reviews(cfg.n_train, seed=seed)
-        test = synthetic_reviews(cfg.n_test, seed=seed + 10_000)
-        test = dataclasses.replace(test, texts=[test.texts[0] + f" a {UNSEEN} moment .", *test.texts[1:]])
-        write_imdb(root, "train", train, seed)
-        write_imdb(root, "test", test, seed + 1)
-        return train, test
 
     def load(self, ctx, cfg: SentimentConfig, real: bool):
         """(train, test, description): real IMDB if asked and present, else synthetic files read back."""
         source = resolve("imdb")
         if real and source.kind == "files":
             n = cfg.real_per_class
-            return (
-                self.read_fn(source.path, "train", max_per_class=n),
-                self.read_fn(source.path, "test", max_per_class=n),
-                str(source),
-            )
+            return *(self.read_fn(source.path, s, max_per_class=n) for s in ("train", "test")), str(source)
         root = ctx.workdir / "aclImdb"
         if not (root / "train").is_dir():
-            self.synthetic_files(root, cfg, ctx.rng_seed)
+            write_synthetic_imdb(root, cfg.n_train, cfg.n_test, ctx.rng_seed, UNSEEN)
         train, test = self.read_fn(root, "train"), self.read_fn(root, "test")
         return train, test, f"synthetic: {GENERATORS['reviews']} (seed {ctx.rng_seed}), via IMDB-layout files"
 
@@ -160,91 +115,68 @@ class ImdbSentiment(TrainingRun):
         ids, lengths = tok.encode_batch(data.texts, max_len=cfg.max_len)  # (N, T), (N,)
         return ids, lengths.clamp(min=1), data.labels
 
-    def model(self, cfg: SentimentConfig, vocab: int, device, dtype, seed: int) -> SequenceModel:
-        torch.manual_seed(seed)
+    def model(self, ctx, cfg: SentimentConfig, vocab: int) -> SequenceModel:
+        torch.manual_seed(ctx.rng_seed)  # the same initial weights in check, bench and the timed step
         mc = SequenceModelConfig(vocab, cfg.emb, cfg.hidden, output_size=2, head="last")
-        return SequenceModel(mc).to(device, dtype)
+        return SequenceModel(mc).to(ctx.device, ctx.dtype)
 
-    def train_step(self, model, opt, batch) -> torch.Tensor:
-        ids, lengths, y = batch
-        loss = F.cross_entropy(model(ids, lengths), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    def accuracy(self, model, data, device) -> float:
-        return length_accuracy(model, data, device)
-
-    def run(self, ctx, cfg: SentimentConfig, tok, train, test, curve: bool = False):
-        model = self.model(cfg, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
+    def run(self, ctx, cfg: SentimentConfig, vocab: int, train, test, curve: bool = False):
+        """Adam on random batches of encoded ``train``: (model, losses, evaluation steps, test accuracies, seconds)."""
+        model = self.model(ctx, cfg, vocab)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
-        def draw(g):
-            return length_batch(train, torch.randint(0, train[0].shape[0], (cfg.batch_size,), generator=g), ctx.device)
-
-        losses, ev_steps, ev_acc, seconds = train_loop(
-            model, opt, draw, self.train_step, steps=cfg.steps, seed=ctx.rng_seed,
-            evaluate=lambda m: self.accuracy(m, test, ctx.device), eval_every=cfg.eval_every if curve else None,
+        return model, *train_loop(
+            model, opt, random_length_batches(train, cfg.batch_size, ctx.device), self.train_step,
+            steps=cfg.steps, seed=ctx.rng_seed,
+            evaluate=lambda m: length_accuracy(m, test, ctx.device), eval_every=cfg.eval_every if curve else None,
         )  # fmt: skip
-        return model, losses, ev_steps, ev_acc, seconds
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
         root = ctx.workdir / "aclImdb"
-        written = self.synthetic_files(root, cfg, ctx.rng_seed)
+        written = write_synthetic_imdb(root, cfg.n_train, cfg.n_test, ctx.rng_seed, UNSEEN)
         layout = any((root / "train" / "pos").glob("*_10.txt")) or any((root / "train" / "pos").glob("*_7.txt"))
         ctx.expect(layout, "no <id>_<rating>.txt files were written", name="IMDB layout written")
         train, test, _ = self.load(ctx, cfg, real=False)
         for split, w, r in (("train", written[0], train), ("test", written[1], test)):
-            want = sorted(zip(w.labels.tolist(), w.texts))
-            got = sorted(zip(r.labels.tolist(), (" ".join(t.split()) for t in r.texts)))
-            ctx.expect(
-                got == want,
-                f"IMDB round trip ({split}): {sum(a != b for a, b in zip(got, want))} of "
-                f"{len(want)} (label, text) pairs differ from what was written",
-                name="IMDB round trip",
-            )
+            bad = pairs_differing(w, r)
+            msg = f"IMDB round trip ({split}): {bad} of {len(w)} (label, text) pairs differ from what was written"
+            ctx.expect(bad == 0, msg, name="IMDB round trip")
         tok = self.fit_tokenizer(train, test, cfg)
-        train_words = {w for t in train.texts for w in tok.split(t)}
-        extra = sorted(set(tok.itos[2:]) - train_words)
+        extra = sorted(set(tok.itos[2:]) - {w for t in train.texts for w in tok.split(t)})
         msg = f"vocabulary holds words absent from the training texts: {extra[:5]}"
         ctx.expect(not extra, msg, name="vocabulary from train only")
         unk = tok.unk_id in tok.encode(next(t for t in test.texts if UNSEEN in t)).tolist()
         ctx.expect(unk, f"the test-only word {UNSEEN!r} did not encode as <unk>", name="test-only words are <unk>")
-        tr, te = self.encode(tok, train, cfg), self.encode(tok, test, cfg)
-        _, losses, _, acc, seconds = self.run(ctx, cfg, tok, tr, te)
+        _, _, _, acc, seconds = self.run(ctx, cfg, len(tok), self.encode(tok, train, cfg), self.encode(tok, test, cfg))
         ctx.metric("check_test_accuracy", acc[-1])
         ctx.metric("check_train_samples_per_s", cfg.steps * cfg.batch_size / seconds)
-        ctx.expect(
-            acc[-1] >= cfg.min_accuracy,
-            f"test accuracy {acc[-1]:.3f} after {cfg.steps} steps is below {cfg.min_accuracy}",
-            name=f"test accuracy >= {cfg.min_accuracy}",
-        )
+        msg = f"test accuracy {acc[-1]:.3f} after {cfg.steps} steps is below {cfg.min_accuracy}"
+        ctx.expect(acc[-1] >= cfg.min_accuracy, msg, name=f"test accuracy >= {cfg.min_accuracy}")
+
+    def encoded(self, ctx, cfg: SentimentConfig):
+        """The bench's data: (vocabulary size, encoded train, encoded test, description)."""
+        train, test, desc = self.load(ctx, cfg, real=True)
+        tok = self.fit_tokenizer(train, test, cfg)
+        tr, te = self.encode(tok, train, cfg), self.encode(tok, test, cfg)
+        desc = f"{desc}; {len(train)} train / {len(test)} test reviews, vocabulary {len(tok)}"
+        return len(tok), tr, te, f"{desc}, mean length {float(tr[1].float().mean()):.0f} words (max {cfg.max_len})"
 
     def prepare(self, ctx, impl: str, config: SentimentConfig) -> Prepared:
-        train, test, _ = self.load(ctx, config, real=True)
-        tok = self.fit_tokenizer(train, test, config)
-        tr = self.encode(tok, train, config)
-        model = self.model(config, len(tok), ctx.device, ctx.dtype, ctx.rng_seed)
+        vocab, tr, _, _ = self.encoded(ctx, config)
+        model = self.model(ctx, config, vocab)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         b = length_batch(tr, torch.arange(config.batch_size), ctx.device)
         return Prepared(fn=lambda: self.train_step(model, opt, b), items=config.batch_size, item_unit="samples")
 
     def bench(self, ctx) -> None:
         cfg = ctx.configs[0]
-        train, test, desc = self.load(ctx, cfg, real=True)
-        tok = self.fit_tokenizer(train, test, cfg)
-        tr, te = self.encode(tok, train, cfg), self.encode(tok, test, cfg)
-        ctx.note(
-            f"data: {desc}; {len(train)} train / {len(test)} test reviews, vocabulary {len(tok)}, "
-            f"mean length {float(tr[1].float().mean()):.0f} words (max {cfg.max_len})"
-        )
-        model, losses, ev_steps, ev_acc, seconds = self.run(ctx, cfg, tok, tr, te, curve=True)
+        vocab, tr, te, desc = self.encoded(ctx, cfg)
+        ctx.note(f"data: {desc}")
+        model, losses, ev_steps, ev_acc, seconds = self.run(ctx, cfg, vocab, tr, te, curve=True)
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="cross-entropy", series="lstm")
         ctx.curve("test accuracy", ev_steps, ev_acc, y_label="accuracy", series="lstm")
         ctx.metric("final_accuracy", ev_acc[-1])
         ctx.metric("train_samples_per_s", cfg.steps * cfg.batch_size / seconds)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
-        classify = Prepared(fn=lambda: self.accuracy(model, te, ctx.device), items=te[0].shape[0], item_unit="samples")
+        classify = Prepared(fn=lambda: length_accuracy(model, te, ctx.device), items=len(te[0]), item_unit="samples")
         ctx.measure("classify", classify, config=cfg)
