@@ -1,17 +1,13 @@
 """6.05 Transformer vs LSTM on sequence tasks.
 
-Compared: ``models.transformer.EncoderClassifier`` (tiny preset: 2 pre-LN blocks, d=32,
-learned positions, mean pooling; ~19-22k parameters) and ``models.sequence.SequenceModel``
-with ``nn.LSTM`` (embedding 32, hidden 64, classifier on the last state; ~26k parameters),
-trained on the same data with the same budget (optimizer steps, batch size, AdamW learning
-rate, seed) at several sequence lengths.
-
-The task (SYNTHETIC, seeded, ``harness.data.recall``): *first-token recall*. Each sequence
-starts with one of 4 key tokens; the label is which one; 10% of the other T-1 positions hold key
-tokens too (distractors), so a model must remember the *first* key across T-1 steps. An LSTM
-has to carry it in its state through every step; attention can look back at position 0 directly
-(given positions). Both get the same steps and samples at every length; accuracy and training
-time are plotted against length, with the trained Transformer's attention map at the longest.
+Compared: ``models.transformer.EncoderClassifier`` (tiny preset: 2 pre-LN blocks, d=32, learned
+positions, mean pooling; ~19-22k parameters) and ``models.sequence.SequenceModel`` with ``nn.LSTM``
+(embedding 32, hidden 64, classifier on the last state; ~26k parameters), with the same data,
+steps, samples, AdamW learning rate and seed at several sequence lengths, on *first-token recall*
+(SYNTHETIC, ``harness.data.recall``): each sequence starts with one of 4 key tokens, the label
+is which one, and 10% of the other T-1 positions hold key tokens too (distractors), so a model
+must remember the *first* key. Accuracy and training time are plotted against length, with the
+trained Transformer's attention map at the longest.
 
 Lesson: at equal budget the Transformer solves first-token recall at every length while the
 LSTM solves it only at short lengths and stays near chance beyond: its gradient has to cross
@@ -131,24 +127,21 @@ class VsLstm(Comparison):
         return logs
 
     def _sweep(self, ctx, config):
-        results = {v: [] for v in self.variants}
+        results = {v: {} for v in self.variants}  # variant -> {T: its TrainLog}
         for T in config.lengths:
-            logs = self._run(ctx, config, T)
-            for v, log in logs.items():
-                results[v].append((T, log))
+            for v, log in self._run(ctx, config, T).items():
+                results[v][T] = log
                 ctx.metric(f"{v}.T{T}.accuracy", log.final_accuracy)
                 ctx.metric(f"{v}.T{T}.train_time_s", log.train_time_s)
-        for v, pts in results.items():
-            xs = [T for T, _ in pts]
-            acc, secs = [log.final_accuracy for _, log in pts], [log.train_time_s for _, log in pts]
+        for v, logs in results.items():
+            xs, acc = list(logs), [log.final_accuracy for log in logs.values()]
             ctx.curve("accuracy vs length", xs, acc, x_label="T (tokens)", y_label="held-out accuracy", series=v,
                       log_x=True)  # fmt: skip
-            ctx.curve("train time vs length", xs, secs, x_label="T (tokens)", y_label=f"s for {config.steps} steps",
-                      series=v, log_x=True, log_y=True)  # fmt: skip
-            ctx.metric(f"{v}.params_at_T{xs[-1]}", pts[-1][1].params)
-        at = {v: dict(results[v]) for v in self.variants}
-        rows = [{"T": T, **{f"{v} acc": round(at[v][T].final_accuracy, 3) for v in self.variants},
-                 **{f"{v} s": round(at[v][T].train_time_s, 2) for v in self.variants}}
+            ctx.curve("train time vs length", xs, [log.train_time_s for log in logs.values()], x_label="T (tokens)",
+                      y_label=f"s for {config.steps} steps", series=v, log_x=True, log_y=True)  # fmt: skip
+            ctx.metric(f"{v}.params_at_T{xs[-1]}", logs[xs[-1]].params)
+        rows = [{"T": T, **{f"{v} acc": round(results[v][T].final_accuracy, 3) for v in self.variants},
+                 **{f"{v} s": round(results[v][T].train_time_s, 2) for v in self.variants}}
                 for T in config.lengths]  # fmt: skip
         ctx.table("accuracy and time per length", rows)
         return results
@@ -157,8 +150,8 @@ class VsLstm(Comparison):
         config = ctx.configs[0]
         results = self._sweep(ctx, config)
         chance = 1 / config.keys
-        for i, T in enumerate(config.lengths):
-            t_log, l_log = results["transformer"][i][1], results["lstm"][i][1]
+        for T in config.lengths:
+            t_log, l_log = results["transformer"][T], results["lstm"][T]
             ctx.expect(t_log.steps[-1] == l_log.steps[-1] == config.steps and t_log.samples == l_log.samples,
                        f"T={T}: budgets differ: transformer {t_log.steps[-1]} steps / {t_log.samples} samples, "
                        f"lstm {l_log.steps[-1]} / {l_log.samples}", name="same budget for both")  # fmt: skip
@@ -166,7 +159,7 @@ class VsLstm(Comparison):
                        f"(chance {chance}) on first-token recall",
                        name="transformer learns at every length")  # fmt: skip
         for v in self.variants:
-            acc = results[v][0][1].final_accuracy
+            acc = results[v][config.lengths[0]].final_accuracy
             ctx.expect(acc >= 0.6, f"{v} reached only {acc:.3f} at T={config.lengths[0]} (chance {chance})",
                        name="both beat chance at the shortest length")  # fmt: skip
 
