@@ -1,25 +1,21 @@
 """6.08 Transformer for machine translation.
 
 Trains ``models.transformer.Seq2SeqTransformer`` (encoder-decoder of Vaswani et al. 2017,
-pre-LN, learned positions; tiny preset d=32, 2+2 layers) with teacher forcing and decodes
-greedily (``kernels.text.translate``: the source is encoded once, the decoder re-run on the
-prefix at each step), then scores held-out sentences *not seen in training* and, in the bench,
-draws the cross-attention map of one of them (which source word each output word reads).
-
-Data: a tab-separated parallel corpus (``translation/*.tsv`` under ``$DRILLS_DATA_DIR``,
-e.g. a Tatoeba/Anki pair file; first 90% train, last 10% held out) when present, else the
-SYNTHETIC toy language ``harness.data.synthetic_translation``: ``det adj* noun verb det adj*
-noun`` -> each word through a fixed dictionary, adjectives after their noun, verb last
-(SVO -> SOV), so the model must both translate words and reorder them.
+pre-LN, learned positions; tiny preset d=32, 2+2 layers) with teacher forcing, decodes greedily
+(``kernels.text.translate``) the held-out sentences *not seen in training* and, in the bench,
+draws the cross-attention map of one (which source word each output word reads). Data: a
+tab-separated parallel corpus (``translation/*.tsv`` under ``$DRILLS_DATA_DIR``, e.g. a
+Tatoeba/Anki pair file; first 90% train, last 10% held out) when present, else the SYNTHETIC toy
+language ``harness.data.synthetic_translation``: ``det adj* noun verb det adj* noun`` -> each
+word through a fixed dictionary, adjectives after their noun, verb last (SVO -> SOV);
 ``harness.data.toy_translate`` is the exact answer for any source sentence.
 
-Lesson: the toy language needs word translation and reordering (adjectives after the noun, verb
-last), which cross-attention learns quickly: the map is close to a permutation matrix with the
-reordering off the diagonal. Greedy decoding re-runs the decoder over the prefix at every step
-(no cache here; 6.06 ``decoder_generation`` measures what a KV cache saves). A wider model is not
-automatically better: the ``small`` preset (d=128, 3+3 blocks) at lr 3e-3 learned word choice
-but not order in 600 steps, a reminder that Vaswani et al. (2017) needed warm-up for their
-learning rate.
+Lesson: the toy language needs word translation and reordering, which cross-attention learns
+quickly: the map is close to a permutation matrix with the reordering off the diagonal. Greedy
+decoding re-runs the decoder over the prefix at every step (no cache here; 6.06
+``decoder_generation`` measures what a KV cache saves). A wider model is not automatically
+better: the ``small`` preset (d=128, 3+3 blocks) at lr 3e-3 learned word choice but not order in
+600 steps, a reminder that Vaswani et al. (2017) needed warm-up for their learning rate.
 """
 
 from __future__ import annotations
@@ -145,13 +141,8 @@ class Translation(TrainingRun):
         model, opt = self._model(ctx, config, vocab)
         enc = vocab.encode(train).head(config.batch_size)
         src, tin, tout = (t.to(ctx.device) for t in (enc.src, enc.tgt_in, enc.tgt_out))
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            tr.teacher_forcing_loss(model, src, tin, tout).backward()
-            opt.step()
-
-        return Prepared(fn=step, items=int((tout != 0).sum()), item_unit="tokens")
+        step, x = tr.packed_step(src.shape[1]), torch.cat([src, tin], 1)  # (B, S + T), as fit packs it
+        return Prepared(fn=lambda: step(model, opt, x, tout, None), items=int((tout != 0).sum()), item_unit="tokens")
 
     def bench(self, ctx):
         config = ctx.configs[0]
