@@ -52,8 +52,9 @@ def compile_or_skip(impl: str, model: torch.nn.Module, x: torch.Tensor, workdir:
 
     Raises:
         NotImplementedError: the build failed (no C++ compiler, an inductor bug); the message is
-            the error's type and first line, which ``harness.task.measure_or_skip`` records as
-            the skipped part's reason.
+            the error's type and first non-blank line (the type alone for an empty message, such
+            as inductor's bare ``AssertionError``), which ``harness.task.measure_or_skip``
+            records as the skipped part's reason.
         ValueError: an unknown ``impl``.
     """
     if impl not in ("compiled", "aot_inductor"):
@@ -63,5 +64,7 @@ def compile_or_skip(impl: str, model: torch.nn.Module, x: torch.Tensor, workdir:
         with torch.inference_mode():
             built(x)
     except Exception as e:
-        raise NotImplementedError(f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
+        lines = str(e).strip().splitlines()  # [] for a bare `raise AssertionError`
+        reason = f"{type(e).__name__}: {lines[0][:160]}" if lines else type(e).__name__
+        raise NotImplementedError(reason) from e
     return built

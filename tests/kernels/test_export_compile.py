@@ -24,6 +24,16 @@ def test_a_failing_build_is_not_implemented_with_its_first_line(monkeypatch, tmp
         compile_or_skip("tensorrt", torch.nn.Linear(3, 2), torch.randn(2, 3), tmp_path)
 
 
+@pytest.mark.parametrize("message", ["", "  \n"])
+def test_a_build_failing_with_an_empty_message_is_skipped_by_its_type(monkeypatch, tmp_path, message):
+    def bare_assert(model, **kw):  # inductor may raise a bare AssertionError
+        raise AssertionError(message)
+
+    monkeypatch.setattr(torch, "compile", bare_assert)
+    with pytest.raises(NotImplementedError, match=r"^AssertionError$"):
+        compile_or_skip("compiled", torch.nn.Linear(3, 2), torch.randn(2, 3), tmp_path)
+
+
 def test_jit_round_trip_reloads_an_equal_module(tmp_path):
     m = quiet_jit(torch.jit.script, torch.nn.Linear(3, 2).eval())
     (w1, a), (w2, b) = jit_round_trip(m, tmp_path / "m.pt")
