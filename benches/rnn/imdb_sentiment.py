@@ -26,10 +26,9 @@ import torch
 
 from harness import Prepared, TrainingRun, task
 from harness.claims import metric
-from harness.data import GENERATORS, WordTokenizer, read_imdb
-from harness.data.imdb_files import pairs_differing, write_synthetic_imdb
+from harness.data import WordTokenizer, read_imdb
+from harness.data.imdb_files import imdb_or_synthetic, pairs_differing, write_synthetic_imdb
 from harness.data.sets import TextClassificationSet
-from harness.data.sources import resolve
 from harness.mutants import Mutant
 from harness.train_text import length_accuracy, length_batch, length_step, random_length_batches, train_loop
 from kernels.text import imdb_wrong
@@ -101,15 +100,9 @@ class ImdbSentiment(TrainingRun):
 
     def load(self, ctx, cfg: SentimentConfig, real: bool):
         """(train, test, description): real IMDB if asked and present, else synthetic files read back."""
-        source = resolve("imdb")
-        if real and source.kind == "files":
-            n = cfg.real_per_class
-            return *(self.read_fn(source.path, s, max_per_class=n) for s in ("train", "test")), str(source)
-        root = ctx.workdir / "aclImdb"
-        if not (root / "train").is_dir():
-            write_synthetic_imdb(root, cfg.n_train, cfg.n_test, ctx.rng_seed, UNSEEN)
-        train, test = self.read_fn(root, "train"), self.read_fn(root, "test")
-        return train, test, f"synthetic: {GENERATORS['reviews']} (seed {ctx.rng_seed}), via IMDB-layout files"
+        n, seed = cfg.real_per_class, ctx.rng_seed
+        args = dict(real=real, per_class=n, n_train=cfg.n_train, n_test=cfg.n_test, seed=seed, planted=UNSEEN)
+        return imdb_or_synthetic(self.read_fn, ctx.workdir, **args)
 
     def encode(self, tok: WordTokenizer, data: TextClassificationSet, cfg: SentimentConfig):
         ids, lengths = tok.encode_batch(data.texts, max_len=cfg.max_len)  # (N, T), (N,)

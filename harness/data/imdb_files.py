@@ -4,7 +4,8 @@
 Large Movie Review Dataset (Maas et al., ACL 2011): ``aclImdb/{train,test}/{pos,neg}/
 <id>_<rating>.txt`` (``harness.data.writers.write_imdb``: ratings 7-10 / 1-4, ``<br />``
 breaks), for rnn.imdb_sentiment's round-trip and train-only-vocabulary checks;
-:func:`pairs_differing` counts what the reader did not give back.
+:func:`pairs_differing` counts what the reader did not give back; :func:`imdb_or_synthetic`
+reads the real folders when present, else the synthetic ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import dataclasses
 from pathlib import Path
 
 from harness.data.sets import TextClassificationSet
-from harness.data.synthetic import synthetic_reviews
+from harness.data.sources import resolve
+from harness.data.synthetic import GENERATORS, synthetic_reviews
 from harness.data.writers import write_imdb
 
 
@@ -37,3 +39,24 @@ def pairs_differing(written: TextClassificationSet, read: TextClassificationSet)
     want = sorted(zip(written.labels.tolist(), written.texts))
     got = sorted(zip(read.labels.tolist(), (" ".join(t.split()) for t in read.texts)))
     return sum(a != b for a, b in zip(got, want)) + abs(len(got) - len(want))
+
+
+def imdb_or_synthetic(
+    read, workdir: Path, *, real: bool, per_class: int, n_train: int, n_test: int, seed: int, planted: str
+) -> tuple[TextClassificationSet, TextClassificationSet, str]:
+    """(train, test, description), both splits read by ``read`` (``harness.data.read_imdb``'s
+    signature): the real ``aclImdb`` folders (``resolve("imdb")``, at most ``per_class`` reviews
+    per class and split) when ``real`` and present, else :func:`write_synthetic_imdb`'s files,
+    written once under ``workdir / "aclImdb"``."""
+    source = resolve("imdb")
+    if real and source.kind == "files":
+        return (
+            read(source.path, "train", max_per_class=per_class),
+            read(source.path, "test", max_per_class=per_class),
+            str(source),
+        )
+    root = workdir / "aclImdb"
+    if not (root / "train").is_dir():
+        write_synthetic_imdb(root, n_train, n_test, seed, planted)
+    desc = f"synthetic: {GENERATORS['reviews']} (seed {seed}), via IMDB-layout files"
+    return read(root, "train"), read(root, "test"), desc
