@@ -5,19 +5,13 @@ extensions, eos candidates ranked within the top K are finished, the best K othe
 on; hypotheses ranked by log P / lp with the length penalty of Wu et al. 2016,
 ``lp(Y) = (5 + |Y|)^alpha / 6^alpha``) against ``kernels.text.decoding.greedy`` (the baseline).
 
-Check (tiny, CPU):
-
-* beam width 1 equals greedy, token for token and in log-probability, on a random GRU
-  encoder-decoder (``models.seq2seq``) and on random lattices, for alpha in {0, 0.6, 1};
-* on random second-order lattices (``kernels.text.lattice``: logits depend on the position
-  and the last two tokens, so the state must follow each hypothesis) an unpruned beam finds
-  exactly the brute-force best of every sequence of up to S tokens, for each alpha;
-* on a planted lattice, greedy takes the locally best first token and ends worse
-  (log P = log 0.204 = -1.590: "a" 0.6, then the best next token has only 0.34), while beam width
-  2 finds "b <eos>" (log P = log 0.36 = -1.022), the brute-force optimum;
-* the length penalty: every returned score equals ``log P / ((5 + |Y|) / 6)^alpha``, and on
-  a lattice built for it the winner flips from the short "<eos>" (log P = -2.0) at
-  alpha = 0 to the long "a a <eos>" (log P = -2.5; -2.5 / (8/6) = -1.875 > -2.0) at alpha = 1.
+Checked (tiny, CPU): beam width 1 equals greedy (tokens and log P) on a random GRU
+encoder-decoder (``models.seq2seq``) and on random lattices, for alpha in {0, 0.6, 1}; on random
+second-order lattices (``kernels.text.lattice``: logits depend on the last two tokens, so the
+state must follow each hypothesis) an unpruned beam finds the brute-force best sequence; on a
+planted lattice greedy takes "a" (0.6) and ends at log 0.204, while width 2 finds "b <eos>"
+(log 0.36, the optimum); every score equals ``log P / lp``, and on a lattice built for it the
+winner flips from "<eos>" (log P -2.0) at alpha 0 to "a a <eos>" (-2.5 / (8/6) = -1.875) at 1.
 
 Bench: sequences/s of greedy and beam search at widths K, to ``max_len`` (a random model).
 
@@ -38,6 +32,7 @@ from harness import Comparison, Prepared, task
 from harness.claims import time_ratio
 from harness.mutants import Mutant
 from kernels.text import decoding
+from kernels.text import decoding_wrong as wrong
 from kernels.text.lattice import EOS, brute_force, lattice_state, lattice_step, table_step
 from models.seq2seq import Seq2Seq, Seq2SeqConfig
 
@@ -63,32 +58,6 @@ class BeamConfig:
         return f"K={self.beam_width},B={self.batch},S={self.max_len},V={self.vocab},H={self.hidden}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _ignores_alpha(*args, **kwargs):
-    return decoding.beam_search(*args, **{**kwargs, "alpha": 0.0})
-
-
-def _penalty_without_the_five(*args, **kwargs):
-    """Ranks by log P / |Y|^alpha instead of Wu et al.'s ((5 + |Y|) / 6)^alpha."""
-    original = decoding.length_penalty
-    decoding.length_penalty = lambda length, alpha: length**alpha
-    try:
-        return decoding.beam_search(*args, **kwargs)
-    finally:
-        decoding.length_penalty = original
-
-
-def _no_reorder_after_pruning(*args, **kwargs):
-    """Copies the state to B*K rows once, then never follows the surviving hypotheses."""
-    reorder, calls = kwargs.get("reorder", decoding.reorder_state), []
-
-    def first_only(state, index):
-        calls.append(1)
-        return reorder(state, index) if len(calls) == 1 else state
-
-    return decoding.beam_search(*args, **{**kwargs, "reorder": first_only})
-
-
 @task("rnn.beam_search", seed="5.10", title="beam search")
 class BeamSearch(Comparison):
     __doc__ = __doc__
@@ -100,22 +69,44 @@ class BeamSearch(Comparison):
     }
     alphas = (0.0, 0.6, 1.0)
     claims = (
-        time_ratio("beam_search", to="greedy", at_most=3.0, config="K=1,",
-                   text="beam search at K=1 (greedy's output) costs <= 3x greedy"),
-        time_ratio("beam_search", to="greedy", at_most=4.0, config="K=8,",
-                   text="beam search at K=8 decodes the batch in <= 4x greedy's time"),
-    )  # fmt: skip
+        time_ratio(
+            "beam_search",
+            to="greedy",
+            at_most=3.0,
+            config="K=1,",
+            text="beam search at K=1 (greedy's output) costs <= 3x greedy",
+        ),
+        time_ratio(
+            "beam_search",
+            to="greedy",
+            at_most=4.0,
+            config="K=8,",
+            text="beam search at K=8 decodes the batch in <= 4x greedy's time",
+        ),
+    )
     # the decoders under test
     beam_search = staticmethod(decoding.beam_search)
     greedy = staticmethod(decoding.greedy)
     mutants = (
-        Mutant("ignores_alpha", "the length penalty's alpha is ignored", {"beam_search": staticmethod(_ignores_alpha)},
-               match="unpruned beam"),
-        Mutant("penalty_without_five", "ranks by log P / |Y|^alpha",
-               {"beam_search": staticmethod(_penalty_without_the_five)}, match="unpruned beam"),
-        Mutant("state_not_reordered", "the decoder state does not follow the surviving hypotheses",
-               {"beam_search": staticmethod(_no_reorder_after_pruning)}, match="unpruned beam"),
-    )  # fmt: skip
+        Mutant(
+            "ignores_alpha",
+            "the length penalty's alpha is ignored",
+            {"beam_search": staticmethod(wrong.ignores_alpha)},
+            match="unpruned beam",
+        ),
+        Mutant(
+            "penalty_without_five",
+            "ranks by log P / |Y|^alpha",
+            {"beam_search": staticmethod(wrong.penalty_without_the_five)},
+            match="unpruned beam",
+        ),
+        Mutant(
+            "state_not_reordered",
+            "the decoder state does not follow the surviving hypotheses",
+            {"beam_search": staticmethod(wrong.no_reorder_after_pruning)},
+            match="unpruned beam",
+        ),
+    )
 
     def model(self, cfg: BeamConfig, device, dtype, seed: int) -> tuple[Seq2Seq, torch.Tensor, torch.Tensor]:
         """A seeded random GRU encoder-decoder and B sources (int64 (B, 10), lengths (B,))."""
@@ -139,9 +130,13 @@ class BeamSearch(Comparison):
                 want = self.greedy(g_step, g_state, batch_size=B, bos=0, eos=EOS, max_len=S, device=ctx.device)
                 cases = [
                     ("seq2seq", model.decoding_fns(src, src_len), want, ctx.device),
-                    ("lattice", (lat, lattice_state(B), decoding.reorder_state),  # lattices are CPU tables
-                     self.greedy(lat, lattice_state(B), batch_size=B, bos=0, eos=EOS, max_len=S), "cpu"),
-                ]  # fmt: skip
+                    (
+                        "lattice",
+                        (lat, lattice_state(B), decoding.reorder_state),  # lattices are CPU tables
+                        self.greedy(lat, lattice_state(B), batch_size=B, bos=0, eos=EOS, max_len=S),
+                        "cpu",
+                    ),
+                ]
                 for what, (step_fn, state, reorder), ref, device in cases:
                     for alpha in self.alphas:
                         got = self.beam(step_fn, state, B, 1, S, alpha=alpha, reorder=reorder, device=device)
@@ -149,8 +144,14 @@ class BeamSearch(Comparison):
                         ctx.assert_close(
                             got.tokens[:, 0], ref.tokens, name="beam width 1 = greedy: tokens", where=where
                         )
-                        ctx.assert_close(got.log_probs[:, 0], ref.log_probs, name="beam width 1 = greedy: log P",
-                                         where=where, rtol=1e-6, atol=1e-6)  # fmt: skip
+                        ctx.assert_close(
+                            got.log_probs[:, 0],
+                            ref.log_probs,
+                            name="beam width 1 = greedy: log P",
+                            where=where,
+                            rtol=1e-6,
+                            atol=1e-6,
+                        )
 
     def check_exhaustive(self, ctx) -> None:
         B, V, S = 3, 4, 5
@@ -165,25 +166,42 @@ class BeamSearch(Comparison):
                 for b in range(B):
                     where = f"source {b}, alpha={alpha}, seed {seed}: brute force {best[b][2]}, beam {seqs[b][0]}"
                     ok = seqs[b][0] == best[b][2]
-                    ctx.expect(ok, f"unpruned beam search missed the best sequence: {where}",
-                               name="unpruned beam = brute-force best sequence")  # fmt: skip
+                    ctx.expect(
+                        ok,
+                        f"unpruned beam search missed the best sequence: {where}",
+                        name="unpruned beam = brute-force best sequence",
+                    )
                     want = torch.tensor(best[b][0], dtype=torch.float64)
-                    ctx.assert_close(got.scores[b, 0], want, name="unpruned beam = brute-force best score", where=where,
-                                     rtol=1e-9, atol=1e-9)  # fmt: skip
+                    ctx.assert_close(
+                        got.scores[b, 0],
+                        want,
+                        name="unpruned beam = brute-force best score",
+                        where=where,
+                        rtol=1e-9,
+                        atol=1e-9,
+                    )
 
     def check_planted_lattice(self, ctx) -> None:
         # tokens: 0 bos, 1 eos, 2 "a", 3 "b"; step 0: a 0.6, b 0.4; after a: eos 0.34, a/b 0.33;
         # after b: eos 0.9. Greedy: a then eos -> 0.204; best: b eos = 0.36.
         V, S, e = 4, 3, 1e-9
-        rows = {(0, 0): [e, e, 0.6, 0.4], (1, 2): [e, 0.34, 0.33, 0.33], (1, 3): [e, 0.9, 0.05, 0.05],
-                (2, 2): [e, 0.98, 0.01, 0.01], (2, 3): [e, 0.98, 0.01, 0.01]}  # fmt: skip
+        rows = {
+            (0, 0): [e, e, 0.6, 0.4],
+            (1, 2): [e, 0.34, 0.33, 0.33],
+            (1, 3): [e, 0.9, 0.05, 0.05],
+            (2, 2): [e, 0.98, 0.01, 0.01],
+            (2, 3): [e, 0.98, 0.01, 0.01],
+        }
         step = table_step(rows, V, S)
         best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=0.0)[0]
         g = self.greedy(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, max_len=S)
         b2 = self.beam(step, lattice_state(1), 1, 2, S)
         ok = best[2] == [3, EOS] and abs(best[1] - math.log(0.36)) < 1e-6
-        ctx.expect(ok, f"the planted optimum should be [b, eos] with log 0.36, brute force says {best}",
-                   name="planted lattice optimum")  # fmt: skip
+        ctx.expect(
+            ok,
+            f"the planted optimum should be [b, eos] with log 0.36, brute force says {best}",
+            name="planted lattice optimum",
+        )
         ctx.expect(
             g.sequences()[0][0] == 2 and float(g.log_probs[0]) < best[1] - 0.5,
             f"greedy should take 'a' and end worse: {g.sequences()[0]} log P {float(g.log_probs[0]):.3f}",
@@ -214,12 +232,21 @@ class BeamSearch(Comparison):
             best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=alpha)[0]
             got = self.beam(step, lattice_state(1), 1, 4, S, alpha=alpha, n_best=4)
             won = got.sequences()[0][0]
-            ctx.expect(best[2] == want and won == want, f"alpha={alpha}: expected the winner {want}; brute force "
-                       f"{best[2]}, beam {won}", name="length penalty flips the winner")  # fmt: skip
+            ctx.expect(
+                best[2] == want and won == want,
+                f"alpha={alpha}: expected the winner {want}; brute force {best[2]}, beam {won}",
+                name="length penalty flips the winner",
+            )
             expected = got.log_probs[0] / ((5.0 + got.lengths[0].double()) / 6.0) ** alpha  # Wu et al. 2016, eq. 14
             ok = torch.isfinite(got.log_probs[0])
-            ctx.assert_close(got.scores[0][ok], expected[ok], name="score = log P / ((5 + |Y|) / 6)^alpha",
-                             where=f"alpha={alpha}", rtol=1e-12, atol=1e-12)  # fmt: skip
+            ctx.assert_close(
+                got.scores[0][ok],
+                expected[ok],
+                name="score = log P / ((5 + |Y|) / 6)^alpha",
+                where=f"alpha={alpha}",
+                rtol=1e-12,
+                atol=1e-12,
+            )
 
     def check(self, ctx) -> None:
         self.check_beam1_is_greedy(ctx, ctx.configs[0])
