@@ -6,10 +6,11 @@ heads concatenated and projected) against ``nn.MultiheadAttention`` (reference a
 ``torch_mha``) holding the same weights (torch's parameter names). Dropout off, eval mode.
 
 Check (tiny, float32 and float64): output and attention weights for self- and cross-attention
-(L != S), ``batch_first`` both ways, unbatched input, key padding and attention masks of every
-kind torch accepts, alone and together, ``need_weights`` and ``average_attn_weights`` both ways;
-wrong mask shapes raise ValueError. nn.MultiheadAttention's boolean masks mark what is
-*blocked*, the opposite of ``F.scaled_dot_product_attention``'s.
+(L != S), ``batch_first`` both ways, unbatched input, ``key_padding_mask`` as booleans and as
+additive floats, ``attn_mask`` as a causal boolean, a float bias and a 3-D (B*H, L, S) boolean,
+alone and together, ``need_weights`` and ``average_attn_weights`` both ways; wrong mask shapes
+raise ValueError. nn.MultiheadAttention's boolean masks mark what is *blocked*, the opposite of
+``F.scaled_dot_product_attention``'s.
 
 Bench (cpu: self-attention, B=8, E=512, H=8, L = 64, 256, 1024, ``need_weights=False``).
 
