@@ -99,21 +99,32 @@ def d_step(
     *y: torch.Tensor,
     loss: Loss = bce_d_loss,
     detach: bool = True,
+    fake: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One step of D on ``loss(D(real, *y), D(G(z, *y), *y))``; returns the loss detached.
 
+    ``fake``: G(z, *y) already computed (as :func:`gan_step` does, to run G once per step).
     ``detach=False`` is the classic mistake (kept for the drills' mutants): D's loss then
     reaches G, filling G's ``.grad`` and costing a backward pass through G.
     """
-    fake = G(z, *y)
+    fake = G(z, *y) if fake is None else fake
     return descend(opt_d, loss(D(real, *y), D(fake.detach() if detach else fake, *y)))
 
 
 def g_step(
-    G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, z: torch.Tensor, *y: torch.Tensor, loss: Loss = bce_g_loss
+    G: nn.Module,
+    D: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    z: torch.Tensor,
+    *y: torch.Tensor,
+    loss: Loss = bce_g_loss,
+    fake: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One step of G on ``loss(D(G(z, *y), *y))`` (D's weights do not move); returns the loss detached."""
-    return descend(opt_g, loss(D(G(z, *y), *y)))
+    """One step of G on ``loss(D(G(z, *y), *y))`` (D's weights do not move); returns the loss detached.
+
+    ``fake``: G(z, *y) already computed, still attached to G's graph (a D step that detached it
+    leaves that graph intact)."""
+    return descend(opt_g, loss(D(G(z, *y) if fake is None else fake, *y)))
 
 
 def gan_step(
@@ -125,8 +136,12 @@ def gan_step(
     z: torch.Tensor,
     *y: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A D step then a G step on the same noise z (and labels y), BCE losses: (D loss, G loss)."""
-    return d_step(G, D, opt_d, real, z, *y), g_step(G, D, opt_g, z, *y)
+    """A D step then a G step on the same fakes G(z, *y), BCE losses: (D loss, G loss).
+
+    G runs forward once per step: D learns on the fakes detached, then G backpropagates through
+    the same fakes scored by the updated D, as in pytorch/examples' DCGAN (dcgan/main.py)."""
+    fake = G(z, *y)
+    return d_step(G, D, opt_d, real, z, *y, fake=fake), g_step(G, D, opt_g, z, *y, fake=fake)
 
 
 def snapshot(net: nn.Module) -> list[torch.Tensor]:

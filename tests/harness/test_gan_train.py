@@ -11,6 +11,7 @@ from harness.gan_train import (
     bce_d_loss,
     bce_g_loss,
     d_step,
+    descend,
     digits_pair,
     expect_70x70_patchgan,
     expect_fd_below,
@@ -101,6 +102,22 @@ def test_g_step_moves_only_g_and_gan_step_passes_labels():
     assert unchanged(d0, D)
     d, g = gan_step(G, D, opt_g, opt_d, torch.rand(8, 4), torch.randn(8, 2), torch.arange(8))
     assert not d.requires_grad and not g.requires_grad and math.isfinite(float(d) + float(g))
+
+
+def test_gan_step_runs_g_once_and_matches_d_then_g_on_the_same_fakes():
+    G, D, opt_g, opt_d = _pair()
+    calls = []
+    G.register_forward_hook(lambda *a: calls.append(1))
+    real, z, y = torch.rand(8, 4), torch.randn(8, 2), torch.arange(8)
+    G2, D2, opt_g2, opt_d2 = _pair()
+    d, g = gan_step(G, D, opt_g, opt_d, real, z, y)
+    assert len(calls) == 1  # one forward of G per step (detached for D, attached for G)
+    fake = G2(z, y)  # the reference: pytorch/examples' DCGAN step, fakes computed once
+    d2 = descend(opt_d2, bce_d_loss(D2(real, y), D2(fake.detach(), y)))
+    g2 = descend(opt_g2, bce_g_loss(D2(fake, y)))
+    assert torch.equal(d, d2) and torch.equal(g, g2)
+    assert all(torch.equal(a, b) for a, b in zip(snapshot(G), snapshot(G2), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(snapshot(D), snapshot(D2), strict=True))
 
 
 def test_minibatches_draw_the_same_rows_of_each_tensor_and_are_seeded():
