@@ -106,6 +106,13 @@ def replace_call(
     return replace_impl(name, what, impl_name, lambda self, *inputs: lambda: wrong(*inputs), match=match)
 
 
+def tiny_changed(sizes: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """The patch ``{"sizes": {"tiny": sizes["tiny"] with changes}}`` (``dataclasses.replace``
+    on a frozen config): a mutant run on the tiny preset with, e.g., ``lr=0.0`` (a model that
+    must fail the learning check). The other presets are dropped: mutants run on tiny only."""
+    return {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], **changes)}}
+
+
 def _impl_patch(task_cls: Any, impl_name: str, wrong: Callable[..., Any] | None, label: str) -> dict[str, Any]:
     from harness.task import impl
 

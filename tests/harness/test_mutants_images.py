@@ -9,7 +9,7 @@ import torch
 from harness import Operator, impl
 from harness.context import Context
 from harness.images import MAX_HEATMAP, RECORD_BUDGET_BYTES, encode_image
-from harness.mutants import Mutant, replace_call, replace_impl, run_mutant
+from harness.mutants import Mutant, replace_call, replace_impl, run_mutant, tiny_changed
 from harness.registry import Registry, RegistryError, task
 from harness.runner import run_task
 
@@ -60,6 +60,19 @@ def test_replace_call_times_the_wrong_function_of_the_inputs():
     assert verdict["caught"] and "own" in verdict["how"]
     x = torch.ones(3)
     assert torch.equal(cls.mutants[0].build(cls)().own(x)(), x / 2)
+
+
+def test_tiny_changed_patches_the_tiny_preset_only():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        lr: float = 1e-3
+        epochs: int = 3
+
+    sizes = {"tiny": Cfg(), "cpu": Cfg(epochs=9)}
+    assert tiny_changed(sizes, lr=0.0, epochs=1) == {"sizes": {"tiny": Cfg(lr=0.0, epochs=1)}}
+    assert sizes["tiny"] == Cfg()  # the task's own presets untouched
 
 
 def test_run_task_with_mutants_fails_on_a_survivor_and_records_each():
