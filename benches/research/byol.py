@@ -112,8 +112,7 @@ class BYOL(TrainingRun):
         p, z = torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[1.0, 1.0]], dtype=torch.float64)
         ctx.assert_close(self.regress(p, z), torch.tensor(2 - math.sqrt(2), dtype=torch.float64),
                          name="loss = 2 - 2 cos (hand)")  # fmt: skip
-        torch.manual_seed(ctx.rng_seed)
-        nets = self._nets(cfg).double()
+        nets = self._nets(cfg, ctx.rng_seed).double()
         x, g = digits_split(seed=0, dtype=torch.float64)[0][:32], ctx.generator()
         v1, v2 = digit_view(x, g), digit_view(x, g)
         ctx.assert_close(self._loss(nets, v1, v2), self._loss(nets, v2, v1), name="loss symmetric in the views")
@@ -133,7 +132,8 @@ class BYOL(TrainingRun):
     def _loss(self, nets, v1, v2, target_fn=None, regress=None):
         return self.symmetric_loss(nets, v1, v2, target_fn or self.target_fn, regress or self.regress)
 
-    def _nets(self, cfg, make_predictor=None):
+    def _nets(self, cfg, seed, make_predictor=None):
+        torch.manual_seed(seed)
         enc = MLP(MLPConfig(in_features=64, hidden=(128,), out_features=cfg.rep_dim))
         proj = byol.mlp_head(cfg.rep_dim, cfg.proj_dim)  # built before the predictor: the seeded init order
         return byol.BYOLNets(enc, proj, (make_predictor or self.make_predictor)(cfg.proj_dim))
@@ -143,8 +143,7 @@ class BYOL(TrainingRun):
         curve, (nets, the digits split)."""
         make_pred, target_fn, regress = ARMS[arm] if arm else (None, None, None)
         xtr, ytr, xte, yte = (t.to(ctx.device) for t in digits_split(seed=0))
-        torch.manual_seed(ctx.rng_seed)
-        nets = self._nets(cfg, make_pred).to(ctx.device)
+        nets = self._nets(cfg, ctx.rng_seed, make_pred).to(ctx.device)
         *spreads, curve = byol.train_byol(nets, lambda v1, v2: self._loss(nets, v1, v2, target_fn, regress), self.ema,
                                           xtr, xte, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                                           tau_base=cfg.tau_base, seed=ctx.rng_seed)  # fmt: skip
@@ -164,8 +163,7 @@ class BYOL(TrainingRun):
     def prepare(self, ctx, impl, config):
         make_pred, target_fn, regress = ARMS[impl]
         x = digits_split(seed=0)[0][: config.batch].to(ctx.device)
-        torch.manual_seed(ctx.rng_seed)
-        nets = self._nets(config, make_pred).to(ctx.device)
+        nets = self._nets(config, ctx.rng_seed, make_pred).to(ctx.device)
         opt, g = torch.optim.Adam(nets.trainable(), lr=config.lr), ctx.generator()
 
         def step():  # one Adam step on two fresh views, then the EMA at tau_base
