@@ -39,11 +39,11 @@ section 15.5: "the client seems to have erred").
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from harness import System, task
 from harness.claims import metric
 from harness.mutants import Mutant
-from harness.serving import request
 from kernels.serve.contract import (
     CPU,
     TINY,
@@ -57,10 +57,11 @@ from kernels.serve.contract import (
     server_metrics,
     serving,
 )
-from kernels.serve.rest import fuzz_openapi, swap_under_load
+from kernels.serve.rest import expect_answer, fuzz_openapi, swap_under_load
 
 R = "/v1/models/digits"
-ONLY_V1 = [{"name": "digits", "versions": ["v1"], "active": "v1"}]
+#: the listing with digits v1 alone registered, and active
+ONLY_V1 = {"models": [{"name": "digits", "versions": ["v1"], "active": "v1"}]}
 
 
 @task("deployment.rest_api", seed="9.06", title="REST API for serving models")
@@ -86,13 +87,25 @@ class RestApi(System):
     #: the app factory the server runs (``module:function``); mutants swap in a wrong one
     app = "kernels.serve.fastapi_app:create_app"
     mutants = (
-        Mutant("leaky_versions", "the registry keeps one module per model name: registering v2 overwrites v1's "
-               "weights", {"app": "kernels.serve.wrong:fastapi_leaky_versions"}, match="v1 after v2"),
-        Mutant("whole_pixels_only", "raises (HTTP 500) on a fractional pixel value; every check but the fuzzer "
-               "sends whole ones", {"app": "kernels.serve.wrong:fastapi_whole_pixels"}, match="schemathesis"),
-        Mutant("unvalidated", "parses predict bodies by hand: bad payloads raise, HTTP 500",
-               {"app": "kernels.serve.wrong:fastapi_unvalidated"}, match="bad payload"),
-    )  # fmt: skip
+        Mutant(
+            "leaky_versions",
+            "the registry keeps one module per model name: registering v2 overwrites v1's weights",
+            {"app": "kernels.serve.wrong:fastapi_leaky_versions"},
+            match="v1 after v2",
+        ),
+        Mutant(
+            "whole_pixels_only",
+            "raises (HTTP 500) on a fractional pixel value; every check but the fuzzer sends whole ones",
+            {"app": "kernels.serve.wrong:fastapi_whole_pixels"},
+            match="schemathesis",
+        ),
+        Mutant(
+            "unvalidated",
+            "parses predict bodies by hand: bad payloads raise, HTTP 500",
+            {"app": "kernels.serve.wrong:fastapi_unvalidated"},
+            match="bad payload",
+        ),
+    )
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -100,19 +113,8 @@ class RestApi(System):
         x = digits_batch(cfg.check_rows)  # (rows, 64) raw pixels
         rows = {"inputs": x.tolist()}
         with serving(ctx, "uvicorn", self.app, ctx.workdir, [["digits", "v1", "digits-v1.pt"]]) as srv:
-
-            def call(what: str, method: str, path: str, body: dict | None = None, status: int = 200) -> dict:
-                """One request, its status checked as ``what``; the JSON answer ({} if none)."""
-                got, answer = request(srv.port, method, path, body)
-                ctx.expect(got == status, f"{what}: expected HTTP {status}, got {got}: {str(answer)[:200]}", name=what)
-                return answer if isinstance(answer, dict) else {}
-
-            def only_v1(when: str) -> None:
-                listing = call("list models", "GET", "/v1/models")
-                ctx.expect(listing.get("models") == ONLY_V1, f"{when}: expected digits v1 alone and active, got "
-                           f"{listing}", name="list models")  # fmt: skip
-
-            only_v1("at start")
+            call = functools.partial(expect_answer, ctx, srv.port)  # (what, method, path, body, status)
+            call("list models at start", "GET", "/v1/models", want=ONLY_V1)
             v2 = {"version": "v2", "file": "digits-v2.pt"}
             call("register", "POST", f"{R}/versions", v2, 201)
             call("register twice", "POST", f"{R}/versions", v2, 409)
@@ -131,7 +133,7 @@ class RestApi(System):
             call("delete the active version", "DELETE", f"{R}/versions/v1", status=409)
             call("delete", "DELETE", f"{R}/versions/v2")
             call("deleted version", "POST", f"{R}/versions/v2/predict", rows, 404)
-            only_v1("after deleting v2")
+            call("list models after deleting v2", "GET", "/v1/models", want=ONLY_V1)
             table = check_contract(ctx, srv.port, "digits", models["v1"], cfg, "uvicorn")
             fuzz_openapi(ctx, srv.port, cfg, {"path.name": "digits", "path.version": "v1"})
         ctx.table("bad payloads and the answers they got", table)

@@ -1,5 +1,6 @@
 """Checks of the registry REST API (9.06) beyond the shared contract.
 
+* :func:`expect_answer`: one request whose status (and, if given, whole JSON answer) is checked.
 * :func:`swap_under_load`: clients send to the active-version route while a thread swaps the
   active version back and forth; every answer must carry exactly the logits of the version
   it names (an answer mixing one version's label with another's weights is the bug).
@@ -22,6 +23,21 @@ import torch
 from harness.serving import LOOPBACK, request, run_load
 from kernels.serve.contract import ServeConfig, digits_batch
 from kernels.serve.model import ServedModel
+
+
+def expect_answer(
+    ctx, port: int, what: str, method: str, path: str, body: dict | None = None, status: int = 200, want=None
+) -> dict:
+    """Send one request to ``port`` and check its HTTP status (and its JSON answer, if ``want``).
+
+    Fails (``ctx.expect``, named ``what``) when the status is not ``status`` or, with ``want``
+    given, the decoded answer is not equal to ``want``. Returns the JSON answer ({} if none).
+    """
+    got, answer = request(port, method, path, body)
+    ctx.expect(got == status, f"{what}: expected HTTP {status}, got {got}: {str(answer)[:200]}", name=what)
+    if want is not None:
+        ctx.expect(answer == want, f"{what}: expected {want}, got {answer}", name=what)
+    return answer if isinstance(answer, dict) else {}
 
 
 def swap_under_load(ctx, port: int, route: str, models: dict[str, ServedModel], cfg: ServeConfig) -> int:
