@@ -29,7 +29,7 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric
 from harness.data import toy_translate
 from harness.data.parallel import ParallelVocab, load_translation_pairs
-from harness.mutants import Mutant
+from harness.mutants import Mutant, tiny_changed
 from harness.train import fit
 from harness.train_text import score
 from kernels.text import translate as tr
@@ -80,11 +80,8 @@ class Translation(TrainingRun):
     sdpa = staticmethod(F.scaled_dot_product_attention)
     mutants = (
         Mutant("non_causal_decoder", "the decoder's self-attention is not causal (it copies the answer)",
-               {"sdpa": staticmethod(non_causal_sdpa),
-                "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=120)}},
-               match="greedy decoding got"),
-        Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
-               steps=30)}}, match="loss"),
+               {"sdpa": staticmethod(non_causal_sdpa), **tiny_changed(sizes, steps=120)}, match="greedy decoding got"),
+        Mutant("does_not_learn", "learning rate 0", tiny_changed(sizes, lr=0.0, steps=30), match="loss"),
     )  # fmt: skip
 
     def _model(self, ctx, config, vocab):
