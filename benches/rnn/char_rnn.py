@@ -6,10 +6,9 @@ text (the standard library's docstrings, or ``corpus/*.txt`` under ``--data-dir`
 ``harness.lm_run``), and seeded sampling from it (``kernels.text.decoding.sample``).
 
 Check (tiny): the held-out loss falls from log V to below the unigram entropy of the held-out
-characters under the training frequencies, so the model uses the context (seeds 0-3, 120 steps
-of 32 x 64 characters, LSTM 64: 4.58-4.63 -> 2.43-2.49 nats/char against 3.31). Sampling, from
-an untrained model (near uniform: a sampler without the ban emits <pad>/<unk> within a few
-hundred draws) and a trained one, follows its generator only and emits training characters only.
+characters under the training frequencies, so the model uses the context. Sampling, from an
+untrained model (near uniform: a sampler without the ban emits <pad>/<unk> within a few hundred
+draws) and a trained one, follows its generator only and emits training characters only.
 
 Lesson: generation is one tiny step per character, so per-step dispatch, not arithmetic,
 sets its rate. After a few hundred steps the samples have word lengths, spaces, line breaks
@@ -53,9 +52,8 @@ class CharRnn(LanguageModelRun):
         "cpu": CharConfig(corpus_chars=730_000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=50),
         "gpu": CharConfig(
             730_000, emb=128, hidden=512, num_layers=2, steps=3000, seq_len=128, batch_size=128, lr=2e-3, eval_every=250
-        ),  # fmt: skip
+        ),
     }
-
     metrics = {
         "final_held_out_loss": "held-out NLL after training, nats per character",
         "gain_over_unigram": "unigram entropy minus the final held-out loss, nats per character",
@@ -65,13 +63,28 @@ class CharRnn(LanguageModelRun):
         metric("final_held_out_loss", "<=", 2.5, text="held-out loss <= 2.5 nats/char after the cpu budget"),
     )
     mutants = (
-        Mutant("global_rng_sampler", "samples from the global RNG, ignoring the generator",
-               {"sample_fn": staticmethod(rnn_lm.global_rng_sample)}, match="differ"),
-        Mutant("no_ban_sampler", "can emit <pad>/<unk>", {"sample_fn": staticmethod(rnn_lm.no_ban_sample)},
-               match="<pad>/<unk>"),
-        Mutant("never_steps", "the optimizer never steps", {"train_step": staticmethod(rnn_lm.never_steps),
-               "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=5)}}, match="unigram entropy"),
-    )  # fmt: skip
+        Mutant(
+            "global_rng_sampler",
+            "samples from the global RNG, ignoring the generator",
+            {"sample_fn": staticmethod(rnn_lm.global_rng_sample)},
+            match="differ",
+        ),
+        Mutant(
+            "no_ban_sampler",
+            "can emit <pad>/<unk>",
+            {"sample_fn": staticmethod(rnn_lm.no_ban_sample)},
+            match="<pad>/<unk>",
+        ),
+        Mutant(
+            "never_steps",
+            "the optimizer never steps",
+            {
+                "train_step": staticmethod(rnn_lm.never_steps),
+                "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=5)},
+            },
+            match="unigram entropy",
+        ),
+    )
 
     def fit_tokenizer(self, train_text: str, cfg: CharConfig) -> CharTokenizer:
         return CharTokenizer.fit(train_text)
@@ -84,9 +97,8 @@ class CharRnn(LanguageModelRun):
     def check_sampling(self, ctx, model, tok: CharTokenizer, train_text: str, what: str) -> None:
         before, seed = torch.random.get_rng_state(), ctx.rng_seed
         a, b, c = (self.generate(model, tok, 4, 200, seed + i, ctx.device) for i in (0, 0, 1))
-        ctx.expect(
-            torch.equal(a, b), f"{what}: two samples with generator seed {seed} differ", name="sampling is seeded"
-        )
+        differ = f"{what}: two samples with generator seed {seed} differ"
+        ctx.expect(torch.equal(a, b), differ, name="sampling is seeded")
         same = f"{what}: generator seeds {seed} and {seed + 1} gave the same text"
         ctx.expect(not torch.equal(a, c), same, name="another seed, another text")
         rng = torch.equal(before, torch.random.get_rng_state())
@@ -132,6 +144,7 @@ class CharRnn(LanguageModelRun):
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         gen = Prepared(
             fn=lambda: self.generate(model, tok, 16, cfg.sample_chars, ctx.rng_seed, ctx.device),
-            items=16 * cfg.sample_chars, item_unit="tokens",
-        )  # fmt: skip
+            items=16 * cfg.sample_chars,
+            item_unit="tokens",
+        )
         ctx.measure("generate", gen, config=cfg)
