@@ -52,3 +52,15 @@ def record_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     finally:
         for m, s in zip(mods, saved):
             m.sdpa = s
+
+
+@torch.no_grad()
+def last_layer_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The weights (L, S) of the last attention call of ``model(x)`` for the first sample of
+    ``x``, averaged over heads (float, CPU): the last layer's map, for a heatmap.
+
+    Raises ValueError as :func:`record_attention` does (no attention module to record).
+    """
+    with record_attention(model) as maps:
+        model(x)
+    return maps[-1][0].mean(0)  # (B, H, L, S) -> (L, S)
