@@ -15,10 +15,14 @@ thousand parameters and the benchmarks widen them through the config fields.
   can capture both branches; :class:`BranchDeletedMLP`, the wrong fix (the branch dropped).
 * :class:`TinyConvNet`: (B, 1, H, W) -> (B, C) logits; Conv-BN-ReLU, depthwise conv,
   pooling, Dropout, Linear: the layer mix of a mobile CNN (MobileNet's depthwise separable
-  convolution, Howard et al. 2017, arXiv:1704.04861).
+  convolution, Howard et al. 2017, arXiv:1704.04861). :class:`ConvNetConfig` sizes it and its
+  input batch (the presets of 9.02 TorchScript, 9.09 TensorRT, 9.10 mobile).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -107,3 +111,38 @@ class TinyConvNet(nn.Module):
         h = self.dw(self.stem(x))  # (B, 2w, H, W)
         h = F.adaptive_avg_pool2d(h, 1).flatten(1)  # (B, 2w, 1, 1) -> (B, 2w)
         return self.head(h)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvNetConfig:
+    """A :class:`TinyConvNet` and the (batch, 1, image, image) float32 input it is run on."""
+
+    width: int = 8
+    """channels after the first conv"""
+    image: int = 8
+    """input height = width (pixels)"""
+    batch: int = 4
+    """images per call"""
+
+    def label(self) -> str:
+        return f"w={self.width},img={self.image},B={self.batch}"
+
+    def images(self, generator: torch.Generator | None = None, batch: int | None = None) -> torch.Tensor:
+        """(batch, 1, image, image) float32 standard normal drawn from ``generator`` (the global
+        RNG when None); ``batch`` defaults to the config's."""
+        return torch.randn(self.batch if batch is None else batch, 1, self.image, self.image, generator=generator)
+
+    def build(
+        self,
+        seed: int,
+        generator: torch.Generator | None = None,
+        *,
+        batch: int | None = None,
+        device: Any = "cpu",
+        train: bool = True,
+    ) -> tuple[TinyConvNet, torch.Tensor]:
+        """``(model, x)``: ``TinyConvNet(width)`` initialised after ``torch.manual_seed(seed)``, in
+        train mode unless ``train=False`` (eval mode, for inference), and
+        ``x = self.images(generator, batch)``; both moved to ``device``."""
+        torch.manual_seed(seed)
+        return TinyConvNet(self.width).train(train).to(device), self.images(generator, batch).to(device)
