@@ -32,6 +32,19 @@ def jit_round_trip(m: torch.jit.ScriptModule, path: Path) -> tuple[tuple[str, An
     return ("before save", m), ("reloaded", torch.jit.load(str(path)))
 
 
+def export_round_trip(model: torch.nn.Module, x: torch.Tensor, path: Path, max_batch: int = 1024) -> Any:
+    """``model`` captured by ``torch.export`` on ``x`` with dim 0 (the batch, 1..``max_batch``)
+    dynamic, written to ``path`` (a ``.pt2`` file) by ``torch.export.save`` and read back: the
+    loaded program's module, which takes any batch in range.
+
+    ``x``'s batch must be >= 2: torch.export specialises sizes 0 and 1 and would fix the dim.
+    Raises what ``torch.export.export`` raises (a data-dependent branch, a guard on the batch).
+    """
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), path)
+    return torch.export.load(path).module()
+
+
 def aoti_load(model: torch.nn.Module, x: torch.Tensor, package: Path) -> Callable[..., Any]:
     """Export ``model`` on ``x`` (static shapes), build an AOTInductor package at ``package``
     (a ``.pt2`` file) and load it; the loaded callable takes inputs shaped like ``x``.

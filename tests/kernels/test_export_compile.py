@@ -9,7 +9,7 @@ import collections
 import pytest
 import torch
 
-from kernels.export.compile import compile_or_skip, jit_round_trip, quiet_jit
+from kernels.export.compile import compile_or_skip, export_round_trip, jit_round_trip, quiet_jit
 from kernels.export.trt import TRT_CONVERTERS, namespace_coverage, op_table
 
 
@@ -40,6 +40,15 @@ def test_jit_round_trip_reloads_an_equal_module(tmp_path):
     assert (w1, w2) == ("before save", "reloaded") and (tmp_path / "m.pt").exists()
     x = torch.randn(4, 3)
     torch.testing.assert_close(b(x), a(x))
+
+
+def test_export_round_trip_keeps_the_batch_dynamic(tmp_path):
+    m = torch.nn.Linear(3, 2).eval()
+    loaded = export_round_trip(m, torch.randn(4, 3), tmp_path / "m.pt2")
+    assert (tmp_path / "m.pt2").exists()
+    for b in (1, 4, 9):  # batches the export never saw
+        x = torch.randn(b, 3)
+        torch.testing.assert_close(loaded(x), m(x))
 
 
 def test_namespace_coverage_is_wrong_and_the_op_table_marks_converters():
