@@ -61,6 +61,17 @@ def standard_step(
 
 
 @torch.no_grad()
+def transformed_step(transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> StepFn:
+    """A :data:`StepFn`: :func:`standard_step` on ``transform(x, y)`` -> (x', y') instead of
+    the batch itself (a batch augmentation, noise injection); ``transform`` draws from its own
+    generator, so the harness's batch order is untouched."""
+
+    def step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable):
+        return standard_step(model, optimizer, *transform(x, y), loss_fn)
+
+    return step
+
+
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048, loss_fn: Callable = F.cross_entropy
 ) -> tuple[float, float]:

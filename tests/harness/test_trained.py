@@ -145,3 +145,18 @@ def test_accuracy_epochs_and_forward_helpers():
     prep = forward_prepared(model, torch.ones(5, 4), unit="rows")
     out = prep.fn()
     assert not model.training and not out.requires_grad and (prep.items, prep.item_unit) == (5, "rows")
+
+
+def test_transformed_step_trains_on_the_transformed_batch():
+    from harness.train import standard_step, transformed_step
+
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    models = [torch.nn.Linear(3, 2) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in models]
+    flip = lambda a, b: (-a, 1 - b)  # noqa: E731  # a transform that changes both
+    got = transformed_step(flip)(models[0], opts[0], x, y, torch.nn.functional.cross_entropy)
+    want = standard_step(models[1], opts[1], -x, 1 - y)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(models[0].weight, models[1].weight)
