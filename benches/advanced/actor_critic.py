@@ -12,7 +12,7 @@ Check (tiny): n-step and one-step TD targets on a hand-computed rollout (gamma 0
 terminated step does not bootstrap, a truncated one bootstraps the value of the final
 observation (gymnasium's ``info["final_obs"]``, not the reset state), no sum crosses an episode
 end, and the rollout's last step bootstraps. Then 2 seeds of a short run: the greedy policy's
-mean return must be well above a random policy's (about 22).
+mean return must reach 50 (``min_return``; a random policy's is about 22).
 
 Bench: env steps/s single vs vectorised; one training run (return per episode against env
 steps), SPS including training, time and env steps to solve (mean of 100 episodes >= 475), the
@@ -33,78 +33,62 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
+from kernels.rl import wrong
 from kernels.rl.agents import PGConfig, train_a2c
-from kernels.rl.envs import env_steps_fn, mlp
-from kernels.rl.record import METRICS, expect_learns, record_run
+from kernels.rl.record import expect_learns
 from kernels.rl.returns import n_step_targets
-
-
-@dataclasses.dataclass(frozen=True)
-class A2CRun:
-    """Training budget, seeds and the env-steps probe."""
-
-    agent: PGConfig
-    """the A2C hyperparameters and budget (env steps)"""
-    seeds: int = 2
-    """training runs (check: their mean must beat random)"""
-    min_return: float = 50.0
-    """check: mean greedy return over seeds must reach this (random: about 22)"""
-    probe_steps: int = 512
-    """env steps per timed call (single and vector)"""
-    n_envs: int = 8
-    """envs of the vectorised probe"""
-
+from kernels.rl.run import CartPoleTask, RLRun
 
 _AGENT = PGConfig(n_envs=8, n_steps=8, lr=1e-3, ent_coef=0.0)
 T, F = True, False
-ANCHORS = [
-    ("RL Zoo A2C (rl-baselines3-zoo benchmark)", 500_000, "500 +- 0"),
-    ("gymnasium CartPole-v1 reward_threshold", "", "475"),
-]
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _through_termination(r, nv, term, trunc, gamma, n):
-    return n_step_targets(r, nv, torch.zeros_like(term), term | trunc, gamma, n)
-
-
-def _truncation_as_termination(r, nv, term, trunc, gamma, n):
-    return n_step_targets(r, nv, term | trunc, torch.zeros_like(trunc), gamma, n)
-
-
-def _no_reset(r, nv, term, trunc, gamma, n):
-    return n_step_targets(r, nv, torch.zeros_like(term), torch.zeros_like(trunc), gamma, n)
 
 
 @task("advanced.actor_critic", seed="8.06", title="actor-critic")
-class ActorCritic(TrainingRun):
+class ActorCritic(CartPoleTask):
     __doc__ = __doc__
-    requires = ("gymnasium",)
-    variants = ("single_env", "vector_env")
     sizes = {
-        "tiny": A2CRun(dataclasses.replace(_AGENT, total_steps=8_000)),
-        "cpu": A2CRun(dataclasses.replace(_AGENT, total_steps=100_000), seeds=1, probe_steps=2048),
+        "tiny": RLRun(dataclasses.replace(_AGENT, total_steps=8_000), min_return=50.0),
+        "cpu": RLRun(dataclasses.replace(_AGENT, total_steps=100_000), seeds=1, probe_steps=2048, min_return=50.0),
     }
-    time_limit_s = {"check": 240.0, "bench": 900.0}
-    metrics = METRICS
     claims = (
         metric("eval_return", ">=", 475.0, text="A2C greedy policy solves CartPole-v1: >= 475 in 10 episodes (cpu)"),
-        speedup("vector_env", over="single_env", at_least=2.0,
-                text="8 vectorised envs >= 2x the env steps/s of one env, policy forward included"),
-    )  # fmt: skip
+        speedup(
+            "vector_env",
+            over="single_env",
+            at_least=2.0,
+            text="8 vectorised envs >= 2x the env steps/s of one env, policy forward included",
+        ),
+    )
+    series = "A2C"
+    anchors = (
+        ("RL Zoo A2C (rl-baselines3-zoo benchmark)", 500_000, "500 +- 0"),
+        ("gymnasium CartPole-v1 reward_threshold", "", "475"),
+    )
     #: n-step targets the check and the agent share (mutants replace them)
     targets = staticmethod(n_step_targets)
     mutants = (
-        Mutant("bootstraps_through_termination", "the critic's target adds gamma V(s') after the pole fell",
-               {"targets": staticmethod(_through_termination)}, match="n-step"),
-        Mutant("truncation_as_termination", "the 500-step time limit is treated as a fall: no bootstrap",
-               {"targets": staticmethod(_truncation_as_termination)}, match="n-step"),
-        Mutant("no_reset_at_episode_end", "the n-step sum runs into the next episode",
-               {"targets": staticmethod(_no_reset)}, match="n-step"),
-    )  # fmt: skip
+        Mutant(
+            "bootstraps_through_termination",
+            "the critic's target adds gamma V(s') after the pole fell",
+            {"targets": staticmethod(wrong.n_step_through_termination)},
+            match="n-step",
+        ),
+        Mutant(
+            "truncation_as_termination",
+            "the 500-step time limit is treated as a fall: no bootstrap",
+            {"targets": staticmethod(wrong.n_step_truncation_as_termination)},
+            match="n-step",
+        ),
+        Mutant(
+            "no_reset_at_episode_end",
+            "the n-step sum runs into the next episode",
+            {"targets": staticmethod(wrong.n_step_no_reset)},
+            match="n-step",
+        ),
+    )
 
     def check(self, ctx):
         g = 0.5
@@ -112,28 +96,16 @@ class ActorCritic(TrainingRun):
         nv = torch.tensor([10.0, 20.0, 30.0, 40.0, 50.0], dtype=torch.float64)  # V(s_t+1) of the state reached
         term = torch.tensor([F, T, F, F, F])  # the pole falls after step 1
         trunc = torch.tensor([F, F, F, T, F])  # the time limit after step 3
-        want3 = [1 + g * 2, 2, 3 + g * 4 + g * g * 40, 4 + g * 40, 5 + g * 50]
+        want3 = torch.tensor([1 + g * 2, 2, 3 + g * 4 + g * g * 40, 4 + g * 40, 5 + g * 50], dtype=torch.float64)
+        want1 = torch.tensor([1 + g * 10, 2, 3 + g * 30, 4 + g * 40, 5 + g * 50], dtype=torch.float64)
         where = "T=5, gamma 0.5, terminated after 1, truncated after 3"
-        ctx.assert_close(self.targets(r, nv, term, trunc, g, 3), torch.tensor(want3, dtype=torch.float64),
-                         name="n-step targets (n = 3)", where=where)  # fmt: skip
-        want1 = [1 + g * 10, 2, 3 + g * 30, 4 + g * 40, 5 + g * 50]
-        ctx.assert_close(self.targets(r, nv, term, trunc, g, 1), torch.tensor(want1, dtype=torch.float64),
-                         name="n-step targets (n = 1: TD targets)", where=where)  # fmt: skip
-        batched = self.targets(r[:, None].repeat(1, 2), nv[:, None].repeat(1, 2), term[:, None].repeat(1, 2),
-                               trunc[:, None].repeat(1, 2), g, 3)  # fmt: skip
-        ctx.assert_close(batched[:, 1], torch.tensor(want3, dtype=torch.float64), name="n-step targets, (T, N) batch")
-        expect_learns(ctx, ctx.configs[0], self._train)
+        ctx.assert_close(self.targets(r, nv, term, trunc, g, 3), want3, name="n-step targets (n = 3)", where=where)
+        ctx.assert_close(
+            self.targets(r, nv, term, trunc, g, 1), want1, name="n-step targets (n = 1: TD targets)", where=where
+        )
+        batched = self.targets(*(x[:, None].repeat(1, 2) for x in (r, nv, term, trunc)), g, 3)  # (T, N=2)
+        ctx.assert_close(batched[:, 1], want3, name="n-step targets, (T, N) batch")
+        expect_learns(ctx, ctx.configs[0], self.train_agent)
 
-    def _train(self, agent, seed):
+    def train_agent(self, agent, seed):
         return train_a2c(agent, seed, targets_fn=self.targets)
-
-    def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        fn = env_steps_fn(1 if impl == "single_env" else config.n_envs, config.probe_steps, mlp(4, 64, 2), ctx.rng_seed)
-        return Prepared(fn=fn, items=config.probe_steps, item_unit="env_steps")
-
-    def bench(self, ctx):
-        run = ctx.configs[0]
-        log, act = self._train(run.agent, ctx.rng_seed)
-        record_run(ctx, log, act, "A2C", ANCHORS)
-        super().bench(ctx)

@@ -1,6 +1,6 @@
 """Plausible wrong versions of the RL pieces, each beside the right one it mirrors.
 
-research.ppo and research.dqn declare them as mutants: their checks must reject every one.
+research.ppo, research.dqn and advanced.actor_critic declare them as mutants: their checks must reject every one.
 Signatures and shapes are those of :mod:`kernels.rl.ppo`, :mod:`kernels.rl.returns`,
 :mod:`kernels.rl.replay` and :mod:`kernels.rl.target`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from kernels.rl.replay import ReplayBuffer
-from kernels.rl.returns import gae
+from kernels.rl.returns import gae, n_step_targets
 from kernels.rl.target import TargetSync
 
 # -- PPO (research.ppo) ------------------------------------------------------------------------
@@ -79,3 +79,21 @@ class PolyakBackwards(TargetSync):
 def td_through_termination(r: torch.Tensor, q_next: torch.Tensor, term: torch.Tensor, gamma: float) -> torch.Tensor:
     """r + gamma max Q(s') also after the pole fell (the (1 - terminated) factor is missing). (B,) -> (B,)."""
     return r + gamma * q_next
+
+
+# -- A2C's n-step targets (advanced.actor_critic) ----------------------------------------------
+
+
+def n_step_through_termination(r, nv, term, trunc, gamma, n):
+    """n-step targets that treat every end as a truncation: gamma V(s') is added after the pole fell."""
+    return n_step_targets(r, nv, torch.zeros_like(term), term | trunc, gamma, n)
+
+
+def n_step_truncation_as_termination(r, nv, term, trunc, gamma, n):
+    """n-step targets that treat the time limit as a fall: no bootstrap after a truncation."""
+    return n_step_targets(r, nv, term | trunc, torch.zeros_like(trunc), gamma, n)
+
+
+def n_step_no_reset(r, nv, term, trunc, gamma, n):
+    """n-step targets that ignore every episode end: the sum runs on into the next episode."""
+    return n_step_targets(r, nv, torch.zeros_like(term), torch.zeros_like(trunc), gamma, n)
