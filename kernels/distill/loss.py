@@ -54,6 +54,19 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, 
     return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(student, labels)
 
 
+def soft_grad_ratio(loss_fn, student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, lo: float, hi: float):
+    """Norm of the soft term's gradient w.r.t. the ``student`` logits (B, C) at T = ``hi`` over its
+    norm at T = ``lo`` (``loss_fn(student, teacher, labels, T, alpha=1.0)``: the soft term alone).
+
+    With the T^2 factor the ratio stays near 1; without it, it falls to about (lo / hi)^2, since
+    "the magnitudes of the gradients produced by the soft targets scale as 1/T^2" (Hinton et al.
+    2015, section 2). Returns a float.
+    """
+    z = student.detach().clone().requires_grad_()
+    norm_lo, norm_hi = (float(torch.autograd.grad(loss_fn(z, teacher, labels, T, 1.0), z)[0].norm()) for T in (lo, hi))
+    return norm_hi / norm_lo
+
+
 def train_student(
     model: nn.Module,
     x: torch.Tensor,
