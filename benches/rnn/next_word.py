@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 
 import torch
-import torch.nn.functional as F
 
 from harness import Prepared, task
 from harness.claims import metric
 from harness.data import WordTokenizer
 from harness.data.corpus import split_windows, unigram_nll
 from harness.lm_run import LanguageModelRun, LMConfig
-from harness.mutants import Mutant
+from harness.mutants import Mutant, tiny_changed
 from kernels.text import rnn_lm
 
 
@@ -60,47 +60,49 @@ class NextWord(LanguageModelRun):
     sizes = {
         "tiny": WordConfig(corpus_chars=200_000, vocab_size=500, emb=32, hidden=48, steps=120),
         "cpu": WordConfig(400_000, vocab_size=2000, emb=64, hidden=128, steps=200, lr=5e-3, eval_every=100),
-        "gpu": WordConfig(730_000, vocab_size=10000, emb=650, hidden=650, num_layers=2, steps=3000, seq_len=35,
-                          batch_size=64, lr=2e-3, eval_every=250),
-    }  # fmt: skip
-
+        "gpu": WordConfig(
+            730_000,
+            vocab_size=10000,
+            emb=650,
+            hidden=650,
+            num_layers=2,
+            steps=3000,
+            seq_len=35,
+            batch_size=64,
+            lr=2e-3,
+            eval_every=250,
+        ),
+    }
     metrics = {"perplexity_vs_unigram": "final held-out perplexity / unigram perplexity (below 1: context helps)"}
     claims = (metric("perplexity_vs_unigram", "<=", 0.75, text="word LSTM perplexity <= 0.75x the unigram's"),)
+    #: exp(total NLL / predicted words) over batches of windows; mutants swap in per-batch averages
+    perplexity = staticmethod(rnn_lm.perplexity)
     mutants = (
-        Mutant("mean_of_batch_means", "averages per-batch mean NLLs (the short last batch counts as a full one)",
-               {"perplexity": staticmethod(rnn_lm.mean_of_batch_means)}, match="perplexity = exp(mean NLL)"),
-        Mutant("mean_of_perplexities", "averages per-batch perplexities",
-               {"perplexity": staticmethod(rnn_lm.mean_of_perplexities)}, match="perplexity = exp(mean NLL)"),
-        Mutant("never_steps", "the optimizer never steps", {"train_step": staticmethod(rnn_lm.never_steps),
-               "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=5)}}, match="below the unigram perplexity"),
-    )  # fmt: skip
+        Mutant(
+            "mean_of_batch_means",
+            "averages per-batch mean NLLs (the short last batch counts as a full one)",
+            {"perplexity": staticmethod(rnn_lm.mean_of_batch_means)},
+            match="perplexity = exp(mean NLL)",
+        ),
+        Mutant(
+            "mean_of_perplexities",
+            "averages per-batch perplexities",
+            {"perplexity": staticmethod(rnn_lm.mean_of_perplexities)},
+            match="perplexity = exp(mean NLL)",
+        ),
+        Mutant(
+            "never_steps",
+            "the optimizer never steps",
+            {"train_step": staticmethod(rnn_lm.never_steps), **tiny_changed(sizes, steps=5)},
+            match="below the unigram perplexity",
+        ),
+    )
 
     def fit_tokenizer(self, train_text: str, cfg: WordConfig) -> WordTokenizer:
         return WordTokenizer.fit(train_text, max_size=cfg.vocab_size)
 
     def evaluate(self, model, held: torch.Tensor, cfg: WordConfig, device) -> float:
         return self.perplexity(model, *split_windows(held, cfg.seq_len), cfg.eval_batch, device)
-
-    @staticmethod
-    @torch.no_grad()
-    def perplexity(model, x: torch.Tensor, y: torch.Tensor, batch: int, device) -> float:
-        """exp(total NLL / predicted words), summed over batches of ``batch`` windows."""
-        model.eval()
-        total, count = 0.0, 0
-        for i in range(0, x.shape[0], batch):
-            xb, yb = x[i : i + batch].to(device), y[i : i + batch].to(device)
-            total += float(F.cross_entropy(model(xb).flatten(0, 1).float(), yb.flatten(), reduction="sum"))
-            count += yb.numel()
-        model.train()
-        return math.exp(total / count)
-
-    @torch.no_grad()
-    def reference_perplexity(self, model, x: torch.Tensor, y: torch.Tensor, device) -> float:
-        """exp(mean NLL), computed another way: one forward, float64 log-softmax, gather, mean."""
-        model.eval()
-        logp = torch.log_softmax(model(x.to(device)).double(), dim=-1)  # (n, T, V)
-        model.train()
-        return float(logp.gather(-1, y.to(device)[..., None]).mean().neg().exp())
 
     def check(self, ctx) -> None:
         cfg = ctx.configs[0]
@@ -111,7 +113,7 @@ class NextWord(LanguageModelRun):
         ctx.expect(x.shape[0] % cfg.eval_batch != 0, uneven, name="uneven last evaluation batch")
         for state, m in (("trained", model), ("untrained", self.model(cfg, len(tok), ctx))):
             got = torch.tensor(self.perplexity(m, x, y, cfg.eval_batch, ctx.device))
-            want = torch.tensor(self.reference_perplexity(m, x, y, ctx.device))
+            want = torch.tensor(rnn_lm.reference_perplexity(m, x, y, ctx.device))
             ctx.assert_close(got, want, rtol=1e-5, atol=0, name="perplexity = exp(mean NLL)", where=state)
         unigram = math.exp(unigram_nll(train, held[1:], len(tok)))
         for name, v in (("initial", ppl[0]), ("final", ppl[-1]), ("unigram", unigram)):
@@ -144,7 +146,5 @@ class NextWord(LanguageModelRun):
         ctx.metric("train_tokens_per_s", tokens / seconds)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         x, y = split_windows(held, cfg.seq_len)  # (n, T) each
-        ev = Prepared(
-            lambda: self.perplexity(model, x, y, cfg.eval_batch, ctx.device), items=y.numel(), item_unit="tokens"
-        )
-        ctx.measure("evaluate", ev, config=cfg)
+        ev = partial(self.perplexity, model, x, y, cfg.eval_batch, ctx.device)
+        ctx.measure("evaluate", Prepared(ev, items=y.numel(), item_unit="tokens"), config=cfg)

@@ -6,6 +6,8 @@ wrong versions their mutants plant.
 * :func:`window_step`: one next-token training step on a fixed batch of random windows
   (what the bench times);
 * :func:`held_out_nll`: mean NLL over non-overlapping held-out windows;
+* :func:`perplexity`: exp(total NLL / predicted words) over batches of windows, and
+  :func:`reference_perplexity`, the same in one float64 pass (what a check compares it with);
 * wrong versions: :func:`never_steps` (no optimizer step), :func:`global_rng_sample` and
   :func:`no_ban_sample` (beside ``kernels.text.decoding.sample``), and the per-batch
   averages :func:`mean_of_batch_means` / :func:`mean_of_perplexities` (beside the right
@@ -53,6 +55,30 @@ def held_out_nll(model, ids: torch.Tensor, seq_len: int, device) -> float:
     loss = F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
     model.train()
     return float(loss)
+
+
+@torch.no_grad()
+def perplexity(model, x: torch.Tensor, y: torch.Tensor, batch: int, device) -> float:
+    """exp(total NLL / predicted words) of windows ``x`` -> targets ``y`` (n, T) int64, summed
+    over batches of ``batch`` windows (the last may be smaller), in eval mode (train mode restored)."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, x.shape[0], batch):
+        xb, yb = x[i : i + batch].to(device), y[i : i + batch].to(device)  # (b, T) each
+        total += float(F.cross_entropy(model(xb).flatten(0, 1).float(), yb.flatten(), reduction="sum"))
+        count += yb.numel()
+    model.train()
+    return math.exp(total / count)
+
+
+@torch.no_grad()
+def reference_perplexity(model, x: torch.Tensor, y: torch.Tensor, device) -> float:
+    """:func:`perplexity` computed another way: one forward of all windows (n, T), float64
+    log-softmax, gather of the targets, exp of minus the mean (eval mode, train mode restored)."""
+    model.eval()
+    logp = torch.log_softmax(model(x.to(device)).double(), dim=-1)  # (n, T, V)
+    model.train()
+    return float(logp.gather(-1, y.to(device)[..., None]).mean().neg().exp())
 
 
 # -- wrong versions ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""kernels.text.rnn_lm and harness.lm_run: the corpus split, the perplexity averages the
-rnn.next_word mutants plant, and the language-model run's prompted, seeded sampling."""
+"""kernels.text.rnn_lm and harness.lm_run: the corpus split, the perplexity (batched and float64
+reference) and the per-batch averages the rnn.next_word mutants plant, and the language-model
+run's prompted, seeded sampling."""
 
 import math
 
@@ -38,3 +39,13 @@ def test_sample_is_seeded_restores_the_mode_and_uses_the_prompt():
     assert not ((a == tok.pad_id) | (a == tok.unk_id)).any()
     other = run.sample(model, tok, prompt[:, -1:], 20, seed=1)  # no context: another state
     assert not torch.equal(a, other)
+
+
+def test_perplexity_sums_over_batches_and_matches_the_float64_reference():
+    model = lstm_lm(7, 4, 8, 1, "cpu", torch.float32, seed=0)
+    x, y = torch.randint(0, 7, (5, 6)), torch.randint(0, 7, (5, 6))  # 5 windows: batches of 2, 2, 1
+    with torch.no_grad():
+        true = math.exp(float(torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())))
+    want = rnn_lm.reference_perplexity(model, x, y, "cpu")
+    assert math.isclose(true, want, rel_tol=1e-5) and model.training
+    assert math.isclose(rnn_lm.perplexity(model, x, y, 2, "cpu"), want, rel_tol=1e-5) and model.training
