@@ -13,6 +13,8 @@ The guards catch outputs that pass by accident:
 * :func:`guard_no_alias`: the output must not share memory with an input unless the
   task says so (views are a task's explicit choice, e.g. 1.07 reshape_flatten).
 
+:func:`expect_seeded` checks that a random op draws only from the generator it is given.
+
 A check that cannot fail is a defect: tests/test_checks.py feeds each guard a wrong
 implementation and sees it fail.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -241,3 +244,18 @@ def guard_no_alias(output: Any, inputs: Any, *, name: str = "implementation") ->
             x_lo, x_hi = _storage_span(x)
             if o_lo < x_hi and x_lo < o_hi:
                 raise CheckFailed(f"{name}: output {i} shares memory with input {j}; return a new tensor")
+
+
+def expect_seeded(ctx: Any, draw: Callable[[torch.Generator], Any], what: str, seeds: tuple[int, int] = (7, 8)) -> Any:
+    """Expect ``draw(generator)`` (a random op) to depend on its generator only: two draws
+    from ``ctx.generator(seeds[0])`` equal in every tensor (check ``seeded: same seed``), one
+    from ``ctx.generator(seeds[1])`` different in some tensor (``seeded: other seed``). ``what``
+    names the results in the failure messages. Returns the first draw."""
+    first, again, other = (draw(ctx.generator(s)) for s in (seeds[0], seeds[0], seeds[1]))
+
+    def same(a: Any, b: Any) -> bool:
+        return all(torch.equal(p, q) for p, q in zip(_leaves(a), _leaves(b), strict=True))
+
+    ctx.expect(same(first, again), f"same seed gave different {what}", name="seeded: same seed")
+    ctx.expect(not same(first, other), f"two seeds gave identical {what}", name="seeded: other seed")
+    return first

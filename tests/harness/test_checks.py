@@ -9,6 +9,7 @@ from harness.checks import (
     CheckFailed,
     compare,
     errors,
+    expect_seeded,
     guard_no_alias,
     guard_not_constant,
     guard_not_mutated,
@@ -88,3 +89,26 @@ def test_alias_guard_catches_returned_view():
     # disjoint halves of one storage do not alias
     base = torch.randn(10)
     guard_no_alias(base[5:], (base[:5],))
+
+
+class _Ctx:
+    """What expect_seeded uses of a Context: seeded generators and expect."""
+
+    rng_seed = 0
+
+    def generator(self, offset=0):
+        return torch.Generator().manual_seed(self.rng_seed + offset)
+
+    def expect(self, condition, message, *, name=None):
+        if not condition:
+            raise CheckFailed(f"{name}: {message}")
+
+
+def test_expect_seeded_passes_a_seeded_op_and_catches_both_faults():
+    x = torch.arange(50.0)  # 50! orders: two unseeded shuffles never agree by chance
+    first = expect_seeded(_Ctx(), lambda g: (x[torch.randperm(50, generator=g)], x), "shuffles")
+    assert torch.equal(first[0].sort().values, x)
+    with pytest.raises(CheckFailed, match="same seed gave different shuffles"):
+        expect_seeded(_Ctx(), lambda g: x[torch.randperm(50)], "shuffles")  # the global RNG
+    with pytest.raises(CheckFailed, match="two seeds gave identical shuffles"):
+        expect_seeded(_Ctx(), lambda g: x.clone(), "shuffles")  # ignores the generator
