@@ -31,14 +31,14 @@ import torch.nn.functional as F
 from harness import Operator, Prepared, impl, task
 from harness.claims import speedup, time_ratio
 from harness.mutants import Mutant, replace_impl
+from kernels.layers import conv
 from kernels.layers.conv import ConvShape as C
-from kernels.layers.conv import conv2d_direct, conv2d_im2col, conv2d_unfold, conv_grads, grads_vs_conv2d, im2col
 from kernels.layers.conv_wrong import no_dilation, scaled_backward, wrong_padding
 
 H = "32x64x32x32->64,k3x3"  # label of the first cpu config: the headline shape (claims, gflops ratio)
 #: implementation name -> function(x, w, b, stride, padding, dilation, groups): what the impls
 #: call and the gradient check differentiates (the wrong_backward mutant swaps one)
-HAND = {"direct": conv2d_direct, "unfold": conv2d_unfold, "im2col": conv2d_im2col}
+HAND = {"direct": conv.conv2d_direct, "unfold": conv.conv2d_unfold, "im2col": conv.conv2d_im2col}
 OFF_BACKWARD = {**HAND, "im2col": scaled_backward}  # the wrong_backward mutant's functions
 
 
@@ -106,25 +106,18 @@ class Conv2dManual(Operator):
     def torch_conv2d(self, x, w, b, kw):
         return lambda: F.conv2d(x, w, b, **kw)
 
-    @impl
-    def direct(self, x, w, b, kw):
-        return lambda: self.FUNCTIONS["direct"](x, w, b, **kw)
-
-    @impl
-    def unfold(self, x, w, b, kw):
-        return lambda: self.FUNCTIONS["unfold"](x, w, b, **kw)
-
-    @impl
-    def im2col(self, x, w, b, kw):
-        return lambda: self.FUNCTIONS["im2col"](x, w, b, **kw)
+    # each: lambda: self.FUNCTIONS[name](x, w, b, **kw), so a mutant can swap the function
+    direct = conv.conv_impl("direct")
+    unfold = conv.conv_impl("unfold")
+    im2col = conv.conv_impl("im2col")
 
     def extra_checks(self, ctx):
         for config in ctx.configs:
-            grads = grads_vs_conv2d(self.FUNCTIONS, config, ctx.device, ctx.dtype, ctx.rng_seed)
+            grads = conv.grads_vs_conv2d(self.FUNCTIONS, config, ctx.device, ctx.dtype, ctx.rng_seed)
             for name, (got, want) in grads.items():
                 ctx.assert_close(got, want, name=f"{name} grad (x, w, b)", where=config.label())
             x, k = self.inputs(config, ctx.device, ctx.dtype, ctx.rng_seed)[0], (config.kh, config.kw)
-            cols = im2col(x, k, config.stride, config.padding, config.dilation)  # (N, Cin*kh*kw, Ho*Wo)
+            cols = conv.im2col(x, k, config.stride, config.padding, config.dilation)  # (N, Cin*kh*kw, Ho*Wo)
             want = F.unfold(x, k, config.dilation, config.padding, config.stride)
             ctx.assert_close(cols, want, name="im2col layout == F.unfold", where=config.label())
         # float64 gradcheck of the hand-written backward, on a grouped, strided, dilated case
@@ -149,7 +142,7 @@ class Conv2dManual(Operator):
         x, w, b, kw = self.inputs(c, ctx.device, ctx.dtype, ctx.rng_seed)
         grad_out = torch.randn_like(F.conv2d(x, w, b, **kw))
         for name, fn in (("F.conv2d", F.conv2d), ("im2col", self.FUNCTIONS["im2col"])):
-            fwd_bwd = functools.partial(conv_grads, fn, x, w, b, grad_out, **kw)
+            fwd_bwd = functools.partial(conv.conv_grads, fn, x, w, b, grad_out, **kw)
             prepared = Prepared(fwd_bwd, flops=3 * self.flops(c), items=c.n, item_unit="images")
             ctx.measure(name, prepared, config=f"{c.label()} fwd+bwd")
         gflops = {m["impl"]: m["gflops"] for m in ctx.record.measurements if m["config"] == c.label()}

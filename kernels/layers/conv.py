@@ -42,10 +42,12 @@ unknown padding string or mode, 'same' with stride > 1, reflect/circular padding
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from harness.contract import impl
 
 IntPair = int | Sequence[int]
 Padding = IntPair | str
@@ -547,3 +549,16 @@ def grads_vs_conv2d(functions: dict, shape: ConvShape, device, dtype, seed: int)
     grad_out = torch.randn(shape.n, shape.cout, *shape.out_hw, generator=g, dtype=dtype).to(device)
     expected = conv_grads(F.conv2d, x, w, b, grad_out, **kw)
     return {name: (conv_grads(fn, x, w, b, grad_out, **kw), expected) for name, fn in functions.items()}
+
+
+def conv_impl(name: str) -> Callable:
+    """An operator task's ``@impl`` method named ``name``: ``(self, x, w, b, kw)`` (the inputs of
+    :meth:`ConvShape.inputs`) -> ``lambda: self.FUNCTIONS[name](x, w, b, **kw)``. The conv
+    tasks keep their functions in a ``FUNCTIONS`` table (name -> function(x, w, b, **kw)) so a
+    mutant can swap one and the gradient check can differentiate each."""
+
+    def method(self, x, w, b, kw):
+        return lambda: self.FUNCTIONS[name](x, w, b, **kw)
+
+    method.__name__ = method.__qualname__ = name
+    return impl(method)

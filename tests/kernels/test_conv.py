@@ -11,6 +11,7 @@ from kernels.layers.conv import (
     conv2d_unfold,
     conv2d_zero_inserted,
     conv_grads,
+    conv_impl,
     conv_output_size,
     dilate_kernel,
     im2col,
@@ -107,3 +108,16 @@ def test_bad_arguments_raise_clear_errors(fn):
         fn(x, torch.randn(4, 6, 3, 3), None, stride=2, padding="same")
     with pytest.raises(TypeError, match="dtype"):
         fn(x, torch.randn(4, 6, 3, 3, dtype=torch.float64), None)
+
+
+def test_conv_impl_is_an_implementation_calling_the_table():
+    from harness.contract import ImplSpec
+
+    method = conv_impl("direct")
+    assert isinstance(method._drills_impl, ImplSpec)
+    assert (method.__name__, method._drills_impl.name, method._drills_impl.method) == ("direct", "direct", "direct")
+
+    class Task:
+        FUNCTIONS = {"direct": lambda x, w, b, **kw: (x, w, b, kw)}
+
+    assert method(Task(), 1, 2, None, {"stride": 2})() == (1, 2, None, {"stride": 2})
