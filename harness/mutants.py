@@ -106,6 +106,13 @@ def replace_call(
     return replace_impl(name, what, impl_name, lambda self, *inputs: lambda: wrong(*inputs), match=match)
 
 
+def replace_functions(name: str, what: str, *, match: str | None = None, **functions: Callable[..., Any]) -> Mutant:
+    """A mutant replacing function attributes of the task (``saver = staticmethod(atomic_save)``)
+    with wrong plain functions, each kept a ``staticmethod`` so the task calls it unbound:
+    ``replace_functions("in_place_write", "writes over the file", saver=write_in_place)``."""
+    return Mutant(name, what, {attr: staticmethod(fn) for attr, fn in functions.items()}, match=match)
+
+
 def tiny_changed(sizes: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """The patch ``{"sizes": {"tiny": sizes["tiny"] with changes}}`` (``dataclasses.replace``
     on a frozen config): a mutant run on the tiny preset with, e.g., ``lr=0.0`` (a model that

@@ -9,7 +9,7 @@ import torch
 from harness import Operator, impl
 from harness.context import Context
 from harness.images import MAX_HEATMAP, RECORD_BUDGET_BYTES, encode_image
-from harness.mutants import Mutant, replace_call, replace_impl, run_mutant, tiny_changed
+from harness.mutants import Mutant, replace_call, replace_functions, replace_impl, run_mutant, tiny_changed
 from harness.registry import Registry, RegistryError, task
 from harness.runner import run_task
 
@@ -60,6 +60,16 @@ def test_replace_call_times_the_wrong_function_of_the_inputs():
     assert verdict["caught"] and "own" in verdict["how"]
     x = torch.ones(3)
     assert torch.equal(cls.mutants[0].build(cls)().own(x)(), x / 2)
+
+
+def test_replace_functions_keeps_each_wrong_function_unbound():
+    base = type("B", (), {"id": "zz.b", "f": staticmethod(abs), "g": staticmethod(round), "__doc__": "b"})
+    m = replace_functions("neg", "negates", match="neg", f=lambda x: -x, g=lambda x: x)
+    obj = m.build(base)()
+    assert (m.name, m.what, m.match) == ("neg", "negates", "neg")
+    assert (obj.f(3), obj.g(2.6), base().f(-3)) == (-3, 2.6, 3)  # called unbound, the task's own untouched
+    with pytest.raises(ValueError, match="no attribute 'h'"):
+        replace_functions("typo", "x", h=abs).build(base)
 
 
 def test_tiny_changed_patches_the_tiny_preset_only():
