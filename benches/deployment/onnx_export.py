@@ -1,41 +1,37 @@
 """9.01 Export to ONNX.
 
-Compared: a small sequence classifier (``models.deploy.SeqClassifier``: (B, T, 8) -> (B, 4),
-input projection, one self-attention block, GELU MLP, mean over T) run in eager PyTorch and
-exported with ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript) into an
-``.onnx`` file that ONNX Runtime runs on its CPU execution provider with the same thread
-count; timed at batch 1, T = 16, the export time recorded as ``export_s``.
+Compared: a small sequence classifier (``models.deploy.SeqClassifier``: (B, T, 8) -> (B, 4), input
+projection, one self-attention block, GELU MLP, mean over T) run in eager PyTorch and exported with
+``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript) into an ``.onnx`` file that
+ONNX Runtime runs on its CPU execution provider with the same thread count; timed at batch 1,
+T = 16, the export time recorded as ``export_s``.
 
-The check runs the file at the export's example shape (2, 3) and at shapes the export never
-saw, since batch and sequence were exported as named dynamic dims (``dynamic_shapes``); a
-static export is refused at batch 5: what the dynamic axes buy. The example must be >= 2 in
-every dynamic dim: ``torch.export`` specialises sizes 0 and 1 (a size-1 dim broadcasts, so
-it cannot be assumed to stay free), and ``kernels.export.onnx_rt.export_onnx`` refuses such
-an example.
+The check runs the file at the export's example shape (2, 3) and at shapes the export never saw,
+since batch and sequence were exported as named dynamic dims (``dynamic_shapes``); a static export
+is refused at batch 5: what the dynamic axes buy. The example must be >= 2 in every dynamic dim
+(``torch.export`` specialises sizes 0 and 1: a size-1 dim broadcasts, so it cannot be assumed to
+stay free; ``kernels.export.onnx_rt.export_onnx`` refuses such an example).
 
-Lesson: an ONNX file is a graph without Python; the runtime is free to fuse it. Microsoft
-fused BERT's attention, LayerNorm and GELU subgraphs into single ONNX Runtime kernels and
-served a 3-layer distilled BERT at 1.7 ms on a V100 (Microsoft Open Source blog, "Microsoft
-open sources breakthrough optimizations for transformer inference on GPU and CPU",
-2020-01-21). For a small model at batch 1 most of eager PyTorch's time is per-operator
-dispatch in Python, which an ahead-of-time graph removes. The price is the export: shapes
-are frozen unless declared dynamic, and the exporter is only as good as torch.export's
-capture (data-dependent control flow needs ``torch.cond``; see 9.02).
+Lesson: an ONNX file is a graph without Python; the runtime is free to fuse it. Microsoft fused
+BERT's attention, LayerNorm and GELU subgraphs into single ONNX Runtime kernels and served a
+3-layer distilled BERT at 1.7 ms on a V100 (Microsoft Open Source blog, "Microsoft open sources
+breakthrough optimizations for transformer inference on GPU and CPU", 2020-01-21). For a small
+model at batch 1 most of eager PyTorch's time is per-operator dispatch in Python, which an
+ahead-of-time graph removes. The price is the export: shapes are frozen unless declared dynamic,
+and the exporter is only as good as torch.export's capture (data-dependent control flow needs
+``torch.cond``; see 9.02).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
-from pathlib import Path
 
 import torch
 
 from harness import Prepared, System, task
 from harness.claims import time_ratio
 from harness.mutants import Mutant
-from kernels.export.onnx_rt import export_onnx, run, session, signature
+from kernels.export.onnx_rt import export_onnx, io_types, run, session, signature
 from models.deploy import SeqClassifier
 
 
@@ -70,81 +66,85 @@ class OnnxExport(System):
     sizes = {"tiny": OnnxConfig(), "cpu": OnnxConfig(dim=64, seq=32)}
     metrics = {"export_s": "seconds torch.onnx.export(dynamo=True) took, saving included"}
     claims = (
-        time_ratio("onnxruntime", to="eager", at_most=1.0,
-                   text="ONNX Runtime at batch 1 takes no longer than eager PyTorch (per-op dispatch dominates)"),
-    )  # fmt: skip
+        time_ratio(
+            "onnxruntime",
+            to="eager",
+            at_most=1.0,
+            text="ONNX Runtime at batch 1 takes no longer than eager PyTorch (per-op dispatch dominates)",
+        ),
+    )
     #: input dim -> name exported as dynamic (None: every dim static)
     dynamic_dims: dict[int, str] | None = {0: "batch", 1: "seq"}
     #: dtype the model and example are exported in (the service feeds float32)
     export_dtype: torch.dtype = torch.float32
     mutants = (
-        Mutant("no_dynamic_shapes", "exported without dynamic_shapes: every dim frozen at (2, 3)",
-               {"dynamic_dims": None}, match="unseen"),
-        Mutant("batch_only_dynamic", "only the batch dim declared dynamic; the sequence length is frozen",
-               {"dynamic_dims": {0: "batch"}}, match="unseen"),
-        Mutant("float64_export", "model and example exported in float64 (a graph that wants doubles)",
-               {"export_dtype": torch.float64}, match="float32"),
-    )  # fmt: skip
+        Mutant(
+            "no_dynamic_shapes",
+            "exported without dynamic_shapes: every dim frozen at (2, 3)",
+            {"dynamic_dims": None},
+            match="unseen",
+        ),
+        Mutant(
+            "batch_only_dynamic",
+            "only the batch dim declared dynamic; the sequence length is frozen",
+            {"dynamic_dims": {0: "batch"}},
+            match="unseen",
+        ),
+        Mutant(
+            "float64_export",
+            "model and example exported in float64 (a graph that wants doubles)",
+            {"export_dtype": torch.float64},
+            match="float32",
+        ),
+    )
 
     def _model(self, ctx, cfg: OnnxConfig) -> SeqClassifier:
         torch.manual_seed(ctx.rng_seed)
         return SeqClassifier(cfg.features, cfg.dim, cfg.classes).eval()
 
     def check(self, ctx):
-        import onnx
-
         cfg = ctx.configs[0]
         model, g = self._model(ctx, cfg), ctx.generator()
         x = torch.randn(*cfg.example, cfg.features, generator=g)  # (B, T, F) float32
-        with tempfile.TemporaryDirectory(prefix="drills-onnx-") as d:
-            path = Path(d) / "model.onnx"
-            secs = export_onnx(
-                model.to(self.export_dtype), x.to(self.export_dtype), path, dynamic_dims=self.dynamic_dims
-            )
-            ctx.metric("export_s", secs)
-            model.float()
-            graph = onnx.load(str(path))
-            onnx.checker.check_model(graph)  # raises onnx.checker.ValidationError on a malformed graph
-            kinds = [onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type)
-                     for v in (graph.graph.input[0], graph.graph.output[0])]  # fmt: skip
-            ctx.expect(kinds == ["FLOAT", "FLOAT"], f"the ONNX graph takes {kinds[0]} and returns {kinds[1]}; the "
-                       "service sends float32: export the model in float32",
-                       name="ONNX graph is float32 in and out")  # fmt: skip
-            sess = session(path, torch.get_num_threads())
-            shape = signature(sess)[0]
-            for b, t in (cfg.example, *cfg.unseen):
-                xi = torch.randn(b, t, cfg.features, generator=g)
-                try:
-                    got = run(sess, xi)
-                except ValueError as e:
-                    ctx.expect(False, f"at unseen shape {(b, t)}: {e}", name="ORT runs shapes the export never saw")
-                with torch.no_grad():
-                    ctx.assert_close(got, model(xi), name="ORT = eager", where=f"(B, T) = {(b, t)} (unseen unless "
-                                     f"{cfg.example})")  # fmt: skip
-            ctx.expect(isinstance(shape[0], str) and isinstance(shape[1], str),
-                       f"graph input dims {shape}: batch and sequence should be symbolic",
-                       name="batch and sequence are symbolic dims")  # fmt: skip
-            static = Path(d) / "static.onnx"
-            export_onnx(model, x, static, dynamic_dims=None)
-            s2 = session(static, 1)
-            big = torch.randn(5, cfg.example[1], cfg.features, generator=g)
-            ctx.expect_raises(ValueError, lambda: run(s2, big), match="refused",
-                              name="a static export refuses batch 5")  # fmt: skip
+        path = ctx.workdir / "model.onnx"
+        secs = export_onnx(model.to(self.export_dtype), x.to(self.export_dtype), path, dynamic_dims=self.dynamic_dims)
+        ctx.metric("export_s", secs)
+        model.float()
+        kinds = io_types(path)  # raises onnx.checker.ValidationError on a malformed graph
+        ctx.expect(
+            kinds == ("FLOAT", "FLOAT"),
+            f"the ONNX graph takes {kinds[0]} and returns {kinds[1]}; the service sends float32: export in float32",
+            name="ONNX graph is float32 in and out",
+        )
+        sess = session(path, torch.get_num_threads())
+        shape = signature(sess)[0]
+        for b, t in (cfg.example, *cfg.unseen):
+            xi = torch.randn(b, t, cfg.features, generator=g)
+            try:
+                got = run(sess, xi)
+            except ValueError as e:
+                ctx.expect(False, f"at unseen shape {(b, t)}: {e}", name="ORT runs shapes the export never saw")
+            with torch.no_grad():
+                want = model(xi)  # (b, classes) eager logits
+            ctx.assert_close(got, want, name="ORT = eager", where=f"(B, T) = {(b, t)} (unseen unless {cfg.example})")
+        ctx.expect(
+            isinstance(shape[0], str) and isinstance(shape[1], str),
+            f"graph input dims {shape}: batch and sequence should be symbolic",
+            name="batch and sequence are symbolic dims",
+        )
+        export_onnx(model, x, ctx.workdir / "static.onnx", dynamic_dims=None)
+        s2 = session(ctx.workdir / "static.onnx", 1)
+        big = torch.randn(5, cfg.example[1], cfg.features, generator=g)
+        ctx.expect_raises(ValueError, lambda: run(s2, big), match="refused", name="a static export refuses batch 5")
 
     def prepare(self, ctx, impl, config):
         model = self._model(ctx, config)
         x = torch.randn(config.batch, config.seq, config.features, generator=ctx.generator())
         if impl == "eager":
-
-            def eager():
-                with torch.inference_mode():
-                    return model(x)
-
-            return Prepared(fn=eager, items=config.batch, item_unit="samples")
-        d = Path(tempfile.mkdtemp(prefix="drills-onnx-"))
+            return Prepared(fn=torch.inference_mode()(lambda: model(x)), items=config.batch, item_unit="samples")
         example = torch.randn(2, 3, config.features, generator=ctx.generator(1))
-        ctx.metric("export_s", export_onnx(model, example, d / "m.onnx", dynamic_dims=self.dynamic_dims))
-        sess = session(d / "m.onnx", torch.get_num_threads())
+        path = ctx.workdir / "bench.onnx"
+        ctx.metric("export_s", export_onnx(model, example, path, dynamic_dims=self.dynamic_dims))
+        sess = session(path, torch.get_num_threads())
         feed = {sess.get_inputs()[0].name: x.numpy()}
-        return Prepared(fn=lambda: sess.run(None, feed), items=config.batch, item_unit="samples",
-                        teardown=lambda: shutil.rmtree(d, ignore_errors=True))  # fmt: skip
+        return Prepared(fn=lambda: sess.run(None, feed), items=config.batch, item_unit="samples")

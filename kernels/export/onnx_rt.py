@@ -94,3 +94,17 @@ def run(sess, x: torch.Tensor) -> torch.Tensor:
 def signature(sess) -> tuple[list, str, str]:
     """(input shape with symbolic dims as names, input type, output type) of the session."""
     return list(sess.get_inputs()[0].shape), sess.get_inputs()[0].type, sess.get_outputs()[0].type
+
+
+def io_types(path: Path) -> tuple[str, str]:
+    """Element types of the ONNX file's first input and first output (``"FLOAT"``, ``"DOUBLE"``, ...).
+
+    Raises:
+        onnx.checker.ValidationError: the file is not a valid ONNX graph (checked first).
+    """
+    import onnx
+
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    name = onnx.TensorProto.DataType.Name
+    return name(graph.graph.input[0].type.tensor_type.elem_type), name(graph.graph.output[0].type.tensor_type.elem_type)
