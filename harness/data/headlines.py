@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -47,3 +49,15 @@ def load_headlines(config, data_dir=None, read=read_headlines):
     tr = synthetic_headlines(config.n_train, config.topics, seed=0)
     te = synthetic_headlines(config.n_test, config.topics, seed=1)
     return tr, te, f"SYNTHETIC stand-in (no headline files found): {tr.description}"
+
+
+def write_headlines(folder: Path, files: Mapping[str, Sequence[tuple[str, str]]]) -> Path:
+    """Write each ``name -> [(headline, category), ...]`` of ``files`` under ``folder`` (created) with
+    a ``headline,category`` header, tab-separated for a ``.tsv`` name, else comma-separated, quoting
+    as the csv module does (a comma or a quote inside a headline); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in files.items():
+        with open(folder / name, "w", newline="", encoding="utf-8") as f:
+            sep = "\t" if name.lower().endswith(".tsv") else ","
+            csv.writer(f, delimiter=sep).writerows([("headline", "category"), *rows])
+    return folder
