@@ -36,6 +36,16 @@ def graph_ops(ep: torch.export.ExportedProgram) -> collections.Counter[str]:
     return out
 
 
+def core_aten(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.export.ExportedProgram, collections.Counter[str]]:
+    """``model`` captured by ``torch.export`` on ``(x,)`` and decomposed to core ATen (the graph
+    Torch-TensorRT's dynamo path converts), with its :func:`graph_ops` counts.
+
+    Raises what ``torch.export.export`` raises (a data-dependent branch, an untraceable op).
+    """
+    ep = torch.export.export(model, (x,)).run_decompositions()
+    return ep, graph_ops(ep)
+
+
 def coverage(ops: Iterable[str], supported: Iterable[str], *, ignore: Iterable[str] = ("getitem",)) -> dict:
     """Which ``ops`` a backend converts, by name.
 

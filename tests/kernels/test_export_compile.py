@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from kernels.export.compile import compile_or_skip, export_round_trip, jit_round_trip, quiet_jit
+from kernels.export.graph import core_aten
 from kernels.export.trt import TRT_CONVERTERS, namespace_coverage, op_table
 
 
@@ -49,6 +50,13 @@ def test_export_round_trip_keeps_the_batch_dynamic(tmp_path):
     for b in (1, 4, 9):  # batches the export never saw
         x = torch.randn(b, 3)
         torch.testing.assert_close(loaded(x), m(x))
+
+
+def test_core_aten_decomposes_linear_to_what_tensorrt_converts():
+    ep, ops = core_aten(torch.nn.Linear(3, 2).eval(), torch.randn(2, 3))
+    assert "aten.linear.default" not in ops and ops["aten.addmm.default"] == 1
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(ep.module()(x), torch.nn.functional.linear(x, *ep.module().parameters()))
 
 
 def test_namespace_coverage_is_wrong_and_the_op_table_marks_converters():
