@@ -74,6 +74,14 @@ def crop_with_padding(images: torch.Tensor, offsets: torch.Tensor, padding: int,
     return out.permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
 
 
+def crop_by_slicing(images: torch.Tensor, offsets: torch.Tensor, padding: int) -> torch.Tensor:
+    """The reference of :func:`crop_with_padding` (zero fill): each image padded, then sliced
+    at its own (dy, dx), one image at a time in Python. Same arguments and result; for checks."""
+    H, W = images.shape[-2:]
+    padded = F.pad(images, (padding,) * 4)  # (N, C, H + 2p, W + 2p)
+    return torch.stack([padded[i, :, dy : dy + H, dx : dx + W] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
 def random_crop(
     images: torch.Tensor, generator: torch.Generator, padding: int = 4, fill: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:

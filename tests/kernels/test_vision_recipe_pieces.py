@@ -1,8 +1,9 @@
-"""kernels.vision.augment.locate_flip_crop and models.resnet_cifar.scheduled_lrs (research.resnet_repro's checks)."""
+"""kernels.vision.augment.locate_flip_crop and models.resnet_cifar.scheduled_lrs (research.resnet_repro's checks),
+kernels.vision.augment.crop_by_slicing (cnn.augmentation's)."""
 
 import torch
 
-from kernels.vision.augment import augment_batch, locate_flip_crop
+from kernels.vision.augment import augment_batch, crop_by_slicing, crop_with_padding, locate_flip_crop
 from models.resnet_cifar import HeCifarRecipe, lr_at, make_optimizer, scheduled_lrs
 
 
@@ -13,6 +14,16 @@ def test_locate_flip_crop_finds_each_augmentation_and_rejects_others():
     assert None not in found and all(0 <= dy <= 4 and 0 <= dx <= 4 for _, dy, dx in found)
     assert locate_flip_crop(x.flip(-1), x, 0) == [(1, 0, 0)] * 8
     assert locate_flip_crop(x + 1, x, 2) == [None] * 8
+
+
+def test_crop_by_slicing_is_the_batched_crop_and_knows_each_window():
+    x = torch.arange(2 * 1 * 3 * 4, dtype=torch.float32).reshape(2, 1, 3, 4)  # (N, C, H, W)
+    offsets = torch.tensor([[0, 2], [1, 1]])  # image 1 uncropped (dy = dx = padding)
+    got = crop_by_slicing(x, offsets, 1)
+    assert torch.equal(got, crop_with_padding(x, offsets, 1))
+    assert torch.equal(got[1], x[1])
+    assert torch.equal(got[0, 0, 0], torch.tensor([0.0, 0.0, 0.0, 0.0]))  # the top padding row
+    assert torch.equal(got[0, 0, 1], torch.tensor([1.0, 2.0, 3.0, 0.0]))  # shifted right by one, zero fill
 
 
 def test_scheduled_lrs_follow_the_recipe_per_iteration():
