@@ -67,10 +67,7 @@ class PPO(CartPoleTask):
         ),
     )
     series = "PPO"
-    anchors = (
-        ("CleanRL ppo.py, CleanRL benchmark docs", 500_000, "490.04 +- 6.12"),
-        ("gymnasium CartPole-v1 reward_threshold", "", "475"),
-    )
+    anchors = (("CleanRL ppo.py, CleanRL benchmark docs", 500_000, "490.04 +- 6.12"),)
     #: the pieces the check and the agent share (mutants replace them)
     gae = staticmethod(gae)
     surrogate = staticmethod(losses.clipped_surrogate_terms)

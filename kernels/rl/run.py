@@ -18,6 +18,9 @@ from harness.task import TrainingRun
 from kernels.rl.envs import env_steps_fn, mlp
 from kernels.rl.record import METRICS, record_run
 
+#: the last row of every CartPole task's table of published figures: gymnasium's solved threshold
+SOLVED_ROW = ("gymnasium CartPole-v1 reward_threshold", "", "475")
+
 
 @dataclasses.dataclass(frozen=True)
 class RLRun:
@@ -50,10 +53,10 @@ class CartPoleTask(TrainingRun):
     variants time, and a bench that trains once and records the run (:func:`record_run`).
 
     A task sets ``series`` (the agent's name on the return curve) and ``anchors`` ((source, env
-    steps, return) rows of published figures) and defines ``train_agent(agent, seed) -> (log,
-    act)`` (a ``kernels.rl.agents.train_*`` with the task's pieces); its config is an
-    :class:`RLRun` whose agent has ``hidden`` (the probe's width), and its check ends with
-    :func:`kernels.rl.record.expect_learns`.
+    steps, return) rows of published figures; the bench adds :data:`SOLVED_ROW`) and defines
+    ``train_agent(agent, seed) -> (log, act)`` (a ``kernels.rl.agents.train_*`` with the task's
+    pieces); its config is an :class:`RLRun` whose agent has ``hidden`` (the probe's width), and
+    its check ends with :func:`kernels.rl.record.expect_learns`.
     """
 
     requires = ("gymnasium",)
@@ -71,5 +74,5 @@ class CartPoleTask(TrainingRun):
 
     def bench(self, ctx: Any) -> None:
         log, act = self.train_agent(ctx.configs[0].agent, ctx.rng_seed)
-        record_run(ctx, log, act, self.series, list(self.anchors))
+        record_run(ctx, log, act, self.series, [*self.anchors, SOLVED_ROW])
         super().bench(ctx)
