@@ -182,6 +182,13 @@ def attention_map(model, vocab: ParallelVocab, source: str, max_extra: int = 4) 
     return torch.stack(rows), vocab.src.split(source), out
 
 
+def record_attention_map(ctx, title: str, model, vocab: ParallelVocab, source: str, caption: str) -> None:
+    """``ctx.heatmap`` of :func:`attention_map` on ``source``: source words across (x), the greedy
+    output words down (y), each row one decoder step's attention weights."""
+    w, src, out = attention_map(model, vocab, source)
+    ctx.heatmap(title, w, x=src, y=out, x_label="source word", y_label="output word", caption=caption)
+
+
 def lstm_lm(vocab: int, emb: int, hidden: int, num_layers: int, device, dtype, seed: int):
     """A seeded ``models.sequence.SequenceModel`` language model: embedding -> LSTM -> logits over ``vocab``."""
     from models.sequence import SequenceModel, SequenceModelConfig

@@ -1,35 +1,30 @@
 """5.04 Sequence-to-sequence translation.
 
-Compared: nothing against a baseline; a training run of ``models.seq2seq.Seq2Seq``, a GRU
-encoder-decoder (Bahdanau additive attention in the presets; 5.05 ``rnn.rnn_attention``
-compares it with no attention and with Luong's), trained with teacher forcing and Adam,
-then decoded greedily (``kernels.text.decoding.greedy``).
+Compared: no baseline; one training run of ``models.seq2seq.Seq2Seq``, a GRU encoder-decoder
+(Bahdanau additive attention in the presets; 5.05 ``rnn.rnn_attention`` compares it with no
+attention and with Luong's), trained with teacher forcing and Adam, decoded greedily
+(``kernels.text.decoding.greedy``).
 
-Data: the synthetic toy language of ``harness.data.synthetic_translation`` (labelled
-synthetic: a fixed dictionary, adjectives moved after their noun and the verb to the end,
-so the model must reorder, not just copy); ``harness.data.toy_translate`` gives the exact
-answer for any source. With ``--data-dir`` holding ``translation/*.tsv`` (Tatoeba-style
-``source<TAB>target`` lines) the bench trains on that real corpus instead and scores
-against its references. Vocabularies (``harness.data.parallel.ParallelVocab``) are built on
-the training split only; target ids gain ``<bos>`` and ``<eos>``.
+Data: the synthetic toy language of ``harness.data.synthetic_translation`` (a fixed dictionary,
+adjectives moved after their noun and the verb to the end, so the model must reorder, not just
+copy); ``harness.data.toy_translate`` gives the exact answer for any source. With ``--data-dir``
+holding ``translation/*.tsv`` (Tatoeba-style ``source<TAB>target`` lines) the bench trains and
+scores on that real corpus instead. Vocabularies (``harness.data.parallel.ParallelVocab``) are
+built on the training split only; target ids gain ``<bos>`` and ``<eos>``.
 
-Check (tiny): the loss ignores padding (unchanged, to the bit, by noise in padded logits and
-target ids; equal to a per-sequence sum of ``F.cross_entropy`` over the real tokens; no gradient
-into padded logits); after the tiny budget the loss has fallen below a quarter of its start and
-greedy decoding matches ``toy_translate`` exactly on at least ``min_exact`` of the held-out
-sources (the tiny budget gave 94.5-100% over seeds 0-9). Bench: the loss curve, a timed training
-step and greedy decoding (tokens/s), exact-match and token accuracy, samples and an attention map.
+Check (tiny): the loss ignores padding (noise in padded logits and target ids changes it not a bit;
+it equals a per-sequence sum of ``F.cross_entropy`` over the real tokens; no gradient reaches
+padded logits); the tiny budget brings the loss below a quarter of its start and greedy decoding
+matches ``toy_translate`` exactly on at least ``min_exact`` of the held-out sources (94.5-100% over
+seeds 0-9). Timed: a training step and greedy decoding (tokens/s).
 
-Lesson: the decoder runs one step per target token in Python, in training too (attention
-needs each step's state), so time grows with the target length, not only with the FLOPs.
-The attention map of a trained model is nearly a permutation matrix: each output word looks
-up its source word, and the reordering (adjective after noun, verb last) is visible as the
-off-diagonal cells.
+Lesson: the decoder runs one step per target token in Python, in training too (attention needs each
+step's state), so time grows with the target length, not only with the FLOPs. The attention map of
+a trained model is nearly a permutation matrix: each output word looks up its source word, and the
+reordering (adjective after noun, verb last) is visible as the off-diagonal cells.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 
@@ -37,7 +32,7 @@ from harness import Prepared, TrainingRun, task
 from harness import train_text as tt
 from harness.claims import metric
 from harness.data import toy_translate
-from harness.mutants import Mutant
+from harness.mutants import Mutant, tiny_changed
 from harness.train_text import TranslationConfig
 from kernels.text.seq2seq_loss import loss_over_padding, mask_from_targets, never_steps, padding_probe
 from models.seq2seq import masked_cross_entropy
@@ -64,13 +59,20 @@ class Seq2seqTranslation(TrainingRun):
     #: the loss the task trains with
     loss_fn = staticmethod(masked_cross_entropy)
     mutants = (
-        Mutant("loss_over_padding", "averages the loss over padded positions too",
-               {"loss_fn": staticmethod(loss_over_padding)}, match="loss unchanged by padded"),
-        Mutant("mask_from_target_ids", "masks padding by target id != 0 instead of by length",
-               {"loss_fn": staticmethod(mask_from_targets)}, match="loss unchanged by padded"),
-        Mutant("never_steps", "the optimizer never steps", {"train_step": never_steps,
-               "sizes": {"tiny": dataclasses.replace(sizes["tiny"], steps=20)}}, match="training loss"),
-    )  # fmt: skip
+        *(
+            Mutant(name, what, {"loss_fn": staticmethod(wrong)}, match="loss unchanged by padded")
+            for name, what, wrong in (
+                ("loss_over_padding", "averages the loss over padded positions too", loss_over_padding),
+                ("mask_from_target_ids", "masks padding by target id != 0 instead of by length", mask_from_targets),
+            )
+        ),
+        Mutant(
+            "never_steps",
+            "the optimizer never steps",
+            {"train_step": never_steps, **tiny_changed(sizes, steps=20)},
+            match="training loss",
+        ),
+    )
 
     def data(self, cfg: TranslationConfig, seed: int, real: bool = False):
         """(vocab, train, test, description) as padded id tensors."""
@@ -95,10 +97,10 @@ class Seq2seqTranslation(TrainingRun):
         # the loss ignores padding: noise there changes nothing, and no gradient flows into it
         p = padding_probe(self.loss_fn, ctx.dtype, ctx.device, torch.Generator().manual_seed(ctx.rng_seed))
         ctx.assert_close(p["noisy"], p["loss"], rtol=0, atol=0, name="loss unchanged by padded logits and targets")
-        ctx.assert_close(p["loss"].double(), p["reference"], name="loss = mean NLL over real tokens",
-                         rtol=1e-6 if ctx.dtype == torch.float32 else 1e-12, atol=0)  # fmt: skip
+        rtol = 1e-6 if ctx.dtype == torch.float32 else 1e-12  # the float32 sum's rounding; float64 to ~1 ulp
+        ctx.assert_close(p["loss"].double(), p["reference"], name="loss = mean NLL over real tokens", rtol=rtol, atol=0)
         nonzero = int((p["pad_grad"] != 0).sum())
-        ctx.expect(nonzero == 0, "padded positions receive a nonzero gradient", name="no gradient into padding")
+        ctx.expect(nonzero == 0, f"{nonzero} padded positions receive a gradient", name="no gradient into padding")
         cfg = ctx.configs[0]
         vocab, train, test, _ = self.data(cfg, ctx.rng_seed)
         model, losses, seconds, tokens = self.train(ctx, cfg, vocab, train)
@@ -121,9 +123,8 @@ class Seq2seqTranslation(TrainingRun):
         vocab, train, _, _ = self.data(config, ctx.rng_seed, real=True)
         model = tt.build_seq2seq(config, vocab, config.attention, ctx.device, ctx.dtype, ctx.rng_seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        idx = torch.arange(config.batch_size)
-        batch = tt.seq2seq_batch(train, idx, ctx.device)
-        tokens = int(train.tgt_len[idx].sum())
+        batch = tt.seq2seq_batch(train, torch.arange(config.batch_size), ctx.device)  # the first batch_size pairs
+        tokens = int(train.tgt_len[: config.batch_size].sum())
         return Prepared(fn=lambda: self.train_step(model, opt, batch), items=tokens, item_unit="tokens")
 
     def bench(self, ctx) -> None:
@@ -141,9 +142,8 @@ class Seq2seqTranslation(TrainingRun):
         rows = list(zip(test.pairs.sources, refs, hyps))[:5]
         ctx.table("sample translations", [{"source": s, "reference": r, "greedy": h} for s, r, h in rows])
         if cfg.attention != "none":
-            w, src_toks, out_toks = tt.attention_map(model, vocab, test.pairs.sources[0])
-            ctx.heatmap("attention map", w, x=src_toks, y=out_toks, x_label="source word", y_label="output word",
-                        caption=f"{cfg.attention} attention of the trained model on a held-out sentence")  # fmt: skip
+            caption = f"{cfg.attention} attention of the trained model on a held-out sentence"
+            tt.record_attention_map(ctx, "attention map", model, vocab, test.pairs.sources[0], caption)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         sub = test.head(64)
         decode = Prepared(fn=lambda: tt.translate(model, vocab, sub), items=int(sub.tgt_len.sum()), item_unit="tokens")

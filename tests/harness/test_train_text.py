@@ -26,3 +26,15 @@ def test_length_step_moves_the_weights_and_returns_the_loss():
     loss = length_step(model, opt, batch)
     assert loss.ndim == 0 and not loss.requires_grad
     assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+def test_record_attention_map_draws_source_across_and_output_down(monkeypatch):
+    import harness.train_text as tt
+
+    w, seen = torch.rand(3, 2), {}
+    monkeypatch.setattr(tt, "attention_map", lambda model, vocab, source: (w, ["a", "b"], ["x", "y", "<eos>"]))
+    ctx = type("Ctx", (), {"heatmap": lambda self, title, z, **kw: seen.update(title=title, z=z, **kw)})()
+    tt.record_attention_map(ctx, "attention map", None, None, "a b", "cap")
+    assert seen["title"] == "attention map" and seen["z"] is w and seen["caption"] == "cap"
+    assert seen["x"] == ["a", "b"] and seen["y"] == ["x", "y", "<eos>"]
+    assert (seen["x_label"], seen["y_label"]) == ("source word", "output word")
