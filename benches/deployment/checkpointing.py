@@ -2,17 +2,14 @@
 
 Compared: a run of N optimizer steps taken in one go, against the same run stopped after k steps,
 saved, thrown away and resumed in a fresh object with other initial weights and reseeded RNGs (what
-a new process would have). The run (``kernels.checkpointing.run``) holds every kind of state:
-weights with dropout, AdamW's moments, a warmup/decay ``LambdaLR``, a ``torch.amp.GradScaler`` that
-overflows and skips steps, NumPy's and Python's global RNGs, and the data position (each epoch's
-order seeded as ``DistributedSampler.set_epoch`` does).
-
-Checked: the resumed run's losses and final state equal the uninterrupted run's bit for bit; a
-writer interrupted by an exception or a SIGKILL mid-write leaves the last good checkpoint byte for
-byte intact (``harness.checkpoint``: temporary file in the same folder, fsync, ``os.replace``,
-fsync of the folder); ``torch.load(weights_only=True)`` refuses NumPy's raw RNG state and a class
-instance by name and reports a truncated file. The bench measures save (with and without fsync) and
-load in MB/s.
+a new process would have): losses and final state must agree bit for bit. The run
+(``kernels.checkpointing.run``) holds every kind of state: weights with dropout, AdamW's moments, a
+warmup/decay ``LambdaLR``, a ``torch.amp.GradScaler`` that overflows and skips steps, NumPy's and
+Python's global RNGs, and the data position (each epoch's order seeded as
+``DistributedSampler.set_epoch`` does). Checked too: a write interrupted by an exception or a
+SIGKILL leaves the last good checkpoint byte for byte intact (``harness.checkpoint``), and
+``torch.load(weights_only=True)`` refuses NumPy's raw RNG state and a class instance by name and
+reports a truncated file. Timed: save (with and without fsync) and load, in MB/s.
 
 Lesson: "resume" means *every* state that decides the next step, not the weights. The PyTorch
 tutorial "Saving and loading a general checkpoint" lists model and optimizer; the mutants show that
@@ -20,14 +17,14 @@ the scheduler (the LR jumps back to warmup), the scaler (other steps get skipped
 dropout masks and noise) and the data position (batches seen twice) each break the equality on
 their own. Long runs resume often: Meta's Llama 3 report counts 466 job interruptions, 419 of them
 unexpected, in a 54-day snapshot of pre-training (Dubey et al. 2024, "The Llama 3 Herd of Models",
-sec. 3.3.4). And a checkpoint written in place is only as good as the moment it was interrupted:
-Pillai et al. (OSDI 2014, "All File Systems Are Not Created Equal") found 60 crash vulnerabilities
-in 11 widely used systems, update protocols whose correctness hangs on how the file system orders
-and persists writes and renames; write-temp, fsync, rename, fsync-folder needs none of those
-guesses. ``weights_only=True`` is torch.load's default since PyTorch 2.6 because unpickling can run
-arbitrary code (PyTorch docs, ``torch.load``): state saved as tensors and numbers needs no
-exception to that rule. fsync costs what the disk costs (nothing on tmpfs; a flush of the drive's
-cache on an SSD): the bench records the file system it measured on.
+sec. 3.3.4). A checkpoint written in place is only as good as the moment it was interrupted: Pillai
+et al. (OSDI 2014, "All File Systems Are Not Created Equal") found 60 crash vulnerabilities in 11
+widely used systems, update protocols whose correctness hangs on how the file system orders and
+persists writes and renames; a temporary file in the same folder, fsync, ``os.replace``, fsync of
+the folder needs none of those guesses. ``weights_only=True`` is ``torch.load``'s default since
+PyTorch 2.6 because unpickling can run arbitrary code (PyTorch docs): state saved as tensors and
+numbers needs no exception to that rule. fsync costs what the disk costs (nothing on tmpfs, a flush
+of the drive's cache on an SSD): the bench notes the file system it measured on.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ import torch
 from harness import Prepared, System, task
 from harness.checkpoint import CheckpointError, atomic_save, load_checkpoint
 from harness.claims import metric, speedup
-from harness.mutants import Mutant
+from harness.mutants import Mutant, replace_functions
 from kernels.checkpointing import faults
 from kernels.checkpointing.run import ALL_PARTS, ResumableRun, RunConfig, layered_state, seed_everything, started_run
 from kernels.checkpointing.run import count_differences as count_diffs
@@ -88,25 +85,32 @@ class Checkpointing(System):
         Mutant("no_optimizer", "leaves out AdamW's moments", {"parts": without("optimizer")}, match="resumed"),
         Mutant("no_scheduler", "leaves out the LR scheduler", {"parts": without("scheduler")}, match="resumed"),
         Mutant("no_scaler", "leaves out the GradScaler", {"parts": without("scaler")}, match="resumed"),
-        Mutant("no_rng", "leaves out every RNG state", {"parts": without("torch_rng", "numpy_rng", "python_rng")},
-               match="resumed"),
+        Mutant(
+            "no_rng",
+            "leaves out every RNG state",
+            {"parts": without("torch_rng", "numpy_rng", "python_rng")},
+            match="resumed",
+        ),
         Mutant("no_torch_rng", "leaves out torch's RNG (dropout)", {"parts": without("torch_rng")}, match="resumed"),
         Mutant("no_numpy_rng", "leaves out NumPy's RNG", {"parts": without("numpy_rng")}, match="resumed"),
         Mutant("no_python_rng", "leaves out Python's RNG", {"parts": without("python_rng")}, match="resumed"),
         Mutant("no_data_position", "restarts the data at epoch 0", {"parts": without("data")}, match="resumed"),
-        Mutant("in_place_write", "writes over the checkpoint itself", {"saver": staticmethod(faults.write_in_place)},
-               match="exception"),
-        Mutant("restores_on_error", "writes in place and puts the old bytes back on an exception (not on a kill)",
-               {"saver": staticmethod(faults.write_in_place_restoring)}, match="SIGKILL"),
-        Mutant("unsafe_load", "torch.load(weights_only=False)", {"loader": staticmethod(faults.unsafe_load)},
-               match="refused"),
-    )  # fmt: skip
+        replace_functions(
+            "in_place_write", "writes over the checkpoint itself", saver=faults.write_in_place, match="exception"
+        ),
+        replace_functions(
+            "restores_on_error",
+            "writes in place and puts the old bytes back on an exception (not on a kill)",
+            saver=faults.write_in_place_restoring,
+            match="SIGKILL",
+        ),
+        replace_functions("unsafe_load", "torch.load(weights_only=False)", loader=faults.unsafe_load, match="refused"),
+    )
 
     def check(self, ctx):
-        cfg = ctx.configs[0].run
-        path = ctx.workdir / "last.pt"
+        cfg, path = ctx.configs[0].run, ctx.workdir / "last.pt"
         whole, losses = started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.steps)
-        first, _ = started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.stop_at)
+        first, _ = started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.stop_at)  # the run stopped at stop_at
         self.saver(first.state(self.parts), path)
         good = path.read_bytes()
         del first
@@ -118,9 +122,13 @@ class Checkpointing(System):
         bad_losses = sum(a != b for a, b in zip(losses[cfg.stop_at :], after))
         ctx.metric("resume_mismatched_states", count_diffs(whole.snapshot(), resumed.snapshot()))
         ctx.note(f"{whole.skipped} of {cfg.steps} steps skipped by the GradScaler (overflow): its state matters")
-        ctx.expect(where is None and bad_losses == 0, f"resumed run differs from the uninterrupted one: {bad_losses} "
-                   f"of {len(after)} losses after step {cfg.stop_at}, first differing state {where!r} (checkpoint "
-                   f"parts: {', '.join(self.parts)})", name="resumed == uninterrupted, bit for bit")  # fmt: skip
+        ctx.expect(
+            where is None and bad_losses == 0,
+            f"resumed run differs from the uninterrupted one: {bad_losses} "
+            f"of {len(after)} losses after step {cfg.stop_at}, first differing state {where!r} (checkpoint "
+            f"parts: {', '.join(self.parts)})",
+            name="resumed == uninterrupted, bit for bit",
+        )
         self._interrupted_writes(ctx, resumed, path, good)
         self._safe_load(ctx, path.parent)
 
@@ -128,16 +136,20 @@ class Checkpointing(System):
         # a later state (overwriting `good` would show), on the CPU: a forked child must not touch CUDA
         newer = torch.utils._pytree.tree_map(lambda v: v.cpu() if torch.is_tensor(v) else v, run.state(ALL_PARTS))
         faults.fail_mid_write(self.saver, newer, path, len(good) // 2)
-        ctx.expect(path.read_bytes() == good, "an exception mid-write spoiled the last good checkpoint (write to a "
-                   "temporary file, then os.replace)",
-                   name="exception mid-write: last good checkpoint intact")  # fmt: skip
+        ctx.expect(
+            path.read_bytes() == good,
+            "an exception mid-write spoiled the last good checkpoint (write to a temporary file, then os.replace)",
+            name="exception mid-write: last good checkpoint intact",
+        )
         killed = faults.kill_mid_write(self.saver, newer, path, len(good) // 2)
         if killed is None:
             return ctx.skip_part("SIGKILL mid-write", "needs the fork start method (POSIX)")
         ctx.expect(killed[0], "the child never reached the middle of its write", name="child killed mid-write")
-        ctx.expect(path.read_bytes() == good and killed[1] == -signal.SIGKILL, f"a process killed mid-write (SIGKILL, "
-                   f"exit code {killed[1]}) spoiled the last good checkpoint",
-                   name="SIGKILL mid-write: last good checkpoint intact")  # fmt: skip
+        ctx.expect(
+            path.read_bytes() == good and killed[1] == -signal.SIGKILL,
+            f"a process killed mid-write (SIGKILL, exit code {killed[1]}) spoiled the last good checkpoint",
+            name="SIGKILL mid-write: last good checkpoint intact",
+        )
         self.loader(path)  # and it still loads
         n = faults.clear_stale(path.parent)
         ctx.note(f"the killed writer left {n} temporary file(s) beside the checkpoint (stale_temps)")
@@ -147,23 +159,24 @@ class Checkpointing(System):
         for what, state in bad.items():  # NumPy's RNG state is the classic: an ndarray inside a tuple
             err = faults.refusal(self.loader, state, folder / f"bad_{what.replace(' ', '_')}.pt")
             how = "loaded, not refused" if err is None else f"refused without a clear message: {err}"
-            ctx.expect(err is not None and "refuses" in err and "add_safe_globals" in err,
-                       f"a checkpoint holding a {what}: {how}", name="unsafe object refused")  # fmt: skip
+            ctx.expect(
+                err is not None and "refuses" in err and "add_safe_globals" in err,
+                f"a checkpoint holding a {what}: {how}",
+                name="unsafe object refused",
+            )
         p = folder / "truncated.pt"
         p.write_bytes((folder / "last.pt").read_bytes()[:100])
         ctx.expect_raises(CheckpointError, lambda: load_checkpoint(p), match="truncated", name="truncated file named")
 
     def prepare(self, ctx, impl, config):
         state = layered_state(config.state_mb, ctx.generator(), ctx.device)  # 4 MB tensors, as a model's layers
-        nbytes = sum(t.numel() * t.element_size() for t in state.values())
         path = ctx.workdir / "bench.pt"  # one file, overwritten per config: the scratch folder holds one state
         atomic_save(state, path, fsync=False)
         save = functools.partial(atomic_save, state, path, fsync=impl == "save_fsync")
         fn = functools.partial(load_checkpoint, path, map_location=ctx.device) if impl == "load" else save
-        return Prepared(fn=fn, bytes=nbytes)
+        nbytes = sum(t.numel() * t.element_size() for t in state.values())
+        return Prepared(fn=fn, bytes=nbytes, waits=True)  # waits: on the disk
 
     def bench(self, ctx):
         ctx.note(f"checkpoints written to {ctx.workdir} on {faults.filesystem_of(ctx.workdir)}")
-        for config in ctx.configs:
-            for impl in self.variants:
-                ctx.measure(impl, self.prepare(ctx, impl, config), config=config, waits=True)  # waits: on the disk
+        return super().bench(ctx)
