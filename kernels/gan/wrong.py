@@ -101,3 +101,10 @@ class BNInputD(DCDiscriminator):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.body[1] = nn.Sequential(nn.BatchNorm2d(cfg.width), nn.LeakyReLU(0.2))
+
+
+@staticmethod
+def no_init(module: nn.Module) -> nn.Module:
+    """WRONG: the DCGAN init skipped (``models.gan.dcgan_init``): ``module`` is returned with
+    PyTorch's default (Kaiming-uniform) weights instead of N(0, 0.02)."""
+    return module
