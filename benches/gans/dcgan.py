@@ -12,8 +12,8 @@ real 8x8 digits upsampled to 32x32, scored by the digits-feature FD once downsam
 
 Lesson: DCGAN turned GANs from a fragile MLP curiosity into a convolutional recipe that trains;
 most of the recipe is the rules above. Published figure for scale: DCGAN's CIFAR-10 Inception
-score of 6.16 (unsupervised, as tabulated by Salimans et al. 2016, "Improved techniques for
-training GANs", and later papers; Radford et al. themselves report classification with D's
+score of 6.16 (unsupervised, as tabulated by Gulrajani et al. 2017, "Improved Training of
+Wasserstein GANs", Table 3; Radford et al. themselves report classification with D's
 features). Not comparable with our FD: Inception-v3 on 50,000 CIFAR colour images versus a
 digits classifier on upsampled 8x8 grey digits.
 """
