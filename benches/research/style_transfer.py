@@ -24,6 +24,7 @@ the optimisation (their Table 1, 256x256, Gatys with L-BFGS vs their network on 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -67,9 +68,13 @@ class StyleTransfer(Comparison):
     claims = (metric("lbfgs_over_adam", "<", 1.0, text="L-BFGS ends lower than Adam after the same number of steps"),)
     mutants = (
         Mutant("gram_unnormalised", "Gram without 1/(C H W)", {"gram": staticmethod(gram_unnormalised)}, match="Gram"),
-        Mutant("style_on_features", "style loss compares features, not Grams", {"style_loss": style_on_features},
-               match="style loss"),
-    )  # fmt: skip
+        Mutant(
+            "style_on_features",
+            "style loss compares features, not Grams",
+            {"style_loss": style_on_features},
+            match="style loss",
+        ),
+    )
 
     @staticmethod
     def gram(f):
@@ -114,10 +119,8 @@ class StyleTransfer(Comparison):
         cfg = ctx.configs[0]
         f = torch.randn(2, 3, 4, 5, generator=ctx.generator(), dtype=torch.float64)
         want = torch.empty(2, 3, 3, dtype=torch.float64)
-        for n in range(2):
-            for i in range(3):
-                for j in range(3):
-                    want[n, i, j] = (f[n, i] * f[n, j]).sum() / (3 * 4 * 5)
+        for n, i, j in itertools.product(range(2), range(3), range(3)):  # (N, C, C)
+            want[n, i, j] = (f[n, i] * f[n, j]).sum() / (3 * 4 * 5)
         ctx.assert_close(self.gram(f), want, name="Gram matrix = F F^T / (C H W)")
         a, b = f[:1], f[1:]
         ctx.assert_close(self.content_loss(a, b), ((a - b) ** 2).sum() / a.numel(), name="content loss")
@@ -130,18 +133,16 @@ class StyleTransfer(Comparison):
 
     def bench(self, ctx):
         cfg = ctx.configs[0]
-        finals, pics = {}, []
+        finals, pics = {}, list(style_images(cfg.side))  # 4 pictures (1, 1, side, side): content, style, results
         for which in self.variants:
             x, losses, _ = self._run(cfg, which, cfg.iters)
             ctx.curve("combined loss", range(len(losses)), losses, series=which, x_label="optimiser step", log_y=True)
             finals[which] = losses[-1]
             ctx.metric(f"{which}_final_loss", losses[-1])
             pics.append(x.detach().clamp(0, 1))
-        content, style = style_images(cfg.side)
         ctx.metric("lbfgs_over_adam", finals["lbfgs"] / finals["adam"])
         caption = "random multi-scale conv features (not VGG): content china.jpg, style brick texture"
-        images = torch.cat([content, style, *pics])  # (4, 1, side, side)
-        ctx.image("content, style, Adam, L-BFGS", images, nrow=4, vmin=0, vmax=1, caption=caption)
+        ctx.image("content, style, Adam, L-BFGS", torch.cat(pics), nrow=4, vmin=0, vmax=1, caption=caption)
         super().bench(ctx)
 
     def prepare(self, ctx, impl, config):
