@@ -9,7 +9,7 @@ Python's global RNGs, and the data position (each epoch's order seeded as
 ``DistributedSampler.set_epoch`` does). Checked too: a write interrupted by an exception or a
 SIGKILL leaves the last good checkpoint byte for byte intact (``harness.checkpoint``), and
 ``torch.load(weights_only=True)`` refuses NumPy's raw RNG state and a class instance by name and
-reports a truncated file. Timed: save (with and without fsync) and load, in MB/s.
+names a truncated file. Timed: save (with and without fsync) and load, in MB/s.
 
 Lesson: "resume" means *every* state that decides the next step, not the weights. The PyTorch
 tutorial "Saving and loading a general checkpoint" lists model and optimizer; the mutants show that
@@ -20,21 +20,19 @@ unexpected, in a 54-day snapshot of pre-training (Dubey et al. 2024, "The Llama 
 sec. 3.3.4). A checkpoint written in place is only as good as the moment it was interrupted: Pillai
 et al. (OSDI 2014, "All File Systems Are Not Created Equal") found 60 crash vulnerabilities in 11
 widely used systems, update protocols whose correctness hangs on how the file system orders and
-persists writes and renames; a temporary file in the same folder, fsync, ``os.replace``, fsync of
-the folder needs none of those guesses. ``weights_only=True`` is ``torch.load``'s default since
-PyTorch 2.6 because unpickling can run arbitrary code (PyTorch docs): state saved as tensors and
-numbers needs no exception to that rule. fsync costs what the disk costs (nothing on tmpfs, a flush
-of the drive's cache on an SSD): the bench notes the file system it measured on.
+persists writes and renames; a temporary file in the same folder, fsync, ``os.replace`` and an
+fsync of the folder need none of those guesses. ``torch.load`` defaults to ``weights_only=True``
+since PyTorch 2.6 because unpickling can run arbitrary code (PyTorch docs): tensors and numbers
+need no exception to that rule. fsync costs what the disk costs (nothing on tmpfs, a flush of the
+drive's cache on an SSD): the bench notes the file system.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import random
 import signal
 
-import numpy as np
 import torch
 
 from harness import Prepared, System, task
@@ -110,10 +108,9 @@ class Checkpointing(System):
     def check(self, ctx):
         cfg, path = ctx.configs[0].run, ctx.workdir / "last.pt"
         whole, losses = started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.steps)
-        first, _ = started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.stop_at)  # the run stopped at stop_at
-        self.saver(first.state(self.parts), path)
+        # the same run stopped at stop_at, saved and thrown away
+        self.saver(started_run(cfg, ctx.rng_seed, ctx.device, steps=cfg.stop_at)[0].state(self.parts), path)
         good = path.read_bytes()
-        del first
         seed_everything(ctx.rng_seed + 1000)  # a new process: other weights, other RNG streams
         resumed = ResumableRun(cfg, ctx.rng_seed + 1, ctx.device)
         resumed.load(self.loader(path))
@@ -124,9 +121,8 @@ class Checkpointing(System):
         ctx.note(f"{whole.skipped} of {cfg.steps} steps skipped by the GradScaler (overflow): its state matters")
         ctx.expect(
             where is None and bad_losses == 0,
-            f"resumed run differs from the uninterrupted one: {bad_losses} "
-            f"of {len(after)} losses after step {cfg.stop_at}, first differing state {where!r} (checkpoint "
-            f"parts: {', '.join(self.parts)})",
+            f"resumed run differs from the uninterrupted one: {bad_losses} of {len(after)} losses after step "
+            f"{cfg.stop_at}, first differing state {where!r} (checkpoint parts: {', '.join(self.parts)})",
             name="resumed == uninterrupted, bit for bit",
         )
         self._interrupted_writes(ctx, resumed, path, good)
@@ -155,8 +151,7 @@ class Checkpointing(System):
         ctx.note(f"the killed writer left {n} temporary file(s) beside the checkpoint (stale_temps)")
 
     def _safe_load(self, ctx, folder):
-        bad = {"numpy RNG tuple": {"rng": np.random.get_state()}, "class instance": {"data": random.Random(0)}}
-        for what, state in bad.items():  # NumPy's RNG state is the classic: an ndarray inside a tuple
+        for what, state in faults.unsafe_states().items():  # NumPy's RNG state, a class instance
             err = faults.refusal(self.loader, state, folder / f"bad_{what.replace(' ', '_')}.pt")
             how = "loaded, not refused" if err is None else f"refused without a clear message: {err}"
             ctx.expect(
@@ -164,8 +159,7 @@ class Checkpointing(System):
                 f"a checkpoint holding a {what}: {how}",
                 name="unsafe object refused",
             )
-        p = folder / "truncated.pt"
-        p.write_bytes((folder / "last.pt").read_bytes()[:100])
+        p = faults.truncated_copy(folder / "last.pt", folder / "truncated.pt", 100)
         ctx.expect_raises(CheckpointError, lambda: load_checkpoint(p), match="truncated", name="truncated file named")
 
     def prepare(self, ctx, impl, config):

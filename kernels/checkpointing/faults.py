@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import random
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
 
 from harness.checkpoint import CheckpointError, stale_temps, torch_writer
@@ -109,6 +111,18 @@ def refusal(loader: Callable[[Path], Any], obj: Any, path: Path) -> str | None:
     except CheckpointError as e:
         return str(e)
     return None
+
+
+def unsafe_states() -> dict[str, dict[str, Any]]:
+    """Checkpoints a safe loader must refuse, by what they hold: NumPy's legacy RNG state (the classic:
+    ``np.random.get_state()`` is a tuple holding an ndarray) and a class instance (``random.Random``)."""
+    return {"numpy RNG tuple": {"rng": np.random.get_state()}, "class instance": {"data": random.Random(0)}}
+
+
+def truncated_copy(path: Path, dest: Path, keep_bytes: int) -> Path:
+    """``dest`` holding the first ``keep_bytes`` bytes of the file at ``path`` (a write cut short); returns ``dest``."""
+    dest.write_bytes(path.read_bytes()[:keep_bytes])
+    return dest
 
 
 def clear_stale(folder: Path) -> int:

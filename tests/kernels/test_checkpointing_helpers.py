@@ -33,3 +33,13 @@ def test_a_failed_write_keeps_the_old_file_and_clear_stale_counts(tmp_path):
     faults.fail_mid_write(atomic_save, {"w": torch.ones(1000)}, path, len(good) // 2)
     assert path.read_bytes() == good
     assert faults.clear_stale(tmp_path) == 0 and path.exists()
+
+
+def test_unsafe_states_are_each_refused_and_truncated_copy_keeps_the_head(tmp_path):
+    states = faults.unsafe_states()
+    assert sorted(states) == ["class instance", "numpy RNG tuple"]
+    for i, state in enumerate(states.values()):
+        assert "refuses" in faults.refusal(load_checkpoint, state, tmp_path / f"bad{i}.pt")
+    atomic_save({"w": torch.ones(100)}, tmp_path / "c.pt")
+    cut = faults.truncated_copy(tmp_path / "c.pt", tmp_path / "cut.pt", 100)
+    assert cut.read_bytes() == (tmp_path / "c.pt").read_bytes()[:100]
