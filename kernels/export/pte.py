@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+#: Edge operators a CPU delegate must run (substrings of their names): convolutions and matmuls.
+HEAVY_OPS = ("convolution", "addmm", "mm.default", "linear", "bmm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +38,10 @@ class Lowered:
     buffer: bytes
     delegate_calls: int
     other_ops: dict[str, int]
+
+    def left_out(self, kinds: Iterable[str] = HEAVY_OPS) -> dict[str, int]:
+        """The operators outside any delegate whose names contain one of ``kinds`` -> count."""
+        return {o: n for o, n in self.other_ops.items() if any(k in o for k in kinds)}
 
 
 def lower(model: torch.nn.Module, example: torch.Tensor, *, backend: str, dynamic_shapes: Any = None) -> Lowered:
@@ -77,6 +85,13 @@ class PteModule:
         self.program = Runtime.get().load_program(source)  # bytes or a .pte path
         self.method = self.program.load_method("forward")
 
+    @classmethod
+    def written(cls, buffer: bytes, path: Path) -> PteModule:
+        """``buffer`` written to the ``.pte`` file ``path`` and the program loaded from that file, as
+        an app would load it."""
+        path.write_bytes(buffer)
+        return cls(path)
+
     def expected_shape(self) -> tuple[int, ...]:
         """Input 0's shape as planned in the program (the upper bound for a dynamic dim)."""
         return tuple(self.method.metadata.input_tensor_meta(0).sizes())
@@ -91,8 +106,9 @@ class PteModule:
         try:
             return self.method.execute([x.contiguous()])[0]
         except RuntimeError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]  # an empty message: the type
             raise ValueError(
                 f"this .pte was planned for input shape {self.expected_shape()} and refuses {tuple(x.shape)} "
-                f"({str(e).splitlines()[0][:120]}); export with dynamic_shapes naming that dim "
+                f"({first[:120]}); export with dynamic_shapes naming that dim "
                 "(torch.export.Dim, example size >= 2) or pad the batch to the planned size"
             ) from None
