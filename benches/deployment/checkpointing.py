@@ -6,10 +6,9 @@ a new process would have): losses and final state must agree bit for bit. The ru
 (``kernels.checkpointing.run``) holds every kind of state: weights with dropout, AdamW's moments, a
 warmup/decay ``LambdaLR``, a ``torch.amp.GradScaler`` that overflows and skips steps, NumPy's and
 Python's global RNGs, and the data position (each epoch's order seeded as
-``DistributedSampler.set_epoch`` does). Checked too: a write interrupted by an exception or a
-SIGKILL leaves the last good checkpoint byte for byte intact (``harness.checkpoint``), and
-``torch.load(weights_only=True)`` refuses NumPy's raw RNG state and a class instance by name and
-names a truncated file. Timed: save (with and without fsync) and load, in MB/s.
+``DistributedSampler.set_epoch`` does). Checked too (``harness.checkpoint``): a write interrupted by
+an exception or a SIGKILL leaves the last good checkpoint byte for byte intact; the loader refuses
+unexpected objects by name and names a truncated file. Timed: save (with, without fsync), load, MB/s.
 
 Lesson: "resume" means *every* state that decides the next step, not the weights. The PyTorch
 tutorial "Saving and loading a general checkpoint" lists model and optimizer; the mutants show that
@@ -32,8 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import signal
-
-import torch
 
 from harness import Prepared, System, task
 from harness.checkpoint import CheckpointError, atomic_save, load_checkpoint
@@ -129,8 +126,7 @@ class Checkpointing(System):
         self._safe_load(ctx, path.parent)
 
     def _interrupted_writes(self, ctx, run, path, good):
-        # a later state (overwriting `good` would show), on the CPU: a forked child must not touch CUDA
-        newer = torch.utils._pytree.tree_map(lambda v: v.cpu() if torch.is_tensor(v) else v, run.state(ALL_PARTS))
+        newer = run.state(ALL_PARTS)  # a later state: overwriting `good` would show
         faults.fail_mid_write(self.saver, newer, path, len(good) // 2)
         ctx.expect(
             path.read_bytes() == good,

@@ -84,11 +84,12 @@ def kill_mid_write(saver: Callable[..., Any], obj: Any, path: Path, after_bytes:
     are written (waiting up to 60 s for that), and reap it.
 
     Returns ``(reached the middle, the child's exit code: -SIGKILL when killed)``, or None where
-    the fork start method is missing (not POSIX). ``obj`` must hold CPU tensors only: a forked
-    child must not touch CUDA. The child inherits ``saver`` as it is (a mutant's included).
+    the fork start method is missing (not POSIX). ``obj``'s tensors are copied to the CPU first: a
+    forked child must not touch CUDA. The child inherits ``saver`` as it is (a mutant's included).
     """
     if "fork" not in mp.get_all_start_methods():
         return None
+    obj = torch.utils._pytree.tree_map(lambda v: v.cpu() if torch.is_tensor(v) else v, obj)
     ctx = mp.get_context("fork")
     midway = ctx.Event()
     child = ctx.Process(target=saver, args=(obj, path), kwargs={"wrap": lambda f: StallingFile(f, after_bytes, midway)})
