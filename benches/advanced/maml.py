@@ -1,30 +1,26 @@
 """8.09 Meta-learning (MAML).
 
 Compared: the MAML meta-gradient (Finn, Abbeel & Levine, "Model-Agnostic Meta-Learning for Fast
-Adaptation of Deep Networks", ICML 2017, arXiv:1703.03400) on the paper's sinusoid benchmark
-(section 5.1: y = A sin(x - phi), A ~ U[0.1, 5], phi ~ U[0, pi], x ~ U[-5, 5], K = 10 support
-points, a 1 -> 40 -> 40 -> 1 ReLU net, one inner SGD step of alpha = 0.01, meta-batch 25, Adam)
-four ways (``kernels.meta.maml``): ``torch.func`` (``grad`` of a ``vmap`` over tasks of an inner
-``grad``) or a Python loop with ``torch.autograd.grad(create_graph=True)``, each second order
-(checked in float64 against finite differences) or first order (FOMAML, section 5.2: the inner
-gradient detached). Timed: one meta-step each; recorded: held-out query MSE along meta-training.
+Adaptation of Deep Networks", ICML 2017, arXiv:1703.03400) on the paper's sinusoids (section 5.1 in
+``kernels.meta.maml``: K = 10 support points, one inner SGD step of alpha = 0.01, meta-batch 25)
+four ways: ``torch.func`` or a Python loop with ``torch.autograd.grad(create_graph=True)``, each
+second order (checked in float64 against finite differences) or first order (FOMAML, section 5.2:
+the inner gradient detached). Timed: one meta-step each.
 
-Lesson: MAML learns an initialisation from which one small gradient step fits a new task; the
-meta-gradient differentiates through that step, which needs a Hessian-vector product per task.
-``torch.func`` writes this as what it is, a gradient of a function that takes a gradient, and
-``vmap`` turns the per-task loop into one batched program: with a network this small the loop
-pays Python and kernel-launch overhead per task and per layer, so vmapping the 25 tasks is the
-big win. Dropping the second-order term (FOMAML) saves the double backward but changes the
-gradient, which Finn et al. found costs little accuracy (their Table 1, MiniImagenet 5-way
-1-shot: MAML 48.70 +- 1.84 %, first-order 48.07 +- 1.75 %; Omniglot 5-way 1-shot: MAML 98.7 +-
-0.4 %). On sinusoids the meta-learned model adapts from 10 points, while a model pretrained on
-all tasks jointly learns a near-zero mean function one step cannot bend (the paper's figure 2).
+Lesson: MAML learns an initialisation from which one small gradient step fits a new task; its
+meta-gradient differentiates through that step (a Hessian-vector product per task). ``torch.func``
+writes it as a gradient of a function that takes a gradient, and ``vmap`` makes the per-task loop
+one batched program: a network this small makes the loop pay Python and kernel-launch overhead per
+task and layer, so vmapping the 25 tasks is the big win. Dropping the second-order term (FOMAML)
+saves the double backward but changes the gradient, which Finn et al. found costs little accuracy
+(Table 1, MiniImagenet 5-way 1-shot: MAML 48.70 +- 1.84 %, first-order 48.07 +- 1.75 %; Omniglot
+5-way 1-shot: MAML 98.7 +- 0.4 %). On sinusoids the meta-learned model adapts from 10 points; a
+model pretrained on all tasks jointly learns a near-zero mean one step cannot bend (figure 2).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
@@ -67,67 +63,71 @@ class MAML(Comparison):
         "adapt_ratio": "query MSE after one inner step / before",
     }
     claims = (
-        speedup("vmap_second_order", over="loop_second_order", at_least=3.0,
-                text="torch.func vmap over 25 tasks >= 3x the meta-steps/s of the per-task loop (second order)"),
-        speedup("vmap_first_order", over="vmap_second_order", at_least=1.2,
-                text="first-order MAML (no double backward) >= 1.2x the meta-steps/s of second order (vmap)"),
+        speedup(
+            "vmap_second_order",
+            over="loop_second_order",
+            at_least=3.0,
+            text="torch.func vmap over 25 tasks >= 3x the meta-steps/s of the per-task loop (second order)",
+        ),
+        speedup(
+            "vmap_first_order",
+            over="vmap_second_order",
+            at_least=1.2,
+            text="first-order MAML (no double backward) >= 1.2x the meta-steps/s of second order (vmap)",
+        ),
         metric("adapt_ratio", "<=", 0.85, text="one inner step on 10 points cuts the held-out query MSE by >= 15 %"),
-    )  # fmt: skip
+    )
     meta_grad = staticmethod(maml.meta_grad_loop)
     adapt = staticmethod(maml.adapt)
     mutants = (
-        Mutant("first_order", "the inner gradient detached (first-order MAML) where second order is claimed",
-               {"meta_grad": staticmethod(wrong.first_order_loop)}, match="meta-gradient"),
-        Mutant("outer_loss_on_support", "the outer loss on the support set instead of the query set",
-               {"meta_grad": staticmethod(wrong.outer_on_support)}, match="meta-gradient"),
-        Mutant("inner_step_ascends", "theta' = theta + alpha * grad (the inner step climbs the loss)",
-               {"adapt": staticmethod(wrong.ascending)}, match="adapt"),
-    )  # fmt: skip
+        Mutant(
+            "first_order",
+            "the inner gradient detached (first-order MAML) where second order is claimed",
+            {"meta_grad": staticmethod(wrong.first_order_loop)},
+            match="meta-gradient",
+        ),
+        Mutant(
+            "outer_loss_on_support",
+            "the outer loss on the support set instead of the query set",
+            {"meta_grad": staticmethod(wrong.outer_on_support)},
+            match="meta-gradient",
+        ),
+        Mutant(
+            "inner_step_ascends",
+            "theta' = theta + alpha * grad (the inner step climbs the loss)",
+            {"adapt": staticmethod(wrong.ascending)},
+            match="adapt",
+        ),
+    )
 
     def check(self, ctx):
         cfg = ctx.configs[0]
-        torch.manual_seed(ctx.rng_seed)
-        net = maml.sine_net().double()
-        params = {n: p.detach() for n, p in net.named_parameters()}
-        tasks = maml.sample_sine_tasks(5, cfg.k, cfg.q, ctx.generator(), dtype=torch.float64)
+        net, params, tasks = maml.float64_problem(cfg.k, cfg.q, ctx.rng_seed, ctx.generator())
         got = self.meta_grad(net, params, tasks, cfg.alpha)
         ref = maml.meta_grad_func(net, params, tasks, cfg.alpha)
-        fo = maml.meta_grad_func(net, params, tasks, cfg.alpha, first_order=True)
         for n in ref:
             ctx.assert_close(got[n], ref[n], name="meta-gradient = torch.func's (second order)", where=n)
-        gen = ctx.generator(1)
-        for i in range(3):  # directional derivatives: grad . v against d/de L(theta + e v)
-            v = {n: torch.randn(p.shape, generator=gen, dtype=p.dtype) for n, p in params.items()}
-            fd = maml.directional_fd(lambda p: maml.meta_loss(net, p, tasks, cfg.alpha), params, v)
-            dot = sum((got[n] * v[n]).sum() for n in got)
-            ctx.assert_close(dot, fd, rtol=1e-5, atol=1e-7, name="meta-gradient = finite differences",
-                             where=f"direction {i}")  # fmt: skip
-        gap = math.sqrt(sum(float((ref[n] - fo[n]).pow(2).sum()) for n in ref))
-        size = math.sqrt(sum(float(ref[n].pow(2).sum()) for n in ref))
-        ctx.expect(gap > 0.01 * size, f"first-order and second-order meta-gradients differ by only {gap / size:.2%}",
-                   name="the Hessian term is visible (first order differs)")  # fmt: skip
+        loss = lambda p: maml.meta_loss(net, p, tasks, cfg.alpha)  # grad . v against d/de L(theta + e v)
+        for where, (dot, fd) in maml.grad_vs_fd(loss, params, got, ctx.generator(1)).items():
+            ctx.assert_close(dot, fd, rtol=1e-5, atol=1e-7, name="meta-gradient = finite differences", where=where)
+        gap = maml.relative_gap(maml.meta_grad_func(net, params, tasks, cfg.alpha, first_order=True), ref)
+        ctx.expect(
+            gap > 0.01,
+            f"first-order and second-order meta-gradients differ by only {gap:.2%}",
+            name="the Hessian term is visible (first order differs)",
+        )
         (_, before), (_, after) = self._meta_train(ctx, cfg, every=cfg.meta_steps, inner=(0, 1))  # at 0 and the end
-        ctx.expect(after / before <= cfg.max_ratio, f"one inner step (adapt) takes the held-out query MSE from "
-                   f"{before:.3f} to {after:.3f} (ratio {after / before:.3f} > {cfg.max_ratio})",
-                   name="adaptation lowers the query MSE")  # fmt: skip
+        ctx.expect(
+            after / before <= cfg.max_ratio,
+            f"adapt: held-out query MSE {before:.3f} -> {after:.3f}, ratio {after / before:.3f} > {cfg.max_ratio}",
+            name="adaptation lowers the query MSE",
+        )
 
     def _meta_train(self, ctx, cfg, every=50, inner=(0, 1, 10)):
-        """Meta-train with the torch.func gradient; held-out query MSE after each number of ``inner``
-        steps (through ``self.adapt``), every ``every`` meta-steps and at the end: a list per entry."""
+        """:func:`kernels.meta.maml.meta_train`'s held-out query MSE curves, inner steps through ``self.adapt``."""
         torch.manual_seed(ctx.rng_seed)
-        net, params, opt = maml.meta_learner(cfg.meta_lr, ctx.device)
-        gen = ctx.generator(2)  # the meta-training tasks; the held-out ones come from generator 3
-        held = maml.sample_sine_tasks(cfg.eval_tasks, cfg.k, 100, ctx.generator(3), device=ctx.device)
-        curves: list[list[float]] = [[] for _ in inner]
-        for step in range(cfg.meta_steps + 1):
-            if step % every == 0 or step == cfg.meta_steps:
-                frozen = {n: p.detach() for n, p in params.items()}
-                for out, s in zip(curves, inner, strict=True):
-                    out.append(float(maml.query_mse(net, frozen, held, cfg.alpha, s, self.adapt).mean()))
-            if step < cfg.meta_steps:
-                tasks = maml.sample_sine_tasks(cfg.meta_batch, cfg.k, cfg.q, gen, device=ctx.device)
-                maml.meta_step(net, params, opt, tasks, cfg.alpha)
-        return curves
+        gens = ctx.generator(2), ctx.generator(3)  # the meta-training tasks, the held-out ones
+        return maml.meta_train(cfg, *gens, adapt_fn=self.adapt, every=every, inner=inner, device=ctx.device)
 
     def bench(self, ctx):
         cfg = ctx.configs[0]

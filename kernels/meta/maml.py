@@ -177,6 +177,65 @@ def meta_step(
     opt.step()
 
 
+def float64_problem(k: int, q: int, seed: int, gen: torch.Generator, n_tasks: int = 5):
+    """(a :func:`sine_net` seeded with ``seed`` in float64, its parameters detached, ``n_tasks``
+    float64 tasks of ``k`` support and ``q`` query points from ``gen``): where meta-gradients are
+    compared with each other and with finite differences."""
+    torch.manual_seed(seed)
+    net = sine_net().double()
+    params = {n: p.detach() for n, p in net.named_parameters()}
+    return net, params, sample_sine_tasks(n_tasks, k, q, gen, dtype=torch.float64)
+
+
+def meta_train(
+    cfg,
+    gen: torch.Generator,
+    held_gen: torch.Generator,
+    *,
+    adapt_fn: Callable = adapt,
+    every: int = 50,
+    inner: tuple[int, ...] = (0, 1, 10),
+    device: torch.device | str = "cpu",
+) -> list[list[float]]:
+    """Meta-train a fresh :func:`meta_learner` with :func:`meta_grad_func`; the mean held-out query
+    MSE after each number of ``inner`` steps (taken by ``adapt_fn``), every ``every`` meta-steps and
+    at the end: one list per entry of ``inner``.
+
+    ``cfg`` has k, q, meta_batch, alpha, meta_lr, meta_steps and eval_tasks (advanced.maml's
+    ``MAMLConfig``); ``gen`` draws the meta-training tasks, ``held_gen`` the ``cfg.eval_tasks``
+    held-out ones (100 query points each). Seed the global RNG first (the initial weights).
+    """
+    net, params, opt = meta_learner(cfg.meta_lr, device)
+    held = sample_sine_tasks(cfg.eval_tasks, cfg.k, 100, held_gen, device=device)
+    curves: list[list[float]] = [[] for _ in inner]
+    for step in range(cfg.meta_steps + 1):
+        if step % every == 0 or step == cfg.meta_steps:
+            frozen = {n: p.detach() for n, p in params.items()}
+            for out, s in zip(curves, inner, strict=True):
+                out.append(float(query_mse(net, frozen, held, cfg.alpha, s, adapt_fn).mean()))
+        if step < cfg.meta_steps:
+            tasks = sample_sine_tasks(cfg.meta_batch, cfg.k, cfg.q, gen, device=device)
+            meta_step(net, params, opt, tasks, cfg.alpha)
+    return curves
+
+
+def grad_vs_fd(loss: Callable[[Params], torch.Tensor], params: Params, grads: Params, gen: torch.Generator, n: int = 3):
+    """{"direction i": (grads . v, :func:`directional_fd` of ``loss`` along v)} for ``n`` random normal
+    directions v drawn from ``gen`` (dicts like ``params``): equal pairs when ``grads`` is ``loss``'s
+    gradient."""
+    pairs = {}
+    for i in range(n):
+        v = {k: torch.randn(p.shape, generator=gen, dtype=p.dtype) for k, p in params.items()}
+        pairs[f"direction {i}"] = (sum((grads[k] * v[k]).sum() for k in grads), directional_fd(loss, params, v))
+    return pairs
+
+
+def relative_gap(a: Params, b: Params) -> float:
+    """||a - b|| / ||b|| over all entries of two parameter dicts with the same keys and shapes."""
+    gap = sum(float((a[k] - b[k]).pow(2).sum()) for k in b)
+    return math.sqrt(gap / sum(float(b[k].pow(2).sum()) for k in b))
+
+
 def directional_fd(loss: Callable[[Params], torch.Tensor], params: Params, v: Params, eps: float = 1e-6):
     """(loss(theta + eps v) - loss(theta - eps v)) / (2 eps): the central finite difference of ``loss``
     along direction ``v`` (a dict like ``params``), which equals grad . v up to O(eps^2) (use float64)."""
