@@ -12,18 +12,17 @@ unexpected objects by name and names a truncated file. Timed: save (with, withou
 
 Lesson: "resume" means *every* state that decides the next step, not the weights. The PyTorch
 tutorial "Saving and loading a general checkpoint" lists model and optimizer; the mutants show that
-the scheduler (the LR jumps back to warmup), the scaler (other steps get skipped), each RNG (other
-dropout masks and noise) and the data position (batches seen twice) each break the equality on
-their own. Long runs resume often: Meta's Llama 3 report counts 466 job interruptions, 419 of them
-unexpected, in a 54-day snapshot of pre-training (Dubey et al. 2024, "The Llama 3 Herd of Models",
-sec. 3.3.4). A checkpoint written in place is only as good as the moment it was interrupted: Pillai
-et al. (OSDI 2014, "All File Systems Are Not Created Equal") found 60 crash vulnerabilities in 11
-widely used systems, update protocols whose correctness hangs on how the file system orders and
-persists writes and renames; a temporary file in the same folder, fsync, ``os.replace`` and an
-fsync of the folder need none of those guesses. ``torch.load`` defaults to ``weights_only=True``
-since PyTorch 2.6 because unpickling can run arbitrary code (PyTorch docs): tensors and numbers
-need no exception to that rule. fsync costs what the disk costs (nothing on tmpfs, a flush of the
-drive's cache on an SSD): the bench notes the file system.
+the scheduler (the LR jumps back to warmup), the scaler (other steps skipped), each RNG (other
+dropout masks and noise) and the data position (batches seen twice) each break the equality alone.
+Long runs resume often: Meta's Llama 3 report counts 466 job interruptions, 419 of them unexpected,
+in a 54-day snapshot of pre-training (Dubey et al. 2024, "The Llama 3 Herd of Models", sec. 3.3.4).
+A checkpoint written in place is only as good as the moment it was interrupted: Pillai et al. (OSDI
+2014, "All File Systems Are Not Created Equal") found 60 crash vulnerabilities in 11 widely used
+systems whose update protocols hang on how the file system orders and persists writes and renames;
+a temporary file, fsync, ``os.replace`` and an fsync of the folder need no such guess.
+``torch.load`` defaults to ``weights_only=True`` since PyTorch 2.6 because unpickling can run
+arbitrary code (PyTorch docs): tensors and numbers need no exception. fsync costs what the disk
+costs (nothing on tmpfs, a flush of the drive's cache on an SSD): the bench notes the file system.
 """
 
 from __future__ import annotations
@@ -161,11 +160,10 @@ class Checkpointing(System):
     def prepare(self, ctx, impl, config):
         state = layered_state(config.state_mb, ctx.generator(), ctx.device)  # 4 MB tensors, as a model's layers
         path = ctx.workdir / "bench.pt"  # one file, overwritten per config: the scratch folder holds one state
-        atomic_save(state, path, fsync=False)
+        atomic_save(state, path, fsync=False)  # the file load reads; every timed call waits on the disk
         save = functools.partial(atomic_save, state, path, fsync=impl == "save_fsync")
         fn = functools.partial(load_checkpoint, path, map_location=ctx.device) if impl == "load" else save
-        nbytes = sum(t.numel() * t.element_size() for t in state.values())
-        return Prepared(fn=fn, bytes=nbytes, waits=True)  # waits: on the disk
+        return Prepared(fn=fn, bytes=sum(t.numel() * t.element_size() for t in state.values()), waits=True)
 
     def bench(self, ctx):
         ctx.note(f"checkpoints written to {ctx.workdir} on {faults.filesystem_of(ctx.workdir)}")
