@@ -37,6 +37,7 @@ from kernels.text.wrong import NoPooler, ninety_five_five
 from models.bert import BERT_BASE, BERT_BASE_PARAMS, BERT_LARGE, BERT_LARGE_PARAMS, BERT_VOCAB, BertMLM
 from models.transformer import TransformerConfig
 
+_SMALL = TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128)
 ANCHORS = [
     ("BERT-base (Devlin et al. 2019, Table 1)", "MNLI-m 84.6, 110M parameters", "3.3B words, 1M steps, 16 TPUs"),
     ("BERT-base SQuAD v1.1 (Table 2)", "F1 88.5", "same pre-training, then fine-tuned"),
@@ -65,11 +66,10 @@ class BertRun:
 class BertMlm(TrainingRun):
     __doc__ = __doc__
     sizes = {
-        "tiny": BertRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128)),
-        "cpu": BertRun(TransformerConfig(d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128), seq_len=128,
-                       batch_size=16, steps=150, lr=3e-3),
+        "tiny": BertRun(_SMALL),
+        "cpu": BertRun(_SMALL, seq_len=128, batch_size=16, steps=150, lr=3e-3),
         "gpu": BertRun(BERT_BASE, vocab_size=8000, seq_len=128, batch_size=64, steps=3000, lr=5e-4),
-    }  # fmt: skip
+    }
     metrics = {
         "param_count_mismatch": "|ours - published| over BERT-base and BERT-large, parameters",
         "loss_drop_pct": "masked-token loss drop from the first 10 steps to the last 10, percent",
@@ -82,28 +82,31 @@ class BertMlm(TrainingRun):
     mask_fn = staticmethod(mlm_mask)
     mutants = (
         Mutant("pooler_left_out", "the count leaves out the pooler", {"model_cls": NoPooler}, match="BERT-base"),
-        Mutant("ninety_five_five", "90/5/5 where BERT uses 80/10/10", {"mask_fn": staticmethod(ninety_five_five)},
-               match="80/10/10"),
-    )  # fmt: skip
+        Mutant(
+            "ninety_five_five",
+            "90/5/5 where BERT uses 80/10/10",
+            {"mask_fn": staticmethod(ninety_five_five)},
+            match="80/10/10",
+        ),
+    )
 
     def _counts(self):
-        with torch.device("meta"):
-            return {name: (sum(p.numel() for p in self.model_cls(cfg, BERT_VOCAB).body_parameters()), n)
-                    for name, cfg, n in (("BERT-base", BERT_BASE, BERT_BASE_PARAMS),
-                                         ("BERT-large", BERT_LARGE, BERT_LARGE_PARAMS))}  # fmt: skip
+        with torch.device("meta"):  # shapes only: BERT-large's 335M parameters take no memory
+            models = [self.model_cls(c, BERT_VOCAB) for c in (BERT_BASE, BERT_LARGE)]
+        base, large = (sum(p.numel() for p in m.body_parameters()) for m in models)
+        return {"BERT-base": (base, BERT_BASE_PARAMS), "BERT-large": (large, BERT_LARGE_PARAMS)}
 
     def check(self, ctx):
         for name, (ours, want) in self._counts().items():
             ctx.expect(ours == want, f"{name} has {ours:,} parameters, published {want:,}", name=f"{name} count")
         ids = torch.randint(3, 1000, (400, 1000), generator=ctx.generator())
         inp, lab = self.mask_fn(ids, mask_id=2, first_ordinary=3, vocab_size=1000, generator=ctx.generator(1))
-        sel = lab != -100
-        n = int(sel.sum())
-        masked, kept = float((inp[sel] == 2).sum()) / n, float((inp[sel] == ids[sel]).sum()) / n
-        shares = (n / ids.numel(), masked, 1 - masked - kept, kept)  # random may hit the same id: ~0.1 % of kept
-        ok = abs(shares[0] - 0.15) < 0.01 and all(abs(a - b) < 0.01 for a, b in zip(shares[1:], (0.8, 0.1, 0.1)))
-        ctx.expect(ok, f"selected {shares[0]:.3f}, mask/random/kept {shares[1]:.3f}/{shares[2]:.3f}/{shares[3]:.3f}: "
-                   "not 15 % and 80/10/10", name="masking 15 % then 80/10/10")  # fmt: skip
+        sel = lab != -100  # the selected tokens; a random draw may hit the same id: ~0.1 % of them look kept
+        masked, kept = (inp[sel] == 2).double().mean().item(), (inp[sel] == ids[sel]).double().mean().item()
+        shares = (sel.double().mean().item(), masked, 1 - masked - kept, kept)
+        ok = all(abs(a - b) < 0.01 for a, b in zip(shares, (0.15, 0.8, 0.1, 0.1)))
+        got = "/".join(f"{x:.3f}" for x in shares)
+        ctx.expect(ok, f"selected/mask/random/kept {got}: not 15 % and 80/10/10", name="masking 15 % then 80/10/10")
         drop = self._train(ctx, ctx.configs[0])
         # WordPiece pieces are more predictable from their unigram counts than whole words, which the
         # first 10 steps already learn: what falls after them is less than with whole words
@@ -129,11 +132,10 @@ class BertMlm(TrainingRun):
         torch.manual_seed(ctx.rng_seed)
         model = self.model_cls(config.model, V).to(ctx.device, ctx.dtype)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        x = torch.randint(FIRST_ORDINARY, V, (config.batch_size, config.seq_len), generator=ctx.generator())
-        inp, lab = (t.to(ctx.device) for t in mlm_mask(x, mask_id=4, first_ordinary=FIRST_ORDINARY, vocab_size=V,
-                                                       generator=ctx.generator(1)))  # fmt: skip
-        tokens = config.batch_size * config.seq_len
-        return Prepared(fn=lambda: standard_step(model, opt, inp, lab, mlm_loss), items=tokens, item_unit="tokens")
+        x = torch.randint(FIRST_ORDINARY, V, (config.batch_size, config.seq_len), generator=ctx.generator())  # (B, T)
+        inp, lab = mlm_mask(x, mask_id=4, first_ordinary=FIRST_ORDINARY, vocab_size=V, generator=ctx.generator(1))
+        inp, lab = inp.to(ctx.device), lab.to(ctx.device)
+        return Prepared(fn=lambda: standard_step(model, opt, inp, lab, mlm_loss), items=x.numel(), item_unit="tokens")
 
     def bench(self, ctx):
         run = ctx.configs[0]
@@ -142,8 +144,7 @@ class BertMlm(TrainingRun):
         ctx.table("parameter counts", [{"model": k, "ours": a, "published": b} for k, (a, b) in counts.items()])
         drop = self._train(ctx, run)
         ctx.metric("loss_drop_pct", drop)
-        c = run.model
-        setup = (f"{self.data_desc[:60]}, WordPiece {run.vocab_size:,}; {c.n_layers}L x {c.d_model}, T={run.seq_len}, "
-                 f"{run.steps} x {run.batch_size}")  # fmt: skip
+        shape = f"{run.model.n_layers}L x {run.model.d_model}, T={run.seq_len}, {run.steps} x {run.batch_size}"
+        setup = f"{self.data_desc[:60]}, WordPiece {run.vocab_size:,}; {shape}"
         published_vs_ours(ctx, ANCHORS, f"masked-token loss -{drop:.0f} % in {run.steps} steps", setup)
         super().bench(ctx)
