@@ -9,6 +9,7 @@
 * :mod:`kernels.rl.envs`: CartPole environments, episode bookkeeping and small networks;
 * :mod:`kernels.rl.agents`: the four training loops (REINFORCE, A2C, PPO, DQN), each taking
   the math above as arguments so that a task's mutant reaches its agent too.
-* :mod:`kernels.rl.run`: the CartPole tasks' config (seeds, probe) and the env-steps probe;
+* :mod:`kernels.rl.run`: the CartPole tasks' config (seeds, probe), the env-steps probe and their
+  task base (``CartPoleTask``: the probe as ``prepare``, a bench that trains once and records);
 * :mod:`kernels.rl.wrong`: plausible wrong versions of the pieces above (the tasks' mutants).
 """
