@@ -43,6 +43,7 @@ from harness.data.tagging import encode_tagged, load_tagged, tag_list, word_voca
 from harness.data.writers import write_conll
 from harness.mutants import Mutant
 from harness.train_text import length_batch, train_loop
+from kernels.text import ner_metrics_wrong as wrong
 from kernels.text.ner_examples import PER_TYPE, WORKED_EXAMPLES, span_scorer
 from kernels.text.ner_metrics import conlleval
 from models.sequence import SequenceModel, SequenceModelConfig
@@ -75,41 +76,8 @@ class NerConfig:
         return f"emb={self.emb},H={self.hidden},steps={self.steps},bs={self.batch_size}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _token_spans(tags):
-    """Counts tagged tokens as if each were an entity (token-level P/R/F1)."""
-    return [(t[2:], i, i) for i, t in enumerate(tags) if t != "O"]
-
-
-def _strict_spans(tags):
-    """Strict IOB2: an I- without a B- (or of another type) belongs to no entity."""
-    out, start, kind = [], None, None
-    for i, t in enumerate([*tags, "O"]):
-        if start is not None and not (t.startswith("I-") and t[2:] == kind):
-            out, start = [*out, (kind, start, i - 1)], None
-        if t.startswith("B-"):
-            start, kind = i, t[2:]
-    return out
-
-
-def _merged_spans(tags):
-    """Merges chunks across a type change (B-PER I-LOC as one entity)."""
-    out, start, kind = [], None, None
-    for i, t in enumerate([*tags, "O"]):
-        if start is not None and (t == "O" or t.startswith("B-")):
-            out, start = [*out, (kind, start, i - 1)], None
-        if t != "O" and start is None:
-            start, kind = i, t[2:]
-    return out
-
-
 def _scored_by(span_fn) -> dict:  # the check's scorer replaced by one built on a wrong chunking rule
     return {"score_fn": staticmethod(span_scorer(span_fn))}
-
-
-def _reader_drops_last(path):
-    d = read_conll(path)
-    return type(d)(d.sentences[:-1], d.tags[:-1], d.tag_names, d.description)
 
 
 @task("rnn.ner", seed="5.09", title="named entity recognition")
@@ -128,15 +96,31 @@ class Ner(TrainingRun):
     score_fn = staticmethod(conlleval)
     read_fn = staticmethod(read_conll)
     mutants = (
-        Mutant("token_level", "counts tagged tokens instead of chunks", _scored_by(_token_spans),
-               match="worked example"),
-        Mutant("strict_iob2", "drops an I- without a B- (strict IOB2 mode)", _scored_by(_strict_spans),
-               match="I- without B-"),
-        Mutant("merge_across_types", "merges chunks across a type change", _scored_by(_merged_spans),
-               match="type change"),
-        Mutant("reader_drops_last", "the reader loses the last sentence",
-               {"read_fn": staticmethod(_reader_drops_last)}, match="CoNLL round trip"),
-    )  # fmt: skip
+        Mutant(
+            "token_level",
+            "counts tagged tokens instead of chunks",
+            _scored_by(wrong.token_spans),
+            match="worked example",
+        ),
+        Mutant(
+            "strict_iob2",
+            "drops an I- without a B- (strict IOB2 mode)",
+            _scored_by(wrong.strict_spans),
+            match="I- without B-",
+        ),
+        Mutant(
+            "merge_across_types",
+            "merges chunks across a type change",
+            _scored_by(wrong.merged_spans),
+            match="type change",
+        ),
+        Mutant(
+            "reader_drops_last",
+            "the reader loses the last sentence",
+            {"read_fn": staticmethod(wrong.reader_drops_last)},
+            match="CoNLL round trip",
+        ),
+    )
 
     def read(self, path: Path) -> TaggedSentences:
         data = self.read_fn(path)
@@ -179,9 +163,15 @@ class Ner(TrainingRun):
 
         f1 = lambda m: self.score_fn(test.tags, self.tag(m, xt, nt, tags)).f1
         losses, ev_steps, ev_f1, seconds = train_loop(
-            model, opt, draw, self.train_step, steps=cfg.steps, seed=ctx.rng_seed, evaluate=f1 if curve else None,
+            model,
+            opt,
+            draw,
+            self.train_step,
+            steps=cfg.steps,
+            seed=ctx.rng_seed,
+            evaluate=f1 if curve else None,
             eval_every=cfg.eval_every,
-        )  # fmt: skip
+        )
         scores = self.score_fn(test.tags, self.tag(model, xt, nt, tags))
         tokens = int(sum(n[i].sum() for i in drawn))
         return scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags)
@@ -229,11 +219,13 @@ class Ner(TrainingRun):
         scores, losses, seconds, tokens, ev_steps, ev_f1, model, (xt, nt, tags) = out
         ctx.curve("train loss", list(range(1, len(losses) + 1)), losses, y_label="cross-entropy", series="bilstm")
         ctx.curve("held-out entity F1", ev_steps, ev_f1, y_label="F1 (conlleval)", series="bilstm")
-        for k, v in (("f1", scores.f1), ("precision", scores.precision), ("recall", scores.recall)):
-            ctx.metric(f"entity_{k}", v)
+        for k in ("f1", "precision", "recall"):
+            ctx.metric(f"entity_{k}", getattr(scores, k))
         ctx.metric("train_tokens_per_s", tokens / seconds)
-        rows = [{"type": t, "precision": round(v.precision, 4), "recall": round(v.recall, 4), "f1": round(v.f1, 4),
-                 "gold": v.gold} for t, v in scores.per_type.items()]  # fmt: skip
+        rows = [
+            {"type": t, **{k: round(getattr(v, k), 4) for k in ("precision", "recall", "f1")}, "gold": v.gold}
+            for t, v in scores.per_type.items()
+        ]
         ctx.table("per-type scores", rows)
         ctx.measure("train_step", self.prepare(ctx, "train_step", cfg), config=cfg)
         tag = Prepared(fn=lambda: self.tag(model, xt, nt, tags), items=int(nt.sum()), item_unit="tokens")
