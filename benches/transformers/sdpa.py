@@ -34,7 +34,6 @@ writes of GPU memory than standard attention).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +43,7 @@ from harness.claims import metric, speedup
 from harness.mutants import replace_impl
 from harness.train import peak_memory_mb
 from kernels.layers.attention import sdpa_blocked, sdpa_naive
+from kernels.layers.attention_wrong import sdpa_blocked_no_rescale
 from kernels.layers.masks import MASKS, loglog_slope, make_mask
 
 
@@ -84,24 +84,6 @@ def _naive(**kw):
     )
 
 
-def _blocked_no_rescale(q, k, v, mask, causal, block):
-    """Online softmax that never rescales the running sums when the max grows."""
-    L, S = q.shape[-2], k.shape[-2]
-    mask = torch.ones(L, S, dtype=torch.bool, device=q.device).tril() if causal else mask
-    q = q / math.sqrt(q.shape[-1])
-    m = torch.full((*q.shape[:-1], 1), -math.inf, dtype=q.dtype, device=q.device)
-    l, acc = torch.zeros_like(m), torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
-    for j0 in range(0, S, block):
-        s = q @ k[..., j0 : j0 + block, :].transpose(-2, -1)
-        if mask is not None:
-            blk = mask[..., j0 : j0 + block]
-            s = s.masked_fill(~blk, -math.inf) if blk.dtype == torch.bool else s + blk
-        m = torch.maximum(m, s.amax(-1, keepdim=True))
-        p = torch.exp(s - torch.where(torch.isneginf(m), 0.0, m))
-        l, acc = l + p.sum(-1, keepdim=True), acc + p @ v[..., j0 : j0 + block, :]
-    return acc / torch.where(l == 0, 1.0, l)
-
-
 @task("transformers.sdpa", seed="6.01", title="scaled dot-product attention from scratch")
 class Sdpa(Operator):
     __doc__ = __doc__
@@ -123,16 +105,26 @@ class Sdpa(Operator):
         metric("naive.memory_loglog_slope", ">=", 1.8, text="naive: peak memory grows as L^2 (slope >= 1.8)"),
         speedup("blocked", over="naive", at_least=1.5, text="blocked >= 1.5x the naive form at the longest L"),
         speedup("torch_sdpa", over="blocked", at_least=1.5, text="torch's fused kernel >= 1.5x the Python-blocked one"),
-    )  # fmt: skip
+    )
     mutants = (
         replace_impl("missing_scale", "no 1/sqrt(D) scale", "naive", _naive(scale=1.0)),
-        replace_impl("causal_off_by_one", "the causal mask lets query i see key i + 1", "naive", _off_by_one,
-                     match="is_causal"),
-        replace_impl("blocked_no_rescale", "the online softmax never rescales when the max grows", "blocked",
-                     lambda self, *inputs: lambda: _blocked_no_rescale(*inputs)),
-        replace_impl("blocked_materialises_scores", "the blocked version builds the whole score matrix", "blocked",
-                     _naive(), match="not linearly"),
-    )  # fmt: skip
+        replace_impl(
+            "causal_off_by_one", "the causal mask lets query i see key i + 1", "naive", _off_by_one, match="is_causal"
+        ),
+        replace_impl(
+            "blocked_no_rescale",
+            "the online softmax never rescales when the max grows",
+            "blocked",
+            lambda self, *inputs: lambda: sdpa_blocked_no_rescale(*inputs),
+        ),
+        replace_impl(
+            "blocked_materialises_scores",
+            "the blocked version builds the whole score matrix",
+            "blocked",
+            _naive(),
+            match="not linearly",
+        ),
+    )
 
     def inputs(self, config, device, dtype, seed):
         g = torch.Generator().manual_seed(seed)
@@ -242,9 +234,7 @@ class Sdpa(Operator):
                 ts.append(m.median_ms)
                 ps.append(peak)
         for name, (xs, ts, ps) in series.items():
-            ctx.curve("peak memory vs length", xs, ps, x_label="L = S (tokens)", y_label="peak MB", series=name,
-                      log_x=True, log_y=True)  # fmt: skip
-            ctx.curve("time vs length", xs, ts, x_label="L = S (tokens)", y_label="ms per call", series=name,
-                      log_x=True, log_y=True)  # fmt: skip
+            for title, ys, unit in (("peak memory vs length", ps, "peak MB"), ("time vs length", ts, "ms per call")):
+                ctx.curve(title, xs, ys, x_label="L = S (tokens)", y_label=unit, series=name, log_x=True, log_y=True)
             if len(xs) > 1:
                 ctx.metric(f"{name}.memory_loglog_slope", loglog_slope(xs, ps))

@@ -4,9 +4,14 @@ Each subclasses :class:`kernels.layers.attention.MultiheadAttention` (built with
 from an ``nn.MultiheadAttention``) and bends its weights or options before the shared functional
 call :func:`kernels.layers.attention.multi_head_attention`; the task's check against
 ``nn.MultiheadAttention`` must catch each one (``tests/tasks/test_mutants.py``).
+
+:func:`sdpa_blocked_no_rescale` is a mutant of transformers.sdpa, beside
+:func:`kernels.layers.attention.sdpa_blocked` which it mirrors.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -77,3 +82,23 @@ class HeadsSplitWrong(_Planted):
         w_in = torch.cat([w[perm] for w in self.in_proj_weight.chunk(3)])
         b_in = torch.cat([b[perm] for b in self.in_proj_bias.chunk(3)])
         return super().call(q, k, v, kpm, need_weights, mask, average, w_in, b_in, self.out_proj.weight[:, perm])
+
+
+# transformers.sdpa
+def sdpa_blocked_no_rescale(q, k, v, mask, causal, block):
+    """WRONG: :func:`~kernels.layers.attention.sdpa_blocked` whose online softmax never rescales
+    the running sums when the max grows. q (B, H, L, D), k and v (B, H, S, D) -> (B, H, L, D)."""
+    L, S = q.shape[-2], k.shape[-2]
+    mask = torch.ones(L, S, dtype=torch.bool, device=q.device).tril() if causal else mask
+    q = q / math.sqrt(q.shape[-1])
+    m = torch.full((*q.shape[:-1], 1), -math.inf, dtype=q.dtype, device=q.device)  # (B, H, L, 1)
+    l, acc = torch.zeros_like(m), torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
+    for j0 in range(0, S, block):
+        s = q @ k[..., j0 : j0 + block, :].transpose(-2, -1)  # (B, H, L, block)
+        if mask is not None:
+            blk = mask[..., j0 : j0 + block]
+            s = s.masked_fill(~blk, -math.inf) if blk.dtype == torch.bool else s + blk
+        m = torch.maximum(m, s.amax(-1, keepdim=True))
+        p = torch.exp(s - torch.where(torch.isneginf(m), 0.0, m))
+        l, acc = l + p.sum(-1, keepdim=True), acc + p @ v[..., j0 : j0 + block, :]
+    return acc / torch.where(l == 0, 1.0, l)
