@@ -8,16 +8,11 @@ Compared: three ways to tell a Transformer where a token sits (``kernels/layers/
 * ``rope``: rotary embeddings (Su et al. 2021): every adjacent feature pair of each query
   and key rotated by position * theta_i, theta_i = 10000^(-2i/D); nothing is added.
 
-Check (tiny):
-
-* sinusoidal: the vectorised table equals the paper's formula evaluated entry by entry with
-  ``math.sin``/``math.cos`` (float64 and float32; d = 2, 6, 64, up to 300 positions); the
-  module adds rows offset..offset+T-1; an odd width or positions past the table are refused;
-* learned: adds its rows; the gradient reaches exactly the rows used; max_len * d parameters;
-* rope: equals the complex-number form (x[2i] + j x[2i+1]) e^{j m theta_i} (``rope_reference``,
-  float64) at offsets 0 and 37, keeps norms, is the identity at position 0, and
-  <RoPE(q, m), RoPE(k, n)> depends only on m - n (offsets up to 250 at base positions up to
-  1000, to 1e-9) while different offsets give different scores.
+Check (tiny): the sinusoidal table equals the paper's formula evaluated entry by entry with
+``math.sin``/``math.cos`` (float64 and float32); each module adds rows offset..offset+T-1 and
+refuses positions past its table; the learned table's gradient reaches exactly the rows used; RoPE
+equals the complex-number form (x[2i] + j x[2i+1]) e^{j m theta_i} (``rope_reference``, float64),
+keeps norms, is the identity at position 0, and <RoPE(q, m), RoPE(k, n)> depends only on m - n.
 
 Bench (cpu: B=8, d=512, H=8, T = 128..2048): time per call of each encoding of one (B, T, d)
 activation (RoPE: of q and k) against length; parameters and the table's build time.
@@ -38,12 +33,14 @@ import torch
 
 from harness import Comparison, Prepared, task
 from harness.claims import metric, time_ratio
-from harness.mutants import Mutant
+from harness.mutants import Mutant, replace_functions
+from kernels.layers import positional_wrong as wrong
 from kernels.layers.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     apply_rope,
+    apply_rope_half_split,
     rope_angles,
     rope_reference,
     sinusoidal_reference,
@@ -68,32 +65,6 @@ class PositionalConfig:
         return f"B={self.batch},T={self.seq_len},d={self.d_model},H={self.heads}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _rotate_half(x):
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def _rope_mixed_pairing(x, cos, sin):
-    """Pairs feature i with i + D/2 (rotate_half) but lays the angles out for adjacent pairs."""
-    return x * cos.repeat_interleave(2, dim=-1) + _rotate_half(x) * sin.repeat_interleave(2, dim=-1)
-
-
-def _rope_half_split(x, cos, sin):
-    """A consistent rotation of pairs (i, i + D/2): a valid RoPE, but not the paper's pairing."""
-    return x * torch.cat((cos, cos), dim=-1) + _rotate_half(x) * torch.cat((sin, sin), dim=-1)
-
-
-def _table_i_over_d(max_len, d, base=10000.0, dtype=torch.float32, device=None):
-    a = torch.arange(max_len, dtype=torch.float64)[:, None] * base ** (-torch.arange(d // 2, dtype=torch.float64) / d)
-    return torch.stack((a.sin(), a.cos()), -1).reshape(max_len, d).to(dtype)  # exponent i/d, not 2i/d
-
-
-def _table_sin_cos_swapped(max_len, d, base=10000.0, dtype=torch.float32, device=None):
-    t = sinusoidal_table(max_len, d, base, dtype=torch.float64)  # (T, d)
-    return t.reshape(max_len, d // 2, 2).flip(-1).reshape(max_len, d).to(dtype)
-
-
 @task("transformers.positional_encoding", seed="6.04", title="positional encoding by hand")
 class PositionalEncoding(Comparison):
     __doc__ = __doc__
@@ -106,25 +77,44 @@ class PositionalEncoding(Comparison):
     metrics = {"sinusoidal.vectorised_speedup": "time of the formula entry by entry / the vectorised table, same table"}
     claims = (
         time_ratio("learned", to="sinusoidal", at_most=1.5, text="adding a learned table costs <= 1.5x a sinusoidal"),
-        metric("sinusoidal.vectorised_speedup", ">=", 10,
-               text="the vectorised sinusoidal table builds >= 10x faster than the formula entry by entry"),
-    )  # fmt: skip
+        metric(
+            "sinusoidal.vectorised_speedup",
+            ">=",
+            10,
+            text="the vectorised sinusoidal table builds >= 10x faster than the formula entry by entry",
+        ),
+    )
     #: the implementations under test
     table_fn = staticmethod(sinusoidal_table)
     rope_fn = staticmethod(apply_rope)
     mutants = (
-        Mutant("rope_mixed_pairing", "rotate-half pairing on an interleaved angle table",
-               {"rope_fn": staticmethod(_rope_mixed_pairing)}, match="rope"),
-        Mutant("rope_mixed_pairing_property_only", "the same bug, seen by the relative-position property alone",
-               {"rope_fn": staticmethod(_rope_mixed_pairing), "_check_rope_formula": lambda self, ctx: None},
-               match="depend only on m - n"),
-        Mutant("rope_half_split", "the half-split layout instead of the paper's pairs",
-               {"rope_fn": staticmethod(_rope_half_split)}, match="complex-number formula"),
-        Mutant("exponent_i_over_d", "exponent i/d instead of 2i/d", {"table_fn": staticmethod(_table_i_over_d)},
-               match="sinusoidal table = formula"),
-        Mutant("sin_cos_swapped", "sin and cos swapped", {"table_fn": staticmethod(_table_sin_cos_swapped)},
-               match="sinusoidal table = formula"),
-    )  # fmt: skip
+        replace_functions(
+            "rope_mixed_pairing",
+            "rotate-half pairing on an interleaved angle table",
+            match="rope",
+            rope_fn=wrong.rope_mixed_pairing,
+        ),
+        Mutant(
+            "rope_mixed_pairing_property_only",
+            "the same bug, seen by the relative-position property alone",
+            {"rope_fn": staticmethod(wrong.rope_mixed_pairing), "_check_rope_formula": lambda self, ctx: None},
+            match="depend only on m - n",
+        ),
+        # a valid RoPE (GPT-NeoX's pairs (i, i + D/2)), but not the paper's adjacent pairs
+        replace_functions(
+            "rope_half_split",
+            "the half-split layout instead of the paper's pairs",
+            match="complex-number formula",
+            rope_fn=apply_rope_half_split,
+        ),
+        *(
+            replace_functions(name, what, match="sinusoidal table = formula", table_fn=fn)
+            for name, what, fn in (
+                ("exponent_i_over_d", "exponent i/d instead of 2i/d", wrong.table_i_over_d),
+                ("sin_cos_swapped", "sin and cos swapped", wrong.table_sin_cos_swapped),
+            )
+        ),
+    )
 
     def check(self, ctx):
         self._check_sinusoidal(ctx)
@@ -164,9 +154,8 @@ class PositionalEncoding(Comparison):
         n = sum(p.numel() for p in emb.parameters())
         msg = "learned table should hold max_len * d parameters"
         ctx.expect(n == 20 * 8, msg, name="learned: max_len * d parameters")
-        ctx.expect_raises(
-            IndexError, lambda: emb(x, offset=15), match="learned positions", name="learned: past max_len refused"
-        )
+        past = lambda: emb(x, offset=15)
+        ctx.expect_raises(IndexError, past, match="learned positions", name="learned: past max_len refused")
 
     def _check_rope_formula(self, ctx):
         D, x = 16, torch.randn(2, 3, 40, 16, generator=ctx.generator(3), dtype=torch.float64)  # (B, H, T, D)
@@ -228,8 +217,16 @@ class PositionalEncoding(Comparison):
                 pts[v].append((config.seq_len, m.median_ms))
         for v, xy in pts.items():
             xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-            ctx.curve("time per call vs length", xs, ys, x_label="T (positions)", y_label="ms", series=v,
-                      log_x=True, log_y=True)  # fmt: skip
+            ctx.curve(
+                "time per call vs length",
+                xs,
+                ys,
+                x_label="T (positions)",
+                y_label="ms",
+                series=v,
+                log_x=True,
+                log_y=True,
+            )
         last = ctx.configs[-1]
         d, T = last.d_model, last.seq_len
         for v, n in (("learned", T * d), ("sinusoidal", 0), ("rope", 0)):
@@ -244,5 +241,7 @@ class PositionalEncoding(Comparison):
         per_256 = (time.perf_counter() - t0) * 1e3
         ctx.metric("sinusoidal.python_formula_ms_per_256_rows", per_256)
         ctx.metric("sinusoidal.vectorised_speedup", per_256 * T / min(T, 256) / build_ms)
-        ctx.note(f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; attention"
-                 f" at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer")  # fmt: skip
+        ctx.note(
+            f"table built once per model: {T} x {d} floats = {T * d * 4 / 1e6:.1f} MB in float32; attention"
+            f" at this size costs ~{4 * T * T * d / 1e9:.1f} GFLOP per sequence and layer"
+        )
