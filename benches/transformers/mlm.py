@@ -51,6 +51,7 @@ from harness.mutants import Mutant
 from harness.train import fit, standard_step
 from kernels.layers.attention_maps import record_attention
 from kernels.text.mlm import IGNORE, MASK, mlm_loss, mlm_mask
+from kernels.text.mlm_wrong import loss_over_all_positions, wrong_mask
 from models.transformer import MaskedLM, preset
 
 
@@ -75,28 +76,8 @@ class MlmConfig:
         return f"{self.model},V={self.vocab_words},T={self.seq_len},bs={self.batch_size},steps={self.steps}"
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _wrong_mask(p_select=0.15, split=(0.8, 0.9), low=None, high=None, pad_ok=False):
-    """A masking rule with one parameter wrong (rate, split, replacement range or padding)."""
-
-    def fn(ids, *, mask_id, first_ordinary, vocab_size, pad_id=0, select_p=None, generator=None):
-        g = generator
-        sel = (torch.rand(ids.shape, generator=g) < p_select) & (pad_ok | (ids != pad_id))
-        u = torch.rand(ids.shape, generator=g)
-        hi = vocab_size if high is None else high(vocab_size)
-        rnd = torch.randint(first_ordinary if low is None else low, hi, ids.shape, generator=g)
-        out = torch.where(sel & (u < split[0]), mask_id, ids)
-        return torch.where(sel & (u >= split[0]) & (u < split[1]), rnd, out), torch.where(sel, ids, IGNORE)
-
-    return staticmethod(fn)
-
-
-def _loss_over_all_positions(logits, labels):
-    targets = torch.where(labels == IGNORE, 3, labels)  # any target will do at unselected positions
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-
-
-def _wrong(name: str, what: str, match: str, **patch) -> Mutant:  # the statistics fail first: no training
+def _wrong(name: str, what: str, match: str, **fns) -> Mutant:  # the statistics fail first: no training
+    patch = {attr: staticmethod(fn) for attr, fn in fns.items()}
     return Mutant(name, what, {"_train": lambda self, *a: (0.0, 1.0), **patch}, match=match)
 
 
@@ -114,16 +95,28 @@ class MaskedLanguageModelling(TrainingRun):
     mask_fn = staticmethod(mlm_mask)
     loss_fn = staticmethod(mlm_loss)
     mutants = (
-        _wrong("ninety_five_five", "a 90/5/5 rule", "80/10/10", mask_fn=_wrong_mask(split=(0.9, 0.95))),
-        _wrong("select_20_percent", "selects 20 %", "against p = 0.15", mask_fn=_wrong_mask(p_select=0.2)),
-        _wrong("random_from_all_ids", "random tokens from the whole vocabulary, specials included",
-               "ordinary tokens", mask_fn=_wrong_mask(low=0)),
-        _wrong("random_from_half", "random tokens from the lower half only", "uniform",
-               mask_fn=_wrong_mask(high=lambda v: v // 2)),
-        _wrong("selects_padding", "padding can be selected", "padding", mask_fn=_wrong_mask(pad_ok=True)),
-        _wrong("loss_over_all_positions", "the loss covers unselected positions", "mlm loss",
-               loss_fn=staticmethod(_loss_over_all_positions)),
-    )  # fmt: skip
+        _wrong("ninety_five_five", "a 90/5/5 rule", "80/10/10", mask_fn=wrong_mask(split=(0.9, 0.95))),
+        _wrong("select_20_percent", "selects 20 %", "against p = 0.15", mask_fn=wrong_mask(p_select=0.2)),
+        _wrong(
+            "random_from_all_ids",
+            "random tokens from the whole vocabulary, specials included",
+            "ordinary tokens",
+            mask_fn=wrong_mask(low=0),
+        ),
+        _wrong(
+            "random_from_half",
+            "random tokens from the lower half only",
+            "uniform",
+            mask_fn=wrong_mask(high=lambda v: v // 2),
+        ),
+        _wrong("selects_padding", "padding can be selected", "padding", mask_fn=wrong_mask(pad_ok=True)),
+        _wrong(
+            "loss_over_all_positions",
+            "the loss covers unselected positions",
+            "mlm loss",
+            loss_fn=loss_over_all_positions,
+        ),
+    )
 
     def _windows(self, ids, n, T, g):
         return random_windows(ids, n, T - 1, g)  # (n, T)
@@ -245,6 +238,12 @@ class MaskedLanguageModelling(TrainingRun):
         words = [tok.itos[int(i)] for i in masked[0]]
         with torch.no_grad(), record_attention(model) as maps:
             model(masked.to(ctx.device))
-        ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=words, y=words,
-                    x_label="key word", y_label="query word",
-                    caption=f"trained MLM on a held-out window; the original: {tok.decode(orig[0])!r}")  # fmt: skip
+        ctx.heatmap(
+            "attention map (last layer, mean over heads)",
+            maps[-1][0].mean(0),
+            x=words,
+            y=words,
+            x_label="key word",
+            y_label="query word",
+            caption=f"trained MLM on a held-out window; the original: {tok.decode(orig[0])!r}",
+        )
