@@ -12,16 +12,14 @@ one process taking the same steps on the whole batch:
   3): each rank keeps 1/W of every parameter's rows, its gradient and its Adam state, and
   all-gathers the rows for each forward and backward.
 
-Check: after a few steps the ZeRO-1 and FSDP2 weights equal unsharded Adam's on every rank;
-FSDP2's first gradients (each rank's rows) equal the single-process gradient rows; ZeRO-1's
-per-rank optimizer-state bytes sum to unsharded Adam's and the largest is at most total/W +
-the largest parameter's state (the greedy partition's bound); FSDP2 holds rows
-``torch.chunk(p, W)[rank]`` of every parameter, so its state splits evenly; the state
-consolidated on rank 0 (``consolidate_state_dict``) equals unsharded Adam's, and a fresh model
-and optimizer loaded from it take the next step as the uninterrupted run does; and with
-bf16 weights and a mixed-precision Adam (``kernels.sharding.zero.MasterAdam``: fp32 master,
-momentum and variance) the measured bytes per parameter are ZeRO's 2 + 2 + 12 = 16
-unsharded, and 2 + 2 + 12/W per ZeRO-1 rank.
+Check (W = 2, a few steps): ZeRO-1 and FSDP2 weights equal unsharded Adam's on every rank,
+and FSDP2's first gradients are the single-process rows ``torch.chunk(g, W)[rank]``; ZeRO-1's
+per-rank optimizer-state bytes sum to Adam's, the largest at most total/W + the largest
+parameter's state (the greedy partition's bound), FSDP2's are its rows'; the state
+consolidated on rank 0 equals Adam's and, loaded into a fresh model, takes the next step as
+the uninterrupted run does; with bf16 weights and ``kernels.sharding.zero.MasterAdam`` (fp32
+master, momentum, variance) the bytes per parameter are ZeRO's 2 + 2 + 12 = 16 unsharded,
+2 + 2 + 12/W per ZeRO-1 rank.
 
 Bench: step time and each rank's parameter, gradient and optimizer-state bytes per variant,
 the bytes per parameter beside ZeRO's formula (fp32 here: 4 + 4 + 8, the fp32 weight being
@@ -91,19 +89,31 @@ class ZeroShardingTask(System):
         metric("zero1_state_share", "<=", 0.6, text="at W=2 the fullest ZeRO-1 rank holds <= 60 % of Adam's state"),
         metric("fsdp2_bytes_per_param", "<=", 8.5, text="FSDP2 keeps <= 8.5 bytes per parameter per rank at W=2"),
         metric("mixed_bytes_per_param", "<=", 16.0, text="mixed-precision Adam keeps 16 bytes per parameter (2+2+12)"),
-    )  # fmt: skip
+    )
     #: the sharded optimizer (a class: ranks import it by reference)
     zero_cls = ZeroRedundancyOptimizer
     #: whether FSDP2 reduce-scatters gradients each backward (False: accumulation mode left on)
     fsdp_sync = True
     mutants = (
-        Mutant("zero_skips_broadcast", "ZeRO-1 never broadcasts updated parameters",
-               {"zero_cls": ZeroSkipsBroadcast}, match="ZeRO-1 weights"),
-        Mutant("zero_all_on_rank0", "the partition puts all optimizer state on rank 0",
-               {"zero_cls": ZeroAllOnRankZero}, match="optimizer state per rank"),
-        Mutant("fsdp_no_gradient_sync", "FSDP2 with set_requires_gradient_sync(False) left on",
-               {"fsdp_sync": False}, match="FSDP2 gradient"),
-    )  # fmt: skip
+        Mutant(
+            "zero_skips_broadcast",
+            "ZeRO-1 never broadcasts updated parameters",
+            {"zero_cls": ZeroSkipsBroadcast},
+            match="ZeRO-1 weights",
+        ),
+        Mutant(
+            "zero_all_on_rank0",
+            "the partition puts all optimizer state on rank 0",
+            {"zero_cls": ZeroAllOnRankZero},
+            match="optimizer state per rank",
+        ),
+        Mutant(
+            "fsdp_no_gradient_sync",
+            "FSDP2 with set_requires_gradient_sync(False) left on",
+            {"fsdp_sync": False},
+            match="FSDP2 gradient",
+        ),
+    )
 
     @classmethod
     def rank_job(cls, cfg: ZeroConfig, seed: int):
