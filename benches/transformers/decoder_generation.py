@@ -38,9 +38,10 @@ from harness import Prepared, TrainingRun, task
 from harness.claims import metric, speedup
 from harness.data import CharTokenizer
 from harness.data.corpus import load_corpus, random_windows
-from harness.mutants import Mutant
+from harness.mutants import Mutant, replace_functions, tiny_changed
 from harness.train import fit, standard_step
-from kernels.layers.attention_maps import record_attention
+from kernels.layers.attention_maps import last_layer_map
+from models import transformer_wrong as wrong
 from models.transformer import GPT, POSITIONALS, KVCache, preset
 
 
@@ -80,28 +81,6 @@ def windows(ids: torch.Tensor, n: int, T: int, g: torch.Generator) -> tuple[torc
     return w[:, :-1], w[:, 1:]
 
 
-# -- the wrong versions (mutants) ------------------------------------------------------------
-def _off_by_one_sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
-    if is_causal:  # lets position t see t + 1
-        attn_mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril(diagonal=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
-
-
-class DropsLastKey(KVCache):
-    """Returns every cached key but the newest."""
-
-    def update(self, layer, k, v, offset):
-        ks, vs = super().update(layer, k, v, offset)
-        return (ks[:, :, :-1], vs[:, :, :-1]) if ks.shape[2] > 1 else (ks, vs)
-
-
-class OverwritesAtZero(KVCache):
-    """Writes every new key at position 0 instead of at the current offset."""
-
-    def update(self, layer, k, v, offset):
-        return super().update(layer, k, v, 0)
-
-
 @task("transformers.decoder_generation", seed="6.06", title="Transformer decoder for text generation")
 class DecoderGeneration(TrainingRun):
     __doc__ = __doc__
@@ -114,23 +93,35 @@ class DecoderGeneration(TrainingRun):
     }
     metrics = {"context_gain_nats": "unigram entropy minus held-out loss, nats per character"}
     claims = (
-        speedup("generate_kv_cache", over="generate_no_cache", at_least=3.0,
-                text="KV-cache decoding >= 3x the tokens/s of decoding without a cache at 256 new tokens"),
+        speedup(
+            "generate_kv_cache",
+            over="generate_no_cache",
+            at_least=3.0,
+            text="KV-cache decoding >= 3x the tokens/s of decoding without a cache at 256 new tokens",
+        ),
         metric("context_gain_nats", ">=", 0.2, text="held-out loss >= 0.2 nats/char below the unigram entropy"),
-    )  # fmt: skip
+    )
     #: what the checks exercise
     cache_cls = KVCache
     sdpa = staticmethod(F.scaled_dot_product_attention)
     mutants = (
-        Mutant("causal_off_by_one", "the causal mask lets position t see t + 1",
-               {"sdpa": staticmethod(_off_by_one_sdpa)}, match="causal"),
-        Mutant("cache_drops_last_key", "the KV cache drops the newest key", {"cache_cls": DropsLastKey},
-               match="KV cache"),
-        Mutant("cache_at_offset_zero", "the KV cache writes every key at position 0", {"cache_cls": OverwritesAtZero},
-               match="KV cache"),
-        Mutant("does_not_learn", "learning rate 0", {"sizes": {"tiny": dataclasses.replace(sizes["tiny"], lr=0.0,
-               steps=20)}}, match="unigram"),
-    )  # fmt: skip
+        replace_functions(
+            "causal_off_by_one", "the causal mask lets position t see t + 1", match="causal", sdpa=wrong.off_by_one_sdpa
+        ),
+        Mutant(
+            "cache_drops_last_key",
+            "the KV cache drops the newest key",
+            {"cache_cls": wrong.DropsLastKey},
+            match="KV cache",
+        ),
+        Mutant(
+            "cache_at_offset_zero",
+            "the KV cache writes every key at position 0",
+            {"cache_cls": wrong.OverwritesAtZero},
+            match="KV cache",
+        ),
+        Mutant("does_not_learn", "learning rate 0", tiny_changed(sizes, lr=0.0, steps=20), match="unigram"),
+    )
 
     def _model(self, ctx, config, vocab, positional=None, max_len=None):
         torch.manual_seed(ctx.rng_seed)
@@ -144,12 +135,8 @@ class DecoderGeneration(TrainingRun):
             model = self._model(ctx, config, 40, positional, max_len=40).eval()
             self._check_causal(ctx, model, positional)
             self._check_cache(ctx, model, positional)
-        ctx.expect_raises(
-            IndexError,
-            lambda: model.generate(torch.zeros(1, 30, dtype=torch.long, device=ctx.device), 11),
-            match="max_len",
-            name="generation past max_len refused",
-        )
+        past = lambda: model.generate(torch.zeros(1, 30, dtype=torch.long, device=ctx.device), 11)
+        ctx.expect_raises(IndexError, past, match="max_len", name="generation past max_len refused")
         log, unigram, held_out = self._train(ctx, config)
         ctx.expect(
             held_out < unigram,
@@ -205,8 +192,8 @@ class DecoderGeneration(TrainingRun):
         x, y = windows(train_ids, config.steps * config.batch_size, config.seq_len, ctx.generator(3))
         model = self._model(ctx, config, tok.vocab_size)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        log = fit(model, opt, (x.to(ctx.device), y.to(ctx.device)), batch_size=config.batch_size, loss_fn=lm_loss,
-                  seed=ctx.rng_seed)  # fmt: skip
+        data = (x.to(ctx.device), y.to(ctx.device))
+        log = fit(model, opt, data, batch_size=config.batch_size, loss_fn=lm_loss, seed=ctx.rng_seed)
         log.record(ctx)
         xt, yt = windows(test_ids, 64, config.seq_len, ctx.generator(4))
         model.eval()
@@ -242,9 +229,13 @@ class DecoderGeneration(TrainingRun):
         prompt = test_ids[: config.prompt_len][None].to(ctx.device)  # (1, prompt_len)
         out, _ = model.generate(prompt, config.new_tokens)
         ctx.note(f"sample (greedy, {config.new_tokens} chars after {tok.decode(prompt[0])!r}): {tok.decode(out[0])!r}")
-        with torch.no_grad(), record_attention(model) as maps:
-            model(prompt)
         chars = [repr(c)[1:-1] for c in tok.decode(prompt[0])]
-        ctx.heatmap("attention map (last layer, mean over heads)", maps[-1][0].mean(0), x=chars, y=chars,
-                    x_label="key (earlier character)", y_label="query character",
-                    caption="causal self-attention of the trained model on a held-out prompt")  # fmt: skip
+        ctx.heatmap(
+            "attention map (last layer, mean over heads)",
+            last_layer_map(model, prompt),
+            x=chars,
+            y=chars,
+            x_label="key (earlier character)",
+            y_label="query character",
+            caption="causal self-attention of the trained model on a held-out prompt",
+        )
