@@ -8,11 +8,10 @@ h_t^T W_a e_i, context combined after the RNN).
 
 Check (tiny):
 
-* the attention modules (additive; multiplicative "general" and "dot"): on random
-  queries, keys and source lengths 1..S, each row of weights sums to 1, every padded
-  position gets exactly 0 (masked with -inf before the softmax, not multiplied after),
-  weights and context equal an independent per-row computation that never sees the
-  padding, and replacing padded keys with garbage changes nothing;
+* each attention module (additive; multiplicative "general" and "dot"), on random source
+  lengths 1..S: rows of weights sum to 1, padded positions get exactly 0 (-inf before the
+  softmax, not a product after), weights and context equal a per-row computation that never
+  sees the padding, and garbage in the padded keys changes nothing;
 * at an equal budget (``steps`` Adam steps of ``batch_size`` pairs, same seed) both
   attention models translate held-out sentences of the toy language exactly (vs
   ``toy_translate``) at least ``min_margin`` more often than the model without.
@@ -52,6 +51,7 @@ from harness.train_text import (
     translate,
 )
 from models.seq2seq import AdditiveAttention, MultiplicativeAttention
+from models.seq2seq_wrong import MaskAfterSoftmax, NoMask, SoftmaxOverBatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,41 +67,21 @@ class AttentionConfig:
         return self.translation.label().replace(f"attn={self.translation.attention},", "")
 
 
-def _reference_attention(scores_fn, query, keys, lengths):
-    """Per-row weights and context computed on the real positions only (no mask at all)."""
+def _reference_attention(attn, query, keys, lengths):
+    """Per-row weights and context computed on the real positions only (no mask at all).
+
+    The scores come from ``attn`` run on one unpadded row, read back as the log of its weights
+    (equal to the scores up to a constant per row, which the softmax here cancels)."""
     B, S, _ = keys.shape
     weights = torch.zeros(B, S, dtype=keys.dtype, device=keys.device)
     ctx = torch.zeros(B, keys.shape[-1], dtype=keys.dtype, device=keys.device)
     for b in range(B):
         n = int(lengths[b])
-        w = torch.softmax(scores_fn(query[b : b + 1], keys[b : b + 1, :n])[0], dim=-1)  # (n,)
+        everything = torch.ones(1, n, dtype=torch.bool, device=keys.device)  # (1, n): no padding to mask
+        scores = torch.log(attn(query[b : b + 1], keys[b : b + 1, :n], everything)[1][0])  # (n,) + a constant
+        w = torch.softmax(scores, dim=-1)  # (n,)
         weights[b, :n], ctx[b] = w, w @ keys[b, :n]
     return weights, ctx
-
-
-# -- the wrong versions (mutants) ------------------------------------------------------------
-class MaskAfterSoftmax(MultiplicativeAttention):
-    """Zeroes padded weights after the softmax: they are 0, but rows no longer sum to 1."""
-
-    def forward(self, query, keys, mask, keys_proj=None):
-        w = torch.softmax(torch.bmm(self.project_keys(keys), query[:, :, None])[..., 0], dim=-1) * mask
-        return torch.bmm(w[:, None, :], keys)[:, 0], w
-
-
-class NoMask(AdditiveAttention):
-    """Forgets the mask: padding takes part in the softmax."""
-
-    def forward(self, query, keys, mask, keys_proj=None):
-        return super().forward(query, keys, torch.ones_like(mask), keys_proj)
-
-
-class SoftmaxOverBatch(MultiplicativeAttention):
-    """Normalises over the batch axis instead of the source positions."""
-
-    def forward(self, query, keys, mask, keys_proj=None):
-        scores = torch.bmm(self.project_keys(keys), query[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
-        w = torch.softmax(scores, dim=0).nan_to_num()
-        return torch.bmm(w[:, None, :], keys)[:, 0], w
 
 
 MODULES = {
@@ -142,17 +122,34 @@ class RnnAttention(Comparison):
     #: attention modules under test: name -> factory(query_dim, key_dim)
     attention_modules = MODULES
     mutants = (
-        Mutant("mask_after_softmax", "zeroes padded weights after the softmax (rows no longer sum to 1)",
-               _planted("luong (general)", lambda dq, dk: MaskAfterSoftmax(dq, dk)), match="weights sum to 1"),
-        Mutant("no_mask", "padding takes part in the softmax",
-               _planted("bahdanau (additive)", lambda dq, dk: NoMask(dq, dk, 16)), match="padded positions"),
-        Mutant("softmax_over_batch", "softmax over the batch axis",
-               _planted("luong (dot)", lambda dq, dk: SoftmaxOverBatch(dq, dk, "dot")), match="weights sum to 1"),
-        Mutant("context_ignored", "every variant trains the attention-free decoder",
-               {"run_variant": _context_ignored, "sizes": {"tiny": dataclasses.replace(
-                   sizes["tiny"], translation=dataclasses.replace(sizes["tiny"].translation, steps=10))}},
-               match="margin below"),
-    )  # fmt: skip
+        Mutant(
+            "mask_after_softmax",
+            "zeroes padded weights after the softmax (rows no longer sum to 1)",
+            _planted("luong (general)", MaskAfterSoftmax),
+            match="weights sum to 1",
+        ),
+        Mutant(
+            "no_mask",
+            "padding takes part in the softmax",
+            _planted("bahdanau (additive)", lambda dq, dk: NoMask(dq, dk, 16)),
+            match="padded positions",
+        ),
+        Mutant(
+            "softmax_over_batch",
+            "softmax over the batch axis",
+            _planted("luong (dot)", lambda dq, dk: SoftmaxOverBatch(dq, dk, "dot")),
+            match="weights sum to 1",
+        ),
+        Mutant(
+            "context_ignored",
+            "every variant trains the attention-free decoder",
+            {
+                "run_variant": _context_ignored,
+                "sizes": {"tiny": AttentionConfig(dataclasses.replace(sizes["tiny"].translation, steps=10))},
+            },
+            match="margin below",
+        ),
+    )
 
     def check_weights(self, ctx) -> None:
         B, S, D, dev = 6, 9, 8, ctx.device
@@ -162,26 +159,20 @@ class RnnAttention(Comparison):
             query = torch.randn(B, D, generator=g, dtype=ctx.dtype).to(dev)
             keys = torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
             mask = (torch.arange(S)[None, :] < lengths[:, None]).to(dev)  # (B, S)
-            garbage = torch.where(
-                mask[..., None], keys, 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)
-            )
+            noise = 1e3 * torch.randn(B, S, D, generator=g, dtype=ctx.dtype).to(dev)  # (B, S, D)
+            garbage = torch.where(mask[..., None], keys, noise)  # padded keys replaced by large noise
             for name, make in self.attention_modules.items():
                 torch.manual_seed(seed)
                 attn, where = make(D, D).to(dev, ctx.dtype), f"{name}, seed {seed}"
                 with torch.no_grad():
                     context, weights = attn(query, keys, mask)
-                    ones = torch.ones(B, dtype=ctx.dtype, device=dev)
-                    ctx.assert_close(weights.sum(-1), ones, name="weights sum to 1", where=where)
+                    ctx.assert_close(weights.sum(-1), weights.new_ones(B), name="weights sum to 1", where=where)
                     ctx.expect(
                         bool((weights[~mask] == 0).all()),
                         f"{where}: padded positions get weight {weights[~mask].abs().max().item():.3g}, not exactly 0",
                         name="padded positions get exactly 0",
                     )
-
-                    def scores_fn(q, k, attn=attn):
-                        return torch.log(attn(q, k, torch.ones(k.shape[:2], dtype=torch.bool, device=k.device))[1])
-
-                    want_w, want_c = _reference_attention(scores_fn, query, keys, lengths)
+                    want_w, want_c = _reference_attention(attn, query, keys, lengths)
                     ctx.assert_close(weights, want_w, name="weights = per-row softmax over real positions", where=where)
                     ctx.assert_close(context, want_c, name="context = weights @ values", where=where)
                     again = attn(query, garbage, mask)
@@ -244,7 +235,14 @@ class RnnAttention(Comparison):
             ctx.metric(f"{v}.train_tokens_per_s", tokens / seconds)
             if v != "none":
                 w, src, out = attention_map(model, vocab, test.pairs.sources[0])
-                ctx.heatmap(f"attention map ({v})", w, x=src, y=out, x_label="source word", y_label="output word",
-                            caption=f"{v} attention of the trained model on a held-out sentence")  # fmt: skip
+                ctx.heatmap(
+                    f"attention map ({v})",
+                    w,
+                    x=src,
+                    y=out,
+                    x_label="source word",
+                    y_label="output word",
+                    caption=f"{v} attention of the trained model on a held-out sentence",
+                )
             ctx.measure(v, self.prepare(ctx, v, cfg), config=cfg)
         ctx.metric("attention_gain", min(exact["bahdanau"], exact["luong"]) - exact["none"])
