@@ -33,7 +33,7 @@ from harness.claims import time_ratio
 from harness.mutants import Mutant
 from kernels.text import decoding
 from kernels.text import decoding_wrong as wrong
-from kernels.text.lattice import EOS, brute_force, lattice_state, lattice_step, table_step
+from kernels.text.lattice import EOS, brute_force, lattice_state, lattice_step, length_penalty_lattice, planted_lattice
 from models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 
@@ -124,22 +124,15 @@ class BeamSearch(Comparison):
         for seed in range(ctx.rng_seed, ctx.rng_seed + 3):
             model, src, src_len = self.model(cfg, ctx.device, ctx.dtype, seed)
             table = torch.randn(B, S, V, V, V, generator=torch.Generator().manual_seed(seed))
-            lat = lattice_step(table)
             with torch.no_grad():
-                g_step, g_state, _ = model.decoding_fns(src, src_len)
-                want = self.greedy(g_step, g_state, batch_size=B, bos=0, eos=EOS, max_len=S, device=ctx.device)
-                cases = [
-                    ("seq2seq", model.decoding_fns(src, src_len), want, ctx.device),
-                    (
-                        "lattice",
-                        (lat, lattice_state(B), decoding.reorder_state),  # lattices are CPU tables
-                        self.greedy(lat, lattice_state(B), batch_size=B, bos=0, eos=EOS, max_len=S),
-                        "cpu",
-                    ),
-                ]
-                for what, (step_fn, state, reorder), ref, device in cases:
+                cases = (  # (what, (step_fn, state, reorder), device): lattices are CPU tables
+                    ("seq2seq", model.decoding_fns(src, src_len), ctx.device),
+                    ("lattice", (lattice_step(table), lattice_state(B), decoding.reorder_state), "cpu"),
+                )
+                for what, (step, state, reorder), device in cases:
+                    ref = self.greedy(step, state, batch_size=B, bos=0, eos=EOS, max_len=S, device=device)
                     for alpha in self.alphas:
-                        got = self.beam(step_fn, state, B, 1, S, alpha=alpha, reorder=reorder, device=device)
+                        got = self.beam(step, state, B, 1, S, alpha=alpha, reorder=reorder, device=device)
                         where = f"{what}, alpha={alpha}, seed {seed}"
                         ctx.assert_close(
                             got.tokens[:, 0], ref.tokens, name="beam width 1 = greedy: tokens", where=where
@@ -182,17 +175,7 @@ class BeamSearch(Comparison):
                     )
 
     def check_planted_lattice(self, ctx) -> None:
-        # tokens: 0 bos, 1 eos, 2 "a", 3 "b"; step 0: a 0.6, b 0.4; after a: eos 0.34, a/b 0.33;
-        # after b: eos 0.9. Greedy: a then eos -> 0.204; best: b eos = 0.36.
-        V, S, e = 4, 3, 1e-9
-        rows = {
-            (0, 0): [e, e, 0.6, 0.4],
-            (1, 2): [e, 0.34, 0.33, 0.33],
-            (1, 3): [e, 0.9, 0.05, 0.05],
-            (2, 2): [e, 0.98, 0.01, 0.01],
-            (2, 3): [e, 0.98, 0.01, 0.01],
-        }
-        step = table_step(rows, V, S)
+        step, V, S = planted_lattice()  # greedy: "a" (0.6) then eos, 0.204; best: "b <eos>", 0.36
         best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=0.0)[0]
         g = self.greedy(step, lattice_state(1), batch_size=1, bos=0, eos=EOS, max_len=S)
         b2 = self.beam(step, lattice_state(1), 1, 2, S)
@@ -217,17 +200,7 @@ class BeamSearch(Comparison):
         ctx.assert_close(b2.log_probs[0, 0], want, name="planted optimum log P", rtol=1e-6, atol=1e-6)
 
     def check_length_penalty(self, ctx) -> None:
-        # tokens 0 bos, 1 eos, 2 "a", 3-5 others. "<eos>" first: log P = -2.0; "a a <eos>":
-        # log 0.5 + log 0.5 + log r = -2.5. alpha 0 keeps the short one; alpha 1 the long
-        # one (-2.5 / (8/6) = -1.875 > -2.0 / 1); every other sequence scores below both.
-        V, S, p_eos = 6, 3, math.exp(-2.0)
-        x, r = (1 - p_eos - 0.5) / 4, math.exp(-2.5 - 2 * math.log(0.5))
-        rows = {
-            (0, 0): [x, p_eos, 0.5, x, x, x],
-            (1, 2): [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
-            (2, 2): [(1 - r) / 5, r] + [(1 - r) / 5] * 4,
-        }
-        step = table_step(rows, V, S)
+        step, V, S = length_penalty_lattice()  # "<eos>": log P -2.0; "a a <eos>" (2 is "a"): -2.5
         for alpha, want in ((0.0, [EOS]), (1.0, [2, 2, EOS])):
             best = brute_force(step, lattice_state(1), batch=1, vocab=V, max_len=S, alpha=alpha)[0]
             got = self.beam(step, lattice_state(1), 1, 4, S, alpha=alpha, n_best=4)

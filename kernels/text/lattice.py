@@ -4,12 +4,14 @@ A *second-order lattice* is a table (B, S, V, V, V) of next-token logits given t
 row, the position and the last two tokens; :func:`lattice_step` turns it into a
 ``step_fn`` for ``kernels.text.decoding`` (state: source, position, previous token), and
 :func:`brute_force` scores every sequence of up to S tokens to find the true optimum under
-Wu et al.'s (2016) length penalty. Used by 5.10 ``rnn.beam_search``.
+Wu et al.'s (2016) length penalty; :func:`planted_lattice` and :func:`length_penalty_lattice`
+are one-source lattices built so that the answer is known by hand. Used by 5.10 ``rnn.beam_search``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 
@@ -41,6 +43,41 @@ def table_step(rows: dict[tuple[int, int], list[float]], vocab: int, max_len: in
     for (pos, tok), probs in rows.items():
         table[0, pos, :, tok] = torch.tensor(probs).log()
     return lattice_step(table)
+
+
+def planted_lattice():
+    """(step_fn, V=4, S=3) of one source where greedy misses the best sequence.
+
+    Tokens 0 bos, 1 eos, 2 "a", 3 "b". Step 0: a 0.6, b 0.4; after a: eos 0.34, a and b 0.33;
+    after b: eos 0.9; at step 2: eos 0.98. Greedy takes a then eos: 0.6 x 0.34 = 0.204; the
+    optimum is b eos: 0.4 x 0.9 = 0.36, which a beam of width 2 finds.
+    """
+    e = 1e-9  # next to never: bos is never generated, nor eos first
+    rows = {
+        (0, 0): [e, e, 0.6, 0.4],
+        (1, 2): [e, 0.34, 0.33, 0.33],
+        (1, 3): [e, 0.9, 0.05, 0.05],
+        (2, 2): [e, 0.98, 0.01, 0.01],
+        (2, 3): [e, 0.98, 0.01, 0.01],
+    }
+    return table_step(rows, 4, 3), 4, 3
+
+
+def length_penalty_lattice():
+    """(step_fn, V=6, S=3) of one source whose winner depends on the length penalty's alpha.
+
+    Tokens 0 bos, 1 eos, 2 "a", 3-5 others. "<eos>" first: log P = -2.0; "a a <eos>": log 0.5 +
+    log 0.5 + log r = -2.5. At alpha 0 the short one wins; at alpha 1 the long one
+    (-2.5 / (8/6) = -1.875 > -2.0 / (6/6)); every other sequence scores below both.
+    """
+    p_eos = math.exp(-2.0)
+    x, r = (1 - p_eos - 0.5) / 4, math.exp(-2.5 - 2 * math.log(0.5))
+    rows = {
+        (0, 0): [x, p_eos, 0.5, x, x, x],
+        (1, 2): [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
+        (2, 2): [(1 - r) / 5, r] + [(1 - r) / 5] * 4,
+    }
+    return table_step(rows, 6, 3), 6, 3
 
 
 def brute_force(step, state0, *, batch: int, vocab: int, max_len: int, alpha: float, eos: int = EOS):
