@@ -32,7 +32,7 @@ from harness import Comparison, Prepared, task
 from harness.claims import metric, speedup, time_ratio
 from harness.crossover import crossover
 from harness.data.digits import digits_split
-from harness.mutants import Mutant
+from harness.mutants import replace_functions
 from harness.task import measure_or_skip
 from kernels.compress import prune as P
 from kernels.compress import wrong as W
@@ -75,51 +75,87 @@ class Pruning(Comparison):
         "csr_crossover_sparsity": "sparsity from which CSR stays faster than the dense product (1.0: never)",
     }
     claims = (
-        metric("acc_drop_pts_at_90", "<=", 1.0,
-               text="90 % of the MLP's weights pruned (10x fewer) costs <= 1 point after fine-tuning"),
-        time_ratio("dense", to="masked_dense", at_most=1.1, config="sparsity=0.9,",
-                   text="a masked dense weight (90 % zeros) is no faster than the dense one"),
-        speedup("csr", over="masked_dense", at_least=2.0, config="sparsity=0.99,",
-                text="CSR is >= 2x faster than the masked dense product at 99 % sparsity"),
-        metric("csr_crossover_sparsity", ">=", 0.5, measured_by="csr",
-               text="CSR overtakes the dense product only above 50 % sparsity"),
-        speedup("cnn_sliced", over="cnn_masked", at_least=1.5, config="sparsity=0.5,",
-                text="half the CNN's filters sliced out runs >= 1.5x faster than the same filters masked"),
-    )  # fmt: skip
+        metric(
+            "acc_drop_pts_at_90",
+            "<=",
+            1.0,
+            text="90 % of the MLP's weights pruned (10x fewer) costs <= 1 point after fine-tuning",
+        ),
+        time_ratio(
+            "dense",
+            to="masked_dense",
+            at_most=1.1,
+            config="sparsity=0.9,",
+            text="a masked dense weight (90 % zeros) is no faster than the dense one",
+        ),
+        speedup(
+            "csr",
+            over="masked_dense",
+            at_least=2.0,
+            config="sparsity=0.99,",
+            text="CSR is >= 2x faster than the masked dense product at 99 % sparsity",
+        ),
+        metric(
+            "csr_crossover_sparsity",
+            ">=",
+            0.5,
+            measured_by="csr",
+            text="CSR overtakes the dense product only above 50 % sparsity",
+        ),
+        speedup(
+            "cnn_sliced",
+            over="cnn_masked",
+            at_least=1.5,
+            config="sparsity=0.5,",
+            text="half the CNN's filters sliced out runs >= 1.5x faster than the same filters masked",
+        ),
+    )
     global_prune = staticmethod(P.global_magnitude)
     finalize = staticmethod(P.remove_all)
     channel_prune = staticmethod(P.prune_channels)
     mutants = (
-        Mutant("zeroed_in_place", "pruned weights zeroed once, with no mask",
-               {"global_prune": staticmethod(W.zeroed_in_place)}, match="masks"),
-        Mutant("per_layer_threshold", "each layer pruned to the share on its own",
-               {"global_prune": staticmethod(W.per_layer)}, match="threshold"),
-        Mutant("remove_restores_original", "removal puts the unpruned weights back",
-               {"finalize": staticmethod(W.restore_original)}, match="save/load"),
-        Mutant("bias_of_pruned_channels_kept", "filters pruned but their bias left in place",
-               {"channel_prune": staticmethod(W.bias_left)}, match="sliced"),
-    )  # fmt: skip
+        replace_functions(
+            "zeroed_in_place", "pruned weights zeroed once, with no mask", match="masks", global_prune=W.zeroed_in_place
+        ),
+        replace_functions(
+            "per_layer_threshold",
+            "each layer pruned to the share on its own",
+            match="threshold",
+            global_prune=W.per_layer,
+        ),
+        replace_functions(
+            "remove_restores_original",
+            "removal puts the unpruned weights back",
+            match="save/load",
+            finalize=W.restore_original,
+        ),
+        replace_functions(
+            "bias_of_pruned_channels_kept",
+            "filters pruned but their bias left in place",
+            match="sliced",
+            channel_prune=W.bias_left,
+        ),
+    )
 
     def check(self, ctx):
         cfg, s = ctx.configs[0], 0.9
         dense, (xtr, ytr, xte, yte) = self._dense(ctx, cfg)
         model = self.global_prune(copy.deepcopy(dense), s)
-        before = [m.weight.detach().clone() for m, _ in P.weights(dense)]
-        after = [m.weight.detach().clone() for m, _ in P.weights(model)]
+        before, after = ([m.weight.detach().clone() for m, _ in P.weights(net)] for net in (dense, model))
         n, zeros = sum(w.numel() for w in after), sum(int((w == 0).sum()) for w in after)
         cut, kept = P.threshold_split(before, after)  # largest pruned |w|, smallest kept |w|
-        ctx.expect(cut <= kept, f"largest pruned |w| {cut:.4g} > smallest kept |w| {kept:.4g}: not one global "
-                   "threshold", name="one global magnitude threshold")  # fmt: skip
-        ctx.expect(zeros == round(s * n), f"{zeros} of {n} weights are zero; {s:.0%} asks for {round(s * n)}",
-                   name="stated sparsity reached")  # fmt: skip
-        fit(model, xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=1, weight_decay=1e-2)
+        msg = f"largest pruned |w| {cut:.4g} > smallest kept |w| {kept:.4g}: not one global threshold"
+        ctx.expect(cut <= kept, msg, name="one global magnitude threshold")
+        msg = f"{zeros} of {n} weights are zero; {s:.0%} asks for {round(s * n)}"
+        ctx.expect(zeros == round(s * n), msg, name="stated sparsity reached")
+        self._tune(model, cfg, xtr, ytr)
         tuned = [m.weight.detach() for m, _ in P.weights(model)]
         same = all(bool(((a == 0) == (t == 0)).all()) for a, t in zip(after, tuned, strict=True))
-        ctx.expect(same, f"after {cfg.tune_steps} AdamW steps the zeros moved (sparsity now "
-                   f"{P.sparsity(tuned):.3f}): pruning masks must stay in force", name="masks persist")  # fmt: skip
+        msg = f"after {cfg.tune_steps} AdamW steps the zeros moved (sparsity now {P.sparsity(tuned):.3f})"
+        ctx.expect(same, f"{msg}: pruning masks must stay in force", name="masks persist")
         drop = 100 * (accuracy(dense, xte, yte) - accuracy(model, xte, yte))
-        ctx.expect(drop <= 2.0, f"90 % pruned + fine-tuned loses {drop:.2f} points (> 2)",
-                   name="90 % pruned within 2 points")  # fmt: skip
+        msg = f"90 % pruned + fine-tuned loses {drop:.2f} points (> 2)"
+        ctx.expect(drop <= 2.0, msg, name="90 % pruned within 2 points")
         self._check_save_load(ctx, model, xte)
         self._check_structured(ctx, cfg, xtr, ytr)
         if ctx.require("cuda", part="2:4 semi-structured product"):
@@ -131,13 +167,17 @@ class Pruning(Comparison):
         torch.manual_seed(ctx.rng_seed)
         return fit(mlp(cfg.hidden), data[0], data[1], steps=cfg.steps, lr=3e-3, seed=ctx.rng_seed), data
 
+    def _tune(self, model, cfg, x, y):
+        """The pruned model fine-tuned in place (AdamW, masks in force) and returned."""
+        return fit(model, x, y, steps=cfg.tune_steps, lr=1e-3, seed=1, weight_decay=1e-2)
+
     def _check_save_load(self, ctx, model, x):
         out = model(x).detach()
         fresh = P.reload(self.finalize(model), mlp(ctx.configs[0].hidden))  # strict: no weight_orig/_mask left
         ctx.assert_close(fresh(x).detach(), out, name="outputs equal after remove + save/load")
         sp = P.sparsity(m.weight for m, _ in P.weights(fresh))
-        ctx.expect(abs(sp - 0.9) < 1e-3, f"sparsity after remove + save/load is {sp:.3f}, not 0.900",
-                   name="sparsity survives remove + save/load")  # fmt: skip
+        msg = f"sparsity after remove + save/load is {sp:.3f}, not 0.900"
+        ctx.expect(abs(sp - 0.9) < 1e-3, msg, name="sparsity survives remove + save/load")
 
     def _check_structured(self, ctx, cfg, xtr, ytr):
         torch.manual_seed(ctx.rng_seed)
@@ -145,14 +185,15 @@ class Pruning(Comparison):
         x = xtr[:64].view(-1, 1, 8, 8)
         net, small = P.prune_and_slice(net, self.channel_prune)  # (masks removed, sliced copy)
         with torch.no_grad():
-            masked = net(x)
+            masked, sliced = net(x), small(x)
         n_big, n_small = (sum(p.numel() for p in m.parameters()) for m in (net, small))
-        ctx.expect(small[0].weight.shape[0] == 8 and small[2].weight.shape[:2] == (16, 8) and n_small < n_big,
-                   f"sliced shapes {tuple(small[0].weight.shape)}, {tuple(small[2].weight.shape)}; "
-                   f"{n_small} vs {n_big} parameters", name="structured pruning shrinks shapes")  # fmt: skip
-        with torch.no_grad():
-            ctx.assert_close(small(x), masked, name="sliced model = masked model",
-                             where="half the filters of both convs sliced out")  # fmt: skip
+        shapes = (tuple(small[0].weight.shape), tuple(small[2].weight.shape))  # half of 16 and of 32 filters kept
+        ok = shapes[0][0] == 8 and shapes[1][:2] == (16, 8) and n_small < n_big
+        msg = f"sliced shapes {shapes[0]}, {shapes[1]}; {n_small} vs {n_big} parameters"
+        ctx.expect(ok, msg, name="structured pruning shrinks shapes")
+        ctx.assert_close(
+            sliced, masked, name="sliced model = masked model", where="half the filters of both convs sliced out"
+        )
 
     def _check_24(self, ctx, cfg):
         try:
@@ -168,8 +209,7 @@ class Pruning(Comparison):
         dense, (xtr, ytr, xte, yte) = self._dense(ctx, cfg)
         rows = [{"sparsity": 0.0, "acc": accuracy(dense, xte, yte)}]
         for s in (0.5, 0.8, 0.9, 0.95, 0.98):
-            m = fit(self.global_prune(copy.deepcopy(dense), s), xtr, ytr, steps=cfg.tune_steps, lr=1e-3, seed=1,
-                    weight_decay=1e-2)  # fmt: skip
+            m = self._tune(self.global_prune(copy.deepcopy(dense), s), cfg, xtr, ytr)
             rows.append({"sparsity": s, "acc": round(accuracy(m, xte, yte), 4)})
         ctx.table("held-out accuracy after pruning and fine-tuning", rows)
         ctx.metric("acc_dense", rows[0]["acc"])
@@ -192,8 +232,8 @@ class Pruning(Comparison):
     def prepare(self, ctx, impl, config):
         if impl.startswith("cnn_"):  # half the filters pruned: masked in place, or sliced out
             torch.manual_seed(ctx.rng_seed)
-            nets = dict(zip(("cnn_masked", "cnn_sliced"), P.prune_and_slice(cnn(), self.channel_prune), strict=True))
-            net = nets[impl].to(ctx.device).eval()
+            masked, sliced = P.prune_and_slice(cnn(), self.channel_prune)
+            net = (sliced if impl == "cnn_sliced" else masked).to(ctx.device).eval()
             imgs = torch.rand(4 * config.batch, 1, 8, 8, generator=ctx.generator()).to(ctx.device)  # (N, 1, 8, 8)
             fn = torch.no_grad()(lambda: net(imgs))  # inference: no autograd graph
             return Prepared(fn=fn, items=4 * config.batch, item_unit="images")
