@@ -42,6 +42,7 @@ from harness.claims import metric, time_ratio
 from harness.mutants import Mutant, replace_impl
 from kernels.layers.conv import conv2d_im2col, conv_output_size
 from models.convnets import DepthwiseSeparableConv, conv_params, count_params, separable_params
+from models.convnets_wrong import DepthwiseGroupsOne, DepthwiseWithBN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,26 +90,7 @@ class SepConfig:
 S = SepConfig
 
 
-# -- wrong versions (mutants) ------------------------------------------------------------
-
-
-class GroupsOne(DepthwiseSeparableConv):
-    """The classic slip: a k x k conv over all channels instead of one filter per channel."""
-
-    def __init__(self, cin, cout, kernel_size=3, stride=1, padding=1, dilation=1, bias=True):
-        super().__init__(cin, cout, kernel_size, stride, padding, dilation, bias)
-        self.depthwise = nn.Conv2d(cin, cin, kernel_size, stride, padding, dilation, groups=1, bias=bias)
-
-
-class WithBN(DepthwiseSeparableConv):
-    """An identity BatchNorm between the two convs: right values, wrong parameter count."""
-
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-        self.bn = nn.BatchNorm2d(self.depthwise.out_channels, eps=0.0).eval()
-
-    def forward(self, x):
-        return self.pointwise(self.bn(self.depthwise(x)))
+# -- wrong versions of the im2col path (mutants; the module's are in models.convnets_wrong) --
 
 
 def _dense(self, x, w_dw, b_dw, w_pw, b_pw, sp):  # each filter broadcast over all channels
@@ -147,10 +129,10 @@ class DepthwiseSeparable(Operator):
         Mutant(
             "depthwise_groups_one",
             "a dense k x k conv as the depthwise layer",
-            {"module_cls": GroupsOne},
+            {"module_cls": DepthwiseGroupsOne},
             match="module",
         ),
-        Mutant("extra_layer", "an extra BatchNorm in the module", {"module_cls": WithBN}, match="parameter"),
+        Mutant("extra_layer", "an extra BatchNorm in the module", {"module_cls": DepthwiseWithBN}, match="parameter"),
         replace_impl("dense_depthwise", "im2col path convolves across channels", "im2col", _dense),
         replace_impl("no_pointwise_bias", "the 1x1 conv drops its bias", "im2col", _no_pointwise_bias),
     )
@@ -226,9 +208,16 @@ class DepthwiseSeparable(Operator):
                 name="FLOP formulas == FlopCounterMode",
             )
             flop_ratio = c.flops_standard() / c.flops_separable()
-            rows.append({"config": c.label(), "params_separable": p_sep, "params_standard": p_std,
-                         "param_ratio": round(p_std / p_sep, 3), "flop_ratio": round(flop_ratio, 3),
-                         "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k**2, 4)})  # fmt: skip
+            rows.append(
+                {
+                    "config": c.label(),
+                    "params_separable": p_sep,
+                    "params_standard": p_std,
+                    "param_ratio": round(p_std / p_sep, 3),
+                    "flop_ratio": round(flop_ratio, 3),
+                    "mobilenets_ratio_1/cout+1/k2": round(1 / c.cout + 1 / c.k**2, 4),
+                }
+            )
         ctx.table(f"parameters and FLOPs, standard vs separable ({ctx.size})", rows)
         ctx.metric("flop_ratio_standard_over_separable", rows[0]["flop_ratio"])
         ctx.metric("param_ratio_standard_over_separable", rows[0]["param_ratio"])
