@@ -23,7 +23,7 @@ from harness import REGISTRY
 REPO = Path(__file__).resolve().parents[2]
 TASK_FILES = sorted(p for p in (REPO / "benches").glob("*/*.py"))
 #: A task file over this many (formatted) lines fails: move shared code out (kernels/, models/, harness/).
-MAX_LINES = 300
+MAX_LINES = 250
 #: The median task file may not grow past this many (formatted) lines: the style target (DESIGN.md, Style).
 MEDIAN_LINES = 150
 _FMT_SKIP = re.compile(r"\s*# fmt: skip$", re.MULTILINE)
