@@ -70,6 +70,13 @@ def env(tmp_path):
     }
 
 
+def _as_in_a_terminal():
+    """A shell script's background job starts with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler; a terminal's foreground job has it at default. Start the CLI as
+    the latter, so the test does not depend on how its own runner was launched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(env):
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "check", "--task", "zz_signals.hangs", "--save", "--time-limit", "300"],
@@ -78,6 +85,7 @@ def _start(env):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 

@@ -66,6 +66,8 @@ def test_ctrl_c_keeps_finished_tasks(drills):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT at default as in a terminal (a background job of a script starts with it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 90
     while time.time() < deadline:
