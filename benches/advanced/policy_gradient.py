@@ -33,30 +33,13 @@ import dataclasses
 
 import torch
 
-from harness import Prepared, TrainingRun, task
+from harness import TrainingRun, task
 from harness.claims import metric, speedup
 from harness.mutants import Mutant
 from kernels.rl.agents import PGConfig, train_reinforce
-from kernels.rl.envs import env_steps_fn, mlp
 from kernels.rl.record import METRICS, expect_learns, record_run
 from kernels.rl.returns import returns_to_go
-
-
-@dataclasses.dataclass(frozen=True)
-class PGRun:
-    """Training budget, seeds and the env-steps probe."""
-
-    agent: PGConfig
-    """REINFORCE's hyperparameters (``n_steps``: episodes per update) and budget (env steps)"""
-    seeds: int = 2
-    """training runs (check: their mean must beat random)"""
-    min_return: float = 60.0
-    """check: mean greedy return over seeds must reach this (random: about 22)"""
-    probe_steps: int = 512
-    """env steps per timed call (single and vector)"""
-    n_envs: int = 8
-    """envs of the vectorised probe"""
-
+from kernels.rl.run import RLRun, env_steps_prepared
 
 _AGENT = PGConfig(n_steps=4, lr=3e-3, gamma=0.99)
 T, F = True, False
@@ -83,8 +66,8 @@ class PolicyGradient(TrainingRun):
     requires = ("gymnasium",)
     variants = ("single_env", "vector_env")
     sizes = {
-        "tiny": PGRun(dataclasses.replace(_AGENT, total_steps=3_000)),
-        "cpu": PGRun(dataclasses.replace(_AGENT, total_steps=60_000), seeds=1, probe_steps=2048),
+        "tiny": RLRun(dataclasses.replace(_AGENT, total_steps=3_000)),
+        "cpu": RLRun(dataclasses.replace(_AGENT, total_steps=60_000), seeds=1, probe_steps=2048),
     }
     time_limit_s = {"check": 240.0, "bench": 900.0}
     metrics = METRICS
@@ -121,9 +104,7 @@ class PolicyGradient(TrainingRun):
         return train_reinforce(agent, seed, returns_fn=self.returns)
 
     def prepare(self, ctx, impl, config):
-        torch.manual_seed(ctx.rng_seed)
-        fn = env_steps_fn(1 if impl == "single_env" else config.n_envs, config.probe_steps, mlp(4, 64, 2), ctx.rng_seed)
-        return Prepared(fn=fn, items=config.probe_steps, item_unit="env_steps")
+        return env_steps_prepared(ctx, impl, config)
 
     def bench(self, ctx):
         run = ctx.configs[0]
